@@ -1,0 +1,79 @@
+# netmodels — the two commands a user needs are `make bench` and `make test`.
+# Both install what they need first (`make deps`): Debian packages when run as
+# root, Go modules always.
+
+SHELL       := /bin/bash
+GO          ?= go
+BIN         := bin
+# Every engine module is impl-<name> with its main package in cmd/<name>.
+ENGINES     := $(patsubst impl-%,%,$(wildcard impl-*))
+MODULES     := core $(addprefix impl-,$(ENGINES)) conformance perf
+# Debian packages: real peers (haproxy, ceph-mon), taskset (util-linux),
+# network namespaces (iproute2), ps/free (procps).
+DEB_PKGS    := haproxy ceph-mon util-linux iproute2 procps
+# DPDK for impl-dpdk, only once that module exists.
+ifneq ($(wildcard impl-dpdk),)
+DEB_PKGS    += dpdk libdpdk-dev pkg-config
+endif
+RACE        ?= -race
+GOTESTFLAGS ?=
+BENCHFLAGS  ?=
+
+.PHONY: all deps build test vet unit conformance bench report clean help
+
+all: build
+
+help:
+	@echo "make bench   measure every built engine and the anchors, publish results/"
+	@echo "make test    vet, unit tests (-race), engine kit, conformance suite"
+	@echo "make deps | build | report | clean"
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "deps: missing Debian packages:$$missing (run 'make deps' as root)"; \
+	  fi; \
+	fi
+	@for m in $(MODULES); do (cd $$m && $(GO) mod download) || exit 1; done
+
+build: deps
+	@mkdir -p $(BIN)
+	@for e in $(ENGINES); do \
+	  echo "build $(BIN)/$$e"; \
+	  $(GO) build -o $(BIN)/$$e ./impl-$$e/cmd/$$e || exit 1; \
+	done
+
+vet:
+	@for m in $(MODULES); do echo "vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Unit tests: core and the engines under the race detector (they run the
+# engine kit), perf's own tests plain.
+unit:
+	@for m in core $(addprefix impl-,$(ENGINES)); do \
+	  echo "test $$m"; (cd $$m && $(GO) test $(RACE) -timeout 15m $(GOTESTFLAGS) ./...) || exit 1; \
+	done
+	@echo "test perf"; cd perf && $(GO) test -timeout 10m $(GOTESTFLAGS) ./...
+
+# The black-box suite against every binary in bin/ (or ENGINES=a,b).
+conformance: build
+	@cd conformance && BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout 20m $(GOTESTFLAGS) ./...
+
+test: build vet unit conformance
+
+bench: build
+	$(GO) run ./perf/cmd/perf run --bin $(CURDIR)/$(BIN) --out $(CURDIR)/results $(BENCHFLAGS)
+
+report:
+	$(GO) run ./perf/cmd/perf report --out $(CURDIR)/results
+
+clean:
+	rm -rf $(BIN)
+	@for m in $(MODULES); do (cd $$m && $(GO) clean -testcache) >/dev/null 2>&1 || true; done

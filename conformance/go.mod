@@ -1,0 +1,3 @@
+module github.com/netmodels/netmodels/conformance
+
+go 1.24

@@ -1,0 +1,246 @@
+// Package engine is the contract between protocol logic (the messenger and the
+// proxy in core) and an I/O model (goroutine-per-connection, epoll, gnet,
+// netpoll, DPDK). Protocol code sees only these interfaces; an engine module
+// implements them and nothing else.
+//
+// The model is Ceph's NetworkStack/Worker/EventCenter: every Conn belongs to
+// one loop, and every callback for that Conn runs on that loop, one at a time.
+// Protocol state reached only from callbacks therefore needs no lock.
+//
+// The full semantics, with the reasons behind them, are in spec/engine.md.
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+)
+
+// Engine listens, dials and owns the loops that run connection callbacks.
+type Engine interface {
+	// Name is the engine's short name, as in bin/<name>.
+	Name() string
+
+	// Listen binds addr ("host:port"; port 0 picks a free one) and accepts
+	// connections until the Listener or the Engine is closed. For every
+	// accepted connection the engine calls newHandler on the connection's
+	// loop, then the handler's OnOpen.
+	Listen(addr string, newHandler func(Conn) Handler) (Listener, error)
+
+	// Dial starts a connection to addr and returns at once: the result is
+	// reported on the connection's loop, by h.OnOpen on success or by
+	// h.OnClose with a non-nil error (a *net.OpError with Op "dial") on
+	// failure. Writes, Execute and AfterFunc may be used before the dial
+	// completes; queued bytes are sent once connected. Dial returns an error
+	// itself only when it cannot even start (engine closed, address
+	// unparsable).
+	Dial(addr string, h Handler, opts DialOptions) (Conn, error)
+
+	// Shutdown stops accepting, closes every listener and connection
+	// (each open connection gets OnClose with ErrEngineClosed) and waits for
+	// the engine's goroutines and threads to finish, or for ctx to end.
+	// It must not be called from a callback.
+	Shutdown(ctx context.Context) error
+}
+
+// DialOptions tune one Dial.
+type DialOptions struct {
+	// Timeout bounds the TCP connect; zero means the engine's default (30 s).
+	Timeout time.Duration
+	// Near asks that the new connection live on the same loop as Near, so a
+	// proxy's two legs can share state without locks. Engines that cannot
+	// place a connection on a chosen loop still guarantee that callbacks of
+	// Near and of the new connection never run at the same time (see
+	// spec/engine.md, "Loop affinity").
+	Near Conn
+}
+
+// Listener is a bound, accepting socket.
+type Listener interface {
+	// Addr is the real bound address (useful after binding port 0).
+	Addr() net.Addr
+	// Close stops accepting. Connections already accepted stay open.
+	Close() error
+}
+
+// Handler receives the events of one connection. All methods run on the
+// connection's loop and never concurrently with each other or with another
+// callback of a connection Near it. Handlers must not block: a handler that
+// must wait uses PauseRead, AfterFunc or Execute.
+type Handler interface {
+	// OnOpen is the first callback: the connection is established.
+	OnOpen(c Conn)
+
+	// OnData delivers received bytes. in holds every byte received and not
+	// yet consumed; it is valid only until OnData returns. The handler
+	// returns how many bytes from the front it consumed; the rest stay
+	// buffered and come back, with newer bytes appended, in the next OnData
+	// (Ceph's read_until). A handler must consume something once len(in)
+	// reaches Config.ReadBufferSize; otherwise the engine closes the
+	// connection with ErrReadBufferFull.
+	OnData(c Conn, in []byte) (consumed int)
+
+	// OnReadEOF reports that the peer shut its write side (shutr on our
+	// side). No OnData follows. The write side stays usable: this is how a
+	// half-closed connection keeps sending the other way.
+	OnReadEOF(c Conn)
+
+	// OnDrained reports that the out-queue, having risen above
+	// Config.OutQueueHighWater, has fallen to Config.OutQueueLowWater or
+	// below. It fires once per such crossing.
+	OnDrained(c Conn)
+
+	// OnClose is the last callback, exactly once. err is nil after a local
+	// Close, ErrEngineClosed on Shutdown, and otherwise says why the
+	// connection ended (a dial error, a reset, a failed write).
+	OnClose(c Conn, err error)
+}
+
+// Conn is one TCP connection. Methods may be called from any goroutine
+// unless noted; their effects are ordered as the calls are.
+type Conn interface {
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+
+	// Write queues a copy of b for sending. It never blocks. If the bytes
+	// would take the out-queue past Config.OutQueueLimit, nothing is queued
+	// and Write returns ErrOutQueueFull: the writer must wait for OnDrained.
+	// After CloseWrite or Close it returns ErrClosed.
+	Write(b []byte) error
+
+	// Writev queues bufs for one vectored write, taking ownership: the
+	// caller must not modify the slices afterwards. Limits as for Write
+	// (all or nothing).
+	Writev(bufs [][]byte) error
+
+	// OutQueued is the number of bytes queued and not yet handed to the
+	// kernel (or to the userspace stack).
+	OutQueued() int
+
+	// CloseWrite sends FIN after everything queued so far (shutw). Reading
+	// continues until the peer's EOF.
+	CloseWrite() error
+
+	// Close closes both directions now. Queued bytes not yet sent are
+	// discarded. OnClose(c, nil) follows on the loop. Idempotent.
+	Close() error
+
+	// PauseRead stops OnData deliveries (and reading from the socket, so the
+	// peer sees TCP backpressure) until ResumeRead. Bytes already buffered
+	// stay buffered. Both are idempotent and cheap; call them from the loop.
+	PauseRead()
+	// ResumeRead restarts deliveries; buffered bytes are delivered first.
+	ResumeRead()
+
+	// Execute runs fn on the connection's loop, after Execute returns or, if
+	// called from the loop itself, after the current callback. Functions
+	// run in the order they were submitted. It fails with ErrExecuteQueueFull
+	// when the loop's queue (Config.ExecuteQueueLimit) is full and with
+	// ErrClosed once OnClose has run.
+	Execute(fn func()) error
+
+	// AfterFunc runs fn on the connection's loop after d, unless stopped or
+	// the connection closed first. Timers with earlier deadlines fire first.
+	AfterFunc(d time.Duration, fn func()) Timer
+
+	// SetContext and Context hold one value for the handler's use.
+	SetContext(v any)
+	Context() any
+}
+
+// Timer is a pending AfterFunc.
+type Timer interface {
+	// Stop prevents fn from running if it has not started. It reports
+	// whether it stopped it. Called on the loop, a true result guarantees
+	// fn will not run.
+	Stop() bool
+}
+
+// Config is common to all engines. Zero fields take the defaults below.
+type Config struct {
+	// Workers is the number of loops (worker threads). Default: number of CPUs.
+	Workers int
+	// ReadBufferSize is the most bytes held unconsumed per connection and
+	// the size of one read. Default 64 KiB.
+	ReadBufferSize int
+	// OutQueueLimit bounds each connection's out-queue. Default 4 MiB.
+	OutQueueLimit int
+	// OutQueueHighWater and OutQueueLowWater drive OnDrained. Defaults:
+	// 1 MiB and 256 KiB.
+	OutQueueHighWater int
+	OutQueueLowWater  int
+	// ExecuteQueueLimit bounds pending Execute functions per loop. Default 65536.
+	ExecuteQueueLimit int
+	// NoDelay sets TCP_NODELAY on every socket. Default true (set
+	// DelayedAcks to turn it off).
+	DelayedAcks bool
+}
+
+// Defaults for Config.
+const (
+	DefaultReadBufferSize    = 64 << 10
+	DefaultOutQueueLimit     = 4 << 20
+	DefaultOutQueueHighWater = 1 << 20
+	DefaultOutQueueLowWater  = 256 << 10
+	DefaultExecuteQueueLimit = 1 << 16
+	DefaultDialTimeout       = 30 * time.Second
+	MinReadBufferSize        = 4 << 10
+)
+
+// WithDefaults returns cfg with zero fields set to their defaults and
+// inconsistent marks corrected (low ≤ high ≤ limit).
+func (cfg Config) WithDefaults(cpus int) Config {
+	if cfg.Workers <= 0 {
+		cfg.Workers = max(cpus, 1)
+	}
+	if cfg.ReadBufferSize <= 0 {
+		cfg.ReadBufferSize = DefaultReadBufferSize
+	}
+	cfg.ReadBufferSize = max(cfg.ReadBufferSize, MinReadBufferSize)
+	if cfg.OutQueueLimit <= 0 {
+		cfg.OutQueueLimit = DefaultOutQueueLimit
+	}
+	if cfg.OutQueueHighWater <= 0 {
+		cfg.OutQueueHighWater = min(DefaultOutQueueHighWater, cfg.OutQueueLimit)
+	}
+	if cfg.OutQueueLowWater <= 0 {
+		cfg.OutQueueLowWater = min(DefaultOutQueueLowWater, cfg.OutQueueHighWater/2)
+	}
+	cfg.OutQueueHighWater = min(cfg.OutQueueHighWater, cfg.OutQueueLimit)
+	cfg.OutQueueLowWater = min(cfg.OutQueueLowWater, cfg.OutQueueHighWater)
+	if cfg.ExecuteQueueLimit <= 0 {
+		cfg.ExecuteQueueLimit = DefaultExecuteQueueLimit
+	}
+	return cfg
+}
+
+// Errors shared by all engines; match them with errors.Is.
+var (
+	ErrClosed           = errors.New("engine: connection closed")
+	ErrEngineClosed     = errors.New("engine: engine shut down")
+	ErrOutQueueFull     = errors.New("engine: out-queue limit reached")
+	ErrExecuteQueueFull = errors.New("engine: execute queue full")
+	ErrReadBufferFull   = errors.New("engine: read buffer full and handler consumed nothing")
+)
+
+// Splicer is an optional Conn capability: relay bytes from this connection
+// to dst inside the kernel (splice(2)) or at least without passing them
+// through a handler. The proxy uses it when nothing needs rewriting.
+//
+// While a splice runs, OnData is not called for the source; when the source
+// reaches EOF or an error, or after limit bytes (limit < 0: no limit), done
+// runs on the source's loop with the count and the reason (nil for EOF).
+// The destination's CloseWrite is left to the caller.
+type Splicer interface {
+	Splice(dst Conn, limit int64, done func(n int64, err error)) error
+}
+
+// BaseHandler has no-op methods; embed it to implement only what you need.
+type BaseHandler struct{}
+
+func (BaseHandler) OnOpen(Conn)                  {}
+func (BaseHandler) OnData(_ Conn, in []byte) int { return len(in) }
+func (BaseHandler) OnReadEOF(c Conn)             { _ = c.Close() }
+func (BaseHandler) OnDrained(Conn)               {}
+func (BaseHandler) OnClose(Conn, error)          {}

@@ -1,0 +1,3 @@
+module github.com/netmodels/netmodels/impl-goroutine
+
+go 1.24
