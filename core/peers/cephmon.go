@@ -1,0 +1,324 @@
+package peers
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// CephMonBinary finds ceph-mon, and checks that monmaptool (needed to
+// build the monmap) is there too.
+func CephMonBinary() (string, error) {
+	if _, err := findBinary("monmaptool", "ceph-mon"); err != nil {
+		return "", err
+	}
+	return findBinary("ceph-mon", "ceph-mon")
+}
+
+// QuorumLine is what a lone monitor logs once it leads its quorum; only
+// then does it answer clients (MAuth needs paxos active).
+const quorumLineFmt = "mon.%s is new leader, mons %s in quorum"
+
+// FastTimers are the timer settings used unless CephMonOptions.CephTimers
+// is set: they make reconnect and probe scenarios finish in about a second
+// (shared/peers/ceph-mon-as-peer.md §6).
+var FastTimers = map[string]string{
+	"mon_probe_timeout":           "0.2",
+	"ms_initial_backoff":          "0.05",
+	"ms_max_backoff":              "0.5",
+	"ms_connection_ready_timeout": "1",
+	"mon_election_timeout":        "1",
+}
+
+// CephMonOptions tune StartCephMon.
+type CephMonOptions struct {
+	// Dir holds ceph.conf, the monmap, the store, logs, the admin socket
+	// and crash reports. Empty: a new temporary directory removed by Stop.
+	// Keep it short: the admin socket path must fit in 107 bytes.
+	Dir string
+	// Addr is the mon's v1 address, 127.0.0.1:PORT. Empty: a free port.
+	Addr string
+	// ID is the mon's name; default "a".
+	ID string
+	// PeerMonAddr, if set, adds a second monitor (PeerMonID, default "b")
+	// at this v1 address to the monmap. The real mon then dials it as a
+	// lossless mon↔mon peer (policy lossless_peer_reuse, host_type MON,
+	// protocol 13, AUTH_NONE authorizer) and sends MMonProbe every
+	// mon_probe_timeout; it never reaches quorum. Start the server that
+	// listens there first: refused connects cost global_seqs and back-off.
+	// Use a port above Addr's for the real mon to be rank 0.
+	PeerMonAddr string
+	PeerMonID   string
+	// ExtraConf adds or overrides [global] settings (e.g. "debug_ms": "10",
+	// "ms_inject_socket_failures": "15").
+	ExtraConf map[string]string
+	// CephTimers keeps Ceph's default timers instead of FastTimers.
+	CephTimers bool
+	// SkipQuorumWait returns once the port listens, without waiting for a
+	// lone mon's quorum. With PeerMonAddr there is no quorum and this wait
+	// is always skipped.
+	SkipQuorumWait bool
+	// ReadyTimeout bounds mkfs and the wait for readiness; 0 means
+	// DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+}
+
+// CephMon is a running monitor. It embeds its current Process; Restart
+// replaces it.
+type CephMon struct {
+	*Process
+	Addr        string // v1 address, 127.0.0.1:PORT
+	ID          string
+	PeerMonAddr string
+	FSID        string
+	ConfPath    string
+	CrashDir    string
+
+	bin     string
+	opts    CephMonOptions
+	ownDir  bool
+	stopped bool
+}
+
+// StartCephMon creates a fresh cluster of one monitor (msgr1 only, auth
+// none) in opts.Dir: ceph.conf, monmaptool, ceph-mon --mkfs, then runs
+// "ceph-mon -f" as a child. It returns once the mon listens on Addr, and
+// for a lone mon, once it has formed its quorum.
+func StartCephMon(opts CephMonOptions) (*CephMon, error) {
+	bin, err := CephMonBinary()
+	if err != nil {
+		return nil, err
+	}
+	monmaptool, _ := findBinary("monmaptool", "ceph-mon")
+	if opts.ID == "" {
+		opts.ID = "a"
+	}
+	if opts.PeerMonAddr != "" && opts.PeerMonID == "" {
+		opts.PeerMonID = "b"
+	}
+	if opts.Addr == "" {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		opts.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	for _, a := range []string{opts.Addr, opts.PeerMonAddr} {
+		if a == "" {
+			continue
+		}
+		if host, _, err := net.SplitHostPort(a); err != nil || host != "127.0.0.1" {
+			return nil, fmt.Errorf("peers: ceph-mon: address %q: want 127.0.0.1:PORT", a)
+		}
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	dir, own, err := workDir(opts.Dir, "ceph-mon")
+	if err != nil {
+		return nil, err
+	}
+	m := &CephMon{
+		Addr:        opts.Addr,
+		ID:          opts.ID,
+		PeerMonAddr: opts.PeerMonAddr,
+		FSID:        newUUID(),
+		ConfPath:    filepath.Join(dir, "ceph.conf"),
+		CrashDir:    filepath.Join(dir, "crash"),
+		bin:         bin,
+		opts:        opts,
+		ownDir:      own,
+	}
+	if err := m.create(dir, monmaptool); err != nil {
+		cleanupDir(dir, own)
+		return nil, err
+	}
+	if err := m.spawn(dir); err != nil {
+		cleanupDir(dir, own)
+		return nil, err
+	}
+	return m, nil
+}
+
+// create writes ceph.conf and the monmap and runs --mkfs.
+func (m *CephMon) create(dir, monmaptool string) error {
+	for _, d := range []string{"run", "log", "mon", "crash"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("peers: ceph-mon: %w", err)
+		}
+	}
+	if err := os.WriteFile(m.ConfPath, []byte(m.conf(dir)), 0o644); err != nil {
+		return fmt.Errorf("peers: ceph-mon: %w", err)
+	}
+	monmap := filepath.Join(dir, "monmap")
+	args := []string{"--create", "--fsid", m.FSID, "--addv", m.ID, "[v1:" + m.Addr + "]"}
+	if m.PeerMonAddr != "" {
+		// --addv with an explicit v1: prefix; plain --add would make a v2
+		// address for any port but 6789 (ceph-mon.md pitfall 1).
+		args = append(args, "--addv", m.opts.PeerMonID, "[v1:"+m.PeerMonAddr+"]")
+	}
+	args = append(args, monmap)
+	if err := m.run(monmaptool, args...); err != nil {
+		return err
+	}
+	return m.run(m.bin, "-c", m.ConfPath, "--mkfs", "-i", m.ID, "--monmap", monmap)
+}
+
+func (m *CephMon) run(bin string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.opts.ReadyTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("peers: ceph-mon: %s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// conf is ceph.conf: every path inside dir so clusters can coexist,
+// msgr1 only, auth none, health warnings that a test cluster trips
+// silenced, fast timers unless asked otherwise, then ExtraConf.
+func (m *CephMon) conf(dir string) string {
+	hosts := "[v1:" + m.Addr + "]"
+	members := m.ID
+	if m.PeerMonAddr != "" {
+		hosts += ",[v1:" + m.PeerMonAddr + "]"
+		members += ", " + m.opts.PeerMonID
+	}
+	kv := map[string]string{
+		"fsid":                                   m.FSID,
+		"mon_host":                               hosts,
+		"mon_initial_members":                    members,
+		"auth_cluster_required":                  "none",
+		"auth_service_required":                  "none",
+		"auth_client_required":                   "none",
+		"ms_bind_msgr1":                          "true",
+		"ms_bind_msgr2":                          "false",
+		"ms_bind_ipv6":                           "false",
+		"run_dir":                                filepath.Join(dir, "run"),
+		"admin_socket":                           filepath.Join(dir, "run", "$cluster-$name.asok"),
+		"pid_file":                               filepath.Join(dir, "run", "$cluster-$name.pid"),
+		"crash_dir":                              m.CrashDir,
+		"log_file":                               filepath.Join(dir, "log", "$cluster-$name.log"),
+		"mon_cluster_log_file":                   filepath.Join(dir, "log", "$cluster.log"),
+		"mon_data":                               filepath.Join(dir, "mon", "$cluster-$id"),
+		"keyring":                                filepath.Join(dir, "keyring"),
+		"osd_pool_default_size":                  "1",
+		"mon_allow_pool_size_one":                "true",
+		"mon_warn_on_pool_no_redundancy":         "false",
+		"mon_data_avail_warn":                    "5",
+		"mon_data_avail_crit":                    "1",
+		"mon_warn_on_insecure_global_id_reclaim": "false",
+		"mon_warn_on_insecure_global_id_reclaim_allowed": "false",
+	}
+	if m.PeerMonAddr != "" {
+		// Enough for every log line the mon↔mon observers grep for.
+		kv["debug_ms"] = "10"
+	}
+	if !m.opts.CephTimers {
+		maps.Copy(kv, FastTimers)
+	}
+	maps.Copy(kv, m.opts.ExtraConf)
+	var b strings.Builder
+	b.WriteString("[global]\n")
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
+		fmt.Fprintf(&b, "%s = %s\n", k, kv[k])
+	}
+	return b.String()
+}
+
+// monLogPath is the mon's own log_file.
+func (m *CephMon) monLogPath(dir string) string {
+	return filepath.Join(dir, "log", "ceph-mon."+m.ID+".log")
+}
+
+// spawn starts "ceph-mon -f" on the existing store and waits until ready.
+func (m *CephMon) spawn(dir string) error {
+	logPath := m.monLogPath(dir)
+	quorum := fmt.Sprintf(quorumLineFmt, m.ID, m.ID)
+	before := 0
+	if b, err := os.ReadFile(logPath); err == nil {
+		before = strings.Count(string(b), quorum) // a restart appends
+	}
+	p, err := spawn("ceph-mon", m.bin, []string{"-f", "-c", m.ConfPath, "-i", m.ID}, dir, filepath.Join(dir, "log", "ceph-mon."+m.ID+".stdout.log"), logPath)
+	if err != nil {
+		return err
+	}
+	if err := p.waitListening([]string{m.Addr}, m.opts.ReadyTimeout); err != nil {
+		p.Stop()
+		return err
+	}
+	if m.PeerMonAddr == "" && !m.opts.SkipQuorumWait {
+		if err := p.WaitLog(quorum, before+1, m.opts.ReadyTimeout); err != nil {
+			p.Stop()
+			return err
+		}
+	}
+	m.Process = p
+	m.stopped = false
+	return nil
+}
+
+// Stop stops the mon (see Process.Stop) and, if StartCephMon created its
+// directory, removes it. It reports an error if the mon had died on its
+// own or left a crash report.
+func (m *CephMon) Stop() error {
+	err := m.Process.Stop()
+	if m.stopped {
+		return err
+	}
+	m.stopped = true
+	if crashes := m.Crashes(); len(crashes) > 0 && err == nil {
+		err = fmt.Errorf("peers: ceph-mon (pid %d) left crash reports: %s\n%s", m.PID, strings.Join(crashes, ", "), m.LogTail(20))
+	}
+	if m.ownDir {
+		b := m.Process.readLog()
+		m.Process.mu.Lock()
+		m.Process.logCache = b
+		m.Process.mu.Unlock()
+		if rmErr := os.RemoveAll(m.Process.Dir); rmErr != nil && err == nil {
+			err = fmt.Errorf("peers: ceph-mon: remove %s: %w", m.Process.Dir, rmErr)
+		}
+	}
+	return err
+}
+
+// Restart stops the mon (SIGTERM) and starts it again on the same store
+// and port, as in the "peer restart" scenario: the new mon comes back with
+// connect_seq 0 to existing sessions. It does not change Dir or Addr.
+func (m *CephMon) Restart() error {
+	if err := m.Process.Stop(); err != nil {
+		return err
+	}
+	return m.spawn(m.Process.Dir)
+}
+
+// Crashes lists the crash reports ceph-mon wrote (a failed assert leaves
+// one in crash_dir).
+func (m *CephMon) Crashes() []string {
+	entries, err := os.ReadDir(m.CrashDir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// newUUID is a random (version 4) UUID for the cluster fsid.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,25 @@
+// Package peers starts real third-party peers for tests, the conformance
+// suite and the perf harness: HAProxy 2.6 (Debian package haproxy) and a
+// Ceph Pacific monitor (Debian package ceph-mon). Everything binds to
+// 127.0.0.1 only.
+//
+// The core API (StartHAProxy, StartCephMon, Process) does not depend on
+// package testing's T, so a plain program such as the perf harness can use
+// it; StartHAProxyT and StartCephMonT are thin wrappers for tests that stop
+// the peer in t.Cleanup and fail the test if it died on its own.
+//
+// Rules the helpers keep:
+//   - A peer is started as a direct child, in the foreground (haproxy -db,
+//     ceph-mon -f), so the PID we hold is the peer itself. Stop signals
+//     exactly that PID (SIGTERM, then SIGKILL after 5 s) and reaps it;
+//     nothing is ever killed by name.
+//   - Readiness is observed, never slept for: a start returns once the
+//     kernel lists a listening socket on the expected address that belongs
+//     to the child's own PID (/proc/net/tcp and /proc/PID/fd), or once an
+//     expected log line appears, within a bounded deadline. Checking the
+//     socket table instead of connecting keeps readiness probes out of the
+//     peer's logs and out of a proxy's backend connection counts.
+//   - A failure quotes the tail of the peer's log.
+//   - Each child gets SIGKILL from the kernel if the process that started it
+//     dies (Pdeathsig), so a crashed test binary leaves no peer behind.
+package peers
