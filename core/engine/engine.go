@@ -40,7 +40,9 @@ type Engine interface {
 	// Shutdown stops accepting, closes every listener and connection
 	// (each open connection gets OnClose with ErrEngineClosed) and waits for
 	// the engine's goroutines and threads to finish, or for ctx to end.
-	// It must not be called from a callback.
+	// It must not be called from a callback. It is idempotent; afterwards
+	// Listen and Dial return errors wrapping ErrEngineClosed. A nil result
+	// means nothing the engine started is still running.
 	Shutdown(ctx context.Context) error
 }
 
@@ -52,7 +54,8 @@ type DialOptions struct {
 	// proxy's two legs can share state without locks. Engines that cannot
 	// place a connection on a chosen loop still guarantee that callbacks of
 	// Near and of the new connection never run at the same time (see
-	// spec/engine.md, "Loop affinity").
+	// spec/engine.md, "Loop affinity"). A Near from another engine is
+	// ignored.
 	Near Conn
 }
 
@@ -69,44 +72,60 @@ type Listener interface {
 // callback of a connection Near it. Handlers must not block: a handler that
 // must wait uses PauseRead, AfterFunc or Execute.
 type Handler interface {
-	// OnOpen is the first callback: the connection is established.
+	// OnOpen is the first callback: the connection is established. A dial
+	// that fails, or a connection closed before it connects, gets no
+	// OnOpen, only OnClose.
 	OnOpen(c Conn)
 
 	// OnData delivers received bytes. in holds every byte received and not
 	// yet consumed; it is valid only until OnData returns. The handler
 	// returns how many bytes from the front it consumed; the rest stay
 	// buffered and come back, with newer bytes appended, in the next OnData
-	// (Ceph's read_until). A handler must consume something once len(in)
-	// reaches Config.ReadBufferSize; otherwise the engine closes the
-	// connection with ErrReadBufferFull.
+	// (Ceph's read_until). After a partial consumption (0 < consumed <
+	// len(in)) the engine calls OnData again at once with the rest, until
+	// the handler consumes all or nothing, reading is paused or the
+	// connection closes; after consumed == 0 it waits for more bytes.
+	// OnData is never called with an empty in. A handler must consume
+	// something once len(in) reaches Config.ReadBufferSize; otherwise the
+	// engine closes the connection with ErrReadBufferFull.
 	OnData(c Conn, in []byte) (consumed int)
 
 	// OnReadEOF reports that the peer shut its write side (shutr on our
 	// side). No OnData follows. The write side stays usable: this is how a
-	// half-closed connection keeps sending the other way.
+	// half-closed connection keeps sending the other way. The engine never
+	// closes a connection on its own because both directions are shut;
+	// the handler calls Close (BaseHandler does so on read EOF).
 	OnReadEOF(c Conn)
 
 	// OnDrained reports that the out-queue, having risen above
 	// Config.OutQueueHighWater, has fallen to Config.OutQueueLowWater or
-	// below. It fires once per such crossing.
+	// below. It fires once per such crossing. A Write or Writev refused
+	// with ErrOutQueueFull also makes an OnDrained owed: it comes once the
+	// queue is at or below low water (right after the current callback if
+	// it already is). When it runs, OutQueued() <= OutQueueLowWater.
 	OnDrained(c Conn)
 
 	// OnClose is the last callback, exactly once. err is nil after a local
 	// Close, ErrEngineClosed on Shutdown, and otherwise says why the
-	// connection ended (a dial error, a reset, a failed write).
+	// connection ended (a dial error, a reset, a failed write). No Execute,
+	// timer or Splice done function of the connection runs after it.
 	OnClose(c Conn, err error)
 }
 
 // Conn is one TCP connection. Methods may be called from any goroutine
 // unless noted; their effects are ordered as the calls are.
 type Conn interface {
+	// LocalAddr and RemoteAddr are valid from OnOpen on; before a dialed
+	// connection is established they may be nil.
 	LocalAddr() net.Addr
 	RemoteAddr() net.Addr
 
 	// Write queues a copy of b for sending. It never blocks. If the bytes
 	// would take the out-queue past Config.OutQueueLimit, nothing is queued
 	// and Write returns ErrOutQueueFull: the writer must wait for OnDrained.
-	// After CloseWrite or Close it returns ErrClosed.
+	// A write larger than OutQueueLimit can never succeed: split it.
+	// After CloseWrite or Close it returns ErrClosed. Bytes written before
+	// a dial completes are sent once connected.
 	Write(b []byte) error
 
 	// Writev queues bufs for one vectored write, taking ownership: the
@@ -119,7 +138,7 @@ type Conn interface {
 	OutQueued() int
 
 	// CloseWrite sends FIN after everything queued so far (shutw). Reading
-	// continues until the peer's EOF.
+	// continues until the peer's EOF. Idempotent; ErrClosed after Close.
 	CloseWrite() error
 
 	// Close closes both directions now. Queued bytes not yet sent are
@@ -128,20 +147,29 @@ type Conn interface {
 
 	// PauseRead stops OnData deliveries (and reading from the socket, so the
 	// peer sees TCP backpressure) until ResumeRead. Bytes already buffered
-	// stay buffered. Both are idempotent and cheap; call them from the loop.
+	// stay buffered; a read already in progress may complete into the
+	// buffer (at most ReadBufferSize bytes). Called inside OnData it takes
+	// effect when OnData returns. Both are idempotent and cheap; call them
+	// from the loop.
 	PauseRead()
-	// ResumeRead restarts deliveries; buffered bytes are delivered first.
+	// ResumeRead restarts deliveries; buffered bytes are delivered first,
+	// and a read EOF that arrived while paused is reported after them.
 	ResumeRead()
 
 	// Execute runs fn on the connection's loop, after Execute returns or, if
 	// called from the loop itself, after the current callback. Functions
 	// run in the order they were submitted. It fails with ErrExecuteQueueFull
 	// when the loop's queue (Config.ExecuteQueueLimit) is full and with
-	// ErrClosed once OnClose has run.
+	// ErrClosed once OnClose has run (engines may refuse from the moment
+	// the connection starts closing). Functions accepted before Close run
+	// before OnClose; one racing a concurrent close may be dropped, but
+	// none runs after OnClose. It never runs fn inline, so it cannot
+	// deadlock when called from a callback.
 	Execute(fn func()) error
 
 	// AfterFunc runs fn on the connection's loop after d, unless stopped or
-	// the connection closed first. Timers with earlier deadlines fire first.
+	// the connection closed first. Timers with earlier deadlines fire first;
+	// equal deadlines fire in creation order.
 	AfterFunc(d time.Duration, fn func()) Timer
 
 	// SetContext and Context hold one value for the handler's use.
@@ -159,7 +187,8 @@ type Timer interface {
 
 // Config is common to all engines. Zero fields take the defaults below.
 type Config struct {
-	// Workers is the number of loops (worker threads). Default: number of CPUs.
+	// Workers is the number of loops (worker threads). Default: number of
+	// CPUs. Engines without worker threads (goroutine, in-memory) ignore it.
 	Workers int
 	// ReadBufferSize is the most bytes held unconsumed per connection and
 	// the size of one read. Default 64 KiB.
@@ -232,6 +261,13 @@ var (
 // reaches EOF or an error, or after limit bytes (limit < 0: no limit), done
 // runs on the source's loop with the count and the reason (nil for EOF).
 // The destination's CloseWrite is left to the caller.
+//
+// Ordering (spec/engine.md, "Splicer"): bytes already queued on dst go out
+// first, then source bytes received but not consumed by OnData, then the
+// relayed stream; writes to dst during the splice are queued behind it.
+// After EOF no OnReadEOF follows; after the limit or an error, OnData
+// deliveries resume. done never runs after the source's OnClose. A dst
+// from another engine yields an error matching errors.ErrUnsupported.
 type Splicer interface {
 	Splice(dst Conn, limit int64, done func(n int64, err error)) error
 }

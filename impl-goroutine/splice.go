@@ -1,0 +1,137 @@
+package goroutine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/netmodels/netmodels/core/engine"
+)
+
+// spliceReq is one Splice call, run by the source's reader goroutine (the
+// only goroutine that reads the source socket, so there is never a second
+// reader racing it).
+type spliceReq struct {
+	dst   *conn
+	limit int64
+	done  func(n int64, err error)
+}
+
+// ErrSpliceUnsupported is returned when dst is not a connection of the same
+// goroutine engine; the caller then relays through OnData and Write.
+var ErrSpliceUnsupported = fmt.Errorf("goroutine: splice: %w", errors.ErrUnsupported)
+
+// errSpliceBusy is returned when a splice from this connection is already
+// running.
+var errSpliceBusy = errors.New("goroutine: splice: already splicing")
+
+// Splice implements engine.Splicer with TCPConn.ReadFrom, which uses
+// splice(2) on Linux. The order of bytes is kept:
+//
+//  1. The splice starts at the reader's next step; a read already blocked
+//     completes first.
+//  2. It waits until dst's out-queue is empty (everything written to dst
+//     before Splice reaches the kernel first).
+//  3. Bytes of the source already received but not consumed by OnData are
+//     written to dst, then the kernel relays the rest.
+//  4. Writes to dst while the splice runs are queued and sent after it ends
+//     (within dst's OutQueueLimit as usual); a CloseWrite on dst waits too.
+//
+// PauseRead does not stop a running splice: backpressure comes from dst's
+// socket. done runs on the source's loop, never after its OnClose; if the
+// source is closed while splicing, OnClose is the only report. After EOF
+// (done with a nil error and less than limit bytes) no OnReadEOF follows.
+// After the limit, or after an error, OnData deliveries resume.
+func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error)) error {
+	d, ok := dst.(*conn)
+	if !ok || d.eng != c.eng {
+		return ErrSpliceUnsupported
+	}
+	if d == c || done == nil {
+		return fmt.Errorf("goroutine: splice: bad arguments")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closing || c.rdone:
+		return engine.ErrClosed
+	case c.spliceReq != nil:
+		return errSpliceBusy
+	}
+	c.spliceReq = &spliceReq{dst: d, limit: limit, done: done}
+	c.cond.Broadcast()
+	return nil
+}
+
+// runSplice runs sp on the reader goroutine and reports the new read
+// buffer bounds and whether the reader is finished (EOF or closing).
+func (c *conn) runSplice(sp *spliceReq, buf []byte, start, end int) (int, int, bool) {
+	d := sp.dst
+	var n int64
+	var err error
+	fin := false
+
+	// Claim dst's write side once its queue is flushed.
+	d.mu.Lock()
+	for !d.closing && !c.isClosed() && (d.tcp == nil || d.outBytes > 0 || d.flushing || d.spliceIn) {
+		d.cond.Wait()
+	}
+	if d.closing {
+		d.mu.Unlock()
+		err = engine.ErrClosed
+	} else if c.isClosed() {
+		d.mu.Unlock()
+		return start, end, true
+	} else {
+		d.spliceIn = true
+		dtcp := d.tcp
+		d.mu.Unlock()
+
+		if buffered := int64(end - start); buffered > 0 {
+			m := buffered
+			if sp.limit >= 0 {
+				m = min(m, sp.limit)
+			}
+			w, werr := dtcp.Write(buf[start : start+int(m)])
+			start += w
+			n += int64(w)
+			err = werr
+		}
+		if err == nil && (sp.limit < 0 || n < sp.limit) {
+			var r io.Reader = c.tcp
+			lr := &io.LimitedReader{R: c.tcp, N: sp.limit - n}
+			if sp.limit >= 0 {
+				r = lr
+			}
+			var m int64
+			m, err = dtcp.ReadFrom(r)
+			n += m
+			if err == nil && (sp.limit < 0 || lr.N > 0) {
+				fin = true // source EOF
+			}
+		}
+
+		d.mu.Lock()
+		d.spliceIn = false
+		d.kickLocked()
+		d.cond.Broadcast()
+		d.mu.Unlock()
+	}
+
+	c.mu.Lock()
+	c.spliceReq = nil
+	if fin {
+		c.rdone = true
+	}
+	c.mu.Unlock()
+	if c.isClosed() {
+		return start, end, true
+	}
+	done := sp.done
+	_ = c.loop.post(func() {
+		if !c.onCloseDone {
+			done(n, err)
+		}
+	}, false)
+	return start, end, fin
+}
