@@ -18,6 +18,7 @@
 package enginetest
 
 import (
+	"os"
 	"testing"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -63,8 +64,34 @@ var cases = []kase{
 
 // Run runs every case as a subtest, each with its own engine(s).
 func Run(t *testing.T, newEngine Factory) {
+	RunWith(t, newEngine, nil)
+}
+
+// Unsupported names kit cases an engine cannot pass because its I/O library
+// lacks the feature, each with the reason (which spec/engine.md repeats).
+type Unsupported map[string]string
+
+// RunWith is Run for an engine with declared limitations. A declared case is
+// reported as skipped with "UNSUPPORTED: reason", never as passed; set
+// ENGINETEST_UNSUPPORTED=1 to run it anyway and watch it fail. A declared
+// name that is not a kit case fails the run, so the list cannot go stale
+// silently.
+func RunWith(t *testing.T, newEngine Factory, unsupported Unsupported) {
+	known := make(map[string]bool, len(cases))
+	for _, c := range cases {
+		known[c.name] = true
+	}
+	for name := range unsupported {
+		if !known[name] {
+			t.Errorf("enginetest: declared unsupported case %q does not exist", name)
+		}
+	}
+	runAnyway := os.Getenv("ENGINETEST_UNSUPPORTED") == "1"
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if reason, ok := unsupported[c.name]; ok && !runAnyway {
+				t.Skipf("UNSUPPORTED: %s", reason)
+			}
 			c.run(&kit{t: t, newEngine: newEngine})
 		})
 	}
