@@ -1,0 +1,279 @@
+package proxy
+
+import (
+	"errors"
+	"hash/fnv"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netmodels/netmodels/core/proxy/config"
+)
+
+// ErrNoServer means no server of the backend is usable (all down,
+// disabled or with weight 0): HAProxy's NOSRV. The client is closed.
+var ErrNoServer = errors.New("proxy: no server available")
+
+// ErrQueueFull means every usable server is at its maxconn and the
+// backend's queue is at its limit. The client is closed.
+var ErrQueueFull = errors.New("proxy: backend queue full")
+
+// server is one backend server at run time.
+type server struct {
+	be  *backend
+	cfg *config.Server
+	st  counters
+	up  atomic.Bool
+
+	// Guarded by be.mu.
+	cur   int // sessions assigned (connecting or established)
+	rrCur int // smooth weighted round-robin state
+	// Health-check state, touched only by this server's checker.
+	fails, oks int
+}
+
+func (s *server) isUp() bool { return s.up.Load() && !s.cfg.Disabled }
+
+// usable: may take new sessions, capacity aside.
+func (s *server) usable() bool { return s.isUp() && s.cfg.Weight > 0 }
+
+func (s *server) hasRoom() bool { return s.cfg.MaxConn == 0 || s.cur < s.cfg.MaxConn }
+
+// backend is a server farm: selection, per-server slots and the queue of
+// sessions waiting for a slot.
+type backend struct {
+	p       *Proxy
+	cfg     *config.Backend
+	servers []*server
+	st      counters
+
+	mu sync.Mutex
+	// queue holds sessions waiting for a server slot, oldest first. Its
+	// length is bounded by queueCap; a session arriving at the limit is
+	// refused (ErrQueueFull).
+	queue    []*session
+	queueCap int
+	lcNext   int // leastconn tie-break rotation
+}
+
+func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
+	be := &backend{p: p, cfg: cfg, queueCap: queueCap}
+	for _, sc := range cfg.Servers {
+		s := &server{be: be, cfg: sc}
+		s.up.Store(true) // HAProxy starts servers up; checks take them down
+		be.servers = append(be.servers, s)
+	}
+	return be
+}
+
+// upCounts returns the active servers that are up and the usable servers
+// (active or backup).
+func (be *backend) upCounts() (active, usable int) {
+	for _, s := range be.servers {
+		if s.usable() {
+			usable++
+			if !s.cfg.Backup {
+				active++
+			}
+		}
+	}
+	return
+}
+
+// candidatesLocked returns the usable active servers, or the usable backup
+// servers when no active one is usable (HAProxy's backup rule).
+func (be *backend) candidatesLocked() []*server {
+	var act, bak []*server
+	for _, s := range be.servers {
+		if !s.usable() {
+			continue
+		}
+		if s.cfg.Backup {
+			bak = append(bak, s)
+		} else {
+			act = append(act, s)
+		}
+	}
+	if len(act) > 0 {
+		return act
+	}
+	return bak
+}
+
+// pickLocked chooses a server with room for a client from src, avoiding
+// avoid when another candidate exists (redispatch). It returns nil and
+// whether any candidate exists at all (nil, true: all full → queue).
+func (be *backend) pickLocked(src netip.Addr, avoid *server) (*server, bool) {
+	cands := be.candidatesLocked()
+	if len(cands) == 0 {
+		return nil, false
+	}
+	if avoid != nil && len(cands) > 1 {
+		out := cands[:0:0]
+		for _, s := range cands {
+			if s != avoid {
+				out = append(out, s)
+			}
+		}
+		cands = out
+	}
+	switch be.cfg.Balance {
+	case config.Source:
+		// Hash the source address over the candidates' weights; a full
+		// server queues the client rather than moving it, to keep affinity.
+		total := 0
+		for _, s := range cands {
+			total += s.cfg.Weight
+		}
+		h := fnv.New32a()
+		b := src.Unmap().AsSlice()
+		_, _ = h.Write(b)
+		n := int(h.Sum32() % uint32(total))
+		for _, s := range cands {
+			if n < s.cfg.Weight {
+				if s.hasRoom() {
+					return s, true
+				}
+				return nil, true
+			}
+			n -= s.cfg.Weight
+		}
+		return nil, true
+	case config.LeastConn:
+		var best *server
+		k := len(cands)
+		for i := 0; i < k; i++ {
+			s := cands[(be.lcNext+i)%k]
+			if !s.hasRoom() {
+				continue
+			}
+			// cur/weight smaller wins, compared without division.
+			if best == nil || s.cur*best.cfg.Weight < best.cur*s.cfg.Weight {
+				best = s
+			}
+		}
+		be.lcNext++
+		return best, true
+	default:
+		// Smooth weighted round robin (the nginx algorithm): every pick
+		// adds each weight to its server's counter, takes the largest and
+		// subtracts the total from it, which spreads picks evenly.
+		var best *server
+		total := 0
+		for _, s := range cands {
+			if !s.hasRoom() {
+				continue
+			}
+			s.rrCur += s.cfg.Weight
+			total += s.cfg.Weight
+			if best == nil || s.rrCur > best.rrCur {
+				best = s
+			}
+		}
+		if best != nil {
+			best.rrCur -= total
+		}
+		return best, true
+	}
+}
+
+// assign gives sess a server slot now, or queues it. It returns the server
+// (slot taken), or nil with queued=true, or an error (no server, queue
+// full). A non-nil want asks for that server only (a retry without
+// redispatch); avoid is skipped when possible (redispatch).
+func (be *backend) assign(sess *session, want, avoid *server) (srv *server, queued bool, err error) {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	var any bool
+	if want != nil {
+		any = want.usable()
+		if any && want.hasRoom() {
+			srv = want
+		}
+	} else {
+		srv, any = be.pickLocked(sess.src.Addr(), avoid)
+	}
+	if srv != nil {
+		srv.cur++
+		return srv, false, nil
+	}
+	if !any {
+		return nil, false, ErrNoServer
+	}
+	if len(be.queue) >= be.queueCap {
+		return nil, false, ErrQueueFull
+	}
+	be.queue = append(be.queue, sess)
+	be.st.qcur.Add(1)
+	return nil, true, nil
+}
+
+// unqueue removes sess from the queue. If it was no longer there, a slot
+// was already granted to it (its dequeued call pending or dropped) and
+// that server is returned, for the caller to release.
+func (be *backend) unqueue(sess *session) (granted *server) {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	for i, q := range be.queue {
+		if q == sess {
+			be.queue = append(be.queue[:i], be.queue[i+1:]...)
+			be.st.qcur.Add(-1)
+			return nil
+		}
+	}
+	granted, sess.granted = sess.granted, nil
+	return granted
+}
+
+// takeGranted clears and returns the slot pump granted to sess.
+func (be *backend) takeGranted(sess *session) *server {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	g := sess.granted
+	sess.granted = nil
+	return g
+}
+
+// release frees srv's slot and hands free slots to queued sessions.
+func (be *backend) release(srv *server) {
+	be.mu.Lock()
+	srv.cur--
+	be.mu.Unlock()
+	be.pump()
+}
+
+// pump hands server slots to queued sessions, oldest first, while slots
+// are free. A session that cannot use any free slot (balance source keeps
+// its server) does not block the ones behind it. Each handed session
+// continues on its own loop.
+func (be *backend) pump() {
+	for {
+		be.mu.Lock()
+		var sess *session
+		var srv *server
+		for i, q := range be.queue {
+			if srv, _ = be.pickLocked(q.src.Addr(), nil); srv != nil {
+				sess = q
+				be.queue = append(be.queue[:i], be.queue[i+1:]...)
+				break
+			}
+		}
+		if sess == nil {
+			be.mu.Unlock()
+			return
+		}
+		srv.cur++
+		be.st.qcur.Add(-1)
+		sess.granted = srv
+		be.mu.Unlock()
+		if err := sess.cli.Execute(sess.dequeued); err != nil {
+			// The session is gone: give the slot back unless its end
+			// already did, and try the next.
+			if g := be.takeGranted(sess); g != nil {
+				be.mu.Lock()
+				g.cur--
+				be.mu.Unlock()
+			}
+		}
+	}
+}

@@ -1,0 +1,235 @@
+// Package config parses the subset of HAProxy's configuration language that
+// a TCP ("mode tcp") proxy needs: sections global, defaults, frontend,
+// backend and listen, with the keywords documented in spec/proxy.md. An
+// existing tcp-mode haproxy.cfg either loads unchanged or fails with a
+// one-line "file:line: message" error. Keywords HAProxy accepts but that do
+// nothing for a TCP proxy (daemon, nbthread, stats socket, user, group, …)
+// are accepted and ignored; keywords HAProxy itself only warns about become
+// Warnings.
+//
+// The package does no I/O except in ParseFiles, which reads the files.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// DefaultBufSize is HAProxy's tune.bufsize default.
+const DefaultBufSize = 16384
+
+// MinBufSize is the smallest tune.bufsize accepted: the engines' minimum
+// read buffer.
+const MinBufSize = 4096
+
+// DefaultRetries is HAProxy's default "retries".
+const DefaultRetries = 3
+
+// Server check defaults (HAProxy's).
+const (
+	DefaultInter = 2 * time.Second
+	DefaultRise  = 2
+	DefaultFall  = 3
+)
+
+// Config is a parsed configuration.
+type Config struct {
+	Global    Global
+	Frontends []*Frontend
+	Backends  []*Backend
+	Warnings  []Warning
+}
+
+// Backend returns the backend called name, or nil.
+func (c *Config) Backend(name string) *Backend {
+	for _, b := range c.Backends {
+		if b.Name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// Global holds the process-wide settings.
+type Global struct {
+	// MaxConn caps concurrent sessions across all frontends; 0: no cap.
+	MaxConn int
+	// BufSize is tune.bufsize: the size of one channel buffer; it sets the
+	// engine's read buffer and the channel high-water mark.
+	BufSize int
+	// HardStopAfter bounds a soft-stop; 0: wait for the last session.
+	HardStopAfter time.Duration
+	// Log is true when a "log" line is present; logs go to stderr.
+	Log bool
+}
+
+// Timeouts are HAProxy's timeouts; zero means none.
+type Timeouts struct {
+	Connect, Client, Server, Tunnel, Queue, ClientFin, ServerFin, Check time.Duration
+}
+
+// Where is a position in a configuration file.
+type Where struct {
+	File string
+	Line int
+}
+
+// Frontend accepts client connections ("frontend" or the front half of a
+// "listen" section).
+type Frontend struct {
+	Name  string
+	Where Where
+	Binds []Bind
+	// MaxConn caps this frontend's concurrent sessions; 0: no cap except
+	// the global one.
+	MaxConn  int
+	Timeouts Timeouts
+	// TCPRules are "tcp-request connection" rules, in order; the first
+	// whose condition holds decides. No rule matching: accept.
+	TCPRules []TCPRule
+	// UseBackends are "use_backend" rules, in order; first match wins.
+	UseBackends []UseBackend
+	// DefaultBackend is used when no use_backend rule matches; nil: none
+	// (the connection is closed).
+	DefaultBackend *Backend
+	SpliceRequest  bool
+	SpliceResponse bool
+	SpliceAuto     bool
+	Log            bool // "log" present (global or here)
+	TCPLog         bool // "option tcplog": one line per session
+
+	defaultBackendName string
+	defaultBackendAt   Where
+}
+
+// Bind is one listening address.
+type Bind struct {
+	Addr        string // "host:port", IPv6 bracketed
+	AcceptProxy bool
+	Where       Where
+}
+
+// Action is a tcp-request connection action.
+type Action int
+
+// Actions.
+const (
+	Accept Action = iota
+	Reject
+)
+
+func (a Action) String() string {
+	if a == Reject {
+		return "reject"
+	}
+	return "accept"
+}
+
+// TCPRule is "tcp-request connection accept|reject [if|unless COND]".
+type TCPRule struct {
+	Action Action
+	Cond   *Cond
+	Where  Where
+}
+
+// UseBackend is "use_backend NAME [if|unless COND]".
+type UseBackend struct {
+	Backend *Backend
+	Cond    *Cond
+	Where   Where
+	name    string
+}
+
+// Balance is a load-balancing algorithm.
+type Balance int
+
+// Algorithms.
+const (
+	RoundRobin Balance = iota
+	LeastConn
+	Source
+)
+
+func (b Balance) String() string {
+	switch b {
+	case LeastConn:
+		return "leastconn"
+	case Source:
+		return "source"
+	}
+	return "roundrobin"
+}
+
+// Backend is a server farm ("backend" or the back half of "listen").
+type Backend struct {
+	Name     string
+	Where    Where
+	Balance  Balance
+	Servers  []*Server
+	Timeouts Timeouts
+	// Retries is how many times a failed connect is retried (HAProxy's
+	// "retries", default 3).
+	Retries        int
+	Redispatch     bool
+	SpliceRequest  bool
+	SpliceResponse bool
+	SpliceAuto     bool
+	Log            bool
+	TCPLog         bool
+}
+
+// Server is one "server" line.
+type Server struct {
+	Name  string
+	Where Where
+	Host  string
+	// Port 0: connect to the port the client connected to.
+	Port int
+	// SendProxy is 0 (none), 1 (send-proxy) or 2 (send-proxy-v2).
+	SendProxy int
+	Check     bool
+	Inter     time.Duration
+	FastInter time.Duration
+	DownInter time.Duration
+	Rise      int
+	Fall      int
+	// Weight 0..256, default 1; 0 takes no new sessions.
+	Weight int
+	// MaxConn caps concurrent sessions on the server; 0: none.
+	MaxConn int
+	// MaxQueue caps sessions waiting for this server; 0: bounded only by
+	// the frontend's maxconn.
+	MaxQueue int
+	Backup   bool
+	Disabled bool
+	// CheckAddr and CheckPort redirect health checks ("addr", "port");
+	// empty/0: the server's own address.
+	CheckAddr string
+	CheckPort int
+}
+
+// CheckTarget is the "host:port" health checks connect to ("" when the
+// server has no port and no check port: it cannot be checked).
+func (s *Server) CheckTarget() string {
+	host, port := s.Host, s.Port
+	if s.CheckAddr != "" {
+		host = s.CheckAddr
+	}
+	if s.CheckPort != 0 {
+		port = s.CheckPort
+	}
+	if port == 0 {
+		return ""
+	}
+	return joinHostPort(host, port)
+}
+
+// Addr is the server's "host:port" for a client that connected to dst (only
+// used when the server line has no port).
+func (s *Server) Addr(dst netip.AddrPort) string {
+	port := s.Port
+	if port == 0 {
+		port = int(dst.Port())
+	}
+	return joinHostPort(s.Host, port)
+}

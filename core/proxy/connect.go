@@ -1,0 +1,238 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/proxy/proxyproto"
+)
+
+// maxTurnAround is HAProxy's delay before retrying a connection that
+// failed at once (refused): it avoids hammering a server that restarts.
+const maxTurnAround = time.Second
+
+// startBackend routes the session and asks its backend for a server.
+func (s *session) startBackend() {
+	s.fe.st.stot.Add(1)
+	s.fe.st.scur.Add(1)
+	s.feCounted = true
+	be := s.fe.route(s)
+	if be == nil {
+		s.end("PC") // no backend: HAProxy's <NOSRV>
+		return
+	}
+	s.be = be
+	be.st.stot.Add(1)
+	be.st.scur.Add(1)
+	s.beCounted = true
+	s.assignServer(nil, nil)
+}
+
+// assignServer takes a server slot (want: that server only; avoid: another
+// one if possible) and connects, or waits in the queue.
+func (s *session) assignServer(want, avoid *server) {
+	srv, queued, err := s.be.assign(s, want, avoid)
+	switch {
+	case errors.Is(err, ErrNoServer):
+		s.end("SC")
+	case err != nil:
+		s.end("sQ")
+	case queued:
+		s.phase = phQueue
+		s.queued = s.p.clock.Now()
+		s.armTimer()
+	default:
+		s.connect(srv)
+	}
+}
+
+// dequeued runs on the loop when the queue hands this session a slot.
+func (s *session) dequeued() {
+	if s.phase != phQueue {
+		return // ended meanwhile: end gave the slot back
+	}
+	srv := s.be.takeGranted(s)
+	if srv == nil {
+		return
+	}
+	s.connect(srv)
+}
+
+// connect dials srv for the session (slot already taken).
+func (s *session) connect(srv *server) {
+	s.srv, s.slot = srv, true
+	s.phase = phConnect
+	s.attempts++
+	leg := &serverLeg{s: s}
+	s.leg = leg
+	c, err := s.p.eng.Dial(srv.cfg.Addr(s.dst), leg, engine.DialOptions{
+		Timeout: s.be.cfg.Timeouts.Connect,
+		Near:    s.cli,
+	})
+	if err != nil {
+		s.connectFailed(err)
+		return
+	}
+	s.srvConn = c
+	s.armTimer()
+}
+
+// connectFailed counts the error and retries (HAProxy's "retries", with
+// "option redispatch" moving the last retry to another server).
+func (s *session) connectFailed(err error) {
+	srv := s.srv
+	srv.st.econ.Add(1)
+	s.be.st.econ.Add(1)
+	s.srvConn, s.leg = nil, nil
+	s.slot = false
+	s.be.release(srv)
+	if s.attempts > s.be.cfg.Retries {
+		s.end("SC")
+		return
+	}
+	srv.st.wretr.Add(1)
+	s.be.st.wretr.Add(1)
+	want, avoid := srv, (*server)(nil)
+	if s.be.cfg.Redispatch && s.attempts == s.be.cfg.Retries {
+		want, avoid = nil, srv
+		srv.st.wredis.Add(1)
+		s.be.st.wredis.Add(1)
+	}
+	delay := time.Duration(0)
+	var ne net.Error
+	if !(errors.As(err, &ne) && ne.Timeout()) {
+		delay = maxTurnAround
+		if c := s.be.cfg.Timeouts.Connect; c > 0 && c < delay {
+			delay = c
+		}
+	}
+	s.retry = s.cli.AfterFunc(delay, func() {
+		s.retry = nil
+		if s.phase == phConnect && s.srvConn == nil {
+			s.assignServer(want, avoid)
+		}
+	})
+}
+
+// established: the server leg is up. Send the PROXY header if configured,
+// then the bytes the client sent meanwhile, then relay.
+func (s *session) established(c engine.Conn) {
+	s.phase = phData
+	now := s.p.clock.Now()
+	s.srvLast, s.connected = now, now
+	s.srv.st.stot.Add(1)
+	s.srv.st.scur.Add(1)
+	s.srvCounted = true
+	if v := s.srv.cfg.SendProxy; v != 0 {
+		if err := c.Write(s.proxyHeader(v)); err != nil {
+			s.end("SC")
+			return
+		}
+	}
+	if len(s.pending) > 0 {
+		if !s.writeCounted(&s.req, c, s.pending) {
+			return
+		}
+		s.pending = nil
+	}
+	if s.req.shutr {
+		s.shutr(&s.req)
+	} else if !s.req.paused {
+		// Early data may have filled the buffer and paused the client;
+		// if writing it crossed the high-water mark, OnDrained resumes.
+		s.cli.ResumeRead()
+	}
+	s.setupSplice()
+	s.armTimer()
+}
+
+// proxyHeader builds the send-proxy(-v2) header: the client's original
+// source and destination (from its PROXY header, else its socket).
+func (s *session) proxyHeader(version int) []byte {
+	src, dst := s.src, s.dst
+	h := proxyproto.Header{Version: version, Command: proxyproto.CmdProxy}
+	switch {
+	case !src.IsValid() || !dst.IsValid():
+		h.Command, h.Transport = proxyproto.CmdLocal, proxyproto.TransportUnspec
+	case src.Addr().Is4() && dst.Addr().Is4():
+		h.Transport = proxyproto.TCP4
+	default:
+		// Mixed families go as IPv6 with IPv4-mapped addresses, as a
+		// dual-stack HAProxy listener does.
+		h.Transport = proxyproto.TCP6
+		src = netip.AddrPortFrom(netip.AddrFrom16(src.Addr().As16()), src.Port())
+		dst = netip.AddrPortFrom(netip.AddrFrom16(dst.Addr().As16()), dst.Port())
+	}
+	h.Source, h.Destination = src, dst
+	var b []byte
+	var err error
+	if version == 1 {
+		b, err = h.AppendV1(nil)
+	} else {
+		b, err = h.AppendV2(nil)
+	}
+	if err != nil {
+		// Cannot express the addresses: the spec's fallback.
+		h = proxyproto.Header{Version: version, Command: proxyproto.CmdLocal}
+		if version == 1 {
+			b, _ = h.AppendV1(nil)
+		} else {
+			b, _ = h.AppendV2(nil)
+		}
+	}
+	return b
+}
+
+// serverLeg is the handler of one server connection attempt.
+type serverLeg struct {
+	s    *session
+	open bool
+}
+
+func (l *serverLeg) current() bool { return l.s.leg == l && l.s.phase != phClosed }
+
+func (l *serverLeg) OnOpen(c engine.Conn) {
+	if !l.current() || l.s.phase != phConnect {
+		_ = c.Close()
+		return
+	}
+	l.open = true
+	l.s.established(c)
+}
+
+func (l *serverLeg) OnData(c engine.Conn, in []byte) int {
+	if !l.current() || l.s.phase != phData {
+		return len(in)
+	}
+	return l.s.forward(&l.s.res, c, l.s.cli, in)
+}
+
+func (l *serverLeg) OnReadEOF(c engine.Conn) {
+	if l.current() && l.s.phase == phData {
+		l.s.shutr(&l.s.res)
+	}
+}
+
+func (l *serverLeg) OnDrained(c engine.Conn) {
+	if l.current() && l.s.phase == phData {
+		l.s.drained(&l.s.req, l.s.cli)
+	}
+}
+
+func (l *serverLeg) OnClose(c engine.Conn, err error) {
+	if !l.current() {
+		return
+	}
+	s := l.s
+	if !l.open {
+		if err == nil {
+			err = errors.New("proxy: connection closed before established")
+		}
+		s.connectFailed(err)
+		return
+	}
+	s.end("SD") // the server aborted during data
+}

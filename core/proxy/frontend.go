@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/proxy/config"
+)
+
+// frontend accepts clients on its binds and starts sessions.
+type frontend struct {
+	p         *Proxy
+	cfg       *config.Frontend
+	st        counters
+	listeners []engine.Listener
+	maxconn   int // 0: none
+
+	// Guarded by p.admMu.
+	cur int
+	// waiters are accepted clients waiting for a frontend or global
+	// maxconn slot, paused, oldest first. HAProxy leaves such clients in
+	// the kernel's accept backlog; the engine contract cannot pause a
+	// listener, so they wait here instead, bounded like a backlog (the
+	// frontend's maxconn, HAProxy's default backlog); beyond it a client is
+	// closed at once.
+	waiters   []*session
+	waiterCap int
+}
+
+func newFrontend(p *Proxy, cfg *config.Frontend) *frontend {
+	fe := &frontend{p: p, cfg: cfg, maxconn: cfg.MaxConn}
+	fe.waiterCap = fe.maxconn
+	if fe.waiterCap == 0 || fe.waiterCap > p.maxconn {
+		fe.waiterCap = p.maxconn
+	}
+	return fe
+}
+
+func (fe *frontend) listen() error {
+	for _, b := range fe.cfg.Binds {
+		b := b
+		l, err := fe.p.eng.Listen(b.Addr, func(c engine.Conn) engine.Handler {
+			s := newSession(fe, c, b.AcceptProxy)
+			if fe.p.onSession != nil {
+				fe.p.onSession(s)
+			}
+			return s
+		})
+		if err != nil {
+			return fmt.Errorf("%s:%d: frontend %q: cannot bind %s: %w", b.Where.File, b.Where.Line, fe.cfg.Name, b.Addr, err)
+		}
+		fe.listeners = append(fe.listeners, l)
+	}
+	return nil
+}
+
+// admit takes a frontend and a global slot for s, or puts s on the wait
+// list (waiting=true), or refuses it (both false: the wait list is full).
+func (fe *frontend) admit(s *session) (ok, waiting bool) {
+	p := fe.p
+	p.admMu.Lock()
+	defer p.admMu.Unlock()
+	if (fe.maxconn == 0 || fe.cur < fe.maxconn) && p.cur < p.maxconn {
+		fe.cur++
+		p.cur++
+		return true, false
+	}
+	if len(fe.waiters) >= fe.waiterCap {
+		return false, false
+	}
+	fe.waiters = append(fe.waiters, s)
+	return false, true
+}
+
+// unwait removes s from the wait list; false if it was already admitted.
+func (fe *frontend) unwait(s *session) bool {
+	p := fe.p
+	p.admMu.Lock()
+	defer p.admMu.Unlock()
+	for i, w := range fe.waiters {
+		if w == s {
+			fe.waiters = append(fe.waiters[:i], fe.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// leave gives back s's slots and admits waiting clients that now fit,
+// this frontend's first.
+func (fe *frontend) leave() {
+	p := fe.p
+	p.admMu.Lock()
+	fe.cur--
+	p.cur--
+	p.admMu.Unlock()
+	p.admitWaiters(fe)
+}
+
+func (p *Proxy) admitWaiters(first *frontend) {
+	for {
+		var s *session
+		var owner *frontend
+		p.admMu.Lock()
+		if p.cur < p.maxconn {
+			try := func(fe *frontend) bool {
+				if len(fe.waiters) > 0 && (fe.maxconn == 0 || fe.cur < fe.maxconn) {
+					s, owner = fe.waiters[0], fe
+					fe.waiters = fe.waiters[1:]
+					fe.cur++
+					p.cur++
+					return true
+				}
+				return false
+			}
+			if !try(first) {
+				for _, fe := range p.frontends {
+					if fe != first && try(fe) {
+						break
+					}
+				}
+			}
+		}
+		p.admMu.Unlock()
+		if s == nil {
+			return
+		}
+		if err := s.cli.Execute(s.onAdmitted); err != nil {
+			p.admMu.Lock()
+			owner.cur--
+			p.cur--
+			p.admMu.Unlock()
+		}
+	}
+}
+
+// route picks the backend for a client: the first use_backend rule whose
+// condition holds, else default_backend (nil: none).
+func (fe *frontend) route(s *session) *backend {
+	for _, u := range fe.cfg.UseBackends {
+		if u.Cond.Match(s.src.Addr()) {
+			return fe.p.bemap[u.Backend]
+		}
+	}
+	if fe.cfg.DefaultBackend != nil {
+		return fe.p.bemap[fe.cfg.DefaultBackend]
+	}
+	return nil
+}
+
+// tcpRulesAccept evaluates "tcp-request connection" rules on the real
+// source address (HAProxy evaluates them before any PROXY header).
+func (fe *frontend) tcpRulesAccept(s *session) bool {
+	src := addrPort(s.cli.RemoteAddr()).Addr()
+	for _, r := range fe.cfg.TCPRules {
+		if r.Cond.Match(src) {
+			return r.Action == config.Accept
+		}
+	}
+	return true
+}

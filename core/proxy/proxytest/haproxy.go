@@ -1,0 +1,200 @@
+package proxytest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netmodels/netmodels/core/proxy/proxyproto"
+)
+
+// HAProxy interop (issue 4 acceptance, first item): real haproxy in front
+// of our accept-proxy bind, and our send-proxy in front of haproxy's
+// accept-proxy bind. In both chains the last backend reads a PROXY header
+// and must see the client's own address.
+
+// freePort returns a loopback port that was free a moment ago (haproxy
+// cannot report the port it bound, so it gets a fixed one).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startHAProxy runs haproxy in the foreground with cfg and kills exactly
+// that process at the end of the test. It returns once haproxy accepts on
+// port (probed with connects; haproxy prints no readiness line).
+func startHAProxy(t *testing.T, cfg string, port int) {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		if _, err2 := os.Stat("/usr/sbin/haproxy"); err2 != nil {
+			t.Skip("haproxy is not installed")
+		}
+		bin = "/usr/sbin/haproxy"
+	}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-c", "-q", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-db", "-f", path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan struct{})
+	go func() { // drain haproxy's own messages into the test log
+		defer close(drained)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			t.Log("haproxy: " + sc.Text())
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-drained // the pipe ends with the process; no t.Log after the test
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy does not accept on port %d: %v", port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// headerSink is a backend that reads one PROXY header per connection and
+// reports it.
+func headerSink(t *testing.T) (*Server, <-chan proxyproto.Header) {
+	ch := make(chan proxyproto.Header, 16)
+	srv := StartServer(t, func(c *net.TCPConn) {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var buf []byte
+		tmp := make([]byte, 512)
+		for {
+			n, err := c.Read(tmp)
+			buf = append(buf, tmp[:n]...)
+			if h, _, derr := proxyproto.Decode(buf); derr == nil {
+				select {
+				case ch <- h:
+				default:
+				}
+				_, _ = c.Write([]byte("ok"))
+				return
+			} else if derr != proxyproto.ErrNeedMore || err != nil || len(buf) > 4096 {
+				return
+			}
+		}
+	})
+	return srv, ch
+}
+
+// expectClient dials addr, then waits for a header whose source is this
+// client's own address (earlier readiness probes may have produced
+// others).
+func expectClient(t *testing.T, addr string, headers <-chan proxyproto.Header) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("x"))
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case h := <-headers:
+			src := netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
+			dst := netip.AddrPortFrom(h.Destination.Addr().Unmap(), h.Destination.Port())
+			if src != local {
+				t.Logf("ignoring header from %s (a readiness probe)", src)
+				continue
+			}
+			if dst != remote {
+				t.Errorf("header destination %s, want %s", dst, remote)
+			}
+			return
+		case <-timeout:
+			t.Fatalf("no PROXY header naming client %s reached the backend", local)
+		}
+	}
+}
+
+func haproxyCfg(port int, acceptProxy bool, server string, send string) string {
+	ap := ""
+	if acceptProxy {
+		ap = " accept-proxy"
+	}
+	return fmt.Sprintf(`global
+    maxconn 100
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+listen l
+    bind 127.0.0.1:%d%s
+    server s1 %s %s
+`, port, ap, server, send)
+}
+
+// RunHAProxyInterop runs both interop chains for send-proxy and
+// send-proxy-v2. It skips when haproxy is not installed.
+func RunHAProxyInterop(t *testing.T, newEngine Factory) {
+	for _, send := range []string{"send-proxy", "send-proxy-v2"} {
+		t.Run("haproxy-"+send+"-to-us", func(t *testing.T) {
+			sink, headers := headerSink(t)
+			// Our proxy: accept-proxy bind, passes the address on with v1.
+			_, ours := StartProxy(t, newEngine, fmt.Sprintf(`defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+listen l
+    bind 127.0.0.1:0 accept-proxy
+    server s1 %s send-proxy
+`, sink.Addr()))
+			port := freePort(t)
+			startHAProxy(t, haproxyCfg(port, false, ours[0], send), port)
+			expectClient(t, fmt.Sprintf("127.0.0.1:%d", port), headers)
+		})
+		t.Run("us-"+send+"-to-haproxy", func(t *testing.T) {
+			sink, headers := headerSink(t)
+			port := freePort(t)
+			startHAProxy(t, haproxyCfg(port, true, sink.Addr(), "send-proxy-v2"), port)
+			_, ours := StartProxy(t, newEngine, fmt.Sprintf(`defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+listen l
+    bind 127.0.0.1:0
+    server s1 127.0.0.1:%d %s
+`, port, send))
+			expectClient(t, ours[0], headers)
+		})
+	}
+}
