@@ -81,9 +81,17 @@ type ctxBox struct{ v any }
 // dial runs in its own goroutine: connect with the standard library, then
 // enroll the socket on a gnet loop, whose OnOpen finishes the job.
 func (c *conn) dial(addr string, timeout time.Duration, near *conn) {
+	fail := func(err error) {
+		// With Near, OnClose must not overlap Near's callbacks: deliver it
+		// on Near's loop. Otherwise no loop exists for c yet.
+		if near != nil && near.loop != nil && near.loop.execute(func() { c.failDial(err) }) == nil {
+			return
+		}
+		c.failDial(err)
+	}
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
-		c.failDial(err)
+		fail(err)
 		return
 	}
 	if !c.e.cfg.DelayedAcks {
@@ -94,7 +102,7 @@ func (c *conn) dial(addr string, timeout time.Duration, near *conn) {
 	c.mu.Unlock()
 	if closed {
 		_ = nc.Close()
-		c.failDial(nil)
+		fail(nil)
 		return
 	}
 	if near != nil && near.gc != nil {
@@ -106,18 +114,18 @@ func (c *conn) dial(addr string, timeout time.Duration, near *conn) {
 		}
 		if err != nil {
 			_ = nc.Close()
-			c.failDial(&net.OpError{Op: "dial", Net: "tcp", Err: err})
+			fail(&net.OpError{Op: "dial", Net: "tcp", Err: err})
 		}
 		return
 	}
 	cli, err := c.e.clientEngine()
 	if err != nil {
 		_ = nc.Close()
-		c.failDial(&net.OpError{Op: "dial", Net: "tcp", Err: err})
+		fail(&net.OpError{Op: "dial", Net: "tcp", Err: err})
 		return
 	}
 	if _, err := cli.EnrollContext(nc, c); err != nil {
-		c.failDial(&net.OpError{Op: "dial", Net: "tcp", Err: err})
+		fail(&net.OpError{Op: "dial", Net: "tcp", Err: err})
 	}
 }
 
@@ -147,7 +155,7 @@ func (c *conn) open(gc gnet.Conn) {
 	c.gc = gc
 	c.loop = c.e.loopOf(gc.EventLoop())
 	c.fd = gc.Fd()
-	c.laddr = copyAddr(gc.LocalAddr())
+	c.laddr = sockName(c.fd, gc.LocalAddr())
 	c.raddr = copyAddr(gc.RemoteAddr())
 	c.loop.callback(func() {
 		c.h.OnOpen(c)
@@ -165,6 +173,22 @@ func (c *conn) open(gc gnet.Conn) {
 			_ = gc.Close()
 		}
 	})
+}
+
+// sockName is the socket's real local address. gnet reports an accepted
+// connection's LocalAddr as the listener's configured address (":0" stays
+// port 0), and a send-proxy header needs the real destination.
+func sockName(fd int, fallback net.Addr) net.Addr {
+	sa, err := unix.Getsockname(fd)
+	if err == nil {
+		switch sa := sa.(type) {
+		case *unix.SockaddrInet4:
+			return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
+		case *unix.SockaddrInet6:
+			return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
+		}
+	}
+	return copyAddr(fallback)
 }
 
 func copyAddr(a net.Addr) net.Addr {
@@ -512,7 +536,7 @@ func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		gc.SetContext(c)
 		c.gc = gc
 		c.loop = h.e.loopOf(gc.EventLoop())
-		c.laddr = copyAddr(gc.LocalAddr())
+		c.laddr = sockName(gc.Fd(), gc.LocalAddr())
 		c.raddr = copyAddr(gc.RemoteAddr())
 		c.loop.callback(func() { c.h = h.ln.newHandler(c) })
 	}
