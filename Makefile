@@ -6,8 +6,10 @@ SHELL       := /bin/bash
 GO          ?= go
 BIN         := bin
 # Every engine module is impl-<name> with its main package in cmd/<name>.
-ENGINES     := $(patsubst impl-%,%,$(wildcard impl-*))
-MODULES     := core $(addprefix impl-,$(ENGINES)) conformance perf
+# (ENGINES, if set by the user, is passed to the conformance suite as is:
+# a comma-separated list of the engines to test.)
+ENGINE_MODS := $(patsubst impl-%,%,$(wildcard impl-*))
+MODULES     := core $(addprefix impl-,$(ENGINE_MODS)) conformance perf
 # Debian packages: real peers (haproxy, ceph-mon), taskset (util-linux),
 # network namespaces (iproute2), ps/free (procps).
 DEB_PKGS    := haproxy ceph-mon util-linux iproute2 procps
@@ -45,7 +47,7 @@ deps:
 
 build: deps
 	@mkdir -p $(BIN)
-	@for e in $(ENGINES); do \
+	@for e in $(ENGINE_MODS); do \
 	  echo "build $(BIN)/$$e"; \
 	  $(GO) build -o $(BIN)/$$e ./impl-$$e/cmd/$$e || exit 1; \
 	done
@@ -57,14 +59,14 @@ vet:
 # Unit tests: core and the engines under the race detector (they run the
 # engine kit), perf's own tests plain.
 unit:
-	@for m in core $(addprefix impl-,$(ENGINES)); do \
+	@for m in core $(addprefix impl-,$(ENGINE_MODS)); do \
 	  echo "test $$m"; (cd $$m && $(GO) test $(RACE) -timeout 15m $(GOTESTFLAGS) ./...) || exit 1; \
 	done
 	@echo "test perf"; cd perf && $(GO) test -timeout 10m $(GOTESTFLAGS) ./...
 
 # The black-box suite against every binary in bin/ (or ENGINES=a,b).
 conformance: build
-	@cd conformance && BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -timeout 20m $(GOTESTFLAGS) ./...
+	@cd conformance && BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m $(GOTESTFLAGS) ./...
 
 test: build vet unit conformance
 

@@ -1,0 +1,186 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+type matrixCase struct {
+	ID    string `json:"id"`
+	Kind  Kind   `json:"kind"`
+	Spec  string `json:"spec"`
+	Desc  string `json:"description"`
+	Heavy bool   `json:"heavy,omitempty"`
+}
+
+type matrixJSON struct {
+	Generated string                           `json:"generated"`
+	Engines   []string                         `json:"engines"`
+	Summary   map[string]map[string]int        `json:"summary"`
+	Cases     []matrixCase                     `json:"cases"`
+	Cells     map[string]map[string]CellResult `json:"cells"`
+	Interop   []InteropCell                    `json:"interop"`
+}
+
+// Write writes matrix.json and matrix.md into dir.
+func (r *Results) Write(dir string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cases := SortedCases(r.Cases)
+	m := matrixJSON{Generated: time.Now().UTC().Format(time.RFC3339), Engines: r.Engines,
+		Summary: map[string]map[string]int{}, Cells: r.Cells, Interop: r.Interop}
+	for _, c := range cases {
+		m.Cases = append(m.Cases, matrixCase{c.ID, c.Kind, c.Spec, c.Desc, c.Heavy})
+	}
+	for _, e := range r.Engines {
+		s := map[string]int{"pass": 0, "fail": 0, "unsupported": 0, "not_run": 0}
+		for _, c := range cases {
+			if cell, ok := r.Cells[e][c.ID]; ok {
+				s[string(cell.Status)]++
+			} else {
+				s["not_run"]++
+			}
+		}
+		m.Summary[e] = s
+	}
+	sort.SliceStable(m.Interop, func(i, j int) bool {
+		a, b := m.Interop[i], m.Interop[j]
+		if a.Table != b.Table {
+			return a.Table < b.Table
+		}
+		if a.Row != b.Row {
+			return a.Row < b.Row
+		}
+		return a.Col < b.Col
+	})
+	js, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "matrix.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "matrix.md"), []byte(r.markdown(m, cases)), 0o644)
+}
+
+func mark(c CellResult, ok bool) string {
+	if !ok {
+		return "not run"
+	}
+	switch c.Status {
+	case Pass:
+		return "pass"
+	case Fail:
+		return "**FAIL**"
+	default:
+		return "unsupported"
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+func (r *Results) markdown(m matrixJSON, cases []Case) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Conformance matrix\n\nGenerated %s by `make test` (conformance/suite). ", m.Generated)
+	b.WriteString("Every case drives `bin/<engine>` only through CONTRACT.md / spec/cli.md; raw msgr1 and PROXY bytes come from the suite's own codec (conformance/internal/msgr1, conformance/internal/pp), checked against shared/vectors and the captured bytes in shared/spec.\n\n")
+	b.WriteString("## Summary\n\n| engine | pass | fail | unsupported | not run |\n| --- | --- | --- | --- | --- |\n")
+	for _, e := range m.Engines {
+		s := m.Summary[e]
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d |\n", e, s["pass"], s["fail"], s["unsupported"], s["not_run"])
+	}
+	for _, kind := range []Kind{KindMsgr, KindProxy, KindInterop} {
+		fmt.Fprintf(&b, "\n## %s cases: engine × case\n\n| case | %s |\n| --- |%s\n", kind, strings.Join(m.Engines, " | "), strings.Repeat(" --- |", len(m.Engines)))
+		for _, c := range cases {
+			if c.Kind != kind {
+				continue
+			}
+			row := []string{"`" + c.ID + "`"}
+			for _, e := range m.Engines {
+				cell, ok := m.Cells[e][c.ID]
+				row = append(row, mark(cell, ok))
+			}
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+		}
+	}
+	b.WriteString("\n## Failures and unsupported cells, with reasons\n\n")
+	any := false
+	for _, e := range m.Engines {
+		for _, c := range cases {
+			cell, ok := m.Cells[e][c.ID]
+			if ok && cell.Status != Pass {
+				any = true
+				fmt.Fprintf(&b, "- %s / `%s` (%s): %s\n", e, c.ID, cell.Status, oneLine(cell.Reason))
+			}
+		}
+	}
+	if !any {
+		b.WriteString("None.\n")
+	}
+	b.WriteString("\n## Interop matrix\n\n")
+	tables := map[string][]InteropCell{}
+	var names []string
+	for _, ic := range m.Interop {
+		if _, ok := tables[ic.Table]; !ok {
+			names = append(names, ic.Table)
+		}
+		tables[ic.Table] = append(tables[ic.Table], ic)
+	}
+	if len(names) == 0 {
+		b.WriteString("No interop cells ran.\n")
+	}
+	for _, n := range names {
+		rows, cols := []string{}, []string{}
+		seenR, seenC := map[string]bool{}, map[string]bool{}
+		cell := map[[2]string]InteropCell{}
+		for _, ic := range tables[n] {
+			if !seenR[ic.Row] {
+				seenR[ic.Row] = true
+				rows = append(rows, ic.Row)
+			}
+			if !seenC[ic.Col] {
+				seenC[ic.Col] = true
+				cols = append(cols, ic.Col)
+			}
+			cell[[2]string{ic.Row, ic.Col}] = ic
+		}
+		fmt.Fprintf(&b, "### %s\n\n| | %s |\n| --- |%s\n", n, strings.Join(cols, " | "), strings.Repeat(" --- |", len(cols)))
+		for _, rname := range rows {
+			out := []string{"**" + rname + "**"}
+			for _, c := range cols {
+				ic, ok := cell[[2]string{rname, c}]
+				if !ok {
+					out = append(out, "–")
+					continue
+				}
+				out = append(out, mark(ic.CellResult, ok))
+			}
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(out, " | "))
+		}
+		for _, ic := range tables[n] {
+			if ic.Status != Pass {
+				fmt.Fprintf(&b, "\n- %s × %s (`%s`): %s", ic.Row, ic.Col, ic.CaseID, oneLine(ic.Reason))
+			}
+		}
+		b.WriteString("\n\n")
+	}
+	b.WriteString("## Cases\n\n| id | kind | spec | description |\n| --- | --- | --- | --- |\n")
+	for _, c := range cases {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", c.ID, c.Kind, oneLine(c.Spec), oneLine(c.Desc))
+	}
+	return b.String()
+}

@@ -1,0 +1,208 @@
+package harness
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Kind groups cases in the matrix.
+type Kind string
+
+const (
+	KindMsgr    Kind = "msgr"
+	KindProxy   Kind = "proxy"
+	KindInterop Kind = "interop"
+)
+
+// Case is one conformance check, run once per engine.
+type Case struct {
+	ID   string // stable, e.g. "msgr-banner-bad"
+	Kind Kind
+	Spec string // the spec section it checks, e.g. "msgr-v1-wire §3"
+	Desc string // one line: what behaviour passes
+	// Heavy cases (many connections, large transfers) run one at a time.
+	Heavy bool
+	Run   func(t *T, e Engine)
+}
+
+// Status of one cell.
+type Status string
+
+const (
+	Pass        Status = "pass"
+	Fail        Status = "fail"
+	Unsupported Status = "unsupported"
+)
+
+// CellResult is one engine × case outcome.
+type CellResult struct {
+	Status  Status  `json:"status"`
+	Reason  string  `json:"reason,omitempty"`
+	Seconds float64 `json:"seconds"`
+}
+
+// T wraps testing.T so the first failure message becomes the matrix reason.
+type T struct {
+	*testing.T
+	mu    sync.Mutex
+	first string
+}
+
+func (t *T) note(msg string) {
+	t.mu.Lock()
+	if t.first == "" {
+		t.first = msg
+	}
+	t.mu.Unlock()
+}
+
+// Errorf records and reports a failure.
+func (t *T) Errorf(format string, args ...any) {
+	t.T.Helper()
+	t.note(fmt.Sprintf(format, args...))
+	t.T.Errorf(format, args...)
+}
+
+// Fatalf records, reports and stops the case.
+func (t *T) Fatalf(format string, args ...any) {
+	t.T.Helper()
+	t.note(fmt.Sprintf(format, args...))
+	t.T.Fatalf(format, args...)
+}
+
+// Fatal is Fatalf with Sprint.
+func (t *T) Fatal(args ...any) {
+	t.T.Helper()
+	t.note(fmt.Sprint(args...))
+	t.T.Fatal(args...)
+}
+
+// Error is Errorf with Sprint.
+func (t *T) Error(args ...any) {
+	t.T.Helper()
+	t.note(fmt.Sprint(args...))
+	t.T.Error(args...)
+}
+
+// Reason returns the first failure message.
+func (t *T) Reason() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.first
+}
+
+// Results collects cells and interop cells from parallel cases.
+type Results struct {
+	mu      sync.Mutex
+	Engines []string
+	Cases   []Case
+	Cells   map[string]map[string]CellResult // engine → case ID
+	Interop []InteropCell
+}
+
+// InteropCell is one client × server (or peer) pairing.
+type InteropCell struct {
+	Table  string `json:"table"` // "msgr client × server", ...
+	Row    string `json:"row"`
+	Col    string `json:"col"`
+	CaseID string `json:"case"`
+	CellResult
+}
+
+// NewResults prepares an empty result set.
+func NewResults(engines []Engine, cases []Case) *Results {
+	r := &Results{Cells: map[string]map[string]CellResult{}, Cases: cases}
+	for _, e := range engines {
+		r.Engines = append(r.Engines, e.Name)
+		r.Cells[e.Name] = map[string]CellResult{}
+	}
+	return r
+}
+
+// Set records one engine × case cell.
+func (r *Results) Set(engine, caseID string, c CellResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Cells[engine] == nil {
+		r.Cells[engine] = map[string]CellResult{}
+	}
+	r.Cells[engine][caseID] = c
+}
+
+// SetInterop records an interop cell.
+func (r *Results) SetInterop(c InteropCell) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Interop = append(r.Interop, c)
+}
+
+// RunCase runs c for engine e as a parallel subtest of t, honouring the
+// unsupported table, and records the cell. The heavy semaphore serialises
+// heavy cases.
+func (r *Results) RunCase(t *testing.T, c Case, e Engine, heavy chan struct{}) {
+	t.Run(e.Name+"/"+c.ID, func(tt *testing.T) {
+		if reason, ok := UnsupportedReason(e.Name, c.ID); ok {
+			r.Set(e.Name, c.ID, CellResult{Status: Unsupported, Reason: reason})
+			tt.Skipf("unsupported by %s: %s", e.Name, reason)
+		}
+		tt.Parallel()
+		if c.Heavy {
+			heavy <- struct{}{}
+			defer func() { <-heavy }()
+		}
+		w := &T{T: tt}
+		start := time.Now()
+		tt.Cleanup(func() { r.record(e.Name, c.ID, w, start) })
+		c.Run(w, e)
+	})
+}
+
+func (r *Results) record(engine, id string, w *T, start time.Time) {
+	cell := CellResult{Status: Pass, Seconds: time.Since(start).Seconds()}
+	if w.Failed() {
+		cell.Status = Fail
+		cell.Reason = w.Reason()
+		if cell.Reason == "" {
+			cell.Reason = "failed (see test log)"
+		}
+	} else if w.Skipped() {
+		// A case may only skip through the unsupported table; any other
+		// skip is a failure to check, reported as such.
+		cell.Status = Fail
+		cell.Reason = "case skipped itself instead of checking"
+	}
+	r.Set(engine, id, cell)
+}
+
+// Counts returns pass/fail/unsupported totals for an engine.
+func (r *Results) Counts(engine string) (pass, fail, unsup int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.Cells[engine] {
+		switch c.Status {
+		case Pass:
+			pass++
+		case Fail:
+			fail++
+		case Unsupported:
+			unsup++
+		}
+	}
+	return
+}
+
+// SortedCases returns cases ordered by kind then ID.
+func SortedCases(cs []Case) []Case {
+	out := append([]Case(nil), cs...)
+	order := map[Kind]int{KindMsgr: 0, KindProxy: 1, KindInterop: 2}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return order[out[i].Kind] < order[out[j].Kind]
+		}
+		return false
+	})
+	return out
+}
