@@ -95,6 +95,9 @@ func (e *Engine) options() []gnet.Option {
 		gnet.WithReadBufferCap(e.cfg.ReadBufferSize),
 		gnet.WithTCPNoDelay(nodelay),
 		gnet.WithLockOSThread(false),
+		// As net.Listen does: a restarted server rebinds its port while old
+		// connections sit in TIME_WAIT.
+		gnet.WithReuseAddr(true),
 		gnet.WithLogger(stderrLogger{}),
 	}
 }

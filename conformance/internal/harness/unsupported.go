@@ -8,7 +8,21 @@ package harness
 // Example entry:
 //
 //	"dpdk": {"proxy-half-close-client-first": "spec/engines.md §dpdk: ..."},
-var unsupported = map[string]map[string]string{}
+var unsupported = map[string]map[string]string{
+	// gnet closes a connection when read() returns 0, so no write side
+	// outlives the peer's FIN; every case that sends, shuts its write side
+	// and then expects the other direction to keep flowing cannot pass.
+	"gnet": {
+		"proxy-half-close-client-first": gnetNoHalfClose,
+		"proxy-half-close-server-first": gnetNoHalfClose,
+		"proxy-half-close-both":         gnetNoHalfClose,
+		"proxy-integrity-256mib":        gnetNoHalfClose + " (each side shuts its write side after 256 MiB while the other still sends)",
+		"interop-haproxy-front":         gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
+		"interop-haproxy-behind":        gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
+	},
+}
+
+const gnetNoHalfClose = "spec/engine.md §17 (gnet): gnet closes on read EOF, so the write side cannot outlive the peer's FIN"
 
 // UnsupportedReason reports whether engine declared caseID unsupported.
 func UnsupportedReason(engine, caseID string) (string, bool) {
