@@ -1,0 +1,45 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors.
+var (
+	ErrOutQueueFull     = errors.New("msgr: session out-queue full")
+	ErrSessionClosed    = errors.New("msgr: session closed")
+	ErrInjectedFailure  = errors.New("msgr: injected socket failure")
+	ErrHandshakeTimeout = errors.New("msgr: handshake timeout")
+	ErrPeerClosed       = errors.New("msgr: peer sent CLOSE")
+	ErrMarkedDown       = errors.New("msgr: marked down")
+	ErrReplaced         = errors.New("msgr: socket replaced by a newer one")
+	ErrIdle             = errors.New("msgr: connection idle timeout")
+	ErrMessageTooLarge  = errors.New("msgr: message larger than MaxMessageBytes")
+)
+
+// ProtocolError is a fault caused by what the peer sent. The socket is
+// closed; other sockets are not affected.
+type ProtocolError struct {
+	Op   string // "accept" or "connect"
+	Peer string // remote socket address
+	Err  error  // what was wrong; wire.CRCError, wire.LengthError, ... match with errors.As
+}
+
+func (e *ProtocolError) Error() string { return fmt.Sprintf("msgr: %s %s: %v", e.Op, e.Peer, e.Err) }
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// UnknownTagError is an unknown tag in the OPENED state (§16 #13).
+type UnknownTagError struct{ Tag uint8 }
+
+func (e *UnknownTagError) Error() string { return fmt.Sprintf("unknown tag %d", e.Tag) }
+
+// ReplyError is a connect reply that ends the attempt (FEATURES,
+// BADPROTOVER, BADAUTHORIZER, or a reply Ceph would assert on).
+type ReplyError struct {
+	Tag     uint8
+	Reason  string
+	Missing uint64 // FEATURES: the required bits we lack
+}
+
+func (e *ReplyError) Error() string { return fmt.Sprintf("connect reply tag %d: %s", e.Tag, e.Reason) }

@@ -1,0 +1,246 @@
+package protocol
+
+import (
+	"github.com/netmodels/netmodels/core/msgr/wire"
+	"github.com/netmodels/netmodels/core/throttle"
+)
+
+// readTag reads an OPENED-state tag (§7.4).
+func (k *sock) readTag(in []byte) (int, error) {
+	t := wire.Tag(in[0])
+	switch t {
+	case wire.TagMsg:
+		k.rs = rsHeader
+	case wire.TagAck, wire.TagKeepalive2, wire.TagKeepalive2Ack:
+		k.tag = t
+		k.rs = rsFixed
+	case wire.TagKeepalive:
+		k.ep.C.KeepalivesReceived.Add(1)
+	case wire.TagClose:
+		k.closeByPeer()
+		return 1, nil
+	default:
+		return 1, k.protoErr(&UnknownTagError{Tag: uint8(t)})
+	}
+	return 1, nil
+}
+
+// closeByPeer ends the session: CLOSE means the peer is done with it (§16 #23).
+func (k *sock) closeByPeer() {
+	s := k.sess
+	var ev events
+	s.mu.Lock()
+	current := s.sock == k
+	if current {
+		s.sock = nil
+		s.closeLocked()
+		ev.add(evReset, s)
+	}
+	s.mu.Unlock()
+	k.fault(ErrPeerClosed)
+	ev.emit(k.ep.hooks)
+	if current {
+		k.ep.unregister(s)
+	}
+}
+
+// readFixed reads the payload of ACK, KEEPALIVE2 or KEEPALIVE2_ACK.
+func (k *sock) readFixed(in []byte) (int, error) {
+	s := k.sess
+	switch k.tag {
+	case wire.TagAck:
+		seq, n, err := wire.DecodeSeq(in)
+		if err != nil {
+			return 0, err
+		}
+		s.mu.Lock()
+		if s.sock == k {
+			s.handleAckLocked(seq)
+		}
+		s.mu.Unlock()
+		k.rs = rsTag
+		return n, nil
+	case wire.TagKeepalive2:
+		ts, n, err := wire.DecodeTimespec(in)
+		if err != nil {
+			return 0, err
+		}
+		k.ep.C.KeepalivesReceived.Add(1)
+		// Ceph answers every KEEPALIVE2, in order.
+		k.ctl = wire.AppendKeepalive2Ack(k.ctl, ts)
+		k.rs = rsTag
+		if len(k.ctl) > ctlLimit {
+			k.flush() // hand the acks to the engine now
+			if k.blocked && !k.closed {
+				// The peer sends faster than it reads our acks: stop
+				// reading until the out-queue drains (OnDrained resumes).
+				k.ctlWait = true
+				k.lc.PauseRead()
+				return n, errPaused
+			}
+		}
+		return n, nil
+	default: // KEEPALIVE2_ACK
+		_, n, err := wire.DecodeTimespec(in)
+		if err != nil {
+			return 0, err
+		}
+		s.mu.Lock()
+		s.lastKeepaliveAck = k.now()
+		s.mu.Unlock()
+		k.rs = rsTag
+		return n, nil
+	}
+}
+
+// readHeader reads and checks a message header, then takes throttles.
+// Nothing is allocated for the payload before the lengths pass the limit.
+func (k *sock) readHeader(in []byte) (int, error) {
+	h, n, err := wire.DecodeHeader(in)
+	if err != nil {
+		return 0, err
+	}
+	cfg := &k.ep.cfg
+	if cfg.CRC.Header {
+		if err := wire.CheckHeaderCRC(in); err != nil {
+			return n, k.protoErr(err)
+		}
+	}
+	if pl := h.PayloadLen(); pl > cfg.MaxMessageBytes {
+		return n, k.protoErr(&wire.LengthError{Len: pl, Max: cfg.MaxMessageBytes})
+	}
+	k.hdr = h
+	k.tIdx = 0
+	k.rs = rsThrottle
+	return n, nil
+}
+
+// throttleAt is the i-th throttle a message takes and how much: Ceph's
+// order, policy messages, policy bytes, then the dispatch queue.
+func (k *sock) throttleAt(i int) (*throttle.Throttle, int64) {
+	pl := int64(k.hdr.PayloadLen())
+	pt := k.ep.policyThrottlesFor(k.sess.peerType)
+	switch i {
+	case 0:
+		return pt.msgs, 1
+	case 1:
+		return pt.bytes, pl
+	case 2:
+		return k.ep.dispatchMsgs, 1
+	default:
+		return k.ep.dispatchBytes, pl
+	}
+}
+
+// takeThrottles takes the four throttles in order. When one is exhausted it
+// registers a waiter, pauses reading and returns errPaused; the grant
+// callback (on this loop) records the hold and resumes reading.
+func (k *sock) takeThrottles() error {
+	for k.tIdx < len(k.held) {
+		t, n := k.throttleAt(k.tIdx)
+		if t == nil {
+			k.tIdx++
+			continue
+		}
+		idx := k.tIdx
+		if t.Get(n) { // fast path: no closures, no waiter
+			k.held[idx], k.heldN[idx] = t, n
+			k.tIdx++
+			continue
+		}
+		lc := k.lc
+		w, ok := t.GetOrWait(n, func(fn func()) error { return k.execute(lc, fn) }, func() {
+			k.waiter = nil
+			if k.closed {
+				t.Put(n)
+				return
+			}
+			k.held[idx], k.heldN[idx] = t, n
+			k.tIdx = idx + 1
+			k.paused = false
+			if !k.ctlWait {
+				k.lc.ResumeRead()
+			}
+		})
+		if !ok {
+			k.waiter = w
+			k.paused = true
+			k.lc.PauseRead()
+			k.ep.C.ThrottledReads.Add(1)
+			return errPaused
+		}
+		k.held[idx], k.heldN[idx] = t, n
+		k.tIdx++
+	}
+	k.footLen = wire.FooterSize(k.features()&wire.FeatureMsgAuth != 0)
+	k.body = make([]byte, int(k.hdr.PayloadLen())+k.footLen)
+	k.have = 0
+	k.rs = rsBody
+	return nil
+}
+
+// features reads the session features; they change only in the handshake,
+// which this loop runs, so reading them here needs the lock only for the
+// race detector's sake.
+func (k *sock) features() uint64 {
+	s := k.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.features
+}
+
+// readBody copies payload and footer into the message buffer.
+func (k *sock) readBody(in []byte) (int, error) {
+	n := copy(k.body[k.have:], in)
+	k.have += n
+	if k.have < len(k.body) {
+		return n, nil
+	}
+	return n, k.finishMessage()
+}
+
+// finishMessage checks the footer and sequence and delivers (§8.4).
+func (k *sock) finishMessage() error {
+	h := &k.hdr
+	body := k.body
+	k.body = nil
+	k.rs = rsTag
+	fl, ml := int(h.FrontLen), int(h.MiddleLen)
+	pl := int(h.PayloadLen())
+	m := &Message{
+		Type: h.Type, Priority: h.Priority, Version: h.Version, CompatVersion: h.CompatVersion,
+		Tid: h.Tid, DataOff: h.DataOff, Seq: h.Seq, Src: h.Src,
+		Front: body[:fl:fl], Middle: body[fl : fl+ml : fl+ml], Data: body[fl+ml : pl : pl],
+	}
+	m.held, m.heldN = k.held, k.heldN
+	k.held = [4]*throttle.Throttle{}
+	k.tIdx = 0
+	f, _, _ := wire.DecodeFooter(body[pl:], k.footLen == wire.FooterLen)
+	if err := wire.CheckFooter(f, m.Front, m.Middle, m.Data, k.ep.cfg.CRC); err != nil {
+		m.Release()
+		return k.protoErr(err)
+	}
+	s := k.sess
+	s.mu.Lock()
+	if s.sock != k {
+		s.mu.Unlock()
+		m.Release()
+		return k.protoErr(ErrReplaced)
+	}
+	if h.Seq <= s.inSeq {
+		// A duplicate: drop it and keep reading (Pacific stalls here, §16 #21).
+		in := s.inSeq
+		s.mu.Unlock()
+		m.Release()
+		k.ep.C.DuplicatesDropped.Add(1)
+		k.ep.logf("msgr: %s %s: dropping duplicate seq %d <= %d", k.op(), k.peerString(), h.Seq, in)
+		return nil
+	}
+	s.inSeq = h.Seq
+	s.mu.Unlock()
+	k.ep.C.MsgsReceived.Add(1)
+	k.ep.C.BytesReceived.Add(uint64(pl))
+	m.Conn = s
+	k.ep.hooks.Deliver(m)
+	return nil
+}
