@@ -122,18 +122,18 @@ func ppBackend(t *harness.T) (*backend, chan ppResult) {
 	return b, ch
 }
 
-// vector reads a file from ../shared/vectors/proxy.
+// vector reads a captured PROXY header. The repository keeps a
+// byte-identical copy of shared/vectors/proxy beside the codec's tests
+// (core/proxy/proxyproto/testdata); only the bytes are shared, not code.
 func vector(t *harness.T, name string) []byte {
 	t.Helper()
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{filepath.Join(root, "..", "shared", "vectors", "proxy"), "/work/shared/vectors/proxy"} {
-		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-			return b
-		}
+	b, err := os.ReadFile(filepath.Join(root, "core", "proxy", "proxyproto", "testdata", name))
+	if err != nil {
+		t.Fatalf("vector %s: %v", name, err)
 	}
-	t.Fatalf("vector %s not found under ../shared/vectors/proxy", name)
-	return nil
+	return b
 }

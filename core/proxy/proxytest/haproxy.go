@@ -40,7 +40,7 @@ func startHAProxy(t *testing.T, cfg string, port int) {
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
 		if _, err2 := os.Stat("/usr/sbin/haproxy"); err2 != nil {
-			t.Skip("haproxy is not installed")
+			t.Fatal("haproxy is not installed (install it with `make deps` as root)")
 		}
 		bin = "/usr/sbin/haproxy"
 	}
