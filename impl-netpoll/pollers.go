@@ -1,0 +1,66 @@
+package netpollengine
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+
+	"github.com/cloudwego/netpoll"
+)
+
+// netpoll's pollers are process-wide: one manager, started on first use,
+// with GOMAXPROCS/20+1 pollers unless told otherwise. That default decides
+// benchmark results (on 16 CPUs it is a single poller), so every engine
+// sets the count explicitly from Config.Workers and says so on stderr
+// once it serves (announcePollers).
+//
+// Shrinking the count closes pollers together with every connection
+// registered on them, so while another engine of this process is alive the
+// count only grows (the start-up line says which count is in force).
+var pollers struct {
+	mu      sync.Mutex
+	live    int // engines not yet shut down
+	n       int // count last set
+	printed int // count last announced
+}
+
+// acquirePollers sets the poller count for a new engine and returns the
+// count in force.
+func acquirePollers(workers int) (int, error) {
+	pollers.mu.Lock()
+	defer pollers.mu.Unlock()
+	want := workers
+	if pollers.live > 0 && pollers.n > want {
+		want = pollers.n
+	}
+	if want != pollers.n {
+		if err := netpoll.SetNumLoops(want); err != nil {
+			return 0, fmt.Errorf("netpoll: set %d pollers: %w", want, err)
+		}
+		pollers.n = want
+	}
+	pollers.live++
+	return want, nil
+}
+
+// announcePollers prints the start-up line once per count in force. It
+// runs at an engine's first successful Listen or Dial, not in New, so a
+// command that fails before serving (a bad address) prints only its one
+// error line (spec/cli.md).
+func announcePollers(n, workers int) {
+	pollers.mu.Lock()
+	defer pollers.mu.Unlock()
+	if pollers.printed == n {
+		return
+	}
+	pollers.printed = n
+	fmt.Fprintf(os.Stderr, "netpoll: %d pollers (netpoll.SetNumLoops from --workers %d; GOMAXPROCS %d; netpoll's own default would be %d)\n",
+		n, workers, runtime.GOMAXPROCS(0), runtime.GOMAXPROCS(0)/20+1)
+}
+
+func releasePollers() {
+	pollers.mu.Lock()
+	pollers.live--
+	pollers.mu.Unlock()
+}
