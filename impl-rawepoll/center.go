@@ -1,0 +1,258 @@
+package rawepoll
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxEventsPerWait bounds one epoll_wait: a loop handles at most this many
+// ready file descriptors before it runs its time and external events, so a
+// flood of busy sockets cannot starve timers or Execute functions.
+const maxEventsPerWait = 256
+
+// maxWait caps one sleep in epoll_wait, as Ceph caps its
+// process_events timeout (EventMaxWaitUs); nothing depends on it, it only
+// bounds how long a lost wake-up could ever go unnoticed.
+const maxWait = 30 * time.Second
+
+// center is one worker's event loop, Ceph's EventCenter: an epoll set of
+// file events, a heap of time events and a bounded queue of external events
+// posted from other threads and woken through an eventfd. Everything in it
+// except the external queue (mu and the fields it guards) belongs to the
+// loop's thread.
+//
+// The epoll set is level-triggered, unlike Ceph's EpollDriver (EPOLLET).
+// The engine contract makes the loop stop reading before the socket is
+// empty all the time: a handler may consume part of its buffer, pause
+// reading (throttles, proxy backpressure), or fill Config.ReadBufferSize.
+// Edge-triggered, each of those would have to remember "this fd still has
+// data" and re-schedule itself, or lose the edge forever; level-triggered,
+// the kernel remembers, and one read per ready fd per iteration keeps the
+// loop fair between connections. The price is an epoll_ctl whenever the
+// interest changes (pausing, or a write that hit EAGAIN), which is rare on
+// the request/response path: writes go out directly and EPOLLOUT is
+// registered only while a socket's send buffer is full. Interest is exact
+// (a paused or finished reader drops EPOLLIN and EPOLLRDHUP, a socket with
+// nothing to wait for is removed from the set), so no level stays asserted
+// for nothing and the loop never spins.
+type center struct {
+	id     int
+	epfd   int
+	notify int // eventfd: the external-event doorbell
+	events []unix.EpollEvent
+
+	// File events, indexed by fd like Ceph's file_events vector. gen tags
+	// each registration; the epoll data carries it so an event for an fd
+	// that was closed and reused in the same batch is recognised as stale.
+	files []*fileEvent
+	gen   uint32
+
+	timers    timerHeap
+	timerSeq  uint64
+	stopped   atomic.Int64 // stopped timers not yet removed from the heap
+	base      time.Time    // monotonic origin of timer deadlines
+	nowCached int64
+
+	// External events. Posters append under mu; the loop swaps the
+	// slices out and runs them after the file and time events, as Ceph's
+	// process_events does.
+	mu        sync.Mutex
+	tasks     []func()
+	taskLimit int
+	opConns   []*conn      // connections with pending ops (conn.ops)
+	newTimers []*timeEvent // AfterFunc calls waiting to enter the heap
+	ctl       []func()     // engine control (listeners, shutdown)
+	dead      bool         // the loop has exited; posts fail
+	queued    atomic.Bool  // something was posted since the last swap
+	sleeping  atomic.Bool  // the loop is in (or about to enter) epoll_wait
+	notified  atomic.Bool  // the doorbell was rung and not yet read
+	rings     atomic.Int64 // doorbell writes, for tests of coalescing
+
+	// Scratch space for the loop's own swaps, reused to avoid garbage.
+	runTasks []func()
+	runOps   []*conn
+	runTimer []*timeEvent
+	runCtl   []func()
+}
+
+// fileEvent is one registered descriptor with Ceph's two callbacks. mask
+// is the interest currently in the epoll set (0: not in the set).
+type fileEvent struct {
+	fd    int
+	gen   uint32
+	mask  uint32
+	read  func()
+	write func()
+}
+
+// Event bits as the loop thinks of them; readable includes peer half-close.
+const (
+	evRead  = unix.EPOLLIN | unix.EPOLLRDHUP
+	evWrite = unix.EPOLLOUT
+)
+
+func newCenter(id, taskLimit int) (*center, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	c := &center{
+		id:        id,
+		epfd:      epfd,
+		notify:    efd,
+		events:    make([]unix.EpollEvent, maxEventsPerWait),
+		taskLimit: taskLimit,
+		base:      time.Now(),
+	}
+	if _, err := c.createFileEvent(efd, c.drainNotify, nil); err != nil {
+		c.closeFDs()
+		return nil, err
+	}
+	if err := c.setInterest(c.files[efd], unix.EPOLLIN); err != nil {
+		c.closeFDs()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *center) closeFDs() {
+	unix.Close(c.notify)
+	unix.Close(c.epfd)
+}
+
+// createFileEvent records fd with its callbacks; it enters the epoll set
+// with the first setInterest that asks for something.
+func (c *center) createFileEvent(fd int, read, write func()) (*fileEvent, error) {
+	if fd < 0 {
+		return nil, fmt.Errorf("rawepoll: create file event: bad fd %d", fd)
+	}
+	for fd >= len(c.files) {
+		c.files = append(c.files, make([]*fileEvent, max(len(c.files), 64))...)
+	}
+	c.gen++
+	fe := &fileEvent{fd: fd, gen: c.gen, read: read, write: write}
+	c.files[fd] = fe
+	return fe, nil
+}
+
+// setInterest makes fe's epoll interest exactly mask: ADD, MOD or DEL as
+// needed, nothing when it is already so. A zero mask removes the fd from
+// the set, because epoll reports EPOLLHUP and EPOLLERR even for an empty
+// mask and a level-triggered loop would spin on them.
+func (c *center) setInterest(fe *fileEvent, mask uint32) error {
+	if fe.mask == mask {
+		return nil
+	}
+	ev := unix.EpollEvent{Events: mask, Fd: int32(fe.fd), Pad: int32(fe.gen)}
+	var op int
+	switch {
+	case fe.mask == 0:
+		op = unix.EPOLL_CTL_ADD
+	case mask == 0:
+		op = unix.EPOLL_CTL_DEL
+	default:
+		op = unix.EPOLL_CTL_MOD
+	}
+	if err := unix.EpollCtl(c.epfd, op, fe.fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	fe.mask = mask
+	return nil
+}
+
+// deleteFileEvent forgets fe; the caller closes the fd afterwards.
+func (c *center) deleteFileEvent(fe *fileEvent) {
+	if fe.mask != 0 {
+		_ = c.setInterest(fe, 0)
+	}
+	if fe.fd < len(c.files) && c.files[fe.fd] == fe {
+		c.files[fe.fd] = nil
+	}
+	fe.read, fe.write = nil, nil
+}
+
+// now is the loop's clock in nanoseconds since base (monotonic).
+func (c *center) now() int64 { return int64(time.Since(c.base)) }
+
+// processEvents is one turn of the loop, in Ceph's order: wait (not at all
+// if something is queued), file events, due time events, external events.
+func (c *center) processEvents() {
+	c.mergeTimers()
+	timeout := int(maxWait / time.Millisecond)
+	if len(c.timers) > 0 {
+		d := c.timers[0].when - c.now()
+		// epoll_wait counts milliseconds; round up so a timer is never
+		// woken for early and then slept on again at 0 ms.
+		timeout = min(timeout, max(0, int((d+int64(time.Millisecond)-1)/int64(time.Millisecond))))
+	}
+	c.sleeping.Store(true)
+	if c.queued.Load() {
+		timeout = 0
+	}
+	n, err := unix.EpollWait(c.epfd, c.events, timeout)
+	c.sleeping.Store(false)
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		// Nothing but a bug makes epoll_wait fail on a valid epfd; keep the
+		// loop alive rather than strand every connection, but do not spin.
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < n; i++ {
+		ev := c.events[i]
+		fd := int(ev.Fd)
+		if fd >= len(c.files) {
+			continue
+		}
+		fe := c.files[fd]
+		// An earlier callback in this batch may have closed the fd, or
+		// closed it and registered a new one under the same number.
+		if fe == nil || int32(fe.gen) != ev.Pad {
+			continue
+		}
+		// Ceph maps EPOLLERR and EPOLLHUP to both directions: the read or
+		// write attempt that follows reports the real error.
+		bits := ev.Events
+		if bits&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			bits |= evRead | evWrite
+		}
+		if bits&evRead != 0 && fe.mask&evRead != 0 && fe.read != nil {
+			fe.read()
+		}
+		if bits&evWrite != 0 && fe.mask&evWrite != 0 && fe.write != nil && c.files[fd] == fe {
+			fe.write()
+		}
+	}
+	c.processTimeEvents()
+	c.processExternal()
+}
+
+// drainNotify is the doorbell's read callback.
+func (c *center) drainNotify() {
+	var b [8]byte
+	_, _ = unix.Read(c.notify, b[:])
+	c.notified.Store(false)
+}
+
+// wakeup rings the doorbell if the loop is asleep and nobody rang it yet:
+// wake-ups coalesce, so a burst of posts costs one eventfd write. The
+// poster has published its item (queued) before checking sleeping, and the
+// loop sets sleeping before checking queued, so one of the two always sees
+// the other and no post is left waiting for maxWait.
+func (c *center) wakeup() {
+	if c.sleeping.Load() && c.notified.CompareAndSwap(false, true) {
+		var b [8]byte
+		b[0] = 1
+		c.rings.Add(1)
+		_, _ = unix.Write(c.notify, b[:])
+	}
+}

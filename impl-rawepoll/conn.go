@@ -1,0 +1,353 @@
+package rawepoll
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netmodels/netmodels/core/engine"
+)
+
+// connState is where a connection is in its life (loop-owned).
+type connState uint8
+
+const (
+	stateNew        connState = iota // placed on a worker, not yet registered there
+	stateConnecting                  // non-blocking connect in flight: waits for EPOLLOUT
+	stateOpen                        // OnOpen delivered
+	stateClosed                      // OnClose delivered (or due), fd closed
+)
+
+// Connection ops: work posted to the loop by methods called elsewhere.
+// Each is a bit, so a connection is queued at most once however many
+// writes pile up before the loop gets to it.
+const (
+	opRegister uint8 = 1 << iota // enter the worker (accepted or dialed)
+	opFlush                      // the out-queue grew, or CloseWrite
+	opDeliver                    // ResumeRead with bytes still buffered
+	opSplice                     // start the pending relay
+	opClose                      // Close
+	opStop                       // the loop is gone: release everything
+)
+
+// conn is one TCP connection on one worker.
+type conn struct {
+	w      *worker
+	fd     int
+	fe     *fileEvent
+	h      engine.Handler
+	accept func(engine.Conn) engine.Handler // accepted conns: builds h on the loop
+	laddr  net.Addr                         // guarded by mu once published
+	raddr  net.Addr
+
+	ops uint8 // pending ops, guarded by w.center.mu
+
+	// Shared with writers on other goroutines.
+	mu          sync.Mutex
+	outq        []outBuf
+	outHead     int // bytes of outq[0] already sent
+	outBytes    int
+	flushPosted bool // an opFlush is queued
+	aboveHigh   bool // rose above high water: OnDrained owed
+	wclosed     bool // CloseWrite called: no more writes
+	closed      bool // Close called or closed by the loop
+	timers      []*timeEvent
+	ctx         any
+	pendRelay   *relay
+	sendErr     error // a direct send's error, for the loop to report
+
+	closedFlag atomic.Bool // OnClose has run (or is running)
+	closeReq   atomic.Bool // Close was called
+	spliceReq  atomic.Bool // a Splice waits for the loop: hold OnData
+	// established: open and not closed, so writers may send directly;
+	// relaying: a relay feeds this conn, so they may not (byte order).
+	established atomic.Bool
+	relaying    atomic.Bool
+
+	// Loop-only.
+	state       connState
+	paused      bool
+	eof         bool // read side finished (EOF seen, or spliced to EOF)
+	eofReported bool // OnReadEOF delivered
+	wantWrite   bool // send buffer full: waiting for EPOLLOUT
+	shutDone    bool // shutdown(SHUT_WR) done
+	rbuf        []byte
+	rstart      int
+	rend        int
+	relay       *relay // splicing from this conn
+	relayIn     *relay // splicing into this conn
+	dialErr     error  // connect failed at once: reported on the loop
+	dialTimer   *timeEvent
+	dialDone    bool // connect returned 0 at once
+}
+
+// outBuf is one queued slice; owned marks copies made by Write, which may
+// be appended to and recycled (Writev's slices belong to the caller).
+type outBuf struct {
+	b     []byte
+	owned bool
+}
+
+// LocalAddr implements engine.Conn; a dialed connection learns it on the
+// loop when connect completes (nil before).
+func (c *conn) LocalAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.laddr
+}
+
+func (c *conn) RemoteAddr() net.Addr { return c.raddr }
+
+func (c *conn) SetContext(v any) {
+	c.mu.Lock()
+	c.ctx = v
+	c.mu.Unlock()
+}
+
+func (c *conn) Context() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ctx
+}
+
+func (c *conn) isClosed() bool { return c.closedFlag.Load() }
+
+// Close implements engine.Conn: the loop closes the socket after the
+// current callback and delivers OnClose(c, nil).
+func (c *conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.closeReq.Store(true)
+	c.mu.Unlock()
+	c.w.center.postOp(c, opClose)
+	return nil
+}
+
+// Execute implements engine.Conn on the worker's external-event queue.
+func (c *conn) Execute(fn func()) error {
+	if c.isClosed() {
+		return engine.ErrClosed
+	}
+	if err := c.w.center.execute(fn); err != nil {
+		if err == engine.ErrEngineClosed {
+			return engine.ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// AfterFunc implements engine.Conn with a time event that the
+// connection's close stops.
+func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
+	t := c.w.center.afterFunc(d, c, fn)
+	c.mu.Lock()
+	if c.closedFlag.Load() {
+		c.mu.Unlock()
+		t.Stop()
+		return t
+	}
+	// Forget fired and stopped events now and then, so a long-lived
+	// connection that re-arms a timer per message keeps a short list.
+	if len(c.timers) >= 16 && len(c.timers)%16 == 0 {
+		live := c.timers[:0]
+		for _, x := range c.timers {
+			if x.state.Load() == timerPending {
+				live = append(live, x)
+			}
+		}
+		clear(c.timers[len(live):])
+		c.timers = live
+	}
+	c.timers = append(c.timers, t)
+	c.mu.Unlock()
+	return t
+}
+
+// PauseRead implements engine.Conn (loop only): EPOLLIN leaves the
+// interest, so the kernel's receive buffer fills and TCP pushes back.
+func (c *conn) PauseRead() {
+	if c.paused {
+		return
+	}
+	c.paused = true
+	if c.state == stateOpen {
+		c.updateInterest()
+	}
+}
+
+// ResumeRead implements engine.Conn (loop only). Buffered bytes are
+// delivered first, after the current callback.
+func (c *conn) ResumeRead() {
+	if !c.paused {
+		return
+	}
+	c.paused = false
+	if c.state != stateOpen {
+		return
+	}
+	c.updateInterest()
+	if c.rend > c.rstart || c.eof {
+		c.w.center.postOp(c, opDeliver)
+	}
+}
+
+// runOps runs posted ops on the loop, in a fixed order: register before
+// anything, close wins over the rest.
+func (c *conn) runOps(ops uint8) {
+	if ops&opStop != 0 {
+		c.closeNow(engine.ErrEngineClosed)
+		return
+	}
+	if ops&opRegister != 0 {
+		c.register()
+	}
+	if ops&opClose != 0 {
+		c.closeNow(nil)
+		return
+	}
+	if c.state == stateClosed || c.state == stateNew {
+		return
+	}
+	if ops&opSplice != 0 {
+		c.startRelay()
+	}
+	if ops&opDeliver != 0 && c.state == stateOpen {
+		c.deliver()
+	}
+	if ops&opFlush != 0 {
+		c.mu.Lock()
+		c.flushPosted = false
+		c.mu.Unlock()
+		c.flushAndNotify()
+	}
+}
+
+// register enters the connection into its worker's loop.
+func (c *conn) register() {
+	w := c.w
+	if c.state != stateNew {
+		return // closed before it got here (dial timeout, Close)
+	}
+	if w.stopping {
+		c.closeNow(engine.ErrEngineClosed)
+		return
+	}
+	fe, err := w.center.createFileEvent(c.fd, c.onReadable, c.onWritable)
+	if err != nil {
+		c.closeNow(err)
+		return
+	}
+	c.fe = fe
+	w.conns[c] = struct{}{}
+	if c.accept != nil {
+		c.open()
+		return
+	}
+	c.startConnect()
+}
+
+// open delivers OnOpen and starts reading (and writing what was queued
+// before the connection was established).
+func (c *conn) open() {
+	c.state = stateOpen
+	c.established.Store(true)
+	if c.h == nil {
+		c.h = c.accept(c)
+		c.accept = nil
+	}
+	c.h.OnOpen(c)
+	if c.state != stateOpen {
+		return
+	}
+	c.flushAndNotify()
+	if c.state == stateOpen {
+		c.updateInterest()
+	}
+}
+
+// updateInterest derives the epoll interest from the state, exactly: read
+// while reading is wanted, write only while a send is blocked.
+func (c *conn) updateInterest() {
+	if c.state == stateClosed || c.fe == nil {
+		return
+	}
+	var mask uint32
+	switch c.state {
+	case stateConnecting:
+		mask = evWrite
+	case stateOpen:
+		if c.readWanted() {
+			mask |= evRead
+		}
+		if c.wantWrite || (c.relayIn != nil && c.relayIn.dstBlocked) {
+			mask |= evWrite
+		}
+	}
+	if err := c.w.center.setInterest(c.fe, mask); err != nil {
+		c.closeNow(c.opError("epoll", err))
+	}
+}
+
+// readWanted says whether the socket should be read now.
+func (c *conn) readWanted() bool {
+	if c.eof || c.closedFlag.Load() {
+		return false
+	}
+	if c.relay != nil {
+		return c.relay.wantsSource()
+	}
+	return !c.paused && !c.spliceReq.Load()
+}
+
+// closeNow ends the connection on the loop: stop its timers and relays,
+// leave the epoll set, close the fd, report OnClose once.
+func (c *conn) closeNow(err error) {
+	if c.state == stateClosed {
+		return
+	}
+	c.state = stateClosed
+	c.closedFlag.Store(true)
+	c.established.Store(false)
+	c.mu.Lock()
+	c.closed = true
+	c.outq, c.outBytes, c.outHead = nil, 0, 0
+	timers := c.timers
+	c.timers = nil
+	c.pendRelay = nil
+	c.mu.Unlock()
+	for _, t := range timers {
+		t.Stop()
+	}
+	if c.dialTimer != nil {
+		c.dialTimer.Stop()
+	}
+	if r := c.relay; r != nil {
+		// The source's OnClose is the only report (as in every engine).
+		r.end(nil, false)
+	}
+	if r := c.relayIn; r != nil {
+		r.end(c.opError("splice", engine.ErrClosed), true)
+	}
+	if c.fe != nil {
+		c.w.center.deleteFileEvent(c.fe)
+		c.fe = nil
+	}
+	closeFD(c.fd)
+	if c.rbuf != nil {
+		c.w.putReadBuffer(c.rbuf)
+		c.rbuf = nil
+	}
+	if _, ok := c.w.conns[c]; ok {
+		delete(c.w.conns, c)
+	}
+	c.w.load.Add(-1)
+	if c.h != nil {
+		c.h.OnClose(c, err)
+	}
+}

@@ -1,0 +1,236 @@
+package rawepoll
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/netmodels/netmodels/core/engine"
+	"golang.org/x/sys/unix"
+)
+
+// acceptMode says how accepted connections reach workers.
+type acceptMode uint8
+
+const (
+	// acceptLeastLoaded: one listening socket on one worker; each accepted
+	// socket goes to the least-loaded worker (Ceph's get_worker). The
+	// default: see spec/engine.md, "rawepoll", for the measurement.
+	acceptLeastLoaded acceptMode = iota
+	// acceptReusePort: one SO_REUSEPORT socket per worker; the kernel
+	// spreads connections by 4-tuple hash and each stays where accepted.
+	acceptReusePort
+)
+
+const (
+	listenBacklog = 4096
+	// acceptBatch bounds accepts per readiness, so a connection storm
+	// does not hold the loop.
+	acceptBatch = 64
+	// acceptPause is how long a listener rests after EMFILE/ENFILE, as
+	// HAProxy pauses its listeners when out of descriptors; accepting in a
+	// loop meanwhile would only spin.
+	acceptPause = 100 * time.Millisecond
+)
+
+// listener implements engine.Listener over one or more listening sockets.
+type listener struct {
+	s          *Engine
+	addr       net.Addr
+	newHandler func(engine.Conn) engine.Handler
+	socks      []*lsock
+	closed     atomic.Bool
+}
+
+// lsock is one listening socket on one worker.
+type lsock struct {
+	l  *listener
+	w  *worker
+	fd int
+	fe *fileEvent
+}
+
+// Listen implements engine.Engine.
+func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler) (engine.Listener, error) {
+	if newHandler == nil {
+		return nil, fmt.Errorf("rawepoll: listen %s: nil handler factory", addr)
+	}
+	taddr, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
+	}
+	if s.isClosed() {
+		return nil, engine.ErrEngineClosed
+	}
+	l := &listener{s: s, newHandler: newHandler}
+	n := 1
+	if s.opts.accept == acceptReusePort {
+		n = len(s.workers)
+	}
+	for i := 0; i < n; i++ {
+		fd, bound, err := s.bindListen(taddr, n > 1)
+		if err != nil {
+			for _, ls := range l.socks {
+				closeFD(ls.fd)
+			}
+			return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: taddr, Err: err}
+		}
+		if i == 0 {
+			// Every further socket binds the port the first one got.
+			l.addr = bound
+			taddr = bound.(*net.TCPAddr)
+		}
+		w := s.workers[i]
+		if n == 1 {
+			w = s.workers[int(s.listenSeq.Add(1)-1)%len(s.workers)]
+		}
+		l.socks = append(l.socks, &lsock{l: l, w: w, fd: fd})
+	}
+	if !s.addListener(l) {
+		for _, ls := range l.socks {
+			closeFD(ls.fd)
+		}
+		return nil, engine.ErrEngineClosed
+	}
+	for _, ls := range l.socks {
+		ls := ls
+		if !ls.w.center.control(ls.register) {
+			closeFD(ls.fd)
+		}
+	}
+	return l, nil
+}
+
+// bindListen creates, binds and listens one non-blocking socket.
+func (s *Engine) bindListen(a *net.TCPAddr, reusePort bool) (int, net.Addr, error) {
+	sa, family, err := toSockaddr(a)
+	if err != nil {
+		return -1, nil, err
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, nil, os.NewSyscallError("socket", err)
+	}
+	fail := func(op string, err error) (int, net.Addr, error) {
+		closeFD(fd)
+		return -1, nil, os.NewSyscallError(op, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt", err)
+	}
+	if reusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if family == unix.AF_INET6 && a.IP == nil {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return fail("listen", err)
+	}
+	bsa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	return fd, fromSockaddr(bsa), nil
+}
+
+// register runs on the socket's worker.
+func (ls *lsock) register() {
+	if ls.l.closed.Load() {
+		return // Close ran first and posted the close after this
+	}
+	fe, err := ls.w.center.createFileEvent(ls.fd, ls.onAccept, nil)
+	if err != nil {
+		return
+	}
+	ls.fe = fe
+	_ = ls.w.center.setInterest(fe, unix.EPOLLIN)
+}
+
+// onAccept takes up to acceptBatch connections and places each on a
+// worker.
+func (ls *lsock) onAccept() {
+	s := ls.l.s
+	for i := 0; i < acceptBatch; i++ {
+		nfd, sa, err := unix.Accept4(ls.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+			case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
+				continue
+			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE),
+				errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+				_ = ls.w.center.setInterest(ls.fe, 0)
+				ls.w.center.afterFunc(acceptPause, nil, ls.resume)
+			default:
+				// EINVAL after Close's shutdown: stop listening here; the
+				// posted close frees the socket.
+				_ = ls.w.center.setInterest(ls.fe, 0)
+			}
+			return
+		}
+		s.setSockopts(nfd)
+		var w *worker
+		if s.opts.accept == acceptReusePort {
+			w = ls.w
+			w.load.Add(1)
+		} else {
+			w = s.pickWorker()
+		}
+		c := &conn{w: w, fd: nfd, accept: ls.l.newHandler, raddr: fromSockaddr(sa)}
+		if lsa, err := unix.Getsockname(nfd); err == nil {
+			c.laddr = fromSockaddr(lsa)
+		}
+		if w == ls.w {
+			c.runOps(opRegister)
+			continue
+		}
+		if !w.center.postOp(c, opRegister) {
+			closeFD(nfd)
+			w.load.Add(-1)
+		}
+	}
+}
+
+func (ls *lsock) resume() {
+	if !ls.l.closed.Load() && ls.fe != nil {
+		_ = ls.w.center.setInterest(ls.fe, unix.EPOLLIN)
+	}
+}
+
+// close runs on the socket's worker (or after it exited).
+func (ls *lsock) close() {
+	if ls.fe != nil {
+		ls.w.center.deleteFileEvent(ls.fe)
+		ls.fe = nil
+	}
+	closeFD(ls.fd)
+}
+
+// Addr implements engine.Listener.
+func (l *listener) Addr() net.Addr { return l.addr }
+
+// Close implements engine.Listener. shutdown(2) on a listening socket
+// stops it accepting at once (new SYNs are refused) from any goroutine;
+// the loop that owns the descriptor then closes it.
+func (l *listener) Close() error {
+	if !l.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	l.s.removeListener(l)
+	for _, ls := range l.socks {
+		_ = unix.Shutdown(ls.fd, unix.SHUT_RD)
+		if !ls.w.center.control(ls.close) {
+			ls.close()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,332 @@
+package rawepoll
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/netmodels/netmodels/core/engine"
+	"golang.org/x/sys/unix"
+)
+
+// ErrSpliceUnsupported is returned by Splice when dst is not a connection
+// of the same rawepoll engine on the same worker (dial it with
+// DialOptions.Near); the caller then relays through OnData and Write.
+var ErrSpliceUnsupported = fmt.Errorf("rawepoll: splice: %w", errors.ErrUnsupported)
+
+var errSpliceBusy = errors.New("rawepoll: splice: already splicing")
+
+// relay moves bytes from src to dst on their shared loop, HAProxy style:
+// socket → pipe → socket with splice(2) when a pipe is available from the
+// pool, otherwise through a read buffer and dst's out-queue. Either way it
+// reads src only while dst can take more (the pipe is empty and dst's
+// out-queue is empty; or, buffered, dst's out-queue is under its high-water
+// mark), so the backpressure of dst's socket reaches src's peer.
+//
+// Order of bytes: src bytes already received but not consumed go first
+// (into dst's out-queue), and the pipe is filled only when dst's out-queue
+// is empty, so everything written to dst before the splice precedes it.
+// Bytes written to dst while it runs go out between pipe-loads; a
+// CloseWrite on dst waits until the relay ends.
+//
+// Reports, as in every engine: done runs on the loop with the count and
+// nil at src's EOF (no OnReadEOF follows) or at the limit (OnData resumes),
+// or an error (dst's write error, dst closed, src's read error; src is then
+// closed with it). If src itself is closed, its OnClose is the only report.
+type relay struct {
+	src, dst   *conn
+	limit      int64 // < 0: none
+	n          int64 // bytes handed to dst's socket or out-queue
+	done       func(n int64, err error)
+	pipe       *pipe // nil: buffered copies
+	inPipe     int
+	srcEOF     bool
+	dstBlocked bool // pipe→dst hit EAGAIN: dst waits for EPOLLOUT
+	ended      bool
+}
+
+// Splice implements engine.Splicer.
+func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error)) error {
+	d, ok := dst.(*conn)
+	if !ok || d.w != c.w {
+		return ErrSpliceUnsupported
+	}
+	if d == c || done == nil {
+		return fmt.Errorf("rawepoll: splice: bad arguments")
+	}
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return engine.ErrClosed
+	case c.pendRelay != nil:
+		c.mu.Unlock()
+		return errSpliceBusy
+	}
+	c.pendRelay = &relay{src: c, dst: d, limit: limit, done: done}
+	c.spliceReq.Store(true)
+	c.mu.Unlock()
+	c.w.center.postOp(c, opSplice)
+	return nil
+}
+
+// startRelay runs on the loop after the callback that called Splice.
+func (c *conn) startRelay() {
+	c.mu.Lock()
+	r := c.pendRelay
+	c.pendRelay = nil
+	c.spliceReq.Store(false)
+	c.mu.Unlock()
+	if r == nil {
+		return
+	}
+	defer c.afterRelayStart()
+	d := r.dst
+	switch {
+	case c.relay != nil || d.relayIn != nil:
+		r.done(0, errSpliceBusy)
+		return
+	case c.eof || d.state == stateClosed || d.isClosing():
+		r.done(0, engine.ErrClosed)
+		return
+	}
+	c.relay, d.relayIn = r, r
+	d.relaying.Store(true)
+	if buffered := c.rend - c.rstart; buffered > 0 {
+		m := int64(buffered)
+		if r.limit >= 0 {
+			m = min(m, r.limit)
+		}
+		d.enqueueRelayed(c.rbuf[c.rstart : c.rstart+int(m)])
+		c.rstart += int(m)
+		r.n += m
+		c.releaseEmptyBuffer()
+	}
+	if !r.limitReached() && !c.w.stack.opts.noSplice {
+		r.pipe = c.w.stack.pipes.get()
+	}
+	if d.state == stateOpen {
+		d.flushAndNotify() // sends the buffered bytes; calls dstReady
+	}
+	if !r.ended {
+		r.dstReady()
+	}
+}
+
+// afterRelayStart puts src back to plain reading if the relay did not
+// take over (it was refused or already ended): bytes held while the
+// Splice was pending are delivered, and the read interest is restored.
+func (c *conn) afterRelayStart() {
+	if c.relay != nil || c.state != stateOpen || c.spliceReq.Load() {
+		return
+	}
+	c.updateInterest()
+	if c.rend > c.rstart || (c.eof && !c.eofReported) {
+		c.deliver()
+	}
+}
+
+func (r *relay) limitReached() bool {
+	return r.limit >= 0 && r.n+int64(r.inPipe) >= r.limit
+}
+
+// room is how many more bytes the relay may take from src.
+func (r *relay) room(max int) int {
+	if r.limit < 0 {
+		return max
+	}
+	return int(min(int64(max), r.limit-r.n-int64(r.inPipe)))
+}
+
+// wantsSource decides src's read interest while relaying.
+func (r *relay) wantsSource() bool {
+	if r.ended || r.srcEOF || r.limitReached() || r.dst.state != stateOpen {
+		return false
+	}
+	if r.pipe != nil {
+		return r.inPipe == 0 && r.dst.OutQueued() == 0
+	}
+	return r.dst.OutQueued() < r.src.w.stack.cfg.OutQueueHighWater
+}
+
+// dstReady runs when dst has sent what it could: move the pipe on, end
+// the relay if there is nothing more to move, or let src be read again.
+func (r *relay) dstReady() {
+	if r.ended {
+		return
+	}
+	if r.inPipe > 0 {
+		r.drainPipe()
+		if r.ended || r.inPipe > 0 {
+			return
+		}
+	}
+	if r.srcEOF || r.limitReached() {
+		r.end(nil, true)
+		return
+	}
+	r.src.updateInterest()
+}
+
+// pump is src's read callback while relaying: one read (or one splice)
+// per readiness, then as much as dst takes.
+func (r *relay) pump(fromSrc bool) {
+	if r.ended || !fromSrc || !r.wantsSource() {
+		if !r.ended {
+			r.src.updateInterest()
+		}
+		return
+	}
+	if r.pipe == nil {
+		r.pumpCopy()
+		return
+	}
+	// As for plain reads: go on while each splice fills the pipe and dst
+	// takes it all, within readsPerEvent.
+	for range readsPerEvent {
+		if !r.pumpPipe() || r.ended || r.pipe == nil || !r.wantsSource() {
+			return
+		}
+	}
+}
+
+// pumpPipe moves one pipe-load from src to dst and reports whether the
+// load was full (src may hold more).
+func (r *relay) pumpPipe() bool {
+	src := r.src
+	want := r.room(pipeSize)
+	k, err := unix.Splice(src.fd, nil, r.pipe.w, nil, want, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return false
+	case (err == unix.EINVAL || err == unix.ENOSYS) && r.inPipe == 0:
+		// The kernel cannot splice these descriptors: give the pipe back,
+		// stop asking for pipes, and copy instead.
+		src.w.stack.pipes.disable()
+		src.w.stack.pipes.put(r.pipe)
+		r.pipe = nil
+		r.pumpCopy()
+		return false
+	case err != nil:
+		r.srcFailed(err)
+		return false
+	case k == 0:
+		r.srcEOF = true
+		r.dstReady()
+		return false
+	}
+	r.inPipe += int(k)
+	r.drainPipe()
+	if !r.ended && r.inPipe == 0 {
+		r.dstReady()
+	}
+	return int(k) == want
+}
+
+// drainPipe splices the pipe into dst until it is empty or dst is full.
+func (r *relay) drainPipe() {
+	d := r.dst
+	for r.inPipe > 0 {
+		k, err := unix.Splice(r.pipe.r, nil, d.fd, nil, r.inPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			r.dstBlocked = true
+			d.updateInterest()
+			r.src.updateInterest()
+			return
+		}
+		if err != nil {
+			r.dstFailed(err)
+			return
+		}
+		r.inPipe -= int(k)
+		r.n += int64(k)
+	}
+	if r.dstBlocked {
+		r.dstBlocked = false
+		d.updateInterest()
+	}
+}
+
+func (r *relay) pumpCopy() {
+	src := r.src
+	if src.rbuf == nil {
+		src.rbuf = src.w.getReadBuffer()
+		src.rstart, src.rend = 0, 0
+	}
+	k, err := readFD(src.fd, src.rbuf[:r.room(len(src.rbuf))])
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		src.releaseEmptyBuffer()
+		return
+	case err != nil:
+		src.releaseEmptyBuffer()
+		r.srcFailed(err)
+		return
+	case k == 0:
+		src.releaseEmptyBuffer()
+		r.srcEOF = true
+		r.dstReady()
+		return
+	}
+	r.dst.enqueueRelayed(src.rbuf[:k])
+	src.releaseEmptyBuffer()
+	r.n += int64(k)
+	r.dst.flushAndNotify() // ends in dstReady
+}
+
+func (r *relay) srcFailed(err error) {
+	err = r.src.opError("read", err)
+	r.end(err, true)
+	r.src.closeNow(err)
+}
+
+func (r *relay) dstFailed(err error) {
+	err = r.dst.opError("write", err)
+	r.end(err, true)
+	r.dst.closeNow(err)
+}
+
+// end detaches the relay and reports it (unless src is closing: its
+// OnClose is the report). After it src reads for OnData again, unless it
+// reached EOF, and dst may send its FIN.
+func (r *relay) end(err error, report bool) {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	src, dst := r.src, r.dst
+	src.relay, dst.relayIn = nil, nil
+	dst.relaying.Store(false)
+	if r.pipe != nil {
+		if r.inPipe == 0 {
+			src.w.stack.pipes.put(r.pipe)
+		} else {
+			src.w.stack.pipes.discard(r.pipe)
+		}
+		r.pipe = nil
+	}
+	if r.srcEOF {
+		src.eof, src.eofReported = true, true
+	}
+	src.updateInterest()
+	if dst.state == stateOpen {
+		dst.updateInterest()
+		dst.w.center.postOp(dst, opFlush) // a CloseWrite may be waiting
+	}
+	if report && src.state != stateClosed {
+		r.done(r.n, err)
+	}
+}
+
+// enqueueRelayed queues relayed bytes on dst, outside the writer's
+// limits: the relay bounds them itself (it reads only below high water).
+func (c *conn) enqueueRelayed(b []byte) {
+	c.mu.Lock()
+	if !c.closed {
+		c.appendCopyLocked(b)
+		c.accountLocked(len(b))
+	}
+	c.mu.Unlock()
+}

@@ -1,0 +1,106 @@
+package rawepoll
+
+import (
+	"runtime"
+	"sync/atomic"
+
+	"github.com/netmodels/netmodels/core/engine"
+	"golang.org/x/sys/unix"
+)
+
+// worker is Ceph's Worker: one EventCenter run by one OS thread. The
+// goroutine that runs it is locked to its thread (runtime.LockOSThread), so
+// the loop never migrates and blocks in epoll_wait like a C worker would.
+// The runtime sees that wait as a system call: the worker's P goes to other
+// goroutines once sysmon retakes it (spec/engine.md, "GOMAXPROCS").
+type worker struct {
+	id     int
+	stack  *Engine
+	center *center
+
+	// load is Ceph's Worker::references: connections placed on this
+	// worker and not yet closed. Placement picks the smallest.
+	load atomic.Int64
+
+	// Loop-only state.
+	conns    map[*conn]struct{}
+	rbufs    [][]byte // free read buffers (Config.ReadBufferSize each)
+	iovs     [][]byte // scratch for writev
+	iovecs   [iovMax]unix.Iovec
+	stopping bool
+
+	done chan struct{}
+}
+
+// maxFreeReadBuffers bounds the per-worker read buffer pool; buffers beyond
+// it go back to the garbage collector.
+const maxFreeReadBuffers = 64
+
+func newWorker(s *Engine, id int) (*worker, error) {
+	c, err := newCenter(id, s.cfg.ExecuteQueueLimit)
+	if err != nil {
+		return nil, err
+	}
+	return &worker{
+		id:     id,
+		stack:  s,
+		center: c,
+		conns:  make(map[*conn]struct{}),
+		done:   make(chan struct{}),
+	}, nil
+}
+
+func (w *worker) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer close(w.done)
+	for !w.stopping {
+		w.center.processEvents()
+	}
+	// Whatever was posted after the stop: connections placed here are
+	// closed with ErrEngineClosed, Execute functions are dropped (their
+	// connections are closed, and nothing runs on a dead loop), control
+	// functions (listener closes) still run.
+	ops, ctl := w.center.exit()
+	for _, cn := range ops {
+		cn.ops = 0
+		cn.runOps(opStop)
+	}
+	for _, fn := range ctl {
+		fn()
+	}
+	w.closeAll(engine.ErrEngineClosed)
+	w.center.closeFDs()
+}
+
+// stop is posted by Shutdown: close every connection, then leave the loop.
+func (w *worker) stop() {
+	w.closeAll(engine.ErrEngineClosed)
+	w.stopping = true
+}
+
+func (w *worker) closeAll(err error) {
+	for cn := range w.conns {
+		cn.closeNow(err)
+	}
+}
+
+// getReadBuffer and putReadBuffer are the read-buffer pool: a connection
+// holds a buffer only while it has unconsumed bytes, so idle connections
+// cost no buffer memory (Ceph reads into a per-connection prefetch buffer;
+// HAProxy's buffers come from a pool the same way).
+func (w *worker) getReadBuffer() []byte {
+	if n := len(w.rbufs); n > 0 {
+		b := w.rbufs[n-1]
+		w.rbufs[n-1] = nil
+		w.rbufs = w.rbufs[:n-1]
+		return b
+	}
+	return make([]byte, w.stack.cfg.ReadBufferSize)
+}
+
+func (w *worker) putReadBuffer(b []byte) {
+	if len(w.rbufs) < maxFreeReadBuffers && cap(b) == w.stack.cfg.ReadBufferSize {
+		w.rbufs = append(w.rbufs, b[:cap(b)])
+	}
+}
