@@ -45,11 +45,15 @@ deps:
 	fi
 	@for m in $(MODULES); do (cd $$m && $(GO) mod download) || exit 1; done
 
+# bin/dpdk is built with DPDK (build tag dpdk) where libdpdk's development
+# files are installed; otherwise it is a stub that exits 2 saying so.
 build: deps
 	@mkdir -p $(BIN)
 	@for e in $(ENGINE_MODS); do \
-	  echo "build $(BIN)/$$e"; \
-	  $(GO) build -o $(BIN)/$$e ./impl-$$e/cmd/$$e || exit 1; \
+	  tags=""; \
+	  if [ "$$e" = dpdk ] && pkg-config --exists libdpdk 2>/dev/null; then tags="-tags dpdk"; fi; \
+	  echo "build $(BIN)/$$e $$tags"; \
+	  $(GO) build $$tags -o $(BIN)/$$e ./impl-$$e/cmd/$$e || exit 1; \
 	done
 
 vet:
@@ -58,15 +62,33 @@ vet:
 
 # Unit tests: core and the engines under the race detector (they run the
 # engine kit), perf's own tests plain.
+# impl-dpdk's DPDK tests need root (each test binary makes its own network
+# namespace) and libdpdk; under CI they are required, elsewhere only the
+# DPDK-free tests run when either is missing.
 unit:
 	@for m in core $(addprefix impl-,$(ENGINE_MODS)); do \
-	  echo "test $$m"; (cd $$m && $(GO) test $(RACE) -timeout 15m $(GOTESTFLAGS) ./...) || exit 1; \
+	  tags=""; \
+	  if [ "$$m" = impl-dpdk ]; then \
+	    if pkg-config --exists libdpdk 2>/dev/null && [ "$$(id -u)" = 0 ]; then tags="-tags dpdk"; \
+	    elif [ "$$CI" = true ]; then echo "impl-dpdk: DPDK tests need root and libdpdk-dev"; exit 1; \
+	    else echo "impl-dpdk: running without DPDK (needs root and libdpdk-dev)"; fi; \
+	  fi; \
+	  echo "test $$m $$tags"; (cd $$m && $(GO) test $(RACE) $$tags -timeout 15m $(GOTESTFLAGS) ./...) || exit 1; \
 	done
 	@echo "test perf"; cd perf && $(GO) test -timeout 10m $(GOTESTFLAGS) ./...
 
 # The black-box suite against every binary in bin/ (or ENGINES=a,b).
+# bin/dpdk serves only inside a network namespace with its tap set up, which
+# the suite's harness cannot do yet (issue 10), so by default the suite runs
+# the kernel engines; impl-dpdk's own tests run the engine kit and the
+# messenger over tap and memif.
+space := $(empty) $(empty)
+comma := ,
+KERNEL_ENGINES := $(subst $(space),$(comma),$(filter-out dpdk,$(ENGINE_MODS)))
+
 conformance: build
-	@cd conformance && BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m $(GOTESTFLAGS) ./...
+	@cd conformance && BIN_DIR=$(CURDIR)/$(BIN) ENGINES="$${ENGINES:-$(KERNEL_ENGINES)}" \
+	  $(GO) test -count=1 -timeout 20m $(GOTESTFLAGS) ./...
 
 test: build vet unit conformance
 

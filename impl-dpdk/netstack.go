@@ -1,0 +1,112 @@
+package dpdkengine
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+)
+
+// nicID is the only NIC of a stack: one DPDK port.
+const nicID tcpip.NICID = 1
+
+// Netstack is one gVisor stack with one NIC over a link endpoint: the
+// userspace TCP/IP stack every Engine of the process shares (there is one
+// EAL, hence one port and one stack, per process).
+type Netstack struct {
+	Stack *stack.Stack
+	// Addr is the stack's IPv4 address; Gateway the peer that routes.
+	Addr, Gateway tcpip.Address
+}
+
+// NewNetstack builds a stack over ep with addr (an IPv4 prefix such as
+// 192.0.2.2/24) and gateway (may be invalid: no default route).
+//
+// HandleLocal is off on purpose, and a host route sends traffic for our
+// own address to the gateway: a connection from this stack to itself (the
+// engine kit dials its own listener) then leaves through the port, is
+// forwarded back by the peer (the kernel side of the tap, with
+// ip_forward=1) and comes in through the port again. Both directions of
+// every kit connection therefore cross DPDK, instead of gVisor's internal
+// loopback hiding the data path.
+func NewNetstack(ep stack.LinkEndpoint, addr netip.Prefix, gateway netip.Addr) (*Netstack, error) {
+	if !addr.Addr().Is4() {
+		return nil, fmt.Errorf("dpdk: address %s: only IPv4 is supported", addr)
+	}
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
+		HandleLocal:        false,
+	})
+	if err := s.CreateNIC(nicID, ep); err != nil {
+		return nil, fmt.Errorf("dpdk: create NIC: %s", err)
+	}
+	local := tcpip.AddrFrom4(addr.Addr().As4())
+	pa := tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: local, PrefixLen: addr.Bits()},
+	}
+	if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+		return nil, fmt.Errorf("dpdk: add address %s: %s", addr, err)
+	}
+	subnet := pa.AddressWithPrefix.Subnet()
+	var routes []tcpip.Route
+	var gw tcpip.Address
+	if gateway.IsValid() {
+		gw = tcpip.AddrFrom4(gateway.As4())
+		self, _ := tcpip.NewSubnet(local, tcpip.MaskFromBytes([]byte{255, 255, 255, 255}))
+		routes = append(routes, tcpip.Route{Destination: self, Gateway: gw, NIC: nicID})
+	}
+	routes = append(routes, tcpip.Route{Destination: subnet, NIC: nicID})
+	if gateway.IsValid() {
+		routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: gw, NIC: nicID})
+	}
+	s.SetRouteTable(routes)
+	sack := tcpip.TCPSACKEnabled(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	return &Netstack{Stack: s, Addr: local, Gateway: gw}, nil
+}
+
+// fullAddr resolves "host:port" for this stack. Loopback and unspecified
+// hosts mean the stack's own address: a DPDK port's stack has no loopback
+// interface, and the kit binds and dials 127.0.0.1.
+func (ns *Netstack) fullAddr(hostport string) (tcpip.FullAddress, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return tcpip.FullAddress{}, err
+	}
+	ap, err := netip.ParseAddrPort(net.JoinHostPort(orAny(host), port))
+	if err != nil {
+		return tcpip.FullAddress{}, err
+	}
+	ip := ap.Addr().Unmap()
+	if !ip.Is4() {
+		return tcpip.FullAddress{}, fmt.Errorf("%s: only IPv4 is supported", hostport)
+	}
+	a := tcpip.AddrFrom4(ip.As4())
+	if ip.IsLoopback() || ip.IsUnspecified() {
+		a = ns.Addr
+	}
+	return tcpip.FullAddress{NIC: nicID, Addr: a, Port: ap.Port()}, nil
+}
+
+func orAny(host string) string {
+	if host == "" {
+		return "0.0.0.0"
+	}
+	return host
+}
+
+func tcpAddr(fa tcpip.FullAddress) *net.TCPAddr {
+	if fa.Addr.BitLen() == 0 {
+		return &net.TCPAddr{IP: net.IPv4zero, Port: int(fa.Port)}
+	}
+	b := fa.Addr.As4()
+	return &net.TCPAddr{IP: net.IPv4(b[0], b[1], b[2], b[3]), Port: int(fa.Port)}
+}

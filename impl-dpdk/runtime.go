@@ -1,0 +1,149 @@
+package dpdkengine
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/netmodels/netmodels/impl-dpdk/internal/link"
+)
+
+// Options configure the process's DPDK runtime. They come from the
+// binary's --eal/--ip/--gw/--poll flags or the NETMODELS_DPDK_* variables.
+type Options struct {
+	// EAL are rte_eal_init's arguments (without the program name).
+	EAL []string
+	// Addr is the stack's IPv4 address with prefix (192.0.2.2/24).
+	Addr netip.Prefix
+	// Gateway is the peer that routes for the stack (the tap's kernel side).
+	Gateway netip.Addr
+	// Poll is the poller's idle policy.
+	Poll link.PollMode
+}
+
+// DefaultEAL runs without hugepages or PCI on one tap vdev, leaving no
+// shared files behind (research/dpdk-gvisor.md, "EAL arguments").
+func DefaultEAL(iface string) []string {
+	return []string{"--no-huge", "--no-pci", "-m", "256", "-l", "0", "--no-shconf", "--no-telemetry",
+		"--log-level=lib.eal:error", fmt.Sprintf("--file-prefix=nm%d", os.Getpid()), "--vdev=net_tap0,iface=" + iface}
+}
+
+// OptionsFromEnv reads NETMODELS_DPDK_EAL (space-separated), _ADDR, _GW
+// and _POLL, with the defaults of the test topology.
+func OptionsFromEnv() (Options, error) {
+	o := Options{EAL: DefaultEAL("dtap0"), Addr: netip.MustParsePrefix("192.0.2.2/24"), Gateway: netip.MustParseAddr("192.0.2.1")}
+	if v := os.Getenv("NETMODELS_DPDK_EAL"); v != "" {
+		o.EAL = strings.Fields(v)
+	}
+	if v := os.Getenv("NETMODELS_DPDK_ADDR"); v != "" {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return o, fmt.Errorf("NETMODELS_DPDK_ADDR: %w", err)
+		}
+		o.Addr = p
+	}
+	if v := os.Getenv("NETMODELS_DPDK_GW"); v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return o, fmt.Errorf("NETMODELS_DPDK_GW: %w", err)
+		}
+		o.Gateway = a
+	}
+	m, err := link.ParsePollMode(os.Getenv("NETMODELS_DPDK_POLL"))
+	if err != nil {
+		return o, fmt.Errorf("NETMODELS_DPDK_POLL: %w", err)
+	}
+	o.Poll = m
+	return o, nil
+}
+
+var (
+	rtMu      sync.Mutex
+	rtOpts    *Options
+	rt        *dpdkRuntime
+	rtErr     error
+	rtStarted bool
+)
+
+// Configure sets the runtime options; it must run before the first New.
+func Configure(o Options) error {
+	rtMu.Lock()
+	defer rtMu.Unlock()
+	if rtStarted {
+		return fmt.Errorf("dpdk: Configure after the runtime started")
+	}
+	rtOpts = &o
+	return nil
+}
+
+// DefaultRuntime starts the process's runtime once (EAL cannot be
+// initialised twice in a process) and returns its stack.
+func DefaultRuntime() (*Netstack, error) {
+	rtMu.Lock()
+	defer rtMu.Unlock()
+	if !rtStarted {
+		rtStarted = true
+		o := rtOpts
+		if o == nil {
+			env, err := OptionsFromEnv()
+			if err != nil {
+				rtErr = fmt.Errorf("dpdk: %w", err)
+				return nil, rtErr
+			}
+			o = &env
+		}
+		rt, rtErr = startRuntime(*o)
+	}
+	if rtErr != nil {
+		return nil, rtErr
+	}
+	return rt.ns, nil
+}
+
+// RuntimeStats returns the link counters of the running runtime.
+func RuntimeStats() (link.Stats, bool) {
+	rtMu.Lock()
+	defer rtMu.Unlock()
+	if rt == nil {
+		return link.Stats{}, false
+	}
+	return rt.ep.Stats(), true
+}
+
+// Teardown stops the runtime in the only safe order: stop the poller and
+// join it, stop and close the port, then rte_eal_cleanup (cleanup under a
+// running poller crashes in net_tap's rx). Engines must be shut down
+// first. The runtime cannot be started again in this process.
+func Teardown() {
+	rtMu.Lock()
+	r := rt
+	rt = nil
+	if rtErr == nil {
+		rtErr = fmt.Errorf("dpdk: runtime torn down")
+	}
+	rtMu.Unlock()
+	if r != nil {
+		r.stop()
+	}
+}
+
+// runtimeEndpoint is the running runtime's link endpoint (tests).
+func runtimeEndpoint() *link.Endpoint {
+	rtMu.Lock()
+	defer rtMu.Unlock()
+	if rt == nil {
+		return nil
+	}
+	return rt.ep
+}
+
+// SetPollMode changes the running poller's idle policy.
+func SetPollMode(m link.PollMode) {
+	rtMu.Lock()
+	defer rtMu.Unlock()
+	if rt != nil {
+		rt.ctl.SetMode(m)
+	}
+}
