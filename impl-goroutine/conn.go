@@ -6,8 +6,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
 // conn is one TCP connection. Fields under mu are shared between the
@@ -16,7 +18,7 @@ import (
 // token.
 type conn struct {
 	eng        *Engine
-	loop       *loop
+	loop       *serial.Loop
 	newHandler func(engine.Conn) engine.Handler // accepted conns: called on the loop
 	cancelDial context.CancelFunc               // dialed conns; set before the dial goroutine starts
 
@@ -41,16 +43,10 @@ type conn struct {
 	paused    bool
 	rdone     bool       // read EOF seen (or reader gone): no splice possible
 	spliceReq *spliceReq // a splice from this conn is requested or running
-	spliceIn  bool       // a splice is writing into this conn's socket
 
-	// write side: out holds the queued bytes in order; outBytes is their sum.
-	out         [][]byte
-	outBytes    int
-	tailOwned   bool // out's last slice was allocated by Write and may be appended to
-	flushing    bool // a flusher goroutine owns the socket's write side
-	wclosed     bool // CloseWrite called
-	wshut       bool // shutdown(SHUT_WR) done
-	drainWanted bool // OnDrained is due at the next fall to low water
+	// The write side (Write, Writev, OutQueued, CloseWrite; writer.go)
+	// shares mu.
+	serial.OutQueue
 }
 
 var (
@@ -58,13 +54,21 @@ var (
 	_ engine.Splicer = (*conn)(nil)
 )
 
-func newConn(e *Engine, l *loop) *conn {
+func newConn(e *Engine, l *serial.Loop) *conn {
 	c := &conn{eng: e, loop: l}
 	c.cond.L = &c.mu
+	c.OutQueue.Init(&c.mu, e.cfg, serial.OutConfig{
+		Loop:      l,
+		Group:     &e.gs,
+		OnDrained: c.runOnDrained,
+		Fail:      c.closeWith,
+		Idle:      &c.cond, // a splice may wait for this queue to empty
+	})
 	return c
 }
 
-func (c *conn) isClosed() bool { return c.closed.Load() }
+// Closed makes conn the serial.Owner of its timers.
+func (c *conn) Closed() bool { return c.closed.Load() }
 
 // LocalAddr is nil until a dialed connection is established.
 func (c *conn) LocalAddr() net.Addr {
@@ -120,14 +124,20 @@ func (c *conn) readHeld() bool {
 // Execute queues fn on the loop. A function accepted while the connection
 // is being closed concurrently may be dropped, but never runs after OnClose.
 func (c *conn) Execute(fn func()) error {
-	if c.isClosed() {
+	if c.Closed() {
 		return engine.ErrClosed
 	}
-	return c.loop.post(func() {
+	return c.loop.Execute(func() {
 		if !c.onCloseDone {
 			fn()
 		}
-	}, true)
+	})
+}
+
+// AfterFunc runs fn on the loop through its timer heap (serial.Loop): a
+// closed connection's timers never run.
+func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
+	return c.loop.AfterFunc(c, d, fn)
 }
 
 func (c *conn) Close() error {
@@ -147,7 +157,7 @@ func (c *conn) closeWith(err error) {
 	c.closing = true
 	c.closed.Store(true)
 	c.closeErr = err
-	c.out, c.outBytes, c.tailOwned = nil, 0, false
+	c.DiscardLocked()
 	tc := c.tcp
 	sp := c.spliceReq
 	c.cond.Broadcast()
@@ -166,14 +176,14 @@ func (c *conn) closeWith(err error) {
 		sp.dst.mu.Unlock()
 	}
 	c.eng.forget(c)
-	_ = c.loop.post(c.runOnClose, false)
+	c.loop.Post(c.runOnClose)
 }
 
 // runOnClose is the last callback. An accepted connection closed before
 // its handler existed (Shutdown racing accept) has nobody to tell.
 func (c *conn) runOnClose() {
 	c.onCloseDone = true
-	c.loop.detach(c)
+	c.loop.Detach(c)
 	if c.h != nil {
 		c.mu.Lock()
 		err := c.closeErr

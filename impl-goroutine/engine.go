@@ -5,9 +5,12 @@
 // and splice(2) relays through TCPConn.ReadFrom.
 //
 // A "loop" (the contract's unit of serialisation) is here a token plus an
-// ordered queue of functions, not a thread: see loop.go. Config.Workers is
-// therefore ignored; every connection gets its own loop unless it was dialed
-// Near another, in which case it shares that connection's loop.
+// ordered queue of functions, not a thread: a serial.Loop
+// (core/engine/serial), which also holds the timers. Reader goroutines take
+// its token directly (Acquire) to run OnData on their own stack: no
+// hand-off, no extra goroutine wake-up per read. Config.Workers is therefore
+// ignored; every connection gets its own loop unless it was dialed Near
+// another, in which case it shares that connection's loop.
 package goroutine
 
 import (
@@ -19,12 +22,13 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
 // Engine implements engine.Engine over package net.
 type Engine struct {
 	cfg engine.Config
-	gs  group // every goroutine the engine starts
+	gs  serial.Group // every goroutine the engine starts
 
 	mu     sync.Mutex
 	closed bool
@@ -66,7 +70,7 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	}
 	e.lns[l] = struct{}{}
 	e.mu.Unlock()
-	e.gs.add()
+	e.gs.Add()
 	go l.acceptLoop()
 	return l, nil
 }
@@ -80,11 +84,11 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
 	}
-	var lp *loop
+	var lp *serial.Loop
 	if near, ok := opts.Near.(*conn); ok && near.eng == e {
 		lp = near.loop
 	} else {
-		lp = newLoop(e)
+		lp = serial.New(&e.gs, e.cfg.ExecuteQueueLimit)
 	}
 	c := newConn(e, lp)
 	c.h = h
@@ -98,7 +102,7 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if timeout <= 0 {
 		timeout = engine.DefaultDialTimeout
 	}
-	e.gs.add()
+	e.gs.Add()
 	go c.dialAndRun(ctx, addr, timeout)
 	return c, nil
 }
@@ -124,7 +128,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.closeWith(engine.ErrEngineClosed)
 	}
-	if err := e.gs.wait(ctx); err != nil {
+	if err := e.gs.Wait(ctx); err != nil {
 		return fmt.Errorf("goroutine: shutdown: %w", err)
 	}
 	return nil
@@ -139,7 +143,7 @@ func (e *Engine) register(c *conn) bool {
 		return false
 	}
 	e.conns[c] = struct{}{}
-	c.loop.attach()
+	c.loop.Attach()
 	return true
 }
 
@@ -171,7 +175,7 @@ func (l *listener) Close() error {
 }
 
 func (l *listener) acceptLoop() {
-	defer l.e.gs.done()
+	defer l.e.gs.Done()
 	var backoff time.Duration
 	for {
 		tc, err := l.ln.AcceptTCP()
@@ -187,57 +191,14 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		c := newConn(l.e, newLoop(l.e))
+		c := newConn(l.e, serial.New(&l.e.gs, l.e.cfg.ExecuteQueueLimit))
 		c.newHandler = l.newHandler
 		if !l.e.register(c) {
 			_ = tc.Close()
 			continue
 		}
 		c.setSocket(tc)
-		l.e.gs.add()
+		l.e.gs.Add()
 		go c.readLoop()
-	}
-}
-
-// group counts goroutines and lets Shutdown wait for zero with a deadline
-// (sync.WaitGroup has no bounded wait and forbids Add racing Wait at zero).
-type group struct {
-	mu   sync.Mutex
-	n    int
-	zero chan struct{}
-}
-
-func (g *group) add() {
-	g.mu.Lock()
-	g.n++
-	g.mu.Unlock()
-}
-
-func (g *group) done() {
-	g.mu.Lock()
-	g.n--
-	if g.n == 0 && g.zero != nil {
-		close(g.zero)
-		g.zero = nil
-	}
-	g.mu.Unlock()
-}
-
-func (g *group) wait(ctx context.Context) error {
-	g.mu.Lock()
-	if g.n == 0 {
-		g.mu.Unlock()
-		return nil
-	}
-	if g.zero == nil {
-		g.zero = make(chan struct{})
-	}
-	ch := g.zero
-	g.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

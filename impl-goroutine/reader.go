@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
 // setSocket attaches an established socket. It reports false (and closes
@@ -29,7 +30,7 @@ func (c *conn) setSocket(tc *net.TCPConn) bool {
 	}
 	c.tcp, c.raw = tc, raw
 	c.laddr, c.raddr = tc.LocalAddr(), tc.RemoteAddr()
-	c.kickLocked() // bytes and a FIN queued while dialing
+	c.ConnectLocked(serial.NewTCPSocket(tc, raw)) // and write what queued while dialing
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	return true
@@ -37,7 +38,7 @@ func (c *conn) setSocket(tc *net.TCPConn) bool {
 
 // dialAndRun connects, then becomes the connection's reader.
 func (c *conn) dialAndRun(ctx context.Context, addr string, timeout time.Duration) {
-	defer c.eng.gs.done()
+	defer c.eng.gs.Done()
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	c.cancelDial()
@@ -54,16 +55,16 @@ func (c *conn) dialAndRun(ctx context.Context, addr string, timeout time.Duratio
 }
 
 func (c *conn) readLoop() {
-	defer c.eng.gs.done()
+	defer c.eng.gs.Done()
 	c.run()
 }
 
 // run delivers OnOpen and then reads until EOF, error or close. Callbacks
 // run here, on the reader's own stack, while holding the loop's token.
 func (c *conn) run() {
-	c.loop.acquire()
-	if c.isClosed() {
-		c.loop.release()
+	c.loop.Acquire()
+	if c.Closed() {
+		c.loop.Release()
 		return
 	}
 	if c.h == nil {
@@ -71,13 +72,13 @@ func (c *conn) run() {
 		if c.h == nil {
 			// The listener's owner refused the connection: close it
 			// without callbacks (runOnClose skips a nil handler).
-			c.loop.release()
+			c.loop.Release()
 			c.closeWith(nil)
 			return
 		}
 	}
 	c.h.OnOpen(c)
-	c.loop.release()
+	c.loop.Release()
 
 	// The read buffer starts small and doubles, up to ReadBufferSize,
 	// whenever a read fills it: idle connections (connection-scale tests
@@ -137,7 +138,7 @@ func (c *conn) run() {
 				eof = true
 				continue
 			}
-			if !c.isClosed() {
+			if !c.Closed() {
 				c.closeWith(err)
 			}
 			return
@@ -175,8 +176,8 @@ func (c *conn) waitReadable() (sp *spliceReq, ok bool) {
 // or when reads are paused, a splice takes over or the conn closes; in the
 // last cases it reports that the handler still owes a look at the bytes.
 func (c *conn) deliver(buf []byte, start, end int) (int, int, bool) {
-	c.loop.acquire()
-	defer c.loop.release()
+	c.loop.Acquire()
+	defer c.loop.Release()
 	for start < end {
 		if c.readHeld() {
 			return start, end, true
@@ -194,9 +195,9 @@ func (c *conn) readEOF() {
 	c.mu.Lock()
 	c.rdone = true
 	c.mu.Unlock()
-	c.loop.acquire()
-	if !c.isClosed() {
+	c.loop.Acquire()
+	if !c.Closed() {
 		c.h.OnReadEOF(c)
 	}
-	c.loop.release()
+	c.loop.Release()
 }

@@ -174,7 +174,7 @@ func TestTimerMemoryReleased(t *testing.T) {
 	if b.(*conn).loop != l {
 		t.Fatal("Near did not share the loop")
 	}
-	heapLen := func() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.timers) }
+	heapLen := l.PendingTimers
 	for i := 0; i < 10000; i++ {
 		if !a.AfterFunc(time.Hour, func() {}).Stop() {
 			t.Fatal("Stop returned false")
@@ -258,7 +258,7 @@ func TestSpliceQueuesDstWrites(t *testing.T) {
 	for {
 		d := dst.(*conn)
 		d.mu.Lock()
-		in := d.spliceIn
+		in := d.ClaimedLocked()
 		d.mu.Unlock()
 		if in {
 			break

@@ -73,17 +73,17 @@ func (c *conn) runSplice(sp *spliceReq, buf []byte, start, end int) (int, int, b
 
 	// Claim dst's write side once its queue is flushed.
 	d.mu.Lock()
-	for !d.closing && !c.isClosed() && (d.tcp == nil || d.outBytes > 0 || d.flushing || d.spliceIn) {
+	for !d.closing && !c.Closed() && !d.FreeLocked() {
 		d.cond.Wait()
 	}
 	if d.closing {
 		d.mu.Unlock()
 		err = engine.ErrClosed
-	} else if c.isClosed() {
+	} else if c.Closed() {
 		d.mu.Unlock()
 		return start, end, true
 	} else {
-		d.spliceIn = true
+		d.ClaimLocked()
 		dtcp := d.tcp
 		d.mu.Unlock()
 
@@ -112,8 +112,7 @@ func (c *conn) runSplice(sp *spliceReq, buf []byte, start, end int) (int, int, b
 		}
 
 		d.mu.Lock()
-		d.spliceIn = false
-		d.kickLocked()
+		d.UnclaimLocked()
 		d.cond.Broadcast()
 		d.mu.Unlock()
 	}
@@ -124,14 +123,14 @@ func (c *conn) runSplice(sp *spliceReq, buf []byte, start, end int) (int, int, b
 		c.rdone = true
 	}
 	c.mu.Unlock()
-	if c.isClosed() {
+	if c.Closed() {
 		return start, end, true
 	}
 	done := sp.done
-	_ = c.loop.post(func() {
+	c.loop.Post(func() {
 		if !c.onCloseDone {
 			done(n, err)
 		}
-	}, false)
+	})
 	return start, end, fin
 }

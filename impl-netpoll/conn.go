@@ -6,10 +6,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/cloudwego/netpoll"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
 // conn is one TCP connection, held twice: netpoll reads a dup of the
@@ -24,7 +26,7 @@ import (
 // the same processing lock.
 type conn struct {
 	eng        *Engine
-	loop       *loop
+	loop       *serial.Loop
 	newHandler func(engine.Conn) engine.Handler // accepted conns: called on the loop
 	cancelDial context.CancelFunc               // dialed conns; set before the dial goroutine starts
 
@@ -54,25 +56,27 @@ type conn struct {
 	attachDeferred bool
 	eofHeld        bool // read EOF seen while paused; ResumeRead reports it
 
-	// write side: out holds the queued bytes in order; outBytes is their sum.
-	out         [][]byte
-	outBytes    int
-	tailOwned   bool // out's last slice was allocated by Write and may be appended to
-	flushing    bool // a flusher goroutine owns the socket's write side
-	wclosed     bool // CloseWrite called
-	wshut       bool // shutdown(SHUT_WR) done
-	drainWanted bool // OnDrained is due at the next fall to low water
+	// The write side (Write, Writev, OutQueued, CloseWrite; writer.go)
+	// shares mu.
+	serial.OutQueue
 }
 
 var _ engine.Conn = (*conn)(nil)
 
-func newConn(e *Engine, l *loop) *conn {
+func newConn(e *Engine, l *serial.Loop) *conn {
 	c := &conn{eng: e, loop: l}
 	c.cond.L = &c.mu
+	c.OutQueue.Init(&c.mu, e.cfg, serial.OutConfig{
+		Loop:      l,
+		Group:     &e.gs,
+		OnDrained: c.runOnDrained,
+		Fail:      c.closeWith,
+	})
 	return c
 }
 
-func (c *conn) isClosed() bool { return c.closed.Load() }
+// Closed makes conn the serial.Owner of its timers.
+func (c *conn) Closed() bool { return c.closed.Load() }
 
 // LocalAddr is nil until a dialed connection is established.
 func (c *conn) LocalAddr() net.Addr {
@@ -125,7 +129,7 @@ func (c *conn) ResumeRead() {
 	c.eofHeld = false
 	c.mu.Unlock()
 	if eof {
-		_ = c.loop.post(c.runReadEOF, false)
+		c.loop.Post(c.runReadEOF)
 	}
 	if deferred {
 		// dup, NewFDConnection and epoll_ctl: quick, never blocking.
@@ -143,14 +147,20 @@ func (c *conn) readHeld() bool {
 // Execute queues fn on the loop. A function accepted while the connection
 // is being closed concurrently may be dropped, but never runs after OnClose.
 func (c *conn) Execute(fn func()) error {
-	if c.isClosed() {
+	if c.Closed() {
 		return engine.ErrClosed
 	}
-	return c.loop.post(func() {
+	return c.loop.Execute(func() {
 		if !c.onCloseDone {
 			fn()
 		}
-	}, true)
+	})
+}
+
+// AfterFunc runs fn on the loop through its timer heap (serial.Loop): a
+// closed connection's timers never run.
+func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
+	return c.loop.AfterFunc(c, d, fn)
 }
 
 func (c *conn) Close() error {
@@ -171,7 +181,7 @@ func (c *conn) closeWith(err error) {
 	c.closing = true
 	c.closed.Store(true)
 	c.closeErr = err
-	c.out, c.outBytes, c.tailOwned = nil, 0, false
+	c.DiscardLocked()
 	tc, nc := c.tcp, c.nc
 	c.cond.Broadcast()
 	c.mu.Unlock()
@@ -187,14 +197,14 @@ func (c *conn) closeWith(err error) {
 		_ = tc.Close()
 	}
 	c.eng.forget(c)
-	_ = c.loop.post(c.runOnClose, false)
+	c.loop.Post(c.runOnClose)
 }
 
 // runOnClose is the last callback. An accepted connection closed before
 // its handler existed (Shutdown racing accept) has nobody to tell.
 func (c *conn) runOnClose() {
 	c.onCloseDone = true
-	c.loop.detach(c)
+	c.loop.Detach(c)
 	if c.h != nil {
 		c.mu.Lock()
 		err := c.closeErr

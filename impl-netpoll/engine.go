@@ -6,8 +6,11 @@
 //
 //   - pollers.go: the poller count, set from Config.Workers
 //     (netpoll.SetNumLoops) instead of netpoll's GOMAXPROCS/20+1 default;
-//   - loop.go, timer.go: the serialisation domain (netpoll runs OnRequest
-//     on pooled goroutines, not on its pollers), Execute and timers;
+//   - core/engine/serial: the serialisation domain, Execute and timers
+//     (netpoll runs OnRequest on pooled goroutines, not on its pollers, so
+//     a loop is a token plus an ordered queue that the processing task
+//     takes directly to run OnData; Config.Workers sets the poller count,
+//     not the number of loops);
 //   - reader.go: OnRequest feeding OnData with Peek/Skip/Release, read EOF;
 //   - interest.go: PauseRead and a read-ahead bound (netpoll has
 //     neither), by hooking netpoll's per-read callbacks and taking the fd
@@ -34,6 +37,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
 // Engine implements engine.Engine over netpoll.
@@ -41,7 +45,7 @@ type Engine struct {
 	cfg            engine.Config
 	pollers        int // netpoll pollers in force when the engine started
 	readAheadLimit int // most bytes netpoll may buffer unconsumed before it stops reading
-	gs             group
+	gs             serial.Group
 	announce       sync.Once // the pollers line on stderr
 
 	mu       sync.Mutex
@@ -105,7 +109,7 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	e.lns[l] = struct{}{}
 	e.mu.Unlock()
 	e.announce.Do(func() { announcePollers(e.pollers, e.cfg.Workers) })
-	e.gs.add()
+	e.gs.Add()
 	go l.acceptLoop()
 	return l, nil
 }
@@ -119,11 +123,11 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
 	}
-	var lp *loop
+	var lp *serial.Loop
 	if near, ok := opts.Near.(*conn); ok && near.eng == e {
 		lp = near.loop
 	} else {
-		lp = newLoop(e)
+		lp = serial.New(&e.gs, e.cfg.ExecuteQueueLimit)
 	}
 	c := newConn(e, lp)
 	c.h = h
@@ -138,13 +142,13 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		timeout = engine.DefaultDialTimeout
 	}
 	e.announce.Do(func() { announcePollers(e.pollers, e.cfg.Workers) })
-	e.gs.add()
+	e.gs.Add()
 	go c.dial(ctx, addr, timeout)
 	return c, nil
 }
 
 func (c *conn) dial(ctx context.Context, addr string, timeout time.Duration) {
-	defer c.eng.gs.done()
+	defer c.eng.gs.Done()
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	c.cancelDial()
@@ -187,7 +191,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.closeWith(engine.ErrEngineClosed)
 	}
-	err := e.gs.wait(ctx)
+	err := e.gs.Wait(ctx)
 	if release {
 		releasePollers()
 	}
@@ -206,7 +210,7 @@ func (e *Engine) register(c *conn) bool {
 		return false
 	}
 	e.conns[c] = struct{}{}
-	c.loop.attach()
+	c.loop.Attach()
 	return true
 }
 
@@ -238,7 +242,7 @@ func (l *listener) Close() error {
 }
 
 func (l *listener) acceptLoop() {
-	defer l.e.gs.done()
+	defer l.e.gs.Done()
 	var backoff time.Duration
 	for {
 		tc, err := l.ln.AcceptTCP()
@@ -254,7 +258,7 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		c := newConn(l.e, newLoop(l.e))
+		c := newConn(l.e, serial.New(&l.e.gs, l.e.cfg.ExecuteQueueLimit))
 		c.newHandler = l.newHandler
 		if !l.e.register(c) {
 			_ = tc.Close()
@@ -263,48 +267,5 @@ func (l *listener) acceptLoop() {
 		// OnOpen and netpoll's registration are quick and never block
 		// (handlers must not): run them here rather than pay a goroutine.
 		c.start(tc)
-	}
-}
-
-// group counts goroutines and lets Shutdown wait for zero with a deadline
-// (sync.WaitGroup has no bounded wait and forbids Add racing Wait at zero).
-type group struct {
-	mu   sync.Mutex
-	n    int
-	zero chan struct{}
-}
-
-func (g *group) add() {
-	g.mu.Lock()
-	g.n++
-	g.mu.Unlock()
-}
-
-func (g *group) done() {
-	g.mu.Lock()
-	g.n--
-	if g.n == 0 && g.zero != nil {
-		close(g.zero)
-		g.zero = nil
-	}
-	g.mu.Unlock()
-}
-
-func (g *group) wait(ctx context.Context) error {
-	g.mu.Lock()
-	if g.n == 0 {
-		g.mu.Unlock()
-		return nil
-	}
-	if g.zero == nil {
-		g.zero = make(chan struct{})
-	}
-	ch := g.zero
-	g.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
 // The read path is netpoll's: its poller (epoll, level-triggered) reads the
@@ -44,12 +45,12 @@ func (c *conn) start(tc *net.TCPConn) {
 	}
 	c.tcp, c.raw = tc, raw
 	c.laddr, c.raddr = tc.LocalAddr(), tc.RemoteAddr()
-	c.kickLocked() // bytes and a FIN queued while dialing
+	c.ConnectLocked(serial.NewTCPSocket(tc, raw)) // and write what queued while dialing
 	c.mu.Unlock()
 
-	c.loop.acquire()
-	if c.isClosed() {
-		c.loop.release()
+	c.loop.Acquire()
+	if c.Closed() {
+		c.loop.Release()
 		return
 	}
 	if c.h == nil {
@@ -57,13 +58,13 @@ func (c *conn) start(tc *net.TCPConn) {
 		if c.h == nil {
 			// The handler factory refused the connection: close it
 			// without any callback.
-			c.loop.release()
+			c.loop.Release()
 			c.closeWith(nil)
 			return
 		}
 	}
 	c.h.OnOpen(c)
-	c.loop.release()
+	c.loop.Release()
 
 	c.attach()
 }
@@ -142,8 +143,8 @@ func (c *conn) attachNetpoll(raw interface {
 // onRequest is netpoll's OnRequest: it runs on netpoll's processing task,
 // at most one per connection at a time.
 func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
-	c.eng.gs.add()
-	defer c.eng.gs.done()
+	c.eng.gs.Add()
+	defer c.eng.gs.Done()
 	r := nc.Reader()
 	rbs := c.eng.cfg.ReadBufferSize
 	for {
@@ -185,7 +186,7 @@ func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
 		// for one more in netpoll's blocking read, with the poller reading.
 		c.ri.start(nc.IsActive())
 		if _, err := r.Peek(r.Len() + 1); err != nil {
-			if c.isClosed() {
+			if c.Closed() {
 				return nil
 			}
 			// Peer EOF (or reset: netpoll reports both as a hang-up). The
@@ -204,8 +205,8 @@ func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
 // more bytes (as opposed to consuming everything, or deliveries being held
 // by a pause or a close).
 func (c *conn) deliver(in []byte) (consumed int, wantMore bool) {
-	c.loop.acquire()
-	defer c.loop.release()
+	c.loop.Acquire()
+	defer c.loop.Release()
 	for consumed < len(in) {
 		if c.readHeld() {
 			return consumed, false
@@ -259,7 +260,7 @@ func (c *conn) onNetpollClose(netpoll.Connection) error {
 // no processing task has taken out of epoll yet): the report is then held
 // until ResumeRead, as the contract says.
 func (c *conn) readEnded() {
-	if c.isClosed() || !c.eofClaimed.CompareAndSwap(false, true) {
+	if c.Closed() || !c.eofClaimed.CompareAndSwap(false, true) {
 		return
 	}
 	if err := c.resetError(); err != nil {
@@ -273,11 +274,11 @@ func (c *conn) readEnded() {
 		return
 	}
 	c.mu.Unlock()
-	_ = c.loop.post(c.runReadEOF, false)
+	c.loop.Post(c.runReadEOF)
 }
 
 func (c *conn) runReadEOF() {
-	if c.onCloseDone || c.isClosed() || c.h == nil {
+	if c.onCloseDone || c.Closed() || c.h == nil {
 		return
 	}
 	c.mu.Lock()
@@ -300,7 +301,7 @@ const tcpClose = 7
 // the connection with the error, as a read error does in every engine.
 func (c *conn) resetError() error {
 	c.mu.Lock()
-	raw, shut := c.raw, c.wshut
+	raw, shut := c.raw, c.ShutLocked()
 	c.mu.Unlock()
 	if raw == nil || shut {
 		// Once our FIN is out, the peer's FIN moves the socket to

@@ -1,0 +1,222 @@
+package serial
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/netmodels/netmodels/core/engine"
+)
+
+// waitGroup waits for every drainer a test's loops started.
+func waitGroup(t *testing.T, g *Group) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Wait(ctx); err != nil {
+		t.Fatalf("drainers still running: %v", err)
+	}
+}
+
+// Functions run in the order they were accepted, Post and Execute alike
+// (spec/engine.md §5, "Ordered").
+func TestPostOrder(t *testing.T) {
+	var g Group
+	l := New(&g, 1<<20)
+	const n = 10000
+	var got []int // touched only on the loop
+	done := make(chan struct{})
+	for i := 0; i < n; i++ {
+		fn := func() { got = append(got, i) }
+		if i%2 == 0 {
+			l.Post(fn)
+		} else if err := l.Execute(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Post(func() { close(done) })
+	<-done
+	waitGroup(t, &g)
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("got[%d] = %d: out of order", i, v)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("ran %d of %d", len(got), n)
+	}
+}
+
+// Execute refuses at the limit and queues nothing; Post (the engine's own
+// events) is not limited; Release drains what queued while the token was
+// held, in order (§5, "Bounded").
+func TestExecuteBound(t *testing.T) {
+	var g Group
+	const limit = 16
+	l := New(&g, limit)
+	l.Acquire() // hold the token: nothing drains
+	var ran []int
+	for i := 0; i < limit; i++ {
+		if err := l.Execute(func() { ran = append(ran, i) }); err != nil {
+			t.Fatalf("Execute %d: %v", i, err)
+		}
+	}
+	if err := l.Execute(func() { ran = append(ran, -1) }); !errors.Is(err, engine.ErrExecuteQueueFull) {
+		t.Fatalf("Execute over the limit: %v, want ErrExecuteQueueFull", err)
+	}
+	l.Post(func() { ran = append(ran, limit) }) // beyond the limit, still queued
+	l.Release()
+	waitGroup(t, &g)
+	if len(ran) != limit+1 {
+		t.Fatalf("ran %v", ran)
+	}
+	for i, v := range ran {
+		if v != i {
+			t.Fatalf("ran %v: out of order or refused fn ran", ran)
+		}
+	}
+	// The queue has room again once drained.
+	done := make(chan struct{})
+	if err := l.Execute(func() { close(done) }); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	waitGroup(t, &g)
+}
+
+// Execute from inside a loop function never runs inline and never
+// deadlocks: it runs after the current function returns (§5).
+func TestExecuteFromLoopNotInline(t *testing.T) {
+	var g Group
+	l := New(&g, 4)
+	var steps []string
+	done := make(chan struct{})
+	l.Post(func() {
+		steps = append(steps, "outer start")
+		if err := l.Execute(func() {
+			steps = append(steps, "inner")
+			close(done)
+		}); err != nil {
+			t.Error(err)
+		}
+		steps = append(steps, "outer end")
+	})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("inner Execute never ran: deadlock")
+	}
+	waitGroup(t, &g)
+	want := []string{"outer start", "outer end", "inner"}
+	for i := range want {
+		if i >= len(steps) || steps[i] != want[i] {
+			t.Fatalf("steps %v, want %v", steps, want)
+		}
+	}
+}
+
+// The token is held by one goroutine at a time: engine goroutines taking it
+// with Acquire, and drainers started by Post, never overlap. The plain
+// counter lets -race see any overlap too.
+func TestTokenHandOff(t *testing.T) {
+	var g Group
+	l := New(&g, 1<<20)
+	var inside atomic.Int32
+	var counter int // guarded by the token only
+	enter := func() {
+		if n := inside.Add(1); n != 1 {
+			t.Errorf("%d holders of the token", n)
+		}
+		counter++
+		inside.Add(-1)
+	}
+	const workers, rounds = 8, 500
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(2)
+		go func() { // a reader: runs callbacks on its own stack
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				l.Acquire()
+				enter()
+				l.Release()
+			}
+		}()
+		go func() { // someone else: queues work
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				l.Post(enter)
+			}
+		}()
+	}
+	wg.Wait()
+	l.Acquire() // drains have finished once we hold the token and release it
+	l.Release()
+	waitGroup(t, &g)
+	if counter != 2*workers*rounds {
+		t.Fatalf("counter %d, want %d", counter, 2*workers*rounds)
+	}
+}
+
+// Acquire waits while a drainer runs a function, and gets the token once
+// the queue is empty.
+func TestAcquireWaitsForDrainer(t *testing.T) {
+	var g Group
+	l := New(&g, 8)
+	block := make(chan struct{})
+	running := make(chan struct{})
+	l.Post(func() { close(running); <-block })
+	<-running
+	got := make(chan struct{})
+	go func() {
+		l.Acquire()
+		close(got)
+		l.Release()
+	}()
+	select {
+	case <-got:
+		t.Fatal("Acquire returned while a drainer held the token")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(block)
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Acquire never got the token back")
+	}
+	waitGroup(t, &g)
+}
+
+// A burst's queue memory is given back once it drains.
+func TestQueueShrinks(t *testing.T) {
+	var q fnQueue
+	for i := 0; i < 5000; i++ {
+		q.push(func() {})
+	}
+	for {
+		if _, ok := q.pop(); !ok {
+			break
+		}
+	}
+	if q.buf != nil {
+		t.Fatalf("queue kept %d slots after draining", len(q.buf))
+	}
+}
+
+// Group.Wait is bounded by its context.
+func TestGroupWaitBounded(t *testing.T) {
+	var g Group
+	g.Add()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := g.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want DeadlineExceeded", err)
+	}
+	g.Done()
+	if err := g.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

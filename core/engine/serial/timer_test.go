@@ -1,0 +1,159 @@
+package serial
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// owner is a test connection.
+type owner struct{ closed atomic.Bool }
+
+func (o *owner) Closed() bool { return o.closed.Load() }
+
+// due runs, on the loop, what is due now, as the runtime timer would.
+func due(l *Loop) {
+	l.Acquire()
+	l.runTimers()
+	l.Release()
+}
+
+// Timers fire in deadline order; exactly equal deadlines fire in creation
+// order (spec/engine.md §6).
+func TestTimerOrder(t *testing.T) {
+	var g Group
+	l := New(&g, 8)
+	o := &owner{}
+	l.Attach()
+	var got []int
+	base := time.Now().Add(-time.Hour) // all due
+	// Deadlines: index i has slot i%4 (so slots repeat, exact ties), and
+	// slots are created out of order.
+	slots := []int{3, 1, 2, 0}
+	for i := 0; i < 40; i++ {
+		tm := &Timer{l: l, owner: o, fn: func() { got = append(got, i) }, idx: -1,
+			at: base.Add(time.Duration(slots[i%4]) * time.Millisecond)}
+		l.addTimer(tm)
+	}
+	due(l)
+	if len(got) != 40 {
+		t.Fatalf("%d of 40 fired", len(got))
+	}
+	prevSlot, prev := -1, -1
+	for _, i := range got {
+		s := slots[i%4]
+		switch {
+		case s < prevSlot:
+			t.Fatalf("order %v: deadline order broken", got)
+		case s == prevSlot && i < prev:
+			t.Fatalf("order %v: tie not in creation order", got)
+		}
+		prevSlot, prev = s, i
+	}
+	l.Detach(o)
+	waitGroup(t, &g)
+}
+
+// Real timers through the runtime timer fire in deadline order.
+func TestAfterFuncFires(t *testing.T) {
+	var g Group
+	l := New(&g, 8)
+	o := &owner{}
+	l.Attach()
+	done := make(chan struct{})
+	var got []int
+	for i, d := range []time.Duration{30, 10, 20} {
+		l.AfterFunc(o, d*time.Millisecond, func() {
+			got = append(got, i)
+			if len(got) == 3 {
+				close(done)
+			}
+		})
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("timers never fired")
+	}
+	if got[0] != 1 || got[1] != 2 || got[2] != 0 {
+		t.Fatalf("fired %v, want [1 2 0]", got)
+	}
+	l.Detach(o)
+	waitGroup(t, &g)
+}
+
+// Stop prevents fn, reports it exactly, and takes the timer out of the
+// heap at once; a Stop from an earlier timer of the same batch is final.
+func TestTimerStop(t *testing.T) {
+	var g Group
+	l := New(&g, 8)
+	o := &owner{}
+	l.Attach()
+	for i := 0; i < 1000; i++ {
+		if !l.AfterFunc(o, time.Hour, func() { t.Error("stopped timer ran") }).Stop() {
+			t.Fatal("Stop of a pending timer returned false")
+		}
+	}
+	if n := l.PendingTimers(); n != 0 {
+		t.Fatalf("%d stopped timers left in the heap", n)
+	}
+
+	var ranB bool
+	var stopB bool
+	b := l.AfterFunc(o, -time.Millisecond, func() { ranB = true }) // due
+	a := &Timer{l: l, owner: o, idx: -1, at: time.Now().Add(-time.Hour), fn: func() { stopB = b.Stop() }}
+	l.addTimer(a) // due before b: same batch
+	due(l)
+	if !stopB || ranB {
+		t.Fatalf("Stop in the same batch: returned %v, b ran %v", stopB, ranB)
+	}
+	if a.Stop() {
+		t.Fatal("Stop after fn ran returned true")
+	}
+	l.Detach(o)
+	waitGroup(t, &g)
+}
+
+// Timers of a closed owner never run; Detach drops the owner's timers and
+// keeps a Near peer's; the last Detach drops everything and later timers
+// are refused.
+func TestTimerOwners(t *testing.T) {
+	var g Group
+	l := New(&g, 8)
+	a, b := &owner{}, &owner{}
+	l.Attach()
+	l.Attach()
+	ranA := false
+	l.AfterFunc(a, -time.Millisecond, func() { ranA = true })
+	a.closed.Store(true)
+	due(l)
+	if ranA {
+		t.Fatal("timer of a closed owner ran")
+	}
+	if l.AfterFunc(a, time.Hour, func() {}).Stop() {
+		t.Fatal("AfterFunc on a closed owner returned a pending timer")
+	}
+
+	c := &owner{} // a live owner sharing the loop with b (Near)
+	l.Attach()
+	for i := 0; i < 10; i++ {
+		l.AfterFunc(c, time.Hour, func() {})
+	}
+	l.AfterFunc(b, time.Hour, func() {})
+	if n := l.PendingTimers(); n != 11 {
+		t.Fatalf("%d timers pending, want 11", n)
+	}
+	l.Detach(a)
+	l.Detach(c) // c's timers go with it, b's stay
+	if n := l.PendingTimers(); n != 1 {
+		t.Fatalf("%d timers after c detached, want b's 1", n)
+	}
+	l.Detach(b)
+	if n := l.PendingTimers(); n != 0 {
+		t.Fatalf("%d timers after the last detach", n)
+	}
+	if l.AfterFunc(&owner{}, time.Hour, func() {}).Stop() {
+		t.Fatal("a loop with no owner accepted a timer")
+	}
+	waitGroup(t, &g)
+}
