@@ -29,7 +29,9 @@ var RealClock Clock = realClock{}
 // a connection's loop and must not block (queue the work instead).
 type Hooks interface {
 	// Deliver hands over a received message; the receiver calls m.Release
-	// when done with it.
+	// when done with it. Calls for one session never overlap and come in
+	// seq order, even across a replace that moves the session to a socket
+	// on another loop (so a reply sent from Deliver keeps the order).
 	Deliver(m *Message)
 	HandleConnect(s *Session)     // a connector session became OPENED
 	HandleAccept(s *Session)      // an accepted session became OPENED

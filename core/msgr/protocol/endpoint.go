@@ -32,7 +32,8 @@ type Endpoint struct {
 	globalSeq atomic.Uint32
 
 	// addrMu guards myAddr. Lock order: ep.mu, then Session.mu, then
-	// addrMu; code holding a Session.mu never takes ep.mu.
+	// addrMu; code holding a Session.mu never takes ep.mu. Session.deliverMu
+	// comes before all of them (it is held across Hooks.Deliver).
 	addrMu sync.Mutex
 	myAddr wire.EntityAddr // bound or learned address (nonce = cfg.Nonce)
 

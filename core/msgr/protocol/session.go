@@ -31,6 +31,15 @@ type Session struct {
 	connector bool         // we dial (and redial) this peer
 	regKey    wire.AddrKey // registry key
 
+	// deliverMu is held from accepting a received message's seq to the end
+	// of its Deliver, so Deliver calls of one session never overlap and come
+	// in seq order. Sockets of a session may run on different loops: after a
+	// replace, the new socket could otherwise deliver seq n+1 while the old
+	// one, having set in_seq to n, has not yet delivered n (the peer resends
+	// from in_seq+1). Ceph avoids this by moving the new socket onto the
+	// existing connection's thread. Order: deliverMu before mu.
+	deliverMu sync.Mutex
+
 	mu         sync.Mutex
 	policy     Policy
 	peerAddr   wire.EntityAddr
