@@ -219,8 +219,8 @@ var msgrClientCases = []harness.Case{
 			var out uint64
 			serveEchoes(t, c, 3, 1, &out)
 			rep := checkClientRun(t, cp.wait(t, 20*time.Second), 3)
-			if rep.Size != 100 || rep.Engine != e.Name {
-				t.Errorf("report size %d engine %q", rep.Size, rep.Engine)
+			if string(rep.Size) != "100" || rep.Engine != e.Name {
+				t.Errorf("report size %s engine %q", rep.Size, rep.Engine)
 			}
 		}),
 	clientCase("msgr-client-handshake-ready", specW+"§7.3, §11.1 step 4",
@@ -424,8 +424,8 @@ var msgrClientCases = []harness.Case{
 			p := startServer(t, e)
 			r := harness.Run(e, 60*time.Second, "msgr-client", "--connect", p.Addr(0), "--conns", "4", "--depth", "8", "--size", "4096", "--count", "2000")
 			rep := checkClientRun(t, r, 2000)
-			if rep.Conns != 4 || rep.Depth != 8 || rep.Size != 4096 {
-				t.Errorf("report echoes conns/depth/size %d/%d/%d, want 4/8/4096", rep.Conns, rep.Depth, rep.Size)
+			if rep.Conns != 4 || rep.Depth != 8 || string(rep.Size) != "4096" {
+				t.Errorf("report echoes conns/depth/size %d/%d/%s, want 4/8/4096", rep.Conns, rep.Depth, rep.Size)
 			}
 		}),
 	mc("msgr-client-rate", "CONTRACT.md msgr-client --rate",
