@@ -547,7 +547,10 @@ var proxyCases = []harness.Case{
 		}),
 	{ID: "proxy-integrity-256mib", Kind: harness.KindProxy, Heavy: true, Spec: "DESIGN.md proxy (channels, both directions independent)",
 		Desc: "256 MiB each way at the same time (client → echo backend → client): the sha256 of what comes back equals what was sent",
-		Run:  integrityCase},
+		Run:  integrityCase("")},
+	{ID: "proxy-integrity-256mib-splice", Kind: harness.KindProxy, Heavy: true, Spec: "spec/proxy.md §6 (splice); DESIGN.md proxy",
+		Desc: "the same 256 MiB each way with option splice-request and splice-response: relayed without a handler copy where the engine can splice, byte-identical either way",
+		Run:  integrityCase("    option splice-request\n    option splice-response\n")},
 	{ID: "proxy-slow-reader", Kind: harness.KindProxy, Heavy: true, Spec: "DESIGN.md proxy backpressure; principle 2 (no unbounded queue)",
 		Desc: "a client that stops reading: the backend's writes stall after a bounded amount (< 48 MiB buffered end to end), the proxy's RSS stays < 128 MiB above its start, and every byte arrives once the client reads",
 		Run:  slowReaderCase},
@@ -804,9 +807,14 @@ func timeoutCase(id, what, from, to string, min time.Duration) harness.Case {
 		})
 }
 
-func integrityCase(t *harness.T, e harness.Engine) {
+// integrityCase relays 256 MiB each way; beExtra adds backend options.
+func integrityCase(beExtra string) func(t *harness.T, e harness.Engine) {
+	return func(t *harness.T, e harness.Engine) { integrityRun(t, e, beExtra) }
+}
+
+func integrityRun(t *harness.T, e harness.Engine, beExtra string) {
 	be := newBackend(t, echo)
-	p := startProxy(t, e, simpleCfg("", "", "", be.addr()))
+	p := startProxy(t, e, simpleCfg("", "", beExtra, be.addr()))
 	c := dial(t, p.Addr(0), "")
 	const total = 256 << 20
 	seed := rand.Uint64()

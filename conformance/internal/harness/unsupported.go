@@ -17,6 +17,7 @@ var unsupported = map[string]map[string]string{
 		"proxy-half-close-server-first": gnetNoHalfClose,
 		"proxy-half-close-both":         gnetNoHalfClose,
 		"proxy-integrity-256mib":        gnetNoHalfClose + " (each side shuts its write side after 256 MiB while the other still sends)",
+		"proxy-integrity-256mib-splice": gnetNoHalfClose + " (each side shuts its write side after 256 MiB while the other still sends)",
 		"interop-haproxy-front":         gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
 		"interop-haproxy-behind":        gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
 	},
