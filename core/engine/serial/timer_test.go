@@ -100,10 +100,15 @@ func TestTimerStop(t *testing.T) {
 
 	var ranB bool
 	var stopB bool
+	// Hold the token while building the batch: b is already due, so its
+	// runtime timer may post a run at once; that run must wait until a is
+	// in the heap too, or b would fire alone before a can stop it.
+	l.Acquire()
 	b := l.AfterFunc(o, -time.Millisecond, func() { ranB = true }) // due
 	a := &Timer{l: l, owner: o, idx: -1, at: time.Now().Add(-time.Hour), fn: func() { stopB = b.Stop() }}
 	l.addTimer(a) // due before b: same batch
-	due(l)
+	l.runTimers()
+	l.Release()
 	if !stopB || ranB {
 		t.Fatalf("Stop in the same batch: returned %v, b ran %v", stopB, ranB)
 	}
