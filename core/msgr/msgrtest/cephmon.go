@@ -11,6 +11,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/msgr"
+	"github.com/netmodels/netmodels/core/msgr/protocol"
 	"github.com/netmodels/netmodels/core/msgr/wire"
 	"github.com/netmodels/netmodels/core/peers"
 )
@@ -277,9 +278,9 @@ func CephMonPeerResend(t *testing.T, eng engine.Engine) {
 	gate := make(chan struct{})
 	p := startMonPeerGated(t, eng, ours, 0, gate, "stateful_server")
 	defer shutdownT(p.m)
-	mon := peers.StartCephMonT(t, peers.CephMonOptions{Addr: monAddr, PeerMonAddr: ours})
+	mon := peers.StartCephMonT(t, peers.CephMonOptions{Addr: monAddr, PeerMonAddr: ours, ExtraConf: slowProbes})
 	p.in.waitFor(t, "first probe", 10*time.Second, func() bool { return len(p.probeSeqsLocked()) >= 1 })
-	time.Sleep(700 * time.Millisecond) // about 3 probe periods (0.2 s): probes pile up unread
+	time.Sleep(3 * slowProbePeriod) // probes pile up unread
 	conns := p.m.Endpoint().Sessions()
 	if len(conns) != 1 {
 		t.Fatalf("%d sessions", len(conns))
@@ -297,14 +298,18 @@ func CephMonPeerResend(t *testing.T, eng engine.Engine) {
 	if mon.CountLog("fault initiating reconnect") == 0 || mon.CountLog("requeue_sent") == 0 {
 		t.Fatalf("mon did not requeue its unacked probes:\n%s", mon.LogTail(30))
 	}
-	// Everything is acked now: a drop sends the mon to standby; its next
-	// probe comes back with the same cs → RETRY_SESSION → replace.
+	// With everything acked, a drop sends the mon to standby; its next
+	// probe comes back with the same cs → RETRY_SESSION → replace. A
+	// probe the mon wrote but has no ACK for at the drop would take the
+	// cs+1 path instead (checked above), so drop only once it has none.
+	p.quiesce(t, s)
+	retries := mon.CountLog("connect got RETRY_SESSION")
+	p.dropToStandby(t, mon, s)
 	n := len(p.probeSeqs())
-	s.InjectFault()
 	p.in.waitFor(t, "probes after standby", 10*time.Second, func() bool { return len(p.probeSeqsLocked()) >= n+2 })
 	checkConsecutive(t, p.probeSeqs(), 1)
-	if mon.CountLog("RETRY_SESSION") == 0 {
-		t.Fatalf("no RETRY_SESSION:\n%s", mon.LogTail(30))
+	if mon.CountLog("connect got RETRY_SESSION") == retries {
+		t.Fatalf("no RETRY_SESSION after standby:\n%s", mon.LogTail(30))
 	}
 	checkMonLog(t, mon)
 	if !mon.Alive() {
@@ -369,23 +374,47 @@ func (p *monPeer) probeSeqsLocked() []uint64 {
 // a queued KEEPALIVE2 makes our standby session connect to mon.a's
 // acceptor, whose replace logic (RETRY_SESSION / RETRY_GLOBAL) we follow;
 // the KEEPALIVE2 is answered and probes continue, each seq exactly once.
+//
+// Who dials first is a real race, settled here so that it is ours: the
+// socket drops while the mon has nothing unacked (it parks in standby
+// instead of redialling at once with cs+1), we dial well before its next
+// probe, and our address is the lower one, so a mon dial that still
+// crosses ours with the same cs loses at both ends (§11.4).
 func CephMonPeerDialBack(t *testing.T, eng engine.Engine) {
 	requireCephMon(t)
-	monAddr, ours := monPorts(t)
+	ours, monAddr := monPorts(t)
 	p := startMonPeerGated(t, eng, ours, 0, nil, "lossless_peer_reuse")
 	defer shutdownT(p.m)
-	mon := peers.StartCephMonT(t, peers.CephMonOptions{Addr: monAddr, PeerMonAddr: ours})
+	mon := peers.StartCephMonT(t, peers.CephMonOptions{Addr: monAddr, PeerMonAddr: ours, ExtraConf: slowProbes})
 	p.in.waitFor(t, "3 probes", 10*time.Second, func() bool { return len(p.probeSeqsLocked()) >= 3 })
 	ss := p.m.Endpoint().Sessions()
 	if len(ss) != 1 {
 		t.Fatalf("%d sessions", len(ss))
 	}
 	s := ss[0]
-	s.InjectFault()
-	p.in.waitFor(t, "standby", 5*time.Second, func() bool { return s.State() == "standby" || s.State() == "open" })
+	p.quiesce(t, s)
+	p.dropToStandby(t, mon, s)
+	if st := s.State(); st != "standby" {
+		t.Fatalf("after the drop our session is %s, want standby (nothing to send)", st)
+	}
 	dials := p.m.Endpoint().C.Connects.Load()
+	p.in.mu.Lock()
+	ev0 := len(p.in.events)
+	p.in.mu.Unlock()
+	ka := s.LastKeepaliveAck()
 	s.SendKeepalive()
-	p.in.waitFor(t, "KEEPALIVE2_ACK over our dial", 10*time.Second, func() bool { return !s.LastKeepaliveAck().IsZero() })
+	p.in.waitFor(t, "KEEPALIVE2_ACK over our dial", 10*time.Second, func() bool { return !s.LastKeepaliveAck().Equal(ka) })
+	// Connect events come through the dispatch queue, maybe after the ack.
+	p.in.waitFor(t, "the open event", 5*time.Second, func() bool { return len(p.in.events) > ev0 })
+	p.in.mu.Lock()
+	after := append([]string(nil), p.in.events[ev0:]...)
+	p.in.mu.Unlock()
+	// The KEEPALIVE2 waits in the session until a socket opens; the first
+	// one to open after it was queued must be our dial ("connect").
+	if p.m.Endpoint().C.Connects.Load() == dials || len(after) == 0 || after[0] != "connect" {
+		t.Fatalf("dials %d→%d, events since the keepalive %v: the KEEPALIVE2 did not go over our dial",
+			dials, p.m.Endpoint().C.Connects.Load(), after)
+	}
 	n := len(p.probeSeqs())
 	p.in.waitFor(t, "more probes", 10*time.Second, func() bool { return len(p.probeSeqsLocked()) >= n+2 })
 	checkConsecutive(t, p.probeSeqs(), 1)
@@ -394,4 +423,53 @@ func CephMonPeerDialBack(t *testing.T, eng engine.Engine) {
 	if !mon.Alive() {
 		t.Fatal("ceph-mon died")
 	}
+}
+
+// slowProbes makes the mon probe every slowProbePeriod: long enough that
+// the steps quiesce and a drop take (milliseconds, more under load) end
+// well before the mon's next probe.
+var slowProbes = map[string]string{"mon_probe_timeout": "0.5"}
+
+const slowProbePeriod = 500 * time.Millisecond
+
+// quiesce returns at a moment when the mon has no probe it has not seen
+// ACKed: right after a fresh probe (the next is a probe period away) we
+// make a KEEPALIVE2 round trip. Our ACK for that probe is written with the
+// KEEPALIVE2 or before it, so the mon reads it before anything that
+// follows (a FIN included). If another probe arrived meanwhile, we start
+// over with the next one.
+func (p *monPeer) quiesce(t *testing.T, s *protocol.Session) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		n := len(p.probeSeqs())
+		p.in.waitFor(t, "a fresh probe", 10*time.Second, func() bool { return len(p.probeSeqsLocked()) > n })
+		n = len(p.probeSeqs())
+		ka := s.LastKeepaliveAck()
+		s.SendKeepalive()
+		p.in.waitFor(t, "KEEPALIVE2_ACK", 10*time.Second, func() bool { return !s.LastKeepaliveAck().Equal(ka) })
+		if len(p.probeSeqs()) == n {
+			return
+		}
+	}
+	t.Fatal("no quiet moment between the mon's probes")
+}
+
+// dropToStandby closes our socket (after quiesce) and waits until both
+// sides have handled it: our side has run its fault policy and the mon
+// logged that it parked in standby with nothing to send, not that it
+// reconnects at once.
+func (p *monPeer) dropToStandby(t *testing.T, mon *peers.CephMon, s *protocol.Session) {
+	t.Helper()
+	const parked, redial = "fault with nothing to send, going to standby", "fault initiating reconnect"
+	standby, reconnects := mon.CountLog(parked), mon.CountLog(redial)
+	faults := p.m.Endpoint().C.Faults.Load()
+	s.InjectFault()
+	if err := mon.WaitLog(parked, standby+1, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := mon.CountLog(redial); n != reconnects {
+		t.Fatalf("the mon reconnected at once (an unacked probe) instead of parking:\n%s", mon.LogTail(30))
+	}
+	p.in.waitFor(t, "our fault handled", 5*time.Second, func() bool { return p.m.Endpoint().C.Faults.Load() > faults })
 }
