@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netmodels/netmodels/perf/result"
+)
+
+// fakeEngine follows the CLI contract just far enough to exercise the
+// runner: its msgr-server prints READY and idles, its msgr-client prints
+// a contract-shaped JSON line, its proxy refuses to start (exit 2).
+const fakeEngine = `#!/bin/sh
+case "$1" in
+version) echo "fake 0.0.1";;
+msgr-server) echo "READY 127.0.0.1:9"; exec sleep 60;;
+msgr-client) echo '{"engine":"fake","conns":1,"depth":1,"size":4096,"sent":100,"received":100,"errors":0,"seconds":0.05,"msgs_per_s":2000,"bytes_per_s":8192000,"rtt_us":{"p50":40,"p90":50,"p99":60,"p999":70,"max":80}}';;
+proxy) echo "fake: proxy: not implemented" >&2; exit 2;;
+*) exit 2;;
+esac
+`
+
+func TestRunnerWithFakeEngine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the perf binary")
+	}
+	dir := t.TempDir()
+	self := filepath.Join(dir, "perf")
+	build := exec.Command("go", "build", "-o", self, "github.com/netmodels/netmodels/perf/cmd/perf")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build perf: %v\n%s", err, out)
+	}
+	bin := filepath.Join(dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	if err := os.WriteFile(filepath.Join(bin, "fake"), []byte(fakeEngine), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unsup := "#!/bin/sh\n[ \"$1\" = version ] && { echo unsup 1; exit 0; }\necho 'unsup: built without FOO support' >&2; exit 2\n"
+	if err := os.WriteFile(filepath.Join(bin, "unsup"), []byte(unsup), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	suite := Suite{Name: "test", Reps: 5, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 10,
+		Scenarios: []string{"msgr-pingpong-4KiB-unpinned", "proxy-connrate"}}
+	cfg := Config{Suite: suite, BinDir: bin, Engines: []string{"fake", "missing", "unsup"}, ClientEngine: "fake", Self: self, PinCPU: -1, WorkDir: dir}
+	run, err := Run(context.Background(), cfg, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Scenarios) != 2 {
+		t.Fatalf("%d scenarios", len(run.Scenarios))
+	}
+	status := func(sc int, target string) *result.Cell {
+		c := run.Scenarios[sc].Cell(target)
+		if c == nil {
+			t.Fatalf("scenario %s has no %s cell", run.Scenarios[sc].ID, target)
+		}
+		return c
+	}
+	raw := status(0, RawTCP)
+	if raw.Status != result.StatusOK || len(raw.Reps) != 5 || raw.Summary["p50_us"].Median <= 0 || raw.Hist == "" {
+		t.Fatalf("raw-tcp cell: %+v", raw)
+	}
+	fake := status(0, "fake")
+	if fake.Status != result.StatusOK || fake.Summary["p50_us"].Median != 40 || fake.Summary["rate"].Median != 2000 {
+		t.Fatalf("fake msgr cell: %+v", fake)
+	}
+	if _, ok := fake.Summary["server_peak_rss_mb"]; !ok {
+		t.Fatal("server memory not read")
+	}
+	if c := status(0, "missing"); c.Status != result.StatusAbsent || !strings.Contains(c.Reason, "not built") {
+		t.Fatalf("missing engine: %+v", c)
+	}
+	for sc := 0; sc < 2; sc++ {
+		if c := status(sc, "unsup"); c.Status != result.StatusAbsent || !strings.Contains(c.Reason, "built without FOO support") {
+			t.Fatalf("unsupported engine in %s: %+v", run.Scenarios[sc].ID, c)
+		}
+	}
+	if c := status(1, "fake"); c.Status != result.StatusFailed || !strings.Contains(c.Reason, "proxy: not implemented") {
+		t.Fatalf("failing proxy: %+v", c)
+	}
+	if c := status(1, Direct); c.Status != result.StatusOK || c.Summary["conns_per_s"].Median <= 0 {
+		t.Fatalf("direct connrate: %+v", c)
+	}
+	if _, err := exec.LookPath("haproxy"); err == nil {
+		if c := status(1, HAProxy); c.Status != result.StatusOK {
+			t.Fatalf("haproxy connrate: %+v", c)
+		}
+	}
+}
+
+func TestParseHeld(t *testing.T) {
+	// The names core/msgr exports (metrics.go).
+	text := `# HELP msgr_throttle_current Amount held now.
+# TYPE msgr_throttle_current gauge
+msgr_throttle_current{throttle="dispatch_bytes"} 131072
+msgr_throttle_current{throttle="policy_bytes_client"} 65536
+msgr_throttle_current{throttle="policy_msgs_client"} 3
+msgr_throttle_max{throttle="policy_bytes_client"} 1.048576e+06
+msgr_throttle_max{throttle="dispatch_bytes"} 1.048576e+08
+msgr_throttle_peak{throttle="policy_bytes_client"} 1.1e+06
+msgr_throttle_waits_total{throttle="policy_bytes_client"} 7
+msgr_send_bytes_total 99999999
+`
+	h := parseHeld(bufioScanner(text))
+	if !h.found || h.held != 65536 || h.limit != 1048576 || h.peak != 1.1e6 {
+		t.Fatalf("policy throttle: %+v", h)
+	}
+	// Another engine's own naming still shows up.
+	h = parseHeld(bufioScanner("x_throttle_bytes 42\nx_throttle_bytes_limit 100\n"))
+	if !h.found || h.held != 42 || h.limit != 100 {
+		t.Fatalf("loose names: %+v", h)
+	}
+	// Before a client connects only the dispatch throttles exist: they are
+	// not the throttle under test.
+	if h := parseHeld(bufioScanner("msgr_throttle_current{throttle=\"dispatch_bytes\"} 5\nmsgr_throttle_max{throttle=\"dispatch_bytes\"} 1e8\n")); h.found || h.limit != 0 {
+		t.Fatalf("dispatch throttle taken for the policy one: %+v", h)
+	}
+	if h := parseHeld(bufioScanner("msgr_recv_messages_total 3\n")); h.found {
+		t.Fatal("found a throttle gauge where there is none")
+	}
+}
+
+func bufioScanner(s string) *bufio.Scanner { return bufio.NewScanner(strings.NewReader(s)) }
+
+func TestTuningFlags(t *testing.T) {
+	help := `Usage of msgr-server:
+  -listen string
+    	HOST:PORT to listen on (port 0: any)
+  -workers int
+    	engine loops (0: number of CPUs)
+  -read-buffer int
+    	bytes per read (default 65536)
+`
+	got := tuningFlags(help)
+	if len(got) != 2 || got["--workers"] != "engine loops (0: number of CPUs)" || got["--read-buffer"] != "bytes per read (default 65536)" {
+		t.Fatalf("tuning flags: %v", got)
+	}
+}
+
+func TestCommandName(t *testing.T) {
+	tests := []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"/tmp/x/perf", "loadgen", "stream", "--addr", "a"}, "perf loadgen stream"},
+		{[]string{"taskset", "-c", "1", "/repo/bin/goroutine", "msgr-client", "--connect", "a"}, "goroutine msgr-client"},
+		{[]string{"haproxy"}, "haproxy"},
+	}
+	for _, tc := range tests {
+		if got := commandName(tc.argv); got != tc.want {
+			t.Errorf("commandName(%v) = %q, want %q", tc.argv, got, tc.want)
+		}
+	}
+}
+
+func TestProxyConfigIsPlainHAProxy(t *testing.T) {
+	cfg := proxyConfig("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", 500)
+	for _, want := range []string{"maxconn 500", "mode tcp", "listen echo\n    bind 127.0.0.1:1\n    server s1 127.0.0.1:3", "listen sink\n    bind 127.0.0.1:2\n    server s1 127.0.0.1:4"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+}
+
+func FuzzParseHeld(f *testing.F) {
+	f.Add("msgr_throttle_current{throttle=\"policy_bytes_client\"} 65536\nmsgr_throttle_max{throttle=\"policy_bytes_client\"} 1048576\n")
+	f.Add("x_throttle_bytes NaN\n# comment\n\n{} 1\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		h := parseHeld(bufioScanner(text))
+		if !h.found && h.held != 0 {
+			t.Fatalf("held %v without a gauge", h.held)
+		}
+	})
+}

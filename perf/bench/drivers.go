@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/netmodels/netmodels/perf/loadgen"
+	"github.com/netmodels/netmodels/perf/proc"
+)
+
+// sample is one repetition as a driver reports it, before the runner adds
+// the measured process's CPU and memory.
+type sample struct {
+	metrics map[string]float64
+	// units is the count the scenario's per-unit CPU divides by (messages,
+	// connections); bytes for per-GB figures.
+	units   float64
+	bytes   float64
+	seconds float64
+	hist    string
+	series  []seriesSample
+}
+
+type seriesSample struct{ t, v, limit, peak float64 }
+
+// runJSON runs argv (pinned when pin >= 0) and decodes its stdout JSON into
+// v. It returns the child's CPU seconds (rusage). A non-zero exit is an
+// error, but v is still decoded when possible so the reason can be shown.
+func runJSON(ctx context.Context, pin int, argv []string, timeout time.Duration, v any) (cpu float64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	argv = proc.Pinned(pin, argv)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		}
+	}
+	decErr := json.Unmarshal(lastJSONLine(out.Bytes()), v)
+	if runErr != nil {
+		msg := strings.TrimSpace(errb.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		if ctx.Err() != nil {
+			return cpu, fmt.Errorf("%s: timed out after %v", commandName(argv), timeout)
+		}
+		return cpu, fmt.Errorf("%s: %v: %s", commandName(argv), runErr, msg)
+	}
+	if decErr != nil {
+		return cpu, fmt.Errorf("%s: bad JSON output: %v", commandName(argv), decErr)
+	}
+	return cpu, nil
+}
+
+func lastJSONLine(b []byte) []byte {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		if bytes.HasPrefix(bytes.TrimSpace(lines[i]), []byte("{")) {
+			return lines[i]
+		}
+	}
+	return b
+}
+
+// loadgenArgs builds `perf loadgen KIND ...`.
+func (r *runner) loadgenArgs(kind string, flags ...string) []string {
+	return append([]string{r.cfg.Self, "loadgen", kind}, flags...)
+}
+
+// runLoadgen runs the harness's own load generator as a subprocess.
+func (r *runner) runLoadgen(ctx context.Context, pin int, warm bool, kind string, flags ...string) (sample, loadgen.Result, error) {
+	d := r.cfg.Suite.Duration
+	w := r.cfg.Suite.Warmup
+	if warm {
+		d, w = r.cfg.Suite.Warmup, 0
+	}
+	flags = append(flags, "--duration", d.String(), "--warmup", w.String())
+	var res loadgen.Result
+	// The load generator bounds its own I/O (deadlines); this is the
+	// backstop for a wedged process.
+	cpu, err := runJSON(ctx, pin, r.loadgenArgs(kind, flags...), d+w+15*time.Second, &res)
+	if err == nil && res.Err != "" {
+		err = fmt.Errorf("%s", res.Err)
+	}
+	if err != nil {
+		return sample{metrics: map[string]float64{}}, res, err
+	}
+	s := sample{metrics: map[string]float64{}, units: float64(res.Ops), bytes: float64(res.Bytes), seconds: res.Seconds, hist: res.Hist}
+	if res.Seconds > 0 {
+		s.metrics["client_cores"] = cpu / (res.Seconds + w.Seconds())
+	}
+	if res.Latency != nil {
+		s.metrics["p50_us"] = res.Latency.P50
+		s.metrics["p90_us"] = res.Latency.P90
+		s.metrics["p99_us"] = res.Latency.P99
+		s.metrics["p999_us"] = res.Latency.P999
+		s.metrics["max_us"] = res.Latency.Max
+	}
+	return s, res, nil
+}
+
+// msgrClientOutput is the contract's msgr-client JSON.
+type msgrClientOutput struct {
+	Engine    string  `json:"engine"`
+	Conns     int     `json:"conns"`
+	Depth     int     `json:"depth"`
+	Size      int     `json:"size"`
+	Sent      int64   `json:"sent"`
+	Received  int64   `json:"received"`
+	Errors    int64   `json:"errors"`
+	Seconds   float64 `json:"seconds"`
+	MsgsPerS  float64 `json:"msgs_per_s"`
+	BytesPerS float64 `json:"bytes_per_s"`
+	RTT       struct {
+		P50  float64 `json:"p50"`
+		P90  float64 `json:"p90"`
+		P99  float64 `json:"p99"`
+		P999 float64 `json:"p999"`
+		Max  float64 `json:"max"`
+	} `json:"rtt_us"`
+}
+
+// msgrClient runs the fixed client engine's msgr-client against addr.
+func (r *runner) msgrClient(ctx context.Context, pin int, addr string, warm bool, conns, depth, size int, extra ...string) (sample, msgrClientOutput, error) {
+	d := r.cfg.Suite.Duration
+	if warm {
+		d = r.cfg.Suite.Warmup
+	}
+	argv := append([]string{r.clientBin(), "msgr-client", "--connect", addr,
+		"--conns", fmt.Sprint(conns), "--depth", fmt.Sprint(depth), "--size", fmt.Sprint(size)}, extra...)
+	if !hasFlag(extra, "--count") {
+		argv = append(argv, "--duration", d.String())
+	}
+	var out msgrClientOutput
+	cpu, err := runJSON(ctx, pin, argv, d+60*time.Second, &out)
+	if err == nil && (out.Errors > 0 || out.Received != out.Sent) {
+		err = fmt.Errorf("msgr-client: %d errors, %d of %d answered", out.Errors, out.Received, out.Sent)
+	}
+	if err != nil {
+		return sample{metrics: map[string]float64{}}, out, err
+	}
+	s := sample{metrics: map[string]float64{
+		"rate": out.MsgsPerS, "p50_us": out.RTT.P50, "p90_us": out.RTT.P90, "p99_us": out.RTT.P99,
+		"p999_us": out.RTT.P999, "max_us": out.RTT.Max,
+	}, units: float64(out.Received), bytes: float64(out.Received) * float64(out.Size), seconds: out.Seconds}
+	if out.Seconds > 0 {
+		s.metrics["client_cores"] = cpu / out.Seconds
+		s.metrics["mb_per_s"] = out.BytesPerS / 1e6
+	}
+	return s, out, nil
+}
+
+func hasFlag(args []string, f string) bool {
+	for _, a := range args {
+		if a == f {
+			return true
+		}
+	}
+	return false
+}
+
+// commandName is "perf loadgen stream" or "goroutine msgr-client": enough
+// to say which process failed without the full command line.
+func commandName(argv []string) string {
+	if argv[0] == "taskset" && len(argv) > 3 {
+		argv = argv[3:]
+	}
+	parts := []string{filepath.Base(argv[0])}
+	for _, a := range argv[1:] {
+		if strings.HasPrefix(a, "-") || len(parts) == 3 {
+			break
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,400 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/netmodels/netmodels/perf/anchor"
+	"github.com/netmodels/netmodels/perf/proc"
+	"github.com/netmodels/netmodels/perf/result"
+	"github.com/netmodels/netmodels/perf/stats"
+)
+
+type runner struct {
+	cfg     Config
+	run     *result.Run
+	engines []result.TargetInfo // available engines
+	absent  map[string]string   // target -> reason it is absent
+}
+
+// Run executes the suite and returns the filled run (also on ctx
+// cancellation: what was measured so far, marked in Notes).
+func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	run := &result.Run{Schema: result.Schema, ID: now.Format("2006-01-02T150405Z"), Suite: cfg.Suite.Name,
+		Started: now, Machine: ReadMachine(repo), ClientEngine: cfg.ClientEngine,
+		Method: result.Method{Reps: cfg.Suite.Reps, WarmupS: cfg.Suite.Warmup.Seconds(), DurationS: cfg.Suite.Duration.Seconds(),
+			Confidence: 0.95, PinCPU: cfg.PinCPU}}
+	r := &runner{cfg: cfg, run: run, absent: map[string]string{}}
+	r.discover()
+	defs := r.selected()
+	total := 0
+	for _, d := range defs {
+		total += len(d.targets) * (cfg.Suite.Reps + 1)
+	}
+	cfg.Progress.Total(total)
+	for _, d := range defs {
+		if ctx.Err() != nil {
+			run.Notes = append(run.Notes, "interrupted: later scenarios were not run")
+			break
+		}
+		r.runScenario(ctx, d)
+	}
+	// Engines found unusable while running (unsupported here) are shown
+	// as unavailable in the targets table too.
+	for i := range run.Targets {
+		if ti := &run.Targets[i]; ti.Available && r.absent[ti.Name] != "" {
+			ti.Available, ti.Reason = false, r.absent[ti.Name]
+		}
+	}
+	run.Finished = time.Now().UTC()
+	run.Machine.LoadEnd = LoadAvg()
+	return run, nil
+}
+
+func (r *runner) discover() {
+	infos := DiscoverEngines(r.cfg.BinDir, r.cfg.Engines)
+	for _, ti := range infos {
+		if ti.Available {
+			r.engines = append(r.engines, ti)
+		} else {
+			r.absent[ti.Name] = ti.Reason
+		}
+	}
+	// Absent engines still get cells, so the report shows the hole.
+	for _, ti := range infos {
+		if !ti.Available {
+			r.engines = append(r.engines, ti)
+		}
+	}
+	r.run.Targets = append(r.run.Targets, infos...)
+	raw := result.TargetInfo{Name: RawTCP + " / " + Direct, Kind: result.KindAnchor, Available: true,
+		Version: "perf rawtcp-server", Tuning: map[string]string{"model": "goroutine per connection (Go net)", "echo buffer": "64 KiB", "sink buffer": "256 KiB"}}
+	r.run.Targets = append(r.run.Targets, raw)
+	hap := result.TargetInfo{Name: HAProxy, Kind: result.KindAnchor, Tuning: map[string]string{
+		"config": "the generated proxy.cfg (see report), identical for every proxy", "nbthread": "HAProxy default: one per visible CPU (1 when pinned)"}}
+	if v, err := anchor.Version("haproxy", "-v"); err != nil {
+		hap.Reason = "haproxy not installed: " + err.Error()
+		r.absent[HAProxy] = hap.Reason
+	} else {
+		hap.Available, hap.Version = true, v
+	}
+	mon := result.TargetInfo{Name: CephMon, Kind: result.KindAnchor, Tuning: map[string]string{"config": "one monitor, auth none, msgr1 only, Pacific defaults"}}
+	if v, err := anchor.Version("ceph-mon", "--version"); err != nil {
+		mon.Reason = "ceph-mon not installed: " + err.Error()
+		r.absent[CephMon] = mon.Reason
+	} else {
+		mon.Available, mon.Version = true, v
+	}
+	r.run.Targets = append(r.run.Targets, hap, mon)
+	if _, err := exec.LookPath("taskset"); err != nil {
+		r.run.Method.Taskset = false
+	} else {
+		r.run.Method.Taskset = r.cfg.PinCPU >= 0
+	}
+	if _, err := exec.LookPath(r.clientBin()); err != nil {
+		r.run.Notes = append(r.run.Notes, fmt.Sprintf("client engine %q is not built (%s): every cell driven by msgr-client fails", r.cfg.ClientEngine, r.clientBin()))
+	}
+}
+
+func (r *runner) selected() []*scenarioDef {
+	all := r.definitions()
+	want := map[string]bool{}
+	for _, id := range r.cfg.Suite.Scenarios {
+		want[id] = true
+	}
+	var out []*scenarioDef
+	for _, d := range all {
+		if len(want) > 0 && !want[d.res.ID] {
+			continue
+		}
+		if len(r.cfg.Only) > 0 && !containsAny(d.res.ID, r.cfg.Only) {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
+	sc := d.res
+	sc.Cells = nil
+	sc.Headline = headlineScenarios[sc.ID]
+	r.run.Scenarios = append(r.run.Scenarios, &sc)
+	pin := -1
+	if sc.Pinned {
+		pin = r.cfg.PinCPU
+	}
+	var runs []*cellRun
+	for _, t := range d.targets {
+		cell := &result.Cell{Target: t.name, Kind: t.kind, Driver: t.driver}
+		sc.Cells = append(sc.Cells, cell)
+		switch {
+		case r.absent[t.name] != "":
+			cell.Status, cell.Reason = result.StatusAbsent, r.absent[t.name]
+		case sc.Pinned && !r.run.Method.Taskset:
+			cell.Status, cell.Reason = result.StatusAbsent, "pinned scenario but taskset is not installed or pinning is off"
+		default:
+			runs = append(runs, &cellRun{r: r, d: d, t: t, cell: cell, pin: pin, ctx: ctx})
+		}
+	}
+	if d.interleaved() {
+		// Every target is up at once and the repetitions take turns, so a
+		// noisy neighbour's burst hits all targets alike (the ratios stay
+		// steady). Idle servers cost nothing measurable meanwhile.
+		for _, cr := range runs {
+			cr.protect(cr.begin)
+		}
+		for rep := 0; rep < r.cfg.Suite.Reps && ctx.Err() == nil; rep++ {
+			for _, cr := range runs {
+				cr.protect(func(ctx context.Context) { cr.rep(ctx, rep) })
+			}
+		}
+		for _, cr := range runs {
+			cr.protect(func(context.Context) { cr.end() })
+		}
+	} else {
+		// Proxies share one config file (same ports), and scale scenarios
+		// restart the server per repetition: one target at a time.
+		for _, cr := range runs {
+			cr.protect(func(ctx context.Context) {
+				cr.begin(ctx)
+				for rep := 0; rep < r.cfg.Suite.Reps && ctx.Err() == nil; rep++ {
+					cr.rep(ctx, rep)
+				}
+			})
+			cr.protect(func(context.Context) { cr.end() })
+		}
+	}
+	for _, c := range sc.Cells {
+		for i := len(c.Reps); i <= r.cfg.Suite.Reps; i++ {
+			r.cfg.Progress.Step(sc.ID, c.Target) // keep the bar honest for skipped reps
+		}
+		if c.Status != result.StatusOK && c.Status != result.StatusAbsent {
+			r.cfg.Progress.Logf("%s / %s: %s: %s", sc.ID, c.Target, c.Status, c.Reason)
+		}
+	}
+}
+
+// interleaved says whether the targets can be up side by side: not for
+// proxies (one config file, one set of ports) nor for scenarios that
+// restart the server every repetition.
+func (d *scenarioDef) interleaved() bool { return d.res.Group != "proxy" && !d.freshRig }
+
+// cellRun is one cell being measured: started, warmed up, repeated, ended.
+type cellRun struct {
+	r    *runner
+	d    *scenarioDef
+	t    target
+	cell *result.Cell
+	pin  int
+
+	ctx     context.Context
+	g       *rig
+	failed  bool
+	merged  *hdr.Histogram
+	elapsed time.Duration
+}
+
+// protect runs f with the cell's context and turns a panic into a failed
+// cell: a harness bug, reported as such, while the run goes on (the report
+// is still worth having) and `perf run` exits non-zero.
+func (cr *cellRun) protect(f func(ctx context.Context)) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg := fmt.Sprintf("%s / %s: harness bug: %v\n%s", cr.d.res.ID, cr.t.name, p, debug.Stack())
+			cr.r.run.HarnessErrors = append(cr.r.run.HarnessErrors, msg)
+			cr.fail(fmt.Errorf("harness bug: %v", p))
+		}
+	}()
+	t0 := time.Now()
+	f(cr.ctx)
+	cr.elapsed += time.Since(t0)
+}
+
+func (cr *cellRun) fail(err error) {
+	if !cr.failed {
+		cr.failed = true
+		cr.cell.Status, cr.cell.Reason = result.StatusFailed, err.Error()
+	}
+	cr.stop()
+}
+
+func (cr *cellRun) stop() {
+	if cr.g == nil {
+		return
+	}
+	for _, err := range cr.g.stop() {
+		cr.r.run.Notes = append(cr.r.run.Notes, fmt.Sprintf("%s / %s: %v", cr.d.res.ID, cr.t.name, err))
+	}
+	cr.g = nil
+}
+
+func (cr *cellRun) start() bool {
+	g, err := cr.t.setup(cr.pin)
+	if err != nil && unsupported(err) {
+		// The binary exists but says it cannot run here (an engine built
+		// without its library): absent, like an engine that is not built,
+		// and not retried in later scenarios.
+		cr.failed = true
+		cr.cell.Status, cr.cell.Reason = result.StatusAbsent, err.Error()
+		cr.r.absent[cr.t.name] = err.Error()
+		return false
+	}
+	if err != nil {
+		cr.fail(err)
+		return false
+	}
+	cr.g = g
+	cr.cell.Server = g.server
+	return true
+}
+
+// begin starts the target and warms it up (not recorded).
+func (cr *cellRun) begin(ctx context.Context) {
+	if !cr.start() {
+		return
+	}
+	if _, err := cr.t.load(ctx, cr.g, cr.pin, true); err != nil {
+		cr.fail(fmt.Errorf("warm-up: %w", err))
+		return
+	}
+	cr.r.cfg.Progress.Step(cr.d.res.ID, cr.t.name)
+}
+
+// rep runs one repetition, reading the measured process's CPU and memory
+// around it.
+func (cr *cellRun) rep(ctx context.Context, rep int) {
+	if cr.failed {
+		return
+	}
+	d := cr.d
+	if d.freshRig && rep > 0 {
+		cr.stop()
+		if !cr.start() {
+			return
+		}
+	}
+	g := cr.g
+	u0, err := proc.Read(g.measured.PID())
+	if err != nil {
+		cr.fail(fmt.Errorf("%s exited: %s", g.measured.Name, g.measured.Stderr()))
+		return
+	}
+	var peak int64
+	var sampler sync.WaitGroup
+	sctx, scancel := context.WithCancel(ctx)
+	if d.sampleRSS {
+		sampler.Add(1)
+		go func() {
+			defer sampler.Done()
+			tk := time.NewTicker(10 * time.Millisecond)
+			defer tk.Stop()
+			for {
+				if u, err := proc.Read(g.measured.PID()); err == nil {
+					peak = max(peak, u.RSSBytes)
+				}
+				select {
+				case <-sctx.Done():
+					return
+				case <-tk.C:
+				}
+			}
+		}()
+	}
+	s, err := cr.t.load(ctx, g, cr.pin, false)
+	scancel()
+	sampler.Wait()
+	u1, rerr := proc.Read(g.measured.PID())
+	if err != nil {
+		cr.fail(fmt.Errorf("repetition %d: %w", rep+1, err))
+		return
+	}
+	if rerr != nil {
+		cr.fail(fmt.Errorf("repetition %d: %s exited: %s", rep+1, g.measured.Name, g.measured.Stderr()))
+		return
+	}
+	m := s.metrics
+	cpu := proc.CPUDelta(u0, u1)
+	if s.seconds > 0 {
+		m["server_cores"] = cpu / s.seconds
+	}
+	m["server_peak_rss_mb"] = float64(u1.PeakBytes) / 1e6
+	switch d.unit {
+	case perMsg:
+		if s.units > 0 {
+			m["server_cpu_us_per_msg"] = cpu / s.units * 1e6
+		}
+	case perGB:
+		if s.bytes > 0 {
+			m["server_cpu_s_per_gb"] = cpu / (s.bytes / 1e9)
+		}
+	case perConn:
+		if s.units > 0 {
+			m["server_cpu_us_per_conn"] = cpu / s.units * 1e6
+		}
+	}
+	if d.sampleRSS && s.units > 0 {
+		m["server_rss_kb_per_conn"] = float64(peak-u0.RSSBytes) / 1024 / s.units
+	}
+	cr.cell.Reps = append(cr.cell.Reps, result.Rep{Metrics: m})
+	if s.hist != "" {
+		if h, err := stats.DecodeHist(s.hist); err == nil {
+			if cr.merged == nil {
+				cr.merged = h
+			} else {
+				cr.merged.Merge(h)
+			}
+		}
+	}
+	if len(s.series) > 0 && len(cr.cell.Series) == 0 {
+		for _, p := range s.series {
+			cr.cell.Series = append(cr.cell.Series, result.SeriesPoint{T: p.t, Value: p.v, Limit: p.limit})
+		}
+	}
+	cr.r.cfg.Progress.Step(d.res.ID, cr.t.name)
+}
+
+// end stops the target and summarizes the cell.
+func (cr *cellRun) end() {
+	cr.stop()
+	cr.cell.Seconds = cr.elapsed.Seconds()
+	if cr.failed {
+		return
+	}
+	if cr.merged != nil {
+		cr.cell.Hist, _ = stats.EncodeHist(cr.merged)
+	}
+	cr.cell.Summarize(cr.r.run.Method.Confidence)
+	cr.cell.Status = result.StatusOK
+	if len(cr.cell.Reps) < cr.r.cfg.Suite.Reps {
+		cr.cell.Status, cr.cell.Reason = result.StatusFailed, fmt.Sprintf("interrupted after %d of %d repetitions", len(cr.cell.Reps), cr.r.cfg.Suite.Reps)
+	}
+}
+
+// unsupported recognises an engine that refuses to run on this machine
+// (for example `dpdk: built without DPDK support`), as opposed to one that
+// tried and broke.
+func unsupported(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "built without") || strings.Contains(msg, "not supported on this")
+}

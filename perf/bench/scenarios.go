@@ -1,0 +1,361 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/netmodels/netmodels/perf/result"
+)
+
+// Anchor target names.
+const (
+	RawTCP  = "raw-tcp" // the harness's own echo/sink: the machine's floor
+	Direct  = "direct"  // proxy scenarios: the same load with no proxy
+	HAProxy = "haproxy"
+	CephMon = "ceph-mon"
+)
+
+// msgrWireOverhead is what msgr1 adds to a message's data on the wire: tag
+// (1) + header (53) + footer with sig (21). The raw-TCP floor of a messenger
+// ping-pong echoes size+75 bytes.
+const msgrWireOverhead = 75
+
+// headlineScenarios are the scenarios whose engine/anchor ratios the
+// acceptance tracks between runs: one per question a reader asks first.
+var headlineScenarios = map[string]bool{
+	"msgr-pingpong-4KiB-pinned":      true,
+	"msgr-keepalive-pingpong-pinned": true,
+	"msgr-keepalive-pipelined":       true,
+	"proxy-pingpong-64B-pinned":      true,
+	"proxy-stream-1":                 true,
+	"proxy-connrate":                 true,
+	"proxy-idle":                     true,
+}
+
+// perUnit says what the measured process's CPU time is divided by.
+type perUnit int
+
+const (
+	perMsg perUnit = iota
+	perGB
+	perConn
+)
+
+// target is one cell's recipe.
+type target struct {
+	name, kind string
+	driver     string
+	setup      func(pin int) (*rig, error)
+	load       func(ctx context.Context, g *rig, pin int, warm bool) (sample, error)
+}
+
+type scenarioDef struct {
+	res       result.Scenario
+	unit      perUnit
+	freshRig  bool // restart the server every repetition (RSS per connection)
+	sampleRSS bool // sample the measured process's RSS during each repetition
+	targets   []target
+}
+
+var (
+	mP50  = result.MetricDef{Name: "p50_us", Unit: "µs", Lower: true, Headline: true}
+	mP99  = result.MetricDef{Name: "p99_us", Unit: "µs", Lower: true}
+	mP999 = result.MetricDef{Name: "p999_us", Unit: "µs", Lower: true}
+	mRate = result.MetricDef{Name: "rate", Unit: "msg/s", Headline: true}
+	// mRateLat is the rate of a latency scenario: shown, not a ratio column.
+	mRateLat = result.MetricDef{Name: "rate", Unit: "msg/s"}
+	mMBs     = result.MetricDef{Name: "mb_per_s", Unit: "MB/s"}
+	mCPUMsg  = result.MetricDef{Name: "server_cpu_us_per_msg", Unit: "CPU-µs/msg", Lower: true, Headline: true}
+	mCPUGB   = result.MetricDef{Name: "server_cpu_s_per_gb", Unit: "CPU-s/GB", Lower: true, Headline: true}
+	mCPUConn = result.MetricDef{Name: "server_cpu_us_per_conn", Unit: "CPU-µs/conn", Lower: true, Headline: true}
+	mCores   = result.MetricDef{Name: "server_cores", Unit: "cores", Lower: true}
+	mPeakRSS = result.MetricDef{Name: "server_peak_rss_mb", Unit: "MB", Lower: true}
+	mClient  = result.MetricDef{Name: "client_cores", Unit: "cores"}
+	mGbps    = result.MetricDef{Name: "gbps", Unit: "Gbit/s", Headline: true}
+	mConnsS  = result.MetricDef{Name: "conns_per_s", Unit: "conn/s", Headline: true}
+	mRSSConn = result.MetricDef{Name: "server_rss_kb_per_conn", Unit: "KiB/conn", Lower: true, Headline: true}
+)
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+func pinName(p bool) string {
+	if p {
+		return "pinned"
+	}
+	return "unpinned"
+}
+
+// engineTargets builds one target per engine with the given recipe.
+func (r *runner) engineTargets(driver string, setup func(engine string, pin int) (*rig, error),
+	load func(ctx context.Context, g *rig, pin int, warm bool) (sample, error)) []target {
+	var out []target
+	for _, e := range r.engines {
+		out = append(out, target{name: e.Name, kind: result.KindEngine, driver: driver,
+			setup: func(pin int) (*rig, error) { return setup(e.Name, pin) }, load: load})
+	}
+	return out
+}
+
+func (r *runner) msgrServer(extra ...string) func(string, int) (*rig, error) {
+	return func(engine string, pin int) (*rig, error) { return r.msgrRig(engine, pin, extra...) }
+}
+
+// definitions returns every scenario; the suite picks among them.
+func (r *runner) definitions() []*scenarioDef {
+	var defs []*scenarioDef
+	client := "bin/" + r.cfg.ClientEngine + " msgr-client"
+
+	// Messenger ping-pong latency: one connection, depth 1.
+	for _, v := range []struct {
+		size   int
+		pinned bool
+	}{{0, true}, {4096, true}, {65536, true}, {1 << 20, true}, {0, false}, {4096, false}} {
+		size := v.size
+		d := &scenarioDef{unit: perMsg, res: result.Scenario{
+			ID:      fmt.Sprintf("msgr-pingpong-%s-%s", sizeName(size), pinName(v.pinned)),
+			Group:   "messenger",
+			Title:   fmt.Sprintf("Messenger ping-pong, %s data, 1 connection, depth 1, %s", sizeName(size), pinName(v.pinned)),
+			Pinned:  v.pinned,
+			Params:  map[string]string{"size": fmt.Sprint(size), "conns": "1", "depth": "1"},
+			Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mPeakRSS, mClient},
+			Anchors: []string{RawTCP},
+			Note: fmt.Sprintf("Engines: ECHO round trips driven by %s, closed loop. %s: the harness's "+
+				"ping-pong of %d bytes (the message's size on the wire) against its raw echo server.", client, RawTCP, size+msgrWireOverhead),
+		}}
+		d.targets = append(d.targets, target{name: RawTCP, kind: result.KindAnchor, driver: "perf loadgen pingpong",
+			setup: r.rawRig,
+			load: func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+				s, res, err := r.runLoadgen(ctx, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", fmt.Sprint(size+msgrWireOverhead))
+				s.metrics["rate"] = res.OpsPerS
+				return s, err
+			}})
+		d.targets = append(d.targets, r.engineTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+			s, _, err := r.msgrClient(ctx, pin, g.addr["msgr"], warm, 1, 1, size)
+			return s, err
+		})...)
+		defs = append(defs, d)
+	}
+
+	// KEEPALIVE2 ping-pong: the one messenger exchange ceph-mon does alone.
+	kaLoad := func(kind string, extra ...string) func(context.Context, *rig, int, bool) (sample, error) {
+		return func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+			var flags []string
+			switch kind {
+			case "raw":
+				flags = []string{"--addr", g.addr["echo"], "--protocol", "ka-raw"}
+			case "mon":
+				flags = []string{"--addr", g.addr["msgr"], "--protocol", "ka", "--msgr-proto", "15"}
+			default:
+				flags = []string{"--addr", g.addr["msgr"], "--protocol", "ka", "--msgr-proto", "24"}
+			}
+			mode, rest := "pingpong", extra
+			if len(rest) > 0 && rest[0] == "pipeline" {
+				mode, rest = "ka-pipeline", rest[1:]
+			}
+			s, res, err := r.runLoadgen(ctx, pin, warm, mode, append(flags, rest...)...)
+			s.metrics["rate"] = res.OpsPerS
+			return s, err
+		}
+	}
+	kaTargets := func(extra ...string) []target {
+		ts := []target{
+			{name: RawTCP, kind: result.KindAnchor, driver: "perf loadgen (9-byte frames to raw echo)", setup: r.rawRig, load: kaLoad("raw", extra...)},
+			{name: CephMon, kind: result.KindAnchor, driver: "perf loadgen (msgr1 keepalive client)", setup: r.cephMonRig, load: kaLoad("mon", extra...)},
+		}
+		return append(ts, r.engineTargets("perf loadgen (msgr1 keepalive client)", r.msgrServer(), kaLoad("engine", extra...))...)
+	}
+	for _, pinned := range []bool{true, false} {
+		defs = append(defs, &scenarioDef{unit: perMsg, targets: kaTargets(), res: result.Scenario{
+			ID:      "msgr-keepalive-pingpong-" + pinName(pinned),
+			Group:   "messenger",
+			Title:   "Messenger KEEPALIVE2 ping-pong, closed loop, " + pinName(pinned),
+			Pinned:  pinned,
+			Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mPeakRSS, mClient},
+			Anchors: []string{RawTCP, CephMon},
+			Note:    "Every cell is driven by the harness's own msgr1 client (handshake, then KEEPALIVE2 → KEEPALIVE2_ACK); raw-tcp echoes the same 9-byte frames.",
+		}})
+	}
+	defs = append(defs, &scenarioDef{unit: perMsg, targets: kaTargets("--rate", "2000"), res: result.Scenario{
+		ID:      "msgr-keepalive-openloop-pinned",
+		Group:   "messenger",
+		Title:   "Messenger KEEPALIVE2, open loop at 2000/s, latency from the intended send time, pinned",
+		Pinned:  true,
+		Params:  map[string]string{"rate": "2000"},
+		Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mClient},
+		Anchors: []string{RawTCP, CephMon},
+		Note: "Constant-rate schedule; a late reply delays the next send and that delay is charged to it (coordinated omission corrected, as wrk2). " +
+			"The pacer ends each wait with nanosleep(2) at 1 ns timer slack (Go timers wake with ~1 ms granularity on these VMs); its residual oversleep is in every cell, raw-tcp included.",
+	}})
+	defs = append(defs, &scenarioDef{unit: perMsg, targets: kaTargets("pipeline", "--window", "4096", "--batch", "128"), res: result.Scenario{
+		ID:      "msgr-keepalive-pipelined",
+		Group:   "messenger",
+		Title:   "Messenger KEEPALIVE2 pipelined rate (window 4096, 128 per write), unpinned",
+		Params:  map[string]string{"window": "4096", "batch": "128"},
+		Metrics: []result.MetricDef{mRate, mCPUMsg, mCores, mPeakRSS, mClient},
+		Anchors: []string{RawTCP, CephMon},
+		Note:    "Acked frames per second, every ack checked in order (shared/peers/ceph-mon.md §5).",
+	}})
+
+	// Pipelined ECHO throughput.
+	for _, v := range []struct{ conns, depth, size int }{
+		{1, 16, 4096}, {16, 16, 4096}, {128, 16, 4096}, {16, 128, 4096}, {1, 16, 1 << 20}, {16, 16, 1 << 20},
+	} {
+		v := v
+		defs = append(defs, &scenarioDef{unit: perMsg, res: result.Scenario{
+			ID:      fmt.Sprintf("msgr-pipelined-%dx%d-%s", v.conns, v.depth, sizeName(v.size)),
+			Group:   "messenger",
+			Title:   fmt.Sprintf("Messenger pipelined ECHO, %d connections × depth %d, %s, unpinned", v.conns, v.depth, sizeName(v.size)),
+			Params:  map[string]string{"conns": fmt.Sprint(v.conns), "depth": fmt.Sprint(v.depth), "size": fmt.Sprint(v.size)},
+			Metrics: []result.MetricDef{mRate, mMBs, mP50, mP99, mCPUMsg, mCores, mPeakRSS, mClient},
+			Note:    "Closed loop at max throughput, driven by " + client + ". No anchor: neither raw TCP nor ceph-mon speaks ECHO.",
+		}, targets: r.engineTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+			s, _, err := r.msgrClient(ctx, pin, g.addr["msgr"], warm, v.conns, v.depth, v.size)
+			return s, err
+		})})
+	}
+	defs = append(defs, &scenarioDef{unit: perMsg, res: result.Scenario{
+		ID:      "msgr-openloop-4KiB",
+		Group:   "messenger",
+		Title:   "Messenger ECHO at a constant 2000 msg/s, 4KiB, 1 connection, unpinned",
+		Params:  map[string]string{"rate": "2000", "size": "4096"},
+		Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mClient},
+		Note: "Rate held by " + client + " --rate, which counts each RTT from the time the send was due (coordinated omission corrected, core/cli/msgr.go). " +
+			"Caveat: it paces with Go timers, which wake with about 1 ms granularity on these VMs (time.Sleep(100µs) measured 1.08 ms), " +
+			"so its latencies include the client's own oversleep; compare with msgr-keepalive-openloop-pinned, whose pacer ends each wait with nanosleep(2).",
+	}, targets: r.engineTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		s, _, err := r.msgrClient(ctx, pin, g.addr["msgr"], warm, 1, 1, 4096, "--rate", "2000")
+		return s, err
+	})})
+
+	defs = append(defs, r.throttleScenario(client, time.Millisecond, "msgr-throttle"),
+		r.throttleScenario(client, 250*time.Microsecond, "msgr-throttle-250us"))
+
+	// Connection scale: N connections, one message each.
+	n := r.cfg.Suite.ScaleConns
+	defs = append(defs, &scenarioDef{unit: perConn, freshRig: true, sampleRSS: true, res: result.Scenario{
+		ID:      "msgr-connscale",
+		Group:   "messenger",
+		Title:   fmt.Sprintf("Messenger connection scale: %d connections, one ECHO each", n),
+		Params:  map[string]string{"conns": fmt.Sprint(n)},
+		Metrics: []result.MetricDef{{Name: "handshakes_per_s", Unit: "conn/s", Headline: true}, mRSSConn, mCPUConn, mPeakRSS, mClient},
+		Note:    "Server restarted every repetition; RSS per connection = (highest RSS sampled every 10 ms during the run − RSS before) / N.",
+	}, targets: r.engineTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		count := n
+		if warm {
+			count = 1
+		}
+		s, out, err := r.msgrClient(ctx, pin, g.addr["msgr"], warm, count, 1, 0, "--count", fmt.Sprint(count))
+		if err == nil && out.Seconds > 0 {
+			s.metrics["handshakes_per_s"] = float64(count) / out.Seconds
+			s.units = float64(count)
+		}
+		return s, err
+	})})
+
+	defs = append(defs, r.proxyScenarios()...)
+	return defs
+}
+
+// proxyTargets: direct (no proxy), haproxy, then each engine's proxy.
+func (r *runner) proxyTargets(load func(ctx context.Context, g *rig, pin int, warm bool) (sample, error)) []target {
+	ts := []target{
+		{name: Direct, kind: result.KindAnchor, driver: "perf loadgen", setup: r.rawRig, load: load},
+		{name: HAProxy, kind: result.KindAnchor, driver: "perf loadgen", setup: func(pin int) (*rig, error) { return r.proxyRig("haproxy", pin) }, load: load},
+	}
+	return append(ts, r.engineTargets("perf loadgen", func(e string, pin int) (*rig, error) { return r.proxyRig(e, pin) }, load)...)
+}
+
+func (r *runner) proxyScenarios() []*scenarioDef {
+	var defs []*scenarioDef
+	for _, v := range []struct {
+		size   int
+		pinned bool
+	}{{64, true}, {16384, true}, {64, false}, {16384, false}} {
+		size := v.size
+		defs = append(defs, &scenarioDef{unit: perMsg, res: result.Scenario{
+			ID:      fmt.Sprintf("proxy-pingpong-%s-%s", sizeName(size), pinName(v.pinned)),
+			Group:   "proxy",
+			Title:   fmt.Sprintf("Proxy ping-pong %s through the proxy vs direct, %s", sizeName(size), pinName(v.pinned)),
+			Pinned:  v.pinned,
+			Params:  map[string]string{"size": fmt.Sprint(size)},
+			Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mPeakRSS, mClient},
+			Anchors: []string{Direct, HAProxy},
+			Note:    "Added latency = a proxy's p50 − direct's p50. The proxy's CPU per message counts one round trip.",
+		}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+			s, res, err := r.runLoadgen(ctx, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", fmt.Sprint(size))
+			s.metrics["rate"] = res.OpsPerS
+			return s, err
+		})})
+	}
+	defs = append(defs, &scenarioDef{unit: perMsg, res: result.Scenario{
+		ID:      "proxy-openloop-64B-pinned",
+		Group:   "proxy",
+		Title:   "Proxy ping-pong 64B at a constant 2000/s, latency from the intended send time, pinned",
+		Pinned:  true,
+		Params:  map[string]string{"size": "64", "rate": "2000"},
+		Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mClient},
+		Anchors: []string{Direct, HAProxy},
+		Note:    "Open loop: a stall delays the following sends and is charged to them (coordinated omission corrected, as wrk2). The pacer's residual oversleep is in every cell, direct included.",
+	}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		s, res, err := r.runLoadgen(ctx, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", "64", "--rate", "2000")
+		s.metrics["rate"] = res.OpsPerS
+		return s, err
+	})})
+	for _, streams := range []int{1, 8} {
+		streams := streams
+		defs = append(defs, &scenarioDef{unit: perGB, res: result.Scenario{
+			ID:      fmt.Sprintf("proxy-stream-%d", streams),
+			Group:   "proxy",
+			Title:   fmt.Sprintf("Proxy bulk throughput, %d stream(s), unpinned", streams),
+			Params:  map[string]string{"streams": fmt.Sprint(streams), "write_size": "262144"},
+			Metrics: []result.MetricDef{mGbps, mCPUGB, mCores, mPeakRSS, mClient},
+			Anchors: []string{Direct, HAProxy},
+			Note:    "Bytes delivered to the sink (it reports its count after EOF), so half-close must cross the proxy.",
+		}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+			s, res, err := r.runLoadgen(ctx, pin, warm, "stream", "--addr", g.addr["sink"], "--streams", fmt.Sprint(streams), "--bufsize", "262144")
+			if res.Seconds > 0 {
+				s.metrics["gbps"] = float64(res.Bytes) * 8 / res.Seconds / 1e9
+			}
+			return s, err
+		})})
+	}
+	defs = append(defs, &scenarioDef{unit: perConn, res: result.Scenario{
+		ID:      "proxy-connrate",
+		Group:   "proxy",
+		Title:   "Proxy new connections per second (8 loops: connect, 16 B each way, close), unpinned",
+		Params:  map[string]string{"loops": "8"},
+		Metrics: []result.MetricDef{mConnsS, mCPUConn, mP50, mP99, mPeakRSS, mClient},
+		Anchors: []string{Direct, HAProxy},
+		Note:    "Latency is per transaction, connect through close.",
+	}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		s, res, err := r.runLoadgen(ctx, pin, warm, "connrate", "--addr", g.addr["echo"], "--loops", "8")
+		s.metrics["conns_per_s"] = res.OpsPerS
+		return s, err
+	})})
+	n := r.cfg.Suite.ScaleConns
+	defs = append(defs, &scenarioDef{unit: perConn, freshRig: true, res: result.Scenario{
+		ID:      "proxy-idle",
+		Group:   "proxy",
+		Title:   fmt.Sprintf("Proxy concurrency: %d idle sessions held", n),
+		Params:  map[string]string{"sessions": fmt.Sprint(n)},
+		Metrics: []result.MetricDef{mRSSConn, mCPUConn, {Name: "setup_conns_per_s", Unit: "conn/s"}, mPeakRSS},
+		Anchors: []string{Direct, HAProxy},
+		Note:    "Proxy restarted every repetition; RSS per session = (RSS while all sessions are held − RSS before) / N. For direct it is the raw server's cost per connection.",
+	}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		count := n
+		if warm {
+			count = 1
+		}
+		return r.idleLoad(ctx, g, pin, count)
+	})})
+	return defs
+}

@@ -1,0 +1,53 @@
+// Command perf is the netmodels performance harness: `perf run` measures
+// every built engine and the anchors (raw TCP, HAProxy, ceph-mon) and
+// writes results/<UTC date-time>/; `perf compare OLD NEW` tells what
+// changed, with a significance test. The other subcommands are its helper
+// processes (raw server, load generators).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage:
+  perf run [--quick | --smoke | --suite NAME] [--bin DIR] [--engines a,b] [--client-engine NAME]
+           [--results DIR] [--pin CPU] [--only SUBSTR,...] [--reps N] [--duration D] [--no-publish]
+           [--compare OLD_RUN]
+  perf compare OLD NEW        (run folders or run.json files)
+  perf report RUN_DIR         (regenerate report.md, index.html and charts from run.json)
+  perf rawtcp-server [--listen HOST]
+  perf loadgen pingpong|ka-pipeline|stream|connrate|idle [flags]
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var code int
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "run":
+		code = cmdRun(ctx, args)
+	case "compare":
+		code = cmdCompare(args)
+	case "report":
+		code = cmdReport(args)
+	case "rawtcp-server":
+		code = cmdRawServer(ctx, args)
+	case "loadgen":
+		code = cmdLoadgen(ctx, args)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "perf: unknown command %q\n%s", os.Args[1], usage)
+		code = 2
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/netmodels/netmodels/perf/bench"
+	"github.com/netmodels/netmodels/perf/report"
+)
+
+func cmdRun(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	suiteName := fs.String("suite", "default", "suite: default, quick or smoke")
+	quick := fs.Bool("quick", false, "the quick suite (under 3 minutes)")
+	smoke := fs.Bool("smoke", false, "the smoke suite (CI: proves the harness works)")
+	repo := fs.String("repo", ".", "repository root")
+	bin := fs.String("bin", "", "engine binaries (default REPO/bin)")
+	engines := fs.String("engines", "", "comma-separated engines (default: every executable in --bin)")
+	client := fs.String("client-engine", "goroutine", "engine whose msgr-client drives every msgr-server")
+	results := fs.String("results", "", "results folder (default REPO/results)")
+	pin := fs.Int("pin", 1, "CPU for pinned scenarios (-1: no pinning)")
+	only := fs.String("only", "", "run only scenarios whose ID contains one of these comma-separated strings")
+	reps := fs.Int("reps", 0, "override the suite's repetitions")
+	dur := fs.Duration("duration", 0, "override the suite's repetition length")
+	noPublish := fs.Bool("no-publish", false, "do not update results/latest and results/README.md")
+	compareTo := fs.String("compare", "", "after the run, print the comparison with this earlier run (folder or run.json); never fails on noise")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *quick {
+		*suiteName = "quick"
+	}
+	if *smoke {
+		*suiteName = "smoke"
+	}
+	suite, ok := bench.Suites[*suiteName]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "perf run: unknown suite %q\n", *suiteName)
+		return 2
+	}
+	if *reps > 0 {
+		suite.Reps = *reps
+	}
+	if *dur > 0 {
+		suite.Duration = *dur
+	}
+	if *bin == "" {
+		*bin = filepath.Join(*repo, "bin")
+	}
+	if *results == "" {
+		*results = filepath.Join(*repo, "results")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
+		return 1
+	}
+	work, err := os.MkdirTemp("", "perf-run-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+	absBin, _ := filepath.Abs(*bin)
+	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work}
+	if *engines != "" {
+		cfg.Engines = strings.Split(*engines, ",")
+	}
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
+	prog := newProgress(os.Stderr)
+	cfg.Progress = prog
+	t0 := time.Now()
+	run, err := bench.Run(ctx, cfg, *repo)
+	prog.Done()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
+		return 1
+	}
+	run.Command = "perf run " + strings.Join(args, " ")
+	dir := filepath.Join(*results, run.ID)
+	if err := report.Write(run, dir); err != nil {
+		fmt.Fprintf(os.Stderr, "perf run: write %s: %v\n", dir, err)
+		return 1
+	}
+	if !*noPublish {
+		if err := report.Publish(run, *results, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "perf run: publish: %v\n", err)
+			return 1
+		}
+	}
+	nOK, failed, absent := 0, 0, 0
+	for _, sc := range run.Scenarios {
+		for _, c := range sc.Cells {
+			switch c.Status {
+			case "ok":
+				nOK++
+			case "failed":
+				failed++
+			default:
+				absent++
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "perf run: %s suite in %v: %d scenarios, cells ok %d, failed %d, absent %d\n",
+		suite.Name, time.Since(t0).Round(time.Second), len(run.Scenarios), nOK, failed, absent)
+	fmt.Println(filepath.Join(dir, "report.md"))
+	if *compareTo != "" {
+		if old, err := loadRun(*compareTo); err != nil {
+			fmt.Fprintf(os.Stderr, "perf run: compare: %v\n", err)
+		} else {
+			report.WriteComparison(os.Stdout, old.ID, run.ID, report.Compare(old, run))
+			report.WriteRatioChanges(os.Stdout, report.CompareRatios(old, run))
+		}
+	}
+	// Failed cells are results (an engine that does not work yet), not a
+	// harness failure: exit 0 unless the harness itself broke.
+	if ctx.Err() != nil {
+		return 130
+	}
+	if len(run.HarnessErrors) > 0 {
+		for _, e := range run.HarnessErrors {
+			fmt.Fprintln(os.Stderr, "perf run:", e)
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/netmodels/netmodels/perf/loadgen"
+	"github.com/netmodels/netmodels/perf/rawtcp"
+	"github.com/netmodels/netmodels/perf/report"
+	"github.com/netmodels/netmodels/perf/result"
+)
+
+func loadRun(arg string) (*result.Run, error) {
+	if fi, err := os.Stat(arg); err == nil && fi.IsDir() {
+		arg = filepath.Join(arg, "run.json")
+	}
+	return result.Load(arg)
+}
+
+func cmdCompare(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprint(os.Stderr, "usage: perf compare OLD NEW\n")
+		return 2
+	}
+	old, err := loadRun(args[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perf compare: %v\n", err)
+		return 1
+	}
+	nw, err := loadRun(args[1])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perf compare: %v\n", err)
+		return 1
+	}
+	report.WriteComparison(os.Stdout, old.ID, nw.ID, report.Compare(old, nw))
+	report.WriteRatioChanges(os.Stdout, report.CompareRatios(old, nw))
+	return 0
+}
+
+func cmdReport(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprint(os.Stderr, "usage: perf report RUN_DIR\n")
+		return 2
+	}
+	run, err := loadRun(args[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perf report: %v\n", err)
+		return 1
+	}
+	if err := report.Render(run, args[0]); err != nil {
+		fmt.Fprintf(os.Stderr, "perf report: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdRawServer(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("rawtcp-server", flag.ContinueOnError)
+	host := fs.String("listen", "127.0.0.1", "host to bind (ports are chosen by the kernel)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	s, err := rawtcp.Listen(*host)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rawtcp-server: %v\n", err)
+		return 2
+	}
+	// READY <echo> <sink>, the same convention as the engines.
+	fmt.Printf("READY %s %s\n", s.Echo.Addr(), s.Sink.Addr())
+	s.Serve(ctx)
+	return 0
+}
+
+func cmdLoadgen(ctx context.Context, args []string) int {
+	if len(args) < 1 {
+		fmt.Fprint(os.Stderr, "usage: perf loadgen pingpong|ka-pipeline|stream|connrate|idle [flags]\n")
+		return 2
+	}
+	kind := args[0]
+	fs := flag.NewFlagSet("loadgen "+kind, flag.ContinueOnError)
+	addr := fs.String("addr", "", "server address host:port")
+	conns := fs.Int("conns", 1, "connections")
+	size := fs.Int("size", 64, "request size in bytes (pingpong)")
+	protocol := fs.String("protocol", "raw", "pingpong: raw | ka | ka-raw")
+	msgrProto := fs.Uint("msgr-proto", 24, "msgr1 sub-protocol version offered first (24 OSD, 15 MON)")
+	rate := fs.Float64("rate", 0, "open loop: total intended requests per second (0 = closed loop)")
+	window := fs.Int("window", 4096, "ka-pipeline: frames in flight")
+	batch := fs.Int("batch", 128, "ka-pipeline: frames per write")
+	streams := fs.Int("streams", 1, "stream: parallel streams")
+	bufsize := fs.Int("bufsize", 256<<10, "stream: bytes per write")
+	loops := fs.Int("loops", 8, "connrate: parallel loops")
+	n := fs.Int("n", 100, "idle: connections to hold")
+	warmup := fs.Duration("warmup", 0, "warm-up, not recorded")
+	duration := fs.Duration("duration", time.Second, "measured time")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *addr == "" {
+		fmt.Fprintln(os.Stderr, "loadgen: --addr is required")
+		return 2
+	}
+	var res loadgen.Result
+	switch kind {
+	case "pingpong":
+		res = loadgen.RunPingPong(ctx, loadgen.PingPong{Addr: *addr, Conns: *conns, Size: *size, Protocol: *protocol,
+			MsgrProto: uint32(*msgrProto), Warmup: *warmup, Duration: *duration, Rate: *rate})
+	case "ka-pipeline":
+		if *protocol == "raw" {
+			*protocol = "ka"
+		}
+		res = loadgen.RunPipeline(ctx, loadgen.Pipeline{Addr: *addr, Protocol: *protocol, MsgrProto: uint32(*msgrProto),
+			Window: *window, Batch: *batch, Warmup: *warmup, Duration: *duration})
+	case "stream":
+		res = loadgen.RunStream(ctx, loadgen.Stream{Addr: *addr, Streams: *streams, BufSize: *bufsize, Warmup: *warmup, Duration: *duration})
+	case "connrate":
+		res = loadgen.RunConnRate(ctx, loadgen.ConnRate{Addr: *addr, Loops: *loops, Warmup: *warmup, Duration: *duration})
+	case "idle":
+		ic := loadgen.OpenIdle(loadgen.Idle{Addr: *addr, N: *n})
+		if ic.Res.Err == "" {
+			fmt.Printf("HOLDING %d\n", ic.Res.Ops)
+			os.Stdout.Sync()
+			// Hold until the harness closes our stdin (it measured).
+			_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+		}
+		ic.Close()
+		res = ic.Res
+	default:
+		fmt.Fprintf(os.Stderr, "loadgen: unknown kind %q\n", kind)
+		return 2
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	if res.Err != "" {
+		fmt.Fprintln(os.Stderr, "loadgen:", strings.TrimSpace(res.Err))
+		return 1
+	}
+	return 0
+}

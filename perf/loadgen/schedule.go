@@ -1,0 +1,113 @@
+// Package loadgen holds the harness's own load generators: TCP ping-pong
+// (closed-loop and open-loop at a constant rate), bulk streams, connection
+// rate, idle connections and the msgr1 keepalive client. Each runs as a
+// `perf loadgen ...` subprocess so that taskset can pin it like the servers
+// and its CPU time is its own.
+package loadgen
+
+import (
+	"context"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Clock is the time source of the pacing loops; tests use a fake one.
+type Clock interface {
+	Now() time.Time
+	// SleepUntil returns at or after t (immediately if t has passed).
+	SleepUntil(t time.Time)
+}
+
+// RealClock is the wall clock. On the VMs this runs on, a Go timer
+// (time.Sleep) wakes with millisecond granularity: Sleep(100µs) measured
+// 1.08 ms at the median. An open-loop pacer built on it would charge ~0.6
+// ms of its own oversleep to every request. So the last stretch of a wait
+// is a nanosleep(2) on the thread (hrtimer, ~80 µs here). What overshoot
+// remains is charged to the latency in open-loop mode, as in wrk2, and
+// shows up in the load generator's ceiling against the raw server.
+type RealClock struct{}
+
+func (RealClock) Now() time.Time { return time.Now() }
+
+// coarseMargin is what a runtime sleep leaves to nanosleep.
+const coarseMargin = 2 * time.Millisecond
+
+func (RealClock) SleepUntil(t time.Time) {
+	d := time.Until(t)
+	if d > coarseMargin {
+		time.Sleep(d - coarseMargin)
+	}
+	for {
+		d = time.Until(t)
+		if d <= 0 {
+			return
+		}
+		ts := syscall.NsecToTimespec(int64(d))
+		_ = syscall.Nanosleep(&ts, nil) // EINTR: sleep the rest
+	}
+}
+
+// Schedule is an open-loop constant-rate plan: request i is intended to be
+// sent at Start + i*Interval, whatever happened to request i-1.
+type Schedule struct {
+	Start    time.Time
+	Interval time.Duration
+}
+
+// Intended is the send time request i should have had.
+func (s Schedule) Intended(i int64) time.Time { return s.Start.Add(time.Duration(i) * s.Interval) }
+
+// Pacer runs round trips either closed-loop (Interval 0: the next request
+// leaves when the previous reply is in, latency measured from the actual
+// send) or open-loop (latency measured from the intended send time, so a
+// stall is charged to every request that should have been sent during it:
+// coordinated omission corrected at record time, as wrk2 does).
+type Pacer struct {
+	Clock Clock
+	// Interval between intended sends on this connection; 0 = closed loop.
+	Interval time.Duration
+	// Until ends the run: no request is started at or after it.
+	Until time.Time
+	// Record receives each round trip's latency.
+	Record func(time.Duration)
+}
+
+// Run drives rt until Until, ctx ends or rt fails. It returns the number
+// of completed round trips and the first error.
+func (p *Pacer) Run(ctx context.Context, rt func() error) (int64, error) {
+	start := p.Clock.Now()
+	sched := Schedule{Start: start, Interval: p.Interval}
+	var n int64
+	for ctx.Err() == nil {
+		var from time.Time
+		if p.Interval > 0 {
+			from = sched.Intended(n)
+			if !from.Before(p.Until) {
+				break
+			}
+			p.Clock.SleepUntil(from)
+		} else {
+			from = p.Clock.Now()
+			if !from.Before(p.Until) {
+				break
+			}
+		}
+		if err := rt(); err != nil {
+			return n, err
+		}
+		p.Record(p.Clock.Now().Sub(from))
+		n++
+	}
+	return n, nil
+}
+
+// lowTimerSlack pins the calling goroutine to its thread and sets the
+// thread's timer slack to 1 ns (prctl PR_SET_TIMERSLACK; the default is
+// 50 µs), so nanosleep wakes on time. For open-loop pacers only: the
+// thread stays locked until the goroutine exits.
+func lowTimerSlack() {
+	runtime.LockOSThread()
+	const prSetTimerslack = 29
+	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerslack, 1, 0)
+}

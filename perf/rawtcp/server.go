@@ -1,0 +1,104 @@
+// Package rawtcp is the physical floor of the machine: the smallest TCP
+// servers that do the work the scenarios ask for and nothing else. Echo
+// writes back whatever it reads (ping-pong, keepalive frames, connection
+// rate); Sink counts what it reads until EOF and answers the 8-byte count
+// (bulk streams, so the client learns what really arrived).
+package rawtcp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+)
+
+// Server is an echo and a sink listener.
+type Server struct {
+	Echo, Sink net.Listener
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	conns      map[net.Conn]struct{}
+}
+
+// Listen binds both listeners on host with kernel-chosen ports.
+func Listen(host string) (*Server, error) {
+	e, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, err
+	}
+	s, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	return &Server{Echo: e, Sink: s, conns: map[net.Conn]struct{}{}}, nil
+}
+
+// Serve runs until ctx ends, then closes every connection.
+func (s *Server) Serve(ctx context.Context) {
+	s.wg.Add(2)
+	go s.accept(s.Echo, echo)
+	go s.accept(s.Sink, sink)
+	<-ctx.Done()
+	s.Echo.Close()
+	s.Sink.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) accept(ln net.Listener, serve func(net.Conn)) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // EMFILE and friends: keep serving the others
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			serve(c)
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// echo uses a 64 KiB buffer: a fixed bound whatever the request size.
+func echo(c net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func sink(c net.Conn) {
+	n, err := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+	if err != nil {
+		return
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	_, _ = c.Write(b[:])
+}

@@ -1,0 +1,207 @@
+// Package result is the raw JSON of one harness run (results/<id>/run.json):
+// every repetition of every cell, the merged latency histograms, the
+// machine, the tuning of every engine and anchor. Reports and comparisons
+// are generated from it alone.
+package result
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/netmodels/netmodels/perf/stats"
+)
+
+// Schema is bumped when the JSON changes incompatibly.
+const Schema = 1
+
+// Cell statuses.
+const (
+	StatusOK     = "ok"
+	StatusFailed = "failed" // the target ran and failed: the reason says how
+	StatusAbsent = "absent" // the target is not there (not built, not installed, unsupported)
+)
+
+// Target kinds.
+const (
+	KindEngine = "engine"
+	KindAnchor = "anchor"
+)
+
+// Run is one harness run.
+type Run struct {
+	Schema int    `json:"schema"`
+	ID     string `json:"id"` // UTC date-time, also the folder name
+	Suite  string `json:"suite"`
+	// Command is how the run was started (perf run ...).
+	Command  string    `json:"command,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Machine  Machine   `json:"machine"`
+	// ClientEngine is the one msgr-client every messenger server is driven by.
+	ClientEngine string       `json:"client_engine"`
+	Method       Method       `json:"method"`
+	Targets      []TargetInfo `json:"targets"`
+	Scenarios    []*Scenario  `json:"scenarios"`
+	Notes        []string     `json:"notes,omitempty"`
+	// HarnessErrors are bugs of the harness itself (a recovered panic):
+	// `perf run` exits non-zero when there is any.
+	HarnessErrors []string          `json:"harness_errors,omitempty"`
+	ProxyConfig   string            `json:"proxy_config,omitempty"`
+	Extra         map[string]string `json:"extra,omitempty"`
+}
+
+// Machine is where the run happened.
+type Machine struct {
+	Hostname  string  `json:"hostname"`
+	CPUModel  string  `json:"cpu_model"`
+	CPUs      int     `json:"cpus"`
+	MemTotal  int64   `json:"mem_total_bytes"`
+	Kernel    string  `json:"kernel"`
+	OS        string  `json:"os"`
+	GoVersion string  `json:"go_version"`
+	Commit    string  `json:"commit"`
+	Dirty     bool    `json:"dirty"`
+	LoadStart float64 `json:"loadavg1_start"`
+	LoadEnd   float64 `json:"loadavg1_end"`
+}
+
+// Method records how the numbers were taken.
+type Method struct {
+	Reps       int     `json:"reps"`
+	WarmupS    float64 `json:"warmup_s"`
+	DurationS  float64 `json:"duration_s"`
+	Confidence float64 `json:"confidence"`
+	PinCPU     int     `json:"pin_cpu"`
+	Taskset    bool    `json:"taskset"`
+}
+
+// TargetInfo describes an engine or anchor and its tuning.
+type TargetInfo struct {
+	Name      string            `json:"name"`
+	Kind      string            `json:"kind"`
+	Version   string            `json:"version,omitempty"`
+	Available bool              `json:"available"`
+	Reason    string            `json:"reason,omitempty"`
+	Tuning    map[string]string `json:"tuning,omitempty"`
+}
+
+// MetricDef is one measured quantity of a scenario.
+type MetricDef struct {
+	Name  string `json:"name"`
+	Unit  string `json:"unit"`
+	Lower bool   `json:"lower_is_better"`
+	// Headline metrics get ratio columns in the report.
+	Headline bool `json:"headline,omitempty"`
+}
+
+// Scenario is one measured point (a parameter combination).
+type Scenario struct {
+	ID     string `json:"id"`
+	Group  string `json:"group"` // messenger | proxy | floor
+	Title  string `json:"title"`
+	Pinned bool   `json:"pinned"`
+	// Headline scenarios are the ones whose engine/anchor ratios must
+	// agree within ±15 % between two default runs.
+	Headline bool              `json:"headline,omitempty"`
+	Params   map[string]string `json:"params,omitempty"`
+	Metrics  []MetricDef       `json:"metrics"`
+	// Anchors names the cells the report divides by (ratio columns).
+	Anchors []string `json:"anchors,omitempty"`
+	Cells   []*Cell  `json:"cells"`
+	Note    string   `json:"note,omitempty"`
+}
+
+// Cell is one target in one scenario.
+type Cell struct {
+	Target string `json:"target"`
+	Kind   string `json:"kind"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// How the load was generated for this cell (e.g. "bin/goroutine msgr-client").
+	Driver string `json:"driver,omitempty"`
+	// Server is the measured server's (or proxy's) command line: its tuning.
+	Server  string                   `json:"server,omitempty"`
+	Reps    []Rep                    `json:"reps,omitempty"`
+	Summary map[string]stats.Summary `json:"summary,omitempty"`
+	// Hist is the latency histogram (ns) merged over the repetitions.
+	Hist string `json:"hist,omitempty"`
+	// Seconds is the wall time the cell took (start, warm-up, repetitions).
+	Seconds float64       `json:"seconds,omitempty"`
+	Series  []SeriesPoint `json:"series,omitempty"`
+}
+
+// Rep is one repetition's metrics.
+type Rep struct {
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// SeriesPoint is one sample of a time series (throttling: held bytes).
+type SeriesPoint struct {
+	T     float64 `json:"t_s"`
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
+}
+
+// Values returns the repetitions' values of metric m (NaN-free).
+func (c *Cell) Values(m string) []float64 {
+	var out []float64
+	for _, r := range c.Reps {
+		if v, ok := r.Metrics[m]; ok && v == v {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Summarize fills Summary from the repetitions.
+func (c *Cell) Summarize(level float64) {
+	c.Summary = map[string]stats.Summary{}
+	names := map[string]bool{}
+	for _, r := range c.Reps {
+		for k := range r.Metrics {
+			names[k] = true
+		}
+	}
+	for k := range names {
+		if v := c.Values(k); len(v) > 0 {
+			c.Summary[k] = stats.Summarize(v, level)
+		}
+	}
+}
+
+// Cell returns the cell of target, or nil.
+func (s *Scenario) Cell(target string) *Cell {
+	for _, c := range s.Cells {
+		if c.Target == target {
+			return c
+		}
+	}
+	return nil
+}
+
+// Save writes the run as indented JSON.
+func (r *Run) Save(path string) error {
+	b, err := json.MarshalIndent(r, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode run %s: %w", r.ID, err)
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Load reads a run.json.
+func Load(path string) (*Run, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	if r.Schema != Schema {
+		return nil, fmt.Errorf("%s: schema %d, this harness reads %d", path, r.Schema, Schema)
+	}
+	return &r, nil
+}

@@ -1,0 +1,42 @@
+package result
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.json")
+	run := &Run{Schema: Schema, ID: "x", Scenarios: []*Scenario{{ID: "s", Cells: []*Cell{{Target: "a", Status: StatusOK,
+		Reps: []Rep{{Metrics: map[string]float64{"m": 1}}, {Metrics: map[string]float64{"m": 3}}, {Metrics: map[string]float64{"m": 2}}}}}}}}
+	run.Scenarios[0].Cells[0].Summarize(0.95)
+	if err := run.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := back.Scenarios[0].Cell("a")
+	if c == nil || c.Summary["m"].Median != 2 || c.Summary["m"].N != 3 || back.Scenarios[0].Cell("b") != nil {
+		t.Fatalf("round trip: %+v", c)
+	}
+}
+
+func TestLoadRejectsOtherSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.json")
+	os.WriteFile(path, []byte(`{"schema": 999}`), 0o644)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "schema 999") {
+		t.Fatalf("want a schema error, got %v", err)
+	}
+}
+
+func TestValuesSkipsNaNAndMissing(t *testing.T) {
+	c := &Cell{Reps: []Rep{{Metrics: map[string]float64{"m": math.NaN()}}, {Metrics: map[string]float64{}}, {Metrics: map[string]float64{"m": 4}}}}
+	if v := c.Values("m"); len(v) != 1 || v[0] != 4 {
+		t.Fatalf("values %v", v)
+	}
+}
