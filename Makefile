@@ -95,8 +95,8 @@ conformance: build
 # end and prints the comparison with the last published run; noise never
 # fails it, a broken harness does.
 perf-smoke: build
-	@$(GO) run ./perf/cmd/perf run --smoke --no-publish --repo $(CURDIR) --results $(CURDIR)/.cache/perf-smoke \
-	  --engines "$${ENGINES:-$(KERNEL_ENGINES)}" --compare $(CURDIR)/results/latest
+	@$(GO) run ./perf/cmd/perf run --smoke --no-publish --repo . --results .cache/perf-smoke \
+	  --engines "$${ENGINES:-$(KERNEL_ENGINES)}" --compare results/latest
 
 test: build vet unit conformance perf-smoke
 
@@ -105,10 +105,10 @@ test: build vet unit conformance perf-smoke
 # suite. dpdk needs its namespace topology, which the harness does not set up
 # yet (issue 10).
 bench: build
-	$(GO) run ./perf/cmd/perf run --repo $(CURDIR) --engines "$${ENGINES:-$(KERNEL_ENGINES)}" $(BENCHFLAGS)
+	$(GO) run ./perf/cmd/perf run --repo . --engines "$${ENGINES:-$(KERNEL_ENGINES)}" $(BENCHFLAGS)
 
 report:
-	$(GO) run ./perf/cmd/perf report $(CURDIR)/results/latest
+	$(GO) run ./perf/cmd/perf report results/latest
 
 clean:
 	rm -rf $(BIN)
