@@ -431,6 +431,7 @@ func (c *conn) deliver() bool {
 		return c.relay()
 	}
 	progress := false
+	needMore := false // the handler left a partial message it cannot use yet
 	for len(c.in) > 0 && !c.paused.Load() {
 		if c.closingNow() {
 			return progress
@@ -445,6 +446,7 @@ func (c *conn) deliver() bool {
 				c.finish(engine.ErrReadBufferFull)
 				return true
 			}
+			needMore = true
 			break
 		}
 		progress = true
@@ -454,7 +456,9 @@ func (c *conn) deliver() bool {
 			return true // Splice called from OnData: the relay takes over
 		}
 	}
-	if c.eof && !c.eofReported && c.spl == nil && len(c.in) == 0 && !c.paused.Load() && !c.closingNow() {
+	// EOF follows the last OnData even when the handler left bytes it
+	// could not consume: no more will come (a truncated frame then FIN).
+	if c.eof && !c.eofReported && c.spl == nil && (len(c.in) == 0 || needMore) && !c.paused.Load() && !c.closingNow() {
 		c.eofReported = true
 		c.h.OnReadEOF(c)
 		progress = true

@@ -235,3 +235,38 @@ func testPauseHoldsEOF(k *kit) {
 	sh.waitClosed(t)
 	ch.waitClosed(t)
 }
+
+// testEOFAfterPartial: bytes the handler cannot use yet (it consumes 0,
+// waiting for more) followed by the peer's FIN: OnReadEOF still comes, so
+// a protocol can fail a truncated frame instead of waiting for ever.
+func testEOFAfterPartial(k *kit) {
+	t := k.t
+	e := k.engine(engine.Config{})
+	gotEOF := make(chan struct{})
+	var seen atomic.Int64
+	sh := newHandler(t, "server", nil)
+	sh.data = func(c engine.Conn, in []byte) int {
+		seen.Store(int64(len(in)))
+		return 0 // a partial message: wait for more
+	}
+	sh.eof = func(c engine.Conn) {
+		close(gotEOF)
+		_ = c.Close()
+	}
+	_, addr := k.listen(e, func(engine.Conn) engine.Handler { return sh })
+	ch := newHandler(t, "client", nil)
+	ch.open = func(c engine.Conn) {
+		if err := c.Write([]byte("abc")); err != nil {
+			t.Errorf("Write: %v", err)
+		}
+		if err := c.CloseWrite(); err != nil {
+			t.Errorf("CloseWrite: %v", err)
+		}
+	}
+	ch.eof = func(c engine.Conn) { _ = c.Close() }
+	k.dial(e, addr, ch, engine.DialOptions{})
+	wait(t, gotEOF, "OnReadEOF after 3 unconsumed bytes and FIN")
+	if n := seen.Load(); n != 3 {
+		t.Errorf("OnData saw %d bytes last, want 3", n)
+	}
+}

@@ -47,6 +47,7 @@ var cases = []kase{
 	{"HalfCloseServerFirst", testHalfCloseServerFirst},
 	{"PauseRead", testPauseRead},
 	{"PauseHoldsEOF", testPauseHoldsEOF},
+	{"EOFAfterPartial", testEOFAfterPartial},
 	{"OutQueueLimit", testOutQueueLimit},
 	{"ExecuteConcurrent", testExecuteConcurrent},
 	{"ExecuteFromCallback", testExecuteFromCallback},
