@@ -13,9 +13,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -102,6 +104,11 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	fa, err := e.ns.fullAddr(addr)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
+	}
+	// gVisor binds a foreign address without complaint (it never
+	// receives a packet for it); the kernel refuses with EADDRNOTAVAIL.
+	if fa.Addr != e.ns.Addr {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
 	}
 	e.mu.Lock()
 	closed := e.closed
