@@ -49,26 +49,39 @@ func startRuntime(o Options) (*dpdkRuntime, error) {
 func (r *dpdkRuntime) main(o Options, ready chan<- error) {
 	runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 	defer close(r.done)
+	if !o.LogToStderr {
+		rte.QuietLog()
+	}
 	if err := rte.EALInit(o.EAL); err != nil {
 		ready <- fmt.Errorf("dpdk: EAL init %q: %w", o.EAL, err)
 		return
 	}
 	if rte.PortCount() == 0 {
 		rte.EALCleanup()
-		ready <- fmt.Errorf("dpdk: no port after EAL init: vdev probe failed (root? /dev/net/tun? bad --vdev?)")
+		ready <- fmt.Errorf("dpdk: no port after EAL init: vdev probe failed (root? /dev/net/tun? bad --vdev?); DPDK log: %s", rte.LastLog())
 		return
 	}
-	port, err := rte.OpenPort(0, mbufs, 0)
+	mtu := o.MTU
+	if mtu <= 0 {
+		mtu = 1500
+	}
+	// The default MTU is left to the PMD (0): rte_eth_dev_set_mtu only
+	// for jumbo frames.
+	setMTU := 0
+	if mtu != 1500 {
+		setMTU = mtu
+	}
+	port, err := rte.OpenPort(0, mbufs, setMTU)
 	if err != nil {
 		rte.EALCleanup()
 		ready <- fmt.Errorf("dpdk: port 0: %w", err)
 		return
 	}
 	deadline := time.Now().Add(linkUpTimeout)
-	for !port.LinkUp() && time.Now().Before(deadline) {
+	for !o.NoLinkWait && !port.LinkUp() && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	r.ep = link.New(port, 1500)
+	r.ep = link.New(port, uint32(mtu))
 	ns, err := NewNetstack(r.ep, o.Addr, o.Gateway)
 	if err != nil {
 		port.Close()

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/impl-dpdk/internal/link"
 )
@@ -21,13 +24,46 @@ type Options struct {
 	Gateway netip.Addr
 	// Poll is the poller's idle policy.
 	Poll link.PollMode
+	// MTU is the port's and the stack's IP MTU; 0 means 1500. Above 1500
+	// the mbufs are made large enough for a whole frame (no scatter).
+	MTU int
+	// NoLinkWait starts the stack without waiting for the port's link:
+	// a memif server's peer connects only after READY.
+	NoLinkWait bool
+	// LogToStderr keeps DPDK's own log on stderr. By default it goes to an
+	// unlinked temporary file (a command's stderr carries one line on
+	// error, CONTRACT.md) and errors quote its last line.
+	// NETMODELS_DPDK_EAL_LOG=stderr sets it.
+	LogToStderr bool
 }
 
 // DefaultEAL runs without hugepages or PCI on one tap vdev, leaving no
-// shared files behind (research/dpdk-gvisor.md, "EAL arguments").
+// shared files behind (research/dpdk-gvisor.md, "EAL arguments"). Its one
+// lcore may run on any CPU the process is allowed (LcoreSpec), so that
+// `taskset -c N bin/dpdk` pins the poller instead of failing EAL init.
 func DefaultEAL(iface string) []string {
-	return []string{"--no-huge", "--no-pci", "-m", "256", "-l", "0", "--no-shconf", "--no-telemetry",
+	return []string{"--no-huge", "--no-pci", "-m", "256", "--lcores=" + LcoreSpec(), "--no-shconf", "--no-telemetry",
 		"--log-level=lib.eal:error", fmt.Sprintf("--file-prefix=nm%d", os.Getpid()), "--vdev=net_tap0,iface=" + iface}
+}
+
+// LcoreSpec maps lcore 0 to the CPUs in the process's affinity mask
+// ("0@(0,1)"). EAL pins each lcore thread to its CPU set and rejects a set
+// outside the mask, so a fixed "-l 0" breaks under taskset.
+func LcoreSpec() string {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return "0@(0)"
+	}
+	var cpus []string
+	for i := range 1024 {
+		if set.IsSet(i) {
+			cpus = append(cpus, strconv.Itoa(i))
+		}
+	}
+	if len(cpus) == 0 {
+		return "0@(0)"
+	}
+	return "0@(" + strings.Join(cpus, ",") + ")"
 }
 
 // OptionsFromEnv reads NETMODELS_DPDK_EAL (space-separated), _ADDR, _GW
@@ -51,6 +87,7 @@ func OptionsFromEnv() (Options, error) {
 		}
 		o.Gateway = a
 	}
+	o.LogToStderr = os.Getenv("NETMODELS_DPDK_EAL_LOG") == "stderr"
 	m, err := link.ParsePollMode(os.Getenv("NETMODELS_DPDK_POLL"))
 	if err != nil {
 		return o, fmt.Errorf("NETMODELS_DPDK_POLL: %w", err)

@@ -22,6 +22,33 @@ package rte
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
+#include <stdio.h>
+
+// nm_log is where DPDK logs go once nm_log_quiet ran: an unlinked
+// temporary file, so PMD warnings (net_tap's "All rt-signals are in use",
+// the missing multiq qdisc) stay off the command's stderr, whose contract
+// is one line on error. nm_log_tail reads its end for error messages.
+static FILE *nm_log;
+
+static void nm_log_quiet(void) {
+	FILE *f = tmpfile();
+	if (f == NULL) return;
+	setvbuf(f, NULL, _IOLBF, 0);
+	if (rte_openlog_stream(f) == 0) nm_log = f; else fclose(f);
+}
+
+static int nm_log_tail(char *buf, int n) {
+	if (nm_log == NULL) return 0;
+	fflush(nm_log);
+	long end = ftell(nm_log);
+	if (end < 0) return 0;
+	long from = end > n ? end - n : 0;
+	if (fseek(nm_log, from, SEEK_SET) != 0) return 0;
+	int got = (int)fread(buf, 1, (size_t)(end - from), nm_log);
+	fseek(nm_log, end, SEEK_SET);
+	return got < 0 ? 0 : got;
+}
 
 // nm_eal_init runs rte_eal_init on argv (C memory EAL may keep pointers
 // into) and returns rte_errno on failure, read on the same thread.
@@ -149,8 +176,13 @@ static int nm_timerslack(unsigned long ns) {
 	return prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0);
 }
 
-static struct rte_mempool *nm_pool_create(const char *name, unsigned n, int *err) {
-	struct rte_mempool *p = rte_pktmbuf_pool_create(name, n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+// nm_pool_create makes n mbufs with room for a whole frame of the given
+// MTU (rx without scatter, tx of one segment), at least DPDK's default.
+static struct rte_mempool *nm_pool_create(const char *name, unsigned n, uint16_t mtu, int *err) {
+	uint32_t room = RTE_MBUF_DEFAULT_BUF_SIZE;
+	uint32_t need = (uint32_t)mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8 + RTE_PKTMBUF_HEADROOM;
+	if (need > room) room = (need + 1023) & ~1023u;
+	struct rte_mempool *p = rte_pktmbuf_pool_create(name, n, 256, 0, (uint16_t)room, rte_socket_id());
 	if (p == NULL) *err = rte_errno;
 	return p;
 }
@@ -159,6 +191,7 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 )
 
@@ -168,14 +201,40 @@ const Available = true
 // Burst is the most frames one rx or tx call handles.
 const Burst = 32
 
-// Error is a failed DPDK call: the operation, the step and the errno.
+// Error is a failed DPDK call: the operation, the step and the errno,
+// with DPDK's last log line when its log is quiet (QuietLog).
 type Error struct {
 	Op    string
 	Errno int
+	Log   string
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("dpdk: %s: %s (errno %d)", e.Op, C.GoString(C.rte_strerror(C.int(e.Errno))), e.Errno)
+	s := fmt.Sprintf("dpdk: %s: %s (errno %d)", e.Op, C.GoString(C.rte_strerror(C.int(e.Errno))), e.Errno)
+	if e.Log != "" {
+		s += "; DPDK log: " + e.Log
+	}
+	return s
+}
+
+func newError(op string, errno C.int) *Error {
+	return &Error{Op: op, Errno: int(errno), Log: lastLogLine()}
+}
+
+// QuietLog sends DPDK's log to an unlinked temporary file instead of
+// stderr (call it before EALInit); errors then quote its last line.
+func QuietLog() { C.nm_log_quiet() }
+
+// LastLog is the last line of the quiet log ("" when logging to stderr).
+func LastLog() string { return lastLogLine() }
+
+// lastLogLine is the last non-empty line of the quiet log, if any.
+func lastLogLine() string {
+	buf := (*C.char)(C.malloc(4096))
+	defer C.free(unsafe.Pointer(buf))
+	n := C.nm_log_tail(buf, 4096)
+	lines := strings.Split(strings.TrimSpace(C.GoStringN(buf, n)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // EALInit runs rte_eal_init. It must run on a goroutine locked to its OS
@@ -190,7 +249,7 @@ func EALInit(args []string) error {
 	}
 	var errno C.int
 	if rc := C.nm_eal_init(C.int(len(args)+1), (**C.char)(argv), &errno); rc < 0 {
-		return &Error{Op: "rte_eal_init", Errno: int(errno)}
+		return newError("rte_eal_init", errno)
 	}
 	return nil
 }
@@ -225,18 +284,19 @@ type Port struct {
 var portSteps = [...]string{"", "rte_eth_dev_configure", "rte_eth_dev_adjust_nb_rx_tx_desc", "rte_eth_rx_queue_setup", "rte_eth_tx_queue_setup", "rte_eth_dev_set_mtu", "rte_eth_dev_start"}
 
 // OpenPort creates the mbuf pool (nmbufs buffers) and starts port id. It
-// asks for rx interrupts on the calling thread (see WaitRx).
+// asks for rx interrupts on the calling thread (see WaitRx). mtu > 0 sets
+// the port's MTU and sizes the mbufs for whole frames of it.
 func OpenPort(id int, nmbufs int, mtu int) (*Port, error) {
 	name := C.CString(fmt.Sprintf("nm_pool_%d", id))
 	defer C.free(unsafe.Pointer(name))
 	var errno C.int
-	pool := C.nm_pool_create(name, C.uint(nmbufs), &errno)
+	pool := C.nm_pool_create(name, C.uint(nmbufs), C.uint16_t(mtu), &errno)
 	if pool == nil {
-		return nil, &Error{Op: "rte_pktmbuf_pool_create", Errno: int(errno)}
+		return nil, newError("rte_pktmbuf_pool_create", errno)
 	}
 	var intr C.int
 	if step := C.nm_port_init(C.uint16_t(id), pool, 1024, 1024, C.uint16_t(mtu), 1, &intr, &errno); step != 0 {
-		return nil, &Error{Op: portSteps[step], Errno: int(errno)}
+		return nil, newError(portSteps[step], errno)
 	}
 	p := &Port{id: C.uint16_t(id), pool: pool, intr: intr != 0}
 	ptr := C.size_t(unsafe.Sizeof(uintptr(0)))

@@ -18,6 +18,8 @@ type Port struct{}
 
 func EALInit([]string) error                    { return ErrNotBuilt }
 func EALCleanup()                               {}
+func QuietLog()                                 {}
+func LastLog() string                           { return "" }
 func PortCount() int                            { return 0 }
 func SetTimerSlack(int)                         {}
 func OpenPort(int, int, int) (*Port, error)     { return nil, ErrNotBuilt }
