@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +43,9 @@ type CephMonOptions struct {
 	// and crash reports. Empty: a new temporary directory removed by Stop.
 	// Keep it short: the admin socket path must fit in 107 bytes.
 	Dir string
-	// Addr is the mon's v1 address, 127.0.0.1:PORT. Empty: a free port.
+	// Addr is the mon's v1 address, 127.0.0.1:PORT or a documentation
+	// address inside a private namespace (core/dpdknet.HostIP:PORT).
+	// Empty: 127.0.0.1 and a free port.
 	Addr string
 	// ID is the mon's name; default "a".
 	ID string
@@ -115,8 +116,8 @@ func StartCephMon(opts CephMonOptions) (*CephMon, error) {
 		if a == "" {
 			continue
 		}
-		if host, _, err := net.SplitHostPort(a); err != nil || host != "127.0.0.1" {
-			return nil, fmt.Errorf("peers: ceph-mon: address %q: want 127.0.0.1:PORT", a)
+		if err := checkLocalAddr(a); err != nil {
+			return nil, fmt.Errorf("peers: ceph-mon: %w", err)
 		}
 	}
 	if opts.ReadyTimeout <= 0 {

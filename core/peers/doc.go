@@ -1,7 +1,8 @@
 // Package peers starts real third-party peers for tests, the conformance
 // suite and the perf harness: HAProxy 2.6 (Debian package haproxy) and a
 // Ceph Pacific monitor (Debian package ceph-mon). Everything binds to
-// 127.0.0.1 only.
+// loopback, or to documentation addresses inside a private network
+// namespace the caller made (core/dpdknet).
 //
 // The core API (StartHAProxy, StartCephMon, Process) does not depend on
 // package testing's T, so a plain program such as the perf harness can use

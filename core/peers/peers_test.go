@@ -418,3 +418,21 @@ func TestReadyTimeoutQuotesLog(t *testing.T) {
 		t.Errorf("%s still accepts after a failed start", front)
 	}
 }
+
+func TestCheckLocalAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1:6789", true},
+		{"198.51.100.1:6789", true},
+		{"192.0.2.6:1", true},
+		{"10.0.0.1:6789", false},
+		{"[::1]:6789", false},
+		{"localhost:6789", false},
+	} {
+		if err := checkLocalAddr(tc.addr); (err == nil) != tc.ok {
+			t.Errorf("%s: err %v, want ok %v", tc.addr, err, tc.ok)
+		}
+	}
+}

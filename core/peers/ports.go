@@ -145,3 +145,33 @@ func procAddr(a netip.Addr, port uint16) string {
 	}
 	return strings.ToUpper(hex.EncodeToString(out)) + fmt.Sprintf(":%04X", port)
 }
+
+// documentation holds the ranges a test may use inside a network namespace
+// it created (RFC 5737); everything else but loopback is off limits.
+var documentation = []netip.Prefix{
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+}
+
+// checkLocalAddr accepts "host:port" on IPv4 loopback or in a
+// documentation range: the only addresses a peer may be given.
+func checkLocalAddr(hostport string) error {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return fmt.Errorf("address %q: want IPv4:PORT: %w", hostport, err)
+	}
+	a := ap.Addr()
+	if !a.Is4() {
+		return fmt.Errorf("address %q: want IPv4", hostport)
+	}
+	if a.IsLoopback() {
+		return nil
+	}
+	for _, p := range documentation {
+		if p.Contains(a) {
+			return nil
+		}
+	}
+	return fmt.Errorf("address %q: want 127.0.0.0/8 or a documentation range (RFC 5737)", hostport)
+}
