@@ -27,7 +27,7 @@ type backend struct {
 
 func newBackend(t *harness.T, handle func(c net.Conn)) *backend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,10 +24,11 @@ var cleanExitCase = harness.Case{
 	Desc: "every msgr-server/proxy process the suite started exited 0 within 5 s of SIGTERM and wrote nothing to stdout after READY",
 }
 
-// startServer starts `msgr-server --listen 127.0.0.1:0 args...`.
+// startServer starts `msgr-server --listen HOST:0 args...` (ListenHost:
+// reachable by every engine's client, DPDK ones included).
 func startServer(t *harness.T, e harness.Engine, args ...string) *harness.Proc {
 	t.Helper()
-	return harness.Start(t, e, append([]string{"msgr-server", "--listen", "127.0.0.1:0"}, args...)...)
+	return harness.Start(t, e, append([]string{"msgr-server", "--listen", net.JoinHostPort(harness.ListenHost(e), "0")}, args...)...)
 }
 
 // open starts a raw client session to p's first READY address.

@@ -50,7 +50,7 @@ var interopCases = []harness.Case{
 	ic("interop-client-ceph-mon", "peers/ceph-mon.md §3; "+specW+"§14.3, §15",
 		"this engine's msgr-client (--peer-type mon, lossy_client) with --count 0 completes the msgr1 handshake with a real ceph-mon 16.2 and a KEEPALIVE2 round trip (mon log: open accept success, append_keepalive_or_ack), then exits 0 with sent = 0",
 		func(t *harness.T, e harness.Engine) {
-			mon := startMon(t, peers.CephMonOptions{SkipQuorumWait: true, ExtraConf: map[string]string{"debug_ms": "10"}})
+			mon := startMon(t, peers.CephMonOptions{Addr: monAddr(t), SkipQuorumWait: true, ExtraConf: map[string]string{"debug_ms": "10"}})
 			start := time.Now()
 			r := harness.Run(e, 30*time.Second, "msgr-client", "--connect", mon.Addr, "--peer-type", "mon", "--policy", "lossy_client", "--count", "0")
 			_, err := clientRunErr(r, 0)
@@ -109,6 +109,11 @@ var interopCases = []harness.Case{
 		}),
 }
 
+// monAddr is a free address for a ceph-mon on the suite's host address.
+func monAddr(t *harness.T) string {
+	return net.JoinHostPort(harness.HostIP(), fmt.Sprint(freePort(t)))
+}
+
 // startMon starts a real ceph-mon through core/peers and stops it in
 // Cleanup; a mon that died on its own or left a crash report fails the
 // case (a peer crash caused by our bytes is a bug).
@@ -153,12 +158,15 @@ func recvMessages(addr string) float64 {
 // one of the scenarios accept, server-restart, mon-restart or soak.
 func monPeer(t *harness.T, e harness.Engine, scenario string) error {
 	port := freePort(t)
-	listen := fmt.Sprintf("127.0.0.1:%d", port)
+	listen := net.JoinHostPort(harness.ListenHost(e), fmt.Sprint(port))
 	args := []string{"msgr-server", "--listen", listen, "--name", "mon.1", "--policy", "lossless_peer_reuse", "--metrics", "127.0.0.1:0"}
 	p := harness.Start(t, e, args...)
-	if p.Addr(0) != listen {
-		return fmt.Errorf("READY %v, want %s first", p.Addrs, listen)
+	// A userspace stack reads 127.0.0.1 as its own address and prints
+	// that address in READY; the port must be the one asked for.
+	if want := listen; p.Addr(0) != want && (!e.Userspace || !strings.HasSuffix(p.Addr(0), fmt.Sprintf(":%d", port))) {
+		return fmt.Errorf("READY %v, want %s first", p.Addrs, want)
 	}
+	listen = p.Addr(0)
 	srv, _, err := func() (msgr1.Addr, msgr1.Addr, error) {
 		c, err := msgr1.Dial(listen)
 		if err != nil {
@@ -178,7 +186,7 @@ func monPeer(t *harness.T, e harness.Engine, scenario string) error {
 		conf["ms_inject_socket_failures"] = "15"
 		conf["mon_probe_timeout"] = "0.1"
 	}
-	mon := startMon(t, peers.CephMonOptions{PeerMonAddr: listen, ExtraConf: conf})
+	mon := startMon(t, peers.CephMonOptions{Addr: monAddr(t), PeerMonAddr: listen, ExtraConf: conf})
 	defer checkMon(t, mon)
 	metrics := p.Addr(1)
 	got := func() float64 { return recvMessages(metrics) }
@@ -193,7 +201,7 @@ func monPeer(t *harness.T, e harness.Engine, scenario string) error {
 		if err := p.Stop(); err != nil {
 			return fmt.Errorf("stop server: %v", err)
 		}
-		p2 := harness.Start(t, e, args...)
+		p2 := harness.StartAgain(t, p, e, args...)
 		metrics = p2.Addr(1)
 		if !waitFor(10*time.Second, func() bool { return got() >= 2 }) {
 			return fmt.Errorf("restarted server received %v messages in 10 s; mon log: %s", got(), mon.LogTail(15))
@@ -250,7 +258,7 @@ func haproxyChain(t *harness.T, e harness.Engine, front bool) error {
 	}
 	be, ch := ppBackend(t)
 	hport := freePort(t)
-	haddr := fmt.Sprintf("127.0.0.1:%d", hport)
+	haddr := net.JoinHostPort(harness.HostIP(), fmt.Sprint(hport))
 	var entry, dst string
 	if front {
 		p := startProxy(t, e, simpleCfg("accept-proxy", "", "", be.addr()+" send-proxy"))

@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
+	"github.com/netmodels/netmodels/conformance/internal/msgr1"
 )
 
 var (
@@ -58,6 +59,10 @@ func TestMain(m *testing.M) {
 	}
 	raiseFileLimit()
 	engines, discoverErr = harness.Discover()
+	if done, code := harness.EnterTopology(engines); done {
+		os.Exit(code)
+	}
+	msgr1.ListenHost = harness.HostIP()
 	results = harness.NewResults(engines, allCases())
 	code := m.Run()
 	dir := os.Getenv("MATRIX_DIR")

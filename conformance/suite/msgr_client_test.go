@@ -25,7 +25,7 @@ type clientProc struct {
 func runClient(t *harness.T, e harness.Engine, addr string, args ...string) *clientProc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, e.Path, append([]string{"msgr-client", "--connect", addr}, args...)...)
+	cmd := exec.CommandContext(ctx, e.Path, harness.CommandArgs(t, e, append([]string{"msgr-client", "--connect", addr}, args...)...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se

@@ -610,9 +610,9 @@ var msgrCases = []harness.Case{
 			}
 		}),
 	mc("msgr-listen-in-use", "CONTRACT.md Long-running commands (unusable address)",
-		"--listen on an address already bound: exit 2 with a one-line error, no READY",
+		"--listen on an address already bound (a userspace stack: one it does not own): exit 2 with a one-line error, no READY",
 		func(t *harness.T, e harness.Engine) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package suite
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -54,7 +55,8 @@ func blackhole(t *harness.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+	host := netip.MustParseAddr(harness.HostIP()).As4()
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: host}); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Listen(fd, 0); err != nil {
@@ -64,7 +66,7 @@ func blackhole(t *harness.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	addr := net.JoinHostPort(harness.HostIP(), fmt.Sprint(sa.(*syscall.SockaddrInet4).Port))
 	for range 8 {
 		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
 		if err != nil {

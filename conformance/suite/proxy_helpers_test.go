@@ -152,10 +152,10 @@ func whichServer(t *harness.T, addr, src string) (string, *net.TCPConn) {
 	return name, c
 }
 
-// deadAddr returns a loopback address with nothing listening.
+// deadAddr returns a host address with nothing listening.
 func deadAddr(t *harness.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func deadAddr(t *harness.T) string {
 // name their port up front.
 func freePort(t *harness.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -383,7 +383,7 @@ var proxyCases = []harness.Case{
 		func(t *harness.T, e harness.Engine) {
 			a, b := newBackend(t, tagged("a")), newBackend(t, tagged("b"))
 			p := startProxy(t, e, simpleCfg("", "", "    balance source\n", a.addr(), b.addr()))
-			for _, src := range []string{"127.0.0.1", "127.0.0.2"} {
+			for _, src := range []string{harness.HostIP(), harness.HostIP2()} {
 				first := ""
 				for range 5 {
 					n, c := whichServer(t, p.Addr(0), src)
@@ -456,13 +456,13 @@ var proxyCases = []harness.Case{
 		"tcp-request connection reject if src 127.0.0.2/32: that client is closed with nothing relayed and the backend untouched; 127.0.0.1 is relayed",
 		func(t *harness.T, e harness.Engine) {
 			be := newBackend(t, echo)
-			p := startProxy(t, e, simpleCfg("", "    acl blocked src 127.0.0.2/32\n    tcp-request connection reject if blocked\n", "", be.addr()))
-			c := dial(t, p.Addr(0), "127.0.0.2")
+			p := startProxy(t, e, simpleCfg("", "    acl blocked src "+harness.HostIP2()+"/32\n    tcp-request connection reject if blocked\n", "", be.addr()))
+			c := dial(t, p.Addr(0), harness.HostIP2())
 			_, _ = c.Write([]byte("x"))
 			if seen, err := expectEOF(c, closeWithin); err != nil || len(seen) > 0 {
 				t.Fatalf("rejected client: %v, got %q", err, seen)
 			}
-			through(t, p.Addr(0), "127.0.0.1")
+			through(t, p.Addr(0), harness.HostIP())
 			if n := be.accepted.Load(); n != 1 {
 				t.Errorf("backend saw %d connections, want 1", n)
 			}
@@ -471,22 +471,22 @@ var proxyCases = []harness.Case{
 		"tcp-request connection reject unless src 127.0.0.1/32: 127.0.0.2 is rejected, 127.0.0.1 relayed",
 		func(t *harness.T, e harness.Engine) {
 			be := newBackend(t, echo)
-			p := startProxy(t, e, simpleCfg("", "    acl local src 127.0.0.1/32\n    tcp-request connection reject unless local\n", "", be.addr()))
-			c := dial(t, p.Addr(0), "127.0.0.2")
+			p := startProxy(t, e, simpleCfg("", "    acl local src "+harness.HostIP()+"/32\n    tcp-request connection reject unless local\n", "", be.addr()))
+			c := dial(t, p.Addr(0), harness.HostIP2())
 			if _, err := expectEOF(c, closeWithin); err != nil {
 				t.Fatal(err)
 			}
-			through(t, p.Addr(0), "127.0.0.1")
+			through(t, p.Addr(0), harness.HostIP())
 		}),
 	pc("proxy-acl-accept-first-match", "CONTRACT.md Proxy tcp-request connection accept|reject (HAProxy: first matching rule wins)",
 		"`tcp-request connection accept if local` then an unconditional reject: 127.0.0.1 is relayed (the accept matched first), 127.0.0.2 rejected",
 		func(t *harness.T, e harness.Engine) {
 			be := newBackend(t, echo)
-			p := startProxy(t, e, simpleCfg("", "    acl local src 127.0.0.1/32\n    tcp-request connection accept if local\n    tcp-request connection reject\n", "", be.addr()))
-			through(t, p.Addr(0), "127.0.0.1")
-			c := dial(t, p.Addr(0), "127.0.0.2")
+			p := startProxy(t, e, simpleCfg("", "    acl local src "+harness.HostIP()+"/32\n    tcp-request connection accept if local\n    tcp-request connection reject\n", "", be.addr()))
+			through(t, p.Addr(0), harness.HostIP())
+			c := dial(t, p.Addr(0), harness.HostIP2())
 			if seen, err := expectEOF(c, closeWithin); err != nil || len(seen) > 0 {
-				t.Fatalf("127.0.0.2: %v, got %q", err, seen)
+				t.Fatalf("%s: %v, got %q", harness.HostIP2(), err, seen)
 			}
 			if n := be.accepted.Load(); n != 1 {
 				t.Errorf("backend saw %d connections, want 1", n)
@@ -496,13 +496,13 @@ var proxyCases = []harness.Case{
 		"use_backend by source ACL: 127.0.0.2 reaches backend 'two', others the default backend 'one'",
 		func(t *harness.T, e harness.Engine) {
 			one, two := newBackend(t, tagged("one")), newBackend(t, tagged("two"))
-			cfg := cfgHead + "\nfrontend fe\n    bind 127.0.0.1:0\n    acl second src 127.0.0.2/32\n    use_backend be2 if second\n    default_backend be1\n\nbackend be1\n    server s1 " + one.addr() + "\n\nbackend be2\n    server s1 " + two.addr() + "\n"
+			cfg := cfgHead + "\nfrontend fe\n    bind 127.0.0.1:0\n    acl second src " + harness.HostIP2() + "/32\n    use_backend be2 if second\n    default_backend be1\n\nbackend be1\n    server s1 " + one.addr() + "\n\nbackend be2\n    server s1 " + two.addr() + "\n"
 			p := startProxy(t, e, cfg)
-			if n, _ := whichServer(t, p.Addr(0), "127.0.0.2"); n != "two" {
-				t.Errorf("127.0.0.2 reached %q", n)
+			if n, _ := whichServer(t, p.Addr(0), harness.HostIP2()); n != "two" {
+				t.Errorf("%s reached %q", harness.HostIP2(), n)
 			}
-			if n, _ := whichServer(t, p.Addr(0), "127.0.0.1"); n != "one" {
-				t.Errorf("127.0.0.1 reached %q", n)
+			if n, _ := whichServer(t, p.Addr(0), harness.HostIP()); n != "one" {
+				t.Errorf("%s reached %q", harness.HostIP(), n)
 			}
 		}),
 	pc("proxy-listen-section", "CONTRACT.md Proxy (listen = frontend + backend)",
@@ -614,9 +614,9 @@ var proxyCases = []harness.Case{
 			}
 		}),
 	pc("proxy-bind-in-use", "CONTRACT.md Long-running commands (unusable address)",
-		"a bind address already in use: exit 2 with a one-line error, no READY",
+		"a bind address already in use (a userspace stack: one it does not own): exit 2 with a one-line error, no READY",
 		func(t *harness.T, e harness.Engine) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -635,7 +635,7 @@ var proxyCases = []harness.Case{
 		"proxy --metrics (last READY address): after 5 relayed sessions and 1 ACL-denied one, haproxy_frontend_sessions_total, haproxy_frontend_bytes_in_total and haproxy_frontend_denied_connections_total for frontend fe say so",
 		func(t *harness.T, e harness.Engine) {
 			be := newBackend(t, echo)
-			cfg := writeCfg(t, "haproxy.cfg", simpleCfg("", "    acl blocked src 127.0.0.2/32\n    tcp-request connection reject if blocked\n", "", be.addr()))
+			cfg := writeCfg(t, "haproxy.cfg", simpleCfg("", "    acl blocked src "+harness.HostIP2()+"/32\n    tcp-request connection reject if blocked\n", "", be.addr()))
 			p := harness.Start(t, e, "proxy", "-f", cfg, "--metrics", "127.0.0.1:0")
 			if len(p.Addrs) != 2 {
 				t.Fatalf("READY %v: want the bind and then the metrics address", p.Addrs)
@@ -648,7 +648,7 @@ var proxyCases = []harness.Case{
 				}
 				c.Close()
 			}
-			d := dial(t, p.Addr(0), "127.0.0.2")
+			d := dial(t, p.Addr(0), harness.HostIP2())
 			_, _ = expectEOF(d, closeWithin)
 			want := map[string]float64{
 				`haproxy_frontend_sessions_total{proxy="fe"}`:           5,

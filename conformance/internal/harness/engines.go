@@ -20,6 +20,9 @@ import (
 type Engine struct {
 	Name string // e.g. "goroutine"
 	Path string // absolute path of bin/<name>
+	// Userspace: the engine runs its own TCP/IP stack (bin/dpdk) and is
+	// run in the dpdknet topology (topology.go).
+	Userspace bool
 }
 
 // RepoRoot walks up from the working directory to the folder holding go.work.
@@ -89,7 +92,7 @@ func Discover() ([]Engine, error) {
 			if err := isEngine(p); err != nil {
 				return nil, fmt.Errorf("ENGINES names %q: %w", n, err)
 			}
-			out = append(out, Engine{Name: n, Path: p})
+			out = append(out, Engine{Name: n, Path: p, Userspace: userspaceStack[n]})
 		}
 		return out, nil
 	}
@@ -107,7 +110,7 @@ func Discover() ([]Engine, error) {
 		if isEngine(p) != nil {
 			continue
 		}
-		out = append(out, Engine{Name: e.Name(), Path: p})
+		out = append(out, Engine{Name: e.Name(), Path: p, Userspace: userspaceStack[e.Name()]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

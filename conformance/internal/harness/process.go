@@ -54,6 +54,9 @@ type Proc struct {
 
 	mu      sync.Mutex
 	stopped bool
+
+	slot          *slotRef // tap slot of a userspace engine
+	releaseOnStop bool     // StartProc: Stop gives the slot back
 }
 
 // ShutdownRecord is what a Cleanup observed when it stopped a process; the
@@ -91,10 +94,23 @@ func recordShutdown(engine, test, problem string) {
 // before READY fails the test with its stderr.
 func Start(t testing.TB, e Engine, args ...string) *Proc {
 	t.Helper()
-	p, err := StartProc(e, args...)
+	return start(t, e, nil, args)
+}
+
+func start(t testing.TB, e Engine, reuse *slotRef, args []string) *Proc {
+	t.Helper()
+	full, slot, err := withSlot(e, reuse, args)
 	if err != nil {
 		t.Fatalf("start %s %s: %v", e.Name, strings.Join(args, " "), err)
 	}
+	// The test holds the slot until its end (after the process stopped),
+	// so StartAgain can bring a process back on the same address.
+	t.Cleanup(slot.release)
+	p, err := startProc(e, full)
+	if err != nil {
+		t.Fatalf("start %s %s: %v", e.Name, strings.Join(args, " "), err)
+	}
+	p.slot = slot
 	t.Cleanup(func() {
 		if problem := p.cleanupStop(); problem != "" {
 			t.Logf("%s: %s", p.Name, problem)
@@ -108,6 +124,20 @@ func Start(t testing.TB, e Engine, args ...string) *Proc {
 
 // StartProc is Start without a testing.TB; the caller must Stop it.
 func StartProc(e Engine, args ...string) (*Proc, error) {
+	full, slot, err := withSlot(e, nil, args)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(e, full)
+	if err != nil {
+		slot.release()
+		return nil, err
+	}
+	p.slot, p.releaseOnStop = slot, true
+	return p, nil
+}
+
+func startProc(e Engine, args []string) (*Proc, error) {
 	cmd := exec.Command(e.Path, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &Proc{Name: e.Name + " " + firstArg(args), cmd: cmd, stderr: &tail{max: 64 << 10}, extra: &tail{max: 4 << 10}, done: make(chan struct{})}
@@ -242,6 +272,9 @@ func (p *Proc) Stop() error {
 		<-p.done
 		return nil
 	}
+	if p.releaseOnStop {
+		defer p.slot.release() // after the exit: the tap is gone with it
+	}
 	if p.Exited() {
 		return fmt.Errorf("exited on its own before SIGTERM: %v; stderr: %s", p.waitErr, p.StderrTail())
 	}
@@ -281,13 +314,18 @@ type Result struct {
 
 // Run runs e with args to completion within d.
 func Run(e Engine, d time.Duration, args ...string) Result {
+	args, slot, err := withSlot(e, nil, args)
+	if err != nil {
+		return Result{Stderr: err.Error(), Code: -1}
+	}
+	defer slot.release()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.Path, args...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	r := Result{Stdout: so.String(), Stderr: se.String(), Elapsed: time.Since(start)}
 	var ee *exec.ExitError
 	switch {

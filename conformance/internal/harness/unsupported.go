@@ -21,7 +21,15 @@ var unsupported = map[string]map[string]string{
 		"interop-haproxy-front":         gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
 		"interop-haproxy-behind":        gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
 	},
+	// bin/dpdk's userspace stack (gVisor netstack over one DPDK port) is
+	// IPv4 only and has no loopback interface.
+	"dpdk": {
+		"msgr-accept-ipv6": dpdkIPv4Only,
+		"proxy-ready-ipv6": dpdkIPv4Only,
+	},
 }
+
+const dpdkIPv4Only = "spec/engine.md §18 (dpdk): the DPDK port's stack is IPv4 only (Ethernet + ARP + IPv4; no NDP), so it cannot listen on [::1]"
 
 const gnetNoHalfClose = "spec/engine.md §17 (gnet): gnet closes on read EOF, so the write side cannot outlive the peer's FIN"
 

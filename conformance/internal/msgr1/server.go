@@ -14,9 +14,14 @@ type Listener struct {
 	Nonce uint32
 }
 
-// Listen binds 127.0.0.1:0.
+// ListenHost is the address Listen binds: 127.0.0.1, or the host address
+// of the suite's DPDK topology (harness.HostIP), which engines on a
+// userspace stack can reach.
+var ListenHost = "127.0.0.1"
+
+// Listen binds ListenHost:0.
 func Listen() (*Listener, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(ListenHost, "0"))
 	if err != nil {
 		return nil, err
 	}
