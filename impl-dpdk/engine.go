@@ -121,6 +121,10 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if terr != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: tcpErr(terr)}
 	}
+	// SO_REUSEADDR, as Go sets on every kernel listener: a server
+	// restarted on its port must not wait out its old connections'
+	// TIME_WAIT (gVisor otherwise says "port is in use").
+	ep.SocketOptions().SetReuseAddress(true)
 	if terr := ep.Bind(fa); terr != nil {
 		ep.Close()
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: tcpErr(terr)}

@@ -18,13 +18,19 @@ import (
 // forwarding on. The kernel side is both a peer (kernel clients dial the
 // engine) and the router that sends the engine's traffic to itself back in
 // (see NewNetstack), so every kit connection crosses DPDK in both
-// directions. Only documentation addresses are used.
+// directions. Kernel peers the engine dials (the proxy kit's backends,
+// haproxy) listen on hostAddr, on the namespace's lo. Only documentation
+// addresses are used.
 
 const (
 	nsEnv     = "NETMODELS_DPDK_IN_NETNS"
 	tapName   = "dtap0"
 	stackAddr = "192.0.2.2"
 	peerAddr  = "192.0.2.1"
+	// hostAddr is a kernel address on the namespace's lo that the stack
+	// reaches through the tap: kernel servers of the proxy kit and
+	// haproxy bind it (the kernel's 127.0.0.1 is out of the stack's reach).
+	hostAddr = "198.51.100.1"
 )
 
 func TestMain(m *testing.M) {
@@ -87,6 +93,7 @@ func setupTopology() error {
 		return err
 	}
 	for _, cmd := range [][]string{
+		{"ip", "addr", "add", hostAddr + "/32", "dev", "lo"},
 		{"ip", "addr", "add", peerAddr + "/24", "dev", tapName},
 		{"ip", "link", "set", tapName, "up"},
 		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},

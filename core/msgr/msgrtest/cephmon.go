@@ -114,7 +114,7 @@ func shutdownT(m *msgr.Messenger) {
 // by the receiver (a bad one would close the connection and fail the wait).
 func CephMonClient(t *testing.T, eng engine.Engine, seqPath bool) {
 	requireCephMon(t)
-	mon := peers.StartCephMonT(t, peers.CephMonOptions{})
+	mon := peers.StartCephMonT(t, peers.CephMonOptions{Addr: monAddrOnly(t)})
 	pol, _ := msgr.PolicyByName("lossy_client")
 	pol.FeaturesSupported = wire.FeaturesAll
 	if !seqPath {
@@ -218,13 +218,29 @@ func (p *monPeer) probeSeqs() []uint64 {
 	return s
 }
 
-func monPorts(t *testing.T) (monA, ours string) {
+// MonHost is the kernel address the real ceph-mon binds; OurHost is the
+// address the messenger under test binds and announces. Both are 127.0.0.1
+// except for an engine on a userspace stack (impl-dpdk's tests): its own
+// address, and a kernel address on the namespace's lo that it can reach.
+var MonHost, OurHost = "127.0.0.1", "127.0.0.1"
+
+// monPorts returns the mon's address and ours on two free ports, the
+// mon's the lower (rank 0 when the hosts are equal) unless oursLow.
+func monPorts(t *testing.T, oursLow bool) (monA, ours string) {
 	ps, err := peers.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sort.Ints(ps)
-	return fmt.Sprintf("127.0.0.1:%d", ps[0]), fmt.Sprintf("127.0.0.1:%d", ps[1])
+	if oursLow {
+		ps[0], ps[1] = ps[1], ps[0]
+	}
+	return fmt.Sprintf("%s:%d", MonHost, ps[0]), fmt.Sprintf("%s:%d", OurHost, ps[1])
+}
+
+func monAddrOnly(t *testing.T) string {
+	a, _ := monPorts(t, false)
+	return a
 }
 
 func checkConsecutive(t *testing.T, seqs []uint64, from uint64) {
@@ -242,7 +258,7 @@ func checkConsecutive(t *testing.T, seqs []uint64, from uint64) {
 // the session restarts at seq 1.
 func CephMonPeer(t *testing.T, eng engine.Engine) {
 	requireCephMon(t)
-	monAddr, ours := monPorts(t)
+	monAddr, ours := monPorts(t, false)
 	p := startMonPeer(t, eng, ours, 0)
 	mon := peers.StartCephMonT(t, peers.CephMonOptions{Addr: monAddr, PeerMonAddr: ours})
 	p.in.waitFor(t, "3 probes", 10*time.Second, func() bool { return len(p.probeSeqsLocked()) >= 3 })
@@ -274,7 +290,7 @@ func CephMonPeer(t *testing.T, eng engine.Engine) {
 // next probe reconnects with the same connect_seq and gets RETRY_SESSION.
 func CephMonPeerResend(t *testing.T, eng engine.Engine) {
 	requireCephMon(t)
-	monAddr, ours := monPorts(t)
+	monAddr, ours := monPorts(t, false)
 	gate := make(chan struct{})
 	p := startMonPeerGated(t, eng, ours, 0, gate, "stateful_server")
 	defer shutdownT(p.m)
@@ -327,7 +343,7 @@ func CephMonPeerResend(t *testing.T, eng engine.Engine) {
 // mon: both sides redial after a fault and the connect races resolve).
 func CephMonPeerInjected(t *testing.T, eng engine.Engine, d time.Duration, policy string) {
 	requireCephMon(t)
-	monAddr, ours := monPorts(t)
+	monAddr, ours := monPorts(t, false)
 	p := startMonPeerGated(t, eng, ours, 4, nil, policy)
 	defer shutdownT(p.m)
 	mon := peers.StartCephMonT(t, peers.CephMonOptions{Addr: monAddr, PeerMonAddr: ours,
@@ -382,7 +398,7 @@ func (p *monPeer) probeSeqsLocked() []uint64 {
 // crosses ours with the same cs loses at both ends (§11.4).
 func CephMonPeerDialBack(t *testing.T, eng engine.Engine) {
 	requireCephMon(t)
-	ours, monAddr := monPorts(t)
+	monAddr, ours := monPorts(t, true)
 	p := startMonPeerGated(t, eng, ours, 0, nil, "lossless_peer_reuse")
 	defer shutdownT(p.m)
 	mon := peers.StartCephMonT(t, peers.CephMonOptions{Addr: monAddr, PeerMonAddr: ours, ExtraConf: slowProbes})

@@ -54,7 +54,7 @@ func testServerFirst(t *testing.T, newEngine Factory) {
 // testUnreachable: a refused backend; the client is closed after the
 // retries and every failed connect is counted.
 func testUnreachable(t *testing.T, newEngine Factory) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(Host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 // cannot report the port it bound, so it gets a fixed one).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(Host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func startHAProxy(t *testing.T, cfg string, port int) {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(Host, fmt.Sprint(port)), time.Second)
 		if err == nil {
 			c.Close()
 			return
@@ -156,9 +156,9 @@ defaults
     timeout client 10s
     timeout server 10s
 listen l
-    bind 127.0.0.1:%d%s
+    bind %s:%d%s
     server s1 %s %s
-`, port, ap, server, send)
+`, Host, port, ap, server, send)
 }
 
 // RunHAProxyInterop runs both interop chains for send-proxy and
@@ -179,7 +179,7 @@ listen l
 `, sink.Addr()))
 			port := freePort(t)
 			startHAProxy(t, haproxyCfg(port, false, ours[0], send), port)
-			expectClient(t, fmt.Sprintf("127.0.0.1:%d", port), headers)
+			expectClient(t, net.JoinHostPort(Host, fmt.Sprint(port)), headers)
 		})
 		t.Run("us-"+send+"-to-haproxy", func(t *testing.T) {
 			sink, headers := headerSink(t)
@@ -192,8 +192,8 @@ listen l
     timeout server 10s
 listen l
     bind 127.0.0.1:0
-    server s1 127.0.0.1:%d %s
-`, port, send))
+    server s1 %s:%d %s
+`, Host, port, send))
 			expectClient(t, ours[0], headers)
 		})
 	}

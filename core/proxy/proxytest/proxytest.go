@@ -89,10 +89,17 @@ func (s *Server) Close() {
 // Addr is the server's "host:port".
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// StartServer listens on 127.0.0.1:0 and runs handle per connection.
+// Host is where the kit's own servers, haproxy and clients bind:
+// 127.0.0.1, or for an engine on a userspace stack (impl-dpdk's tests, in
+// their network namespace) a kernel address that stack can reach. The
+// proxies under test always bind 127.0.0.1, which such an engine reads as
+// its own address.
+var Host = "127.0.0.1"
+
+// StartServer listens on Host:0 and runs handle per connection.
 func StartServer(tb testing.TB, handle func(c *net.TCPConn)) *Server {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(Host, "0"))
 	if err != nil {
 		tb.Fatal(err)
 	}
