@@ -145,7 +145,7 @@ func TestMsgrSlowDispatcherThrottle(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	peak, waits := -1.0, -1.0
+	peak, waits, wakeups, wakeSum := -1.0, -1.0, -1.0, -1.0
 	for _, line := range strings.Split(string(body), "\n") {
 		f := strings.Fields(line)
 		if len(f) != 2 {
@@ -157,10 +157,19 @@ func TestMsgrSlowDispatcherThrottle(t *testing.T) {
 			peak = v
 		case `msgr_throttle_waits_total{throttle="policy_bytes_client"}`:
 			waits = v
+		case `msgr_throttle_wakeup_seconds_count{throttle="policy_bytes_client"}`:
+			wakeups = v
+		case `msgr_throttle_wakeup_seconds_sum{throttle="policy_bytes_client"}`:
+			wakeSum = v
 		}
 	}
 	if peak < 0 || peak > 20000+3000 || waits <= 0 {
 		t.Fatalf("peak %v waits %v:\n%s", peak, waits, body)
+	}
+	// Every wait that was granted is one wake-up of the paused reader
+	// (a wait still pending at the end, or cancelled, is none).
+	if wakeups <= 0 || wakeups > waits || wakeSum <= 0 {
+		t.Fatalf("wake-ups %v (sum %v s) for %v waits:\n%s", wakeups, wakeSum, waits, body)
 	}
 	// Throughput equals the service rate: 200 messages at ≥1 ms each.
 	if sum.Seconds < 0.2 {
@@ -218,4 +227,26 @@ func TestMsgrLossyClientRefusedExitsEarly(t *testing.T) {
 	if st != 1 || time.Since(start) > 10*time.Second || !strings.Contains(errs, "failed") {
 		t.Fatalf("exit %d after %v: %s", st, time.Since(start), errs)
 	}
+}
+
+// --rate: the client sends on a fixed schedule and counts each RTT from the
+// time the send was due, so the pacer's own lateness is in every RTT. The
+// pacer ends its waits with nanosleep (core/sleep); a Go timer here wakes
+// about 1 ms late, which put the median RTT near 1 ms even in memory.
+func TestMsgrClientOpenLoopPacing(t *testing.T) {
+	eng := memCLI(t)
+	addr, _ := startServer(t, eng)
+	st, sum, errs := runClient(t, eng, "--connect", addr, "--rate", "2000", "--duration", "400ms", "--size", "64")
+	if st != 0 || sum.Errors != 0 || sum.Received != sum.Sent {
+		t.Fatalf("exit %d %+v %s", st, sum, errs)
+	}
+	// 800 sends are due in 400 ms; the schedule, not the replies, sets the
+	// count (the --duration timer may stop sending a few ms early or late).
+	if sum.Sent < 600 || sum.Sent > 830 {
+		t.Fatalf("sent %d at 2000/s for 400 ms, want about 800", sum.Sent)
+	}
+	if sum.RTTUs.P50 > 350 {
+		t.Fatalf("median RTT %.0f µs from the due time: the pacer oversleeps", sum.RTTUs.P50)
+	}
+	t.Logf("sent %d, RTT p50 %.0f µs p99 %.0f µs", sum.Sent, sum.RTTUs.P50, sum.RTTUs.P99)
 }
