@@ -160,6 +160,7 @@ func New(eng engine.Engine, cfg Config) (*Messenger, error) {
 	if cfg.Registry != nil {
 		m.met = attachCollector(cfg.Registry)
 		pc.ThrottleWaitObserver = m.met.observeWait
+		pc.ThrottleWakeupObserver = m.met.observeWakeup
 	}
 	m.ep = protocol.NewEndpoint(eng, pc, (*hooks)(m))
 	if m.met != nil {

@@ -37,6 +37,9 @@ type Throttle struct {
 	now  func() time.Time
 	// OnWait, if set, observes every completed wait (for histograms).
 	onWait func(time.Duration)
+	// onWakeup, if set, observes release → callback running (see
+	// WithWakeupObserver).
+	onWakeup func(time.Duration)
 
 	mu      sync.Mutex
 	max     int64
@@ -59,6 +62,15 @@ func WithClock(now func() time.Time) Option { return func(t *Throttle) { t.now =
 
 // WithWaitObserver calls fn with the duration of every completed wait.
 func WithWaitObserver(fn func(time.Duration)) Option { return func(t *Throttle) { t.onWait = fn } }
+
+// WithWakeupObserver calls fn with the wake-up latency of every granted
+// waiter: from the release that granted it (the Put, SetMax or Cancel that
+// made room) to its callback starting on the waiter's loop. That is the
+// delay this throttle adds over the wait itself, where Ceph's reader would
+// re-check on its 1 ms timer. fn runs on the waiter's loop.
+func WithWakeupObserver(fn func(time.Duration)) Option {
+	return func(t *Throttle) { t.onWakeup = fn }
+}
 
 // New returns a throttle named name with limit max (0: unlimited).
 func New(name string, max int64, opts ...Option) *Throttle {
@@ -164,15 +176,18 @@ const (
 // callback runs holding the grant (and the caller must Put it later), or
 // Cancel returns the capacity.
 type Waiter struct {
-	t      *Throttle
-	n      int64
-	exec   func(func()) error
-	fn     func()
-	start  time.Time
-	state  atomic.Int32
-	next   *Waiter
-	prev   *Waiter
-	queued bool
+	t     *Throttle
+	n     int64
+	exec  func(func()) error
+	fn    func()
+	start time.Time
+	// released is when the grant was handed to exec; written before exec,
+	// read in run, which exec orders after it.
+	released time.Time
+	state    atomic.Int32
+	next     *Waiter
+	prev     *Waiter
+	queued   bool
 }
 
 // GetOrWait takes n now and returns (nil, true), or registers a waiter and
@@ -233,8 +248,15 @@ func (t *Throttle) grantLocked() []*Waiter {
 }
 
 func (t *Throttle) notify(ws []*Waiter) {
+	if len(ws) == 0 {
+		return
+	}
+	// One release instant for all it grants: a later waiter's wake-up
+	// includes handing the earlier ones to their loops.
+	released := t.now()
 	for _, w := range ws {
-		d := t.now().Sub(w.start)
+		d := released.Sub(w.start)
+		w.released = released
 		t.mu.Lock()
 		t.waitNs += int64(d)
 		t.mu.Unlock()
@@ -250,6 +272,9 @@ func (t *Throttle) notify(ws []*Waiter) {
 
 func (w *Waiter) run() {
 	if w.state.CompareAndSwap(waitGranted, waitDone) {
+		if obs := w.t.onWakeup; obs != nil {
+			obs(w.t.now().Sub(w.released))
+		}
 		w.fn()
 	}
 }

@@ -155,6 +155,36 @@ func TestWaitDuration(t *testing.T) {
 
 // Many goroutines: the amount held never exceeds the limit (no request is
 // oversized here) and everything is eventually granted.
+// The wake-up latency runs from the release that grants a waiter to its
+// callback starting on its loop; a grant cancelled before it runs is not a
+// wake-up.
+func TestWakeupLatency(t *testing.T) {
+	now := time.Unix(100, 0)
+	var seen []time.Duration
+	th := New("b", 2, WithClock(func() time.Time { return now }),
+		WithWakeupObserver(func(d time.Duration) { seen = append(seen, d) }))
+	var loop []func() // the waiters' loop queue, run by hand
+	exec := func(fn func()) error { loop = append(loop, fn); return nil }
+	th.Get(2)
+	ran := 0
+	th.GetOrWait(1, exec, func() { ran++ })
+	w2, _ := th.GetOrWait(1, exec, func() { ran++ })
+	now = now.Add(time.Millisecond) // the wait: not part of the wake-up
+	th.Put(2)                       // grants both
+	if len(loop) != 2 || len(seen) != 0 {
+		t.Fatalf("queued %d, observed %v before any callback ran", len(loop), seen)
+	}
+	now = now.Add(7 * time.Microsecond)
+	loop[0]()
+	if !w2.Cancel() { // granted, not yet run: the grant goes back
+		t.Fatal("cancel of a granted waiter")
+	}
+	loop[1]()
+	if ran != 1 || len(seen) != 1 || seen[0] != 7*time.Microsecond {
+		t.Fatalf("ran %d, wake-ups %v, want one of 7µs", ran, seen)
+	}
+}
+
 func TestConcurrentNeverExceeds(t *testing.T) {
 	const max = 1000
 	th := New("bytes", max)

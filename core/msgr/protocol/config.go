@@ -105,6 +105,10 @@ type Config struct {
 	Logf func(format string, args ...any)
 	// ThrottleWaitObserver, if set, sees every throttle wait (name, duration).
 	ThrottleWaitObserver func(name string, d time.Duration)
+	// ThrottleWakeupObserver, if set, sees every throttle wake-up (name,
+	// time from the release that granted a paused reader to its grant
+	// callback running on its loop; see throttle.WithWakeupObserver).
+	ThrottleWakeupObserver func(name string, d time.Duration)
 }
 
 // Defaults.

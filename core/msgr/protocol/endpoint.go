@@ -67,6 +67,9 @@ func (ep *Endpoint) newThrottle(name string, max int64) *throttle.Throttle {
 	if obs := ep.cfg.ThrottleWaitObserver; obs != nil {
 		opts = append(opts, throttle.WithWaitObserver(func(d time.Duration) { obs(name, d) }))
 	}
+	if obs := ep.cfg.ThrottleWakeupObserver; obs != nil {
+		opts = append(opts, throttle.WithWakeupObserver(func(d time.Duration) { obs(name, d) }))
+	}
 	return throttle.New(name, max, opts...)
 }
 
