@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/netmodels/netmodels/impl-dpdk/internal/link"
@@ -21,7 +22,37 @@ func TestEngineFlags(t *testing.T) {
 	if !slices.Equal(rest, []string{"msgr-server", "--listen=127.0.0.1:0"}) {
 		t.Errorf("rest = %q", rest)
 	}
-	for _, bad := range []string{"--poll=busy", "--ip=300.1.1.1/24", "--gw=x"} {
+	o, rest, err = engineFlags([]string{"proxy", "--tap=nmtap7", "--tap-peer=192.0.2.29/30", "-f", "x.cfg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(o.EAL, "--vdev=net_tap0,iface=nmtap7") || o.tapPeer != (tapPeerConf{"nmtap7", netip.MustParsePrefix("192.0.2.29/30"), 0}) {
+		t.Errorf("--tap/--tap-peer: EAL %q, peer %+v", o.EAL, o.tapPeer)
+	}
+	if !slices.Equal(rest, []string{"proxy", "-f", "x.cfg"}) {
+		t.Errorf("rest = %q", rest)
+	}
+	o, rest, err = engineFlags([]string{"msgr-client", "--memif=client,/tmp/x/memif.sock", "--ip=203.0.113.2/24", "--mtu=9000", "--connect=203.0.113.1:6800"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(o.EAL, "--vdev=net_memif0,role=client,socket=/tmp/x/memif.sock,socket-abstract=no,bsize=9216") || slices.ContainsFunc(o.EAL, func(a string) bool { return strings.Contains(a, "net_tap") }) {
+		t.Errorf("--memif: EAL %q", o.EAL)
+	}
+	if o.Gateway.IsValid() || o.NoLinkWait || o.MTU != 9000 || o.Addr != netip.MustParsePrefix("203.0.113.2/24") {
+		t.Errorf("--memif client: %+v", o.Options)
+	}
+	if !slices.Equal(rest, []string{"msgr-client", "--connect=203.0.113.1:6800"}) {
+		t.Errorf("rest = %q", rest)
+	}
+	// A memif server answers READY before its peer connects.
+	if o, _, err = engineFlags([]string{"--memif=server,/s"}); err != nil || !o.NoLinkWait {
+		t.Errorf("--memif=server: NoLinkWait %v, err %v", o.NoLinkWait, err)
+	}
+	if o, _, err = engineFlags([]string{"--tap=nmtap1", "--tap-peer=192.0.2.5/30", "--mtu=9000"}); err != nil || o.tapPeer.mtu != 9000 {
+		t.Errorf("--mtu with --tap-peer: kernel side mtu %d, err %v", o.tapPeer.mtu, err)
+	}
+	for _, bad := range []string{"--mtu=100", "--mtu=x", "--mtu=65536", "--memif=peer,/s", "--memif=server", "--memif=client,", "--poll=busy", "--ip=300.1.1.1/24", "--gw=x", "--tap=", "--tap=a,b", "--tap-peer=192.0.2.1", "--tap-peer=2001:db8::1/64"} {
 		if _, _, err := engineFlags([]string{bad}); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
