@@ -7,9 +7,9 @@ package loadgen
 
 import (
 	"context"
-	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/netmodels/netmodels/core/sleep"
 )
 
 // Clock is the time source of the pacing loops; tests use a fake one.
@@ -19,34 +19,18 @@ type Clock interface {
 	SleepUntil(t time.Time)
 }
 
-// RealClock is the wall clock. On the VMs this runs on, a Go timer
-// (time.Sleep) wakes with millisecond granularity: Sleep(100µs) measured
-// 1.08 ms at the median. An open-loop pacer built on it would charge ~0.6
-// ms of its own oversleep to every request. So the last stretch of a wait
-// is a nanosleep(2) on the thread (hrtimer, ~80 µs here). What overshoot
-// remains is charged to the latency in open-loop mode, as in wrk2, and
-// shows up in the load generator's ceiling against the raw server.
+// RealClock is the wall clock. Its waits are core/sleep's: the runtime
+// sleeps for all but the last 2 ms, then nanosleep(2) on the thread, since a
+// Go timer alone wakes about 1 ms late on these VMs (time.Sleep(100µs)
+// measured 1.08 ms) and an open-loop pacer charges its oversleep to every
+// request. What overshoot remains is charged to the latency in open-loop
+// mode, as in wrk2, and shows up in the load generator's ceiling against the
+// raw server. core/cli's msgr-client --rate paces with the same code.
 type RealClock struct{}
 
 func (RealClock) Now() time.Time { return time.Now() }
 
-// coarseMargin is what a runtime sleep leaves to nanosleep.
-const coarseMargin = 2 * time.Millisecond
-
-func (RealClock) SleepUntil(t time.Time) {
-	d := time.Until(t)
-	if d > coarseMargin {
-		time.Sleep(d - coarseMargin)
-	}
-	for {
-		d = time.Until(t)
-		if d <= 0 {
-			return
-		}
-		ts := syscall.NsecToTimespec(int64(d))
-		_ = syscall.Nanosleep(&ts, nil) // EINTR: sleep the rest
-	}
-}
+func (RealClock) SleepUntil(t time.Time) { sleep.Until(t) }
 
 // Schedule is an open-loop constant-rate plan: request i is intended to be
 // sent at Start + i*Interval, whatever happened to request i-1.
@@ -103,11 +87,7 @@ func (p *Pacer) Run(ctx context.Context, rt func() error) (int64, error) {
 }
 
 // lowTimerSlack pins the calling goroutine to its thread and sets the
-// thread's timer slack to 1 ns (prctl PR_SET_TIMERSLACK; the default is
-// 50 µs), so nanosleep wakes on time. For open-loop pacers only: the
-// thread stays locked until the goroutine exits.
-func lowTimerSlack() {
-	runtime.LockOSThread()
-	const prSetTimerslack = 29
-	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerslack, 1, 0)
-}
+// thread's timer slack to 1 ns (sleep.LowTimerSlack), so nanosleep wakes on
+// time. For open-loop pacers only: the thread stays locked until the
+// goroutine exits.
+func lowTimerSlack() { sleep.LowTimerSlack() }
