@@ -12,11 +12,16 @@ import (
 	"time"
 )
 
-// FreePort returns a loopback port the kernel just handed out (bind :0,
+// Host is the address the anchors listen on and FreePort probes:
+// loopback, or the DPDK topology's host address (core/dpdknet) when the
+// harness runs inside its namespace. Set it before starting anything.
+var Host = "127.0.0.1"
+
+// FreePort returns a port on Host the kernel just handed out (bind :0,
 // close). Another process can take it before the caller binds it; callers
 // that can read a READY line should prefer :0.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(Host, "0"))
 	if err != nil {
 		return 0, err
 	}

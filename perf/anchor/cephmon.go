@@ -34,7 +34,7 @@ func StartCephMon(dir string, pinCPU int) (*CephMon, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := fmt.Sprintf("%s:%d", Host, port)
 	fsid := uuid()
 	for _, d := range []string{"mon", "run", "log", "crash"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,4 +178,59 @@ func FuzzParseHeld(f *testing.F) {
 			t.Fatalf("held %v without a gauge", h.held)
 		}
 	})
+}
+
+// A histogram as core/msgr writes it, twice: the quantiles come from the
+// difference, interpolated inside the bucket as histogram_quantile does.
+func TestWakeupHistogramQuantiles(t *testing.T) {
+	before := `# HELP msgr_throttle_wakeup_seconds x
+msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_bytes",le="1e-05"} 7
+msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_bytes",le="+Inf"} 7
+msgr_throttle_wakeup_seconds_bucket{throttle="policy_bytes_client",le="1e-05"} 10
+msgr_throttle_wakeup_seconds_bucket{throttle="policy_bytes_client",le="2e-05"} 10
+msgr_throttle_wakeup_seconds_bucket{throttle="policy_bytes_client",le="4e-05"} 10
+msgr_throttle_wakeup_seconds_bucket{throttle="policy_bytes_client",le="+Inf"} 10
+msgr_throttle_wakeup_seconds_sum{throttle="policy_bytes_client"} 0.0001
+msgr_throttle_wakeup_seconds_count{throttle="policy_bytes_client"} 10
+`
+	// 100 more: 10 under 10 µs, 80 in 10–20 µs, 9 in 20–40 µs, 1 above.
+	after := strings.NewReplacer(
+		`le="1e-05"} 10`, `le="1e-05"} 20`,
+		`le="2e-05"} 10`, `le="2e-05"} 100`,
+		`le="4e-05"} 10`, `le="4e-05"} 109`,
+		`policy_bytes_client",le="+Inf"} 10`, `policy_bytes_client",le="+Inf"} 110`,
+	).Replace(before)
+	b, found := parseWakeup(bufioScanner(before))
+	a, found2 := parseWakeup(bufioScanner(after))
+	if !found || !found2 {
+		t.Fatal("histogram not found")
+	}
+	d := a.sub(b)
+	if d.count() != 100 {
+		t.Fatalf("count %v, want 100 (the policy throttle only)", d.count())
+	}
+	// Rank 50 lies 40 of 80 into the 10–20 µs bucket: 15 µs.
+	if p50 := d.quantile(0.5); math.Abs(p50-15e-6) > 1e-12 {
+		t.Fatalf("p50 %v", p50)
+	}
+	// Rank 99 is the last of the 20–40 µs bucket: 40 µs.
+	if p99 := d.quantile(0.99); math.Abs(p99-40e-6) > 1e-12 {
+		t.Fatalf("p99 %v", p99)
+	}
+	// Above every finite bound: the highest finite bound.
+	if p := d.quantile(0.999); p != 40e-6 {
+		t.Fatalf("p99.9 %v", p)
+	}
+	if !math.IsNaN(bucketHist{}.quantile(0.5)) {
+		t.Fatal("empty histogram has a quantile")
+	}
+	// No policy throttle: every throttle's buckets, summed.
+	other, _ := parseWakeup(bufioScanner(`msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_bytes",le="+Inf"} 7` + "\n" +
+		`msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_msgs",le="+Inf"} 3` + "\n"))
+	if other.count() != 10 {
+		t.Fatalf("fallback count %v", other.count())
+	}
+	if _, found := parseWakeup(bufioScanner("msgr_throttle_wait_seconds_bucket{le=\"1\"} 3\n")); found {
+		t.Fatal("found a wake-up histogram in another metric")
+	}
 }

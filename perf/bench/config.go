@@ -17,6 +17,12 @@ type Suite struct {
 	Duration time.Duration
 	// ScaleConns is N for the connection-scale and idle-session scenarios.
 	ScaleConns int
+	// IdleWindow is one repetition of the idle-CPU scenario (no traffic).
+	IdleWindow time.Duration
+	// UserspaceDuration, when set, is the repetition length of the
+	// bin/dpdk targets (dpdk, dpdk-memif), shorter than Duration so that
+	// the default suite stays under 15 minutes with them on 2 cores.
+	UserspaceDuration time.Duration
 	// Scenarios lists scenario IDs to run; nil runs all.
 	Scenarios []string
 }
@@ -24,16 +30,16 @@ type Suite struct {
 // Suites: default (under 15 minutes on 2 cores with every engine built),
 // quick (under 3 minutes) and smoke (seconds: proves the harness works).
 var Suites = map[string]Suite{
-	"default": {Name: "default", Reps: 5, Warmup: 200 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000},
-	"quick": {Name: "quick", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 200 * time.Millisecond, ScaleConns: 200,
+	"default": {Name: "default", Reps: 5, Warmup: 200 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond},
+	"quick": {Name: "quick", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 200 * time.Millisecond, ScaleConns: 200, IdleWindow: 500 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-0B-pinned", "msgr-pingpong-4KiB-pinned", "msgr-pingpong-4KiB-unpinned",
 			"msgr-keepalive-pingpong-pinned", "msgr-keepalive-pipelined",
-			"msgr-pipelined-16x16-4KiB", "msgr-throttle", "msgr-connscale",
+			"msgr-pipelined-16x16-4KiB", "msgr-throttle", "msgr-connscale", "msgr-idle-cpu",
 			"proxy-pingpong-64B-pinned", "proxy-pingpong-64B-unpinned",
 			"proxy-stream-1", "proxy-stream-8", "proxy-connrate", "proxy-idle",
 		}},
-	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20,
+	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20, IdleWindow: 50 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-4KiB-pinned", "msgr-keepalive-pingpong-pinned", "proxy-pingpong-64B-pinned", "proxy-stream-1",
 		}},
@@ -58,6 +64,17 @@ type Config struct {
 	Only []string
 	// Progress receives one call per finished repetition.
 	Progress Progress
+	// Host is where the harness's own listeners (raw server, backends,
+	// kernel engines' servers and proxies, haproxy, ceph-mon) bind:
+	// 127.0.0.1, or dpdknet.HostIP inside the DPDK topology so that a
+	// DPDK stack reaches them too ("" = 127.0.0.1).
+	Host string
+	// DPDK is the topology bin/dpdk runs in over a tap; nil when this run
+	// has none.
+	DPDK *DPDKConfig
+	// NoDPDK, when set, says why the bin/dpdk targets cannot run (they
+	// are shown absent with it).
+	NoDPDK string
 }
 
 // Progress is told about the run's advance (the mpb bars in cmd/perf).

@@ -79,8 +79,8 @@ func (r *runner) loadgenArgs(kind string, flags ...string) []string {
 }
 
 // runLoadgen runs the harness's own load generator as a subprocess.
-func (r *runner) runLoadgen(ctx context.Context, pin int, warm bool, kind string, flags ...string) (sample, loadgen.Result, error) {
-	d := r.cfg.Suite.Duration
+func (r *runner) runLoadgen(ctx context.Context, g *rig, pin int, warm bool, kind string, flags ...string) (sample, loadgen.Result, error) {
+	d := r.repDuration(g)
 	w := r.cfg.Suite.Warmup
 	if warm {
 		d, w = r.cfg.Suite.Warmup, 0
@@ -110,6 +110,15 @@ func (r *runner) runLoadgen(ctx context.Context, pin int, warm bool, kind string
 	return s, res, nil
 }
 
+// repDuration is one repetition's length for g's target: the suite's, or
+// its shorter UserspaceDuration for bin/dpdk (see Suite).
+func (r *runner) repDuration(g *rig) time.Duration {
+	if g != nil && g.userspace && r.cfg.Suite.UserspaceDuration > 0 {
+		return r.cfg.Suite.UserspaceDuration
+	}
+	return r.cfg.Suite.Duration
+}
+
 // msgrClientOutput is the contract's msgr-client JSON.
 type msgrClientOutput struct {
 	Engine    string  `json:"engine"`
@@ -131,14 +140,20 @@ type msgrClientOutput struct {
 	} `json:"rtt_us"`
 }
 
-// msgrClient runs the fixed client engine's msgr-client against addr.
-func (r *runner) msgrClient(ctx context.Context, pin int, addr string, warm bool, conns, depth, size int, extra ...string) (sample, msgrClientOutput, error) {
-	d := r.cfg.Suite.Duration
+// msgrClient runs the fixed client engine's msgr-client against g's
+// server (or the client g asks for: dpdk-memif's own bin/dpdk client).
+func (r *runner) msgrClient(ctx context.Context, pin int, g *rig, warm bool, conns, depth, size int, extra ...string) (sample, msgrClientOutput, error) {
+	d := r.repDuration(g)
 	if warm {
 		d = r.cfg.Suite.Warmup
 	}
-	argv := append([]string{r.clientBin(), "msgr-client", "--connect", addr,
+	bin, eflags := r.clientBin(), []string(nil)
+	if g.client != nil {
+		bin, eflags = g.client.bin, g.client.flags
+	}
+	argv := append([]string{bin, "msgr-client", "--connect", g.addr["msgr"],
 		"--conns", fmt.Sprint(conns), "--depth", fmt.Sprint(depth), "--size", fmt.Sprint(size)}, extra...)
+	argv = append(argv, eflags...)
 	if !hasFlag(extra, "--count") {
 		argv = append(argv, "--duration", d.String())
 	}

@@ -92,6 +92,10 @@ func DiscoverEngines(binDir string, only []string) []result.TargetInfo {
 		// The contract's engines always get a column (absent when not
 		// built), then anything else built into bin/.
 		names = append(names, ContractEngines...)
+		// bin/dpdk is also measured dpdk↔dpdk over memif (bench/dpdk.go).
+		if i := slices.Index(names, DPDK); i >= 0 {
+			names = slices.Insert(names, i+1, DPDKMemif)
+		}
 		if ents, err := os.ReadDir(binDir); err == nil {
 			for _, e := range ents {
 				if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 && !slices.Contains(names, e.Name()) {
@@ -103,7 +107,7 @@ func DiscoverEngines(binDir string, only []string) []result.TargetInfo {
 	var out []result.TargetInfo
 	for _, n := range names {
 		ti := result.TargetInfo{Name: n, Kind: result.KindEngine}
-		path := filepath.Join(binDir, n)
+		path := filepath.Join(binDir, engineBase(n))
 		if _, err := os.Stat(path); err != nil {
 			ti.Reason = "not built: " + path + " missing (make build)"
 		} else if v, err := commandOutput("", path, "version"); err != nil {
@@ -113,6 +117,14 @@ func DiscoverEngines(binDir string, only []string) []result.TargetInfo {
 		}
 		ti.Tuning = map[string]string{"GOMAXPROCS": envOr("GOMAXPROCS", "default (= CPUs visible; 1 when pinned)"),
 			"flags": "contract defaults (the harness passes no tuning flag)"}
+		switch n {
+		case DPDK:
+			ti.Tuning["flags"] = "contract defaults plus its tap slot (core/dpdknet: --tap --ip --gw --tap-peer; --mtu when the run sets one); --poll=adaptive (default)"
+			ti.Tuning["path"] = "kernel client or load generator → tap → DPDK net_tap → gVisor netstack → engine"
+		case DPDKMemif:
+			ti.Tuning["flags"] = "bin/dpdk msgr-server --memif=server,SOCKET --ip=" + memifServerIP + ", driven by bin/dpdk msgr-client --memif=client,SOCKET --ip=" + memifClientIP + " (its own process)"
+			ti.Tuning["path"] = "DPDK client (gVisor) → net_memif shared memory → DPDK server (gVisor): no kernel on the data path; a different client from every other row"
+		}
 		if ti.Available {
 			for _, sub := range []string{"msgr-server", "proxy"} {
 				help, _ := combinedOutput(path, sub, "-h")

@@ -36,6 +36,24 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		Method: result.Method{Reps: cfg.Suite.Reps, WarmupS: cfg.Suite.Warmup.Seconds(), DurationS: cfg.Suite.Duration.Seconds(),
 			Confidence: 0.95, PinCPU: cfg.PinCPU}}
 	r := &runner{cfg: cfg, run: run, absent: map[string]string{}}
+	// Every listener the harness owns and every anchor binds one host for
+	// all targets, so kernel-only and DPDK runs are set up alike.
+	anchor.Host = r.host()
+	run.Extra = map[string]string{"listen_host": r.host()}
+	if cfg.DPDK != nil {
+		run.Extra["dpdk_topology"] = "the whole run re-executed itself in a private network namespace (core/dpdknet): every bin/dpdk process over tap gets its own tap and 192.0.2.N/30 (kernel side .1 is its gateway), kernel listeners are on " + r.host() + " (on the namespace's lo, routed to from every tap)"
+		mtu := 1500
+		if cfg.DPDK.MTU > 0 {
+			mtu = cfg.DPDK.MTU
+		}
+		run.Extra["dpdk_mtu"] = fmt.Sprint(mtu)
+	}
+	if d := cfg.Suite.UserspaceDuration; d > 0 && d != cfg.Suite.Duration {
+		run.Extra["dpdk_duration_s"] = fmt.Sprint(d.Seconds())
+	}
+	if cfg.NoDPDK != "" {
+		run.Extra["dpdk_topology"] = "none: " + cfg.NoDPDK
+	}
 	r.discover()
 	defs := r.selected()
 	total := 0
@@ -64,6 +82,11 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 
 func (r *runner) discover() {
 	infos := DiscoverEngines(r.cfg.BinDir, r.cfg.Engines)
+	for i := range infos {
+		if ti := &infos[i]; Userspace(ti.Name) && ti.Available && r.cfg.NoDPDK != "" {
+			ti.Available, ti.Reason = false, r.cfg.NoDPDK
+		}
+	}
 	for _, ti := range infos {
 		if ti.Available {
 			r.engines = append(r.engines, ti)
@@ -82,7 +105,7 @@ func (r *runner) discover() {
 		Version: "perf rawtcp-server", Tuning: map[string]string{"model": "goroutine per connection (Go net)", "echo buffer": "64 KiB", "sink buffer": "256 KiB"}}
 	r.run.Targets = append(r.run.Targets, raw)
 	hap := result.TargetInfo{Name: HAProxy, Kind: result.KindAnchor, Tuning: map[string]string{
-		"config": "the generated proxy.cfg (see report), identical for every proxy", "nbthread": "HAProxy default: one per visible CPU (1 when pinned)"}}
+		"config": "the generated proxy config (see report), identical for every proxy but for its ports", "nbthread": "HAProxy default: one per visible CPU (1 when pinned)"}}
 	if v, err := anchor.Version("haproxy", "-v"); err != nil {
 		hap.Reason = "haproxy not installed: " + err.Error()
 		r.absent[HAProxy] = hap.Reason
@@ -151,39 +174,32 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		switch {
 		case r.absent[t.name] != "":
 			cell.Status, cell.Reason = result.StatusAbsent, r.absent[t.name]
+		case r.absent[engineBase(t.name)] != "":
+			cell.Status, cell.Reason = result.StatusAbsent, r.absent[engineBase(t.name)]
+		case t.absent != "":
+			cell.Status, cell.Reason = result.StatusAbsent, t.absent
 		case sc.Pinned && !r.run.Method.Taskset:
 			cell.Status, cell.Reason = result.StatusAbsent, "pinned scenario but taskset is not installed or pinning is off"
 		default:
 			runs = append(runs, &cellRun{r: r, d: d, t: t, cell: cell, pin: pin, ctx: ctx})
 		}
 	}
-	if d.interleaved() {
-		// Every target is up at once and the repetitions take turns, so a
-		// noisy neighbour's burst hits all targets alike (the ratios stay
-		// steady). Idle servers cost nothing measurable meanwhile.
+	// Every target is up at once and the repetitions take turns (rep 1 of
+	// each target, then rep 2, ...), so a noisy neighbour's burst or a slow
+	// drift of the machine hits all targets alike and the ratios stay
+	// steady. Idle servers and proxies cost nothing measurable meanwhile;
+	// each proxy has its own config file and ports (proxyRig), and a
+	// fresh-rig scenario restarts only the target whose turn it is.
+	for _, cr := range runs {
+		cr.protect(cr.begin)
+	}
+	for rep := 0; rep < r.cfg.Suite.Reps && ctx.Err() == nil; rep++ {
 		for _, cr := range runs {
-			cr.protect(cr.begin)
+			cr.protect(func(ctx context.Context) { cr.rep(ctx, rep) })
 		}
-		for rep := 0; rep < r.cfg.Suite.Reps && ctx.Err() == nil; rep++ {
-			for _, cr := range runs {
-				cr.protect(func(ctx context.Context) { cr.rep(ctx, rep) })
-			}
-		}
-		for _, cr := range runs {
-			cr.protect(func(context.Context) { cr.end() })
-		}
-	} else {
-		// Proxies share one config file (same ports), and scale scenarios
-		// restart the server per repetition: one target at a time.
-		for _, cr := range runs {
-			cr.protect(func(ctx context.Context) {
-				cr.begin(ctx)
-				for rep := 0; rep < r.cfg.Suite.Reps && ctx.Err() == nil; rep++ {
-					cr.rep(ctx, rep)
-				}
-			})
-			cr.protect(func(context.Context) { cr.end() })
-		}
+	}
+	for _, cr := range runs {
+		cr.protect(func(context.Context) { cr.end() })
 	}
 	for _, c := range sc.Cells {
 		for i := len(c.Reps); i <= r.cfg.Suite.Reps; i++ {
@@ -194,11 +210,6 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		}
 	}
 }
-
-// interleaved says whether the targets can be up side by side: not for
-// proxies (one config file, one set of ports) nor for scenarios that
-// restart the server every repetition.
-func (d *scenarioDef) interleaved() bool { return d.res.Group != "proxy" && !d.freshRig }
 
 // cellRun is one cell being measured: started, warmed up, repeated, ended.
 type cellRun struct {
@@ -288,13 +299,16 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 		return
 	}
 	d := cr.d
-	if d.freshRig && rep > 0 {
-		cr.stop()
-		if !cr.start() {
-			return
-		}
+	// A fresh-rig scenario's previous server was stopped after its turn.
+	if cr.g == nil && !cr.start() {
+		return
 	}
 	g := cr.g
+	if d.freshRig {
+		// Restart for the next repetition: stopped now, so it holds no
+		// memory while the other targets take their turns.
+		defer cr.stop()
+	}
 	u0, err := proc.Read(g.measured.PID())
 	if err != nil {
 		cr.fail(fmt.Errorf("%s exited: %s", g.measured.Name, g.measured.Stderr()))

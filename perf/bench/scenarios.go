@@ -40,6 +40,7 @@ const (
 	perMsg perUnit = iota
 	perGB
 	perConn
+	perNone // idle: CPU per second only
 )
 
 // target is one cell's recipe.
@@ -48,6 +49,9 @@ type target struct {
 	driver     string
 	setup      func(pin int) (*rig, error)
 	load       func(ctx context.Context, g *rig, pin int, warm bool) (sample, error)
+	// absent, when set, says why this target has no cell here (shown as
+	// absent with the reason, never left out).
+	absent string
 }
 
 type scenarioDef struct {
@@ -94,13 +98,38 @@ func pinName(p bool) string {
 	return "unpinned"
 }
 
-// engineTargets builds one target per engine with the given recipe.
+// engineTargets builds one target per engine with the given recipe, for a
+// scenario whose client is a kernel process: dpdk-memif, which only its
+// own DPDK client can reach, gets an absent cell saying so (memifWhy).
 func (r *runner) engineTargets(driver string, setup func(engine string, pin int) (*rig, error),
-	load func(ctx context.Context, g *rig, pin int, warm bool) (sample, error)) []target {
+	load func(ctx context.Context, g *rig, pin int, warm bool) (sample, error), memifWhy ...string) []target {
+	why := memifNoKernelClient
+	if len(memifWhy) > 0 {
+		why = memifWhy[0]
+	}
 	var out []target
 	for _, e := range r.engines {
-		out = append(out, target{name: e.Name, kind: result.KindEngine, driver: driver,
-			setup: func(pin int) (*rig, error) { return setup(e.Name, pin) }, load: load})
+		t := target{name: e.Name, kind: result.KindEngine, driver: driver,
+			setup: func(pin int) (*rig, error) { return setup(e.Name, pin) }, load: load}
+		if e.Name == DPDKMemif {
+			t.absent = why
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// msgrClientTargets is engineTargets for the scenarios driven by
+// msgr-client: there dpdk-memif runs, its client being bin/dpdk
+// msgr-client on the other end of its server's memif port (rig.client).
+func (r *runner) msgrClientTargets(driver string, setup func(engine string, pin int) (*rig, error),
+	load func(ctx context.Context, g *rig, pin int, warm bool) (sample, error)) []target {
+	out := r.engineTargets(driver, setup, load)
+	for i := range out {
+		if out[i].name == DPDKMemif {
+			out[i].absent = ""
+			out[i].driver = "bin/dpdk msgr-client over memif (a DPDK client, not the kernel client of the other rows)"
+		}
 	}
 	return out
 }
@@ -134,12 +163,12 @@ func (r *runner) definitions() []*scenarioDef {
 		d.targets = append(d.targets, target{name: RawTCP, kind: result.KindAnchor, driver: "perf loadgen pingpong",
 			setup: r.rawRig,
 			load: func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-				s, res, err := r.runLoadgen(ctx, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", fmt.Sprint(size+msgrWireOverhead))
+				s, res, err := r.runLoadgen(ctx, g, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", fmt.Sprint(size+msgrWireOverhead))
 				s.metrics["rate"] = res.OpsPerS
 				return s, err
 			}})
-		d.targets = append(d.targets, r.engineTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-			s, _, err := r.msgrClient(ctx, pin, g.addr["msgr"], warm, 1, 1, size)
+		d.targets = append(d.targets, r.msgrClientTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+			s, _, err := r.msgrClient(ctx, pin, g, warm, 1, 1, size)
 			return s, err
 		})...)
 		defs = append(defs, d)
@@ -161,7 +190,7 @@ func (r *runner) definitions() []*scenarioDef {
 			if len(rest) > 0 && rest[0] == "pipeline" {
 				mode, rest = "ka-pipeline", rest[1:]
 			}
-			s, res, err := r.runLoadgen(ctx, pin, warm, mode, append(flags, rest...)...)
+			s, res, err := r.runLoadgen(ctx, g, pin, warm, mode, append(flags, rest...)...)
 			s.metrics["rate"] = res.OpsPerS
 			return s, err
 		}
@@ -217,8 +246,8 @@ func (r *runner) definitions() []*scenarioDef {
 			Params:  map[string]string{"conns": fmt.Sprint(v.conns), "depth": fmt.Sprint(v.depth), "size": fmt.Sprint(v.size)},
 			Metrics: []result.MetricDef{mRate, mMBs, mP50, mP99, mCPUMsg, mCores, mPeakRSS, mClient},
 			Note:    "Closed loop at max throughput, driven by " + client + ". No anchor: neither raw TCP nor ceph-mon speaks ECHO.",
-		}, targets: r.engineTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-			s, _, err := r.msgrClient(ctx, pin, g.addr["msgr"], warm, v.conns, v.depth, v.size)
+		}, targets: r.msgrClientTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+			s, _, err := r.msgrClient(ctx, pin, g, warm, v.conns, v.depth, v.size)
 			return s, err
 		})})
 	}
@@ -229,10 +258,10 @@ func (r *runner) definitions() []*scenarioDef {
 		Params:  map[string]string{"rate": "2000", "size": "4096"},
 		Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mClient},
 		Note: "Rate held by " + client + " --rate, which counts each RTT from the time the send was due (coordinated omission corrected, core/cli/msgr.go). " +
-			"Caveat: it paces with Go timers, which wake with about 1 ms granularity on these VMs (time.Sleep(100µs) measured 1.08 ms), " +
-			"so its latencies include the client's own oversleep; compare with msgr-keepalive-openloop-pinned, whose pacer ends each wait with nanosleep(2).",
-	}, targets: r.engineTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-		s, _, err := r.msgrClient(ctx, pin, g.addr["msgr"], warm, 1, 1, 4096, "--rate", "2000")
+			"It paces with core/sleep, the same precise wait as the harness's own pacer (nanosleep(2) at 1 ns timer slack ends each wait; Go timers wake about 1 ms late on these VMs), " +
+			"so its residual oversleep is the same small one as in msgr-keepalive-openloop-pinned.",
+	}, targets: r.msgrClientTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		s, _, err := r.msgrClient(ctx, pin, g, warm, 1, 1, 4096, "--rate", "2000")
 		return s, err
 	})})
 
@@ -248,12 +277,12 @@ func (r *runner) definitions() []*scenarioDef {
 		Params:  map[string]string{"conns": fmt.Sprint(n)},
 		Metrics: []result.MetricDef{{Name: "handshakes_per_s", Unit: "conn/s", Headline: true}, mRSSConn, mCPUConn, mPeakRSS, mClient},
 		Note:    "Server restarted every repetition; RSS per connection = (highest RSS sampled every 10 ms during the run − RSS before) / N.",
-	}, targets: r.engineTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+	}, targets: r.msgrClientTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
 		count := n
 		if warm {
 			count = 1
 		}
-		s, out, err := r.msgrClient(ctx, pin, g.addr["msgr"], warm, count, 1, 0, "--count", fmt.Sprint(count))
+		s, out, err := r.msgrClient(ctx, pin, g, warm, count, 1, 0, "--count", fmt.Sprint(count))
 		if err == nil && out.Seconds > 0 {
 			s.metrics["handshakes_per_s"] = float64(count) / out.Seconds
 			s.units = float64(count)
@@ -261,8 +290,58 @@ func (r *runner) definitions() []*scenarioDef {
 		return s, err
 	})})
 
+	defs = append(defs, r.idleCPUScenario())
 	defs = append(defs, r.proxyScenarios()...)
 	return defs
+}
+
+// idleCPUScenario: each msgr-server with no connection at all, its CPU
+// over IdleWindow. The kernel engines sleep in epoll; bin/dpdk's poller
+// decides its cost: adaptive (the default) blocks on the tap's rx
+// interrupt, memif has none and backs off with nanosleep, spin busy-polls.
+func (r *runner) idleCPUScenario() *scenarioDef {
+	window := r.cfg.Suite.IdleWindow
+	if window <= 0 {
+		window = r.cfg.Suite.Duration
+	}
+	idle := func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		w := window
+		if warm {
+			w = r.cfg.Suite.Warmup
+		}
+		t0 := time.Now()
+		select {
+		case <-ctx.Done():
+			return sample{metrics: map[string]float64{}}, ctx.Err()
+		case <-time.After(w):
+		}
+		if g.measured.Exited() {
+			return sample{metrics: map[string]float64{}}, fmt.Errorf("%s exited while idle: %s", g.measured.Name, g.measured.Stderr())
+		}
+		return sample{metrics: map[string]float64{}, seconds: time.Since(t0).Seconds()}, nil
+	}
+	ts := r.engineTargets("none (no connection)", r.msgrServer(), idle)
+	for i := range ts {
+		ts[i].absent = "" // a memif server without its peer idles too
+	}
+	for i, t := range ts {
+		if t.name == DPDK {
+			spin := target{name: DPDKSpin, kind: result.KindEngine, driver: t.driver, load: idle,
+				setup: func(pin int) (*rig, error) { return r.msgrRig(DPDKSpin, pin) }}
+			ts = append(ts[:i+1], append([]target{spin}, ts[i+1:]...)...)
+			break
+		}
+	}
+	return &scenarioDef{unit: perNone, targets: ts, res: result.Scenario{
+		ID:      "msgr-idle-cpu",
+		Group:   "messenger",
+		Title:   fmt.Sprintf("Idle CPU: msgr-server with no connection, %v per repetition", window),
+		Params:  map[string]string{"window": window.String()},
+		Metrics: []result.MetricDef{{Name: "server_cores", Unit: "cores", Lower: true, Headline: true}, mPeakRSS},
+		Note: "CPU of the server process while nothing connects to it. dpdk polls with --poll=adaptive (its default: spin 100 µs after the last frame, " +
+			"then block on the tap's rx interrupt); dpdk-spin is the same server with --poll=spin (busy-polls its lcore for ever); " +
+			"dpdk-memif's server has no peer here and memif has no rx interrupt, so adaptive backs off with nanosleep (1 µs doubling to 100 µs).",
+	}}
 }
 
 // proxyTargets: direct (no proxy), haproxy, then each engine's proxy.
@@ -271,7 +350,7 @@ func (r *runner) proxyTargets(load func(ctx context.Context, g *rig, pin int, wa
 		{name: Direct, kind: result.KindAnchor, driver: "perf loadgen", setup: r.rawRig, load: load},
 		{name: HAProxy, kind: result.KindAnchor, driver: "perf loadgen", setup: func(pin int) (*rig, error) { return r.proxyRig("haproxy", pin) }, load: load},
 	}
-	return append(ts, r.engineTargets("perf loadgen", func(e string, pin int) (*rig, error) { return r.proxyRig(e, pin) }, load)...)
+	return append(ts, r.engineTargets("perf loadgen", func(e string, pin int) (*rig, error) { return r.proxyRig(e, pin) }, load, memifNoProxy)...)
 }
 
 func (r *runner) proxyScenarios() []*scenarioDef {
@@ -291,7 +370,7 @@ func (r *runner) proxyScenarios() []*scenarioDef {
 			Anchors: []string{Direct, HAProxy},
 			Note:    "Added latency = a proxy's p50 − direct's p50. The proxy's CPU per message counts one round trip.",
 		}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-			s, res, err := r.runLoadgen(ctx, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", fmt.Sprint(size))
+			s, res, err := r.runLoadgen(ctx, g, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", fmt.Sprint(size))
 			s.metrics["rate"] = res.OpsPerS
 			return s, err
 		})})
@@ -306,7 +385,7 @@ func (r *runner) proxyScenarios() []*scenarioDef {
 		Anchors: []string{Direct, HAProxy},
 		Note:    "Open loop: a stall delays the following sends and is charged to them (coordinated omission corrected, as wrk2). The pacer's residual oversleep is in every cell, direct included.",
 	}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-		s, res, err := r.runLoadgen(ctx, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", "64", "--rate", "2000")
+		s, res, err := r.runLoadgen(ctx, g, pin, warm, "pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", "64", "--rate", "2000")
 		s.metrics["rate"] = res.OpsPerS
 		return s, err
 	})})
@@ -321,7 +400,7 @@ func (r *runner) proxyScenarios() []*scenarioDef {
 			Anchors: []string{Direct, HAProxy},
 			Note:    "Bytes delivered to the sink (it reports its count after EOF), so half-close must cross the proxy.",
 		}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-			s, res, err := r.runLoadgen(ctx, pin, warm, "stream", "--addr", g.addr["sink"], "--streams", fmt.Sprint(streams), "--bufsize", "262144")
+			s, res, err := r.runLoadgen(ctx, g, pin, warm, "stream", "--addr", g.addr["sink"], "--streams", fmt.Sprint(streams), "--bufsize", "262144")
 			if res.Seconds > 0 {
 				s.metrics["gbps"] = float64(res.Bytes) * 8 / res.Seconds / 1e9
 			}
@@ -337,7 +416,7 @@ func (r *runner) proxyScenarios() []*scenarioDef {
 		Anchors: []string{Direct, HAProxy},
 		Note:    "Latency is per transaction, connect through close.",
 	}, targets: r.proxyTargets(func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-		s, res, err := r.runLoadgen(ctx, pin, warm, "connrate", "--addr", g.addr["echo"], "--loops", "8")
+		s, res, err := r.runLoadgen(ctx, g, pin, warm, "connrate", "--addr", g.addr["echo"], "--loops", "8")
 		s.metrics["conns_per_s"] = res.OpsPerS
 		return s, err
 	})})

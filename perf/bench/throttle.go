@@ -32,7 +32,7 @@ func (r *runner) throttleScenario(client string, throttleDelay time.Duration, id
 			return nil, err
 		}
 		flags := []string{"--dispatch-delay", throttleDelay.String(), "--throttle-bytes", fmt.Sprint(throttleLimit)}
-		g, err := r.msgrRig(engine, pin, append(flags, "--metrics", fmt.Sprintf("127.0.0.1:%d", port))...)
+		g, err := r.msgrRig(engine, pin, append(flags, "--metrics", fmt.Sprintf("%s:%d", r.host(), port))...)
 		if err != nil {
 			// Without --metrics the cell still measures rates and
 			// fairness; held bytes are then reported as not measured.
@@ -58,13 +58,17 @@ func (r *runner) throttleScenario(client string, throttleDelay time.Duration, id
 			{Name: "stall_p50_us", Unit: "µs", Lower: true},
 			{Name: "stall_p99_us", Unit: "µs", Lower: true},
 			{Name: "stall_max_us", Unit: "µs", Lower: true},
+			{Name: "wakeup_p50_us", Unit: "µs", Lower: true},
+			{Name: "wakeup_p99_us", Unit: "µs", Lower: true},
 			mCPUMsg, mPeakRSS,
 		},
 		Note: fmt.Sprintf("Service rate %.0f msg/s. Each client is its own %s process with one connection; "+
 			"Jain's index is over their rates. Held bytes come from the server's --metrics (msgr_throttle_current / _max / _peak "+
 			"of the policy byte throttle), sampled every 10 ms, the peak gauge catching what falls between samples; the acceptance bound is limit + one message = %.3f× limit. Stall = round trip of a message while the throttle holds it back (worst client's p50/p99/max). "+
-			"Not measured: wake-up latency after release (the contract exposes no event a black-box harness could time).",
-			service, client, float64(throttleLimit+throttleMsgSize)/throttleLimit),
+			"Wake-up = from the throttle release that grants a paused connection reader to that reader running again on its loop, timed inside the server "+
+			"(core/throttle; %s{throttle=\"policy_bytes_client\"} on --metrics, 10 buckets per decade, read before and after each repetition; "+
+			"p50/p99 interpolated within a bucket as Prometheus's histogram_quantile does, so within about ±13 %%); the report gives how many wake-ups a repetition had.",
+			service, client, float64(throttleLimit+throttleMsgSize)/throttleLimit, wakeupMetric),
 	}, targets: r.engineTargets(client, setup, func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -78,6 +82,13 @@ func (r *runner) throttleScenario(client string, throttleDelay time.Duration, id
 				series, scrapeErr = scrapeHeld(ctx, "http://"+g.metricsAddr+"/metrics")
 			}()
 		}
+		// The server's wake-up histogram before the load; missing is
+		// empty (no wake-up has happened yet).
+		var wakeBefore bucketHist
+		var wakeErr error
+		if !warm && g.metricsAddr != "" {
+			wakeBefore, _, wakeErr = scrapeWakeup("http://" + g.metricsAddr + "/metrics")
+		}
 		outs := make([]sample, throttleClients)
 		errs := make([]error, throttleClients)
 		var cw sync.WaitGroup
@@ -85,7 +96,7 @@ func (r *runner) throttleScenario(client string, throttleDelay time.Duration, id
 			cw.Add(1)
 			go func() {
 				defer cw.Done()
-				outs[i], _, errs[i] = r.msgrClient(ctx, pin, g.addr["msgr"], warm, 1, throttleDepth, throttleMsgSize)
+				outs[i], _, errs[i] = r.msgrClient(ctx, pin, g, warm, 1, throttleDepth, throttleMsgSize)
 			}()
 		}
 		cw.Wait()
@@ -123,8 +134,22 @@ func (r *runner) throttleScenario(client string, throttleDelay time.Duration, id
 		} else if scrapeErr != nil && !warm {
 			s.metrics["held_scrape_failed"] = 1
 		}
+		if !warm && g.metricsAddr != "" {
+			after, found, err := scrapeWakeup("http://" + g.metricsAddr + "/metrics")
+			switch {
+			case firstErr(wakeErr, err) != nil:
+				s.metrics["wakeup_scrape_failed"] = 1
+			case found:
+				d := after.sub(wakeBefore)
+				s.metrics["wakeups"] = d.count()
+				if d.count() > 0 {
+					s.metrics["wakeup_p50_us"] = d.quantile(0.50) * 1e6
+					s.metrics["wakeup_p99_us"] = d.quantile(0.99) * 1e6
+				}
+			}
+		}
 		return s, nil
-	})}
+	}, memifOnePeer)}
 }
 
 // maxSeriesSamples bounds the time series: 100 s at 10 ms, far beyond any

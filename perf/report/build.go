@@ -29,7 +29,17 @@ func build(run *result.Run, charts map[string][]string) doc {
 		{"load average (1 min) start → end", fmt.Sprintf("%.2f → %.2f", m.LoadStart, m.LoadEnd)},
 		{"messenger client", fmt.Sprintf("bin/%s msgr-client drives every msgr-server (ECHO scenarios); the harness's own msgr1 client drives the KEEPALIVE2 scenarios for every server and ceph-mon", run.ClientEngine)},
 		{"pinning", pinText(run)},
+		{"listeners", listenText(run)},
 	}})
+	if t := run.Extra["dpdk_topology"]; t != "" {
+		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk topology", t})
+	}
+	if d := run.Extra["dpdk_duration_s"]; d != "" {
+		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk repetitions", d + " s each for dpdk and dpdk-memif (shorter than the others', to keep the suite's time; rates are per second, so comparable)"})
+	}
+	if mtu := run.Extra["dpdk_mtu"]; mtu != "" {
+		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk MTU", mtu + " (bin/dpdk --mtu; the tap's kernel side too)"})
+	}
 	head.paras = append(head.paras,
 		"Method: warm-up excluded; each cell is the median of its repetitions with a distribution-free 95 % confidence interval "+
 			"(order statistics; with 5 repetitions the widest interval, min–max, covers 93.75 %, printed as is). "+
@@ -37,23 +47,26 @@ func build(run *result.Run, charts map[string][]string) doc {
 			"CPU figures are the on-CPU time of the measured server, proxy or anchor process, summed over its threads from /proc/<pid>/task/*/schedstat "+
 			"(nanoseconds; utime+stime ticks as fallback) around each repetition; client_cores is the load generator's own CPU per second: near 1.0 means the client, not the server, was the limit. "+
 			"Ratios divide medians; their bounds combine both intervals (conservative). "+
-			"Messenger scenarios keep every target up and interleave the repetitions (rep 1 of each target, then rep 2, ...), so a neighbour's burst hits all alike; "+
-			"proxy scenarios run the targets one after another (they share one config file and its ports), as do the scale scenarios (fresh server per repetition). "+
+			"Every scenario keeps its targets up side by side and interleaves the repetitions (rep 1 of each target, then rep 2, ...), so a neighbour's burst or the machine's drift hits all alike; "+
+			"each proxy has its own copy of the config file (same text, its own ports), and the scale scenarios restart only the target whose turn it is (fresh server per repetition). "+
 			"On a shared machine compare ratios, not absolute numbers.")
 	d.sections = append(d.sections, head)
 	d.sections = append(d.sections, matrix(run), ratioMatrix(run))
+	if ds := dpdkSection(run); ds != nil {
+		d.sections = append(d.sections, *ds)
+	}
 	groups := []struct{ id, title string }{{"messenger", "Messenger"}, {"proxy", "Proxy"}}
 	for _, g := range groups {
 		d.sections = append(d.sections, section{level: 2, title: g.title})
 		for _, sc := range run.Scenarios {
 			if sc.Group == g.id {
-				d.sections = append(d.sections, scenarioSection(sc, charts[sc.ID]))
+				d.sections = append(d.sections, scenarioSection(sc, charts[sc.ID], targetReasons(run)))
 			}
 		}
 	}
 	d.sections = append(d.sections, ceiling(run), targetsSection(run))
 	if run.ProxyConfig != "" {
-		d.sections = append(d.sections, section{level: 2, title: "Proxy configuration (identical for HAProxy and every engine)", pre: run.ProxyConfig})
+		d.sections = append(d.sections, section{level: 2, title: "Proxy configuration (identical for HAProxy and every engine but for the ports: each target has its own copy)", pre: run.ProxyConfig})
 	}
 	if len(run.HarnessErrors) > 0 {
 		var first []string
@@ -66,6 +79,15 @@ func build(run *result.Run, charts map[string][]string) doc {
 		d.sections = append(d.sections, section{level: 2, title: "Notes from the run", paras: run.Notes})
 	}
 	return d
+}
+
+// listenText says where the harness's listeners and the anchors bound.
+func listenText(run *result.Run) string {
+	h := run.Extra["listen_host"]
+	if h == "" {
+		h = "127.0.0.1"
+	}
+	return fmt.Sprintf("raw server, backends, haproxy, ceph-mon and the kernel engines' servers and proxies all bind %s, the same for every target of the run", h)
 }
 
 func commitText(m result.Machine) string {
@@ -122,11 +144,38 @@ func matrix(run *result.Run) section {
 	}
 	s.tables = append(s.tables, t)
 	s.paras = append(s.paras, "★ headline scenario (its engine/anchor ratios are the ones tracked between runs). "+
-		"Blank: the target does not take part in that scenario. absent: not built or not installed. FAILED: it ran and failed (reason under the scenario).")
+		"Blank: the target does not take part in that scenario. absent: not built, not installed, or unable to take part (the reason is under the scenario or in the targets table). FAILED: it ran and failed (reason under the scenario).")
 	return s
 }
 
-func scenarioSection(sc *result.Scenario, charts []string) section {
+// targetReasons are the targets absent from the whole run, with why.
+func targetReasons(run *result.Run) map[string]string {
+	out := map[string]string{}
+	for _, ti := range run.Targets {
+		if !ti.Available {
+			out[ti.Name] = ti.Reason
+		}
+	}
+	return out
+}
+
+// mainDriver is the client most engine cells of sc were driven by; a cell
+// with another one is labelled with its own.
+func mainDriver(sc *result.Scenario) string {
+	n := map[string]int{}
+	best := ""
+	for _, c := range sc.Cells {
+		if c.Kind == result.KindEngine && c.Driver != "" {
+			n[c.Driver]++
+			if n[c.Driver] > n[best] {
+				best = c.Driver
+			}
+		}
+	}
+	return best
+}
+
+func scenarioSection(sc *result.Scenario, charts []string, runAbsent map[string]string) section {
 	s := section{level: 3, title: sc.Title + " (`" + sc.ID + "`)"}
 	if sc.Note != "" {
 		s.paras = append(s.paras, sc.Note)
@@ -161,6 +210,9 @@ func scenarioSection(sc *result.Scenario, charts []string) section {
 		if c.Kind == result.KindAnchor {
 			row[0] += " (anchor)"
 		}
+		if c.Kind == result.KindEngine && c.Driver != "" && c.Driver != mainDriver(sc) {
+			row[0] += " (client: " + c.Driver + ")"
+		}
 		for _, m := range sc.Metrics {
 			row = append(row, summaryText(c.Summary[m.Name]))
 		}
@@ -180,8 +232,9 @@ func scenarioSection(sc *result.Scenario, charts []string) section {
 			}
 		}
 		t.rows = append(t.rows, row)
-		// Absent targets are explained once, in the targets table.
-		if c.Status == result.StatusFailed {
+		// Targets absent from the whole run are explained once, in the
+		// targets table; one absent from this scenario only, here.
+		if c.Status == result.StatusFailed || (c.Status == result.StatusAbsent && runAbsent[c.Target] == "" && c.Reason != "") {
 			problems = append(problems, fmt.Sprintf("%s %s: %s", c.Target, c.Status, esc(c.Reason)))
 		}
 	}
@@ -282,6 +335,23 @@ func throttleVerdicts(sc *result.Scenario) []string {
 		}
 		out = append(out, fmt.Sprintf("%s: highest bytes held in any repetition = %s× limit, %s the bound limit + one message = %s× limit",
 			c.Target, num(worst), verdict, num(bound)))
+	}
+	for _, c := range sc.Cells {
+		if c.Status != result.StatusOK {
+			continue
+		}
+		p50, ok50 := c.Summary["wakeup_p50_us"]
+		p99, ok99 := c.Summary["wakeup_p99_us"]
+		if !ok50 || !ok99 {
+			out = append(out, c.Target+": wake-up latency after release not measured (no msgr_throttle_wakeup_seconds on the server's --metrics, or no reader was woken)")
+			continue
+		}
+		n := ""
+		if w, ok := c.Summary["wakeups"]; ok {
+			n = fmt.Sprintf(" (%s wake-ups per repetition)", num(w.Median))
+		}
+		out = append(out, fmt.Sprintf("%s: wake-up latency after a throttle release (release → paused reader running again), median over repetitions: p50 %s µs, p99 %s µs%s",
+			c.Target, num(p50.Median), num(p99.Median), n))
 	}
 	return out
 }

@@ -24,6 +24,11 @@ func cannedRun(scale float64) *result.Run {
 		}
 		return out
 	}
+	throttleReps := reps("held_max_over_limit", 1, 1, 1, 1, 1)
+	for i := range throttleReps {
+		throttleReps[i].Metrics["wakeup_p50_us"] = float64(11+i) * scale
+		throttleReps[i].Metrics["wakeup_p99_us"] = float64(80+i) * scale
+	}
 	h := stats.NewLatencyHist()
 	for i := 1; i <= 1000; i++ {
 		stats.RecordLatency(h, time.Duration(20+i%50)*time.Microsecond)
@@ -60,7 +65,7 @@ func cannedRun(scale float64) *result.Run {
 			{ID: "msgr-throttle", Group: "messenger", Title: "Throttle", Params: map[string]string{"throttle_bytes": "1048576", "size": "65536"},
 				Metrics: []result.MetricDef{{Name: "held_max_over_limit", Unit: "× limit", Lower: true, Headline: true}},
 				Cells: []*result.Cell{{Target: "goroutine", Kind: result.KindEngine, Status: result.StatusOK,
-					Reps:   reps("held_max_over_limit", 1, 1, 1, 1, 1),
+					Reps:   throttleReps,
 					Series: []result.SeriesPoint{{T: 0, Value: 0, Limit: 1 << 20}, {T: 0.01, Value: 1 << 20, Limit: 1 << 20}, {T: 0.02, Value: 900000, Limit: 1 << 20}}}}},
 		},
 	}
@@ -107,6 +112,7 @@ func TestWriteReportFromCannedRun(t *testing.T) {
 		"maxconn 100",                         // the proxy config is published
 		"![latency-msgr-pingpong-4KiB-pinned.svg](latency-msgr-pingpong-4KiB-pinned.svg)",
 		"goroutine: highest bytes held in any repetition = 1.00× limit, within the bound limit + one message = 1.06× limit",
+		"goroutine: wake-up latency after a throttle release (release → paused reader running again), median over repetitions: p50 13.0 µs, p99 82.0 µs",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
@@ -199,5 +205,45 @@ func TestCompareRatios(t *testing.T) {
 	if !strings.Contains(b.String(), "1 of 3 ratios within ±15 %; largest change 50.0 %.") ||
 		!strings.Contains(b.String(), "Headline scenarios: 1 of 1 ratios within ±15 %; largest change 0.0 %.") {
 		t.Fatalf("ratio summary:\n%s", b.String())
+	}
+}
+
+// TestDPDKSection: the dpdk paragraph is computed from the run: each dpdk
+// target against the best kernel engine of the scenario, the absent ones
+// with their reason, and none at all in a run without dpdk.
+func TestDPDKSection(t *testing.T) {
+	run := cannedRun(1)
+	if dpdkSection(run) != nil {
+		t.Fatal("dpdk section in a run without dpdk")
+	}
+	run.Scenarios[1].Headline = true
+	run.Scenarios[0].Headline = true
+	mk := func(target string, m string, v float64) *result.Cell {
+		c := &result.Cell{Target: target, Kind: result.KindEngine, Status: result.StatusOK}
+		for range 5 {
+			c.Reps = append(c.Reps, result.Rep{Metrics: map[string]float64{m: v}})
+		}
+		c.Summarize(0.95)
+		return c
+	}
+	stream := run.Scenarios[1]
+	stream.Cells = append(stream.Cells, mk("rawepoll", "gbps", 12), mk("dpdk", "gbps", 3))
+	ping := run.Scenarios[0]
+	ping.Cells = append(ping.Cells, mk("dpdk", "p50_us", 15),
+		&result.Cell{Target: "dpdk-memif", Kind: result.KindEngine, Status: result.StatusAbsent, Reason: "messenger-only"})
+	s := dpdkSection(run)
+	if s == nil {
+		t.Fatal("no dpdk section")
+	}
+	md := doc{sections: []section{*s}}.markdown("")
+	for _, want := range []string{
+		"| proxy-stream-1 | gbps [Gbit/s] | dpdk | 3.00 | rawepoll 12.0 | 0.250× | **worse** |", // best kernel engine is rawepoll, not goroutine
+		"| msgr-pingpong-4KiB-pinned | p50_us [µs] | dpdk | 15.0 | goroutine 20.0 | 0.750× | better |",
+		"dpdk-memif | absent: messenger-only",
+		"**Where dpdk is slower** (MTU 1500): dpdk on proxy-stream-1 (gbps ×0.250).",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("dpdk section lacks %q:\n%s", want, md)
+		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 const usage = `usage:
   perf run [--quick | --smoke | --suite NAME] [--bin DIR] [--engines a,b] [--client-engine NAME]
            [--results DIR] [--pin CPU] [--only SUBSTR,...] [--reps N] [--duration D] [--no-publish]
-           [--compare OLD_RUN]
+           [--compare OLD_RUN] [--dpdk-mtu N]
   perf compare OLD NEW        (run folders or run.json files)
   perf report RUN_DIR         (regenerate report.md, index.html and charts from run.json)
   perf rawtcp-server [--listen HOST]

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netmodels/netmodels/core/dpdknet"
 	"github.com/netmodels/netmodels/perf/bench"
 	"github.com/netmodels/netmodels/perf/report"
 )
@@ -29,6 +31,7 @@ func cmdRun(ctx context.Context, args []string) int {
 	dur := fs.Duration("duration", 0, "override the suite's repetition length")
 	noPublish := fs.Bool("no-publish", false, "do not update results/latest and results/README.md")
 	compareTo := fs.String("compare", "", "after the run, print the comparison with this earlier run (folder or run.json); never fails on noise")
+	dpdkMTU := fs.Int("dpdk-mtu", 0, "bin/dpdk's port MTU (--mtu; e.g. 9000 for jumbo frames); 0 keeps its default, 1500")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -47,7 +50,7 @@ func cmdRun(ctx context.Context, args []string) int {
 		suite.Reps = *reps
 	}
 	if *dur > 0 {
-		suite.Duration = *dur
+		suite.Duration, suite.UserspaceDuration = *dur, 0
 	}
 	if *bin == "" {
 		*bin = filepath.Join(*repo, "bin")
@@ -70,6 +73,34 @@ func cmdRun(ctx context.Context, args []string) int {
 	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work}
 	if *engines != "" {
 		cfg.Engines = strings.Split(*engines, ",")
+	}
+	if bench.NeedsTopology(absBin, cfg.Engines) {
+		// bin/dpdk's stack is reachable only through its tap: the whole
+		// run goes into core/dpdknet's namespace, as the conformance
+		// suite does, so every target shares one network setup.
+		if !dpdknet.InNetns() {
+			code, err := dpdknet.Reexec()
+			if err == nil {
+				return code
+			}
+			if !errors.Is(err, dpdknet.ErrNeedRoot) {
+				fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
+				return 1
+			}
+			// Not root: the kernel engines are still worth measuring;
+			// the dpdk cells say why they are absent.
+			cfg.NoDPDK = err.Error()
+			fmt.Fprintf(os.Stderr, "perf run: dpdk targets absent: %v\n", err)
+		} else {
+			if err := dpdknet.Setup(); err != nil {
+				fmt.Fprintf(os.Stderr, "perf run: dpdk topology: %v\n", err)
+				return 1
+			}
+			cfg.Host = dpdknet.HostIP
+			// A scenario holds at most one bin/dpdk process over tap per
+			// dpdk target at a time (two with dpdk-spin); a few spare.
+			cfg.DPDK = &bench.DPDKConfig{Slots: dpdknet.NewPool(8), MTU: *dpdkMTU}
+		}
 	}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
