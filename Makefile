@@ -99,17 +99,22 @@ conformance: build
 # end and prints the comparison with the last published run; noise never
 # fails it, a broken harness does.
 perf-smoke: build
-	@$(GO) run ./perf/cmd/perf run --smoke --no-publish --repo . --results .cache/perf-smoke \
-	  --engines "$${ENGINES:-$(KERNEL_ENGINES)}" --compare results/latest
+	@engines="$${ENGINES:-$$($(DEFAULT_ENGINES_SH))}"; \
+	case ",$$engines," in *,dpdk,*) engines="$$engines,dpdk-memif";; esac; \
+	$(GO) run ./perf/cmd/perf run --smoke --no-publish --repo . --results .cache/perf-smoke \
+	  --engines "$$engines" --compare results/latest
 
 test: build vet unit conformance perf-smoke
 
-# The perf harness (perf/README.md): every kernel engine and the anchors
-# (raw TCP, haproxy, ceph-mon) in one run; BENCHFLAGS=--quick for the short
-# suite. dpdk needs its namespace topology, which the harness does not set up
-# yet (issue 10).
+# The perf harness (perf/README.md): every engine and the anchors (raw TCP,
+# haproxy, ceph-mon) in one run; BENCHFLAGS=--quick for the short suite.
+# With dpdk (root and libdpdk) the run moves into a private network namespace
+# and adds dpdk over tap and dpdk-memif.
 bench: build
-	$(GO) run ./perf/cmd/perf run --repo . --engines "$${ENGINES:-$(KERNEL_ENGINES)}" $(BENCHFLAGS)
+	@engines="$${ENGINES:-$$($(DEFAULT_ENGINES_SH))}"; \
+	case ",$$engines," in *,dpdk,*) engines="$$engines,dpdk-memif";; esac; \
+	echo "bench: $$engines"; \
+	$(GO) run ./perf/cmd/perf run --repo . --engines "$$engines" $(BENCHFLAGS)
 
 report:
 	$(GO) run ./perf/cmd/perf report results/latest
