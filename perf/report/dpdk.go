@@ -108,7 +108,7 @@ func dpdkSection(run *result.Run) *section {
 	}
 	s.paras = append(s.paras, "Why (research/dpdk-gvisor.md, and the cells above): the TCP/IP stack is gVisor's netstack, TCP in Go on its own goroutines with a copy "+
 		"between mbufs and its buffers each way, so every segment costs far more CPU than in the kernel's stack; at MTU 1500 that per-segment cost, not DPDK's "+
-		"poll-mode I/O, bounds throughput (jumbo frames: run with --dpdk-mtu 9000). Over a tap the kernel is still on the path (the client's socket, "+
+		"poll-mode I/O, bounds throughput. Jumbo frames would cut the segment count, but DPDK 22.11's net_tap refuses frames above 1522 bytes, so --dpdk-mtu 9000 applies to memif only (where it showed no clear gain, impl-dpdk/README.md). Over a tap the kernel is still on the path (the client's socket, "+
 		"then a tap write and read per frame), so dpdk over tap adds the userspace stack to the kernel's work rather than replacing it. "+
 		"In pinned scenarios the client, the kernel and the DPDK poller share one CPU: --poll=adaptive spins 100 µs after each frame, time the client "+
 		"and gVisor's goroutines then wait for. dpdk-memif puts two such pollers (client and server) on the path and no kernel; "+
