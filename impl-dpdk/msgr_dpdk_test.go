@@ -3,8 +3,11 @@
 package dpdkengine
 
 import (
+	"context"
+	"net"
 	"testing"
 
+	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/msgr/msgrtest"
 )
 
@@ -13,7 +16,25 @@ import (
 // kernel engine.
 func TestCephMon(t *testing.T) {
 	msgrtest.MonHost, msgrtest.OurHost = hostAddr, stackAddr
+	msgrtest.OurFreePort = stackFreePort
 	msgrtest.RunCephMon(t, New)
+}
+
+// stackFreePort returns a port free on the process's DPDK stack (the
+// kernel's free ports say nothing about it: earlier tests' connections
+// hold ports there).
+func stackFreePort(t *testing.T) int {
+	e, err := New(engine.Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Shutdown(context.Background()) }()
+	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return engine.BaseHandler{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // BenchmarkMsgr: ECHO round trip and pipelined rate over the DPDK stack

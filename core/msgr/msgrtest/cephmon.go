@@ -224,6 +224,11 @@ func (p *monPeer) probeSeqs() []uint64 {
 // address, and a kernel address on the namespace's lo that it can reach.
 var MonHost, OurHost = "127.0.0.1", "127.0.0.1"
 
+// OurFreePort, when set, picks the port our messenger binds. A userspace
+// stack has a port space of its own that the kernel's free ports say
+// nothing about; the engine's tests ask their own stack.
+var OurFreePort func(t *testing.T) int
+
 // monPorts returns the mon's address and ours on two free ports, the
 // mon's the lower (rank 0 when the hosts are equal) unless oursLow.
 func monPorts(t *testing.T, oursLow bool) (monA, ours string) {
@@ -234,6 +239,9 @@ func monPorts(t *testing.T, oursLow bool) (monA, ours string) {
 	sort.Ints(ps)
 	if oursLow {
 		ps[0], ps[1] = ps[1], ps[0]
+	}
+	if OurFreePort != nil {
+		ps[1] = OurFreePort(t) // another host: the port order sets no rank
 	}
 	return fmt.Sprintf("%s:%d", MonHost, ps[0]), fmt.Sprintf("%s:%d", OurHost, ps[1])
 }
