@@ -358,6 +358,9 @@ func CephMonPeerInjected(t *testing.T, eng engine.Engine, d time.Duration, polic
 		ExtraConf: map[string]string{"mon_probe_timeout": "0.05"}})
 	time.Sleep(d) // the soak's length; no result is awaited here
 	p.in.waitFor(t, "10 probes", 10*time.Second, func() bool { return len(p.probeSeqsLocked()) >= 10 })
+	// Injection goes on: a slower stack (dpdk) may need longer than d
+	// for the mon to get two reconnects through it.
+	p.in.waitFor(t, "3 sessions opened", 10*time.Second, func() bool { return p.m.Endpoint().C.SessionsOpened.Load() >= 3 })
 	seqs := p.probeSeqs()
 	checkConsecutive(t, seqs, 1)
 	inj := p.m.Endpoint().C.InjectedFailures.Load()
