@@ -185,9 +185,13 @@ func relayCfg(bind, server string, splice bool) string {
 	if splice {
 		opt = "    option splice-request\n    option splice-response\n"
 	}
+	// timeout connect is generous: these cases test relaying, and a
+	// connect that outlives it is retried on a new backend connection,
+	// which ManySessions would see as a stray EOF at the backend (seen
+	// on bin/dpdk under -race with 64 sessions starting at once).
 	return fmt.Sprintf(`defaults
     mode tcp
-    timeout connect 2s
+    timeout connect 10s
     timeout client 30s
     timeout server 30s
 %slisten l
