@@ -5,80 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
-	"github.com/netmodels/netmodels/core/engine/serial"
 )
-
-// setSocket attaches an established socket. It reports false (and closes
-// the socket) when the connection was closed meanwhile.
-func (c *conn) setSocket(tc *net.TCPConn) bool {
-	if c.eng.cfg.DelayedAcks {
-		_ = tc.SetNoDelay(false) // Go sets TCP_NODELAY by default
-	}
-	raw, err := tc.SyscallConn()
-	c.mu.Lock()
-	if c.closing || err != nil {
-		c.mu.Unlock()
-		_ = tc.Close()
-		if err != nil {
-			c.closeWith(err)
-		}
-		return false
-	}
-	c.tcp, c.raw = tc, raw
-	c.laddr, c.raddr = tc.LocalAddr(), tc.RemoteAddr()
-	c.ConnectLocked(serial.NewTCPSocket(tc, raw)) // and write what queued while dialing
-	c.cond.Broadcast()
-	c.mu.Unlock()
-	return true
-}
 
 // dialAndRun connects, then becomes the connection's reader.
 func (c *conn) dialAndRun(ctx context.Context, addr string, timeout time.Duration) {
-	defer c.eng.gs.Done()
-	d := net.Dialer{Timeout: timeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
-	c.cancelDial()
-	if err != nil {
-		// A *net.OpError with Op "dial". If Close or Shutdown cancelled
-		// the dial, closing already holds the real reason.
-		c.closeWith(err)
-		return
-	}
-	if !c.setSocket(nc.(*net.TCPConn)) {
+	defer c.eng.reg.Done()
+	tc := c.DialTCP(ctx, addr, timeout)
+	if tc == nil || !c.SetSocket(tc) {
 		return
 	}
 	c.run()
 }
 
 func (c *conn) readLoop() {
-	defer c.eng.gs.Done()
+	defer c.eng.reg.Done()
 	c.run()
 }
 
 // run delivers OnOpen and then reads until EOF, error or close. Callbacks
 // run here, on the reader's own stack, while holding the loop's token.
 func (c *conn) run() {
-	c.loop.Acquire()
-	if c.Closed() {
-		c.loop.Release()
+	if !c.Open() {
 		return
 	}
-	if c.h == nil {
-		c.h = c.newHandler(c)
-		if c.h == nil {
-			// The listener's owner refused the connection: close it
-			// without callbacks (runOnClose skips a nil handler).
-			c.loop.Release()
-			c.closeWith(nil)
-			return
-		}
-	}
-	c.h.OnOpen(c)
-	c.loop.Release()
 
 	// The read buffer starts small and doubles, up to ReadBufferSize,
 	// whenever a read fills it: idle connections (connection-scale tests
@@ -121,13 +73,13 @@ func (c *conn) run() {
 		}
 		if end == len(buf) || (wantGrow && len(buf) < maxBuf) {
 			if end == maxBuf {
-				c.closeWith(fmt.Errorf("goroutine: read %s: %w", c.raddr, engine.ErrReadBufferFull))
+				c.CloseWith(fmt.Errorf("goroutine: read %s: %w", c.RemoteAddr(), engine.ErrReadBufferFull))
 				return
 			}
 			buf = grow(buf, end, maxBuf)
 			wantGrow = false
 		}
-		n, err := c.tcp.Read(buf[end:])
+		n, err := c.TCP.Read(buf[end:])
 		// A read that fills the buffer suggests more is waiting: the next
 		// read gets a bigger one.
 		wantGrow = end+n == len(buf)
@@ -139,7 +91,7 @@ func (c *conn) run() {
 				continue
 			}
 			if !c.Closed() {
-				c.closeWith(err)
+				c.CloseWith(err)
 			}
 			return
 		}
@@ -160,12 +112,12 @@ func grow(buf []byte, used, limit int) []byte {
 // read, so the kernel's receive buffer fills and the peer is throttled by
 // TCP. It returns a splice request to run, or ok=false once closing.
 func (c *conn) waitReadable() (sp *spliceReq, ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.paused && !c.closing && c.spliceReq == nil {
-		c.cond.Wait()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
+	for c.paused && !c.Closing && c.spliceReq == nil {
+		c.Cond.Wait()
 	}
-	if c.closing {
+	if c.Closing {
 		return nil, false
 	}
 	return c.spliceReq, true
@@ -176,13 +128,13 @@ func (c *conn) waitReadable() (sp *spliceReq, ok bool) {
 // or when reads are paused, a splice takes over or the conn closes; in the
 // last cases it reports that the handler still owes a look at the bytes.
 func (c *conn) deliver(buf []byte, start, end int) (int, int, bool) {
-	c.loop.Acquire()
-	defer c.loop.Release()
+	c.Loop.Acquire()
+	defer c.Loop.Release()
 	for start < end {
 		if c.readHeld() {
 			return start, end, true
 		}
-		n := c.h.OnData(c, buf[start:end])
+		n := c.H.OnData(c, buf[start:end])
 		if n <= 0 {
 			break
 		}
@@ -192,12 +144,12 @@ func (c *conn) deliver(buf []byte, start, end int) (int, int, bool) {
 }
 
 func (c *conn) readEOF() {
-	c.mu.Lock()
+	c.Mu.Lock()
 	c.rdone = true
-	c.mu.Unlock()
-	c.loop.Acquire()
+	c.Mu.Unlock()
+	c.Loop.Acquire()
 	if !c.Closed() {
-		c.h.OnReadEOF(c)
+		c.H.OnReadEOF(c)
 	}
-	c.loop.Release()
+	c.Loop.Release()
 }

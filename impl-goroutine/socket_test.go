@@ -138,7 +138,7 @@ func TestNoDelay(t *testing.T) {
 		c := recvOrFail(t, opened, "OnOpen").(*conn)
 		var v int
 		var serr error
-		if err := c.raw.Control(func(fd uintptr) { v, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY) }); err != nil || serr != nil {
+		if err := c.Raw.Control(func(fd uintptr) { v, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY) }); err != nil || serr != nil {
 			t.Fatal(err, serr)
 		}
 		if want := !delayed; (v != 0) != want {
@@ -170,8 +170,8 @@ func TestTimerMemoryReleased(t *testing.T) {
 		t.Fatal(err)
 	}
 	recvOrFail(t, opened, "b open")
-	l := a.(*conn).loop
-	if b.(*conn).loop != l {
+	l := a.(*conn).Loop
+	if b.(*conn).Loop != l {
 		t.Fatal("Near did not share the loop")
 	}
 	heapLen := l.PendingTimers
@@ -257,9 +257,9 @@ func TestSpliceQueuesDstWrites(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		d := dst.(*conn)
-		d.mu.Lock()
+		d.Mu.Lock()
 		in := d.ClaimedLocked()
-		d.mu.Unlock()
+		d.Mu.Unlock()
 		if in {
 			break
 		}

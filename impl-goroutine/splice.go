@@ -50,16 +50,16 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	if d == c || done == nil {
 		return fmt.Errorf("goroutine: splice: bad arguments")
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	switch {
-	case c.closing || c.rdone:
+	case c.Closing || c.rdone:
 		return engine.ErrClosed
 	case c.spliceReq != nil:
 		return errSpliceBusy
 	}
 	c.spliceReq = &spliceReq{dst: d, limit: limit, done: done}
-	c.cond.Broadcast()
+	c.Cond.Broadcast()
 	return nil
 }
 
@@ -72,20 +72,20 @@ func (c *conn) runSplice(sp *spliceReq, buf []byte, start, end int) (int, int, b
 	fin := false
 
 	// Claim dst's write side once its queue is flushed.
-	d.mu.Lock()
-	for !d.closing && !c.Closed() && !d.FreeLocked() {
-		d.cond.Wait()
+	d.Mu.Lock()
+	for !d.Closing && !c.Closed() && !d.FreeLocked() {
+		d.Cond.Wait()
 	}
-	if d.closing {
-		d.mu.Unlock()
+	if d.Closing {
+		d.Mu.Unlock()
 		err = engine.ErrClosed
 	} else if c.Closed() {
-		d.mu.Unlock()
+		d.Mu.Unlock()
 		return start, end, true
 	} else {
 		d.ClaimLocked()
-		dtcp := d.tcp
-		d.mu.Unlock()
+		dtcp := d.TCP
+		d.Mu.Unlock()
 
 		if buffered := int64(end - start); buffered > 0 {
 			m := buffered
@@ -98,8 +98,8 @@ func (c *conn) runSplice(sp *spliceReq, buf []byte, start, end int) (int, int, b
 			err = werr
 		}
 		if err == nil && (sp.limit < 0 || n < sp.limit) {
-			var r io.Reader = c.tcp
-			lr := &io.LimitedReader{R: c.tcp, N: sp.limit - n}
+			var r io.Reader = c.TCP
+			lr := &io.LimitedReader{R: c.TCP, N: sp.limit - n}
 			if sp.limit >= 0 {
 				r = lr
 			}
@@ -111,24 +111,24 @@ func (c *conn) runSplice(sp *spliceReq, buf []byte, start, end int) (int, int, b
 			}
 		}
 
-		d.mu.Lock()
+		d.Mu.Lock()
 		d.UnclaimLocked()
-		d.cond.Broadcast()
-		d.mu.Unlock()
+		d.Cond.Broadcast()
+		d.Mu.Unlock()
 	}
 
-	c.mu.Lock()
+	c.Mu.Lock()
 	c.spliceReq = nil
 	if fin {
 		c.rdone = true
 	}
-	c.mu.Unlock()
+	c.Mu.Unlock()
 	if c.Closed() {
 		return start, end, true
 	}
 	done := sp.done
-	c.loop.Post(func() {
-		if !c.onCloseDone {
+	c.Loop.Post(func() {
+		if !c.OnCloseDone {
 			done(n, err)
 		}
 	})

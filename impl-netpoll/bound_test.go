@@ -81,9 +81,9 @@ func (h *pausedServer) OnData(c engine.Conn, in []byte) int {
 
 // netpollBuffered is what netpoll holds unconsumed for c.
 func netpollBuffered(c *conn) int {
-	c.mu.Lock()
+	c.Mu.Lock()
 	nc := c.nc
-	c.mu.Unlock()
+	c.Mu.Unlock()
 	if nc == nil {
 		return 0
 	}

@@ -2,7 +2,6 @@ package netpollengine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
-	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
 // The read path is netpoll's: its poller (epoll, level-triggered) reads the
@@ -26,46 +24,13 @@ import (
 // netpoll's task calls onRequest again for as long as bytes are buffered,
 // so onRequest must not return with bytes it cannot deliver (the task would
 // spin): when the handler needs more bytes it waits in Peek(n+1) (netpoll's
-// blocking read), and while reads are paused it parks on c.cond.
+// blocking read), and while reads are paused it parks on c.Cond.
 
 // start attaches an established socket: OnOpen on the loop, then netpoll.
 func (c *conn) start(tc *net.TCPConn) {
-	if c.eng.cfg.DelayedAcks {
-		_ = tc.SetNoDelay(false) // Go sets TCP_NODELAY by default
-	}
-	raw, err := tc.SyscallConn()
-	c.mu.Lock()
-	if c.closing || err != nil {
-		c.mu.Unlock()
-		_ = tc.Close()
-		if err != nil {
-			c.closeWith(err)
-		}
+	if !c.SetSocket(tc) || !c.Open() {
 		return
 	}
-	c.tcp, c.raw = tc, raw
-	c.laddr, c.raddr = tc.LocalAddr(), tc.RemoteAddr()
-	c.ConnectLocked(serial.NewTCPSocket(tc, raw)) // and write what queued while dialing
-	c.mu.Unlock()
-
-	c.loop.Acquire()
-	if c.Closed() {
-		c.loop.Release()
-		return
-	}
-	if c.h == nil {
-		c.h = c.newHandler(c)
-		if c.h == nil {
-			// The handler factory refused the connection: close it
-			// without any callback.
-			c.loop.Release()
-			c.closeWith(nil)
-			return
-		}
-	}
-	c.h.OnOpen(c)
-	c.loop.Release()
-
 	c.attach()
 }
 
@@ -74,31 +39,31 @@ func (c *conn) start(tc *net.TCPConn) {
 // throttle already full) is not given to netpoll until ResumeRead, so not
 // one byte is read for it and TCP pushes back on the peer from the start.
 func (c *conn) attach() {
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
+	c.Mu.Lock()
+	if c.Closing {
+		c.Mu.Unlock()
 		return
 	}
 	if c.paused {
 		c.attachDeferred = true
-		c.mu.Unlock()
+		c.Mu.Unlock()
 		return
 	}
-	raw := c.raw
-	c.mu.Unlock()
+	raw := c.Raw
+	c.Mu.Unlock()
 	nc, err := c.attachNetpoll(raw)
 	if err != nil {
-		c.closeWith(fmt.Errorf("netpoll: attach %s: %w", c.raddr, err))
+		c.CloseWith(fmt.Errorf("netpoll: attach %s: %w", c.RemoteAddr(), err))
 		return
 	}
-	c.mu.Lock()
-	if c.closing {
-		c.mu.Unlock()
+	c.Mu.Lock()
+	if c.Closing {
+		c.Mu.Unlock()
 		_ = nc.Close()
 		return
 	}
 	c.nc = nc
-	c.mu.Unlock()
+	c.Mu.Unlock()
 	c.ri.hook(operatorOf(nc), c.eng.cfg.ReadBufferSize, func() bool {
 		return c.pausedFlag.Load() || nc.Reader().Len() > c.eng.readAheadLimit
 	})
@@ -143,8 +108,8 @@ func (c *conn) attachNetpoll(raw interface {
 // onRequest is netpoll's OnRequest: it runs on netpoll's processing task,
 // at most one per connection at a time.
 func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
-	c.eng.gs.Add()
-	defer c.eng.gs.Done()
+	c.eng.reg.Add()
+	defer c.eng.reg.Done()
 	r := nc.Reader()
 	rbs := c.eng.cfg.ReadBufferSize
 	for {
@@ -176,7 +141,7 @@ func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
 		}
 		left := len(in) - consumed
 		if consumed == 0 && len(in) >= rbs {
-			c.closeWith(fmt.Errorf("netpoll: read %s: %w", c.raddr, engine.ErrReadBufferFull))
+			c.CloseWith(fmt.Errorf("netpoll: read %s: %w", c.RemoteAddr(), engine.ErrReadBufferFull))
 			return nil
 		}
 		if r.Len() > left {
@@ -205,13 +170,13 @@ func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
 // more bytes (as opposed to consuming everything, or deliveries being held
 // by a pause or a close).
 func (c *conn) deliver(in []byte) (consumed int, wantMore bool) {
-	c.loop.Acquire()
-	defer c.loop.Release()
+	c.Loop.Acquire()
+	defer c.Loop.Release()
 	for consumed < len(in) {
 		if c.readHeld() {
 			return consumed, false
 		}
-		n := c.h.OnData(c, in[consumed:])
+		n := c.H.OnData(c, in[consumed:])
 		if n <= 0 {
 			return consumed, true
 		}
@@ -225,19 +190,19 @@ func (c *conn) deliver(in []byte) (consumed int, wantMore bool) {
 // kernel's receive buffer fills and TCP throttles the peer. It reports
 // false once the connection is closing.
 func (c *conn) waitResumed(nc netpoll.Connection) bool {
-	c.mu.Lock()
-	if !c.paused || c.closing {
-		ok := !c.closing
-		c.mu.Unlock()
+	c.Mu.Lock()
+	if !c.paused || c.Closing {
+		ok := !c.Closing
+		c.Mu.Unlock()
 		return ok
 	}
 	// The poller takes the fd out of epoll after its next read (it checks
 	// the pause after every read), so nothing more than that read arrives.
-	for c.paused && !c.closing {
-		c.cond.Wait()
+	for c.paused && !c.Closing {
+		c.Cond.Wait()
 	}
-	ok := !c.closing
-	c.mu.Unlock()
+	ok := !c.Closing
+	c.Mu.Unlock()
 	if ok {
 		c.ri.start(nc.IsActive())
 	}
@@ -264,31 +229,31 @@ func (c *conn) readEnded() {
 		return
 	}
 	if err := c.resetError(); err != nil {
-		c.closeWith(err)
+		c.CloseWith(err)
 		return
 	}
-	c.mu.Lock()
+	c.Mu.Lock()
 	if c.paused {
 		c.eofHeld = true
-		c.mu.Unlock()
+		c.Mu.Unlock()
 		return
 	}
-	c.mu.Unlock()
-	c.loop.Post(c.runReadEOF)
+	c.Mu.Unlock()
+	c.Loop.Post(c.runReadEOF)
 }
 
 func (c *conn) runReadEOF() {
-	if c.onCloseDone || c.Closed() || c.h == nil {
+	if c.OnCloseDone || c.Closed() || c.H == nil {
 		return
 	}
-	c.mu.Lock()
+	c.Mu.Lock()
 	if c.paused { // paused after the report was queued
 		c.eofHeld = true
-		c.mu.Unlock()
+		c.Mu.Unlock()
 		return
 	}
-	c.mu.Unlock()
-	c.h.OnReadEOF(c)
+	c.Mu.Unlock()
+	c.H.OnReadEOF(c)
 }
 
 // tcpClose is TCP_CLOSE (include/net/tcp_states.h).
@@ -300,9 +265,9 @@ const tcpClose = 7
 // TIME_WAIT, LAST_ACK, CLOSING once we shut our side too). A reset closes
 // the connection with the error, as a read error does in every engine.
 func (c *conn) resetError() error {
-	c.mu.Lock()
-	raw, shut := c.raw, c.ShutLocked()
-	c.mu.Unlock()
+	c.Mu.Lock()
+	raw, shut := c.Raw, c.ShutLocked()
+	c.Mu.Unlock()
 	if raw == nil || shut {
 		// Once our FIN is out, the peer's FIN moves the socket to
 		// TIME_WAIT, whose full socket Linux also marks TCP_CLOSE:
@@ -317,9 +282,5 @@ func (c *conn) resetError() error {
 	}); err != nil || state != tcpClose {
 		return nil
 	}
-	return &net.OpError{Op: "read", Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 }
-
-// errNotTCP is returned for a listener or dial that produced something
-// other than a TCP connection (it cannot happen with "tcp").
-var errNotTCP = errors.New("netpoll: not a TCP connection")

@@ -9,17 +9,11 @@ package netpollengine
 //
 // Instead the engine keeps the *net.TCPConn the socket came from (the
 // poller reads a dup of it) and writes through a serial.OutQueue over it
-// (core/engine/serial): a write with nothing queued ahead of it is tried at
-// once on the caller's goroutine with one non-blocking write(2)/writev(2),
-// which is what netpoll's Flush starts with too; what the kernel does not
-// take is queued (bounded by OutQueueLimit), and a flusher goroutine writes
-// the queue with writev, waiting for writability in the Go runtime's
-// poller, and exits when the queue is empty.
-
-// runOnDrained delivers OnDrained unless it went stale (serial.DrainDue).
-func (c *conn) runOnDrained() {
-	if c.onCloseDone || c.h == nil || !c.DrainDue() {
-		return
-	}
-	c.h.OnDrained(c)
-}
+// (core/engine/serial, embedded through serial.BaseConn): a write with
+// nothing queued ahead of it is tried at once on the caller's goroutine
+// with one non-blocking write(2)/writev(2), which is what netpoll's Flush
+// starts with too; what the kernel does not take is queued (bounded by
+// OutQueueLimit), and a flusher goroutine writes the queue with writev,
+// waiting for writability in the Go runtime's poller, and exits when the
+// queue is empty. OnDrained is delivered by serial.BaseConn, unless it
+// went stale (serial.DrainDue).

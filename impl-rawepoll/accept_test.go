@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/enginetest"
 )
 
 // TestReusePortListener: in SO_REUSEPORT mode every worker has its own
@@ -21,13 +22,13 @@ func TestReusePortListener(t *testing.T) {
 		defer cancel()
 		_ = e.Shutdown(ctx)
 	}()
-	fds := openFDs(t)
-	connectCloseCycles(t, e, 300, 8)
+	fds := enginetest.OpenFDs(t)
+	enginetest.ConnectCloseCycles(t, e, 300, 8)
 	deadline := time.Now().Add(10 * time.Second)
-	for openFDs(t) != fds && time.Now().Before(deadline) {
+	for enginetest.OpenFDs(t) != fds && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := openFDs(t); got != fds {
+	if got := enginetest.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d after the reuseport listener closed, %d before", got, fds)
 	}
 }
@@ -52,7 +53,7 @@ func BenchmarkAcceptMode(b *testing.B) {
 				_ = e.Shutdown(ctx)
 			})
 			b.ResetTimer()
-			connectCloseCycles(b, e, b.N, 16)
+			enginetest.ConnectCloseCycles(b, e, b.N, 16)
 		})
 	}
 }

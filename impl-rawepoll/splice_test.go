@@ -291,3 +291,15 @@ func TestDialTimeout(t *testing.T) {
 		t.Fatalf("timeouts reported after %v, before the 200ms timeout", d)
 	}
 }
+
+// waitGroup waits for wg, bounded.
+func waitGroup(tb testing.TB, wg *sync.WaitGroup, what string) {
+	tb.Helper()
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(50 * time.Second):
+		tb.Fatalf("timed out waiting for %s", what)
+	}
+}

@@ -12,6 +12,12 @@ import (
 // BenchFactory builds an engine for a benchmark.
 type BenchFactory func(tb testing.TB, cfg engine.Config) engine.Engine
 
+// BenchFromNew is the BenchFactory of an engine whose New needs nothing
+// more: it fails the benchmark when New does.
+func BenchFromNew(newEngine Constructor) BenchFactory {
+	return func(tb testing.TB, cfg engine.Config) engine.Engine { return newOrFail(tb, newEngine, cfg) }
+}
+
 // Bench runs the kit's micro-benchmarks as sub-benchmarks:
 //
 //	EchoRoundTrip/1B, EchoRoundTrip/4KiB: one message out and back over

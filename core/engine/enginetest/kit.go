@@ -2,8 +2,13 @@
 // x/net/nettest TestConn idea, for the engine contract): the same cases, the
 // same assertions, under -race. An engine module needs two lines:
 //
-//	func TestEngine(t *testing.T) { enginetest.Run(t, newEngine) }
-//	func BenchmarkEngine(b *testing.B) { enginetest.Bench(b, newEngineTB) }
+//	func TestEngine(t *testing.T) { enginetest.Run(t, enginetest.FromNew(New)) }
+//	func BenchmarkEngine(b *testing.B) { enginetest.Bench(b, enginetest.BenchFromNew(New)) }
+//
+// (Run and Bench take any Factory, for an engine that needs more than its
+// New.) CheckConnectCloseNoLeak (leak.go) is the kit's fd and goroutine
+// leak check over many connect/close cycles, which every real-socket
+// engine runs as its own test.
 //
 // Every case uses only the engine contract: both ends of each connection go
 // through the engine under test (Listen on 127.0.0.1:0 and Dial to the
@@ -27,6 +32,24 @@ import (
 // Factory builds a fresh engine for one case. The kit shuts it down in
 // t.Cleanup and fails the case if Shutdown does not return nil in time.
 type Factory func(t *testing.T, cfg engine.Config) engine.Engine
+
+// Constructor is an engine module's New.
+type Constructor func(engine.Config) (engine.Engine, error)
+
+// FromNew is the Factory of an engine whose New needs nothing more: it
+// fails the case when New does.
+func FromNew(newEngine Constructor) Factory {
+	return func(t *testing.T, cfg engine.Config) engine.Engine { return newOrFail(t, newEngine, cfg) }
+}
+
+func newOrFail(tb testing.TB, newEngine Constructor, cfg engine.Config) engine.Engine {
+	tb.Helper()
+	e, err := newEngine(cfg)
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	return e
+}
 
 type kase struct {
 	name string

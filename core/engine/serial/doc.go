@@ -3,8 +3,8 @@
 // a serialisation domain: a token that at most one goroutine holds at a
 // time, plus an ordered, bounded queue of functions that whoever holds the
 // token drains before giving it back. impl-goroutine and impl-netpoll both
-// build their loops, Execute, AfterFunc and write side on it; it is engine
-// plumbing, not protocol logic.
+// build their loops, Execute, AfterFunc, write side and connection
+// lifecycle on it; it is engine plumbing, not protocol logic.
 //
 // What a Loop guarantees:
 //
@@ -52,4 +52,13 @@
 //   - Order: bytes go out in the order writes were accepted; CloseWrite's
 //     FIN goes out after them. A claim (a splice writing the socket
 //     directly) makes later writes queue until the claim ends.
+//
+// The lifecycle, Registry (registry.go) and BaseConn (conn.go), is what
+// both engines do around their I/O, identically: the live set of
+// listeners and connections that Shutdown closes (listeners first, then
+// every connection with ErrEngineClosed, then a bounded wait for the
+// Group), the accept loop with its back-off, Dial's checks and Near loop,
+// and a connection's socket hand-over, OnOpen, close sequence and
+// OnClose. The engine keeps its read path and its part of closing (its
+// sockets), so only I/O stays in an engine module.
 package serial
