@@ -257,23 +257,23 @@ func haproxyChain(t *harness.T, e harness.Engine, front bool) error {
 		return fmt.Errorf("real peer missing: %v", err)
 	}
 	be, ch := ppBackend(t)
-	hport := freePort(t)
-	haddr := net.JoinHostPort(harness.HostIP(), fmt.Sprint(hport))
-	var entry, dst string
+	var entry, dst, haddr string
 	if front {
 		p := startProxy(t, e, simpleCfg("accept-proxy", "", "", be.addr()+" send-proxy"))
-		h, err := peers.StartHAProxy(haCfg(haddr, "", p.Addr(0)+" send-proxy-v2"), peers.HAProxyOptions{})
+		h, a, err := startHAProxyOnFreePort(t, func(addr string) string { return haCfg(addr, "", p.Addr(0)+" send-proxy-v2") })
 		if err != nil {
 			return err
 		}
 		t.Cleanup(func() { _ = h.Stop() })
+		haddr = a
 		entry, dst = haddr, haddr
 	} else {
-		h, err := peers.StartHAProxy(haCfg(haddr, "accept-proxy", be.addr()+" send-proxy"), peers.HAProxyOptions{})
+		h, a, err := startHAProxyOnFreePort(t, func(addr string) string { return haCfg(addr, "accept-proxy", be.addr()+" send-proxy") })
 		if err != nil {
 			return err
 		}
 		t.Cleanup(func() { _ = h.Stop() })
+		haddr = a
 		p := startProxy(t, e, simpleCfg("", "", "", haddr+" send-proxy-v2"))
 		entry, dst = p.Addr(0), p.Addr(0)
 	}
@@ -311,6 +311,25 @@ func haproxyChain(t *harness.T, e harness.Engine, front bool) error {
 		return fmt.Errorf("4 MiB echo through the chain: %d bytes back, err %v", len(got), err)
 	}
 	return nil
+}
+
+// startHAProxyOnFreePort starts haproxy with cfg(addr) on a port that was
+// free a moment ago. haproxy cannot report a port it chose, so the port is
+// picked first; a parallel case may take it in between ("Address already
+// in use"), and then a new port is tried, at most three times.
+func startHAProxyOnFreePort(t *harness.T, cfg func(addr string) string) (*peers.Process, string, error) {
+	var err error
+	for range 3 {
+		addr := net.JoinHostPort(harness.HostIP(), fmt.Sprint(freePort(t)))
+		var h *peers.Process
+		if h, err = peers.StartHAProxy(cfg(addr), peers.HAProxyOptions{}); err == nil {
+			return h, addr, nil
+		}
+		if !strings.Contains(err.Error(), "already in use") && !strings.Contains(err.Error(), "cannot bind") {
+			break
+		}
+	}
+	return nil, "", err
 }
 
 func haCfg(bind, bindOpts, server string) string {
