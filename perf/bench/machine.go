@@ -37,7 +37,9 @@ func ReadMachine(repo string) result.Machine {
 	} else {
 		m.Commit = "unknown (no commit)"
 	}
-	if s, err := commandOutput(repo, "git", "status", "--porcelain", "--untracked-files=no"); err == nil {
+	// results/ is left out: it holds the harness's own output, and a second
+	// run after a first one would otherwise call the tree modified.
+	if s, err := commandOutput(repo, "git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"); err == nil {
 		m.Dirty = s != ""
 	}
 	return m
