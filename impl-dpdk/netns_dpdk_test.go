@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/netmodels/netmodels/core/dpdknet"
 )
 
 // The DPDK tests run in a private network namespace the test binary
 // creates for itself: TestMain re-executes the binary under `unshare --net`
-// (root needed, as for any tap device), and inside it starts the runtime on
+// (core/dpdknet; root needed, as for any tap device), sets the namespace up
+// as dpdknet does for the suite and the perf harness, and inside it starts the runtime on
 // a net_tap vdev and gives the tap's kernel side 192.0.2.1/24 with IPv4
 // forwarding on. The kernel side is both a peer (kernel clients dial the
 // engine) and the router that sends the engine's traffic to itself back in
@@ -23,22 +24,25 @@ import (
 // addresses are used.
 
 const (
-	nsEnv     = "NETMODELS_DPDK_IN_NETNS"
 	tapName   = "dtap0"
 	stackAddr = "192.0.2.2"
 	peerAddr  = "192.0.2.1"
 	// hostAddr is a kernel address on the namespace's lo that the stack
 	// reaches through the tap: kernel servers of the proxy kit and
 	// haproxy bind it (the kernel's 127.0.0.1 is out of the stack's reach).
-	hostAddr = "198.51.100.1"
+	hostAddr = dpdknet.HostIP
 )
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role)) // a second DPDK process (memif_dpdk_test.go)
 	}
-	if os.Getenv(nsEnv) != "1" {
-		os.Exit(reexecInNetns())
+	if !dpdknet.InNetns() {
+		code, err := dpdknet.Reexec()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dpdk tests: %v; run as root or without -tags dpdk\n", err)
+		}
+		os.Exit(code)
 	}
 	if err := setupTopology(); err != nil {
 		fmt.Fprintf(os.Stderr, "dpdk test topology: %v\n", err)
@@ -49,34 +53,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func reexecInNetns() int {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "dpdk tests need root (a private network namespace and a tap device); run as root or without -tags dpdk")
-		return 1
-	}
-	cmd := exec.Command("unshare", append([]string{"--net", "--", os.Args[0]}, os.Args[1:]...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), nsEnv+"=1")
-	if err := cmd.Run(); err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode()
-		}
-		fmt.Fprintf(os.Stderr, "unshare --net: %v\n", err)
-		return 1
-	}
-	return 0
-}
-
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
+// setupTopology: the namespace as dpdknet.Setup makes it (lo with
+// hostAddr, IPv4 forwarding, no redirects), then this process's runtime on
+// dtap0 and the tap's kernel side.
 func setupTopology() error {
-	if err := sh("ip", "link", "set", "lo", "up"); err != nil {
+	if err := dpdknet.Setup(); err != nil {
 		return err
 	}
 	eal := DefaultEAL(tapName)
@@ -93,14 +74,10 @@ func setupTopology() error {
 		return err
 	}
 	for _, cmd := range [][]string{
-		{"ip", "addr", "add", hostAddr + "/32", "dev", "lo"},
 		{"ip", "addr", "add", peerAddr + "/24", "dev", tapName},
 		{"ip", "link", "set", tapName, "up"},
-		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
-		{"sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"},
-		{"sysctl", "-qw", "net.ipv4.conf." + tapName + ".send_redirects=0"},
 	} {
-		if err := sh(cmd...); err != nil {
+		if err := dpdknet.Run(cmd...); err != nil {
 			return err
 		}
 	}
