@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/netmodels/netmodels/perf/result"
 )
 
@@ -161,8 +163,9 @@ func TestCommandName(t *testing.T) {
 }
 
 func TestProxyConfigIsPlainHAProxy(t *testing.T) {
-	cfg := proxyConfig("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", 500)
-	for _, want := range []string{"maxconn 500", "mode tcp", "listen echo\n    bind 127.0.0.1:1\n    server s1 127.0.0.1:3", "listen sink\n    bind 127.0.0.1:2\n    server s1 127.0.0.1:4"} {
+	cfg := proxyConfig([]string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}, []string{"127.0.0.1:4", "127.0.0.1:5", "127.0.0.1:6"}, 500)
+	for _, want := range []string{"maxconn 500", "mode tcp", "listen echo\n    bind 127.0.0.1:1\n    server s1 127.0.0.1:4",
+		"listen sink\n    bind 127.0.0.1:2\n    server s1 127.0.0.1:5", "listen txn\n    bind 127.0.0.1:3\n    server s1 127.0.0.1:6"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("config lacks %q:\n%s", want, cfg)
 		}
@@ -232,5 +235,25 @@ msgr_throttle_wakeup_seconds_count{throttle="policy_bytes_client"} 10
 	}
 	if _, found := parseWakeup(bufioScanner("msgr_throttle_wait_seconds_bucket{le=\"1\"} 3\n")); found {
 		t.Fatal("found a wake-up histogram in another metric")
+	}
+}
+
+func TestOtherCPU(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	for pin := 0; pin < 4; pin++ {
+		exists := false
+		for cpu := 0; cpu < 1024; cpu++ {
+			exists = exists || (cpu != pin && set.IsSet(cpu))
+		}
+		got := otherCPU(pin)
+		switch {
+		case !exists && got != -1:
+			t.Errorf("otherCPU(%d) = %d, want -1: no other CPU is allowed", pin, got)
+		case exists && (got == pin || got < 0 || !set.IsSet(got)):
+			t.Errorf("otherCPU(%d) = %d, want an allowed CPU other than %d", pin, got, pin)
+		}
 	}
 }

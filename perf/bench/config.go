@@ -30,7 +30,7 @@ type Suite struct {
 // Suites: default (under 15 minutes on 2 cores with every engine built),
 // quick (under 3 minutes) and smoke (seconds: proves the harness works).
 var Suites = map[string]Suite{
-	"default": {Name: "default", Reps: 5, Warmup: 200 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond},
+	"default": {Name: "default", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond},
 	"quick": {Name: "quick", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 200 * time.Millisecond, ScaleConns: 200, IdleWindow: 500 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-0B-pinned", "msgr-pingpong-4KiB-pinned", "msgr-pingpong-4KiB-unpinned",

@@ -26,6 +26,10 @@ type sample struct {
 	seconds float64
 	hist    string
 	series  []seriesSample
+	// serverCPU, when set, is the measured process's CPU seconds over the
+	// part of the repetition that is the point (the load read it itself),
+	// instead of over the whole repetition.
+	serverCPU *float64
 }
 
 type seriesSample struct{ t, v, limit, peak float64 }
@@ -92,6 +96,12 @@ func (r *runner) runLoadgen(ctx context.Context, g *rig, pin int, warm bool, kin
 	cpu, err := runJSON(ctx, pin, r.loadgenArgs(kind, flags...), d+w+15*time.Second, &res)
 	if err == nil && res.Err != "" {
 		err = fmt.Errorf("%s", res.Err)
+	}
+	if err == nil && res.Ops == 0 && res.Bytes == 0 {
+		// Nothing finished inside the window (everything stalled, or
+		// failed in the warm-up, which is not counted): a zero is not a
+		// measurement.
+		err = fmt.Errorf("loadgen %s: nothing completed in %s", kind, d)
 	}
 	if err != nil {
 		return sample{metrics: map[string]float64{}}, res, err

@@ -61,7 +61,12 @@ func (r *runner) idleLoad(ctx context.Context, g *rig, pin int, n int) (sample, 
 	if err := firstErr(holdErr, waitErr); err != nil {
 		return sample{}, fmt.Errorf("idle sessions: %w", err)
 	}
-	s := sample{metrics: map[string]float64{}, units: float64(n), seconds: res.Seconds}
+	// CPU per session is the setup's (before -> every session held):
+	// read after the loadgen exits it also held part of the teardown,
+	// however much of the closes the proxy had handled by then, and
+	// haproxy's cost per session moved between 75 and 110 µs with that.
+	setupCPU := proc.CPUDelta(before, held)
+	s := sample{metrics: map[string]float64{}, units: float64(n), seconds: res.Seconds, serverCPU: &setupCPU}
 	s.metrics["server_rss_kb_per_conn"] = float64(held.RSSBytes-before.RSSBytes) / 1024 / float64(n)
 	if res.Seconds > 0 {
 		s.metrics["setup_conns_per_s"] = float64(n) / res.Seconds

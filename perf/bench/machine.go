@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/netmodels/netmodels/perf/result"
 )
 
@@ -173,4 +175,19 @@ func tuningFlags(help string) map[string]string {
 		out["--"+name] = strings.TrimSpace(lines[i+1])
 	}
 	return out
+}
+
+// otherCPU is the lowest CPU this process may run on other than pin (a
+// split scenario's client CPU), or -1 when there is none.
+func otherCPU(pin int) int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return -1
+	}
+	for cpu := 0; cpu < 1024; cpu++ {
+		if cpu != pin && set.IsSet(cpu) {
+			return cpu
+		}
+	}
+	return -1
 }

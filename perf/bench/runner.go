@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 	defs := r.selected()
 	total := 0
 	for _, d := range defs {
-		total += len(d.targets) * (cfg.Suite.Reps + 1)
+		total += len(d.targets) * (r.reps(d) + 1)
 	}
 	cfg.Progress.Total(total)
 	for _, d := range defs {
@@ -125,6 +125,10 @@ func (r *runner) discover() {
 	} else {
 		r.run.Method.Taskset = r.cfg.PinCPU >= 0
 	}
+	r.run.Method.ClientCPU = -1
+	if r.run.Method.Taskset {
+		r.run.Method.ClientCPU = otherCPU(r.cfg.PinCPU)
+	}
 	if _, err := exec.LookPath(r.clientBin()); err != nil {
 		r.run.Notes = append(r.run.Notes, fmt.Sprintf("client engine %q is not built (%s): every cell driven by msgr-client fails", r.cfg.ClientEngine, r.clientBin()))
 	}
@@ -163,9 +167,18 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 	sc.Cells = nil
 	sc.Headline = headlineScenarios[sc.ID]
 	r.run.Scenarios = append(r.run.Scenarios, &sc)
-	pin := -1
-	if sc.Pinned {
-		pin = r.cfg.PinCPU
+	pin, clientPin := -1, -1
+	switch {
+	case sc.Pinned:
+		pin, clientPin = r.cfg.PinCPU, r.cfg.PinCPU
+	case sc.Split && r.run.Method.Taskset && r.run.Method.ClientCPU >= 0:
+		pin, clientPin = r.cfg.PinCPU, r.run.Method.ClientCPU
+	case sc.Split:
+		// The placement only steadies the numbers; the scenario means
+		// the same without it.
+		sc.Split = false
+		sc.Title = strings.TrimSuffix(sc.Title, ", split") + ", unpinned"
+		sc.Note += " Ran unpinned: no second CPU to split on, taskset missing or pinning off."
 	}
 	var runs []*cellRun
 	for _, t := range d.targets {
@@ -181,7 +194,7 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		case sc.Pinned && !r.run.Method.Taskset:
 			cell.Status, cell.Reason = result.StatusAbsent, "pinned scenario but taskset is not installed or pinning is off"
 		default:
-			runs = append(runs, &cellRun{r: r, d: d, t: t, cell: cell, pin: pin, ctx: ctx})
+			runs = append(runs, &cellRun{r: r, d: d, t: t, cell: cell, pin: pin, clientPin: clientPin, ctx: ctx})
 		}
 	}
 	// Every target is up at once and the repetitions take turns (rep 1 of
@@ -193,7 +206,9 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 	for _, cr := range runs {
 		cr.protect(cr.begin)
 	}
-	for rep := 0; rep < r.cfg.Suite.Reps && ctx.Err() == nil; rep++ {
+	reps := r.reps(d)
+	sc.Reps = reps
+	for rep := 0; rep < reps && ctx.Err() == nil; rep++ {
 		for _, cr := range runs {
 			cr.protect(func(ctx context.Context) { cr.rep(ctx, rep) })
 		}
@@ -202,7 +217,7 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		cr.protect(func(context.Context) { cr.end() })
 	}
 	for _, c := range sc.Cells {
-		for i := len(c.Reps); i <= r.cfg.Suite.Reps; i++ {
+		for i := len(c.Reps); i <= reps; i++ {
 			r.cfg.Progress.Step(sc.ID, c.Target) // keep the bar honest for skipped reps
 		}
 		if c.Status != result.StatusOK && c.Status != result.StatusAbsent {
@@ -217,7 +232,9 @@ type cellRun struct {
 	d    *scenarioDef
 	t    target
 	cell *result.Cell
-	pin  int
+	// pin places the server side (setup), clientPin the load (-1: the
+	// scheduler decides).
+	pin, clientPin int
 
 	ctx     context.Context
 	g       *rig
@@ -285,7 +302,7 @@ func (cr *cellRun) begin(ctx context.Context) {
 	if !cr.start() {
 		return
 	}
-	if _, err := cr.t.load(ctx, cr.g, cr.pin, true); err != nil {
+	if _, err := cr.t.load(ctx, cr.g, cr.clientPin, true); err != nil {
 		cr.fail(fmt.Errorf("warm-up: %w", err))
 		return
 	}
@@ -335,7 +352,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 			}
 		}()
 	}
-	s, err := cr.t.load(ctx, g, cr.pin, false)
+	s, err := cr.t.load(ctx, g, cr.clientPin, false)
 	scancel()
 	sampler.Wait()
 	u1, rerr := proc.Read(g.measured.PID())
@@ -349,6 +366,9 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 	}
 	m := s.metrics
 	cpu := proc.CPUDelta(u0, u1)
+	if s.serverCPU != nil {
+		cpu = *s.serverCPU
+	}
 	if s.seconds > 0 {
 		m["server_cores"] = cpu / s.seconds
 	}
@@ -400,9 +420,15 @@ func (cr *cellRun) end() {
 	}
 	cr.cell.Summarize(cr.r.run.Method.Confidence)
 	cr.cell.Status = result.StatusOK
-	if len(cr.cell.Reps) < cr.r.cfg.Suite.Reps {
-		cr.cell.Status, cr.cell.Reason = result.StatusFailed, fmt.Sprintf("interrupted after %d of %d repetitions", len(cr.cell.Reps), cr.r.cfg.Suite.Reps)
+	if want := cr.r.reps(cr.d); len(cr.cell.Reps) < want {
+		cr.cell.Status, cr.cell.Reason = result.StatusFailed, fmt.Sprintf("interrupted after %d of %d repetitions", len(cr.cell.Reps), want)
 	}
+}
+
+// reps is a scenario's repetition count: the suite's, times the
+// scenario's repFactor.
+func (r *runner) reps(d *scenarioDef) int {
+	return r.cfg.Suite.Reps * max(d.repFactor, 1)
 }
 
 // unsupported recognises an engine that refuses to run on this machine

@@ -2,7 +2,8 @@
 // servers that do the work the scenarios ask for and nothing else. Echo
 // writes back whatever it reads (ping-pong, keepalive frames, connection
 // rate); Sink counts what it reads until EOF and answers the 8-byte count
-// (bulk streams, so the client learns what really arrived).
+// (bulk streams, so the client learns what really arrived); Txn reads one
+// loadgen.TxnSize request, answers it and closes first (connection rate).
 package rawtcp
 
 import (
@@ -12,38 +13,50 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
+
+	"github.com/netmodels/netmodels/perf/loadgen"
 )
 
-// Server is an echo and a sink listener.
+// Server is an echo, a sink and a txn listener.
 type Server struct {
-	Echo, Sink net.Listener
-	wg         sync.WaitGroup
-	mu         sync.Mutex
-	conns      map[net.Conn]struct{}
+	Echo, Sink, Txn net.Listener
+	wg              sync.WaitGroup
+	mu              sync.Mutex
+	conns           map[net.Conn]struct{}
 }
 
-// Listen binds both listeners on host with kernel-chosen ports.
+// Listen binds the three listeners on host with kernel-chosen ports.
 func Listen(host string) (*Server, error) {
-	e, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return nil, err
+	var lns []net.Listener
+	for range 3 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
 	}
-	s, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		e.Close()
-		return nil, err
-	}
-	return &Server{Echo: e, Sink: s, conns: map[net.Conn]struct{}{}}, nil
+	return &Server{Echo: lns[0], Sink: lns[1], Txn: lns[2], conns: map[net.Conn]struct{}{}}, nil
+}
+
+// Addrs are the listeners' addresses in READY order: echo, sink, txn.
+func (s *Server) Addrs() []string {
+	return []string{s.Echo.Addr().String(), s.Sink.Addr().String(), s.Txn.Addr().String()}
 }
 
 // Serve runs until ctx ends, then closes every connection.
 func (s *Server) Serve(ctx context.Context) {
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.accept(s.Echo, echo)
 	go s.accept(s.Sink, sink)
+	go s.accept(s.Txn, txn)
 	<-ctx.Done()
 	s.Echo.Close()
 	s.Sink.Close()
+	s.Txn.Close()
 	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()
@@ -101,4 +114,16 @@ func sink(c net.Conn) {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(n))
 	_, _ = c.Write(b[:])
+}
+
+// txn answers one connection-rate transaction and closes first (the caller
+// closes c with nothing unread, so the close is a FIN, not a reset). The
+// deadline bounds a client that connects and says nothing.
+func txn(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, loadgen.TxnSize)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return
+	}
+	_, _ = c.Write(buf)
 }

@@ -19,7 +19,7 @@ func TestLoadgensAgainstRawServer(t *testing.T) {
 	done := make(chan struct{})
 	go func() { s.Serve(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	echo, sinkAddr := s.Echo.Addr().String(), s.Sink.Addr().String()
+	echo, sinkAddr, txnAddr := s.Echo.Addr().String(), s.Sink.Addr().String(), s.Txn.Addr().String()
 	bg := context.Background()
 	d := 200 * time.Millisecond
 
@@ -44,7 +44,7 @@ func TestLoadgensAgainstRawServer(t *testing.T) {
 			return loadgen.RunStream(bg, loadgen.Stream{Addr: sinkAddr, Streams: 2, BufSize: 64 << 10, Duration: d, Warmup: 20 * time.Millisecond})
 		}},
 		{"connrate", func() loadgen.Result {
-			return loadgen.RunConnRate(bg, loadgen.ConnRate{Addr: echo, Loops: 2, Duration: d})
+			return loadgen.RunConnRate(bg, loadgen.ConnRate{Addr: txnAddr, Loops: 2, Duration: d})
 		}},
 	}
 	for _, tc := range tests {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,7 +61,7 @@ func build(run *result.Run, charts map[string][]string) doc {
 		d.sections = append(d.sections, section{level: 2, title: g.title})
 		for _, sc := range run.Scenarios {
 			if sc.Group == g.id {
-				d.sections = append(d.sections, scenarioSection(sc, charts[sc.ID], targetReasons(run)))
+				d.sections = append(d.sections, scenarioSection(sc, charts[sc.ID], targetReasons(run), run.Method.Reps))
 			}
 		}
 	}
@@ -101,7 +102,12 @@ func pinText(run *result.Run) string {
 	if !run.Method.Taskset {
 		return "off (taskset missing or --pin -1): pinned scenarios are absent"
 	}
-	return fmt.Sprintf("\"pinned\" scenarios run client, server, backend and proxy all under taskset -c %d (the path cost, no cross-CPU wake-ups); \"unpinned\" ones let the scheduler place them", run.Method.PinCPU)
+	text := fmt.Sprintf("\"pinned\" scenarios run client, server, backend and proxy all under taskset -c %d (the path cost, no cross-CPU wake-ups); \"unpinned\" ones let the scheduler place them", run.Method.PinCPU)
+	if slices.ContainsFunc(run.Scenarios, func(sc *result.Scenario) bool { return sc.Split }) {
+		text += fmt.Sprintf("; \"split\" ones run the client under taskset -c %d and the server side (server, backend, proxy) under taskset -c %d: "+
+			"one fixed placement, as if the client were another machine (left to the scheduler on 2 CPUs, connection rate and CPU per connection moved by ±12-20 %% between repetitions, split by ±1-5 %%)", run.Method.ClientCPU, run.Method.PinCPU)
+	}
+	return text
 }
 
 // matrix is the engine × scenario overview: each scenario's first
@@ -175,10 +181,13 @@ func mainDriver(sc *result.Scenario) string {
 	return best
 }
 
-func scenarioSection(sc *result.Scenario, charts []string, runAbsent map[string]string) section {
+func scenarioSection(sc *result.Scenario, charts []string, runAbsent map[string]string, suiteReps int) section {
 	s := section{level: 3, title: sc.Title + " (`" + sc.ID + "`)"}
 	if sc.Note != "" {
 		s.paras = append(s.paras, sc.Note)
+	}
+	if sc.Reps > 0 && sc.Reps != suiteReps {
+		s.paras = append(s.paras, fmt.Sprintf("%d repetitions per target here (the suite's %d were too few for a steady median of its anchor).", sc.Reps, suiteReps))
 	}
 	t := table{head: []string{"target", "status"}}
 	for _, m := range sc.Metrics {

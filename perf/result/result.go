@@ -75,6 +75,9 @@ type Method struct {
 	Confidence float64 `json:"confidence"`
 	PinCPU     int     `json:"pin_cpu"`
 	Taskset    bool    `json:"taskset"`
+	// ClientCPU is where a split scenario's client runs (its server side
+	// is on PinCPU); -1 when the machine offers no second CPU.
+	ClientCPU int `json:"client_cpu"`
 }
 
 // TargetInfo describes an engine or anchor and its tuning.
@@ -102,6 +105,15 @@ type Scenario struct {
 	Group  string `json:"group"` // messenger | proxy | floor
 	Title  string `json:"title"`
 	Pinned bool   `json:"pinned"`
+	// Split scenarios run the client on Method.ClientCPU and everything
+	// on the server side (server, backend, proxy) on Method.PinCPU: one
+	// fixed placement instead of the scheduler's, which on two CPUs moved
+	// the connection rate and CPU per connection by ±12-20 % from one
+	// repetition to the next (split: ±1-5 %).
+	Split bool `json:"split,omitempty"`
+	// Reps is this scenario's repetition count (Method.Reps unless the
+	// scenario asks for more).
+	Reps int `json:"reps,omitempty"`
 	// Headline scenarios are the ones whose engine/anchor ratios must
 	// agree within ±15 % between two default runs.
 	Headline bool              `json:"headline,omitempty"`

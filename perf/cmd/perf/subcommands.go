@@ -73,8 +73,8 @@ func cmdRawServer(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "rawtcp-server: %v\n", err)
 		return 2
 	}
-	// READY <echo> <sink>, the same convention as the engines.
-	fmt.Printf("READY %s %s\n", s.Echo.Addr(), s.Sink.Addr())
+	// READY <echo> <sink> <txn>, the same convention as the engines.
+	fmt.Printf("READY %s\n", strings.Join(s.Addrs(), " "))
 	s.Serve(ctx)
 	return 0
 }
