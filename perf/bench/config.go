@@ -37,11 +37,11 @@ var Suites = map[string]Suite{
 			"msgr-keepalive-pingpong-pinned", "msgr-keepalive-pipelined",
 			"msgr-pipelined-16x16-4KiB", "msgr-throttle", "msgr-connscale", "msgr-idle-cpu",
 			"proxy-pingpong-64B-pinned", "proxy-pingpong-64B-unpinned",
-			"proxy-stream-1", "proxy-stream-8", "proxy-connrate", "proxy-idle",
+			"proxy-stream-1-pinned", "proxy-stream-1", "proxy-stream-8", "proxy-connrate", "proxy-idle",
 		}},
 	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20, IdleWindow: 50 * time.Millisecond,
 		Scenarios: []string{
-			"msgr-pingpong-4KiB-pinned", "msgr-keepalive-pingpong-pinned", "proxy-pingpong-64B-pinned", "proxy-stream-1",
+			"msgr-pingpong-4KiB-pinned", "msgr-keepalive-pingpong-pinned", "proxy-pingpong-64B-pinned", "proxy-stream-1-pinned",
 		}},
 }
 

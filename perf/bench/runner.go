@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 	defs := r.selected()
 	total := 0
 	for _, d := range defs {
-		total += len(d.targets) * (r.reps(d) + 1)
+		total += len(d.targets) * (cfg.Suite.Reps + 1)
 	}
 	cfg.Progress.Total(total)
 	for _, d := range defs {
@@ -206,9 +206,7 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 	for _, cr := range runs {
 		cr.protect(cr.begin)
 	}
-	reps := r.reps(d)
-	sc.Reps = reps
-	for rep := 0; rep < reps && ctx.Err() == nil; rep++ {
+	for rep := 0; rep < r.cfg.Suite.Reps && ctx.Err() == nil; rep++ {
 		for _, cr := range runs {
 			cr.protect(func(ctx context.Context) { cr.rep(ctx, rep) })
 		}
@@ -217,7 +215,7 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		cr.protect(func(context.Context) { cr.end() })
 	}
 	for _, c := range sc.Cells {
-		for i := len(c.Reps); i <= reps; i++ {
+		for i := len(c.Reps); i <= r.cfg.Suite.Reps; i++ {
 			r.cfg.Progress.Step(sc.ID, c.Target) // keep the bar honest for skipped reps
 		}
 		if c.Status != result.StatusOK && c.Status != result.StatusAbsent {
@@ -420,15 +418,9 @@ func (cr *cellRun) end() {
 	}
 	cr.cell.Summarize(cr.r.run.Method.Confidence)
 	cr.cell.Status = result.StatusOK
-	if want := cr.r.reps(cr.d); len(cr.cell.Reps) < want {
-		cr.cell.Status, cr.cell.Reason = result.StatusFailed, fmt.Sprintf("interrupted after %d of %d repetitions", len(cr.cell.Reps), want)
+	if len(cr.cell.Reps) < cr.r.cfg.Suite.Reps {
+		cr.cell.Status, cr.cell.Reason = result.StatusFailed, fmt.Sprintf("interrupted after %d of %d repetitions", len(cr.cell.Reps), cr.r.cfg.Suite.Reps)
 	}
-}
-
-// reps is a scenario's repetition count: the suite's, times the
-// scenario's repFactor.
-func (r *runner) reps(d *scenarioDef) int {
-	return r.cfg.Suite.Reps * max(d.repFactor, 1)
 }
 
 // unsupported recognises an engine that refuses to run on this machine

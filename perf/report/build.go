@@ -61,7 +61,7 @@ func build(run *result.Run, charts map[string][]string) doc {
 		d.sections = append(d.sections, section{level: 2, title: g.title})
 		for _, sc := range run.Scenarios {
 			if sc.Group == g.id {
-				d.sections = append(d.sections, scenarioSection(sc, charts[sc.ID], targetReasons(run), run.Method.Reps))
+				d.sections = append(d.sections, scenarioSection(sc, charts[sc.ID], targetReasons(run)))
 			}
 		}
 	}
@@ -181,13 +181,10 @@ func mainDriver(sc *result.Scenario) string {
 	return best
 }
 
-func scenarioSection(sc *result.Scenario, charts []string, runAbsent map[string]string, suiteReps int) section {
+func scenarioSection(sc *result.Scenario, charts []string, runAbsent map[string]string) section {
 	s := section{level: 3, title: sc.Title + " (`" + sc.ID + "`)"}
 	if sc.Note != "" {
 		s.paras = append(s.paras, sc.Note)
-	}
-	if sc.Reps > 0 && sc.Reps != suiteReps {
-		s.paras = append(s.paras, fmt.Sprintf("%d repetitions per target here (the suite's %d were too few for a steady median of its anchor).", sc.Reps, suiteReps))
 	}
 	t := table{head: []string{"target", "status"}}
 	for _, m := range sc.Metrics {

@@ -111,9 +111,6 @@ type Scenario struct {
 	// the connection rate and CPU per connection by ±12-20 % from one
 	// repetition to the next (split: ±1-5 %).
 	Split bool `json:"split,omitempty"`
-	// Reps is this scenario's repetition count (Method.Reps unless the
-	// scenario asks for more).
-	Reps int `json:"reps,omitempty"`
 	// Headline scenarios are the ones whose engine/anchor ratios must
 	// agree within ±15 % between two default runs.
 	Headline bool              `json:"headline,omitempty"`
