@@ -52,10 +52,7 @@ func runJSON(ctx context.Context, pin int, argv []string, timeout time.Duration,
 	}
 	decErr := json.Unmarshal(lastJSONLine(out.Bytes()), v)
 	if runErr != nil {
-		msg := strings.TrimSpace(errb.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
+		msg := failureText(errb.String())
 		if ctx.Err() != nil {
 			return cpu, fmt.Errorf("%s: timed out after %v", commandName(argv), timeout)
 		}
@@ -65,6 +62,21 @@ func runJSON(ctx context.Context, pin int, argv []string, timeout time.Duration,
 		return cpu, fmt.Errorf("%s: bad JSON output: %v", commandName(argv), decErr)
 	}
 	return cpu, nil
+}
+
+// failureText is what a failed child's stderr says in one cell reason: its
+// last line, or for a crash (a Go panic or fatal signal, whose last line
+// is a register dump) the crash's first lines.
+func failureText(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "SIGSEGV") ||
+			strings.HasPrefix(l, "SIGBUS") || strings.HasPrefix(l, "SIGABRT") {
+			end := min(i+8, len(lines))
+			return strings.Join(lines[i:end], " | ")
+		}
+	}
+	return lines[len(lines)-1]
 }
 
 func lastJSONLine(b []byte) []byte {

@@ -105,7 +105,7 @@ func pinText(run *result.Run) string {
 	text := fmt.Sprintf("\"pinned\" scenarios run client, server, backend and proxy all under taskset -c %d (the path cost, no cross-CPU wake-ups); \"unpinned\" ones let the scheduler place them", run.Method.PinCPU)
 	if slices.ContainsFunc(run.Scenarios, func(sc *result.Scenario) bool { return sc.Split }) {
 		text += fmt.Sprintf("; \"split\" ones run the client under taskset -c %d and the server side (server, backend, proxy) under taskset -c %d: "+
-			"one fixed placement, as if the client were another machine (left to the scheduler on 2 CPUs, connection rate and CPU per connection moved by ±12-20 %% between repetitions, split by ±1-5 %%)", run.Method.ClientCPU, run.Method.PinCPU)
+			"one fixed placement, as if the client were another machine (left to the scheduler on 2 CPUs, rates and CPU per unit moved by 12-20 %% between repetitions, split by 1-5 %%)", run.Method.ClientCPU, run.Method.PinCPU)
 	}
 	return text
 }

@@ -108,8 +108,8 @@ type Scenario struct {
 	// Split scenarios run the client on Method.ClientCPU and everything
 	// on the server side (server, backend, proxy) on Method.PinCPU: one
 	// fixed placement instead of the scheduler's, which on two CPUs moved
-	// the connection rate and CPU per connection by ±12-20 % from one
-	// repetition to the next (split: ±1-5 %).
+	// rates and CPU per unit by 12-20 % from one repetition to the next
+	// (split: 1-5 %).
 	Split bool `json:"split,omitempty"`
 	// Headline scenarios are the ones whose engine/anchor ratios must
 	// agree within ±15 % between two default runs.
