@@ -47,27 +47,46 @@ func Pinned(cpu int, argv []string) []string {
 	return append([]string{"taskset", "-c", fmt.Sprint(cpu)}, argv...)
 }
 
-// tailBuffer keeps the last 4 KiB of a stream for error messages (bounded
-// whatever the child writes).
+// tailBuffer keeps the first 2 KiB and the last 4 KiB of a stream for
+// error messages (bounded whatever the child writes): the tail says why a
+// process gave up, the head where a crash began (a Go crash prints its
+// signal and faulting goroutine first, then every goroutine, then the
+// registers).
 type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
+	mu        sync.Mutex
+	head, buf []byte
+	dropped   bool
 }
+
+const (
+	headMax = 2048
+	tailMax = 4096
+)
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 4096 {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-4096:]...)
+	defer t.mu.Unlock()
+	n := len(p)
+	if room := headMax - len(t.head); room > 0 {
+		k := min(room, len(p))
+		t.head, p = append(t.head, p[:k]...), p[k:]
 	}
-	t.mu.Unlock()
-	return len(p), nil
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailMax {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
+		t.dropped = true
+	}
+	return n, nil
 }
 
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
+	sep := ""
+	if t.dropped {
+		sep = "\n[...]\n"
+	}
+	return strings.TrimSpace(string(t.head) + sep + string(t.buf))
 }
 
 // StartError is a child that did not come up.

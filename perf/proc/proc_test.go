@@ -1,7 +1,9 @@
 package proc
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -54,4 +56,25 @@ func asStartError(err error, se **StartError) bool {
 	e, ok := err.(*StartError)
 	*se = e
 	return ok
+}
+
+func TestTailBufferKeepsHeadAndTail(t *testing.T) {
+	var b tailBuffer
+	b.Write([]byte("SIGSEGV: segmentation violation\n"))
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&b, "goroutine %d [idle]:\n", i)
+	}
+	b.Write([]byte("gs     0x0\n"))
+	s := b.String()
+	if !strings.HasPrefix(s, "SIGSEGV: segmentation violation") || !strings.HasSuffix(s, "gs     0x0") || !strings.Contains(s, "\n[...]\n") {
+		t.Fatalf("head, tail or cut mark missing: %q...%q", s[:80], s[len(s)-80:])
+	}
+	if len(s) > headMax+tailMax+16 {
+		t.Fatalf("kept %d bytes, bound %d", len(s), headMax+tailMax)
+	}
+	var short tailBuffer
+	short.Write([]byte("exit: bad flag\n"))
+	if short.String() != "exit: bad flag" {
+		t.Fatalf("short stream: %q", short.String())
+	}
 }
