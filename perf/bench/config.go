@@ -31,13 +31,13 @@ type Suite struct {
 // quick (under 3 minutes) and smoke (seconds: proves the harness works).
 var Suites = map[string]Suite{
 	"default": {Name: "default", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond},
-	"quick": {Name: "quick", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 200 * time.Millisecond, ScaleConns: 200, IdleWindow: 500 * time.Millisecond,
+	"quick": {Name: "quick", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 200 * time.Millisecond, ScaleConns: 200, IdleWindow: 300 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-0B-pinned", "msgr-pingpong-4KiB-pinned", "msgr-pingpong-4KiB-unpinned",
 			"msgr-keepalive-pingpong-pinned", "msgr-keepalive-pipelined",
 			"msgr-pipelined-16x16-4KiB", "msgr-throttle", "msgr-connscale", "msgr-idle-cpu",
 			"proxy-pingpong-64B-pinned", "proxy-pingpong-64B-unpinned",
-			"proxy-stream-1-pinned", "proxy-stream-1", "proxy-stream-8", "proxy-connrate", "proxy-idle",
+			"proxy-stream-1-pinned", "proxy-connrate", "proxy-idle",
 		}},
 	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20, IdleWindow: 50 * time.Millisecond,
 		Scenarios: []string{
