@@ -179,6 +179,12 @@ func (p *Process) Exited() bool {
 	}
 }
 
+// Freeze stops the child (SIGSTOP) until Thaw: it uses no CPU meanwhile.
+func (p *Process) Freeze() error { return p.Cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen child (SIGCONT).
+func (p *Process) Thaw() error { return p.Cmd.Process.Signal(syscall.SIGCONT) }
+
 // Stop sends SIGTERM, waits up to 5 s (the contract's limit), then SIGKILL.
 // It returns an error if the child had to be killed.
 func (p *Process) Stop() error {
@@ -186,6 +192,7 @@ func (p *Process) Stop() error {
 		return nil
 	}
 	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Cmd.Process.Signal(syscall.SIGCONT) // a frozen child must run to exit
 	select {
 	case <-p.done:
 		return nil
