@@ -316,7 +316,7 @@ func (cr *cellRun) begin(ctx context.Context) {
 // to 40 µs, gnet's from 24 to 28, raw-tcp's from 20 to 23. Kernel
 // servers sleep in epoll_wait and are left alone.
 func (cr *cellRun) freeze() {
-	if cr.g != nil && cr.g.userspace && !cr.d.freshRig {
+	if cr.g != nil && cr.g.userspace {
 		_ = cr.g.measured.Freeze()
 	}
 }
