@@ -22,9 +22,13 @@ func CephMonBinary() (string, error) {
 	return findBinary("ceph-mon", "ceph-mon")
 }
 
-// QuorumLine is what a lone monitor logs once it leads its quorum; only
-// then does it answer clients (MAuth needs paxos active).
-const quorumLineFmt = "mon.%s is new leader, mons %s in quorum"
+// QuorumLine is what a lone monitor named id logs to its log_file once it
+// leads its quorum. Only then does it answer clients (MAuth needs paxos
+// active), and until then a connection it accepted can be dropped while it
+// bootstraps, even after a complete connect handshake.
+func QuorumLine(id string) string {
+	return fmt.Sprintf("mon.%s is new leader, mons %s in quorum", id, id)
+}
 
 // FastTimers are the timer settings used unless CephMonOptions.CephTimers
 // is set: they make reconnect and probe scenarios finish in about a second
@@ -243,7 +247,7 @@ func (m *CephMon) monLogPath(dir string) string {
 // spawn starts "ceph-mon -f" on the existing store and waits until ready.
 func (m *CephMon) spawn(dir string) error {
 	logPath := m.monLogPath(dir)
-	quorum := fmt.Sprintf(quorumLineFmt, m.ID, m.ID)
+	quorum := QuorumLine(m.ID)
 	before := 0
 	if b, err := os.ReadFile(logPath); err == nil {
 		before = strings.Count(string(b), quorum) // a restart appends

@@ -7,6 +7,7 @@ package anchor
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -46,6 +47,22 @@ func waitListening(addr string, timeout time.Duration, exited func() bool) error
 		time.Sleep(5 * time.Millisecond)
 	}
 	return fmt.Errorf("not listening on %s after %v", addr, timeout)
+}
+
+// waitLogLine polls the file at path until it contains line: ceph-mon says
+// it is ready only in its log. The file may not exist yet.
+func waitLogLine(path, line string, timeout time.Duration, exited func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if exited() {
+			return fmt.Errorf("exited before logging %q", line)
+		}
+		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), line) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("no %q in %s after %v", line, path, timeout)
 }
 
 // Version runs `name flag` and returns its first output line.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netmodels/netmodels/core/peers"
 	"github.com/netmodels/netmodels/perf/proc"
 )
 
@@ -23,7 +24,9 @@ type CephMon struct {
 // StartCephMon creates a fresh single-mon cluster with auth none and a
 // v1-only monmap under dir (shared/peers/ceph-mon.md §1: --addv, since
 // --add makes a v2 address for ports other than 6789), starts
-// `ceph-mon -f` and waits until the v1 port answers.
+// `ceph-mon -f` and waits until the v1 port answers and the mon has
+// formed its quorum of one: before that it may drop a connection it
+// accepted, handshake and all (seen under CPU load: "connect reply: EOF").
 func StartCephMon(dir string, pinCPU int) (*CephMon, error) {
 	for _, tool := range []string{"ceph-mon", "monmaptool"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -82,7 +85,11 @@ func StartCephMon(dir string, pinCPU int) (*CephMon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListening(addr, 15*time.Second, p.Exited); err != nil {
+	err = waitListening(addr, 15*time.Second, p.Exited)
+	if err == nil {
+		err = waitLogLine(filepath.Join(dir, "log", "ceph-mon.a.log"), peers.QuorumLine("a"), 15*time.Second, p.Exited)
+	}
+	if err != nil {
 		p.Stop()
 		return nil, &proc.StartError{Name: "ceph-mon", Reason: err.Error(), Stderr: p.Stderr()}
 	}
