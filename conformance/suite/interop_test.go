@@ -50,7 +50,7 @@ var interopCases = []harness.Case{
 	ic("interop-client-ceph-mon", "peers/ceph-mon.md §3; "+specW+"§14.3, §15",
 		"this engine's msgr-client (--peer-type mon, lossy_client) with --count 0 completes the msgr1 handshake with a real ceph-mon 16.2 and a KEEPALIVE2 round trip (mon log: open accept success, append_keepalive_or_ack), then exits 0 with sent = 0",
 		func(t *harness.T, e harness.Engine) {
-			mon := startMon(t, peers.CephMonOptions{Addr: monAddr(t), SkipQuorumWait: true, ExtraConf: map[string]string{"debug_ms": "10"}})
+			mon := startMon(t, peers.CephMonOptions{Addr: monAddr(t), ExtraConf: map[string]string{"debug_ms": "10"}})
 			start := time.Now()
 			r := harness.Run(e, 30*time.Second, "msgr-client", "--connect", mon.Addr, "--peer-type", "mon", "--policy", "lossy_client", "--count", "0")
 			_, err := clientRunErr(r, 0)
