@@ -95,27 +95,27 @@ func (l *loop) kick() error {
 	return nil
 }
 
+// drainBatch bounds the tasks one drain runs before it yields to I/O.
+const drainBatch = 1024
+
 // drain runs the queued tasks and the due timers (loop only). Tasks queued
-// while draining run in the same pass, up to a batch, so a task that
-// re-queues itself cannot starve I/O.
+// while draining run in the same pass, up to drainBatch, so a task that
+// re-queues itself cannot starve I/O. It leaves either a new drain queued
+// (tasks remain) or woken cleared (none do): a woken flag left set with no
+// drain queued would make every later execute skip its kick, and the
+// queue would never run again.
 func (l *loop) drain() {
-	const batch = 1024
-	for done := 0; done < batch; {
-		l.mu.Lock()
-		if len(l.tasks) == 0 {
-			l.woken = false
-			l.mu.Unlock()
-			break
-		}
+	l.mu.Lock()
+	for done := 0; done < drainBatch && len(l.tasks) > 0; done++ {
 		fn := l.tasks[0]
 		l.tasks[0] = nil
 		l.tasks = l.tasks[1:]
 		l.mu.Unlock()
 		l.callback(fn)
-		done++
+		l.mu.Lock()
 	}
-	l.mu.Lock()
-	again := l.woken && len(l.tasks) > 0
+	again := len(l.tasks) > 0
+	l.woken = again
 	l.mu.Unlock()
 	if again {
 		_ = l.kick()
