@@ -97,6 +97,9 @@ func (r *runner) loadgenArgs(kind string, flags ...string) []string {
 // runLoadgen runs the harness's own load generator as a subprocess.
 func (r *runner) runLoadgen(ctx context.Context, g *rig, pin int, warm bool, kind string, flags ...string) (sample, loadgen.Result, error) {
 	d := r.repDuration(g)
+	if kind == "stream" && g != nil && g.userspace && r.cfg.Suite.UserspaceStreamDuration > 0 {
+		d = r.cfg.Suite.UserspaceStreamDuration
+	}
 	w := r.cfg.Suite.Warmup
 	if warm {
 		d, w = r.cfg.Suite.Warmup, 0
@@ -133,7 +136,8 @@ func (r *runner) runLoadgen(ctx context.Context, g *rig, pin int, warm bool, kin
 }
 
 // repDuration is one repetition's length for g's target: the suite's, or
-// its shorter UserspaceDuration for bin/dpdk (see Suite).
+// its shorter UserspaceDuration for bin/dpdk (see Suite; runLoadgen gives
+// bin/dpdk's bulk streams UserspaceStreamDuration).
 func (r *runner) repDuration(g *rig) time.Duration {
 	if g != nil && g.userspace && r.cfg.Suite.UserspaceDuration > 0 {
 		return r.cfg.Suite.UserspaceDuration

@@ -51,6 +51,9 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 	if d := cfg.Suite.UserspaceDuration; d > 0 && d != cfg.Suite.Duration {
 		run.Extra["dpdk_duration_s"] = fmt.Sprint(d.Seconds())
 	}
+	if d := cfg.Suite.UserspaceStreamDuration; d > 0 && d != cfg.Suite.Duration {
+		run.Extra["dpdk_stream_duration_s"] = fmt.Sprint(d.Seconds())
+	}
 	if cfg.NoDPDK != "" {
 		run.Extra["dpdk_topology"] = "none: " + cfg.NoDPDK
 	}

@@ -36,7 +36,11 @@ func build(run *result.Run, charts map[string][]string) doc {
 		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk topology", t})
 	}
 	if d := run.Extra["dpdk_duration_s"]; d != "" {
-		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk repetitions", d + " s each for dpdk and dpdk-memif (shorter than the others', to keep the suite's time; rates are per second, so comparable)"})
+		text := d + " s each for dpdk and dpdk-memif (shorter than the others', to keep the suite's time; rates are per second, so comparable)"
+		if sd := run.Extra["dpdk_stream_duration_s"]; sd != "" {
+			text += "; " + sd + " s in the bulk-stream scenarios (each repetition is a new connection, and the userspace TCP needs time to open its window)"
+		}
+		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk repetitions", text})
 	}
 	if mtu := run.Extra["dpdk_mtu"]; mtu != "" {
 		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk MTU", mtu + " (bin/dpdk --mtu; the tap's kernel side too)"})

@@ -50,7 +50,7 @@ func cmdRun(ctx context.Context, args []string) int {
 		suite.Reps = *reps
 	}
 	if *dur > 0 {
-		suite.Duration, suite.UserspaceDuration = *dur, 0
+		suite.Duration, suite.UserspaceDuration, suite.UserspaceStreamDuration = *dur, 0, 0
 	}
 	if *bin == "" {
 		*bin = filepath.Join(*repo, "bin")
