@@ -96,10 +96,7 @@ func (r *runner) loadgenArgs(kind string, flags ...string) []string {
 
 // runLoadgen runs the harness's own load generator as a subprocess.
 func (r *runner) runLoadgen(ctx context.Context, g *rig, pin int, warm bool, kind string, flags ...string) (sample, loadgen.Result, error) {
-	d := r.repDuration(g)
-	if kind == "stream" && g != nil && g.userspace && r.cfg.Suite.UserspaceStreamDuration > 0 {
-		d = r.cfg.Suite.UserspaceStreamDuration
-	}
+	d := r.repDuration(g, kind)
 	w := r.cfg.Suite.Warmup
 	if warm {
 		d, w = r.cfg.Suite.Warmup, 0
@@ -135,11 +132,18 @@ func (r *runner) runLoadgen(ctx context.Context, g *rig, pin int, warm bool, kin
 	return s, res, nil
 }
 
-// repDuration is one repetition's length for g's target: the suite's, or
-// its shorter UserspaceDuration for bin/dpdk (see Suite; runLoadgen gives
-// bin/dpdk's bulk streams UserspaceStreamDuration).
-func (r *runner) repDuration(g *rig) time.Duration {
-	if g != nil && g.userspace && r.cfg.Suite.UserspaceDuration > 0 {
+// repDuration is one repetition's length for g's target driven by kind
+// (a loadgen kind, or "msgr-client"): the suite's, or for bin/dpdk its
+// shorter UserspaceDuration, or its longer UserspaceStreamDuration for a
+// bulk stream (see Suite).
+func (r *runner) repDuration(g *rig, kind string) time.Duration {
+	if g == nil || !g.userspace {
+		return r.cfg.Suite.Duration
+	}
+	if kind == "stream" && r.cfg.Suite.UserspaceStreamDuration > 0 {
+		return r.cfg.Suite.UserspaceStreamDuration
+	}
+	if r.cfg.Suite.UserspaceDuration > 0 {
 		return r.cfg.Suite.UserspaceDuration
 	}
 	return r.cfg.Suite.Duration
@@ -169,7 +173,7 @@ type msgrClientOutput struct {
 // msgrClient runs the fixed client engine's msgr-client against g's
 // server (or the client g asks for: dpdk-memif's own bin/dpdk client).
 func (r *runner) msgrClient(ctx context.Context, pin int, g *rig, warm bool, conns, depth, size int, extra ...string) (sample, msgrClientOutput, error) {
-	d := r.repDuration(g)
+	d := r.repDuration(g, "msgr-client")
 	if warm {
 		d = r.cfg.Suite.Warmup
 	}
