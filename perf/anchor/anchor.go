@@ -32,37 +32,40 @@ func FreePort() (int, error) {
 
 // waitListening polls until addr accepts a TCP connection: HAProxy and
 // ceph-mon print no READY line, so the listening socket is their signal.
-// The poll interval is short and bounded by timeout.
 func waitListening(addr string, timeout time.Duration, exited func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if exited() {
-			return fmt.Errorf("exited before listening on %s", addr)
-		}
+	return waitUntil("listening on "+addr, timeout, exited, func() bool {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
+		if err != nil {
+			return false
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return fmt.Errorf("not listening on %s after %v", addr, timeout)
+		c.Close()
+		return true
+	})
 }
 
 // waitLogLine polls the file at path until it contains line: ceph-mon says
 // it is ready only in its log. The file may not exist yet.
 func waitLogLine(path, line string, timeout time.Duration, exited func() bool) error {
+	return waitUntil(fmt.Sprintf("logging %q in %s", line, path), timeout, exited, func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && strings.Contains(string(b), line)
+	})
+}
+
+// waitUntil polls ready every few milliseconds until it holds, the process
+// exits or timeout passes; what names the wait in the error.
+func waitUntil(what string, timeout time.Duration, exited func() bool, ready func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if exited() {
-			return fmt.Errorf("exited before logging %q", line)
+			return fmt.Errorf("exited before %s", what)
 		}
-		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), line) {
+		if ready() {
 			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	return fmt.Errorf("no %q in %s after %v", line, path, timeout)
+	return fmt.Errorf("not %s after %v", what, timeout)
 }
 
 // Version runs `name flag` and returns its first output line.
