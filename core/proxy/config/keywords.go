@@ -202,6 +202,7 @@ func join(ts ...[]keyword) []keyword {
 // HAProxy's texts for keywords accepted but not implemented.
 const (
 	textNeedsHTTP = "%[1]q ignored for %[2]s as it requires HTTP mode"
+	textNotYet    = "%[1]q is not supported yet and is ignored for %[2]s"
 )
 
 // globalKeywords are the global section's.
@@ -250,6 +251,8 @@ var proxyKeywords = join([]keyword{
 	{name: "no", in: inProxy, parse: (*parser).parseOption},
 	{name: "log", in: inProxy, parse: (*parser).parseLog},
 	{name: "disabled", in: inProxy, warn: "%[1]q: disabled proxies are not supported; the section stays enabled"},
+	// tcp-check is a tcp-mode health check; issue #16 brings it.
+	{name: "tcp-check", in: inProxy, warn: textNotYet},
 	{name: "tcp-response", in: inProxy, fail: "'%[1]s' rules are not supported"},
 },
 	refused(inProxy, "%[1]q was removed from HAProxy; use 'timeout client|server|connect'", "clitimeout", "srvtimeout", "contimeout"),
@@ -262,7 +265,7 @@ var proxyKeywords = join([]keyword{
 		"http-check", "errorfile", "errorloc", "errorloc302", "errorloc303",
 		"errorfiles", "compression", "cookie", "capture", "redirect",
 		"monitor-uri", "monitor", "stats", "http-error", "unique-id-header",
-		"filter", "stick", "stick-table", "tcp-check"),
+		"filter", "stick", "stick-table"),
 )
 
 var keywords = index(globalKeywords, proxyKeywords)

@@ -112,6 +112,8 @@ func TestListenHasBothCapabilities(t *testing.T) {
 func TestKeywordTexts(t *testing.T) {
 	const tail = "listen z\n bind :9\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
 	for _, tc := range []struct{ cfg, warn, err string }{
+		// tcp-check is a tcp-mode feature (issue #16), not an HTTP one.
+		{cfg: "backend b\n tcp-check connect\n", warn: `cfg:2: warning: "tcp-check" is not supported yet and is ignored for proxy "b"`},
 		{cfg: "backend b\n option tcp-check\n", warn: `cfg:2: warning: option tcp-check is not supported; health checks fall back to a TCP connect check`},
 		{cfg: "backend b\n disabled\n", warn: `cfg:2: warning: "disabled": disabled proxies are not supported; the section stays enabled`},
 		{cfg: "backend b\n stats enable\n", warn: `cfg:2: warning: "stats" ignored for proxy "b" as it requires HTTP mode`},
