@@ -39,7 +39,9 @@ func kindSecs(kind string) secs {
 // says what a line with it does.
 type keyword struct {
 	name string
-	in   secs
+	// in: the sections it takes effect in; elsewhere (in the same family,
+	// global or proxy) it meets noCap.
+	in secs
 	// label names the keyword in capability messages; "" is the quoted
 	// name.
 	label string
