@@ -10,6 +10,7 @@ import (
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
 	"github.com/netmodels/netmodels/conformance/internal/msgr1"
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
 )
 
 // clientProc is a running msgr-client (no READY line: it prints its JSON
@@ -219,7 +220,7 @@ var msgrClientCases = []harness.Case{
 			var out uint64
 			serveEchoes(t, c, 3, 1, &out)
 			rep := checkClientRun(t, cp.wait(t, 20*time.Second), 3)
-			if string(rep.Size) != "100" || rep.Engine != e.Name {
+			if rep.Size != (msgrjson.Size{Min: 100, Max: 100}) || rep.Engine != e.Name {
 				t.Errorf("report size %s engine %q", rep.Size, rep.Engine)
 			}
 		}),
@@ -424,7 +425,7 @@ var msgrClientCases = []harness.Case{
 			p := startServer(t, e)
 			r := harness.Run(e, 60*time.Second, "msgr-client", "--connect", p.Addr(0), "--conns", "4", "--depth", "8", "--size", "4096", "--count", "2000")
 			rep := checkClientRun(t, r, 2000)
-			if rep.Conns != 4 || rep.Depth != 8 || string(rep.Size) != "4096" {
+			if rep.Conns != 4 || rep.Depth != 8 || rep.Size != (msgrjson.Size{Min: 4096, Max: 4096}) {
 				t.Errorf("report echoes conns/depth/size %d/%d/%s, want 4/8/4096", rep.Conns, rep.Depth, rep.Size)
 			}
 		}),

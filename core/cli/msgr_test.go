@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/memengine"
 )
@@ -93,14 +93,15 @@ func startServer(t *testing.T, eng Engine, args ...string) (addr string, stderr 
 	return f[1], errb
 }
 
-func runClient(t *testing.T, eng Engine, args ...string) (int, clientSummary, string) {
+func runClient(t *testing.T, eng Engine, args ...string) (int, msgrjson.Summary, string) {
 	t.Helper()
 	out, errb := newSyncBuf(), newSyncBuf()
 	env := &Env{Engine: eng, Stdout: out, Stderr: errb, Ctx: context.Background()}
 	st := runMsgrClient(env, args)
-	var sum clientSummary
+	var sum msgrjson.Summary
 	if st != ExitUsage {
-		if err := json.Unmarshal([]byte(out.String()), &sum); err != nil {
+		var err error
+		if sum, err = msgrjson.Decode([]byte(out.String())); err != nil {
 			t.Fatalf("stdout %q: %v", out.String(), err)
 		}
 	}
@@ -114,7 +115,7 @@ func TestMsgrClientServerEcho(t *testing.T) {
 	if st != 0 || sum.Sent != 300 || sum.Received != 300 || sum.Errors != 0 || sum.Engine != "mem" || sum.Conns != 2 {
 		t.Fatalf("exit %d %+v %s", st, sum, errs)
 	}
-	if sum.RTTUs.P50 <= 0 || sum.RTTUs.Max < sum.RTTUs.P99 || sum.Size != "0-5000" {
+	if sum.RTTUs.P50 <= 0 || sum.RTTUs.Max < sum.RTTUs.P99 || sum.Size != (msgrjson.Size{Min: 0, Max: 5000}) {
 		t.Fatalf("%+v", sum)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
 	"github.com/netmodels/netmodels/perf/loadgen"
 	"github.com/netmodels/netmodels/perf/proc"
 )
@@ -149,30 +150,9 @@ func (r *runner) repDuration(g *rig, kind string) time.Duration {
 	return r.cfg.Suite.Duration
 }
 
-// msgrClientOutput is the contract's msgr-client JSON.
-type msgrClientOutput struct {
-	Engine    string  `json:"engine"`
-	Conns     int     `json:"conns"`
-	Depth     int     `json:"depth"`
-	Size      int     `json:"size"`
-	Sent      int64   `json:"sent"`
-	Received  int64   `json:"received"`
-	Errors    int64   `json:"errors"`
-	Seconds   float64 `json:"seconds"`
-	MsgsPerS  float64 `json:"msgs_per_s"`
-	BytesPerS float64 `json:"bytes_per_s"`
-	RTT       struct {
-		P50  float64 `json:"p50"`
-		P90  float64 `json:"p90"`
-		P99  float64 `json:"p99"`
-		P999 float64 `json:"p999"`
-		Max  float64 `json:"max"`
-	} `json:"rtt_us"`
-}
-
 // msgrClient runs the fixed client engine's msgr-client against g's
 // server (or the client g asks for: dpdk-memif's own bin/dpdk client).
-func (r *runner) msgrClient(ctx context.Context, pin int, g *rig, warm bool, conns, depth, size int, extra ...string) (sample, msgrClientOutput, error) {
+func (r *runner) msgrClient(ctx context.Context, pin int, g *rig, warm bool, conns, depth, size int, extra ...string) (sample, msgrjson.Summary, error) {
 	d := r.repDuration(g, "msgr-client")
 	if warm {
 		d = r.cfg.Suite.Warmup
@@ -187,23 +167,30 @@ func (r *runner) msgrClient(ctx context.Context, pin int, g *rig, warm bool, con
 	if !hasFlag(extra, "--count") {
 		argv = append(argv, "--duration", d.String())
 	}
-	var out msgrClientOutput
+	var out msgrjson.Summary
 	cpu, err := runJSON(ctx, pin, argv, d+60*time.Second, &out)
-	if err == nil && (out.Errors > 0 || out.Received != out.Sent) {
-		err = fmt.Errorf("msgr-client: %d errors, %d of %d answered", out.Errors, out.Received, out.Sent)
-	}
 	if err != nil {
 		return sample{metrics: map[string]float64{}}, out, err
 	}
+	s, err := msgrSample(out, cpu)
+	return s, out, err
+}
+
+// msgrSample turns msgr-client's summary and its CPU seconds into a
+// sample; a run with an error or an unanswered message is no sample.
+func msgrSample(out msgrjson.Summary, cpu float64) (sample, error) {
+	if out.Errors > 0 || out.Received != out.Sent {
+		return sample{metrics: map[string]float64{}}, fmt.Errorf("msgr-client: %d errors, %d of %d answered", out.Errors, out.Received, out.Sent)
+	}
 	s := sample{metrics: map[string]float64{
-		"rate": out.MsgsPerS, "p50_us": out.RTT.P50, "p90_us": out.RTT.P90, "p99_us": out.RTT.P99,
-		"p999_us": out.RTT.P999, "max_us": out.RTT.Max,
-	}, units: float64(out.Received), bytes: float64(out.Received) * float64(out.Size), seconds: out.Seconds}
+		"rate": out.MsgsPerS, "p50_us": out.RTTUs.P50, "p90_us": out.RTTUs.P90, "p99_us": out.RTTUs.P99,
+		"p999_us": out.RTTUs.P999, "max_us": out.RTTUs.Max,
+	}, units: float64(out.Received), bytes: float64(out.Received) * out.Size.Mean(), seconds: out.Seconds}
 	if out.Seconds > 0 {
 		s.metrics["client_cores"] = cpu / out.Seconds
 		s.metrics["mb_per_s"] = out.BytesPerS / 1e6
 	}
-	return s, out, nil
+	return s, nil
 }
 
 func hasFlag(args []string, f string) bool {

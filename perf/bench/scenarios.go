@@ -261,7 +261,7 @@ func (r *runner) definitions() []*scenarioDef {
 		Title:   "Messenger ECHO at a constant 2000 msg/s, 4KiB, 1 connection, unpinned",
 		Params:  map[string]string{"rate": "2000", "size": "4096"},
 		Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mClient},
-		Note: "Rate held by " + client + " --rate, which counts each RTT from the time the send was due (coordinated omission corrected, core/cli/msgr.go). " +
+		Note: "Rate held by " + client + " --rate, which counts each RTT from the time the send was due (coordinated omission corrected, core/cli/loadgen.go). " +
 			"It paces with core/sleep, the same precise wait as the harness's own pacer (nanosleep(2) at 1 ns timer slack ends each wait; Go timers wake about 1 ms late on these VMs), " +
 			"so its residual oversleep is the same small one as in msgr-keepalive-openloop-pinned.",
 	}, targets: r.msgrClientTargets(client, r.msgrServer(), func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {

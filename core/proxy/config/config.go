@@ -7,6 +7,11 @@
 // are accepted and ignored; keywords HAProxy itself only warns about become
 // Warnings.
 //
+// Keywords are tables, so a new one is one entry: section keywords with the
+// sections they apply in, their parser or their HAProxy-style warning or
+// error text (keywords.go), "option" names (parse_option.go), and the
+// keywords of server, default-server and bind lines (parse_server.go).
+//
 // The package does no I/O except in ParseFiles, which reads the files.
 package config
 

@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
+	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/msgr"
+	"github.com/netmodels/netmodels/core/msgr/wire"
+)
+
+func init() {
+	Register(Command{Name: "msgr-client", Summary: "msgr1 load client with a JSON summary", Run: runMsgrClient})
+}
+
+// clientOptions are msgr-client's flags, checked.
+type clientOptions struct {
+	msgrFlags
+	connect  string
+	peerType wire.EntityType
+	conns    int
+	depth    int
+	size     msgrjson.Size
+	count    int64 // with countSet: messages in all; 0: handshake probe
+	countSet bool
+	duration time.Duration
+	rate     float64
+	timeout  time.Duration
+}
+
+func parseClientFlags(env *Env, args []string) (o clientOptions, status int, ok bool) {
+	fs := NewFlagSet(env, "msgr-client")
+	o.register(fs, "client.0", "lossless_client")
+	connect := fs.String("connect", "", "server HOST:PORT")
+	peer := fs.String("peer-type", "osd", "the server's entity type (selects the protocol version)")
+	fs.IntVar(&o.conns, "conns", 1, "connections (one messenger each)")
+	fs.IntVar(&o.depth, "depth", 1, "messages in flight per connection")
+	sizeS := fs.String("size", "4096", "data bytes per message: N or MIN-MAX")
+	fs.Int64Var(&o.count, "count", 0, "messages to send in all")
+	fs.DurationVar(&o.duration, "duration", 0, "send for this long")
+	fs.Float64Var(&o.rate, "rate", 0, "open-loop rate in messages/s over all connections (0: closed loop)")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long without progress")
+	if st, ok := ParseFlags(env, fs, args); !ok {
+		return o, st, false
+	}
+	if st, ok := o.check(env); !ok {
+		return o, st, false
+	}
+	o.connect = *connect
+	if o.connect == "" {
+		return o, env.Usagef("msgr-client: --connect HOST:PORT is required"), false
+	}
+	if err := checkHostPort(o.connect); err != nil {
+		return o, env.Usagef("--connect %q: %v", o.connect, err), false
+	}
+	var err error
+	if o.peerType, err = wire.ParseEntityType(*peer); err != nil {
+		return o, env.Usagef("--peer-type: %v", err), false
+	}
+	if o.size, err = msgrjson.ParseSize(*sizeS); err != nil {
+		return o, env.Usagef("--size %q: %v", *sizeS, err), false
+	}
+	if uint64(o.size.Max) > o.maxMsg {
+		return o, env.Usagef("--size %s exceeds --max-message-bytes %d", o.size, o.maxMsg), false
+	}
+	fs.Visit(func(fl *flag.Flag) { o.countSet = o.countSet || fl.Name == "count" })
+	if o.countSet == (o.duration > 0) {
+		return o, env.Usagef("msgr-client: give exactly one of --count N and --duration D"), false
+	}
+	if o.conns < 1 || o.depth < 1 || o.count < 0 || o.rate < 0 {
+		return o, env.Usagef("msgr-client: --conns and --depth must be >= 1, --count and --rate >= 0"), false
+	}
+	return o, 0, true
+}
+
+// quota is connection i's share of --count; -1: unlimited (--duration).
+func (o *clientOptions) quota(i int) int64 {
+	if o.count <= 0 {
+		return -1
+	}
+	q := o.count / int64(o.conns)
+	if int64(i) < o.count%int64(o.conns) {
+		q++
+	}
+	return q
+}
+
+// runMsgrClient is msgr-client: --conns messengers, one session each, that
+// send ECHOs and check every reply, then one JSON line (msgrjson.Summary).
+func runMsgrClient(env *Env, args []string) int {
+	o, st, ok := parseClientFlags(env, args)
+	if !ok {
+		return st
+	}
+	eng, err := env.Engine.New(engine.Config{Workers: o.workers})
+	if err != nil {
+		return env.Usagef("engine: %v", err)
+	}
+	run := newClientRun(env, o.size, o.depth, o.rate)
+	host, port, _ := net.SplitHostPort(o.connect)
+	if host == "" || host == "localhost" {
+		host = "127.0.0.1"
+	}
+	target := net.JoinHostPort(host, port)
+	var cs []*clientConn
+	cleanup := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, c := range cs {
+			_ = c.m.Shutdown(ctx)
+		}
+		_ = ShutdownEngine(eng)
+	}
+	for i := range o.conns {
+		m, err := msgr.New(eng, o.config(env))
+		if err != nil {
+			cleanup()
+			return env.Usagef("msgr-client: %v", err)
+		}
+		c := &clientConn{run: run, m: m, rng: rand.New(rand.NewPCG(uint64(i), rand.Uint64())), quota: o.quota(i)}
+		cs = append(cs, c)
+		_ = m.Start(c)
+		conn, err := m.ConnectTo(o.peerType, target)
+		if err != nil {
+			cleanup()
+			return env.Usagef("--connect %s: %v", o.connect, err)
+		}
+		c.conn = conn
+	}
+	start := time.Now()
+	if o.countSet && o.count == 0 {
+		outcome := handshakeProbe(env, cs, o.timeout)
+		elapsed := time.Since(start).Seconds()
+		cleanup()
+		// The probe reports the smallest size, as a number even for a range.
+		printSummary(env, msgrjson.Summary{Engine: env.Engine.Name, Conns: o.conns, Depth: o.depth,
+			Size: msgrjson.Size{Min: o.size.Min, Max: o.size.Min}, Errors: run.errors.Load(), Seconds: elapsed})
+		if outcome != 0 || run.errors.Load() != 0 {
+			return 1
+		}
+		return 0
+	}
+	outcome := drive(env, run, cs, &o, start)
+	elapsed := time.Since(start).Seconds()
+	for _, c := range cs {
+		c.stop()
+	}
+	cleanup()
+	sum := msgrjson.Summary{Engine: env.Engine.Name, Conns: o.conns, Depth: o.depth, Size: o.size,
+		Sent: run.sent.Load(), Received: run.received.Load(), Errors: run.errors.Load(), Seconds: elapsed}
+	if elapsed > 0 {
+		sum.MsgsPerS = float64(sum.Received) / elapsed
+		sum.BytesPerS = sum.MsgsPerS * o.size.Mean()
+	}
+	sum.RTTUs = run.rtt.summary()
+	printSummary(env, sum)
+	if outcome != 0 || sum.Errors != 0 || sum.Received != sum.Sent || (o.count > 0 && sum.Sent != o.count) {
+		return 1
+	}
+	return 0
+}
+
+func printSummary(env *Env, sum msgrjson.Summary) {
+	out, _ := json.Marshal(sum)
+	fmt.Fprintln(env.Stdout, string(out))
+}
+
+// handshakeProbe is --count 0: one KEEPALIVE2 round trip on every session.
+// It returns 1 if one got no ACK within timeout.
+func handshakeProbe(env *Env, cs []*clientConn, timeout time.Duration) int {
+	outcome := 0
+	for _, c := range cs {
+		c.conn.SendKeepalive()
+	}
+	deadline := time.Now().Add(timeout)
+	for _, c := range cs {
+		for c.conn.LastKeepaliveAck().IsZero() && time.Now().Before(deadline) && env.Ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond) // no callback exists for a keepalive ack
+		}
+		if c.conn.LastKeepaliveAck().IsZero() {
+			env.Logf("msgr-client: no KEEPALIVE2_ACK within %v (state %s)", timeout, c.conn.State())
+			outcome = 1
+		}
+	}
+	return outcome
+}
+
+// drive sends (closed loop at --depth, or paced at --rate) until every
+// message is answered, --duration has passed and the last replies are in,
+// a session is lost, --timeout passes without progress, or a signal. It
+// returns 1 if the run ended early.
+func drive(env *Env, run *clientRun, cs []*clientConn, o *clientOptions, start time.Time) int {
+	done := make(chan struct{})
+	defer close(done)
+	if o.rate > 0 {
+		go openLoop(cs, o.rate, start, done)
+	} else {
+		for _, c := range cs {
+			c.fill()
+		}
+	}
+	var deadline <-chan time.Time
+	if o.duration > 0 {
+		deadline = time.After(o.duration)
+	}
+	idle := time.NewTimer(o.timeout)
+	defer idle.Stop()
+	for !finished(cs) {
+		select {
+		case <-run.progress:
+			idle.Reset(o.timeout)
+		case <-deadline:
+			for _, c := range cs {
+				c.stop()
+			}
+			deadline = nil
+		case <-run.dead:
+			env.Logf("msgr-client: a session closed for good (%d sent, %d received)", run.sent.Load(), run.received.Load())
+			return 1
+		case <-idle.C:
+			env.Logf("msgr-client: no progress for %v (%d sent, %d received)", o.timeout, run.sent.Load(), run.received.Load())
+			return 1
+		case <-env.Ctx.Done():
+			return 1
+		}
+	}
+	return 0
+}

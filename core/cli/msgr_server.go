@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/msgr"
+)
+
+func init() {
+	Register(Command{Name: "msgr-server", Summary: "msgr1 echo server (spec/messenger.md)", Run: runMsgrServer})
+}
+
+// runMsgrServer is msgr-server: one messenger bound to --listen whose
+// dispatcher is the echo service, until SIGTERM/SIGINT.
+func runMsgrServer(env *Env, args []string) int {
+	fs := NewFlagSet(env, "msgr-server")
+	var f msgrFlags
+	f.register(fs, "osd.0", "stateful_server")
+	listen := fs.String("listen", "", "HOST:PORT to listen on (port 0: any)")
+	thMsgs := fs.Int64("throttle-msgs", 0, "policy message throttle (0: unlimited)")
+	thBytes := fs.Int64("throttle-bytes", 0, "policy byte throttle (0: unlimited)")
+	dispBytes := fs.Int64("dispatch-throttle-bytes", 100<<20, "dispatch queue byte throttle")
+	delay := fs.Duration("dispatch-delay", 0, "time the dispatcher takes per message")
+	metrics := fs.String("metrics", "", "HOST:PORT serving Prometheus /metrics")
+	if st, ok := ParseFlags(env, fs, args); !ok {
+		return st
+	}
+	if st, ok := f.check(env); !ok {
+		return st
+	}
+	if *listen == "" {
+		return env.Usagef("msgr-server: --listen HOST:PORT is required")
+	}
+	if err := checkHostPort(*listen); err != nil {
+		return env.Usagef("--listen %q: %v", *listen, err)
+	}
+	if *thMsgs < 0 || *thBytes < 0 || *dispBytes <= 0 || *delay < 0 {
+		return env.Usagef("throttles must be >= 0 (--dispatch-throttle-bytes > 0) and --dispatch-delay >= 0")
+	}
+	var ml net.Listener
+	if *metrics != "" {
+		if err := checkHostPort(*metrics); err != nil {
+			return env.Usagef("--metrics %q: %v", *metrics, err)
+		}
+		l, err := net.Listen("tcp", *metrics)
+		if err != nil {
+			return env.Usagef("--metrics %s: %v", *metrics, err)
+		}
+		ml = l
+	}
+	eng, err := env.Engine.New(engine.Config{Workers: f.workers})
+	if err != nil {
+		return env.Usagef("engine: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	cfg := f.config(env)
+	cfg.ThrottleMessages, cfg.ThrottleBytes, cfg.DispatchThrottleBytes = *thMsgs, *thBytes, *dispBytes
+	cfg.Registry = reg
+	m, err := msgr.New(eng, cfg)
+	if err != nil {
+		_ = ShutdownEngine(eng)
+		return env.Usagef("msgr-server: %v", err)
+	}
+	srv := &echoServer{delay: *delay}
+	_ = m.Start(srv)
+	if err := m.Bind(*listen); err != nil {
+		_ = ShutdownEngine(eng)
+		return env.Usagef("--listen %s: %v", *listen, err)
+	}
+	addrs := []net.Addr{m.ListenAddr()}
+	var hs *http.Server
+	if ml != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(ml) }()
+		addrs = append(addrs, ml.Addr())
+	}
+	env.Logf("msgr-server %s at %s (policy %s)", f.name, m.Addr(), f.policy)
+	env.Ready(addrs...)
+	<-env.Ctx.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if hs != nil {
+		_ = hs.Shutdown(ctx)
+	}
+	_ = m.Shutdown(ctx)
+	_ = ShutdownEngine(eng)
+	env.Logf("msgr-server: echoed %d, other %d, dropped %d", srv.echoed.Load(), srv.other.Load(), srv.dropped.Load())
+	return 0
+}

@@ -1,0 +1,221 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// lineOpt is one keyword after the address on a server, default-server or
+// bind line; like keyword, exactly one of set, warn, fail or ignore.
+type lineOpt[T any] struct {
+	// arg: the keyword takes the next word as its argument.
+	arg bool
+	// set applies it; its error is prefixed with the line's name
+	// ("server \"s\": ").
+	set func(t T, kw, arg string) error
+	// warn and fail: %[1]s the line's name, %[2]q the keyword.
+	warn, fail string
+	ignore     bool
+}
+
+// applyLineOpts applies words (the keywords after the address) to t; who
+// names the line in messages.
+func applyLineOpts[T any](p *parser, table map[string]lineOpt[T], t T, who string, w []string) error {
+	for i := 0; i < len(w); i++ {
+		kw := w[i]
+		o, ok := table[kw]
+		if !ok {
+			return p.errf("%s: unknown keyword %q", who, kw)
+		}
+		arg := ""
+		if o.arg {
+			if i+1 >= len(w) {
+				return p.errf("%s: %q expects an argument", who, kw)
+			}
+			i++
+			arg = w[i]
+		}
+		switch {
+		case o.fail != "":
+			return p.errf(o.fail, who, kw)
+		case o.warn != "":
+			p.warnf(o.warn, who, kw)
+		case o.set != nil:
+			if err := o.set(t, kw, arg); err != nil {
+				return p.errf("%s: %v", who, err)
+			}
+		}
+	}
+	return nil
+}
+
+func opts[T any](o lineOpt[T], names ...string) map[string]lineOpt[T] {
+	m := make(map[string]lineOpt[T], len(names))
+	for _, n := range names {
+		m[n] = o
+	}
+	return m
+}
+
+func mergeOpts[T any](ms ...map[string]lineOpt[T]) map[string]lineOpt[T] {
+	all := map[string]lineOpt[T]{}
+	for _, m := range ms {
+		for n, o := range m {
+			if _, dup := all[n]; dup {
+				panic("config: line keyword " + n + " listed twice")
+			}
+			all[n] = o
+		}
+	}
+	return all
+}
+
+func flagOpt[T any](set func(t T)) lineOpt[T] {
+	return lineOpt[T]{set: func(t T, _, _ string) error { set(t); return nil }}
+}
+
+// serverOpts are the server and default-server keywords.
+var serverOpts = mergeOpts(
+	map[string]lineOpt[*Server]{
+		"check":            flagOpt(func(s *Server) { s.Check = true }),
+		"no-check":         flagOpt(func(s *Server) { s.Check = false }),
+		"send-proxy":       flagOpt(func(s *Server) { s.SendProxy = 1 }),
+		"send-proxy-v2":    flagOpt(func(s *Server) { s.SendProxy = 2 }),
+		"no-send-proxy":    flagOpt(func(s *Server) { s.SendProxy = 0 }),
+		"no-send-proxy-v2": flagOpt(func(s *Server) { s.SendProxy = 0 }),
+		"backup":           flagOpt(func(s *Server) { s.Backup = true }),
+		"no-backup":        flagOpt(func(s *Server) { s.Backup = false }),
+		"disabled":         flagOpt(func(s *Server) { s.Disabled = true }),
+		"enabled":          flagOpt(func(s *Server) { s.Disabled = false }),
+		"inter":            intervalOpt(func(s *Server) *time.Duration { return &s.Inter }),
+		"fastinter":        intervalOpt(func(s *Server) *time.Duration { return &s.FastInter }),
+		"downinter":        intervalOpt(func(s *Server) *time.Duration { return &s.DownInter }),
+		"rise":             countOpt(1, 1<<30, func(s *Server) *int { return &s.Rise }),
+		"fall":             countOpt(1, 1<<30, func(s *Server) *int { return &s.Fall }),
+		"weight":           countOpt(0, 256, func(s *Server) *int { return &s.Weight }),
+		"maxconn":          countOpt(0, 1<<30, func(s *Server) *int { return &s.MaxConn }),
+		"maxqueue":         countOpt(0, 1<<30, func(s *Server) *int { return &s.MaxQueue }),
+		"port": {arg: true, set: func(s *Server, _, a string) error {
+			n, err := parsePort(a)
+			if err != nil || n == 0 {
+				return fmt.Errorf("port: invalid port %q", a)
+			}
+			s.CheckPort = n
+			return nil
+		}},
+		"addr": {arg: true, set: func(s *Server, _, a string) error {
+			if err := checkHost(a); err != nil {
+				return fmt.Errorf("addr: %v", err)
+			}
+			s.CheckAddr = a
+			return nil
+		}},
+	},
+	// Accepted and ignored: none changes a TCP relay here.
+	opts(lineOpt[*Server]{arg: true, ignore: true}, "id", "cookie", "init-addr", "resolve-prefer", "slowstart", "minconn",
+		"observe", "error-limit", "on-error", "on-marked-down", "on-marked-up", "pool-max-conn", "pool-purge-delay",
+		"max-reuse", "agent-inter", "tcp-ut", "log-proto", "namespace", "redir", "track", "resolvers", "resolve-opts"),
+	opts(lineOpt[*Server]{warn: "%[1]s: %[2]q is ignored (health checks are a plain TCP connect)"},
+		"check-send-proxy", "check-ssl", "no-agent-check", "non-stick", "tfo", "no-tfo"),
+	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (TLS) is not supported"},
+		"ssl", "verify", "ca-file", "crt", "sni", "alpn", "ciphers", "check-sni", "force-tlsv12", "force-tlsv13"),
+	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q is not supported"},
+		"source", "usesrc", "proxy-v2-options", "socks4", "agent-check", "agent-port", "agent-send", "agent-addr"),
+)
+
+// intervalOpt is a check interval: a time greater than 0.
+func intervalOpt(field func(*Server) *time.Duration) lineOpt[*Server] {
+	return lineOpt[*Server]{arg: true, set: func(s *Server, kw, a string) error {
+		d, err := parseTime(a)
+		if err != nil {
+			return fmt.Errorf("%s: %v", kw, err)
+		}
+		if d <= 0 {
+			return fmt.Errorf("%s must be greater than 0", kw)
+		}
+		*field(s) = d
+		return nil
+	}}
+}
+
+// countOpt is an integer from min (0 or 1) to max.
+func countOpt(min, max int, field func(*Server) *int) lineOpt[*Server] {
+	return lineOpt[*Server]{arg: true, set: func(s *Server, kw, a string) error {
+		n, err := parseInt(a, max)
+		if err != nil {
+			return fmt.Errorf("%s: %v", kw, err)
+		}
+		if n < min {
+			return fmt.Errorf("%s must be at least %d", kw, min)
+		}
+		*field(s) = n
+		return nil
+	}}
+}
+
+func (p *parser) parseServerLine(w []string) error {
+	s := p.sec
+	if len(w) < 3 {
+		return p.errf("'server' expects a name and an address")
+	}
+	for _, o := range s.be.Servers {
+		if o.Name == w[1] {
+			return p.errf("server %q: duplicate name in backend %q (first at line %d)", w[1], s.be.Name, o.Where.Line)
+		}
+	}
+	host, port, err := parseServerAddr(w[2])
+	if err != nil {
+		return p.errf("server %q: %v", w[1], err)
+	}
+	srv := p.def.defaultServer
+	if s.defaultServer != nil {
+		srv = *s.defaultServer
+	}
+	srv.Name, srv.Host, srv.Port, srv.Where = w[1], host, port, p.where()
+	if err := p.serverOptions(&srv, w[3:], false); err != nil {
+		return err
+	}
+	s.be.Servers = append(s.be.Servers, &srv)
+	return nil
+}
+
+// serverOptions applies server (or default-server) keywords.
+func (p *parser) serverOptions(srv *Server, w []string, isDefault bool) error {
+	who := "server " + strconv.Quote(srv.Name)
+	if isDefault {
+		who = "default-server"
+	}
+	return applyLineOpts(p, serverOpts, srv, who, w)
+}
+
+// bindOpts are the bind line's keywords.
+var bindOpts = mergeOpts(
+	map[string]lineOpt[*Bind]{
+		"accept-proxy": flagOpt(func(b *Bind) { b.AcceptProxy = true }),
+	},
+	opts(lineOpt[*Bind]{ignore: true}, "v4v6", "v6only", "defer-accept", "tfo", "transparent-no", "allow-0rtt"),
+	opts(lineOpt[*Bind]{arg: true, ignore: true}, "name", "id", "backlog", "maxconn", "nice", "process", "thread",
+		"mss", "tcp-ut", "level", "mode", "user", "group", "gid", "uid"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (TLS) is not supported"},
+		"ssl", "crt", "ca-file", "alpn", "npn", "verify", "crt-list", "ciphers", "ciphersuites", "ssl-min-ver", "ssl-max-ver"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q is not supported"}, "transparent", "interface", "namespace", "proto", "quic-cc-algo"),
+)
+
+func (p *parser) parseBind(w []string) error {
+	if len(w) < 2 {
+		return p.errf("'bind' expects an address and a port")
+	}
+	addrs, err := parseBindAddrs(w[1])
+	if err != nil {
+		return p.errf("bind: %v", err)
+	}
+	var b Bind
+	if err := applyLineOpts(p, bindOpts, &b, "bind", w[2:]); err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		p.sec.fe.Binds = append(p.sec.fe.Binds, Bind{Addr: a, AcceptProxy: b.AcceptProxy, Where: p.where()})
+	}
+	return nil
+}
