@@ -6,30 +6,39 @@ import (
 	"time"
 )
 
-func TestUntilOversleepIsSmall(t *testing.T) {
-	// Median oversleep of 100 waits of 200 µs. A Go timer alone overslept
-	// ~0.9 ms on these VMs; the nanosleep tail keeps it near 80 µs (less
-	// with LowTimerSlack). 500 µs leaves room for a loaded machine and
-	// still catches millisecond rounding.
-	done := make(chan time.Duration)
+func TestUntilNeverWakesEarly(t *testing.T) {
+	// The contract a pacer relies on: Until returns at or after its target,
+	// never before (an early send would be charged a negative latency).
+	// How late it wakes is a performance figure: BenchmarkUntilOversleep.
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		LowTimerSlack()
-		var over []time.Duration
 		for i := 0; i < 100; i++ {
 			target := time.Now().Add(200 * time.Microsecond)
 			Until(target)
-			now := time.Now()
-			if now.Before(target) {
+			if time.Now().Before(target) {
 				t.Error("woke before the target")
 			}
-			over = append(over, now.Sub(target))
 		}
-		slices.Sort(over)
-		done <- over[len(over)/2]
 	}()
-	if med := <-done; med > 500*time.Microsecond {
-		t.Fatalf("median oversleep %v", med)
+	<-done
+}
+
+// BenchmarkUntilOversleep reports the median and p99 oversleep of 200 µs
+// waits. A Go timer alone overslept ~0.9 ms at the median on these VMs;
+// the nanosleep tail keeps it near 80 µs (~10 µs with LowTimerSlack).
+func BenchmarkUntilOversleep(b *testing.B) {
+	LowTimerSlack()
+	var over []time.Duration
+	for b.Loop() {
+		target := time.Now().Add(200 * time.Microsecond)
+		Until(target)
+		over = append(over, time.Since(target))
 	}
+	slices.Sort(over)
+	b.ReportMetric(float64(over[len(over)/2].Nanoseconds())/1e3, "p50-over-µs")
+	b.ReportMetric(float64(over[len(over)*99/100].Nanoseconds())/1e3, "p99-over-µs")
 }
 
 func TestUntilLongWaitUsesBothStages(t *testing.T) {
