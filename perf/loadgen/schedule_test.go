@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 )
@@ -92,24 +91,16 @@ func TestScheduleIntended(t *testing.T) {
 	}
 }
 
-func TestRealClockOversleepIsSmall(t *testing.T) {
-	// Median oversleep of 100 waits of 200 µs. With time.Sleep alone this
-	// machine overslept ~0.9 ms; the nanosleep tail keeps it near 80 µs.
-	// 500 µs leaves room for a loaded machine and still catches
-	// millisecond rounding.
+func TestRealClockNeverWakesEarly(t *testing.T) {
+	// RealClock sleeps through core/sleep; how late it wakes is a
+	// performance figure (core/sleep's BenchmarkUntilOversleep). The
+	// contract the schedule relies on is that it never wakes early.
 	var c RealClock
-	var over []time.Duration
 	for i := 0; i < 100; i++ {
 		target := time.Now().Add(200 * time.Microsecond)
 		c.SleepUntil(target)
-		now := time.Now()
-		if now.Before(target) {
+		if time.Now().Before(target) {
 			t.Fatal("woke before the target")
 		}
-		over = append(over, now.Sub(target))
-	}
-	slices.Sort(over)
-	if med := over[len(over)/2]; med > 500*time.Microsecond {
-		t.Fatalf("median oversleep %v", med)
 	}
 }
