@@ -8,6 +8,25 @@
 // Protocol state reached only from callbacks therefore needs no lock.
 //
 // The full semantics, with the reasons behind them, are in spec/engine.md.
+//
+// # Choosing an engine
+//
+// Code written on this contract (the messenger, the proxy, a protocol of
+// your own, see Example) takes an Engine and never names one. The program
+// picks it: every engine module has the constructor
+// New(Config) (Engine, error), so switching is one line:
+//
+//	eng, err := goroutine.New(engine.Config{Workers: 4}) // github.com/netmodels/netmodels/impl-goroutine
+//	defer eng.Shutdown(ctx)
+//	l, err := eng.Listen("127.0.0.1:7000", newHandler)
+//
+// impl-goroutine (net.TCPConn, a goroutine per connection) is the simplest;
+// impl-rawepoll (Ceph-style epoll workers), impl-gnet and impl-netpoll are
+// event-loop engines; impl-dpdk (build tag dpdk) runs on DPDK with a
+// userspace TCP stack. Config.Workers is the number of loops where the
+// engine has threads. README.md compares them and lists what each cannot
+// do (the engine kit, core/engine/enginetest, declares it per engine).
+// core/engine/memengine is the deterministic in-memory engine for tests.
 package engine
 
 import (

@@ -5,11 +5,31 @@
 // throttles per peer type. The protocol itself lives in msgr/protocol, the
 // frames in msgr/wire; every byte goes through an engine.Engine.
 //
+// # Choosing an engine
+//
+// New takes any engine.Engine; the messenger never opens a socket itself,
+// and several messengers may share one engine (Shutdown leaves it running;
+// the program shuts it down last). Build one with its module's New and an
+// engine.Config (Workers is the number of loops):
+//
+//	eng, err := goroutine.New(engine.Config{Workers: 4}) // github.com/netmodels/netmodels/impl-goroutine
+//	m, err := msgr.New(eng, msgr.Config{Name: "osd.0", Policy: "stateful_server"})
+//
+// impl-goroutine (package goroutine: net.TCPConn, a goroutine per
+// connection) is the simplest choice; impl-rawepoll, impl-gnet and
+// impl-netpoll are event-loop engines with the same constructor, and
+// impl-dpdk (build tag dpdk) runs on DPDK with a userspace TCP stack.
+// README.md compares them and lists what each cannot do. core/engine/memengine is the
+// deterministic in-memory engine for tests and examples (see Example).
+//
 // Threading: Dispatcher.Dispatch runs on the messenger's dispatch goroutine
 // (Ceph's DispatchQueue thread), one message at a time, strictly by
 // priority and FIFO within a priority, so per-connection order holds among
 // messages of equal priority. A FastDispatcher gets eligible messages on
-// the connection's loop instead (it must not block). Everything received
+// the connection's loop instead (it must not block). No lock of the
+// messenger is held while a Dispatcher or FastDispatcher method runs, so
+// they may call SendMessage, MarkDown or ConnectTo (lock order:
+// msgr/protocol's package doc). Everything received
 // and not yet dispatched is bounded by the dispatch throttles (and the
 // policy throttles); while one is exhausted the connection stops reading.
 //

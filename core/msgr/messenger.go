@@ -46,7 +46,8 @@ func PolicyByName(name string) (Policy, error) { return protocol.PolicyByName(na
 func PolicyNames() []string { return protocol.PolicyNames() }
 
 // Dispatcher receives messages and connection events (Ceph's Dispatcher).
-// All methods run on the dispatch goroutine, in queue order.
+// All methods run on the dispatch goroutine, in queue order, with no
+// messenger lock held: they may send, mark down and connect.
 type Dispatcher interface {
 	// Dispatch handles a message. Its throttle capacity is returned when
 	// Dispatch returns; the message's sections stay valid afterwards.
@@ -59,8 +60,10 @@ type Dispatcher interface {
 }
 
 // FastDispatcher is optional: messages for which CanFastDispatch is true are
-// handed to FastDispatch on the connection's loop, skipping the queue. Both
-// must not block.
+// handed to FastDispatch on the connection's loop, skipping the queue (right
+// after a replace, possibly the loop of the session's previous socket, which
+// delivers what the new one read meanwhile, in order). Both must not block;
+// no messenger lock is held, so both may call back into the messenger.
 type FastDispatcher interface {
 	CanFastDispatch(m *Message) bool
 	FastDispatch(m *Message)

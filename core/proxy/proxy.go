@@ -19,6 +19,25 @@
 // Both legs of a session live on one loop (the server leg is dialed with
 // DialOptions.Near), so session state needs no lock; what sessions share
 // (server slots, queues, counters, health) uses a mutex or atomics.
+//
+// # Choosing an engine
+//
+// The proxy opens no socket itself: Options.Engine runs every connection.
+// Build the engine with EngineConfig(cfg), so its reads and out-queue
+// marks follow tune.bufsize, and set Workers if the engine has threads:
+//
+//	cfg, err := config.ParseFiles([]string{"haproxy.cfg"}, config.Options{})
+//	ecfg := proxy.EngineConfig(cfg)
+//	ecfg.Workers = 4
+//	eng, err := goroutine.New(ecfg) // github.com/netmodels/netmodels/impl-goroutine
+//	p, err := proxy.New(cfg, proxy.Options{Engine: eng})
+//	err = p.Start()
+//
+// Every engine module (impl-goroutine, impl-rawepoll, impl-gnet,
+// impl-netpoll, impl-dpdk with build tag dpdk) has the same New; engines
+// that implement engine.Splicer relay with splice(2). README.md compares
+// them. core/engine/memengine runs the proxy in memory for tests and the
+// package Example.
 package proxy
 
 import (

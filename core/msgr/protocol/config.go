@@ -26,12 +26,17 @@ func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
 var RealClock Clock = realClock{}
 
 // Hooks is what an Endpoint reports to its messenger. Every method runs on
-// a connection's loop and must not block (queue the work instead).
+// a connection's loop and must not block (queue the work instead). No lock
+// of the protocol package is held during a call, so a hook may call back
+// into the session and the endpoint (SendMessage, MarkDown, Connect,
+// Sessions); see the lock order in the package doc.
 type Hooks interface {
 	// Deliver hands over a received message; the receiver calls m.Release
 	// when done with it. Calls for one session never overlap and come in
 	// seq order, even across a replace that moves the session to a socket
-	// on another loop (so a reply sent from Deliver keeps the order).
+	// on another loop (so a reply sent from Deliver keeps the order). After
+	// such a replace, messages read by the new socket may be delivered on
+	// the old socket's loop, by the call still running there.
 	Deliver(m *Message)
 	HandleConnect(s *Session)     // a connector session became OPENED
 	HandleAccept(s *Session)      // an accepted session became OPENED

@@ -101,7 +101,9 @@ func (h *orderHooks) Deliver(m *Message) {
 // returned. The new socket must not deliver seq 2 before that (Ceph keeps
 // both on the existing connection's thread). Before the fix, Deliver(2)
 // ran alongside Deliver(1), and with a reply sent from each (the echo
-// server) the client saw tid 2 answered before tid 1.
+// server) the client saw tid 2 answered before tid 1. (A per-session lock
+// held across Deliver fixed the order but blocked loop 2 meanwhile; see
+// TestDeliverHoldsNoLockAcrossReplace.)
 func TestReplaceKeepsDeliverOrder(t *testing.T) {
 	w := newWorld(t, memengine.Options{})
 	p, err := PolicyByName("stateful_server", 0)
@@ -114,27 +116,9 @@ func TestReplaceKeepsDeliverOrder(t *testing.T) {
 	ep := NewEndpoint(w.eng, cfg, h)
 	t.Cleanup(ep.Stop)
 
-	// accept runs the engine's accept path for a socket on its own "loop"
-	// and completes the handshake (SEQ exchange) with connect_seq cs.
 	accept := func(gs, cs uint32, wantInSeq uint64) (engine.Handler, *loopConn) {
 		t.Helper()
-		c := &loopConn{}
-		k := ep.newAcceptHandler(c)
-		k.OnOpen(c)
-		hello := wire.AppendAddr(wire.AppendBanner(nil), clientAddr(42))
-		k.OnData(c, wire.AppendConnect(hello, clientConnect(gs, cs)))
-		if c.take(wire.BannerLen+2*wire.AddrLen) == nil {
-			t.Fatal("no server banner")
-		}
-		rep, _, err := wire.DecodeConnectReply(c.take(wire.ConnectReplyLen))
-		if err != nil || rep.Tag != wire.TagSeq {
-			t.Fatalf("connect cs %d: reply %+v, %v", cs, rep, err)
-		}
-		if v, _, _ := wire.DecodeSeq(c.take(8)); v != wantInSeq {
-			t.Fatalf("connect cs %d: server in_seq %d, want %d", cs, v, wantInSeq)
-		}
-		k.OnData(c, wire.AppendSeq(nil, 0))
-		return k, c
+		return acceptOnLoop(t, ep, gs, cs, wantInSeq)
 	}
 
 	k1, c1 := accept(10, 0, 0)
@@ -152,24 +136,138 @@ func TestReplaceKeepsDeliverOrder(t *testing.T) {
 	if !c1.closed {
 		t.Fatal("the replaced socket must be closed")
 	}
-	done2 := make(chan struct{})
-	go func() { // loop 2: the resent stream starts at seq 2
-		defer close(done2)
-		k2.OnData(c2, rawMsg(2))
-	}()
+	// Loop 2 (here, the test goroutine) reads the resent stream from seq 2.
+	// It returns without waiting for loop 1: seq 2 joins the session's
+	// inbox, and the delivery running on loop 1 takes it next.
+	k2.OnData(c2, rawMsg(2))
 	select {
 	case got := <-h.entered:
 		t.Errorf("Deliver(seq %d) on the new socket began while Deliver(seq 1) on the replaced one had not returned", got)
-	case <-time.After(200 * time.Millisecond):
-		// Not proof of absence on its own, but before the fix seq 2 got
-		// here at once; with it, loop 2 waits for Deliver(1).
+	default:
 	}
 	close(h.release)
 	<-done1
-	<-done2
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.overlap || !slices.Equal(h.seqs, []uint64{1, 2}) {
 		t.Fatalf("Deliver order %v, overlapping %v; want [1 2], never overlapping", h.seqs, h.overlap)
+	}
+}
+
+// acceptOnLoop runs the engine's accept path for a socket on its own
+// "loop" and completes the handshake (SEQ exchange) with connect_seq cs.
+func acceptOnLoop(t *testing.T, ep *Endpoint, gs, cs uint32, wantInSeq uint64) (engine.Handler, *loopConn) {
+	t.Helper()
+	c := &loopConn{}
+	k := ep.newAcceptHandler(c)
+	k.OnOpen(c)
+	hello := wire.AppendAddr(wire.AppendBanner(nil), clientAddr(42))
+	k.OnData(c, wire.AppendConnect(hello, clientConnect(gs, cs)))
+	if c.take(wire.BannerLen+2*wire.AddrLen) == nil {
+		t.Fatal("no server banner")
+	}
+	rep, _, err := wire.DecodeConnectReply(c.take(wire.ConnectReplyLen))
+	if err != nil || rep.Tag != wire.TagSeq {
+		t.Fatalf("connect cs %d: reply %+v, %v", cs, rep, err)
+	}
+	if v, _, _ := wire.DecodeSeq(c.take(8)); v != wantInSeq {
+		t.Fatalf("connect cs %d: server in_seq %d, want %d", cs, v, wantInSeq)
+	}
+	k.OnData(c, wire.AppendSeq(nil, 0))
+	return k, c
+}
+
+// reentrantHooks is a dispatcher whose Deliver of seq 1 needs the other
+// loop to make progress first (as a handler that hands work to another
+// connection's loop and waits for it would), then calls back into the
+// session and the endpoint: SendMessage, a registry lookup, MarkDown.
+type reentrantHooks struct {
+	recorder
+	ep        *Endpoint
+	entered   chan struct{} // closed when Deliver(1) begins
+	otherLoop chan struct{} // closed when the other loop's OnData returned
+	stuck     chan struct{} // closed if Deliver(1) gave up waiting
+
+	mu     sync.Mutex
+	seqs   []uint64
+	active int
+	overlp bool
+	sendOK []error
+}
+
+func (h *reentrantHooks) Deliver(m *Message) {
+	h.mu.Lock()
+	h.active++
+	h.overlp = h.overlp || h.active > 1
+	h.seqs = append(h.seqs, m.Seq)
+	h.mu.Unlock()
+	if m.Seq == 1 {
+		close(h.entered)
+		select {
+		case <-h.otherLoop:
+		case <-time.After(10 * time.Second): // a deadlock detector, not a synchroniser: the wait ends at once when correct
+			close(h.stuck)
+		}
+	}
+	err := m.Conn.SendMessage(&Message{Type: m.Type + 1, Tid: m.Seq})
+	_ = h.ep.Sessions()
+	if m.Seq == 2 {
+		m.Conn.MarkDown()
+	}
+	h.mu.Lock()
+	h.sendOK = append(h.sendOK, err)
+	h.active--
+	h.mu.Unlock()
+	m.Release()
+}
+
+// No lock is held while the dispatcher runs: a lossless replace leaves the
+// old socket's loop inside Deliver(seq 1) while the new socket's loop reads
+// seq 2. The new loop must not wait for that Deliver to return (under the
+// old per-session delivery lock it did, and a Deliver that needed the new
+// loop deadlocked); seq 2 is handed to the running delivery instead, so
+// order and exactly-once hold, and the callbacks may call back into the
+// session (SendMessage, MarkDown) and the endpoint.
+func TestDeliverHoldsNoLockAcrossReplace(t *testing.T) {
+	w := newWorld(t, memengine.Options{})
+	p, err := PolicyByName("stateful_server", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &reentrantHooks{entered: make(chan struct{}), otherLoop: make(chan struct{}), stuck: make(chan struct{})}
+	cfg := Config{Name: wire.EntityName{Type: wire.EntityOSD}, Nonce: 1, DefaultPolicy: p, CRC: wire.CRCAll,
+		Clock: w.clk, Logf: t.Logf}
+	ep := NewEndpoint(w.eng, cfg, h)
+	h.ep = ep
+	t.Cleanup(ep.Stop)
+
+	k1, c1 := acceptOnLoop(t, ep, 10, 0, 0)
+	done1 := make(chan struct{})
+	go func() { // loop 1: Deliver(1) waits for loop 2
+		defer close(done1)
+		k1.OnData(c1, rawMsg(1))
+	}()
+	<-h.entered // loop 1 has taken seq 1: the replace below sees in_seq 1
+	k2, c2 := acceptOnLoop(t, ep, 11, 2, 1)
+	k2.OnData(c2, rawMsg(2)) // loop 2, here on the test goroutine
+	close(h.otherLoop)
+	<-done1
+	select {
+	case <-h.stuck:
+		t.Fatal("Deliver(1) waited 10 s for the other loop: it was blocked by a lock held across Deliver")
+	default:
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.overlp || !slices.Equal(h.seqs, []uint64{1, 2}) {
+		t.Fatalf("Deliver order %v, overlapping %v; want [1 2], never overlapping", h.seqs, h.overlp)
+	}
+	for i, err := range h.sendOK {
+		if err != nil {
+			t.Errorf("SendMessage from Deliver %d: %v", i+1, err)
+		}
+	}
+	if got := ep.Sessions(); len(got) != 0 {
+		t.Errorf("MarkDown from Deliver left %d sessions registered", len(got))
 	}
 }

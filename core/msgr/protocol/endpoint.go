@@ -31,9 +31,8 @@ type Endpoint struct {
 
 	globalSeq atomic.Uint32
 
-	// addrMu guards myAddr. Lock order: ep.mu, then Session.mu, then
-	// addrMu; code holding a Session.mu never takes ep.mu. Session.deliverMu
-	// comes before all of them (it is held across Hooks.Deliver).
+	// addrMu guards myAddr; a leaf lock. The lock order of the package is
+	// in its doc (section Locks).
 	addrMu sync.Mutex
 	myAddr wire.EntityAddr // bound or learned address (nonce = cfg.Nonce)
 

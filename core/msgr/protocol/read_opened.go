@@ -221,13 +221,9 @@ func (k *sock) finishMessage() error {
 		return k.protoErr(err)
 	}
 	s := k.sess
-	// deliverMu spans the seq check and Deliver (see Session.deliverMu):
-	// a socket that replaced this one waits here until our Deliver returns.
-	s.deliverMu.Lock()
 	s.mu.Lock()
 	if s.sock != k {
 		s.mu.Unlock()
-		s.deliverMu.Unlock()
 		m.Release()
 		return k.protoErr(ErrReplaced)
 	}
@@ -235,18 +231,15 @@ func (k *sock) finishMessage() error {
 		// A duplicate: drop it and keep reading (Pacific stalls here, §16 #21).
 		in := s.inSeq
 		s.mu.Unlock()
-		s.deliverMu.Unlock()
 		m.Release()
 		k.ep.C.DuplicatesDropped.Add(1)
 		k.ep.logf("msgr: %s %s: dropping duplicate seq %d <= %d", k.op(), k.peerString(), h.Seq, in)
 		return nil
 	}
 	s.inSeq = h.Seq
-	s.mu.Unlock()
 	k.ep.C.MsgsReceived.Add(1)
 	k.ep.C.BytesReceived.Add(uint64(pl))
 	m.Conn = s
-	k.ep.hooks.Deliver(m)
-	s.deliverMu.Unlock()
+	s.deliverLocked(m) // unlocks s.mu before calling Deliver
 	return nil
 }

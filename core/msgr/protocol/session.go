@@ -31,15 +31,6 @@ type Session struct {
 	connector bool         // we dial (and redial) this peer
 	regKey    wire.AddrKey // registry key
 
-	// deliverMu is held from accepting a received message's seq to the end
-	// of its Deliver, so Deliver calls of one session never overlap and come
-	// in seq order. Sockets of a session may run on different loops: after a
-	// replace, the new socket could otherwise deliver seq n+1 while the old
-	// one, having set in_seq to n, has not yet delivered n (the peer resends
-	// from in_seq+1). Ceph avoids this by moving the new socket onto the
-	// existing connection's thread. Order: deliverMu before mu.
-	deliverMu sync.Mutex
-
 	mu         sync.Mutex
 	policy     Policy
 	peerAddr   wire.EntityAddr
@@ -54,6 +45,15 @@ type Session struct {
 	features      uint64
 
 	outSeq, inSeq, ackedIn uint64
+
+	// Received messages whose seq was accepted, waiting for Deliver (see
+	// deliverLocked). No lock is held during Deliver, so the session
+	// serialises its deliveries itself: one goroutine at a time delivers
+	// (delivering), and a socket that accepts a message meanwhile (after a
+	// replace, on another loop) appends it to inbox for that goroutine.
+	inbox      []*Message
+	inHead     int
+	delivering bool
 
 	requeued []*Message // sent but unacked at the last fault, resent first, in seq order
 	queue    outQueue   // not yet written
@@ -412,6 +412,39 @@ func (s *Session) serverStandbyLocked() {
 			s.ep.unregister(s)
 		}
 	})
+}
+
+// deliverLocked hands m (its seq just accepted) to Hooks.Deliver, in seq
+// order and exactly once, with no lock held during the call. s.mu is held
+// on entry and released on return. If another goroutine is delivering for
+// this session, m joins the inbox and that goroutine delivers it after the
+// messages before it; the caller returns at once. Otherwise the caller
+// delivers m and then whatever arrived meanwhile. Sockets of a session may
+// run on different loops (a replace moves the session to a new socket
+// while the old one's loop may still be in Deliver; Ceph instead moves the
+// new socket onto the connection's thread). The inbox is bounded by the
+// dispatch throttles each of its messages holds.
+func (s *Session) deliverLocked(m *Message) {
+	if s.delivering {
+		s.inbox = append(s.inbox, m)
+		s.mu.Unlock()
+		return
+	}
+	s.delivering = true
+	for {
+		s.mu.Unlock()
+		s.ep.hooks.Deliver(m)
+		s.mu.Lock()
+		if s.inHead == len(s.inbox) {
+			s.inbox, s.inHead = s.inbox[:0], 0
+			s.delivering = false
+			s.mu.Unlock()
+			return
+		}
+		m = s.inbox[s.inHead]
+		s.inbox[s.inHead] = nil
+		s.inHead++
+	}
 }
 
 // event kinds reported to Hooks after locks are released.
