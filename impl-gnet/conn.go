@@ -54,9 +54,10 @@ type conn struct {
 	aboveHigh bool // queue rose above high water; OnDrained owed
 
 	// Loop-only state.
-	paused     bool
-	shutwDone  bool
-	drainTimer bool // a drain re-check is pending
+	paused    bool
+	shutwDone bool
+	waiting   bool     // waitWritable's goroutine is waiting
+	wfile     *os.File // dup of the socket in Go's netpoller, for waitWritable
 }
 
 var _ engine.Conn = (*conn)(nil)
@@ -335,17 +336,55 @@ func (c *conn) checkMarks() {
 			return
 		}
 	}
-	if (above || (shutw && !c.shutwDone)) && out > 0 && !c.drainTimer {
-		c.drainTimer = true
-		time.AfterFunc(drainPoll, func() {
-			_ = c.loop.execute(func() {
-				c.drainTimer = false
-				if !c.onClosed.Load() {
-					c.checkMarks()
-				}
-			})
-		})
+	if (above || (shutw && !c.shutwDone)) && out > 0 {
+		c.waitWritable()
 	}
+}
+
+// waitWritable runs checkMarks again once the socket can take more bytes
+// (loop only). gnet flushes its outbound buffer on that same readiness but
+// reports nothing when it drains, so a goroutine waits for it in Go's
+// netpoller on a dup of the socket instead of polling gnet's buffer. The
+// level check before each wait means no edge is lost: either the socket is
+// writable now (check again on the next loop pass, after gnet's flush) or
+// it is full and its next edge wakes the waiter.
+func (c *conn) waitWritable() {
+	if c.waiting {
+		return
+	}
+	if c.wfile == nil {
+		fd, err := c.gc.Dup()
+		if err != nil {
+			_ = c.closeWith(fmt.Errorf("gnet: dup %s: %w", c.raddr, err))
+			return
+		}
+		c.wfile = os.NewFile(uintptr(fd), "gnet-drain")
+	}
+	c.waiting = true
+	f := c.wfile
+	c.e.bg.Add(1)
+	go func() {
+		defer c.e.bg.Done()
+		rc, err := f.SyscallConn()
+		if err == nil {
+			err = rc.Write(func(fd uintptr) bool { return writable(int(fd)) })
+		}
+		if err != nil {
+			return // the connection closed the file
+		}
+		c.loop.post(func() {
+			c.waiting = false
+			if !c.onClosed.Load() {
+				c.checkMarks()
+			}
+		})
+	}()
+}
+
+func writable(fd int) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(p, 0)
+	return err != nil || (n > 0 && p[0].Revents != 0)
 }
 
 func (c *conn) OutQueued() int {
@@ -426,8 +465,12 @@ func (c *conn) applyInterest() {
 	if c.onClosed.Load() {
 		return
 	}
-	if err := c.loop.setInterest(c.fd, !c.paused, c.gc.OutboundBuffered() > 0); err != nil {
-		fmt.Fprintf(os.Stderr, "gnet: pause %s: %v\n", c.raddr, err)
+	err := c.loop.epErr
+	if err == nil {
+		err = setInterest(c.loop.epfd, c.fd, !c.paused, c.gc.OutboundBuffered() > 0)
+	}
+	if err != nil {
+		_ = c.closeWith(fmt.Errorf("gnet: pause %s: %w", c.raddr, err))
 	}
 }
 
@@ -587,6 +630,9 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c.closed = true
 	c.queue, c.queued = nil, 0
 	c.mu.Unlock()
+	if c.wfile != nil {
+		_ = c.wfile.Close() // ends waitWritable's goroutine
+	}
 	c.loop.callback(func() { c.deliverClose(reason) })
 	return gnet.None
 }

@@ -5,15 +5,17 @@
 // closes the gaps as follows (spec/engine.md, "gnet"):
 //
 //   - No read pause. PauseRead removes EPOLLIN from the connection's
-//     registration in the loop's own epoll set (found once per loop from
-//     /proc/self/fdinfo). gnet re-arms EPOLLIN when its outbound buffer
-//     drains, so at most one read (ReadBufferSize) slips in per such
-//     re-arm; the engine takes it into the inbound buffer, does not
-//     deliver it, and removes EPOLLIN again.
+//     registration in the loop's own epoll set, the one reach under gnet's
+//     API (gnetinternal.go, with its reason and layout checks). gnet
+//     re-arms EPOLLIN when its outbound buffer drains, so at most one read
+//     (ReadBufferSize) slips in per such re-arm; the engine takes it into
+//     the inbound buffer, does not deliver it, and removes EPOLLIN again.
 //   - No drained notification and an unbounded outbound buffer. The engine
 //     keeps its own bounded out-queue (Config.OutQueueLimit) in front of
-//     gnet's buffer and, while a connection is above its high-water mark,
-//     re-checks gnet's OutboundBuffered every drainPoll on the loop.
+//     gnet's buffer; while a connection is above its high-water mark (or
+//     owes a shutw) and gnet still holds bytes, a goroutine waits for the
+//     socket to become writable in Go's netpoller (a dup from Conn.Dup)
+//     and re-checks gnet's OutboundBuffered on the loop then: no polling.
 //   - No half-close on the read side: gnet closes a connection when read()
 //     returns 0. The engine reports OnReadEOF and then OnClose with
 //     ErrNoHalfClose; what was queued is still flushed by gnet, but the
@@ -49,10 +51,6 @@ const LibVersion = "gnet v2.10.0"
 // connection: gnet cannot keep the write side open after read EOF.
 var ErrNoHalfClose = errors.New("gnet: peer shut its write side and gnet closes on read EOF (no half-close)")
 
-// drainPoll is how often a connection above its high-water mark re-checks
-// gnet's outbound buffer (gnet has no drained callback).
-const drainPoll = time.Millisecond
-
 // Engine implements engine.Engine on gnet.
 type Engine struct {
 	cfg engine.Config
@@ -64,7 +62,7 @@ type Engine struct {
 	client  *gnet.Client
 	clientH *eventHandler
 	loops   map[gnet.EventLoop]*loop
-	dialers sync.WaitGroup
+	bg      sync.WaitGroup // dialers and waitWritable goroutines
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -73,6 +71,9 @@ var _ engine.Engine = (*Engine)(nil)
 // for dialed connections.
 func New(cfg engine.Config) (engine.Engine, error) {
 	cfg = cfg.WithDefaults(runtime.NumCPU())
+	if err := checkVersion(); err != nil {
+		return nil, err
+	}
 	return &Engine{
 		cfg:   cfg,
 		lns:   make(map[*listener]struct{}),
@@ -108,7 +109,8 @@ func (e *Engine) loopOf(el gnet.EventLoop) *loop {
 	defer e.mu.Unlock()
 	l, ok := e.loops[el]
 	if !ok {
-		l = &loop{e: e, el: el, epfd: -1}
+		l = &loop{e: e, el: el}
+		l.epfd, l.epErr = epollFD(el)
 		e.loops[el] = l
 	}
 	return l
@@ -255,9 +257,9 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if n, ok := opts.Near.(*conn); ok && n.e == e {
 		near = n
 	}
-	e.dialers.Add(1)
+	e.bg.Add(1)
 	go func() {
-		defer e.dialers.Done()
+		defer e.bg.Done()
 		c.dial(addr, timeout, near)
 	}()
 	return c, nil
@@ -319,7 +321,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 	}
 	done := make(chan struct{})
-	go func() { e.dialers.Wait(); close(done) }()
+	go func() { e.bg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

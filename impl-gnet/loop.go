@@ -31,7 +31,8 @@ type loop struct {
 	wake       *time.Timer // fires at the earliest timer deadline
 	wakeAt     time.Time
 
-	epfd int // gnet's epoll fd for this loop, -1 until found (loop only)
+	epfd  int   // gnet's epoll fd for this loop (gnetinternal.go)
+	epErr error // why epfd is unknown: PauseRead then closes the connection
 }
 
 // callback runs fn as one callback on the loop (the caller is the loop's
@@ -77,6 +78,19 @@ func (l *loop) execute(fn func()) error {
 		return l.kick()
 	}
 	return nil
+}
+
+// post queues fn past Config.ExecuteQueueLimit: for the engine's own
+// events, at most one per connection (waitWritable), so bounded by them.
+func (l *loop) post(fn func()) {
+	l.mu.Lock()
+	l.tasks = append(l.tasks, fn)
+	wake := !l.woken
+	l.woken = true
+	l.mu.Unlock()
+	if wake {
+		_ = l.kick()
+	}
 }
 
 // kick queues one drain task in gnet's own queue (an eventfd wake-up).
