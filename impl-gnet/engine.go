@@ -184,17 +184,10 @@ func boundAddr(ge gnet.Engine) (net.Addr, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil, os.NewSyscallError("getsockname", err)
+	if a := sockName(fd, nil); a != nil {
+		return a, nil
 	}
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}, nil
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}, nil
-	}
-	return nil, fmt.Errorf("unexpected socket address %T", sa)
+	return nil, fmt.Errorf("getsockname on listener fd %d failed", fd)
 }
 
 type listener struct {
