@@ -398,19 +398,19 @@ func (c *conn) ResumeRead() {
 	}
 	c.applyInterest()
 	if c.gc.InboundBuffered() > 0 {
-		_ = c.loop.execute(c.deliver)
+		_ = c.loop.post(c.deliver) // what arrived before the pause
 	}
 }
 
-// applyInterest makes the epoll registration match paused and gnet's
-// pending output.
+// applyInterest makes the epoll registration match paused; without the
+// adapter the connection cannot honour a pause and closes with the reason.
 func (c *conn) applyInterest() {
 	if c.onClosed.Load() {
 		return
 	}
 	err := c.loop.epErr
 	if err == nil {
-		err = setInterest(c.loop.epfd, c.fd, !c.paused, false)
+		err = setInterest(c.loop.epfd, c.fd, !c.paused)
 	}
 	if err != nil {
 		c.CloseWith(fmt.Errorf("gnet: pause %s: %w", c.raddr, err))

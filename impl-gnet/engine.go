@@ -33,7 +33,7 @@ import (
 )
 
 // LibVersion names the pinned gnet release.
-const LibVersion = "gnet v2.10.0"
+const LibVersion = "gnet " + gnetVersion
 
 // ErrNoHalfClose is the OnClose reason when the peer's FIN ended the
 // connection: gnet cannot keep the write side open after read EOF.
@@ -252,13 +252,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // there, and stdout carries only the READY line).
 type stderrLogger struct{}
 
-func (stderrLogger) Debugf(string, ...any) {}
-func (stderrLogger) Infof(string, ...any)  {}
-func (stderrLogger) Warnf(f string, a ...any) {
-	fmt.Fprintf(os.Stderr, "gnet: warning: "+f+"\n", a...)
-}
-func (stderrLogger) Errorf(f string, a ...any) { fmt.Fprintf(os.Stderr, "gnet: error: "+f+"\n", a...) }
-func (stderrLogger) Fatalf(f string, a ...any) {
-	fmt.Fprintf(os.Stderr, "gnet: fatal: "+f+"\n", a...)
-	os.Exit(1)
-}
+func (stderrLogger) Debugf(string, ...any)     {}
+func (stderrLogger) Infof(string, ...any)      {}
+func (stderrLogger) Warnf(f string, a ...any)  { logf("warning", f, a) }
+func (stderrLogger) Errorf(f string, a ...any) { logf("error", f, a) }
+func (stderrLogger) Fatalf(f string, a ...any) { logf("fatal", f, a); os.Exit(1) }
+
+func logf(level, f string, a []any) { fmt.Fprintf(os.Stderr, "gnet: "+level+": "+f+"\n", a...) }

@@ -14,7 +14,10 @@ package gnetengine
 // TestGnetLayout: the pinned gnet version; eventloop.poller is a
 // *netpoll.Poller whose fd is an int; and the default poller (not the
 // poll_opt build tag), which stores the fd itself as each event's data, so
-// an EPOLL_CTL_MOD with Fd: fd leaves a registration gnet understands.
+// an EPOLL_CTL_MOD with Fd: fd and gnet's own level-triggered read events
+// leaves a registration gnet understands. gnet changes the registration
+// only in its write path, which the engine does not use (conn.go), so a
+// pause holds until ResumeRead.
 
 import (
 	"fmt"
@@ -22,6 +25,7 @@ import (
 	"runtime/debug"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/netpoll"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,14 +86,12 @@ func epollFD(el gnet.EventLoop) (int, error) {
 	return int(p.Elem().Field(0).Int()), nil
 }
 
-// setInterest replaces fd's events in gnet's epoll set epfd.
-func setInterest(epfd, fd int, read, write bool) error {
+// setInterest sets fd's events in gnet's epoll set epfd: gnet's own read
+// events (netpoll.ReadEvents, public) or none. Errors still come.
+func setInterest(epfd, fd int, read bool) error {
 	var ev uint32
 	if read {
-		ev |= unix.EPOLLIN | unix.EPOLLPRI
-	}
-	if write {
-		ev |= unix.EPOLLOUT
+		ev = netpoll.ReadEvents
 	}
 	return unix.EpollCtl(epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Fd: int32(fd), Events: ev})
 }

@@ -33,7 +33,7 @@ func TestGnetLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	// EPOLL_CTL_MOD fails with ENOENT unless the connection is in that set.
-	if err := setInterest(epfd, gc.Fd(), true, false); err != nil {
+	if err := setInterest(epfd, gc.Fd(), true); err != nil {
 		t.Fatalf("epoll fd %d does not hold the connection's fd %d: %v", epfd, gc.Fd(), err)
 	}
 	if _, err := epollFD(nil); err == nil {
