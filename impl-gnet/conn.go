@@ -15,15 +15,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // conn implements engine.Conn over a gnet.Conn.
 //
-// Writes go to the engine's own bounded queue (mu-protected, shared with
-// the loop's mutex for the dirty list) and are handed to gnet on the loop:
-// at the end of the current callback when written from one, else through
-// one coalesced Execute. OutQueued counts both that queue and gnet's
-// outbound buffer.
+// The engine writes the socket itself, from a loopkit.OutQueue, on the
+// loop: at the end of the current callback when written from one, else
+// through one posted flush. gnet's own outbound buffer stays empty, so
+// gnet never re-arms EPOLLIN behind a PauseRead and OutQueued is exact.
 type conn struct {
 	e *Engine
 	h engine.Handler
@@ -36,34 +36,34 @@ type conn struct {
 	raddr net.Addr
 
 	mu        sync.Mutex // guards the fields below; nests inside nothing
-	queue     [][]byte
-	queued    int  // bytes in queue
+	out       loopkit.OutQueue
 	flushing  bool // a flush is scheduled or dirty-listed
-	closed    bool // Close/CloseWrite refuse writes from now on
-	shutw     bool // CloseWrite requested
 	preOpen   []func()
 	opened    bool
-	closeErr  error // reason recorded by closeWith before gnet reports
-	local     bool  // closed by Close/closeWith, not by the peer
-	outbound  atomic.Int64
-	ctxValue  atomic.Value
+	closeErr  error       // reason recorded by closeWith before gnet reports
+	local     bool        // closed by Close/closeWith, not by the peer
+	closing   atomic.Bool // Close called or OnClose under way: no more callbacks
 	onClosed  atomic.Bool // OnClose delivered
-	dialErr   error
+	ctxValue  atomic.Value
 	closeOnce sync.Once
 
-	aboveHigh bool // queue rose above high water; OnDrained owed
-
 	// Loop-only state.
-	paused     bool
-	shutwDone  bool
-	drainTimer bool // a drain re-check is pending
+	paused  bool
+	iov     [][]byte // scratch for flush's writev
+	waiting bool     // waitWritable's goroutine is waiting
+	wfile   *os.File // dup of the socket in Go's netpoller, for waitWritable
 }
 
 var _ engine.Conn = (*conn)(nil)
 
 func newConn(e *Engine, h engine.Handler) *conn {
-	return &conn{e: e, h: h, fd: -1}
+	c := &conn{e: e, h: h, fd: -1}
+	c.out.Init(e.cfg)
+	return c
 }
+
+// Closed implements loopkit.Owner: the connection's timers stop running.
+func (c *conn) Closed() bool { return c.closing.Load() }
 
 func (c *conn) LocalAddr() net.Addr  { return c.laddr }
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
@@ -81,65 +81,57 @@ type ctxBox struct{ v any }
 // dial runs in its own goroutine: connect with the standard library, then
 // enroll the socket on a gnet loop, whose OnOpen finishes the job.
 func (c *conn) dial(addr string, timeout time.Duration, near *conn) {
-	fail := func(err error) {
-		// With Near, OnClose must not overlap Near's callbacks: deliver it
-		// on Near's loop. Otherwise no loop exists for c yet.
-		if near != nil && near.loop != nil && near.loop.execute(func() { c.failDial(err) }) == nil {
+	nc, err := net.DialTimeout("tcp", addr, timeout)
+	if err == nil {
+		if !c.e.cfg.DelayedAcks {
+			_ = nc.(*net.TCPConn).SetNoDelay(true)
+		}
+		if err = c.enroll(nc, near); err == nil {
 			return
 		}
+		_ = nc.Close()
+		if err = (&net.OpError{Op: "dial", Net: "tcp", Err: err}); c.closing.Load() {
+			err = nil // closed while dialing: OnClose gets closeErr
+		}
+	}
+	// With Near, OnClose must not overlap Near's callbacks: deliver it on
+	// Near's loop. Otherwise no loop exists for c yet.
+	if near == nil || near.loop == nil || near.loop.post(func() { c.failDial(err) }) != nil {
 		c.failDial(err)
 	}
-	nc, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		fail(err)
-		return
-	}
-	if !c.e.cfg.DelayedAcks {
-		_ = nc.(*net.TCPConn).SetNoDelay(true)
-	}
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		_ = nc.Close()
-		fail(nil)
-		return
+}
+
+// enroll hands a connected socket to gnet: Near's loop, else the client's.
+// gnet dups the fd and closes nc.
+func (c *conn) enroll(nc net.Conn, near *conn) error {
+	if c.closing.Load() {
+		return engine.ErrClosed
 	}
 	if near != nil && near.gc != nil {
 		ch, err := near.gc.EventLoop().Enroll(gnet.NewContext(context.Background(), c), nc)
-		if err == nil {
-			if res := <-ch; res.Err != nil {
-				err = res.Err
-			}
-		}
 		if err != nil {
-			_ = nc.Close()
-			fail(&net.OpError{Op: "dial", Net: "tcp", Err: err})
+			return err
 		}
-		return
+		return (<-ch).Err
 	}
 	cli, err := c.e.clientEngine()
-	if err != nil {
-		_ = nc.Close()
-		fail(&net.OpError{Op: "dial", Net: "tcp", Err: err})
-		return
+	if err == nil {
+		_, err = cli.EnrollContext(nc, c)
 	}
-	if _, err := cli.EnrollContext(nc, c); err != nil {
-		fail(&net.OpError{Op: "dial", Net: "tcp", Err: err})
-	}
+	return err
 }
 
 // failDial reports a connection that never reached a loop. No other
 // callback can run for it, so OnClose is delivered from the dialer.
 func (c *conn) failDial(err error) {
+	c.closing.Store(true)
 	c.mu.Lock()
-	c.closed = true
 	c.preOpen = nil
 	if err == nil {
 		err = c.closeErr
 	}
 	c.mu.Unlock()
-	c.e.unregister(c)
+	c.e.reg.RemoveConn(c)
 	c.deliverClose(err)
 }
 
@@ -150,20 +142,24 @@ func (c *conn) deliverClose(err error) {
 	})
 }
 
-// opened runs on the loop from gnet's OnOpen.
-func (c *conn) open(gc gnet.Conn) {
+// attach binds c to its gnet connection (loop only, from OnOpen).
+func (c *conn) attach(gc gnet.Conn) {
 	c.gc = gc
 	c.loop = c.e.loopOf(gc.EventLoop())
 	c.fd = gc.Fd()
 	c.laddr = sockName(c.fd, gc.LocalAddr())
 	c.raddr = copyAddr(gc.RemoteAddr())
+}
+
+// open runs on the loop from gnet's OnOpen, once c is attached.
+func (c *conn) open(gc gnet.Conn) {
 	c.loop.callback(func() {
 		c.h.OnOpen(c)
 		c.mu.Lock()
 		c.opened = true
 		pre := c.preOpen
 		c.preOpen = nil
-		wantClose := c.closed && !c.shutw
+		wantClose := c.out.Discarded()
 		c.mu.Unlock()
 		for _, fn := range pre {
 			fn()
@@ -179,14 +175,11 @@ func (c *conn) open(gc gnet.Conn) {
 // connection's LocalAddr as the listener's configured address (":0" stays
 // port 0), and a send-proxy header needs the real destination.
 func sockName(fd int, fallback net.Addr) net.Addr {
-	sa, err := unix.Getsockname(fd)
-	if err == nil {
-		switch sa := sa.(type) {
-		case *unix.SockaddrInet4:
-			return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
-		case *unix.SockaddrInet6:
-			return &net.TCPAddr{IP: net.IP(append([]byte(nil), sa.Addr[:]...)), Port: sa.Port}
-		}
+	switch sa, _ := unix.Getsockname(fd); sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
 	}
 	return copyAddr(fallback)
 }
@@ -200,200 +193,189 @@ func copyAddr(a net.Addr) net.Addr {
 	return a
 }
 
-func (c *conn) Write(b []byte) error {
-	return c.Writev([][]byte{append([]byte(nil), b...)})
-}
+func (c *conn) Write(b []byte) error { return c.write(b, nil) }
 
-func (c *conn) Writev(bufs [][]byte) error {
-	n := 0
-	for _, b := range bufs {
-		n += len(b)
+func (c *conn) Writev(bufs [][]byte) error { return c.write(nil, bufs) }
+
+func (c *conn) write(b []byte, bufs [][]byte) error {
+	n := len(b)
+	for _, x := range bufs {
+		n += len(x)
 	}
 	c.mu.Lock()
-	if c.closed || c.shutw {
-		c.mu.Unlock()
-		return engine.ErrClosed
-	}
-	if c.queued+int(c.outbound.Load())+n > c.e.cfg.OutQueueLimit {
-		c.mu.Unlock()
-		return engine.ErrOutQueueFull
-	}
-	c.queue = append(c.queue, bufs...)
-	c.queued += n
-	if c.queued+int(c.outbound.Load()) > c.e.cfg.OutQueueHighWater {
-		c.aboveHigh = true
+	drainNow, err := c.out.Admit(n)
+	if err == nil && bufs != nil {
+		c.out.AppendOwned(bufs)
+	} else if err == nil {
+		c.out.AppendCopy(b)
 	}
 	c.mu.Unlock()
-	c.scheduleFlush()
-	return nil
+	if drainNow {
+		c.onLoop(c.drained)
+	}
+	if err == nil {
+		c.scheduleFlush()
+	}
+	return err
 }
 
-// scheduleFlush makes sure queued bytes reach gnet soon: at the end of the
-// current callback when on the loop, else through one Execute.
+// onLoop runs fn on the connection's loop as an engine event, or after
+// OnOpen when the connection is not open yet.
+func (c *conn) onLoop(fn func()) {
+	if queued, _ := c.beforeOpen(fn); !queued {
+		_ = c.loop.post(fn)
+	}
+}
+
+// drained delivers an OnDrained that came due (loop only).
+func (c *conn) drained() {
+	c.mu.Lock()
+	due := c.out.DrainStillDue()
+	c.mu.Unlock()
+	if due && !c.closing.Load() {
+		c.h.OnDrained(c)
+	}
+}
+
+// scheduleFlush makes sure queued bytes reach the socket soon: at the end
+// of the current callback when on the loop, else through one post.
 func (c *conn) scheduleFlush() {
 	c.mu.Lock()
-	if c.flushing || !c.opened || (c.queued == 0 && !c.shutw) {
+	if c.flushing || !c.opened || (c.out.Len() == 0 && !c.out.FINPending()) {
 		c.mu.Unlock()
 		return
 	}
 	c.flushing = true
 	c.mu.Unlock()
-	l := c.loop
-	l.mu.Lock()
-	listed := l.markDirty(c)
-	l.mu.Unlock()
-	if listed {
-		return
-	}
-	if err := l.execute(c.flush); err != nil {
-		// The loop is gone or saturated; the bytes stay queued and the
-		// connection is closing or will be flushed by the next callback.
+	if !c.loop.markDirty(c) && c.loop.post(c.flush) != nil {
 		c.mu.Lock()
-		c.flushing = false
+		c.flushing = false // the loop is gone; so is the connection
 		c.mu.Unlock()
 	}
 }
 
-// flush runs on the loop: hand the queue to gnet, then check the marks.
+// flush writes the queue to the socket until it is empty or the socket is
+// full (then waitWritable flushes again), and sends a pending FIN (loop
+// only).
 func (c *conn) flush() {
 	c.mu.Lock()
-	bufs := c.queue
-	n := c.queued
-	c.queue, c.queued = nil, 0
 	c.flushing = false
 	c.mu.Unlock()
-	if c.onClosed.Load() {
+	for !c.waiting && !c.onClosed.Load() {
+		c.mu.Lock()
+		c.iov = c.out.Pending(c.iov[:0], 0)
+		fin := len(c.iov) == 0 && c.out.TakeFIN()
+		c.mu.Unlock()
+		if fin {
+			if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+				c.CloseWith(fmt.Errorf("gnet: shutdown %s: %w", c.raddr, err))
+			}
+			return
+		}
+		if len(c.iov) == 0 {
+			return
+		}
+		n, err := unix.Writev(c.fd, c.iov)
+		clear(c.iov)
+		if n > 0 {
+			c.mu.Lock()
+			drained := c.out.Consume(n)
+			c.mu.Unlock()
+			if drained {
+				c.drained()
+			}
+		}
+		switch err {
+		case nil, unix.EINTR:
+		case unix.EAGAIN:
+			c.waitWritable()
+		default:
+			c.CloseWith(fmt.Errorf("gnet: write %s: %w", c.raddr, err))
+		}
+	}
+}
+
+// waitWritable flushes again once the full socket can take more bytes
+// (loop only). gnet's EPOLLOUT handling serves only its own outbound
+// buffer and reports nothing, so a goroutine waits for writability in Go's
+// netpoller on a dup of the socket (Conn.Dup). The level check before each
+// wait means no edge is lost.
+func (c *conn) waitWritable() {
+	if c.waiting {
 		return
 	}
-	if len(bufs) > 0 {
-		if len(bufs) > maxIOV {
-			bufs = coalesce(bufs, n)
-		}
-		if _, err := c.gc.Writev(bufs); err != nil || c.onClosed.Load() {
-			return // gnet closed the connection and reported OnClose
-		}
-	}
-	if c.paused {
-		// gnet's ModReadWrite turned EPOLLIN back on.
-		c.applyInterest()
-	}
-	c.checkMarks()
-}
-
-// maxIOV keeps one writev under the kernel's IOV_MAX (1024): gnet passes
-// the slices through as they are.
-const maxIOV = 512
-
-// coalesce copies many small buffers into a few large ones.
-func coalesce(bufs [][]byte, total int) [][]byte {
-	const chunk = 256 << 10
-	out := make([][]byte, 0, total/chunk+1)
-	cur := make([]byte, 0, min(total, chunk))
-	for _, b := range bufs {
-		for len(b) > 0 {
-			if len(cur) == cap(cur) {
-				out = append(out, cur)
-				total -= len(cur)
-				cur = make([]byte, 0, min(total, chunk))
-			}
-			k := copy(cur[len(cur):cap(cur)], b)
-			cur = cur[:len(cur)+k]
-			b = b[k:]
-		}
-	}
-	return append(out, cur)
-}
-
-// checkMarks updates the outbound mirror, fires OnDrained, performs a
-// pending shutw, and keeps polling gnet's buffer while above the mark.
-func (c *conn) checkMarks() {
-	out := c.gc.OutboundBuffered()
-	c.outbound.Store(int64(out))
-	cfg := &c.e.cfg
-	c.mu.Lock()
-	total := c.queued + out
-	shutw := c.shutw
-	if total > cfg.OutQueueHighWater {
-		c.aboveHigh = true
-	}
-	drained := c.aboveHigh && total <= cfg.OutQueueLowWater
-	if drained {
-		c.aboveHigh = false
-	}
-	above := c.aboveHigh
-	c.mu.Unlock()
-	if drained && !c.isClosing() {
-		c.h.OnDrained(c)
-		if c.onClosed.Load() {
+	if c.wfile == nil {
+		fd, err := c.gc.Dup()
+		if err != nil {
+			c.CloseWith(fmt.Errorf("gnet: dup %s: %w", c.raddr, err))
 			return
 		}
+		c.wfile = os.NewFile(uintptr(fd), "gnet-drain")
 	}
-	if shutw && !c.shutwDone && total == 0 {
-		c.shutwDone = true
-		if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
-			_ = c.gc.Close()
-			return
+	c.waiting = true
+	f := c.wfile
+	c.e.reg.Add()
+	go func() {
+		defer c.e.reg.Done()
+		rc, err := f.SyscallConn()
+		if err == nil {
+			err = rc.Write(func(fd uintptr) bool { return writable(int(fd)) })
 		}
-	}
-	if (above || (shutw && !c.shutwDone)) && out > 0 && !c.drainTimer {
-		c.drainTimer = true
-		time.AfterFunc(drainPoll, func() {
-			_ = c.loop.execute(func() {
-				c.drainTimer = false
-				if !c.onClosed.Load() {
-					c.checkMarks()
-				}
-			})
+		if err != nil {
+			return // the connection closed the file
+		}
+		_ = c.loop.post(func() {
+			c.waiting = false
+			c.flush()
 		})
-	}
+	}()
+}
+
+func writable(fd int) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(p, 0)
+	return err != nil || (n > 0 && p[0].Revents != 0)
 }
 
 func (c *conn) OutQueued() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.queued + int(c.outbound.Load())
+	return c.out.Len()
 }
 
 func (c *conn) CloseWrite() error {
 	c.mu.Lock()
-	if c.closed || c.shutw {
-		c.mu.Unlock()
-		return engine.ErrClosed
+	err := engine.ErrClosed
+	if !c.out.WriteClosed() {
+		err = c.out.CloseWrite()
 	}
-	c.shutw = true
 	c.mu.Unlock()
-	c.scheduleFlush()
-	return nil
+	if err == nil {
+		c.scheduleFlush()
+	}
+	return err
 }
 
 func (c *conn) Close() error {
-	return c.closeWith(nil)
-}
-
-// closeWith closes the connection; reason becomes OnClose's error.
-func (c *conn) closeWith(reason error) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.local = true
-	c.closeErr = reason
-	c.queue, c.queued = nil, 0
-	opened := c.opened
-	c.mu.Unlock()
-	if opened && c.gc != nil {
-		return c.gc.Close()
-	}
+	c.CloseWith(nil)
 	return nil
 }
 
-// isClosing reports a local Close: no OnData is delivered after it.
-func (c *conn) isClosing() bool {
+// CloseWith closes the connection, dropping what is queued; reason
+// becomes OnClose's error (loopkit.Conn).
+func (c *conn) CloseWith(reason error) {
+	if c.closing.Swap(true) {
+		return
+	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed || c.onClosed.Load()
+	c.local = true
+	c.closeErr = reason
+	c.out.Discard()
+	opened := c.opened
+	c.mu.Unlock()
+	if opened && c.gc != nil {
+		_ = c.gc.Close()
+	}
 }
 
 func (c *conn) PauseRead() {
@@ -416,26 +398,30 @@ func (c *conn) ResumeRead() {
 	}
 	c.applyInterest()
 	if c.gc.InboundBuffered() > 0 {
-		_ = c.loop.execute(c.deliver)
+		_ = c.loop.post(c.deliver) // what arrived before the pause
 	}
 }
 
-// applyInterest makes the epoll registration match paused and gnet's
-// pending output.
+// applyInterest makes the epoll registration match paused; without the
+// adapter the connection cannot honour a pause and closes with the reason.
 func (c *conn) applyInterest() {
 	if c.onClosed.Load() {
 		return
 	}
-	if err := c.loop.setInterest(c.fd, !c.paused, c.gc.OutboundBuffered() > 0); err != nil {
-		fmt.Fprintf(os.Stderr, "gnet: pause %s: %v\n", c.raddr, err)
+	err := c.loop.epErr
+	if err == nil {
+		err = setInterest(c.loop.epfd, c.fd, !c.paused)
+	}
+	if err != nil {
+		c.CloseWith(fmt.Errorf("gnet: pause %s: %w", c.raddr, err))
 	}
 }
 
 // deliver calls OnData while the handler makes progress (loop only).
 func (c *conn) deliver() {
-	for !c.paused && !c.isClosing() {
-		// gnet's inbound buffer may hold more than ReadBufferSize (a read
-		// that slipped in while paused); offer at most that much.
+	for !c.paused && !c.closing.Load() {
+		// gnet's inbound buffer may hold more than ReadBufferSize (what
+		// a handler left plus the next read); offer at most that much.
 		n := min(c.gc.InboundBuffered(), c.e.cfg.ReadBufferSize)
 		if n == 0 {
 			return
@@ -447,7 +433,7 @@ func (c *conn) deliver() {
 		used := c.h.OnData(c, buf)
 		if used <= 0 {
 			if n >= c.e.cfg.ReadBufferSize && !c.onClosed.Load() {
-				_ = c.closeWith(fmt.Errorf("gnet: read %s: %w", c.raddr, engine.ErrReadBufferFull))
+				c.CloseWith(fmt.Errorf("gnet: read %s: %w", c.raddr, engine.ErrReadBufferFull))
 			}
 			return
 		}
@@ -462,21 +448,9 @@ func (c *conn) Execute(fn func()) error {
 	if c.onClosed.Load() {
 		return engine.ErrClosed
 	}
-	c.mu.Lock()
-	if !c.opened {
-		if c.closed {
-			c.mu.Unlock()
-			return engine.ErrClosed
-		}
-		if len(c.preOpen) >= c.e.cfg.ExecuteQueueLimit {
-			c.mu.Unlock()
-			return engine.ErrExecuteQueueFull
-		}
-		c.preOpen = append(c.preOpen, fn)
-		c.mu.Unlock()
-		return nil
+	if queued, err := c.beforeOpen(fn); queued {
+		return err
 	}
-	c.mu.Unlock()
 	return c.loop.execute(func() {
 		if !c.onClosed.Load() {
 			fn()
@@ -484,28 +458,61 @@ func (c *conn) Execute(fn func()) error {
 	})
 }
 
-// AfterFunc puts a timer on the connection's loop. Before the connection
-// is open (a dial in progress) the timer waits in the pre-open queue.
-func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
-	t := &timer{fn: func() {
-		if !c.isClosing() {
-			fn()
-		}
-	}, at: time.Now().Add(d), idx: -1}
-	if c.onClosed.Load() {
-		t.state.Store(timerStopped)
-		return t
-	}
+// beforeOpen queues fn to run right after OnOpen while a dial is in
+// progress (c has no loop yet), bounded by Config.ExecuteQueueLimit. It
+// reports queued false once c is open: the caller uses c.loop.
+func (c *conn) beforeOpen(fn func()) (queued bool, err error) {
 	c.mu.Lock()
-	if !c.opened {
-		c.preOpen = append(c.preOpen, func() { t.l = c.loop; c.loop.addTimer(t) })
-		c.mu.Unlock()
-		return t
+	defer c.mu.Unlock()
+	switch {
+	case c.opened:
+		return false, nil
+	case c.closing.Load():
+		return true, engine.ErrClosed
+	case len(c.preOpen) >= c.e.cfg.ExecuteQueueLimit:
+		return true, engine.ErrExecuteQueueFull
 	}
-	c.mu.Unlock()
-	t.l = c.loop
-	c.loop.addTimer(t)
+	c.preOpen = append(c.preOpen, fn)
+	return true, nil
+}
+
+// AfterFunc puts a timer on the connection's loop (owned by c: it never
+// runs once c closes); before OnOpen through beforeOpen.
+func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
+	at := now() + int64(d)
+	t := &preOpenTimer{}
+	queued, err := c.beforeOpen(func() {
+		t.mu.Lock()
+		if !t.stopped {
+			t.t = c.loop.timers.Add(c, at, fn)
+		}
+		t.mu.Unlock()
+	})
+	if !queued {
+		return c.loop.timers.Add(c, at, fn)
+	}
+	if err != nil {
+		t.stopped = true // closed or full: fn will never run
+	}
 	return t
+}
+
+// preOpenTimer is a timer set before its connection has a loop.
+type preOpenTimer struct {
+	mu      sync.Mutex
+	t       *loopkit.Timer
+	stopped bool
+}
+
+func (t *preOpenTimer) Stop() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.t != nil {
+		return t.t.Stop()
+	}
+	was := t.stopped
+	t.stopped = true
+	return !was
 }
 
 // eventHandler adapts one gnet engine or client to the contract.
@@ -530,15 +537,14 @@ func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 			return nil, gnet.Close
 		}
 		c = newConn(h.e, nil)
-		if !h.e.register(c) {
+		if !h.e.reg.AddConn(c) {
 			return nil, gnet.Close
 		}
 		gc.SetContext(c)
-		c.gc = gc
-		c.loop = h.e.loopOf(gc.EventLoop())
-		c.laddr = sockName(gc.Fd(), gc.LocalAddr())
-		c.raddr = copyAddr(gc.RemoteAddr())
+		c.attach(gc)
 		c.loop.callback(func() { c.h = h.ln.newHandler(c) })
+	} else {
+		c.attach(gc)
 	}
 	c.open(gc)
 	return nil, gnet.None
@@ -550,8 +556,8 @@ func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	if c.paused {
-		// A read slipped in after gnet re-armed EPOLLIN; keep it buffered.
-		c.applyInterest()
+		// An event fetched before a PauseRead made from another
+		// connection's callback: the read stays buffered.
 		return gnet.None
 	}
 	c.loop.callback(c.deliver)
@@ -566,8 +572,8 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c.mu.Lock()
 	reason, local := c.closeErr, c.local
 	c.mu.Unlock()
-	c.e.unregister(c)
-	if reason == nil && !local && h.e.isClosed() {
+	c.e.reg.RemoveConn(c)
+	if reason == nil && !local && h.e.reg.Closed() {
 		reason = engine.ErrEngineClosed
 	}
 	if reason == nil && !local && err != nil {
@@ -583,10 +589,13 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 			reason = fmt.Errorf("gnet: %s: %w", c.raddr, err)
 		}
 	}
+	c.closing.Store(true)
 	c.mu.Lock()
-	c.closed = true
-	c.queue, c.queued = nil, 0
+	c.out.Discard()
 	c.mu.Unlock()
+	if c.wfile != nil {
+		_ = c.wfile.Close() // ends waitWritable's goroutine
+	}
 	c.loop.callback(func() { c.deliverClose(reason) })
 	return gnet.None
 }

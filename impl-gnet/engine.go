@@ -1,29 +1,18 @@
-// Package gnetengine runs the engine contract on gnet v2 event loops.
+// Package gnetengine runs the engine contract on gnet v2 event loops
+// (spec/engine.md §17 says what gnet lacks and how each gap is closed).
 //
-// gnet gives a fast multi-reactor with buffers managed for us, but three
-// things the contract needs are missing from its API, and this package
-// closes the gaps as follows (spec/engine.md, "gnet"):
+// gnet owns accept, read and the loops; the engine writes each socket
+// itself from a bounded loopkit.OutQueue, waiting for writability in Go's
+// netpoller on a dup of the socket when it is full (gnet has no drained
+// callback), so gnet's unbounded outbound buffer is never used. Execute
+// and timers use loopkit's queue and heap, drained by one gnet task per
+// wake-up. PauseRead needs gnet's private epoll set (gnetinternal.go).
+// Half-close is unsupported: gnet closes a connection when read returns
+// 0, so OnReadEOF is followed by OnClose with ErrNoHalfClose.
 //
-//   - No read pause. PauseRead removes EPOLLIN from the connection's
-//     registration in the loop's own epoll set (found once per loop from
-//     /proc/self/fdinfo). gnet re-arms EPOLLIN when its outbound buffer
-//     drains, so at most one read (ReadBufferSize) slips in per such
-//     re-arm; the engine takes it into the inbound buffer, does not
-//     deliver it, and removes EPOLLIN again.
-//   - No drained notification and an unbounded outbound buffer. The engine
-//     keeps its own bounded out-queue (Config.OutQueueLimit) in front of
-//     gnet's buffer and, while a connection is above its high-water mark,
-//     re-checks gnet's OutboundBuffered every drainPoll on the loop.
-//   - No half-close on the read side: gnet closes a connection when read()
-//     returns 0. The engine reports OnReadEOF and then OnClose with
-//     ErrNoHalfClose; what was queued is still flushed by gnet, but the
-//     write side cannot be used after the peer's FIN. CloseWrite (our shutw)
-//     works: shutdown(SHUT_WR) on the fd once everything queued is sent.
-//
-// Listeners each run their own gnet engine (gnet binds its listeners when
-// an engine starts and cannot add one later); dialed connections run on a
-// shared gnet client's loops, or, with DialOptions.Near, on the Near
-// connection's own loop through EventLoop.Enroll.
+// Each listener runs its own gnet engine (gnet binds listeners only when
+// an engine starts); dialed connections run on a shared gnet client's
+// loops, or with DialOptions.Near on Near's loop (EventLoop.Enroll).
 package gnetengine
 
 import (
@@ -40,31 +29,26 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // LibVersion names the pinned gnet release.
-const LibVersion = "gnet v2.10.0"
+const LibVersion = "gnet " + gnetVersion
 
 // ErrNoHalfClose is the OnClose reason when the peer's FIN ended the
 // connection: gnet cannot keep the write side open after read EOF.
 var ErrNoHalfClose = errors.New("gnet: peer shut its write side and gnet closes on read EOF (no half-close)")
 
-// drainPoll is how often a connection above its high-water mark re-checks
-// gnet's outbound buffer (gnet has no drained callback).
-const drainPoll = time.Millisecond
-
 // Engine implements engine.Engine on gnet.
 type Engine struct {
 	cfg engine.Config
 
-	mu      sync.Mutex
-	closed  bool
-	lns     map[*listener]struct{}
-	conns   map[*conn]struct{}
-	client  *gnet.Client
-	clientH *eventHandler
-	loops   map[gnet.EventLoop]*loop
-	dialers sync.WaitGroup
+	// reg counts the dialers and waitWritable goroutines too.
+	reg loopkit.Registry[*listener, *conn]
+
+	mu     sync.Mutex // guards client and loops
+	client *gnet.Client
+	loops  map[gnet.EventLoop]*loop
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -73,12 +57,12 @@ var _ engine.Engine = (*Engine)(nil)
 // for dialed connections.
 func New(cfg engine.Config) (engine.Engine, error) {
 	cfg = cfg.WithDefaults(runtime.NumCPU())
-	return &Engine{
-		cfg:   cfg,
-		lns:   make(map[*listener]struct{}),
-		conns: make(map[*conn]struct{}),
-		loops: make(map[gnet.EventLoop]*loop),
-	}, nil
+	if err := checkVersion(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, loops: make(map[gnet.EventLoop]*loop)}
+	e.reg.Init("gnet")
+	return e, nil
 }
 
 // Name implements engine.Engine.
@@ -108,32 +92,10 @@ func (e *Engine) loopOf(el gnet.EventLoop) *loop {
 	defer e.mu.Unlock()
 	l, ok := e.loops[el]
 	if !ok {
-		l = &loop{e: e, el: el, epfd: -1}
+		l = newLoop(e, el)
 		e.loops[el] = l
 	}
 	return l
-}
-
-func (e *Engine) register(c *conn) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return false
-	}
-	e.conns[c] = struct{}{}
-	return true
-}
-
-func (e *Engine) unregister(c *conn) {
-	e.mu.Lock()
-	delete(e.conns, c)
-	e.mu.Unlock()
-}
-
-func (e *Engine) isClosed() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.closed
 }
 
 // Listen implements engine.Engine: one gnet engine per listener.
@@ -163,14 +125,10 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 		return nil, fmt.Errorf("gnet: listen %s: %w", addr, err)
 	}
 	ln.addr = bound
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	if !e.reg.AddListener(ln) {
 		_ = ln.stop(context.Background())
-		return nil, fmt.Errorf("gnet: listen %s: %w", addr, engine.ErrEngineClosed)
+		return nil, e.reg.ClosedError("listen", addr)
 	}
-	e.lns[ln] = struct{}{}
-	e.mu.Unlock()
 	return ln, nil
 }
 
@@ -182,17 +140,10 @@ func boundAddr(ge gnet.Engine) (net.Addr, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil, os.NewSyscallError("getsockname", err)
+	if a := sockName(fd, nil); a != nil {
+		return a, nil
 	}
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}, nil
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}, nil
-	}
-	return nil, fmt.Errorf("unexpected socket address %T", sa)
+	return nil, fmt.Errorf("getsockname on listener fd %d failed", fd)
 }
 
 type listener struct {
@@ -212,9 +163,7 @@ func (l *listener) Addr() net.Addr { return l.addr }
 func (l *listener) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	l.e.mu.Lock()
-	delete(l.e.lns, l)
-	l.e.mu.Unlock()
+	l.e.reg.RemoveListener(l)
 	return l.stop(ctx)
 }
 
@@ -244,8 +193,8 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
 	}
 	c := newConn(e, h)
-	if !e.register(c) {
-		return nil, fmt.Errorf("gnet: dial %s: %w", addr, engine.ErrEngineClosed)
+	if !e.reg.AddConn(c) {
+		return nil, e.reg.ClosedError("dial", addr)
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -255,9 +204,9 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if n, ok := opts.Near.(*conn); ok && n.e == e {
 		near = n
 	}
-	e.dialers.Add(1)
+	e.reg.Add()
 	go func() {
-		defer e.dialers.Done()
+		defer e.reg.Done()
 		c.dial(addr, timeout, near)
 	}()
 	return c, nil
@@ -267,78 +216,46 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 func (e *Engine) clientEngine() (*gnet.Client, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.reg.Closed() {
 		return nil, engine.ErrEngineClosed
 	}
 	if e.client != nil {
 		return e.client, nil
 	}
-	h := &eventHandler{e: e}
-	cli, err := gnet.NewClient(h, e.options()...)
+	cli, err := gnet.NewClient(&eventHandler{e: e}, e.options()...)
 	if err != nil {
 		return nil, err
 	}
 	if err := cli.Start(); err != nil {
 		return nil, err
 	}
-	e.client, e.clientH = cli, h
+	e.client = cli
 	return cli, nil
 }
 
-// Shutdown implements engine.Engine.
+// Shutdown implements engine.Engine: loopkit's order (listeners, then
+// connections, then the engine's goroutines), then the dialing client.
 func (e *Engine) Shutdown(ctx context.Context) error {
-	e.mu.Lock()
-	if e.closed {
+	return e.reg.Shutdown(ctx, func(context.Context) error {
+		e.mu.Lock()
+		cli := e.client
+		e.client = nil
 		e.mu.Unlock()
+		if cli != nil {
+			return cli.Stop()
+		}
 		return nil
-	}
-	e.closed = true
-	lns := make([]*listener, 0, len(e.lns))
-	for l := range e.lns {
-		lns = append(lns, l)
-	}
-	conns := make([]*conn, 0, len(e.conns))
-	for c := range e.conns {
-		conns = append(conns, c)
-	}
-	cli := e.client
-	e.mu.Unlock()
-
-	for _, c := range conns {
-		c.closeWith(engine.ErrEngineClosed)
-	}
-	var errs []error
-	for _, l := range lns {
-		if err := l.stop(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if cli != nil {
-		if err := cli.Stop(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	done := make(chan struct{})
-	go func() { e.dialers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		errs = append(errs, ctx.Err())
-	}
-	return errors.Join(errs...)
+	})
 }
 
 // stderrLogger keeps gnet's logs off stdout (its default logger writes
 // there, and stdout carries only the READY line).
 type stderrLogger struct{}
 
-func (stderrLogger) Debugf(string, ...any) {}
-func (stderrLogger) Infof(string, ...any)  {}
-func (stderrLogger) Warnf(f string, a ...any) {
-	fmt.Fprintf(os.Stderr, "gnet: warning: "+f+"\n", a...)
-}
-func (stderrLogger) Errorf(f string, a ...any) { fmt.Fprintf(os.Stderr, "gnet: error: "+f+"\n", a...) }
-func (stderrLogger) Fatalf(f string, a ...any) {
-	fmt.Fprintf(os.Stderr, "gnet: fatal: "+f+"\n", a...)
-	os.Exit(1)
-}
+func (stderrLogger) Debugf(string, ...any)     {}
+func (stderrLogger) Infof(string, ...any)      {}
+func (stderrLogger) Warnf(f string, a ...any)  { logf("warning", f, a) }
+func (stderrLogger) Errorf(f string, a ...any) { logf("error", f, a) }
+func (stderrLogger) Fatalf(f string, a ...any) { logf("fatal", f, a); os.Exit(1) }
+
+func logf(level, f string, a []any) { fmt.Fprintf(os.Stderr, "gnet: "+level+": "+f+"\n", a...) }

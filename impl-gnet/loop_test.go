@@ -18,7 +18,9 @@ func (h *openHandler) OnOpen(engine.Conn) { close(h.opened) }
 // A drain that ran exactly one full batch and then found the queue empty
 // used to leave the loop marked woken with no drain queued, so no later
 // Execute kicked it and the queue never ran again (CI: the kit's
-// ExecuteConcurrent stuck at 2048 of 10,000 functions). Block the loop
+// ExecuteConcurrent stuck at 2048 of 10,000 functions). loopkit.ExecQueue's
+// handshake (Drain, then Idle before sleeping) now owns that; this keeps
+// gnet's use of it honest. Block the loop
 // with the first function, queue the rest of one batch behind it, let it
 // all run, then check that one more function still runs.
 func TestExecuteAfterFullBatch(t *testing.T) {

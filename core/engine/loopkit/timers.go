@@ -1,0 +1,330 @@
+package loopkit
+
+import (
+	"sync"
+)
+
+// Owner is what timers belong to, usually a connection: a timer whose
+// owner is closed when it comes due is dropped instead of run, and
+// Timers.Drop removes an owner's timers at once. Owners are compared by
+// identity; a nil Owner never closes.
+type Owner interface {
+	Closed() bool
+}
+
+// Timer states; a timer leaves timerPending or timerDue exactly once.
+const (
+	timerPending uint8 = iota // in the heap
+	timerDue                  // popped by PopDue, not yet taken by Take
+	timerFired                // Take handed fn to the loop
+	timerStopped              // Stop won, or its owner or the heap went away
+)
+
+// Timer is one scheduled function; it implements engine.Timer. Its state
+// is guarded by its Timers' mutex, which is what makes Stop's answer
+// exact. The zero value is not usable: get one from Timers.Add, or give a
+// Timer to Timers.Schedule to reuse its memory.
+type Timer struct {
+	ts    *Timers
+	owner Owner
+	fn    func()
+	at    int64
+	seq   uint64 // creation order, breaks deadline ties
+	idx   int    // position in the heap, -1 outside it
+	state uint8
+}
+
+// Stop prevents fn from running if the loop has not taken it yet (Take,
+// or RunDue); it reports whether it did. Safe from any goroutine; on the
+// loop a true answer is final, because fn runs on the loop too. A stopped
+// timer leaves the heap at once, so timers re-armed on every message never
+// pile up. Cost: O(log n) under the Timers' mutex.
+func (t *Timer) Stop() bool {
+	ts := t.ts
+	if ts == nil {
+		return false
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	switch t.state {
+	case timerPending:
+		ts.remove(t.idx)
+	case timerDue:
+	default:
+		return false
+	}
+	t.state = timerStopped
+	t.fn = nil
+	return true
+}
+
+// Deadline is the timer's deadline on its Timers' clock.
+func (t *Timer) Deadline() int64 { return t.at }
+
+// Timers is one loop's timer heap: ordered by deadline, equal deadlines
+// in creation order. Add, Schedule, Stop, Drop, DropAll, Close, Next and
+// Len may be called from any goroutine; PopDue, Take and RunDue only by
+// the loop (the one goroutine, or token holder, that runs the loop's
+// functions). Deadlines are int64 nanoseconds on whatever clock the loop
+// uses; Timers never reads a clock itself. Call Init before use.
+type Timers struct {
+	mu     sync.Mutex
+	arm    func(at int64)
+	h      []*Timer
+	seq    uint64
+	closed bool
+}
+
+// Init sets arm, which Add and Schedule call when the earliest deadline
+// moves earlier (a new head), so the loop can re-arm its own wake-up
+// (a runtime timer, an epoll timeout, a fake clock). arm runs with the
+// Timers' mutex held: it must be short and must not call back into
+// Timers. A nil arm is allowed for loops that poll Next every turn.
+func (ts *Timers) Init(arm func(at int64)) { ts.arm = arm }
+
+// Add schedules fn at deadline at for owner (nil: no owner) and returns
+// its timer, which costs one allocation. If owner is already closed or
+// the heap is closed, fn will never run and the timer is returned
+// stopped. O(log n).
+func (ts *Timers) Add(owner Owner, at int64, fn func()) *Timer {
+	t := new(Timer)
+	ts.Schedule(t, owner, at, fn)
+	return t
+}
+
+// Schedule is Add into the caller's Timer, for engines that keep one
+// timer per connection and re-arm it: no allocation. t must not be
+// pending or due (Stop it first), and nobody else may still hold it to
+// call Stop on an earlier incarnation.
+func (ts *Timers) Schedule(t *Timer, owner Owner, at int64, fn func()) {
+	*t = Timer{ts: ts, owner: owner, fn: fn, at: at, idx: -1, state: timerStopped}
+	if owner != nil && owner.Closed() {
+		return
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return
+	}
+	ts.seq++
+	t.seq = ts.seq
+	t.state = timerPending
+	t.idx = len(ts.h)
+	ts.h = append(ts.h, t)
+	ts.up(t.idx)
+	if t.idx == 0 && ts.arm != nil {
+		ts.arm(at)
+	}
+}
+
+// Next returns the earliest pending deadline; ok is false when no timer
+// is pending.
+func (ts *Timers) Next() (at int64, ok bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.h) == 0 {
+		return 0, false
+	}
+	return ts.h[0].at, true
+}
+
+// Len is the number of pending timers (stopped ones are not counted:
+// they left the heap).
+func (ts *Timers) Len() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.h)
+}
+
+// PopDue removes and returns the earliest timer whose deadline is at or
+// before now, or nil. The timer is then due: Stop can still prevent it
+// until the loop calls Take. For loops that queue due timers among other
+// work (memengine); others use RunDue. Loop only.
+func (ts *Timers) PopDue(now int64) *Timer {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.h) == 0 || ts.h[0].at > now {
+		return nil
+	}
+	t := ts.h[0]
+	ts.remove(0)
+	t.state = timerDue
+	return t
+}
+
+// Take claims a due timer for running: it returns fn, or nil if the
+// timer was stopped meanwhile or its owner is closed (then it counts as
+// stopped). After Take, Stop reports false. Loop only.
+func (t *Timer) Take() func() {
+	ts := t.ts
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if t.state != timerDue {
+		return nil
+	}
+	fn := t.fn
+	t.fn = nil
+	if t.owner != nil && t.owner.Closed() {
+		t.state = timerStopped
+		return nil
+	}
+	t.state = timerFired
+	return fn
+}
+
+// RunDue runs, in order, every timer due at now that was scheduled before
+// RunDue began, through run (nil: call fn directly; an engine passes its
+// callback wrapper). A timer scheduled by a running timer waits for the
+// next call even if already due, so a zero-delay timer that re-arms
+// itself cannot starve the loop. It returns how many ran. Loop only;
+// no allocation.
+func (ts *Timers) RunDue(now int64, run func(fn func())) int {
+	ts.mu.Lock()
+	limit := ts.seq
+	ts.mu.Unlock()
+	ran := 0
+	for {
+		ts.mu.Lock()
+		if len(ts.h) == 0 || ts.h[0].at > now || ts.h[0].seq > limit {
+			ts.mu.Unlock()
+			return ran
+		}
+		t := ts.h[0]
+		ts.remove(0)
+		fn := t.fn
+		t.fn = nil
+		if t.owner != nil && t.owner.Closed() {
+			t.state = timerStopped
+			ts.mu.Unlock()
+			continue
+		}
+		t.state = timerFired
+		ts.mu.Unlock()
+		ran++
+		if run != nil {
+			run(fn)
+		} else {
+			fn()
+		}
+	}
+}
+
+// Drop stops every pending or due timer of owner (a closing connection),
+// so its long timeouts do not keep memory alive. O(n).
+func (ts *Timers) Drop(owner Owner) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.dropLocked(func(t *Timer) bool { return t.owner == owner })
+}
+
+// DropAll stops every pending timer; the heap stays usable.
+func (ts *Timers) DropAll() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.dropAllLocked()
+}
+
+// Close is DropAll for good: later Adds return stopped timers.
+func (ts *Timers) Close() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.closed = true
+	ts.dropAllLocked()
+}
+
+func (ts *Timers) dropAllLocked() {
+	for _, t := range ts.h {
+		t.state, t.idx, t.fn = timerStopped, -1, nil
+	}
+	ts.h = nil
+}
+
+// dropLocked removes the timers drop selects and rebuilds the heap.
+// Due timers are already out of the heap; Take sees their closed owner.
+func (ts *Timers) dropLocked(drop func(*Timer) bool) {
+	kept := ts.h[:0]
+	for _, t := range ts.h {
+		if drop(t) {
+			t.state, t.idx, t.fn = timerStopped, -1, nil
+			continue
+		}
+		t.idx = len(kept)
+		kept = append(kept, t)
+	}
+	clear(ts.h[len(kept):])
+	ts.h = kept
+	for i := len(kept)/2 - 1; i >= 0; i-- {
+		ts.down(i)
+	}
+	ts.shrink()
+}
+
+// shrink gives a burst's backing array back once the heap is small.
+func (ts *Timers) shrink() {
+	if c := cap(ts.h); c > 256 && len(ts.h) < c/4 {
+		ts.h = append([]*Timer(nil), ts.h...)
+	}
+}
+
+func (ts *Timers) less(i, j int) bool {
+	a, b := ts.h[i], ts.h[j]
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.seq < b.seq
+}
+
+func (ts *Timers) swap(i, j int) {
+	ts.h[i], ts.h[j] = ts.h[j], ts.h[i]
+	ts.h[i].idx, ts.h[j].idx = i, j
+}
+
+func (ts *Timers) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !ts.less(i, p) {
+			return
+		}
+		ts.swap(i, p)
+		i = p
+	}
+}
+
+func (ts *Timers) down(i int) bool {
+	i0 := i
+	n := len(ts.h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && ts.less(r, l) {
+			j = r
+		}
+		if !ts.less(j, i) {
+			break
+		}
+		ts.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+// remove takes the timer at i out of the heap.
+func (ts *Timers) remove(i int) {
+	n := len(ts.h) - 1
+	t := ts.h[i]
+	if i != n {
+		ts.swap(i, n)
+	}
+	ts.h[n] = nil
+	ts.h = ts.h[:n]
+	if i != n && !ts.down(i) {
+		ts.up(i)
+	}
+	t.idx = -1
+	if n == 0 {
+		ts.shrink()
+	}
+}
