@@ -64,6 +64,7 @@ var cases = []kase{
 	{"SingleByteWrites", testSingleByteWrites},
 	{"WritevManySlices", testWritevManySlices},
 	{"ReadBufferFull", testReadBufferFull},
+	{"ConsumedOutOfRange", testConsumedOutOfRange},
 	{"MessageOfBufferSize", testMessageOfBufferSize},
 	{"Bulk64MiBBothWays", testBulkBothWays},
 	{"HalfCloseClientFirst", testHalfCloseClientFirst},
