@@ -4,26 +4,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netmodels/netmodels/core/clock"
 	"github.com/netmodels/netmodels/core/msgr/wire"
 )
 
 // Clock gives time and timers that are not tied to a connection (reconnect
 // back-off runs while a session has no socket). memengine.FakeClock
 // satisfies it, so tests control back-off exactly.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
+type Clock = clock.Clock
 
 // RealClock is the wall clock.
-var RealClock Clock = realClock{}
+var RealClock = clock.Real
 
 // Hooks is what an Endpoint reports to its messenger. Every method runs on
 // a connection's loop and must not block (queue the work instead). No lock
