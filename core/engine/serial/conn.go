@@ -154,7 +154,7 @@ func (c *BaseConn) Dialing(addr string, h engine.Handler) (context.Context, erro
 	c.CancelDial = cancel
 	if !c.reg.register(c) {
 		cancel()
-		return nil, fmt.Errorf("%s: dial %s: %w", c.reg.name, addr, engine.ErrEngineClosed)
+		return nil, c.reg.ClosedError("dial", addr)
 	}
 	return ctx, nil
 }
@@ -174,7 +174,7 @@ func (c *BaseConn) DialTCP(ctx context.Context, addr string, timeout time.Durati
 	tc, ok := nc.(*net.TCPConn)
 	if !ok { // cannot happen with "tcp"
 		_ = nc.Close()
-		c.CloseWith(&net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("%s: not a TCP connection", c.reg.name)})
+		c.CloseWith(&net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("%s: not a TCP connection", c.reg.Name())})
 		return nil
 	}
 	return tc
@@ -251,7 +251,7 @@ func (c *BaseConn) CloseWith(err error) {
 		c.CancelDial()
 	}
 	after()
-	c.reg.forget(c)
+	c.reg.RemoveConn(c)
 	c.Loop.Post(c.runOnClose)
 }
 
