@@ -13,13 +13,6 @@ type owner struct{ closed atomic.Bool }
 
 func (o *owner) Closed() bool { return o.closed.Load() }
 
-// due runs, on the loop, what is due now, as the runtime timer would.
-func due(l *Loop) {
-	l.Acquire()
-	l.runTimers()
-	l.Release()
-}
-
 // Timers fire in deadline order; exactly equal deadlines fire in creation
 // order (spec/engine.md §6).
 func TestTimerOrder(t *testing.T) {
@@ -160,9 +153,11 @@ func TestTimerOwners(t *testing.T) {
 	l.Attach()
 	l.Attach()
 	ranA := false
+	l.Acquire() // the runtime timer's run waits until a is closed
 	l.AfterFunc(a, -time.Millisecond, func() { ranA = true })
 	a.closed.Store(true)
-	due(l)
+	l.runTimers()
+	l.Release()
 	if ranA {
 		t.Fatal("timer of a closed owner ran")
 	}
