@@ -11,11 +11,14 @@
 //   - Timers (one per loop): deadline order, equal deadlines in creation
 //     order; Stop reports exactly whether it prevented fn, and a stopped
 //     timer leaves the heap at once; a timer whose Owner is closed never
-//     runs; Drop, DropAll and Close give the memory back. Add, Schedule,
+//     runs; Drop, DropAll and Close give the memory back, and Drop walks
+//     only the owner's own timers (a list per owner), so closing
+//     connections one by one under churn costs no heap scans. Add, Schedule,
 //     Stop, Drop, Next and Len from any goroutine; PopDue, Take and
 //     RunDue on the loop. The loop supplies the clock (int64 ns) and is
 //     told through Init's arm when the earliest deadline moves earlier.
-//     Schedule, Stop, PopDue/Take and RunDue do not allocate.
+//     Schedule, Stop, PopDue/Take and RunDue do not allocate, except
+//     when the owner map grows for a new owner.
 //   - ExecQueue (one per loop): FIFO of Execute and Post functions;
 //     Execute bounded by Config.ExecuteQueueLimit, failing with
 //     engine.ErrExecuteQueueFull and nothing else (no fallback); Post
