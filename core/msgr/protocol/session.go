@@ -198,6 +198,8 @@ func (s *Session) scheduleFlushLocked() {
 	s.flushQueued = true
 	k := s.sock
 	if err := k.execute(k.c, k.flush); err != nil {
+		// Closed, or refused at the loop's limit (then the socket faults
+		// and the session's policy applies; see sock.execute).
 		s.flushQueued = false
 	}
 }
