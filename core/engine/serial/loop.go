@@ -25,7 +25,7 @@ type Loop struct {
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when the token is released
 	running bool      // someone holds the token
-	redrain bool      // a push came after the holder's last look at the queue
+	redrain bool      // the queue woke while the token was held: drain before release
 	waiters int       // goroutines blocked in Acquire
 
 	// Time events, Ceph's EventCenter style: loopkit's heap and one
@@ -67,32 +67,32 @@ func (l *Loop) Acquire() {
 	}
 	l.running = true
 	l.mu.Unlock()
-	// Pushes from now on are drained by our Release: they need no drainer.
-	l.q.Awake()
 }
 
 // Release runs every queued function (including ones queued by those
-// functions) and then gives the token back. A function queued after the
-// queue's last look (Idle) found us still holding the token and asked for
-// another round (redrain) instead of starting a drainer, so nothing queued
-// before the token is free waits for another goroutine.
+// functions) and then gives the token back.
+//
+// Every push that finds the queue asleep is told so (loopkit's handshake)
+// and then, under mu, either takes the free token for a drainer or, the
+// token being held, sets redrain (woke). So a holder that finds redrain
+// unset has nothing to drain: whatever is queued has a waker still on its
+// way, which will find the token free. A delivery (Acquire, OnData,
+// Release) therefore costs two locks of mu, as with a plain mutex; only a
+// push while the token is held pays for a drain round.
 func (l *Loop) Release() {
-	for {
+	l.mu.Lock()
+	for l.redrain {
+		l.redrain = false
+		l.mu.Unlock()
 		for l.q.Drain(drainBatch, nil) || !l.q.Idle() {
 		}
 		l.mu.Lock()
-		if !l.redrain {
-			l.running = false
-			if l.waiters > 0 {
-				l.cond.Signal()
-			}
-			l.mu.Unlock()
-			return
-		}
-		l.redrain = false
-		l.mu.Unlock()
-		l.q.Awake()
 	}
+	l.running = false
+	if l.waiters > 0 {
+		l.cond.Signal()
+	}
+	l.mu.Unlock()
 }
 
 // Execute queues fn, the contract's Execute: it fails with
@@ -107,10 +107,10 @@ func (l *Loop) Post(fn func()) { _ = l.woke(l.q.Post(fn)) }
 // woke acts on a push that found the queue asleep (loopkit's handshake):
 // if the token is free, the pusher takes it for a new drainer goroutine
 // at once, so a later Acquire waits until the function ran; if it is held,
-// its holder is past its last look at the queue and is told to drain
-// again before letting go. Either way the function runs before any
-// Acquire that starts after the push, as the old single-mutex loop did
-// (a splice's done, posted by the reader, runs before its next OnData).
+// its holder is told to drain before letting go (redrain). Either way the
+// function runs before any Acquire that starts after the push, as with the
+// old single-mutex loop (a splice's done, posted by the reader, runs
+// before its next OnData).
 func (l *Loop) woke(wake bool, err error) error {
 	if !wake {
 		return err
@@ -121,7 +121,7 @@ func (l *Loop) woke(wake bool, err error) error {
 		l.mu.Unlock()
 		return err
 	}
-	l.running = true
+	l.running, l.redrain = true, true
 	l.mu.Unlock()
 	l.gs.Add()
 	go func() {

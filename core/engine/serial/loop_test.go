@@ -230,3 +230,27 @@ func TestPostRunsBeforeLaterAcquire(t *testing.T) {
 	wg.Wait()
 	waitGroup(t, &g)
 }
+
+// BenchmarkLoopAcquireRelease is a reader's cost per delivery: take the
+// token, find the queue empty, give it back.
+func BenchmarkLoopAcquireRelease(b *testing.B) {
+	var g loopkit.Group
+	l := New(&g, 1024)
+	for b.Loop() {
+		l.Acquire()
+		l.Release()
+	}
+}
+
+// BenchmarkLoopPostDrain is an engine event posted while a reader holds
+// the token: queued, then drained by the holder's Release.
+func BenchmarkLoopPostDrain(b *testing.B) {
+	var g loopkit.Group
+	l := New(&g, 1024)
+	fn := func() {}
+	for b.Loop() {
+		l.Acquire()
+		l.Post(fn)
+		l.Release()
+	}
+}
