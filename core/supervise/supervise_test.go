@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -212,6 +213,31 @@ func TestStdinAndWaits(t *testing.T) {
 	_ = e.Stop()
 }
 
+func TestListeningBy(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		host := "127.0.0.1"
+		if network == "tcp6" {
+			host = "[::1]"
+		}
+		l, err := net.Listen(network, host+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		ok, err := ListeningBy(os.Getpid(), addr)
+		if err != nil || !ok {
+			t.Errorf("%s: listeningBy = %v, %v; want true", addr, ok, err)
+		}
+		if ok, _ := ListeningBy(1, addr); ok && os.Getpid() != 1 {
+			t.Errorf("%s: attributed to pid 1", addr)
+		}
+		l.Close()
+		if ok, _ := ListeningBy(os.Getpid(), addr); ok {
+			t.Errorf("%s: still listening after Close", addr)
+		}
+	}
+}
+
 // TestChildOutlivesLockedStarter: a goroutine that locks its thread,
 // starts a child and exits ends its thread; Pdeathsig (tied to the forking
 // thread) must not kill the child then, because the spawner thread forked
@@ -401,6 +427,8 @@ func TestGist(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", ""},
 		{"warming up\nlisten: address in use\n", "listen: address in use"},
+		{"x\nSIGSEGV: segmentation violation\nPC=0x1 m=3 sigcode=1\n\ngoroutine 0 gp=0x1 m=3 mp=0x2 [idle]:\nrax 0x0\ngs     0x0\n",
+			"SIGSEGV: segmentation violation | PC=0x1 m=3 sigcode=1 |  | goroutine 0 gp=0x1 m=3 mp=0x2 [idle]: | rax 0x0 | gs     0x0"},
 		{"starting\npanic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\trax 0x0\n", "panic: boom |  | goroutine 1 [running]: | main.main() | \trax 0x0"},
 	} {
 		if got := Gist(tc.in); got != tc.want {

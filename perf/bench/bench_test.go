@@ -152,7 +152,7 @@ func TestCommandName(t *testing.T) {
 		want string
 	}{
 		{[]string{"/tmp/x/perf", "loadgen", "stream", "--addr", "a"}, "perf loadgen stream"},
-		{[]string{"taskset", "-c", "1", "/repo/bin/goroutine", "msgr-client", "--connect", "a"}, "goroutine msgr-client"},
+		{[]string{"/repo/bin/goroutine", "msgr-client", "--connect", "a"}, "goroutine msgr-client"},
 		{[]string{"haproxy"}, "haproxy"},
 	}
 	for _, tc := range tests {
@@ -254,21 +254,6 @@ func TestOtherCPU(t *testing.T) {
 			t.Errorf("otherCPU(%d) = %d, want -1: no other CPU is allowed", pin, got)
 		case exists && (got == pin || got < 0 || !set.IsSet(got)):
 			t.Errorf("otherCPU(%d) = %d, want an allowed CPU other than %d", pin, got, pin)
-		}
-	}
-}
-
-func TestFailureText(t *testing.T) {
-	tests := []struct{ stderr, want string }{
-		{"warming up\nmsgr-client: connect: refused\n", "msgr-client: connect: refused"},
-		{"", ""},
-		{"x\nSIGSEGV: segmentation violation\nPC=0x1 m=3 sigcode=1\n\ngoroutine 0 gp=0x1 m=3 mp=0x2 [idle]:\nrax 0x0\ngs     0x0\n",
-			"SIGSEGV: segmentation violation | PC=0x1 m=3 sigcode=1 |  | goroutine 0 gp=0x1 m=3 mp=0x2 [idle]: | rax 0x0 | gs     0x0"},
-		{"panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n", "panic: boom |  | goroutine 1 [running]: | main.main()"},
-	}
-	for _, tc := range tests {
-		if got := failureText(tc.stderr); got != tc.want {
-			t.Errorf("failureText(%q) = %q, want %q", tc.stderr, got, tc.want)
 		}
 	}
 }

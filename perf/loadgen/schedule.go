@@ -1,7 +1,7 @@
 // Package loadgen holds the harness's own load generators: TCP ping-pong
 // (closed-loop and open-loop at a constant rate), bulk streams, connection
 // rate, idle connections and the msgr1 keepalive client. Each runs as a
-// `perf loadgen ...` subprocess so that taskset can pin it like the servers
+// `perf loadgen ...` subprocess so that it can be pinned like the servers
 // and its CPU time is its own.
 package loadgen
 
