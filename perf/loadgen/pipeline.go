@@ -28,7 +28,7 @@ func RunPipeline(ctx context.Context, p Pipeline) Result {
 	res := Result{Kind: "ka-pipeline", Addr: p.Addr, Conns: 1, Depth: p.Window, Size: msgr1ka.FrameLen}
 	var c net.Conn
 	var err error
-	want := byte(msgr1ka.TagKeepalive2Ack)
+	want := msgr1ka.TagKeepalive2Ack
 	if p.Protocol == "ka-raw" {
 		c, err = net.DialTimeout("tcp", p.Addr, 5*time.Second)
 		want = msgr1ka.TagKeepalive2
