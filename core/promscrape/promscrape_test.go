@@ -120,3 +120,22 @@ func TestGetLimits(t *testing.T) {
 		t.Errorf("404: %v", err)
 	}
 }
+
+// FuzzParse: any input parses or fails without panicking, and what parses
+// flattens into named samples.
+func FuzzParse(f *testing.F) {
+	f.Add("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_count 2\nh_sum 1\n")
+	f.Add("g{a=\"b\"} NaN\n# comment\n\n{} 1\n")
+	f.Add("# TYPE s summary\ns{quantile=\"0.5\"} 1\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := Parse(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		for _, x := range s {
+			if x.Name == "" || x.Key() == "" {
+				t.Fatalf("unnamed sample %+v from %q", x, text)
+			}
+		}
+	})
+}

@@ -183,7 +183,11 @@ func FuzzParseHeld(f *testing.F) {
 	f.Add("msgr_throttle_current{throttle=\"policy_bytes_client\"} 65536\nmsgr_throttle_max{throttle=\"policy_bytes_client\"} 1048576\n")
 	f.Add("x_throttle_bytes NaN\n# comment\n\n{} 1\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		h := parseHeld(scrapeText(text))
+		samples, err := promscrape.Parse(strings.NewReader(text))
+		if err != nil {
+			return // not the text format: promscrape's to reject
+		}
+		h := parseHeld(samples)
 		if !h.found && h.held != 0 {
 			t.Fatalf("held %v without a gauge", h.held)
 		}
