@@ -96,7 +96,8 @@ func RunPipeline(ctx context.Context, p Pipeline) Result {
 		if !measuring && !now.Before(warmEnd) {
 			measuring, start, startAcked = true, now, n
 		}
-		if measuring && !now.Before(deadline) {
+		// At least one ack is measured (MinOneSample).
+		if measuring && n > startAcked && !now.Before(deadline) {
 			break
 		}
 	}
