@@ -18,12 +18,7 @@ import (
 
 func TestStartReady(t *testing.T) {
 	NoLeaks(t)
-	s := child(t, "ready", "127.0.0.1:1", "[::1]:2")
-	s.ReadyWord = "READY"
-	p, err := Start(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := startReady(t, "ready", "127.0.0.1:1", "[::1]:2")
 	if len(p.Ready) != 2 || p.Ready[1] != "[::1]:2" {
 		t.Fatalf("ready fields %q", p.Ready)
 	}
@@ -295,12 +290,7 @@ func TestChildOutlivesLockedStarter(t *testing.T) {
 // is killed by the kernel.
 func TestChildDiesWithParent(t *testing.T) {
 	NoLeaks(t)
-	s := child(t, "parent")
-	s.ReadyWord = "READY"
-	parent, err := Start(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	parent := startReady(t, "parent")
 	grandchild, _ := strconv.Atoi(parent.Ready[0])
 	parent.Kill()
 	<-parent.Done()
@@ -317,12 +307,7 @@ func TestChildDiesWithParent(t *testing.T) {
 
 func TestFreezeThawAndUsage(t *testing.T) {
 	NoLeaks(t)
-	s := child(t, "ready")
-	s.ReadyWord = "READY"
-	p, err := Start(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := startReady(t, "ready")
 	defer p.Stop()
 	for _, step := range []struct {
 		do      func() error
@@ -398,12 +383,7 @@ func (f *fakeT) Errorf(s string, a ...any) { f.errs = append(f.errs, fmt.Sprintf
 func TestNoLeaks(t *testing.T) {
 	f := &fakeT{TB: t}
 	NoLeaks(f)
-	s := child(t, "ready")
-	s.ReadyWord = "READY"
-	p, err := Start(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := startReady(t, "ready")
 	for _, fn := range f.cleanups {
 		fn()
 	}
@@ -453,6 +433,19 @@ func TestReadUsageSelf(t *testing.T) {
 	if CPUDelta(Usage{CPUSeconds: 2, TickCPUSeconds: 1}, Usage{CPUSeconds: 1, TickCPUSeconds: 1.5}) != 0.5 {
 		t.Fatal("a decreasing schedstat sum must fall back to the ticks")
 	}
+}
+
+// startReady starts a test child that prints READY, failing t if it
+// does not.
+func startReady(t *testing.T, mode string, args ...string) *Proc {
+	t.Helper()
+	s := child(t, mode, args...)
+	s.ReadyWord = "READY"
+	p, err := Start(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // procState is the state letter of /proc/pid/stat (R, S, T, Z...).
