@@ -53,7 +53,6 @@ type conn struct {
 	wclosed     bool // CloseWrite called: no more writes
 	closed      bool // Close called or closed by the loop
 	timers      []*timeEvent
-	ctx         any
 	pendRelay   *relay
 	sendErr     error // a direct send's error, for the loop to report
 
@@ -98,18 +97,6 @@ func (c *conn) LocalAddr() net.Addr {
 }
 
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
-
-func (c *conn) SetContext(v any) {
-	c.mu.Lock()
-	c.ctx = v
-	c.mu.Unlock()
-}
-
-func (c *conn) Context() any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ctx
-}
 
 func (c *conn) isClosed() bool { return c.closedFlag.Load() }
 
