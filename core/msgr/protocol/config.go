@@ -29,11 +29,7 @@ type Hooks interface {
 	// such a replace, messages read by the new socket may be delivered on
 	// the old socket's loop, by the call still running there.
 	Deliver(m *Message)
-	HandleConnect(s *Session)     // a connector session became OPENED
-	HandleAccept(s *Session)      // an accepted session became OPENED
-	HandleReset(s *Session)       // a lossy session faulted and is closed
-	HandleRemoteReset(s *Session) // the peer reset its session (RESETSESSION / reset-from-peer)
-	HandleRefused(s *Session)     // a connect was refused and the session closed
+	SessionEvents
 }
 
 // Config configures an Endpoint. Zero fields take the defaults noted.
