@@ -324,6 +324,27 @@ func newPump(t testing.TB, chunk, limit int, target int64) *pump {
 	return p
 }
 
+// endAfter moves the end of the stream to extra bytes past what the pump
+// has sent, for the pump and for the sink's target, on the pump's loop
+// (c's, through h's guard): no fill runs between reading sent and moving
+// both ends. Read from the test goroutine instead, a fill running
+// meanwhile (a stall seen where the loop was only starved of CPU) could
+// pass the sink's target before the pump's moved, and the sink, which
+// waits for its exact end, would never finish.
+func (p *pump) endAfter(c engine.Conn, h *handler, extra int64, sink *atomic.Int64) {
+	set := make(chan struct{})
+	err := c.Execute(h.g.run("end the stream", func() {
+		end := p.sent.Load() + extra
+		sink.Store(end)
+		p.target.Store(end)
+		close(set)
+	}))
+	if err != nil {
+		p.t.Fatalf("Execute: %v", err)
+	}
+	wait(p.t, set, "the stream's new end")
+}
+
 // fill runs on the loop (OnOpen, OnDrained, or an Execute).
 func (p *pump) fill(c engine.Conn) {
 	for {
