@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // maxEventsPerWait bounds one epoll_wait: a loop handles at most this many
@@ -53,11 +55,8 @@ type center struct {
 	files []*fileEvent
 	gen   uint32
 
-	timers    timerHeap
-	timerSeq  uint64
-	stopped   atomic.Int64 // stopped timers not yet removed from the heap
-	base      time.Time    // monotonic origin of timer deadlines
-	nowCached int64
+	timers loopkit.Timers
+	base   time.Time // monotonic origin of timer deadlines
 
 	// External events. Posters append under mu; the loop swaps the
 	// slices out and runs them after the file and time events, as Ceph's
@@ -66,7 +65,6 @@ type center struct {
 	tasks     []func()
 	taskLimit int
 	opConns   []*conn      // connections with pending ops (conn.ops)
-	newTimers []*timeEvent // AfterFunc calls waiting to enter the heap
 	ctl       []func()     // engine control (listeners, shutdown)
 	dead      bool         // the loop has exited; posts fail
 	queued    atomic.Bool  // something was posted since the last swap
@@ -77,7 +75,6 @@ type center struct {
 	// Scratch space for the loop's own swaps, reused to avoid garbage.
 	runTasks []func()
 	runOps   []*conn
-	runTimer []*timeEvent
 	runCtl   []func()
 }
 
@@ -115,6 +112,8 @@ func newCenter(id, taskLimit int) (*center, error) {
 		taskLimit: taskLimit,
 		base:      time.Now(),
 	}
+	// A new earliest deadline from another thread must cut a sleep short.
+	c.timers.Init(func(int64) { c.wakeup() })
 	if _, err := c.createFileEvent(efd, c.drainNotify, nil); err != nil {
 		c.closeFDs()
 		return nil, err
@@ -185,18 +184,24 @@ func (c *center) deleteFileEvent(fe *fileEvent) {
 // now is the loop's clock in nanoseconds since base (monotonic).
 func (c *center) now() int64 { return int64(time.Since(c.base)) }
 
+// afterFunc schedules fn on the loop after d, from any goroutine; a
+// closed owner's timers never run (nil: no owner).
+func (c *center) afterFunc(d time.Duration, owner loopkit.Owner, fn func()) *loopkit.Timer {
+	return c.timers.Add(owner, c.now()+int64(max(d, 0)), fn)
+}
+
 // processEvents is one turn of the loop, in Ceph's order: wait (not at all
 // if something is queued), file events, due time events, external events.
 func (c *center) processEvents() {
-	c.mergeTimers()
+	// sleeping is set before the earliest deadline is read: a timer added
+	// after that read rings the doorbell (Timers' arm calls wakeup).
+	c.sleeping.Store(true)
 	timeout := int(maxWait / time.Millisecond)
-	if len(c.timers) > 0 {
-		d := c.timers[0].when - c.now()
+	if at, ok := c.timers.Next(); ok {
 		// epoll_wait counts milliseconds; round up so a timer is never
 		// woken for early and then slept on again at 0 ms.
-		timeout = min(timeout, max(0, int((d+int64(time.Millisecond)-1)/int64(time.Millisecond))))
+		timeout = min(timeout, max(0, int((at-c.now()+int64(time.Millisecond)-1)/int64(time.Millisecond))))
 	}
-	c.sleeping.Store(true)
 	if c.queued.Load() {
 		timeout = 0
 	}
@@ -232,7 +237,7 @@ func (c *center) processEvents() {
 			fe.write()
 		}
 	}
-	c.processTimeEvents()
+	c.timers.RunDue(c.now(), nil)
 	c.processExternal()
 }
 

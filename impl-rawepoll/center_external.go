@@ -74,7 +74,7 @@ func (c *center) processExternal() {
 		return
 	}
 	c.mu.Lock()
-	c.queued.Store(len(c.newTimers) > 0)
+	c.queued.Store(false)
 	c.runTasks, c.tasks = c.tasks, c.runTasks[:0]
 	c.runOps, c.opConns = c.opConns, c.runOps[:0]
 	c.runCtl, c.ctl = c.ctl, c.runCtl[:0]
@@ -105,10 +105,7 @@ func (c *center) exit() (ops []*conn, ctl []func()) {
 	c.tasks = nil
 	ops, c.opConns = c.opConns, nil
 	ctl, c.ctl = c.ctl, nil
-	for _, t := range c.newTimers {
-		t.state.CompareAndSwap(timerPending, timerStopped)
-	}
-	c.newTimers = nil
 	c.mu.Unlock()
+	c.timers.Close()
 	return ops, ctl
 }

@@ -121,7 +121,7 @@ func TestTimeEventCompaction(t *testing.T) {
 	}
 	c.afterFunc(time.Hour, nil, func() {})
 	sized := make(chan int, 1)
-	if err := c.execute(func() { sized <- len(c.timers) }); err != nil {
+	if err := c.execute(func() { sized <- c.timers.Len() }); err != nil {
 		t.Fatal(err)
 	}
 	// The merge that saw the last event ran before the function.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // connState is where a connection is in its life (loop-owned).
@@ -52,7 +53,7 @@ type conn struct {
 	aboveHigh   bool // rose above high water: OnDrained owed
 	wclosed     bool // CloseWrite called: no more writes
 	closed      bool // Close called or closed by the loop
-	timers      []*timeEvent
+	timed       bool // AfterFunc was called: its close drops its timers
 	ctx         any
 	pendRelay   *relay
 	sendErr     error // a direct send's error, for the loop to report
@@ -78,7 +79,7 @@ type conn struct {
 	relay       *relay // splicing from this conn
 	relayIn     *relay // splicing into this conn
 	dialErr     error  // connect failed at once: reported on the loop
-	dialTimer   *timeEvent
+	dialTimer   *loopkit.Timer
 	dialDone    bool // connect returned 0 at once
 }
 
@@ -111,7 +112,8 @@ func (c *conn) Context() any {
 	return c.ctx
 }
 
-func (c *conn) isClosed() bool { return c.closedFlag.Load() }
+// Closed implements loopkit.Owner: a closed connection's timers never run.
+func (c *conn) Closed() bool { return c.closedFlag.Load() }
 
 // Close implements engine.Conn: the loop closes the socket after the
 // current callback and delivers OnClose(c, nil).
@@ -130,7 +132,7 @@ func (c *conn) Close() error {
 
 // Execute implements engine.Conn on the worker's external-event queue.
 func (c *conn) Execute(fn func()) error {
-	if c.isClosed() {
+	if c.Closed() {
 		return engine.ErrClosed
 	}
 	if err := c.w.center.execute(fn); err != nil {
@@ -145,28 +147,10 @@ func (c *conn) Execute(fn func()) error {
 // AfterFunc implements engine.Conn with a time event that the
 // connection's close stops.
 func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
-	t := c.w.center.afterFunc(d, c, fn)
 	c.mu.Lock()
-	if c.closedFlag.Load() {
-		c.mu.Unlock()
-		t.Stop()
-		return t
-	}
-	// Forget fired and stopped events now and then, so a long-lived
-	// connection that re-arms a timer per message keeps a short list.
-	if len(c.timers) >= 16 && len(c.timers)%16 == 0 {
-		live := c.timers[:0]
-		for _, x := range c.timers {
-			if x.state.Load() == timerPending {
-				live = append(live, x)
-			}
-		}
-		clear(c.timers[len(live):])
-		c.timers = live
-	}
-	c.timers = append(c.timers, t)
+	c.timed = true
 	c.mu.Unlock()
-	return t
+	return c.w.center.afterFunc(d, c, fn)
 }
 
 // PauseRead implements engine.Conn (loop only): EPOLLIN leaves the
@@ -317,12 +301,11 @@ func (c *conn) closeNow(err error) {
 	c.mu.Lock()
 	c.closed = true
 	c.outq, c.outBytes, c.outHead = nil, 0, 0
-	timers := c.timers
-	c.timers = nil
+	timed := c.timed
 	c.pendRelay = nil
 	c.mu.Unlock()
-	for _, t := range timers {
-		t.Stop()
+	if timed {
+		c.w.center.timers.Drop(c) // their memory, not just their runs
 	}
 	if c.dialTimer != nil {
 		c.dialTimer.Stop()
