@@ -28,6 +28,7 @@ const (
 	opFlush                      // the out-queue grew, or CloseWrite
 	opDeliver                    // ResumeRead with bytes still buffered
 	opSplice                     // start the pending relay
+	opDrained                    // a refused write found OnDrained due at once
 	opClose                      // Close
 	opStop                       // the loop is gone: release everything
 )
@@ -46,14 +47,9 @@ type conn struct {
 
 	// Shared with writers on other goroutines.
 	mu          sync.Mutex
-	outq        []outBuf
-	outHead     int // bytes of outq[0] already sent
-	outBytes    int
-	flushPosted bool // an opFlush is queued
-	aboveHigh   bool // rose above high water: OnDrained owed
-	wclosed     bool // CloseWrite called: no more writes
-	closed      bool // Close called or closed by the loop
-	timed       bool // AfterFunc was called: its close drops its timers
+	out         loopkit.OutQueue // discarded: Close called or closed by the loop
+	flushPosted bool             // an opFlush is queued
+	timed       bool             // AfterFunc was called: its close drops its timers
 	ctx         any
 	pendRelay   *relay
 	sendErr     error // a direct send's error, for the loop to report
@@ -72,7 +68,6 @@ type conn struct {
 	eof         bool // read side finished (EOF seen, or spliced to EOF)
 	eofReported bool // OnReadEOF delivered
 	wantWrite   bool // send buffer full: waiting for EPOLLOUT
-	shutDone    bool // shutdown(SHUT_WR) done
 	rbuf        []byte
 	rstart      int
 	rend        int
@@ -83,11 +78,10 @@ type conn struct {
 	dialDone    bool // connect returned 0 at once
 }
 
-// outBuf is one queued slice; owned marks copies made by Write, which may
-// be appended to and recycled (Writev's slices belong to the caller).
-type outBuf struct {
-	b     []byte
-	owned bool
+func newConn(w *worker, fd int, raddr net.Addr) *conn {
+	c := &conn{w: w, fd: fd, raddr: raddr}
+	c.out.Init(w.stack.cfg)
+	return c
 }
 
 // LocalAddr implements engine.Conn; a dialed connection learns it on the
@@ -119,11 +113,11 @@ func (c *conn) Closed() bool { return c.closedFlag.Load() }
 // current callback and delivers OnClose(c, nil).
 func (c *conn) Close() error {
 	c.mu.Lock()
-	if c.closed {
+	if c.out.Discarded() {
 		c.mu.Unlock()
 		return nil
 	}
-	c.closed = true
+	c.out.Discard()
 	c.closeReq.Store(true)
 	c.mu.Unlock()
 	c.w.center.postOp(c, opClose)
@@ -203,6 +197,9 @@ func (c *conn) runOps(ops uint8) {
 	}
 	if ops&opDeliver != 0 && c.state == stateOpen {
 		c.deliver()
+	}
+	if ops&opDrained != 0 && c.state == stateOpen {
+		c.drained()
 	}
 	if ops&opFlush != 0 {
 		c.mu.Lock()
@@ -299,8 +296,7 @@ func (c *conn) closeNow(err error) {
 	c.closedFlag.Store(true)
 	c.established.Store(false)
 	c.mu.Lock()
-	c.closed = true
-	c.outq, c.outBytes, c.outHead = nil, 0, 0
+	c.out.Discard()
 	timed := c.timed
 	c.pendRelay = nil
 	c.mu.Unlock()

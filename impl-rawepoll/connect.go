@@ -43,7 +43,8 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: os.NewSyscallError("socket", err)}
 	}
 	s.setSockopts(fd)
-	c := &conn{w: w, fd: fd, h: h, raddr: raddr}
+	c := newConn(w, fd, raddr)
+	c.h = h
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = engine.DefaultDialTimeout

@@ -185,7 +185,8 @@ func (ls *lsock) onAccept() {
 		} else {
 			w = s.pickWorker()
 		}
-		c := &conn{w: w, fd: nfd, accept: ls.l.newHandler, raddr: fromSockaddr(sa)}
+		c := newConn(w, nfd, fromSockaddr(sa))
+		c.accept = ls.l.newHandler
 		if lsa, err := unix.Getsockname(nfd); err == nil {
 			c.laddr = fromSockaddr(lsa)
 		}

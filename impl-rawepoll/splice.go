@@ -55,7 +55,7 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	}
 	c.mu.Lock()
 	switch {
-	case c.closed:
+	case c.out.Discarded():
 		c.mu.Unlock()
 		return engine.ErrClosed
 	case c.pendRelay != nil:
@@ -324,9 +324,6 @@ func (r *relay) end(err error, report bool) {
 // limits: the relay bounds them itself (it reads only below high water).
 func (c *conn) enqueueRelayed(b []byte) {
 	c.mu.Lock()
-	if !c.closed {
-		c.appendCopyLocked(b)
-		c.accountLocked(len(b))
-	}
+	c.out.AppendCopy(b)
 	c.mu.Unlock()
 }

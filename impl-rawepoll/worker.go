@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +27,7 @@ type worker struct {
 	conns    map[*conn]struct{}
 	rbufs    [][]byte // free read buffers (Config.ReadBufferSize each)
 	iovs     [][]byte // scratch for writev
-	iovecs   [iovMax]unix.Iovec
+	iovecs   [loopkit.MaxIov]unix.Iovec
 	stopping bool
 
 	done chan struct{}
