@@ -1,0 +1,63 @@
+package loopkit
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/netmodels/netmodels/core/engine"
+)
+
+// TestExecQueueWake: Wake wakes an asleep queue once, like a push, and an
+// awake or closed one never.
+func TestExecQueueWake(t *testing.T) {
+	var q ExecQueue
+	q.Init(10)
+	if !q.Wake() {
+		t.Fatal("Wake of a new (asleep) queue: false")
+	}
+	if q.Wake() {
+		t.Fatal("second Wake: true")
+	}
+	if wake, _ := q.Post(func() {}); wake {
+		t.Fatal("push after Wake woke again")
+	}
+	q.Drain(10, nil)
+	if !q.Idle() {
+		t.Fatal("Idle false on an empty queue")
+	}
+	if !q.Wake() {
+		t.Fatal("Wake after Idle: false")
+	}
+	q.Idle()
+	q.Close()
+	if q.Wake() {
+		t.Fatal("Wake of a closed queue: true")
+	}
+}
+
+// TestExecQueueCloseIfIdle: the leaving loop's drain-then-close runs every
+// function accepted before the close, including ones queued meanwhile,
+// and refuses the rest.
+func TestExecQueueCloseIfIdle(t *testing.T) {
+	var q ExecQueue
+	q.Init(10)
+	ran := 0
+	q.Post(func() {
+		ran++
+		q.Execute(func() { ran++ }) // accepted before the close: runs
+	})
+	steps := 0
+	for !q.CloseIfIdle() {
+		q.Drain(1, nil)
+		steps++
+	}
+	if ran != 2 || steps != 2 {
+		t.Fatalf("ran %d in %d drains, want 2 in 2", ran, steps)
+	}
+	if _, err := q.Execute(func() { t.Error("ran after close") }); !errors.Is(err, engine.ErrEngineClosed) {
+		t.Fatalf("Execute after CloseIfIdle: %v", err)
+	}
+	if _, err := q.Post(func() {}); !errors.Is(err, engine.ErrEngineClosed) {
+		t.Fatalf("Post after CloseIfIdle: %v", err)
+	}
+}
