@@ -27,16 +27,15 @@ func runCenter(t *testing.T, c *center) {
 		}
 	}()
 	t.Cleanup(func() {
-		c.control(func() { stop.Store(true) })
+		c.post(func() { stop.Store(true) })
 		<-done
-		c.exit()
-		c.closeFDs()
+		c.leave()
 	})
 }
 
 func newTestCenter(t *testing.T, limit int) *center {
 	t.Helper()
-	c, err := newCenter(0, limit)
+	c, err := newCenter(limit)
 	if err != nil {
 		t.Fatalf("newCenter: %v", err)
 	}
@@ -195,11 +194,12 @@ func TestExternalEventsOrderAndBound(t *testing.T) {
 
 // TestExternalEventsCoalesceWakeups: posts to a loop asleep in
 // epoll_wait ring the eventfd once, however many; one turn of the loop
-// then runs them all and re-arms the doorbell; posts to a loop that is
-// awake ring nothing. The loop is driven by hand, so this is exact.
+// then runs them all; posts to a loop that is awake ring nothing, and the
+// doorbell is armed again once the loop goes idle. The loop is driven by
+// hand, so this is exact.
 func TestExternalEventsCoalesceWakeups(t *testing.T) {
 	c := newTestCenter(t, 1<<16)
-	defer c.closeFDs()
+	defer c.leave()
 	var ran atomic.Int32
 	post := func(n int) {
 		for i := 0; i < n; i++ {
@@ -208,8 +208,7 @@ func TestExternalEventsCoalesceWakeups(t *testing.T) {
 			}
 		}
 	}
-	c.sleeping.Store(true) // as if blocked in epoll_wait
-	post(1000)
+	post(1000) // a new loop counts as asleep
 	if r := c.rings.Load(); r != 1 {
 		t.Fatalf("1000 posts to a sleeping loop rang %d times, want 1", r)
 	}
@@ -217,16 +216,20 @@ func TestExternalEventsCoalesceWakeups(t *testing.T) {
 	if ran.Load() != 1000 {
 		t.Fatalf("one turn ran %d of 1000 functions", ran.Load())
 	}
-	if c.notified.Load() {
-		t.Fatal("doorbell not re-armed after the loop read it")
-	}
-	post(10) // the loop is awake (sleeping is false): no ring
+	post(10) // the loop has not gone idle since: no ring
 	if r := c.rings.Load(); r != 1 {
 		t.Fatalf("posts to an awake loop rang the doorbell (%d rings)", r)
 	}
 	c.processEvents() // queued work: epoll_wait does not block
 	if ran.Load() != 1010 {
 		t.Fatalf("ran %d of 1010", ran.Load())
+	}
+	if !c.q.Idle() { // what the next turn does before it sleeps
+		t.Fatal("queue not idle after running everything")
+	}
+	post(1)
+	if r := c.rings.Load(); r != 2 {
+		t.Fatalf("post to an idle loop: %d rings, want 2", r)
 	}
 }
 
@@ -248,7 +251,7 @@ func TestFileEvents(t *testing.T) {
 	writeCh := make(chan struct{}, 1)
 	var rfe, wfe *fileEvent
 	setup := make(chan struct{})
-	c.control(func() {
+	c.post(func() {
 		rfe, _ = c.createFileEvent(p[0], func() {
 			reads.Add(1)
 			var b [16]byte
@@ -275,7 +278,7 @@ func TestFileEvents(t *testing.T) {
 
 	// Remove read interest: a new byte must not fire the callback.
 	removed := make(chan struct{})
-	c.control(func() { _ = c.setInterest(rfe, 0); close(removed) })
+	c.post(func() { _ = c.setInterest(rfe, 0); close(removed) })
 	waitCh(t, removed, "interest removal")
 	before := reads.Load()
 	unix.Write(p[1], []byte("y"))
@@ -289,7 +292,7 @@ func TestFileEvents(t *testing.T) {
 		t.Fatalf("write callback fired %d times after its interest was dropped", writes.Load())
 	}
 	// Restore it: level-triggered, the pending byte fires at once.
-	c.control(func() { _ = c.setInterest(rfe, unix.EPOLLIN) })
+	c.post(func() { _ = c.setInterest(rfe, unix.EPOLLIN) })
 	waitCh(t, readCh, "read event after restoring interest")
-	c.control(func() { c.deleteFileEvent(rfe); c.deleteFileEvent(wfe) })
+	c.post(func() { c.deleteFileEvent(rfe); c.deleteFileEvent(wfe) })
 }

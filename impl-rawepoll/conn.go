@@ -20,19 +20,6 @@ const (
 	stateClosed                      // OnClose delivered (or due), fd closed
 )
 
-// Connection ops: work posted to the loop by methods called elsewhere.
-// Each is a bit, so a connection is queued at most once however many
-// writes pile up before the loop gets to it.
-const (
-	opRegister uint8 = 1 << iota // enter the worker (accepted or dialed)
-	opFlush                      // the out-queue grew, or CloseWrite
-	opDeliver                    // ResumeRead with bytes still buffered
-	opSplice                     // start the pending relay
-	opDrained                    // a refused write found OnDrained due at once
-	opClose                      // Close
-	opStop                       // the loop is gone: release everything
-)
-
 // conn is one TCP connection on one worker.
 type conn struct {
 	w      *worker
@@ -43,20 +30,19 @@ type conn struct {
 	laddr  net.Addr                         // guarded by mu once published
 	raddr  net.Addr
 
-	ops uint8 // pending ops, guarded by w.center.mu
+	flushFn func() // c.postedFlush, made once: a posted flush allocates nothing
 
 	// Shared with writers on other goroutines.
 	mu          sync.Mutex
 	out         loopkit.OutQueue // discarded: Close called or closed by the loop
-	flushPosted bool             // an opFlush is queued
+	flushPosted bool             // a flush is posted
 	timed       bool             // AfterFunc was called: its close drops its timers
 	ctx         any
 	pendRelay   *relay
 	sendErr     error // a direct send's error, for the loop to report
 
-	closedFlag atomic.Bool // OnClose has run (or is running)
-	closeReq   atomic.Bool // Close was called
-	spliceReq  atomic.Bool // a Splice waits for the loop: hold OnData
+	closing   atomic.Bool // Close called, or closed by the loop: no more callbacks
+	spliceReq atomic.Bool // a Splice waits for the loop: hold OnData
 	// established: open and not closed, so writers may send directly;
 	// relaying: a relay feeds this conn, so they may not (byte order).
 	established atomic.Bool
@@ -81,6 +67,7 @@ type conn struct {
 func newConn(w *worker, fd int, raddr net.Addr) *conn {
 	c := &conn{w: w, fd: fd, raddr: raddr}
 	c.out.Init(w.stack.cfg)
+	c.flushFn = c.postedFlush
 	return c
 }
 
@@ -106,36 +93,54 @@ func (c *conn) Context() any {
 	return c.ctx
 }
 
-// Closed implements loopkit.Owner: a closed connection's timers never run.
-func (c *conn) Closed() bool { return c.closedFlag.Load() }
+// Closed implements loopkit.Owner: a closing connection's timers never
+// run.
+func (c *conn) Closed() bool { return c.closing.Load() }
+
+// isClosing reports a close, processed by the loop or not yet, so that no
+// more callbacks start after it.
+func (c *conn) isClosing() bool { return c.closing.Load() }
 
 // Close implements engine.Conn: the loop closes the socket after the
-// current callback and delivers OnClose(c, nil).
+// current callback and after functions already queued, and delivers
+// OnClose(c, nil).
 func (c *conn) Close() error {
-	c.mu.Lock()
-	if c.out.Discarded() {
-		c.mu.Unlock()
-		return nil
-	}
-	c.out.Discard()
-	c.closeReq.Store(true)
-	c.mu.Unlock()
-	c.w.center.postOp(c, opClose)
+	c.CloseWith(nil)
 	return nil
 }
 
-// Execute implements engine.Conn on the worker's external-event queue.
+// CloseWith is Close with OnClose's reason (loopkit.Conn: Shutdown closes
+// with ErrEngineClosed). Queued bytes are dropped at once. A refused post
+// means the worker has left its loop, which happens only after Shutdown
+// closed every registered connection: this one is closed already.
+func (c *conn) CloseWith(err error) {
+	c.mu.Lock()
+	if c.out.Discarded() {
+		c.mu.Unlock()
+		return
+	}
+	c.out.Discard()
+	c.closing.Store(true)
+	c.mu.Unlock()
+	_ = c.w.center.post(func() { c.closeNow(err) })
+}
+
+// Execute implements engine.Conn on the worker's external-event queue, in
+// one FIFO with the engine's events: a function accepted before Close runs
+// before OnClose, and none runs after it.
 func (c *conn) Execute(fn func()) error {
-	if c.Closed() {
+	if c.isClosing() {
 		return engine.ErrClosed
 	}
-	if err := c.w.center.execute(fn); err != nil {
-		if err == engine.ErrEngineClosed {
-			return engine.ErrClosed
+	err := c.w.center.execute(func() {
+		if c.state != stateClosed {
+			fn()
 		}
-		return err
+	})
+	if err == engine.ErrEngineClosed {
+		return engine.ErrClosed
 	}
-	return nil
+	return err
 }
 
 // AfterFunc implements engine.Conn with a time event that the
@@ -171,42 +176,26 @@ func (c *conn) ResumeRead() {
 	}
 	c.updateInterest()
 	if c.rend > c.rstart || c.eof {
-		c.w.center.postOp(c, opDeliver)
+		_ = c.w.center.post(c.deliver)
 	}
 }
 
-// runOps runs posted ops on the loop, in a fixed order: register before
-// anything, close wins over the rest.
-func (c *conn) runOps(ops uint8) {
-	if ops&opStop != 0 {
-		c.closeNow(engine.ErrEngineClosed)
-		return
+// postFlush asks the loop to flush, once until the flush runs.
+func (c *conn) postFlush() {
+	c.mu.Lock()
+	post := !c.flushPosted
+	c.flushPosted = true
+	c.mu.Unlock()
+	if post {
+		_ = c.w.center.post(c.flushFn)
 	}
-	if ops&opRegister != 0 {
-		c.register()
-	}
-	if ops&opClose != 0 {
-		c.closeNow(nil)
-		return
-	}
-	if c.state == stateClosed || c.state == stateNew {
-		return
-	}
-	if ops&opSplice != 0 {
-		c.startRelay()
-	}
-	if ops&opDeliver != 0 && c.state == stateOpen {
-		c.deliver()
-	}
-	if ops&opDrained != 0 && c.state == stateOpen {
-		c.drained()
-	}
-	if ops&opFlush != 0 {
-		c.mu.Lock()
-		c.flushPosted = false
-		c.mu.Unlock()
-		c.flushAndNotify()
-	}
+}
+
+func (c *conn) postedFlush() {
+	c.mu.Lock()
+	c.flushPosted = false
+	c.mu.Unlock()
+	c.flushAndNotify()
 }
 
 // register enters the connection into its worker's loop.
@@ -225,7 +214,6 @@ func (c *conn) register() {
 		return
 	}
 	c.fe = fe
-	w.conns[c] = struct{}{}
 	if c.accept != nil {
 		c.open()
 		return
@@ -277,7 +265,7 @@ func (c *conn) updateInterest() {
 
 // readWanted says whether the socket should be read now.
 func (c *conn) readWanted() bool {
-	if c.eof || c.closedFlag.Load() {
+	if c.eof || c.isClosing() {
 		return false
 	}
 	if c.relay != nil {
@@ -293,7 +281,7 @@ func (c *conn) closeNow(err error) {
 		return
 	}
 	c.state = stateClosed
-	c.closedFlag.Store(true)
+	c.closing.Store(true)
 	c.established.Store(false)
 	c.mu.Lock()
 	c.out.Discard()
@@ -322,9 +310,7 @@ func (c *conn) closeNow(err error) {
 		c.w.putReadBuffer(c.rbuf)
 		c.rbuf = nil
 	}
-	if _, ok := c.w.conns[c]; ok {
-		delete(c.w.conns, c)
-	}
+	c.w.stack.reg.RemoveConn(c)
 	c.w.load.Add(-1)
 	if c.h != nil {
 		c.h.OnClose(c, err)

@@ -89,7 +89,7 @@ func (c *conn) readOnce() bool {
 // appended), then reports EOF once everything before it was offered.
 func (c *conn) deliver() {
 	for c.rend > c.rstart {
-		if c.paused || c.relay != nil || c.state != stateOpen || c.closedFlag.Load() || c.isClosing() || c.spliceReq.Load() {
+		if c.paused || c.relay != nil || c.state != stateOpen || c.isClosing() || c.spliceReq.Load() {
 			return
 		}
 		in := c.rbuf[c.rstart:c.rend]
@@ -130,10 +130,6 @@ func (c *conn) releaseEmptyBuffer() {
 		c.rstart, c.rend = 0, 0
 	}
 }
-
-// isClosing reports a Close that the loop has not processed yet, so no
-// more callbacks start after it.
-func (c *conn) isClosing() bool { return c.closeReq.Load() }
 
 // readFD is read(2) with the result shaped for the loop.
 func readFD(fd int, p []byte) (int, error) {

@@ -10,7 +10,7 @@ import (
 // once, from whichever thread calls Write (the loop's or another): no copy,
 // no hand-off, which is what request/response traffic wants. What the
 // kernel does not take goes into the out-queue (loopkit.OutQueue, under
-// c.mu) and one opFlush is posted; the loop then sends the queue with
+// c.mu) and one flush is posted; the loop then sends the queue with
 // sendmsg of up to loopkit.MaxIov slices, asking for EPOLLOUT only while
 // the kernel's send buffer is full (EAGAIN).
 
@@ -60,10 +60,10 @@ func (c *conn) write(b []byte, bufs [][]byte) error {
 	}
 	c.mu.Unlock()
 	if post {
-		c.w.center.postOp(c, opFlush)
+		_ = c.w.center.post(c.flushFn)
 	}
 	if drainNow {
-		c.w.center.postOp(c, opDrained)
+		_ = c.w.center.post(c.drained)
 	}
 	return err
 }
@@ -99,8 +99,8 @@ func (c *conn) sendNowLocked(bufs [][]byte, iovecs []unix.Iovec) int {
 		c.sendErr = err
 		if !c.flushPosted {
 			c.flushPosted = true
-			// postOp takes the center's lock, never c.mu: safe here.
-			c.w.center.postOp(c, opFlush)
+			// post takes the queue's lock, never c.mu: safe here.
+			_ = c.w.center.post(c.flushFn)
 		}
 	}
 	return 0
@@ -121,7 +121,7 @@ func (c *conn) CloseWrite() error {
 	post := err == nil && c.needFlushLocked()
 	c.mu.Unlock()
 	if post {
-		c.w.center.postOp(c, opFlush)
+		_ = c.w.center.post(c.flushFn)
 	}
 	return err
 }
@@ -132,7 +132,7 @@ func (c *conn) drained() {
 	c.mu.Lock()
 	due := c.out.DrainStillDue()
 	c.mu.Unlock()
-	if due && !c.isClosing() {
+	if due && c.state == stateOpen && !c.isClosing() {
 		c.h.OnDrained(c)
 	}
 }

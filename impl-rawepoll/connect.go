@@ -25,8 +25,8 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: err}
 	}
-	if s.isClosed() {
-		return nil, engine.ErrEngineClosed
+	if s.reg.Closed() {
+		return nil, s.reg.ClosedError("dial", addr)
 	}
 	var w *worker
 	if near, ok := opts.Near.(*conn); ok && near.w.stack == s {
@@ -67,12 +67,14 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	// The timer exists before the loop can see the connection, so the
 	// loop owns c.dialTimer from the start.
 	c.dialTimer = w.center.afterFunc(timeout, c, c.dialTimeout)
-	if !w.center.postOp(c, opRegister) {
+	if !s.reg.AddConn(c) {
 		c.dialTimer.Stop()
 		closeFD(fd)
 		w.load.Add(-1)
-		return nil, engine.ErrEngineClosed
+		return nil, s.reg.ClosedError("dial", addr)
 	}
+	// A refused post: see CloseWith; Shutdown has closed c already.
+	_ = w.center.post(c.register)
 	return c, nil
 }
 

@@ -62,9 +62,6 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
-	if s.isClosed() {
-		return nil, engine.ErrEngineClosed
-	}
 	l := &listener{s: s, newHandler: newHandler}
 	n := 1
 	if s.opts.accept == acceptReusePort {
@@ -89,17 +86,15 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 		}
 		l.socks = append(l.socks, &lsock{l: l, w: w, fd: fd})
 	}
-	if !s.addListener(l) {
+	if !s.reg.AddListener(l) {
 		for _, ls := range l.socks {
 			closeFD(ls.fd)
 		}
-		return nil, engine.ErrEngineClosed
+		return nil, s.reg.ClosedError("listen", addr)
 	}
 	for _, ls := range l.socks {
-		ls := ls
-		if !ls.w.center.control(ls.register) {
-			closeFD(ls.fd)
-		}
+		// A refused post: Shutdown closed l, and its sockets, first.
+		_ = ls.w.center.post(ls.register)
 	}
 	return l, nil
 }
@@ -190,13 +185,15 @@ func (ls *lsock) onAccept() {
 		if lsa, err := unix.Getsockname(nfd); err == nil {
 			c.laddr = fromSockaddr(lsa)
 		}
-		if w == ls.w {
-			c.runOps(opRegister)
-			continue
-		}
-		if !w.center.postOp(c, opRegister) {
+		switch {
+		case !s.reg.AddConn(c):
 			closeFD(nfd)
 			w.load.Add(-1)
+		case w == ls.w:
+			c.register()
+		default:
+			// A refused post: see CloseWith; Shutdown has closed c already.
+			_ = w.center.post(c.register)
 		}
 	}
 }
@@ -226,11 +223,11 @@ func (l *listener) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	l.s.removeListener(l)
+	l.s.reg.RemoveListener(l)
 	for _, ls := range l.socks {
 		_ = unix.Shutdown(ls.fd, unix.SHUT_RD)
-		if !ls.w.center.control(ls.close) {
-			ls.close()
+		if ls.w.center.post(ls.close) != nil {
+			ls.close() // the loop has left: no thread to race with
 		}
 	}
 	return nil

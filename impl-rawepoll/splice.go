@@ -65,7 +65,7 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	c.pendRelay = &relay{src: c, dst: d, limit: limit, done: done}
 	c.spliceReq.Store(true)
 	c.mu.Unlock()
-	c.w.center.postOp(c, opSplice)
+	_ = c.w.center.post(c.startRelay)
 	return nil
 }
 
@@ -313,7 +313,7 @@ func (r *relay) end(err error, report bool) {
 	src.updateInterest()
 	if dst.state == stateOpen {
 		dst.updateInterest()
-		dst.w.center.postOp(dst, opFlush) // a CloseWrite may be waiting
+		dst.postFlush() // a CloseWrite may be waiting
 	}
 	if report && src.state != stateClosed {
 		r.done(r.n, err)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // Engine is Ceph's NetworkStack for this engine: N workers, each an
@@ -21,10 +22,9 @@ type Engine struct {
 
 	listenSeq atomic.Int64
 
-	mu        sync.Mutex
-	closed    bool
-	listeners map[*listener]struct{}
-	stopped   chan struct{} // closed when every worker has exited
+	reg      loopkit.Registry[*listener, *conn]
+	stopOnce sync.Once
+	stopped  chan struct{} // closed when every worker has exited
 }
 
 // options are the engine's own knobs, beyond engine.Config; tests and
@@ -46,12 +46,12 @@ func newEngine(cfg engine.Config, opts options) (*Engine, error) {
 		opts.maxPipes = defaultMaxPipes
 	}
 	s := &Engine{
-		cfg:       cfg,
-		opts:      opts,
-		pipes:     newPipePool(opts.maxPipes, !opts.noSplice),
-		listeners: make(map[*listener]struct{}),
-		stopped:   make(chan struct{}),
+		cfg:     cfg,
+		opts:    opts,
+		pipes:   newPipePool(opts.maxPipes, !opts.noSplice),
+		stopped: make(chan struct{}),
 	}
+	s.reg.Init("rawepoll")
 	for i := 0; i < cfg.Workers; i++ {
 		w, err := newWorker(s, i)
 		if err != nil {
@@ -78,52 +78,22 @@ func newEngine(cfg engine.Config, opts options) (*Engine, error) {
 // Name implements engine.Engine.
 func (s *Engine) Name() string { return "rawepoll" }
 
-func (s *Engine) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *Engine) addListener(l *listener) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.listeners[l] = struct{}{}
-	return true
-}
-
-func (s *Engine) removeListener(l *listener) {
-	s.mu.Lock()
-	delete(s.listeners, l)
-	s.mu.Unlock()
-}
-
-// Shutdown implements engine.Engine in Ceph's order (NetworkStack::stop):
-// stop accepting, then have every worker close its connections
-// (OnClose with ErrEngineClosed) and leave its loop, then join the threads.
+// Shutdown implements engine.Engine in Ceph's order (NetworkStack::stop),
+// loopkit's: stop accepting, close every connection (OnClose with
+// ErrEngineClosed, on its worker), then have each worker leave its loop
+// once it has run what was posted before, and join the threads.
 func (s *Engine) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	first := !s.closed
-	s.closed = true
-	ls := make([]*listener, 0, len(s.listeners))
-	for l := range s.listeners {
-		ls = append(ls, l)
-	}
-	s.mu.Unlock()
-	if first {
-		for _, l := range ls {
-			_ = l.Close()
+	return s.reg.Shutdown(ctx, func(ctx context.Context) error {
+		s.stopOnce.Do(func() {
+			for _, w := range s.workers {
+				_ = w.center.post(w.stop)
+			}
+		})
+		select {
+		case <-s.stopped:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		for _, w := range s.workers {
-			w.center.control(w.stop)
-		}
-	}
-	select {
-	case <-s.stopped:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("rawepoll: shutdown: %w", ctx.Err())
-	}
+	})
 }

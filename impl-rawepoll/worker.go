@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"sync/atomic"
 
-	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/loopkit"
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +23,6 @@ type worker struct {
 	load atomic.Int64
 
 	// Loop-only state.
-	conns    map[*conn]struct{}
 	rbufs    [][]byte // free read buffers (Config.ReadBufferSize each)
 	iovs     [][]byte // scratch for writev
 	iovecs   [loopkit.MaxIov]unix.Iovec
@@ -38,17 +36,11 @@ type worker struct {
 const maxFreeReadBuffers = 64
 
 func newWorker(s *Engine, id int) (*worker, error) {
-	c, err := newCenter(id, s.cfg.ExecuteQueueLimit)
+	c, err := newCenter(s.cfg.ExecuteQueueLimit)
 	if err != nil {
 		return nil, err
 	}
-	return &worker{
-		id:     id,
-		stack:  s,
-		center: c,
-		conns:  make(map[*conn]struct{}),
-		done:   make(chan struct{}),
-	}, nil
+	return &worker{id: id, stack: s, center: c, done: make(chan struct{})}, nil
 }
 
 func (w *worker) run() {
@@ -58,33 +50,13 @@ func (w *worker) run() {
 	for !w.stopping {
 		w.center.processEvents()
 	}
-	// Whatever was posted after the stop: connections placed here are
-	// closed with ErrEngineClosed, Execute functions are dropped (their
-	// connections are closed, and nothing runs on a dead loop), control
-	// functions (listener closes) still run.
-	ops, ctl := w.center.exit()
-	for _, cn := range ops {
-		cn.ops = 0
-		cn.runOps(opStop)
-	}
-	for _, fn := range ctl {
-		fn()
-	}
-	w.closeAll(engine.ErrEngineClosed)
-	w.center.closeFDs()
+	w.center.leave()
 }
 
-// stop is posted by Shutdown: close every connection, then leave the loop.
-func (w *worker) stop() {
-	w.closeAll(engine.ErrEngineClosed)
-	w.stopping = true
-}
-
-func (w *worker) closeAll(err error) {
-	for cn := range w.conns {
-		cn.closeNow(err)
-	}
-}
+// stop is posted by Shutdown after every connection's close: the loop
+// leaves after this turn; connections that reach it later (registrations
+// already posted) are closed with ErrEngineClosed by register.
+func (w *worker) stop() { w.stopping = true }
 
 // getReadBuffer and putReadBuffer are the read-buffer pool: a connection
 // holds a buffer only while it has unconsumed bytes, so idle connections
