@@ -2,7 +2,6 @@ package rawepoll
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"sync/atomic"
 	"time"
@@ -99,11 +98,7 @@ func newCenter(executeLimit int) (*center, error) {
 	c.q.Init(executeLimit)
 	// A new earliest deadline from another thread must cut a sleep short.
 	c.timers.Init(func(int64) { c.wake(c.q.Wake(), nil) })
-	if _, err := c.createFileEvent(efd, c.drainNotify, nil); err != nil {
-		c.closeFDs()
-		return nil, err
-	}
-	if err := c.setInterest(c.files[efd], unix.EPOLLIN); err != nil {
+	if err := c.setInterest(c.createFileEvent(efd, c.drainNotify, nil), unix.EPOLLIN); err != nil {
 		c.closeFDs()
 		return nil, err
 	}
@@ -117,17 +112,14 @@ func (c *center) closeFDs() {
 
 // createFileEvent records fd with its callbacks; it enters the epoll set
 // with the first setInterest that asks for something.
-func (c *center) createFileEvent(fd int, read, write func()) (*fileEvent, error) {
-	if fd < 0 {
-		return nil, fmt.Errorf("rawepoll: create file event: bad fd %d", fd)
-	}
+func (c *center) createFileEvent(fd int, read, write func()) *fileEvent {
 	for fd >= len(c.files) {
 		c.files = append(c.files, make([]*fileEvent, max(len(c.files), 64))...)
 	}
 	c.gen++
 	fe := &fileEvent{fd: fd, gen: c.gen, read: read, write: write}
 	c.files[fd] = fe
-	return fe, nil
+	return fe
 }
 
 // setInterest makes fe's epoll interest exactly mask: ADD, MOD or DEL as
@@ -157,10 +149,8 @@ func (c *center) setInterest(fe *fileEvent, mask uint32) error {
 
 // deleteFileEvent forgets fe; the caller closes the fd afterwards.
 func (c *center) deleteFileEvent(fe *fileEvent) {
-	if fe.mask != 0 {
-		_ = c.setInterest(fe, 0)
-	}
-	if fe.fd < len(c.files) && c.files[fe.fd] == fe {
+	_ = c.setInterest(fe, 0)
+	if c.files[fe.fd] == fe {
 		c.files[fe.fd] = nil
 	}
 	fe.read, fe.write = nil, nil

@@ -252,7 +252,7 @@ func TestFileEvents(t *testing.T) {
 	var rfe, wfe *fileEvent
 	setup := make(chan struct{})
 	c.post(func() {
-		rfe, _ = c.createFileEvent(p[0], func() {
+		rfe = c.createFileEvent(p[0], func() {
 			reads.Add(1)
 			var b [16]byte
 			unix.Read(p[0], b[:])
@@ -261,7 +261,7 @@ func TestFileEvents(t *testing.T) {
 			default:
 			}
 		}, nil)
-		wfe, _ = c.createFileEvent(p[1], nil, func() {
+		wfe = c.createFileEvent(p[1], nil, func() {
 			writes.Add(1)
 			// One write event is enough: drop the interest.
 			_ = c.setInterest(wfe, 0)

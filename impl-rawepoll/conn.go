@@ -208,12 +208,7 @@ func (c *conn) register() {
 		c.closeNow(engine.ErrEngineClosed)
 		return
 	}
-	fe, err := w.center.createFileEvent(c.fd, c.onReadable, c.onWritable)
-	if err != nil {
-		c.closeNow(err)
-		return
-	}
-	c.fe = fe
+	c.fe = w.center.createFileEvent(c.fd, c.onReadable, c.onWritable)
 	if c.accept != nil {
 		c.open()
 		return

@@ -1,7 +1,6 @@
 package rawepoll
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -53,7 +52,8 @@ func (c *conn) readOnce() bool {
 		// reaching here means it is paused on purpose.
 		return false
 	}
-	n, err := readFD(c.fd, c.rbuf[c.rend:])
+	// x/sys/unix returns errno values as unix.Errno: compared directly.
+	n, err := unix.Read(c.fd, c.rbuf[c.rend:])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		c.releaseEmptyBuffer()
@@ -129,17 +129,4 @@ func (c *conn) releaseEmptyBuffer() {
 		c.rbuf = nil
 		c.rstart, c.rend = 0, 0
 	}
-}
-
-// readFD is read(2) with the result shaped for the loop.
-func readFD(fd int, p []byte) (int, error) {
-	n, err := unix.Read(fd, p)
-	if err != nil {
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			return 0, errno
-		}
-		return 0, err
-	}
-	return n, nil
 }

@@ -142,12 +142,8 @@ func (ls *lsock) register() {
 	if ls.l.closed.Load() {
 		return // Close ran first and posted the close after this
 	}
-	fe, err := ls.w.center.createFileEvent(ls.fd, ls.onAccept, nil)
-	if err != nil {
-		return
-	}
-	ls.fe = fe
-	_ = ls.w.center.setInterest(fe, unix.EPOLLIN)
+	ls.fe = ls.w.center.createFileEvent(ls.fd, ls.onAccept, nil)
+	_ = ls.w.center.setInterest(ls.fe, unix.EPOLLIN)
 }
 
 // onAccept takes up to acceptBatch connections and places each on a

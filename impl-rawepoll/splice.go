@@ -91,14 +91,10 @@ func (c *conn) startRelay() {
 	}
 	c.relay, d.relayIn = r, r
 	d.relaying.Store(true)
-	if buffered := c.rend - c.rstart; buffered > 0 {
-		m := int64(buffered)
-		if r.limit >= 0 {
-			m = min(m, r.limit)
-		}
-		d.enqueueRelayed(c.rbuf[c.rstart : c.rstart+int(m)])
-		c.rstart += int(m)
-		r.n += m
+	if m := r.room(c.rend - c.rstart); m > 0 {
+		d.enqueueRelayed(c.rbuf[c.rstart : c.rstart+m])
+		c.rstart += m
+		r.n += int64(m)
 		c.releaseEmptyBuffer()
 	}
 	if !r.limitReached() && !c.w.stack.opts.noSplice {
@@ -255,7 +251,7 @@ func (r *relay) pumpCopy() {
 		src.rbuf = src.w.getReadBuffer()
 		src.rstart, src.rend = 0, 0
 	}
-	k, err := readFD(src.fd, src.rbuf[:r.room(len(src.rbuf))])
+	k, err := unix.Read(src.fd, src.rbuf[:r.room(len(src.rbuf))])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		src.releaseEmptyBuffer()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -22,9 +21,8 @@ type Engine struct {
 
 	listenSeq atomic.Int64
 
-	reg      loopkit.Registry[*listener, *conn]
-	stopOnce sync.Once
-	stopped  chan struct{} // closed when every worker has exited
+	reg     loopkit.Registry[*listener, *conn]
+	threads loopkit.Group // the workers' threads
 }
 
 // options are the engine's own knobs, beyond engine.Config; tests and
@@ -45,15 +43,10 @@ func newEngine(cfg engine.Config, opts options) (*Engine, error) {
 	if opts.maxPipes <= 0 {
 		opts.maxPipes = defaultMaxPipes
 	}
-	s := &Engine{
-		cfg:     cfg,
-		opts:    opts,
-		pipes:   newPipePool(opts.maxPipes, !opts.noSplice),
-		stopped: make(chan struct{}),
-	}
+	s := &Engine{cfg: cfg, opts: opts, pipes: newPipePool(opts.maxPipes, !opts.noSplice)}
 	s.reg.Init("rawepoll")
 	for i := 0; i < cfg.Workers; i++ {
-		w, err := newWorker(s, i)
+		w, err := newWorker(s)
 		if err != nil {
 			for _, w := range s.workers {
 				w.center.closeFDs()
@@ -63,15 +56,9 @@ func newEngine(cfg engine.Config, opts options) (*Engine, error) {
 		s.workers = append(s.workers, w)
 	}
 	for _, w := range s.workers {
+		s.threads.Add()
 		go w.run()
 	}
-	go func() {
-		for _, w := range s.workers {
-			<-w.done
-		}
-		s.pipes.close()
-		close(s.stopped)
-	}()
 	return s, nil
 }
 
@@ -81,19 +68,17 @@ func (s *Engine) Name() string { return "rawepoll" }
 // Shutdown implements engine.Engine in Ceph's order (NetworkStack::stop),
 // loopkit's: stop accepting, close every connection (OnClose with
 // ErrEngineClosed, on its worker), then have each worker leave its loop
-// once it has run what was posted before, and join the threads.
+// once it has run what was posted before, join the threads and close the
+// pipe pool. A second call (after ctx ran out) waits again.
 func (s *Engine) Shutdown(ctx context.Context) error {
 	return s.reg.Shutdown(ctx, func(ctx context.Context) error {
-		s.stopOnce.Do(func() {
-			for _, w := range s.workers {
-				_ = w.center.post(w.stop)
-			}
-		})
-		select {
-		case <-s.stopped:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+		for _, w := range s.workers {
+			_ = w.center.post(w.stop) // refused once w has left
 		}
+		if err := s.threads.Wait(ctx); err != nil {
+			return err
+		}
+		s.pipes.close()
+		return nil
 	})
 }

@@ -14,7 +14,6 @@ import (
 // The runtime sees that wait as a system call: the worker's P goes to other
 // goroutines once sysmon retakes it (spec/engine.md, "GOMAXPROCS").
 type worker struct {
-	id     int
 	stack  *Engine
 	center *center
 
@@ -27,26 +26,24 @@ type worker struct {
 	iovs     [][]byte // scratch for writev
 	iovecs   [loopkit.MaxIov]unix.Iovec
 	stopping bool
-
-	done chan struct{}
 }
 
 // maxFreeReadBuffers bounds the per-worker read buffer pool; buffers beyond
 // it go back to the garbage collector.
 const maxFreeReadBuffers = 64
 
-func newWorker(s *Engine, id int) (*worker, error) {
+func newWorker(s *Engine) (*worker, error) {
 	c, err := newCenter(s.cfg.ExecuteQueueLimit)
 	if err != nil {
 		return nil, err
 	}
-	return &worker{id: id, stack: s, center: c, done: make(chan struct{})}, nil
+	return &worker{stack: s, center: c}, nil
 }
 
 func (w *worker) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	defer close(w.done)
+	defer w.stack.threads.Done()
 	for !w.stopping {
 		w.center.processEvents()
 	}
