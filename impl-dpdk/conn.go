@@ -62,7 +62,6 @@ type conn struct {
 	closing     bool  // Close called or engine shutting down
 	closeErr    error // the error OnClose reports after a close request
 
-	ctx atomic.Value
 }
 
 var (
@@ -78,7 +77,7 @@ func newConn(e *Engine, w *worker, h engine.Handler, ep tcpip.Endpoint, wq *wait
 		w.markReady(c)
 	})
 	wq.EventRegister(&c.we)
-	ep.SocketOptions().SetDelayOption(e.cfg.DelayedAcks)
+	ep.SocketOptions().SetDelayOption(e.cfg.Nagle)
 	return c
 }
 
@@ -94,14 +93,6 @@ func (c *conn) LocalAddr() net.Addr {
 func (c *conn) RemoteAddr() net.Addr {
 	if a := c.remote.Load(); a != nil {
 		return a
-	}
-	return nil
-}
-
-func (c *conn) SetContext(v any) { c.ctx.Store(&v) }
-func (c *conn) Context() any {
-	if p, ok := c.ctx.Load().(*any); ok {
-		return *p
 	}
 	return nil
 }
@@ -440,7 +431,10 @@ func (c *conn) deliver() bool {
 		if c.isClosed() {
 			return true
 		}
-		n = max(0, min(n, len(c.in)))
+		if err := engine.CheckConsumed(n, len(c.in)); err != nil {
+			c.finish(err)
+			return true
+		}
 		if n == 0 {
 			if len(c.in) >= cap(c.in) {
 				c.finish(engine.ErrReadBufferFull)

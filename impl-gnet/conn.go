@@ -44,7 +44,6 @@ type conn struct {
 	local     bool        // closed by Close/closeWith, not by the peer
 	closing   atomic.Bool // Close called or OnClose under way: no more callbacks
 	onClosed  atomic.Bool // OnClose delivered
-	ctxValue  atomic.Value
 	closeOnce sync.Once
 
 	// Loop-only state.
@@ -68,22 +67,12 @@ func (c *conn) Closed() bool { return c.closing.Load() }
 func (c *conn) LocalAddr() net.Addr  { return c.laddr }
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 
-func (c *conn) SetContext(v any) { c.ctxValue.Store(ctxBox{v}) }
-func (c *conn) Context() any {
-	if b, ok := c.ctxValue.Load().(ctxBox); ok {
-		return b.v
-	}
-	return nil
-}
-
-type ctxBox struct{ v any }
-
 // dial runs in its own goroutine: connect with the standard library, then
 // enroll the socket on a gnet loop, whose OnOpen finishes the job.
 func (c *conn) dial(addr string, timeout time.Duration, near *conn) {
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err == nil {
-		if !c.e.cfg.DelayedAcks {
+		if !c.e.cfg.Nagle {
 			_ = nc.(*net.TCPConn).SetNoDelay(true)
 		}
 		if err = c.enroll(nc, near); err == nil {
@@ -431,7 +420,11 @@ func (c *conn) deliver() {
 			return
 		}
 		used := c.h.OnData(c, buf)
-		if used <= 0 {
+		if err := engine.CheckConsumed(used, n); err != nil {
+			c.CloseWith(fmt.Errorf("gnet: read %s: %w", c.raddr, err))
+			return
+		}
+		if used == 0 {
 			if n >= c.e.cfg.ReadBufferSize && !c.onClosed.Load() {
 				c.CloseWith(fmt.Errorf("gnet: read %s: %w", c.raddr, engine.ErrReadBufferFull))
 			}
@@ -440,7 +433,7 @@ func (c *conn) deliver() {
 		if c.onClosed.Load() {
 			return
 		}
-		_, _ = c.gc.Discard(min(used, n))
+		_, _ = c.gc.Discard(used)
 	}
 }
 

@@ -70,7 +70,7 @@ func (e *Engine) Name() string { return "gnet" }
 
 func (e *Engine) options() []gnet.Option {
 	nodelay := gnet.TCPNoDelay
-	if e.cfg.DelayedAcks {
+	if e.cfg.Nagle {
 		nodelay = gnet.TCPDelay
 	}
 	return []gnet.Option{

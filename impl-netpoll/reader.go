@@ -177,10 +177,14 @@ func (c *conn) deliver(in []byte) (consumed int, wantMore bool) {
 			return consumed, false
 		}
 		n := c.H.OnData(c, in[consumed:])
-		if n <= 0 {
+		if err := engine.CheckConsumed(n, len(in)-consumed); err != nil {
+			c.CloseWith(err) // readHeld is true from now on
+			continue
+		}
+		if n == 0 {
 			return consumed, true
 		}
-		consumed += min(n, len(in)-consumed)
+		consumed += n
 	}
 	return consumed, false
 }

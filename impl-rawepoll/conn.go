@@ -37,7 +37,6 @@ type conn struct {
 	out         loopkit.OutQueue // discarded: Close called or closed by the loop
 	flushPosted bool             // a flush is posted
 	timed       bool             // AfterFunc was called: its close drops its timers
-	ctx         any
 	pendRelay   *relay
 	sendErr     error // a direct send's error, for the loop to report
 
@@ -80,18 +79,6 @@ func (c *conn) LocalAddr() net.Addr {
 }
 
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
-
-func (c *conn) SetContext(v any) {
-	c.mu.Lock()
-	c.ctx = v
-	c.mu.Unlock()
-}
-
-func (c *conn) Context() any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ctx
-}
 
 // Closed implements loopkit.Owner: a closing connection's timers never
 // run.

@@ -97,7 +97,10 @@ func (c *conn) deliver() {
 		if c.state != stateOpen {
 			return
 		}
-		k = min(max(k, 0), len(in))
+		if err := engine.CheckConsumed(k, len(in)); err != nil {
+			c.closeNow(fmt.Errorf("rawepoll: read %s: %w", c.raddr, err))
+			return
+		}
 		c.rstart += k
 		if k == 0 {
 			if len(in) >= len(c.rbuf) && !c.paused && c.relay == nil {

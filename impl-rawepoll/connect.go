@@ -143,7 +143,7 @@ func (s *Engine) pickWorker() *worker {
 
 // setSockopts applies the per-socket options every engine sets.
 func (s *Engine) setSockopts(fd int) {
-	if !s.cfg.DelayedAcks {
+	if !s.cfg.Nagle {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 }

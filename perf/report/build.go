@@ -118,16 +118,7 @@ func pinText(run *result.Run) string {
 // headline metric.
 func matrix(run *result.Run) section {
 	s := section{level: 2, title: "Overview: target × scenario (first headline metric, median)"}
-	var targets []string
-	seen := map[string]bool{}
-	for _, sc := range run.Scenarios {
-		for _, c := range sc.Cells {
-			if !seen[c.Target] {
-				seen[c.Target] = true
-				targets = append(targets, c.Target)
-			}
-		}
-	}
+	targets := run.TargetsWhere(func(*result.Cell) bool { return true })
 	t := table{head: append([]string{"scenario", "metric"}, targets...)}
 	for _, sc := range run.Scenarios {
 		if len(sc.Metrics) == 0 {
@@ -370,16 +361,7 @@ func throttleVerdicts(sc *result.Scenario) []string {
 // headline metric: the figures a reader quotes.
 func ratioMatrix(run *result.Run) section {
 	s := section{level: 2, title: "Headline ratios: engine ÷ anchor (median, with the bounds of both CIs)"}
-	var engines []string
-	seen := map[string]bool{}
-	for _, sc := range run.Scenarios {
-		for _, c := range sc.Cells {
-			if c.Kind == result.KindEngine && !seen[c.Target] {
-				seen[c.Target] = true
-				engines = append(engines, c.Target)
-			}
-		}
-	}
+	engines := run.TargetsWhere(func(c *result.Cell) bool { return c.Kind == result.KindEngine })
 	t := table{head: append([]string{"scenario", "metric", "÷ anchor"}, engines...)}
 	for _, sc := range run.Scenarios {
 		if !sc.Headline || len(sc.Metrics) == 0 {

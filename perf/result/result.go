@@ -191,6 +191,32 @@ func (s *Scenario) Cell(target string) *Cell {
 }
 
 // Save writes the run as indented JSON.
+// Scenario returns the run's scenario with that ID, or nil.
+func (r *Run) Scenario(id string) *Scenario {
+	for _, s := range r.Scenarios {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// TargetsWhere lists, in order of first appearance, the targets with a cell
+// for which keep is true.
+func (r *Run) TargetsWhere(keep func(*Cell) bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, sc := range r.Scenarios {
+		for _, c := range sc.Cells {
+			if !seen[c.Target] && keep(c) {
+				seen[c.Target] = true
+				out = append(out, c.Target)
+			}
+		}
+	}
+	return out
+}
+
 func (r *Run) Save(path string) error {
 	b, err := json.MarshalIndent(r, "", " ")
 	if err != nil {

@@ -114,6 +114,7 @@ type handler struct {
 	closed  func(c engine.Conn, err error)
 
 	remote    string // RemoteAddr seen in OnOpen, if the case records it
+	badCount  bool   // data returns out-of-range counts on purpose
 	opened    atomic.Bool
 	eofs      atomic.Int32
 	closes    atomic.Int32
@@ -166,7 +167,7 @@ func (h *handler) OnData(c engine.Conn, in []byte) int {
 		return len(in)
 	}
 	n := h.data(c, in)
-	if n < 0 || n > len(in) {
+	if (n < 0 || n > len(in)) && !h.badCount {
 		h.t.Errorf("%s: kit bug: consumed %d of %d", h.name, n, len(in))
 	}
 	return n

@@ -5,29 +5,17 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/netmodels/netmodels/core/clock"
 )
 
 // Clock is the engine's time source. The engine keeps its own ordered timer
 // heap and asks the clock for one wake-up at a time, so timer order never
 // depends on how the clock schedules its callbacks.
-type Clock interface {
-	// Now is the current time.
-	Now() time.Time
-	// AfterFunc calls f once, on a goroutine of the clock's choosing, when d
-	// has passed. stop cancels the call and reports whether it prevented it.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
+type Clock = clock.Clock
 
 // RealClock returns the wall clock (time.Now and time.AfterFunc).
-func RealClock() Clock { return realClock{} }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
+func RealClock() Clock { return clock.Real }
 
 // FakeEpoch is where a FakeClock made with a zero start begins: a fixed
 // instant, so event logs that print times are reproducible.

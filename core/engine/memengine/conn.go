@@ -64,7 +64,6 @@ type conn struct {
 
 	execq  []func()
 	timers map[*timer]struct{}
-	ctx    any
 }
 
 var _ engine.Conn = (*conn)(nil)
@@ -202,18 +201,6 @@ func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
 	}
 	e.addTimer(t, d)
 	return t
-}
-
-func (c *conn) SetContext(v any) {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	c.ctx = v
-}
-
-func (c *conn) Context() any {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	return c.ctx
 }
 
 // String names the connection by its addresses, for logs.

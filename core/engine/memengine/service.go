@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+
+	"github.com/netmodels/netmodels/core/engine"
 )
 
 // service advances one connection as far as it can go now. It runs on the
@@ -162,8 +164,9 @@ func (e *Engine) read(c *conn) {
 		if c.closing {
 			return
 		}
-		if consumed < 0 || consumed > len(in) {
-			panic(fmt.Sprintf("memengine: OnData consumed %d of %d bytes", consumed, len(in)))
+		if err := engine.CheckConsumed(consumed, len(in)); err != nil {
+			e.startClose(c, fmt.Errorf("memengine: read %v: %w", c.remoteAddr, err), true)
+			return
 		}
 		c.in = c.in[:copy(c.in, c.in[consumed:])]
 		if len(c.in) == 0 {

@@ -324,9 +324,9 @@ func (k *sock) becomeOpenLocked(s *Session, ev *events) {
 	k.ep.C.SessionsOpened.Add(1)
 	k.armIdle()
 	if k.accept {
-		ev.add(evAccept, s)
+		ev.add(EventAccept, s)
 	} else {
-		ev.add(evConnect, s)
+		ev.add(EventConnect, s)
 	}
 	s.flushQueued = false
 }
