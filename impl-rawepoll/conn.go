@@ -80,13 +80,9 @@ func (c *conn) LocalAddr() net.Addr {
 
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 
-// Closed implements loopkit.Owner: a closing connection's timers never
-// run.
+// Closed reports a close, processed by the loop or not yet: no more
+// callbacks start after it, and (loopkit.Owner) no timer runs.
 func (c *conn) Closed() bool { return c.closing.Load() }
-
-// isClosing reports a close, processed by the loop or not yet, so that no
-// more callbacks start after it.
-func (c *conn) isClosing() bool { return c.closing.Load() }
 
 // Close implements engine.Conn: the loop closes the socket after the
 // current callback and after functions already queued, and delivers
@@ -116,7 +112,7 @@ func (c *conn) CloseWith(err error) {
 // one FIFO with the engine's events: a function accepted before Close runs
 // before OnClose, and none runs after it.
 func (c *conn) Execute(fn func()) error {
-	if c.isClosing() {
+	if c.Closed() {
 		return engine.ErrClosed
 	}
 	err := c.w.center.execute(func() {
@@ -167,11 +163,10 @@ func (c *conn) ResumeRead() {
 	}
 }
 
-// postFlush asks the loop to flush, once until the flush runs.
+// postFlush asks the loop to flush what is queued, once until it runs.
 func (c *conn) postFlush() {
 	c.mu.Lock()
-	post := !c.flushPosted
-	c.flushPosted = true
+	post := c.needFlushLocked()
 	c.mu.Unlock()
 	if post {
 		_ = c.w.center.post(c.flushFn)
@@ -247,7 +242,7 @@ func (c *conn) updateInterest() {
 
 // readWanted says whether the socket should be read now.
 func (c *conn) readWanted() bool {
-	if c.eof || c.isClosing() {
+	if c.eof || c.Closed() {
 		return false
 	}
 	if c.relay != nil {

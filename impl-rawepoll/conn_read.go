@@ -15,13 +15,11 @@ const readsPerEvent = 4
 // onReadable is the read callback.
 func (c *conn) onReadable() {
 	switch {
-	case c.state == stateConnecting:
+	case c.state != stateOpen:
 		// EPOLLERR/EPOLLHUP during connect: the write callback reports it.
 		return
-	case c.state != stateOpen:
-		return
 	case c.relay != nil:
-		c.relay.pump(true)
+		c.relay.pump()
 		return
 	case c.paused || c.eof || c.spliceReq.Load():
 		return
@@ -81,7 +79,7 @@ func (c *conn) readOnce() bool {
 	c.rend += n
 	c.deliver()
 	return n == room && c.rbuf == nil && c.state == stateOpen && !c.paused && c.relay == nil &&
-		!c.spliceReq.Load() && !c.isClosing()
+		!c.spliceReq.Load() && !c.Closed()
 }
 
 // deliver hands buffered bytes to OnData while the handler makes progress
@@ -89,7 +87,7 @@ func (c *conn) readOnce() bool {
 // appended), then reports EOF once everything before it was offered.
 func (c *conn) deliver() {
 	for c.rend > c.rstart {
-		if c.paused || c.relay != nil || c.state != stateOpen || c.isClosing() || c.spliceReq.Load() {
+		if c.paused || c.relay != nil || c.state != stateOpen || c.Closed() || c.spliceReq.Load() {
 			return
 		}
 		in := c.rbuf[c.rstart:c.rend]
@@ -118,7 +116,7 @@ func (c *conn) deliver() {
 // before the EOF (consumed or not: a truncated message stays truncated),
 // unless reads are held.
 func (c *conn) reportEOF() {
-	if c.eof && !c.eofReported && !c.paused && c.state == stateOpen && c.relay == nil && !c.isClosing() && !c.spliceReq.Load() {
+	if c.eof && !c.eofReported && !c.paused && c.state == stateOpen && c.relay == nil && !c.Closed() && !c.spliceReq.Load() {
 		c.eofReported = true
 		c.h.OnReadEOF(c)
 	}

@@ -132,7 +132,7 @@ func (c *conn) drained() {
 	c.mu.Lock()
 	due := c.out.DrainStillDue()
 	c.mu.Unlock()
-	if due && c.state == stateOpen && !c.isClosing() {
+	if due && c.state == stateOpen && !c.Closed() {
 		c.h.OnDrained(c)
 	}
 }
@@ -167,7 +167,7 @@ func (c *conn) flushAndNotify() {
 		return
 	}
 	c.updateInterest()
-	if drained && !c.isClosing() {
+	if drained && !c.Closed() {
 		c.h.OnDrained(c)
 	}
 	if r := c.relayIn; r != nil && c.state == stateOpen {
@@ -213,12 +213,7 @@ func (c *conn) flush() (drained bool, err error) {
 // path allocates nothing.
 func writevFD(fd int, bufs [][]byte, iovecs []unix.Iovec) (int, error) {
 	if len(bufs) == 1 {
-		b := bufs[0]
-		n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
-		if e != 0 {
-			return 0, e
-		}
-		return int(n), nil
+		return unix.SendmsgN(fd, bufs[0], nil, nil, unix.MSG_NOSIGNAL)
 	}
 	k := min(len(bufs), len(iovecs))
 	for i := 0; i < k; i++ {

@@ -85,7 +85,7 @@ func (c *conn) startRelay() {
 	case c.relay != nil || d.relayIn != nil:
 		r.done(0, errSpliceBusy)
 		return
-	case c.eof || d.state == stateClosed || d.isClosing():
+	case c.eof || d.state == stateClosed || d.Closed():
 		r.done(0, engine.ErrClosed)
 		return
 	}
@@ -165,11 +165,9 @@ func (r *relay) dstReady() {
 
 // pump is src's read callback while relaying: one read (or one splice)
 // per readiness, then as much as dst takes.
-func (r *relay) pump(fromSrc bool) {
-	if r.ended || !fromSrc || !r.wantsSource() {
-		if !r.ended {
-			r.src.updateInterest()
-		}
+func (r *relay) pump() {
+	if !r.wantsSource() {
+		r.src.updateInterest()
 		return
 	}
 	if r.pipe == nil {
@@ -245,31 +243,24 @@ func (r *relay) drainPipe() {
 	}
 }
 
+// pumpCopy is the relay without a pipe: one read through a pooled buffer
+// into dst's out-queue.
 func (r *relay) pumpCopy() {
-	src := r.src
-	if src.rbuf == nil {
-		src.rbuf = src.w.getReadBuffer()
-		src.rstart, src.rend = 0, 0
-	}
-	k, err := unix.Read(src.fd, src.rbuf[:r.room(len(src.rbuf))])
+	buf := r.src.w.getReadBuffer()
+	defer r.src.w.putReadBuffer(buf)
+	k, err := unix.Read(r.src.fd, buf[:r.room(len(buf))])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
-		src.releaseEmptyBuffer()
-		return
 	case err != nil:
-		src.releaseEmptyBuffer()
 		r.srcFailed(err)
-		return
 	case k == 0:
-		src.releaseEmptyBuffer()
 		r.srcEOF = true
 		r.dstReady()
-		return
+	default:
+		r.dst.enqueueRelayed(buf[:k])
+		r.n += int64(k)
+		r.dst.flushAndNotify() // ends in dstReady
 	}
-	r.dst.enqueueRelayed(src.rbuf[:k])
-	src.releaseEmptyBuffer()
-	r.n += int64(k)
-	r.dst.flushAndNotify() // ends in dstReady
 }
 
 func (r *relay) srcFailed(err error) {
