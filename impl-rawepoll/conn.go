@@ -142,9 +142,7 @@ func (c *conn) PauseRead() {
 		return
 	}
 	c.paused = true
-	if c.state == stateOpen {
-		c.updateInterest()
-	}
+	c.updateInterest()
 }
 
 // ResumeRead implements engine.Conn (loop only). Buffered bytes are
@@ -154,9 +152,6 @@ func (c *conn) ResumeRead() {
 		return
 	}
 	c.paused = false
-	if c.state != stateOpen {
-		return
-	}
 	c.updateInterest()
 	if c.rend > c.rstart || c.eof {
 		_ = c.w.center.post(c.deliver)
@@ -208,20 +203,14 @@ func (c *conn) open() {
 		c.accept = nil
 	}
 	c.h.OnOpen(c)
-	if c.state != stateOpen {
-		return
-	}
-	c.flushAndNotify()
-	if c.state == stateOpen {
-		c.updateInterest()
-	}
+	c.flushAndNotify() // sets the interest
 }
 
 // updateInterest derives the epoll interest from the state, exactly: read
 // while reading is wanted, write only while a send is blocked.
 func (c *conn) updateInterest() {
-	if c.state == stateClosed || c.fe == nil {
-		return
+	if c.fe == nil {
+		return // not registered yet, or closed
 	}
 	var mask uint32
 	switch c.state {
