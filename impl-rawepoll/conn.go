@@ -36,11 +36,11 @@ type conn struct {
 	mu          sync.Mutex
 	out         loopkit.OutQueue // discarded: Close called or closed by the loop
 	flushPosted bool             // a flush is posted
-	timed       bool             // AfterFunc was called: its close drops its timers
 	pendRelay   *relay
 	sendErr     error // a direct send's error, for the loop to report
 
 	closing   atomic.Bool // Close called, or closed by the loop: no more callbacks
+	timed     atomic.Bool // AfterFunc was called: the close drops its timers
 	spliceReq atomic.Bool // a Splice waits for the loop: hold OnData
 	// established: open and not closed, so writers may send directly;
 	// relaying: a relay feeds this conn, so they may not (byte order).
@@ -129,9 +129,7 @@ func (c *conn) Execute(fn func()) error {
 // AfterFunc implements engine.Conn with a time event that the
 // connection's close stops.
 func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
-	c.mu.Lock()
-	c.timed = true
-	c.mu.Unlock()
+	c.timed.Store(true) // before Add: see closeNow
 	return c.w.center.afterFunc(d, c, fn)
 }
 
@@ -251,10 +249,10 @@ func (c *conn) closeNow(err error) {
 	c.established.Store(false)
 	c.mu.Lock()
 	c.out.Discard()
-	timed := c.timed
 	c.pendRelay = nil
 	c.mu.Unlock()
-	if timed {
+	// closing is set: an AfterFunc that missed timed gets a stopped timer.
+	if c.timed.Load() {
 		c.w.center.timers.Drop(c) // their memory, not just their runs
 	}
 	if c.dialTimer != nil {

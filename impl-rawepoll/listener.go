@@ -12,19 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// acceptMode says how accepted connections reach workers.
-type acceptMode uint8
-
-const (
-	// acceptLeastLoaded: one listening socket on one worker; each accepted
-	// socket goes to the least-loaded worker (Ceph's get_worker). The
-	// default: see spec/engine.md, "rawepoll", for the measurement.
-	acceptLeastLoaded acceptMode = iota
-	// acceptReusePort: one SO_REUSEPORT socket per worker; the kernel
-	// spreads connections by 4-tuple hash and each stays where accepted.
-	acceptReusePort
-)
-
 const (
 	listenBacklog = 4096
 	// acceptBatch bounds accepts per readiness, so a connection storm
@@ -64,7 +51,7 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	}
 	l := &listener{s: s, newHandler: newHandler}
 	n := 1
-	if s.opts.accept == acceptReusePort {
+	if s.opts.reusePort {
 		n = len(s.workers)
 	}
 	for i := 0; i < n; i++ {
@@ -170,7 +157,7 @@ func (ls *lsock) onAccept() {
 		}
 		s.setSockopts(nfd)
 		var w *worker
-		if s.opts.accept == acceptReusePort {
+		if s.opts.reusePort {
 			w = ls.w
 			w.load.Add(1)
 		} else {

@@ -399,13 +399,6 @@ func (p *pipePool) discard(pp *pipe) {
 // disable stops handing out pipes once the kernel refused to splice.
 func (p *pipePool) disable() { p.enabled.Store(false) }
 
-// inUse reports pipes in existence and free ones (for tests).
-func (p *pipePool) stats() (total, free int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n, len(p.free)
-}
-
 // close releases the free pipes; pipes still in use are closed when
 // their relay ends.
 func (p *pipePool) close() {

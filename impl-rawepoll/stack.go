@@ -29,9 +29,14 @@ type Engine struct {
 // options are the engine's own knobs, beyond engine.Config; tests and
 // benchmarks use them to compare choices.
 type options struct {
-	accept   acceptMode
-	maxPipes int  // bound on the splice pipe pool (HAProxy's maxpipes)
-	noSplice bool // force the buffered relay
+	// reusePort: one SO_REUSEPORT listening socket per worker; the kernel
+	// spreads connections by 4-tuple hash and each stays where accepted.
+	// The default is one socket whose accepts go to the least-loaded
+	// worker (Ceph's get_worker; spec/engine.md, "rawepoll", has the
+	// measurement).
+	reusePort bool
+	maxPipes  int  // bound on the splice pipe pool (HAProxy's maxpipes)
+	noSplice  bool // force the buffered relay
 }
 
 // New builds and starts an engine (the constructor bin/rawepoll uses).
