@@ -98,7 +98,11 @@ func newCenter(executeLimit int) (*center, error) {
 	c.q.Init(executeLimit)
 	// A new earliest deadline from another thread must cut a sleep short.
 	c.timers.Init(func(int64) { c.wake(c.q.Wake(), nil) })
-	if err := c.setInterest(c.createFileEvent(efd, c.drainNotify, nil), unix.EPOLLIN); err != nil {
+	doorbell := func() {
+		var b [8]byte
+		_, _ = unix.Read(efd, b[:])
+	}
+	if err := c.setInterest(c.createFileEvent(efd, doorbell, nil), unix.EPOLLIN); err != nil {
 		c.closeFDs()
 		return nil, err
 	}
@@ -196,10 +200,7 @@ func (c *center) processEvents() {
 	}
 	for i := 0; i < n; i++ {
 		ev := c.events[i]
-		fd := int(ev.Fd)
-		if fd >= len(c.files) {
-			continue
-		}
+		fd := int(ev.Fd) // registered, so within files
 		fe := c.files[fd]
 		// An earlier callback in this batch may have closed the fd, or
 		// closed it and registered a new one under the same number.
@@ -221,12 +222,6 @@ func (c *center) processEvents() {
 	}
 	c.timers.RunDue(c.now(), nil)
 	c.q.Drain(drainBatch, nil)
-}
-
-// drainNotify is the doorbell's read callback.
-func (c *center) drainNotify() {
-	var b [8]byte
-	_, _ = unix.Read(c.notify, b[:])
 }
 
 // execute queues a contract Execute function: ErrExecuteQueueFull at

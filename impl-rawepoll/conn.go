@@ -8,6 +8,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/loopkit"
+	"golang.org/x/sys/unix"
 )
 
 // connState is where a connection is in its life (loop-owned).
@@ -48,19 +49,18 @@ type conn struct {
 	relaying    atomic.Bool
 
 	// Loop-only.
-	state       connState
-	paused      bool
-	eof         bool // read side finished (EOF seen, or spliced to EOF)
-	eofReported bool // OnReadEOF delivered
-	wantWrite   bool // send buffer full: waiting for EPOLLOUT
-	rbuf        []byte
-	rstart      int
-	rend        int
-	relay       *relay // splicing from this conn
-	relayIn     *relay // splicing into this conn
-	dialErr     error  // connect failed at once: reported on the loop
-	dialTimer   *loopkit.Timer
-	dialDone    bool // connect returned 0 at once
+	state        connState
+	paused       bool
+	eof          bool   // read side finished (EOF seen, or spliced to EOF)
+	eofReported  bool   // OnReadEOF delivered
+	wantWrite    bool   // send buffer full: waiting for EPOLLOUT
+	rbuf         []byte // rbuf[rstart:rend] is received, not yet consumed
+	rstart, rend int
+	relay        *relay // splicing from this conn
+	relayIn      *relay // splicing into this conn
+	dialErr      error  // connect failed at once: reported on the loop
+	dialTimer    *loopkit.Timer
+	dialDone     bool // connect returned 0 at once
 }
 
 func newConn(w *worker, fd int, raddr net.Addr) *conn {
@@ -269,7 +269,9 @@ func (c *conn) closeNow(err error) {
 		c.w.center.deleteFileEvent(c.fe)
 		c.fe = nil
 	}
-	closeFD(c.fd)
+	// Never retried on EINTR: Linux has released the fd by then, and a
+	// retry could close a descriptor another thread was just given.
+	unix.Close(c.fd)
 	if c.rbuf != nil {
 		c.w.putReadBuffer(c.rbuf)
 		c.rbuf = nil

@@ -50,16 +50,13 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if timeout <= 0 {
 		timeout = engine.DefaultDialTimeout
 	}
-	for {
-		err = unix.Connect(fd, sa)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	switch err {
+	// An interrupted connect goes on in the background (POSIX): like
+	// EINPROGRESS, its end is EPOLLOUT and SO_ERROR; calling it again
+	// would only report EALREADY.
+	switch err = unix.Connect(fd, sa); err {
 	case nil:
 		c.dialDone = true
-	case unix.EINPROGRESS:
+	case unix.EINPROGRESS, unix.EINTR:
 	default:
 		// Refused at once (or unreachable): still reported through OnClose
 		// on the loop, as the contract wants every dial result there.
@@ -70,7 +67,7 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	c.dialTimer = w.center.afterFunc(timeout, c, c.dialTimeout)
 	if !s.reg.AddConn(c) {
 		c.dialTimer.Stop()
-		closeFD(fd)
+		unix.Close(fd)
 		w.load.Add(-1)
 		return nil, s.reg.ClosedError("dial", addr)
 	}
@@ -152,11 +149,6 @@ func (c *conn) opError(op string, err error) error {
 		err = os.NewSyscallError(op, errno)
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.raddr, Err: err}
-}
-
-func closeFD(fd int) {
-	for unix.Close(fd) == unix.EINTR {
-	}
 }
 
 // toSockaddr converts a resolved address for bind or connect. A nil IP is

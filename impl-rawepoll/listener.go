@@ -1,7 +1,6 @@
 package rawepoll
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -58,7 +57,7 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 		fd, bound, err := s.bindListen(taddr, n > 1)
 		if err != nil {
 			for _, ls := range l.socks {
-				closeFD(ls.fd)
+				unix.Close(ls.fd)
 			}
 			return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: taddr, Err: err}
 		}
@@ -75,7 +74,7 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	}
 	if !s.reg.AddListener(l) {
 		for _, ls := range l.socks {
-			closeFD(ls.fd)
+			unix.Close(ls.fd)
 		}
 		return nil, s.reg.ClosedError("listen", addr)
 	}
@@ -97,7 +96,7 @@ func (s *Engine) bindListen(a *net.TCPAddr, reusePort bool) (int, net.Addr, erro
 		return -1, nil, os.NewSyscallError("socket", err)
 	}
 	fail := func(op string, err error) (int, net.Addr, error) {
-		closeFD(fd)
+		unix.Close(fd)
 		return -1, nil, os.NewSyscallError(op, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
@@ -140,12 +139,11 @@ func (ls *lsock) onAccept() {
 	for i := 0; i < acceptBatch; i++ {
 		nfd, sa, err := unix.Accept4(ls.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
-			switch {
-			case errors.Is(err, unix.EAGAIN):
-			case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
+			switch err {
+			case unix.EAGAIN:
+			case unix.EINTR, unix.ECONNABORTED:
 				continue
-			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE),
-				errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 				_ = ls.w.center.setInterest(ls.fe, 0)
 				ls.w.center.afterFunc(acceptPause, nil, ls.resume)
 			default:
@@ -156,9 +154,8 @@ func (ls *lsock) onAccept() {
 			return
 		}
 		s.setSockopts(nfd)
-		var w *worker
+		w := ls.w
 		if s.opts.reusePort {
-			w = ls.w
 			w.load.Add(1)
 		} else {
 			w = s.pickWorker()
@@ -170,7 +167,7 @@ func (ls *lsock) onAccept() {
 		}
 		switch {
 		case !s.reg.AddConn(c):
-			closeFD(nfd)
+			unix.Close(nfd)
 			w.load.Add(-1)
 		case w == ls.w:
 			c.register()
@@ -193,7 +190,7 @@ func (ls *lsock) close() {
 		ls.w.center.deleteFileEvent(ls.fe)
 		ls.fe = nil
 	}
-	closeFD(ls.fd)
+	unix.Close(ls.fd)
 }
 
 // Addr implements engine.Listener.

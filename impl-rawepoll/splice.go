@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"golang.org/x/sys/unix"
@@ -203,7 +202,7 @@ func (r *relay) pumpPipe() bool {
 		r.pumpCopy()
 		return false
 	case err != nil:
-		r.srcFailed(err)
+		r.fail(r.src, "read", err)
 		return false
 	case k == 0:
 		r.srcEOF = true
@@ -233,7 +232,7 @@ func (r *relay) drainPipe() {
 			return
 		}
 		if err != nil {
-			r.dstFailed(err)
+			r.fail(r.dst, "write", err)
 			return
 		}
 		r.inPipe -= int(k)
@@ -254,7 +253,7 @@ func (r *relay) pumpCopy() {
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 	case err != nil:
-		r.srcFailed(err)
+		r.fail(r.src, "read", err)
 	case k == 0:
 		r.srcEOF = true
 		r.dstReady()
@@ -265,16 +264,12 @@ func (r *relay) pumpCopy() {
 	}
 }
 
-func (r *relay) srcFailed(err error) {
-	err = r.src.opError("read", err)
+// fail ends the relay with c's error (src's read or dst's write) and
+// closes c with it.
+func (r *relay) fail(c *conn, op string, err error) {
+	err = c.opError(op, err)
 	r.end(err, true)
-	r.src.closeNow(err)
-}
-
-func (r *relay) dstFailed(err error) {
-	err = r.dst.opError("write", err)
-	r.end(err, true)
-	r.dst.closeNow(err)
+	c.closeNow(err)
 }
 
 // end detaches the relay and reports it (unless src is closing: its
@@ -332,30 +327,20 @@ type pipe struct{ r, w int }
 
 // pipePool hands out pipes for splicing, shared by the workers.
 type pipePool struct {
-	enabled atomic.Bool
-
 	mu     sync.Mutex
 	free   []*pipe
 	n      int // pipes in existence, free or in use
 	max    int
+	off    bool // options.noSplice, or the kernel refused to splice
 	closed bool
-}
-
-func newPipePool(max int, enabled bool) *pipePool {
-	p := &pipePool{max: max}
-	p.enabled.Store(enabled)
-	return p
 }
 
 // get returns an empty pipe, or nil when splicing is off or the pool is
 // at its bound.
 func (p *pipePool) get() *pipe {
-	if !p.enabled.Load() {
-		return nil
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.off || p.closed {
 		return nil
 	}
 	if n := len(p.free); n > 0 {
@@ -389,15 +374,19 @@ func (p *pipePool) put(pp *pipe) {
 
 // discard closes a pipe that still holds bytes (or that nobody needs).
 func (p *pipePool) discard(pp *pipe) {
-	closeFD(pp.r)
-	closeFD(pp.w)
+	unix.Close(pp.r)
+	unix.Close(pp.w)
 	p.mu.Lock()
 	p.n--
 	p.mu.Unlock()
 }
 
 // disable stops handing out pipes once the kernel refused to splice.
-func (p *pipePool) disable() { p.enabled.Store(false) }
+func (p *pipePool) disable() {
+	p.mu.Lock()
+	p.off = true
+	p.mu.Unlock()
+}
 
 // close releases the free pipes; pipes still in use are closed when
 // their relay ends.

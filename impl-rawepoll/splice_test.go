@@ -200,7 +200,7 @@ func testSpliceBackpressure(t *testing.T, noSplice bool) {
 // TestPipePoolBound: the pool never holds more than maxPipes; a relay that
 // finds none copies instead (get returns nil).
 func TestPipePoolBound(t *testing.T) {
-	p := newPipePool(2, true)
+	p := &pipePool{max: 2}
 	defer p.close()
 	a, b := p.get(), p.get()
 	if a == nil || b == nil {

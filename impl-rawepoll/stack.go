@@ -49,17 +49,17 @@ func newEngine(cfg engine.Config, opts options) (*Engine, error) {
 	if opts.maxPipes <= 0 {
 		opts.maxPipes = defaultMaxPipes
 	}
-	s := &Engine{cfg: cfg, opts: opts, pipes: newPipePool(opts.maxPipes, !opts.noSplice)}
+	s := &Engine{cfg: cfg, opts: opts, pipes: &pipePool{max: opts.maxPipes, off: opts.noSplice}}
 	s.reg.Init("rawepoll")
 	for i := 0; i < cfg.Workers; i++ {
-		w, err := newWorker(s)
+		c, err := newCenter(cfg.ExecuteQueueLimit)
 		if err != nil {
 			for _, w := range s.workers {
 				w.center.closeFDs()
 			}
 			return nil, fmt.Errorf("rawepoll: worker %d: %w", i, err)
 		}
-		s.workers = append(s.workers, w)
+		s.workers = append(s.workers, &worker{stack: s, center: c})
 	}
 	for _, w := range s.workers {
 		s.threads.Add()
@@ -112,14 +112,6 @@ type worker struct {
 // maxFreeReadBuffers bounds the per-worker read buffer pool; buffers beyond
 // it go back to the garbage collector.
 const maxFreeReadBuffers = 64
-
-func newWorker(s *Engine) (*worker, error) {
-	c, err := newCenter(s.cfg.ExecuteQueueLimit)
-	if err != nil {
-		return nil, err
-	}
-	return &worker{stack: s, center: c}, nil
-}
 
 func (w *worker) run() {
 	runtime.LockOSThread()
