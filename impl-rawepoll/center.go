@@ -1,9 +1,7 @@
 package rawepoll
 
 import (
-	"errors"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -59,8 +57,7 @@ type center struct {
 	// by the connections and listeners. A push onto a loop asleep in
 	// epoll_wait rings the eventfd once (the queue's handshake), so a
 	// burst of posts costs one write.
-	q     loopkit.ExecQueue
-	rings atomic.Int64 // doorbell writes, for tests of coalescing
+	q loopkit.ExecQueue
 }
 
 // fileEvent is one registered descriptor with Ceph's two callbacks. mask
@@ -193,7 +190,7 @@ func (c *center) processEvents() {
 	if sleep {
 		c.q.Awake() // posts during this turn need no doorbell
 	}
-	if err != nil && !errors.Is(err, unix.EINTR) {
+	if err != nil && err != unix.EINTR {
 		// Nothing but a bug makes epoll_wait fail on a valid epfd; keep the
 		// loop alive rather than strand every connection, but do not spin.
 		time.Sleep(time.Millisecond)
@@ -224,10 +221,6 @@ func (c *center) processEvents() {
 	c.q.Drain(drainBatch, nil)
 }
 
-// execute queues a contract Execute function: ErrExecuteQueueFull at
-// Config.ExecuteQueueLimit, ErrEngineClosed once the loop has left.
-func (c *center) execute(fn func()) error { return c.wake(c.q.Execute(fn)) }
-
 // post queues one of the engine's own events, after the current callback
 // when called on the loop. It fails only once the loop has left.
 func (c *center) post(fn func()) error { return c.wake(c.q.Post(fn)) }
@@ -237,7 +230,6 @@ func (c *center) wake(ring bool, err error) error {
 	if ring {
 		var b [8]byte
 		b[0] = 1
-		c.rings.Add(1)
 		_, _ = unix.Write(c.notify, b[:])
 	}
 	return err

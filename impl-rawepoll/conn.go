@@ -31,12 +31,11 @@ type conn struct {
 	laddr  net.Addr                         // guarded by mu once published
 	raddr  net.Addr
 
-	flushFn func() // c.postedFlush, made once: a posted flush allocates nothing
-
 	// Shared with writers on other goroutines.
 	mu          sync.Mutex
 	out         loopkit.OutQueue // discarded: Close called or closed by the loop
 	flushPosted bool             // a flush is posted
+	flushFn     func()           // c.postedFlush, made once: a post allocates nothing
 	pendRelay   *relay
 	sendErr     error // a direct send's error, for the loop to report
 
@@ -66,7 +65,6 @@ type conn struct {
 func newConn(w *worker, fd int, raddr net.Addr) *conn {
 	c := &conn{w: w, fd: fd, raddr: raddr}
 	c.out.Init(w.stack.cfg)
-	c.flushFn = c.postedFlush
 	return c
 }
 
@@ -105,22 +103,28 @@ func (c *conn) CloseWith(err error) {
 	c.out.Discard()
 	c.closing.Store(true)
 	c.mu.Unlock()
-	_ = c.w.center.post(func() { c.closeNow(err) })
+	// This entry is behind every function Execute accepted: OnClose may
+	// follow the release at once.
+	_ = c.w.center.post(func() {
+		if c.release() && c.h != nil {
+			c.h.OnClose(c, err)
+		}
+	})
 }
 
 // Execute implements engine.Conn on the worker's external-event queue, in
-// one FIFO with the engine's events: a function accepted before Close runs
-// before OnClose, and none runs after it.
+// one FIFO with the engine's events. The push and the closing check share
+// c.mu with every close, so a function is either refused or queued ahead
+// of OnClose (closeNow and CloseWith), which it therefore precedes.
 func (c *conn) Execute(fn func()) error {
+	c.mu.Lock()
 	if c.Closed() {
+		c.mu.Unlock()
 		return engine.ErrClosed
 	}
-	err := c.w.center.execute(func() {
-		if c.state != stateClosed {
-			fn()
-		}
-	})
-	if err == engine.ErrEngineClosed {
+	ring, err := c.w.center.q.Execute(fn)
+	c.mu.Unlock()
+	if c.w.center.wake(ring, err) == engine.ErrEngineClosed {
 		return engine.ErrClosed
 	}
 	return err
@@ -136,11 +140,8 @@ func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
 // PauseRead implements engine.Conn (loop only): EPOLLIN leaves the
 // interest, so the kernel's receive buffer fills and TCP pushes back.
 func (c *conn) PauseRead() {
-	if c.paused {
-		return
-	}
 	c.paused = true
-	c.updateInterest()
+	c.updateInterest() // no system call when the interest is unchanged
 }
 
 // ResumeRead implements engine.Conn (loop only). Buffered bytes are
@@ -238,16 +239,25 @@ func (c *conn) readWanted() bool {
 	return !c.paused && !c.spliceReq.Load()
 }
 
-// closeNow ends the connection on the loop: stop its timers and relays,
-// leave the epoll set, close the fd, report OnClose once.
+// closeNow ends the connection on the loop (an error, EOF handling, a
+// failed dial, Shutdown) and reports OnClose once, behind what is already
+// queued: Execute functions accepted before the close run first.
 func (c *conn) closeNow(err error) {
+	if c.release() && c.h != nil {
+		_ = c.w.center.post(func() { c.h.OnClose(c, err) })
+	}
+}
+
+// release stops the connection's timers and relays, leaves the epoll set
+// and closes the fd; it reports false if that was done already.
+func (c *conn) release() bool {
 	if c.state == stateClosed {
-		return
+		return false
 	}
 	c.state = stateClosed
-	c.closing.Store(true)
 	c.established.Store(false)
 	c.mu.Lock()
+	c.closing.Store(true) // under c.mu: see Execute
 	c.out.Discard()
 	c.pendRelay = nil
 	c.mu.Unlock()
@@ -278,7 +288,5 @@ func (c *conn) closeNow(err error) {
 	}
 	c.w.stack.reg.RemoveConn(c)
 	c.w.load.Add(-1)
-	if c.h != nil {
-		c.h.OnClose(c, err)
-	}
+	return true
 }

@@ -69,12 +69,15 @@ func (c *conn) write(b []byte, bufs [][]byte) error {
 }
 
 // needFlushLocked says whether the loop must be asked to flush: something
-// is queued (or a FIN is due) and no flush is posted yet.
+// is queued (or a FIN or a send error waits) and no flush is posted yet.
 func (c *conn) needFlushLocked() bool {
-	if c.flushPosted || (c.out.Len() == 0 && !c.out.FINPending()) {
+	if c.flushPosted || (c.out.Len() == 0 && !c.out.FINPending() && c.sendErr == nil) {
 		return false
 	}
 	c.flushPosted = true
+	if c.flushFn == nil {
+		c.flushFn = c.postedFlush // on first use: many connections post none
+	}
 	return true
 }
 
@@ -97,8 +100,7 @@ func (c *conn) sendNowLocked(bufs [][]byte, iovecs []unix.Iovec) int {
 	}
 	if err != unix.EAGAIN && err != unix.EINTR {
 		c.sendErr = err
-		if !c.flushPosted {
-			c.flushPosted = true
+		if c.needFlushLocked() {
 			// post takes the queue's lock, never c.mu: safe here.
 			_ = c.w.center.post(c.flushFn)
 		}

@@ -98,7 +98,7 @@ func (c *conn) startRelay() {
 		r.n += int64(m)
 		c.releaseEmptyBuffer()
 	}
-	if !r.limitReached() && !c.w.stack.opts.noSplice {
+	if r.room(1) > 0 { // nil when noSplice, or none is free
 		r.pipe = c.w.stack.pipes.get()
 	}
 	if d.state == stateOpen {
@@ -122,11 +122,8 @@ func (c *conn) afterRelayStart() {
 	}
 }
 
-func (r *relay) limitReached() bool {
-	return r.limit >= 0 && r.n+int64(r.inPipe) >= r.limit
-}
-
-// room is how many more bytes the relay may take from src.
+// room is how many more bytes the relay may take from src (room(1) == 0:
+// the limit is reached).
 func (r *relay) room(max int) int {
 	if r.limit < 0 {
 		return max
@@ -136,7 +133,7 @@ func (r *relay) room(max int) int {
 
 // wantsSource decides src's read interest while relaying.
 func (r *relay) wantsSource() bool {
-	if r.ended || r.srcEOF || r.limitReached() || r.dst.state != stateOpen {
+	if r.ended || r.srcEOF || r.room(1) == 0 || r.dst.state != stateOpen {
 		return false
 	}
 	if r.pipe != nil {
@@ -157,7 +154,7 @@ func (r *relay) dstReady() {
 			return
 		}
 	}
-	if r.srcEOF || r.limitReached() {
+	if r.srcEOF || r.room(1) == 0 {
 		r.end(nil, true)
 		return
 	}

@@ -29,11 +29,10 @@ type Engine struct {
 // options are the engine's own knobs, beyond engine.Config; tests and
 // benchmarks use them to compare choices.
 type options struct {
-	// reusePort: one SO_REUSEPORT listening socket per worker; the kernel
-	// spreads connections by 4-tuple hash and each stays where accepted.
-	// The default is one socket whose accepts go to the least-loaded
-	// worker (Ceph's get_worker; spec/engine.md, "rawepoll", has the
-	// measurement).
+	// reusePort: one SO_REUSEPORT listening socket per worker (the kernel
+	// spreads connections by 4-tuple hash) instead of one socket handing
+	// accepts to the least-loaded worker (Ceph's get_worker; measured in
+	// spec/engine.md, "rawepoll").
 	reusePort bool
 	maxPipes  int  // bound on the splice pipe pool (HAProxy's maxpipes)
 	noSplice  bool // force the buffered relay
