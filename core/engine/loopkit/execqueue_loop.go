@@ -1,7 +1,25 @@
 package loopkit
 
-// Two steps for loops that wait in a system call (epoll_wait) rather than
-// on the queue alone.
+import "github.com/netmodels/netmodels/core/engine"
+
+// ExecuteFor is Execute for a function that belongs to owner (a
+// connection): it fails with engine.ErrClosed, queueing nothing, once
+// owner is closed, checked under the queue's lock. An engine that marks
+// the owner closed before it posts the owner's OnClose (Post takes the
+// same lock) then has every accepted function queued ahead of OnClose and
+// every later one refused, with no wrapper around fn (no allocation).
+// owner.Closed must not take a lock held while pushing. Any goroutine.
+func (q *ExecQueue) ExecuteFor(owner Owner, fn func()) (wake bool, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if owner.Closed() {
+		return false, engine.ErrClosed
+	}
+	return q.pushLocked(fn, true)
+}
+
+// Wake and CloseIfIdle serve loops that wait in a system call
+// (epoll_wait) rather than on the queue alone.
 
 // Wake is a push with nothing to run, for a loop's wake-up sources other
 // than the queue (a new earliest timer from another thread: Timers' arm).

@@ -61,3 +61,31 @@ func TestExecQueueCloseIfIdle(t *testing.T) {
 		t.Fatalf("Post after CloseIfIdle: %v", err)
 	}
 }
+
+// TestExecQueueExecuteFor: an owner's function is refused once the owner
+// is closed; one accepted before runs ahead of an event posted after the
+// owner was marked closed (the engine's OnClose); the Execute bound holds.
+func TestExecQueueExecuteFor(t *testing.T) {
+	var q ExecQueue
+	q.Init(2)
+	o := &owner{}
+	var got []string
+	if _, err := q.ExecuteFor(o, func() { got = append(got, "fn") }); err != nil {
+		t.Fatalf("ExecuteFor: %v", err)
+	}
+	o.closed = true
+	q.Post(func() { got = append(got, "OnClose") })
+	if _, err := q.ExecuteFor(o, func() { got = append(got, "late") }); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("ExecuteFor a closed owner: %v, want ErrClosed", err)
+	}
+	q.Drain(10, nil)
+	if len(got) != 2 || got[0] != "fn" || got[1] != "OnClose" {
+		t.Fatalf("ran %v, want [fn OnClose]", got)
+	}
+	o2 := &owner{}
+	q.ExecuteFor(o2, func() {})
+	q.ExecuteFor(o2, func() {})
+	if _, err := q.ExecuteFor(o2, func() {}); !errors.Is(err, engine.ErrExecuteQueueFull) {
+		t.Fatalf("ExecuteFor past the limit: %v", err)
+	}
+}
