@@ -113,17 +113,11 @@ func (c *conn) CloseWith(err error) {
 }
 
 // Execute implements engine.Conn on the worker's external-event queue, in
-// one FIFO with the engine's events. The push and the closing check share
-// c.mu with every close, so a function is either refused or queued ahead
-// of OnClose (closeNow and CloseWith), which it therefore precedes.
+// one FIFO with the engine's events. Every close marks c closing before
+// it posts OnClose, and ExecuteFor checks that mark under the queue's
+// lock: fn is either refused or queued ahead of OnClose, unwrapped.
 func (c *conn) Execute(fn func()) error {
-	c.mu.Lock()
-	if c.Closed() {
-		c.mu.Unlock()
-		return engine.ErrClosed
-	}
-	ring, err := c.w.center.q.Execute(fn)
-	c.mu.Unlock()
+	ring, err := c.w.center.q.ExecuteFor(c, fn)
 	if c.w.center.wake(ring, err) == engine.ErrEngineClosed {
 		return engine.ErrClosed
 	}
@@ -257,7 +251,7 @@ func (c *conn) release() bool {
 	c.state = stateClosed
 	c.established.Store(false)
 	c.mu.Lock()
-	c.closing.Store(true) // under c.mu: see Execute
+	c.closing.Store(true) // before OnClose is posted: see Execute
 	c.out.Discard()
 	c.pendRelay = nil
 	c.mu.Unlock()
