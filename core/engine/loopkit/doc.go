@@ -25,8 +25,13 @@
 //     (engine events) bounded by the engine's construction. A push
 //     reports whether the caller must wake the loop; the loop stops only
 //     when Idle says so, which re-checks the queue, so no wake-up is
-//     lost. Execute, Post, Len and Close from any goroutine; Drain, Idle
-//     and Awake on the loop. The ring is given back after a burst.
+//     lost. ExecuteFor refuses a closed owner's function under the
+//     queue's lock, so an engine that marks the owner closed before
+//     posting its OnClose needs no wrapper. Execute, ExecuteFor, Post,
+//     Len, Close and Wake (a wake-up with nothing to run, for a timer)
+//     from any goroutine; Drain, Idle, Awake and
+//     CloseIfIdle (a leaving loop's last drain drops nothing) on the
+//     loop. The ring is given back after a burst.
 //   - OutQueue (one per connection): pure state under the connection's
 //     lock. Admit is all or nothing against OutQueueLimit and a refusal
 //     owes an OnDrained; a rise above OutQueueHighWater owes one too;
