@@ -49,6 +49,7 @@ type conn struct {
 	// Loop-only state.
 	paused  bool
 	iov     [][]byte // scratch for flush's writev
+	flushFn func()   // c.flush, made once: a post does not allocate
 	waiting bool     // waitWritable's goroutine is waiting
 	wfile   *os.File // dup of the socket in Go's netpoller, for waitWritable
 }
@@ -57,6 +58,7 @@ var _ engine.Conn = (*conn)(nil)
 
 func newConn(e *Engine, h engine.Handler) *conn {
 	c := &conn{e: e, h: h, fd: -1}
+	c.flushFn = c.flush
 	c.out.Init(e.cfg)
 	return c
 }
@@ -226,20 +228,16 @@ func (c *conn) drained() {
 	}
 }
 
-// scheduleFlush makes sure queued bytes reach the socket soon: at the end
-// of the current callback when on the loop, else through one post.
+// scheduleFlush makes sure queued bytes reach the socket soon: one posted
+// flush, which runs at the end of the current callback when on the loop
+// (loop.callback) and otherwise wakes the loop.
 func (c *conn) scheduleFlush() {
 	c.mu.Lock()
-	if c.flushing || !c.opened || (c.out.Len() == 0 && !c.out.FINPending()) {
-		c.mu.Unlock()
-		return
-	}
-	c.flushing = true
+	post := !c.flushing && c.opened && (c.out.Len() > 0 || c.out.FINPending())
+	c.flushing = c.flushing || post
 	c.mu.Unlock()
-	if !c.loop.markDirty(c) && c.loop.post(c.flush) != nil {
-		c.mu.Lock()
-		c.flushing = false // the loop is gone; so is the connection
-		c.mu.Unlock()
+	if post {
+		_ = c.loop.post(c.flushFn) // fails only once the loop, and c, are gone
 	}
 }
 

@@ -24,10 +24,9 @@ type loop struct {
 	epErr  error         // why epfd is unknown: PauseRead then closes the connection
 	task   gnet.Runnable // runs drain; one value, so a kick does not allocate
 
-	mu         sync.Mutex
-	inCallback bool
-	dirty      []*conn     // conns written to during the current callback
-	wake       *time.Timer // fires at the earliest timer deadline
+	mu     sync.Mutex  // guards wake and wakeAt
+	wake   *time.Timer // fires at the earliest timer deadline
+	wakeAt int64       // when wake fires; 0: not armed
 }
 
 // epoch anchors the loops' monotonic clock (loopkit deadlines are int64 ns).
@@ -45,30 +44,13 @@ func newLoop(e *Engine, el gnet.EventLoop) *loop {
 }
 
 // callback runs fn as one callback on the loop (the caller is the loop's
-// goroutine) and then flushes every connection written to meanwhile.
+// goroutine, inside a gnet event), then what it queued: the flushes of the
+// connections it wrote to, so its writes reach the sockets without a
+// wake-up, and any Execute. Awake spares those pushes a kick.
 func (l *loop) callback(fn func()) {
-	l.mu.Lock()
-	nested := l.inCallback
-	l.inCallback = true
-	l.mu.Unlock()
+	l.q.Awake()
 	fn()
-	if nested {
-		return
-	}
-	for {
-		l.mu.Lock()
-		d := l.dirty
-		l.dirty = nil
-		if len(d) == 0 {
-			l.inCallback = false
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
-		for _, c := range d {
-			c.flush()
-		}
-	}
+	l.runQueue()
 }
 
 // execute queues fn on the loop behind everything queued before it,
@@ -99,42 +81,46 @@ func (l *loop) kick() {
 // so a function that re-queues itself cannot starve the loop.
 const drainBatch = 1024
 
-// drain runs queued functions and due timers (loop only), then either
-// queues another drain (work remains) or lets the queue fall asleep, so
-// the next push kicks the loop again (loopkit's handshake: no lost wake).
+// drain runs due timers, then queued functions (loop only).
 func (l *loop) drain() {
-	more := l.q.Drain(drainBatch, l.callback)
-	l.timers.RunDue(now(), l.callback)
+	l.timers.RunDue(now(), nil)
 	if at, ok := l.timers.Next(); ok {
 		l.arm(at)
 	}
-	if more || !l.q.Idle() {
+	l.runQueue()
+}
+
+// runQueue runs queued functions, then either queues a drain (work
+// remains) or lets the queue fall asleep, so the next push kicks the loop
+// again (loopkit's handshake: no lost wake).
+func (l *loop) runQueue() {
+	if l.q.Drain(drainBatch, nil) || !l.q.Idle() {
 		l.kick()
 	}
 }
 
-// arm sets the loop's one runtime timer to fire at at. loopkit calls it
-// (under its lock) when the earliest deadline moves earlier; drain calls
-// it for the next deadline. A spurious fire only costs an empty drain.
+// arm makes the loop's one runtime timer fire by at. loopkit calls it
+// (under its lock) when the earliest deadline moves earlier, and drain for
+// the next deadline. It only ever moves the wake-up earlier, so drain's
+// late call cannot undo an earlier deadline added meanwhile; the wake-up
+// re-arms for the rest. A spurious fire only costs an empty drain.
 func (l *loop) arm(at int64) {
-	d := time.Duration(at - now())
-	l.mu.Lock()
-	if l.wake == nil {
-		l.wake = time.AfterFunc(d, func() { _ = l.post(func() {}) })
-	} else {
-		l.wake.Reset(d)
-	}
-	l.mu.Unlock()
-}
-
-// markDirty records that c has queued bytes to flush. It reports false when
-// the loop is not inside a callback, so the caller must schedule a flush.
-func (l *loop) markDirty(c *conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.inCallback {
-		return false
+	if l.wakeAt != 0 && l.wakeAt <= at {
+		return
 	}
-	l.dirty = append(l.dirty, c)
-	return true
+	l.wakeAt = at
+	if l.wake == nil {
+		l.wake = time.AfterFunc(time.Duration(at-now()), l.fire)
+	} else {
+		l.wake.Reset(time.Duration(at - now()))
+	}
+}
+
+func (l *loop) fire() {
+	l.mu.Lock()
+	l.wakeAt = 0
+	l.mu.Unlock()
+	_ = l.post(func() {})
 }
