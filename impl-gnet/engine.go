@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -43,7 +45,7 @@ var ErrNoHalfClose = errors.New("gnet: peer shut its write side and gnet closes 
 type Engine struct {
 	cfg engine.Config
 
-	// reg counts the dialers and waitWritable goroutines too.
+	// reg counts the gnet.Run, dialer and waitWritable goroutines too.
 	reg loopkit.Registry[*listener, *conn]
 
 	mu     sync.Mutex // guards client and loops
@@ -82,7 +84,7 @@ func (e *Engine) options() []gnet.Option {
 		// As net.Listen does: a restarted server rebinds its port while old
 		// connections sit in TIME_WAIT.
 		gnet.WithReuseAddr(true),
-		gnet.WithLogger(stderrLogger{}),
+		gnet.WithLogger(stderrLog),
 	}
 }
 
@@ -106,44 +108,34 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
-	ln := &listener{e: e, newHandler: newHandler, done: make(chan struct{})}
+	ln := &listener{e: e, newHandler: newHandler}
 	h := &eventHandler{e: e, ln: ln, boot: make(chan gnet.Engine, 1)}
 	runErr := make(chan error, 1)
+	e.reg.Add()
 	go func() {
-		defer close(ln.done)
+		defer e.reg.Done()
 		runErr <- gnet.Run(h, "tcp://"+addr, e.options()...)
 	}()
 	select {
-	case ge := <-h.boot:
-		ln.geng = ge
+	case ln.geng = <-h.boot:
 	case err := <-runErr:
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
-	bound, err := boundAddr(ln.geng)
-	if err != nil {
-		_ = ln.stop(context.Background())
-		return nil, fmt.Errorf("gnet: listen %s: %w", addr, err)
+	// gnet binds ":0" itself and does not report the port: ask the kernel.
+	fd, err := ln.geng.Dup()
+	if err == nil {
+		ln.addr = sockName(fd, nil)
+		_ = unix.Close(fd)
 	}
-	ln.addr = bound
+	if ln.addr == nil {
+		_ = ln.stop()
+		return nil, fmt.Errorf("gnet: listen %s: bound address unknown (dup: %v)", addr, err)
+	}
 	if !e.reg.AddListener(ln) {
-		_ = ln.stop(context.Background())
+		_ = ln.stop()
 		return nil, e.reg.ClosedError("listen", addr)
 	}
 	return ln, nil
-}
-
-// boundAddr reads the real address of a gnet engine's single listener
-// (gnet binds ":0" itself and does not report the port).
-func boundAddr(ge gnet.Engine) (net.Addr, error) {
-	fd, err := ge.Dup()
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	if a := sockName(fd, nil); a != nil {
-		return a, nil
-	}
-	return nil, fmt.Errorf("getsockname on listener fd %d failed", fd)
 }
 
 type listener struct {
@@ -151,7 +143,6 @@ type listener struct {
 	geng       gnet.Engine
 	addr       net.Addr
 	newHandler func(engine.Conn) engine.Handler
-	done       chan struct{}
 	once       sync.Once
 }
 
@@ -161,23 +152,17 @@ func (l *listener) Addr() net.Addr { return l.addr }
 // without closing its loops, so connections accepted by this listener are
 // closed too (spec/engine.md, "gnet").
 func (l *listener) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	l.e.reg.RemoveListener(l)
-	return l.stop(ctx)
+	return l.stop()
 }
 
-func (l *listener) stop(ctx context.Context) error {
-	var err error
+// stop stops the gnet engine once; its gnet.Run goroutine is counted in
+// the engine's registry, which Shutdown waits for.
+func (l *listener) stop() (err error) {
 	l.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		err = l.geng.Stop(ctx)
-		select {
-		case <-l.done:
-		case <-ctx.Done():
-			if err == nil {
-				err = ctx.Err()
-			}
-		}
 	})
 	return err
 }
@@ -200,9 +185,9 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if timeout <= 0 {
 		timeout = engine.DefaultDialTimeout
 	}
-	var near *conn
-	if n, ok := opts.Near.(*conn); ok && n.e == e {
-		near = n
+	near, _ := opts.Near.(*conn)
+	if near != nil && near.e != e {
+		near = nil // a Near from another engine is ignored
 	}
 	e.reg.Add()
 	go func() {
@@ -248,14 +233,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	})
 }
 
-// stderrLogger keeps gnet's logs off stdout (its default logger writes
-// there, and stdout carries only the READY line).
-type stderrLogger struct{}
-
-func (stderrLogger) Debugf(string, ...any)     {}
-func (stderrLogger) Infof(string, ...any)      {}
-func (stderrLogger) Warnf(f string, a ...any)  { logf("warning", f, a) }
-func (stderrLogger) Errorf(f string, a ...any) { logf("error", f, a) }
-func (stderrLogger) Fatalf(f string, a ...any) { logf("fatal", f, a); os.Exit(1) }
-
-func logf(level, f string, a []any) { fmt.Fprintf(os.Stderr, "gnet: "+level+": "+f+"\n", a...) }
+// stderrLog keeps gnet's logs off stdout (its default logger writes there,
+// and stdout carries only the READY line): warnings and worse, on stderr.
+var stderrLog = zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
+	zapcore.Lock(os.Stderr), zapcore.WarnLevel)).Sugar().Named("gnet")
