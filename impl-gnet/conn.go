@@ -144,7 +144,7 @@ func (c *conn) open(gc gnet.Conn, newHandler func(engine.Conn) engine.Handler) {
 		c.mu.Lock()
 		c.opened = true
 		pre := c.preOpen
-		c.preOpen = nil
+		c.preOpen = nil // beforeOpen queues no more
 		wantClose := c.out.Discarded()
 		c.mu.Unlock()
 		for _, fn := range pre {
@@ -289,17 +289,11 @@ func (c *conn) waitWritable() {
 	c.e.reg.Add()
 	go func() {
 		defer c.e.reg.Done()
+		// An error means the connection closed the file: no flush is owed.
 		rc, err := f.SyscallConn()
-		if err == nil {
-			err = rc.Write(func(fd uintptr) bool { return writable(int(fd)) })
+		if err == nil && rc.Write(func(fd uintptr) bool { return writable(int(fd)) }) == nil {
+			_ = c.loop.post(func() { c.waiting = false; c.flush() })
 		}
-		if err != nil {
-			return // the connection closed the file
-		}
-		_ = c.loop.post(func() {
-			c.waiting = false
-			c.flush()
-		})
 	}()
 }
 
@@ -323,10 +317,7 @@ func (c *conn) CloseWrite() error {
 	return err
 }
 
-func (c *conn) Close() error {
-	c.CloseWith(nil)
-	return nil
-}
+func (c *conn) Close() error { c.CloseWith(nil); return nil }
 
 // CloseWith closes the connection, dropping what is queued; reason
 // becomes OnClose's error (loopkit.Conn).
@@ -335,8 +326,7 @@ func (c *conn) CloseWith(reason error) {
 		return
 	}
 	c.mu.Lock()
-	c.local = true
-	c.closeErr = reason
+	c.local, c.closeErr = true, reason
 	c.out.Discard()
 	opened := c.opened
 	c.mu.Unlock()
@@ -352,11 +342,11 @@ func (c *conn) ResumeRead() { c.setPaused(false) }
 // without the adapter the connection cannot honour a pause and closes with
 // the reason. A resume then delivers what arrived before the pause.
 func (c *conn) setPaused(p bool) {
-	if c.paused == p || c.gc == nil {
-		c.paused = p
+	was := c.paused
+	c.paused = p
+	if was == p || c.gc == nil {
 		return
 	}
-	c.paused = p
 	err := c.loop.epErr
 	if err == nil && !c.onClosed.Load() {
 		err = setInterest(c.loop.epfd, c.fd, !p)
@@ -390,12 +380,9 @@ func (c *conn) deliver() {
 			return
 		}
 		if used == 0 {
-			if n >= c.e.cfg.ReadBufferSize && !c.onClosed.Load() {
+			if n >= c.e.cfg.ReadBufferSize {
 				c.CloseWith(fmt.Errorf("gnet: read %s: %w", c.raddr, engine.ErrReadBufferFull))
 			}
-			return
-		}
-		if c.onClosed.Load() {
 			return
 		}
 		_, _ = c.gc.Discard(used)

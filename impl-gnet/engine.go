@@ -48,9 +48,9 @@ type Engine struct {
 	// reg counts the gnet.Run, dialer and waitWritable goroutines too.
 	reg loopkit.Registry[*listener, *conn]
 
-	mu     sync.Mutex // guards client and loops
+	mu     sync.Mutex // guards client
 	client *gnet.Client
-	loops  map[gnet.EventLoop]*loop
+	loops  sync.Map // gnet.EventLoop -> *loop
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -62,7 +62,7 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	if err := checkVersion(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, loops: make(map[gnet.EventLoop]*loop)}
+	e := &Engine{cfg: cfg}
 	e.reg.Init("gnet")
 	return e, nil
 }
@@ -88,16 +88,14 @@ func (e *Engine) options() []gnet.Option {
 	}
 }
 
-// loopOf returns the engine's state for a gnet event loop.
+// loopOf returns the engine's state for a gnet event loop (called on that
+// loop, so one loop is never made twice).
 func (e *Engine) loopOf(el gnet.EventLoop) *loop {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	l, ok := e.loops[el]
+	l, ok := e.loops.Load(el)
 	if !ok {
-		l = newLoop(e, el)
-		e.loops[el] = l
+		l, _ = e.loops.LoadOrStore(el, newLoop(e, el))
 	}
-	return l
+	return l.(*loop)
 }
 
 // Listen implements engine.Engine: one gnet engine per listener.
@@ -208,10 +206,10 @@ func (e *Engine) clientEngine() (*gnet.Client, error) {
 		return e.client, nil
 	}
 	cli, err := gnet.NewClient(&eventHandler{e: e}, e.options()...)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = cli.Start()
 	}
-	if err := cli.Start(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	e.client = cli
