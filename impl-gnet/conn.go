@@ -144,7 +144,7 @@ func (c *conn) open(gc gnet.Conn, newHandler func(engine.Conn) engine.Handler) {
 		c.mu.Lock()
 		c.opened = true
 		pre := c.preOpen
-		c.preOpen = nil // beforeOpen queues no more
+		c.preOpen = nil
 		wantClose := c.out.Discarded()
 		c.mu.Unlock()
 		for _, fn := range pre {
@@ -190,10 +190,9 @@ func (c *conn) write(b []byte, bufs [][]byte) error {
 	}
 	c.mu.Lock()
 	drainNow, err := c.out.Admit(n)
-	if err == nil && bufs != nil {
-		c.out.AppendOwned(bufs)
-	} else if err == nil {
-		c.out.AppendCopy(b)
+	if err == nil {
+		c.out.AppendCopy(b)     // Write (Writev passes no b)
+		c.out.AppendOwned(bufs) // Writev
 	}
 	c.mu.Unlock()
 	if drainNow {
@@ -241,13 +240,12 @@ func (c *conn) flush() {
 		c.iov = c.out.Pending(c.iov[:0], 0)
 		fin := len(c.iov) == 0 && c.out.TakeFIN()
 		c.mu.Unlock()
-		if fin {
-			if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
-				c.CloseWith(fmt.Errorf("gnet: shutdown %s: %w", c.raddr, err))
-			}
-			return
-		}
 		if len(c.iov) == 0 {
+			if fin {
+				if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+					c.CloseWith(fmt.Errorf("gnet: shutdown %s: %w", c.raddr, err))
+				}
+			}
 			return
 		}
 		n, err := unix.Writev(c.fd, c.iov)
@@ -464,14 +462,12 @@ func (t *preOpenTimer) Stop() bool {
 type eventHandler struct {
 	gnet.BuiltinEventEngine
 	e    *Engine
-	ln   *listener // nil for the dialing client
-	boot chan gnet.Engine
+	ln   *listener        // nil for the dialing client
+	boot chan gnet.Engine // buffered: only Listen reads it
 }
 
 func (h *eventHandler) OnBoot(ge gnet.Engine) gnet.Action {
-	if h.boot != nil {
-		h.boot <- ge
-	}
+	h.boot <- ge
 	return gnet.None
 }
 

@@ -16,6 +16,7 @@
 package gnetengine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -179,10 +180,6 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if !e.reg.AddConn(c) {
 		return nil, e.reg.ClosedError("dial", addr)
 	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = engine.DefaultDialTimeout
-	}
 	near, _ := opts.Near.(*conn)
 	if near != nil && near.e != e {
 		near = nil // a Near from another engine is ignored
@@ -190,7 +187,8 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	e.reg.Add()
 	go func() {
 		defer e.reg.Done()
-		c.dial(addr, timeout, near)
+		// Zero (or less) means the contract's default timeout.
+		c.dial(addr, cmp.Or(max(opts.Timeout, 0), engine.DefaultDialTimeout), near)
 	}()
 	return c, nil
 }
@@ -205,7 +203,7 @@ func (e *Engine) clientEngine() (*gnet.Client, error) {
 	if e.client != nil {
 		return e.client, nil
 	}
-	cli, err := gnet.NewClient(&eventHandler{e: e}, e.options()...)
+	cli, err := gnet.NewClient(&eventHandler{e: e, boot: make(chan gnet.Engine, 1)}, e.options()...)
 	if err == nil {
 		err = cli.Start()
 	}

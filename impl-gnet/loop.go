@@ -16,7 +16,6 @@ import (
 // (low-priority tasks spill between two queues), and the contract promises
 // FIFO Execute and deadline-ordered timers. One gnet task drains both.
 type loop struct {
-	e      *Engine
 	el     gnet.EventLoop
 	q      loopkit.ExecQueue
 	timers loopkit.Timers
@@ -35,7 +34,7 @@ var epoch = time.Now()
 func now() int64 { return int64(time.Since(epoch)) }
 
 func newLoop(e *Engine, el gnet.EventLoop) *loop {
-	l := &loop{e: e, el: el}
+	l := &loop{el: el}
 	l.epfd, l.epErr = epollFD(el)
 	l.q.Init(e.cfg.ExecuteQueueLimit)
 	l.timers.Init(l.arm)
