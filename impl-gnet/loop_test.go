@@ -1,19 +1,10 @@
 package gnetengine
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 )
-
-type openHandler struct {
-	engine.BaseHandler
-	opened chan struct{}
-}
-
-func (h *openHandler) OnOpen(engine.Conn) { close(h.opened) }
 
 // A drain that ran exactly one full batch and then found the queue empty
 // used to leave the loop marked woken with no drain queued, so no later
@@ -24,23 +15,7 @@ func (h *openHandler) OnOpen(engine.Conn) { close(h.opened) }
 // with the first function, queue the rest of one batch behind it, let it
 // all run, then check that one more function still runs.
 func TestExecuteAfterFullBatch(t *testing.T) {
-	e := newTestEngine(t, engine.Config{Workers: 1})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-	})
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return engine.BaseHandler{} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &openHandler{opened: make(chan struct{})}
-	c, err := e.Dial(ln.Addr().String(), h, engine.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, h.opened, "OnOpen")
-
+	c := openConn(t, engine.Config{Workers: 1})
 	release, batchDone := make(chan struct{}), make(chan struct{})
 	ran := 0 // touched only on the loop
 	for i := 0; i < drainBatch; i++ {
@@ -65,13 +40,4 @@ func TestExecuteAfterFullBatch(t *testing.T) {
 		t.Fatalf("Execute after the batch: %v", err)
 	}
 	waitFor(t, last, "a function queued after a full batch")
-}
-
-func waitFor(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
 }
