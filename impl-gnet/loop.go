@@ -2,6 +2,7 @@ package gnetengine
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -23,8 +24,8 @@ type loop struct {
 	epErr  error         // why epfd is unknown: PauseRead then closes the connection
 	task   gnet.Runnable // runs drain; one value, so a kick does not allocate
 
-	mu     sync.Mutex  // guards wake and wakeAt
 	wake   *time.Timer // fires at the earliest timer deadline
+	mu     sync.Mutex  // guards wakeAt
 	wakeAt int64       // when wake fires; 0: not armed
 }
 
@@ -38,6 +39,7 @@ func newLoop(e *Engine, el gnet.EventLoop) *loop {
 	l.epfd, l.epErr = epollFD(el)
 	l.q.Init(e.cfg.ExecuteQueueLimit)
 	l.timers.Init(l.arm)
+	l.wake = time.AfterFunc(math.MaxInt64, l.fire) // armed by arm
 	l.task = gnet.RunnableFunc(func(context.Context) error { l.drain(); return nil })
 	return l
 }
@@ -106,13 +108,8 @@ func (l *loop) runQueue() {
 func (l *loop) arm(at int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.wakeAt != 0 && l.wakeAt <= at {
-		return
-	}
-	l.wakeAt = at
-	if l.wake == nil {
-		l.wake = time.AfterFunc(time.Duration(at-now()), l.fire)
-	} else {
+	if l.wakeAt == 0 || at < l.wakeAt {
+		l.wakeAt = at
 		l.wake.Reset(time.Duration(at - now()))
 	}
 }

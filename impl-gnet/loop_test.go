@@ -1,7 +1,9 @@
 package gnetengine
 
 import (
+	"math"
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 )
@@ -40,4 +42,24 @@ func TestExecuteAfterFullBatch(t *testing.T) {
 		t.Fatalf("Execute after the batch: %v", err)
 	}
 	waitFor(t, last, "a function queued after a full batch")
+}
+
+// drain re-arms the loop's wake-up for the deadline it read from the heap
+// outside loopkit's lock, so it may pass a later deadline than one armed
+// meanwhile: arm must keep the earlier one (the wake-up re-arms for the
+// rest), or that timer waits for the later deadline.
+func TestArmOnlyMovesEarlier(t *testing.T) {
+	l := &loop{wake: time.AfterFunc(math.MaxInt64, func() {})}
+	defer l.wake.Stop()
+	at := now() + int64(time.Hour)
+	for _, c := range []struct{ arm, want int64 }{
+		{at, at},
+		{at + int64(time.Hour), at}, // drain's stale, later deadline
+		{at - int64(time.Minute), at - int64(time.Minute)},
+	} {
+		l.arm(c.arm)
+		if l.wakeAt != c.want {
+			t.Fatalf("arm(%d): wake-up at %d, want %d", c.arm, l.wakeAt, c.want)
+		}
+	}
 }
