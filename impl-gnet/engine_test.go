@@ -59,7 +59,7 @@ func openConn(t *testing.T, cfg engine.Config) *conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, h.opened, "OnOpen")
+	enginetest.Wait(t, h.opened, "OnOpen")
 	return c.(*conn)
 }
 
@@ -69,12 +69,3 @@ type openHandler struct {
 }
 
 func (h *openHandler) OnOpen(engine.Conn) { close(h.opened) }
-
-func waitFor(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/enginetest"
 )
 
 // A drain that ran exactly one full batch and then found the queue empty
@@ -35,13 +36,13 @@ func TestExecuteAfterFullBatch(t *testing.T) {
 		}
 	}
 	close(release)
-	waitFor(t, batchDone, "the first batch")
+	enginetest.Wait(t, batchDone, "the first batch")
 
 	last := make(chan struct{})
 	if err := c.Execute(func() { close(last) }); err != nil {
 		t.Fatalf("Execute after the batch: %v", err)
 	}
-	waitFor(t, last, "a function queued after a full batch")
+	enginetest.Wait(t, last, "a function queued after a full batch")
 }
 
 // drain re-arms the loop's wake-up for the deadline it read from the heap
