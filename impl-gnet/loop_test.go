@@ -2,6 +2,7 @@ package gnetengine
 
 import (
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestExecuteAfterFullBatch(t *testing.T) {
 	enginetest.Wait(t, last, "a function queued after a full batch")
 }
 
-// drain re-arms the loop's wake-up for the deadline it read from the heap
+// runDue re-arms the loop's wake-up for the deadline it read from the heap
 // outside loopkit's lock, so it may pass a later deadline than one armed
 // meanwhile: arm must keep the earlier one (the wake-up re-arms for the
 // rest), or that timer waits for the later deadline.
@@ -55,7 +56,7 @@ func TestArmOnlyMovesEarlier(t *testing.T) {
 	at := now() + int64(time.Hour)
 	for _, c := range []struct{ arm, want int64 }{
 		{at, at},
-		{at + int64(time.Hour), at}, // drain's stale, later deadline
+		{at + int64(time.Hour), at}, // runDue's stale, later deadline
 		{at - int64(time.Minute), at - int64(time.Minute)},
 	} {
 		l.arm(c.arm)
@@ -63,4 +64,22 @@ func TestArmOnlyMovesEarlier(t *testing.T) {
 			t.Fatalf("arm(%d): wake-up at %d, want %d", c.arm, l.wakeAt, c.want)
 		}
 	}
+}
+
+// A timer that comes due while the loop runs queued functions: the wake
+// timer's event lands in the queue being drained, and must run the timers
+// itself (it once only woke a loop that was awake already, so no drain
+// task ran them and every timer of the loop waited forever).
+func TestTimerDueDuringDrain(t *testing.T) {
+	c := openConn(t, engine.Config{Workers: 1})
+	ran := make(chan struct{})
+	if err := c.Execute(func() {
+		c.AfterFunc(0, func() { close(ran) })
+		for c.loop.q.Len() == 0 { // until the wake timer has posted
+			runtime.Gosched()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	enginetest.Wait(t, ran, "a timer that came due during a drain")
 }
