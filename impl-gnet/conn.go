@@ -113,8 +113,8 @@ func (c *conn) enroll(nc net.Conn, near *conn) error {
 // callback can run for it, so OnClose is delivered from the dialer; after
 // a Close during the dial it carries Close's reason.
 func (c *conn) failDial(err error) {
-	c.closing.Store(true)
 	c.mu.Lock()
+	c.closing.Store(true)
 	c.preOpen = nil
 	if c.local {
 		err = c.closeErr
@@ -319,16 +319,18 @@ func (c *conn) Close() error { c.CloseWith(nil); return nil }
 
 // CloseWith closes the connection, dropping what is queued; reason
 // becomes OnClose's error (loopkit.Conn).
+// closing and local change together under c.mu, so a failed dial that
+// sees closing also sees the reason.
 func (c *conn) CloseWith(reason error) {
-	if c.closing.Swap(true) {
-		return
-	}
 	c.mu.Lock()
-	c.local, c.closeErr = true, reason
-	c.out.Discard()
+	first := !c.closing.Swap(true)
+	if first {
+		c.local, c.closeErr = true, reason
+		c.out.Discard()
+	}
 	opened := c.opened
 	c.mu.Unlock()
-	if opened {
+	if first && opened {
 		_ = c.gc.Close()
 	}
 }
@@ -394,11 +396,11 @@ func (c *conn) Execute(fn func()) error {
 	if queued, err := c.beforeOpen(fn); queued {
 		return err
 	}
-	return c.loop.execute(func() {
+	return c.loop.woke(c.loop.q.Execute(func() {
 		if !c.onClosed.Load() {
 			fn()
 		}
-	})
+	}))
 }
 
 // beforeOpen queues fn to run right after OnOpen while a dial is in
