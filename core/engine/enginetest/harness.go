@@ -61,6 +61,10 @@ func (k *kit) dial(e engine.Engine, addr string, h engine.Handler, opts engine.D
 	return c
 }
 
+// Wait is the kit's wait for an engine's own tests: it blocks until ch is
+// closed, or fails t naming what after the kit's timeout.
+func Wait(t testing.TB, ch <-chan struct{}, what string) { t.Helper(); wait(t, ch, what) }
+
 // wait blocks until ch is closed or the kit's timeout passes.
 func wait(t testing.TB, ch <-chan struct{}, what string) {
 	t.Helper()
