@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -233,20 +234,14 @@ func (c *conn) process() {
 		c.open()
 	}
 	for i := 0; i < 64; i++ { // bounded so one busy conn cannot starve the loop
-		if c.Closed() || c.closing() {
+		if c.closing() { // also once closed: finish discards the queue
 			return
 		}
 		wrote := c.flush()
+		read := !c.Closed() && c.read()
+		delivered := !c.Closed() && c.deliver()
 		if c.Closed() {
-			return
-		}
-		read := c.read()
-		if c.Closed() {
-			return
-		}
-		delivered := c.deliver()
-		if c.Closed() {
-			return
+			return // no callback after OnClose
 		}
 		c.maybeDrained()
 		if !wrote && !read && !delivered {
@@ -447,9 +442,9 @@ func (c *conn) opError(op string, err tcpip.Error) error {
 func tcpErr(err tcpip.Error) error {
 	switch err.(type) {
 	case *tcpip.ErrConnectionRefused:
-		return errConnRefused
+		return syscall.ECONNREFUSED
 	case *tcpip.ErrConnectionReset, *tcpip.ErrConnectionAborted:
-		return errConnReset
+		return syscall.ECONNRESET
 	case *tcpip.ErrTimeout:
 		return errDialTimeout
 	}

@@ -96,11 +96,10 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	// restarted on its port must not wait out its old connections'
 	// TIME_WAIT (gVisor otherwise says "port is in use").
 	ep.SocketOptions().SetReuseAddress(true)
-	if terr := ep.Bind(fa); terr != nil {
-		ep.Close()
-		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: tcpErr(terr)}
+	if terr = ep.Bind(fa); terr == nil {
+		terr = ep.Listen(listenBacklog)
 	}
-	if terr := ep.Listen(listenBacklog); terr != nil {
+	if terr != nil {
 		ep.Close()
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: tcpErr(terr)}
 	}

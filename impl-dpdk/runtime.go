@@ -139,16 +139,6 @@ func DefaultRuntime() (*Netstack, error) {
 	return rt.ns, nil
 }
 
-// RuntimeStats returns the link counters of the running runtime.
-func RuntimeStats() (link.Stats, bool) {
-	rtMu.Lock()
-	defer rtMu.Unlock()
-	if rt == nil {
-		return link.Stats{}, false
-	}
-	return rt.ep.Stats(), true
-}
-
 // Teardown stops the runtime in the only safe order: stop the poller and
 // join it, stop and close the port, then rte_eal_cleanup (cleanup under a
 // running poller crashes in net_tap's rx). Engines must be shut down
@@ -163,24 +153,5 @@ func Teardown() {
 	rtMu.Unlock()
 	if r != nil {
 		r.stop()
-	}
-}
-
-// runtimeEndpoint is the running runtime's link endpoint (tests).
-func runtimeEndpoint() *link.Endpoint {
-	rtMu.Lock()
-	defer rtMu.Unlock()
-	if rt == nil {
-		return nil
-	}
-	return rt.ep
-}
-
-// SetPollMode changes the running poller's idle policy.
-func SetPollMode(m link.PollMode) {
-	rtMu.Lock()
-	defer rtMu.Unlock()
-	if rt != nil {
-		rt.ctl.SetMode(m)
 	}
 }
