@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/cli"
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
 	"github.com/netmodels/netmodels/core/engine"
 )
 
@@ -100,18 +101,14 @@ func TestMemifMsgr(t *testing.T) {
 	case <-time.After(45 * time.Second):
 		t.Fatalf("msgr-client did not finish:\n%s", cliErr.String())
 	}
-	var res struct {
-		Sent, Received, Errors int
-		MsgsPerS               float64            `json:"msgs_per_s"`
-		RTT                    map[string]float64 `json:"rtt_us"`
-	}
+	var res msgrjson.Summary
 	if err := json.Unmarshal([]byte(strings.TrimSpace(cliOut.String())), &res); err != nil {
 		t.Fatalf("client output %q: %v", cliOut.String(), err)
 	}
 	if res.Sent != 2000 || res.Received != 2000 || res.Errors != 0 {
 		t.Fatalf("client result %+v", res)
 	}
-	t.Logf("memif msgr: %.0f msg/s, rtt p50 %.0f µs p99 %.0f µs", res.MsgsPerS, res.RTT["p50"], res.RTT["p99"])
+	t.Logf("memif msgr: %.0f msg/s, rtt p50 %.0f µs p99 %.0f µs", res.MsgsPerS, res.RTTUs.P50, res.RTTUs.P99)
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
