@@ -47,7 +47,6 @@ type conn struct {
 	eof          bool   // peer's FIN read from the endpoint
 	eofReported  bool
 	wr           bytes.Reader // the Payloader of every endpoint Write
-	dialAddr     tcpip.FullAddress
 	dialDeadline *loopkit.Timer
 	spl          *splice // the relay this conn is the source of
 
@@ -91,15 +90,12 @@ func (c *conn) closing() bool {
 	return c.out.Discarded()
 }
 
-func (c *conn) LocalAddr() net.Addr {
-	if a := c.local.Load(); a != nil {
-		return a
-	}
-	return nil
-}
+func (c *conn) LocalAddr() net.Addr  { return addrOf(&c.local) }
+func (c *conn) RemoteAddr() net.Addr { return addrOf(&c.remote) }
 
-func (c *conn) RemoteAddr() net.Addr {
-	if a := c.remote.Load(); a != nil {
+// addrOf is nil (not a nil *TCPAddr) until open stored the address.
+func addrOf(p *atomic.Pointer[net.TCPAddr]) net.Addr {
+	if a := p.Load(); a != nil {
 		return a
 	}
 	return nil
@@ -196,10 +192,6 @@ func (c *conn) callback(fn func()) func() {
 
 var errDialTimeout = errors.New("i/o timeout")
 
-func (c *conn) dialError(err tcpip.Error) error {
-	return &net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddr(c.dialAddr), Err: tcpErr(err)}
-}
-
 // open runs OnOpen once the endpoint is connected.
 func (c *conn) open() {
 	c.state.Store(stateOpen)
@@ -223,11 +215,11 @@ func (c *conn) process() {
 			return
 		}
 		if err := c.ep.LastError(); err != nil {
-			c.finish(c.dialError(err))
+			c.finish(c.opError("dial", err))
 			return
 		}
 		if st := tcp.EndpointState(c.ep.State()); st == tcp.StateError || st == tcp.StateClose {
-			c.finish(c.dialError(&tcpip.ErrConnectionAborted{}))
+			c.finish(c.opError("dial", &tcpip.ErrConnectionAborted{}))
 			return
 		}
 		c.dialDeadline.Stop()
@@ -356,10 +348,7 @@ func (c *conn) deliver() bool {
 		if c.closing() {
 			return progress
 		}
-		n := c.h.OnData(c, c.in)
-		if c.Closed() {
-			return true
-		}
+		n := c.h.OnData(c, c.in) // a Close in it is queued: closing() above sees it
 		if err := engine.CheckConsumed(n, len(c.in)); err != nil {
 			c.finish(err)
 			return true
@@ -373,8 +362,7 @@ func (c *conn) deliver() bool {
 			break
 		}
 		progress = true
-		rest := copy(c.in, c.in[n:])
-		c.in = c.in[:rest]
+		c.in = c.in[:copy(c.in, c.in[n:])]
 		if c.spl != nil {
 			return true // Splice called from OnData: the relay takes over
 		}
@@ -430,11 +418,7 @@ func (c *conn) finish(err error) {
 }
 
 func (c *conn) opError(op string, err tcpip.Error) error {
-	var addr net.Addr
-	if a := c.remote.Load(); a != nil {
-		addr = a
-	}
-	return &net.OpError{Op: op, Net: "tcp", Addr: addr, Err: tcpErr(err)}
+	return &net.OpError{Op: op, Net: "tcp", Addr: c.RemoteAddr(), Err: tcpErr(err)}
 }
 
 // tcpErr maps gVisor's errors to the syscall errors the kernel engines

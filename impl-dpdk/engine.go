@@ -29,6 +29,9 @@ import (
 // Name is the engine's short name.
 const Name = "dpdk"
 
+// LibVersion names the I/O libraries the engine is built on.
+const LibVersion = "DPDK 22.11 + gVisor netstack 20260905035102"
+
 // listenBacklog bounds gVisor's accept queue per listener.
 const listenBacklog = 1024
 
@@ -139,20 +142,20 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		c.drop()
 		return nil, e.reg.ClosedError("dial", addr)
 	}
-	c.dialAddr = fa
+	c.remote.Store(tcpAddr(fa)) // the dial target until open stores the peer
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = engine.DefaultDialTimeout
 	}
 	c.dialDeadline = w.timers.Add(c, now()+int64(timeout), func() {
 		if c.state.Load() == stateConnecting {
-			c.finish(&net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddr(fa), Err: errDialTimeout})
+			c.finish(c.opError("dial", &tcpip.ErrTimeout{}))
 		}
 	})
 	switch terr := ep.Connect(fa); terr.(type) {
 	case nil, *tcpip.ErrConnectStarted:
 	default: // reported on the loop, as every dial failure (spec §7)
-		_ = w.push(w.q.Post(c.callback(func() { c.finish(c.dialError(terr)) })))
+		_ = w.push(w.q.Post(c.callback(func() { c.finish(c.opError("dial", terr)) })))
 	}
 	return c, nil
 }
