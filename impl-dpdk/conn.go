@@ -59,6 +59,7 @@ type conn struct {
 
 var (
 	_ engine.Conn     = (*conn)(nil)
+	_ engine.Splicer  = (*conn)(nil)
 	_ engine.Listener = (*listener)(nil)
 )
 
@@ -72,12 +73,6 @@ func newConn(e *Engine, w *worker, h engine.Handler, ep tcpip.Endpoint, wq *wait
 	wq.EventRegister(&c.we)
 	ep.SocketOptions().SetDelayOption(e.cfg.Nagle)
 	return c
-}
-
-// drop releases a conn that never reached the registry.
-func (c *conn) drop() {
-	c.wq.EventUnregister(&c.we)
-	c.ep.Close()
 }
 
 // Closed reports whether OnClose has run (loopkit.Owner: c's timers stop).
@@ -214,12 +209,12 @@ func (c *conn) process() {
 		if c.closing() || c.ep.Readiness(waiter.WritableEvents|waiter.EventHUp|waiter.EventErr) == 0 {
 			return
 		}
-		if err := c.ep.LastError(); err != nil {
-			c.finish(c.opError("dial", err))
-			return
+		err := c.ep.LastError()
+		if st := tcp.EndpointState(c.ep.State()); err == nil && (st == tcp.StateError || st == tcp.StateClose) {
+			err = &tcpip.ErrConnectionAborted{}
 		}
-		if st := tcp.EndpointState(c.ep.State()); st == tcp.StateError || st == tcp.StateClose {
-			c.finish(c.opError("dial", &tcpip.ErrConnectionAborted{}))
+		if err != nil {
+			c.finish(c.opError("dial", err))
 			return
 		}
 		c.dialDeadline.Stop()

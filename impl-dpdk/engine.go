@@ -107,9 +107,7 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: tcpErr(terr)}
 	}
 	bound, _ := ep.GetLocalAddress()
-	if bound.Addr.BitLen() == 0 {
-		bound.Addr = e.ns.Addr
-	}
+	bound.Addr = e.ns.Addr // fa.Addr, checked above; gVisor may report it unset
 	l := &listener{e: e, ep: ep, wq: &wq, addr: tcpAddr(bound), newHandler: newHandler, w: e.pick()}
 	l.we = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) { l.kick() })
 	wq.EventRegister(&l.we)
@@ -139,7 +137,8 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	}
 	c := newConn(e, w, h, ep, wq)
 	if !e.reg.AddConn(c) {
-		c.drop()
+		wq.EventUnregister(&c.we)
+		ep.Close()
 		return nil, e.reg.ClosedError("dial", addr)
 	}
 	c.remote.Store(tcpAddr(fa)) // the dial target until open stores the peer
@@ -198,8 +197,7 @@ func (l *listener) kick() {
 func (l *listener) accept() {
 	l.pending.Store(false)
 	for !l.closed.Load() {
-		var peer tcpip.FullAddress
-		nep, nwq, err := l.ep.Accept(&peer)
+		nep, nwq, err := l.ep.Accept(nil)
 		if err != nil {
 			return // ErrWouldBlock: the next readable event kicks us
 		}
@@ -207,7 +205,8 @@ func (l *listener) accept() {
 		c := newConn(l.e, w, nil, nep, nwq)
 		c.state.Store(stateOpen)
 		if !l.e.reg.AddConn(c) {
-			c.drop()
+			nwq.EventUnregister(&c.we)
+			nep.Close()
 			return
 		}
 		// Shutdown may win the race to c's loop: callback skips a

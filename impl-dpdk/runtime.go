@@ -1,6 +1,7 @@
 package dpdkengine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -120,16 +121,15 @@ func DefaultRuntime() (*Netstack, error) {
 	defer rtMu.Unlock()
 	if !rtStarted {
 		rtStarted = true
-		o := rtOpts
-		if o == nil {
-			env, err := OptionsFromEnv()
-			if err != nil {
-				rtErr = fmt.Errorf("dpdk: %w", err)
-				return nil, rtErr
-			}
-			o = &env
+		var o Options
+		if rtOpts != nil {
+			o = *rtOpts
+		} else if o, rtErr = OptionsFromEnv(); rtErr != nil {
+			rtErr = fmt.Errorf("dpdk: %w", rtErr)
 		}
-		rt, rtErr = startRuntime(*o)
+		if rtErr == nil {
+			rt, rtErr = startRuntime(o)
+		}
 	}
 	if rtErr != nil {
 		return nil, rtErr
@@ -145,9 +145,7 @@ func Teardown() {
 	rtMu.Lock()
 	r := rt
 	rt = nil
-	if rtErr == nil {
-		rtErr = fmt.Errorf("dpdk: runtime torn down")
-	}
+	rtErr = cmp.Or(rtErr, errors.New("dpdk: runtime torn down"))
 	rtMu.Unlock()
 	if r != nil {
 		r.stop()
@@ -202,15 +200,11 @@ func (r *dpdkRuntime) main(o Options, ready chan<- error) {
 		ready <- fmt.Errorf("dpdk: no port after EAL init: vdev probe failed (root? /dev/net/tun? bad --vdev?); DPDK log: %s", rte.LastLog())
 		return
 	}
-	mtu := o.MTU
-	if mtu <= 0 {
-		mtu = 1500
-	}
 	// The default MTU is left to the PMD (0): rte_eth_dev_set_mtu only
-	// for jumbo frames.
-	setMTU := 0
-	if mtu != 1500 {
-		setMTU = mtu
+	// for other sizes.
+	mtu, setMTU := cmp.Or(o.MTU, 1500), o.MTU
+	if setMTU == 1500 {
+		setMTU = 0
 	}
 	port, err := rte.OpenPort(0, mbufs, setMTU)
 	if err != nil {

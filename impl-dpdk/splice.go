@@ -42,8 +42,6 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	return nil
 }
 
-var _ engine.Splicer = (*conn)(nil)
-
 // splice is a running relay; loop-only on the source.
 type splice struct {
 	dst   *conn

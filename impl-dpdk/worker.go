@@ -78,7 +78,7 @@ func (w *worker) run(g *loopkit.Group) {
 	defer g.Done()
 	defer w.timers.Close()
 	defer w.q.Close()
-	idle := time.NewTimer(time.Hour)
+	idle := time.NewTimer(time.Hour) // re-armed before every sleep
 	defer idle.Stop()
 	var ready []*conn
 	for {
@@ -98,15 +98,14 @@ func (w *worker) run(g *loopkit.Group) {
 		if w.stopped {
 			return
 		}
+		sleep := time.Hour // no timer: only a wake-up ends it
 		if at, ok := w.timers.Next(); ok {
-			idle.Reset(time.Duration(at - now()))
-			select {
-			case <-w.wake:
-			case <-idle.C:
-			}
-			idle.Stop()
-		} else {
-			<-w.wake
+			sleep = time.Duration(at - now())
+		}
+		idle.Reset(sleep)
+		select {
+		case <-w.wake:
+		case <-idle.C:
 		}
 	}
 }
