@@ -104,11 +104,11 @@ func commitText(m result.Machine) string {
 
 func pinText(run *result.Run) string {
 	if !run.Method.Taskset {
-		return "off (taskset missing or --pin -1): pinned scenarios are absent"
+		return "off (--pin -1): pinned scenarios are absent"
 	}
-	text := fmt.Sprintf("\"pinned\" scenarios run client, server, backend and proxy all under taskset -c %d (the path cost, no cross-CPU wake-ups); \"unpinned\" ones let the scheduler place them", run.Method.PinCPU)
+	text := fmt.Sprintf("\"pinned\" scenarios run client, server, backend and proxy all pinned to CPU %d (the path cost, no cross-CPU wake-ups); \"unpinned\" ones let the scheduler place them", run.Method.PinCPU)
 	if slices.ContainsFunc(run.Scenarios, func(sc *result.Scenario) bool { return sc.Split }) {
-		text += fmt.Sprintf("; \"split\" ones run the client under taskset -c %d and the server side (server, backend, proxy) under taskset -c %d: "+
+		text += fmt.Sprintf("; \"split\" ones pin the client to CPU %d and the server side (server, backend, proxy) to CPU %d: "+
 			"one fixed placement, as if the client were another machine (left to the scheduler on 2 CPUs, rates and CPU per unit moved by 12-20 %% between repetitions, split by 1-5 %%)", run.Method.ClientCPU, run.Method.PinCPU)
 	}
 	return text

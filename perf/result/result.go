@@ -74,7 +74,9 @@ type Method struct {
 	DurationS  float64 `json:"duration_s"`
 	Confidence float64 `json:"confidence"`
 	PinCPU     int     `json:"pin_cpu"`
-	Taskset    bool    `json:"taskset"`
+	// Taskset: pinned scenarios ran pinned (the name is older than the
+	// mechanism: children are pinned from their fork, as by taskset -c).
+	Taskset bool `json:"taskset"`
 	// ClientCPU is where a split scenario's client runs (its server side
 	// is on PinCPU); -1 when the machine offers no second CPU.
 	ClientCPU int `json:"client_cpu"`
