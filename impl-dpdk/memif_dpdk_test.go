@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/cli"
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/supervise"
 )
@@ -79,18 +80,14 @@ func TestMemifMsgr(t *testing.T) {
 		t.Fatalf("msgr-client: %v\n%s\nclient stderr:\n%s\nserver stderr:\n%s", err, cli.Stdout(), cli.Stderr(), srv.Stderr())
 	}
 	out := cli.Stdout()
-	var res struct {
-		Sent, Received, Errors int
-		MsgsPerS               float64            `json:"msgs_per_s"`
-		RTT                    map[string]float64 `json:"rtt_us"`
-	}
+	var res msgrjson.Summary
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &res); err != nil {
 		t.Fatalf("client output %q: %v", out, err)
 	}
 	if res.Sent != 2000 || res.Received != 2000 || res.Errors != 0 {
 		t.Fatalf("client result %+v", res)
 	}
-	t.Logf("memif msgr: %.0f msg/s, rtt p50 %.0f µs p99 %.0f µs", res.MsgsPerS, res.RTT["p50"], res.RTT["p99"])
+	t.Logf("memif msgr: %.0f msg/s, rtt p50 %.0f µs p99 %.0f µs", res.MsgsPerS, res.RTTUs.P50, res.RTTUs.P99)
 	// SIGTERM: exit 0 within the contract's 5 s (supervise's default grace).
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
