@@ -517,6 +517,7 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		reason = fmt.Errorf("gnet: %s: %w", c.raddr, err)
 	}
 	c.closing.Store(true)
+	c.loop.timers.Drop(c) // spec §6: a closed connection's timers give their memory back now
 	c.mu.Lock()
 	c.out.Discard()
 	c.mu.Unlock()

@@ -2,10 +2,12 @@ package gnetengine
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/enginetest"
 )
 
 // A dialed socket follows Config.Nagle both ways (Go's net.Dial sets
@@ -35,5 +37,23 @@ func TestCloseWriteTwice(t *testing.T) {
 	_ = c.Close()
 	if err := c.CloseWrite(); err != engine.ErrClosed {
 		t.Fatalf("CloseWrite after Close: %v, want ErrClosed", err)
+	}
+}
+
+// A closed connection's pending timers leave its loop's heap when it closes,
+// not when they come due (spec/engine.md section 6).
+func TestCloseDropsTimers(t *testing.T) {
+	c := openConn(t, engine.Config{Workers: 1})
+	before := c.loop.timers.Len()
+	for range 1000 {
+		c.AfterFunc(time.Hour, func() { t.Error("timer of a closed connection ran") })
+	}
+	if got := c.loop.timers.Len(); got < before+1000 {
+		t.Fatalf("heap holds %d timers after 1000 AfterFunc, want >= %d", got, before+1000)
+	}
+	_ = c.Close()
+	enginetest.Wait(t, c.h.(*openHandler).closed, "OnClose")
+	if got := c.loop.timers.Len(); got > before {
+		t.Errorf("heap holds %d timers after OnClose, want <= %d", got, before)
 	}
 }

@@ -54,7 +54,7 @@ func openConn(t *testing.T, cfg engine.Config) *conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &openHandler{opened: make(chan struct{})}
+	h := &openHandler{opened: make(chan struct{}), closed: make(chan struct{})}
 	c, err := e.Dial(ln.Addr().String(), h, engine.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,8 @@ func openConn(t *testing.T, cfg engine.Config) *conn {
 
 type openHandler struct {
 	engine.BaseHandler
-	opened chan struct{}
+	opened, closed chan struct{}
 }
 
-func (h *openHandler) OnOpen(engine.Conn) { close(h.opened) }
+func (h *openHandler) OnOpen(engine.Conn)         { close(h.opened) }
+func (h *openHandler) OnClose(engine.Conn, error) { close(h.closed) }
