@@ -37,7 +37,11 @@ import (
 // has run). NewFDConnection registers its fd with a poller at once, and
 // the poller reads the operator's hook fields without a lock; a pipe like
 // that raises no epoll event, so the hooks and callbacks can be installed
-// before the socket takes the pipe's place (plug).
+// before the socket takes the pipe's place (plug). (netpoll's race build
+// can still hand the quiet connection a stale event of an earlier fd with
+// the same number, see onNetpollClose; its hang-up closes the quiet
+// connection, plug notices and attach takes another pipe. Only a stale
+// event handled during install's few stores would race with them.)
 func quietConnection() (nc netpoll.Connection, op *netpoll.FDOperator, w int, err error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
@@ -92,9 +96,10 @@ func (ri *readInterest) plug(raw syscall.RawConn) error {
 // registers the fd outside it (arming): registering waits for the poller to
 // finish the event it may be handling for this fd, and that event may call
 // pollerStop. A pollerStop during arming cannot tell whether the
-// registration is in yet, so it deregisters anyway and resume deregisters
-// once more after registering, unless the reason has gone; so the poller
-// never reads past the bound, even while resume is descheduled.
+// registration is in yet, so it deregisters anyway; resume, once its
+// registration is in, makes sure the fd is out again and looks at the
+// reason afresh. So the poller never reads past the bound, even while
+// resume is descheduled.
 type readInterest struct {
 	op       *netpoll.FDOperator
 	wantStop func() bool // reads paused, or the read-ahead bound passed
