@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -14,6 +15,7 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // Connection states; only the loop changes them.
@@ -34,154 +36,123 @@ type conn struct {
 	wq *waiter.Queue
 	we waiter.Entry
 
-	state  atomic.Int32
-	queued atomic.Bool // on w.ready
-	paused atomic.Bool
+	state         atomic.Int32
+	queued        atomic.Bool // on w.ready
+	paused        atomic.Bool
+	local, remote atomic.Pointer[net.TCPAddr]
+	splicedBy     atomic.Pointer[conn] // the source relaying into this conn
 
 	// Loop-only.
 	in           []byte // unconsumed bytes, cap ReadBufferSize
 	eof          bool   // peer's FIN read from the endpoint
 	eofReported  bool
-	shutWrDone   bool
-	local        atomic.Pointer[net.TCPAddr]
-	remote       atomic.Pointer[net.TCPAddr]
-	dialAddr     tcpip.FullAddress
-	dialStarted  bool // Connect called: until then a new endpoint reads as hung up
-	dialDeadline *timer
+	wr           bytes.Reader // the Payloader of every endpoint Write
+	dialDeadline *loopkit.Timer
+	spl          *splice // the relay this conn is the source of
 
-	spl       *splice              // loop-only: the relay this conn is the source of
-	splicedBy atomic.Pointer[conn] // the source relaying into this conn
-
-	mu          sync.Mutex // guards the out-queue and the close requests
-	out         [][]byte
-	held        [][]byte // writes made while a splice feeds this conn (counted in outBytes)
-	outBytes    int
-	aboveHigh   bool
-	drainedOwed bool
-	closeWrite  bool  // CloseWrite called
-	closing     bool  // Close called or engine shutting down
-	closeErr    error // the error OnClose reports after a close request
-
-	ctx atomic.Value
+	mu       sync.Mutex // guards what follows; Discarded means closing
+	out      loopkit.OutQueue
+	drainDue bool  // OnDrained came due: process delivers it
+	held     bool  // a splice writes ep: the queue and FIN wait for its end
+	closeErr error // the error OnClose reports after a close request
 }
 
 var (
 	_ engine.Conn     = (*conn)(nil)
-	_ engine.Timer    = (*timer)(nil)
+	_ engine.Splicer  = (*conn)(nil)
 	_ engine.Listener = (*listener)(nil)
 )
 
 func newConn(e *Engine, w *worker, h engine.Handler, ep tcpip.Endpoint, wq *waiter.Queue) *conn {
 	c := &conn{e: e, w: w, h: h, ep: ep, wq: wq}
 	c.in = make([]byte, 0, e.cfg.ReadBufferSize)
+	c.out.Init(e.cfg)
 	c.we = waiter.NewFunctionEntry(waiter.ReadableEvents|waiter.WritableEvents|waiter.EventHUp|waiter.EventErr, func(waiter.EventMask) {
 		w.markReady(c)
 	})
 	wq.EventRegister(&c.we)
-	ep.SocketOptions().SetDelayOption(e.cfg.DelayedAcks)
+	ep.SocketOptions().SetDelayOption(e.cfg.Nagle)
 	return c
 }
 
-func (c *conn) isClosed() bool { return c.state.Load() == stateClosed }
+// Closed reports whether OnClose has run (loopkit.Owner: c's timers stop).
+func (c *conn) Closed() bool { return c.state.Load() == stateClosed }
 
-func (c *conn) LocalAddr() net.Addr {
-	if a := c.local.Load(); a != nil {
-		return a
-	}
-	return nil
-}
-
-func (c *conn) RemoteAddr() net.Addr {
-	if a := c.remote.Load(); a != nil {
-		return a
-	}
-	return nil
-}
-
-func (c *conn) SetContext(v any) { c.ctx.Store(&v) }
-func (c *conn) Context() any {
-	if p, ok := c.ctx.Load().(*any); ok {
-		return *p
-	}
-	return nil
-}
-
-func (c *conn) Write(b []byte) error {
-	return c.enqueue([][]byte{bytes.Clone(b)}, len(b))
-}
-
-func (c *conn) Writev(bufs [][]byte) error {
-	n := 0
-	for _, b := range bufs {
-		n += len(b)
-	}
-	return c.enqueue(bufs, n)
-}
-
-func (c *conn) enqueue(bufs [][]byte, n int) error {
+// closing reports whether a close was asked for or has happened.
+func (c *conn) closing() bool {
 	c.mu.Lock()
-	if c.closing || c.closeWrite || c.isClosed() {
-		c.mu.Unlock()
-		return engine.ErrClosed
+	defer c.mu.Unlock()
+	return c.out.Discarded()
+}
+
+func (c *conn) LocalAddr() net.Addr  { return addrOf(&c.local) }
+func (c *conn) RemoteAddr() net.Addr { return addrOf(&c.remote) }
+
+// addrOf is nil (not a nil *TCPAddr) until open stored the address.
+func addrOf(p *atomic.Pointer[net.TCPAddr]) net.Addr {
+	if a := p.Load(); a != nil {
+		return a
 	}
-	if c.outBytes+n > c.e.cfg.OutQueueLimit {
-		c.drainedOwed = true
-		c.mu.Unlock()
-		c.w.markReady(c) // OnDrained may already be owed
-		return engine.ErrOutQueueFull
-	}
-	for _, b := range bufs {
-		if len(b) == 0 {
-			continue
-		}
-		if c.splicedBy.Load() != nil {
-			c.held = append(c.held, b) // sent after the splice (spec: Splicer)
-		} else {
-			c.out = append(c.out, b)
-		}
-	}
-	c.outBytes += n
-	if c.outBytes > c.e.cfg.OutQueueHighWater {
-		c.aboveHigh = true
-	}
-	c.mu.Unlock()
-	c.w.markReady(c)
 	return nil
+}
+
+func (c *conn) Write(b []byte) error { return c.write(b, nil) }
+
+func (c *conn) Writev(bufs [][]byte) error { return c.write(nil, bufs) }
+
+func (c *conn) write(b []byte, bufs [][]byte) error {
+	n := len(b)
+	for _, x := range bufs {
+		n += len(x)
+	}
+	c.mu.Lock()
+	drainNow, err := c.out.Admit(n)
+	switch {
+	case err != nil:
+	case bufs != nil:
+		c.out.AppendOwned(bufs)
+	default:
+		c.out.AppendCopy(b)
+	}
+	c.drainDue = c.drainDue || drainNow
+	c.mu.Unlock()
+	if err == nil || drainNow {
+		c.w.markReady(c)
+	}
+	return err
 }
 
 func (c *conn) OutQueued() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.outBytes
+	return c.out.Len()
 }
 
 func (c *conn) CloseWrite() error {
 	c.mu.Lock()
-	if c.closing || c.isClosed() {
-		c.mu.Unlock()
-		return engine.ErrClosed
-	}
-	c.closeWrite = true
+	err := c.out.CloseWrite()
 	c.mu.Unlock()
-	c.w.markReady(c)
-	return nil
+	if err == nil {
+		c.w.markReady(c)
+	}
+	return err
 }
 
-func (c *conn) Close() error { c.closeWith(nil); return nil }
+func (c *conn) Close() error { c.CloseWith(nil); return nil }
 
-// closeWith asks the loop to close c with err; the first request wins. It
-// is posted behind Execute functions already accepted, so they run first.
-func (c *conn) closeWith(err error) {
+// CloseWith asks the loop to close c with err (loopkit.Conn); the first
+// request wins. It is queued behind Execute functions already accepted,
+// so they run first.
+func (c *conn) CloseWith(err error) {
 	c.mu.Lock()
-	if c.closing || c.isClosed() {
+	if c.out.Discarded() {
 		c.mu.Unlock()
 		return
 	}
-	c.closing = true
+	c.out.Discard()
 	c.closeErr = err
-	c.out, c.outBytes = nil, 0
 	c.mu.Unlock()
-	c.w.post(c, func() { c.finish(err) })
+	_ = c.w.push(c.w.q.Post(c.callback(func() { c.finish(err) })))
 }
 
 func (c *conn) PauseRead() { c.paused.Store(true) }
@@ -193,51 +164,28 @@ func (c *conn) ResumeRead() {
 }
 
 func (c *conn) Execute(fn func()) error {
-	if c.isClosed() {
+	if c.Closed() {
 		return engine.ErrClosed
 	}
-	return c.w.execute(c, fn)
+	return c.w.push(c.w.q.Execute(c.callback(fn)))
 }
 
 func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
-	t := &timer{c: c, when: time.Now().Add(d), fn: fn}
-	c.w.addTimer(t)
-	return t
+	return c.w.timers.Add(c, now()+int64(d), c.callback(fn))
 }
 
-// afterCallback runs after an Execute function or timer: the function may
-// have written, resumed or closed; process picks that up.
-func (c *conn) afterCallback() {
-	if !c.isClosed() {
-		c.process()
-	}
-}
-
-// startDial runs on the loop: Connect is non-blocking in gVisor, the
-// result comes as a writable or error event.
-func (c *conn) startDial(timeout time.Duration) {
-	c.dialStarted = true
-	err := c.ep.Connect(c.dialAddr)
-	switch err.(type) {
-	case nil, *tcpip.ErrConnectStarted:
-	default:
-		c.finish(c.dialError(err))
-		return
-	}
-	c.dialDeadline = &timer{c: c, when: time.Now().Add(timeout), fn: func() {
-		if c.state.Load() == stateConnecting {
-			c.finish(&net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddr(c.dialAddr), Err: errDialTimeout})
+// callback wraps fn as one of c's callbacks on the loop: skipped once c
+// is closed, and followed by process for what fn did (wrote, resumed).
+func (c *conn) callback(fn func()) func() {
+	return func() {
+		if !c.Closed() {
+			fn()
+			c.process()
 		}
-	}}
-	c.w.addTimer(c.dialDeadline)
-	c.process()
+	}
 }
 
 var errDialTimeout = errors.New("i/o timeout")
-
-func (c *conn) dialError(err tcpip.Error) error {
-	return &net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddr(c.dialAddr), Err: tcpErr(err)}
-}
 
 // open runs OnOpen once the endpoint is connected.
 func (c *conn) open() {
@@ -254,52 +202,35 @@ func (c *conn) open() {
 // process handles pending events: connect completion, writes, reads and
 // deliveries, drain notifications. Loop only.
 func (c *conn) process() {
-	if c.isClosed() || c.h == nil {
+	if c.Closed() || c.h == nil {
 		return // an accepted conn whose open task has not run yet
 	}
 	if c.state.Load() == stateConnecting {
-		if c.closingNow() || !c.dialStarted {
+		if c.closing() || c.ep.Readiness(waiter.WritableEvents|waiter.EventHUp|waiter.EventErr) == 0 {
 			return
 		}
-		if c.ep.Readiness(waiter.WritableEvents|waiter.EventHUp|waiter.EventErr) == 0 {
+		err := c.ep.LastError()
+		if st := tcp.EndpointState(c.ep.State()); err == nil && (st == tcp.StateError || st == tcp.StateClose) {
+			err = &tcpip.ErrConnectionAborted{}
+		}
+		if err != nil {
+			c.finish(c.opError("dial", err))
 			return
 		}
-		if err := c.ep.LastError(); err != nil {
-			c.finish(c.dialError(err))
-			return
-		}
-		if st := tcp.EndpointState(c.ep.State()); st == tcp.StateError || st == tcp.StateClose {
-			c.finish(c.dialError(&tcpip.ErrConnectionAborted{}))
-			return
-		}
-		if c.dialDeadline != nil {
-			c.dialDeadline.Stop()
-		}
+		c.dialDeadline.Stop()
 		c.open()
-		if c.isClosed() {
-			return
-		}
 	}
 	for i := 0; i < 64; i++ { // bounded so one busy conn cannot starve the loop
-		if c.closingNow() {
+		if c.closing() { // also once closed: finish discards the queue
 			return
 		}
 		wrote := c.flush()
-		if c.isClosed() {
-			return
-		}
-		read := c.read()
-		if c.isClosed() {
-			return
-		}
-		delivered := c.deliver()
-		if c.isClosed() {
-			return
+		read := !c.Closed() && c.read()
+		delivered := !c.Closed() && c.deliver()
+		if c.Closed() {
+			return // no callback after OnClose
 		}
 		c.maybeDrained()
-		if c.isClosed() {
-			return
-		}
 		if !wrote && !read && !delivered {
 			return
 		}
@@ -307,25 +238,22 @@ func (c *conn) process() {
 	c.w.markReady(c) // more to do: come back next turn
 }
 
-func (c *conn) closingNow() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
-
-// flush hands queued bytes to gVisor until it would block.
+// flush hands queued bytes to gVisor until it would block, then the FIN
+// once everything, a splice into c included, is through.
 func (c *conn) flush() bool {
 	progress := false
 	for {
+		var one [1][]byte
+		iov := one[:0]
 		c.mu.Lock()
-		if len(c.out) == 0 {
-			shut := c.closeWrite && !c.shutWrDone && len(c.held) == 0 && c.splicedBy.Load() == nil
-			c.mu.Unlock()
-			if progress {
-				c.wakeSpliceSource()
-			}
-			if shut {
-				c.shutWrDone = true
+		if !c.held {
+			iov = c.out.Pending(iov, 1)
+		}
+		fin := len(iov) == 0 && c.splicedBy.Load() == nil && c.out.TakeFIN()
+		c.mu.Unlock()
+		if len(iov) == 0 {
+			c.wakeSpliceSource() // the relay into c waits for an empty queue or room
+			if fin {
 				if err := c.ep.Shutdown(tcpip.ShutdownWrite); err != nil {
 					c.finish(c.opError("shutdown", err))
 				}
@@ -333,45 +261,28 @@ func (c *conn) flush() bool {
 			}
 			return progress
 		}
-		b := c.out[0]
-		c.mu.Unlock()
-		var r bytes.Reader
-		r.Reset(b)
-		n, err := c.ep.Write(&r, tcpip.WriteOptions{})
+		c.wr.Reset(iov[0])
+		n, err := c.ep.Write(&c.wr, tcpip.WriteOptions{})
 		if n > 0 {
 			progress = true
 			c.mu.Lock()
-			if len(c.out) > 0 { // Close may have dropped the queue meanwhile
-				if int(n) == len(c.out[0]) {
-					c.out[0] = nil
-					c.out = c.out[1:]
-				} else {
-					c.out[0] = c.out[0][n:]
-				}
-				c.outBytes -= int(n)
-			}
+			c.drainDue = c.out.Consume(int(n)) || c.drainDue
 			c.mu.Unlock()
 		}
 		if err != nil {
 			if _, ok := err.(*tcpip.ErrWouldBlock); ok {
-				if progress {
-					c.wakeSpliceSource()
-				}
 				return progress
 			}
 			c.finish(c.opError("write", err))
 			return true
 		}
-		if int(n) < len(b) {
-			if progress {
-				c.wakeSpliceSource()
-			}
+		if int(n) < len(iov[0]) {
 			return progress
 		}
 	}
 }
 
-// wakeSpliceSource lets a relay blocked on this conn's out-queue go on.
+// wakeSpliceSource lets a relay waiting on this conn go on.
 func (c *conn) wakeSpliceSource() {
 	if src := c.splicedBy.Load(); src != nil {
 		src.w.markReady(src)
@@ -385,11 +296,7 @@ func (c *conn) read() bool {
 	if c.eof {
 		return false
 	}
-	if c.spl != nil {
-		if !c.spliceRoom() {
-			return false // the destination wakes us when it drains
-		}
-	} else if c.paused.Load() {
+	if c.spl == nil && c.paused.Load() { // a splice ignores PauseRead (spec §9)
 		// Not reading, but a reset must still end the connection now.
 		if tcp.EndpointState(c.ep.State()) == tcp.StateError {
 			if err := c.ep.LastError(); err != nil {
@@ -433,14 +340,14 @@ func (c *conn) deliver() bool {
 	progress := false
 	needMore := false // the handler left a partial message it cannot use yet
 	for len(c.in) > 0 && !c.paused.Load() {
-		if c.closingNow() {
+		if c.closing() {
 			return progress
 		}
-		n := c.h.OnData(c, c.in)
-		if c.isClosed() {
+		n := c.h.OnData(c, c.in) // a Close in it is queued: closing() above sees it
+		if err := engine.CheckConsumed(n, len(c.in)); err != nil {
+			c.finish(err)
 			return true
 		}
-		n = max(0, min(n, len(c.in)))
 		if n == 0 {
 			if len(c.in) >= cap(c.in) {
 				c.finish(engine.ErrReadBufferFull)
@@ -450,15 +357,14 @@ func (c *conn) deliver() bool {
 			break
 		}
 		progress = true
-		rest := copy(c.in, c.in[n:])
-		c.in = c.in[:rest]
+		c.in = c.in[:copy(c.in, c.in[n:])]
 		if c.spl != nil {
 			return true // Splice called from OnData: the relay takes over
 		}
 	}
 	// EOF follows the last OnData even when the handler left bytes it
 	// could not consume: no more will come (a truncated frame then FIN).
-	if c.eof && !c.eofReported && c.spl == nil && (len(c.in) == 0 || needMore) && !c.paused.Load() && !c.closingNow() {
+	if c.eof && !c.eofReported && c.spl == nil && (len(c.in) == 0 || needMore) && !c.paused.Load() && !c.closing() {
 		c.eofReported = true
 		c.h.OnReadEOF(c)
 		progress = true
@@ -468,35 +374,32 @@ func (c *conn) deliver() bool {
 
 func (c *conn) maybeDrained() {
 	c.mu.Lock()
-	fire := !c.closing && (c.aboveHigh || c.drainedOwed) && c.outBytes <= c.e.cfg.OutQueueLowWater
-	if fire {
-		c.aboveHigh, c.drainedOwed = false, false
-	}
+	due := c.drainDue && !c.out.Discarded() && c.out.DrainStillDue()
+	c.drainDue = false
 	c.mu.Unlock()
-	if fire {
+	if due {
 		c.h.OnDrained(c)
 	}
 }
 
 // finish ends the connection: gVisor endpoint closed, OnClose last.
 func (c *conn) finish(err error) {
-	if c.isClosed() {
+	if c.Closed() {
 		return
 	}
 	c.state.Store(stateClosed)
 	c.mu.Lock()
-	if c.closing {
+	if c.out.Discarded() {
 		// A Close or Shutdown asked first: its reason wins over an I/O
 		// error met while the request waited its turn on the loop.
 		err = c.closeErr
 	}
-	c.closing = true
-	c.out, c.outBytes = nil, 0
+	c.out.Discard()
 	c.mu.Unlock()
 	c.wq.EventUnregister(&c.we)
 	c.ep.Close()
 	if c.spl != nil { // OnClose is the only report: done does not run
-		c.spl.dst.releaseSplice(c)
+		c.spl.dst.releaseSplice()
 		c.spl = nil
 	}
 	c.wakeSpliceSource() // a relay into c sees it closed and ends
@@ -506,15 +409,11 @@ func (c *conn) finish(err error) {
 	if c.h != nil { // nil: accepted, closed by Shutdown before newHandler ran
 		c.h.OnClose(c, err)
 	}
-	c.e.forget(c)
+	c.e.reg.RemoveConn(c)
 }
 
 func (c *conn) opError(op string, err tcpip.Error) error {
-	var addr net.Addr
-	if a := c.remote.Load(); a != nil {
-		addr = a
-	}
-	return &net.OpError{Op: op, Net: "tcp", Addr: addr, Err: tcpErr(err)}
+	return &net.OpError{Op: op, Net: "tcp", Addr: c.RemoteAddr(), Err: tcpErr(err)}
 }
 
 // tcpErr maps gVisor's errors to the syscall errors the kernel engines
@@ -522,9 +421,9 @@ func (c *conn) opError(op string, err tcpip.Error) error {
 func tcpErr(err tcpip.Error) error {
 	switch err.(type) {
 	case *tcpip.ErrConnectionRefused:
-		return errConnRefused
+		return syscall.ECONNREFUSED
 	case *tcpip.ErrConnectionReset, *tcpip.ErrConnectionAborted:
-		return errConnReset
+		return syscall.ECONNRESET
 	case *tcpip.ErrTimeout:
 		return errDialTimeout
 	}

@@ -11,11 +11,9 @@ package dpdkengine
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -25,10 +23,14 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // Name is the engine's short name.
 const Name = "dpdk"
+
+// LibVersion names the I/O libraries the engine is built on.
+const LibVersion = "DPDK 22.11 + gVisor netstack 20260905035102"
 
 // listenBacklog bounds gVisor's accept queue per listener.
 const listenBacklog = 1024
@@ -39,12 +41,8 @@ type Engine struct {
 	ns      *Netstack
 	workers []*worker
 	rr      atomic.Uint32
-
-	mu        sync.Mutex
-	closed    bool
-	conns     map[*conn]struct{}
-	listeners map[*listener]struct{}
-	idle      chan struct{} // closed when conns empties after Shutdown began
+	reg     loopkit.Registry[*listener, *conn]
+	loops   loopkit.Group // the workers' goroutines
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -63,11 +61,13 @@ func New(cfg engine.Config) (engine.Engine, error) {
 // in-memory port).
 func NewOn(ns *Netstack, cfg engine.Config) *Engine {
 	cfg = cfg.WithDefaults(runtime.NumCPU())
-	e := &Engine{cfg: cfg, ns: ns, conns: map[*conn]struct{}{}, listeners: map[*listener]struct{}{}}
+	e := &Engine{cfg: cfg, ns: ns}
+	e.reg.Init(Name)
 	for range cfg.Workers {
-		w := newWorker(e)
+		w := newWorker(cfg.ExecuteQueueLimit)
 		e.workers = append(e.workers, w)
-		go w.run()
+		e.loops.Add()
+		go w.run(&e.loops)
 	}
 	return e
 }
@@ -76,26 +76,6 @@ func (e *Engine) Name() string { return Name }
 
 func (e *Engine) pick() *worker {
 	return e.workers[int(e.rr.Add(1))%len(e.workers)]
-}
-
-func (e *Engine) track(c *conn) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return fmt.Errorf("dpdk: %w", engine.ErrEngineClosed)
-	}
-	e.conns[c] = struct{}{}
-	return nil
-}
-
-func (e *Engine) forget(c *conn) {
-	e.mu.Lock()
-	delete(e.conns, c)
-	if e.closed && len(e.conns) == 0 && e.idle != nil {
-		close(e.idle)
-		e.idle = nil
-	}
-	e.mu.Unlock()
 }
 
 // Listen binds addr on the stack; 127.0.0.1 and 0.0.0.0 mean the stack's
@@ -110,12 +90,6 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if fa.Addr != e.ns.Addr {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
 	}
-	e.mu.Lock()
-	closed := e.closed
-	e.mu.Unlock()
-	if closed {
-		return nil, fmt.Errorf("dpdk: listen %s: %w", addr, engine.ErrEngineClosed)
-	}
 	var wq waiter.Queue
 	ep, terr := e.ns.Stack.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
 	if terr != nil {
@@ -125,34 +99,28 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	// restarted on its port must not wait out its old connections'
 	// TIME_WAIT (gVisor otherwise says "port is in use").
 	ep.SocketOptions().SetReuseAddress(true)
-	if terr := ep.Bind(fa); terr != nil {
-		ep.Close()
-		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: tcpErr(terr)}
+	if terr = ep.Bind(fa); terr == nil {
+		terr = ep.Listen(listenBacklog)
 	}
-	if terr := ep.Listen(listenBacklog); terr != nil {
+	if terr != nil {
 		ep.Close()
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr(fa), Err: tcpErr(terr)}
 	}
 	bound, _ := ep.GetLocalAddress()
-	if bound.Addr.BitLen() == 0 {
-		bound.Addr = e.ns.Addr
-	}
+	bound.Addr = e.ns.Addr // fa.Addr, checked above; gVisor may report it unset
 	l := &listener{e: e, ep: ep, wq: &wq, addr: tcpAddr(bound), newHandler: newHandler, w: e.pick()}
 	l.we = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) { l.kick() })
 	wq.EventRegister(&l.we)
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		l.shut()
-		return nil, fmt.Errorf("dpdk: listen %s: %w", addr, engine.ErrEngineClosed)
+	if !e.reg.AddListener(l) {
+		_ = l.Close()
+		return nil, e.reg.ClosedError("listen", addr)
 	}
-	e.listeners[l] = struct{}{}
-	e.mu.Unlock()
 	l.kick() // connections that raced the registration
 	return l, nil
 }
 
-// Dial starts a non-blocking connect; the result comes on the loop.
+// Dial starts a non-blocking connect (gVisor's Connect returns at once);
+// the result comes on the loop as a writable or error event.
 func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (engine.Conn, error) {
 	fa, err := e.ns.fullAddr(addr)
 	if err != nil {
@@ -168,66 +136,41 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: tcpAddr(fa), Err: tcpErr(terr)}
 	}
 	c := newConn(e, w, h, ep, wq)
-	c.dialAddr = fa
-	if err := e.track(c); err != nil {
+	if !e.reg.AddConn(c) {
 		wq.EventUnregister(&c.we)
 		ep.Close()
-		return nil, err
+		return nil, e.reg.ClosedError("dial", addr)
 	}
+	c.remote.Store(tcpAddr(fa)) // the dial target until open stores the peer
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = engine.DefaultDialTimeout
 	}
-	w.post(c, func() { c.startDial(timeout) })
+	c.dialDeadline = w.timers.Add(c, now()+int64(timeout), func() {
+		if c.state.Load() == stateConnecting {
+			c.finish(c.opError("dial", &tcpip.ErrTimeout{}))
+		}
+	})
+	switch terr := ep.Connect(fa); terr.(type) {
+	case nil, *tcpip.ErrConnectStarted:
+	default: // reported on the loop, as every dial failure (spec §7)
+		_ = w.push(w.q.Post(c.callback(func() { c.finish(c.opError("dial", terr)) })))
+	}
 	return c, nil
 }
 
 // Shutdown closes listeners and connections (OnClose with
-// ErrEngineClosed), then stops the loops. The process's DPDK runtime stays
-// up for other engines; the binary tears it down with Teardown at exit.
+// ErrEngineClosed), then stops the loops. Each connection's close is
+// queued on its loop before that loop's stop, so it runs first. The
+// process's DPDK runtime stays up for other engines; the binary tears it
+// down with Teardown at exit.
 func (e *Engine) Shutdown(ctx context.Context) error {
-	e.mu.Lock()
-	if !e.closed {
-		e.closed = true
-		e.idle = make(chan struct{})
-		if len(e.conns) == 0 {
-			close(e.idle)
+	return e.reg.Shutdown(ctx, func(ctx context.Context) error {
+		for _, w := range e.workers {
+			w.stop()
 		}
-	}
-	idle := e.idle
-	ls := make([]*listener, 0, len(e.listeners))
-	for l := range e.listeners {
-		ls = append(ls, l)
-	}
-	cs := make([]*conn, 0, len(e.conns))
-	for c := range e.conns {
-		cs = append(cs, c)
-	}
-	e.mu.Unlock()
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	for _, c := range cs {
-		c.closeWith(engine.ErrEngineClosed)
-	}
-	if idle != nil {
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			return fmt.Errorf("dpdk: shutdown: %d connections still closing: %w", len(cs), ctx.Err())
-		}
-	}
-	for _, w := range e.workers {
-		w.stop()
-	}
-	for _, w := range e.workers {
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			return fmt.Errorf("dpdk: shutdown: loops still running: %w", ctx.Err())
-		}
-	}
-	return nil
+		return e.loops.Wait(ctx)
+	})
 }
 
 // listener accepts on one gVisor endpoint; accepting runs on its worker.
@@ -246,57 +189,44 @@ type listener struct {
 func (l *listener) Addr() net.Addr { return l.addr }
 
 func (l *listener) kick() {
-	if l.closed.Load() || l.pending.Swap(true) {
-		return
+	if !l.closed.Load() && !l.pending.Swap(true) {
+		_ = l.w.push(l.w.q.Post(l.accept))
 	}
-	l.w.post(nil, l.accept)
 }
 
 func (l *listener) accept() {
 	l.pending.Store(false)
 	for !l.closed.Load() {
-		var peer tcpip.FullAddress
-		nep, nwq, err := l.ep.Accept(&peer)
+		nep, nwq, err := l.ep.Accept(nil)
 		if err != nil {
 			return // ErrWouldBlock: the next readable event kicks us
 		}
 		w := l.e.pick()
 		c := newConn(l.e, w, nil, nep, nwq)
 		c.state.Store(stateOpen)
-		if l.e.track(c) != nil {
+		if !l.e.reg.AddConn(c) {
 			nwq.EventUnregister(&c.we)
 			nep.Close()
 			return
 		}
-		w.post(c, func() {
-			if c.isClosed() {
-				return // Shutdown won: no callback ever (spec: Shutdown)
-			}
-			c.h = l.newHandler(c)
-			if c.h == nil {
+		// Shutdown may win the race to c's loop: callback skips a
+		// closed c, which then never reaches a handler (spec: Shutdown).
+		_ = w.push(w.q.Post(c.callback(func() {
+			if c.h = l.newHandler(c); c.h == nil {
 				c.h = engine.BaseHandler{}
 				c.finish(nil)
 				return
 			}
 			c.open()
-			c.process()
-		})
+		})))
 	}
 }
 
 func (l *listener) Close() error {
-	if l.closed.Swap(true) {
-		return nil
+	if !l.closed.Swap(true) {
+		l.wq.EventUnregister(&l.we)
+		l.ep.Close()
+		l.e.reg.RemoveListener(l)
 	}
-	l.shut()
-	l.e.mu.Lock()
-	delete(l.e.listeners, l)
-	l.e.mu.Unlock()
 	return nil
-}
-
-func (l *listener) shut() {
-	l.closed.Store(true)
-	l.wq.EventUnregister(&l.we)
-	l.ep.Close()
 }

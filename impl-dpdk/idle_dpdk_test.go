@@ -24,10 +24,10 @@ func cpuTime(t *testing.T) time.Duration {
 func TestIdleCPU(t *testing.T) {
 	const window = 1500 * time.Millisecond
 	ep := runtimeEndpoint()
-	t.Cleanup(func() { SetPollMode(link.Adaptive) })
+	t.Cleanup(func() { setPollMode(link.Adaptive) })
 	share := map[link.PollMode]float64{}
 	for _, m := range []link.PollMode{link.Spin, link.Adaptive} {
-		SetPollMode(m)
+		setPollMode(m)
 		time.Sleep(200 * time.Millisecond) // settle: leave the previous mode
 		before, sleeps, waits, start := cpuTime(t), ep.Stats().IdleSleeps, ep.Stats().IdleWaits, time.Now()
 		time.Sleep(window)

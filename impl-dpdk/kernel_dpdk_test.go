@@ -54,6 +54,5 @@ func TestKernelClientEcho(t *testing.T) {
 			t.Fatalf("size %d: echo differs", n)
 		}
 	}
-	st, _ := RuntimeStats()
-	t.Logf("link: %+v", st)
+	t.Logf("link: %+v", runtimeEndpoint().Stats())
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/netmodels/netmodels/core/dpdknet"
+	"github.com/netmodels/netmodels/impl-dpdk/internal/link"
 )
 
 // The DPDK tests run in a private network namespace the test binary
@@ -82,4 +83,18 @@ func setupTopology() error {
 		}
 	}
 	return nil
+}
+
+// runtimeEndpoint is the running runtime's link endpoint.
+func runtimeEndpoint() *link.Endpoint {
+	rtMu.Lock()
+	defer rtMu.Unlock()
+	return rt.ep
+}
+
+// setPollMode changes the running poller's idle policy.
+func setPollMode(m link.PollMode) {
+	rtMu.Lock()
+	defer rtMu.Unlock()
+	rt.ctl.SetMode(m)
 }

@@ -55,17 +55,13 @@ func NewNetstack(ep stack.LinkEndpoint, addr netip.Prefix, gateway netip.Addr) (
 	if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
 		return nil, fmt.Errorf("dpdk: add address %s: %s", addr, err)
 	}
-	subnet := pa.AddressWithPrefix.Subnet()
-	var routes []tcpip.Route
+	onLink := tcpip.Route{Destination: pa.AddressWithPrefix.Subnet(), NIC: nicID}
+	routes := []tcpip.Route{onLink}
 	var gw tcpip.Address
-	if gateway.IsValid() {
+	if gateway.IsValid() { // first match wins: ourselves via gw, on-link, default via gw
 		gw = tcpip.AddrFrom4(gateway.As4())
 		self, _ := tcpip.NewSubnet(local, tcpip.MaskFromBytes([]byte{255, 255, 255, 255}))
-		routes = append(routes, tcpip.Route{Destination: self, Gateway: gw, NIC: nicID})
-	}
-	routes = append(routes, tcpip.Route{Destination: subnet, NIC: nicID})
-	if gateway.IsValid() {
-		routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: gw, NIC: nicID})
+		routes = []tcpip.Route{{Destination: self, Gateway: gw, NIC: nicID}, onLink, {Destination: header.IPv4EmptySubnet, Gateway: gw, NIC: nicID}}
 	}
 	s.SetRouteTable(routes)
 	sack := tcpip.TCPSACKEnabled(true)
@@ -81,7 +77,10 @@ func (ns *Netstack) fullAddr(hostport string) (tcpip.FullAddress, error) {
 	if err != nil {
 		return tcpip.FullAddress{}, err
 	}
-	ap, err := netip.ParseAddrPort(net.JoinHostPort(orAny(host), port))
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	ap, err := netip.ParseAddrPort(net.JoinHostPort(host, port))
 	if err != nil {
 		return tcpip.FullAddress{}, err
 	}
@@ -94,13 +93,6 @@ func (ns *Netstack) fullAddr(hostport string) (tcpip.FullAddress, error) {
 		a = ns.Addr
 	}
 	return tcpip.FullAddress{NIC: nicID, Addr: a, Port: ap.Port()}, nil
-}
-
-func orAny(host string) string {
-	if host == "" {
-		return "0.0.0.0"
-	}
-	return host
 }
 
 func tcpAddr(fa tcpip.FullAddress) *net.TCPAddr {

@@ -1,16 +1,22 @@
 package dpdkengine
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/impl-dpdk/internal/link"
+	"github.com/netmodels/netmodels/impl-dpdk/internal/rte"
 )
 
 // Options configure the process's DPDK runtime. They come from the
@@ -51,9 +57,7 @@ func DefaultEAL(iface string) []string {
 // outside the mask, so a fixed "-l 0" breaks under taskset.
 func LcoreSpec() string {
 	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return "0@(0)"
-	}
+	_ = unix.SchedGetaffinity(0, &set) // on error it stays empty: "0@(0)"
 	var cpus []string
 	for i := range 1024 {
 		if set.IsSet(i) {
@@ -73,26 +77,21 @@ func OptionsFromEnv() (Options, error) {
 	if v := os.Getenv("NETMODELS_DPDK_EAL"); v != "" {
 		o.EAL = strings.Fields(v)
 	}
+	var err error
 	if v := os.Getenv("NETMODELS_DPDK_ADDR"); v != "" {
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
+		if o.Addr, err = netip.ParsePrefix(v); err != nil {
 			return o, fmt.Errorf("NETMODELS_DPDK_ADDR: %w", err)
 		}
-		o.Addr = p
 	}
 	if v := os.Getenv("NETMODELS_DPDK_GW"); v != "" {
-		a, err := netip.ParseAddr(v)
-		if err != nil {
+		if o.Gateway, err = netip.ParseAddr(v); err != nil {
 			return o, fmt.Errorf("NETMODELS_DPDK_GW: %w", err)
 		}
-		o.Gateway = a
 	}
 	o.LogToStderr = os.Getenv("NETMODELS_DPDK_EAL_LOG") == "stderr"
-	m, err := link.ParsePollMode(os.Getenv("NETMODELS_DPDK_POLL"))
-	if err != nil {
+	if o.Poll, err = link.ParsePollMode(os.Getenv("NETMODELS_DPDK_POLL")); err != nil {
 		return o, fmt.Errorf("NETMODELS_DPDK_POLL: %w", err)
 	}
-	o.Poll = m
 	return o, nil
 }
 
@@ -122,31 +121,20 @@ func DefaultRuntime() (*Netstack, error) {
 	defer rtMu.Unlock()
 	if !rtStarted {
 		rtStarted = true
-		o := rtOpts
-		if o == nil {
-			env, err := OptionsFromEnv()
-			if err != nil {
-				rtErr = fmt.Errorf("dpdk: %w", err)
-				return nil, rtErr
-			}
-			o = &env
+		var o Options
+		if rtOpts != nil {
+			o = *rtOpts
+		} else if o, rtErr = OptionsFromEnv(); rtErr != nil {
+			rtErr = fmt.Errorf("dpdk: %w", rtErr)
 		}
-		rt, rtErr = startRuntime(*o)
+		if rtErr == nil {
+			rt, rtErr = startRuntime(o)
+		}
 	}
 	if rtErr != nil {
 		return nil, rtErr
 	}
 	return rt.ns, nil
-}
-
-// RuntimeStats returns the link counters of the running runtime.
-func RuntimeStats() (link.Stats, bool) {
-	rtMu.Lock()
-	defer rtMu.Unlock()
-	if rt == nil {
-		return link.Stats{}, false
-	}
-	return rt.ep.Stats(), true
 }
 
 // Teardown stops the runtime in the only safe order: stop the poller and
@@ -157,30 +145,110 @@ func Teardown() {
 	rtMu.Lock()
 	r := rt
 	rt = nil
-	if rtErr == nil {
-		rtErr = fmt.Errorf("dpdk: runtime torn down")
-	}
+	rtErr = cmp.Or(rtErr, errors.New("dpdk: runtime torn down"))
 	rtMu.Unlock()
 	if r != nil {
 		r.stop()
 	}
 }
 
-// runtimeEndpoint is the running runtime's link endpoint (tests).
-func runtimeEndpoint() *link.Endpoint {
-	rtMu.Lock()
-	defer rtMu.Unlock()
-	if rt == nil {
-		return nil
-	}
-	return rt.ep
+// ErrNotBuilt says the binary lacks DPDK support.
+var ErrNotBuilt = errors.New("dpdk: built without DPDK support (install libdpdk-dev and build with -tags dpdk)")
+
+// mbufs is the mbuf pool size: the rx ring (1024) and tx ring (1024) plus
+// bursts in flight; a full pool drops tx frames (counted).
+const mbufs = 8191
+
+// linkUpTimeout bounds the wait for the port's link (memif needs its peer).
+const linkUpTimeout = 10 * time.Second
+
+// dpdkRuntime is the EAL, port, poller and stack of the process. The
+// poller goroutine is locked to the EAL thread for good: EAL pins it and
+// keeps per-thread state there (lcore id, rte_errno).
+type dpdkRuntime struct {
+	ns   *Netstack
+	ep   *link.Endpoint
+	ctl  link.PollControl
+	done chan struct{}
 }
 
-// SetPollMode changes the running poller's idle policy.
-func SetPollMode(m link.PollMode) {
-	rtMu.Lock()
-	defer rtMu.Unlock()
-	if rt != nil {
-		rt.ctl.SetMode(m)
+func startRuntime(o Options) (*dpdkRuntime, error) {
+	if !rte.Available {
+		return nil, ErrNotBuilt
 	}
+	r := &dpdkRuntime{done: make(chan struct{})}
+	ready := make(chan error, 1)
+	go r.main(o, ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *dpdkRuntime) main(o Options, ready chan<- error) {
+	runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+	defer close(r.done)
+	if !o.LogToStderr {
+		rte.QuietLog()
+	}
+	if err := rte.EALInit(o.EAL); err != nil {
+		ready <- fmt.Errorf("dpdk: EAL init %q: %w", o.EAL, err)
+		return
+	}
+	if rte.PortCount() == 0 {
+		rte.EALCleanup()
+		ready <- fmt.Errorf("dpdk: no port after EAL init: vdev probe failed (root? /dev/net/tun? bad --vdev?); DPDK log: %s", rte.LastLog())
+		return
+	}
+	// The default MTU is left to the PMD (0): rte_eth_dev_set_mtu only
+	// for other sizes.
+	mtu, setMTU := cmp.Or(o.MTU, 1500), o.MTU
+	if setMTU == 1500 {
+		setMTU = 0
+	}
+	port, err := rte.OpenPort(0, mbufs, setMTU)
+	if err != nil {
+		rte.EALCleanup()
+		ready <- fmt.Errorf("dpdk: port 0: %w", err)
+		return
+	}
+	deadline := time.Now().Add(linkUpTimeout)
+	for !o.NoLinkWait && !port.LinkUp() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	r.ep = link.New(port, uint32(mtu))
+	ns, err := NewNetstack(r.ep, o.Addr, o.Gateway)
+	if err != nil {
+		port.Close()
+		rte.EALCleanup()
+		ready <- err
+		return
+	}
+	r.ns = ns
+	// 1 µs timer slack on this thread, so the poller's nanosleep back-off
+	// wakes close to on time.
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+	ready <- nil
+	r.ctl.SetMode(o.Poll)
+	r.ep.Poll(&r.ctl)
+	// Safe order: the poll loop has returned on this very thread.
+	ns.Stack.Close()
+	port.Close()
+	rte.EALCleanup()
+	removeRunDir(o.EAL)
+}
+
+// removeRunDir removes the empty /var/run/dpdk/<prefix> directory that
+// EAL leaves even with --no-shconf, so runs do not pile them up.
+func removeRunDir(eal []string) {
+	for _, a := range eal {
+		if p, ok := strings.CutPrefix(a, "--file-prefix="); ok && p != "" && !strings.Contains(p, "/") {
+			_ = os.Remove(filepath.Join("/var/run/dpdk", p)) // fails harmlessly unless empty
+		}
+	}
+}
+
+func (r *dpdkRuntime) stop() {
+	r.ctl.Stop.Store(true)
+	<-r.done
 }

@@ -1,23 +1,26 @@
 package dpdkengine
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/netmodels/netmodels/core/engine"
 )
 
 // Splice relays bytes from this connection to dst without OnData
 // (engine.Splicer). There is no splice(2) under a userspace stack: the
-// relay copies from gVisor's receive queue into dst's out-queue on the
-// source's loop, which still spares the handler and the protocol code.
+// relay writes what the source received straight into dst's gVisor
+// endpoint, on the source's loop, which still spares the handler and the
+// protocol code (and the copy through dst's out-queue).
 //
-// Backpressure comes from dst: the source reads from gVisor only while
-// dst's out-queue is below OutQueueHighWater, and dst wakes the source
-// whenever it hands bytes to gVisor. Writes to dst while the splice runs
-// are held (within dst's OutQueueLimit) and queued after it, and a
-// CloseWrite on dst waits for them (spec/engine.md, "Splicer").
+// The relay starts once dst is connected and its out-queue is empty; it
+// then holds dst's write side, so dst's own writes are queued (within its
+// OutQueueLimit) and sent after the splice, and a CloseWrite on dst waits
+// too (spec/engine.md, "Splicer"). Backpressure comes from dst's endpoint:
+// when it takes no more, the source stops reading (its read buffer stays
+// full) until dst's next event wakes it.
 //
 // Call it from the source's loop (OnData, done, Execute), as the proxy does.
 func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error)) error {
@@ -25,7 +28,7 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	if !ok || d.e.ns != c.e.ns {
 		return fmt.Errorf("dpdk: splice to %T: %w", dst, errors.ErrUnsupported)
 	}
-	if c.isClosed() || d.isClosed() {
+	if c.Closed() || d.Closed() {
 		return engine.ErrClosed
 	}
 	if c.spl != nil {
@@ -39,8 +42,6 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	return nil
 }
 
-var _ engine.Splicer = (*conn)(nil)
-
 // splice is a running relay; loop-only on the source.
 type splice struct {
 	dst   *conn
@@ -49,90 +50,69 @@ type splice struct {
 	done  func(n int64, err error)
 }
 
-// spliceRoom reports whether the relay may read more from the source.
-func (c *conn) spliceRoom() bool {
-	return c.spl.dst.OutQueued() < c.e.cfg.OutQueueHighWater
-}
-
-// relay moves received bytes to dst; it replaces deliver while splicing.
+// relay writes received bytes into dst; it replaces deliver while
+// splicing.
 func (c *conn) relay() bool {
-	sp := c.spl
-	d := sp.dst
-	progress := false
-	if d.isClosed() {
+	sp, d := c.spl, c.spl.dst
+	d.mu.Lock()
+	gone := d.out.Discarded()
+	if !gone && !d.held && d.out.Len() == 0 && d.state.Load() == stateOpen {
+		d.held = true // from here d's own writes wait for the end
+	}
+	held := d.held
+	d.mu.Unlock()
+	if gone || d.Closed() {
 		c.endSplice(fmt.Errorf("dpdk: splice destination: %w", engine.ErrClosed))
 		return true
 	}
-	for len(c.in) > 0 {
-		room := c.e.cfg.OutQueueHighWater - d.OutQueued()
-		if room <= 0 {
-			return progress // d.flush wakes us
-		}
-		n := min(len(c.in), room)
+	if !held {
+		return false // d's queued bytes go first; d's flush wakes us
+	}
+	progress := false
+	for len(c.in) > 0 && sp.n != sp.limit {
+		n := len(c.in)
 		if sp.limit >= 0 {
 			n = int(min(int64(n), sp.limit-sp.n))
 		}
-		if err := d.spliceEnqueue(bytes.Clone(c.in[:n])); err != nil {
-			c.endSplice(fmt.Errorf("dpdk: splice destination: %w", err))
-			return true
+		c.wr.Reset(c.in[:n])
+		w, err := d.ep.Write(&c.wr, tcpip.WriteOptions{})
+		if w > 0 {
+			c.in = c.in[:copy(c.in, c.in[w:])]
+			sp.n += w
+			progress = true
 		}
-		rest := copy(c.in, c.in[n:])
-		c.in = c.in[:rest]
-		sp.n += int64(n)
-		progress = true
-		if sp.limit >= 0 && sp.n >= sp.limit {
-			c.endSplice(nil)
+		if _, full := err.(*tcpip.ErrWouldBlock); full || (err == nil && int(w) < n) {
+			return progress // d's next event wakes us
+		}
+		if err != nil {
+			c.endSplice(fmt.Errorf("dpdk: splice destination: %w", d.opError("write", err)))
 			return true
 		}
 	}
-	if c.eof {
+	if sp.n != sp.limit {
+		if !c.eof {
+			return progress
+		}
 		c.eofReported = true // done reports the EOF; no OnReadEOF
-		c.endSplice(nil)
-		return true
 	}
-	if sp.limit == 0 {
-		c.endSplice(nil)
-		return true
-	}
-	return progress
+	c.endSplice(nil)
+	return true
 }
 
-// endSplice releases dst (held writes go out) and runs done.
+// endSplice releases dst (its queue and FIN go on) and runs done.
 func (c *conn) endSplice(err error) {
 	sp := c.spl
 	c.spl = nil
-	sp.dst.releaseSplice(c)
+	sp.dst.releaseSplice()
 	sp.done(sp.n, err)
 }
 
-// spliceEnqueue queues relayed bytes on c, a splice destination, ahead of
-// held writes; a CloseWrite requested on c waits for the splice, so it
-// does not refuse them.
-func (c *conn) spliceEnqueue(b []byte) error {
+// releaseSplice ends the relay into c (only its source calls it): c's
+// queued writes and FIN go out now.
+func (c *conn) releaseSplice() {
 	c.mu.Lock()
-	if c.closing || c.isClosed() {
-		c.mu.Unlock()
-		return engine.ErrClosed
-	}
-	c.out = append(c.out, b)
-	c.outBytes += len(b)
-	if c.outBytes > c.e.cfg.OutQueueHighWater {
-		c.aboveHigh = true
-	}
+	c.held = false
 	c.mu.Unlock()
-	c.w.markReady(c)
-	return nil
-}
-
-// releaseSplice ends src's hold on c, a splice destination: held writes
-// join the out-queue.
-func (c *conn) releaseSplice(src *conn) {
-	if !c.splicedBy.CompareAndSwap(src, nil) {
-		return
-	}
-	c.mu.Lock()
-	c.out = append(c.out, c.held...)
-	c.held = nil
-	c.mu.Unlock()
+	c.splicedBy.Store(nil)
 	c.w.markReady(c)
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,8 +27,9 @@ import (
 // through one posted flush. gnet's own outbound buffer stays empty, so
 // gnet never re-arms EPOLLIN behind a PauseRead and OutQueued is exact.
 type conn struct {
-	e *Engine
-	h engine.Handler
+	e       *Engine
+	h       engine.Handler
+	flushFn func() // c.flush, made once: a post does not allocate
 
 	// Set once at open, then read-only.
 	gc    gnet.Conn
@@ -35,17 +38,15 @@ type conn struct {
 	laddr net.Addr
 	raddr net.Addr
 
-	mu        sync.Mutex // guards the fields below; nests inside nothing
-	out       loopkit.OutQueue
-	flushing  bool // a flush is scheduled or dirty-listed
-	preOpen   []func()
-	opened    bool
-	closeErr  error       // reason recorded by closeWith before gnet reports
-	local     bool        // closed by Close/closeWith, not by the peer
-	closing   atomic.Bool // Close called or OnClose under way: no more callbacks
-	onClosed  atomic.Bool // OnClose delivered
-	ctxValue  atomic.Value
-	closeOnce sync.Once
+	mu       sync.Mutex // guards the fields below; nests inside nothing
+	out      loopkit.OutQueue
+	flushing bool // a flush is posted
+	preOpen  []func()
+	opened   bool
+	closeErr error       // reason recorded by CloseWith before gnet reports
+	local    bool        // closed by Close/CloseWith, not by the peer
+	closing  atomic.Bool // Close called or OnClose under way: no more callbacks
+	onClosed atomic.Bool // OnClose delivered
 
 	// Loop-only state.
 	paused  bool
@@ -58,6 +59,7 @@ var _ engine.Conn = (*conn)(nil)
 
 func newConn(e *Engine, h engine.Handler) *conn {
 	c := &conn{e: e, h: h, fd: -1}
+	c.flushFn = c.flush
 	c.out.Init(e.cfg)
 	return c
 }
@@ -68,31 +70,17 @@ func (c *conn) Closed() bool { return c.closing.Load() }
 func (c *conn) LocalAddr() net.Addr  { return c.laddr }
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 
-func (c *conn) SetContext(v any) { c.ctxValue.Store(ctxBox{v}) }
-func (c *conn) Context() any {
-	if b, ok := c.ctxValue.Load().(ctxBox); ok {
-		return b.v
-	}
-	return nil
-}
-
-type ctxBox struct{ v any }
-
 // dial runs in its own goroutine: connect with the standard library, then
 // enroll the socket on a gnet loop, whose OnOpen finishes the job.
 func (c *conn) dial(addr string, timeout time.Duration, near *conn) {
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err == nil {
-		if !c.e.cfg.DelayedAcks {
-			_ = nc.(*net.TCPConn).SetNoDelay(true)
-		}
+		_ = nc.(*net.TCPConn).SetNoDelay(!c.e.cfg.Nagle)
 		if err = c.enroll(nc, near); err == nil {
 			return
 		}
 		_ = nc.Close()
-		if err = (&net.OpError{Op: "dial", Net: "tcp", Err: err}); c.closing.Load() {
-			err = nil // closed while dialing: OnClose gets closeErr
-		}
+		err = &net.OpError{Op: "dial", Net: "tcp", Err: err}
 	}
 	// With Near, OnClose must not overlap Near's callbacks: deliver it on
 	// Near's loop. Otherwise no loop exists for c yet.
@@ -107,8 +95,8 @@ func (c *conn) enroll(nc net.Conn, near *conn) error {
 	if c.closing.Load() {
 		return engine.ErrClosed
 	}
-	if near != nil && near.gc != nil {
-		ch, err := near.gc.EventLoop().Enroll(gnet.NewContext(context.Background(), c), nc)
+	if near != nil && near.loop != nil {
+		ch, err := near.loop.el.Enroll(gnet.NewContext(context.Background(), c), nc)
 		if err != nil {
 			return err
 		}
@@ -122,12 +110,13 @@ func (c *conn) enroll(nc net.Conn, near *conn) error {
 }
 
 // failDial reports a connection that never reached a loop. No other
-// callback can run for it, so OnClose is delivered from the dialer.
+// callback can run for it, so OnClose is delivered from the dialer; after
+// a Close during the dial it carries Close's reason.
 func (c *conn) failDial(err error) {
-	c.closing.Store(true)
 	c.mu.Lock()
+	c.closing.Store(true)
 	c.preOpen = nil
-	if err == nil {
+	if c.local {
 		err = c.closeErr
 	}
 	c.mu.Unlock()
@@ -136,24 +125,21 @@ func (c *conn) failDial(err error) {
 }
 
 func (c *conn) deliverClose(err error) {
-	c.closeOnce.Do(func() {
-		c.onClosed.Store(true)
+	if c.onClosed.CompareAndSwap(false, true) {
 		c.h.OnClose(c, err)
-	})
+	}
 }
 
-// attach binds c to its gnet connection (loop only, from OnOpen).
-func (c *conn) attach(gc gnet.Conn) {
-	c.gc = gc
+// open binds c to its gnet connection and delivers OnOpen, after
+// newHandler for an accepted one (loop only, from gnet's OnOpen).
+func (c *conn) open(gc gnet.Conn, newHandler func(engine.Conn) engine.Handler) {
+	c.gc, c.fd = gc, gc.Fd()
 	c.loop = c.e.loopOf(gc.EventLoop())
-	c.fd = gc.Fd()
-	c.laddr = sockName(c.fd, gc.LocalAddr())
-	c.raddr = copyAddr(gc.RemoteAddr())
-}
-
-// open runs on the loop from gnet's OnOpen, once c is attached.
-func (c *conn) open(gc gnet.Conn) {
+	c.laddr, c.raddr = sockName(c.fd, gc.LocalAddr()), copyAddr(gc.RemoteAddr())
 	c.loop.callback(func() {
+		if newHandler != nil {
+			c.h = newHandler(c)
+		}
 		c.h.OnOpen(c)
 		c.mu.Lock()
 		c.opened = true
@@ -179,16 +165,16 @@ func sockName(fd int, fallback net.Addr) net.Addr {
 	case *unix.SockaddrInet4:
 		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
 	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+		return &net.TCPAddr{IP: sa.Addr[:], Port: sa.Port}
 	}
 	return copyAddr(fallback)
 }
 
+// copyAddr copies one of gnet's addresses, which are not ours to keep
+// (gnet recycles a zone's bytes on close).
 func copyAddr(a net.Addr) net.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
-		cp := *ta
-		cp.IP = append(net.IP(nil), ta.IP...)
-		return &cp
+		return &net.TCPAddr{IP: slices.Clone(ta.IP), Port: ta.Port, Zone: strings.Clone(ta.Zone)}
 	}
 	return a
 }
@@ -204,27 +190,21 @@ func (c *conn) write(b []byte, bufs [][]byte) error {
 	}
 	c.mu.Lock()
 	drainNow, err := c.out.Admit(n)
-	if err == nil && bufs != nil {
-		c.out.AppendOwned(bufs)
-	} else if err == nil {
-		c.out.AppendCopy(b)
+	if err == nil {
+		c.out.AppendCopy(b)     // Write (Writev passes no b)
+		c.out.AppendOwned(bufs) // Writev
 	}
 	c.mu.Unlock()
 	if drainNow {
-		c.onLoop(c.drained)
+		// OnDrained on the loop as an engine event, or after OnOpen.
+		if queued, _ := c.beforeOpen(c.drained); !queued {
+			_ = c.loop.post(c.drained)
+		}
 	}
 	if err == nil {
 		c.scheduleFlush()
 	}
 	return err
-}
-
-// onLoop runs fn on the connection's loop as an engine event, or after
-// OnOpen when the connection is not open yet.
-func (c *conn) onLoop(fn func()) {
-	if queued, _ := c.beforeOpen(fn); !queued {
-		_ = c.loop.post(fn)
-	}
 }
 
 // drained delivers an OnDrained that came due (loop only).
@@ -237,20 +217,16 @@ func (c *conn) drained() {
 	}
 }
 
-// scheduleFlush makes sure queued bytes reach the socket soon: at the end
-// of the current callback when on the loop, else through one post.
+// scheduleFlush makes sure queued bytes reach the socket soon: one posted
+// flush, which runs at the end of the current callback when on the loop
+// (loop.callback) and otherwise wakes the loop.
 func (c *conn) scheduleFlush() {
 	c.mu.Lock()
-	if c.flushing || !c.opened || (c.out.Len() == 0 && !c.out.FINPending()) {
-		c.mu.Unlock()
-		return
-	}
-	c.flushing = true
+	post := !c.flushing && c.opened && (c.out.Len() > 0 || c.out.FINPending())
+	c.flushing = c.flushing || post
 	c.mu.Unlock()
-	if !c.loop.markDirty(c) && c.loop.post(c.flush) != nil {
-		c.mu.Lock()
-		c.flushing = false // the loop is gone; so is the connection
-		c.mu.Unlock()
+	if post {
+		_ = c.loop.post(c.flushFn) // fails only once the loop, and c, are gone
 	}
 }
 
@@ -258,21 +234,18 @@ func (c *conn) scheduleFlush() {
 // full (then waitWritable flushes again), and sends a pending FIN (loop
 // only).
 func (c *conn) flush() {
-	c.mu.Lock()
-	c.flushing = false
-	c.mu.Unlock()
 	for !c.waiting && !c.onClosed.Load() {
 		c.mu.Lock()
+		c.flushing = false // a write from now on posts another flush
 		c.iov = c.out.Pending(c.iov[:0], 0)
 		fin := len(c.iov) == 0 && c.out.TakeFIN()
 		c.mu.Unlock()
-		if fin {
-			if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
-				c.CloseWith(fmt.Errorf("gnet: shutdown %s: %w", c.raddr, err))
-			}
-			return
-		}
 		if len(c.iov) == 0 {
+			if fin {
+				if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+					c.CloseWith(fmt.Errorf("gnet: shutdown %s: %w", c.raddr, err))
+				}
+			}
 			return
 		}
 		n, err := unix.Writev(c.fd, c.iov)
@@ -301,9 +274,6 @@ func (c *conn) flush() {
 // netpoller on a dup of the socket (Conn.Dup). The level check before each
 // wait means no edge is lost.
 func (c *conn) waitWritable() {
-	if c.waiting {
-		return
-	}
 	if c.wfile == nil {
 		fd, err := c.gc.Dup()
 		if err != nil {
@@ -317,17 +287,11 @@ func (c *conn) waitWritable() {
 	c.e.reg.Add()
 	go func() {
 		defer c.e.reg.Done()
+		// An error means the connection closed the file: no flush is owed.
 		rc, err := f.SyscallConn()
-		if err == nil {
-			err = rc.Write(func(fd uintptr) bool { return writable(int(fd)) })
+		if err == nil && rc.Write(func(fd uintptr) bool { return writable(int(fd)) }) == nil {
+			_ = c.loop.post(func() { c.waiting = false; c.flush() })
 		}
-		if err != nil {
-			return // the connection closed the file
-		}
-		_ = c.loop.post(func() {
-			c.waiting = false
-			c.flush()
-		})
 	}()
 }
 
@@ -345,79 +309,59 @@ func (c *conn) OutQueued() int {
 
 func (c *conn) CloseWrite() error {
 	c.mu.Lock()
-	err := engine.ErrClosed
-	if !c.out.WriteClosed() {
-		err = c.out.CloseWrite()
-	}
+	err := c.out.CloseWrite()
 	c.mu.Unlock()
-	if err == nil {
-		c.scheduleFlush()
-	}
+	c.scheduleFlush()
 	return err
 }
 
-func (c *conn) Close() error {
-	c.CloseWith(nil)
-	return nil
-}
+func (c *conn) Close() error { c.CloseWith(nil); return nil }
 
 // CloseWith closes the connection, dropping what is queued; reason
 // becomes OnClose's error (loopkit.Conn).
+// closing and local change together under c.mu, so a failed dial that
+// sees closing also sees the reason.
 func (c *conn) CloseWith(reason error) {
-	if c.closing.Swap(true) {
-		return
-	}
 	c.mu.Lock()
-	c.local = true
-	c.closeErr = reason
-	c.out.Discard()
+	first := !c.closing.Swap(true)
+	if first {
+		c.local, c.closeErr = true, reason
+		c.out.Discard()
+	}
 	opened := c.opened
 	c.mu.Unlock()
-	if opened && c.gc != nil {
+	if first && opened {
 		_ = c.gc.Close()
 	}
 }
 
-func (c *conn) PauseRead() {
-	if c.paused {
-		return
-	}
-	c.paused = true
-	if c.gc != nil {
-		c.applyInterest()
-	}
-}
+func (c *conn) PauseRead()  { c.setPaused(true) }
+func (c *conn) ResumeRead() { c.setPaused(false) }
 
-func (c *conn) ResumeRead() {
-	if !c.paused {
-		return
-	}
-	c.paused = false
-	if c.gc == nil {
-		return
-	}
-	c.applyInterest()
-	if c.gc.InboundBuffered() > 0 {
-		_ = c.loop.post(c.deliver) // what arrived before the pause
-	}
-}
-
-// applyInterest makes the epoll registration match paused; without the
-// adapter the connection cannot honour a pause and closes with the reason.
-func (c *conn) applyInterest() {
-	if c.onClosed.Load() {
+// setPaused makes the socket's epoll registration match (loop only);
+// without the adapter the connection cannot honour a pause and closes with
+// the reason. A resume then delivers what arrived before the pause.
+func (c *conn) setPaused(p bool) {
+	was := c.paused
+	c.paused = p
+	if was == p || c.gc == nil {
 		return
 	}
 	err := c.loop.epErr
-	if err == nil {
-		err = setInterest(c.loop.epfd, c.fd, !c.paused)
+	if err == nil && !c.onClosed.Load() {
+		err = setInterest(c.loop.epfd, c.fd, !p)
 	}
 	if err != nil {
 		c.CloseWith(fmt.Errorf("gnet: pause %s: %w", c.raddr, err))
+	} else if !p && c.gc.InboundBuffered() > 0 {
+		_ = c.loop.post(c.deliver)
 	}
 }
 
-// deliver calls OnData while the handler makes progress (loop only).
+// deliver calls OnData while the handler makes progress (loop only). A
+// paused connection can still meet an event gnet fetched before a
+// PauseRead made from another connection's callback: the read stays
+// buffered.
 func (c *conn) deliver() {
 	for !c.paused && !c.closing.Load() {
 		// gnet's inbound buffer may hold more than ReadBufferSize (what
@@ -431,16 +375,17 @@ func (c *conn) deliver() {
 			return
 		}
 		used := c.h.OnData(c, buf)
-		if used <= 0 {
-			if n >= c.e.cfg.ReadBufferSize && !c.onClosed.Load() {
+		if err := engine.CheckConsumed(used, n); err != nil {
+			c.CloseWith(fmt.Errorf("gnet: read %s: %w", c.raddr, err))
+			return
+		}
+		if used == 0 {
+			if n >= c.e.cfg.ReadBufferSize {
 				c.CloseWith(fmt.Errorf("gnet: read %s: %w", c.raddr, engine.ErrReadBufferFull))
 			}
 			return
 		}
-		if c.onClosed.Load() {
-			return
-		}
-		_, _ = c.gc.Discard(min(used, n))
+		_, _ = c.gc.Discard(used)
 	}
 }
 
@@ -451,11 +396,11 @@ func (c *conn) Execute(fn func()) error {
 	if queued, err := c.beforeOpen(fn); queued {
 		return err
 	}
-	return c.loop.execute(func() {
+	return c.loop.woke(c.loop.q.Execute(func() {
 		if !c.onClosed.Load() {
 			fn()
 		}
-	})
+	}))
 }
 
 // beforeOpen queues fn to run right after OnOpen while a dial is in
@@ -519,75 +464,57 @@ func (t *preOpenTimer) Stop() bool {
 type eventHandler struct {
 	gnet.BuiltinEventEngine
 	e    *Engine
-	ln   *listener // nil for the dialing client
-	boot chan gnet.Engine
+	ln   *listener        // nil for the dialing client
+	boot chan gnet.Engine // buffered: only Listen reads it
 }
 
 func (h *eventHandler) OnBoot(ge gnet.Engine) gnet.Action {
-	if h.boot != nil {
-		h.boot <- ge
-	}
+	h.boot <- ge
 	return gnet.None
 }
 
 func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	c, ok := gc.Context().(*conn)
-	if !ok {
-		if h.ln == nil {
-			return nil, gnet.Close
-		}
-		c = newConn(h.e, nil)
-		if !h.e.reg.AddConn(c) {
-			return nil, gnet.Close
-		}
-		gc.SetContext(c)
-		c.attach(gc)
-		c.loop.callback(func() { c.h = h.ln.newHandler(c) })
-	} else {
-		c.attach(gc)
+	if c, dialed := gc.Context().(*conn); dialed {
+		c.open(gc, nil)
+		return nil, gnet.None
 	}
-	c.open(gc)
+	c := newConn(h.e, nil)
+	if h.ln == nil || !h.e.reg.AddConn(c) {
+		return nil, gnet.Close
+	}
+	gc.SetContext(c)
+	c.open(gc, h.ln.newHandler)
 	return nil, gnet.None
 }
 
 func (h *eventHandler) OnTraffic(gc gnet.Conn) gnet.Action {
-	c, ok := gc.Context().(*conn)
-	if !ok {
-		return gnet.Close
+	if c, ok := gc.Context().(*conn); ok {
+		c.loop.callback(c.deliver)
 	}
-	if c.paused {
-		// An event fetched before a PauseRead made from another
-		// connection's callback: the read stays buffered.
-		return gnet.None
-	}
-	c.loop.callback(c.deliver)
 	return gnet.None
 }
 
+// OnClose tells the handler why: its own CloseWith's reason, the engine's
+// shutdown, the peer's FIN (OnReadEOF first, then ErrNoHalfClose unless
+// the handler closed in it) or gnet's error.
 func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c, ok := gc.Context().(*conn)
 	if !ok {
 		return gnet.None
 	}
-	c.mu.Lock()
-	reason, local := c.closeErr, c.local
-	c.mu.Unlock()
 	c.e.reg.RemoveConn(c)
-	if reason == nil && !local && h.e.reg.Closed() {
+	reason, local := c.closedBy()
+	switch {
+	case local:
+	case h.e.reg.Closed():
 		reason = engine.ErrEngineClosed
-	}
-	if reason == nil && !local && err != nil {
-		if errors.Is(err, io.EOF) {
-			c.loop.callback(func() { c.h.OnReadEOF(c) })
-			c.mu.Lock()
-			local = c.local // the handler may have closed in OnReadEOF
-			c.mu.Unlock()
-			if !local {
-				reason = fmt.Errorf("gnet: %s: %w", c.raddr, ErrNoHalfClose)
-			}
-		} else {
-			reason = fmt.Errorf("gnet: %s: %w", c.raddr, err)
+	case errors.Is(err, io.EOF):
+		c.loop.callback(func() { c.h.OnReadEOF(c) })
+		if reason, local = c.closedBy(); !local {
+			reason = fmt.Errorf("gnet: %s: %w", c.raddr, ErrNoHalfClose)
 		}
+	case err != nil:
+		reason = fmt.Errorf("gnet: %s: %w", c.raddr, err)
 	}
 	c.closing.Store(true)
 	c.mu.Lock()
@@ -598,4 +525,11 @@ func (h *eventHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	c.loop.callback(func() { c.deliverClose(reason) })
 	return gnet.None
+}
+
+// closedBy reports CloseWith's reason and whether it was called.
+func (c *conn) closedBy() (error, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr, c.local
 }

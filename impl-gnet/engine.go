@@ -16,6 +16,7 @@
 package gnetengine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -43,12 +46,12 @@ var ErrNoHalfClose = errors.New("gnet: peer shut its write side and gnet closes 
 type Engine struct {
 	cfg engine.Config
 
-	// reg counts the dialers and waitWritable goroutines too.
+	// reg counts the gnet.Run, dialer and waitWritable goroutines too.
 	reg loopkit.Registry[*listener, *conn]
 
-	mu     sync.Mutex // guards client and loops
+	mu     sync.Mutex // guards client
 	client *gnet.Client
-	loops  map[gnet.EventLoop]*loop
+	loops  sync.Map // gnet.EventLoop -> *loop
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -60,7 +63,7 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	if err := checkVersion(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, loops: make(map[gnet.EventLoop]*loop)}
+	e := &Engine{cfg: cfg}
 	e.reg.Init("gnet")
 	return e, nil
 }
@@ -70,7 +73,7 @@ func (e *Engine) Name() string { return "gnet" }
 
 func (e *Engine) options() []gnet.Option {
 	nodelay := gnet.TCPNoDelay
-	if e.cfg.DelayedAcks {
+	if e.cfg.Nagle {
 		nodelay = gnet.TCPDelay
 	}
 	return []gnet.Option{
@@ -82,20 +85,18 @@ func (e *Engine) options() []gnet.Option {
 		// As net.Listen does: a restarted server rebinds its port while old
 		// connections sit in TIME_WAIT.
 		gnet.WithReuseAddr(true),
-		gnet.WithLogger(stderrLogger{}),
+		gnet.WithLogger(stderrLog),
 	}
 }
 
-// loopOf returns the engine's state for a gnet event loop.
+// loopOf returns the engine's state for a gnet event loop (called on that
+// loop, so one loop is never made twice).
 func (e *Engine) loopOf(el gnet.EventLoop) *loop {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	l, ok := e.loops[el]
+	l, ok := e.loops.Load(el)
 	if !ok {
-		l = newLoop(e, el)
-		e.loops[el] = l
+		l, _ = e.loops.LoadOrStore(el, newLoop(e, el))
 	}
-	return l
+	return l.(*loop)
 }
 
 // Listen implements engine.Engine: one gnet engine per listener.
@@ -106,44 +107,34 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
-	ln := &listener{e: e, newHandler: newHandler, done: make(chan struct{})}
+	ln := &listener{e: e, newHandler: newHandler}
 	h := &eventHandler{e: e, ln: ln, boot: make(chan gnet.Engine, 1)}
 	runErr := make(chan error, 1)
+	e.reg.Add()
 	go func() {
-		defer close(ln.done)
+		defer e.reg.Done()
 		runErr <- gnet.Run(h, "tcp://"+addr, e.options()...)
 	}()
 	select {
-	case ge := <-h.boot:
-		ln.geng = ge
+	case ln.geng = <-h.boot:
 	case err := <-runErr:
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
-	bound, err := boundAddr(ln.geng)
-	if err != nil {
-		_ = ln.stop(context.Background())
-		return nil, fmt.Errorf("gnet: listen %s: %w", addr, err)
+	// gnet binds ":0" itself and does not report the port: ask the kernel.
+	fd, err := ln.geng.Dup()
+	if err == nil {
+		ln.addr = sockName(fd, nil)
+		_ = unix.Close(fd)
 	}
-	ln.addr = bound
+	if ln.addr == nil {
+		_ = ln.stop()
+		return nil, fmt.Errorf("gnet: listen %s: bound address unknown (dup: %v)", addr, err)
+	}
 	if !e.reg.AddListener(ln) {
-		_ = ln.stop(context.Background())
+		_ = ln.stop()
 		return nil, e.reg.ClosedError("listen", addr)
 	}
 	return ln, nil
-}
-
-// boundAddr reads the real address of a gnet engine's single listener
-// (gnet binds ":0" itself and does not report the port).
-func boundAddr(ge gnet.Engine) (net.Addr, error) {
-	fd, err := ge.Dup()
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	if a := sockName(fd, nil); a != nil {
-		return a, nil
-	}
-	return nil, fmt.Errorf("getsockname on listener fd %d failed", fd)
 }
 
 type listener struct {
@@ -151,7 +142,6 @@ type listener struct {
 	geng       gnet.Engine
 	addr       net.Addr
 	newHandler func(engine.Conn) engine.Handler
-	done       chan struct{}
 	once       sync.Once
 }
 
@@ -161,23 +151,17 @@ func (l *listener) Addr() net.Addr { return l.addr }
 // without closing its loops, so connections accepted by this listener are
 // closed too (spec/engine.md, "gnet").
 func (l *listener) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	l.e.reg.RemoveListener(l)
-	return l.stop(ctx)
+	return l.stop()
 }
 
-func (l *listener) stop(ctx context.Context) error {
-	var err error
+// stop stops the gnet engine once; its gnet.Run goroutine is counted in
+// the engine's registry, which Shutdown waits for.
+func (l *listener) stop() (err error) {
 	l.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		err = l.geng.Stop(ctx)
-		select {
-		case <-l.done:
-		case <-ctx.Done():
-			if err == nil {
-				err = ctx.Err()
-			}
-		}
 	})
 	return err
 }
@@ -196,18 +180,15 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if !e.reg.AddConn(c) {
 		return nil, e.reg.ClosedError("dial", addr)
 	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = engine.DefaultDialTimeout
-	}
-	var near *conn
-	if n, ok := opts.Near.(*conn); ok && n.e == e {
-		near = n
+	near, _ := opts.Near.(*conn)
+	if near != nil && near.e != e {
+		near = nil // a Near from another engine is ignored
 	}
 	e.reg.Add()
 	go func() {
 		defer e.reg.Done()
-		c.dial(addr, timeout, near)
+		// Zero (or less) means the contract's default timeout.
+		c.dial(addr, cmp.Or(max(opts.Timeout, 0), engine.DefaultDialTimeout), near)
 	}()
 	return c, nil
 }
@@ -222,11 +203,11 @@ func (e *Engine) clientEngine() (*gnet.Client, error) {
 	if e.client != nil {
 		return e.client, nil
 	}
-	cli, err := gnet.NewClient(&eventHandler{e: e}, e.options()...)
-	if err != nil {
-		return nil, err
+	cli, err := gnet.NewClient(&eventHandler{e: e, boot: make(chan gnet.Engine, 1)}, e.options()...)
+	if err == nil {
+		err = cli.Start()
 	}
-	if err := cli.Start(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	e.client = cli
@@ -248,14 +229,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	})
 }
 
-// stderrLogger keeps gnet's logs off stdout (its default logger writes
-// there, and stdout carries only the READY line).
-type stderrLogger struct{}
-
-func (stderrLogger) Debugf(string, ...any)     {}
-func (stderrLogger) Infof(string, ...any)      {}
-func (stderrLogger) Warnf(f string, a ...any)  { logf("warning", f, a) }
-func (stderrLogger) Errorf(f string, a ...any) { logf("error", f, a) }
-func (stderrLogger) Fatalf(f string, a ...any) { logf("fatal", f, a); os.Exit(1) }
-
-func logf(level, f string, a []any) { fmt.Fprintf(os.Stderr, "gnet: "+level+": "+f+"\n", a...) }
+// stderrLog keeps gnet's logs off stdout (its default logger writes there,
+// and stdout carries only the READY line): warnings and worse, on stderr.
+var stderrLog = zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
+	zapcore.Lock(os.Stderr), zapcore.WarnLevel)).Sugar().Named("gnet")

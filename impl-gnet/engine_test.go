@@ -1,7 +1,9 @@
 package gnetengine
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/enginetest"
@@ -37,3 +39,33 @@ func TestEngine(t *testing.T) {
 func BenchmarkEngine(b *testing.B) {
 	enginetest.Bench(b, newTestEngine)
 }
+
+// openConn returns a dialed connection, open, on an engine with cfg that
+// the test's cleanup shuts down.
+func openConn(t *testing.T, cfg engine.Config) *conn {
+	t.Helper()
+	e := newTestEngine(t, cfg)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+	})
+	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return engine.BaseHandler{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &openHandler{opened: make(chan struct{})}
+	c, err := e.Dial(ln.Addr().String(), h, engine.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginetest.Wait(t, h.opened, "OnOpen")
+	return c.(*conn)
+}
+
+type openHandler struct {
+	engine.BaseHandler
+	opened chan struct{}
+}
+
+func (h *openHandler) OnOpen(engine.Conn) { close(h.opened) }

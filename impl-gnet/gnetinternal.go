@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"strings"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/netpoll"
@@ -34,16 +35,10 @@ const (
 	gnetVersion = "v2.10.0"
 )
 
-// pollerFields is the default (non-poll_opt) netpoll.Poller layout the
+// pollerLayout is the default (non-poll_opt) netpoll.Poller layout the
 // adapter was written against: name and kind of every field.
-var pollerFields = []struct {
-	name string
-	kind reflect.Kind
-}{
-	{"fd", reflect.Int}, {"efd", reflect.Int}, {"efdBuf", reflect.Slice},
-	{"wakeupCall", reflect.Int32}, {"asyncTaskQueue", reflect.Interface},
-	{"urgentAsyncTaskQueue", reflect.Interface}, {"highPriorityEventsThreshold", reflect.Int32},
-}
+const pollerLayout = "fd int, efd int, efdBuf slice, wakeupCall int32, asyncTaskQueue interface, " +
+	"urgentAsyncTaskQueue interface, highPriorityEventsThreshold int32"
 
 // checkVersion fails when the gnet linked in is not the pinned one (New
 // calls it); epollFD checks the layout on each loop the engine meets.
@@ -72,16 +67,15 @@ func epollFD(el gnet.EventLoop) (int, error) {
 	}
 	p := v.Elem().FieldByName("poller")
 	if p.Kind() != reflect.Pointer || p.Type().Elem().Name() != "Poller" || p.IsNil() {
-		return -1, fmt.Errorf("gnet: eventloop.poller is %s, not *netpoll.Poller", p.Type())
+		return -1, fmt.Errorf("gnet: eventloop.poller is %s, not *netpoll.Poller", p)
 	}
 	pt := p.Type().Elem()
-	if pt.NumField() != len(pollerFields) {
-		return -1, fmt.Errorf("gnet: netpoll.Poller has %d fields, want %d", pt.NumField(), len(pollerFields))
+	fields := make([]string, pt.NumField())
+	for i := range fields {
+		fields[i] = pt.Field(i).Name + " " + pt.Field(i).Type.Kind().String()
 	}
-	for i, f := range pollerFields {
-		if got := pt.Field(i); got.Name != f.name || got.Type.Kind() != f.kind {
-			return -1, fmt.Errorf("gnet: netpoll.Poller field %d is %s %s, want %s %s", i, got.Name, got.Type.Kind(), f.name, f.kind)
-		}
+	if got := strings.Join(fields, ", "); got != pollerLayout {
+		return -1, fmt.Errorf("gnet: netpoll.Poller is {%s}, want {%s}", got, pollerLayout)
 	}
 	return int(p.Elem().Field(0).Int()), nil
 }

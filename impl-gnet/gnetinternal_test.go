@@ -15,19 +15,7 @@ func TestGnetLayout(t *testing.T) {
 	if err := checkVersion(); err != nil {
 		t.Fatal(err)
 	}
-	e := newTestEngine(t, engine.Config{Workers: 1})
-	t.Cleanup(func() { _ = e.Shutdown(t.Context()) })
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return engine.BaseHandler{} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &openHandler{opened: make(chan struct{})}
-	c, err := e.Dial(ln.Addr().String(), h, engine.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, h.opened, "OnOpen")
-	gc := c.(*conn).gc
+	gc := openConn(t, engine.Config{Workers: 1}).gc
 	epfd, err := epollFD(gc.EventLoop())
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package gnetengine
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -14,20 +15,20 @@ import (
 // runs. The engine keeps its own ordered, bounded queue and timer heap per
 // loop (loopkit) because gnet's task queues are unbounded and may reorder
 // (low-priority tasks spill between two queues), and the contract promises
-// FIFO Execute and deadline-ordered timers. One gnet task drains both.
+// FIFO Execute and deadline-ordered timers. One gnet task drains the
+// queue; the timers run from it, posted when the wake timer fires.
 type loop struct {
-	e      *Engine
 	el     gnet.EventLoop
 	q      loopkit.ExecQueue
 	timers loopkit.Timers
 	epfd   int           // gnet's epoll fd for this loop (gnetinternal.go)
 	epErr  error         // why epfd is unknown: PauseRead then closes the connection
-	task   gnet.Runnable // runs drain; one value, so a kick does not allocate
+	task   gnet.Runnable // runs runQueue; one value, so a kick does not allocate
 
-	mu         sync.Mutex
-	inCallback bool
-	dirty      []*conn     // conns written to during the current callback
-	wake       *time.Timer // fires at the earliest timer deadline
+	wake     *time.Timer // fires at the earliest timer deadline
+	runDueFn func()      // runDue, as one value for fire's post
+	mu       sync.Mutex  // guards wakeAt
+	wakeAt   int64       // when wake fires; 0: not armed
 }
 
 // epoch anchors the loops' monotonic clock (loopkit deadlines are int64 ns).
@@ -36,50 +37,33 @@ var epoch = time.Now()
 func now() int64 { return int64(time.Since(epoch)) }
 
 func newLoop(e *Engine, el gnet.EventLoop) *loop {
-	l := &loop{e: e, el: el}
+	l := &loop{el: el}
 	l.epfd, l.epErr = epollFD(el)
 	l.q.Init(e.cfg.ExecuteQueueLimit)
 	l.timers.Init(l.arm)
-	l.task = gnet.RunnableFunc(func(context.Context) error { l.drain(); return nil })
+	l.wake = time.AfterFunc(math.MaxInt64, l.fire) // armed by arm
+	l.task = gnet.RunnableFunc(func(context.Context) error { l.runQueue(); return nil })
+	l.runDueFn = l.runDue
 	return l
 }
 
 // callback runs fn as one callback on the loop (the caller is the loop's
-// goroutine) and then flushes every connection written to meanwhile.
+// goroutine, inside a gnet event), then what it queued: the flushes of the
+// connections it wrote to, so its writes reach the sockets without a
+// wake-up, and any Execute. Awake spares those pushes a kick.
 func (l *loop) callback(fn func()) {
-	l.mu.Lock()
-	nested := l.inCallback
-	l.inCallback = true
-	l.mu.Unlock()
+	l.q.Awake()
 	fn()
-	if nested {
-		return
-	}
-	for {
-		l.mu.Lock()
-		d := l.dirty
-		l.dirty = nil
-		if len(d) == 0 {
-			l.inCallback = false
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
-		for _, c := range d {
-			c.flush()
-		}
-	}
+	l.runQueue()
 }
-
-// execute queues fn on the loop behind everything queued before it,
-// bounded by Config.ExecuteQueueLimit.
-func (l *loop) execute(fn func()) error { return l.woke(l.q.Execute(fn)) }
 
 // post queues one of the engine's own events (a flush, a drained check, a
 // timer wake-up): not bounded by the Execute limit, at most a few per
 // connection and one per timer wake-up.
 func (l *loop) post(fn func()) error { return l.woke(l.q.Post(fn)) }
 
+// woke kicks the loop when a push found its queue asleep (loopkit's
+// handshake); Execute's push comes here too.
 func (l *loop) woke(wake bool, err error) error {
 	if wake {
 		l.kick()
@@ -99,42 +83,42 @@ func (l *loop) kick() {
 // so a function that re-queues itself cannot starve the loop.
 const drainBatch = 1024
 
-// drain runs queued functions and due timers (loop only), then either
-// queues another drain (work remains) or lets the queue fall asleep, so
-// the next push kicks the loop again (loopkit's handshake: no lost wake).
-func (l *loop) drain() {
-	more := l.q.Drain(drainBatch, l.callback)
-	l.timers.RunDue(now(), l.callback)
-	if at, ok := l.timers.Next(); ok {
-		l.arm(at)
-	}
-	if more || !l.q.Idle() {
+// runQueue runs queued functions (loop only), then either queues a drain
+// task (work remains) or lets the queue fall asleep, so the next push kicks
+// the loop again (loopkit's handshake: no lost wake).
+func (l *loop) runQueue() {
+	if l.q.Drain(drainBatch, nil) || !l.q.Idle() {
 		l.kick()
 	}
 }
 
-// arm sets the loop's one runtime timer to fire at at. loopkit calls it
-// (under its lock) when the earliest deadline moves earlier; drain calls
-// it for the next deadline. A spurious fire only costs an empty drain.
-func (l *loop) arm(at int64) {
-	d := time.Duration(at - now())
-	l.mu.Lock()
-	if l.wake == nil {
-		l.wake = time.AfterFunc(d, func() { _ = l.post(func() {}) })
-	} else {
-		l.wake.Reset(d)
+// runDue runs the due timers and re-arms for the next deadline (loop only,
+// queued by fire like any event, so it runs whichever way the queue is
+// drained: a drain task or the end of a callback).
+func (l *loop) runDue() {
+	l.timers.RunDue(now(), nil)
+	if at, ok := l.timers.Next(); ok {
+		l.arm(at)
 	}
-	l.mu.Unlock()
 }
 
-// markDirty records that c has queued bytes to flush. It reports false when
-// the loop is not inside a callback, so the caller must schedule a flush.
-func (l *loop) markDirty(c *conn) bool {
+// arm makes the loop's one runtime timer fire by at. loopkit calls it
+// (under its lock) when the earliest deadline moves earlier, and runDue
+// for the next deadline. It only ever moves the wake-up earlier, so
+// runDue's late call cannot undo an earlier deadline added meanwhile; the
+// wake-up re-arms for the rest. A spurious fire only costs an empty runDue.
+func (l *loop) arm(at int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.inCallback {
-		return false
+	if l.wakeAt == 0 || at < l.wakeAt {
+		l.wakeAt = at
+		l.wake.Reset(time.Duration(at - now()))
 	}
-	l.dirty = append(l.dirty, c)
-	return true
+}
+
+func (l *loop) fire() {
+	l.mu.Lock()
+	l.wakeAt = 0
+	l.mu.Unlock()
+	_ = l.post(l.runDueFn)
 }

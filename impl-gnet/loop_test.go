@@ -1,19 +1,14 @@
 package gnetengine
 
 import (
-	"context"
+	"math"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/enginetest"
 )
-
-type openHandler struct {
-	engine.BaseHandler
-	opened chan struct{}
-}
-
-func (h *openHandler) OnOpen(engine.Conn) { close(h.opened) }
 
 // A drain that ran exactly one full batch and then found the queue empty
 // used to leave the loop marked woken with no drain queued, so no later
@@ -24,23 +19,7 @@ func (h *openHandler) OnOpen(engine.Conn) { close(h.opened) }
 // with the first function, queue the rest of one batch behind it, let it
 // all run, then check that one more function still runs.
 func TestExecuteAfterFullBatch(t *testing.T) {
-	e := newTestEngine(t, engine.Config{Workers: 1})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-	})
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return engine.BaseHandler{} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &openHandler{opened: make(chan struct{})}
-	c, err := e.Dial(ln.Addr().String(), h, engine.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, h.opened, "OnOpen")
-
+	c := openConn(t, engine.Config{Workers: 1})
 	release, batchDone := make(chan struct{}), make(chan struct{})
 	ran := 0 // touched only on the loop
 	for i := 0; i < drainBatch; i++ {
@@ -58,20 +37,49 @@ func TestExecuteAfterFullBatch(t *testing.T) {
 		}
 	}
 	close(release)
-	waitFor(t, batchDone, "the first batch")
+	enginetest.Wait(t, batchDone, "the first batch")
 
 	last := make(chan struct{})
 	if err := c.Execute(func() { close(last) }); err != nil {
 		t.Fatalf("Execute after the batch: %v", err)
 	}
-	waitFor(t, last, "a function queued after a full batch")
+	enginetest.Wait(t, last, "a function queued after a full batch")
 }
 
-func waitFor(t *testing.T, ch <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
+// runDue re-arms the loop's wake-up for the deadline it read from the heap
+// outside loopkit's lock, so it may pass a later deadline than one armed
+// meanwhile: arm must keep the earlier one (the wake-up re-arms for the
+// rest), or that timer waits for the later deadline.
+func TestArmOnlyMovesEarlier(t *testing.T) {
+	l := &loop{wake: time.AfterFunc(math.MaxInt64, func() {})}
+	defer l.wake.Stop()
+	at := now() + int64(time.Hour)
+	for _, c := range []struct{ arm, want int64 }{
+		{at, at},
+		{at + int64(time.Hour), at}, // runDue's stale, later deadline
+		{at - int64(time.Minute), at - int64(time.Minute)},
+	} {
+		l.arm(c.arm)
+		if l.wakeAt != c.want {
+			t.Fatalf("arm(%d): wake-up at %d, want %d", c.arm, l.wakeAt, c.want)
+		}
 	}
+}
+
+// A timer that comes due while the loop runs queued functions: the wake
+// timer's event lands in the queue being drained, and must run the timers
+// itself (it once only woke a loop that was awake already, so no drain
+// task ran them and every timer of the loop waited forever).
+func TestTimerDueDuringDrain(t *testing.T) {
+	c := openConn(t, engine.Config{Workers: 1})
+	ran := make(chan struct{})
+	if err := c.Execute(func() {
+		c.AfterFunc(0, func() { close(ran) })
+		for c.loop.q.Len() == 0 { // until the wake timer has posted
+			runtime.Gosched()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	enginetest.Wait(t, ran, "a timer that came due during a drain")
 }

@@ -135,10 +135,14 @@ func (c *conn) deliver(buf []byte, start, end int) (int, int, bool) {
 			return start, end, true
 		}
 		n := c.H.OnData(c, buf[start:end])
-		if n <= 0 {
+		if err := engine.CheckConsumed(n, end-start); err != nil {
+			c.CloseWith(err) // readHeld is true from now on
+			continue
+		}
+		if n == 0 {
 			break
 		}
-		start += min(n, end-start)
+		start += n
 	}
 	return start, end, false
 }

@@ -123,10 +123,10 @@ func TestPauseReadBackpressuresPeer(t *testing.T) {
 	recvOrFail(t, all, "every byte after ResumeRead")
 }
 
-// TCP_NODELAY is on by default and off with DelayedAcks.
+// TCP_NODELAY is on by default and off with Nagle.
 func TestNoDelay(t *testing.T) {
-	for _, delayed := range []bool{false, true} {
-		e := startEngine(t, engine.Config{DelayedAcks: delayed})
+	for _, nagle := range []bool{false, true} {
+		e := startEngine(t, engine.Config{Nagle: nagle})
 		ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return engine.BaseHandler{} })
 		if err != nil {
 			t.Fatal(err)
@@ -141,8 +141,8 @@ func TestNoDelay(t *testing.T) {
 		if err := c.Raw.Control(func(fd uintptr) { v, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY) }); err != nil || serr != nil {
 			t.Fatal(err, serr)
 		}
-		if want := !delayed; (v != 0) != want {
-			t.Errorf("DelayedAcks=%v: TCP_NODELAY=%d", delayed, v)
+		if want := !nagle; (v != 0) != want {
+			t.Errorf("Nagle=%v: TCP_NODELAY=%d", nagle, v)
 		}
 	}
 }

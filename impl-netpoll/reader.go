@@ -224,10 +224,14 @@ func (c *conn) feed(in []byte) (consumed int, st feedStop) {
 			return consumed, fedHeld
 		}
 		n := c.H.OnData(c, in[consumed:])
-		if n <= 0 {
+		if err := engine.CheckConsumed(n, len(in)-consumed); err != nil {
+			c.CloseWith(err) // readHeld is true from now on
+			continue
+		}
+		if n == 0 {
 			return consumed, fedNeedsMore
 		}
-		consumed += min(n, len(in)-consumed)
+		consumed += n
 	}
 	return consumed, fedAll
 }

@@ -13,7 +13,7 @@ import (
 // listening socket on the same port, connections are accepted and stay on
 // the worker that accepted them, and Close releases every socket.
 func TestReusePortListener(t *testing.T) {
-	e, err := newEngine(engine.Config{Workers: 3}, options{accept: acceptReusePort})
+	e, err := newEngine(engine.Config{Workers: 3}, options{reusePort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +39,11 @@ func TestReusePortListener(t *testing.T) {
 // one connect, accept, close on both sides, 16 in flight.
 func BenchmarkAcceptMode(b *testing.B) {
 	for _, m := range []struct {
-		name string
-		mode acceptMode
-	}{{"LeastLoaded", acceptLeastLoaded}, {"ReusePort", acceptReusePort}} {
+		name      string
+		reusePort bool
+	}{{"LeastLoaded", false}, {"ReusePort", true}} {
 		b.Run(m.name, func(b *testing.B) {
-			e, err := newEngine(engine.Config{}, options{accept: m.mode})
+			e, err := newEngine(engine.Config{}, options{reusePort: m.reusePort})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,14 +1,12 @@
 package rawepoll
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // maxEventsPerWait bounds one epoll_wait: a loop handles at most this many
@@ -22,10 +20,9 @@ const maxEventsPerWait = 256
 const maxWait = 30 * time.Second
 
 // center is one worker's event loop, Ceph's EventCenter: an epoll set of
-// file events, a heap of time events and a bounded queue of external events
-// posted from other threads and woken through an eventfd. Everything in it
-// except the external queue (mu and the fields it guards) belongs to the
-// loop's thread.
+// file events, a heap of time events (loopkit.Timers) and a bounded queue
+// of external events (loopkit.ExecQueue) posted from any thread and woken
+// through an eventfd. Everything else in it belongs to the loop's thread.
 //
 // The epoll set is level-triggered, unlike Ceph's EpollDriver (EPOLLET).
 // The engine contract makes the loop stop reading before the socket is
@@ -42,7 +39,6 @@ const maxWait = 30 * time.Second
 // nothing to wait for is removed from the set), so no level stays asserted
 // for nothing and the loop never spins.
 type center struct {
-	id     int
 	epfd   int
 	notify int // eventfd: the external-event doorbell
 	events []unix.EpollEvent
@@ -53,32 +49,15 @@ type center struct {
 	files []*fileEvent
 	gen   uint32
 
-	timers    timerHeap
-	timerSeq  uint64
-	stopped   atomic.Int64 // stopped timers not yet removed from the heap
-	base      time.Time    // monotonic origin of timer deadlines
-	nowCached int64
+	timers loopkit.Timers
+	base   time.Time // monotonic origin of timer deadlines
 
-	// External events. Posters append under mu; the loop swaps the
-	// slices out and runs them after the file and time events, as Ceph's
-	// process_events does.
-	mu        sync.Mutex
-	tasks     []func()
-	taskLimit int
-	opConns   []*conn      // connections with pending ops (conn.ops)
-	newTimers []*timeEvent // AfterFunc calls waiting to enter the heap
-	ctl       []func()     // engine control (listeners, shutdown)
-	dead      bool         // the loop has exited; posts fail
-	queued    atomic.Bool  // something was posted since the last swap
-	sleeping  atomic.Bool  // the loop is in (or about to enter) epoll_wait
-	notified  atomic.Bool  // the doorbell was rung and not yet read
-	rings     atomic.Int64 // doorbell writes, for tests of coalescing
-
-	// Scratch space for the loop's own swaps, reused to avoid garbage.
-	runTasks []func()
-	runOps   []*conn
-	runTimer []*timeEvent
-	runCtl   []func()
+	// External events: Execute functions (bounded), and the engine's own
+	// events (flushes, closes, registrations, control), which are bounded
+	// by the connections and listeners. A push onto a loop asleep in
+	// epoll_wait rings the eventfd once (the queue's handshake), so a
+	// burst of posts costs one write.
+	q loopkit.ExecQueue
 }
 
 // fileEvent is one registered descriptor with Ceph's two callbacks. mask
@@ -97,7 +76,7 @@ const (
 	evWrite = unix.EPOLLOUT
 )
 
-func newCenter(id, taskLimit int) (*center, error) {
+func newCenter(executeLimit int) (*center, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -108,18 +87,19 @@ func newCenter(id, taskLimit int) (*center, error) {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	c := &center{
-		id:        id,
-		epfd:      epfd,
-		notify:    efd,
-		events:    make([]unix.EpollEvent, maxEventsPerWait),
-		taskLimit: taskLimit,
-		base:      time.Now(),
+		epfd:   epfd,
+		notify: efd,
+		events: make([]unix.EpollEvent, maxEventsPerWait),
+		base:   time.Now(),
 	}
-	if _, err := c.createFileEvent(efd, c.drainNotify, nil); err != nil {
-		c.closeFDs()
-		return nil, err
+	c.q.Init(executeLimit)
+	// A new earliest deadline from another thread must cut a sleep short.
+	c.timers.Init(func(int64) { c.wake(c.q.Wake(), nil) })
+	doorbell := func() {
+		var b [8]byte
+		_, _ = unix.Read(efd, b[:])
 	}
-	if err := c.setInterest(c.files[efd], unix.EPOLLIN); err != nil {
+	if err := c.setInterest(c.createFileEvent(efd, doorbell, nil), unix.EPOLLIN); err != nil {
 		c.closeFDs()
 		return nil, err
 	}
@@ -133,17 +113,14 @@ func (c *center) closeFDs() {
 
 // createFileEvent records fd with its callbacks; it enters the epoll set
 // with the first setInterest that asks for something.
-func (c *center) createFileEvent(fd int, read, write func()) (*fileEvent, error) {
-	if fd < 0 {
-		return nil, fmt.Errorf("rawepoll: create file event: bad fd %d", fd)
-	}
+func (c *center) createFileEvent(fd int, read, write func()) *fileEvent {
 	for fd >= len(c.files) {
 		c.files = append(c.files, make([]*fileEvent, max(len(c.files), 64))...)
 	}
 	c.gen++
 	fe := &fileEvent{fd: fd, gen: c.gen, read: read, write: write}
 	c.files[fd] = fe
-	return fe, nil
+	return fe
 }
 
 // setInterest makes fe's epoll interest exactly mask: ADD, MOD or DEL as
@@ -173,10 +150,8 @@ func (c *center) setInterest(fe *fileEvent, mask uint32) error {
 
 // deleteFileEvent forgets fe; the caller closes the fd afterwards.
 func (c *center) deleteFileEvent(fe *fileEvent) {
-	if fe.mask != 0 {
-		_ = c.setInterest(fe, 0)
-	}
-	if fe.fd < len(c.files) && c.files[fe.fd] == fe {
+	_ = c.setInterest(fe, 0)
+	if c.files[fe.fd] == fe {
 		c.files[fe.fd] = nil
 	}
 	fe.read, fe.write = nil, nil
@@ -185,34 +160,44 @@ func (c *center) deleteFileEvent(fe *fileEvent) {
 // now is the loop's clock in nanoseconds since base (monotonic).
 func (c *center) now() int64 { return int64(time.Since(c.base)) }
 
+// afterFunc schedules fn on the loop after d, from any goroutine; a
+// closed owner's timers never run (nil: no owner).
+func (c *center) afterFunc(d time.Duration, owner loopkit.Owner, fn func()) *loopkit.Timer {
+	return c.timers.Add(owner, c.now()+int64(max(d, 0)), fn)
+}
+
+// drainBatch bounds the external events one turn runs (with what they
+// post meanwhile) before the loop looks at its sockets again, so a
+// function that re-posts itself cannot starve them.
+const drainBatch = 1024
+
 // processEvents is one turn of the loop, in Ceph's order: wait (not at all
 // if something is queued), file events, due time events, external events.
 func (c *center) processEvents() {
-	c.mergeTimers()
-	timeout := int(maxWait / time.Millisecond)
-	if len(c.timers) > 0 {
-		d := c.timers[0].when - c.now()
-		// epoll_wait counts milliseconds; round up so a timer is never
-		// woken for early and then slept on again at 0 ms.
-		timeout = min(timeout, max(0, int((d+int64(time.Millisecond)-1)/int64(time.Millisecond))))
-	}
-	c.sleeping.Store(true)
-	if c.queued.Load() {
-		timeout = 0
+	timeout := 0
+	// Idle marks the queue asleep before the earliest deadline is read: a
+	// post, or a timer added after that read, rings the doorbell.
+	sleep := c.q.Idle()
+	if sleep {
+		timeout = int(maxWait / time.Millisecond)
+		if at, ok := c.timers.Next(); ok {
+			// epoll_wait counts milliseconds; round up so a timer is never
+			// woken for early and then slept on again at 0 ms.
+			timeout = min(timeout, max(0, int((at-c.now()+int64(time.Millisecond)-1)/int64(time.Millisecond))))
+		}
 	}
 	n, err := unix.EpollWait(c.epfd, c.events, timeout)
-	c.sleeping.Store(false)
-	if err != nil && !errors.Is(err, unix.EINTR) {
+	if sleep {
+		c.q.Awake() // posts during this turn need no doorbell
+	}
+	if err != nil && err != unix.EINTR {
 		// Nothing but a bug makes epoll_wait fail on a valid epfd; keep the
 		// loop alive rather than strand every connection, but do not spin.
 		time.Sleep(time.Millisecond)
 	}
 	for i := 0; i < n; i++ {
 		ev := c.events[i]
-		fd := int(ev.Fd)
-		if fd >= len(c.files) {
-			continue
-		}
+		fd := int(ev.Fd) // registered, so within files
 		fe := c.files[fd]
 		// An earlier callback in this batch may have closed the fd, or
 		// closed it and registered a new one under the same number.
@@ -232,27 +217,31 @@ func (c *center) processEvents() {
 			fe.write()
 		}
 	}
-	c.processTimeEvents()
-	c.processExternal()
+	c.timers.RunDue(c.now(), nil)
+	c.q.Drain(drainBatch, nil)
 }
 
-// drainNotify is the doorbell's read callback.
-func (c *center) drainNotify() {
-	var b [8]byte
-	_, _ = unix.Read(c.notify, b[:])
-	c.notified.Store(false)
-}
+// post queues one of the engine's own events, after the current callback
+// when called on the loop. It fails only once the loop has left.
+func (c *center) post(fn func()) error { return c.wake(c.q.Post(fn)) }
 
-// wakeup rings the doorbell if the loop is asleep and nobody rang it yet:
-// wake-ups coalesce, so a burst of posts costs one eventfd write. The
-// poster has published its item (queued) before checking sleeping, and the
-// loop sets sleeping before checking queued, so one of the two always sees
-// the other and no post is left waiting for maxWait.
-func (c *center) wakeup() {
-	if c.sleeping.Load() && c.notified.CompareAndSwap(false, true) {
+// wake rings the doorbell when the queue's handshake says the loop sleeps.
+func (c *center) wake(ring bool, err error) error {
+	if ring {
 		var b [8]byte
 		b[0] = 1
-		c.rings.Add(1)
 		_, _ = unix.Write(c.notify, b[:])
 	}
+	return err
+}
+
+// leave is the loop's last step: everything posted until the queue closes
+// still runs (closes, registrations that find the worker stopping, listener
+// closes), so nothing accepted is dropped; later posts fail.
+func (c *center) leave() {
+	for !c.q.CloseIfIdle() {
+		c.q.Drain(drainBatch, nil)
+	}
+	c.timers.Close()
+	c.closeFDs()
 }

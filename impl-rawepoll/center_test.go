@@ -1,6 +1,7 @@
 package rawepoll
 
 import (
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"sync"
@@ -27,16 +28,19 @@ func runCenter(t *testing.T, c *center) {
 		}
 	}()
 	t.Cleanup(func() {
-		c.control(func() { stop.Store(true) })
+		c.post(func() { stop.Store(true) })
 		<-done
-		c.exit()
-		c.closeFDs()
+		c.leave()
 	})
 }
 
+// execute is conn.Execute without a connection: ErrExecuteQueueFull at
+// the limit, ErrEngineClosed once the loop has left.
+func (c *center) execute(fn func()) error { return c.wake(c.q.Execute(fn)) }
+
 func newTestCenter(t *testing.T, limit int) *center {
 	t.Helper()
-	c, err := newCenter(0, limit)
+	c, err := newCenter(limit)
 	if err != nil {
 		t.Fatalf("newCenter: %v", err)
 	}
@@ -121,7 +125,7 @@ func TestTimeEventCompaction(t *testing.T) {
 	}
 	c.afterFunc(time.Hour, nil, func() {})
 	sized := make(chan int, 1)
-	if err := c.execute(func() { sized <- len(c.timers) }); err != nil {
+	if err := c.execute(func() { sized <- c.timers.Len() }); err != nil {
 		t.Fatal(err)
 	}
 	// The merge that saw the last event ran before the function.
@@ -195,11 +199,13 @@ func TestExternalEventsOrderAndBound(t *testing.T) {
 
 // TestExternalEventsCoalesceWakeups: posts to a loop asleep in
 // epoll_wait ring the eventfd once, however many; one turn of the loop
-// then runs them all and re-arms the doorbell; posts to a loop that is
-// awake ring nothing. The loop is driven by hand, so this is exact.
+// then runs them all; posts to a loop that is awake ring nothing, and the
+// doorbell is armed again once the loop goes idle. The loop is driven by
+// hand, so this is exact. The eventfd's counter is the number of rings
+// since it was last read (each ring adds 1); the test reads it first.
 func TestExternalEventsCoalesceWakeups(t *testing.T) {
 	c := newTestCenter(t, 1<<16)
-	defer c.closeFDs()
+	defer c.leave()
 	var ran atomic.Int32
 	post := func(n int) {
 		for i := 0; i < n; i++ {
@@ -208,25 +214,35 @@ func TestExternalEventsCoalesceWakeups(t *testing.T) {
 			}
 		}
 	}
-	c.sleeping.Store(true) // as if blocked in epoll_wait
-	post(1000)
-	if r := c.rings.Load(); r != 1 {
+	rings := func() uint64 {
+		var b [8]byte
+		if _, err := unix.Read(c.notify, b[:]); err != nil {
+			return 0 // EAGAIN: not rung
+		}
+		return binary.NativeEndian.Uint64(b[:])
+	}
+	post(1000) // a new loop counts as asleep
+	if r := rings(); r != 1 {
 		t.Fatalf("1000 posts to a sleeping loop rang %d times, want 1", r)
 	}
-	c.processEvents() // returns at once: the doorbell is readable
+	c.processEvents() // queued work: epoll_wait does not block
 	if ran.Load() != 1000 {
 		t.Fatalf("one turn ran %d of 1000 functions", ran.Load())
 	}
-	if c.notified.Load() {
-		t.Fatal("doorbell not re-armed after the loop read it")
+	post(10) // the loop has not gone idle since: no ring
+	if r := rings(); r != 0 {
+		t.Fatalf("posts to an awake loop rang the doorbell %d times", r)
 	}
-	post(10) // the loop is awake (sleeping is false): no ring
-	if r := c.rings.Load(); r != 1 {
-		t.Fatalf("posts to an awake loop rang the doorbell (%d rings)", r)
-	}
-	c.processEvents() // queued work: epoll_wait does not block
+	c.processEvents()
 	if ran.Load() != 1010 {
 		t.Fatalf("ran %d of 1010", ran.Load())
+	}
+	if !c.q.Idle() { // what the next turn does before it sleeps
+		t.Fatal("queue not idle after running everything")
+	}
+	post(1)
+	if r := rings(); r != 1 {
+		t.Fatalf("post to an idle loop: %d rings, want 1", r)
 	}
 }
 
@@ -248,8 +264,8 @@ func TestFileEvents(t *testing.T) {
 	writeCh := make(chan struct{}, 1)
 	var rfe, wfe *fileEvent
 	setup := make(chan struct{})
-	c.control(func() {
-		rfe, _ = c.createFileEvent(p[0], func() {
+	c.post(func() {
+		rfe = c.createFileEvent(p[0], func() {
 			reads.Add(1)
 			var b [16]byte
 			unix.Read(p[0], b[:])
@@ -258,7 +274,7 @@ func TestFileEvents(t *testing.T) {
 			default:
 			}
 		}, nil)
-		wfe, _ = c.createFileEvent(p[1], nil, func() {
+		wfe = c.createFileEvent(p[1], nil, func() {
 			writes.Add(1)
 			// One write event is enough: drop the interest.
 			_ = c.setInterest(wfe, 0)
@@ -275,7 +291,7 @@ func TestFileEvents(t *testing.T) {
 
 	// Remove read interest: a new byte must not fire the callback.
 	removed := make(chan struct{})
-	c.control(func() { _ = c.setInterest(rfe, 0); close(removed) })
+	c.post(func() { _ = c.setInterest(rfe, 0); close(removed) })
 	waitCh(t, removed, "interest removal")
 	before := reads.Load()
 	unix.Write(p[1], []byte("y"))
@@ -289,7 +305,7 @@ func TestFileEvents(t *testing.T) {
 		t.Fatalf("write callback fired %d times after its interest was dropped", writes.Load())
 	}
 	// Restore it: level-triggered, the pending byte fires at once.
-	c.control(func() { _ = c.setInterest(rfe, unix.EPOLLIN) })
+	c.post(func() { _ = c.setInterest(rfe, unix.EPOLLIN) })
 	waitCh(t, readCh, "read event after restoring interest")
-	c.control(func() { c.deleteFileEvent(rfe); c.deleteFileEvent(wfe) })
+	c.post(func() { c.deleteFileEvent(rfe); c.deleteFileEvent(wfe) })
 }

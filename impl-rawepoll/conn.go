@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
+	"golang.org/x/sys/unix"
 )
 
 // connState is where a connection is in its life (loop-owned).
@@ -19,18 +21,6 @@ const (
 	stateClosed                      // OnClose delivered (or due), fd closed
 )
 
-// Connection ops: work posted to the loop by methods called elsewhere.
-// Each is a bit, so a connection is queued at most once however many
-// writes pile up before the loop gets to it.
-const (
-	opRegister uint8 = 1 << iota // enter the worker (accepted or dialed)
-	opFlush                      // the out-queue grew, or CloseWrite
-	opDeliver                    // ResumeRead with bytes still buffered
-	opSplice                     // start the pending relay
-	opClose                      // Close
-	opStop                       // the loop is gone: release everything
-)
-
 // conn is one TCP connection on one worker.
 type conn struct {
 	w      *worker
@@ -41,52 +31,41 @@ type conn struct {
 	laddr  net.Addr                         // guarded by mu once published
 	raddr  net.Addr
 
-	ops uint8 // pending ops, guarded by w.center.mu
-
 	// Shared with writers on other goroutines.
 	mu          sync.Mutex
-	outq        []outBuf
-	outHead     int // bytes of outq[0] already sent
-	outBytes    int
-	flushPosted bool // an opFlush is queued
-	aboveHigh   bool // rose above high water: OnDrained owed
-	wclosed     bool // CloseWrite called: no more writes
-	closed      bool // Close called or closed by the loop
-	timers      []*timeEvent
-	ctx         any
+	out         loopkit.OutQueue // discarded: Close called or closed by the loop
+	flushPosted bool             // a flush is posted
+	flushFn     func()           // c.postedFlush, made once: a post allocates nothing
 	pendRelay   *relay
 	sendErr     error // a direct send's error, for the loop to report
 
-	closedFlag atomic.Bool // OnClose has run (or is running)
-	closeReq   atomic.Bool // Close was called
-	spliceReq  atomic.Bool // a Splice waits for the loop: hold OnData
+	closing   atomic.Bool // Close called, or closed by the loop: no more callbacks
+	timed     atomic.Bool // AfterFunc was called: the close drops its timers
+	spliceReq atomic.Bool // a Splice waits for the loop: hold OnData
 	// established: open and not closed, so writers may send directly;
 	// relaying: a relay feeds this conn, so they may not (byte order).
 	established atomic.Bool
 	relaying    atomic.Bool
 
 	// Loop-only.
-	state       connState
-	paused      bool
-	eof         bool // read side finished (EOF seen, or spliced to EOF)
-	eofReported bool // OnReadEOF delivered
-	wantWrite   bool // send buffer full: waiting for EPOLLOUT
-	shutDone    bool // shutdown(SHUT_WR) done
-	rbuf        []byte
-	rstart      int
-	rend        int
-	relay       *relay // splicing from this conn
-	relayIn     *relay // splicing into this conn
-	dialErr     error  // connect failed at once: reported on the loop
-	dialTimer   *timeEvent
-	dialDone    bool // connect returned 0 at once
+	state        connState
+	paused       bool
+	eof          bool   // read side finished (EOF seen, or spliced to EOF)
+	eofReported  bool   // OnReadEOF delivered
+	wantWrite    bool   // send buffer full: waiting for EPOLLOUT
+	rbuf         []byte // rbuf[rstart:rend] is received, not yet consumed
+	rstart, rend int
+	relay        *relay // splicing from this conn
+	relayIn      *relay // splicing into this conn
+	dialErr      error  // connect failed at once: reported on the loop
+	dialTimer    *loopkit.Timer
+	dialDone     bool // connect returned 0 at once
 }
 
-// outBuf is one queued slice; owned marks copies made by Write, which may
-// be appended to and recycled (Writev's slices belong to the caller).
-type outBuf struct {
-	b     []byte
-	owned bool
+func newConn(w *worker, fd int, raddr net.Addr) *conn {
+	c := &conn{w: w, fd: fd, raddr: raddr}
+	c.out.Init(w.stack.cfg)
+	return c
 }
 
 // LocalAddr implements engine.Conn; a dialed connection learns it on the
@@ -99,86 +78,64 @@ func (c *conn) LocalAddr() net.Addr {
 
 func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 
-func (c *conn) SetContext(v any) {
-	c.mu.Lock()
-	c.ctx = v
-	c.mu.Unlock()
-}
-
-func (c *conn) Context() any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ctx
-}
-
-func (c *conn) isClosed() bool { return c.closedFlag.Load() }
+// Closed reports a close, processed by the loop or not yet: no more
+// callbacks start after it, and (loopkit.Owner) no timer runs.
+func (c *conn) Closed() bool { return c.closing.Load() }
 
 // Close implements engine.Conn: the loop closes the socket after the
-// current callback and delivers OnClose(c, nil).
+// current callback and after functions already queued, and delivers
+// OnClose(c, nil).
 func (c *conn) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.closeReq.Store(true)
-	c.mu.Unlock()
-	c.w.center.postOp(c, opClose)
+	c.CloseWith(nil)
 	return nil
 }
 
-// Execute implements engine.Conn on the worker's external-event queue.
+// CloseWith is Close with OnClose's reason (loopkit.Conn: Shutdown closes
+// with ErrEngineClosed). Queued bytes are dropped at once. A refused post
+// means the worker has left its loop, which happens only after Shutdown
+// closed every registered connection: this one is closed already.
+func (c *conn) CloseWith(err error) {
+	c.mu.Lock()
+	if c.out.Discarded() {
+		c.mu.Unlock()
+		return
+	}
+	c.out.Discard()
+	c.closing.Store(true)
+	c.mu.Unlock()
+	// This entry is behind every function Execute accepted: OnClose may
+	// follow the release at once.
+	_ = c.w.center.post(func() {
+		if c.release() && c.h != nil {
+			c.h.OnClose(c, err)
+		}
+	})
+}
+
+// Execute implements engine.Conn on the worker's external-event queue, in
+// one FIFO with the engine's events. Every close marks c closing before
+// it posts OnClose, and ExecuteFor checks that mark under the queue's
+// lock: fn is either refused or queued ahead of OnClose, unwrapped.
 func (c *conn) Execute(fn func()) error {
-	if c.isClosed() {
+	ring, err := c.w.center.q.ExecuteFor(c, fn)
+	if c.w.center.wake(ring, err) == engine.ErrEngineClosed {
 		return engine.ErrClosed
 	}
-	if err := c.w.center.execute(fn); err != nil {
-		if err == engine.ErrEngineClosed {
-			return engine.ErrClosed
-		}
-		return err
-	}
-	return nil
+	return err
 }
 
 // AfterFunc implements engine.Conn with a time event that the
 // connection's close stops.
 func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
-	t := c.w.center.afterFunc(d, c, fn)
-	c.mu.Lock()
-	if c.closedFlag.Load() {
-		c.mu.Unlock()
-		t.Stop()
-		return t
-	}
-	// Forget fired and stopped events now and then, so a long-lived
-	// connection that re-arms a timer per message keeps a short list.
-	if len(c.timers) >= 16 && len(c.timers)%16 == 0 {
-		live := c.timers[:0]
-		for _, x := range c.timers {
-			if x.state.Load() == timerPending {
-				live = append(live, x)
-			}
-		}
-		clear(c.timers[len(live):])
-		c.timers = live
-	}
-	c.timers = append(c.timers, t)
-	c.mu.Unlock()
-	return t
+	c.timed.Store(true) // before Add: see closeNow
+	return c.w.center.afterFunc(d, c, fn)
 }
 
 // PauseRead implements engine.Conn (loop only): EPOLLIN leaves the
 // interest, so the kernel's receive buffer fills and TCP pushes back.
 func (c *conn) PauseRead() {
-	if c.paused {
-		return
-	}
 	c.paused = true
-	if c.state == stateOpen {
-		c.updateInterest()
-	}
+	c.updateInterest() // no system call when the interest is unchanged
 }
 
 // ResumeRead implements engine.Conn (loop only). Buffered bytes are
@@ -188,44 +145,27 @@ func (c *conn) ResumeRead() {
 		return
 	}
 	c.paused = false
-	if c.state != stateOpen {
-		return
-	}
 	c.updateInterest()
 	if c.rend > c.rstart || c.eof {
-		c.w.center.postOp(c, opDeliver)
+		_ = c.w.center.post(c.deliver)
 	}
 }
 
-// runOps runs posted ops on the loop, in a fixed order: register before
-// anything, close wins over the rest.
-func (c *conn) runOps(ops uint8) {
-	if ops&opStop != 0 {
-		c.closeNow(engine.ErrEngineClosed)
-		return
+// postFlush asks the loop to flush what is queued, once until it runs.
+func (c *conn) postFlush() {
+	c.mu.Lock()
+	post := c.needFlushLocked()
+	c.mu.Unlock()
+	if post {
+		_ = c.w.center.post(c.flushFn)
 	}
-	if ops&opRegister != 0 {
-		c.register()
-	}
-	if ops&opClose != 0 {
-		c.closeNow(nil)
-		return
-	}
-	if c.state == stateClosed || c.state == stateNew {
-		return
-	}
-	if ops&opSplice != 0 {
-		c.startRelay()
-	}
-	if ops&opDeliver != 0 && c.state == stateOpen {
-		c.deliver()
-	}
-	if ops&opFlush != 0 {
-		c.mu.Lock()
-		c.flushPosted = false
-		c.mu.Unlock()
-		c.flushAndNotify()
-	}
+}
+
+func (c *conn) postedFlush() {
+	c.mu.Lock()
+	c.flushPosted = false
+	c.mu.Unlock()
+	c.flushAndNotify()
 }
 
 // register enters the connection into its worker's loop.
@@ -238,13 +178,7 @@ func (c *conn) register() {
 		c.closeNow(engine.ErrEngineClosed)
 		return
 	}
-	fe, err := w.center.createFileEvent(c.fd, c.onReadable, c.onWritable)
-	if err != nil {
-		c.closeNow(err)
-		return
-	}
-	c.fe = fe
-	w.conns[c] = struct{}{}
+	c.fe = w.center.createFileEvent(c.fd, c.onReadable, c.onWritable)
 	if c.accept != nil {
 		c.open()
 		return
@@ -262,20 +196,14 @@ func (c *conn) open() {
 		c.accept = nil
 	}
 	c.h.OnOpen(c)
-	if c.state != stateOpen {
-		return
-	}
-	c.flushAndNotify()
-	if c.state == stateOpen {
-		c.updateInterest()
-	}
+	c.flushAndNotify() // sets the interest
 }
 
 // updateInterest derives the epoll interest from the state, exactly: read
 // while reading is wanted, write only while a send is blocked.
 func (c *conn) updateInterest() {
-	if c.state == stateClosed || c.fe == nil {
-		return
+	if c.fe == nil {
+		return // not registered yet, or closed
 	}
 	var mask uint32
 	switch c.state {
@@ -296,7 +224,7 @@ func (c *conn) updateInterest() {
 
 // readWanted says whether the socket should be read now.
 func (c *conn) readWanted() bool {
-	if c.eof || c.closedFlag.Load() {
+	if c.eof || c.Closed() {
 		return false
 	}
 	if c.relay != nil {
@@ -305,24 +233,31 @@ func (c *conn) readWanted() bool {
 	return !c.paused && !c.spliceReq.Load()
 }
 
-// closeNow ends the connection on the loop: stop its timers and relays,
-// leave the epoll set, close the fd, report OnClose once.
+// closeNow ends the connection on the loop (an error, EOF handling, a
+// failed dial, Shutdown) and reports OnClose once, behind what is already
+// queued: Execute functions accepted before the close run first.
 func (c *conn) closeNow(err error) {
+	if c.release() && c.h != nil {
+		_ = c.w.center.post(func() { c.h.OnClose(c, err) })
+	}
+}
+
+// release stops the connection's timers and relays, leaves the epoll set
+// and closes the fd; it reports false if that was done already.
+func (c *conn) release() bool {
 	if c.state == stateClosed {
-		return
+		return false
 	}
 	c.state = stateClosed
-	c.closedFlag.Store(true)
 	c.established.Store(false)
 	c.mu.Lock()
-	c.closed = true
-	c.outq, c.outBytes, c.outHead = nil, 0, 0
-	timers := c.timers
-	c.timers = nil
+	c.closing.Store(true) // before OnClose is posted: see Execute
+	c.out.Discard()
 	c.pendRelay = nil
 	c.mu.Unlock()
-	for _, t := range timers {
-		t.Stop()
+	// closing is set: an AfterFunc that missed timed gets a stopped timer.
+	if c.timed.Load() {
+		c.w.center.timers.Drop(c) // their memory, not just their runs
 	}
 	if c.dialTimer != nil {
 		c.dialTimer.Stop()
@@ -338,16 +273,14 @@ func (c *conn) closeNow(err error) {
 		c.w.center.deleteFileEvent(c.fe)
 		c.fe = nil
 	}
-	closeFD(c.fd)
+	// Never retried on EINTR: Linux has released the fd by then, and a
+	// retry could close a descriptor another thread was just given.
+	unix.Close(c.fd)
 	if c.rbuf != nil {
 		c.w.putReadBuffer(c.rbuf)
 		c.rbuf = nil
 	}
-	if _, ok := c.w.conns[c]; ok {
-		delete(c.w.conns, c)
-	}
+	c.w.stack.reg.RemoveConn(c)
 	c.w.load.Add(-1)
-	if c.h != nil {
-		c.h.OnClose(c, err)
-	}
+	return true
 }

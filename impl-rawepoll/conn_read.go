@@ -1,7 +1,6 @@
 package rawepoll
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -16,13 +15,11 @@ const readsPerEvent = 4
 // onReadable is the read callback.
 func (c *conn) onReadable() {
 	switch {
-	case c.state == stateConnecting:
+	case c.state != stateOpen:
 		// EPOLLERR/EPOLLHUP during connect: the write callback reports it.
 		return
-	case c.state != stateOpen:
-		return
 	case c.relay != nil:
-		c.relay.pump(true)
+		c.relay.pump()
 		return
 	case c.paused || c.eof || c.spliceReq.Load():
 		return
@@ -53,7 +50,8 @@ func (c *conn) readOnce() bool {
 		// reaching here means it is paused on purpose.
 		return false
 	}
-	n, err := readFD(c.fd, c.rbuf[c.rend:])
+	// x/sys/unix returns errno values as unix.Errno: compared directly.
+	n, err := unix.Read(c.fd, c.rbuf[c.rend:])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		c.releaseEmptyBuffer()
@@ -81,7 +79,7 @@ func (c *conn) readOnce() bool {
 	c.rend += n
 	c.deliver()
 	return n == room && c.rbuf == nil && c.state == stateOpen && !c.paused && c.relay == nil &&
-		!c.spliceReq.Load() && !c.isClosing()
+		!c.spliceReq.Load() && !c.Closed()
 }
 
 // deliver hands buffered bytes to OnData while the handler makes progress
@@ -89,7 +87,7 @@ func (c *conn) readOnce() bool {
 // appended), then reports EOF once everything before it was offered.
 func (c *conn) deliver() {
 	for c.rend > c.rstart {
-		if c.paused || c.relay != nil || c.state != stateOpen || c.closedFlag.Load() || c.isClosing() || c.spliceReq.Load() {
+		if c.paused || c.relay != nil || c.state != stateOpen || c.Closed() || c.spliceReq.Load() {
 			return
 		}
 		in := c.rbuf[c.rstart:c.rend]
@@ -97,7 +95,10 @@ func (c *conn) deliver() {
 		if c.state != stateOpen {
 			return
 		}
-		k = min(max(k, 0), len(in))
+		if err := engine.CheckConsumed(k, len(in)); err != nil {
+			c.closeNow(fmt.Errorf("rawepoll: read %s: %w", c.raddr, err))
+			return
+		}
 		c.rstart += k
 		if k == 0 {
 			if len(in) >= len(c.rbuf) && !c.paused && c.relay == nil {
@@ -115,7 +116,7 @@ func (c *conn) deliver() {
 // before the EOF (consumed or not: a truncated message stays truncated),
 // unless reads are held.
 func (c *conn) reportEOF() {
-	if c.eof && !c.eofReported && !c.paused && c.state == stateOpen && c.relay == nil && !c.isClosing() && !c.spliceReq.Load() {
+	if c.eof && !c.eofReported && !c.paused && c.state == stateOpen && c.relay == nil && !c.Closed() && !c.spliceReq.Load() {
 		c.eofReported = true
 		c.h.OnReadEOF(c)
 	}
@@ -129,21 +130,4 @@ func (c *conn) releaseEmptyBuffer() {
 		c.rbuf = nil
 		c.rstart, c.rend = 0, 0
 	}
-}
-
-// isClosing reports a Close that the loop has not processed yet, so no
-// more callbacks start after it.
-func (c *conn) isClosing() bool { return c.closeReq.Load() }
-
-// readFD is read(2) with the result shaped for the loop.
-func readFD(fd int, p []byte) (int, error) {
-	n, err := unix.Read(fd, p)
-	if err != nil {
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			return 0, errno
-		}
-		return 0, err
-	}
-	return n, nil
 }

@@ -3,6 +3,7 @@ package rawepoll
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -25,8 +26,8 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: err}
 	}
-	if s.isClosed() {
-		return nil, engine.ErrEngineClosed
+	if s.reg.Closed() {
+		return nil, s.reg.ClosedError("dial", addr)
 	}
 	var w *worker
 	if near, ok := opts.Near.(*conn); ok && near.w.stack == s {
@@ -43,21 +44,19 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: os.NewSyscallError("socket", err)}
 	}
 	s.setSockopts(fd)
-	c := &conn{w: w, fd: fd, h: h, raddr: raddr}
+	c := newConn(w, fd, raddr)
+	c.h = h
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = engine.DefaultDialTimeout
 	}
-	for {
-		err = unix.Connect(fd, sa)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	switch err {
+	// An interrupted connect goes on in the background (POSIX): like
+	// EINPROGRESS, its end is EPOLLOUT and SO_ERROR; calling it again
+	// would only report EALREADY.
+	switch err = unix.Connect(fd, sa); err {
 	case nil:
 		c.dialDone = true
-	case unix.EINPROGRESS:
+	case unix.EINPROGRESS, unix.EINTR:
 	default:
 		// Refused at once (or unreachable): still reported through OnClose
 		// on the loop, as the contract wants every dial result there.
@@ -66,12 +65,14 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	// The timer exists before the loop can see the connection, so the
 	// loop owns c.dialTimer from the start.
 	c.dialTimer = w.center.afterFunc(timeout, c, c.dialTimeout)
-	if !w.center.postOp(c, opRegister) {
+	if !s.reg.AddConn(c) {
 		c.dialTimer.Stop()
-		closeFD(fd)
+		unix.Close(fd)
 		w.load.Add(-1)
-		return nil, engine.ErrEngineClosed
+		return nil, s.reg.ClosedError("dial", addr)
 	}
+	// A refused post: see CloseWith; Shutdown has closed c already.
+	_ = w.center.post(c.register)
 	return c, nil
 }
 
@@ -106,10 +107,7 @@ func (c *conn) finishConnect() {
 }
 
 func (c *conn) connected() {
-	if c.dialTimer != nil {
-		c.dialTimer.Stop()
-		c.dialTimer = nil
-	}
+	c.dialTimer.Stop()
 	if sa, err := unix.Getsockname(c.fd); err == nil {
 		c.mu.Lock()
 		c.laddr = fromSockaddr(sa)
@@ -140,7 +138,7 @@ func (s *Engine) pickWorker() *worker {
 
 // setSockopts applies the per-socket options every engine sets.
 func (s *Engine) setSockopts(fd int) {
-	if !s.cfg.DelayedAcks {
+	if !s.cfg.Nagle {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 }
@@ -153,7 +151,36 @@ func (c *conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.raddr, Err: err}
 }
 
-func closeFD(fd int) {
-	for unix.Close(fd) == unix.EINTR {
+// toSockaddr converts a resolved address for bind or connect. A nil IP is
+// the IPv6 wildcard (dual-stack: bindListen clears IPV6_V6ONLY); a
+// v4-mapped IPv6 address goes out as IPv4.
+func toSockaddr(a *net.TCPAddr) (unix.Sockaddr, int, error) {
+	ip, ok := netip.AddrFromSlice(a.IP)
+	switch {
+	case a.IP == nil:
+		return &unix.SockaddrInet6{Port: a.Port}, unix.AF_INET6, nil
+	case !ok:
+		return nil, 0, fmt.Errorf("unsupported address %v", a)
+	case ip.Unmap().Is4():
+		return &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}, unix.AF_INET, nil
 	}
+	sa := &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}
+	if a.Zone != "" {
+		if ifi, err := net.InterfaceByName(a.Zone); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa, unix.AF_INET6, nil
+}
+
+// fromSockaddr is the kernel's address as a *net.TCPAddr (v4-mapped
+// addresses come back as IPv4, as the net package reports them).
+func fromSockaddr(sa unix.Sockaddr) net.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)))
+	case *unix.SockaddrInet6:
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port)))
+	}
+	return nil
 }

@@ -51,7 +51,7 @@ func TestEngineBufferedRelay(t *testing.T) {
 func TestEngineReusePort(t *testing.T) {
 	enginetest.Run(t, func(t *testing.T, cfg engine.Config) engine.Engine {
 		cfg.Workers = max(cfg.Workers, 2)
-		e, err := newEngine(cfg, options{accept: acceptReusePort})
+		e, err := newEngine(cfg, options{reusePort: true})
 		if err != nil {
 			t.Fatalf("newEngine: %v", err)
 		}

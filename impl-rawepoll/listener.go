@@ -1,7 +1,6 @@
 package rawepoll
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,19 +9,6 @@ import (
 
 	"github.com/netmodels/netmodels/core/engine"
 	"golang.org/x/sys/unix"
-)
-
-// acceptMode says how accepted connections reach workers.
-type acceptMode uint8
-
-const (
-	// acceptLeastLoaded: one listening socket on one worker; each accepted
-	// socket goes to the least-loaded worker (Ceph's get_worker). The
-	// default: see spec/engine.md, "rawepoll", for the measurement.
-	acceptLeastLoaded acceptMode = iota
-	// acceptReusePort: one SO_REUSEPORT socket per worker; the kernel
-	// spreads connections by 4-tuple hash and each stays where accepted.
-	acceptReusePort
 )
 
 const (
@@ -62,19 +48,16 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
-	if s.isClosed() {
-		return nil, engine.ErrEngineClosed
-	}
 	l := &listener{s: s, newHandler: newHandler}
 	n := 1
-	if s.opts.accept == acceptReusePort {
+	if s.opts.reusePort {
 		n = len(s.workers)
 	}
 	for i := 0; i < n; i++ {
 		fd, bound, err := s.bindListen(taddr, n > 1)
 		if err != nil {
 			for _, ls := range l.socks {
-				closeFD(ls.fd)
+				unix.Close(ls.fd)
 			}
 			return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: taddr, Err: err}
 		}
@@ -89,17 +72,15 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 		}
 		l.socks = append(l.socks, &lsock{l: l, w: w, fd: fd})
 	}
-	if !s.addListener(l) {
+	if !s.reg.AddListener(l) {
 		for _, ls := range l.socks {
-			closeFD(ls.fd)
+			unix.Close(ls.fd)
 		}
-		return nil, engine.ErrEngineClosed
+		return nil, s.reg.ClosedError("listen", addr)
 	}
 	for _, ls := range l.socks {
-		ls := ls
-		if !ls.w.center.control(ls.register) {
-			closeFD(ls.fd)
-		}
+		// A refused post: Shutdown closed l, and its sockets, first.
+		_ = ls.w.center.post(ls.register)
 	}
 	return l, nil
 }
@@ -115,7 +96,7 @@ func (s *Engine) bindListen(a *net.TCPAddr, reusePort bool) (int, net.Addr, erro
 		return -1, nil, os.NewSyscallError("socket", err)
 	}
 	fail := func(op string, err error) (int, net.Addr, error) {
-		closeFD(fd)
+		unix.Close(fd)
 		return -1, nil, os.NewSyscallError(op, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
@@ -147,12 +128,8 @@ func (ls *lsock) register() {
 	if ls.l.closed.Load() {
 		return // Close ran first and posted the close after this
 	}
-	fe, err := ls.w.center.createFileEvent(ls.fd, ls.onAccept, nil)
-	if err != nil {
-		return
-	}
-	ls.fe = fe
-	_ = ls.w.center.setInterest(fe, unix.EPOLLIN)
+	ls.fe = ls.w.center.createFileEvent(ls.fd, ls.onAccept, nil)
+	_ = ls.w.center.setInterest(ls.fe, unix.EPOLLIN)
 }
 
 // onAccept takes up to acceptBatch connections and places each on a
@@ -162,12 +139,11 @@ func (ls *lsock) onAccept() {
 	for i := 0; i < acceptBatch; i++ {
 		nfd, sa, err := unix.Accept4(ls.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
-			switch {
-			case errors.Is(err, unix.EAGAIN):
-			case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
+			switch err {
+			case unix.EAGAIN:
+			case unix.EINTR, unix.ECONNABORTED:
 				continue
-			case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE),
-				errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 				_ = ls.w.center.setInterest(ls.fe, 0)
 				ls.w.center.afterFunc(acceptPause, nil, ls.resume)
 			default:
@@ -178,24 +154,26 @@ func (ls *lsock) onAccept() {
 			return
 		}
 		s.setSockopts(nfd)
-		var w *worker
-		if s.opts.accept == acceptReusePort {
-			w = ls.w
+		w := ls.w
+		if s.opts.reusePort {
 			w.load.Add(1)
 		} else {
 			w = s.pickWorker()
 		}
-		c := &conn{w: w, fd: nfd, accept: ls.l.newHandler, raddr: fromSockaddr(sa)}
+		c := newConn(w, nfd, fromSockaddr(sa))
+		c.accept = ls.l.newHandler
 		if lsa, err := unix.Getsockname(nfd); err == nil {
 			c.laddr = fromSockaddr(lsa)
 		}
-		if w == ls.w {
-			c.runOps(opRegister)
-			continue
-		}
-		if !w.center.postOp(c, opRegister) {
-			closeFD(nfd)
+		switch {
+		case !s.reg.AddConn(c):
+			unix.Close(nfd)
 			w.load.Add(-1)
+		case w == ls.w:
+			c.register()
+		default:
+			// A refused post: see CloseWith; Shutdown has closed c already.
+			_ = w.center.post(c.register)
 		}
 	}
 }
@@ -212,7 +190,7 @@ func (ls *lsock) close() {
 		ls.w.center.deleteFileEvent(ls.fe)
 		ls.fe = nil
 	}
-	closeFD(ls.fd)
+	unix.Close(ls.fd)
 }
 
 // Addr implements engine.Listener.
@@ -225,11 +203,11 @@ func (l *listener) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	l.s.removeListener(l)
+	l.s.reg.RemoveListener(l)
 	for _, ls := range l.socks {
 		_ = unix.Shutdown(ls.fd, unix.SHUT_RD)
-		if !ls.w.center.control(ls.close) {
-			ls.close()
+		if ls.w.center.post(ls.close) != nil {
+			ls.close() // the loop has left: no thread to race with
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package rawepoll
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"golang.org/x/sys/unix"
@@ -55,7 +56,7 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	}
 	c.mu.Lock()
 	switch {
-	case c.closed:
+	case c.out.Discarded():
 		c.mu.Unlock()
 		return engine.ErrClosed
 	case c.pendRelay != nil:
@@ -65,7 +66,7 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	c.pendRelay = &relay{src: c, dst: d, limit: limit, done: done}
 	c.spliceReq.Store(true)
 	c.mu.Unlock()
-	c.w.center.postOp(c, opSplice)
+	_ = c.w.center.post(c.startRelay)
 	return nil
 }
 
@@ -85,23 +86,19 @@ func (c *conn) startRelay() {
 	case c.relay != nil || d.relayIn != nil:
 		r.done(0, errSpliceBusy)
 		return
-	case c.eof || d.state == stateClosed || d.isClosing():
+	case c.eof || d.state == stateClosed || d.Closed():
 		r.done(0, engine.ErrClosed)
 		return
 	}
 	c.relay, d.relayIn = r, r
 	d.relaying.Store(true)
-	if buffered := c.rend - c.rstart; buffered > 0 {
-		m := int64(buffered)
-		if r.limit >= 0 {
-			m = min(m, r.limit)
-		}
-		d.enqueueRelayed(c.rbuf[c.rstart : c.rstart+int(m)])
-		c.rstart += int(m)
-		r.n += m
+	if m := r.room(c.rend - c.rstart); m > 0 {
+		d.enqueueRelayed(c.rbuf[c.rstart : c.rstart+m])
+		c.rstart += m
+		r.n += int64(m)
 		c.releaseEmptyBuffer()
 	}
-	if !r.limitReached() && !c.w.stack.opts.noSplice {
+	if r.room(1) > 0 { // nil when noSplice, or none is free
 		r.pipe = c.w.stack.pipes.get()
 	}
 	if d.state == stateOpen {
@@ -125,11 +122,8 @@ func (c *conn) afterRelayStart() {
 	}
 }
 
-func (r *relay) limitReached() bool {
-	return r.limit >= 0 && r.n+int64(r.inPipe) >= r.limit
-}
-
-// room is how many more bytes the relay may take from src.
+// room is how many more bytes the relay may take from src (room(1) == 0:
+// the limit is reached).
 func (r *relay) room(max int) int {
 	if r.limit < 0 {
 		return max
@@ -139,7 +133,7 @@ func (r *relay) room(max int) int {
 
 // wantsSource decides src's read interest while relaying.
 func (r *relay) wantsSource() bool {
-	if r.ended || r.srcEOF || r.limitReached() || r.dst.state != stateOpen {
+	if r.ended || r.srcEOF || r.room(1) == 0 || r.dst.state != stateOpen {
 		return false
 	}
 	if r.pipe != nil {
@@ -160,7 +154,7 @@ func (r *relay) dstReady() {
 			return
 		}
 	}
-	if r.srcEOF || r.limitReached() {
+	if r.srcEOF || r.room(1) == 0 {
 		r.end(nil, true)
 		return
 	}
@@ -169,11 +163,9 @@ func (r *relay) dstReady() {
 
 // pump is src's read callback while relaying: one read (or one splice)
 // per readiness, then as much as dst takes.
-func (r *relay) pump(fromSrc bool) {
-	if r.ended || !fromSrc || !r.wantsSource() {
-		if !r.ended {
-			r.src.updateInterest()
-		}
+func (r *relay) pump() {
+	if !r.wantsSource() {
+		r.src.updateInterest()
 		return
 	}
 	if r.pipe == nil {
@@ -207,7 +199,7 @@ func (r *relay) pumpPipe() bool {
 		r.pumpCopy()
 		return false
 	case err != nil:
-		r.srcFailed(err)
+		r.fail(r.src, "read", err)
 		return false
 	case k == 0:
 		r.srcEOF = true
@@ -237,7 +229,7 @@ func (r *relay) drainPipe() {
 			return
 		}
 		if err != nil {
-			r.dstFailed(err)
+			r.fail(r.dst, "write", err)
 			return
 		}
 		r.inPipe -= int(k)
@@ -249,43 +241,32 @@ func (r *relay) drainPipe() {
 	}
 }
 
+// pumpCopy is the relay without a pipe: one read through a pooled buffer
+// into dst's out-queue.
 func (r *relay) pumpCopy() {
-	src := r.src
-	if src.rbuf == nil {
-		src.rbuf = src.w.getReadBuffer()
-		src.rstart, src.rend = 0, 0
-	}
-	k, err := readFD(src.fd, src.rbuf[:r.room(len(src.rbuf))])
+	buf := r.src.w.getReadBuffer()
+	defer r.src.w.putReadBuffer(buf)
+	k, err := unix.Read(r.src.fd, buf[:r.room(len(buf))])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
-		src.releaseEmptyBuffer()
-		return
 	case err != nil:
-		src.releaseEmptyBuffer()
-		r.srcFailed(err)
-		return
+		r.fail(r.src, "read", err)
 	case k == 0:
-		src.releaseEmptyBuffer()
 		r.srcEOF = true
 		r.dstReady()
-		return
+	default:
+		r.dst.enqueueRelayed(buf[:k])
+		r.n += int64(k)
+		r.dst.flushAndNotify() // ends in dstReady
 	}
-	r.dst.enqueueRelayed(src.rbuf[:k])
-	src.releaseEmptyBuffer()
-	r.n += int64(k)
-	r.dst.flushAndNotify() // ends in dstReady
 }
 
-func (r *relay) srcFailed(err error) {
-	err = r.src.opError("read", err)
+// fail ends the relay with c's error (src's read or dst's write) and
+// closes c with it.
+func (r *relay) fail(c *conn, op string, err error) {
+	err = c.opError(op, err)
 	r.end(err, true)
-	r.src.closeNow(err)
-}
-
-func (r *relay) dstFailed(err error) {
-	err = r.dst.opError("write", err)
-	r.end(err, true)
-	r.dst.closeNow(err)
+	c.closeNow(err)
 }
 
 // end detaches the relay and reports it (unless src is closing: its
@@ -313,7 +294,7 @@ func (r *relay) end(err error, report bool) {
 	src.updateInterest()
 	if dst.state == stateOpen {
 		dst.updateInterest()
-		dst.w.center.postOp(dst, opFlush) // a CloseWrite may be waiting
+		dst.postFlush() // a CloseWrite may be waiting
 	}
 	if report && src.state != stateClosed {
 		r.done(r.n, err)
@@ -324,9 +305,95 @@ func (r *relay) end(err error, report bool) {
 // limits: the relay bounds them itself (it reads only below high water).
 func (c *conn) enqueueRelayed(b []byte) {
 	c.mu.Lock()
-	if !c.closed {
-		c.appendCopyLocked(b)
-		c.accountLocked(len(b))
-	}
+	c.out.AppendCopy(b)
 	c.mu.Unlock()
+}
+
+const (
+	// defaultMaxPipes bounds the pipes the engine holds, busy or free, like
+	// HAProxy's maxpipes: each costs two descriptors and up to pipeSize of
+	// kernel memory. A relay that finds none copies through a buffer.
+	defaultMaxPipes = 1024
+	// pipeSize is Linux's default pipe capacity, the most one splice into
+	// the pipe moves.
+	pipeSize = 64 << 10
+)
+
+// pipe is one kernel pipe used as a splice buffer.
+type pipe struct{ r, w int }
+
+// pipePool hands out pipes for splicing, shared by the workers.
+type pipePool struct {
+	mu     sync.Mutex
+	free   []*pipe
+	n      int // pipes in existence, free or in use
+	max    int
+	off    bool // options.noSplice, or the kernel refused to splice
+	closed bool
+}
+
+// get returns an empty pipe, or nil when splicing is off or the pool is
+// at its bound.
+func (p *pipePool) get() *pipe {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off || p.closed {
+		return nil
+	}
+	if n := len(p.free); n > 0 {
+		pp := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return pp
+	}
+	if p.n >= p.max {
+		return nil
+	}
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return nil
+	}
+	p.n++
+	return &pipe{r: fds[0], w: fds[1]}
+}
+
+// put takes back an empty pipe.
+func (p *pipePool) put(pp *pipe) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.discard(pp)
+		return
+	}
+	p.free = append(p.free, pp)
+	p.mu.Unlock()
+}
+
+// discard closes a pipe that still holds bytes (or that nobody needs).
+func (p *pipePool) discard(pp *pipe) {
+	unix.Close(pp.r)
+	unix.Close(pp.w)
+	p.mu.Lock()
+	p.n--
+	p.mu.Unlock()
+}
+
+// disable stops handing out pipes once the kernel refused to splice.
+func (p *pipePool) disable() {
+	p.mu.Lock()
+	p.off = true
+	p.mu.Unlock()
+}
+
+// close releases the free pipes; pipes still in use are closed when
+// their relay ends.
+func (p *pipePool) close() {
+	p.mu.Lock()
+	p.closed = true
+	free := p.free
+	p.free = nil
+	p.mu.Unlock()
+	for _, pp := range free {
+		p.discard(pp)
+	}
 }

@@ -186,7 +186,9 @@ func testSpliceBackpressure(t *testing.T, noSplice bool) {
 		t.Fatalf("sink got %d bytes (corrupt: %v), want %d intact", sinkGot, sinkBad, total)
 	}
 	_ = front.Close()
-	n, free := e.pipes.stats()
+	e.pipes.mu.Lock()
+	n, free := e.pipes.n, len(e.pipes.free)
+	e.pipes.mu.Unlock()
 	if noSplice && n != 0 {
 		t.Fatalf("buffered relay created %d pipes", n)
 	}
@@ -198,7 +200,7 @@ func testSpliceBackpressure(t *testing.T, noSplice bool) {
 // TestPipePoolBound: the pool never holds more than maxPipes; a relay that
 // finds none copies instead (get returns nil).
 func TestPipePoolBound(t *testing.T) {
-	p := newPipePool(2, true)
+	p := &pipePool{max: 2}
 	defer p.close()
 	a, b := p.get(), p.get()
 	if a == nil || b == nil {

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
+	"golang.org/x/sys/unix"
 )
 
 // Engine is Ceph's NetworkStack for this engine: N workers, each an
@@ -21,18 +22,20 @@ type Engine struct {
 
 	listenSeq atomic.Int64
 
-	mu        sync.Mutex
-	closed    bool
-	listeners map[*listener]struct{}
-	stopped   chan struct{} // closed when every worker has exited
+	reg     loopkit.Registry[*listener, *conn]
+	threads loopkit.Group // the workers' threads
 }
 
 // options are the engine's own knobs, beyond engine.Config; tests and
 // benchmarks use them to compare choices.
 type options struct {
-	accept   acceptMode
-	maxPipes int  // bound on the splice pipe pool (HAProxy's maxpipes)
-	noSplice bool // force the buffered relay
+	// reusePort: one SO_REUSEPORT listening socket per worker (the kernel
+	// spreads connections by 4-tuple hash) instead of one socket handing
+	// accepts to the least-loaded worker (Ceph's get_worker; measured in
+	// spec/engine.md, "rawepoll").
+	reusePort bool
+	maxPipes  int  // bound on the splice pipe pool (HAProxy's maxpipes)
+	noSplice  bool // force the buffered relay
 }
 
 // New builds and starts an engine (the constructor bin/rawepoll uses).
@@ -45,85 +48,101 @@ func newEngine(cfg engine.Config, opts options) (*Engine, error) {
 	if opts.maxPipes <= 0 {
 		opts.maxPipes = defaultMaxPipes
 	}
-	s := &Engine{
-		cfg:       cfg,
-		opts:      opts,
-		pipes:     newPipePool(opts.maxPipes, !opts.noSplice),
-		listeners: make(map[*listener]struct{}),
-		stopped:   make(chan struct{}),
-	}
+	s := &Engine{cfg: cfg, opts: opts, pipes: &pipePool{max: opts.maxPipes, off: opts.noSplice}}
+	s.reg.Init("rawepoll")
 	for i := 0; i < cfg.Workers; i++ {
-		w, err := newWorker(s, i)
+		c, err := newCenter(cfg.ExecuteQueueLimit)
 		if err != nil {
 			for _, w := range s.workers {
 				w.center.closeFDs()
 			}
 			return nil, fmt.Errorf("rawepoll: worker %d: %w", i, err)
 		}
-		s.workers = append(s.workers, w)
+		s.workers = append(s.workers, &worker{stack: s, center: c})
 	}
 	for _, w := range s.workers {
+		s.threads.Add()
 		go w.run()
 	}
-	go func() {
-		for _, w := range s.workers {
-			<-w.done
-		}
-		s.pipes.close()
-		close(s.stopped)
-	}()
 	return s, nil
 }
 
 // Name implements engine.Engine.
 func (s *Engine) Name() string { return "rawepoll" }
 
-func (s *Engine) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *Engine) addListener(l *listener) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.listeners[l] = struct{}{}
-	return true
-}
-
-func (s *Engine) removeListener(l *listener) {
-	s.mu.Lock()
-	delete(s.listeners, l)
-	s.mu.Unlock()
-}
-
-// Shutdown implements engine.Engine in Ceph's order (NetworkStack::stop):
-// stop accepting, then have every worker close its connections
-// (OnClose with ErrEngineClosed) and leave its loop, then join the threads.
+// Shutdown implements engine.Engine in Ceph's order (NetworkStack::stop),
+// loopkit's: stop accepting, close every connection (OnClose with
+// ErrEngineClosed, on its worker), then have each worker leave its loop
+// once it has run what was posted before, join the threads and close the
+// pipe pool. A second call (after ctx ran out) waits again.
 func (s *Engine) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	first := !s.closed
-	s.closed = true
-	ls := make([]*listener, 0, len(s.listeners))
-	for l := range s.listeners {
-		ls = append(ls, l)
-	}
-	s.mu.Unlock()
-	if first {
-		for _, l := range ls {
-			_ = l.Close()
-		}
+	return s.reg.Shutdown(ctx, func(ctx context.Context) error {
 		for _, w := range s.workers {
-			w.center.control(w.stop)
+			_ = w.center.post(w.stop) // refused once w has left
 		}
-	}
-	select {
-	case <-s.stopped:
+		if err := s.threads.Wait(ctx); err != nil {
+			return err
+		}
+		s.pipes.close()
 		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("rawepoll: shutdown: %w", ctx.Err())
+	})
+}
+
+// worker is Ceph's Worker: one EventCenter run by one OS thread. The
+// goroutine that runs it is locked to its thread (runtime.LockOSThread), so
+// the loop never migrates and blocks in epoll_wait like a C worker would.
+// The runtime sees that wait as a system call: the worker's P goes to other
+// goroutines once sysmon retakes it (spec/engine.md, "GOMAXPROCS").
+type worker struct {
+	stack  *Engine
+	center *center
+
+	// load is Ceph's Worker::references: connections placed on this
+	// worker and not yet closed. Placement picks the smallest.
+	load atomic.Int64
+
+	// Loop-only state.
+	rbufs    [][]byte // free read buffers (Config.ReadBufferSize each)
+	iovs     [][]byte // scratch for writev
+	iovecs   [loopkit.MaxIov]unix.Iovec
+	stopping bool
+}
+
+// maxFreeReadBuffers bounds the per-worker read buffer pool; buffers beyond
+// it go back to the garbage collector.
+const maxFreeReadBuffers = 64
+
+func (w *worker) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer w.stack.threads.Done()
+	for !w.stopping {
+		w.center.processEvents()
+	}
+	w.center.leave()
+}
+
+// stop is posted by Shutdown after every connection's close: the loop
+// leaves after this turn; connections that reach it later (registrations
+// already posted) are closed with ErrEngineClosed by register.
+func (w *worker) stop() { w.stopping = true }
+
+// getReadBuffer and putReadBuffer are the read-buffer pool: a connection
+// holds a buffer only while it has unconsumed bytes, so idle connections
+// cost no buffer memory (Ceph reads into a per-connection prefetch buffer;
+// HAProxy's buffers come from a pool the same way).
+func (w *worker) getReadBuffer() []byte {
+	if n := len(w.rbufs); n > 0 {
+		b := w.rbufs[n-1]
+		w.rbufs[n-1] = nil
+		w.rbufs = w.rbufs[:n-1]
+		return b
+	}
+	return make([]byte, w.stack.cfg.ReadBufferSize)
+}
+
+func (w *worker) putReadBuffer(b []byte) {
+	if len(w.rbufs) < maxFreeReadBuffers && cap(b) == w.stack.cfg.ReadBufferSize {
+		w.rbufs = append(w.rbufs, b[:cap(b)])
 	}
 }

@@ -1,18 +1,14 @@
 package suite
 
 import (
-	"bufio"
+	"context"
 	"crypto/rand"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
 	"github.com/netmodels/netmodels/conformance/internal/msgr1"
+	"github.com/netmodels/netmodels/core/promscrape"
 )
 
 // closeWithin is the contract's bound for closing a connection that sent a
@@ -123,36 +119,14 @@ func openDefault(t *harness.T, p *harness.Proc) *msgr1.Session {
 	return open(t, p, msgr1.ClientOpts{})
 }
 
-// scrape reads Prometheus text from http://addr/metrics into name → value
-// (labels folded into the name).
+// scrape reads Prometheus text from http://addr/metrics (core/promscrape)
+// into series → value, the series written as the text writes it
+// (name{label="value",...}).
 func scrape(addr string) (map[string]float64, error) {
-	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 8<<20))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[:i]] = v
-	}
-	return out, sc.Err()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := promscrape.Get(ctx, "http://"+addr+"/metrics")
+	return promscrape.Values(s), err
 }
 
 // localAddr returns the TCP local address of c.

@@ -2,10 +2,7 @@ package suite
 
 import (
 	"bytes"
-	"context"
 	"net"
-	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
@@ -15,60 +12,23 @@ import (
 
 // clientProc is a running msgr-client (no READY line: it prints its JSON
 // at the end).
-type clientProc struct {
-	cmd    *exec.Cmd
-	done   chan struct{}
-	result harness.Result
-}
+type clientProc struct{ *harness.Client }
 
 // runClient starts `msgr-client --connect addr args...` in the background;
 // Cleanup kills it by PID if the case did not wait for it.
 func runClient(t *harness.T, e harness.Engine, addr string, args ...string) *clientProc {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, e.Path, harness.CommandArgs(t, e, append([]string{"msgr-client", "--connect", addr}, args...)...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	cp := &clientProc{cmd: cmd, done: make(chan struct{})}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start msgr-client: %v", err)
-	}
-	go func() {
-		err := cmd.Wait()
-		cp.result = harness.Result{Stdout: so.String(), Stderr: se.String(), Elapsed: time.Since(start)}
-		if err != nil {
-			cp.result.Code = -1
-			if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() >= 0 {
-				cp.result.Code = ee.ExitCode()
-			}
-		}
-		cancel()
-		close(cp.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-cp.done:
-		default:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-cp.done
-		}
-	})
-	return cp
+	return &clientProc{harness.StartClient(t, e, append([]string{"msgr-client", "--connect", addr}, args...)...)}
 }
 
 // wait returns the client's result, failing the case after d.
 func (cp *clientProc) wait(t *harness.T, d time.Duration) harness.Result {
 	t.Helper()
-	select {
-	case <-cp.done:
-		return cp.result
-	case <-time.After(d):
-		t.Fatalf("msgr-client still running after %v", d)
-		return harness.Result{}
+	r, err := cp.Wait(d)
+	if err != nil {
+		t.Fatalf("msgr-client: %v", err)
 	}
+	return r
 }
 
 // acceptClient accepts the engine client's socket, sends our hello

@@ -3,9 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
-	"strconv"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/netmodels/netmodels/core/cli/msgrjson"
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/memengine"
+	"github.com/netmodels/netmodels/core/promscrape"
 )
 
 // syncBuf is a goroutine-safe buffer that signals each write.
@@ -140,30 +139,20 @@ func TestMsgrSlowDispatcherThrottle(t *testing.T) {
 		t.Fatalf("exit %d %+v %s", st, sum, errs)
 	}
 	// Held bytes never went over the limit (+ one message), read from /metrics.
-	resp, err := http.Get("http://" + lastMetrics + "/metrics")
+	samples, err := promscrape.Get(context.Background(), "http://"+lastMetrics+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	peak, waits, wakeups, wakeSum := -1.0, -1.0, -1.0, -1.0
-	for _, line := range strings.Split(string(body), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			continue
+	m := promscrape.Values(samples)
+	body := fmt.Sprint(m)
+	get := func(series string) float64 { // -1: not exported
+		if v, ok := m[series]; ok {
+			return v
 		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case `msgr_throttle_peak{throttle="policy_bytes_client"}`:
-			peak = v
-		case `msgr_throttle_waits_total{throttle="policy_bytes_client"}`:
-			waits = v
-		case `msgr_throttle_wakeup_seconds_count{throttle="policy_bytes_client"}`:
-			wakeups = v
-		case `msgr_throttle_wakeup_seconds_sum{throttle="policy_bytes_client"}`:
-			wakeSum = v
-		}
+		return -1
 	}
+	peak, waits := get(`msgr_throttle_peak{throttle="policy_bytes_client"}`), get(`msgr_throttle_waits_total{throttle="policy_bytes_client"}`)
+	wakeups, wakeSum := get(`msgr_throttle_wakeup_seconds_count{throttle="policy_bytes_client"}`), get(`msgr_throttle_wakeup_seconds_sum{throttle="policy_bytes_client"}`)
 	if peak < 0 || peak > 20000+3000 || waits <= 0 {
 		t.Fatalf("peak %v waits %v:\n%s", peak, waits, body)
 	}

@@ -32,6 +32,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 )
@@ -106,7 +107,10 @@ type Handler interface {
 	// connection closes; after consumed == 0 it waits for more bytes.
 	// OnData is never called with an empty in. A handler must consume
 	// something once len(in) reaches Config.ReadBufferSize; otherwise the
-	// engine closes the connection with ErrReadBufferFull.
+	// engine closes the connection with ErrReadBufferFull. A count below
+	// zero or above len(in) is a handler bug: the engine consumes nothing
+	// and closes the connection with an error wrapping ErrConsumedRange
+	// (every engine through CheckConsumed).
 	OnData(c Conn, in []byte) (consumed int)
 
 	// OnReadEOF reports that the peer shut its write side (shutr on our
@@ -190,10 +194,6 @@ type Conn interface {
 	// the connection closed first. Timers with earlier deadlines fire first;
 	// equal deadlines fire in creation order.
 	AfterFunc(d time.Duration, fn func()) Timer
-
-	// SetContext and Context hold one value for the handler's use.
-	SetContext(v any)
-	Context() any
 }
 
 // Timer is a pending AfterFunc.
@@ -220,9 +220,10 @@ type Config struct {
 	OutQueueLowWater  int
 	// ExecuteQueueLimit bounds pending Execute functions per loop. Default 65536.
 	ExecuteQueueLimit int
-	// NoDelay sets TCP_NODELAY on every socket. Default true (set
-	// DelayedAcks to turn it off).
-	DelayedAcks bool
+	// Nagle turns Nagle's algorithm on: TCP_NODELAY is cleared on every
+	// socket, so small writes may wait to be coalesced. Default false:
+	// TCP_NODELAY is set, as Ceph (ms_tcp_nodelay) and HAProxy do.
+	Nagle bool
 }
 
 // Defaults for Config.
@@ -270,7 +271,20 @@ var (
 	ErrOutQueueFull     = errors.New("engine: out-queue limit reached")
 	ErrExecuteQueueFull = errors.New("engine: execute queue full")
 	ErrReadBufferFull   = errors.New("engine: read buffer full and handler consumed nothing")
+	ErrConsumedRange    = errors.New("engine: OnData consumed outside [0, len(in)]")
 )
+
+// CheckConsumed is what every engine does with OnData's result: nil for
+// 0 <= n <= size, otherwise an error wrapping ErrConsumedRange with both
+// counts, with which the engine closes the connection having consumed
+// nothing. Clamping instead would hide the bug and, for a count above
+// len(in), silently drop bytes the handler never saw.
+func CheckConsumed(n, size int) error {
+	if n >= 0 && n <= size {
+		return nil
+	}
+	return fmt.Errorf("%w: handler reported %d of %d bytes", ErrConsumedRange, n, size)
+}
 
 // Splicer is an optional Conn capability: relay bytes from this connection
 // to dst inside the kernel (splice(2)) or at least without passing them

@@ -2,6 +2,8 @@ package msgr
 
 import (
 	"sync"
+
+	"github.com/netmodels/netmodels/core/msgr/protocol"
 )
 
 // maxQueuedEvents bounds connection events (connect/accept/reset) waiting
@@ -9,19 +11,9 @@ import (
 // are bounded by the dispatch throttles instead.
 const maxQueuedEvents = 1 << 16
 
-type evKind uint8
-
-const (
-	evConnect evKind = iota
-	evAccept
-	evReset
-	evRemoteReset
-	evRefused
-)
-
 type item struct {
 	m  *Message
-	ev evKind
+	ev protocol.Event
 	c  *Connection
 }
 

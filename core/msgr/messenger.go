@@ -268,18 +268,7 @@ func (m *Messenger) dispatchLoop() {
 			it.m.Release()
 			continue
 		}
-		switch it.ev {
-		case evConnect:
-			m.disp.HandleConnect(it.c)
-		case evAccept:
-			m.disp.HandleAccept(it.c)
-		case evReset:
-			m.disp.HandleReset(it.c)
-		case evRemoteReset:
-			m.disp.HandleRemoteReset(it.c)
-		case evRefused:
-			m.disp.HandleRefused(it.c)
-		}
+		it.ev.Notify(m.disp, it.c)
 	}
 }
 
@@ -298,12 +287,12 @@ func (h *hooks) Deliver(msg *Message) {
 	}
 }
 
-func (h *hooks) event(k evKind, c *Connection) {
+func (h *hooks) event(k protocol.Event, c *Connection) {
 	(*Messenger)(h).dq.push(0xFFFF, item{ev: k, c: c}) // events go before messages, as Ceph queues them at the highest priority
 }
 
-func (h *hooks) HandleConnect(c *Connection)     { h.event(evConnect, c) }
-func (h *hooks) HandleAccept(c *Connection)      { h.event(evAccept, c) }
-func (h *hooks) HandleReset(c *Connection)       { h.event(evReset, c) }
-func (h *hooks) HandleRemoteReset(c *Connection) { h.event(evRemoteReset, c) }
-func (h *hooks) HandleRefused(c *Connection)     { h.event(evRefused, c) }
+func (h *hooks) HandleConnect(c *Connection)     { h.event(protocol.EventConnect, c) }
+func (h *hooks) HandleAccept(c *Connection)      { h.event(protocol.EventAccept, c) }
+func (h *hooks) HandleReset(c *Connection)       { h.event(protocol.EventReset, c) }
+func (h *hooks) HandleRemoteReset(c *Connection) { h.event(protocol.EventRemoteReset, c) }
+func (h *hooks) HandleRefused(c *Connection)     { h.event(protocol.EventRefused, c) }

@@ -1,12 +1,10 @@
 package peers
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -74,6 +72,8 @@ type CephMonOptions struct {
 	// ReadyTimeout bounds mkfs and the wait for readiness; 0 means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// CPUs pins the mon from its start, as taskset would; nil: not pinned.
+	CPUs []int
 }
 
 // CephMon is a running monitor. It embeds its current Process; Restart
@@ -171,18 +171,11 @@ func (m *CephMon) create(dir, monmaptool string) error {
 		args = append(args, "--addv", m.opts.PeerMonID, "[v1:"+m.PeerMonAddr+"]")
 	}
 	args = append(args, monmap)
-	if err := m.run(monmaptool, args...); err != nil {
-		return err
+	if err := runTool(monmaptool, m.opts.ReadyTimeout, args...); err != nil {
+		return fmt.Errorf("peers: ceph-mon: %w", err)
 	}
-	return m.run(m.bin, "-c", m.ConfPath, "--mkfs", "-i", m.ID, "--monmap", monmap)
-}
-
-func (m *CephMon) run(bin string, args ...string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), m.opts.ReadyTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("peers: ceph-mon: %s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+	if err := runTool(m.bin, m.opts.ReadyTimeout, "-c", m.ConfPath, "--mkfs", "-i", m.ID, "--monmap", monmap); err != nil {
+		return fmt.Errorf("peers: ceph-mon: %w", err)
 	}
 	return nil
 }
@@ -252,7 +245,7 @@ func (m *CephMon) spawn(dir string) error {
 	if b, err := os.ReadFile(logPath); err == nil {
 		before = strings.Count(string(b), quorum) // a restart appends
 	}
-	p, err := spawn("ceph-mon", m.bin, []string{"-f", "-c", m.ConfPath, "-i", m.ID}, dir, filepath.Join(dir, "log", "ceph-mon."+m.ID+".stdout.log"), logPath)
+	p, err := spawn("ceph-mon", m.bin, []string{"-f", "-c", m.ConfPath, "-i", m.ID}, dir, filepath.Join(dir, "log", "ceph-mon."+m.ID+".stdout.log"), logPath, m.opts.CPUs)
 	if err != nil {
 		return err
 	}
@@ -281,15 +274,11 @@ func (m *CephMon) Stop() error {
 	}
 	m.stopped = true
 	if crashes := m.Crashes(); len(crashes) > 0 && err == nil {
-		err = fmt.Errorf("peers: ceph-mon (pid %d) left crash reports: %s\n%s", m.PID, strings.Join(crashes, ", "), m.LogTail(20))
+		err = fmt.Errorf("peers: ceph-mon (pid %d) left crash reports: %s\n%s", m.PID(), strings.Join(crashes, ", "), m.LogTail(20))
 	}
 	if m.ownDir {
-		b := m.Process.readLog()
-		m.Process.mu.Lock()
-		m.Process.logCache = b
-		m.Process.mu.Unlock()
-		if rmErr := os.RemoveAll(m.Process.Dir); rmErr != nil && err == nil {
-			err = fmt.Errorf("peers: ceph-mon: remove %s: %w", m.Process.Dir, rmErr)
+		if rmErr := m.Process.removeDir(); rmErr != nil && err == nil {
+			err = rmErr
 		}
 	}
 	return err

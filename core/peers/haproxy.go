@@ -1,12 +1,15 @@
 package peers
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/netmodels/netmodels/core/supervise"
 )
 
 // HAProxyBinary finds haproxy on PATH or in /usr/sbin (where Debian puts
@@ -42,6 +45,9 @@ type HAProxyOptions struct {
 	ReadyTimeout time.Duration
 	// ExtraArgs go on haproxy's command line before "-f".
 	ExtraArgs []string
+	// CPUs pins haproxy from its start (it sizes nbthread to the CPUs it
+	// sees), as taskset would; nil: not pinned.
+	CPUs []int
 }
 
 // StartHAProxy writes cfg to Dir/haproxy.cfg and runs "haproxy -db -f" on
@@ -70,12 +76,12 @@ func StartHAProxy(cfg string, opts HAProxyOptions) (*Process, error) {
 	}
 	// "haproxy -c" first: a config error then comes back as haproxy's own
 	// message, even for a config with nothing to wait for.
-	if out, err := exec.Command(bin, "-c", "-f", cfgPath).CombinedOutput(); err != nil {
+	if err := runTool(bin, opts.ReadyTimeout, "-c", "-f", cfgPath); err != nil {
 		cleanupDir(dir, own)
-		return nil, fmt.Errorf("peers: haproxy: config check failed (%v):\n%s", err, out)
+		return nil, fmt.Errorf("peers: haproxy: config check failed: %w", err)
 	}
 	args := append(append([]string{"-db"}, opts.ExtraArgs...), "-f", cfgPath)
-	p, err := spawn("haproxy", bin, args, dir, filepath.Join(dir, "haproxy.log"), "")
+	p, err := spawn("haproxy", bin, args, dir, filepath.Join(dir, "haproxy.log"), "", opts.CPUs)
 	if err != nil {
 		cleanupDir(dir, own)
 		return nil, err
@@ -121,6 +127,24 @@ func haproxyBindAddrs(cfg string) []string {
 		}
 	}
 	return out
+}
+
+// runTool runs a short command (a config check, mkfs) to completion
+// within timeout (0: DefaultReadyTimeout); a failure quotes its output.
+func runTool(bin string, timeout time.Duration, args ...string) error {
+	if timeout <= 0 {
+		timeout = DefaultReadyTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := supervise.Run(ctx, supervise.Spec{Path: bin, Args: args})
+	if err == nil && r.Code != 0 {
+		err = fmt.Errorf("exit status %d", r.Code)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, r.Stdout, r.Stderr)
+	}
+	return nil
 }
 
 // workDir returns dir, or a new temporary directory (own=true) if empty.

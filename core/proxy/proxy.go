@@ -48,8 +48,8 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/netmodels/netmodels/core/clock"
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,17 +64,7 @@ const DefaultMaxConn = 100000
 // scheduling. Session timers use the connection's AfterFunc, so an engine
 // with a fake clock needs a Clock reading the same time
 // (memengine.FakeClock satisfies this interface).
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
+type Clock = clock.Clock
 
 // Options are the proxy's run-time dependencies.
 type Options struct {
@@ -147,7 +137,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		done:    make(chan struct{}),
 	}
 	if p.clock == nil {
-		p.clock = realClock{}
+		p.clock = clock.Real
 	}
 	if p.maxconn == 0 {
 		p.maxconn = DefaultMaxConn

@@ -1,16 +1,18 @@
 // Package anchor starts the real peers the engines are measured against in
 // the same run: HAProxy (with the very config file our proxies read) and a
-// one-monitor ceph-mon on loopback speaking msgr1. Each returns a
-// proc.Process the scenario measures and stops by PID.
+// one-monitor ceph-mon on loopback speaking msgr1, both through core/peers.
+// Each returns a process the scenario measures and stops by PID.
 package anchor
 
 import (
+	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/netmodels/netmodels/core/supervise"
 )
 
 // Host is the address the anchors listen on and FreePort probes:
@@ -30,42 +32,12 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// waitListening polls until addr accepts a TCP connection: HAProxy and
-// ceph-mon print no READY line, so the listening socket is their signal.
-func waitListening(addr string, timeout time.Duration, exited func() bool) error {
-	return waitUntil("listening on "+addr, timeout, exited, func() bool {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	})
-}
-
-// waitLogLine polls the file at path until it contains line: ceph-mon says
-// it is ready only in its log. The file may not exist yet.
-func waitLogLine(path, line string, timeout time.Duration, exited func() bool) error {
-	return waitUntil(fmt.Sprintf("logging %q in %s", line, path), timeout, exited, func() bool {
-		b, err := os.ReadFile(path)
-		return err == nil && strings.Contains(string(b), line)
-	})
-}
-
-// waitUntil polls ready every few milliseconds until it holds, the process
-// exits or timeout passes; what names the wait in the error.
-func waitUntil(what string, timeout time.Duration, exited func() bool, ready func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if exited() {
-			return fmt.Errorf("exited before %s", what)
-		}
-		if ready() {
-			return nil
-		}
-		time.Sleep(5 * time.Millisecond)
+// CPUs is the pin set for a CPU number: nil (not pinned) when cpu < 0.
+func CPUs(cpu int) []int {
+	if cpu < 0 {
+		return nil
 	}
-	return fmt.Errorf("not %s after %v", what, timeout)
+	return []int{cpu}
 }
 
 // Version runs `name flag` and returns its first output line.
@@ -74,10 +46,15 @@ func Version(name string, flag string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := exec.Command(path, flag).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := supervise.Run(ctx, supervise.Spec{Path: path, Args: []string{flag}})
+	if err == nil && r.Code != 0 {
+		err = fmt.Errorf("exit status %d: %s", r.Code, supervise.Gist(r.Stderr))
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", name, flag, err)
 	}
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	line, _, _ := strings.Cut(strings.TrimSpace(r.Stdout+"\n"+r.Stderr), "\n")
 	return line, nil
 }

@@ -3,17 +3,17 @@ package anchor
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/loadgen"
 	"github.com/netmodels/netmodels/perf/rawtcp"
 )
 
 func TestCephMonKeepalive(t *testing.T) {
+	supervise.NoLeaks(t)
 	if _, err := exec.LookPath("ceph-mon"); err != nil {
 		t.Skip("ceph-mon not installed (the harness reports the cell absent)")
 	}
@@ -21,7 +21,11 @@ func TestCephMonKeepalive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Stop() })
+	t.Cleanup(func() {
+		if err := m.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	r := loadgen.RunPingPong(context.Background(), loadgen.PingPong{Addr: m.Addr, Conns: 1, Protocol: "ka", MsgrProto: 15, Duration: 100 * time.Millisecond})
 	if r.Err != "" || r.Ops == 0 {
 		t.Fatalf("keepalive ping-pong with ceph-mon: %+v", r)
@@ -33,6 +37,7 @@ func TestCephMonKeepalive(t *testing.T) {
 }
 
 func TestHAProxyRelaysToRawServer(t *testing.T) {
+	supervise.NoLeaks(t)
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		t.Skip("haproxy not installed (the harness reports the cell absent)")
 	}
@@ -46,16 +51,16 @@ func TestHAProxyRelaysToRawServer(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	port, _ := FreePort()
 	front := fmt.Sprintf("127.0.0.1:%d", port)
-	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	text := fmt.Sprintf("global\n    maxconn 1000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\nlisten echo\n    bind %s\n    server s1 %s\n", front, s.Echo.Addr())
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := StartHAProxy(cfg, front, -1)
+	p, err := StartHAProxy(text, t.TempDir(), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Stop() })
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	r := loadgen.RunPingPong(context.Background(), loadgen.PingPong{Addr: front, Conns: 1, Size: 64, Duration: 100 * time.Millisecond})
 	if r.Err != "" || r.Ops == 0 {
 		t.Fatalf("ping-pong through haproxy: %+v", r)

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"math"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netmodels/netmodels/core/promscrape"
 	"github.com/netmodels/netmodels/perf/result"
 )
 
@@ -110,26 +110,33 @@ msgr_throttle_peak{throttle="policy_bytes_client"} 1.1e+06
 msgr_throttle_waits_total{throttle="policy_bytes_client"} 7
 msgr_send_bytes_total 99999999
 `
-	h := parseHeld(bufioScanner(text))
+	h := parseHeld(scrapeText(text))
 	if !h.found || h.held != 65536 || h.limit != 1048576 || h.peak != 1.1e6 {
 		t.Fatalf("policy throttle: %+v", h)
 	}
 	// Another engine's own naming still shows up.
-	h = parseHeld(bufioScanner("x_throttle_bytes 42\nx_throttle_bytes_limit 100\n"))
+	h = parseHeld(scrapeText("x_throttle_bytes 42\nx_throttle_bytes_limit 100\n"))
 	if !h.found || h.held != 42 || h.limit != 100 {
 		t.Fatalf("loose names: %+v", h)
 	}
 	// Before a client connects only the dispatch throttles exist: they are
 	// not the throttle under test.
-	if h := parseHeld(bufioScanner("msgr_throttle_current{throttle=\"dispatch_bytes\"} 5\nmsgr_throttle_max{throttle=\"dispatch_bytes\"} 1e8\n")); h.found || h.limit != 0 {
+	if h := parseHeld(scrapeText("msgr_throttle_current{throttle=\"dispatch_bytes\"} 5\nmsgr_throttle_max{throttle=\"dispatch_bytes\"} 1e8\n")); h.found || h.limit != 0 {
 		t.Fatalf("dispatch throttle taken for the policy one: %+v", h)
 	}
-	if h := parseHeld(bufioScanner("msgr_recv_messages_total 3\n")); h.found {
+	if h := parseHeld(scrapeText("msgr_recv_messages_total 3\n")); h.found {
 		t.Fatal("found a throttle gauge where there is none")
 	}
 }
 
-func bufioScanner(s string) *bufio.Scanner { return bufio.NewScanner(strings.NewReader(s)) }
+// scrapeText parses Prometheus text as a scrape would (core/promscrape).
+func scrapeText(text string) []promscrape.Sample {
+	s, err := promscrape.Parse(strings.NewReader(text))
+	if err != nil {
+		panic(err) // the test's own text
+	}
+	return s
+}
 
 func TestTuningFlags(t *testing.T) {
 	help := `Usage of msgr-server:
@@ -152,7 +159,7 @@ func TestCommandName(t *testing.T) {
 		want string
 	}{
 		{[]string{"/tmp/x/perf", "loadgen", "stream", "--addr", "a"}, "perf loadgen stream"},
-		{[]string{"taskset", "-c", "1", "/repo/bin/goroutine", "msgr-client", "--connect", "a"}, "goroutine msgr-client"},
+		{[]string{"/repo/bin/goroutine", "msgr-client", "--connect", "a"}, "goroutine msgr-client"},
 		{[]string{"haproxy"}, "haproxy"},
 	}
 	for _, tc := range tests {
@@ -176,7 +183,11 @@ func FuzzParseHeld(f *testing.F) {
 	f.Add("msgr_throttle_current{throttle=\"policy_bytes_client\"} 65536\nmsgr_throttle_max{throttle=\"policy_bytes_client\"} 1048576\n")
 	f.Add("x_throttle_bytes NaN\n# comment\n\n{} 1\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		h := parseHeld(bufioScanner(text))
+		samples, err := promscrape.Parse(strings.NewReader(text))
+		if err != nil {
+			return // not the text format: promscrape's to reject
+		}
+		h := parseHeld(samples)
 		if !h.found && h.held != 0 {
 			t.Fatalf("held %v without a gauge", h.held)
 		}
@@ -187,6 +198,7 @@ func FuzzParseHeld(f *testing.F) {
 // difference, interpolated inside the bucket as histogram_quantile does.
 func TestWakeupHistogramQuantiles(t *testing.T) {
 	before := `# HELP msgr_throttle_wakeup_seconds x
+# TYPE msgr_throttle_wakeup_seconds histogram
 msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_bytes",le="1e-05"} 7
 msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_bytes",le="+Inf"} 7
 msgr_throttle_wakeup_seconds_bucket{throttle="policy_bytes_client",le="1e-05"} 10
@@ -203,8 +215,8 @@ msgr_throttle_wakeup_seconds_count{throttle="policy_bytes_client"} 10
 		`le="4e-05"} 10`, `le="4e-05"} 109`,
 		`policy_bytes_client",le="+Inf"} 10`, `policy_bytes_client",le="+Inf"} 110`,
 	).Replace(before)
-	b, found := parseWakeup(bufioScanner(before))
-	a, found2 := parseWakeup(bufioScanner(after))
+	b, found := parseWakeup(scrapeText(before))
+	a, found2 := parseWakeup(scrapeText(after))
 	if !found || !found2 {
 		t.Fatal("histogram not found")
 	}
@@ -228,12 +240,12 @@ msgr_throttle_wakeup_seconds_count{throttle="policy_bytes_client"} 10
 		t.Fatal("empty histogram has a quantile")
 	}
 	// No policy throttle: every throttle's buckets, summed.
-	other, _ := parseWakeup(bufioScanner(`msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_bytes",le="+Inf"} 7` + "\n" +
+	other, _ := parseWakeup(scrapeText(`msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_bytes",le="+Inf"} 7` + "\n" +
 		`msgr_throttle_wakeup_seconds_bucket{throttle="dispatch_msgs",le="+Inf"} 3` + "\n"))
 	if other.count() != 10 {
 		t.Fatalf("fallback count %v", other.count())
 	}
-	if _, found := parseWakeup(bufioScanner("msgr_throttle_wait_seconds_bucket{le=\"1\"} 3\n")); found {
+	if _, found := parseWakeup(scrapeText("msgr_throttle_wait_seconds_bucket{le=\"1\"} 3\n")); found {
 		t.Fatal("found a wake-up histogram in another metric")
 	}
 }
@@ -254,21 +266,6 @@ func TestOtherCPU(t *testing.T) {
 			t.Errorf("otherCPU(%d) = %d, want -1: no other CPU is allowed", pin, got)
 		case exists && (got == pin || got < 0 || !set.IsSet(got)):
 			t.Errorf("otherCPU(%d) = %d, want an allowed CPU other than %d", pin, got, pin)
-		}
-	}
-}
-
-func TestFailureText(t *testing.T) {
-	tests := []struct{ stderr, want string }{
-		{"warming up\nmsgr-client: connect: refused\n", "msgr-client: connect: refused"},
-		{"", ""},
-		{"x\nSIGSEGV: segmentation violation\nPC=0x1 m=3 sigcode=1\n\ngoroutine 0 gp=0x1 m=3 mp=0x2 [idle]:\nrax 0x0\ngs     0x0\n",
-			"SIGSEGV: segmentation violation | PC=0x1 m=3 sigcode=1 |  | goroutine 0 gp=0x1 m=3 mp=0x2 [idle]: | rax 0x0 | gs     0x0"},
-		{"panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n", "panic: boom |  | goroutine 1 [running]: | main.main()"},
-	}
-	for _, tc := range tests {
-		if got := failureText(tc.stderr); got != tc.want {
-			t.Errorf("failureText(%q) = %q, want %q", tc.stderr, got, tc.want)
 		}
 	}
 }

@@ -5,15 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/netmodels/netmodels/core/cli/msgrjson"
+	"github.com/netmodels/netmodels/core/supervise"
+	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/loadgen"
-	"github.com/netmodels/netmodels/perf/proc"
 )
 
 // sample is one repetition as a driver reports it, before the runner adds
@@ -35,49 +34,32 @@ type sample struct {
 
 type seriesSample struct{ t, v, limit, peak float64 }
 
+// jsonCapture bounds a load run's captured stdout: its last line is the
+// JSON result with an encoded latency histogram (a few KiB); the first
+// 2 KiB and the last 1 MiB are kept, so that line is always whole.
+const jsonCapture = 1 << 20
+
 // runJSON runs argv (pinned when pin >= 0) and decodes its stdout JSON into
 // v. It returns the child's CPU seconds (rusage). A non-zero exit is an
 // error, but v is still decoded when possible so the reason can be shown.
 func runJSON(ctx context.Context, pin int, argv []string, timeout time.Duration, v any) (cpu float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	argv = proc.Pinned(pin, argv)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	runErr := cmd.Run()
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-		}
-	}
-	decErr := json.Unmarshal(lastJSONLine(out.Bytes()), v)
-	if runErr != nil {
-		msg := failureText(errb.String())
-		if ctx.Err() != nil {
-			return cpu, fmt.Errorf("%s: timed out after %v", commandName(argv), timeout)
-		}
-		return cpu, fmt.Errorf("%s: %v: %s", commandName(argv), runErr, msg)
-	}
-	if decErr != nil {
+	r, runErr := supervise.Run(ctx, supervise.Spec{Name: commandName(argv), Path: argv[0], Args: argv[1:],
+		CPUs: anchor.CPUs(pin), Capture: jsonCapture})
+	cpu = r.CPU.Seconds()
+	decErr := json.Unmarshal(lastJSONLine([]byte(r.Stdout)), v)
+	switch {
+	case ctx.Err() != nil:
+		return cpu, fmt.Errorf("%s: timed out after %v", commandName(argv), timeout)
+	case runErr != nil:
+		return cpu, runErr
+	case r.Code != 0:
+		return cpu, fmt.Errorf("%s: exit status %d: %s", commandName(argv), r.Code, supervise.Gist(r.Stderr))
+	case decErr != nil:
 		return cpu, fmt.Errorf("%s: bad JSON output: %v", commandName(argv), decErr)
 	}
 	return cpu, nil
-}
-
-// failureText is what a failed child's stderr says in one cell reason: its
-// last line, or for a crash (a Go panic or fatal signal, whose last line
-// is a register dump) the crash's first lines.
-func failureText(stderr string) string {
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "SIGSEGV") ||
-			strings.HasPrefix(l, "SIGBUS") || strings.HasPrefix(l, "SIGABRT") {
-			end := min(i+8, len(lines))
-			return strings.Join(lines[i:end], " | ")
-		}
-	}
-	return lines[len(lines)-1]
 }
 
 func lastJSONLine(b []byte) []byte {
@@ -205,9 +187,6 @@ func hasFlag(args []string, f string) bool {
 // commandName is "perf loadgen stream" or "goroutine msgr-client": enough
 // to say which process failed without the full command line.
 func commandName(argv []string) string {
-	if argv[0] == "taskset" && len(argv) > 3 {
-		argv = argv[3:]
-	}
 	parts := []string{filepath.Base(argv[0])}
 	for _, a := range argv[1:] {
 		if strings.HasPrefix(a, "-") || len(parts) == 3 {

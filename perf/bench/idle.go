@@ -1,71 +1,62 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
-	"strings"
 	"time"
 
+	"github.com/netmodels/netmodels/core/supervise"
+	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/loadgen"
-	"github.com/netmodels/netmodels/perf/proc"
 )
 
 // idleLoad runs `perf loadgen idle`: it opens n sessions, says HOLDING,
 // and keeps them until its stdin closes. The measured process's RSS is read
 // before and while the sessions are held.
 func (r *runner) idleLoad(ctx context.Context, g *rig, pin int, n int) (sample, error) {
-	before, err := proc.Read(g.measured.PID())
+	before, err := g.measured.Usage()
 	if err != nil {
 		return sample{}, err
 	}
-	argv := proc.Pinned(pin, r.loadgenArgs("idle", "--addr", g.addr["echo"], "--n", fmt.Sprint(n)))
-	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return sample{}, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return sample{}, err
-	}
-	if err := cmd.Start(); err != nil {
-		return sample{}, err
-	}
-	sc := bufio.NewScanner(stdout)
-	var held proc.Usage
+	argv := r.loadgenArgs("idle", "--addr", g.addr["echo"], "--n", fmt.Sprint(n))
 	var res loadgen.Result
-	var holdErr error
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "HOLDING") {
-			// Every session has echoed through, so the proxy holds both
-			// sides of each: no settling wait needed.
-			held, holdErr = proc.Read(g.measured.PID())
-			stdin.Close()
-			continue
-		}
-		if strings.HasPrefix(line, "{") {
-			holdErr = firstErr(holdErr, json.Unmarshal([]byte(line), &res))
-		}
+	// HOLDING is the loadgen's ready line: every session has echoed
+	// through, so the proxy holds both sides of each and no settling wait
+	// is needed. A loadgen that fails says why in its JSON line instead.
+	p, err := supervise.Start(supervise.Spec{Name: commandName(argv), Path: argv[0], Args: argv[1:], CPUs: anchor.CPUs(pin),
+		Stdin: true, ReadyWord: "HOLDING", ReadyTimeout: 120 * time.Second})
+	if se, ok := err.(*supervise.StartError); ok && json.Unmarshal(lastJSONLine([]byte(se.Stdout)), &res) == nil && res.Err != "" {
+		return sample{}, fmt.Errorf("%s", res.Err)
 	}
-	stdin.Close()
-	waitErr := cmd.Wait()
+	if err != nil {
+		return sample{}, fmt.Errorf("idle sessions: %w", err)
+	}
+	held, holdErr := g.measured.Usage()
+	_ = p.CloseStdin()
+	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	if err := p.Wait(wctx); err != nil && wctx.Err() != nil {
+		p.Kill()
+		<-p.Done()
+		holdErr = firstErr(holdErr, fmt.Errorf("still closing its sessions: %w", wctx.Err()))
+	}
+	out := p.Result()
+	holdErr = firstErr(holdErr, json.Unmarshal(lastJSONLine([]byte(out.Stdout)), &res))
 	if res.Err != "" {
 		return sample{}, fmt.Errorf("%s", res.Err)
 	}
-	if err := firstErr(holdErr, waitErr); err != nil {
-		return sample{}, fmt.Errorf("idle sessions: %w", err)
+	if out.Code != 0 {
+		holdErr = firstErr(holdErr, fmt.Errorf("exit status %d: %s", out.Code, supervise.Gist(out.Stderr)))
+	}
+	if holdErr != nil {
+		return sample{}, fmt.Errorf("idle sessions: %w", holdErr)
 	}
 	// CPU per session is the setup's (before -> every session held):
 	// read after the loadgen exits it also held part of the teardown,
 	// however much of the closes the proxy had handled by then, and
 	// haproxy's cost per session moved between 75 and 110 µs with that.
-	setupCPU := proc.CPUDelta(before, held)
+	setupCPU := supervise.CPUDelta(before, held)
 	s := sample{metrics: map[string]float64{}, units: float64(n), seconds: res.Seconds, serverCPU: &setupCPU}
 	s.metrics["server_rss_kb_per_conn"] = float64(held.RSSBytes-before.RSSBytes) / 1024 / float64(n)
 	if res.Seconds > 0 {

@@ -5,16 +5,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/netmodels/netmodels/core/peers"
+	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/anchor"
-	"github.com/netmodels/netmodels/perf/proc"
 )
 
 // rig is what one cell's load runs against: the measured process (server,
 // proxy or anchor) and everything started for it.
 type rig struct {
-	measured *proc.Process
-	procs    []*proc.Process
+	measured *supervise.Proc
+	procs    []stopper
 	addr     map[string]string
 	server   string
 	// metricsAddr is the server's Prometheus endpoint, when it has one.
@@ -50,7 +52,18 @@ func (g *rig) stop() []error {
 	return errs
 }
 
-func (g *rig) add(p *proc.Process) { g.procs = append(g.procs, p) }
+// stopper is a started process: a *supervise.Proc, or a core/peers
+// anchor whose Stop also checks for crash reports.
+type stopper interface{ Stop() error }
+
+func (g *rig) add(p stopper) { g.procs = append(g.procs, p) }
+
+// startTarget starts a process that follows the CLI contract (READY with
+// its addresses on the first stdout line), pinned to pin when >= 0.
+func startTarget(name string, argv []string, pin int) (*supervise.Proc, error) {
+	return supervise.Start(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], CPUs: anchor.CPUs(pin),
+		ReadyWord: "READY", ReadyTimeout: 15 * time.Second})
+}
 
 func (r *runner) engineBin(name string) string { return filepath.Join(r.cfg.BinDir, name) }
 func (r *runner) clientBin() string            { return r.engineBin(r.cfg.ClientEngine) }
@@ -71,14 +84,13 @@ func (g *rig) setAddrs(who string, addrs []string) error {
 }
 
 // startRaw starts `perf rawtcp-server` (echo, sink, txn).
-func (r *runner) startRaw(g *rig, pin int) (*proc.Process, error) {
-	argv := []string{r.cfg.Self, "rawtcp-server", "--listen", r.host()}
-	p, err := proc.Start("rawtcp-server", argv, proc.Options{PinCPU: pin, WaitReady: true})
+func (r *runner) startRaw(g *rig, pin int) (*supervise.Proc, error) {
+	p, err := startTarget("rawtcp-server", []string{r.cfg.Self, "rawtcp-server", "--listen", r.host()}, pin)
 	if err != nil {
 		return nil, err
 	}
 	g.add(p)
-	return p, g.setAddrs("rawtcp-server", p.Addrs)
+	return p, g.setAddrs("rawtcp-server", p.Ready)
 }
 
 func newRig() *rig { return &rig{addr: map[string]string{}} }
@@ -105,17 +117,17 @@ func (r *runner) msgrRig(engine string, pin int, extra ...string) (*rig, error) 
 		return nil, err
 	}
 	argv := append([]string{r.engineBin(engineBase(engine)), "msgr-server", "--listen", r.listenHost(engine) + ":0"}, extra...)
-	p, err := proc.Start(engine+" msgr-server", append(argv, eflags...), proc.Options{PinCPU: pin, WaitReady: true})
+	p, err := startTarget(engine+" msgr-server", append(argv, eflags...), pin)
 	if err != nil {
 		g.stop()
 		return nil, err
 	}
 	g.add(p)
-	if len(p.Addrs) == 0 {
+	if len(p.Ready) == 0 {
 		g.stop()
 		return nil, fmt.Errorf("%s msgr-server: READY without an address", engine)
 	}
-	g.measured, g.addr["msgr"] = p, p.Addrs[0]
+	g.measured, g.addr["msgr"] = p, p.Ready[0]
 	g.userspace = Userspace(engine)
 	shown := append(append([]string{engineBase(engine)}, argv[1:]...), eshown...)
 	for i, a := range extra {
@@ -162,8 +174,8 @@ func (r *runner) cephMonRigOnce(pin int) (*rig, error) {
 		return nil, err
 	}
 	g := newRig()
-	g.add(m.Process)
-	g.measured, g.addr["msgr"] = m.Process, m.Addr
+	g.add(m)
+	g.measured, g.addr["msgr"] = m.Proc, m.Addr
 	g.server = "ceph-mon -f (one monitor, auth none, v1 only, defaults otherwise)"
 	return g, nil
 }
@@ -227,10 +239,14 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 		// the report shows the kernel proxies' text.
 		r.run.ProxyConfig = text
 	}
-	var p *proc.Process
+	var p *supervise.Proc
 	if proxy == "haproxy" {
-		p, err = anchor.StartHAProxy(cfg, front[0], pin)
-		g.server = "haproxy -f proxy.cfg -db (nbthread default: one per visible CPU)"
+		var h *peers.Process
+		if h, err = anchor.StartHAProxy(text, strings.TrimSuffix(cfg, ".cfg")+".d", pin); err == nil {
+			g.add(h)
+			p = h.Proc
+		}
+		g.server = "haproxy -db -f proxy.cfg (nbthread default: one per visible CPU)"
 	} else {
 		eflags, eshown, ferr := r.serverFlags(g, proxy)
 		if ferr != nil {
@@ -238,21 +254,22 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 			return nil, ferr
 		}
 		argv := []string{r.engineBin(engineBase(proxy)), "proxy", "-f", cfg}
-		p, err = proc.Start(proxy+" proxy", append(argv, eflags...), proc.Options{PinCPU: pin, WaitReady: true})
+		if p, err = startTarget(proxy+" proxy", append(argv, eflags...), pin); err == nil {
+			g.add(p)
+		}
 		g.server = strings.Join(append([]string{engineBase(proxy), "proxy", "-f", "proxy.cfg"}, eshown...), " ")
 	}
 	if err != nil {
 		g.stop()
 		return nil, err
 	}
-	g.add(p)
 	g.measured = p
 	g.userspace = Userspace(proxy)
 	addrs := front
 	if Userspace(proxy) {
 		// bin/dpdk binds its stack's own address for 127.0.0.1; READY
 		// lists the real ones, in the config's order.
-		addrs = p.Addrs
+		addrs = p.Ready
 	}
 	if err := g.setAddrs(proxy+" proxy", addrs); err != nil {
 		g.stop()

@@ -11,8 +11,8 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/anchor"
-	"github.com/netmodels/netmodels/perf/proc"
 	"github.com/netmodels/netmodels/perf/result"
 	"github.com/netmodels/netmodels/perf/stats"
 )
@@ -123,11 +123,9 @@ func (r *runner) discover() {
 		mon.Available, mon.Version = true, v
 	}
 	r.run.Targets = append(r.run.Targets, hap, mon)
-	if _, err := exec.LookPath("taskset"); err != nil {
-		r.run.Method.Taskset = false
-	} else {
-		r.run.Method.Taskset = r.cfg.PinCPU >= 0
-	}
+	// Pinning needs no tool: children are pinned from their fork
+	// (core/supervise Spec.CPUs), as taskset would pin them.
+	r.run.Method.Taskset = r.cfg.PinCPU >= 0
 	r.run.Method.ClientCPU = -1
 	if r.run.Method.Taskset {
 		r.run.Method.ClientCPU = otherCPU(r.cfg.PinCPU)
@@ -181,7 +179,7 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		// the same without it.
 		sc.Split = false
 		sc.Title = strings.TrimSuffix(sc.Title, ", split") + ", unpinned"
-		sc.Note += " Ran unpinned: no second CPU to split on, taskset missing or pinning off."
+		sc.Note += " Ran unpinned: no second CPU to split on, or pinning off."
 	}
 	var runs []*cellRun
 	for _, t := range d.targets {
@@ -195,7 +193,7 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		case t.absent != "":
 			cell.Status, cell.Reason = result.StatusAbsent, t.absent
 		case sc.Pinned && !r.run.Method.Taskset:
-			cell.Status, cell.Reason = result.StatusAbsent, "pinned scenario but taskset is not installed or pinning is off"
+			cell.Status, cell.Reason = result.StatusAbsent, "pinned scenario but pinning is off (--pin -1)"
 		default:
 			runs = append(runs, &cellRun{r: r, d: d, t: t, cell: cell, pin: pin, clientPin: clientPin, ctx: ctx})
 		}
@@ -349,7 +347,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 		// memory while the other targets take their turns.
 		defer cr.stop()
 	}
-	u0, err := proc.Read(g.measured.PID())
+	u0, err := g.measured.Usage()
 	if err != nil {
 		cr.fail(fmt.Errorf("%s exited: %s", g.measured.Name, g.measured.Stderr()))
 		return
@@ -364,7 +362,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 			tk := time.NewTicker(10 * time.Millisecond)
 			defer tk.Stop()
 			for {
-				if u, err := proc.Read(g.measured.PID()); err == nil {
+				if u, err := g.measured.Usage(); err == nil {
 					peak = max(peak, u.RSSBytes)
 				}
 				select {
@@ -378,7 +376,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 	s, err := cr.t.load(ctx, g, cr.clientPin, false)
 	scancel()
 	sampler.Wait()
-	u1, rerr := proc.Read(g.measured.PID())
+	u1, rerr := g.measured.Usage()
 	if err != nil {
 		cr.fail(fmt.Errorf("repetition %d: %w", rep+1, err))
 		return
@@ -388,7 +386,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 		return
 	}
 	m := s.metrics
-	cpu := proc.CPUDelta(u0, u1)
+	cpu := supervise.CPUDelta(u0, u1)
 	if s.serverCPU != nil {
 		cpu = *s.serverCPU
 	}

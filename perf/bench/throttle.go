@@ -1,15 +1,13 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/netmodels/netmodels/core/promscrape"
 	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/result"
 	"github.com/netmodels/netmodels/perf/stats"
@@ -160,7 +158,6 @@ const maxSeriesSamples = 10000
 // and returns the byte-throttle samples (see parseHeld), or an error if no
 // such gauge was ever seen.
 func scrapeHeld(ctx context.Context, url string) ([]seriesSample, error) {
-	client := &http.Client{Timeout: time.Second}
 	start := time.Now()
 	var out []seriesSample
 	var lastErr error = fmt.Errorf("no sample")
@@ -175,13 +172,14 @@ func scrapeHeld(ctx context.Context, url string) ([]seriesSample, error) {
 			return out, nil
 		case <-tick.C:
 		}
-		resp, err := client.Get(url)
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		samples, err := promscrape.Get(sctx, url)
+		cancel()
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		h := parseHeld(bufio.NewScanner(resp.Body))
-		resp.Body.Close()
+		h := parseHeld(samples)
 		if !h.found {
 			lastErr = fmt.Errorf("no byte-throttle gauge")
 			continue
@@ -204,26 +202,14 @@ type heldSample struct {
 // *bytes* throttle is the fallback. Names outside that scheme are matched
 // loosely (a gauge with "throttle" and "bytes" in its name) so that an
 // engine exporting its own names still shows up.
-func parseHeld(sc *bufio.Scanner) heldSample {
+func parseHeld(samples []promscrape.Sample) heldSample {
 	var policy, other heldSample // core/msgr's names; anything else
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			continue
-		}
-		name, labels, _ := strings.Cut(strings.ToLower(f[0]), "{")
+	for _, s := range samples {
+		name, v := strings.ToLower(s.Name), s.Value
 		// core/msgr's policy throttles exist once a peer of that type has
 		// connected; until then only the dispatch throttles are listed,
 		// and those are not the throttle under test.
-		policyBytes := strings.Contains(labels, "policy_bytes")
+		policyBytes := strings.HasPrefix(s.Labels["throttle"], "policy_bytes")
 		switch {
 		case name == "msgr_throttle_current" && policyBytes:
 			policy.held, policy.found = max(policy.held, v), true

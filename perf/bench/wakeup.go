@@ -1,14 +1,15 @@
 package bench
 
 import (
-	"bufio"
+	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/netmodels/netmodels/core/promscrape"
 )
 
 // wakeupMetric is core/msgr's histogram of the wake-up latency after a
@@ -24,55 +25,29 @@ const wakeupMetric = "msgr_throttle_wakeup_seconds"
 type bucketHist map[float64]float64
 
 // parseWakeup reads the wake-up histogram of the policy byte throttle (the
-// one under test) from Prometheus text; when the server has none for it,
-// the buckets of every throttle are summed (they share their bounds). found
-// says whether any bucket line was seen.
-func parseWakeup(sc *bufio.Scanner) (h bucketHist, found bool) {
+// one under test) from a scrape; when the server has none for it, the
+// buckets of every throttle are summed (they share their bounds). found
+// says whether any bucket was seen.
+func parseWakeup(samples []promscrape.Sample) (h bucketHist, found bool) {
 	policy, all := bucketHist{}, bucketHist{}
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, wakeupMetric+"_bucket{") {
+	for _, s := range samples {
+		if s.Name != wakeupMetric+"_bucket" || math.IsNaN(s.Value) {
 			continue
 		}
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil || math.IsNaN(v) {
-			continue
-		}
-		labels := f[0][len(wakeupMetric+"_bucket{"):]
-		le, ok := labelValue(labels, "le")
-		if !ok {
-			continue
-		}
-		bound, err := strconv.ParseFloat(le, 64)
+		bound, err := strconv.ParseFloat(s.Labels["le"], 64)
 		if err != nil || math.IsNaN(bound) {
 			continue
 		}
 		found = true
-		all[bound] += v
-		if th, _ := labelValue(labels, "throttle"); strings.HasPrefix(th, "policy_bytes") {
-			policy[bound] += v
+		all[bound] += s.Value
+		if strings.HasPrefix(s.Labels["throttle"], "policy_bytes") {
+			policy[bound] += s.Value
 		}
 	}
 	if len(policy) > 0 {
 		return policy, found
 	}
 	return all, found
-}
-
-// labelValue finds name="value" in a Prometheus label list (the text
-// after '{'). The values core/msgr writes hold no commas or quotes.
-func labelValue(labels, name string) (string, bool) {
-	for _, kv := range strings.Split(strings.TrimSuffix(labels, "}"), ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok && k == name && len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-			return v[1 : len(v)-1], true
-		}
-	}
-	return "", false
 }
 
 // sub is h − before: the observations made in between (a bucket the first
@@ -126,12 +101,12 @@ func (h bucketHist) quantile(q float64) float64 {
 // scrapeWakeup reads the wake-up histogram once; found is false when the
 // server exports none (no wake-up yet, or an engine without it).
 func scrapeWakeup(url string) (h bucketHist, found bool, err error) {
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(url)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	samples, err := promscrape.Get(ctx, url)
 	if err != nil {
 		return nil, false, fmt.Errorf("scrape %s: %w", url, err)
 	}
-	defer resp.Body.Close()
-	h, found = parseWakeup(bufio.NewScanner(resp.Body))
+	h, found = parseWakeup(samples)
 	return h, found, nil
 }

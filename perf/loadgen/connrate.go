@@ -59,7 +59,7 @@ func oneTransaction(addr string, msg, in []byte) error {
 	return nil
 }
 
-// RunConnRate runs the loops.
+// RunConnRate runs the loops, each measuring at least one transaction.
 func RunConnRate(ctx context.Context, r ConnRate) Result {
 	res := Result{Kind: "connrate", Addr: r.Addr, Conns: r.Loops, Size: TxnSize}
 	hs := newHistSet()
@@ -77,7 +77,9 @@ func RunConnRate(ctx context.Context, r ConnRate) Result {
 			var first error
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				if !t0.Before(end) {
+				// A loop's first transaction in the window runs even when
+				// the window is already over (see MinOneSample).
+				if !t0.Before(end) && n+errs > 0 {
 					break
 				}
 				err := oneTransaction(r.Addr, msg, in)

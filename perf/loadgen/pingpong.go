@@ -180,12 +180,15 @@ func RunPingPong(ctx context.Context, p PingPong) Result {
 				firstErr.CompareAndSwap(nil, err.Error())
 			}
 			ops.Add(n)
-			per[i] = float64(n) / p.Duration.Seconds()
+			per[i] = float64(n)
 			hs.merge(h)
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	for i := range per { // ops per second, over the measured time
+		per[i] /= max(elapsed.Seconds(), 1e-9)
+	}
 	res.Ops, res.Errors, res.PerConn = ops.Load(), errs.Load(), per
 	res.Bytes = res.Ops * int64(p.Size)
 	if v := firstErr.Load(); v != nil {

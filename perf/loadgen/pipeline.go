@@ -28,7 +28,7 @@ func RunPipeline(ctx context.Context, p Pipeline) Result {
 	res := Result{Kind: "ka-pipeline", Addr: p.Addr, Conns: 1, Depth: p.Window, Size: msgr1ka.FrameLen}
 	var c net.Conn
 	var err error
-	want := byte(msgr1ka.TagKeepalive2Ack)
+	want := msgr1ka.TagKeepalive2Ack
 	if p.Protocol == "ka-raw" {
 		c, err = net.DialTimeout("tcp", p.Addr, 5*time.Second)
 		want = msgr1ka.TagKeepalive2
@@ -96,7 +96,8 @@ func RunPipeline(ctx context.Context, p Pipeline) Result {
 		if !measuring && !now.Before(warmEnd) {
 			measuring, start, startAcked = true, now, n
 		}
-		if measuring && !now.Before(deadline) {
+		// At least one ack is measured (MinOneSample).
+		if measuring && n > startAcked && !now.Before(deadline) {
 			break
 		}
 	}

@@ -84,6 +84,20 @@ func TestPacerStopsAtUntil(t *testing.T) {
 	}
 }
 
+// TestPacerRunsOnceAfterUntil: a pacer that starts after its Until (a
+// loop that waited out the whole window for the CPU) still measures one
+// request (MinOneSample), open and closed loop alike.
+func TestPacerRunsOnceAfterUntil(t *testing.T) {
+	for _, interval := range []time.Duration{0, time.Millisecond} {
+		clk := &fakeClock{t: time.Unix(0, 0)}
+		p := &Pacer{Clock: clk, Interval: interval, Until: clk.t.Add(-time.Millisecond), Record: func(time.Duration) {}}
+		n, err := p.Run(context.Background(), func() error { clk.t = clk.t.Add(10 * time.Microsecond); return nil })
+		if err != nil || n != 1 {
+			t.Errorf("interval %v: n=%d err=%v, want the one request", interval, n, err)
+		}
+	}
+}
+
 func TestScheduleIntended(t *testing.T) {
 	s := Schedule{Start: time.Unix(5, 0), Interval: 250 * time.Microsecond}
 	if got := s.Intended(4); !got.Equal(time.Unix(5, int64(time.Millisecond))) {

@@ -65,7 +65,8 @@ func RunStream(ctx context.Context, s Stream) Result {
 				}
 			}
 			_ = c.SetDeadline(end.Add(30 * time.Second))
-			for time.Now().Before(end) && ctx.Err() == nil {
+			// At least one write is measured (MinOneSample).
+			for wrote := false; ctx.Err() == nil && (!wrote || time.Now().Before(end)); wrote = true {
 				if _, err := c.Write(buf); err != nil {
 					errs[i] = err
 					return

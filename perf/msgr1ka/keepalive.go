@@ -1,22 +1,27 @@
 package msgr1ka
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
-	"time"
+
+	"github.com/netmodels/netmodels/core/msgr/wire"
 )
 
 // FrameLen is a KEEPALIVE2 (or its ACK) frame: tag + ceph_timespec.
-const FrameLen = 9
+const FrameLen = 1 + wire.TimespecLen
 
-// AppendKeepalive2 appends a KEEPALIVE2 frame carrying stamp.
+// Tags the load generators send and wait for.
+const (
+	TagKeepalive2    = wire.TagKeepalive2
+	TagKeepalive2Ack = wire.TagKeepalive2Ack
+)
+
+// AppendKeepalive2 appends a KEEPALIVE2 frame carrying stamp (a counter
+// the harness matches acks by, packed as the ceph_timespec: low 32 bits in
+// sec, high in nsec).
 func AppendKeepalive2(dst []byte, stamp uint64) []byte {
-	var f [FrameLen]byte
-	f[0] = TagKeepalive2
-	binary.LittleEndian.PutUint64(f[1:], stamp)
-	return append(dst, f[:]...)
+	return wire.AppendKeepalive2(dst, wire.Timespec{Sec: uint32(stamp), Nsec: uint32(stamp >> 32)})
 }
 
 // Reader reads keepalive acks from a session, skipping the frames a
@@ -26,14 +31,14 @@ type Reader struct {
 	C net.Conn
 	// WantTag is the reply tag: KEEPALIVE2_ACK for a messenger, or
 	// KEEPALIVE2 itself against the raw echo server (the TCP floor).
-	WantTag byte
+	WantTag wire.Tag
 	buf     []byte
 	r, w    int
 }
 
 // NewReader returns a Reader with a 64 KiB buffer (a fixed bound: frames
-// are 9 bytes).
-func NewReader(c net.Conn, wantTag byte) *Reader {
+// are at most 9 bytes).
+func NewReader(c net.Conn, wantTag wire.Tag) *Reader {
 	return &Reader{C: c, WantTag: wantTag, buf: make([]byte, 64<<10)}
 }
 
@@ -62,29 +67,23 @@ func (rd *Reader) Next() (uint64, error) {
 		if err := rd.need(1); err != nil {
 			return 0, err
 		}
-		tag := rd.buf[rd.r]
-		switch {
-		case tag == rd.WantTag:
+		tag := wire.Tag(rd.buf[rd.r])
+		n, _ := wire.FramePayloadLen(tag)
+		switch tag {
+		case rd.WantTag:
 			if err := rd.need(FrameLen); err != nil {
 				return 0, err
 			}
-			s := binary.LittleEndian.Uint64(rd.buf[rd.r+1:])
+			ts, _, _ := wire.DecodeTimespec(rd.buf[rd.r+1:])
 			rd.r += FrameLen
-			return s, nil
-		case tag == TagAck:
-			if err := rd.need(9); err != nil {
+			return uint64(ts.Sec) | uint64(ts.Nsec)<<32, nil
+		case wire.TagAck, wire.TagKeepalive:
+			if err := rd.need(1 + n); err != nil {
 				return 0, err
 			}
-			rd.r += 9
-		case tag == 9: // KEEPALIVE, no payload
-			rd.r++
+			rd.r += 1 + n
 		default:
-			return 0, fmt.Errorf("msgr1 keepalive from %s: unexpected tag %d", rd.C.RemoteAddr(), tag)
+			return 0, fmt.Errorf("msgr1 keepalive from %s: unexpected tag %s", rd.C.RemoteAddr(), tag)
 		}
 	}
-}
-
-// Stamp is the ceph_timespec of t, packed as the 8 bytes after the tag.
-func Stamp(t time.Time) uint64 {
-	return uint64(uint32(t.Unix())) | uint64(uint32(t.Nanosecond()))<<32
 }

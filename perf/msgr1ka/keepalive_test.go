@@ -5,7 +5,8 @@ import (
 	"io"
 	"net"
 	"testing"
-	"time"
+
+	"github.com/netmodels/netmodels/core/msgr/wire"
 )
 
 // bufConn is a net.Conn that reads from a fixed buffer.
@@ -19,10 +20,10 @@ func (b *bufConn) RemoteAddr() net.Addr       { return &net.TCPAddr{} }
 
 func TestReaderSkipsAckAndKeepalive(t *testing.T) {
 	var in []byte
-	in = append(in, TagAck, 9, 0, 0, 0, 0, 0, 0, 0) // ACK seq 9
-	in = append(in, 9)                              // KEEPALIVE
+	in = wire.AppendAck(in, 9)               // ACK seq 9
+	in = append(in, byte(wire.TagKeepalive)) // KEEPALIVE
 	in = append(in, AppendKeepalive2(nil, 42)...)
-	in[len(in)-FrameLen] = TagKeepalive2Ack
+	in[len(in)-FrameLen] = byte(TagKeepalive2Ack)
 	rd := NewReader(&bufConn{r: bytes.NewReader(in)}, TagKeepalive2Ack)
 	s, err := rd.Next()
 	if err != nil || s != 42 {
@@ -40,19 +41,12 @@ func TestReaderRejectsUnknownTag(t *testing.T) {
 	}
 }
 
-func TestStamp(t *testing.T) {
-	ts := time.Unix(0x01020304, 0x0a0b0c0d)
-	if got := Stamp(ts); got != 0x0a0b0c0d_01020304 {
-		t.Fatalf("stamp %x", got)
-	}
-}
-
 func FuzzReader(f *testing.F) {
 	ack := AppendKeepalive2(nil, 7)
-	ack[0] = TagKeepalive2Ack
+	ack[0] = byte(TagKeepalive2Ack)
 	f.Add(ack)
-	f.Add(append([]byte{TagAck, 1, 0, 0, 0, 0, 0, 0, 0, 9}, ack...))
-	f.Add([]byte{TagKeepalive2Ack, 1, 2})
+	f.Add(append(append(wire.AppendAck(nil, 1), byte(wire.TagKeepalive)), ack...))
+	f.Add([]byte{byte(TagKeepalive2Ack), 1, 2})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		rd := NewReader(&bufConn{r: bytes.NewReader(in)}, TagKeepalive2Ack)
 		for i := 0; i < len(in)+1; i++ {

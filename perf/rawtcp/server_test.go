@@ -71,6 +71,27 @@ func TestLoadgensAgainstRawServer(t *testing.T) {
 			t.Fatalf("open loop sent %d requests, want ~150", r.Ops)
 		}
 	})
+	// A window that is over before any loop runs (the limit of a 10-50 ms
+	// window on a loaded machine, where TestRunnerWithFakeEngine once
+	// failed with "nothing completed in 50ms") still measures one
+	// operation per loop: loadgen's MinOneSample. Before it, all four
+	// counted nothing, whatever the machine's speed.
+	t.Run("window already over", func(t *testing.T) {
+		if r := loadgen.RunConnRate(bg, loadgen.ConnRate{Addr: txnAddr, Loops: 3, Warmup: 0, Duration: 0}); r.Err != "" || r.Ops != 3 {
+			t.Errorf("connrate: %d transactions (%s), want one per loop", r.Ops, r.Err)
+		}
+		for _, rate := range []float64{0, 1000} {
+			if r := loadgen.RunPingPong(bg, loadgen.PingPong{Addr: echo, Conns: 2, Size: 64, Duration: 0, Rate: rate}); r.Err != "" || r.Ops != 2 {
+				t.Errorf("pingpong rate %v: %d round trips (%s), want one per connection", rate, r.Ops, r.Err)
+			}
+		}
+		if r := loadgen.RunPipeline(bg, loadgen.Pipeline{Addr: echo, Protocol: "ka-raw", Window: 8, Batch: 8, Duration: 0}); r.Err != "" || r.Ops < 1 {
+			t.Errorf("pipeline: %d acks (%s), want at least one", r.Ops, r.Err)
+		}
+		if r := loadgen.RunStream(bg, loadgen.Stream{Addr: sinkAddr, Streams: 2, BufSize: 4096, Duration: 0}); r.Err != "" || r.Bytes < 2*4096 {
+			t.Errorf("stream: %d bytes (%s), want a write per stream", r.Bytes, r.Err)
+		}
+	})
 	t.Run("idle", func(t *testing.T) {
 		ic := loadgen.OpenIdle(loadgen.Idle{Addr: echo, N: 20})
 		defer ic.Close()

@@ -104,11 +104,11 @@ func commitText(m result.Machine) string {
 
 func pinText(run *result.Run) string {
 	if !run.Method.Taskset {
-		return "off (taskset missing or --pin -1): pinned scenarios are absent"
+		return "off (--pin -1): pinned scenarios are absent"
 	}
-	text := fmt.Sprintf("\"pinned\" scenarios run client, server, backend and proxy all under taskset -c %d (the path cost, no cross-CPU wake-ups); \"unpinned\" ones let the scheduler place them", run.Method.PinCPU)
+	text := fmt.Sprintf("\"pinned\" scenarios run client, server, backend and proxy all pinned to CPU %d (the path cost, no cross-CPU wake-ups); \"unpinned\" ones let the scheduler place them", run.Method.PinCPU)
 	if slices.ContainsFunc(run.Scenarios, func(sc *result.Scenario) bool { return sc.Split }) {
-		text += fmt.Sprintf("; \"split\" ones run the client under taskset -c %d and the server side (server, backend, proxy) under taskset -c %d: "+
+		text += fmt.Sprintf("; \"split\" ones pin the client to CPU %d and the server side (server, backend, proxy) to CPU %d: "+
 			"one fixed placement, as if the client were another machine (left to the scheduler on 2 CPUs, rates and CPU per unit moved by 12-20 %% between repetitions, split by 1-5 %%)", run.Method.ClientCPU, run.Method.PinCPU)
 	}
 	return text
@@ -118,16 +118,7 @@ func pinText(run *result.Run) string {
 // headline metric.
 func matrix(run *result.Run) section {
 	s := section{level: 2, title: "Overview: target × scenario (first headline metric, median)"}
-	var targets []string
-	seen := map[string]bool{}
-	for _, sc := range run.Scenarios {
-		for _, c := range sc.Cells {
-			if !seen[c.Target] {
-				seen[c.Target] = true
-				targets = append(targets, c.Target)
-			}
-		}
-	}
+	targets := run.TargetsWhere(func(*result.Cell) bool { return true })
 	t := table{head: append([]string{"scenario", "metric"}, targets...)}
 	for _, sc := range run.Scenarios {
 		if len(sc.Metrics) == 0 {
@@ -370,16 +361,7 @@ func throttleVerdicts(sc *result.Scenario) []string {
 // headline metric: the figures a reader quotes.
 func ratioMatrix(run *result.Run) section {
 	s := section{level: 2, title: "Headline ratios: engine ÷ anchor (median, with the bounds of both CIs)"}
-	var engines []string
-	seen := map[string]bool{}
-	for _, sc := range run.Scenarios {
-		for _, c := range sc.Cells {
-			if c.Kind == result.KindEngine && !seen[c.Target] {
-				seen[c.Target] = true
-				engines = append(engines, c.Target)
-			}
-		}
-	}
+	engines := run.TargetsWhere(func(c *result.Cell) bool { return c.Kind == result.KindEngine })
 	t := table{head: append([]string{"scenario", "metric", "÷ anchor"}, engines...)}
 	for _, sc := range run.Scenarios {
 		if !sc.Headline || len(sc.Metrics) == 0 {

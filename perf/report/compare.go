@@ -22,12 +22,7 @@ type Change struct {
 func Compare(old, new *result.Run) []Change {
 	var out []Change
 	for _, ns := range new.Scenarios {
-		var os *result.Scenario
-		for _, s := range old.Scenarios {
-			if s.ID == ns.ID {
-				os = s
-			}
-		}
+		os := old.Scenario(ns.ID)
 		if os == nil {
 			continue
 		}
@@ -110,12 +105,7 @@ type RatioChange struct {
 func CompareRatios(old, new *result.Run) []RatioChange {
 	var out []RatioChange
 	for _, ns := range new.Scenarios {
-		var os *result.Scenario
-		for _, s := range old.Scenarios {
-			if s.ID == ns.ID {
-				os = s
-			}
-		}
+		os := old.Scenario(ns.ID)
 		if os == nil {
 			continue
 		}

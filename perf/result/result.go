@@ -74,7 +74,9 @@ type Method struct {
 	DurationS  float64 `json:"duration_s"`
 	Confidence float64 `json:"confidence"`
 	PinCPU     int     `json:"pin_cpu"`
-	Taskset    bool    `json:"taskset"`
+	// Taskset: pinned scenarios ran pinned (the name is older than the
+	// mechanism: children are pinned from their fork, as by taskset -c).
+	Taskset bool `json:"taskset"`
 	// ClientCPU is where a split scenario's client runs (its server side
 	// is on PinCPU); -1 when the machine offers no second CPU.
 	ClientCPU int `json:"client_cpu"`
@@ -191,6 +193,32 @@ func (s *Scenario) Cell(target string) *Cell {
 }
 
 // Save writes the run as indented JSON.
+// Scenario returns the run's scenario with that ID, or nil.
+func (r *Run) Scenario(id string) *Scenario {
+	for _, s := range r.Scenarios {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// TargetsWhere lists, in order of first appearance, the targets with a cell
+// for which keep is true.
+func (r *Run) TargetsWhere(keep func(*Cell) bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, sc := range r.Scenarios {
+		for _, c := range sc.Cells {
+			if !seen[c.Target] && keep(c) {
+				seen[c.Target] = true
+				out = append(out, c.Target)
+			}
+		}
+	}
+	return out
+}
+
 func (r *Run) Save(path string) error {
 	b, err := json.MarshalIndent(r, "", " ")
 	if err != nil {

@@ -5,15 +5,15 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/netmodels/netmodels/core/supervise"
 )
 
 // Engine is one engine binary under test.
@@ -66,13 +66,16 @@ func isEngine(path string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "version").Output()
+	r, err := supervise.Run(ctx, supervise.Spec{Path: path, Args: []string{"version"}})
+	if err == nil && r.Code != 0 {
+		err = fmt.Errorf("exit status %d", r.Code)
+	}
 	if err != nil {
 		return fmt.Errorf("%s version: %w", path, err)
 	}
-	f := strings.Fields(string(out))
+	f := strings.Fields(r.Stdout)
 	if len(f) < 2 || f[0] != filepath.Base(path) || f[1] != "netmodels" {
-		return fmt.Errorf("%s version printed %q, not \"%s netmodels ...\"", path, bytes.TrimSpace(out), filepath.Base(path))
+		return fmt.Errorf("%s version printed %q, not \"%s netmodels ...\"", path, strings.TrimSpace(r.Stdout), filepath.Base(path))
 	}
 	return nil
 }

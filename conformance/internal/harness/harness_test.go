@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/netmodels/netmodels/core/supervise"
 )
 
 func script(t *testing.T, dir, name, body string) string {
@@ -29,6 +31,7 @@ esac
 `
 
 func TestDiscoverAndProcess(t *testing.T) {
+	supervise.NoLeaks(t)
 	dir := t.TempDir()
 	script(t, dir, "fake", fakeEngine)
 	script(t, dir, "tool", `echo "something else"`)

@@ -1,16 +1,14 @@
 package harness
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netmodels/netmodels/core/supervise"
 )
 
 // ReadyTimeout bounds how long a process may take to print READY.
@@ -19,38 +17,15 @@ const ReadyTimeout = 15 * time.Second
 // StopTimeout is the contract's SIGTERM budget.
 const StopTimeout = 5 * time.Second
 
-// tail keeps the last max bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (w *tail) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	if len(w.buf) > w.max {
-		w.buf = append([]byte(nil), w.buf[len(w.buf)-w.max:]...)
-	}
-	return len(p), nil
-}
-
-func (w *tail) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return string(w.buf)
-}
+// capture bounds each output stream: core/supervise keeps its first 2 KiB
+// and its last capture bytes (stderr for failure messages; stdout after
+// READY, which must stay empty; a client's JSON result).
+const capture = 64 << 10
 
 // Proc is a started long-running engine command.
 type Proc struct {
-	Name    string   // engine/command, for messages
-	Addrs   []string // addresses from the READY line
-	cmd     *exec.Cmd
-	stderr  *tail
-	extra   *tail // stdout after READY (must stay empty)
-	done    chan struct{}
-	waitErr error
+	*supervise.Proc
+	Addrs []string // addresses from the READY line
 
 	mu      sync.Mutex
 	stopped bool
@@ -112,12 +87,11 @@ func start(t testing.TB, e Engine, reuse *slotRef, args []string) *Proc {
 	}
 	p.slot = slot
 	t.Cleanup(func() {
-		if problem := p.cleanupStop(); problem != "" {
+		problem := p.cleanupStop()
+		if problem != "" {
 			t.Logf("%s: %s", p.Name, problem)
-			recordShutdown(e.Name, t.Name(), problem)
-		} else {
-			recordShutdown(e.Name, t.Name(), "")
 		}
+		recordShutdown(e.Name, t.Name(), problem)
 	})
 	return p
 }
@@ -137,82 +111,27 @@ func StartProc(e Engine, args ...string) (*Proc, error) {
 	return p, nil
 }
 
+// spec is how the harness runs e with args.
+func spec(e Engine, args []string) supervise.Spec {
+	return supervise.Spec{Name: e.Name + " " + firstArg(args), Path: e.Path, Args: args,
+		Capture: capture, Grace: StopTimeout}
+}
+
 func startProc(e Engine, args []string) (*Proc, error) {
-	cmd := exec.Command(e.Path, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &Proc{Name: e.Name + " " + firstArg(args), cmd: cmd, stderr: &tail{max: 64 << 10}, extra: &tail{max: 4 << 10}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	ready := make(chan []string, 1)
-	// exec copies stdout into the writer and Wait returns only after that
-	// copy ended, so nothing written after READY can be missed.
-	cmd.Stdout = &readyWriter{ready: ready, extra: p.extra}
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
+	s := spec(e, args)
+	s.ReadyWord, s.ReadyTimeout = "READY", ReadyTimeout
+	sp, err := supervise.Start(s)
+	if se, ok := err.(*supervise.StartError); ok {
+		return nil, fmt.Errorf("%s (stdout %q); stderr: %s", se.Reason, se.Stdout, tail(se.Stderr))
+	}
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	select {
-	case addrs := <-ready:
-		if len(addrs) == 0 {
-			p.kill()
-			<-p.done
-			return nil, fmt.Errorf("no READY line (stdout %q, exit %v); stderr: %s", p.extra.String(), p.waitErr, p.StderrTail())
-		}
-		p.Addrs = addrs
-		return p, nil
-	case <-p.done:
-		select {
-		case addrs := <-ready:
-			if len(addrs) > 0 { // READY, then an exit: Stop reports the exit
-				p.Addrs = addrs
-				return p, nil
-			}
-		default:
-		}
-		return nil, fmt.Errorf("exited before READY (%v; stdout %q); stderr: %s", p.waitErr, p.extra.String(), p.StderrTail())
-	case <-time.After(ReadyTimeout):
-		p.kill()
-		<-p.done
-		return nil, fmt.Errorf("no READY within %v; stderr: %s", ReadyTimeout, p.StderrTail())
+	if len(sp.Ready) == 0 {
+		_ = sp.Stop()
+		return nil, fmt.Errorf("READY line without an address; stderr: %s", tail(sp.Stderr()))
 	}
-}
-
-// readyWriter receives a process's stdout: the first line must be
-// "READY addr..."; anything else (or anything after it) goes to extra.
-type readyWriter struct {
-	ready chan []string
-	extra *tail
-	line  []byte
-	done  bool
-}
-
-func (w *readyWriter) Write(b []byte) (int, error) {
-	if w.done {
-		return w.extra.Write(b)
-	}
-	w.line = append(w.line, b...)
-	i := bytes.IndexByte(w.line, '\n')
-	if i < 0 {
-		if len(w.line) > 4096 {
-			w.done = true
-			w.ready <- nil
-			_, _ = w.extra.Write(w.line)
-		}
-		return len(b), nil
-	}
-	w.done = true
-	first, rest := string(w.line[:i]), w.line[i+1:]
-	if f := strings.Fields(first); len(f) >= 2 && f[0] == "READY" {
-		w.ready <- f[1:]
-	} else {
-		w.ready <- nil
-		_, _ = w.extra.Write(w.line[:i+1])
-	}
-	_, _ = w.extra.Write(rest)
-	return len(b), nil
+	return &Proc{Proc: sp, Addrs: sp.Ready}, nil
 }
 
 func firstArg(a []string) string {
@@ -221,9 +140,6 @@ func firstArg(a []string) string {
 	}
 	return a[0]
 }
-
-// PID returns the process id.
-func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
 // Addr returns the i-th READY address.
 func (p *Proc) Addr(i int) string {
@@ -234,63 +150,32 @@ func (p *Proc) Addr(i int) string {
 }
 
 // StderrTail returns the last lines of stderr, for failure messages.
-func (p *Proc) StderrTail() string {
-	s := p.stderr.String()
+func (p *Proc) StderrTail() string { return tail(p.Stderr()) }
+
+func tail(s string) string {
 	if len(s) > 2000 {
 		s = "..." + s[len(s)-2000:]
 	}
 	return strings.TrimSpace(s)
 }
 
-// Stderr returns all captured stderr (the last 64 KiB).
-func (p *Proc) Stderr() string { return p.stderr.String() }
-
-// Exited reports whether the process has ended.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Done is closed when the process ends.
-func (p *Proc) Done() <-chan struct{} { return p.done }
-
-func (p *Proc) kill() { _ = p.cmd.Process.Signal(syscall.SIGKILL) }
-
-// Stop sends SIGTERM and waits up to StopTimeout. It returns an error
-// unless the process exited with status 0 in time (after the deadline it
-// is killed). Stop is idempotent.
+// Stop stops the process (core/supervise: SIGTERM, SIGKILL after
+// StopTimeout) and returns an error unless it exited with status 0 in
+// time. Once a test has stopped it, later calls (the Cleanup's) return
+// nil: the problem was the test's to report.
 func (p *Proc) Stop() error {
 	p.mu.Lock()
 	already := p.stopped
 	p.stopped = true
 	p.mu.Unlock()
 	if already {
-		<-p.done
+		<-p.Done()
 		return nil
 	}
 	if p.releaseOnStop {
 		defer p.slot.release() // after the exit: the tap is gone with it
 	}
-	if p.Exited() {
-		return fmt.Errorf("exited on its own before SIGTERM: %v; stderr: %s", p.waitErr, p.StderrTail())
-	}
-	start := time.Now()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(StopTimeout):
-		p.kill()
-		<-p.done
-		return fmt.Errorf("still running %v after SIGTERM (killed); stderr: %s", StopTimeout, p.StderrTail())
-	}
-	if p.waitErr != nil {
-		return fmt.Errorf("exit after SIGTERM (%v): %v; stderr: %s", time.Since(start).Round(time.Millisecond), p.waitErr, p.StderrTail())
-	}
-	return nil
+	return p.Proc.Stop()
 }
 
 func (p *Proc) cleanupStop() string {
@@ -299,20 +184,17 @@ func (p *Proc) cleanupStop() string {
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
-	if x := p.extra.String(); x != "" {
+	if x := p.Stdout(); x != "" {
 		problems = append(problems, fmt.Sprintf("wrote to stdout after READY: %q", x))
 	}
 	return strings.Join(problems, "; ")
 }
 
 // Result of a short command run to completion.
-type Result struct {
-	Stdout, Stderr string
-	Code           int // -1 when killed at the deadline
-	Elapsed        time.Duration
-}
+type Result = supervise.Result
 
-// Run runs e with args to completion within d.
+// Run runs e with args to completion within d (Code -1 when killed at the
+// deadline).
 func Run(e Engine, d time.Duration, args ...string) Result {
 	args, slot, err := withSlot(e, nil, args)
 	if err != nil {
@@ -321,19 +203,40 @@ func Run(e Engine, d time.Duration, args ...string) Result {
 	defer slot.release()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.Path, args...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	start := time.Now()
-	err = cmd.Run()
-	r := Result{Stdout: so.String(), Stderr: se.String(), Elapsed: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		r.Code = ee.ExitCode()
-	default:
-		r.Code = -1
+	r, err := supervise.Run(ctx, spec(e, args))
+	if err != nil && r.Stderr == "" {
+		r.Stderr = err.Error()
 	}
 	return r
+}
+
+// Client is a command started in the background that prints its result
+// at the end, as msgr-client does (no READY line).
+type Client struct{ *supervise.Proc }
+
+// StartClient starts e with args (with a userspace engine's slot, held
+// until the test ends); Cleanup kills it if the case did not wait for it.
+func StartClient(t testing.TB, e Engine, args ...string) *Client {
+	t.Helper()
+	p, err := supervise.Start(spec(e, CommandArgs(t, e, args...)))
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() {
+		if !p.Exited() {
+			p.Kill()
+			<-p.Done()
+		}
+	})
+	return &Client{p}
+}
+
+// Wait returns the client's result once it exited, or an error after d.
+func (c *Client) Wait(d time.Duration) (Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := c.Proc.Wait(ctx); err != nil && ctx.Err() != nil {
+		return Result{}, fmt.Errorf("%s still running after %v", c.Name, d)
+	}
+	return c.Result(), nil
 }

@@ -139,7 +139,7 @@ func StartAgain(t testing.TB, prev *Proc, e Engine, args ...string) *Proc {
 }
 
 // CommandArgs returns args as a case must pass them to e when it runs the
-// binary itself (a command it drives with its own exec.Cmd): a userspace
+// binary itself (a command that prints no READY line): a userspace
 // engine gets a tap slot, held until the test ends.
 func CommandArgs(t testing.TB, e Engine, args ...string) []string {
 	t.Helper()

@@ -3,7 +3,9 @@
 // checked against the captured vectors in that document (§9.3, §15.4). It is
 // deliberately independent of core/msgr/wire: if core and this package
 // disagree about a byte, the suite's raw-byte cases fail instead of both
-// sides sharing the same misunderstanding.
+// sides sharing the same misunderstanding. It is the one msgr1 codec kept
+// beside core/msgr/wire on purpose; core, the engines and perf (msgr1ka)
+// all use core's.
 //
 // Everything here is a pure function over byte slices; the socket helpers
 // live in conn.go and server.go.

@@ -270,6 +270,49 @@ func testReadBufferFull(k *kit) {
 	cl.waitClosed(t)
 }
 
+// Spec: "Read side", handler bug. OnData reporting more bytes than it was
+// given, or fewer than none, closes the connection with ErrConsumedRange;
+// the engine neither clamps the count nor delivers again.
+func testConsumedOutOfRange(k *kit) {
+	t := k.t
+	for _, tc := range []struct {
+		name  string
+		count func(in []byte) int
+	}{
+		{"above len(in)", func(in []byte) int { return len(in) + 1 }},
+		{"negative", func([]byte) int { return -1 }},
+	} {
+		e := k.engine(engine.Config{})
+		srv := newHandlers(1)
+		var calls atomic.Int32
+		_, addr := k.listen(e, func(engine.Conn) engine.Handler {
+			h := newHandler(t, "server", nil)
+			h.badCount = true
+			h.data = func(_ engine.Conn, in []byte) int {
+				calls.Add(1)
+				return tc.count(in)
+			}
+			srv.add(h)
+			return h
+		})
+		cl := newHandler(t, "client", nil)
+		cl.open = func(c engine.Conn) {
+			if err := c.Write([]byte("ping")); err != nil {
+				t.Errorf("%s: Write: %v", tc.name, err)
+			}
+		}
+		cl.eof = func(c engine.Conn) { _ = c.Close() }
+		k.dial(e, addr, cl, engine.DialOptions{})
+		if err := srv.next(t).waitClosed(t); !errors.Is(err, engine.ErrConsumedRange) {
+			t.Errorf("%s: server OnClose: %v, want ErrConsumedRange", tc.name, err)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("%s: OnData called %d times, want 1 (no delivery after the bad count)", tc.name, n)
+		}
+		cl.waitClosed(t)
+	}
+}
+
 // streamer sends total bytes from a fixed random block, hashing what it
 // sends; vectored selects Writev (the block is never modified, so handing
 // it over is allowed).

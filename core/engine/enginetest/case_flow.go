@@ -81,8 +81,7 @@ func testPauseRead(k *kit) {
 	wait(t, pausedCh, "first OnData")
 	waitStall(t, p)
 	// Let the stream end 1 MiB after the point where it stalled.
-	target.Store(p.sent.Load() + 1<<20)
-	p.target.Store(target.Load())
+	p.endAfter(cc, ch, 1<<20, &target)
 	err := sc.Execute(sink.h.g.run("resume", func() {
 		paused.Store(false)
 		sc.ResumeRead()
@@ -153,8 +152,7 @@ func testOutQueueLimit(k *kit) {
 	sc := <-srvConn
 	waitStall(t, p)
 	d0 := drains.Load()
-	target.Store(p.sent.Load() + 1<<20)
-	p.target.Store(target.Load())
+	p.endAfter(cc, ch, 1<<20, &target)
 	if err := sc.Execute(sink.h.g.run("resume", sc.ResumeRead)); err != nil {
 		t.Fatalf("Execute: %v", err)
 	}

@@ -64,6 +64,7 @@ var cases = []kase{
 	{"SingleByteWrites", testSingleByteWrites},
 	{"WritevManySlices", testWritevManySlices},
 	{"ReadBufferFull", testReadBufferFull},
+	{"ConsumedOutOfRange", testConsumedOutOfRange},
 	{"MessageOfBufferSize", testMessageOfBufferSize},
 	{"Bulk64MiBBothWays", testBulkBothWays},
 	{"HalfCloseClientFirst", testHalfCloseClientFirst},
@@ -95,28 +96,46 @@ func Run(t *testing.T, newEngine Factory) {
 // lacks the feature, each with the reason (which spec/engine.md repeats).
 type Unsupported map[string]string
 
+// Case is one named case of a conformance kit (this one, proxytest).
+type Case struct {
+	Name string
+	Run  func(t *testing.T)
+}
+
+// RunCases runs cases as subtests under the convention RunWith describes:
+// a case named in unsupported is skipped with "UNSUPPORTED: reason" (run
+// anyway with ENGINETEST_UNSUPPORTED=1), and a declared name that is no
+// case fails the run. kitName prefixes that error.
+func RunCases(t *testing.T, kitName string, cases []Case, unsupported Unsupported) {
+	known := make(map[string]bool, len(cases))
+	for _, c := range cases {
+		known[c.Name] = true
+	}
+	for name := range unsupported {
+		if !known[name] {
+			t.Errorf("%s: declared unsupported case %q does not exist", kitName, name)
+		}
+	}
+	runAnyway := os.Getenv("ENGINETEST_UNSUPPORTED") == "1"
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			if reason, ok := unsupported[c.Name]; ok && !runAnyway {
+				t.Skipf("UNSUPPORTED: %s", reason)
+			}
+			c.Run(t)
+		})
+	}
+}
+
 // RunWith is Run for an engine with declared limitations. A declared case is
 // reported as skipped with "UNSUPPORTED: reason", never as passed; set
 // ENGINETEST_UNSUPPORTED=1 to run it anyway and watch it fail. A declared
 // name that is not a kit case fails the run, so the list cannot go stale
 // silently.
 func RunWith(t *testing.T, newEngine Factory, unsupported Unsupported) {
-	known := make(map[string]bool, len(cases))
-	for _, c := range cases {
-		known[c.name] = true
+	all := make([]Case, len(cases))
+	for i, c := range cases {
+		all[i] = Case{Name: c.name, Run: func(t *testing.T) { c.run(&kit{t: t, newEngine: newEngine}) }}
 	}
-	for name := range unsupported {
-		if !known[name] {
-			t.Errorf("enginetest: declared unsupported case %q does not exist", name)
-		}
-	}
-	runAnyway := os.Getenv("ENGINETEST_UNSUPPORTED") == "1"
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if reason, ok := unsupported[c.name]; ok && !runAnyway {
-				t.Skipf("UNSUPPORTED: %s", reason)
-			}
-			c.run(&kit{t: t, newEngine: newEngine})
-		})
-	}
+	RunCases(t, "enginetest", all, unsupported)
 }

@@ -11,19 +11,27 @@
 //   - Timers (one per loop): deadline order, equal deadlines in creation
 //     order; Stop reports exactly whether it prevented fn, and a stopped
 //     timer leaves the heap at once; a timer whose Owner is closed never
-//     runs; Drop, DropAll and Close give the memory back. Add, Schedule,
+//     runs; Drop, DropAll and Close give the memory back, and Drop walks
+//     only the owner's own timers (a list per owner), so closing
+//     connections one by one under churn costs no heap scans. Add, Schedule,
 //     Stop, Drop, Next and Len from any goroutine; PopDue, Take and
 //     RunDue on the loop. The loop supplies the clock (int64 ns) and is
 //     told through Init's arm when the earliest deadline moves earlier.
-//     Schedule, Stop, PopDue/Take and RunDue do not allocate.
+//     Schedule, Stop, PopDue/Take and RunDue do not allocate, except
+//     when the owner map grows for a new owner.
 //   - ExecQueue (one per loop): FIFO of Execute and Post functions;
 //     Execute bounded by Config.ExecuteQueueLimit, failing with
 //     engine.ErrExecuteQueueFull and nothing else (no fallback); Post
 //     (engine events) bounded by the engine's construction. A push
 //     reports whether the caller must wake the loop; the loop stops only
 //     when Idle says so, which re-checks the queue, so no wake-up is
-//     lost. Execute, Post, Len and Close from any goroutine; Drain, Idle
-//     and Awake on the loop. The ring is given back after a burst.
+//     lost. ExecuteFor refuses a closed owner's function under the
+//     queue's lock, so an engine that marks the owner closed before
+//     posting its OnClose needs no wrapper. Execute, ExecuteFor, Post,
+//     Len, Close and Wake (a wake-up with nothing to run, for a timer)
+//     from any goroutine; Drain, Idle, Awake and
+//     CloseIfIdle (a leaving loop's last drain drops nothing) on the
+//     loop. The ring is given back after a burst.
 //   - OutQueue (one per connection): pure state under the connection's
 //     lock. Admit is all or nothing against OutQueueLimit and a refusal
 //     owes an OnDrained; a rise above OutQueueHighWater owes one too;

@@ -62,12 +62,16 @@ func (q *ExecQueue) Post(fn func()) (wake bool, err error) {
 
 func (q *ExecQueue) push(fn func(), limited bool) (wake bool, err error) {
 	q.mu.Lock()
+	wake, err = q.pushLocked(fn, limited)
+	q.mu.Unlock()
+	return wake, err
+}
+
+func (q *ExecQueue) pushLocked(fn func(), limited bool) (wake bool, err error) {
 	if q.closed {
-		q.mu.Unlock()
 		return false, engine.ErrEngineClosed
 	}
 	if limited && q.n >= q.limit {
-		q.mu.Unlock()
 		return false, engine.ErrExecuteQueueFull
 	}
 	if q.n == len(q.buf) {
@@ -77,7 +81,6 @@ func (q *ExecQueue) push(fn func(), limited bool) (wake bool, err error) {
 	q.n++
 	wake = q.asleep
 	q.asleep = false
-	q.mu.Unlock()
 	return wake, nil
 }
 

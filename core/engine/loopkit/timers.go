@@ -6,8 +6,10 @@ import (
 
 // Owner is what timers belong to, usually a connection: a timer whose
 // owner is closed when it comes due is dropped instead of run, and
-// Timers.Drop removes an owner's timers at once. Owners are compared by
-// identity; a nil Owner never closes.
+// Timers.Drop removes an owner's timers at once, at a cost proportional
+// to that owner's timers. Owners are compared by identity and used as map
+// keys, so an Owner's dynamic type must be comparable (a pointer); a nil
+// Owner never closes.
 type Owner interface {
 	Closed() bool
 }
@@ -32,6 +34,10 @@ type Timer struct {
 	seq   uint64 // creation order, breaks deadline ties
 	idx   int    // position in the heap, -1 outside it
 	state uint8
+	// The owner's list (Timers.owned): a timer is in it exactly while it
+	// has an owner and is pending or due, so Drop walks only its owner's.
+	linked       bool
+	oprev, onext *Timer
 }
 
 // Stop prevents fn from running if the loop has not taken it yet (Take,
@@ -53,6 +59,7 @@ func (t *Timer) Stop() bool {
 	default:
 		return false
 	}
+	ts.unlink(t)
 	t.state = timerStopped
 	t.fn = nil
 	return true
@@ -73,6 +80,11 @@ type Timers struct {
 	h      []*Timer
 	seq    uint64
 	closed bool
+
+	// owned heads each owner's list of pending and due timers; an owner
+	// with none has no entry. ownedPeak lets a burst's map go once empty.
+	owned     map[Owner]*Timer
+	ownedPeak int
 }
 
 // Init sets arm, which Add and Schedule call when the earliest deadline
@@ -112,6 +124,7 @@ func (ts *Timers) Schedule(t *Timer, owner Owner, at int64, fn func()) {
 	t.idx = len(ts.h)
 	ts.h = append(ts.h, t)
 	ts.up(t.idx)
+	ts.link(t)
 	if t.idx == 0 && ts.arm != nil {
 		ts.arm(at)
 	}
@@ -162,6 +175,7 @@ func (t *Timer) Take() func() {
 	if t.state != timerDue {
 		return nil
 	}
+	ts.unlink(t)
 	fn := t.fn
 	t.fn = nil
 	if t.owner != nil && t.owner.Closed() {
@@ -191,6 +205,7 @@ func (ts *Timers) RunDue(now int64, run func(fn func())) int {
 		}
 		t := ts.h[0]
 		ts.remove(0)
+		ts.unlink(t)
 		fn := t.fn
 		t.fn = nil
 		if t.owner != nil && t.owner.Closed() {
@@ -210,14 +225,34 @@ func (ts *Timers) RunDue(now int64, run func(fn func())) int {
 }
 
 // Drop stops every pending or due timer of owner (a closing connection),
-// so its long timeouts do not keep memory alive. O(n).
+// so its long timeouts do not keep memory alive. It walks only owner's
+// own timers: O(k log n) for k of them in a heap of n, so closing
+// connections one by one under churn stays linear overall.
 func (ts *Timers) Drop(owner Owner) {
+	if owner == nil {
+		return
+	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	ts.dropLocked(func(t *Timer) bool { return t.owner == owner })
+	t := ts.owned[owner]
+	if t == nil {
+		return
+	}
+	ts.forget(owner)
+	for t != nil {
+		next := t.onext
+		if t.state == timerPending {
+			ts.remove(t.idx)
+		}
+		t.linked, t.oprev, t.onext = false, nil, nil
+		t.state, t.fn = timerStopped, nil
+		t = next
+	}
+	ts.shrink()
 }
 
-// DropAll stops every pending timer; the heap stays usable.
+// DropAll stops every pending timer, and every due one that has an owner;
+// the heap stays usable.
 func (ts *Timers) DropAll() {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -233,30 +268,64 @@ func (ts *Timers) Close() {
 }
 
 func (ts *Timers) dropAllLocked() {
+	for _, head := range ts.owned {
+		for t := head; t != nil; {
+			next := t.onext
+			t.linked, t.oprev, t.onext = false, nil, nil
+			t.state, t.fn = timerStopped, nil
+			t = next
+		}
+	}
+	ts.owned, ts.ownedPeak = nil, 0
 	for _, t := range ts.h {
 		t.state, t.idx, t.fn = timerStopped, -1, nil
 	}
 	ts.h = nil
 }
 
-// dropLocked removes the timers drop selects and rebuilds the heap.
-// Due timers are already out of the heap; Take sees their closed owner.
-func (ts *Timers) dropLocked(drop func(*Timer) bool) {
-	kept := ts.h[:0]
-	for _, t := range ts.h {
-		if drop(t) {
-			t.state, t.idx, t.fn = timerStopped, -1, nil
-			continue
-		}
-		t.idx = len(kept)
-		kept = append(kept, t)
+// link puts a newly pending t at the head of its owner's list.
+func (ts *Timers) link(t *Timer) {
+	if t.owner == nil {
+		return
 	}
-	clear(ts.h[len(kept):])
-	ts.h = kept
-	for i := len(kept)/2 - 1; i >= 0; i-- {
-		ts.down(i)
+	if ts.owned == nil {
+		ts.owned = make(map[Owner]*Timer)
 	}
-	ts.shrink()
+	if head := ts.owned[t.owner]; head != nil {
+		t.onext = head
+		head.oprev = t
+	}
+	ts.owned[t.owner] = t
+	t.linked = true
+	ts.ownedPeak = max(ts.ownedPeak, len(ts.owned))
+}
+
+// unlink takes t out of its owner's list as it stops being pending or due.
+func (ts *Timers) unlink(t *Timer) {
+	if !t.linked {
+		return
+	}
+	switch {
+	case t.oprev != nil:
+		t.oprev.onext = t.onext
+	case t.onext != nil:
+		ts.owned[t.owner] = t.onext
+	default:
+		ts.forget(t.owner)
+	}
+	if t.onext != nil {
+		t.onext.oprev = t.oprev
+	}
+	t.linked, t.oprev, t.onext = false, nil, nil
+}
+
+// forget deletes owner's entry, and gives a burst's map back once no
+// owner has a timer.
+func (ts *Timers) forget(owner Owner) {
+	delete(ts.owned, owner)
+	if len(ts.owned) == 0 && ts.ownedPeak > 256 {
+		ts.owned, ts.ownedPeak = nil, 0
+	}
 }
 
 // shrink gives a burst's backing array back once the heap is small.

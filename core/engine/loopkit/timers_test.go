@@ -1,6 +1,8 @@
 package loopkit
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -124,6 +126,121 @@ func TestTimersOwner(t *testing.T) {
 	}
 }
 
+// Drop finds exactly its owner's timers, whatever happened to the others
+// (stopped at the head, middle or tail of the owner's list, due, fired),
+// and a due timer it dropped does not run.
+func TestTimersDropOwnerLists(t *testing.T) {
+	var ts Timers
+	ts.Init(nil)
+	a, b := &owner{}, &owner{}
+	ran := map[string]bool{}
+	var as, bs []*Timer
+	for i := 0; i < 5; i++ {
+		as = append(as, ts.Add(a, int64(10+i), func() { ran[fmt.Sprint("a", i)] = true }))
+		bs = append(bs, ts.Add(b, int64(10+i), func() { ran[fmt.Sprint("b", i)] = true }))
+	}
+	as[1].Stop() // next to the list's tail (a0, the oldest)
+	as[2].Stop() // middle
+	as[4].Stop() // head (newest)
+	bs[4].Stop()
+	if due := ts.PopDue(10); due == nil || due.owner != Owner(a) && due.owner != Owner(b) {
+		t.Fatal("PopDue found nothing at 10")
+	} else if due.owner == Owner(a) {
+		ts.Drop(a) // a's due timer goes too
+		if fn := due.Take(); fn != nil {
+			t.Fatal("Take of a dropped due timer returned fn")
+		}
+	} else {
+		t.Fatal("b's timer at 10 came before a's, created first")
+	}
+	if ts.Len() != 4 {
+		t.Fatalf("Len %d after Drop(a), want b's 4", ts.Len())
+	}
+	ts.RunDue(100, nil)
+	for i := 0; i < 4; i++ {
+		if !ran[fmt.Sprint("b", i)] {
+			t.Errorf("b%d did not run", i)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if ran[fmt.Sprint("a", i)] {
+			t.Errorf("a%d ran after Drop", i)
+		}
+	}
+	if len(ts.owned) != 0 {
+		t.Fatalf("%d owner lists left with no timer pending", len(ts.owned))
+	}
+	// DropAll with an owned timer due: it is stopped, and the owner's new
+	// timers are tracked afresh.
+	ts.Add(a, 1, func() { ran["late"] = true })
+	d := ts.PopDue(1)
+	ts.DropAll()
+	if d.Take() != nil {
+		t.Fatal("Take after DropAll returned fn")
+	}
+	ts.Add(a, 2, func() {})
+	ts.Drop(a)
+	if ts.Len() != 0 || len(ts.owned) != 0 {
+		t.Fatalf("Len %d, %d lists after Drop", ts.Len(), len(ts.owned))
+	}
+}
+
+// A random mix of Add, Stop, Drop and RunDue agrees with a plain model:
+// the same timers pend, and the same run.
+func TestTimersOwnerModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ts Timers
+	ts.Init(nil)
+	owners := make([]*owner, 8)
+	for i := range owners {
+		owners[i] = &owner{}
+	}
+	type entry struct {
+		tm    *Timer
+		owner int
+		at    int64
+	}
+	var live []entry // the model: pending timers
+	ranIDs := map[int]bool{}
+	now := int64(0)
+	for step := 0; step < 20000; step++ {
+		switch op := rng.IntN(10); {
+		case op < 5:
+			k, id := rng.IntN(len(owners)), step
+			at := now + int64(rng.IntN(50))
+			live = append(live, entry{ts.Add(owners[k], at, func() { ranIDs[id] = true }), k, at})
+		case op < 7 && len(live) > 0:
+			i := rng.IntN(len(live))
+			if !live[i].tm.Stop() {
+				t.Fatalf("step %d: Stop of a pending timer reported false", step)
+			}
+			live = slices.Delete(live, i, i+1)
+		case op < 8:
+			k := rng.IntN(len(owners))
+			ts.Drop(owners[k])
+			live = slices.DeleteFunc(live, func(e entry) bool { return e.owner == k })
+		default:
+			now += int64(rng.IntN(20))
+			clear(ranIDs)
+			n := ts.RunDue(now, nil)
+			want := 0
+			live = slices.DeleteFunc(live, func(e entry) bool {
+				if e.at <= now {
+					want++
+					return true
+				}
+				return false
+			})
+			if n != want || len(ranIDs) != want {
+				t.Fatalf("step %d: RunDue ran %d (%d fns), want %d", step, n, len(ranIDs), want)
+			}
+		}
+		if ts.Len() != len(live) {
+			t.Fatalf("step %d: Len %d, model %d", step, ts.Len(), len(live))
+		}
+	}
+}
+
 func TestTimersArmAndNext(t *testing.T) {
 	var ts Timers
 	var armed []int64
@@ -237,5 +354,60 @@ func BenchmarkTimersAddStop(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		ts.Add(nil, int64(i), fn).Stop()
+	}
+}
+
+// BenchmarkTimersDropManyOwners is connection churn: n connections, each
+// with two long timeouts pending, and per operation one connection closes
+// (Drop) and a new one arms its two timers. Drop must cost what the owner
+// has, not what the heap holds.
+func BenchmarkTimersDropManyOwners(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			var ts Timers
+			ts.Init(func(int64) {})
+			fn := func() {}
+			owners := make([]owner, n)
+			tms := make([][2]Timer, n)
+			at := int64(1 << 40)
+			arm := func(k int) {
+				for j := range tms[k] {
+					at++
+					ts.Schedule(&tms[k][j], &owners[k], at, fn)
+				}
+			}
+			for k := range owners {
+				arm(k)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				k := i % n
+				ts.Drop(&owners[k])
+				arm(k)
+			}
+			if ts.Len() != 2*n {
+				b.Fatalf("Len %d, want %d", ts.Len(), 2*n)
+			}
+		})
+	}
+}
+
+// BenchmarkTimersScheduleStopOwned is BenchmarkTimersScheduleStop with an
+// owner, as engines arm them (an idle timeout re-armed per message).
+func BenchmarkTimersScheduleStopOwned(b *testing.B) {
+	var ts Timers
+	ts.Init(func(int64) {})
+	fn := func() {}
+	var bg [64]Timer
+	var owners [64]owner
+	for i := range bg {
+		ts.Schedule(&bg[i], &owners[i], int64(1000+i), fn)
+	}
+	o := &owner{}
+	var tm Timer
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ts.Schedule(&tm, o, int64(i%2000), fn)
+		tm.Stop()
 	}
 }

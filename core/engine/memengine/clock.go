@@ -1,33 +1,22 @@
 package memengine
 
 import (
-	"container/heap"
+	"math"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/netmodels/netmodels/core/clock"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // Clock is the engine's time source. The engine keeps its own ordered timer
 // heap and asks the clock for one wake-up at a time, so timer order never
 // depends on how the clock schedules its callbacks.
-type Clock interface {
-	// Now is the current time.
-	Now() time.Time
-	// AfterFunc calls f once, on a goroutine of the clock's choosing, when d
-	// has passed. stop cancels the call and reports whether it prevented it.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
+type Clock = clock.Clock
 
 // RealClock returns the wall clock (time.Now and time.AfterFunc).
-func RealClock() Clock { return realClock{} }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
+func RealClock() Clock { return clock.Real }
 
 // FakeEpoch is where a FakeClock made with a zero start begins: a fixed
 // instant, so event logs that print times are reproducible.
@@ -37,15 +26,16 @@ var FakeEpoch = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
 // on it register themselves, and Advance settles every such engine before it
 // moves time and after each group of timers it fires, so a timer callback
 // that arms a shorter timer still sees it fire within the same Advance, at
-// its own deadline.
+// its own deadline. Its callbacks wait in a loopkit.Timers heap (deadlines
+// in nanoseconds since start), the one timer heap every engine uses.
 //
 // Advance and Settle must be called from a test goroutine, never from a
 // callback (they wait for the loop that runs callbacks).
 type FakeClock struct {
 	mu       sync.Mutex
-	now      time.Time
-	seq      uint64
-	timers   fakeTimerHeap
+	start    time.Time
+	now      int64 // nanoseconds since start
+	timers   loopkit.Timers
 	settlers map[uint64]func()
 	nextID   uint64
 }
@@ -55,42 +45,30 @@ func NewFakeClock(start time.Time) *FakeClock {
 	if start.IsZero() {
 		start = FakeEpoch
 	}
-	return &FakeClock{now: start, settlers: make(map[uint64]func())}
+	c := &FakeClock{start: start, settlers: make(map[uint64]func())}
+	c.timers.Init(nil)
+	return c
 }
 
 // Now is the fake current time.
 func (c *FakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return c.start.Add(time.Duration(c.now))
 }
 
 // AfterFunc arranges for f to be called by a later Advance that reaches
 // now+d. Calls with equal deadlines happen in the order they were arranged.
+// The returned stop reports whether it prevented f.
 func (c *FakeClock) AfterFunc(d time.Duration, f func()) func() bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{when: c.now.Add(max(d, 0)), seq: c.seq, f: f, index: -1}
-	c.seq++
-	heap.Push(&c.timers, t)
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if t.index < 0 {
-			return false
-		}
-		heap.Remove(&c.timers, t.index)
-		return true
-	}
+	defer c.mu.Unlock() // held across Add: creation order is call order
+	return c.timers.Add(nil, addSat(c.now, d), f).Stop
 }
 
 // Pending is the number of clock callbacks not yet fired. Each engine arms
 // at most one, for its earliest timer.
-func (c *FakeClock) Pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}
+func (c *FakeClock) Pending() int { return c.timers.Len() }
 
 // Advance settles the attached engines, then moves time forward by d, firing
 // every due callback in deadline order (FIFO for equal deadlines). Time is
@@ -101,23 +79,35 @@ func (c *FakeClock) Pending() int {
 func (c *FakeClock) Advance(d time.Duration) {
 	c.settle()
 	c.mu.Lock()
-	target := c.now.Add(max(d, 0))
+	target := addSat(c.now, d)
 	c.mu.Unlock()
 	for {
 		c.mu.Lock()
-		if len(c.timers) == 0 || c.timers[0].when.After(target) {
+		t := c.timers.PopDue(target)
+		if t == nil {
 			c.now = target
 			c.mu.Unlock()
 			break
 		}
-		t := heap.Pop(&c.timers).(*fakeTimer)
-		if t.when.After(c.now) {
-			c.now = t.when
-		}
+		c.now = max(c.now, t.Deadline())
 		c.mu.Unlock()
-		t.f()
+		if f := t.Take(); f != nil {
+			f()
+		}
 		c.settle()
 	}
+}
+
+// addSat is now+d for a deadline, with a negative d counting as zero and
+// a sum past the int64 range saturating.
+func addSat(now int64, d time.Duration) int64 {
+	if d <= 0 {
+		return now
+	}
+	if now > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	return now + int64(d)
 }
 
 // attach registers settle to run around every fired deadline; the returned
@@ -152,39 +142,4 @@ func (c *FakeClock) settle() {
 			s()
 		}
 	}
-}
-
-type fakeTimer struct {
-	when  time.Time
-	seq   uint64
-	f     func()
-	index int
-}
-
-type fakeTimerHeap []*fakeTimer
-
-func (h fakeTimerHeap) Len() int { return len(h) }
-func (h fakeTimerHeap) Less(i, j int) bool {
-	if !h[i].when.Equal(h[j].when) {
-		return h[i].when.Before(h[j].when)
-	}
-	return h[i].seq < h[j].seq
-}
-func (h fakeTimerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *fakeTimerHeap) Push(x any) {
-	t := x.(*fakeTimer)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
-func (h *fakeTimerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	t.index = -1
-	return t
 }

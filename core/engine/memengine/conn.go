@@ -1,11 +1,13 @@
 package memengine
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // connState is where a connection is in its life.
@@ -43,13 +45,12 @@ type conn struct {
 	closeErr  error // passed to OnClose
 	resetErr  error // a reset that takes effect once inflight is read
 
-	// Write side.
-	out         []byte
-	wrShut      bool // CloseWrite or Close: Write fails
-	finSent     bool // FIN handed to the peer
-	drainWanted bool // above high water or a Write refused: OnDrained is owed
-	sent        int64
-	fault       FaultPlan
+	// Write side: loopkit's out-queue (limit, water marks, the OnDrained
+	// debt, the FIN after the queue); the pipe is our socket.
+	out      loopkit.OutQueue
+	drainDue bool // the out-queue reported OnDrained due; flush delivers it
+	sent     int64
+	fault    FaultPlan
 
 	// Read side.
 	inflight     []byte // sent by the peer, not yet read (the socket buffer)
@@ -62,9 +63,7 @@ type conn struct {
 	splice    *splice // relaying our input to another conn
 	spliceSrc *conn   // the conn splicing into us, woken when we drain
 
-	execq  []func()
-	timers map[*timer]struct{}
-	ctx    any
+	execq []func()
 }
 
 var _ engine.Conn = (*conn)(nil)
@@ -86,29 +85,28 @@ func (c *conn) Writev(bufs [][]byte) error {
 	e := c.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c.wrShut || c.closing || c.state == stateClosed {
+	if c.Closed() {
 		return engine.ErrClosed
 	}
 	n := 0
 	for _, b := range bufs {
 		n += len(b)
 	}
+	drainNow, err := c.out.Admit(n)
+	if drainNow {
+		c.drainDue = true // refused with the queue already at low water
+	}
+	if errors.Is(err, engine.ErrOutQueueFull) {
+		e.schedule(c)
+	}
+	if err != nil {
+		return err
+	}
 	if n == 0 {
 		return nil
 	}
-	if len(c.out)+n > e.cfg.OutQueueLimit {
-		c.drainWanted = true
-		e.schedule(c)
-		return engine.ErrOutQueueFull
-	}
-	if len(c.out) == 0 {
-		c.out = c.out[:0:0] // drop the old backing array: the queue starts small again
-	}
 	for _, b := range bufs {
-		c.out = append(c.out, b...)
-	}
-	if len(c.out) > e.cfg.OutQueueHighWater {
-		c.drainWanted = true
+		c.out.AppendCopy(b)
 	}
 	e.schedule(c)
 	return nil
@@ -118,7 +116,7 @@ func (c *conn) Writev(bufs [][]byte) error {
 func (c *conn) OutQueued() int {
 	c.e.mu.Lock()
 	defer c.e.mu.Unlock()
-	return len(c.out)
+	return c.out.Len()
 }
 
 // CloseWrite sends FIN after the queued bytes. Idempotent; ErrClosed after
@@ -127,11 +125,11 @@ func (c *conn) CloseWrite() error {
 	e := c.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c.closing || c.state == stateClosed {
+	if c.Closed() {
 		return engine.ErrClosed
 	}
-	if !c.wrShut {
-		c.wrShut = true
+	if !c.out.WriteClosed() {
+		_ = c.out.CloseWrite() // nil: the queue is discarded only on close
 		e.schedule(c)
 	}
 	return nil
@@ -195,25 +193,12 @@ func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
 	e := c.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t := &timer{e: e, c: c, fn: fn, index: -1}
-	if c.state == stateClosed || c.closing || e.stopped {
-		t.state = timerDone
-		return t
+	t := &timer{e: e}
+	if c.Closed() || e.stopped {
+		return t // never scheduled: Stop reports false
 	}
-	e.addTimer(t, d)
+	e.addTimer(&t.Timer, c, d, false, fn)
 	return t
-}
-
-func (c *conn) SetContext(v any) {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	c.ctx = v
-}
-
-func (c *conn) Context() any {
-	c.e.mu.Lock()
-	defer c.e.mu.Unlock()
-	return c.ctx
 }
 
 // String names the connection by its addresses, for logs.

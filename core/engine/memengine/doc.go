@@ -84,6 +84,21 @@
 // be compared line for line. A test can still Execute a blocking function
 // (to hold the loop) by calling Settle from another goroutine.
 //
+// # Shared machinery
+//
+// The timers (the engine's and the FakeClock's) are loopkit.Timers heaps
+// and each connection's out-queue is a loopkit.OutQueue, as in every
+// engine. The Execute queue and the connection registry are the engine's
+// own, because loopkit's do not fit this model: an Execute function runs
+// at a fixed step of its connection's turn (after open, before read), not
+// in one loop-wide FIFO interleaved with other connections' events, and
+// that order is what makes two runs' logs equal; the limit is counted
+// over the engine's one loop, under the network lock that already guards
+// every queue, so ExecQueue's own mutex and wake-up handshake would only
+// be dead weight. Shutdown closes connections in creation order (a map's
+// order is random) and the listeners live in the Network's address table,
+// shared by its engines, which loopkit.Registry cannot hold.
+//
 // A protocol unit test therefore reads as a script (see Example):
 //
 //	clk := memengine.NewFakeClock(time.Time{})

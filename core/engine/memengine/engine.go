@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // DefaultPipeBufferSize is the socket buffer of one connection direction
@@ -54,25 +55,30 @@ type Engine struct {
 	// are all queued before any of them is acted on.
 	manual bool
 
-	net         *Network
-	mu          *sync.Mutex // the network's lock
-	wake        *sync.Cond  // the loop waits on it for work
-	idle        *sync.Cond  // Settle waits on it for the loop to go idle
-	closed      bool        // Shutdown called: no Listen, Dial or new work
-	busy        bool        // the loop is running a task
-	settling    int         // Settle calls waiting (they release a manual loop)
-	stopped     bool        // the loop has exited
-	runq        []task
-	runqHead    int
+	net      *Network
+	mu       *sync.Mutex // the network's lock
+	wake     *sync.Cond  // the loop waits on it for work
+	idle     *sync.Cond  // Settle waits on it for the loop to go idle
+	closed   bool        // Shutdown called: no Listen, Dial or new work
+	busy     bool        // the loop is running a task
+	settling int         // Settle calls waiting (they release a manual loop)
+	stopped  bool        // the loop has exited
+	runq     []task
+	runqHead int
+	// conns and execPending are not loopkit's Registry and ExecQueue:
+	// Shutdown closes in creation order and Execute functions run at a
+	// fixed step of their connection's turn, for reproducible logs (see
+	// "Shared machinery" in the package doc).
 	conns       map[*conn]struct{}
 	nextConn    uint64
-	execPending int // Execute functions queued, all connections together
+	execPending int      // Execute functions queued, all connections together
+	iov         [][]byte // flush's scratch for out-queue slices
 
-	timers    timerHeap
-	timerSeq  uint64
+	epoch     time.Time      // the clock when the engine started: timer deadlines count from it
+	timers    loopkit.Timers // every AfterFunc and dial timeout (timer.go)
 	armGen    uint64
 	armStop   func() bool
-	armedWhen time.Time
+	armedWhen int64
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -80,7 +86,7 @@ var _ engine.Engine = (*Engine)(nil)
 // task is one unit of loop work: service a connection or fire a timer.
 type task struct {
 	c *conn
-	t *timer
+	t *loopkit.Timer
 }
 
 // New returns a started Engine. It never fails: every Options field has a
@@ -105,6 +111,8 @@ func New(opts Options) *Engine {
 	if e.pipe <= 0 {
 		e.pipe = DefaultPipeBufferSize
 	}
+	e.epoch = e.clock.Now()
+	e.timers.Init(nil) // arm needs the lock the caller holds: called by hand
 	e.wake = sync.NewCond(e.mu)
 	e.idle = sync.NewCond(e.mu)
 	if fc, ok := e.clock.(*FakeClock); ok {
@@ -242,6 +250,7 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 
 func (e *Engine) newConn(h engine.Handler, newHandler func(engine.Conn) engine.Handler) *conn {
 	c := &conn{e: e, id: e.nextConn, h: h, newHandler: newHandler}
+	c.out.Init(e.cfg)
 	e.nextConn++
 	e.conns[c] = struct{}{}
 	return c

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+
+	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // service advances one connection as far as it can go now. It runs on the
@@ -55,12 +58,10 @@ func (e *Engine) service(c *conn) {
 func (e *Engine) resolveDial(c *conn) {
 	if e.net.blackhole[c.remoteAP] {
 		c.state = stateSynSent
-		t := &timer{e: e, c: c, internal: true, index: -1}
-		t.fn = func() {
+		e.addTimer(new(loopkit.Timer), c, c.dialTimeout, true, func() {
 			e.startClose(c, dialError(c.remoteAddr, syscall.ETIMEDOUT), false)
 			e.schedule(c)
-		}
-		e.addTimer(t, c.dialTimeout)
+		})
 		return
 	}
 	l := e.net.lookupListener(c.remoteAP)
@@ -162,8 +163,9 @@ func (e *Engine) read(c *conn) {
 		if c.closing {
 			return
 		}
-		if consumed < 0 || consumed > len(in) {
-			panic(fmt.Sprintf("memengine: OnData consumed %d of %d bytes", consumed, len(in)))
+		if err := engine.CheckConsumed(consumed, len(in)); err != nil {
+			e.startClose(c, fmt.Errorf("memengine: read %v: %w", c.remoteAddr, err), true)
+			return
 		}
 		c.in = c.in[:copy(c.in, c.in[consumed:])]
 		if len(c.in) == 0 {
@@ -206,19 +208,20 @@ func (e *Engine) flush(c *conn) {
 			return
 		}
 	}
-	if len(c.out) > 0 {
+	if c.out.Len() > 0 {
 		if p.closing || p.state == stateClosed {
 			// Bytes to a closed socket draw a reset, as in TCP.
 			e.startClose(c, resetError("write", c), false)
 			return
 		}
-		n := min(e.pipe-len(p.inflight), len(c.out))
+		n := min(e.pipe-len(p.inflight), c.out.Len())
 		deliver := n
 		if c.fault.Action != FaultNone && c.sent+int64(n) > c.fault.After {
 			deliver = int(max(c.fault.After-c.sent, 0))
 		}
+		var drained bool
+		p.inflight, drained = c.moveOut(p.inflight, n, deliver)
 		if deliver > 0 {
-			p.inflight = append(p.inflight, c.out[:deliver]...)
 			e.schedule(p)
 		}
 		if deliver < n {
@@ -234,25 +237,51 @@ func (e *Engine) flush(c *conn) {
 			}
 		}
 		c.sent += int64(n)
-		c.out = c.out[n:]
-		if len(c.out) == 0 {
-			c.out = nil
+		if drained {
+			c.drainDue = true
 		}
 	}
-	if c.drainWanted && len(c.out) <= e.cfg.OutQueueLowWater {
-		c.drainWanted = false
-		e.unlocked(func() { c.h.OnDrained(c) })
-		if c.closing {
-			return
+	if c.drainDue {
+		c.drainDue = false
+		if c.out.DrainStillDue() {
+			e.unlocked(func() { c.h.OnDrained(c) })
+			if c.closing {
+				return
+			}
 		}
 	}
-	if c.wrShut && len(c.out) == 0 && !c.finSent {
-		c.finSent = true
+	if c.out.TakeFIN() {
 		if !p.closing && p.state != stateClosed {
 			p.finRcvd = true
 			e.schedule(p)
 		}
 	}
+}
+
+// moveOut takes n bytes off the front of c's out-queue and appends the
+// first keep of them to dst (a fault may lose the rest on the wire). It
+// reports whether the out-queue says OnDrained is now due.
+func (c *conn) moveOut(dst []byte, n, keep int) ([]byte, bool) {
+	drained := false
+	for n > 0 {
+		iov := c.out.Pending(c.e.iov[:0], 0)
+		k := 0
+		for _, b := range iov {
+			m := min(len(b), n-k)
+			if kept := min(m, keep); kept > 0 {
+				dst = append(dst, b[:kept]...)
+				keep -= kept
+			}
+			if k += m; k == n {
+				break
+			}
+		}
+		clear(iov)
+		c.e.iov = iov[:0]
+		drained = c.out.Consume(k) || drained
+		n -= k
+	}
+	return dst, drained
 }
 
 // startClose begins closing c: its queues are discarded and OnClose(err) is
@@ -264,8 +293,8 @@ func (e *Engine) startClose(c *conn, err error, orderly bool) {
 	}
 	c.closing = true
 	c.closeErr = err
-	c.wrShut = true
-	c.out = nil
+	c.out.Discard()
+	c.drainDue = false
 	c.inflight = nil
 	c.in = nil
 	e.schedule(c)

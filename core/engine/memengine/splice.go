@@ -46,7 +46,7 @@ func (c *conn) Splice(dst engine.Conn, limit int64, done func(n int64, err error
 	e := c.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c.closing || c.state == stateClosed || d.closing || d.state == stateClosed || d.wrShut {
+	if c.closing || c.state == stateClosed || d.closing || d.state == stateClosed || d.out.WriteClosed() {
 		return engine.ErrClosed
 	}
 	if c.splice != nil || d.spliceSrc != nil {
@@ -70,7 +70,7 @@ func (e *Engine) spliceStep(c *conn) bool {
 		return true
 	}
 	if !sp.started {
-		if d.state != stateOpen || len(d.out) > 0 {
+		if d.state != stateOpen || d.out.Len() > 0 {
 			return false // dst's flush wakes us when it has sent its queue
 		}
 		sp.started = true

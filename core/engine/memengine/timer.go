@@ -1,32 +1,26 @@
 package memengine
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
-type timerState uint8
+// The engine's timers are one loopkit.Timers heap, ordered by (deadline,
+// creation), owned by their connections; the engine asks the clock to wake
+// it only for the earliest, so equal deadlines fire in creation order on
+// any clock. Deadlines are nanoseconds since the engine started, on its
+// clock. A due timer is popped onto the run queue (PopDue) and claimed when
+// its turn comes (Take), so a Stop in between still wins. Every Timers
+// call is made with the engine lock held, which is also what guards the
+// connection state that conn.Closed reads.
 
-const (
-	timerPending timerState = iota // in the heap, waiting for its deadline
-	timerQueued                    // due, on the run queue
-	timerDone                      // ran, stopped, or its connection closed
-)
-
-// timer is one AfterFunc. The engine keeps all of them in one heap ordered
-// by (deadline, creation), and asks the clock to wake it only for the
-// earliest, so equal deadlines fire in creation order on any clock.
+// timer is one AfterFunc as the handler holds it: Stop must take the
+// engine lock and re-arm the clock when the head leaves.
 type timer struct {
-	e        *Engine
-	c        *conn
-	fn       func()
-	internal bool // engine work (a dial timeout): runs with the lock held
-	when     time.Time
-	seq      uint64
-	index    int
-	state    timerState
+	loopkit.Timer
+	e *Engine
 }
 
 var _ engine.Timer = (*timer)(nil)
@@ -36,35 +30,31 @@ func (t *timer) Stop() bool {
 	e := t.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch t.state {
-	case timerPending:
-		heap.Remove(&e.timers, t.index)
-		t.state = timerDone
-		delete(t.c.timers, t)
-		e.arm()
-		return true
-	case timerQueued:
-		// Already on the run queue: the loop skips it.
-		t.state = timerDone
-		delete(t.c.timers, t)
-		return true
+	if !t.Timer.Stop() {
+		return false
 	}
-	return false
+	e.arm()
+	return true
 }
 
-// addTimer puts t in the heap with deadline now+d.
-func (e *Engine) addTimer(t *timer, d time.Duration) {
-	now := e.clock.Now()
-	t.when = now.Add(max(d, 0))
-	t.seq = e.timerSeq
-	e.timerSeq++
-	t.state = timerPending
-	if t.c.timers == nil {
-		t.c.timers = make(map[*timer]struct{})
+// Closed makes a connection the Owner of its timers: they never run once
+// it is closing. Called with the engine lock held.
+func (c *conn) Closed() bool { return c.closing || c.state == stateClosed }
+
+// now is the engine's clock in nanoseconds since it started.
+func (e *Engine) now() int64 { return int64(e.clock.Now().Sub(e.epoch)) }
+
+// addTimer schedules fn for c at now+d into t. An internal timer (engine
+// work: a dial timeout) runs with the lock held; a handler's runs without.
+func (e *Engine) addTimer(t *loopkit.Timer, c *conn, d time.Duration, internal bool, fn func()) {
+	run := fn
+	if !internal {
+		run = func() { e.unlocked(fn) }
 	}
-	t.c.timers[t] = struct{}{}
-	heap.Push(&e.timers, t)
-	if !t.when.After(now) {
+	now := e.now()
+	at := addSat(now, d)
+	e.timers.Schedule(t, c, at, run)
+	if at <= now {
 		e.collectDue()
 		return
 	}
@@ -74,10 +64,8 @@ func (e *Engine) addTimer(t *timer, d time.Duration) {
 // collectDue moves every timer whose deadline has come onto the run queue,
 // in heap order, and re-arms the clock for the next one.
 func (e *Engine) collectDue() {
-	now := e.clock.Now()
-	for len(e.timers) > 0 && !e.timers[0].when.After(now) {
-		t := heap.Pop(&e.timers).(*timer)
-		t.state = timerQueued
+	now := e.now()
+	for t := e.timers.PopDue(now); t != nil; t = e.timers.PopDue(now) {
 		e.push(task{t: t})
 	}
 	e.arm()
@@ -87,7 +75,8 @@ func (e *Engine) collectDue() {
 // timer. A generation number discards wake-ups that fire after being
 // replaced (a real timer can fire while being stopped).
 func (e *Engine) arm() {
-	if len(e.timers) == 0 || e.closed {
+	when, ok := e.timers.Next()
+	if !ok || e.closed {
 		if e.armStop != nil {
 			e.armStop()
 			e.armStop = nil
@@ -95,8 +84,7 @@ func (e *Engine) arm() {
 		}
 		return
 	}
-	when := e.timers[0].when
-	if e.armStop != nil && e.armedWhen.Equal(when) {
+	if e.armStop != nil && e.armedWhen == when {
 		return
 	}
 	if e.armStop != nil {
@@ -105,7 +93,7 @@ func (e *Engine) arm() {
 	e.armGen++
 	gen := e.armGen
 	e.armedWhen = when
-	e.armStop = e.clock.AfterFunc(when.Sub(e.clock.Now()), func() { e.clockFired(gen) })
+	e.armStop = e.clock.AfterFunc(time.Duration(when-e.now()), func() { e.clockFired(gen) })
 }
 
 func (e *Engine) clockFired(gen uint64) {
@@ -118,59 +106,16 @@ func (e *Engine) clockFired(gen uint64) {
 	e.collectDue()
 }
 
-// runTimer runs a due timer on the loop (lock held on entry and exit).
-func (e *Engine) runTimer(t *timer) {
-	if t.state != timerQueued {
-		return
+// runTimer runs a due timer on the loop (lock held on entry and exit),
+// unless it was stopped since, or its connection is closing.
+func (e *Engine) runTimer(t *loopkit.Timer) {
+	if fn := t.Take(); fn != nil {
+		fn()
 	}
-	t.state = timerDone
-	delete(t.c.timers, t)
-	if t.c.closing || t.c.state == stateClosed {
-		return
-	}
-	if t.internal {
-		t.fn()
-		return
-	}
-	e.unlocked(t.fn)
 }
 
 // dropTimers cancels every timer of a closing connection.
 func (e *Engine) dropTimers(c *conn) {
-	for t := range c.timers {
-		if t.state == timerPending {
-			heap.Remove(&e.timers, t.index)
-		}
-		t.state = timerDone
-	}
-	c.timers = nil
+	e.timers.Drop(c)
 	e.arm()
-}
-
-type timerHeap []*timer
-
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
-	if !h[i].when.Equal(h[j].when) {
-		return h[i].when.Before(h[j].when)
-	}
-	return h[i].seq < h[j].seq
-}
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *timerHeap) Push(x any) {
-	t := x.(*timer)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	t.index = -1
-	return t
 }

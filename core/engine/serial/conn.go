@@ -26,7 +26,7 @@ import (
 type BaseConn struct {
 	self        engine.Conn // the engine's connection, as handlers see it
 	reg         *Registry
-	delayedAcks bool
+	nagle       bool
 	closeLocked func() (after func())
 
 	Loop       *Loop
@@ -45,7 +45,6 @@ type BaseConn struct {
 	Raw  syscall.RawConn
 	// addresses are set once the socket exists
 	laddr, raddr net.Addr
-	ctxv         any
 
 	Closing  bool
 	closeErr error
@@ -59,7 +58,7 @@ type ConnConfig struct {
 	Self     engine.Conn // the connection that embeds the BaseConn
 	Registry *Registry
 	Loop     *Loop
-	Config   engine.Config // DelayedAcks and the out-queue limits
+	Config   engine.Config // Nagle and the out-queue limits
 	// CloseLocked is the engine's part of closing. It runs once, under
 	// Mu, as closing starts (the out-queue is already discarded): it takes
 	// what must be closed or woken (the engine's sockets, other waiters)
@@ -73,7 +72,7 @@ type ConnConfig struct {
 // Init prepares c for use; call it once, before c is shared.
 func (c *BaseConn) Init(cfg ConnConfig) {
 	c.self, c.reg, c.Loop = cfg.Self, cfg.Registry, cfg.Loop
-	c.delayedAcks = cfg.Config.DelayedAcks
+	c.nagle = cfg.Config.Nagle
 	c.closeLocked = cfg.CloseLocked
 	c.Cond.L = &c.Mu
 	out := OutConfig{
@@ -107,20 +106,6 @@ func (c *BaseConn) RemoteAddr() net.Addr {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
 	return c.raddr
-}
-
-// SetContext implements engine.Conn.
-func (c *BaseConn) SetContext(v any) {
-	c.Mu.Lock()
-	c.ctxv = v
-	c.Mu.Unlock()
-}
-
-// Context implements engine.Conn.
-func (c *BaseConn) Context() any {
-	c.Mu.Lock()
-	defer c.Mu.Unlock()
-	return c.ctxv
 }
 
 // Execute queues fn on the loop. A function accepted while the connection
@@ -169,7 +154,7 @@ func (c *BaseConn) Dialing(addr string, h engine.Handler) (context.Context, erro
 	c.CancelDial = cancel
 	if !c.reg.register(c) {
 		cancel()
-		return nil, fmt.Errorf("%s: dial %s: %w", c.reg.name, addr, engine.ErrEngineClosed)
+		return nil, c.reg.ClosedError("dial", addr)
 	}
 	return ctx, nil
 }
@@ -189,7 +174,7 @@ func (c *BaseConn) DialTCP(ctx context.Context, addr string, timeout time.Durati
 	tc, ok := nc.(*net.TCPConn)
 	if !ok { // cannot happen with "tcp"
 		_ = nc.Close()
-		c.CloseWith(&net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("%s: not a TCP connection", c.reg.name)})
+		c.CloseWith(&net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("%s: not a TCP connection", c.reg.Name())})
 		return nil
 	}
 	return tc
@@ -199,7 +184,7 @@ func (c *BaseConn) DialTCP(ctx context.Context, addr string, timeout time.Durati
 // queued while dialing. It reports false (and closes the socket) when the
 // connection was closed meanwhile.
 func (c *BaseConn) SetSocket(tc *net.TCPConn) bool {
-	if c.delayedAcks {
+	if c.nagle {
 		_ = tc.SetNoDelay(false) // Go sets TCP_NODELAY by default
 	}
 	raw, err := tc.SyscallConn()
@@ -266,7 +251,7 @@ func (c *BaseConn) CloseWith(err error) {
 		c.CancelDial()
 	}
 	after()
-	c.reg.forget(c)
+	c.reg.RemoveConn(c)
 	c.Loop.Post(c.runOnClose)
 }
 

@@ -6,6 +6,15 @@
 // build their loops, Execute, AfterFunc, write side and connection
 // lifecycle on it; it is engine plumbing, not protocol logic.
 //
+// The machinery every event-loop engine shares is core/engine/loopkit's:
+// the ordered, bounded queue and its wake-up handshake (ExecQueue), the
+// timer heap (Timers), the out-queue's state (OutQueue), the live set of
+// listeners and connections with the Shutdown order (Registry, Group).
+// What serial adds is what its I/O model needs: the token that stands in
+// for a loop thread and the drainer goroutine that takes it, one runtime
+// timer per loop, the direct write and the flusher goroutine over a
+// Socket, and package net's accept loop, dial and socket hand-over.
+//
 // What a Loop guarantees:
 //
 //   - No overlap: every function run by the loop (posted, executed, a
@@ -26,16 +35,21 @@
 //     they return at once and the function runs after the current one,
 //     still under the same token hold. Only engine goroutines call Acquire,
 //     never a loop function, so the token cannot deadlock on itself.
-//   - No idle cost: if nobody holds the token, Post starts a short-lived
-//     drainer goroutine (counted in the engine's Group) that takes it,
-//     empties the queue and exits.
+//   - No idle cost: if nobody holds the token, Post takes it for a
+//     short-lived drainer goroutine (counted in the engine's Group) that
+//     empties the queue and exits. A function posted before an Acquire
+//     starts has run when that Acquire returns, so an event the engine
+//     posts (a splice's done, read EOF) is never overtaken by the
+//     poster's next callback.
 //   - Timers of a closed owner never run, and a stopped timer leaves the
-//     heap at once (spec/engine.md §6); when the last owner detaches, all
-//     pending timers and the runtime timer are dropped.
+//     heap at once (spec/engine.md §6); a closing connection's timers are
+//     dropped (loopkit.Timers.Drop), and when the last owner detaches the
+//     runtime timer is stopped too.
 //
-// The write side, OutQueue (outqueue.go), embedded in a connection,
-// provides engine.Conn's Write, Writev, OutQueued and CloseWrite over a
-// small Socket interface (socket.go: TCPSocket for a *net.TCPConn):
+// The write side, OutQueue (outqueue.go: loopkit.OutQueue plus the socket,
+// the flusher and a splice's claim), embedded in a connection, provides
+// engine.Conn's Write, Writev, OutQueued and CloseWrite over a small
+// Socket interface (socket.go: TCPSocket for a *net.TCPConn):
 //
 //   - A write with nothing queued ahead is tried at once with one
 //     non-blocking write(2)/writev(2) on the caller's goroutine; what the
@@ -53,11 +67,12 @@
 //     FIN goes out after them. A claim (a splice writing the socket
 //     directly) makes later writes queue until the claim ends.
 //
-// The lifecycle, Registry (registry.go) and BaseConn (conn.go), is what
-// both engines do around their I/O, identically: the live set of
-// listeners and connections that Shutdown closes (listeners first, then
-// every connection with ErrEngineClosed, then a bounded wait for the
-// Group), the accept loop with its back-off, Dial's checks and Near loop,
+// The lifecycle, Registry (registry.go: loopkit.Registry plus package
+// net's side) and BaseConn (conn.go), is what both engines do around
+// their I/O, identically: the live set of listeners and connections that
+// Shutdown closes (listeners first, then every connection with
+// ErrEngineClosed, then a bounded wait for the Group), the accept loop
+// with its back-off, Dial's checks and Near loop,
 // and a connection's socket hand-over, OnOpen, close sequence and
 // OnClose. The engine keeps its read path and its part of closing (its
 // sockets), so only I/O stays in an engine module.

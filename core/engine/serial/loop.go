@@ -2,17 +2,11 @@ package serial
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
-
-// Owner is what a Loop's timers belong to: a connection. A timer whose
-// owner is closed when it comes due is dropped instead of run, and Detach
-// drops an owner's pending timers. Owners are compared by identity.
-type Owner interface {
-	Closed() bool
-}
 
 // Loop is one serialisation domain (see the package doc). Engine goroutines
 // that want to run callbacks on their own stack (a reader, a processing
@@ -20,32 +14,44 @@ type Owner interface {
 // first drains whatever was queued meanwhile; everything else goes through
 // Post, Execute or AfterFunc. Connections dialed Near each other share one
 // Loop, so the two legs of a proxy session never run at the same time.
+//
+// The queue and the timer heap are loopkit's (ExecQueue, Timers); what
+// serial adds is the token, which stands in for a loop thread, and the
+// drainer goroutine that takes it when a push finds the queue asleep.
 type Loop struct {
-	gs           *Group // counts drainer goroutines
-	executeLimit int
+	gs *loopkit.Group // counts drainer goroutines
+	q  loopkit.ExecQueue
 
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when the token is released
 	running bool      // someone holds the token
+	redrain bool      // the queue woke while the token was held: drain before release
 	waiters int       // goroutines blocked in Acquire
-	q       fnQueue   // pending functions, FIFO
 
-	// Time events, Ceph's EventCenter style: a heap ordered by deadline
-	// (ties by creation order) and one runtime timer armed for the head,
-	// so timers fire strictly in deadline order.
-	timers   timerHeap
-	timerSeq uint64
+	// Time events, Ceph's EventCenter style: loopkit's heap and one
+	// runtime timer armed for its head, so timers fire strictly in
+	// deadline order. tmu guards the runtime timer and the owner count;
+	// the heap calls arm with its own mutex held, so tmu is taken inside
+	// the heap's mutex and never the other way round.
+	timers   loopkit.Timers
+	tmu      sync.Mutex
 	rt       *time.Timer
-	rtAt     time.Time
-	rtPosted bool // a runTimers task is queued
-	owners   int  // live owners (connections) using this loop
+	rtAt     int64 // deadline rt is armed for; noDeadline when not armed
+	rtPosted bool  // a runTimers task is queued
+	owners   atomic.Int32
 }
+
+// drainBatch is how many functions Release runs between two looks at the
+// queue's state; Release drains until the queue is empty either way.
+const drainBatch = 1024
 
 // New returns an idle loop whose drainer goroutines are counted in gs and
 // whose Execute queue holds at most executeLimit functions.
-func New(gs *Group, executeLimit int) *Loop {
-	l := &Loop{gs: gs, executeLimit: executeLimit}
+func New(gs *loopkit.Group, executeLimit int) *Loop {
+	l := &Loop{gs: gs, rtAt: noDeadline}
 	l.cond.L = &l.mu
+	l.q.Init(executeLimit)
+	l.timers.Init(l.arm)
 	return l
 }
 
@@ -65,109 +71,62 @@ func (l *Loop) Acquire() {
 
 // Release runs every queued function (including ones queued by those
 // functions) and then gives the token back.
+//
+// Every push that finds the queue asleep is told so (loopkit's handshake)
+// and then, under mu, either takes the free token for a drainer or, the
+// token being held, sets redrain (woke). So a holder that finds redrain
+// unset has nothing to drain: whatever is queued has a waker still on its
+// way, which will find the token free. A delivery (Acquire, OnData,
+// Release) therefore costs two locks of mu, as with a plain mutex; only a
+// push while the token is held pays for a drain round.
 func (l *Loop) Release() {
-	for {
-		l.mu.Lock()
-		fn, ok := l.q.pop()
-		if !ok {
-			l.running = false
-			if l.waiters > 0 {
-				l.cond.Signal()
-			}
-			l.mu.Unlock()
-			return
-		}
+	l.mu.Lock()
+	for l.redrain {
+		l.redrain = false
 		l.mu.Unlock()
-		fn()
+		for l.q.Drain(drainBatch, nil) || !l.q.Idle() {
+		}
+		l.mu.Lock()
 	}
+	l.running = false
+	if l.waiters > 0 {
+		l.cond.Signal()
+	}
+	l.mu.Unlock()
 }
 
 // Execute queues fn, the contract's Execute: it fails with
 // engine.ErrExecuteQueueFull, queueing nothing, once the queue holds the
-// loop's limit.
-func (l *Loop) Execute(fn func()) error { return l.post(fn, true) }
+// loop's limit (posted functions included). A refused fn never runs.
+func (l *Loop) Execute(fn func()) error { return l.woke(l.q.Execute(fn)) }
 
 // Post queues one of the engine's own events (OnClose, OnDrained, read
 // EOF...). It is not limited: the engine bounds these by construction.
-func (l *Loop) Post(fn func()) { _ = l.post(fn, false) }
+func (l *Loop) Post(fn func()) { _ = l.woke(l.q.Post(fn)) }
 
-func (l *Loop) post(fn func(), limited bool) error {
+// woke acts on a push that found the queue asleep (loopkit's handshake):
+// if the token is free, the pusher takes it for a new drainer goroutine
+// at once, so a later Acquire waits until the function ran; if it is held,
+// its holder is told to drain before letting go (redrain). Either way the
+// function runs before any Acquire that starts after the push, as with the
+// old single-mutex loop (a splice's done, posted by the reader, runs
+// before its next OnData).
+func (l *Loop) woke(wake bool, err error) error {
+	if !wake {
+		return err
+	}
 	l.mu.Lock()
-	if limited && l.q.len() >= l.executeLimit {
+	if l.running {
+		l.redrain = true
 		l.mu.Unlock()
-		return engine.ErrExecuteQueueFull
+		return err
 	}
-	l.q.push(fn)
-	if !l.running {
-		l.running = true
-		l.mu.Unlock()
-		l.gs.Add()
-		go func() {
-			defer l.gs.Done()
-			l.Release()
-		}()
-		return nil
-	}
+	l.running, l.redrain = true, true
 	l.mu.Unlock()
-	return nil
-}
-
-// Attach and Detach count the owners on the loop. Detach drops o's pending
-// timers; when the last owner leaves, every pending timer is dropped and
-// the runtime timer stopped, so a closed connection's long timeout does not
-// keep memory (or a runtime timer) alive. A Loop with no owner refuses new
-// timers.
-func (l *Loop) Attach() {
-	l.mu.Lock()
-	l.owners++
-	l.mu.Unlock()
-}
-
-// Detach: see Attach.
-func (l *Loop) Detach(o Owner) {
-	l.mu.Lock()
-	l.owners--
-	if l.owners > 0 {
-		l.dropTimersLocked(o)
-	} else {
-		l.dropAllTimersLocked()
-	}
-	l.mu.Unlock()
-}
-
-// fnQueue is a FIFO ring of functions that grows by doubling; its length is
-// bounded by the Execute limit plus the engine's internal posts.
-type fnQueue struct {
-	buf  []func()
-	head int
-	n    int
-}
-
-func (q *fnQueue) len() int { return q.n }
-
-func (q *fnQueue) push(fn func()) {
-	if q.n == len(q.buf) {
-		nb := make([]func(), max(8, 2*len(q.buf)))
-		for i := 0; i < q.n; i++ {
-			nb[i] = q.buf[(q.head+i)%len(q.buf)]
-		}
-		q.buf, q.head = nb, 0
-	}
-	q.buf[(q.head+q.n)%len(q.buf)] = fn
-	q.n++
-}
-
-func (q *fnQueue) pop() (func(), bool) {
-	if q.n == 0 {
-		// Give a burst's memory back once the queue is empty.
-		if len(q.buf) > 1024 {
-			q.buf, q.head = nil, 0
-		}
-		return nil, false
-	}
-	fn := q.buf[q.head]
-	q.buf[q.head] = nil
-	q.head = (q.head + 1) % len(q.buf)
-	q.n--
-	return fn, true
+	l.gs.Add()
+	go func() {
+		defer l.gs.Done()
+		l.Release()
+	}()
+	return err
 }

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // waitGroup waits for every drainer a test's loops started.
-func waitGroup(t *testing.T, g *Group) {
+func waitGroup(t *testing.T, g *loopkit.Group) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -24,7 +25,7 @@ func waitGroup(t *testing.T, g *Group) {
 // Functions run in the order they were accepted, Post and Execute alike
 // (spec/engine.md §5, "Ordered").
 func TestPostOrder(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	l := New(&g, 1<<20)
 	const n = 10000
 	var got []int // touched only on the loop
@@ -54,7 +55,7 @@ func TestPostOrder(t *testing.T) {
 // events) is not limited; Release drains what queued while the token was
 // held, in order (§5, "Bounded").
 func TestExecuteBound(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	const limit = 16
 	l := New(&g, limit)
 	l.Acquire() // hold the token: nothing drains
@@ -90,7 +91,7 @@ func TestExecuteBound(t *testing.T) {
 // Execute from inside a loop function never runs inline and never
 // deadlocks: it runs after the current function returns (§5).
 func TestExecuteFromLoopNotInline(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	l := New(&g, 4)
 	var steps []string
 	done := make(chan struct{})
@@ -122,7 +123,7 @@ func TestExecuteFromLoopNotInline(t *testing.T) {
 // with Acquire, and drainers started by Post, never overlap. The plain
 // counter lets -race see any overlap too.
 func TestTokenHandOff(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	l := New(&g, 1<<20)
 	var inside atomic.Int32
 	var counter int // guarded by the token only
@@ -164,7 +165,7 @@ func TestTokenHandOff(t *testing.T) {
 // Acquire waits while a drainer runs a function, and gets the token once
 // the queue is empty.
 func TestAcquireWaitsForDrainer(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	l := New(&g, 8)
 	block := make(chan struct{})
 	running := make(chan struct{})
@@ -190,33 +191,66 @@ func TestAcquireWaitsForDrainer(t *testing.T) {
 	waitGroup(t, &g)
 }
 
-// A burst's queue memory is given back once it drains.
-func TestQueueShrinks(t *testing.T) {
-	var q fnQueue
-	for i := 0; i < 5000; i++ {
-		q.push(func() {})
-	}
-	for {
-		if _, ok := q.pop(); !ok {
-			break
+// A function posted before an Acquire starts has run when Acquire returns,
+// whoever holds the token at the push (nobody, a reader, a holder past its
+// last look at the queue): an engine's event (a splice's done) is never
+// overtaken by the poster's next callback. The other goroutine takes and
+// gives the token in a tight loop to hit every hand-off.
+func TestPostRunsBeforeLaterAcquire(t *testing.T) {
+	var g loopkit.Group
+	l := New(&g, 8)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			l.Acquire()
+			l.Release()
+		}
+	}()
+	ran := 0 // guarded by the token
+	for i := 1; i <= 20000; i++ {
+		l.Post(func() { ran = i })
+		l.Acquire()
+		got := ran
+		l.Release()
+		if got != i {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("round %d: Acquire returned before the posted function ran (ran %d)", i, got)
 		}
 	}
-	if q.buf != nil {
-		t.Fatalf("queue kept %d slots after draining", len(q.buf))
+	close(stop)
+	wg.Wait()
+	waitGroup(t, &g)
+}
+
+// BenchmarkLoopAcquireRelease is a reader's cost per delivery: take the
+// token, find the queue empty, give it back.
+func BenchmarkLoopAcquireRelease(b *testing.B) {
+	var g loopkit.Group
+	l := New(&g, 1024)
+	for b.Loop() {
+		l.Acquire()
+		l.Release()
 	}
 }
 
-// Group.Wait is bounded by its context.
-func TestGroupWaitBounded(t *testing.T) {
-	var g Group
-	g.Add()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := g.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait = %v, want DeadlineExceeded", err)
-	}
-	g.Done()
-	if err := g.Wait(context.Background()); err != nil {
-		t.Fatal(err)
+// BenchmarkLoopPostDrain is an engine event posted while a reader holds
+// the token: queued, then drained by the holder's Release.
+func BenchmarkLoopPostDrain(b *testing.B) {
+	var g loopkit.Group
+	l := New(&g, 1024)
+	fn := func() {}
+	for b.Loop() {
+		l.Acquire()
+		l.Post(fn)
+		l.Release()
 	}
 }

@@ -4,26 +4,26 @@ import (
 	"sync"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
-// The write path. A write with nothing queued ahead of it is tried at once
-// on the caller's goroutine with one non-blocking write(2)/writev(2) (the
-// common case for request/response traffic: no goroutine hand-off, no
-// copy). What the kernel does not take is queued, bounded by
-// Config.OutQueueLimit, and a flusher goroutine is started that writes the
-// queue with writev, waiting for writability in a poller, and exits when
-// the queue is empty. Write itself never blocks beyond the connection's
-// mutex and one non-blocking syscall.
-
-// MaxIov is the kernel's IOV_MAX: the most slices one writev takes.
-const MaxIov = 1024
+// The write path. The queue itself (limit, high/low water, the OnDrained
+// debt, pooled copies, the FIN after the queue) is loopkit.OutQueue; what
+// serial adds is how it is written. A write with nothing queued ahead of
+// it is tried at once on the caller's goroutine with one non-blocking
+// write(2)/writev(2) (the common case for request/response traffic: no
+// goroutine hand-off, no copy). What the kernel does not take is queued,
+// and a flusher goroutine is started that writes the queue with writev,
+// waiting for writability in a poller, and exits when the queue is empty.
+// Write itself never blocks beyond the connection's mutex and one
+// non-blocking syscall.
 
 // OutConfig is what an OutQueue needs from its engine and connection,
 // besides the limits.
 type OutConfig struct {
 	// Loop runs OnDrained; Group counts the flusher goroutine.
 	Loop  *Loop
-	Group *Group
+	Group *loopkit.Group
 	// OnDrained is posted to Loop on the fall to low water after a refusal
 	// or a rise above high water. It runs later: it should check DrainDue
 	// before calling the handler, so the event never arrives stale.
@@ -47,28 +47,16 @@ type OutQueue struct {
 	cfg  OutConfig
 	sock Socket // nil until connected
 
-	// engine.Config's OutQueueLimit, OutQueueHighWater and
-	// OutQueueLowWater (spec/engine.md §4).
-	limit, highWater, lowWater int
-
-	discarded bool // the connection is closing: nothing more is written
-	claimed   bool // another writer (a splice) owns the socket's write side
-
-	// out holds the queued bytes in order; outBytes is their sum.
-	out         [][]byte
-	outBytes    int
-	tailOwned   bool // out's last slice was allocated by Write and may be appended to
-	flushing    bool // a flusher goroutine owns the socket's write side
-	wclosed     bool // CloseWrite called
-	wshut       bool // shutdown(SHUT_WR) done
-	drainWanted bool // OnDrained is due at the next fall to low water
+	q        loopkit.OutQueue
+	claimed  bool // another writer (a splice) owns the socket's write side
+	flushing bool // a flusher goroutine owns the socket's write side
 }
 
 // Init prepares q with the out-queue limits of limits (an engine.Config
 // with its defaults applied); mu is the connection's mutex.
 func (q *OutQueue) Init(mu *sync.Mutex, limits engine.Config, cfg OutConfig) {
 	q.mu, q.cfg = mu, cfg
-	q.limit, q.highWater, q.lowWater = limits.OutQueueLimit, limits.OutQueueHighWater, limits.OutQueueLowWater
+	q.q.Init(limits)
 }
 
 // Write implements engine.Conn.
@@ -89,8 +77,8 @@ func (q *OutQueue) Write(b []byte) error {
 		}
 		b = b[n:]
 	}
-	q.appendCopyLocked(b)
-	q.queuedLocked(len(b))
+	q.q.AppendCopy(b)
+	q.kickLocked()
 	return nil
 }
 
@@ -106,7 +94,7 @@ func (q *OutQueue) Writev(bufs [][]byte) error {
 		return err
 	}
 	if q.canWriteNowLocked() {
-		n, err := q.sock.TryWritev(bufs[:min(len(bufs), MaxIov)])
+		n, err := q.sock.TryWritev(bufs[:min(len(bufs), loopkit.MaxIov)])
 		if err != nil {
 			q.failLocked(err)
 			return engine.ErrClosed
@@ -115,15 +103,9 @@ func (q *OutQueue) Writev(bufs [][]byte) error {
 			return nil
 		}
 		bufs = advance(bufs, n)
-		total -= n
 	}
-	for _, b := range bufs {
-		if len(b) > 0 {
-			q.out = append(q.out, b)
-		}
-	}
-	q.tailOwned = false
-	q.queuedLocked(total)
+	q.q.AppendOwned(bufs)
+	q.kickLocked()
 	return nil
 }
 
@@ -131,20 +113,16 @@ func (q *OutQueue) Writev(bufs [][]byte) error {
 func (q *OutQueue) OutQueued() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.outBytes
+	return q.q.Len()
 }
 
 // CloseWrite implements engine.Conn: FIN goes out after the queue.
 func (q *OutQueue) CloseWrite() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.discarded {
-		return engine.ErrClosed
+	if err := q.q.CloseWrite(); err != nil {
+		return err
 	}
-	if q.wclosed {
-		return nil
-	}
-	q.wclosed = true
 	q.kickLocked()
 	return nil
 }
@@ -158,15 +136,12 @@ func (q *OutQueue) ConnectLocked(s Socket) {
 
 // DiscardLocked drops the queue for good: the connection is closing. A
 // running flusher stops at its next step.
-func (q *OutQueue) DiscardLocked() {
-	q.discarded = true
-	q.out, q.outBytes, q.tailOwned = nil, 0, false
-}
+func (q *OutQueue) DiscardLocked() { q.q.Discard() }
 
 // FreeLocked reports whether the socket's write side can be claimed now:
 // connected, nothing queued, no flusher, no other claim.
 func (q *OutQueue) FreeLocked() bool {
-	return q.sock != nil && q.outBytes == 0 && !q.flushing && !q.claimed
+	return q.sock != nil && q.q.Len() == 0 && !q.flushing && !q.claimed
 }
 
 // ClaimLocked hands the socket's write side to another writer (a splice)
@@ -183,7 +158,7 @@ func (q *OutQueue) UnclaimLocked() {
 func (q *OutQueue) ClaimedLocked() bool { return q.claimed }
 
 // ShutLocked reports whether our FIN was sent.
-func (q *OutQueue) ShutLocked() bool { return q.wshut }
+func (q *OutQueue) ShutLocked() bool { return q.q.FINSent() }
 
 // DrainDue re-checks, on the loop, that OnDrained is still due: if the
 // handler queued more since the event was posted, the queue may be above
@@ -191,71 +166,31 @@ func (q *OutQueue) ShutLocked() bool { return q.wshut }
 func (q *OutQueue) DrainDue() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.outBytes > q.lowWater {
-		q.drainWanted = true
-		return false
-	}
-	return true
+	return q.q.DrainStillDue()
 }
 
-// admitLocked applies the all-or-nothing limit. A refusal arms OnDrained
-// so the writer learns when to retry.
+// admitLocked applies the all-or-nothing limit. A refusal owes the writer
+// OnDrained: now, if the queue is already at or below low water (a write
+// too large for a nearly empty queue), else when the flusher gets it there.
 func (q *OutQueue) admitLocked(n int) error {
-	if q.discarded || q.wclosed {
-		return engine.ErrClosed
+	drainNow, err := q.q.Admit(n)
+	if drainNow {
+		q.cfg.Loop.Post(q.cfg.OnDrained)
 	}
-	if q.outBytes+n > q.limit {
-		// A refused writer is owed OnDrained once the queue is at or
-		// below low water: now, if it already is (a write too large for
-		// a nearly empty queue), else when the flusher gets it there.
-		if q.outBytes <= q.lowWater {
-			q.drainWanted = false
-			q.cfg.Loop.Post(q.cfg.OnDrained)
-		} else {
-			q.drainWanted = true
-		}
-		return engine.ErrOutQueueFull
-	}
-	return nil
+	return err
 }
 
 func (q *OutQueue) canWriteNowLocked() bool {
-	return q.sock != nil && !q.flushing && !q.claimed && q.outBytes == 0
-}
-
-// appendCopyLocked queues a copy of b, coalescing small writes into the
-// tail buffer it owns so that many tiny writes become few iovecs.
-func (q *OutQueue) appendCopyLocked(b []byte) {
-	if q.tailOwned && len(q.out) > 0 {
-		tail := q.out[len(q.out)-1]
-		if cap(tail)-len(tail) >= len(b) {
-			q.out[len(q.out)-1] = append(tail, b...)
-			return
-		}
-	}
-	nb := make([]byte, len(b), max(len(b), 4096))
-	copy(nb, b)
-	q.out = append(q.out, nb)
-	q.tailOwned = true
-}
-
-// queuedLocked accounts n new bytes, arms OnDrained above high water and
-// starts a flusher if none runs.
-func (q *OutQueue) queuedLocked(n int) {
-	q.outBytes += n
-	if q.outBytes > q.highWater {
-		q.drainWanted = true
-	}
-	q.kickLocked()
+	return q.sock != nil && !q.flushing && !q.claimed && q.q.Len() == 0
 }
 
 // kickLocked starts the flusher when there is something to do and the
 // socket is free: queued bytes, or a pending FIN.
 func (q *OutQueue) kickLocked() {
-	if q.sock == nil || q.discarded || q.flushing || q.claimed {
+	if q.sock == nil || q.q.Discarded() || q.flushing || q.claimed {
 		return
 	}
-	if q.outBytes == 0 && !(q.wclosed && !q.wshut) {
+	if q.q.Len() == 0 && !q.q.FINPending() {
 		return
 	}
 	q.flushing = true
@@ -278,19 +213,15 @@ func (q *OutQueue) idleLocked() {
 }
 
 // flush writes the queue until it is empty, then sends FIN if CloseWrite
-// asked for it, then exits.
+// asked for it, then exits. The slices Pending hands out stay valid with
+// the mutex dropped (loopkit.OutQueue), so writev runs without it.
 func (q *OutQueue) flush() {
 	defer q.cfg.Group.Done()
-	var iovBuf [][]byte // private copy of the slice headers: Write may
-	// extend the tail slice in q.out while writev reads this one
+	var iovBuf [][]byte // the flusher's own: gone with it, not kept per conn
 	q.mu.Lock()
-	for {
-		if q.discarded || q.claimed {
-			break
-		}
-		if q.outBytes == 0 {
-			if q.wclosed && !q.wshut {
-				q.wshut = true
+	for !q.q.Discarded() && !q.claimed {
+		if q.q.Len() == 0 {
+			if q.q.TakeFIN() {
 				s := q.sock
 				q.mu.Unlock()
 				// An error here means the peer already reset us; the
@@ -300,16 +231,18 @@ func (q *OutQueue) flush() {
 			}
 			break
 		}
-		iov := append(iovBuf[:0], q.out[:min(len(q.out), MaxIov)]...)
-		iovBuf = iov
+		iov := q.q.Pending(iovBuf[:0], loopkit.MaxIov)
 		q.mu.Unlock()
 		n, err := q.sock.Writev(iov)
 		q.mu.Lock()
-		if q.discarded {
+		clear(iov)
+		iovBuf = iov
+		if q.q.Discarded() {
 			break
 		}
-		clear(iov)
-		q.consumeLocked(n)
+		if q.q.Consume(n) {
+			q.cfg.Loop.Post(q.cfg.OnDrained)
+		}
 		if err != nil {
 			q.flushing = false
 			q.idleLocked()
@@ -321,29 +254,6 @@ func (q *OutQueue) flush() {
 	q.flushing = false
 	q.idleLocked()
 	q.mu.Unlock()
-}
-
-// consumeLocked drops n written bytes from the front of the queue and
-// posts OnDrained on the fall to low water.
-func (q *OutQueue) consumeLocked(n int) {
-	q.outBytes -= n
-	for n > 0 {
-		if n >= len(q.out[0]) {
-			n -= len(q.out[0])
-			q.out[0] = nil
-			q.out = q.out[1:]
-			continue
-		}
-		q.out[0] = q.out[0][n:]
-		n = 0
-	}
-	if len(q.out) == 0 {
-		q.out, q.tailOwned = q.out[:0], false
-	}
-	if q.drainWanted && q.outBytes <= q.lowWater {
-		q.drainWanted = false
-		q.cfg.Loop.Post(q.cfg.OnDrained)
-	}
 }
 
 // advance drops the first n bytes of bufs.

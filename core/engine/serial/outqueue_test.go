@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // fakeSock is a Socket whose kernel buffer the test controls: TryWrite
@@ -75,7 +76,7 @@ func (s *fakeSock) snapshot() (string, bool, int) {
 type tconn struct {
 	mu sync.Mutex
 	OutQueue
-	g       Group
+	g       loopkit.Group
 	loop    *Loop
 	drained chan struct{}
 	failed  atomic.Value

@@ -9,38 +9,25 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // Registry is the lifecycle an engine over package net keeps for Shutdown:
-// the goroutines it starts (the embedded Group), its live listeners and
-// connections, and the closed flag, all under one mutex so that nothing
-// registers after Shutdown took its snapshot. An engine holds one and
-// calls Init before use.
+// loopkit's Registry (the goroutines it starts, its live listeners and
+// connections, the closed flag, the Shutdown order) plus what package net
+// needs around it: Listen with its accept loop, Dial's checks and Near
+// loops. An engine holds one and calls Init before use.
 type Registry struct {
-	Group // every goroutine the engine starts
+	loopkit.Registry[*Listener, *BaseConn]
 
-	name         string // the engine's name, which prefixes its errors
-	executeLimit int    // Config.ExecuteQueueLimit of every loop
-
-	mu     sync.Mutex
-	closed bool
-	lns    map[*Listener]struct{}
-	conns  map[*BaseConn]struct{}
+	executeLimit int // Config.ExecuteQueueLimit of every loop
 }
 
 // Init names the engine (for errors) and takes the Execute queue limit of
 // the loops the registry makes from cfg, which has its defaults applied.
 func (r *Registry) Init(name string, cfg engine.Config) {
-	r.name, r.executeLimit = name, cfg.ExecuteQueueLimit
-	r.lns = make(map[*Listener]struct{})
-	r.conns = make(map[*BaseConn]struct{})
-}
-
-// Closed reports whether Shutdown has begun.
-func (r *Registry) Closed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closed
+	r.Registry.Init(name)
+	r.executeLimit = cfg.ExecuteQueueLimit
 }
 
 // NewLoop returns a new loop whose drainers are counted in the Group.
@@ -51,7 +38,7 @@ func (r *Registry) NewLoop() *Loop { return New(&r.Group, r.executeLimit) }
 // (DialOptions.Near), a new one otherwise.
 func (r *Registry) PrepareDial(addr string, h engine.Handler, near engine.Conn) (*Loop, error) {
 	if h == nil {
-		return nil, fmt.Errorf("%s: dial %s: nil handler", r.name, addr)
+		return nil, fmt.Errorf("%s: dial %s: nil handler", r.Name(), addr)
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
@@ -70,23 +57,14 @@ func DialTimeout(opts engine.DialOptions) time.Duration {
 	return opts.Timeout
 }
 
-// register adds c to the live set unless the engine is shut down, in which
-// case the caller must drop c.
+// register adds c to the live set, and to its loop's owners, unless the
+// engine is shut down, in which case the caller must drop c.
 func (r *Registry) register(c *BaseConn) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	if !r.AddConn(c) {
 		return false
 	}
-	r.conns[c] = struct{}{}
 	c.Loop.Attach()
 	return true
-}
-
-func (r *Registry) forget(c *BaseConn) {
-	r.mu.Lock()
-	delete(r.conns, c)
-	r.mu.Unlock()
 }
 
 // Listen binds addr and accepts on a goroutine of its own (counted in the
@@ -98,14 +76,10 @@ func (r *Registry) Listen(addr string, accept func(*net.TCPConn)) (*Listener, er
 		return nil, err // already a *net.OpError naming "listen" and addr
 	}
 	l := &Listener{r: r, ln: ln.(*net.TCPListener), accept: accept}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
+	if !r.AddListener(l) {
 		_ = ln.Close()
-		return nil, fmt.Errorf("%s: listen %s: %w", r.name, addr, engine.ErrEngineClosed)
+		return nil, r.ClosedError("listen", addr)
 	}
-	r.lns[l] = struct{}{}
-	r.mu.Unlock()
 	r.Add()
 	go l.acceptLoop()
 	return l, nil
@@ -114,29 +88,7 @@ func (r *Registry) Listen(addr string, accept func(*net.TCPConn)) (*Listener, er
 // Shutdown is engine.Engine's Shutdown: listeners first so nothing new
 // arrives, then every connection with ErrEngineClosed, then a wait for
 // every goroutine the engine started, bounded by ctx.
-func (r *Registry) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	r.closed = true
-	lns := make([]*Listener, 0, len(r.lns))
-	for l := range r.lns {
-		lns = append(lns, l)
-	}
-	conns := make([]*BaseConn, 0, len(r.conns))
-	for c := range r.conns {
-		conns = append(conns, c)
-	}
-	r.mu.Unlock()
-	for _, l := range lns {
-		_ = l.Close()
-	}
-	for _, c := range conns {
-		c.CloseWith(engine.ErrEngineClosed)
-	}
-	if err := r.Wait(ctx); err != nil {
-		return fmt.Errorf("%s: shutdown: %w", r.name, err)
-	}
-	return nil
-}
+func (r *Registry) Shutdown(ctx context.Context) error { return r.Registry.Shutdown(ctx, nil) }
 
 // Listener is an engine.Listener that accepts in its own goroutine.
 type Listener struct {
@@ -157,9 +109,7 @@ func (l *Listener) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
 		err = l.ln.Close()
-		l.r.mu.Lock()
-		delete(l.r.lns, l)
-		l.r.mu.Unlock()
+		l.r.RemoveListener(l)
 	})
 	return err
 }

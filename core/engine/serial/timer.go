@@ -1,87 +1,82 @@
 package serial
 
 import (
-	"container/heap"
-	"sync/atomic"
+	"math"
 	"time"
+
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
-// Timer states.
-const (
-	timerPending int32 = iota
-	timerFired
-	timerStopped
-)
+// noDeadline marks the runtime timer as not armed.
+const noDeadline = math.MaxInt64
 
-// Timer is one AfterFunc; it implements engine.Timer. Its state moves once,
-// from pending to fired (the loop is about to run fn) or to stopped (Stop
-// won, or the owner closed); that single compare-and-swap is what makes
-// Stop's answer exact.
-type Timer struct {
-	l     *Loop
-	owner Owner
-	fn    func()
-	at    time.Time
-	seq   uint64 // creation order, breaks deadline ties
-	idx   int    // position in the loop's heap, -1 when out of it
-	state atomic.Int32
-}
+// epoch anchors the loops' monotonic clock: loopkit deadlines are int64
+// nanoseconds.
+var epoch = time.Now()
 
-// Stop reports whether it prevented fn from running. On the loop a true
-// result is final: fn runs on the loop too, so it cannot be half-started.
-func (t *Timer) Stop() bool {
-	if !t.state.CompareAndSwap(timerPending, timerStopped) {
-		return false
+func now() int64 { return int64(time.Since(epoch)) }
+
+// deadline is now+d, saturating instead of wrapping for huge d.
+func deadline(d time.Duration) int64 {
+	n := now()
+	if d > 0 && n > math.MaxInt64-int64(d) {
+		return math.MaxInt64
 	}
-	t.l.removeTimer(t)
-	return true
+	return n + int64(d)
 }
 
 // AfterFunc runs fn on the loop after at least d, unless o is closed by
-// then (or already is: the timer is returned stopped).
-func (l *Loop) AfterFunc(o Owner, d time.Duration, fn func()) *Timer {
-	t := &Timer{l: l, owner: o, fn: fn, at: time.Now().Add(d), idx: -1}
-	if o.Closed() {
-		t.state.Store(timerStopped)
-		return t
+// then (or already is, or the loop has no owner: the timer is returned
+// stopped).
+func (l *Loop) AfterFunc(o loopkit.Owner, d time.Duration, fn func()) *loopkit.Timer {
+	return l.afterAt(o, deadline(d), fn)
+}
+
+func (l *Loop) afterAt(o loopkit.Owner, at int64, fn func()) *loopkit.Timer {
+	if l.owners.Load() == 0 {
+		return new(loopkit.Timer) // Stop reports false: it never runs
 	}
-	l.addTimer(t)
-	return t
+	return l.timers.Add(o, at, fn)
 }
 
 // PendingTimers is the number of timers in the heap (stopped ones leave it
 // at once).
-func (l *Loop) PendingTimers() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.timers)
+func (l *Loop) PendingTimers() int { return l.timers.Len() }
+
+// Attach and Detach count the owners (connections) on the loop. Detach
+// drops o's pending timers, so a closed connection's long timeout does not
+// keep memory alive; when the last owner leaves, the runtime timer is
+// stopped too, and a Loop with no owner refuses new timers.
+func (l *Loop) Attach() {
+	l.tmu.Lock()
+	l.owners.Add(1)
+	l.tmu.Unlock()
 }
 
-// addTimer schedules t and re-arms the runtime timer when t is the new head.
-func (l *Loop) addTimer(t *Timer) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.owners == 0 {
-		t.state.Store(timerStopped)
-		return
+// Detach: see Attach.
+func (l *Loop) Detach(o loopkit.Owner) {
+	l.timers.Drop(o) // not under tmu: the heap takes tmu through arm
+	l.tmu.Lock()
+	// Under tmu, so an Attach and AfterFunc racing us re-arm after the Stop.
+	if l.owners.Add(-1) == 0 && l.rt != nil {
+		l.rt.Stop()
+		l.rtAt = noDeadline
 	}
-	l.timerSeq++
-	t.seq = l.timerSeq
-	heap.Push(&l.timers, t)
-	l.armLocked()
+	l.tmu.Unlock()
 }
 
-// armLocked points the runtime timer at the earliest deadline.
-func (l *Loop) armLocked() {
-	if len(l.timers) == 0 || l.rtPosted {
+// arm points the runtime timer at deadline at if that is earlier than
+// what it is armed for. The heap calls it, under its mutex, when its head
+// moves earlier; runTimers calls it for the next deadline. Nothing is
+// armed while a runTimers task is queued: it re-arms when it runs.
+func (l *Loop) arm(at int64) {
+	l.tmu.Lock()
+	defer l.tmu.Unlock()
+	if l.rtPosted || at >= l.rtAt {
 		return
-	}
-	at := l.timers[0].at
-	if l.rt != nil && !l.rtAt.IsZero() && !at.Before(l.rtAt) {
-		return // already armed for this or an earlier deadline
 	}
 	l.rtAt = at
-	d := time.Until(at)
+	d := time.Duration(at - now())
 	if l.rt == nil {
 		l.rt = time.AfterFunc(d, l.onTimer)
 	} else {
@@ -91,105 +86,28 @@ func (l *Loop) armLocked() {
 
 // onTimer runs on the runtime's timer goroutine: hand the work to the loop.
 func (l *Loop) onTimer() {
-	l.mu.Lock()
-	if l.rtPosted || l.owners == 0 {
-		l.mu.Unlock()
+	l.tmu.Lock()
+	l.rtAt = noDeadline // fired: not armed any more
+	if l.rtPosted || l.owners.Load() == 0 {
+		l.tmu.Unlock()
 		return
 	}
 	l.rtPosted = true
-	l.rtAt = time.Time{}
-	l.mu.Unlock()
+	l.tmu.Unlock()
 	l.Post(l.runTimers)
 }
 
 // runTimers runs, on the loop, every timer whose deadline has passed, in
-// deadline order, then re-arms for the next one.
+// deadline order (a timer stopped by an earlier one of the same batch does
+// not run), then re-arms for the next one. A timer armed meanwhile for an
+// earlier deadline re-armed the runtime timer itself (arm keeps the
+// earlier of the two).
 func (l *Loop) runTimers() {
-	l.mu.Lock()
+	l.tmu.Lock()
 	l.rtPosted = false
-	now := time.Now()
-	var due []*Timer
-	for len(l.timers) > 0 && !l.timers[0].at.After(now) {
-		due = append(due, heap.Pop(&l.timers).(*Timer))
+	l.tmu.Unlock()
+	l.timers.RunDue(now(), nil)
+	if at, ok := l.timers.Next(); ok {
+		l.arm(at)
 	}
-	l.armLocked()
-	l.mu.Unlock()
-	for _, t := range due {
-		if t.owner.Closed() {
-			t.state.CompareAndSwap(timerPending, timerStopped)
-			continue
-		}
-		if t.state.CompareAndSwap(timerPending, timerFired) {
-			t.fn()
-		}
-	}
-}
-
-// removeTimer takes a stopped timer out of the heap at once, so a handler
-// that re-arms a timeout on every message does not pile up dead timers.
-func (l *Loop) removeTimer(t *Timer) {
-	l.mu.Lock()
-	if t.idx >= 0 && t.idx < len(l.timers) && l.timers[t.idx] == t {
-		heap.Remove(&l.timers, t.idx)
-	}
-	l.mu.Unlock()
-}
-
-// dropTimersLocked drops o's timers; the loop lives on for a Near peer.
-func (l *Loop) dropTimersLocked(o Owner) {
-	kept := l.timers[:0]
-	for _, t := range l.timers {
-		if t.owner == o {
-			t.state.CompareAndSwap(timerPending, timerStopped)
-			t.idx = -1
-			continue
-		}
-		kept = append(kept, t)
-	}
-	clear(l.timers[len(kept):])
-	l.timers = kept
-	for i, t := range kept {
-		t.idx = i
-	}
-	heap.Init(&l.timers)
-}
-
-// dropAllTimersLocked drops every timer and stops the runtime timer.
-func (l *Loop) dropAllTimersLocked() {
-	for _, t := range l.timers {
-		t.state.CompareAndSwap(timerPending, timerStopped)
-		t.idx = -1
-	}
-	l.timers = nil
-	if l.rt != nil {
-		l.rt.Stop()
-	}
-	l.rtAt = time.Time{}
-}
-
-type timerHeap []*Timer
-
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
-	if h[i].at.Equal(h[j].at) {
-		return h[i].seq < h[j].seq
-	}
-	return h[i].at.Before(h[j].at)
-}
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
-}
-func (h *timerHeap) Push(x any) {
-	t := x.(*Timer)
-	t.idx = len(*h)
-	*h = append(*h, t)
-}
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	t.idx = -1
-	return t
 }

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // owner is a test connection.
@@ -11,31 +13,24 @@ type owner struct{ closed atomic.Bool }
 
 func (o *owner) Closed() bool { return o.closed.Load() }
 
-// due runs, on the loop, what is due now, as the runtime timer would.
-func due(l *Loop) {
-	l.Acquire()
-	l.runTimers()
-	l.Release()
-}
-
 // Timers fire in deadline order; exactly equal deadlines fire in creation
 // order (spec/engine.md §6).
 func TestTimerOrder(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	l := New(&g, 8)
 	o := &owner{}
 	l.Attach()
 	var got []int
-	base := time.Now().Add(-time.Hour) // all due
+	base := now() - int64(time.Hour) // all due
 	// Deadlines: index i has slot i%4 (so slots repeat, exact ties), and
 	// slots are created out of order.
 	slots := []int{3, 1, 2, 0}
+	l.Acquire() // nothing runs before the whole batch is in the heap
 	for i := 0; i < 40; i++ {
-		tm := &Timer{l: l, owner: o, fn: func() { got = append(got, i) }, idx: -1,
-			at: base.Add(time.Duration(slots[i%4]) * time.Millisecond)}
-		l.addTimer(tm)
+		l.afterAt(o, base+int64(slots[i%4])*int64(time.Millisecond), func() { got = append(got, i) })
 	}
-	due(l)
+	l.runTimers()
+	l.Release()
 	if len(got) != 40 {
 		t.Fatalf("%d of 40 fired", len(got))
 	}
@@ -56,7 +51,7 @@ func TestTimerOrder(t *testing.T) {
 
 // Real timers through the runtime timer fire in deadline order.
 func TestAfterFuncFires(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	l := New(&g, 8)
 	o := &owner{}
 	l.Attach()
@@ -82,10 +77,40 @@ func TestAfterFuncFires(t *testing.T) {
 	waitGroup(t, &g)
 }
 
+// A timer armed for an earlier deadline than the runtime timer's, while
+// a run is in progress or after the head was stopped, still fires: the
+// runtime timer follows the heap's head.
+func TestAfterFuncEarlierReArms(t *testing.T) {
+	var g loopkit.Group
+	l := New(&g, 8)
+	o := &owner{}
+	l.Attach()
+	late := l.AfterFunc(o, time.Hour, func() { t.Error("stopped timer ran") })
+	fired := make(chan string, 2)
+	l.AfterFunc(o, 10*time.Millisecond, func() {
+		fired <- "first"
+		// Armed from inside a run, already due: runs on the next turn.
+		l.AfterFunc(o, 0, func() { fired <- "chained" })
+	})
+	late.Stop()
+	for _, want := range []string{"first", "chained"} {
+		select {
+		case got := <-fired:
+			if got != want {
+				t.Fatalf("fired %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q never fired", want)
+		}
+	}
+	l.Detach(o)
+	waitGroup(t, &g)
+}
+
 // Stop prevents fn, reports it exactly, and takes the timer out of the
 // heap at once; a Stop from an earlier timer of the same batch is final.
 func TestTimerStop(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	l := New(&g, 8)
 	o := &owner{}
 	l.Attach()
@@ -104,9 +129,8 @@ func TestTimerStop(t *testing.T) {
 	// runtime timer may post a run at once; that run must wait until a is
 	// in the heap too, or b would fire alone before a can stop it.
 	l.Acquire()
-	b := l.AfterFunc(o, -time.Millisecond, func() { ranB = true }) // due
-	a := &Timer{l: l, owner: o, idx: -1, at: time.Now().Add(-time.Hour), fn: func() { stopB = b.Stop() }}
-	l.addTimer(a) // due before b: same batch
+	b := l.AfterFunc(o, -time.Millisecond, func() { ranB = true })         // due
+	a := l.afterAt(o, now()-int64(time.Hour), func() { stopB = b.Stop() }) // due before b: same batch
 	l.runTimers()
 	l.Release()
 	if !stopB || ranB {
@@ -120,18 +144,20 @@ func TestTimerStop(t *testing.T) {
 }
 
 // Timers of a closed owner never run; Detach drops the owner's timers and
-// keeps a Near peer's; the last Detach drops everything and later timers
-// are refused.
+// keeps a Near peer's; the last Detach stops the runtime timer and later
+// timers are refused.
 func TestTimerOwners(t *testing.T) {
-	var g Group
+	var g loopkit.Group
 	l := New(&g, 8)
 	a, b := &owner{}, &owner{}
 	l.Attach()
 	l.Attach()
 	ranA := false
+	l.Acquire() // the runtime timer's run waits until a is closed
 	l.AfterFunc(a, -time.Millisecond, func() { ranA = true })
 	a.closed.Store(true)
-	due(l)
+	l.runTimers()
+	l.Release()
 	if ranA {
 		t.Fatal("timer of a closed owner ran")
 	}
@@ -156,6 +182,12 @@ func TestTimerOwners(t *testing.T) {
 	l.Detach(b)
 	if n := l.PendingTimers(); n != 0 {
 		t.Fatalf("%d timers after the last detach", n)
+	}
+	l.tmu.Lock()
+	armed := l.rtAt != noDeadline
+	l.tmu.Unlock()
+	if armed {
+		t.Fatal("runtime timer still armed after the last detach")
 	}
 	if l.AfterFunc(&owner{}, time.Hour, func() {}).Stop() {
 		t.Fatal("a loop with no owner accepted a timer")

@@ -4,26 +4,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netmodels/netmodels/core/clock"
 	"github.com/netmodels/netmodels/core/msgr/wire"
 )
 
 // Clock gives time and timers that are not tied to a connection (reconnect
 // back-off runs while a session has no socket). memengine.FakeClock
 // satisfies it, so tests control back-off exactly.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
+type Clock = clock.Clock
 
 // RealClock is the wall clock.
-var RealClock Clock = realClock{}
+var RealClock = clock.Real
 
 // Hooks is what an Endpoint reports to its messenger. Every method runs on
 // a connection's loop and must not block (queue the work instead). No lock
@@ -38,11 +29,7 @@ type Hooks interface {
 	// such a replace, messages read by the new socket may be delivered on
 	// the old socket's loop, by the call still running there.
 	Deliver(m *Message)
-	HandleConnect(s *Session)     // a connector session became OPENED
-	HandleAccept(s *Session)      // an accepted session became OPENED
-	HandleReset(s *Session)       // a lossy session faulted and is closed
-	HandleRemoteReset(s *Session) // the peer reset its session (RESETSESSION / reset-from-peer)
-	HandleRefused(s *Session)     // a connect was refused and the session closed
+	SessionEvents
 }
 
 // Config configures an Endpoint. Zero fields take the defaults noted.

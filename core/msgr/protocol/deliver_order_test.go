@@ -50,8 +50,6 @@ func (c *loopConn) PauseRead()                                        {}
 func (c *loopConn) ResumeRead()                                       {}
 func (c *loopConn) Execute(fn func()) error                           { return engine.ErrClosed } // nothing here needs it
 func (c *loopConn) AfterFunc(d time.Duration, fn func()) engine.Timer { return nopTimer{} }
-func (c *loopConn) SetContext(v any)                                  {}
-func (c *loopConn) Context() any                                      { return nil }
 
 // take removes the first n written bytes (nil if fewer).
 func (c *loopConn) take(n int) []byte {

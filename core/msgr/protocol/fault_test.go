@@ -1,7 +1,10 @@
 package protocol
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,4 +198,116 @@ func TestSendTooLarge(t *testing.T) {
 	if err := s.SendMessage(msg(1, 101)); err != ErrMessageTooLarge {
 		t.Fatal(err)
 	}
+}
+
+// logLines collects an endpoint's log lines (Config.Logf).
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) config(t *testing.T) func(*Config) {
+	return func(c *Config) {
+		c.Logf = func(f string, a ...any) {
+			l.mu.Lock()
+			l.lines = append(l.lines, fmt.Sprintf(f, a...))
+			l.mu.Unlock()
+			t.Logf(f, a...)
+		}
+	}
+}
+
+func (l *logLines) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// fillExecute takes the engine's only Execute slot (ExecuteQueueLimit 1)
+// with a no-op on s's socket; with the fake clock nothing drains it
+// before the next settle.
+func fillExecute(t *testing.T, s *Session) {
+	t.Helper()
+	s.mu.Lock()
+	c := s.sock.c
+	s.mu.Unlock()
+	if err := c.Execute(func() {}); err != nil {
+		t.Fatalf("filling the Execute queue: %v", err)
+	}
+}
+
+// At the loop's Execute limit a socket's flush or throttle grant is not
+// run by other means (no zero-delay timer): the socket faults with an
+// error wrapping engine.ErrExecuteQueueFull, and the lossless session
+// reconnects and resends, so nothing stalls and every message arrives
+// once, in order (spec/messenger.md, "Limits and backpressure").
+func TestExecuteQueueFullFaultsLossless(t *testing.T) {
+	full := engine.ErrExecuteQueueFull.Error()
+	t.Run("flush", func(t *testing.T) {
+		w := newWorld(t, memengine.Options{Config: engine.Config{ExecuteQueueLimit: 1}})
+		var logs logLines
+		srv, rs := w.endpoint("osd.0", "stateful_server", 1, nil)
+		addr := w.bind(srv)
+		cli, _ := w.endpoint("client.1", "lossless_client", 2, logs.config(t))
+		s := w.connect(cli, wire.EntityOSD, addr, true)
+		_ = s.SendMessage(msg(1, 100))
+		w.settle()
+		if rs.count() != 1 {
+			t.Fatalf("delivered %d before the limit, want 1", rs.count())
+		}
+		fillExecute(t, s)
+		const n = 50
+		for i := 2; i <= n; i++ {
+			if err := s.SendMessage(msg(uint64(i), 700)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.runUntil(30*time.Second, func() bool { return rs.count() >= n })
+		checkInOrder(t, rs.tids(), n)
+		if logs.count(full) == 0 || cli.C.Reconnects.Load() == 0 {
+			t.Fatalf("flush refused: %d log lines naming %q, %d reconnects; want a fault and a reconnect",
+				logs.count(full), full, cli.C.Reconnects.Load())
+		}
+	})
+	t.Run("throttle grant", func(t *testing.T) {
+		w := newWorld(t, memengine.Options{Config: engine.Config{ExecuteQueueLimit: 1}, PipeBufferSize: 4096})
+		var logs logLines
+		const limit, n, size = 10000, 20, 3000
+		srv, rs := w.endpoint("osd.0", "stateful_server", 1, func(c *Config) {
+			logs.config(t)(c)
+			c.DefaultPolicy.ThrottleBytes = limit
+		})
+		rs.hold = true
+		addr := w.bind(srv)
+		cli, _ := w.endpoint("client.1", "lossless_client", 2, nil)
+		s := w.connect(cli, wire.EntityOSD, addr, true)
+		for i := 1; i <= n; i++ {
+			_ = s.SendMessage(msg(uint64(i), size))
+		}
+		w.settle()
+		if srv.C.ThrottledReads.Load() == 0 {
+			t.Fatal("reader never paused on the throttle")
+		}
+		fillExecute(t, s)
+		rs.release() // frees capacity: the grant's Execute is refused
+		w.runUntil(30*time.Second, func() bool {
+			rs.release()
+			return rs.count() >= n
+		})
+		rs.release()
+		checkInOrder(t, rs.tids(), n)
+		if logs.count(full) == 0 {
+			t.Fatalf("throttle grant refused: no log line naming %q", full)
+		}
+		_, bytesT := srv.PolicyThrottles(wire.EntityClient)
+		if cur := bytesT.Stats().Current; cur != 0 {
+			t.Fatalf("throttle holds %d bytes after all were released: the refused grant leaked", cur)
+		}
+	})
 }

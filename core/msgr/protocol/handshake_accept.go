@@ -159,13 +159,13 @@ func (k *sock) decideLocked(e *Session, cm wire.Connect, pol Policy, ev *events)
 		// A lossy session is not resumed: drop it and start afresh.
 		e.resetSessionLocked()
 		e.connectSeq = 0
-		ev.add(evReset, e)
+		ev.add(EventReset, e)
 		return 0, true, false
 	case cm.ConnectSeq == 0 && e.connectSeq > 0:
 		// The peer restarted (reset from peer).
 		if pol.Resetcheck {
 			e.resetSessionLocked()
-			ev.add(evRemoteReset, e)
+			ev.add(EventRemoteReset, e)
 		}
 		return 0, true, true
 	case cm.ConnectSeq < e.connectSeq:

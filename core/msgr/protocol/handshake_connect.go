@@ -125,7 +125,7 @@ func (k *sock) handleReplyLocked(s *Session, r wire.ConnectReply, seqBytes []byt
 		return refused("BADAUTHORIZER")
 	case wire.TagResetSession:
 		s.resetSessionLocked()
-		ev.add(evRemoteReset, s)
+		ev.add(EventRemoteReset, s)
 		k.write(k.appendConnectLocked(nil, s))
 		return nil
 	case wire.TagRetryGlobal:

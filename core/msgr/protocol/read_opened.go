@@ -34,7 +34,7 @@ func (k *sock) closeByPeer() {
 	if current {
 		s.sock = nil
 		s.closeLocked()
-		ev.add(evReset, s)
+		ev.add(EventReset, s)
 	}
 	s.mu.Unlock()
 	k.fault(ErrPeerClosed)

@@ -198,6 +198,8 @@ func (s *Session) scheduleFlushLocked() {
 	s.flushQueued = true
 	k := s.sock
 	if err := k.execute(k.c, k.flush); err != nil {
+		// Closed, or refused at the loop's limit (then the socket faults
+		// and the session's policy applies; see sock.execute).
 		s.flushQueued = false
 	}
 }
@@ -359,9 +361,9 @@ func (s *Session) faultLocked(ev *events) (closed bool) {
 	if s.policy.Lossy {
 		s.closeLocked()
 		if s.everOpened {
-			ev.add(evReset, s)
+			ev.add(EventReset, s)
 		} else {
-			ev.add(evRefused, s)
+			ev.add(EventRefused, s)
 		}
 		return true
 	}
@@ -447,24 +449,53 @@ func (s *Session) deliverLocked(m *Message) {
 	}
 }
 
-// event kinds reported to Hooks after locks are released.
-type evKind uint8
+// Event is a session event (Ceph's ms_handle_connect, ms_handle_accept,
+// ms_handle_reset, ms_handle_remote_reset, ms_handle_refused). The protocol
+// reports them to Hooks after its locks are released; msgr queues them for
+// its Dispatcher.
+type Event uint8
 
 const (
-	evConnect evKind = iota
-	evAccept
-	evReset
-	evRemoteReset
-	evRefused
+	EventConnect Event = iota
+	EventAccept
+	EventReset
+	EventRemoteReset
+	EventRefused
 )
+
+// SessionEvents receives session events; Hooks and msgr's Dispatcher have
+// these methods.
+type SessionEvents interface {
+	HandleConnect(s *Session)     // a connector session became OPENED
+	HandleAccept(s *Session)      // an accepted session became OPENED
+	HandleReset(s *Session)       // a lossy session faulted and is closed
+	HandleRemoteReset(s *Session) // the peer reset its session (RESETSESSION / reset-from-peer)
+	HandleRefused(s *Session)     // a connect was refused and the session closed
+}
+
+// Notify calls the method of h that ev names.
+func (ev Event) Notify(h SessionEvents, s *Session) {
+	switch ev {
+	case EventConnect:
+		h.HandleConnect(s)
+	case EventAccept:
+		h.HandleAccept(s)
+	case EventReset:
+		h.HandleReset(s)
+	case EventRemoteReset:
+		h.HandleRemoteReset(s)
+	case EventRefused:
+		h.HandleRefused(s)
+	}
+}
 
 type events struct {
 	n    int
-	kind [4]evKind
+	kind [4]Event
 	sess [4]*Session
 }
 
-func (e *events) add(k evKind, s *Session) {
+func (e *events) add(k Event, s *Session) {
 	if e.n < len(e.kind) {
 		e.kind[e.n], e.sess[e.n] = k, s
 		e.n++
@@ -473,19 +504,7 @@ func (e *events) add(k evKind, s *Session) {
 
 func (e *events) emit(h Hooks) {
 	for i := range e.n {
-		s := e.sess[i]
-		switch e.kind[i] {
-		case evConnect:
-			h.HandleConnect(s)
-		case evAccept:
-			h.HandleAccept(s)
-		case evReset:
-			h.HandleReset(s)
-		case evRemoteReset:
-			h.HandleRemoteReset(s)
-		case evRefused:
-			h.HandleRefused(s)
-		}
+		e.kind[i].Notify(h, e.sess[i])
 	}
 	e.n = 0
 }

@@ -2,8 +2,10 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -73,6 +75,10 @@ type sock struct {
 	reads    int
 	delayed  bool // an injected delay just ended
 	active   bool // traffic since the idle timer was armed
+
+	// execRefused: the loop refused a flush or throttle grant (execute);
+	// set from any goroutine before it closes the conn, read in OnClose.
+	execRefused atomic.Bool
 }
 
 func newSock(ep *Endpoint, c engine.Conn, s *Session) *sock {
@@ -242,7 +248,10 @@ func (k *sock) OnClose(c engine.Conn, err error) {
 		k.opened = false
 		k.ep.C.ConnectionsOpen.Add(-1)
 	}
-	if err == nil {
+	switch {
+	case err == nil && k.execRefused.Load():
+		err = fmt.Errorf("msgr: %s %s: flush or throttle grant refused: %w", k.op(), k.peerString(), engine.ErrExecuteQueueFull)
+	case err == nil:
 		err = io.EOF
 	}
 	k.fault(err)
@@ -271,6 +280,8 @@ func (k *sock) fault(err error) {
 	var pe *ProtocolError
 	var re *ReplyError
 	switch {
+	case errors.Is(err, engine.ErrExecuteQueueFull):
+		k.ep.logf("%v", err) // the loop is overloaded: worth a line
 	case !errors.As(err, &pe):
 		// A socket error or EOF: the session's fault policy says what follows.
 	case errors.Is(err, ErrInjectedFailure), errors.Is(err, ErrReplaced):
@@ -324,9 +335,9 @@ func (k *sock) becomeOpenLocked(s *Session, ev *events) {
 	k.ep.C.SessionsOpened.Add(1)
 	k.armIdle()
 	if k.accept {
-		ev.add(evAccept, s)
+		ev.add(EventAccept, s)
 	} else {
-		ev.add(evConnect, s)
+		ev.add(EventConnect, s)
 	}
 	s.flushQueued = false
 }
@@ -351,14 +362,23 @@ func (k *sock) armIdle() {
 	})
 }
 
-// execute runs fn on the socket's loop from any goroutine. When the loop's
-// Execute queue is full it falls back to a zero-delay timer instead of
-// dropping fn: a dropped throttle grant or flush would stall the socket.
+// execute runs fn on the socket's loop from any goroutine. Its callers
+// coalesce, so a socket has at most one flush (Session.flushQueued, set
+// until a fill finds nothing left) and one throttle grant (a reader waits
+// on one throttle at a time) pending in its loop's queue; a full queue
+// therefore means the loop is swamped by others. fn is then not run by
+// any other means (no zero-delay timer: it would bypass the bound): the
+// error is returned, so the caller gives back what it holds (a throttle
+// returns the capacity), and the socket is closed and faults with an
+// error wrapping engine.ErrExecuteQueueFull (OnClose). The session's
+// policy decides what follows, as for any socket fault: a lossless
+// session reconnects and resends what the peer has not acknowledged (its
+// queue was kept), a lossy one closes and drops its queue.
 func (k *sock) execute(c engine.Conn, fn func()) error {
 	err := c.Execute(fn)
 	if errors.Is(err, engine.ErrExecuteQueueFull) {
-		c.AfterFunc(0, fn)
-		return nil
+		k.execRefused.Store(true)
+		_ = c.Close()
 	}
 	return err
 }

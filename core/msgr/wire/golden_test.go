@@ -218,6 +218,7 @@ func TestObservedReplies(t *testing.T) { // §6.2 table
 		fea uint64
 	}{
 		{`01 fffffdffbdcf013f 07000000 01000000 0f000000 00000000 01`, TagReady, FeaturesAll},
+		{`0d fffffdffbdcf013f 01000000 01000000 0f000000 00000000 01`, TagSeq, FeaturesAll}, // a live 16.2.15 mon
 		{`0c 0000040200020104 00000000 00000000 0f000000 00000000 00`, TagFeatures, MonClientRequired},
 		{`0a fffffdffb9cf013f 00000000 00000000 0f000000 00000000 00`, TagBadProtoVer, FeaturesPacific1610},
 	}

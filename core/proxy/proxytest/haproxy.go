@@ -1,17 +1,13 @@
 package proxytest
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/netmodels/netmodels/core/peers"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
 )
 
@@ -32,56 +28,13 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startHAProxy runs haproxy in the foreground with cfg and kills exactly
-// that process at the end of the test. It returns once haproxy accepts on
-// port (probed with connects; haproxy prints no readiness line).
+// startHAProxy runs haproxy with cfg (core/peers: stopped by PID at the
+// end of the test, which fails if haproxy died on its own). It returns
+// once haproxy listens on port, read from the kernel's socket table, so
+// no readiness probe reaches the backends.
 func startHAProxy(t *testing.T, cfg string, port int) {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/haproxy"); err2 != nil {
-			t.Fatal("haproxy is not installed (install it with `make deps` as root)")
-		}
-		bin = "/usr/sbin/haproxy"
-	}
-	path := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "-c", "-q", "-f", path).CombinedOutput(); err != nil {
-		t.Fatalf("haproxy -c: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-db", "-f", path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	drained := make(chan struct{})
-	go func() { // drain haproxy's own messages into the test log
-		defer close(drained)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			t.Log("haproxy: " + sc.Text())
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-drained // the pipe ends with the process; no t.Log after the test
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(Host, fmt.Sprint(port)), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy does not accept on port %d: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	peers.StartHAProxyT(t, cfg, peers.HAProxyOptions{WaitAddrs: []string{net.JoinHostPort(Host, fmt.Sprint(port))}, ReadyTimeout: 10 * time.Second})
 }
 
 // headerSink is a backend that reads one PROXY header per connection and
@@ -111,8 +64,8 @@ func headerSink(t *testing.T) (*Server, <-chan proxyproto.Header) {
 }
 
 // expectClient dials addr, then waits for a header whose source is this
-// client's own address (earlier readiness probes may have produced
-// others).
+// client's own address (a header from another source, were there one, is
+// logged and skipped).
 func expectClient(t *testing.T, addr string, headers <-chan proxyproto.Header) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -130,7 +83,7 @@ func expectClient(t *testing.T, addr string, headers <-chan proxyproto.Header) {
 			src := netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
 			dst := netip.AddrPortFrom(h.Destination.Addr().Unmap(), h.Destination.Port())
 			if src != local {
-				t.Logf("ignoring header from %s (a readiness probe)", src)
+				t.Logf("ignoring header from %s (not this client)", src)
 				continue
 			}
 			if dst != remote {

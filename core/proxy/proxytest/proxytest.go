@@ -210,38 +210,18 @@ func Run(t *testing.T, newEngine Factory) {
 // with "UNSUPPORTED: reason", never as passed; ENGINETEST_UNSUPPORTED=1 runs
 // it anyway. A declared name that is not a case fails the run.
 func RunWith(t *testing.T, newEngine Factory, unsupported enginetest.Unsupported) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
-		{"RelayIntegrity/copy", func(t *testing.T) { testRelayIntegrity(t, newEngine, false) }},
-		{"RelayIntegrity/splice", func(t *testing.T) { testRelayIntegrity(t, newEngine, true) }},
-		{"HalfClose", func(t *testing.T) { testHalfClose(t, newEngine) }},
-		{"ServerFirst", func(t *testing.T) { testServerFirst(t, newEngine) }},
-		{"Unreachable", func(t *testing.T) { testUnreachable(t, newEngine) }},
-		{"ManySessions", func(t *testing.T) { testManySessions(t, newEngine) }},
-		{"SlowReader", func(t *testing.T) { testSlowReader(t, newEngine) }},
-		{"IPv6Bind", func(t *testing.T) { testIPv6(t, newEngine) }},
-		{"HAProxyInterop", func(t *testing.T) { RunHAProxyInterop(t, newEngine) }},
+	cases := []enginetest.Case{
+		{Name: "RelayIntegrity/copy", Run: func(t *testing.T) { testRelayIntegrity(t, newEngine, false) }},
+		{Name: "RelayIntegrity/splice", Run: func(t *testing.T) { testRelayIntegrity(t, newEngine, true) }},
+		{Name: "HalfClose", Run: func(t *testing.T) { testHalfClose(t, newEngine) }},
+		{Name: "ServerFirst", Run: func(t *testing.T) { testServerFirst(t, newEngine) }},
+		{Name: "Unreachable", Run: func(t *testing.T) { testUnreachable(t, newEngine) }},
+		{Name: "ManySessions", Run: func(t *testing.T) { testManySessions(t, newEngine) }},
+		{Name: "SlowReader", Run: func(t *testing.T) { testSlowReader(t, newEngine) }},
+		{Name: "IPv6Bind", Run: func(t *testing.T) { testIPv6(t, newEngine) }},
+		{Name: "HAProxyInterop", Run: func(t *testing.T) { RunHAProxyInterop(t, newEngine) }},
 	}
-	known := map[string]bool{}
-	for _, c := range cases {
-		known[c.name] = true
-	}
-	for name := range unsupported {
-		if !known[name] {
-			t.Errorf("proxytest: declared unsupported case %q does not exist", name)
-		}
-	}
-	runAnyway := os.Getenv("ENGINETEST_UNSUPPORTED") == "1"
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if reason, ok := unsupported[c.name]; ok && !runAnyway {
-				t.Skipf("UNSUPPORTED: %s", reason)
-			}
-			c.run(t)
-		})
-	}
+	enginetest.RunCases(t, "proxytest", cases, unsupported)
 }
 
 // testRelayIntegrity sends RelayBytes each way at once through the proxy

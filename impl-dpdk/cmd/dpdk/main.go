@@ -55,53 +55,49 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "dpdk: %v\n", err)
 		return cli.ExitUsage
 	}
-	tapPeer = opts.tapPeer
 	if err := dpdkengine.Configure(opts.Options); err != nil {
 		fmt.Fprintf(os.Stderr, "dpdk: %v\n", err)
 		return cli.ExitUsage
 	}
 	os.Args = append(os.Args[:1], rest...)
-	code := cli.Main(cli.Engine{Name: dpdkengine.Name, LibVersion: dpdkengine.LibVersion, New: newEngine})
+	code := cli.Main(cli.Engine{Name: dpdkengine.Name, LibVersion: dpdkengine.LibVersion, New: newEngine(opts.tapPeer)})
 	dpdkengine.Teardown()
 	return code
 }
 
-// tapPeer is --tap-peer: the tap's kernel side, configured once the
-// runtime has created the tap.
-var (
-	tapPeer     tapPeerConf
-	tapPeerOnce sync.Once
-	tapPeerErr  error
-)
-
+// tapPeerConf is --tap-peer: the tap's kernel side.
 type tapPeerConf struct {
 	iface  string
 	prefix netip.Prefix
 	mtu    int // 0: leave the kernel side's MTU alone
 }
 
-// newEngine reports runtime start failures (EAL, port) as they are; the
-// CLI prints them on one line and exits 2. The first engine starts the
-// runtime (and with it the tap); the tap's kernel side is configured then,
-// so a client's first SYN or a listener's READY already has a peer.
-func newEngine(cfg engine.Config) (engine.Engine, error) {
-	e, err := dpdkengine.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	tapPeerOnce.Do(func() {
-		if tapPeer.prefix.IsValid() {
-			tapPeerErr = configureTapPeer(tapPeer)
+// newEngine returns the CLI's engine constructor. It reports runtime start
+// failures (EAL, port) as they are; the CLI prints them on one line and
+// exits 2. The first engine starts the runtime (and with it the tap); the
+// tap's kernel side is configured then, so a client's first SYN or a
+// listener's READY already has a peer.
+func newEngine(peer tapPeerConf) func(engine.Config) (engine.Engine, error) {
+	configurePeer := sync.OnceValue(func() error { return configureTapPeer(peer) })
+	return func(cfg engine.Config) (engine.Engine, error) {
+		e, err := dpdkengine.New(cfg)
+		if err != nil {
+			return nil, err
 		}
-	})
-	if tapPeerErr != nil {
-		_ = e.Shutdown(context.Background())
-		return nil, tapPeerErr
+		if err := configurePeer(); err != nil {
+			_ = e.Shutdown(context.Background())
+			return nil, err
+		}
+		return e, nil
 	}
-	return e, nil
 }
 
+// configureTapPeer gives the tap's kernel side its address (and MTU) and
+// brings it up; nothing without --tap-peer.
 func configureTapPeer(c tapPeerConf) error {
+	if !c.prefix.IsValid() {
+		return nil
+	}
 	steps := [][]string{{"addr", "add", c.prefix.String(), "dev", c.iface}}
 	if c.mtu > 0 {
 		// net_tap sets it too (rte_eth_dev_set_mtu); saying it here

@@ -47,9 +47,9 @@ func ParsePollMode(s string) (PollMode, error) {
 }
 
 // RxWaiter is a Port that can block until a frame arrives (rx
-// interrupts). WaitRx must be called on the thread that opened the port.
+// interrupts). WaitRx returns false at once when the port has none; it
+// must be called on the thread that opened the port.
 type RxWaiter interface {
-	CanWait() bool
 	WaitRx(timeoutMs int) bool
 }
 
@@ -66,18 +66,12 @@ type PollControl struct {
 // SetMode changes the idle policy of a running poller.
 func (c *PollControl) SetMode(m PollMode) { c.mode.Store(int32(m)) }
 
-// Mode is the current idle policy.
-func (c *PollControl) Mode() PollMode { return PollMode(c.mode.Load()) }
-
 // Poll runs the rx loop on the calling goroutine until ctl.Stop is set. It uses
 // nanosleep directly, never time.Sleep: Go timers have a ~1 ms floor on this
 // class of VM, and the poll thread is locked, so a blocking syscall is what
 // we want.
 func (e *Endpoint) Poll(ctl *PollControl) {
 	waiter, _ := e.port.(RxWaiter)
-	if waiter != nil && !waiter.CanWait() {
-		waiter = nil
-	}
 	last := time.Now()
 	sleep := time.Microsecond
 	for !ctl.Stop.Load() {
@@ -86,7 +80,7 @@ func (e *Endpoint) Poll(ctl *PollControl) {
 			sleep = time.Microsecond
 			continue
 		}
-		if ctl.Mode() == Spin {
+		if PollMode(ctl.mode.Load()) == Spin {
 			continue
 		}
 		if last.IsZero() {

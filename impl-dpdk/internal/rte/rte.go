@@ -15,7 +15,6 @@ package rte
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include <sys/prctl.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -128,10 +127,6 @@ static uint16_t nm_rx(uint16_t port, struct rte_mbuf **bufs, void **data, uint16
 	return got;
 }
 
-static void nm_free(struct rte_mbuf **bufs, unsigned n) {
-	rte_pktmbuf_free_bulk(bufs, n);
-}
-
 // nm_tx_alloc allocates n mbufs and returns their data pointers and room.
 static int nm_tx_alloc(struct rte_mempool *pool, struct rte_mbuf **bufs, void **data, uint16_t *room, unsigned n) {
 	if (rte_pktmbuf_alloc_bulk(pool, bufs, n) != 0) return -1;
@@ -173,10 +168,6 @@ static int nm_mac(uint16_t port, uint8_t *out) {
 static void nm_port_stop(uint16_t port) {
 	rte_eth_dev_stop(port);
 	rte_eth_dev_close(port);
-}
-
-static int nm_timerslack(unsigned long ns) {
-	return prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0);
 }
 
 // nm_pool_create makes n mbufs with room for a whole frame of the given
@@ -221,18 +212,16 @@ func (e *Error) Error() string {
 }
 
 func newError(op string, errno C.int) *Error {
-	return &Error{Op: op, Errno: int(errno), Log: lastLogLine()}
+	return &Error{Op: op, Errno: int(errno), Log: LastLog()}
 }
 
 // QuietLog sends DPDK's log to an unlinked temporary file instead of
 // stderr (call it before EALInit); errors then quote its last line.
 func QuietLog() { C.nm_log_quiet() }
 
-// LastLog is the last line of the quiet log ("" when logging to stderr).
-func LastLog() string { return lastLogLine() }
-
-// lastLogLine is the last non-empty line of the quiet log, if any.
-func lastLogLine() string {
+// LastLog is the last non-empty line of the quiet log ("" when logging to
+// stderr).
+func LastLog() string {
 	buf := (*C.char)(C.malloc(4096))
 	defer C.free(unsafe.Pointer(buf))
 	n := C.nm_log_tail(buf, 4096)
@@ -262,10 +251,6 @@ func EALCleanup() { C.rte_eal_cleanup() }
 
 // PortCount is the number of probed ports (0 means the vdev probe failed).
 func PortCount() int { return int(C.rte_eth_dev_count_avail()) }
-
-// SetTimerSlack sets the calling thread's timer slack, so nanosleep back-off
-// wakes close to on time.
-func SetTimerSlack(ns int) { C.nm_timerslack(C.ulong(ns)) }
 
 // Port is one started ethdev port with one rx/tx queue pair. Rx must be
 // called from one thread at a time; Tx too (DPDK queues are not MT-safe;
@@ -335,7 +320,7 @@ func (p *Port) Rx(fn func(frame []byte)) int {
 	for i := 0; i < n; i++ {
 		fn(unsafe.Slice((*byte)(data[i]), int(lens[i])))
 	}
-	C.nm_free(p.rxBufs, C.uint(n))
+	C.rte_pktmbuf_free_bulk(p.rxBufs, C.uint(n))
 	return n
 }
 
@@ -356,11 +341,9 @@ func (p *Port) Tx(n int, fill func(i int, buf []byte) int) int {
 	return int(C.nm_tx(p.id, p.txBufs, p.txLens, C.uint16_t(n)))
 }
 
-// CanWait reports whether the port has rx interrupts (WaitRx blocks).
-func (p *Port) CanWait() bool { return p.intr }
-
-// WaitRx blocks until a frame may be waiting or timeoutMs passes. Call it
-// only on the thread that opened the port (the epoll is per thread).
+// WaitRx blocks until a frame may be waiting or timeoutMs passes, and
+// returns false at once if the port has no rx interrupts. Call it only on
+// the thread that opened the port (the epoll is per thread).
 func (p *Port) WaitRx(timeoutMs int) bool {
 	if !p.intr {
 		return false

@@ -21,7 +21,6 @@ func EALCleanup()                               {}
 func QuietLog()                                 {}
 func LastLog() string                           { return "" }
 func PortCount() int                            { return 0 }
-func SetTimerSlack(int)                         {}
 func OpenPort(int, int, int) (*Port, error)     { return nil, ErrNotBuilt }
 func (*Port) MAC() [6]byte                      { return [6]byte{} }
 func (*Port) LinkUp() bool                      { return false }

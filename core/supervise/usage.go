@@ -1,7 +1,8 @@
-package proc
+package supervise
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -27,8 +28,14 @@ type Usage struct {
 	Threads        int
 }
 
-// Read samples /proc/<pid>/stat and /proc/<pid>/status.
-func Read(pid int) (Usage, error) {
+// ErrNoProc means /proc has no such process (it exited).
+var ErrNoProc = errors.New("no such process")
+
+// Usage samples the child's /proc/<pid>/stat and status.
+func (p *Proc) Usage() (Usage, error) { return ReadUsage(p.PID()) }
+
+// ReadUsage samples /proc/<pid>/stat and /proc/<pid>/status.
+func ReadUsage(pid int) (Usage, error) {
 	var u Usage
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
