@@ -82,12 +82,12 @@ func (h *pausedServer) OnData(c engine.Conn, in []byte) int {
 // netpollBuffered is what netpoll holds unconsumed for c.
 func netpollBuffered(c *conn) int {
 	c.Mu.Lock()
-	nc := c.nc
+	a := c.att
 	c.Mu.Unlock()
-	if nc == nil {
+	if a == nil {
 		return 0
 	}
-	return nc.Reader().Len()
+	return a.nc.Reader().Len()
 }
 
 // TestPausedReaderBounded: a plain TCP client writes as fast as it can to
@@ -287,38 +287,58 @@ func (h *pumpHandler) fill(c engine.Conn) {
 	}
 }
 
-// slowConsumer consumes everything but hashes each byte many times, so it
-// is slower than a loopback sender without blocking (handlers must not
-// block). It publishes its conn and counts bytes.
-type slowConsumer struct {
+// gatedConsumer checks and counts what it is given; while gate is open
+// (not nil) its first OnData blocks on it: a handler slower than any
+// sender, taken to the extreme (handlers must not block, but only this
+// connection's deliveries wait, which is the point).
+type gatedConsumer struct {
 	engine.BaseHandler
-	conns chan *conn
-	got   atomic.Int64
-	sum   [32]byte // loop only
+	conns     chan *conn
+	gate      chan struct{}
+	got       atomic.Int64
+	corrupted atomic.Bool
+	sum       [32]byte // loop only
 }
 
-func (h *slowConsumer) OnOpen(c engine.Conn) { h.conns <- c.(*conn) }
+func (h *gatedConsumer) OnOpen(c engine.Conn) { h.conns <- c.(*conn) }
 
-func (h *slowConsumer) OnData(_ engine.Conn, in []byte) int {
-	for i := 0; i < 8; i++ {
-		h.sum = sha256.Sum256(append(h.sum[:], in...))
+func (h *gatedConsumer) OnData(_ engine.Conn, in []byte) int {
+	if h.gate != nil {
+		<-h.gate
+		h.gate = nil
 	}
+	off := h.got.Load()
+	for i, b := range in {
+		if b != byte((off+int64(i))%251) {
+			h.corrupted.Store(true)
+			break
+		}
+	}
+	h.sum = sha256.Sum256(append(h.sum[:], in...)) // slower than loopback
 	h.got.Add(int64(len(in)))
 	return len(in)
 }
 
 // TestReadAheadBounded: netpoll reads as long as the fd is in epoll; with
 // a handler slower than the sender its LinkBuffer would grow with the
-// whole stream (tens of MiB here). The poller takes the fd out of epoll
-// after the read that passes readAheadLimit, so netpoll holds at most
-// readAheadLimit plus one read (ReadBufferSize).
+// whole stream. The poller takes the fd out of epoll after the read that
+// passes readAheadLimit, so netpoll holds more than readAheadLimit only by
+// that one read (ReadBufferSize), and TCP pushes back on the sender.
+//
+// First the handler blocks: the buffer must then fill past readAheadLimit
+// (the bound is reached, not just respected) and stop within one read,
+// and the sender must block. Then the handler consumes, slower than the
+// sender, through many stops and restarts, with the bound sampled. The
+// test waits for progress, not for a speed: a loaded machine only makes
+// it longer.
 func TestReadAheadBounded(t *testing.T) {
 	e, err := New(engine.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	shutdownAtEnd(t, e)
-	srv := &slowConsumer{conns: make(chan *conn, 1)}
+	gate := make(chan struct{})
+	srv := &gatedConsumer{conns: make(chan *conn, 1), gate: gate}
 	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return srv })
 	if err != nil {
 		t.Fatal(err)
@@ -329,27 +349,73 @@ func TestReadAheadBounded(t *testing.T) {
 	}
 	defer cl.Close()
 	sc := <-srv.conns
-	const total = 64 << 20
+	limit, oneRead := sc.eng.readAheadLimit, sc.eng.cfg.ReadBufferSize
+
+	const total = 16 << 20
+	var sent atomic.Int64
+	stalled := make(chan struct{})
 	go func() {
-		chunk := make([]byte, 1<<20)
-		for sent := 0; sent < total; sent += len(chunk) {
-			if _, err := cl.Write(chunk); err != nil {
-				return
+		chunk := make([]byte, 64<<10)
+		for sent.Load() < total {
+			off := sent.Load()
+			for i := range chunk {
+				chunk[i] = byte((off + int64(i)) % 251)
+			}
+			for b := chunk[:min(len(chunk), total-int(off))]; len(b) > 0; {
+				_ = cl.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+				n, err := cl.Write(b)
+				sent.Add(int64(n))
+				b = b[n:]
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					select {
+					case <-stalled:
+					default:
+						close(stalled) // blocked: TCP pushed back
+					}
+				} else if err != nil {
+					return
+				}
 			}
 		}
 	}()
-	maxBuffered := 0
-	deadline := time.Now().Add(boundTimeout)
-	for srv.got.Load() < total && time.Now().Before(deadline) {
+	select {
+	case <-stalled:
+	case <-time.After(boundTimeout):
+		t.Fatalf("the sender never blocked (sent %d bytes)", sent.Load())
+	}
+	// The sender blocks once the kernel's buffers are full, which they are
+	// only once the poller stopped reading: right after the read that
+	// passed the limit. (A write deadline can also expire on a starved
+	// machine before the write is tried: then wait for the stop itself.)
+	buffered := netpollBuffered(sc)
+	for deadline := time.Now().Add(boundTimeout); buffered <= limit && time.Now().Before(deadline); buffered = netpollBuffered(sc) {
+		time.Sleep(time.Millisecond) // sampling, not synchronising
+	}
+	t.Logf("handler blocked: sender blocked after %d KiB; netpoll buffers %d KiB (read-ahead limit %d KiB, one read %d KiB)",
+		sent.Load()>>10, buffered>>10, limit>>10, oneRead>>10)
+	if buffered <= limit || buffered > limit+oneRead {
+		t.Errorf("netpoll buffered %d bytes for a blocked handler, want more than %d (the bound reached) and at most %d", buffered, limit, limit+oneRead)
+	}
+	if sent.Load() >= total {
+		t.Errorf("the whole stream went into a connection whose handler is blocked: nothing pushed back")
+	}
+
+	close(gate)
+	maxBuffered, last, lastMove := 0, int64(-1), time.Now()
+	for srv.got.Load() < total {
+		if g := srv.got.Load(); g != last {
+			last, lastMove = g, time.Now()
+		} else if time.Since(lastMove) > boundTimeout {
+			t.Fatalf("no progress for %v: received %d of %d bytes", boundTimeout, g, total)
+		}
 		maxBuffered = max(maxBuffered, netpollBuffered(sc))
 		time.Sleep(time.Millisecond) // sampling, not synchronising
 	}
-	t.Logf("received %d MiB; netpoll buffered at most %d KiB (read-ahead limit %d KiB)",
-		srv.got.Load()>>20, maxBuffered>>10, sc.eng.readAheadLimit>>10)
-	if srv.got.Load() != total {
-		t.Fatalf("received %d of %d bytes", srv.got.Load(), total)
+	t.Logf("then received %d MiB; netpoll buffered at most %d KiB", srv.got.Load()>>20, maxBuffered>>10)
+	if maxBuffered > limit+oneRead {
+		t.Errorf("netpoll buffered %d bytes for a slow handler, want <= %d", maxBuffered, limit+oneRead)
 	}
-	if limit := sc.eng.readAheadLimit + sc.eng.cfg.ReadBufferSize; maxBuffered > limit {
-		t.Errorf("netpoll buffered %d bytes for a slow handler, want <= %d", maxBuffered, limit)
+	if srv.corrupted.Load() {
+		t.Errorf("stream corrupted")
 	}
 }

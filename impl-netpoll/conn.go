@@ -3,34 +3,35 @@ package netpollengine
 import (
 	"sync/atomic"
 
-	"github.com/cloudwego/netpoll"
-
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
-// conn is one TCP connection, held twice: netpoll reads a dup of the
-// socket (nc, its poller and LinkBuffer), and the engine writes through
-// the *net.TCPConn it was accepted or dialed as (TCP; see writer.go). The
-// socket closes when both are closed. The loop, handler, close sequence
-// and write side are a serial.BaseConn.
+// conn is one TCP connection, held twice: netpoll reads a second fd of
+// the socket (an attachment: netpoll's connection, its poller and
+// LinkBuffer), and the engine writes through the *net.TCPConn it was
+// accepted or dialed as (TCP; see writer.go). The socket closes when both
+// are closed. The loop, handler, close sequence and write side are a
+// serial.BaseConn.
 //
 // Fields under Mu are shared between callers (Write, Close, PauseRead...),
 // netpoll's processing task and the flusher; fields marked "loop" are
-// touched only while holding the loop's token; ri only on netpoll's
-// processing task or in netpoll's close callback, which netpoll runs under
-// the same processing lock. Cond wakes a processing task parked by
-// PauseRead.
+// touched only while holding the loop's token. Cond wakes a processing
+// task parked by PauseRead.
 type conn struct {
 	serial.BaseConn
 	eng *Engine
 
-	eofClaimed atomic.Bool // OnReadEOF is due (or done); set once
-	pausedFlag atomic.Bool // mirrors paused for the poller (interest.go)
-	ri         readInterest
+	eofClaimed   atomic.Bool // OnReadEOF is due (or done); set once
+	pausedFlag   atomic.Bool // mirrors paused for the poller (interest.go)
+	carryPending atomic.Bool // carry holds bytes (for ResumeRead)
+
+	// loop: bytes a false hang-up took from netpoll, delivered before
+	// anything newer (reader.go, keep).
+	carry []byte
 
 	// under Mu
-	nc     netpoll.Connection
+	att    *attachment // the socket's netpoll connection, once attached
 	paused bool
 	// attachDeferred: paused before netpoll got the socket; ResumeRead
 	// attaches it (reader.go).
@@ -75,13 +76,23 @@ func (c *conn) ResumeRead() {
 	c.attachDeferred = false
 	eof := c.eofHeld && !c.Closing
 	c.eofHeld = false
+	a := c.att
 	c.Mu.Unlock()
+	if c.carryPending.Load() {
+		c.Loop.Post(c.deliverCarry) // before a held EOF
+	}
 	if eof {
 		c.Loop.Post(c.runReadEOF)
 	}
-	if deferred {
-		// dup, NewFDConnection and epoll_ctl: quick, never blocking.
+	switch {
+	case deferred:
+		// pipe2, NewFDConnection, dup3 and epoll_ctl: quick, never blocking.
 		c.attach()
+	case a != nil:
+		// The poller may have taken the fd out after a read while no
+		// processing task was there to put it back (one parked by the
+		// pause does it too; resume is idempotent).
+		a.ri.resume()
 	}
 }
 
@@ -96,9 +107,10 @@ func (c *conn) readHeld() bool {
 // wakes a processing task waiting for bytes, and closing the TCPConn
 // wakes the flusher (CloseWith also wakes a task parked by PauseRead).
 func (c *conn) closeLocked() (after func()) {
-	tc, nc := c.TCP, c.nc
+	tc, a := c.TCP, c.att
 	return func() {
-		if nc != nil {
+		if a != nil {
+			nc := a.nc
 			// netpoll closes its fd now, or when the processing task returns.
 			_ = nc.Close()
 		}

@@ -13,10 +13,13 @@
 //     not the number of loops), and the lifecycle shared with
 //     impl-goroutine (Registry: listeners, accept loop, Shutdown;
 //     BaseConn: socket hand-over, OnOpen, close sequence);
-//   - reader.go: OnRequest feeding OnData with Peek/Skip/Release, read EOF;
+//   - reader.go: OnRequest feeding OnData with Peek/Skip/Release, read EOF,
+//     and recovery from netpoll's false hang-ups;
 //   - interest.go: PauseRead and a read-ahead bound (netpoll has
 //     neither), by hooking netpoll's per-read callbacks and taking the fd
 //     out of its epoll;
+//   - netpollinternal.go: the one file that reaches netpoll's private
+//     fields (two), with why, checked at New and by TestNetpollLayout;
 //   - writer.go: the bounded out-queue, written through the socket's
 //     *net.TCPConn (netpoll's Flush blocks, and undoes a pause);
 //
@@ -52,6 +55,9 @@ type Engine struct {
 	reg      serial.Registry
 	announce sync.Once   // the pollers line on stderr
 	released atomic.Bool // pollers released (by the first Shutdown)
+	// falseHangUps counts hang-ups netpoll reported for sockets the peer
+	// had not closed (reader.go, onNetpollClose).
+	falseHangUps atomic.Int64
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -62,6 +68,10 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	cfg = cfg.WithDefaults(runtime.NumCPU())
 	n, err := acquirePollers(cfg.Workers)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkNetpoll(); err != nil {
+		releasePollers()
 		return nil, err
 	}
 	e := &Engine{

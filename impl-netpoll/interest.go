@@ -2,14 +2,12 @@ package netpollengine
 
 import (
 	"errors"
-	"fmt"
-	"reflect"
-	"runtime"
+	"os"
 	"sync"
-	"sync/atomic"
-	"unsafe"
+	"syscall"
 
 	"github.com/cloudwego/netpoll"
+	"golang.org/x/sys/unix"
 )
 
 // netpoll v0.7.2 has no read throttling and no read-ahead bound: its
@@ -17,115 +15,111 @@ import (
 // for as long as the fd is registered with EPOLLIN, however much is already
 // buffered, in reads that double up to 8 MiB. The only switch that stops
 // the reading is the fd's epoll registration, held by the connection's
-// FDOperator (an exported type, with an exported Control method and
-// exported Inputs/InputAck hooks that the poller calls around each read),
-// which the connection keeps in an unexported field.
-//
-// The engine therefore reaches that operator and wraps both hooks:
-//   - Inputs, so that one poller read is at most ReadBufferSize (the
-//     contract's size of one read; netpoll's own policy doubles it up to
-//     8 MiB);
+// FDOperator (netpollinternal.go says how it is reached). The engine wraps
+// the operator's Inputs and InputAck hooks, which the poller calls around
+// each read:
+//   - Inputs, so that one read is at most ReadBufferSize (the contract's
+//     size of one read);
 //   - InputAck, so that right after a read the poller itself takes the fd
-//     out of epoll (Control(PollDetach)) when reads are paused or more than
-//     readAheadLimit bytes wait unconsumed.
-// The processing task registers the fd again (Control(PollReadable)) once
-// reads are resumed and the handler has caught up. While deregistered the
-// poller does not read, the kernel's receive buffer fills and TCP's window
-// closes on the peer: real backpressure. netpoll's buffer holds at most
-// readAheadLimit plus one read, and a pause lets at most one read
-// (ReadBufferSize) complete, as the contract says.
-//
-// Only the poller deregisters, and only while handling an event of the
-// current registration, so a deregistration never meets a stale event;
-// only the processing task registers. Both decide under mu, holding it for
-// a few instructions; the poller re-checks its reason under mu (the task
-// may have caught up meanwhile), and the task marks the fd registered
-// before registering it, so that the poller's next event finds the mark.
-// FDOperator.Control lets PollDetach through once per registration (an
-// unexported counter, so that netpoll's own close paths may race without
-// double-deleting); registering resets it. Registering happens only on the
-// processing task, which holds netpoll's processing lock: netpoll closes
-// the fd only under that lock, so the fd cannot be closed and reused under
-// us.
-//
-// The hooks are installed while holding the operator's busy state (the
-// same compare-and-swap the poller takes before touching an operator), so
-// the poller never reads a hook field while it is written.
-//
-// The unexported fields are looked up by name at the first connection, so
-// a netpoll release that renames them fails that connection instead of
-// corrupting memory. The module pins netpoll v0.7.2.
+//     out of epoll when reads are paused or more than readAheadLimit bytes
+//     wait unconsumed (pollerStop).
+// The processing task, and ResumeRead, register the fd again once reads
+// are resumed and the handler has caught up (resume). While deregistered
+// the poller does not read, the kernel's receive buffer fills and TCP's
+// window closes on the peer: real backpressure. netpoll's buffer holds at
+// most readAheadLimit plus one read, and a pause lets at most one read
+// complete, as the contract says. The exception is netpoll's hang-up path:
+// when the peer's FIN arrives netpoll reads the socket to EOF in one go,
+// ignoring the registration (at most the kernel's receive buffer).
 
-var (
-	operatorOffset, detachedOffset, stateOffset uintptr
-	layoutOnce                                  sync.Once
-	errLayout                                   error
-)
-
-func checkLayout(nc netpoll.Connection) error {
-	layoutOnce.Do(func() { errLayout = findLayout(reflect.TypeOf(nc)) })
-	return errLayout
+// quietConnection makes a netpoll connection over the read end of an
+// empty pipe whose write end the caller holds open (and closes once plug
+// has run). NewFDConnection registers its fd with a poller at once, and
+// the poller reads the operator's hook fields without a lock; a pipe like
+// that raises no epoll event, so the hooks and callbacks can be installed
+// before the socket takes the pipe's place (plug). (netpoll's race build
+// can still hand the quiet connection a stale event of an earlier fd with
+// the same number, see onNetpollClose; its hang-up closes the quiet
+// connection, plug notices and attach takes another pipe. Only a stale
+// event handled during install's few stores would race with them.)
+func quietConnection() (nc netpoll.Connection, op *netpoll.FDOperator, w int, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil, nil, -1, os.NewSyscallError("pipe2", err)
+	}
+	nc, err = netpoll.NewFDConnection(p[0]) // owns p[0] from here
+	if err == nil {
+		op, err = operatorOf(nc)
+		if err != nil {
+			_ = nc.Close()
+		}
+	}
+	if err != nil {
+		_ = unix.Close(p[1])
+		return nil, nil, -1, err
+	}
+	return nc, op, p[1], nil
 }
 
-func findLayout(ct reflect.Type) error {
-	if ct.Kind() != reflect.Pointer || ct.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("netpoll: connection is %v, want a pointer to a struct", ct)
+// errClosedEarly: netpoll closed the quiet connection before the socket
+// was in place. Only a false hang-up does that (netpoll's race build hands
+// an event of a closed fd to whichever connection reuses the number; see
+// onNetpollClose); the caller takes a fresh pipe.
+var errClosedEarly = errors.New("netpoll closed the connection before the socket was in place")
+
+// plug puts the socket (raw) in place of the quiet connection's pipe,
+// under the same fd number (dup3 closes the pipe's end, which leaves epoll
+// with it), unless netpoll has closed the connection meanwhile: then the
+// number may already belong to something else. The fd is registered by
+// resume.
+func (ri *readInterest) plug(raw syscall.RawConn) error {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	if ri.closed {
+		return errClosedEarly
 	}
-	f, ok := ct.Elem().FieldByName("operator")
-	if !ok || f.Type != reflect.TypeOf((*netpoll.FDOperator)(nil)) {
-		return fmt.Errorf("netpoll: %v has no operator *FDOperator field (not v0.7.2?)", ct.Elem())
+	var derr error
+	if err := raw.Control(func(fd uintptr) { derr = unix.Dup3(int(fd), ri.op.FD, unix.O_CLOEXEC) }); err != nil {
+		return err
 	}
-	operatorOffset = f.Offset
-	op := reflect.TypeOf(netpoll.FDOperator{})
-	d, ok := op.FieldByName("detached")
-	if !ok || d.Type.Kind() != reflect.Int32 {
-		return errors.New("netpoll: FDOperator has no detached int32 field (not v0.7.2?)")
+	if derr != nil {
+		return os.NewSyscallError("dup3", derr)
 	}
-	detachedOffset = d.Offset
-	s, ok := op.FieldByName("state")
-	if !ok || s.Type.Kind() != reflect.Int32 {
-		return errors.New("netpoll: FDOperator has no state int32 field (not v0.7.2?)")
-	}
-	stateOffset = s.Offset
+	ri.live = true
 	return nil
 }
 
-// operatorOf returns the FDOperator netpoll polls c's fd with.
-func operatorOf(nc netpoll.Connection) *netpoll.FDOperator {
-	p := reflect.ValueOf(nc).UnsafePointer()
-	return *(**netpoll.FDOperator)(unsafe.Add(p, operatorOffset))
-}
-
-func opInt32(op *netpoll.FDOperator, off uintptr) *int32 {
-	return (*int32)(unsafe.Add(unsafe.Pointer(op), off))
-}
-
-// Operator states (netpoll's FDOperator.state).
-const (
-	opInUse = 1 // registered, idle
-	opBusy  = 2 // a poller (or netpoll's Release) is working on it
-)
-
-// readInterest switches the poller's reading of one connection on and off.
+// readInterest switches the poller's reading of one netpoll connection on
+// and off. Three parties meet here: the poller (pollerStop, after each
+// read), resume (the processing task, or ResumeRead on any goroutine) and
+// release (netpoll's close callback). They decide under mu, but resume
+// registers the fd outside it (arming): registering waits for the poller to
+// finish the event it may be handling for this fd, and that event may call
+// pollerStop. A pollerStop during arming cannot tell whether the
+// registration is in yet, so it deregisters anyway; resume, once its
+// registration is in, makes sure the fd is out again and looks at the
+// reason afresh. So the poller never reads past the bound, even while
+// resume is descheduled.
 type readInterest struct {
 	op       *netpoll.FDOperator
 	wantStop func() bool // reads paused, or the read-ahead bound passed
 
-	mu       sync.Mutex
-	detached bool // out of epoll (set after the poller's PollDetach)
-	rearmed  bool // the task registered it again at least once
+	mu   sync.Mutex
+	cond sync.Cond // on mu: release waits for arming to end
+	// off: the engine took the fd out of epoll; it stays out until resume.
+	off bool
+	// arming: resume is registering the fd outside mu; stopped: the poller
+	// deregistered meanwhile.
+	arming, stopped bool
+	closed          bool // netpoll is closing the fd: never register it again
+	live            bool // plug put the socket in place
 }
 
-// hook installs the read-size cap and the post-read check.
-func (ri *readInterest) hook(op *netpoll.FDOperator, maxRead int, wantStop func() bool) {
-	ri.wantStop = wantStop
-	state := opInt32(op, stateOffset)
-	for !atomic.CompareAndSwapInt32(state, opInUse, opBusy) {
-		if atomic.LoadInt32(state) != opBusy {
-			return // freed: netpoll already closed the connection
-		}
-		runtime.Gosched() // the poller is reading; it finishes at once
-	}
+// install wraps op's hooks, on a quiet connection. The socket is not in
+// epoll until resume registers it.
+func (ri *readInterest) install(op *netpoll.FDOperator, maxRead int, wantStop func() bool) {
+	ri.op, ri.wantStop, ri.off = op, wantStop, true
+	ri.cond.L = &ri.mu
 	inputs, inputAck := op.Inputs, op.InputAck
 	op.Inputs = func(vs [][]byte) [][]byte {
 		rs := inputs(vs)
@@ -141,58 +135,74 @@ func (ri *readInterest) hook(op *netpoll.FDOperator, maxRead int, wantStop func(
 		}
 		return err
 	}
-	ri.op = op
-	atomic.StoreInt32(state, opInUse)
 }
 
-// pollerStop deregisters the fd; it runs on the poller, inside the
-// handling of an event of the current registration.
+// pollerStop deregisters the fd; it runs on the poller, right after a read.
 func (ri *readInterest) pollerStop() {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
-	if ri.detached || !ri.wantStop() {
-		return // the task caught up since the read
+	if ri.closed || !ri.wantStop() { // the handler caught up since the read
+		return
 	}
-	_ = ri.op.Control(netpoll.PollDetach)
-	ri.detached = true
+	if ri.arming {
+		ri.stopped = true
+		_ = detach(ri.op) // ENOENT if resume's registration is not in yet
+		return
+	}
+	if !ri.off {
+		_ = detach(ri.op)
+		ri.off = true
+	}
 }
 
-// start registers the fd again, unless netpoll has begun closing the
-// connection (then it must stay deregistered: netpoll will not remove it
-// again, and the engine's TCPConn would keep a stale registration alive).
-// Processing task only.
-func (ri *readInterest) start(active bool) {
-	if ri.op == nil || !active {
-		return
-	}
-	ri.mu.Lock()
-	if !ri.detached {
-		ri.mu.Unlock()
-		return
-	}
-	ri.detached = false
-	ri.rearmed = true
-	atomic.StoreInt32(opInt32(ri.op, detachedOffset), 0)
-	ri.mu.Unlock()
-	// Outside mu: registering waits for the poller to leave the operator,
-	// and the poller may be waiting for mu.
-	_ = ri.op.Control(netpoll.PollReadable)
-}
-
-// release runs when netpoll closes its side (its close callback, under the
-// processing lock): if the task re-registered the fd, netpoll's own detach
-// may already have been spent, so deregister once more (ENOENT when it is
-// already gone is harmless) before netpoll closes its fd.
-func (ri *readInterest) release() {
-	if ri.op == nil {
-		return
-	}
+// resume registers the fd again if the engine took it out and nothing
+// wants it out any more. The fd cannot be closed meanwhile: netpoll closes
+// it only after release, which waits for arming to end.
+func (ri *readInterest) resume() {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
-	if ri.detached || !ri.rearmed {
+	if !ri.off || ri.arming || ri.closed || !ri.live {
 		return
 	}
-	ri.detached = true
-	atomic.StoreInt32(opInt32(ri.op, detachedOffset), 0)
-	_ = ri.op.Control(netpoll.PollDetach)
+	for !ri.wantStop() {
+		ri.arming, ri.stopped = true, false
+		ri.mu.Unlock()
+		err := ri.op.Control(netpoll.PollReadable)
+		ri.mu.Lock()
+		ri.arming = false
+		ri.cond.Broadcast()
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return // the socket is gone; netpoll's close follows
+		}
+		if ri.stopped {
+			// The poller read meanwhile and took it out, perhaps before
+			// the registration got in: make sure it is out, then look at
+			// the reason again.
+			_ = detach(ri.op)
+			continue
+		}
+		markRegistered(ri.op)
+		ri.off = false
+		return
+	}
+}
+
+// release runs when netpoll closes the connection (its close callback,
+// before netpoll closes its fd): no registration may outlive the fd. The
+// registration is the engine's (resume's), and netpoll's own detach may
+// have run while resume registered, missing it; so it is removed here
+// (ENOENT when netpoll already did). It reports whether the socket was in
+// place.
+func (ri *readInterest) release() (live bool) {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	for ri.arming {
+		ri.cond.Wait()
+	}
+	ri.closed = true
+	if !ri.off {
+		_ = detach(ri.op)
+		ri.off = true
+	}
+	return ri.live
 }

@@ -2,6 +2,7 @@ package netpollengine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -25,6 +26,17 @@ import (
 // so onRequest must not return with bytes it cannot deliver (the task would
 // spin): when the handler needs more bytes it waits in Peek(n+1) (netpoll's
 // blocking read), and while reads are paused it parks on c.Cond.
+
+// attachment is one netpoll connection over the socket: normally one for
+// the connection's life, replaced after a false hang-up (onNetpollClose).
+type attachment struct {
+	nc netpoll.Connection
+	ri readInterest
+	// leftover: bytes onRequest took out of netpoll's buffer after a
+	// hang-up (netpoll's task would spin on them), for onNetpollClose,
+	// which runs after the task under the same processing lock.
+	leftover []byte
+}
 
 // start attaches an established socket: OnOpen on the loop, then netpoll.
 func (c *conn) start(tc *net.TCPConn) {
@@ -51,69 +63,56 @@ func (c *conn) attach() {
 	}
 	raw := c.Raw
 	c.Mu.Unlock()
-	nc, err := c.attachNetpoll(raw)
+	err := errClosedEarly
+	for try := 0; try < 3 && errors.Is(err, errClosedEarly); try++ {
+		err = c.attachOnce(raw)
+	}
 	if err != nil {
 		c.CloseWith(fmt.Errorf("netpoll: attach %s: %w", c.RemoteAddr(), err))
-		return
 	}
-	c.Mu.Lock()
-	if c.Closing {
-		c.Mu.Unlock()
-		_ = nc.Close()
-		return
+}
+
+// attachOnce makes an attachment: a quiet netpoll connection with the
+// engine's hooks and callbacks, then the socket in place, registered.
+func (c *conn) attachOnce(raw syscall.RawConn) error {
+	nc, op, pipeW, err := quietConnection()
+	if err != nil {
+		return err
 	}
-	c.nc = nc
-	c.Mu.Unlock()
-	c.ri.hook(operatorOf(nc), c.eng.cfg.ReadBufferSize, func() bool {
+	defer unix.Close(pipeW) // after plug: closing it first would hang up the pipe
+	a := &attachment{nc: nc}
+	a.ri.install(op, c.eng.cfg.ReadBufferSize, func() bool {
 		return c.pausedFlag.Load() || nc.Reader().Len() > c.eng.readAheadLimit
 	})
 	// Close callbacks run newest first: ours before netpoll's own, which
 	// closes the fd.
-	_ = nc.AddCloseCallback(c.onNetpollClose)
-	_ = nc.SetOnRequest(c.onRequest)
-	if !nc.IsActive() && nc.Reader().Len() == 0 {
-		// The peer hung up before the callbacks were in place: netpoll
-		// called nothing and leaves the closing to us.
-		c.readEnded()
-	}
-}
-
-// attachNetpoll gives netpoll its own dup of the socket, so that netpoll
-// and the Go runtime each close only their own fd and neither can close
-// the other's (a number the kernel might already have reused).
-func (c *conn) attachNetpoll(raw interface {
-	Control(func(fd uintptr)) error
-}) (netpoll.Connection, error) {
-	fd := -1
-	var derr error
-	if err := raw.Control(func(s uintptr) {
-		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return nil, err
-	}
-	if derr != nil {
-		return nil, os.NewSyscallError("dup", derr)
-	}
-	nc, err := netpoll.NewFDConnection(fd) // registers with a poller; closes fd on failure
-	if err != nil {
-		return nil, err
-	}
-	if err := checkLayout(nc); err != nil {
+	_ = nc.AddCloseCallback(func(netpoll.Connection) error { c.onNetpollClose(a); return nil })
+	_ = nc.SetOnRequest(func(context.Context, netpoll.Connection) error { return c.onRequest(a) })
+	c.Mu.Lock()
+	if c.Closing {
+		c.Mu.Unlock()
 		_ = nc.Close()
-		return nil, err
+		return nil
 	}
-	return nc, nil
+	c.att = a
+	c.Mu.Unlock()
+	if err := a.ri.plug(raw); err != nil {
+		_ = nc.Close()
+		return err
+	}
+	a.ri.resume() // unless paused meanwhile: then ResumeRead does
+	return nil
 }
 
-// onRequest is netpoll's OnRequest: it runs on netpoll's processing task,
-// at most one per connection at a time.
-func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
+// onRequest is netpoll's OnRequest for attachment a: it runs on netpoll's
+// processing task, at most one per connection at a time.
+func (c *conn) onRequest(a *attachment) error {
 	c.eng.reg.Add()
 	defer c.eng.reg.Done()
-	r := nc.Reader()
+	r := a.nc.Reader()
 	rbs := c.eng.cfg.ReadBufferSize
 	for {
-		if !c.waitResumed(nc) {
+		if !c.waitResumed(a) {
 			return nil // closing: netpoll's task sees the close and ends
 		}
 		n := r.Len()
@@ -122,7 +121,7 @@ func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
 		// Above readAheadLimit the poller stops reading this fd until the
 		// handler has caught up.
 		if n <= c.eng.readAheadLimit {
-			c.ri.start(nc.IsActive())
+			a.ri.resume()
 		}
 		if n == 0 {
 			return nil
@@ -131,50 +130,98 @@ func (c *conn) onRequest(_ context.Context, nc netpoll.Connection) error {
 		if err != nil {
 			return nil
 		}
-		consumed, wantMore := c.deliver(in)
+		consumed, st := c.deliver(in)
 		if consumed > 0 {
 			_ = r.Skip(consumed)
 			_ = r.Release()
 		}
-		if !wantMore {
-			continue // all consumed, or paused or closed meanwhile
-		}
-		left := len(in) - consumed
-		if consumed == 0 && len(in) >= rbs {
+		switch st {
+		case fedFull:
 			c.CloseWith(fmt.Errorf("netpoll: read %s: %w", c.RemoteAddr(), engine.ErrReadBufferFull))
 			return nil
+		case fedAll, fedHeld:
+			continue // all consumed, or paused or closed meanwhile
 		}
-		if r.Len() > left {
+		if r.Len() > len(in)-consumed {
 			continue // newer bytes already arrived
 		}
 		// The handler has seen every buffered byte and needs more: wait
 		// for one more in netpoll's blocking read, with the poller reading.
-		c.ri.start(nc.IsActive())
+		a.ri.resume()
 		if _, err := r.Peek(r.Len() + 1); err != nil {
-			if c.Closed() {
-				return nil
+			// netpoll hung up (or we closed): onNetpollClose follows, once
+			// this task has ended. netpoll's task calls onRequest again
+			// while bytes are buffered, so take them out: after a false
+			// hang-up they are kept (the handler still waits for the rest
+			// of them), after the peer's FIN they are an incomplete
+			// message no OnData will see again.
+			if k := r.Len(); k > 0 && !c.Closed() {
+				a.leftover, _ = r.ReadBinary(k)
 			}
-			// Peer EOF (or reset: netpoll reports both as a hang-up). The
-			// rest is an incomplete message no OnData will see again.
-			_ = r.Skip(r.Len())
 			_ = r.Release()
-			c.ri.release()
-			c.readEnded()
 			return nil
 		}
 	}
 }
 
-// deliver calls OnData while the handler makes progress on in. It reports
-// how much was consumed and whether the handler stopped because it needs
-// more bytes (as opposed to consuming everything, or deliveries being held
-// by a pause or a close).
-func (c *conn) deliver(in []byte) (consumed int, wantMore bool) {
+// feedStop says why feeding bytes to the handler stopped.
+type feedStop int
+
+const (
+	fedAll       feedStop = iota // every byte consumed
+	fedHeld                      // reads paused, or the connection closing
+	fedNeedsMore                 // the handler saw every byte and needs more
+	fedFull                      // ... and it had a full ReadBufferSize (ErrReadBufferFull)
+)
+
+// deliver hands bytes to the handler, holding the loop's token: first the
+// carry (what a false hang-up left, see keep), then in. It reports how
+// much of in it consumed, bytes moved behind the carry included.
+func (c *conn) deliver(in []byte) (consumed int, st feedStop) {
 	c.Loop.Acquire()
 	defer c.Loop.Release()
+	return c.deliverLocked(in)
+}
+
+func (c *conn) deliverLocked(in []byte) (used int, st feedStop) {
+	rbs := c.eng.cfg.ReadBufferSize
+	for len(c.carry) > 0 {
+		win := c.carry[:min(len(c.carry), rbs)]
+		n, st := c.feed(win)
+		seenAll := len(win) == len(c.carry)
+		c.carry = c.carry[n:]
+		switch {
+		case st == fedHeld:
+			return used, fedHeld
+		case st == fedAll || !seenAll && n > 0:
+			continue
+		case n == 0 && len(win) == rbs:
+			return used, fedFull
+		case used == len(in):
+			return used, fedNeedsMore
+		}
+		// The handler has seen the whole carry and needs more: move
+		// bytes of in behind it, up to ReadBufferSize in all.
+		k := min(len(in)-used, rbs-len(c.carry))
+		c.carry = append(c.carry, in[used:used+k]...)
+		used += k
+	}
+	if c.carry != nil {
+		c.carry = nil
+		c.carryPending.Store(false)
+	}
+	n, st := c.feed(in[used:])
+	if st == fedNeedsMore && n == 0 && len(in)-used >= rbs {
+		st = fedFull
+	}
+	return used + n, st
+}
+
+// feed calls OnData while the handler makes progress on in.
+func (c *conn) feed(in []byte) (consumed int, st feedStop) {
 	for consumed < len(in) {
 		if c.readHeld() {
-			return consumed, false
+			return consumed, fedHeld
 		}
 		n := c.H.OnData(c, in[consumed:])
 		if err := engine.CheckConsumed(n, len(in)-consumed); err != nil {
@@ -182,58 +229,111 @@ func (c *conn) deliver(in []byte) (consumed int, wantMore bool) {
 			continue
 		}
 		if n == 0 {
-			return consumed, true
+			return consumed, fedNeedsMore
 		}
 		consumed += n
 	}
-	return consumed, false
+	return consumed, fedAll
 }
 
 // waitResumed parks the processing task while reads are paused; the
 // poller leaves the fd out of epoll after at most one more read, so the
 // kernel's receive buffer fills and TCP throttles the peer. It reports
 // false once the connection is closing.
-func (c *conn) waitResumed(nc netpoll.Connection) bool {
+func (c *conn) waitResumed(a *attachment) bool {
 	c.Mu.Lock()
 	if !c.paused || c.Closing {
 		ok := !c.Closing
 		c.Mu.Unlock()
 		return ok
 	}
-	// The poller takes the fd out of epoll after its next read (it checks
-	// the pause after every read), so nothing more than that read arrives.
 	for c.paused && !c.Closing {
 		c.Cond.Wait()
 	}
 	ok := !c.Closing
 	c.Mu.Unlock()
 	if ok {
-		c.ri.start(nc.IsActive())
+		a.ri.resume()
 	}
 	return ok
 }
 
-// onNetpollClose runs when netpoll closes its side, under netpoll's
-// processing lock: after a local Close (nothing to do) or after the poller
-// saw the peer's FIN, a reset or an error (read EOF for us: the write side
-// is the TCPConn, which stays open).
-func (c *conn) onNetpollClose(netpoll.Connection) error {
-	c.ri.release()
-	c.readEnded()
-	return nil
+// onNetpollClose runs when netpoll closes attachment a, under netpoll's
+// processing lock, before netpoll closes its fd: after a local Close
+// (nothing to do) or after netpoll's poller reported a hang-up.
+//
+// netpoll reports a FIN, a reset and a false alarm alike, so the engine
+// asks the kernel (peerSide). A false alarm is real: netpoll's race build
+// finds a connection from an event by its fd number, so an event that
+// epoll reported for a connection closed meanwhile is handed to whichever
+// connection took the number next; if it says hang-up and that
+// connection's socket has nothing to read, netpoll's readall retries the
+// read with the buffer its first attempt reset, gets 0 and takes it for
+// EOF. The socket is fine (the kernel still says ESTABLISHED): the engine
+// keeps what netpoll had buffered and gives the socket to a new netpoll
+// connection.
+func (c *conn) onNetpollClose(a *attachment) {
+	if !a.ri.release() {
+		return // the socket never got in (attachOnce takes another pipe)
+	}
+	c.Mu.Lock()
+	current := c.att == a && !c.Closing
+	c.Mu.Unlock()
+	if !current {
+		return
+	}
+	side := c.peerSide()
+	if side != peerOpen {
+		c.readEnded(side)
+		return
+	}
+	c.eng.falseHangUps.Add(1)
+	left := a.leftover
+	if r := a.nc.Reader(); r.Len() > 0 {
+		more, _ := r.ReadBinary(r.Len())
+		left = append(left, more...)
+	}
+	if len(left) > 0 {
+		c.keep(left)
+	}
+	c.attach()
 }
 
-// readEnded queues OnReadEOF once. Every byte netpoll read was delivered
-// before (the processing task has ended, or it is the caller). netpoll may
-// see the FIN while reads are paused (the poller still reads an fd that
-// no processing task has taken out of epoll yet): the report is then held
-// until ResumeRead, as the contract says.
-func (c *conn) readEnded() {
+// keep puts bytes from a dead attachment in front of whatever the next
+// one reads (deliverLocked), and has the loop deliver them even if no new
+// byte comes: the handler may have a whole message among them. It runs on
+// a netpoll goroutine, never on the loop.
+func (c *conn) keep(b []byte) {
+	c.Loop.Acquire()
+	c.carry = append(c.carry, b...)
+	c.carryPending.Store(true)
+	c.Loop.Post(c.deliverCarry)
+	c.Loop.Release()
+}
+
+// deliverCarry runs on the loop: it delivers the carry until the handler
+// needs bytes the next attachment will bring, or reads are held
+// (ResumeRead posts it again).
+func (c *conn) deliverCarry() {
+	if !c.carryPending.Load() || c.OnCloseDone || c.Closed() {
+		return
+	}
+	if _, st := c.deliverLocked(nil); st == fedFull {
+		c.CloseWith(fmt.Errorf("netpoll: read %s: %w", c.RemoteAddr(), engine.ErrReadBufferFull))
+	}
+}
+
+// readEnded queues OnReadEOF once, or closes with the reset. Every byte
+// netpoll read was delivered before (the processing task has ended).
+// netpoll may see the FIN while reads are paused (the poller still reads
+// an fd that no processing task has taken out of epoll yet): the report
+// is then held until ResumeRead, as the contract says.
+func (c *conn) readEnded(side peerState) {
 	if c.Closed() || !c.eofClaimed.CompareAndSwap(false, true) {
 		return
 	}
-	if err := c.resetError(); err != nil {
-		c.CloseWith(err)
+	if side == peerReset {
+		c.CloseWith(&net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", syscall.ECONNRESET)})
 		return
 	}
 	c.Mu.Lock()
@@ -257,34 +357,57 @@ func (c *conn) runReadEOF() {
 		return
 	}
 	c.Mu.Unlock()
+	// A carry still here is an incomplete message: no OnData after this.
+	c.carry = nil
+	c.carryPending.Store(false)
 	c.H.OnReadEOF(c)
 }
 
-// tcpClose is TCP_CLOSE (include/net/tcp_states.h).
-const tcpClose = 7
+// peerState is what the kernel says the peer did.
+type peerState int
 
-// resetError tells a reset from a FIN. netpoll reports both as a hang-up
-// (its read error is not passed on), so ask the kernel: a socket the peer
-// reset is in TCP_CLOSE, while after a FIN it is in CLOSE_WAIT (or
-// TIME_WAIT, LAST_ACK, CLOSING once we shut our side too). A reset closes
-// the connection with the error, as a read error does in every engine.
-func (c *conn) resetError() error {
+const (
+	peerOpen   peerState = iota // sent neither FIN nor RST
+	peerClosed                  // sent FIN
+	peerReset                   // sent RST
+)
+
+// TCP states (include/net/tcp_states.h).
+const (
+	tcpEstablished = 1
+	tcpFinWait1    = 4
+	tcpFinWait2    = 5
+	tcpClose       = 7
+)
+
+// peerSide asks the kernel what became of the socket after netpoll
+// reported a hang-up, which it does for a FIN, a reset and a false alarm
+// alike (its read error is not passed on). ESTABLISHED, or FIN_WAIT after
+// our own FIN, means the peer sent nothing of the kind: a false alarm.
+// After a FIN the socket is in CLOSE_WAIT (or LAST_ACK, CLOSING, TIME_WAIT
+// once we shut our side too); a reset leaves it in TCP_CLOSE, which is a
+// reset only before our own FIN: afterwards TIME_WAIT's full socket is
+// TCP_CLOSE too, so it counts as EOF. When the kernel cannot be asked, EOF.
+func (c *conn) peerSide() peerState {
 	c.Mu.Lock()
 	raw, shut := c.Raw, c.ShutLocked()
 	c.Mu.Unlock()
-	if raw == nil || shut {
-		// Once our FIN is out, the peer's FIN moves the socket to
-		// TIME_WAIT, whose full socket Linux also marks TCP_CLOSE:
-		// ambiguous, so it counts as EOF.
-		return nil
+	if raw == nil {
+		return peerClosed
 	}
-	var state uint8
+	state := -1
 	if err := raw.Control(func(fd uintptr) {
 		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			state = ti.State
+			state = int(ti.State)
 		}
-	}); err != nil || state != tcpClose {
-		return nil
+	}); err != nil {
+		return peerClosed
 	}
-	return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	switch {
+	case state == tcpEstablished || state == tcpFinWait1 || state == tcpFinWait2:
+		return peerOpen
+	case state == tcpClose && !shut:
+		return peerReset
+	}
+	return peerClosed
 }

@@ -8,7 +8,7 @@ package netpollengine
 // closes its fd, so its Writer cannot serve a half-closed connection.
 //
 // Instead the engine keeps the *net.TCPConn the socket came from (the
-// poller reads a dup of it) and writes through a serial.OutQueue over it
+// poller reads a second fd of it) and writes through a serial.OutQueue over it
 // (core/engine/serial, embedded through serial.BaseConn): a write with
 // nothing queued ahead of it is tried at once on the caller's goroutine
 // with one non-blocking write(2)/writev(2), which is what netpoll's Flush

@@ -1,0 +1,120 @@
+package netpollengine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+	"golang.org/x/sys/unix"
+)
+
+// TestNetpollLayout fails when a netpoll bump moves what netpollinternal.go
+// relies on: the pinned version and the two private fields (checkNetpoll),
+// and what the engine does with them: the operator operatorOf finds is the
+// one polling the connection's fd, detach takes the fd out of epoll
+// whatever netpoll's counter says, and after markRegistered netpoll's own
+// Control(PollDetach) deregisters again.
+func TestNetpollLayout(t *testing.T) {
+	if err := checkNetpoll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := operatorOf(nil); err == nil {
+		t.Fatal("operatorOf accepted a nil connection")
+	}
+	nc, op, peer := socketAttachment(t)
+	read := make(chan []byte, 16)
+	if err := nc.SetOnRequest(func(_ context.Context, nc netpoll.Connection) error {
+		b, err := nc.Reader().ReadBinary(nc.Reader().Len())
+		if err == nil {
+			read <- b
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if op.FD != nc.(netpoll.Conn).Fd() {
+		t.Fatalf("operator polls fd %d, the connection's is %d", op.FD, nc.(netpoll.Conn).Fd())
+	}
+	send := func(s string) {
+		t.Helper()
+		if _, err := unix.Write(peer, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(s string) {
+		t.Helper()
+		select {
+		case b := <-read:
+			if string(b) != s {
+				t.Fatalf("read %q, want %q", b, s)
+			}
+		case <-time.After(boundTimeout):
+			t.Fatalf("%q never read: the fd is not in netpoll's epoll", s)
+		}
+	}
+	send("one")
+	expect("one")
+
+	// Spend netpoll's counter, as a pause does: detach deregisters anyway.
+	if err := op.Control(netpoll.PollDetach); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Control(netpoll.PollReadable); err != nil {
+		t.Fatal(err)
+	}
+	if err := detach(op); err != nil {
+		t.Fatalf("detach with netpoll's counter spent: %v (the counter is not where netpollinternal.go looks)", err)
+	}
+	send("two")
+	select {
+	case b := <-read:
+		t.Fatalf("read %q from a deregistered fd", b)
+	case <-time.After(100 * time.Millisecond): // proving a negative: bounded wait
+	}
+
+	// Registered again and marked: netpoll's own detach must deregister.
+	if err := op.Control(netpoll.PollReadable); err != nil {
+		t.Fatal(err)
+	}
+	markRegistered(op)
+	expect("two")
+	if err := op.Control(netpoll.PollDetach); err != nil {
+		t.Fatal(err)
+	}
+	if err := detach(op); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("detach after netpoll's own: %v, want ENOENT (netpoll did not deregister: markRegistered missed its counter)", err)
+	}
+}
+
+// socketAttachment is a netpoll connection made the engine's way (a quiet
+// connection over a pipe, then the socket in its place) over one end of a
+// socketpair; it returns the other end. Both close at the end of the test.
+func socketAttachment(t *testing.T) (netpoll.Connection, *netpoll.FDOperator, int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fds[0]), "socketpair")
+	t.Cleanup(func() { _ = f.Close(); _ = unix.Close(fds[1]) })
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, op, w, err := quietConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(w)
+	t.Cleanup(func() { _ = nc.Close() })
+	ri := &readInterest{}
+	ri.install(op, 1<<16, func() bool { return false })
+	if err := ri.plug(raw); err != nil {
+		t.Fatal(err)
+	}
+	ri.resume()
+	return nc, op, fds[1]
+}
