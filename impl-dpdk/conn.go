@@ -101,19 +101,8 @@ func (c *conn) Write(b []byte) error { return c.write(b, nil) }
 func (c *conn) Writev(bufs [][]byte) error { return c.write(nil, bufs) }
 
 func (c *conn) write(b []byte, bufs [][]byte) error {
-	n := len(b)
-	for _, x := range bufs {
-		n += len(x)
-	}
 	c.mu.Lock()
-	drainNow, err := c.out.Admit(n)
-	switch {
-	case err != nil:
-	case bufs != nil:
-		c.out.AppendOwned(bufs)
-	default:
-		c.out.AppendCopy(b)
-	}
+	drainNow, err := c.out.Queue(b, bufs)
 	c.drainDue = c.drainDue || drainNow
 	c.mu.Unlock()
 	if err == nil || drainNow {
@@ -145,11 +134,10 @@ func (c *conn) Close() error { c.CloseWith(nil); return nil }
 // so they run first.
 func (c *conn) CloseWith(err error) {
 	c.mu.Lock()
-	if c.out.Discarded() {
+	if !c.out.Discard() {
 		c.mu.Unlock()
 		return
 	}
-	c.out.Discard()
 	c.closeErr = err
 	c.mu.Unlock()
 	_ = c.w.push(c.w.q.Post(c.callback(func() { c.finish(err) })))
@@ -389,12 +377,11 @@ func (c *conn) finish(err error) {
 	}
 	c.state.Store(stateClosed)
 	c.mu.Lock()
-	if c.out.Discarded() {
+	if !c.out.Discard() {
 		// A Close or Shutdown asked first: its reason wins over an I/O
 		// error met while the request waited its turn on the loop.
 		err = c.closeErr
 	}
-	c.out.Discard()
 	c.mu.Unlock()
 	c.wq.EventUnregister(&c.we)
 	c.ep.Close()

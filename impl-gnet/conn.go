@@ -184,16 +184,8 @@ func (c *conn) Write(b []byte) error { return c.write(b, nil) }
 func (c *conn) Writev(bufs [][]byte) error { return c.write(nil, bufs) }
 
 func (c *conn) write(b []byte, bufs [][]byte) error {
-	n := len(b)
-	for _, x := range bufs {
-		n += len(x)
-	}
 	c.mu.Lock()
-	drainNow, err := c.out.Admit(n)
-	if err == nil {
-		c.out.AppendCopy(b)     // Write (Writev passes no b)
-		c.out.AppendOwned(bufs) // Writev
-	}
+	drainNow, err := c.out.Queue(b, bufs)
 	c.mu.Unlock()
 	if drainNow {
 		// OnDrained on the loop as an engine event, or after OnOpen.

@@ -96,11 +96,10 @@ func (c *conn) Close() error {
 // closed every registered connection: this one is closed already.
 func (c *conn) CloseWith(err error) {
 	c.mu.Lock()
-	if c.out.Discarded() {
+	if !c.out.Discard() {
 		c.mu.Unlock()
 		return
 	}
-	c.out.Discard()
 	c.closing.Store(true)
 	c.mu.Unlock()
 	// This entry is behind every function Execute accepted: OnClose may

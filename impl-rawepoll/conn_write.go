@@ -4,6 +4,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // The write path. A write with nothing queued ahead goes to the socket at
@@ -26,10 +28,7 @@ func (c *conn) Writev(bufs [][]byte) error { return c.write(nil, bufs) }
 const directIov = 64
 
 func (c *conn) write(b []byte, bufs [][]byte) error {
-	n := len(b)
-	for _, x := range bufs {
-		n += len(x)
-	}
+	n := loopkit.Size(b, bufs)
 	c.mu.Lock()
 	drainNow, err := c.out.Admit(n)
 	if err == nil && n > 0 && c.canSendNowLocked() {

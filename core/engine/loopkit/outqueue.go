@@ -108,6 +108,27 @@ func (q *OutQueue) Admit(n int) (drainNow bool, err error) {
 	return false, nil
 }
 
+// Size is the byte count of a Write (b) or a Writev (bufs).
+func Size(b []byte, bufs [][]byte) int {
+	n := len(b)
+	for _, x := range bufs {
+		n += len(x)
+	}
+	return n
+}
+
+// Queue is Admit followed by the append that engine.Conn's Write (bufs
+// nil: b is copied) or Writev (bufs queued as given) needs, for engines
+// that never send from the writer's goroutine. Results as for Admit.
+func (q *OutQueue) Queue(b []byte, bufs [][]byte) (drainNow bool, err error) {
+	drainNow, err = q.Admit(Size(b, bufs))
+	if err == nil {
+		q.AppendCopy(b)
+		q.AppendOwned(bufs)
+	}
+	return drainNow, err
+}
+
 // AppendCopy queues a copy of b (admitted first), coalescing small writes
 // into the pooled tail chunk: no allocation per write in steady state.
 func (q *OutQueue) AppendCopy(b []byte) {
@@ -261,10 +282,13 @@ func (q *OutQueue) FINSent() bool { return q.finTaken }
 
 // Discard drops everything for good: the connection is closing. Later
 // Admits fail with engine.ErrClosed. Chunks are left to the collector,
-// not recycled, because a flusher may still be writing from them.
-func (q *OutQueue) Discard() {
+// not recycled, because a flusher may still be writing from them. It
+// reports whether this call was the first (the close that wins).
+func (q *OutQueue) Discard() (first bool) {
+	first = !q.discarded
 	q.discarded = true
 	q.segs, q.head, q.bytes, q.drainOwed = nil, 0, 0, false
+	return first
 }
 
 // Discarded reports whether Discard was called.

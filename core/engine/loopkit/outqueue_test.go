@@ -221,3 +221,42 @@ func BenchmarkOutQueueBatch16(b *testing.B) {
 		q.Consume(q.Len())
 	}
 }
+
+// Queue is Admit plus the right append for Write (a copy) and Writev (the
+// slices as given), all or nothing; Discard reports only the first call.
+func TestOutQueueQueueAndDiscard(t *testing.T) {
+	q := newOutQueue(10, 8, 2)
+	src := []byte("abc")
+	for _, tc := range []struct {
+		name    string
+		b       []byte
+		bufs    [][]byte
+		wantErr error
+		wantLen int
+	}{
+		{"write copies", src, nil, nil, 3},
+		{"writev queues as given", nil, [][]byte{[]byte("de"), nil, []byte("f")}, nil, 6},
+		{"over the limit: nothing queued", []byte("ghijk"), nil, engine.ErrOutQueueFull, 6},
+		{"empty write", nil, nil, nil, 6},
+	} {
+		_, err := q.Queue(tc.b, tc.bufs)
+		if err != tc.wantErr || q.Len() != tc.wantLen {
+			t.Errorf("%s: err %v len %d, want %v %d", tc.name, err, q.Len(), tc.wantErr, tc.wantLen)
+		}
+		if got := Size(tc.b, tc.bufs); got != len(tc.b)+len(bytes.Join(tc.bufs, nil)) {
+			t.Errorf("%s: Size %d", tc.name, got)
+		}
+	}
+	src[0] = 'X' // Write's bytes were copied
+	var w bytes.Buffer
+	flushAll(q, &w, 4)
+	if w.String() != "abcdef" {
+		t.Errorf("flushed %q, want abcdef", w.String())
+	}
+	if !q.Discard() || q.Discard() {
+		t.Error("Discard: want true on the first call only")
+	}
+	if _, err := q.Queue(src, nil); err != engine.ErrClosed {
+		t.Errorf("Queue after Discard: %v, want ErrClosed", err)
+	}
+}
