@@ -21,6 +21,7 @@ import (
 type frameServer struct {
 	engine.BaseHandler
 	pauseOnOpen bool
+	pauseAfter  int // pause once this many frames came (0: never)
 	conns       chan *conn
 	frames      chan string
 	seen        atomic.Int64 // bytes of an incomplete frame the last OnData saw
@@ -39,7 +40,7 @@ func (h *frameServer) OnOpen(c engine.Conn) {
 	h.conns <- c.(*conn)
 }
 
-func (h *frameServer) OnData(_ engine.Conn, in []byte) int {
+func (h *frameServer) OnData(c engine.Conn, in []byte) int {
 	used := 0
 	for len(in)-used >= 4 {
 		n := int(binary.BigEndian.Uint32(in[used:]))
@@ -48,6 +49,10 @@ func (h *frameServer) OnData(_ engine.Conn, in []byte) int {
 		}
 		h.frames <- string(in[used+4 : used+4+n])
 		used += 4 + n
+		if h.pauseAfter--; h.pauseAfter == 0 {
+			c.PauseRead()
+			break // the rest waits for ResumeRead
+		}
 	}
 	h.seen.Store(int64(len(in) - used))
 	return used
@@ -130,7 +135,28 @@ func frameServe(t *testing.T, h *frameServer, cfg engine.Config) (*Engine, *conn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cl.Close() })
-	return eng.(*Engine), <-h.conns, cl
+	sc := <-h.conns
+	if !h.pauseOnOpen {
+		// OnOpen runs before the socket is given to netpoll; a pause
+		// before that keeps netpoll from reading at all.
+		for deadline := time.Now().Add(boundTimeout); !registered(sc); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the socket never got into netpoll's epoll")
+			}
+		}
+	}
+	return eng.(*Engine), sc, cl
+}
+
+// registered reports whether c's socket is in netpoll's epoll.
+func registered(c *conn) bool {
+	a := attachmentOf(c)
+	if a == nil {
+		return false
+	}
+	a.ri.mu.Lock()
+	defer a.ri.mu.Unlock()
+	return a.ri.live && !a.ri.off
 }
 
 // TestNetpollFalseHangup: netpoll may hang up on a socket whose peer sent
@@ -187,19 +213,21 @@ func TestNetpollFalseHangup(t *testing.T) {
 		h.healthy(t, cl)
 	})
 	t.Run("WhilePaused", func(t *testing.T) {
-		// A frame netpoll read while reads are paused: the processing task
-		// is parked, so the hang-up is dealt with after ResumeRead, once
-		// the frame is delivered.
+		// The handler pauses after a first frame that came in one read
+		// with a second: the processing task parks with the second in
+		// netpoll's buffer, so the hang-up is dealt with after ResumeRead,
+		// once that frame is delivered.
 		h := newFrameServer(false)
+		h.pauseAfter = 1
 		_, sc, cl := frameServe(t, h, engine.Config{})
-		onLoop(t, sc, sc.PauseRead)
-		msg := frame("held by the pause")
-		if _, err := cl.Write(msg); err != nil {
+		second := frame("held by the pause")
+		if _, err := cl.Write(append(frame("first"), second...)); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(boundTimeout); netpollBuffered(sc) != len(msg); time.Sleep(time.Millisecond) {
+		h.expect(t, "first")
+		for deadline := time.Now().Add(boundTimeout); netpollBuffered(sc) != len(second); time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("netpoll holds %d bytes, want %d", netpollBuffered(sc), len(msg))
+				t.Fatalf("netpoll holds %d bytes, want %d", netpollBuffered(sc), len(second))
 			}
 		}
 		old := hangUp(sc)
