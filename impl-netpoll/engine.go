@@ -19,7 +19,7 @@
 //     neither), by hooking netpoll's per-read callbacks and taking the fd
 //     out of its epoll;
 //   - netpollinternal.go: the one file that reaches netpoll's private
-//     fields (two), with why, checked at New and by TestNetpollLayout;
+//     fields (three), with why, checked at New and by TestNetpollLayout;
 //   - writer.go: the bounded out-queue, written through the socket's
 //     *net.TCPConn (netpoll's Flush blocks, and undoes a pause);
 //

@@ -244,12 +244,44 @@ func TestNetpollFalseHangup(t *testing.T) {
 // its socket only when the test says. The poller is held in S while it has
 // X's hang-up in the same batch; X is closed and Y takes X's fd number;
 // then the poller goes on with X's event.
+//
+// Y takes the lowest free fd; another goroutine of the process may free a
+// lower one meanwhile (an earlier test's connection closing late), so
+// there are a few candidates, each tried until one gets X's number.
 func testStaleHangUpEvent(t *testing.T) {
-	h := newFrameServer(true)
-	eng, sc, cl := frameServe(t, h, engine.Config{Workers: 1})
-	if eng.Pollers() != 1 {
-		t.Fatalf("%d pollers, want 1 (another engine alive?)", eng.Pollers())
+	eng, err := New(engine.Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
 	}
+	shutdownAtEnd(t, eng)
+	if eng.(*Engine).Pollers() != 1 {
+		t.Fatalf("%d pollers, want 1 (another engine alive?)", eng.(*Engine).Pollers())
+	}
+	type candidate struct {
+		h  *frameServer
+		sc *conn
+		cl net.Conn
+	}
+	servers := make(chan *frameServer, 4)
+	ln, err := eng.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler {
+		h := newFrameServer(true)
+		servers <- h
+		return h
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ys []candidate
+	for range 4 {
+		cl, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cl.Close() })
+		h := <-servers
+		ys = append(ys, candidate{h, <-h.conns, cl})
+	}
+
 	held := make(chan struct{}, 2)
 	var gate atomic.Pointer[chan struct{}]
 	s, sPeer := blocker(t, func() {
@@ -298,57 +330,67 @@ func testStaleHangUpEvent(t *testing.T) {
 	}
 	num := xfds[0]
 	_ = x.Close() // deregisters and closes fd num
-	held2 := holdBelow(t, num)
-	onLoop(t, sc, sc.ResumeRead) // Y: pipe2 takes num, then the socket replaces the pipe
-	for _, fd := range held2 {
-		_ = unix.Close(fd)
+	var y candidate
+	var a *attachment
+	for _, c := range ys {
+		if a == nil {
+			holdBelow(t, num, func() { onLoop(t, c.sc, c.sc.ResumeRead) })
+			if got := attachmentOf(c.sc); got != nil && got.ri.op.FD == num {
+				y, a = c, got
+				continue
+			}
+		}
+		_ = c.sc.Close() // missed X's number, or not needed
 	}
-	a := attachmentOf(sc)
-	if a == nil || a.ri.op.FD != num {
-		t.Fatalf("Y's netpoll fd is not %d, the closed X's", num)
+	if a == nil {
+		t.Fatalf("no candidate got fd %d, the closed X's", num)
 	}
 	open2()
 
 	if raceBuild {
-		waitReattached(t, sc, a)
-		if n := eng.falseHangUps.Load(); n != 1 {
+		waitReattached(t, y.sc, a)
+		if n := eng.(*Engine).falseHangUps.Load(); n != 1 {
 			t.Fatalf("%d false hang-ups counted, want 1", n)
 		}
 	} else {
 		// The non-race build finds X's operator by pointer; freed, the
 		// poller skips it. Once S's second byte is read the batch is done.
 		s.waitRead(t, 2)
-		if n := eng.falseHangUps.Load(); n != 0 || attachmentOf(sc) != a {
+		if n := eng.(*Engine).falseHangUps.Load(); n != 0 || attachmentOf(y.sc) != a {
 			t.Fatalf("false hang-up in a non-race build (%d counted)", n)
 		}
 	}
-	h.healthy(t, cl)
+	y.h.healthy(t, y.cl)
 }
 
-// holdBelow opens fds until the lowest free one is target, so that the
-// next fd the process makes gets target; it returns what it opened.
-func holdBelow(t *testing.T, target int) []int {
+// holdBelow opens fds until the lowest free one is target, runs fn (which
+// should make one fd, and get target), and closes what it opened.
+func holdBelow(t *testing.T, target int, fn func()) {
 	t.Helper()
 	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			_ = unix.Close(fd)
+		}
+	}()
 	for {
 		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fd == target {
+		if fd >= target {
 			_ = unix.Close(fd)
-			return fds
-		}
-		if fd > target {
-			_ = unix.Close(fd)
-			t.Fatalf("fd %d was taken again before Y could have it", target)
+			if fd == target {
+				fn()
+			}
+			return // fd > target: target is taken; fn not run
 		}
 		fds = append(fds, fd)
 	}
 }
 
 // blockerConn is a netpoll connection made the engine's way over a
-// socketpair, whose read hook calls hold on the poller after every read.
+// socketpair, whose read hook calls onRead on the poller after every read.
 type blockerConn struct {
 	got atomic.Int64
 }
@@ -362,7 +404,7 @@ func (b *blockerConn) waitRead(t *testing.T, n int64) {
 	}
 }
 
-func blocker(t *testing.T, hold func()) (*blockerConn, int) {
+func blocker(t *testing.T, onRead func()) (*blockerConn, int) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
@@ -382,7 +424,9 @@ func blocker(t *testing.T, hold func()) (*blockerConn, int) {
 	t.Cleanup(func() { _ = nc.Close() })
 	b := &blockerConn{}
 	ri := &readInterest{}
-	ri.install(op, 1<<16, func() bool { hold(); return false })
+	if err := ri.install(op, 1<<16, func() bool { onRead(); return false }); err != nil {
+		t.Fatal(err)
+	}
 	_ = nc.SetOnRequest(func(_ context.Context, nc netpoll.Connection) error {
 		n := nc.Reader().Len()
 		b.got.Add(int64(n))

@@ -37,11 +37,11 @@ import (
 // has run). NewFDConnection registers its fd with a poller at once, and
 // the poller reads the operator's hook fields without a lock; a pipe like
 // that raises no epoll event, so the hooks and callbacks can be installed
-// before the socket takes the pipe's place (plug). (netpoll's race build
+// before the socket takes the pipe's place (plug). netpoll's race build
 // can still hand the quiet connection a stale event of an earlier fd with
-// the same number, see onNetpollClose; its hang-up closes the quiet
-// connection, plug notices and attach takes another pipe. Only a stale
-// event handled during install's few stores would race with them.)
+// the same number (see onNetpollClose): install holds the operator's busy
+// flag against it, and a hang-up it brings closes the quiet connection,
+// which plug notices; either way attach takes another pipe.
 func quietConnection() (nc netpoll.Connection, op *netpoll.FDOperator, w int, err error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
@@ -62,7 +62,8 @@ func quietConnection() (nc netpoll.Connection, op *netpoll.FDOperator, w int, er
 }
 
 // errClosedEarly: netpoll closed the quiet connection before the socket
-// was in place. Only a false hang-up does that (netpoll's race build hands
+// was in place, or its poller held it when install wanted it. Only a stale
+// event does that (netpoll's race build hands
 // an event of a closed fd to whichever connection reuses the number; see
 // onNetpollClose); the caller takes a fresh pipe.
 var errClosedEarly = errors.New("netpoll closed the connection before the socket was in place")
@@ -115,9 +116,15 @@ type readInterest struct {
 	live            bool // plug put the socket in place
 }
 
-// install wraps op's hooks, on a quiet connection. The socket is not in
-// epoll until resume registers it.
-func (ri *readInterest) install(op *netpoll.FDOperator, maxRead int, wantStop func() bool) {
+// install wraps op's hooks, on a quiet connection, holding op's busy flag
+// so that no poller reads them meanwhile; it fails (errClosedEarly) if a
+// poller holds the flag. The socket is not in epoll until resume
+// registers it.
+func (ri *readInterest) install(op *netpoll.FDOperator, maxRead int, wantStop func() bool) error {
+	if !hold(op) {
+		return errClosedEarly
+	}
+	defer unhold(op)
 	ri.op, ri.wantStop, ri.off = op, wantStop, true
 	ri.cond.L = &ri.mu
 	inputs, inputAck := op.Inputs, op.InputAck
@@ -135,6 +142,7 @@ func (ri *readInterest) install(op *netpoll.FDOperator, maxRead int, wantStop fu
 		}
 		return err
 	}
+	return nil
 }
 
 // pollerStop deregisters the fd; it runs on the poller, right after a read.

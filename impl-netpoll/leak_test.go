@@ -112,7 +112,11 @@ func TestPauseCyclesNoLeak(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if err := e.Shutdown(ctx); err != nil {
+	// A context of its own: the cycles may take longer than the warm-up's
+	// 5 s on a loaded machine, and Shutdown's bound is about Shutdown.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := e.Shutdown(ctx2); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	fds, gs := enginetest.WaitReleased(t, fdsBefore, gBefore)

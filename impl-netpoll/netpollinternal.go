@@ -24,12 +24,21 @@ package netpollengine
 //     log about) an fd the engine already took out. A registration that
 //     outlived netpoll's fd would stay in epoll as long as the socket lives
 //     (the engine writes through a second fd of it) and hand its events to
-//     whichever connection reuses the fd number.
+//     whichever connection reuses the fd number;
+//   - FDOperator.state, the busy flag the poller takes (a compare-and-swap
+//     from 1 to 2) before it touches an operator for an event and drops
+//     after. The hooks are plain func fields the poller reads without a
+//     lock; hold takes the flag while they are written. No event can come
+//     for the quiet connection they are written on (interest.go) except,
+//     in netpoll's race build, a stale one for an earlier fd of the same
+//     number; then the poller holds the flag, and the engine takes another
+//     pipe rather than wait.
 //
 // What it relies on, checked once by New (checkNetpoll) and by
 // TestNetpollLayout: the pinned module version; connection.operator is a
 // *FDOperator; FDOperator.detached is an int32 that Control(PollDetach)
-// increments and that gates the deregistration.
+// increments and that gates the deregistration; FDOperator.state is an
+// int32, 1 while the operator is registered and idle.
 
 import (
 	"fmt"
@@ -49,9 +58,9 @@ const (
 )
 
 var layout struct {
-	once           sync.Once
-	err            error
-	detachedOffset uintptr
+	once                        sync.Once
+	err                         error
+	detachedOffset, stateOffset uintptr
 }
 
 // checkNetpoll fails when the netpoll linked in is not the one this file
@@ -79,6 +88,11 @@ func findLayout() error {
 		return fmt.Errorf("netpoll: FDOperator has no int32 field detached (not %s?)", netpollVersion)
 	}
 	layout.detachedOffset = d.Offset
+	st, ok := reflect.TypeFor[netpoll.FDOperator]().FieldByName("state")
+	if !ok || st.Type.Kind() != reflect.Int32 {
+		return fmt.Errorf("netpoll: FDOperator has no int32 field state (not %s?)", netpollVersion)
+	}
+	layout.stateOffset = st.Offset
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return fmt.Errorf("netpoll: layout check: %w", err)
@@ -96,6 +110,10 @@ func findLayout() error {
 	if op.FD != p[0] {
 		return fmt.Errorf("netpoll: connection.operator polls fd %d, want %d", op.FD, p[0])
 	}
+	if !hold(op) {
+		return fmt.Errorf("netpoll: a registered, idle operator's state is %d, want %d", atomic.LoadInt32(opState(op)), opIdle)
+	}
+	unhold(op)
 	return nil
 }
 
@@ -129,3 +147,22 @@ func detach(op *netpoll.FDOperator) error {
 func markRegistered(op *netpoll.FDOperator) {
 	atomic.StoreInt32(detachCounter(op), 0)
 }
+
+// Operator states (FDOperator.state).
+const (
+	opIdle = 1 // registered, no poller on it
+	opBusy = 2 // a poller (or netpoll's Release) is working on it
+)
+
+func opState(op *netpoll.FDOperator) *int32 {
+	return (*int32)(unsafe.Add(unsafe.Pointer(op), layout.stateOffset))
+}
+
+// hold takes op's busy flag, as the poller does before it handles an
+// event: while held, the poller skips op's events (level-triggered epoll
+// reports them again). It fails, without waiting, when the flag is taken.
+func hold(op *netpoll.FDOperator) bool {
+	return atomic.CompareAndSwapInt32(opState(op), opIdle, opBusy)
+}
+
+func unhold(op *netpoll.FDOperator) { atomic.StoreInt32(opState(op), opIdle) }

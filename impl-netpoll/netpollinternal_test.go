@@ -12,9 +12,10 @@ import (
 )
 
 // TestNetpollLayout fails when a netpoll bump moves what netpollinternal.go
-// relies on: the pinned version and the two private fields (checkNetpoll),
-// and what the engine does with them: the operator operatorOf finds is the
-// one polling the connection's fd, detach takes the fd out of epoll
+// relies on: the pinned version and the three private fields
+// (checkNetpoll), and what the engine does with them: the operator
+// operatorOf finds is the one polling the connection's fd, the poller reads
+// nothing for an operator hold holds, detach takes the fd out of epoll
 // whatever netpoll's counter says, and after markRegistered netpoll's own
 // Control(PollDetach) deregisters again.
 func TestNetpollLayout(t *testing.T) {
@@ -57,6 +58,23 @@ func TestNetpollLayout(t *testing.T) {
 	}
 	send("one")
 	expect("one")
+
+	// hold takes the flag the poller takes: while held, nothing is read.
+	// The poller (or the task's Release) may still hold it for "one".
+	for deadline := time.Now().Add(boundTimeout); !hold(op); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("hold never succeeded on an idle operator")
+		}
+	}
+	send("held")
+	select {
+	case b := <-read:
+		unhold(op)
+		t.Fatalf("read %q while the operator was held", b)
+	case <-time.After(100 * time.Millisecond): // proving a negative: bounded wait
+	}
+	unhold(op)
+	expect("held")
 
 	// Spend netpoll's counter, as a pause does: detach deregisters anyway.
 	if err := op.Control(netpoll.PollDetach); err != nil {
@@ -111,7 +129,9 @@ func socketAttachment(t *testing.T) (netpoll.Connection, *netpoll.FDOperator, in
 	defer unix.Close(w)
 	t.Cleanup(func() { _ = nc.Close() })
 	ri := &readInterest{}
-	ri.install(op, 1<<16, func() bool { return false })
+	if err := ri.install(op, 1<<16, func() bool { return false }); err != nil {
+		t.Fatal(err)
+	}
 	if err := ri.plug(raw); err != nil {
 		t.Fatal(err)
 	}

@@ -81,9 +81,12 @@ func (c *conn) attachOnce(raw syscall.RawConn) error {
 	}
 	defer unix.Close(pipeW) // after plug: closing it first would hang up the pipe
 	a := &attachment{nc: nc}
-	a.ri.install(op, c.eng.cfg.ReadBufferSize, func() bool {
+	if err := a.ri.install(op, c.eng.cfg.ReadBufferSize, func() bool {
 		return c.pausedFlag.Load() || nc.Reader().Len() > c.eng.readAheadLimit
-	})
+	}); err != nil {
+		_ = nc.Close()
+		return err
+	}
 	// Close callbacks run newest first: ours before netpoll's own, which
 	// closes the fd.
 	_ = nc.AddCloseCallback(func(netpoll.Connection) error { c.onNetpollClose(a); return nil })
