@@ -42,7 +42,6 @@ func testManySessions(t *testing.T, newEngine Factory) {
 				return
 			}
 			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 			if _, err := c.Write([]byte{seed}); err != nil {
 				errs <- err
 				return

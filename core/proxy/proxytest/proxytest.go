@@ -146,15 +146,38 @@ func StreamSum(seed byte, n int64) [32]byte {
 	return out
 }
 
+// stallTimeout is how long a stream may make no progress in either
+// direction before the case fails. It bounds progress, not the whole
+// transfer: an engine that is slow (the race detector on a userspace TCP
+// stack moves 64 MiB through the proxy in minutes) passes, a stalled one
+// fails.
+const stallTimeout = 30 * time.Second
+
+// progressConn arms a fresh stallTimeout deadline before every Read and
+// Write. It has no ReadFrom/WriteTo, so io.Copy goes through them.
+type progressConn struct{ c *net.TCPConn }
+
+func (p progressConn) Read(b []byte) (int, error) {
+	_ = p.c.SetReadDeadline(time.Now().Add(stallTimeout))
+	return p.c.Read(b)
+}
+
+func (p progressConn) Write(b []byte) (int, error) {
+	_ = p.c.SetWriteDeadline(time.Now().Add(stallTimeout))
+	return p.c.Write(b)
+}
+
 // sendAndSum writes n bytes of stream seed to c then shuts its write side,
 // while reading everything from c until EOF; it returns the SHA-256 and
-// count of what it read.
-func sendAndSum(c *net.TCPConn, seed byte, n int64) (sum [32]byte, got int64, err error) {
+// count of what it read. Either direction stalling for stallTimeout fails
+// it with a timeout.
+func sendAndSum(tc *net.TCPConn, seed byte, n int64) (sum [32]byte, got int64, err error) {
+	c := progressConn{tc}
 	werr := make(chan error, 1)
 	go func() {
 		_, err := io.CopyN(c, NewStream(seed), n)
 		if err == nil {
-			err = c.CloseWrite()
+			err = tc.CloseWrite()
 		}
 		werr <- err
 	}()
