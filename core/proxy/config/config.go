@@ -66,6 +66,8 @@ type Global struct {
 	HardStopAfter time.Duration
 	// Log is true when a "log" line is present; logs go to stderr.
 	Log bool
+	// Stats configures the runtime API ("stats socket" ...).
+	Stats Stats
 }
 
 // Timeouts are HAProxy's timeouts; zero means none.

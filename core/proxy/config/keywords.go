@@ -213,10 +213,11 @@ var globalKeywords = join([]keyword{
 	{name: "tune.bufsize", in: inGlobal, parse: (*parser).globalBufSize},
 	{name: "hard-stop-after", in: inGlobal, parse: (*parser).globalHardStopAfter},
 	{name: "log", in: inGlobal, parse: (*parser).globalLog},
+	{name: "stats", in: inGlobal, parse: (*parser).globalStats},
 },
 	// They do not change what a TCP proxy does in this implementation
 	// (process management, TLS, threads…; spec/proxy.md §2).
-	ignored(inGlobal, "daemon", "nbthread", "nbproc", "stats", "user", "group",
+	ignored(inGlobal, "daemon", "nbthread", "nbproc", "user", "group",
 		"uid", "gid", "chroot", "pidfile", "ulimit-n", "master-worker",
 		"ca-base", "crt-base", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
 		"ssl-default-bind-options", "ssl-default-server-ciphers", "ssl-default-server-ciphersuites",

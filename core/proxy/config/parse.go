@@ -38,6 +38,7 @@ func ParseFiles(paths []string, opts Options) (*Config, error) {
 func Parse(srcs []File, opts Options) (*Config, error) {
 	p := &parser{opts: opts, cfg: &Config{}, names: map[string]string{}}
 	p.cfg.Global.BufSize = DefaultBufSize
+	p.cfg.Global.Stats = Stats{Timeout: DefaultStatsTimeout, MaxConn: DefaultStatsMaxConn}
 	p.resetDefaults()
 	if len(srcs) == 0 {
 		return nil, &Error{File: "config", Msg: "no configuration file"}
@@ -46,8 +47,10 @@ func Parse(srcs []File, opts Options) (*Config, error) {
 		p.file = src.Name
 		p.sec = nil
 		p.kind = ""
-		for i, line := range strings.Split(string(src.Data), "\n") {
+		lines := strings.Split(string(src.Data), "\n")
+		for i, line := range lines {
 			p.line = i + 1
+			p.rest = lines[i+1:]
 			words, err := splitLine(line, opts.LookupEnv)
 			if err != nil {
 				return nil, p.errf("%v", err)
@@ -110,6 +113,36 @@ type parser struct {
 	sec   *section
 	def   defaults
 	names map[string]string // proxy name -> "frontend"/"backend"/"listen"
+	// rest are the current file's lines after the current one, for the
+	// few messages that name a later line of the same section.
+	rest []string
+}
+
+// isSectionHeader says whether a line starting with word opens a section.
+func isSectionHeader(word string) bool {
+	switch word {
+	case "global", "defaults", "frontend", "backend", "listen":
+		return true
+	}
+	return ignoredSections[word]
+}
+
+// aheadInSection returns the line number of the first later line of the
+// current section whose keyword is kw, or 0.
+func (p *parser) aheadInSection(kw string) int {
+	for i, line := range p.rest {
+		w, err := splitLine(line, nil)
+		if err != nil || len(w) == 0 {
+			continue
+		}
+		if isSectionHeader(w[0]) {
+			return 0
+		}
+		if w[0] == kw {
+			return p.line + 1 + i
+		}
+	}
+	return 0
 }
 
 func (p *parser) where() Where { return Where{File: p.file, Line: p.line} }

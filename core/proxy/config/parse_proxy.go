@@ -17,6 +17,11 @@ func (p *parser) parseMode(w []string) error {
 	case "tcp":
 		return nil
 	case "http":
+		// A "listen stats" page is the usual reason for mode http in an
+		// otherwise tcp configuration: say what to use instead.
+		if at := p.aheadInSection("stats"); at > 0 {
+			return p.errf("mode http is not supported: this proxy implements mode tcp only, so the HTTP statistics page ('stats' at line %d) is not served; use 'stats socket' in the global section for the runtime API", at)
+		}
 		return p.errf("mode http is not supported: this proxy implements mode tcp only")
 	case "health":
 		return p.errf("mode health is not supported (removed from HAProxy 2.4); use mode tcp")
