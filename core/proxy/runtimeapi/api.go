@@ -1,0 +1,187 @@
+// Package runtimeapi is HAProxy's runtime API (the "stats socket" CLI) for
+// the proxy: a text protocol on a UNIX or TCP socket that operators script
+// with socat or nc ("echo 'show stat' | socat stdio /run/haproxy.sock").
+//
+// It is an admin channel, not the data path: each socket is served by plain
+// goroutines (one accept loop per socket, one goroutine per client), never
+// by the proxy's engine loops. Everything it reads or changes goes through
+// the Proxy interface, which the proxy implements with its own locks, so a
+// command takes effect safely while sessions run on other goroutines.
+//
+// # Protocol (as HAProxy 2.6)
+//
+// A client sends a line; commands in it are separated by ';' (a '\;' is a
+// literal semicolon, '\' escapes any character, blanks separate words).
+// Every command's output is followed by an empty line ("\n"). Without
+// "prompt" the connection is closed after the first line (lines that
+// arrived together with it are answered too, as HAProxy does). "prompt"
+// toggles the interactive mode: the connection stays open and every output
+// ends with "\n> ". "quit" closes it.
+//
+// # Levels
+//
+// A socket's "level" (user, operator, admin; default operator) bounds what
+// its clients may do: changes (disable/enable/set server, set weight) need
+// admin and otherwise answer "Permission denied"; server addresses and the
+// balance algorithm in "show stat", and table contents in "show table",
+// need operator. "operator" and "user" lower a session's level.
+//
+// # Limits
+//
+// A command line is at most MaxLine bytes (longer: "Command line too
+// long." and the connection is closed); a command has at most MaxArgs
+// words (more are dropped, as HAProxy's 64-argument limit). At most "stats
+// maxconn" clients (default 10) are served at once over all sockets, and a
+// socket's own "maxconn" bounds its share; further clients wait in the
+// kernel's accept backlog, as with HAProxy. A client idle for "stats
+// timeout" (default 10 s), or that does not read its output for as long, is
+// disconnected.
+package runtimeapi
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/netmodels/netmodels/core/proxy/config"
+)
+
+// Limits of one client (see the package comment).
+const (
+	MaxLine = 16384
+	MaxArgs = 64
+)
+
+// Errors a Proxy returns for names it does not know; the API prints
+// HAProxy's texts for them.
+var (
+	ErrNoBackend  = errors.New("no such backend")
+	ErrNoServer   = errors.New("no such server")
+	ErrNoTable    = errors.New("no such table")
+	ErrInvalidKey = errors.New("invalid key")
+)
+
+// Admin is a server's administrative state ("set server B/S state").
+type Admin int
+
+// Administrative states.
+const (
+	// Ready: normal operation.
+	Ready Admin = iota
+	// Drain: no new sessions except persistent ones; health checks go on.
+	Drain
+	// Maint: no new sessions at all and no health checks.
+	Maint
+)
+
+func (a Admin) String() string {
+	switch a {
+	case Drain:
+		return "drain"
+	case Maint:
+		return "maint"
+	}
+	return "ready"
+}
+
+// Proxy is what the runtime API reads and changes. Every method is called
+// from an API client's goroutine, concurrently with the data path and with
+// other clients: the implementation synchronises. Names are proxy and
+// server names as in the configuration.
+type Proxy interface {
+	// Info is the process information of "show info".
+	Info() Info
+	// StatRows are the rows of "show stat", in HAProxy's order: for each
+	// proxy in configuration order, its FRONTEND row (if it has the
+	// frontend capability), its servers, its BACKEND row (if it has the
+	// backend capability).
+	StatRows() []StatRow
+	// ServerWeight returns a server's current and initial weights.
+	ServerWeight(backend, server string) (cur, initial int, err error)
+	// SetServerWeight sets a server's current weight (0..256).
+	SetServerWeight(backend, server string, weight int) error
+	// SetServerAdmin sets a server's administrative state.
+	SetServerAdmin(backend, server string, a Admin) error
+	// Tables are the stick tables, in HAProxy's "show table" order.
+	Tables() []Table
+}
+
+// Table is one stick table as the runtime API sees it.
+type Table interface {
+	// Head is the table's "# table:" line data.
+	Head() TableHead
+	// Dump writes one line per entry in HAProxy's "show table" format
+	// ("0x...: key=... use=... exp=... <data>\n"), or only the entry
+	// whose key is key when hasKey (ErrInvalidKey: key does not parse
+	// for the table's type).
+	Dump(w io.Writer, key string, hasKey bool) error
+	// Clear removes every unreferenced entry, or the one for key.
+	Clear(key string, hasKey bool) error
+}
+
+// TableHead describes a table: "# table: NAME, type: TYPE, size:N, used:N".
+type TableHead struct {
+	Name, Type string
+	Size, Used int
+}
+
+// Info is the process information of "show info". Zero values that HAProxy
+// would print as 0 are printed; fields this proxy does not have are
+// simply not part of it.
+type Info struct {
+	Name, Version string
+	Pid           int
+	Start         time.Time
+	Now           time.Time
+	// Threads is the number of engine loops; 0: not known (not printed).
+	Threads   int
+	MaxConn   int
+	CurrConns int
+	CumConns  int64
+	Stopping  bool
+	Listeners int
+	// BytesOut is every byte sent to clients.
+	BytesOut int64
+}
+
+// RowType is the "type" column: 0 frontend, 1 backend, 2 server.
+type RowType int
+
+// Row types.
+const (
+	FrontendRow RowType = 0
+	BackendRow  RowType = 1
+	ServerRow   RowType = 2
+)
+
+// StatRow is one row of "show stat", with the columns this proxy has; the
+// other columns stay empty. Names are HAProxy's columns (management.txt
+// §9.1).
+type StatRow struct {
+	Type RowType
+	// Proxy is pxname; Name is svname ("FRONTEND", "BACKEND" or the
+	// server's name).
+	Proxy, Name string
+	IID, SID    int
+	// Counters, HAProxy's names.
+	Qcur, Scur, Stot, Bin, Bout, Ereq, Econ, Wretr, Wredis, Dcon int64
+	// Slim and Qlimit are limits; 0: none (empty).
+	Slim, Qlimit int
+	Status       string
+	// Weight is the effective weight (servers: current weight; backends:
+	// the sum over servers in use), UWeight the user-set one.
+	Weight, UWeight, Act, Bck int
+	// LastChg is seconds since the last state change; negative: unknown.
+	LastChg int64
+	// Check: a health check runs (servers): the check columns are filled.
+	Check                             bool
+	ChkFail, ChkDown                  int64
+	CheckStatus                       string
+	CheckRise, CheckFall, CheckHealth int
+	CheckDesc                         string
+	// Addr (servers) and Algo (backends) are shown from level operator.
+	Addr, Algo string
+}
+
+// Level is a socket's access level (config's type).
+type Level = config.Level

@@ -1,0 +1,619 @@
+package runtimeapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netmodels/netmodels/core/proxy/config"
+)
+
+// client is one API connection's state: its level and mode. Commands run
+// on the client's goroutine and write to w.
+type client struct {
+	px      Proxy
+	level   config.Level
+	prompt  bool
+	quit    bool
+	timeout time.Duration // idle limit; "set timeout cli" changes it
+	w       io.Writer
+}
+
+// command is one entry of the command table: the words that select it,
+// its help line, and its handler (args are all the words, keywords
+// included).
+type command struct {
+	kw    []string
+	usage string
+	help  string
+	run   func(c *client, args []string)
+}
+
+// commands are the supported commands, in help order (alphabetical, then
+// help/prompt/quit, as HAProxy lists them).
+var commands []command
+
+// closing are the last three help lines HAProxy always lists.
+var closing []command
+
+func init() {
+	closing = []command{
+		{kw: []string{"help"}, usage: "help [<command>]", help: "list matching or all commands", run: (*client).help},
+		{kw: []string{"prompt"}, usage: "prompt", help: "toggle interactive mode with prompt", run: func(c *client, _ []string) { c.prompt = !c.prompt }},
+		{kw: []string{"quit"}, usage: "quit", help: "disconnect", run: func(c *client, _ []string) { c.quit = true }},
+	}
+	commands = append([]command{
+		{kw: []string{"clear", "table"}, usage: "clear table <table> [key <key>]", help: "remove an entry from a table, or all of them", run: (*client).clearTable},
+		{kw: []string{"disable", "server"}, usage: "disable server <bk>/<srv>", help: "disable a server for maintenance (use 'set server' instead)", run: (*client).disableServer},
+		{kw: []string{"enable", "server"}, usage: "enable server <bk>/<srv>", help: "enable a disabled server (use 'set server' instead)", run: (*client).enableServer},
+		{kw: []string{"get", "weight"}, usage: "get weight <bk>/<srv>", help: "report a server's current weight", run: (*client).getWeight},
+		{kw: []string{"operator"}, usage: "operator", help: "lower the level of the current CLI session to operator", run: (*client).setLevel},
+		{kw: []string{"set", "server"}, usage: "set server <bk>/<srv> state|weight ...", help: "change a server's state (ready, drain, maint) or weight", run: (*client).setServer},
+		{kw: []string{"set", "timeout"}, usage: "set timeout cli <delay>", help: "change this session's idle timeout (seconds)", run: (*client).setTimeout},
+		{kw: []string{"set", "weight"}, usage: "set weight <bk>/<srv> <w>[%]", help: "change a server's weight (use 'set server' instead)", run: (*client).setWeight},
+		{kw: []string{"show", "backend"}, usage: "show backend", help: "list backends in the current running config", run: (*client).showBackend},
+		{kw: []string{"show", "cli", "level"}, usage: "show cli level", help: "display the level of the current CLI session", run: func(c *client, _ []string) { c.printf("%s\n", c.level) }},
+		{kw: []string{"show", "info"}, usage: "show info", help: "report information about the running process", run: (*client).showInfo},
+		{kw: []string{"show", "stat"}, usage: "show stat [{<iid>|<px>} <type> <sid>] [up|no-maint]", help: "report counters for each proxy and server (CSV)", run: (*client).showStat},
+		{kw: []string{"show", "table"}, usage: "show table [<table> [key <key>]]", help: "report table usage stats or dump this table's contents", run: (*client).showTable},
+		{kw: []string{"show", "version"}, usage: "show version", help: "show version of the current process", run: func(c *client, _ []string) { c.printf("%s\n", c.px.Info().Version) }},
+		{kw: []string{"user"}, usage: "user", help: "lower the level of the current CLI session to user", run: (*client).setLevel},
+	}, closing...)
+}
+
+func (c *client) printf(format string, args ...any) { fmt.Fprintf(c.w, format, args...) }
+
+// exec runs one command (its words). The caller writes the end-of-output
+// marker ("\n" or "\n> ").
+func (c *client) exec(args []string) {
+	if len(args) == 0 {
+		c.printf("Unknown command. Please enter one of the following commands only:\n")
+		c.usage(commands)
+		return
+	}
+	if cmd := lookup(args); cmd != nil {
+		cmd.run(c, args)
+		return
+	}
+	// HAProxy suggests close matches; here: the commands sharing the
+	// first word, else all of them.
+	var near []command
+	for _, cmd := range commands {
+		if cmd.kw[0] == args[0] {
+			near = append(near, cmd)
+		}
+	}
+	if len(near) == 0 {
+		near = commands
+	} else {
+		near = append(near, closing...)
+	}
+	c.printf("Unknown command, but maybe one of the following ones is a better match:\n")
+	c.usage(near)
+}
+
+// lookup finds the command whose keywords begin args.
+func lookup(args []string) *command {
+	for i := range commands {
+		cmd := &commands[i]
+		if len(args) < len(cmd.kw) {
+			continue
+		}
+		ok := true
+		for j, k := range cmd.kw {
+			if args[j] != k {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return cmd
+		}
+	}
+	return nil
+}
+
+func (c *client) usage(cmds []command) {
+	for _, cmd := range cmds {
+		c.printf("  %-40s: %s\n", cmd.usage, cmd.help)
+	}
+}
+
+func (c *client) help(args []string) {
+	var list []command
+	for _, cmd := range commands {
+		match := true
+		for i, a := range args[1:] {
+			if i >= len(cmd.kw) || cmd.kw[i] != a {
+				match = false
+				break
+			}
+		}
+		if match {
+			list = append(list, cmd)
+		}
+	}
+	if len(args) > 1 {
+		list = append(list, closing...)
+		// The closing commands may have matched already.
+		seen := map[string]bool{}
+		out := list[:0]
+		for _, cmd := range list {
+			if !seen[cmd.usage] {
+				seen[cmd.usage] = true
+				out = append(out, cmd)
+			}
+		}
+		list = out
+	}
+	c.printf("The following commands are valid at this level:\n")
+	c.usage(list)
+}
+
+// needLevel prints HAProxy's "Permission denied" when the session is below
+// l.
+func (c *client) needLevel(l config.Level) bool {
+	if c.level < l {
+		c.printf("Permission denied\n")
+		return false
+	}
+	return true
+}
+
+func (c *client) setLevel(args []string) {
+	l := config.LevelOperator
+	if args[0] == "user" {
+		l = config.LevelUser
+	}
+	if c.needLevel(l) {
+		c.level = l
+	}
+}
+
+// findServer resolves "backend/server" (either may be "#<id>") and prints
+// HAProxy's message when it cannot.
+func (c *client) findServer(arg string) (be, srv string, ok bool) {
+	be, srv, found := strings.Cut(arg, "/")
+	if !found || be == "" || srv == "" {
+		c.printf("Require 'backend/server'.\n")
+		return "", "", false
+	}
+	rows := c.px.StatRows()
+	if id, isID := numericID(be); isID {
+		be = ""
+		for _, r := range rows {
+			if r.Type == BackendRow && r.IID == id {
+				be = r.Proxy
+			}
+		}
+	}
+	hasBackend := false
+	for _, r := range rows {
+		if r.Type == BackendRow && r.Proxy == be {
+			hasBackend = true
+		}
+	}
+	if !hasBackend {
+		c.printf("No such backend.\n")
+		return "", "", false
+	}
+	if id, isID := numericID(srv); isID {
+		srv = ""
+		for _, r := range rows {
+			if r.Type == ServerRow && r.Proxy == be && r.SID == id {
+				srv = r.Name
+			}
+		}
+	}
+	for _, r := range rows {
+		if r.Type == ServerRow && r.Proxy == be && r.Name == srv {
+			return be, srv, true
+		}
+	}
+	c.printf("No such server.\n")
+	return "", "", false
+}
+
+// numericID reads HAProxy's "#<id>" form.
+func numericID(s string) (int, bool) {
+	if !strings.HasPrefix(s, "#") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s[1:])
+	return n, err == nil
+}
+
+// report prints an error from the proxy in HAProxy's words.
+func (c *client) report(err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNoBackend):
+		c.printf("No such backend.\n")
+	case errors.Is(err, ErrNoServer):
+		c.printf("No such server.\n")
+	case errors.Is(err, ErrNoTable):
+		c.printf("No such table\n")
+	case errors.Is(err, ErrInvalidKey):
+		c.printf("Invalid key\n")
+	default:
+		c.printf("%s\n", oneLine(err.Error()))
+	}
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+
+func (c *client) arg(args []string, i int) string {
+	if i < len(args) {
+		return args[i]
+	}
+	return ""
+}
+
+func (c *client) disableServer(args []string) { c.adminCmd(args, Maint) }
+func (c *client) enableServer(args []string)  { c.adminCmd(args, Ready) }
+
+func (c *client) adminCmd(args []string, a Admin) {
+	if !c.needLevel(config.LevelAdmin) {
+		return
+	}
+	be, srv, ok := c.findServer(c.arg(args, 2))
+	if !ok {
+		return
+	}
+	c.report(c.px.SetServerAdmin(be, srv, a))
+}
+
+func (c *client) getWeight(args []string) {
+	be, srv, ok := c.findServer(c.arg(args, 2))
+	if !ok {
+		return
+	}
+	cur, initial, err := c.px.ServerWeight(be, srv)
+	if err != nil {
+		c.report(err)
+		return
+	}
+	c.printf("%d (initial %d)\n", cur, initial)
+}
+
+func (c *client) setWeight(args []string) {
+	if !c.needLevel(config.LevelAdmin) {
+		return
+	}
+	be, srv, ok := c.findServer(c.arg(args, 2))
+	if !ok {
+		return
+	}
+	c.changeWeight(be, srv, c.arg(args, 3))
+}
+
+// maxWeight is HAProxy's SRV_UWGHT_MAX.
+const maxWeight = 256
+
+// changeWeight applies "<w>" or "<w>%" (relative to the initial weight,
+// capped at 256) with HAProxy's messages.
+func (c *client) changeWeight(be, srv, arg string) {
+	if arg == "" {
+		c.printf("Require <weight> or <weight%%>.\n")
+		return
+	}
+	_, initial, err := c.px.ServerWeight(be, srv)
+	if err != nil {
+		c.report(err)
+		return
+	}
+	w, msg := parseWeight(arg, initial)
+	if msg != "" {
+		c.printf("%s", msg)
+		return
+	}
+	c.report(c.px.SetServerWeight(be, srv, w))
+}
+
+// parseWeight reads an absolute or relative weight as HAProxy's
+// server_parse_weight_change_request; msg is its error text ("" if ok).
+func parseWeight(arg string, initial int) (w int, msg string) {
+	i := 0
+	if i < len(arg) && (arg[i] == '-' || arg[i] == '+') {
+		i++
+	}
+	j := i
+	for j < len(arg) && arg[j] >= '0' && arg[j] <= '9' {
+		j++
+	}
+	if j == i {
+		return 0, "Empty weight string empty or preceded by garbage"
+	}
+	// Saturate instead of overflowing: anything this large is out of range.
+	n, err := strconv.ParseInt(arg[:j], 10, 32)
+	if err != nil {
+		n = 1 << 30
+		if arg[0] == '-' {
+			n = -n
+		}
+	}
+	switch arg[j:] {
+	case "%":
+		if n < 0 {
+			return 0, "Relative weight must be positive.\n"
+		}
+		v := int64(initial) * n / 100
+		return int(min(v, maxWeight)), ""
+	case "":
+		if n < 0 || n > maxWeight {
+			return 0, "Absolute weight can only be between 0 and 256 inclusive.\n"
+		}
+		return int(n), ""
+	}
+	return 0, "Trailing garbage in weight string"
+}
+
+// setServerUsage is HAProxy 2.6's text, the subcommands it knows; only
+// state and weight are implemented here.
+const setServerUsage = "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n"
+
+func (c *client) setServer(args []string) {
+	if !c.needLevel(config.LevelAdmin) {
+		return
+	}
+	be, srv, ok := c.findServer(c.arg(args, 2))
+	if !ok {
+		return
+	}
+	switch sub := c.arg(args, 3); sub {
+	case "state":
+		var a Admin
+		switch c.arg(args, 4) {
+		case "ready":
+			a = Ready
+		case "drain":
+			a = Drain
+		case "maint":
+			a = Maint
+		default:
+			c.printf("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n")
+			return
+		}
+		c.report(c.px.SetServerAdmin(be, srv, a))
+	case "weight":
+		c.changeWeight(be, srv, c.arg(args, 4))
+	case "addr", "agent", "agent-addr", "agent-port", "agent-send", "check-addr", "check-port", "fqdn", "health", "ssl":
+		c.printf("'set server <srv> %s' is not supported by this proxy (only 'state' and 'weight').\n", sub)
+	default:
+		c.printf("%s", setServerUsage)
+	}
+}
+
+func (c *client) setTimeout(args []string) {
+	if c.arg(args, 2) != "cli" {
+		c.printf("'set timeout' only supports 'cli'.\n")
+		return
+	}
+	n, err := strconv.Atoi(c.arg(args, 3))
+	if err != nil || n <= 0 || n > 86400 {
+		c.printf("Expects an integer value.\n")
+		return
+	}
+	c.timeout = time.Duration(n) * time.Second
+}
+
+func (c *client) showBackend(_ []string) {
+	c.printf("# name\n")
+	for _, r := range c.px.StatRows() {
+		if r.Type == BackendRow {
+			c.printf("%s\n", r.Proxy)
+		}
+	}
+}
+
+func (c *client) showInfo(args []string) {
+	for _, a := range args[2:] {
+		if a == "typed" || a == "json" || a == "desc" || a == "float" {
+			c.printf("'show info %s' is not supported by this proxy (plain format only).\n", a)
+			return
+		}
+	}
+	in := c.px.Info()
+	up := in.Now.Sub(in.Start)
+	if up < 0 {
+		up = 0
+	}
+	s := int64(up / time.Second)
+	b01 := 0
+	if in.Stopping {
+		b01 = 1
+	}
+	c.printf("Name: %s\nVersion: %s\n", in.Name, in.Version)
+	if in.Threads > 0 {
+		c.printf("Nbthread: %d\n", in.Threads)
+	}
+	c.printf("Nbproc: 1\nProcess_num: 1\nPid: %d\n", in.Pid)
+	c.printf("Uptime: %dd %dh%02dm%02ds\nUptime_sec: %d\n", s/86400, s%86400/3600, s%3600/60, s%60, s)
+	c.printf("Maxconn: %d\nHard_maxconn: %d\nCurrConns: %d\nCumConns: %d\n", in.MaxConn, in.MaxConn, in.CurrConns, in.CumConns)
+	c.printf("Stopping: %d\nListeners: %d\nTotalBytesOut: %d\nStart_time_sec: %d\n", b01, in.Listeners, in.BytesOut, in.Start.Unix())
+}
+
+// showStat prints the CSV: the header, then the selected rows.
+func (c *client) showStat(args []string) {
+	iid, typ, sid := -1, -1, -1
+	rest := args[2:]
+	rows := c.px.StatRows()
+	if len(rest) >= 3 {
+		switch p := rest[0]; {
+		case p == "-1":
+		default:
+			if n, err := strconv.Atoi(p); err == nil {
+				iid = n
+				break
+			}
+			iid = -2
+			for _, r := range rows {
+				if r.Proxy == p {
+					iid = r.IID
+					break
+				}
+			}
+			if iid == -2 {
+				c.printf("No such proxy.\n")
+				return
+			}
+		}
+		typ = atoi(rest[1])
+		sid = atoi(rest[2])
+		rest = rest[3:]
+	}
+	var hideDown, hideMaint bool
+	for _, a := range rest {
+		switch a {
+		case "up":
+			hideDown = true
+		case "no-maint":
+			hideMaint = true
+		case "typed", "json", "desc":
+			c.printf("'show stat %s' is not supported by this proxy (CSV only).\n", a)
+			return
+		}
+	}
+	b := append([]byte(statHeader), '\n')
+	showAddr := c.level >= config.LevelOperator
+	for i := range rows {
+		r := &rows[i]
+		if iid != -1 && r.IID != iid || typ&(1<<r.Type) == 0 {
+			continue
+		}
+		if r.Type == ServerRow {
+			if sid != -1 && r.SID != sid {
+				continue
+			}
+			maint := strings.HasPrefix(r.Status, "MAINT")
+			if hideMaint && maint || hideDown && (maint || strings.HasPrefix(r.Status, "DOWN")) {
+				continue
+			}
+		}
+		if r.Type == BackendRow && (hideDown || hideMaint) {
+			up, all := 0, 0
+			for _, s := range rows {
+				if s.Type == ServerRow && s.Proxy == r.Proxy {
+					all++
+					if !strings.HasPrefix(s.Status, "MAINT") && !strings.HasPrefix(s.Status, "DOWN") {
+						up++
+					}
+				}
+			}
+			cp := *r
+			cp.Status = fmt.Sprintf("%s (%d/%d)", r.Status, up, all)
+			r = &cp
+		}
+		b = appendStatRow(b, r, showAddr)
+	}
+	_, _ = c.w.Write(b)
+}
+
+// atoi is C's atoi for the stat filter: digits after an optional '-', else 0.
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (c *client) findTable(name string) Table {
+	for _, t := range c.px.Tables() {
+		if t.Head().Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+func (c *client) tableHead(t Table) {
+	h := t.Head()
+	c.printf("# table: %s, type: %s, size:%d, used:%d\n", h.Name, h.Type, h.Size, h.Used)
+}
+
+// tableFilter reads "[key <key>]" after the table name; ok false: an
+// error was printed (bad is HAProxy's text for an unknown filter).
+func (c *client) tableFilter(rest []string, bad string) (key string, hasKey, ok bool) {
+	if len(rest) == 0 {
+		return "", false, true
+	}
+	switch {
+	case rest[0] == "key":
+		if len(rest) < 2 {
+			c.printf("Key value expected\n")
+			return "", false, false
+		}
+		return rest[1], true, true
+	case strings.HasPrefix(rest[0], "data."):
+		c.printf("'data.<type>' filters are not supported by this proxy (only 'key <key>').\n")
+		return "", false, false
+	}
+	c.printf("%s", bad)
+	return "", false, false
+}
+
+func (c *client) showTable(args []string) {
+	if len(args) < 3 {
+		for _, t := range c.px.Tables() {
+			c.tableHead(t)
+		}
+		return
+	}
+	t := c.findTable(args[2])
+	if t == nil {
+		c.printf("No such table\n")
+		return
+	}
+	key, hasKey, ok := c.tableFilter(args[3:], "Optional argument only supports \"data.<store_data_type>\" <operator> <value> and key <key>\n")
+	if !ok {
+		return
+	}
+	if c.level < config.LevelOperator {
+		c.tableHead(t)
+		c.printf("# contents not dumped due to insufficient privileges\n")
+		return
+	}
+	if !hasKey {
+		c.tableHead(t)
+		c.report(t.Dump(c.w, "", false))
+		return
+	}
+	// A key lookup prints the head only when the entry exists (HAProxy).
+	var one bytes.Buffer
+	if err := t.Dump(&one, key, true); err != nil {
+		c.report(err)
+		return
+	}
+	if one.Len() > 0 {
+		c.tableHead(t)
+		_, _ = c.w.Write(one.Bytes())
+	}
+}
+
+const clearTableUsage = "Required arguments: <table> \"data.<store_data_type>\" <operator> <value> or <table> key <key>\n"
+
+func (c *client) clearTable(args []string) {
+	if len(args) < 3 {
+		c.printf("%s", clearTableUsage)
+		return
+	}
+	t := c.findTable(args[2])
+	if t == nil {
+		c.printf("No such table\n")
+		return
+	}
+	key, hasKey, ok := c.tableFilter(args[3:], clearTableUsage)
+	if !ok {
+		return
+	}
+	// HAProxy silently ignores a clear below level operator.
+	if c.level < config.LevelOperator {
+		return
+	}
+	c.report(t.Clear(key, hasKey))
+}

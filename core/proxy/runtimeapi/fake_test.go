@@ -1,0 +1,150 @@
+package runtimeapi
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+)
+
+// fakeProxy is a Proxy with one frontend "fe", a backend "be" with
+// servers s1 (weight 3) and s2 (backup), and a stick table "fe" of type
+// ip.
+type fakeProxy struct {
+	mu     sync.Mutex
+	weight map[string]int
+	admin  map[string]Admin
+	table  *fakeTable
+}
+
+func newFake() *fakeProxy {
+	return &fakeProxy{
+		weight: map[string]int{"s1": 3, "s2": 1},
+		admin:  map[string]Admin{},
+		table:  &fakeTable{entries: map[netip.Addr]int{netip.MustParseAddr("127.0.0.1"): 1, netip.MustParseAddr("127.0.0.2"): 2}},
+	}
+}
+
+var fakeStart = time.Unix(1700000000, 0)
+
+func (f *fakeProxy) Info() Info {
+	return Info{Name: "netmodels", Version: "2.6-compat", Pid: 42, Start: fakeStart, Now: fakeStart.Add(93784 * time.Second),
+		MaxConn: 100, CurrConns: 2, CumConns: 7, Listeners: 1, BytesOut: 5}
+}
+
+func (f *fakeProxy) status(name string) string {
+	switch f.admin[name] {
+	case Maint:
+		return "MAINT"
+	case Drain:
+		return "DRAIN"
+	}
+	return "no check"
+}
+
+func (f *fakeProxy) StatRows() []StatRow {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []StatRow{
+		{Type: FrontendRow, Proxy: "fe", Name: "FRONTEND", IID: 2, Scur: 1, Stot: 5, Slim: 100, Status: "OPEN", Ereq: 1, Dcon: 2},
+		{Type: ServerRow, Proxy: "be", Name: "s1", IID: 3, SID: 1, Status: f.status("s1"), Weight: f.weight["s1"], UWeight: f.weight["s1"], Act: 1, Addr: "127.0.0.1:80", LastChg: 4},
+		{Type: ServerRow, Proxy: "be", Name: "s2", IID: 3, SID: 2, Status: f.status("s2"), Weight: f.weight["s2"], UWeight: f.weight["s2"], Bck: 1, Addr: "127.0.0.1:81", LastChg: 4,
+			Check: true, CheckStatus: "L4OK", CheckDesc: "Layer4 check passed", CheckRise: 2, CheckFall: 3, CheckHealth: 4},
+		{Type: BackendRow, Proxy: "be", Name: "BACKEND", IID: 3, Status: "UP", Weight: f.weight["s1"], UWeight: f.weight["s1"], Act: 1, Algo: "roundrobin", LastChg: -1},
+	}
+}
+
+func (f *fakeProxy) check(be, srv string) error {
+	if be != "be" {
+		return ErrNoBackend
+	}
+	if _, ok := f.weight[srv]; !ok {
+		return ErrNoServer
+	}
+	return nil
+}
+
+func (f *fakeProxy) ServerWeight(be, srv string) (int, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(be, srv); err != nil {
+		return 0, 0, err
+	}
+	initial := map[string]int{"s1": 3, "s2": 1}[srv]
+	return f.weight[srv], initial, nil
+}
+
+func (f *fakeProxy) SetServerWeight(be, srv string, w int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(be, srv); err != nil {
+		return err
+	}
+	f.weight[srv] = w
+	return nil
+}
+
+func (f *fakeProxy) SetServerAdmin(be, srv string, a Admin) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(be, srv); err != nil {
+		return err
+	}
+	f.admin[srv] = a
+	return nil
+}
+
+func (f *fakeProxy) Tables() []Table { return []Table{f.table} }
+
+type fakeTable struct {
+	mu      sync.Mutex
+	entries map[netip.Addr]int
+}
+
+func (t *fakeTable) Head() TableHead {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return TableHead{Name: "fe", Type: "ip", Size: 100, Used: len(t.entries)}
+}
+
+func (t *fakeTable) Dump(w io.Writer, key string, hasKey bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var want netip.Addr
+	if hasKey {
+		a, err := netip.ParseAddr(key)
+		if err != nil {
+			return ErrInvalidKey
+		}
+		want = a
+	}
+	var keys []netip.Addr
+	for k := range t.entries {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Less(keys[j]) })
+	for _, k := range keys {
+		if hasKey && k != want {
+			continue
+		}
+		fmt.Fprintf(w, "0x%x: key=%s use=0 exp=0 conn_cnt=%d\n", t.entries[k], k, t.entries[k])
+	}
+	return nil
+}
+
+func (t *fakeTable) Clear(key string, hasKey bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !hasKey {
+		clear(t.entries)
+		return nil
+	}
+	a, err := netip.ParseAddr(key)
+	if err != nil {
+		return ErrInvalidKey
+	}
+	delete(t.entries, a)
+	return nil
+}
