@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/netmodels/netmodels/core/proxy/config"
+	"github.com/netmodels/netmodels/core/proxy/runtimeapi"
 )
 
 // ErrNoServer means no server of the backend is usable (all down,
@@ -22,8 +23,20 @@ var ErrQueueFull = errors.New("proxy: backend queue full")
 type server struct {
 	be  *backend
 	cfg *config.Server
+	id  int // HAProxy's puid: position in the backend, from 1
 	st  counters
 	up  atomic.Bool
+	// admin is the administrative state (runtimeapi.Ready, Drain, Maint):
+	// "disabled" in the configuration starts it in Maint, the runtime API
+	// changes it. weight is the current weight (cfg.Weight is the initial
+	// one). Both are written under be.mu and read without it by stats.
+	admin  atomic.Int32
+	weight atomic.Int32
+	// lastChange is when the server last changed state (p.clock, Unix ns).
+	lastChange atomic.Int64
+	// lastCheck is the last health check's outcome: 0 none yet, 1 ok,
+	// 2 failed.
+	lastCheck atomic.Int32
 
 	// Guarded by be.mu.
 	cur   int // sessions assigned (connecting or established)
@@ -32,10 +45,20 @@ type server struct {
 	fails, oks int
 }
 
-func (s *server) isUp() bool { return s.up.Load() && !s.cfg.Disabled }
+// isUp: health says up and not in maintenance. Such a server takes the
+// sessions that insist on it (a retry without redispatch, persistence),
+// even when draining or at weight 0, as in HAProxy.
+func (s *server) isUp() bool { return s.up.Load() && s.adminState() != runtimeapi.Maint }
 
-// usable: may take new sessions, capacity aside.
-func (s *server) usable() bool { return s.isUp() && s.cfg.Weight > 0 }
+// usable: may take new sessions, capacity aside (HAProxy's
+// srv_currently_usable: up, not draining, weight above 0).
+func (s *server) usable() bool {
+	return s.isUp() && s.adminState() == runtimeapi.Ready && s.curWeight() > 0
+}
+
+func (s *server) adminState() runtimeapi.Admin { return runtimeapi.Admin(s.admin.Load()) }
+
+func (s *server) curWeight() int { return int(s.weight.Load()) }
 
 func (s *server) hasRoom() bool { return s.cfg.MaxConn == 0 || s.cur < s.cfg.MaxConn }
 
@@ -58,9 +81,15 @@ type backend struct {
 
 func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 	be := &backend{p: p, cfg: cfg, queueCap: queueCap}
-	for _, sc := range cfg.Servers {
-		s := &server{be: be, cfg: sc}
+	now := p.clock.Now().UnixNano()
+	for i, sc := range cfg.Servers {
+		s := &server{be: be, cfg: sc, id: i + 1}
 		s.up.Store(true) // HAProxy starts servers up; checks take them down
+		s.weight.Store(int32(sc.Weight))
+		if sc.Disabled {
+			s.admin.Store(int32(runtimeapi.Maint))
+		}
+		s.lastChange.Store(now)
 		be.servers = append(be.servers, s)
 	}
 	return be
@@ -123,20 +152,20 @@ func (be *backend) pickLocked(src netip.Addr, avoid *server) (*server, bool) {
 		// server queues the client rather than moving it, to keep affinity.
 		total := 0
 		for _, s := range cands {
-			total += s.cfg.Weight
+			total += s.curWeight()
 		}
 		h := fnv.New32a()
 		b := src.Unmap().AsSlice()
 		_, _ = h.Write(b)
 		n := int(h.Sum32() % uint32(total))
 		for _, s := range cands {
-			if n < s.cfg.Weight {
+			if n < s.curWeight() {
 				if s.hasRoom() {
 					return s, true
 				}
 				return nil, true
 			}
-			n -= s.cfg.Weight
+			n -= s.curWeight()
 		}
 		return nil, true
 	case config.LeastConn:
@@ -148,7 +177,7 @@ func (be *backend) pickLocked(src netip.Addr, avoid *server) (*server, bool) {
 				continue
 			}
 			// cur/weight smaller wins, compared without division.
-			if best == nil || s.cur*best.cfg.Weight < best.cur*s.cfg.Weight {
+			if best == nil || s.cur*best.curWeight() < best.cur*s.curWeight() {
 				best = s
 			}
 		}
@@ -164,8 +193,9 @@ func (be *backend) pickLocked(src netip.Addr, avoid *server) (*server, bool) {
 			if !s.hasRoom() {
 				continue
 			}
-			s.rrCur += s.cfg.Weight
-			total += s.cfg.Weight
+			w := s.curWeight()
+			s.rrCur += w
+			total += w
 			if best == nil || s.rrCur > best.rrCur {
 				best = s
 			}
@@ -186,7 +216,7 @@ func (be *backend) assign(sess *session, want, avoid *server) (srv *server, queu
 	defer be.mu.Unlock()
 	var any bool
 	if want != nil {
-		any = want.usable()
+		any = want.isUp()
 		if any && want.hasRoom() {
 			srv = want
 		}

@@ -40,6 +40,7 @@ func (fe *frontend) listen() error {
 	for _, b := range fe.cfg.Binds {
 		b := b
 		l, err := fe.p.eng.Listen(b.Addr, func(c engine.Conn) engine.Handler {
+			fe.p.cumConns.Add(1)
 			s := newSession(fe, c, b.AcceptProxy)
 			if fe.p.onSession != nil {
 				fe.p.onSession(s)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/proxy/runtimeapi"
 )
 
 // checker runs a server's TCP health check: a connect, nothing sent. A
@@ -70,6 +71,12 @@ func (c *checker) run() {
 		return
 	}
 	c.mu.Unlock()
+	// In maintenance no check runs (HAProxy stops them); the timer keeps
+	// ticking so that checks resume by themselves when it ends.
+	if c.srv.adminState() == runtimeapi.Maint {
+		c.schedule(c.interval())
+		return
+	}
 	t := c.srv.be.cfg.Timeouts
 	timeout := c.srv.cfg.Inter
 	if t.Check > 0 {
@@ -95,12 +102,18 @@ func (c *checker) run() {
 func (c *checker) result(ok bool) {
 	s := c.srv
 	if ok {
+		s.lastCheck.Store(1)
+	} else {
+		s.lastCheck.Store(2)
+	}
+	if ok {
 		s.fails = 0
 		if !s.up.Load() {
 			s.oks++
 			if s.oks >= s.cfg.Rise {
 				s.oks = 0
 				s.up.Store(true)
+				s.lastChange.Store(c.p.clock.Now().UnixNano())
 				c.p.logf("Server %s/%s is UP", s.be.cfg.Name, s.cfg.Name)
 				s.be.pump() // queued sessions may now go
 			}
@@ -113,6 +126,8 @@ func (c *checker) result(ok bool) {
 			if s.fails >= s.cfg.Fall {
 				s.fails = 0
 				s.up.Store(false)
+				s.st.chkdwn.Add(1)
+				s.lastChange.Store(c.p.clock.Now().UnixNano())
 				c.p.logf("Server %s/%s is DOWN", s.be.cfg.Name, s.cfg.Name)
 			}
 		}

@@ -48,10 +48,12 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/netmodels/netmodels/core/clock"
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/proxy/config"
+	"github.com/netmodels/netmodels/core/proxy/runtimeapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -120,6 +122,9 @@ type Proxy struct {
 	doneOnce sync.Once
 	done     chan struct{}
 	checks   []*checker
+	started  time.Time
+	cumConns atomic.Int64      // connections accepted, ever (show info CumConns)
+	api      *runtimeapi.Server // the stats sockets; nil: none
 
 	onSession func(*session) // test hook, called on the session's loop
 }
@@ -161,11 +166,21 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 // Start binds every frontend and starts the health checks. On error
 // nothing stays bound.
 func (p *Proxy) Start() error {
+	p.started = p.clock.Now()
 	for _, fe := range p.frontends {
 		if err := fe.listen(); err != nil {
 			p.closeListeners()
 			return err
 		}
+	}
+	if st := p.cfg.Global.Stats; len(st.Sockets) > 0 {
+		api, err := runtimeapi.Listen(st, apiView{p})
+		if err != nil {
+			p.closeListeners()
+			return err
+		}
+		p.api = api
+		api.Serve()
 	}
 	for _, be := range p.backends {
 		for _, s := range be.servers {
@@ -173,7 +188,9 @@ func (p *Proxy) Start() error {
 			if s.cfg.Check && target == "" {
 				p.logf("Server %s/%s: no port to check (set 'port'), health check disabled", be.cfg.Name, s.cfg.Name)
 			}
-			if s.cfg.Check && !s.cfg.Disabled && target != "" {
+			// A disabled server gets its checker too: it checks nothing
+			// while in maintenance and resumes when "enable server" ends it.
+			if s.cfg.Check && target != "" {
 				c := newChecker(p, s)
 				p.checks = append(p.checks, c)
 				c.start()
@@ -194,6 +211,15 @@ func (p *Proxy) Addrs() []net.Addr {
 	return out
 }
 
+// StatsAddrs are the runtime API's socket addresses ("stats socket"), in
+// configuration order.
+func (p *Proxy) StatsAddrs() []net.Addr {
+	if p.api == nil {
+		return nil
+	}
+	return p.api.Addrs()
+}
+
 func (p *Proxy) closeListeners() {
 	for _, fe := range p.frontends {
 		for _, l := range fe.listeners {
@@ -210,6 +236,11 @@ func (p *Proxy) SoftStop() {
 	p.stopOnce.Do(func() {
 		p.stopping.Store(true)
 		p.closeListeners()
+		// The runtime API stops with the listeners, as HAProxy's old
+		// process unbinds every socket on a soft-stop.
+		if p.api != nil {
+			_ = p.api.Close()
+		}
 		for _, c := range p.checks {
 			c.stop()
 		}

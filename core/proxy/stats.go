@@ -22,6 +22,7 @@ type counters struct {
 	wredis atomic.Int64 // redispatches (backend/server)
 	qcur   atomic.Int64 // sessions waiting in the queue
 	chkfl  atomic.Int64 // failed health checks (server)
+	chkdwn atomic.Int64 // up → down transitions (server)
 }
 
 // Counters is a snapshot of one frontend's, backend's or server's
@@ -121,7 +122,7 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(d.desc, d.kind, float64(d.value(&s.st)), be.cfg.Name, s.cfg.Name)
 			}
 			ch <- prometheus.MustNewConstMetric(srvUpDesc, prometheus.GaugeValue, b2f(s.isUp()), be.cfg.Name, s.cfg.Name)
-			ch <- prometheus.MustNewConstMetric(srvWgtDesc, prometheus.GaugeValue, float64(s.cfg.Weight), be.cfg.Name, s.cfg.Name)
+			ch <- prometheus.MustNewConstMetric(srvWgtDesc, prometheus.GaugeValue, float64(s.curWeight()), be.cfg.Name, s.cfg.Name)
 		}
 	}
 }

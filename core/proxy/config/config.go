@@ -84,7 +84,11 @@ type Where struct {
 // Frontend accepts client connections ("frontend" or the front half of a
 // "listen" section).
 type Frontend struct {
-	Name  string
+	Name string
+	// ID is HAProxy's proxy id (the "iid" of show stat): sections are
+	// numbered in declaration order from 2; a listen's frontend and
+	// backend share one.
+	ID    int
 	Where Where
 	Binds []Bind
 	// MaxConn caps this frontend's concurrent sessions; 0: no cap except
@@ -170,6 +174,7 @@ func (b Balance) String() string {
 // Backend is a server farm ("backend" or the back half of "listen").
 type Backend struct {
 	Name     string
+	ID       int // as Frontend.ID
 	Where    Where
 	Balance  Balance
 	Servers  []*Server

@@ -113,6 +113,8 @@ type parser struct {
 	sec   *section
 	def   defaults
 	names map[string]string // proxy name -> "frontend"/"backend"/"listen"
+	// lastID is the last proxy id given (see Frontend.ID).
+	lastID int
 	// rest are the current file's lines after the current one, for the
 	// few messages that name a later line of the same section.
 	rest []string
@@ -240,12 +242,17 @@ func (p *parser) startProxy(w []string) error {
 		p.names[name] = kind
 	}
 	p.kind = kind
+	if p.lastID == 0 {
+		p.lastID = 1 // HAProxy's internal GLOBAL proxy (the stats socket's) is 1
+	}
+	p.lastID++
+	id := p.lastID
 	s := &section{kind: kind, name: name, acls: predefinedACLs()}
 	at := p.where()
 	d := p.def
 	if kind != "backend" {
 		s.fe = &Frontend{
-			Name: name, Where: at, MaxConn: d.maxconn, Timeouts: d.timeouts,
+			Name: name, ID: id, Where: at, MaxConn: d.maxconn, Timeouts: d.timeouts,
 			SpliceRequest: d.spliceReq, SpliceResponse: d.spliceResp, SpliceAuto: d.spliceAuto,
 			Log: d.log, TCPLog: d.tcplog, defaultBackendName: d.defaultBackend, defaultBackendAt: at,
 		}
@@ -253,7 +260,7 @@ func (p *parser) startProxy(w []string) error {
 	}
 	if kind != "frontend" {
 		s.be = &Backend{
-			Name: name, Where: at, Balance: d.balance, Timeouts: d.timeouts, Retries: d.retries,
+			Name: name, ID: id, Where: at, Balance: d.balance, Timeouts: d.timeouts, Retries: d.retries,
 			Redispatch: d.redispatch, SpliceRequest: d.spliceReq, SpliceResponse: d.spliceResp,
 			SpliceAuto: d.spliceAuto, Log: d.log, TCPLog: d.tcplog,
 		}

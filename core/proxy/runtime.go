@@ -1,0 +1,279 @@
+package proxy
+
+import (
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/netmodels/netmodels/core/proxy/runtimeapi"
+)
+
+// The runtime API's view of the proxy (runtimeapi.Proxy): statistics rows
+// and the server changes an operator makes through "stats socket". Its
+// methods run on API client goroutines; they read atomics and take the
+// backend's mutex to change what the balancer reads.
+
+// Version is what "show info" and "show version" report: the HAProxy
+// behaviour this proxy implements, marked as not being HAProxy.
+const Version = "2.6-netmodels"
+
+type apiView struct{ p *Proxy }
+
+var _ runtimeapi.Proxy = apiView{}
+
+// RuntimeAPI is the proxy as the runtime API sees it (what "stats socket"
+// serves), for callers that drive it without a socket.
+func (p *Proxy) RuntimeAPI() runtimeapi.Proxy { return apiView{p} }
+
+func (v apiView) Info() runtimeapi.Info {
+	p := v.p
+	var bout int64
+	for _, fe := range p.frontends {
+		bout += fe.st.bout.Load()
+	}
+	listeners := 0
+	for _, fe := range p.frontends {
+		listeners += len(fe.cfg.Binds)
+	}
+	listeners += len(p.cfg.Global.Stats.Sockets)
+	return runtimeapi.Info{
+		Name: "netmodels", Version: Version, Pid: os.Getpid(),
+		Start: p.started, Now: p.clock.Now(),
+		MaxConn: p.maxconn, CurrConns: int(p.live.Load()), CumConns: p.cumConns.Load(),
+		Stopping: p.stopping.Load(), Listeners: listeners, BytesOut: bout,
+	}
+}
+
+// StatRows lists, by proxy id (declaration order), a proxy's FRONTEND row,
+// its servers and its BACKEND row, as HAProxy's "show stat".
+func (v apiView) StatRows() []runtimeapi.StatRow {
+	p := v.p
+	now := p.clock.Now()
+	type px struct {
+		id int
+		fe *frontend
+		be *backend
+	}
+	byID := map[int]*px{}
+	get := func(id int) *px {
+		if byID[id] == nil {
+			byID[id] = &px{id: id}
+		}
+		return byID[id]
+	}
+	for _, fe := range p.frontends {
+		get(fe.cfg.ID).fe = fe
+	}
+	for _, be := range p.backends {
+		get(be.cfg.ID).be = be
+	}
+	ids := make([]int, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	var rows []runtimeapi.StatRow
+	for _, id := range ids {
+		x := byID[id]
+		if x.fe != nil {
+			rows = append(rows, p.frontendRow(x.fe))
+		}
+		if x.be != nil {
+			for _, s := range x.be.servers {
+				rows = append(rows, s.statRow(now))
+			}
+			rows = append(rows, x.be.statRow())
+		}
+	}
+	return rows
+}
+
+func (p *Proxy) frontendRow(fe *frontend) runtimeapi.StatRow {
+	c := fe.st.snapshot()
+	slim := fe.maxconn
+	if slim == 0 {
+		slim = p.maxconn
+	}
+	status := "OPEN"
+	if p.stopping.Load() {
+		status = "STOP"
+	}
+	return runtimeapi.StatRow{
+		Type: runtimeapi.FrontendRow, Proxy: fe.cfg.Name, Name: "FRONTEND", IID: fe.cfg.ID,
+		Scur: c.Scur, Stot: c.Stot, Bin: c.Bin, Bout: c.Bout, Ereq: c.Ereq, Dcon: c.Dcon,
+		Slim: slim, Status: status, LastChg: -1,
+	}
+}
+
+// statRow: HAProxy's backend status is UP while some server takes traffic
+// (or there is no server at all); its weight and act/bck count the servers
+// in use: the usable active ones, else the usable backups.
+func (be *backend) statRow() runtimeapi.StatRow {
+	c := be.st.snapshot()
+	act, bck, wAct, wBck := 0, 0, 0, 0
+	for _, s := range be.servers {
+		if !s.usable() {
+			continue
+		}
+		if s.cfg.Backup {
+			bck++
+			wBck += s.curWeight()
+		} else {
+			act++
+			wAct += s.curWeight()
+		}
+	}
+	w := wAct
+	if act == 0 {
+		w = wBck
+	}
+	status := "UP"
+	if w == 0 && len(be.servers) > 0 {
+		status = "DOWN"
+	}
+	return runtimeapi.StatRow{
+		Type: runtimeapi.BackendRow, Proxy: be.cfg.Name, Name: "BACKEND", IID: be.cfg.ID,
+		Qcur: c.Qcur, Scur: c.Scur, Stot: c.Stot, Bin: c.Bin, Bout: c.Bout, Econ: c.Econ,
+		Wretr: c.Wretr, Wredis: c.Wredis, Status: status, Weight: w, UWeight: w,
+		Act: act, Bck: bck, LastChg: -1, Algo: be.cfg.Balance.String(),
+	}
+}
+
+// checked: a health check runs for the server.
+func (s *server) checked() bool { return s.cfg.Check && s.cfg.CheckTarget() != "" }
+
+// status is HAProxy's server status text (stats_fill_sv_stats) without the
+// transitional "UP 1/3" forms.
+func (s *server) status() string {
+	switch {
+	case s.adminState() == runtimeapi.Maint:
+		return "MAINT"
+	case !s.up.Load():
+		return "DOWN"
+	case s.adminState() == runtimeapi.Drain:
+		return "DRAIN"
+	case !s.checked():
+		return "no check"
+	}
+	return "UP"
+}
+
+func (s *server) statRow(now time.Time) runtimeapi.StatRow {
+	c := s.st.snapshot()
+	r := runtimeapi.StatRow{
+		Type: runtimeapi.ServerRow, Proxy: s.be.cfg.Name, Name: s.cfg.Name, IID: s.be.cfg.ID, SID: s.id,
+		Qcur: c.Qcur, Scur: c.Scur, Stot: c.Stot, Bin: c.Bin, Bout: c.Bout, Econ: c.Econ,
+		Wretr: c.Wretr, Wredis: c.Wredis, Slim: s.cfg.MaxConn, Qlimit: s.cfg.MaxQueue,
+		Status: s.status(), Weight: s.curWeight(), UWeight: s.curWeight(),
+		LastChg: int64(now.Sub(time.Unix(0, s.lastChange.Load())) / time.Second),
+		Addr:    joinAddr(s.cfg.Host, s.cfg.Port),
+	}
+	if s.cfg.Backup {
+		r.Bck = 1
+	} else {
+		r.Act = 1
+	}
+	if s.checked() && s.adminState() != runtimeapi.Maint {
+		r.Check = true
+		r.ChkFail, r.ChkDown = c.ChkFail, s.st.chkdwn.Load()
+		r.CheckRise, r.CheckFall = s.cfg.Rise, s.cfg.Fall
+		// Health as HAProxy counts it, at rest: full when up, 0 when down.
+		if s.up.Load() {
+			r.CheckHealth = s.cfg.Rise + s.cfg.Fall - 1
+		}
+		switch s.lastCheck.Load() {
+		case 1:
+			r.CheckStatus, r.CheckDesc = "L4OK", "Layer4 check passed"
+		case 2:
+			r.CheckStatus, r.CheckDesc = "L4CON", "Layer4 connection problem"
+		}
+	}
+	return r
+}
+
+func (v apiView) server(be, srv string) (*server, error) {
+	for _, b := range v.p.backends {
+		if b.cfg.Name != be {
+			continue
+		}
+		for _, s := range b.servers {
+			if s.cfg.Name == srv {
+				return s, nil
+			}
+		}
+		return nil, runtimeapi.ErrNoServer
+	}
+	return nil, runtimeapi.ErrNoBackend
+}
+
+func (v apiView) ServerWeight(be, srv string) (cur, initial int, err error) {
+	s, err := v.server(be, srv)
+	if err != nil {
+		return 0, 0, err
+	}
+	return s.curWeight(), s.cfg.Weight, nil
+}
+
+func (v apiView) SetServerWeight(be, srv string, w int) error {
+	s, err := v.server(be, srv)
+	if err != nil {
+		return err
+	}
+	s.setWeight(w)
+	return nil
+}
+
+func (v apiView) SetServerAdmin(be, srv string, a runtimeapi.Admin) error {
+	s, err := v.server(be, srv)
+	if err != nil {
+		return err
+	}
+	s.setAdmin(a)
+	return nil
+}
+
+// Tables: the stick tables (none until stick tables exist).
+func (v apiView) Tables() []runtimeapi.Table { return nil }
+
+// setWeight changes the weight the balancer uses from the next pick on;
+// sessions already on the server stay. Queued sessions may now fit.
+func (s *server) setWeight(w int) {
+	be := s.be
+	be.mu.Lock()
+	s.weight.Store(int32(w))
+	be.mu.Unlock()
+	be.pump()
+}
+
+// setAdmin applies HAProxy's administrative states: maint takes no
+// session at all and stops the health checks; drain takes only sessions
+// that insist on the server (retries, persistence); ready is normal.
+// Sessions already on the server stay in every case. Leaving maint, a
+// checked server is up at once and checked again (HAProxy).
+func (s *server) setAdmin(a runtimeapi.Admin) {
+	be, p := s.be, s.be.p
+	be.mu.Lock()
+	old := runtimeapi.Admin(s.admin.Swap(int32(a)))
+	if old == runtimeapi.Maint && a != runtimeapi.Maint {
+		s.up.Store(true)
+	}
+	be.mu.Unlock()
+	if old == a {
+		return
+	}
+	s.lastChange.Store(p.clock.Now().UnixNano())
+	switch a {
+	case runtimeapi.Maint:
+		p.logf("Server %s/%s is going DOWN for maintenance.", be.cfg.Name, s.cfg.Name)
+	case runtimeapi.Drain:
+		p.logf("Server %s/%s enters drain state.", be.cfg.Name, s.cfg.Name)
+	default:
+		p.logf("Server %s/%s is UP/READY (leaving forced maintenance).", be.cfg.Name, s.cfg.Name)
+	}
+	be.pump()
+}
+
+// joinAddr is a server's address as "show stat" prints it ("[v6]:port").
+func joinAddr(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

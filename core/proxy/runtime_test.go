@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netmodels/netmodels/core/proxy/runtimeapi"
+)
+
+const twoChecked = `
+listen l
+    bind 127.0.0.1:8000
+    balance roundrobin
+    server a 127.0.0.1:9001 check inter 1s fall 1 rise 1
+    server b 127.0.0.1:9002 check inter 1s fall 1 rise 1
+`
+
+// newSessions dials n clients and returns how many new server-side
+// connections each address got (health checks are connections too: call
+// it between checks).
+func (h *harness) newSessions(n int, addrs ...string) []int {
+	before := h.counts(addrs...)
+	for i := 0; i < n; i++ {
+		h.dial("127.0.0.1:8000", &peer{})
+	}
+	h.settle()
+	after := h.counts(addrs...)
+	for i := range after {
+		after[i] -= before[i]
+	}
+	return after
+}
+
+// Maintenance takes a server out of rotation and stops its health checks;
+// ready brings both back. Sessions already on it stay.
+func TestRuntimeMaint(t *testing.T) {
+	h := newHarness(t, cfgWith(twoChecked), 0)
+	ab := []string{"127.0.0.1:9001", "127.0.0.1:9002"}
+	for _, a := range ab {
+		h.server(a, func() *peer { return &peer{echo: true} })
+	}
+	h.start()
+	api := h.p.RuntimeAPI()
+	cli := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	if err := api.SetServerAdmin("l", "a", runtimeapi.Maint); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.newSessions(10, ab...); got[0] != 0 || got[1] != 10 {
+		t.Fatalf("with a in maint: %v", got)
+	}
+	before := h.counts(ab...)
+	h.advance(3 * time.Second) // three check intervals
+	if after := h.counts(ab...); after[0] != before[0] || after[1] != before[1]+3 {
+		t.Fatalf("checks during maint: a %d→%d (want none), b %d→%d (want 3)", before[0], after[0], before[1], after[1])
+	}
+	// The session opened before the change still relays.
+	_ = cli.conn.Write([]byte("ping"))
+	h.settle()
+	if cli.data.String() != "ping" {
+		t.Fatalf("existing session after maint: %q", cli.data.String())
+	}
+	rows := rowsByName(api.StatRows())
+	if r := rows["a"]; r.Status != "MAINT" || r.Check {
+		t.Errorf("a in maint: %+v", r)
+	}
+	if err := api.SetServerAdmin("l", "a", runtimeapi.Ready); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.newSessions(10, ab...); got[0] != 5 || got[1] != 5 {
+		t.Fatalf("after ready: %v", got)
+	}
+	before = h.counts(ab...)
+	h.advance(time.Second)
+	if after := h.counts(ab...); after[0] != before[0]+1 {
+		t.Fatalf("checks did not resume on a after ready")
+	}
+	if !strings.Contains(h.log.String(), "Server l/a is going DOWN for maintenance.") {
+		t.Errorf("log: %s", h.log)
+	}
+}
+
+// Drain: no new sessions but retries and checks go on; weight changes the
+// shares from the next pick on.
+func TestRuntimeDrainAndWeight(t *testing.T) {
+	h := newHarness(t, cfgWith(twoChecked), 0)
+	ab := []string{"127.0.0.1:9001", "127.0.0.1:9002"}
+	for _, a := range ab {
+		h.server(a, func() *peer { return &peer{} })
+	}
+	h.start()
+	api := h.p.RuntimeAPI()
+	if err := api.SetServerAdmin("l", "a", runtimeapi.Drain); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.newSessions(8, ab...); got[0] != 0 || got[1] != 8 {
+		t.Fatalf("with a draining: %v", got)
+	}
+	if r := rowsByName(api.StatRows())["a"]; r.Status != "DRAIN" || !r.Check {
+		t.Errorf("a draining: %+v", r)
+	}
+	before := h.counts(ab...)
+	h.advance(time.Second)
+	if after := h.counts(ab...); after[0] != before[0]+1 {
+		t.Fatal("a draining is no longer checked")
+	}
+	_ = api.SetServerAdmin("l", "a", runtimeapi.Ready)
+	if err := api.SetServerWeight("l", "a", 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.newSessions(40, ab...); got[0] != 30 || got[1] != 10 {
+		t.Fatalf("weights 3:1: %v", got)
+	}
+	if cur, initial, err := api.ServerWeight("l", "a"); cur != 3 || initial != 1 || err != nil {
+		t.Errorf("weight of a = %d (initial %d) %v", cur, initial, err)
+	}
+	_ = api.SetServerWeight("l", "a", 0)
+	if got := h.newSessions(6, ab...); got[0] != 0 || got[1] != 6 {
+		t.Fatalf("weight 0: %v", got)
+	}
+	r := rowsByName(api.StatRows())
+	if r["a"].Weight != 0 || r["BACKEND"].Weight != 1 || r["BACKEND"].Act != 1 || r["BACKEND"].Status != "UP" {
+		t.Errorf("rows after weight 0: a %+v backend %+v", r["a"], r["BACKEND"])
+	}
+	if _, _, err := api.ServerWeight("l", "zz"); err != runtimeapi.ErrNoServer {
+		t.Errorf("unknown server: %v", err)
+	}
+	if err := api.SetServerAdmin("nope", "a", runtimeapi.Maint); err != runtimeapi.ErrNoBackend {
+		t.Errorf("unknown backend: %v", err)
+	}
+}
+
+// A server disabled in the configuration starts in maintenance, unchecked;
+// "enable server" makes it take traffic and be checked.
+func TestRuntimeEnableConfigDisabled(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+listen l
+    bind 127.0.0.1:8000
+    server a 127.0.0.1:9001 check inter 1s disabled
+    server b 127.0.0.1:9002
+`), 0)
+	ab := []string{"127.0.0.1:9001", "127.0.0.1:9002"}
+	for _, a := range ab {
+		h.server(a, func() *peer { return &peer{} })
+	}
+	h.start()
+	h.advance(2 * time.Second)
+	if got := h.newSessions(4, ab...); got[0] != 0 || got[1] != 4 || len(h.servers[ab[0]]) != 0 {
+		t.Fatalf("disabled server: %v, %d connections", got, len(h.servers[ab[0]]))
+	}
+	_ = h.p.RuntimeAPI().SetServerAdmin("l", "a", runtimeapi.Ready)
+	if got := h.newSessions(4, ab...); got[0] != 2 || got[1] != 2 {
+		t.Fatalf("after enable: %v", got)
+	}
+}
+
+func rowsByName(rows []runtimeapi.StatRow) map[string]runtimeapi.StatRow {
+	m := map[string]runtimeapi.StatRow{}
+	for _, r := range rows {
+		m[r.Name] = r
+	}
+	return m
+}
+
+func TestStatRowsOrder(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 127.0.0.1:8000
+    maxconn 50
+    default_backend be
+backend be
+    balance leastconn
+    server s1 127.0.0.1:9001 maxconn 7
+    server s2 [::1]:9002 backup
+listen li
+    bind 127.0.0.1:8001
+    server x 127.0.0.1:9003
+backend empty
+`), 0)
+	h.start()
+	var got []string
+	for _, r := range h.p.RuntimeAPI().StatRows() {
+		got = append(got, r.Proxy+"/"+r.Name+"/"+strconv.Itoa(r.IID)+"/"+strconv.Itoa(r.SID)+"/"+r.Status)
+	}
+	want := "fe/FRONTEND/2/0/OPEN be/s1/3/1/no check be/s2/3/2/no check be/BACKEND/3/0/UP " +
+		"li/FRONTEND/4/0/OPEN li/x/4/1/no check li/BACKEND/4/0/UP empty/BACKEND/5/0/UP"
+	if strings.Join(got, " ") != want {
+		t.Errorf("rows\n got  %s\n want %s", strings.Join(got, " "), want)
+	}
+	r := rowsByName(h.p.RuntimeAPI().StatRows())
+	if r["s1"].Slim != 7 || r["s2"].Addr != "[::1]:9002" || r["s2"].Bck != 1 || r["s1"].Act != 1 || r["x"].Addr != "127.0.0.1:9003" {
+		t.Errorf("server rows: %+v %+v", r["s1"], r["s2"])
+	}
+	for _, row := range h.p.RuntimeAPI().StatRows() {
+		if row.Name == "FRONTEND" && row.Proxy == "fe" && row.Slim != 50 {
+			t.Errorf("fe slim %d", row.Slim)
+		}
+		if row.Name == "BACKEND" && row.Proxy == "be" && (row.Algo != "leastconn" || row.Weight != 1 || row.Act != 1 || row.Bck != 1) {
+			t.Errorf("be row %+v", row)
+		}
+	}
+}
+
+// The "stats socket" of the configuration is served while the proxy runs
+// and closed by a soft-stop; commands take effect on the balancer.
+func TestStatsSocketEndToEnd(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	h := newHarness(t, "global\n    stats socket "+sock+" level admin\n"+cfgWith(twoChecked), 0)
+	ab := []string{"127.0.0.1:9001", "127.0.0.1:9002"}
+	for _, a := range ab {
+		h.server(a, func() *peer { return &peer{} })
+	}
+	h.start()
+	if a := h.p.StatsAddrs(); len(a) != 1 || a[0].String() != sock {
+		t.Fatalf("stats addrs %v", a)
+	}
+	ask := func(cmd string) string {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, cmd+"\n")
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := ask("disable server l/a"); got != "\n" {
+		t.Fatalf("disable: %q", got)
+	}
+	if got := h.newSessions(4, ab...); got[0] != 0 || got[1] != 4 {
+		t.Fatalf("after disable over the socket: %v", got)
+	}
+	out := ask("show stat")
+	if !strings.HasPrefix(out, "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,") || !strings.Contains(out, "\nl,a,0,,0,,,0,0,0,,,,0,,0,0,MAINT,1,1,0,") {
+		t.Errorf("show stat:\n%s", out)
+	}
+	if got := ask("enable server l/a;set weight l/a 3;get weight l/a"); got != "\n\n3 (initial 1)\n\n" {
+		t.Fatalf("enable/set weight: %q", got)
+	}
+	if got := h.newSessions(8, ab...); got[0] != 6 || got[1] != 2 {
+		t.Fatalf("after set weight 3 over the socket: %v", got)
+	}
+	info := ask("show info")
+	if !strings.Contains(info, "Name: netmodels\nVersion: "+Version+"\n") || !strings.Contains(info, "CumConns: 12\n") {
+		t.Errorf("show info:\n%s", info)
+	}
+	h.p.SoftStop()
+	if _, err := net.Dial("unix", sock); err == nil {
+		t.Error("stats socket still accepts after soft-stop")
+	}
+}
