@@ -123,7 +123,7 @@ type Proxy struct {
 	done     chan struct{}
 	checks   []*checker
 	started  time.Time
-	cumConns atomic.Int64      // connections accepted, ever (show info CumConns)
+	cumConns atomic.Int64       // connections accepted, ever (show info CumConns)
 	api      *runtimeapi.Server // the stats sockets; nil: none
 
 	onSession func(*session) // test hook, called on the session's loop
