@@ -214,6 +214,8 @@ var globalKeywords = join([]keyword{
 	{name: "hard-stop-after", in: inGlobal, parse: (*parser).globalHardStopAfter},
 	{name: "log", in: inGlobal, parse: (*parser).globalLog},
 	{name: "stats", in: inGlobal, parse: (*parser).globalStats},
+	{name: "maxconnrate", in: inGlobal, warn: "%[1]q is not supported and is ignored: connections are accepted at any rate"},
+	{name: "maxsessrate", in: inGlobal, warn: "%[1]q is not supported and is ignored: sessions are accepted at any rate"},
 },
 	// They do not change what a TCP proxy does in this implementation
 	// (process management, TLS, threads…; spec/proxy.md §2).
@@ -224,7 +226,7 @@ var globalKeywords = join([]keyword{
 		"ssl-default-server-options", "ssl-server-verify", "spread-checks", "quiet",
 		"description", "node", "cpu-map", "log-send-hostname", "log-tag",
 		"insecure-fork-wanted", "noepoll", "nopoll", "nosplice", "nogetaddrinfo",
-		"noreuseport", "busy-polling", "maxconnrate", "maxsessrate", "maxpipes",
+		"noreuseport", "busy-polling", "maxpipes",
 		"grace", "unix-bind", "external-check", "localpeer", "expose-experimental-directives",
 		"tune.maxrewrite", "tune.ssl.default-dh-param", "tune.ssl.cachesize", "tune.maxaccept",
 		"tune.maxpollevents", "tune.rcvbuf.client", "tune.rcvbuf.server", "tune.sndbuf.client",
@@ -256,19 +258,29 @@ var proxyKeywords = join([]keyword{
 	{name: "disabled", in: inProxy, warn: "%[1]q: disabled proxies are not supported; the section stays enabled"},
 	// tcp-check is a tcp-mode health check; issue #16 brings it.
 	{name: "tcp-check", in: inProxy, warn: textNotYet},
-	{name: "tcp-response", in: inProxy, fail: "'%[1]s' rules are not supported"},
+	{name: "tcp-response", in: inProxy, fail: "'%[1]s' rules (response inspection) are not supported"},
+	// HAProxy 2.6's own texts for the timeouts it removed.
+	{name: "clitimeout", in: inProxy, fail: "the '%[1]s' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'."},
+	{name: "srvtimeout", in: inProxy, fail: "the '%[1]s' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'."},
+	{name: "contimeout", in: inProxy, fail: "the '%[1]s' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'."},
+	{name: "source", in: inProxy, fail: "%[1]q (choosing the source address of server connections) is not supported"},
+	{name: "dispatch", in: inProxy, fail: "%[1]q (a backend address without 'server' lines) is not supported; use a 'server' line"},
+	{name: "transparent", in: inProxy, fail: "%[1]q (connecting to the client's original destination) is not supported"},
+	{name: "usesrc", in: inProxy, fail: "'%[1]s' only allowed after a 'source' statement."},
+	// Ignoring these would change what the proxy does without a word.
+	{name: "rate-limit", in: inProxy, warn: "%[1]q is not supported and is ignored for %[2]s: sessions are accepted at any rate"},
+	{name: "persist", in: inProxy, warn: "%[1]q (RDP cookie persistence) is not supported and is ignored for %[2]s"},
+	{name: "filter", in: inProxy, fail: "%[1]q (stream filters: trace, spoe, compression, cache, bwlim) is not supported"},
 },
-	refused(inProxy, "%[1]q was removed from HAProxy; use 'timeout client|server|connect'", "clitimeout", "srvtimeout", "contimeout"),
-	refused(inProxy, "%[1]q is not supported", "source", "dispatch", "transparent", "usesrc"),
 	ignored(inProxy, "description", "id", "enabled", "hash-type", "fullconn",
-		"log-format", "log-tag", "backlog", "rate-limit", "hash-balance-factor",
+		"log-format", "log-tag", "backlog", "hash-balance-factor",
 		"email-alert", "load-server-state-from-file", "server-state-file-name", "unique-id-format",
-		"error-log-format", "log-format-sd", "persist"),
+		"error-log-format", "log-format-sd"),
 	warned(inProxy, textNeedsHTTP, "http-request", "http-response", "http-after-response", "http-reuse",
 		"http-check", "errorfile", "errorloc", "errorloc302", "errorloc303",
 		"errorfiles", "compression", "cookie", "capture", "redirect",
 		"monitor-uri", "monitor", "stats", "http-error", "unique-id-header",
-		"filter", "stick", "stick-table"),
+		"stick", "stick-table"),
 )
 
 var keywords = index(globalKeywords, proxyKeywords)

@@ -113,15 +113,29 @@ var serverOpts = mergeOpts(
 		}},
 	},
 	// Accepted and ignored: none changes a TCP relay here.
-	opts(lineOpt[*Server]{arg: true, ignore: true}, "id", "cookie", "init-addr", "resolve-prefer", "slowstart", "minconn",
-		"observe", "error-limit", "on-error", "on-marked-down", "on-marked-up", "pool-max-conn", "pool-purge-delay",
-		"max-reuse", "agent-inter", "tcp-ut", "log-proto", "namespace", "redir", "track", "resolvers", "resolve-opts"),
+	opts(lineOpt[*Server]{arg: true, ignore: true}, "id", "cookie", "init-addr", "resolve-prefer",
+		"error-limit", "on-error", "on-marked-down", "on-marked-up", "pool-max-conn", "pool-purge-delay",
+		"max-reuse", "agent-inter", "tcp-ut", "log-proto", "namespace", "redir", "resolvers", "resolve-opts"),
+	// Accepted (HAProxy 2.6 does) but they would change the server's
+	// behaviour: a warning says what happens instead.
+	map[string]lineOpt[*Server]{
+		"slowstart":      {arg: true, warn: "%[1]s: %[2]q is not supported and is ignored: the server takes its full weight at once"},
+		"minconn":        {arg: true, warn: "%[1]s: %[2]q is not supported and is ignored: 'maxconn' applies as is"},
+		"observe":        {arg: true, warn: "%[1]s: %[2]q is not supported and is ignored: only health checks change the server's state"},
+		"track":          {arg: true, warn: "%[1]s: %[2]q is not supported and is ignored: the server's own check (or none) decides its state"},
+		"tfo":            {warn: "%[1]s: %[2]q (TCP Fast Open to the server) is not supported and is ignored"},
+		"no-tfo":         {ignore: true},
+		"non-stick":      {warn: "%[1]s: %[2]q is not supported and is ignored"},
+		"no-agent-check": {ignore: true},
+	},
 	opts(lineOpt[*Server]{warn: "%[1]s: %[2]q is ignored (health checks are a plain TCP connect)"},
-		"check-send-proxy", "check-ssl", "no-agent-check", "non-stick", "tfo", "no-tfo"),
+		"check-send-proxy", "check-ssl"),
 	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (TLS) is not supported"},
 		"ssl", "verify", "ca-file", "crt", "sni", "alpn", "ciphers", "check-sni", "force-tlsv12", "force-tlsv13"),
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q is not supported"},
-		"source", "usesrc", "proxy-v2-options", "socks4", "agent-check", "agent-port", "agent-send", "agent-addr"),
+	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (choosing the source address of server connections) is not supported"}, "source", "usesrc"),
+	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (PROXY v2 TLVs) is not supported"}, "proxy-v2-options"),
+	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (connecting through a SOCKS4 proxy) is not supported"}, "socks4"),
+	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (agent checks) is not supported"}, "agent-check", "agent-port", "agent-send", "agent-addr"),
 )
 
 // intervalOpt is a check interval: a time greater than 0.
@@ -199,7 +213,11 @@ var bindOpts = mergeOpts(
 		"mss", "tcp-ut", "level", "mode", "user", "group", "gid", "uid"),
 	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (TLS) is not supported"},
 		"ssl", "crt", "ca-file", "alpn", "npn", "verify", "crt-list", "ciphers", "ciphersuites", "ssl-min-ver", "ssl-max-ver"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q is not supported"}, "transparent", "interface", "namespace", "proto", "quic-cc-algo"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (binding addresses the host does not own) is not supported"}, "transparent"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (binding to one network interface) is not supported"}, "interface"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (network namespaces) is not supported"}, "namespace"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (choosing the multiplexer protocol) is not supported"}, "proto"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (QUIC) is not supported"}, "quic-cc-algo"),
 )
 
 func (p *parser) parseBind(w []string) error {
