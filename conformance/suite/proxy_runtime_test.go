@@ -1,0 +1,145 @@
+package suite
+
+import (
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/netmodels/netmodels/conformance/internal/harness"
+)
+
+// The runtime API ("stats socket", HAProxy's management.txt §9.3). The
+// cases use only what real haproxy 2.6 does with the same configuration,
+// so they run unchanged in its column.
+
+func init() { proxyCases = append(proxyCases, runtimeCases...) }
+
+// haproxyStatHeader is haproxy 2.6.12's "show stat" header (Debian build:
+// ssl, h2 and h1 modules), captured from `echo "show stat" | socat`.
+const haproxyStatHeader = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,"
+
+// apiCmd sends one request line to a stats socket and reads the answer
+// until the proxy closes the connection (non-interactive mode).
+func apiCmd(t *harness.T, path, line string) string {
+	t.Helper()
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		t.Fatalf("stats socket %s: %v", path, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		t.Fatalf("stats socket: write %q: %v", line, err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("stats socket: %q: %v after %q", line, err, b)
+	}
+	return string(b)
+}
+
+// statRows parses "show stat": the header line and each row's columns by
+// name, keyed "pxname/svname".
+func statRows(t *harness.T, out string) (string, map[string]map[string]string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	cols := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	rows := map[string]map[string]string{}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) != len(cols) {
+			t.Fatalf("show stat row %q has %d fields, the header %d", l, len(f), len(cols))
+		}
+		m := map[string]string{}
+		for i, c := range cols {
+			m[c] = f[i]
+		}
+		rows[m["pxname"]+"/"+m["svname"]] = m
+	}
+	return lines[0], rows
+}
+
+// shares connects n times and counts the tagged servers reached.
+func shares(t *harness.T, addr string, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for range n {
+		name, c := whichServer(t, addr, "")
+		got[name]++
+		c.Close()
+	}
+	return got
+}
+
+var runtimeCases = []harness.Case{
+	pc("proxy-runtime-api", "spec/proxy.md §10; HAProxy management.txt §9.3 (show stat, disable/enable server, set/get weight, levels)",
+		"stats socket: show stat has HAProxy 2.6's exact CSV header and one row per frontend, server and backend; disable server moves traffic off that server and shows MAINT; enable server brings it back; set weight 3 vs 1 gives 3:1 shares; a level user socket answers Permission denied",
+		func(t *harness.T, e harness.Engine) {
+			dir := t.TempDir()
+			admin, user := filepath.Join(dir, "admin.sock"), filepath.Join(dir, "user.sock")
+			a, b := newBackend(t, tagged("a")), newBackend(t, tagged("b"))
+			cfg := simpleCfg("", "", "    balance roundrobin\n", a.addr(), b.addr())
+			cfg = strings.Replace(cfg, "global\n", "global\n    stats socket "+admin+" mode 600 level admin\n    stats socket "+user+" level user\n", 1)
+			p := startProxy(t, e, cfg)
+
+			header, rows := statRows(t, apiCmd(t, admin, "show stat"))
+			if header != haproxyStatHeader {
+				t.Errorf("show stat header differs from HAProxy 2.6's:\n got  %s\n want %s", header, haproxyStatHeader)
+			}
+			var names []string
+			for k := range rows {
+				names = append(names, k)
+			}
+			want := []string{"fe/FRONTEND", "be/s1", "be/s2", "be/BACKEND"}
+			if len(rows) != len(want) {
+				t.Errorf("show stat rows %v, want %v", names, want)
+			}
+			for _, k := range want {
+				if rows[k] == nil {
+					t.Errorf("show stat has no row %s (rows %v)", k, names)
+				}
+			}
+			if t.Failed() {
+				return
+			}
+			if s := rows["be/s1"]["status"]; s != "no check" {
+				t.Errorf("be/s1 status %q, want \"no check\"", s)
+			}
+			if got := shares(t, p.Addr(0), 4); got["a"] != 2 || got["b"] != 2 {
+				t.Fatalf("before any change: %v, want a:2 b:2", got)
+			}
+
+			if got := apiCmd(t, user, "disable server be/s1"); got != "Permission denied\n\n" {
+				t.Errorf("disable server on a level user socket: %q, want \"Permission denied\\n\\n\"", got)
+			}
+			if got := apiCmd(t, admin, "disable server be/s1"); got != "\n" {
+				t.Fatalf("disable server be/s1: %q", got)
+			}
+			if got := shares(t, p.Addr(0), 6); got["b"] != 6 {
+				t.Fatalf("after disable server be/s1: %v, want every connection on b", got)
+			}
+			_, rows = statRows(t, apiCmd(t, admin, "show stat"))
+			if s := rows["be/s1"]["status"]; s != "MAINT" {
+				t.Errorf("be/s1 status after disable: %q, want MAINT", s)
+			}
+			if got := apiCmd(t, admin, "enable server be/s1;set weight be/s1 3;get weight be/s1"); got != "\n\n3 (initial 1)\n\n" {
+				t.Fatalf("enable server; set weight; get weight: %q", got)
+			}
+			// Smooth and HAProxy's round robin both give 3:1 over whole
+			// cycles; the first picks after a change may be off by one.
+			if got := shares(t, p.Addr(0), 20); got["a"] < 14 || got["a"] > 16 || got["a"]+got["b"] != 20 {
+				t.Fatalf("with weights 3 and 1: %v, want about a:15 b:5", got)
+			}
+			if got := apiCmd(t, admin, "frobnicate"); !strings.HasPrefix(got, "Unknown command") {
+				t.Errorf("unknown command answered %q", got)
+			}
+			info := apiCmd(t, user, "show info")
+			for _, k := range []string{"Name: ", "Version: ", "Pid: ", "Uptime_sec: ", "Maxconn: ", "CurrConns: ", "CumConns: "} {
+				if !strings.Contains(info, "\n"+k) && !strings.HasPrefix(info, k) {
+					t.Errorf("show info has no %q line:\n%s", k, info)
+				}
+			}
+		}),
+}
