@@ -106,23 +106,38 @@ type Proxy interface {
 	Tables() []Table
 }
 
-// Table is one stick table as the runtime API sees it.
+// Table is one stick table as the runtime API sees it (package
+// proxy/sticktable's Table through an adapter).
 type Table interface {
-	// Head is the table's "# table:" line data.
-	Head() TableHead
-	// Dump writes one line per entry in HAProxy's "show table" format
-	// ("0x...: key=... use=... exp=... <data>\n"), or only the entry
-	// whose key is key when hasKey (ErrInvalidKey: key does not parse
-	// for the table's type).
-	Dump(w io.Writer, key string, hasKey bool) error
-	// Clear removes every unreferenced entry, or the one for key.
-	Clear(key string, hasKey bool) error
+	// Name is the table's name (its proxy's).
+	Name() string
+	// Head writes the "# table: NAME, type: T, size:N, used:N" line.
+	Head(w io.Writer) error
+	// Dump writes the head line, then one line per selected entry in
+	// HAProxy's "show table" format; with a key filter that finds nothing
+	// it writes nothing (HAProxy). ErrInvalidKey: the key does not parse
+	// for the table's type; an error about a data filter carries
+	// HAProxy's text ("Filter entry #1: Data type not stored in this
+	// table"). Errors come before anything is written.
+	Dump(w io.Writer, f TableFilter) error
+	// Clear removes the selected entries that no session holds.
+	Clear(f TableFilter) error
 }
 
-// TableHead describes a table: "# table: NAME, type: TYPE, size:N, used:N".
-type TableHead struct {
-	Name, Type string
-	Size, Used int
+// TableFilter selects table entries: "key K", or "data.TYPE OP VALUE"
+// conditions that must all hold. The zero filter selects all.
+type TableFilter struct {
+	Key    string
+	HasKey bool
+	Data   []DataCond
+}
+
+// DataCond is one "data.TYPE OP VALUE" condition: Type is the stored data
+// type's name (conn_cur, conn_rate, gpc0 ...), Op one of eq, ne, le, ge,
+// lt, gt.
+type DataCond struct {
+	Type, Op string
+	Value    int64
 }
 
 // Info is the process information of "show info". Zero values that HAProxy

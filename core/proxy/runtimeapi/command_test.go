@@ -103,6 +103,15 @@ func TestCommandAnswers(t *testing.T) {
 		{U, "clear table fe;show table", "\n# table: fe, type: ip, size:100, used:2\n\n"},
 		{O, "clear table fe key 127.0.0.1;show table", "\n# table: fe, type: ip, size:100, used:1\n\n"},
 		{A, "clear table fe;show table", "\n# table: fe, type: ip, size:100, used:0\n\n"},
+		{A, "show table fe data.conn_cnt gt 1", "# table: fe, type: ip, size:100, used:2\n0x2: key=127.0.0.2 use=0 exp=0 conn_cnt=2\n\n"},
+		{A, "show table fe data.conn_cnt gt 5", "# table: fe, type: ip, size:100, used:2\n\n"},
+		{A, "show table fe data.conn_cnt gt 0 data.conn_cnt eq 1", "# table: fe, type: ip, size:100, used:2\n0x1: key=127.0.0.1 use=0 exp=0 conn_cnt=1\n\n"},
+		{A, "show table fe data.conn_cur gt 0", "Filter entry #1: Data type not stored in this table\n\n"},
+		{A, "show table fe data.conn_cnt", "Filter entry #1: Require and operator among \"eq\", \"ne\", \"le\", \"ge\", \"lt\", \"gt\"\n\n"},
+		{A, "show table fe data.conn_cnt gt x", "Filter entry #1: Require a valid integer value to compare against\n\n"},
+		{A, "show table fe data.conn_cnt gt 0 key 127.0.0.1", "Filter entry #2: Unknown data type\n\n"},
+		{A, "show table fe key 127.0.0.1 data.conn_cnt gt 5", "# table: fe, type: ip, size:100, used:2\n0x1: key=127.0.0.1 use=0 exp=0 conn_cnt=1\n\n"},
+		{A, "clear table fe data.conn_cnt gt 1;show table", "\n# table: fe, type: ip, size:100, used:1\n\n"},
 		{A, "show stat foo bar baz", "No such proxy.\n\n"},
 		{A, "show stat json", "'show stat json' is not supported by this proxy (CSV only).\n\n"},
 		{A, "show info typed", "'show info typed' is not supported by this proxy (plain format only).\n\n"},
@@ -177,7 +186,7 @@ func FuzzCommand(f *testing.F) {
 	for _, s := range []string{
 		"show stat", "show stat -1 -1 -1", "show stat be 4 1 up", "show info;show stat", "help", "help show", "prompt",
 		"get weight be/s1", "set weight be/s1 50%", "set weight #3/#1 9999999999999999999%", "set server be/s1 state drain",
-		"disable server be/s1", `get weight be/s1\;x`, "show table fe key 127.0.0.1", "clear table fe key ::1",
+		"disable server be/s1", `get weight be/s1\;x`, "show table fe key 127.0.0.1", "clear table fe key ::1", "show table fe data.conn_cnt gt 1 data.x eq -9223372036854775808",
 		"operator;user;set weight be/s1 1", "a;;b", `\`, "", "show stat x y z no-maint", "set timeout cli 99999999999",
 	} {
 		f.Add(s)

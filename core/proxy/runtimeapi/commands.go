@@ -1,7 +1,6 @@
 package runtimeapi
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -524,43 +523,61 @@ func atoi(s string) int {
 
 func (c *client) findTable(name string) Table {
 	for _, t := range c.px.Tables() {
-		if t.Head().Name == name {
+		if t.Name() == name {
 			return t
 		}
 	}
 	return nil
 }
 
-func (c *client) tableHead(t Table) {
-	h := t.Head()
-	c.printf("# table: %s, type: %s, size:%d, used:%d\n", h.Name, h.Type, h.Size, h.Used)
-}
+// tableOps are the data filter's operators (HAProxy's STD_OP_*).
+var tableOps = map[string]bool{"eq": true, "ne": true, "le": true, "ge": true, "lt": true, "gt": true}
 
-// tableFilter reads "[key <key>]" after the table name; ok false: an
-// error was printed (bad is HAProxy's text for an unknown filter).
-func (c *client) tableFilter(rest []string, bad string) (key string, hasKey, ok bool) {
+// tableFilter reads the filter words after a table's name, as HAProxy
+// 2.6's table_prepare_data_request: "key <key>" (further words ignored), or
+// up to len(rest)/3 "data.<type> <op> <value>" conditions. ok false: the
+// error was printed (bad is the text for an unknown first word).
+func (c *client) tableFilter(rest []string, bad string) (f TableFilter, ok bool) {
 	if len(rest) == 0 {
-		return "", false, true
+		return f, true
 	}
-	switch {
-	case rest[0] == "key":
+	if rest[0] == "key" {
 		if len(rest) < 2 {
 			c.printf("Key value expected\n")
-			return "", false, false
+			return f, false
 		}
-		return rest[1], true, true
-	case strings.HasPrefix(rest[0], "data."):
-		c.printf("'data.<type>' filters are not supported by this proxy (only 'key <key>').\n")
-		return "", false, false
+		return TableFilter{Key: rest[1], HasKey: true}, true
 	}
-	c.printf("%s", bad)
-	return "", false, false
+	if !strings.HasPrefix(rest[0], "data.") {
+		c.printf("%s", bad)
+		return f, false
+	}
+	for i := 0; i < len(rest); i += 3 {
+		n := i/3 + 1
+		typ, isData := strings.CutPrefix(rest[i], "data.")
+		if !isData || typ == "" {
+			c.printf("Filter entry #%d: Unknown data type\n", n)
+			return f, false
+		}
+		op := c.arg(rest, i+1)
+		if !tableOps[op] {
+			c.printf("Filter entry #%d: Require and operator among \"eq\", \"ne\", \"le\", \"ge\", \"lt\", \"gt\"\n", n)
+			return f, false
+		}
+		v, err := strconv.ParseInt(c.arg(rest, i+2), 10, 64)
+		if err != nil {
+			c.printf("Filter entry #%d: Require a valid integer value to compare against\n", n)
+			return f, false
+		}
+		f.Data = append(f.Data, DataCond{Type: typ, Op: op, Value: v})
+	}
+	return f, true
 }
 
 func (c *client) showTable(args []string) {
 	if len(args) < 3 {
 		for _, t := range c.px.Tables() {
-			c.tableHead(t)
+			c.report(t.Head(c.w))
 		}
 		return
 	}
@@ -569,29 +586,19 @@ func (c *client) showTable(args []string) {
 		c.printf("No such table\n")
 		return
 	}
-	key, hasKey, ok := c.tableFilter(args[3:], "Optional argument only supports \"data.<store_data_type>\" <operator> <value> and key <key>\n")
+	f, ok := c.tableFilter(args[3:], "Optional argument only supports \"data.<store_data_type>\" <operator> <value> and key <key>\n")
 	if !ok {
 		return
 	}
 	if c.level < config.LevelOperator {
-		c.tableHead(t)
+		c.report(t.Head(c.w))
 		c.printf("# contents not dumped due to insufficient privileges\n")
 		return
 	}
-	if !hasKey {
-		c.tableHead(t)
-		c.report(t.Dump(c.w, "", false))
-		return
-	}
-	// A key lookup prints the head only when the entry exists (HAProxy).
-	var one bytes.Buffer
-	if err := t.Dump(&one, key, true); err != nil {
+	// Streamed: a table's dump is bounded by its size, not held here. A
+	// table reports a bad key or filter before writing anything.
+	if err := t.Dump(c.w, f); err != nil {
 		c.report(err)
-		return
-	}
-	if one.Len() > 0 {
-		c.tableHead(t)
-		_, _ = c.w.Write(one.Bytes())
 	}
 }
 
@@ -607,7 +614,7 @@ func (c *client) clearTable(args []string) {
 		c.printf("No such table\n")
 		return
 	}
-	key, hasKey, ok := c.tableFilter(args[3:], clearTableUsage)
+	f, ok := c.tableFilter(args[3:], clearTableUsage)
 	if !ok {
 		return
 	}
@@ -615,5 +622,5 @@ func (c *client) clearTable(args []string) {
 	if c.level < config.LevelOperator {
 		return
 	}
-	c.report(t.Clear(key, hasKey))
+	c.report(t.Clear(f))
 }

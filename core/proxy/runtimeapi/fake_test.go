@@ -103,48 +103,80 @@ type fakeTable struct {
 	entries map[netip.Addr]int
 }
 
-func (t *fakeTable) Head() TableHead {
+func (t *fakeTable) Name() string { return "fe" }
+
+func (t *fakeTable) Head(w io.Writer) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return TableHead{Name: "fe", Type: "ip", Size: 100, Used: len(t.entries)}
+	n := len(t.entries)
+	t.mu.Unlock()
+	_, err := fmt.Fprintf(w, "# table: fe, type: ip, size:100, used:%d\n", n)
+	return err
 }
 
-func (t *fakeTable) Dump(w io.Writer, key string, hasKey bool) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// selected applies f the way sticktable does for the fake's one data type
+// (conn_cnt).
+func (t *fakeTable) selected(f TableFilter) ([]netip.Addr, error) {
 	var want netip.Addr
-	if hasKey {
-		a, err := netip.ParseAddr(key)
+	if f.HasKey {
+		a, err := netip.ParseAddr(f.Key)
 		if err != nil {
-			return ErrInvalidKey
+			return nil, ErrInvalidKey
 		}
 		want = a
 	}
-	var keys []netip.Addr
-	for k := range t.entries {
-		keys = append(keys, k)
+	for i, d := range f.Data {
+		if d.Type != "conn_cnt" {
+			return nil, fmt.Errorf("Filter entry #%d: Data type not stored in this table", i+1)
+		}
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].Less(keys[j]) })
-	for _, k := range keys {
-		if hasKey && k != want {
+	var keys []netip.Addr
+	for k, v := range t.entries {
+		if f.HasKey && k != want {
 			continue
 		}
+		ok := true
+		for _, d := range f.Data {
+			switch d.Op {
+			case "gt":
+				ok = ok && int64(v) > d.Value
+			case "eq":
+				ok = ok && int64(v) == d.Value
+			}
+		}
+		if ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Less(keys[j]) })
+	return keys, nil
+}
+
+func (t *fakeTable) Dump(w io.Writer, f TableFilter) error {
+	keys, err := t.selected(f)
+	if err != nil {
+		return err
+	}
+	if f.HasKey && len(keys) == 0 {
+		return nil
+	}
+	_ = t.Head(w)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
 		fmt.Fprintf(w, "0x%x: key=%s use=0 exp=0 conn_cnt=%d\n", t.entries[k], k, t.entries[k])
 	}
 	return nil
 }
 
-func (t *fakeTable) Clear(key string, hasKey bool) error {
+func (t *fakeTable) Clear(f TableFilter) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !hasKey {
-		clear(t.entries)
-		return nil
-	}
-	a, err := netip.ParseAddr(key)
+	keys, err := t.selected(f)
 	if err != nil {
-		return ErrInvalidKey
+		return err
 	}
-	delete(t.entries, a)
+	for _, k := range keys {
+		delete(t.entries, k)
+	}
 	return nil
 }
