@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -232,6 +233,32 @@ func (v apiView) SetServerAdmin(be, srv string, a runtimeapi.Admin) error {
 	}
 	s.setAdmin(a)
 	return nil
+}
+
+// ServersState lists every server for "show servers state".
+func (v apiView) ServersState() []runtimeapi.ServerState {
+	now := v.p.clock.Now()
+	var out []runtimeapi.ServerState
+	for _, be := range v.p.backends {
+		for _, s := range be.servers {
+			st := runtimeapi.ServerState{
+				BackendID: be.cfg.ID, Backend: be.cfg.Name, ID: s.id, Name: s.cfg.Name,
+				Host: s.cfg.Host, Port: s.cfg.Port, Running: s.isUp(), Admin: s.adminState(),
+				ConfigMaint: s.cfg.Disabled, UWeight: s.curWeight(), IWeight: s.cfg.Weight,
+				LastChange: int64(now.Sub(time.Unix(0, s.lastChange.Load())) / time.Second),
+				Checked:    s.checked(), CheckResult: int(s.lastCheck.Load()), Rise: s.cfg.Rise,
+				CheckPort: s.cfg.CheckPort, CheckAddr: s.cfg.CheckAddr,
+			}
+			if _, err := netip.ParseAddr(s.cfg.Host); err != nil {
+				st.FQDN = s.cfg.Host
+			}
+			if s.up.Load() {
+				st.CheckHealth = s.cfg.Rise + s.cfg.Fall - 1
+			}
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // Tables: the stick tables (none until stick tables exist).

@@ -253,6 +253,10 @@ func TestStatsSocketEndToEnd(t *testing.T) {
 	if !strings.Contains(info, "Name: netmodels\nVersion: "+Version+"\n") || !strings.Contains(info, "CumConns: 12\n") {
 		t.Errorf("show info:\n%s", info)
 	}
+	state := ask("show servers state l")
+	if !strings.Contains(state, "\n2 l 1 a 127.0.0.1 2 0 3 1 0 1 0 1 6 0 0 0 - 9001 - 0 0 - - 0\n") {
+		t.Errorf("show servers state:\n%s", state)
+	}
 	h.p.SoftStop()
 	if _, err := net.Dial("unix", sock); err == nil {
 		t.Error("stats socket still accepts after soft-stop")

@@ -104,6 +104,40 @@ type Proxy interface {
 	SetServerAdmin(backend, server string, a Admin) error
 	// Tables are the stick tables, in HAProxy's "show table" order.
 	Tables() []Table
+	// ServersState is every server's state for "show servers state", in
+	// "show stat" order.
+	ServersState() []ServerState
+}
+
+// ServerState is what "show servers state" prints of one server
+// (HAProxy's server-state file, format 1).
+type ServerState struct {
+	BackendID int
+	Backend   string
+	ID        int
+	Name      string
+	// Host is the configured address (srv_addr); FQDN is set when it is
+	// a name rather than an IP.
+	Host, FQDN string
+	Port       int
+	// Running: HAProxy's op state RUNNING (up and not in maintenance),
+	// else STOPPED.
+	Running bool
+	// Admin is the forced state; ConfigMaint: "disabled" in the
+	// configuration (HAProxy keeps that bit once set).
+	Admin       Admin
+	ConfigMaint bool
+	UWeight     int
+	IWeight     int
+	// LastChange is seconds since the last state change.
+	LastChange int64
+	// Checked: a health check is configured; CheckResult 0 none yet, 1
+	// passed, 2 failed; CheckHealth and Rise as HAProxy counts them.
+	Checked           bool
+	CheckResult       int
+	CheckHealth, Rise int
+	CheckPort         int    // explicit "port", else 0
+	CheckAddr         string // explicit "addr", else ""
 }
 
 // Table is one stick table as the runtime API sees it (package

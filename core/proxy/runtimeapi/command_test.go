@@ -118,6 +118,13 @@ func TestCommandAnswers(t *testing.T) {
 		{A, "set timeout cli 5", "\n"},
 		{A, "set timeout cli x", "Expects an integer value.\n\n"},
 		{A, "set timeout server 5", "'set timeout' only supports 'cli'.\n\n"},
+		{A, "show servers state", serversStateHeader +
+			"3 be 1 s1 127.0.0.1 2 0 3 3 4 1 0 2 0 0 0 0 - 80 - 0 0 - - 0\n" +
+			"3 be 2 s2 localhost 2 0 1 1 4 6 3 4 6 0 0 0 localhost 81 - 0 9000 127.0.0.2 127.0.0.2 9000\n\n"},
+		{A, "disable server be/s1;set server be/s2 state drain;show servers state be", "\n\n" + serversStateHeader +
+			"3 be 1 s1 127.0.0.1 0 1 3 3 4 1 0 2 0 0 0 0 - 80 - 0 0 - - 0\n" +
+			"3 be 2 s2 localhost 2 8 1 1 4 6 3 4 6 0 0 0 localhost 81 - 0 9000 127.0.0.2 127.0.0.2 9000\n\n"},
+		{A, "show servers state nope", "Can't find backend.\n\n"},
 		{A, "prompt", "\n"},
 		{A, "quit", "\n"},
 	} {

@@ -57,6 +57,7 @@ func init() {
 		{kw: []string{"show", "backend"}, usage: "show backend", help: "list backends in the current running config", run: (*client).showBackend},
 		{kw: []string{"show", "cli", "level"}, usage: "show cli level", help: "display the level of the current CLI session", run: func(c *client, _ []string) { c.printf("%s\n", c.level) }},
 		{kw: []string{"show", "info"}, usage: "show info", help: "report information about the running process", run: (*client).showInfo},
+		{kw: []string{"show", "servers", "state"}, usage: "show servers state [<backend>]", help: "dump volatile server information (all or for a single backend)", run: (*client).showServersState},
 		{kw: []string{"show", "stat"}, usage: "show stat [{<iid>|<px>} <type> <sid>] [up|no-maint]", help: "report counters for each proxy and server (CSV)", run: (*client).showStat},
 		{kw: []string{"show", "table"}, usage: "show table [<table> [key <key>]]", help: "report table usage stats or dump this table's contents", run: (*client).showTable},
 		{kw: []string{"show", "version"}, usage: "show version", help: "show version of the current process", run: func(c *client, _ []string) { c.printf("%s\n", c.px.Info().Version) }},
@@ -623,4 +624,88 @@ func (c *client) clearTable(args []string) {
 		return
 	}
 	c.report(t.Clear(f))
+}
+
+// serversStateHeader is format 1 of HAProxy's server-state file, which
+// "show servers state" prints.
+const serversStateHeader = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
+
+// HAProxy's numbers in the state file.
+const (
+	admFMaint = 0x01 // SRV_ADMF_FMAINT
+	admCMaint = 0x04 // SRV_ADMF_CMAINT
+	admFDrain = 0x08 // SRV_ADMF_FDRAIN
+
+	chkStConfigured = 0x02 // CHK_ST_CONFIGURED
+	chkStEnabled    = 0x04 // CHK_ST_ENABLED
+	chkStPaused     = 0x08 // CHK_ST_PAUSED
+
+	hchkIni   = 1 // HCHK_STATUS_INI
+	hchkL4OK  = 6 // HCHK_STATUS_L4OK
+	hchkL4CON = 8 // HCHK_STATUS_L4CON
+)
+
+func (c *client) showServersState(args []string) {
+	want := c.arg(args, 3)
+	states := c.px.ServersState()
+	if want != "" {
+		found := false
+		for _, r := range c.px.StatRows() {
+			if r.Type == BackendRow && r.Proxy == want {
+				found = true
+			}
+		}
+		if !found {
+			c.printf("Can't find backend.\n")
+			return
+		}
+	}
+	var b strings.Builder
+	b.WriteString(serversStateHeader)
+	for _, s := range states {
+		if want != "" && s.Backend != want {
+			continue
+		}
+		op := 0
+		if s.Running {
+			op = 2
+		}
+		adm := 0
+		if s.Admin == Maint {
+			adm |= admFMaint
+		}
+		if s.ConfigMaint {
+			adm |= admCMaint
+		}
+		if s.Admin == Drain {
+			adm |= admFDrain
+		}
+		status, result, health, chk := hchkIni, 0, s.Rise, 0
+		if s.Checked {
+			chk = chkStConfigured | chkStEnabled
+			if s.Admin == Maint {
+				chk |= chkStPaused
+			}
+			health = s.CheckHealth
+			switch s.CheckResult {
+			case 1:
+				status, result = hchkL4OK, 3
+			case 2:
+				status, result = hchkL4CON, 2
+			}
+		} else if s.ConfigMaint {
+			chk = chkStPaused
+		}
+		dash := func(v string) string {
+			if v == "" {
+				return "-"
+			}
+			return v
+		}
+		agentPort := s.CheckPort
+		fmt.Fprintf(&b, "%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d - 0 %d %s %s %d\n",
+			s.BackendID, s.Backend, s.ID, s.Name, s.Host, op, adm, s.UWeight, s.IWeight, s.LastChange,
+			status, result, health, chk, dash(s.FQDN), s.Port, s.CheckPort, dash(s.CheckAddr), dash(s.CheckAddr), agentPort)
+	}
+	c.printf("%s", b.String())
 }
