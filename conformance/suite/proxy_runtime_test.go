@@ -142,4 +142,114 @@ var runtimeCases = []harness.Case{
 				}
 			}
 		}),
+	drainPromptCase(),
+}
+
+// promptSession is an interactive ("prompt") runtime API connection.
+type promptSession struct {
+	t *harness.T
+	c net.Conn
+}
+
+func openPrompt(t *harness.T, path string) *promptSession {
+	t.Helper()
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		t.Fatalf("stats socket %s: %v", path, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s := &promptSession{t: t, c: c}
+	if got := s.ask("prompt"); got != "\n> " {
+		t.Fatalf("prompt answered %q, want \"\\n> \"", got)
+	}
+	return s
+}
+
+// ask sends one line and reads up to the next prompt.
+func (s *promptSession) ask(line string) string {
+	s.t.Helper()
+	_ = s.c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(s.c, line+"\n"); err != nil {
+		s.t.Fatalf("stats socket: write %q: %v", line, err)
+	}
+	var b []byte
+	buf := make([]byte, 4096)
+	for !strings.HasSuffix(string(b), "\n> ") {
+		n, err := s.c.Read(buf)
+		b = append(b, buf[:n]...)
+		if err != nil {
+			s.t.Fatalf("stats socket: %q: %v after %q", line, err, b)
+		}
+	}
+	return string(b)
+}
+
+// serverOrClosed connects and returns the tagged server's name, or "" when
+// the proxy closes the connection without data (no server available).
+func serverOrClosed(t *harness.T, addr string) string {
+	t.Helper()
+	c := dial(t, addr, "")
+	defer c.Close()
+	name, err := readLine(c, 5*time.Second)
+	if err != nil && name != "" {
+		t.Fatalf("via %s: %v after %q", addr, err, name)
+	}
+	return name
+}
+
+func drainPromptCase() harness.Case {
+	return pc("proxy-runtime-drain-prompt", "spec/proxy.md §10; HAProxy management.txt §9.3 (prompt, set server state, set weight)",
+		"in prompt mode: set server state drain takes s1 out of rotation (status DRAIN); with s2 also at weight 0 the backend is DOWN and a client is closed with nothing relayed; ready and weight 100% restore both",
+		func(t *harness.T, e harness.Engine) {
+			admin := filepath.Join(t.TempDir(), "admin.sock")
+			a, b := newBackend(t, tagged("a")), newBackend(t, tagged("b"))
+			cfg := simpleCfg("", "", "    balance roundrobin\n", a.addr(), b.addr())
+			cfg = strings.Replace(cfg, "global\n", "global\n    stats socket "+admin+" level admin\n", 1)
+			p := startProxy(t, e, cfg)
+			s := openPrompt(t, admin)
+			count := func(n int) map[string]int {
+				got := map[string]int{}
+				for range n {
+					got[serverOrClosed(t, p.Addr(0))]++
+				}
+				return got
+			}
+			if got := s.ask("set server be/s1 state drain"); got != "\n> " {
+				t.Fatalf("set server state drain: %q", got)
+			}
+			if got := count(4); got["b"] != 4 {
+				t.Fatalf("with s1 draining: %v, want all on b", got)
+			}
+			_, rows := statRows(t, strings.TrimSuffix(s.ask("show stat"), "> "))
+			if st := rows["be/s1"]["status"]; st != "DRAIN" {
+				t.Errorf("be/s1 status %q, want DRAIN", st)
+			}
+			if got := s.ask("set weight be/s2 0"); got != "\n> " {
+				t.Fatalf("set weight be/s2 0: %q", got)
+			}
+			if got := count(2); got[""] != 2 {
+				t.Fatalf("with s1 draining and s2 at weight 0: %v, want both clients closed without data", got)
+			}
+			_, rows = statRows(t, strings.TrimSuffix(s.ask("show stat"), "> "))
+			if be := rows["be/BACKEND"]; be["status"] != "DOWN" || be["weight"] != "0" || be["act"] != "0" {
+				t.Errorf("backend status/weight/act %q/%q/%q, want DOWN/0/0", be["status"], be["weight"], be["act"])
+			}
+			if got := s.ask("set server be/s1 state ready"); got != "\n> " {
+				t.Fatalf("set server state ready: %q", got)
+			}
+			if got := count(4); got["a"] != 4 {
+				t.Fatalf("s1 ready, s2 at weight 0: %v, want all on a", got)
+			}
+			if got := s.ask("set weight be/s2 100%;get weight be/s2"); got != "\n> 1 (initial 1)\n\n> " {
+				t.Fatalf("set weight 100%%; get weight: %q", got)
+			}
+			if got := count(4); got["a"] != 2 || got["b"] != 2 {
+				t.Fatalf("both restored: %v, want a:2 b:2", got)
+			}
+			_ = s.c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.WriteString(s.c, "quit\n")
+			if rest, err := io.ReadAll(s.c); err != nil || len(rest) != 0 {
+				t.Errorf("quit: %q %v, want the connection closed with nothing more", rest, err)
+			}
+		})
 }
