@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/netmodels/netmodels/core/proxy/runtimeapi"
 )
 
@@ -222,9 +223,17 @@ func (v apiView) SetServerWeight(be, srv string, w int) error {
 	if err != nil {
 		return err
 	}
+	if s.be.staticLB() && w != 0 && w != s.cfg.Weight {
+		return runtimeapi.ErrStaticWeight
+	}
 	s.setWeight(w)
 	return nil
 }
+
+// staticLB: the algorithm's server map is fixed at start, as HAProxy's
+// static ones (balance source hashes over a map of the weights), so a
+// server's weight can only drop to 0 and come back.
+func (be *backend) staticLB() bool { return be.cfg.Balance == config.Source }
 
 func (v apiView) SetServerAdmin(be, srv string, a runtimeapi.Admin) error {
 	s, err := v.server(be, srv)

@@ -262,3 +262,25 @@ func TestStatsSocketEndToEnd(t *testing.T) {
 		t.Error("stats socket still accepts after soft-stop")
 	}
 }
+
+// balance source is static in HAProxy (map-based hashing): a weight is 0
+// or the initial one.
+func TestRuntimeStaticWeight(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+listen l
+    bind 127.0.0.1:8000
+    balance source
+    server a 127.0.0.1:9001 weight 2
+`), 0)
+	h.start()
+	api := h.p.RuntimeAPI()
+	if err := api.SetServerWeight("l", "a", 3); err != runtimeapi.ErrStaticWeight {
+		t.Errorf("weight 3 on balance source: %v", err)
+	}
+	for _, w := range []int{0, 2} {
+		if err := api.SetServerWeight("l", "a", w); err != nil {
+			t.Errorf("weight %d: %v", w, err)
+		}
+	}
+}
+

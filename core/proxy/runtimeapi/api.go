@@ -59,6 +59,10 @@ var (
 	ErrNoServer   = errors.New("no such server")
 	ErrNoTable    = errors.New("no such table")
 	ErrInvalidKey = errors.New("invalid key")
+	// ErrStaticWeight: the backend's algorithm is static (HAProxy:
+	// map-based hashing, static-rr), so a weight is either 0 or the
+	// initial one.
+	ErrStaticWeight = errors.New("Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.")
 )
 
 // Admin is a server's administrative state ("set server B/S state").

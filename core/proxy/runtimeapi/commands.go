@@ -239,6 +239,8 @@ func (c *client) report(err error) {
 		c.printf("No such table\n")
 	case errors.Is(err, ErrInvalidKey):
 		c.printf("Invalid key\n")
+	case errors.Is(err, ErrStaticWeight):
+		c.printf("%s\n", ErrStaticWeight)
 	default:
 		c.printf("%s\n", oneLine(err.Error()))
 	}
