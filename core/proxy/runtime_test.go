@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,5 +282,67 @@ listen l
 		if err := api.SetServerWeight("l", "a", w); err != nil {
 			t.Errorf("weight %d: %v", w, err)
 		}
+	}
+}
+
+// Operators change servers from other goroutines while sessions are
+// balanced: run with -race, every session still gets a server.
+func TestRuntimeConcurrentChanges(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+listen l
+    bind 127.0.0.1:8000
+    balance leastconn
+    server a 127.0.0.1:9001 check inter 100ms
+    server b 127.0.0.1:9002 check inter 100ms
+    server c 127.0.0.1:9003
+`), 0)
+	abc := []string{"127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"}
+	for _, a := range abc {
+		h.server(a, func() *peer { return &peer{} })
+	}
+	h.start()
+	api := h.p.RuntimeAPI()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, name := range []string{"a", "b"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				_ = api.SetServerAdmin("l", name, runtimeapi.Admin((n+i)%3))
+				_ = api.SetServerWeight("l", name, (n*7)%5)
+				_ = api.StatRows()
+				_ = api.ServersState()
+			}
+		}()
+	}
+	clients := make([]*peer, 0, 200)
+	for i := 0; i < 200; i++ {
+		clients = append(clients, h.dial("127.0.0.1:8000", &peer{}))
+		h.settle()
+		if i%20 == 0 {
+			h.advance(100 * time.Millisecond)
+		}
+	}
+	close(done)
+	wg.Wait()
+	h.settle()
+	total := 0
+	for _, n := range h.counts(abc[2]) {
+		total += n
+	}
+	// Server c is never changed, so no session is ever refused.
+	for i, c := range clients {
+		if c.closed {
+			t.Fatalf("client %d closed: %v", i, c.closeErr)
+		}
+	}
+	if total == 0 {
+		t.Error("server c got nothing")
 	}
 }
