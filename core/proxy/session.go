@@ -69,6 +69,10 @@ type session struct {
 	attempts   int  // connection attempts made
 	bytesIn    int64
 	bytesOut   int64
+	// sc are the stick counters this session tracks (track-sc0..2, held
+	// until end); scBytes: one of their tables counts bytes.
+	sc      [maxSC]stickCtr
+	scBytes bool
 
 	cliLast, srvLast time.Time // last activity on each side
 	start, queued    time.Time
@@ -247,6 +251,7 @@ func (s *session) end(term string) {
 	if s.admitted {
 		s.fe.leave()
 	}
+	s.untrackAll()
 	s.p.live.Add(-1)
 	s.p.maybeDone()
 }

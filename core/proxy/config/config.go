@@ -42,7 +42,9 @@ type Config struct {
 	Global    Global
 	Frontends []*Frontend
 	Backends  []*Backend
-	Warnings  []Warning
+	// Tables are the stick tables, in declaration order.
+	Tables   []*StickTable
+	Warnings []Warning
 }
 
 // Backend returns the backend called name, or nil.
@@ -102,6 +104,9 @@ type Frontend struct {
 	SpliceAuto     bool
 	Log            bool // "log" present (global or here)
 	TCPLog         bool // "option tcplog": one line per session
+	// Table is this section's "stick-table" (nil: none); a listen
+	// section's frontend and backend share it.
+	Table *StickTable
 
 	defaultBackendName string
 	defaultBackendAt   Where
@@ -181,6 +186,8 @@ type Backend struct {
 	SpliceAuto     bool
 	Log            bool
 	TCPLog         bool
+	// Table is this section's "stick-table" (nil: none).
+	Table *StickTable
 }
 
 // Server is one "server" line.

@@ -91,6 +91,8 @@ type section struct {
 	acls map[string]*ACL
 	// defaultServer holds this section's own default-server settings.
 	defaultServer *Server
+	// table is the section's stick-table, nil until declared.
+	table *StickTable
 }
 
 // who names the section in messages.
