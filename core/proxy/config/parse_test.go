@@ -290,6 +290,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(anchorCfg)
 	f.Add("frontend f\n bind :1-3 accept-proxy\n acl a src 1.2.3.0/24\n use_backend b if a || !a\n tcp-request connection reject unless { src ::1 }\nbackend b\n server s h:1 check inter 1s\n")
 	f.Add(`global` + "\n" + ` maxconn "1${X}"` + "\n")
+	f.Add("frontend f\n bind :1\n tcp-request inspect-delay 5s\n acl s req.ssl_sni -i -m end .example\n tcp-request content accept if { req.ssl_hello_type 1 }\n tcp-request content reject if { req.payload(0,4) -m bin 45564c49 } || !s\n use_backend b if { req.ssl_ver ge 3.1 } s\nbackend b\n tcp-request content reject unless { req.len 1:9 }\n server s h:1\n")
 	f.Add("defaults\n timeout server 1s\n default-server fall 2 tfo\nlisten l\n bind :1 name x accept-proxy\n server a 1.2.3.4:5 weight 0 addr 1.2.3.5 port 6 slowstart 1s\n no option redispatch\n tcp-check connect\n option httplog\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse([]File{{Name: "f", Data: []byte(s)}}, Options{LookupEnv: func(string) (string, bool) { return "x", true }})

@@ -77,7 +77,8 @@ type Hello struct {
 	// SupportedVersions is the supported_versions extension (TLS 1.3
 	// clients); nil when absent.
 	SupportedVersions []uint16
-	// Len is the bytes the hello used: record header and payload.
+	// Len is where the hello ends in the input: record header, handshake
+	// header and message (a record may hold more after it).
 	Len int
 }
 
@@ -145,7 +146,7 @@ func Parse(b []byte) (Hello, error) {
 	if h.HandshakeType != TypeClientHello {
 		return hello, ErrNotClientHello
 	}
-	hello.Len = recordHeaderLen + h.RecordLen
+	hello.Len = recordHeaderLen + hsHeaderLen + h.HandshakeLen
 	r := reader(b[recordHeaderLen+hsHeaderLen : recordHeaderLen+hsHeaderLen+h.HandshakeLen])
 	var ok bool
 	if hello.Version, ok = r.u16(); !ok {
