@@ -286,7 +286,7 @@ func (p *parser) finish() error {
 			c.Warnings = append(c.Warnings, Warning{File: be.Where.File, Line: be.Where.Line, Msg: fmt.Sprintf("missing timeouts for backend %q: 'timeout connect' and 'timeout server' should be set", be.Name)})
 		}
 	}
-	return nil
+	return p.finishStick()
 }
 
 func joinHostPort(host string, port int) string {

@@ -16,6 +16,9 @@ type StickTable struct {
 	// Peers is the "peers" argument, accepted with a warning: tables are
 	// not synchronised here.
 	Peers string
+	// SrvKeyAddr: "srvkey addr", server_key stores the server's address
+	// rather than its name.
+	SrvKeyAddr bool
 	// proxy is the kind of section that declared it, for messages.
 	proxy string
 }
@@ -133,7 +136,7 @@ func (p *parser) parseStickTable(w []string) error {
 				}
 				return p.errf("stick-table : unknown server key type '%s'.", v)
 			}
-			// Only used to synchronise server_key with peers: no effect here.
+			t.SrvKeyAddr = w[i] == "addr"
 		default:
 			return p.errf("stick-table: unknown argument '%s'.", arg)
 		}
