@@ -23,6 +23,9 @@ type Engine struct {
 	// Userspace: the engine runs its own TCP/IP stack (bin/dpdk) and is
 	// run in the dpdknet topology (topology.go).
 	Userspace bool
+	// Reference: not an engine but real haproxy, run on the proxy cases'
+	// configurations (reference.go) for the matrix's haproxy column.
+	Reference bool
 }
 
 // RepoRoot walks up from the working directory to the folder holding go.work.

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,6 +97,98 @@ func TestMatrixWrite(t *testing.T) {
 	for _, want := range []string{"| `a` | pass |", "**FAIL**", `broke \| badly`, "| `b` | proxy | §2 | second |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("matrix.md lacks %q", want)
+		}
+	}
+}
+
+func TestMatrixReference(t *testing.T) {
+	cases := []Case{
+		{ID: "m", Kind: KindMsgr},
+		{ID: "same", Kind: KindProxy}, {ID: "one-off", Kind: KindProxy},
+		{ID: "declared", Kind: KindProxy}, {ID: "cli", Kind: KindProxy},
+	}
+	r := NewResults([]Engine{{Name: "x"}, {Name: "y"}}, cases)
+	r.SetReference(ReferenceName)
+	for _, e := range []string{"x", "y"} {
+		for _, c := range cases {
+			r.Set(e, c.ID, CellResult{Status: Pass})
+		}
+	}
+	r.Set("y", "one-off", CellResult{Status: Fail, Reason: "boom"})
+	r.Set(ReferenceName, "same", CellResult{Status: Pass})
+	r.Set(ReferenceName, "one-off", CellResult{Status: Pass})
+	r.Set(ReferenceName, "declared", CellResult{Status: Differs, Reason: "lenient"})
+	r.Set(ReferenceName, "cli", CellResult{Status: Unsupported, Reason: "flags"})
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	var m matrixJSON
+	b, _ := os.ReadFile(filepath.Join(dir, "matrix.json"))
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Reference != ReferenceName || m.Summary[ReferenceName]["pass"] != 2 || m.Summary[ReferenceName]["differs"] != 1 ||
+		m.Summary[ReferenceName]["unsupported"] != 1 {
+		t.Fatalf("reference summary %q %+v", m.Reference, m.Summary[ReferenceName])
+	}
+	if _, ok := m.Agreement["m"]; ok {
+		t.Error("a msgr case has an agreement entry")
+	}
+	for id, want := range map[string]string{
+		"same":     "same as haproxy",
+		"one-off":  "same as haproxy except y (fail)",
+		"declared": "differs from haproxy (declared)",
+		"cli":      "haproxy cannot run it",
+	} {
+		if got := m.Agreement[id].Verdict; got != want {
+			t.Errorf("%s: verdict %q, want %q", id, got, want)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "matrix.md"))
+	for _, want := range []string{
+		"| case | x | y | haproxy | vs haproxy |",
+		"| `same` | pass | pass | pass | same as haproxy |",
+		"| `declared` | pass | pass | differs | differs from haproxy (declared) |",
+		"| `m` | pass | pass |\n",
+		"haproxy / `cli` (unsupported): flags",
+		"| haproxy (reference; proxy cases) | 2 | 0 | 1 (+1 differ as declared) | 0 |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("matrix.md lacks %q", want)
+		}
+	}
+}
+
+func TestAssignBindPorts(t *testing.T) {
+	cfg := "frontend a\n    bind 127.0.0.1:0 accept-proxy # first\n    bind [::1]:0\n    bind 127.0.0.1:7000,ipv4@127.0.0.1:0\n" +
+		"    bind /run/x.sock\n    bind 127.0.0.1:8000-8010\n    default_backend b\nbackend b\n    server s 127.0.0.1:0\n"
+	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		cfg = strings.Replace(cfg, "    bind [::1]:0\n", "", 1)
+	} else {
+		ln.Close()
+	}
+	out, addrs, err := assignBindPorts(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.SplitN(out, "backend b", 2)[0], ":0") {
+		t.Fatalf("a bind port 0 is left:\n%s", out)
+	}
+	if !strings.Contains(out, "server s 127.0.0.1:0") || !strings.Contains(out, "accept-proxy # first") ||
+		!strings.Contains(out, "bind /run/x.sock") || !strings.Contains(out, "127.0.0.1:8000-8010") || !strings.Contains(out, "127.0.0.1:7000,ipv4@127.0.0.1:") {
+		t.Fatalf("rewrite touched more than bind ports:\n%s", out)
+	}
+	want := 4
+	if !strings.Contains(cfg, "[::1]") {
+		want = 3
+	}
+	if len(addrs) != want || !strings.HasPrefix(addrs[0], "127.0.0.1:") || addrs[len(addrs)-2] != "127.0.0.1:7000" {
+		t.Fatalf("addrs %v", addrs)
+	}
+	for _, a := range addrs {
+		if !strings.Contains(out, a) && !strings.Contains(out, strings.Trim(a, "[]")) {
+			t.Errorf("address %s not in the rewritten config", a)
 		}
 	}
 }
