@@ -2,11 +2,13 @@ package harness
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/supervise"
 )
@@ -190,5 +192,52 @@ func TestAssignBindPorts(t *testing.T) {
 		if !strings.Contains(out, a) && !strings.Contains(out, strings.Trim(a, "[]")) {
 			t.Errorf("address %s not in the rewritten config", a)
 		}
+	}
+}
+
+// TestStartHAProxy runs a two-bind configuration on real haproxy: both
+// READY-like addresses are listening and relay to the backend, and the
+// PID is stopped in Cleanup.
+func TestStartHAProxy(t *testing.T) {
+	supervise.NoLeaks(t)
+	ref, err := Reference()
+	if err != nil || ref == nil {
+		t.Fatalf("reference: %v (REFERENCE=%q)", err, os.Getenv("REFERENCE"))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hello\n"))
+			c.Close()
+		}
+	}()
+	cfg := "global\n    maxconn 100\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n" +
+		"frontend fe\n    bind 127.0.0.1:0\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 " + ln.Addr().String() + "\n"
+	p := StartHAProxy(t, *ref, cfg)
+	if len(p.Addrs) != 2 || p.Addr(0) == p.Addr(1) {
+		t.Fatalf("addresses %v, want two distinct binds", p.Addrs)
+	}
+	for _, a := range p.Addrs {
+		c, err := net.DialTimeout("tcp", a, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 6)
+		if _, err := io.ReadFull(c, b); err != nil || string(b) != "hello\n" {
+			t.Errorf("through %s: %q %v", a, b, err)
+		}
+		c.Close()
+	}
+	if r := Run(*ref, time.Second, "proxy", "-f", "x"); r.Code != -1 || !strings.Contains(r.Stderr, "unsupported.go") {
+		t.Errorf("Run on the reference: %+v", r)
 	}
 }
