@@ -237,6 +237,19 @@ func TestStartHAProxy(t *testing.T) {
 		}
 		c.Close()
 	}
+	// A port taken meanwhile (here by ln itself) is an error StartHAProxy
+	// retries on: haproxy must not share it (-dR: no SO_REUSEPORT).
+	taken := strings.Replace(cfg, "bind 127.0.0.1:0\n    bind 127.0.0.1:0", "bind "+ln.Addr().String(), 1)
+	path := filepath.Join(t.TempDir(), "taken.cfg")
+	if err := os.WriteFile(path, []byte(taken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := startHAProxy(*ref, path, []string{ln.Addr().String()}); err == nil {
+		_ = q.Stop()
+		t.Error("haproxy started on a port another socket listens on")
+	} else if t.Logf("taken port: %v", err); !retryable(err) {
+		t.Errorf("a taken port gave %v, which StartHAProxy does not retry", err)
+	}
 	if r := Run(*ref, time.Second, "proxy", "-f", "x"); r.Code != -1 || !strings.Contains(r.Stderr, "unsupported.go") {
 		t.Errorf("Run on the reference: %+v", r)
 	}

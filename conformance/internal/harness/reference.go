@@ -43,7 +43,7 @@ var errReference = errors.New("this case runs an engine command line, which hapr
 const bindAttempts = 3
 
 // StartHAProxy runs cfg, a configuration written for `bin/<engine> proxy
-// -f`, on haproxy in the foreground (`haproxy -db -f`: no daemon, no master,
+// -f`, on haproxy in the foreground (`haproxy -db -dR -f`: no daemon, no master,
 // so the PID held is haproxy itself) through core/supervise, and registers
 // a Cleanup that stops it by PID. haproxy prints no READY line and cannot
 // report a port it chose, so every `bind HOST:0` gets a port that was free
@@ -77,7 +77,7 @@ func StartHAProxy(t testing.TB, e Engine, cfg string) *Proc {
 			return p
 		}
 		last = err
-		if !strings.Contains(err.Error(), "cannot bind") && !strings.Contains(err.Error(), "in use") {
+		if !retryable(err) {
 			break
 		}
 	}
@@ -85,8 +85,17 @@ func StartHAProxy(t testing.TB, e Engine, cfg string) *Proc {
 	return nil
 }
 
+// retryable reports whether a failed start is a bind port taken between
+// picking it and haproxy binding it.
+func retryable(err error) bool {
+	return strings.Contains(err.Error(), "cannot bind") || strings.Contains(err.Error(), "in use")
+}
+
 func startHAProxy(e Engine, path string, addrs []string) (*Proc, error) {
-	sp, err := supervise.Start(supervise.Spec{Name: "haproxy", Path: e.Path, Args: []string{"-db", "-f", path},
+	// -dR: no SO_REUSEPORT. With it, two haproxy processes of parallel
+	// cases that picked the same free port would both bind it and share
+	// its connections; without it the second fails and retries.
+	sp, err := supervise.Start(supervise.Spec{Name: "haproxy", Path: e.Path, Args: []string{"-db", "-dR", "-f", path},
 		Dir: filepath.Dir(path), Capture: capture, Grace: StopTimeout, IgnoreStopStatus: true})
 	if err != nil {
 		return nil, err
