@@ -123,9 +123,14 @@ func TestCondEval(t *testing.T) {
 		{"sni waits", "tcp-request content accept if { req.ssl_sni -m found }", base.with(sni[:len(sni)-1]), false, Miss},
 		{"sni absent", "tcp-request content accept if { req.ssl_sni -m found }", base.with(string(helloNoSNI)), false, Fail},
 		{"sni len", "tcp-request content accept if { req.ssl_sni -m len 9 }", base.with(sni), false, Pass},
-		{"ssl_ver", "tcp-request content accept if { req.ssl_ver 3.1 }", base.with(sni), false, Pass},
-		{"ssl_ver ge", "tcp-request content accept if { req.ssl_ver ge 3.2 }", base.with(sni), false, Fail},
-		{"ssl_ver waits", "tcp-request content accept if { req.ssl_ver 3.1 }", base.with(sni[:6]), false, Miss},
+		// The ClientHello's version (3.3), not the record's (3.1), as
+		// haproxy 2.6 reports for crypto/tls's hello.
+		{"ssl_ver", "tcp-request content accept if { req.ssl_ver 3.3 }", base.with(sni), false, Pass},
+		{"ssl_ver record", "tcp-request content accept if { req.ssl_ver 3.1 }", base.with(sni), false, Fail},
+		{"ssl_ver ge", "tcp-request content accept if { req.ssl_ver ge 3.2 }", base.with(sni), false, Pass},
+		{"ssl_ver range", "tcp-request content accept if { req_ssl_ver 3.0:3.2 }", base.with(sni), false, Fail},
+		{"ssl_ver waits", "tcp-request content accept if { req.ssl_ver 3.3 }", base.with(sni[:12]), false, Miss},
+		{"ssl_ver not ssl", "tcp-request content accept if { req.ssl_ver 3.3 }", base.with("GET / HTTP/1.1\r\n"), false, Fail},
 
 		{"ssl_fc raw", "tcp-request content accept if { ssl_fc }", base, false, Fail},
 		{"ssl_fc", "tcp-request content accept if { ssl_fc }", base.withTLS("x.example"), false, Pass},

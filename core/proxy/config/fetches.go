@@ -112,22 +112,27 @@ func fetchPayload(e *Env, args []Arg, smp *Sample) bool {
 	return true
 }
 
-// fetchHelloType is the type of the first handshake message (1:
-// ClientHello), once all of it is buffered.
+// fetchHelloType is HAProxy 2.6's req.ssl_hello_type: on an SSLv3-format
+// record (types 20-23 or 255, version 3.x, room for a handshake header),
+// the type of the handshake message (1: ClientHello) once all of it is
+// buffered.
 func fetchHelloType(e *Env, _ []Arg, smp *Sample) bool {
 	b, final := e.Req()
-	h, err := tlshello.Peek(b)
-	switch {
-	case err == nil:
-	case errors.Is(err, tlshello.ErrFragmented) && len(b) >= 9+h.HandshakeLen:
-		// A message longer than its record: HAProxy only counts bytes.
-	case errors.Is(err, tlshello.ErrIncomplete), errors.Is(err, tlshello.ErrFragmented):
-		smp.MayChange = !final
-		return false
-	default:
+	if len(b) > 0 && !(b[0] >= 0x14 && b[0] <= 0x17 || b[0] == 0xff) {
 		return false
 	}
-	smp.SetInt(int64(h.HandshakeType))
+	if len(b) < 9 {
+		smp.MayChange = !final
+		return false
+	}
+	if b[1] < 3 || int(b[3])<<8|int(b[4]) < 4 {
+		return false
+	}
+	if n := int(b[6])<<16 | int(b[7])<<8 | int(b[8]); len(b) < 9+n {
+		smp.MayChange = !final
+		return false
+	}
+	smp.SetInt(int64(b[5]))
 	return true
 }
 
@@ -147,20 +152,29 @@ func fetchHelloSNI(e *Env, _ []Arg, smp *Sample) bool {
 	return true
 }
 
-// fetchSSLVer is the first record's version as MAJOR<<16 | MINOR (TLS
-// 1.0 is 3.1), once the whole record is buffered (HAProxy's req.ssl_ver;
-// SSLv2-format hellos are not recognised).
+// fetchSSLVer is HAProxy 2.6's req.ssl_ver: on an SSLv3-format record
+// (types 20-23 or 255, major version 3, length 6 to 2^14+2048), the
+// ClientHello's client version (bytes 9-10; 3.3 for TLS 1.2 and 1.3
+// clients), as MAJOR<<16 | MINOR, once the whole record is buffered.
+// SSLv2-format hellos are not recognised.
 func fetchSSLVer(e *Env, _ []Arg, smp *Sample) bool {
 	b, final := e.Req()
-	v, n, err := tlshello.PeekRecord(b)
-	if errors.Is(err, tlshello.ErrIncomplete) || err == nil && len(b) < 5+n {
+	if len(b) > 0 && !(b[0] >= 0x14 && b[0] <= 0x17 || b[0] == 0xff) {
+		return false
+	}
+	if len(b) >= 3 && b[1] < 3 {
+		return false
+	}
+	if len(b) >= 5 {
+		if n := int(b[3])<<8 | int(b[4]); n < 6 || n > 1<<14+2048 {
+			return false
+		}
+	}
+	if len(b) < 11 || len(b) < 5+(int(b[3])<<8|int(b[4])) {
 		smp.MayChange = !final
 		return false
 	}
-	if err != nil {
-		return false
-	}
-	smp.SetInt(int64(v>>8)<<16 | int64(v&0xff))
+	smp.SetInt(int64(b[9])<<16 | int64(b[10]))
 	return true
 }
 
