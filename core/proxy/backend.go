@@ -23,9 +23,11 @@ var ErrQueueFull = errors.New("proxy: backend queue full")
 type server struct {
 	be  *backend
 	cfg *config.Server
-	id  int // HAProxy's puid: position in the backend, from 1
 	st  counters
-	up  atomic.Bool
+	// id is HAProxy's puid: 1.. in declaration order; show stat's sid and
+	// the persistence id (server_id).
+	id int
+	up atomic.Bool
 	// admin is the administrative state (runtimeapi.Ready, Drain, Maint):
 	// "disabled" in the configuration starts it in Maint, the runtime API
 	// changes it. weight is the current weight (cfg.Weight is the initial

@@ -270,7 +270,7 @@ func (v apiView) ServersState() []runtimeapi.ServerState {
 	return out
 }
 
-// Tables: the stick tables (none until stick tables exist).
+// Tables: the stick tables (none wired yet).
 func (v apiView) Tables() []runtimeapi.Table { return nil }
 
 // setWeight changes the weight the balancer uses from the next pick on;

@@ -271,6 +271,8 @@ var proxyKeywords = join([]keyword{
 	{name: "rate-limit", in: inProxy, warn: "%[1]q is not supported and is ignored for %[2]s: sessions are accepted at any rate"},
 	{name: "persist", in: inProxy, warn: "%[1]q (RDP cookie persistence) is not supported and is ignored for %[2]s"},
 	{name: "filter", in: inProxy, fail: "%[1]q (stream filters: trace, spoe, compression, cache, bwlim) is not supported"},
+	{name: "stick-table", in: inFrontend | inBackend, label: "'stick-table'", parse: (*parser).parseStickTable},
+	{name: "stick", in: inBackend, label: "'stick'", parse: (*parser).parseStick},
 },
 	ignored(inProxy, "description", "id", "enabled", "hash-type", "fullconn",
 		"log-format", "log-tag", "backlog", "hash-balance-factor",
@@ -279,8 +281,7 @@ var proxyKeywords = join([]keyword{
 	warned(inProxy, textNeedsHTTP, "http-request", "http-response", "http-after-response", "http-reuse",
 		"http-check", "errorfile", "errorloc", "errorloc302", "errorloc303",
 		"errorfiles", "compression", "cookie", "capture", "redirect",
-		"monitor-uri", "monitor", "stats", "http-error", "unique-id-header",
-		"stick", "stick-table"),
+		"monitor-uri", "monitor", "stats", "http-error", "unique-id-header"),
 )
 
 var keywords = index(globalKeywords, proxyKeywords)

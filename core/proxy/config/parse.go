@@ -94,6 +94,8 @@ type section struct {
 	acls map[string]*ACL
 	// defaultServer holds this section's own default-server settings.
 	defaultServer *Server
+	// table is the section's stick-table, nil until declared.
+	table *StickTable
 }
 
 // who names the section in messages.
@@ -118,6 +120,8 @@ type parser struct {
 	// rest are the current file's lines after the current one, for the
 	// few messages that name a later line of the same section.
 	rest []string
+	// ruleSetName is the tcp-request rule set being parsed (messages).
+	ruleSetName string
 }
 
 // isSectionHeader says whether a line starting with word opens a section.
@@ -322,7 +326,7 @@ func (p *parser) finish() error {
 			c.Warnings = append(c.Warnings, Warning{File: be.Where.File, Line: be.Where.Line, Msg: fmt.Sprintf("missing timeouts for backend %q: 'timeout connect' and 'timeout server' should be set", be.Name)})
 		}
 	}
-	return nil
+	return p.finishStick()
 }
 
 func joinHostPort(host string, port int) string {
