@@ -270,8 +270,8 @@ func (v apiView) ServersState() []runtimeapi.ServerState {
 	return out
 }
 
-// Tables: the stick tables (none wired yet).
-func (v apiView) Tables() []runtimeapi.Table { return nil }
+// Tables: the stick tables (runtime_tables.go).
+func (v apiView) Tables() []runtimeapi.Table { return v.p.apiTables() }
 
 // setWeight changes the weight the balancer uses from the next pick on;
 // sessions already on the server stay. Queued sessions may now fit.

@@ -346,3 +346,63 @@ listen l
 		t.Error("server c got nothing")
 	}
 }
+
+// show table / clear table reach the stick tables through the API, in
+// HAProxy's order (reverse declaration) and with its answers.
+func TestRuntimeTables(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	h := newHarness(t, "global\n    stats socket "+sock+" level admin\n"+cfgWith(`
+backend z
+    stick-table type integer size 10
+listen l
+    bind 127.0.0.1:8000
+    stick-table type ip size 100 expire 30s store conn_cur,conn_cnt
+    tcp-request connection track-sc0 src
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	ask := func(cmd string) string {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, cmd+"\n")
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	cli := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	if got := ask("show table"); got != "# table: l, type: ip, size:100, used:1\n# table: z, type: integer, size:10, used:0\n\n" {
+		t.Errorf("show table: %q", got)
+	}
+	got := ask("show table l")
+	if !strings.HasPrefix(got, "# table: l, type: ip, size:100, used:1\n0x") || !strings.Contains(got, ": key=127.0.0.1 use=1 exp=") || !strings.Contains(got, "conn_cnt=1 conn_cur=1\n") {
+		t.Errorf("show table l: %q", got)
+	}
+	for cmd, want := range map[string]string{
+		"show table l key 127.0.0.9":           "\n",
+		"show table l key 1.2.3":               "\n",
+		"show table z key abc":                 "Invalid key\n\n",
+		"show table l data.conn_cur gt 5":      "# table: l, type: ip, size:100, used:1\n\n",
+		"show table l data.gpc0 gt 5":          "Filter entry #1: Data type not stored in this table\n\n",
+		"show table l data.nosuch gt 5":        "Filter entry #1: Unknown data type\n\n",
+		"clear table l key 127.0.0.1":          "Entry currently in use, cannot remove\n\n",
+		"clear table l;show table l key 1.2.3": "\n\n",
+	} {
+		if got := ask(cmd); got != want {
+			t.Errorf("%q: %q, want %q", cmd, got, want)
+		}
+	}
+	_ = cli.conn.Close()
+	_ = h.only("127.0.0.1:9001").conn.Close()
+	h.settle()
+	if got := ask("clear table l key 127.0.0.1;show table"); got != "\n# table: l, type: ip, size:100, used:0\n# table: z, type: integer, size:10, used:0\n\n" {
+		t.Errorf("after the session ended, clear key: %q", got)
+	}
+}
