@@ -406,3 +406,36 @@ listen l
 		t.Errorf("after the session ended, clear key: %q", got)
 	}
 }
+
+// Drain keeps persistent sessions: a client that "stick on src" sent to
+// server a still goes there while a drains; maint sends it elsewhere.
+func TestRuntimeDrainKeepsPersistence(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+listen l
+    bind 127.0.0.1:8000
+    balance roundrobin
+    stick-table type ip size 100
+    stick on src
+    server a 127.0.0.1:9001
+    server b 127.0.0.1:9002
+`), 0)
+	ab := []string{"127.0.0.1:9001", "127.0.0.1:9002"}
+	for _, a := range ab {
+		h.server(a, func() *peer { return &peer{} })
+	}
+	h.start()
+	// The first session (from 127.0.0.1, the memengine's client address)
+	// sticks to a.
+	if got := h.newSessions(1, ab...); got[0] != 1 {
+		t.Fatalf("first session: %v", got)
+	}
+	api := h.p.RuntimeAPI()
+	_ = api.SetServerAdmin("l", "a", runtimeapi.Drain)
+	if got := h.newSessions(3, ab...); got[0] != 3 {
+		t.Fatalf("persistent sessions while a drains: %v, want all on a", got)
+	}
+	_ = api.SetServerAdmin("l", "a", runtimeapi.Maint)
+	if got := h.newSessions(2, ab...); got[1] != 2 {
+		t.Fatalf("persistent sessions while a is in maint: %v, want all on b", got)
+	}
+}

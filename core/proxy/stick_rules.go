@@ -161,7 +161,10 @@ func (s *session) stickMatch() *server {
 		if srv == nil {
 			srv = s.be.serverByID(id)
 		}
-		if srv != nil && srv.usable() {
+		// A draining or weight-0 server still takes its persistent
+		// sessions; a down or maintenance one does not (HAProxy: the
+		// server must not be stopped).
+		if srv != nil && srv.isUp() {
 			return srv
 		}
 	}
