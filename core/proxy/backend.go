@@ -39,6 +39,12 @@ type server struct {
 	// lastCheck is the last health check's outcome: 0 none yet, 1 ok,
 	// 2 failed.
 	lastCheck atomic.Int32
+	// chkFails and chkOks copy the checker's consecutive failures (while
+	// up) and successes (while down) after each check, for stats.
+	chkFails, chkOks atomic.Int32
+	// rearm asks the checker to start from HAProxy's "just out of
+	// maintenance" health (set by setAdmin, applied by the checker).
+	rearm atomic.Bool
 
 	// Guarded by be.mu.
 	cur   int // sessions assigned (connecting or established)

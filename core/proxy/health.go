@@ -101,6 +101,11 @@ func (c *checker) run() {
 // result applies one check outcome and schedules the next check.
 func (c *checker) result(ok bool) {
 	s := c.srv
+	// Leaving maintenance, HAProxy puts a checked server up with the
+	// lowest health that is still up: one failure takes it down.
+	if s.rearm.Swap(false) {
+		s.fails, s.oks = s.cfg.Fall-1, 0
+	}
 	if ok {
 		s.lastCheck.Store(1)
 	} else {
@@ -132,6 +137,9 @@ func (c *checker) result(ok bool) {
 			}
 		}
 	}
+	// For the runtime API's transitional states ("UP 2/3", "DOWN 1/2").
+	s.chkFails.Store(int32(s.fails))
+	s.chkOks.Store(int32(s.oks))
 	c.mu.Lock()
 	c.conn = nil
 	c.mu.Unlock()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -146,20 +147,41 @@ func (be *backend) statRow() runtimeapi.StatRow {
 // checked: a health check runs for the server.
 func (s *server) checked() bool { return s.cfg.Check && s.cfg.CheckTarget() != "" }
 
-// status is HAProxy's server status text (stats_fill_sv_stats) without the
-// transitional "UP 1/3" forms.
+// health is HAProxy's check health counter: rise+fall-1 when up and
+// stable, one less per consecutive failure; while down, the consecutive
+// successes (the server is up from rise on).
+func (s *server) health() int {
+	if s.up.Load() {
+		return s.cfg.Rise + s.cfg.Fall - 1 - int(s.chkFails.Load())
+	}
+	return int(s.chkOks.Load())
+}
+
+// status is HAProxy's server status text (stats_fill_sv_stats): a checked
+// server on its way down shows "UP 2/3" (checks left before down / fall),
+// on its way up "DOWN 1/2" (successes / rise).
 func (s *server) status() string {
+	checked := s.checked()
 	switch {
 	case s.adminState() == runtimeapi.Maint:
 		return "MAINT"
 	case !s.up.Load():
+		if n := s.chkOks.Load(); checked && n > 0 {
+			return fmt.Sprintf("DOWN %d/%d", n, s.cfg.Rise)
+		}
 		return "DOWN"
-	case s.adminState() == runtimeapi.Drain:
-		return "DRAIN"
-	case !s.checked():
+	}
+	word := "UP"
+	if s.adminState() == runtimeapi.Drain {
+		word = "DRAIN"
+	}
+	if f := int(s.chkFails.Load()); checked && f > 0 {
+		return fmt.Sprintf("%s %d/%d", word, s.cfg.Fall-f, s.cfg.Fall)
+	}
+	if word == "UP" && !checked {
 		return "no check"
 	}
-	return "UP"
+	return word
 }
 
 func (s *server) statRow(now time.Time) runtimeapi.StatRow {
@@ -181,10 +203,7 @@ func (s *server) statRow(now time.Time) runtimeapi.StatRow {
 		r.Check = true
 		r.ChkFail, r.ChkDown = c.ChkFail, s.st.chkdwn.Load()
 		r.CheckRise, r.CheckFall = s.cfg.Rise, s.cfg.Fall
-		// Health as HAProxy counts it, at rest: full when up, 0 when down.
-		if s.up.Load() {
-			r.CheckHealth = s.cfg.Rise + s.cfg.Fall - 1
-		}
+		r.CheckHealth = s.health()
 		switch s.lastCheck.Load() {
 		case 1:
 			r.CheckStatus, r.CheckDesc = "L4OK", "Layer4 check passed"
@@ -261,9 +280,7 @@ func (v apiView) ServersState() []runtimeapi.ServerState {
 			if _, err := netip.ParseAddr(s.cfg.Host); err != nil {
 				st.FQDN = s.cfg.Host
 			}
-			if s.up.Load() {
-				st.CheckHealth = s.cfg.Rise + s.cfg.Fall - 1
-			}
+			st.CheckHealth = s.health()
 			out = append(out, st)
 		}
 	}
@@ -287,13 +304,19 @@ func (s *server) setWeight(w int) {
 // session at all and stops the health checks; drain takes only sessions
 // that insist on the server (retries, persistence); ready is normal.
 // Sessions already on the server stay in every case. Leaving maint, a
-// checked server is up at once and checked again (HAProxy).
+// checked server is up at once, one failed check from down ("UP 1/3"), and
+// checked again (HAProxy).
 func (s *server) setAdmin(a runtimeapi.Admin) {
 	be, p := s.be, s.be.p
 	be.mu.Lock()
 	old := runtimeapi.Admin(s.admin.Swap(int32(a)))
 	if old == runtimeapi.Maint && a != runtimeapi.Maint {
 		s.up.Store(true)
+		if s.checked() {
+			s.chkFails.Store(int32(s.cfg.Fall - 1))
+			s.chkOks.Store(0)
+			s.rearm.Store(true)
+		}
 	}
 	be.mu.Unlock()
 	if old == a {

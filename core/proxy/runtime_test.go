@@ -439,3 +439,51 @@ listen l
 		t.Fatalf("persistent sessions while a is in maint: %v, want all on b", got)
 	}
 }
+
+// HAProxy's transitional states: a checked server on its way down shows
+// "UP 2/3", on its way up "DOWN 1/2"; out of maintenance it is "UP 1/3",
+// one failure from down.
+func TestRuntimeTransitionalStatus(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+listen l
+    bind 127.0.0.1:8000
+    server a 127.0.0.1:9001 check inter 1s rise 2 fall 3
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	api := h.p.RuntimeAPI()
+	status := func() (string, int) {
+		r := rowsByName(api.StatRows())["a"]
+		return r.Status, r.CheckHealth
+	}
+	h.advance(time.Second)
+	if st, hl := status(); st != "UP" || hl != 4 {
+		t.Fatalf("after a good check: %q health %d", st, hl)
+	}
+	h.killServer("127.0.0.1:9001")
+	for i, want := range []string{"UP 2/3", "UP 1/3", "DOWN"} {
+		h.advance(time.Second)
+		if st, _ := status(); st != want {
+			t.Fatalf("after %d failed checks: %q, want %q", i+1, st, want)
+		}
+	}
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.advance(time.Second)
+	if st, hl := status(); st != "DOWN 1/2" || hl != 1 {
+		t.Fatalf("after one good check while down: %q health %d", st, hl)
+	}
+	h.advance(time.Second)
+	if st, _ := status(); st != "UP" {
+		t.Fatalf("after rise good checks: %q", st)
+	}
+	_ = api.SetServerAdmin("l", "a", runtimeapi.Maint)
+	_ = api.SetServerAdmin("l", "a", runtimeapi.Ready)
+	if st, hl := status(); st != "UP 1/3" || hl != 2 {
+		t.Fatalf("out of maintenance: %q health %d, want UP 1/3 health 2", st, hl)
+	}
+	h.killServer("127.0.0.1:9001")
+	h.advance(time.Second)
+	if st, _ := status(); st != "DOWN" {
+		t.Fatalf("one failure after maintenance: %q, want DOWN", st)
+	}
+}
