@@ -143,6 +143,7 @@ var runtimeCases = []harness.Case{
 			}
 		}),
 	drainPromptCase(),
+	tableCase(),
 }
 
 // promptSession is an interactive ("prompt") runtime API connection.
@@ -250,6 +251,68 @@ func drainPromptCase() harness.Case {
 			_, _ = io.WriteString(s.c, "quit\n")
 			if rest, err := io.ReadAll(s.c); err != nil || len(rest) != 0 {
 				t.Errorf("quit: %q %v, want the connection closed with nothing more", rest, err)
+			}
+		})
+}
+
+// tableLines returns "show table" output without the entries' addresses
+// and expiry times (which differ between processes and runs): "0x...:"
+// and "exp=N" become "0x:" and "exp=".
+func tableLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if i := strings.Index(l, ": key="); strings.HasPrefix(l, "0x") && i > 0 {
+			l = "0x" + l[i:]
+		}
+		f := strings.Fields(l)
+		for j, w := range f {
+			if strings.HasPrefix(w, "exp=") {
+				f[j] = "exp="
+			}
+		}
+		lines = append(lines, strings.Join(f, " "))
+	}
+	return lines
+}
+
+func tableCase() harness.Case {
+	return pc("proxy-runtime-table", "spec/proxy.md §10, §11; HAProxy management.txt §9.3 (show table, clear table)",
+		"show table lists a tracked stick table with HAProxy's head and entry format (key, use, conn_cnt, conn_cur); clear table removes an idle key and refuses one a session holds",
+		func(t *harness.T, e harness.Engine) {
+			admin := filepath.Join(t.TempDir(), "admin.sock")
+			be := newBackend(t, echo)
+			cfg := simpleCfg("", "    stick-table type ip size 100 expire 30s store conn_cnt,conn_cur\n    tcp-request connection track-sc0 src\n", "", be.addr())
+			cfg = strings.Replace(cfg, "global\n", "global\n    stats socket "+admin+" level admin\n", 1)
+			p := startProxy(t, e, cfg)
+			for range 2 {
+				through(t, p.Addr(0), harness.HostIP())
+			}
+			held := dial(t, p.Addr(0), harness.HostIP2())
+			if err := roundTrip(held, []byte("x"), []byte("x"), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			k1, k2 := harness.HostIP(), harness.HostIP2()
+			want := []string{
+				"# table: fe, type: ip, size:100, used:2",
+				"0x: key=" + k1 + " use=0 exp= conn_cnt=2 conn_cur=0",
+				"0x: key=" + k2 + " use=1 exp= conn_cnt=1 conn_cur=1",
+			}
+			var got []string
+			// The closed sessions end asynchronously (conn_cur falls then).
+			if !waitFor(3*time.Second, func() bool {
+				got = tableLines(apiCmd(t, admin, "show table fe"))
+				return strings.Join(got, "\n") == strings.Join(want, "\n")
+			}) {
+				t.Fatalf("show table fe:\n got  %q\n want %q", got, want)
+			}
+			if got := apiCmd(t, admin, "show table"); got != "# table: fe, type: ip, size:100, used:2\n\n" {
+				t.Errorf("show table: %q", got)
+			}
+			if got := apiCmd(t, admin, "clear table fe key "+k2); got != "Entry currently in use, cannot remove\n\n" {
+				t.Errorf("clear table of a held key: %q", got)
+			}
+			if got := apiCmd(t, admin, "clear table fe key "+k1+";show table"); got != "\n# table: fe, type: ip, size:100, used:1\n\n" {
+				t.Errorf("clear table of an idle key: %q", got)
 			}
 		})
 }
