@@ -253,13 +253,14 @@ var proxyKeywords = join([]keyword{
 	{name: "no", in: inProxy, parse: (*parser).parseOption},
 	{name: "log", in: inProxy, parse: (*parser).parseLog},
 	{name: "disabled", in: inProxy, warn: "%[1]q: disabled proxies are not supported; the section stays enabled"},
-	// tcp-check is a tcp-mode health check; issue #16 brings it.
-	{name: "tcp-check", in: inProxy, warn: textNotYet},
+	// tcp-check rules: a tcp-mode health check (parse_check.go).
+	{name: "tcp-check", in: inDefaults | inBackend, label: "'tcp-check'", parse: (*parser).parseTCPCheck},
+	{name: "hash-type", in: inDefaults | inBackend, parse: (*parser).parseHashType},
 	{name: "tcp-response", in: inProxy, fail: "'%[1]s' rules are not supported"},
 },
 	refused(inProxy, "%[1]q was removed from HAProxy; use 'timeout client|server|connect'", "clitimeout", "srvtimeout", "contimeout"),
 	refused(inProxy, "%[1]q is not supported", "source", "dispatch", "transparent", "usesrc"),
-	ignored(inProxy, "description", "id", "enabled", "hash-type", "fullconn",
+	ignored(inProxy, "description", "id", "enabled", "fullconn",
 		"log-format", "log-tag", "backlog", "rate-limit", "hash-balance-factor",
 		"email-alert", "load-server-state-from-file", "server-state-file-name", "unique-id-format",
 		"error-log-format", "log-format-sd", "persist"),
