@@ -264,6 +264,24 @@ func (p *Proxy) ServerStats(backend, name string) (c Counters, up bool, ok bool)
 	return Counters{}, false, false
 }
 
+// ServerCheck returns the result of a server's last health check (false:
+// unknown server, or no check finished yet).
+func (p *Proxy) ServerCheck(backend, name string) (CheckResult, bool) {
+	for _, be := range p.backends {
+		if be.cfg.Name != backend {
+			continue
+		}
+		for _, s := range be.servers {
+			if s.cfg.Name == name {
+				if r := s.check.Load(); r != nil {
+					return *r, true
+				}
+			}
+		}
+	}
+	return CheckResult{}, false
+}
+
 // logf writes one log line when logging is configured for the frontend.
 func (p *Proxy) logf(format string, args ...any) {
 	if p.logw == nil {
