@@ -27,7 +27,7 @@ const specChecks = "spec/proxy.md §5 (health checks); HAProxy 2.6 src/tcpcheck.
 
 // redisMasterCheck is issue 16's Redis backend: only a master passes.
 const redisMasterCheck = `    balance roundrobin
-    timeout check 500ms
+    timeout check 1s
     option tcp-check
     tcp-check send PING\r\n
     tcp-check expect string +PONG
@@ -89,7 +89,7 @@ var proxyCheckCases = []harness.Case{
 	pc("proxy-tcpcheck-redis-failover", specChecks+"; issue 16 (Redis master/replica)",
 		"tcp-check PING/+PONG, INFO replication/role:master, QUIT/+OK on a redis-server master and replica: traffic goes only to the master, and after REPLICAOF swaps the roles it moves to the new master within fall × (inter + timeout check) + inter",
 		func(t *harness.T, e harness.Engine) {
-			const inter, tcheck, fall = 300 * time.Millisecond, 500 * time.Millisecond, 2
+			const inter, tcheck, fall = 300 * time.Millisecond, time.Second, 2
 			m, r := startRedisPair(t)
 			srv := fmt.Sprintf(" check inter %dms fall %d rise 1", inter.Milliseconds(), fall)
 			p := startProxy(t, e, simpleCfg("", "", redisMasterCheck, m.Addr+srv, r.Addr+srv))
@@ -123,15 +123,21 @@ var proxyCheckCases = []harness.Case{
 			}
 		}),
 	pc("proxy-check-redis", specChecks+" (option redis-check)",
-		"option redis-check: a server that does not answer PING with +PONG (a tagged echo server) is taken out; every connection reaches the real redis-server",
+		"option redis-check: a server that answers PING with an error and closes is taken out; every connection reaches the real redis-server",
 		func(t *harness.T, e harness.Engine) {
 			if _, err := peers.RedisBinary(); err != nil {
 				t.Fatal(err)
 			}
 			rd := peers.StartRedisT(t, peers.RedisOptions{Addr: net.JoinHostPort(harness.HostIP(), fmt.Sprint(freePort(t)))})
-			other := newBackend(t, tagged("notredis"))
-			chk := " check inter 100ms fall 1 rise 1"
-			p := startProxy(t, e, simpleCfg("", "", "    balance roundrobin\n    option redis-check\n", other.addr()+chk, rd.Addr+chk))
+			other := newBackend(t, func(c net.Conn) {
+				_, _ = c.Write([]byte("-ERR not redis\r\n"))
+				_ = c.Close()
+			})
+			// timeout check and fall 3 keep a loaded machine from failing
+			// the good server; the bad one fails at once (a wrong reply,
+			// then EOF).
+			chk := " check inter 100ms fall 3 rise 1"
+			p := startProxy(t, e, simpleCfg("", "", "    balance roundrobin\n    timeout check 2s\n    option redis-check\n", other.addr()+chk, rd.Addr+chk))
 			if !waitFor(5*time.Second, func() bool { return onlyTo(p.Addr(0), portOf(rd.Addr), 4) }) {
 				t.Fatal("the non-redis server was never taken out")
 			}
@@ -144,8 +150,8 @@ var proxyCheckCases = []harness.Case{
 		func(t *harness.T, e harness.Engine) {
 			ts := tlsBackend(t)
 			plain := newBackend(t, tagged("plain"))
-			chk := " check inter 100ms fall 1 rise 1"
-			p := startProxy(t, e, simpleCfg("", "", "    balance roundrobin\n    option ssl-hello-chk\n", plain.addr()+chk, ts+chk))
+			chk := " check inter 100ms fall 3 rise 1"
+			p := startProxy(t, e, simpleCfg("", "", "    balance roundrobin\n    timeout check 2s\n    option ssl-hello-chk\n", plain.addr()+chk, ts+chk))
 			handshake := func() bool {
 				c, err := net.DialTimeout("tcp", p.Addr(0), 2*time.Second)
 				if err != nil {
