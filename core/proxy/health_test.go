@@ -325,3 +325,57 @@ listen l
 		t.Fatal("backup session kept after the active server came up")
 	}
 }
+
+// Several connect rules: each opens its own connection (port, then
+// addr:port), with its own reply; a port-less server is checked through
+// the first rule's port.
+func TestTCPCheckSeveralConnects(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+listen l
+    bind 127.0.0.1:6000
+    option tcp-check
+    tcp-check comment first
+    tcp-check connect port 6101
+    tcp-check send one\r\n
+    tcp-check expect string ONE
+    tcp-check connect addr 127.0.0.2:6102 send-proxy
+    tcp-check send-binary 74776f0d0a
+    tcp-check expect binary 54574f
+    server s 127.0.0.1 check inter 1s fall 1 rise 1
+`), 0)
+	var seen []string
+	for addr, reply := range map[string]string{"127.0.0.1:6101": "ONE\r\n", "127.0.0.2:6102": "TWO\r\n"} {
+		h.listen(addr, func() engine.Handler {
+			return &scripted{reply: reply, seen: &seen}
+		})
+	}
+	h.start()
+	h.advance(time.Second)
+	if r, ok := h.p.ServerCheck("l", "s"); !ok || r.Status != tcpcheck.L7OK {
+		t.Fatalf("check: %+v %v", r, ok)
+	}
+	if len(seen) != 2 || seen[0] != "one\r\n" || !strings.HasPrefix(seen[1], "PROXY TCP4 127.0.0.2 127.0.0.2 ") || !strings.HasSuffix(seen[1], "\r\ntwo\r\n") {
+		t.Fatalf("servers saw %q", seen)
+	}
+}
+
+// scripted answers reply once it has read a line, and records it.
+type scripted struct {
+	reply string
+	seen  *[]string
+	buf   []byte
+}
+
+func (s *scripted) OnOpen(engine.Conn) {}
+func (s *scripted) OnData(c engine.Conn, in []byte) int {
+	s.buf = append(s.buf, in...)
+	if bytes.HasSuffix(s.buf, []byte("\n")) && !bytes.HasPrefix(s.buf, []byte("PROXY")) || bytes.Count(s.buf, []byte("\n")) >= 2 {
+		*s.seen = append(*s.seen, string(s.buf))
+		_ = c.Write([]byte(s.reply))
+		s.buf = nil
+	}
+	return len(in)
+}
+func (s *scripted) OnReadEOF(c engine.Conn)    { _ = c.Close() }
+func (s *scripted) OnDrained(engine.Conn)      {}
+func (s *scripted) OnClose(engine.Conn, error) {}

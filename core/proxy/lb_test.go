@@ -234,3 +234,43 @@ func TestFullHash(t *testing.T) {
 		t.Fatalf("fullHash collides on small inputs: %d distinct", len(seen))
 	}
 }
+
+// The ring gives each server a share of keys proportional to its weight,
+// and a key goes to the nearest usable point on either side.
+func TestCHashRing(t *testing.T) {
+	mk := func(id, w int) *server { return &server{cfg: &config.Server{ID: id, Weight: w}} }
+	a, b := mk(1, 3), mk(2, 1)
+	r := newCHashRing([]*server{a, b})
+	if len(r.nodes) != 4*beWeightScale {
+		t.Fatalf("%d points, want %d", len(r.nodes), 4*beWeightScale)
+	}
+	all := func(*server) bool { return true }
+	n := map[*server]int{}
+	const keys = 20000
+	for i := range keys {
+		n[r.lookup(fullHash(uint32(i)), all)]++
+	}
+	if share := float64(n[a]) / keys; share < 0.6 || share > 0.9 {
+		t.Fatalf("weight 3 of 4 got %.2f of the keys", share)
+	}
+	// Nearest point: exactly between two points the previous one wins;
+	// past the middle, the next one.
+	p0, p1 := r.nodes[10], r.nodes[11]
+	mid := p0.key + (p1.key-p0.key)/2
+	if got := r.lookup(mid, all); got != p0.srv && (p1.key-p0.key)%2 == 0 {
+		t.Fatalf("a key half way went to the next point")
+	}
+	if got := r.lookup(p1.key-1, all); got != p1.srv {
+		t.Fatalf("a key next to a point went elsewhere")
+	}
+	// Only b usable: every key goes to b.
+	onlyB := func(s *server) bool { return s == b }
+	for i := range 100 {
+		if r.lookup(fullHash(uint32(i)), onlyB) != b {
+			t.Fatal("a key went to an unusable server")
+		}
+	}
+	if r.lookup(1, func(*server) bool { return false }) != nil {
+		t.Fatal("no usable server, yet a pick")
+	}
+}

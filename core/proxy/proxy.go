@@ -169,11 +169,16 @@ func (p *Proxy) Start() error {
 	}
 	for _, be := range p.backends {
 		for _, s := range be.servers {
-			target := s.cfg.CheckTarget()
-			if s.cfg.Check && target == "" {
+			// A server without a port is checkable through "port" or a
+			// first "tcp-check connect port N".
+			checkable := s.cfg.CheckTarget() != ""
+			if c := be.cfg.Check.FirstConnect(); c != nil && c.Port != 0 {
+				checkable = true
+			}
+			if s.cfg.Check && !checkable {
 				p.logf("Server %s/%s: no port to check (set 'port'), health check disabled", be.cfg.Name, s.cfg.Name)
 			}
-			if s.cfg.Check && !s.cfg.Disabled && target != "" {
+			if s.cfg.Check && !s.cfg.Disabled && checkable {
 				c := newChecker(p, s)
 				p.checks = append(p.checks, c)
 				c.start()

@@ -121,6 +121,7 @@ func TestKeywordTexts(t *testing.T) {
 		// tcp-check is a tcp-mode feature (issue #16), not an HTTP one:
 		// texts checked against haproxy 2.6 -c.
 		{cfg: "backend b\n option tcp-check\n tcp-check connect\n"},
+		{cfg: "backend b\n option tcp-check\n tcp-check comment c\n tcp-check connect\n tcp-check send x\n tcp-check connect port 2\n"},
 		{cfg: "frontend f\n bind :1\n timeout client 1s\n tcp-check connect\n", warn: `cfg:4: warning: 'tcp-check' ignored because frontend "f" has no backend capability`},
 		{cfg: "backend b\n tcp-check send x\n", warn: `cfg:2: warning: backend "b" uses tcp-check rules without 'option tcp-check', so the rules are ignored`},
 		{cfg: "backend b\n option httpchk\n", warn: `cfg:2: warning: option httpchk is not supported; health checks fall back to a TCP connect check`},

@@ -42,7 +42,12 @@ func (p *parser) parseTCPCheck(w []string) error {
 	var err error
 	switch w[1] {
 	case "connect":
+		// HAProxy's rule: the rules before the first connect may only be
+		// comments.
 		for _, o := range c.rules {
+			if o.Action == tcpcheck.ActConnect {
+				break
+			}
 			if o.Action != tcpcheck.ActComment {
 				return p.errf("'tcp-check connect' : first step MUST also be a 'connect', optionally preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the tcp-check ruleset")
 			}

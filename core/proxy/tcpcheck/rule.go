@@ -225,6 +225,20 @@ func NewRuleset(name string, rules []Rule) (*Ruleset, error) {
 	return &Ruleset{Name: name, Rules: all}, nil
 }
 
+// FirstConnect is the ruleset's first connect rule (nil for a nil
+// ruleset).
+func (rs *Ruleset) FirstConnect() *Connect {
+	if rs == nil {
+		return nil
+	}
+	for i := range rs.Rules {
+		if rs.Rules[i].Action == ActConnect {
+			return &rs.Rules[i].Connect
+		}
+	}
+	return nil
+}
+
 // step is HAProxy's step number of rule i (1-based, the implicit connect
 // being step 1 as in its messages).
 func step(i int) int { return i + 1 }
