@@ -233,3 +233,81 @@ backend be
 	}
 	_ = engine.Aborter(nil)
 }
+
+// The classic per-source concurrency limit: sc0_conn_cur counts the live
+// sessions of the source (this one included); a closed session frees its
+// place at once (conn_cur goes down at session end).
+func TestStickConnCurLimit(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 0.0.0.0:8000
+    stick-table type ip size 10 store conn_cur
+    tcp-request connection track-sc0 src
+    tcp-request connection reject if { sc0_conn_cur gt 2 } || { src_conn_cur gt 2 }
+    default_backend be
+backend be
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	a, b := h.dial("10.0.0.1:8000", &peer{}), h.dial("10.0.0.1:8000", &peer{})
+	h.settle()
+	c := h.dial("10.0.0.1:8000", &peer{})
+	h.settle()
+	gone := func(p *peer) bool { return p.eof || p.closed }
+	if gone(a) || gone(b) || !gone(c) {
+		t.Fatalf("closed: %v %v, third %v", gone(a), gone(b), gone(c))
+	}
+	h.e.InjectReset(a.conn) // the session ends at once
+	h.settle()
+	d := h.dial("10.0.0.1:8000", &peer{})
+	h.settle()
+	if gone(d) {
+		t.Fatal("a place freed by a closed session was not reused")
+	}
+	if v, _, _ := h.p.Table("fe").Read(mustKey(t, h, "fe", "10.0.0.1"), sticktable.ConnCur); v != 2 {
+		t.Fatalf("conn_cur %d, want 2", v)
+	}
+}
+
+// Content rules track a key that needs request bytes: the rule waits for
+// them (inspect-delay), tracks once, and a later condition reads it.
+func TestStickContentTrack(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 0.0.0.0:8000
+    stick-table type string len 4 size 10 store conn_cnt,gpc0
+    tcp-request inspect-delay 5s
+    tcp-request content track-sc2 req.payload(0,4)
+    tcp-request content sc-inc-gpc0(2)
+    tcp-request content reject if { sc2_get_gpc0 gt 1 }
+    default_backend be
+backend be
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	c1 := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = c1.conn.Write([]byte("ab"))
+	h.settle()
+	if len(h.servers["127.0.0.1:9001"]) != 0 || h.p.Table("fe").Len() != 0 {
+		t.Fatal("tracked before the key's bytes arrived")
+	}
+	_ = c1.conn.Write([]byte("cdef"))
+	h.settle()
+	if len(h.servers["127.0.0.1:9001"]) != 1 {
+		t.Fatal("first session not served")
+	}
+	c2 := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = c2.conn.Write([]byte("abcdXYZ"))
+	h.settle()
+	if !c2.eof || len(h.servers["127.0.0.1:9001"]) != 1 {
+		t.Fatalf("second session with the same key: eof %v", c2.eof)
+	}
+	want := "# table: fe, type: string, size:10, used:1\n0xP: key=abcd use=1 exp=0 gpc0=2 conn_cnt=2\n"
+	if got := h.dumpTable("fe"); got != want {
+		t.Fatalf("show table:\n%s\nwant:\n%s", got, want)
+	}
+}
