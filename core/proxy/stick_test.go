@@ -311,3 +311,37 @@ backend be
 		t.Fatalf("show table:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// Keys are cast to the table's type as HAProxy's smp_to_stkey does: an
+// address into an integer table is its 32-bit value, into a string table
+// its text; an integer into an ip table is an IPv4 address.
+func TestStickKeyCasts(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 0.0.0.0:8000
+    stick-table type integer size 10
+    tcp-request connection track-sc0 src
+    tcp-request connection track-sc1 src table s
+    tcp-request connection track-sc2 dst_port table i
+    default_backend be
+backend s
+    stick-table type string len 6 size 10
+backend i
+    stick-table type ip size 10
+backend be
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	h.dial("10.0.0.1:8000", &peer{})
+	h.settle()
+	for name, want := range map[string]string{
+		"fe": "# table: fe, type: integer, size:10, used:1\n0xP: key=167772161 use=1 exp=0\n",
+		"s":  "# table: s, type: string, size:10, used:1\n0xP: key=10.0.0 use=1 exp=0\n",
+		"i":  "# table: i, type: ip, size:10, used:1\n0xP: key=0.0.31.64 use=1 exp=0\n",
+	} {
+		if got := h.dumpTable(name); got != want {
+			t.Errorf("table %s:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+}
