@@ -345,3 +345,33 @@ backend be
 		}
 	}
 }
+
+// On an accept-proxy bind the connection rules track the socket's source
+// (HAProxy runs them before the header), while stick rules and content
+// tracking see the header's source.
+func TestStickAcceptProxySources(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 127.0.0.1:8000 accept-proxy
+    stick-table type ip size 10 store conn_cnt
+    tcp-request connection track-sc0 src
+    tcp-request content track-sc1 src table be
+    default_backend be
+backend be
+    stick-table type ip size 10 store conn_cnt
+    stick on src
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	cli := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = cli.conn.Write([]byte("PROXY TCP4 192.0.2.1 198.51.100.2 40001 443\r\nhello"))
+	h.settle()
+	if got := h.dumpTable("fe"); !strings.Contains(got, "key=127.0.0.1 use=1") || strings.Contains(got, "192.0.2.1") {
+		t.Errorf("connection rules tracked:\n%s", got)
+	}
+	if got := h.dumpTable("be"); !strings.Contains(got, "key=192.0.2.1 use=1 exp=0 server_id=1 conn_cnt=1 server_key=a") || strings.Contains(got, "127.0.0.1") {
+		t.Errorf("content tracking and stick on:\n%s", got)
+	}
+}
