@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 
@@ -68,6 +69,14 @@ func (s *session) sampleKey(t *sticktable.Table, x *config.SampleExpr, ph config
 	cfg := t.Config()
 	switch smp.Type {
 	case config.TypeIP:
+		if cfg.Type == sticktable.TypeInteger {
+			// HAProxy's ip-to-int cast: an IPv4 address as a number.
+			a := smp.IP.Unmap()
+			if !a.Is4() {
+				return k, false, false
+			}
+			return sticktable.KeyInt(int64(binary.BigEndian.Uint32(a.AsSlice()))), true, false
+		}
 		k, ok = t.KeyAddr(smp.IP)
 		return k, ok, false
 	case config.TypeInt, config.TypeBool:
