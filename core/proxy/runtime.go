@@ -144,8 +144,8 @@ func (be *backend) statRow() runtimeapi.StatRow {
 	}
 }
 
-// checked: a health check runs for the server.
-func (s *server) checked() bool { return s.cfg.Check && s.cfg.CheckTarget() != "" }
+// checked: a health check runs for the server (set by Start).
+func (s *server) checked() bool { return s.checking.Load() }
 
 // health is HAProxy's check health counter: rise+fall-1 when up and
 // stable, one less per consecutive failure; while down, the consecutive
@@ -204,11 +204,8 @@ func (s *server) statRow(now time.Time) runtimeapi.StatRow {
 		r.ChkFail, r.ChkDown = c.ChkFail, s.st.chkdwn.Load()
 		r.CheckRise, r.CheckFall = s.cfg.Rise, s.cfg.Fall
 		r.CheckHealth = s.health()
-		switch s.lastCheck.Load() {
-		case 1:
-			r.CheckStatus, r.CheckDesc = "L4OK", "Layer4 check passed"
-		case 2:
-			r.CheckStatus, r.CheckDesc = "L4CON", "Layer4 connection problem"
+		if res := s.check.Load(); res != nil {
+			r.CheckStatus, r.CheckDesc, r.LastChk = res.Status.String(), res.Status.Desc(), res.Desc
 		}
 	}
 	return r
@@ -249,10 +246,12 @@ func (v apiView) SetServerWeight(be, srv string, w int) error {
 	return nil
 }
 
-// staticLB: the algorithm's server map is fixed at start, as HAProxy's
-// static ones (balance source hashes over a map of the weights), so a
-// server's weight can only drop to 0 and come back.
-func (be *backend) staticLB() bool { return be.cfg.Balance == config.Source }
+// staticLB: HAProxy's static algorithms (static-rr, and map-based
+// hashing for balance source) build their server map from the initial
+// weights, so a server's weight can only drop to 0 and come back.
+func (be *backend) staticLB() bool {
+	return be.cfg.Balance == config.StaticRR || be.cfg.Balance == config.Source && be.cfg.HashType == config.MapBased
+}
 
 func (v apiView) SetServerAdmin(be, srv string, a runtimeapi.Admin) error {
 	s, err := v.server(be, srv)
@@ -274,13 +273,16 @@ func (v apiView) ServersState() []runtimeapi.ServerState {
 				Host: s.cfg.Host, Port: s.cfg.Port, Running: s.isUp(), Admin: s.adminState(),
 				ConfigMaint: s.cfg.Disabled, UWeight: s.curWeight(), IWeight: s.cfg.Weight,
 				LastChange: int64(now.Sub(time.Unix(0, s.lastChange.Load())) / time.Second),
-				Checked:    s.checked(), CheckResult: int(s.lastCheck.Load()), Rise: s.cfg.Rise,
+				Checked:    s.checked(), Rise: s.cfg.Rise,
 				CheckPort: s.cfg.CheckPort, CheckAddr: s.cfg.CheckAddr,
 			}
 			if _, err := netip.ParseAddr(s.cfg.Host); err != nil {
 				st.FQDN = s.cfg.Host
 			}
 			st.CheckHealth = s.health()
+			if res := s.check.Load(); res != nil {
+				st.CheckStatus, st.CheckPassed = res.Status.String(), res.Status.Pass()
+			}
 			out = append(out, st)
 		}
 	}
@@ -296,6 +298,11 @@ func (s *server) setWeight(w int) {
 	be := s.be
 	be.mu.Lock()
 	s.weight.Store(int32(w))
+	if be.ring != nil {
+		// Consistent hashing is dynamic: the server's points follow its
+		// weight (HAProxy adds or removes them).
+		be.ring = newCHashRing(be.servers)
+	}
 	be.mu.Unlock()
 	be.pump()
 }

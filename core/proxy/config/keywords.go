@@ -256,8 +256,9 @@ var proxyKeywords = join([]keyword{
 	{name: "no", in: inProxy, parse: (*parser).parseOption},
 	{name: "log", in: inProxy, parse: (*parser).parseLog},
 	{name: "disabled", in: inProxy, warn: "%[1]q: disabled proxies are not supported; the section stays enabled"},
-	// tcp-check is a tcp-mode health check; issue #16 brings it.
-	{name: "tcp-check", in: inProxy, warn: textNotYet},
+	// tcp-check rules: a tcp-mode health check (parse_check.go).
+	{name: "tcp-check", in: inDefaults | inBackend, label: "'tcp-check'", parse: (*parser).parseTCPCheck},
+	{name: "hash-type", in: inDefaults | inBackend, parse: (*parser).parseHashType},
 	{name: "tcp-response", in: inProxy, fail: "'%[1]s' rules (response inspection) are not supported"},
 	// HAProxy 2.6's own texts for the timeouts it removed.
 	{name: "clitimeout", in: inProxy, fail: "the '%[1]s' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'."},
@@ -274,7 +275,7 @@ var proxyKeywords = join([]keyword{
 	{name: "stick-table", in: inFrontend | inBackend, label: "'stick-table'", parse: (*parser).parseStickTable},
 	{name: "stick", in: inBackend, label: "'stick'", parse: (*parser).parseStick},
 },
-	ignored(inProxy, "description", "id", "enabled", "hash-type", "fullconn",
+	ignored(inProxy, "description", "id", "enabled", "fullconn",
 		"log-format", "log-tag", "backlog", "hash-balance-factor",
 		"email-alert", "load-server-state-from-file", "server-state-file-name", "unique-id-format",
 		"error-log-format", "log-format-sd"),

@@ -135,10 +135,13 @@ type ServerState struct {
 	IWeight     int
 	// LastChange is seconds since the last state change.
 	LastChange int64
-	// Checked: a health check is configured; CheckResult 0 none yet, 1
-	// passed, 2 failed; CheckHealth and Rise as HAProxy counts them.
+	// Checked: a health check is configured. CheckStatus is the last
+	// check's HAProxy status ("L4OK", "L7RSP"; "" before the first),
+	// CheckPassed whether it counted as a success; CheckHealth and Rise
+	// as HAProxy counts them.
 	Checked           bool
-	CheckResult       int
+	CheckStatus       string
+	CheckPassed       bool
 	CheckHealth, Rise int
 	CheckPort         int    // explicit "port", else 0
 	CheckAddr         string // explicit "addr", else ""
@@ -232,6 +235,9 @@ type StatRow struct {
 	CheckStatus                       string
 	CheckRise, CheckFall, CheckHealth int
 	CheckDesc                         string
+	// LastChk is the last check's detail (HAProxy's last_chk: "Connection
+	// refused", what an expect rule saw...).
+	LastChk string
 	// Addr (servers) and Algo (backends) are shown from level operator.
 	Addr, Algo string
 }

@@ -642,10 +642,19 @@ const (
 	chkStEnabled    = 0x04 // CHK_ST_ENABLED
 	chkStPaused     = 0x08 // CHK_ST_PAUSED
 
-	hchkIni   = 1 // HCHK_STATUS_INI
-	hchkL4OK  = 6 // HCHK_STATUS_L4OK
-	hchkL4CON = 8 // HCHK_STATUS_L4CON
+	hchkIni = 1 // HCHK_STATUS_INI
+
+	chkResFailed   = 2 // CHK_RES_FAILED
+	chkResPassed   = 3 // CHK_RES_PASSED
+	chkResCondPass = 4 // CHK_RES_CONDPASS
 )
+
+// hchkStatus numbers HAProxy 2.6's check statuses (enum
+// healthcheck_status) for the state file.
+var hchkStatus = map[string]int{
+	"SOCKERR": 5, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L6OK": 9, "L6TOUT": 10, "L6RSP": 11,
+	"L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7OKC": 16, "L7STS": 17,
+}
 
 func (c *client) showServersState(args []string) {
 	want := c.arg(args, 3)
@@ -689,11 +698,14 @@ func (c *client) showServersState(args []string) {
 				chk |= chkStPaused
 			}
 			health = s.CheckHealth
-			switch s.CheckResult {
-			case 1:
-				status, result = hchkL4OK, 3
-			case 2:
-				status, result = hchkL4CON, 2
+			if n, ok := hchkStatus[s.CheckStatus]; ok {
+				status, result = n, chkResFailed
+				switch {
+				case s.CheckStatus == "L7OKC":
+					result = chkResCondPass
+				case s.CheckPassed:
+					result = chkResPassed
+				}
 			}
 		} else if s.ConfigMaint {
 			chk = chkStPaused

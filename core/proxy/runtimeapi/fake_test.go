@@ -105,7 +105,7 @@ func (f *fakeProxy) ServersState() []ServerState {
 		{BackendID: 3, Backend: "be", ID: 1, Name: "s1", Host: "127.0.0.1", Port: 80, Running: f.admin["s1"] != Maint, Admin: f.admin["s1"],
 			UWeight: f.weight["s1"], IWeight: 3, LastChange: 4, Rise: 2},
 		{BackendID: 3, Backend: "be", ID: 2, Name: "s2", Host: "localhost", FQDN: "localhost", Port: 81, Running: true, Admin: f.admin["s2"],
-			UWeight: f.weight["s2"], IWeight: 1, LastChange: 4, Checked: true, CheckResult: 1, CheckHealth: 4, Rise: 2, CheckPort: 9000, CheckAddr: "127.0.0.2"},
+			UWeight: f.weight["s2"], IWeight: 1, LastChange: 4, Checked: true, CheckStatus: "L4OK", CheckPassed: true, CheckHealth: 4, Rise: 2, CheckPort: 9000, CheckAddr: "127.0.0.2"},
 	}
 }
 

@@ -77,6 +77,7 @@ func appendStatRow(b []byte, r *StatRow, showAddr bool) []byte {
 			num("chkdown", r.ChkDown)
 			set("check_status", r.CheckStatus)
 			set("check_desc", r.CheckDesc)
+			set("last_chk", r.LastChk)
 			num("check_rise", int64(r.CheckRise))
 			num("check_fall", int64(r.CheckFall))
 			num("check_health", int64(r.CheckHealth))
