@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -264,24 +265,77 @@ func TestStatsSocketEndToEnd(t *testing.T) {
 	}
 }
 
-// balance source is static in HAProxy (map-based hashing): a weight is 0
-// or the initial one.
+// HAProxy's static algorithms (static-rr, map-based hashing) take a
+// weight of 0 or the initial one; the dynamic ones any weight.
 func TestRuntimeStaticWeight(t *testing.T) {
+	for _, tc := range []struct {
+		balance string
+		static  bool
+	}{
+		{"balance source", true},
+		{"balance source\n    hash-type map-based", true},
+		{"balance static-rr", true},
+		{"balance source\n    hash-type consistent", false},
+		{"balance roundrobin", false},
+		{"balance leastconn", false},
+		{"balance first", false},
+	} {
+		h := newHarness(t, cfgWith(`
+listen l
+    bind 127.0.0.1:8000
+    `+tc.balance+`
+    server a 127.0.0.1:9001 weight 2
+`), 0)
+		h.start()
+		api := h.p.RuntimeAPI()
+		err := api.SetServerWeight("l", "a", 3)
+		if tc.static && err != runtimeapi.ErrStaticWeight || !tc.static && err != nil {
+			t.Errorf("%s: weight 3: %v", tc.balance, err)
+		}
+		for _, w := range []int{0, 2} {
+			if err := api.SetServerWeight("l", "a", w); err != nil {
+				t.Errorf("%s: weight %d: %v", tc.balance, w, err)
+			}
+		}
+	}
+}
+
+// Consistent hashing is dynamic: a server's share of the keys follows the
+// weight set at run time.
+func TestRuntimeConsistentHashWeight(t *testing.T) {
 	h := newHarness(t, cfgWith(`
 listen l
     bind 127.0.0.1:8000
     balance source
-    server a 127.0.0.1:9001 weight 2
+    hash-type consistent
+    server a 127.0.0.1:9001
+    server b 127.0.0.1:9002
 `), 0)
 	h.start()
 	api := h.p.RuntimeAPI()
-	if err := api.SetServerWeight("l", "a", 3); err != runtimeapi.ErrStaticWeight {
-		t.Errorf("weight 3 on balance source: %v", err)
-	}
-	for _, w := range []int{0, 2} {
-		if err := api.SetServerWeight("l", "a", w); err != nil {
-			t.Errorf("weight %d: %v", w, err)
+	share := func() float64 {
+		be := h.p.backends[0]
+		a := 0
+		const n = 4000
+		for i := 0; i < n; i++ {
+			src := netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1})
+			be.mu.Lock()
+			s, _ := be.pickLocked(src, nil)
+			be.mu.Unlock()
+			if s.cfg.Name == "a" {
+				a++
+			}
 		}
+		return float64(a) / n
+	}
+	if f := share(); f < 0.35 || f > 0.65 {
+		t.Fatalf("equal weights: a has %.2f of the keys", f)
+	}
+	if err := api.SetServerWeight("l", "a", 9); err != nil {
+		t.Fatal(err)
+	}
+	if f := share(); f < 0.8 {
+		t.Fatalf("weights 9:1: a has %.2f of the keys, want about 0.9", f)
 	}
 }
 
