@@ -29,8 +29,9 @@ endif
 RACE        ?= -race
 GOTESTFLAGS ?=
 BENCHFLAGS  ?=
+FUZZTIME    ?= 10s
 
-.PHONY: all deps build test vet unit conformance perf-smoke bench report clean help
+.PHONY: all deps build test vet unit conformance perf-smoke bench report clean help fuzz
 
 all: build
 
@@ -38,6 +39,7 @@ help:
 	@echo "make bench   measure every built engine and the anchors, publish results/"
 	@echo "make test    vet, unit tests (-race), engine kit, conformance suite"
 	@echo "make deps | build | report | clean"
+	@echo "make fuzz    every FuzzX target, FUZZTIME (default 10s) each"
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -118,6 +120,19 @@ bench: build
 
 report:
 	$(GO) run ./perf/cmd/perf report results/latest
+
+# Every fuzz target of every module (func FuzzX in a *_test.go), each for
+# FUZZTIME; a crasher is written to the package's testdata/fuzz and fails.
+fuzz:
+	@for m in $(MODULES); do \
+	  for f in $$(cd $$m && grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	    d=$$(dirname $$f); \
+	    for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$m/$$f); do \
+	      echo "fuzz $$m/$$d $$t"; \
+	      (cd $$m && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$d) || exit 1; \
+	    done; \
+	  done; \
+	done
 
 clean:
 	rm -rf $(BIN)
