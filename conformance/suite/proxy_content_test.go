@@ -2,6 +2,7 @@ package suite
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,7 +11,11 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"encoding/pem"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -134,6 +139,17 @@ var contentCases = []harness.Case{
 				}
 			}
 		}),
+	pc("proxy-content-sni-openssl", specContent+" (another TLS stack's ClientHello)",
+		"openssl s_client -servername a.example through the SNI-routing frontend reaches bk_a with a verified handshake; -servername b.example the default backend",
+		func(t *harness.T, e harness.Engine) {
+			a, def := newBackend(t, tlsTagged("a")), newBackend(t, tlsTagged("def"))
+			p := startProxy(t, e, cfgHead+sniRoutingFE+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
+			for _, tc := range []struct{ sni, want string }{{"a.example", "a a.example"}, {"b.example", "def b.example"}} {
+				if got := opensslWhich(t, p.Addr(0), tc.sni); got != tc.want {
+					t.Errorf("openssl -servername %s reached %q, want %q", tc.sni, got, tc.want)
+				}
+			}
+		}),
 	pc("proxy-content-sni-split-hello", specContent+" (the rules wait for the whole ClientHello)",
 		"a ClientHello written in 1-byte segments is routed by its SNI once complete",
 		func(t *harness.T, e harness.Engine) {
@@ -213,6 +229,48 @@ var contentCases = []harness.Case{
 				}
 			}
 		}),
+}
+
+// opensslWhich runs openssl s_client through the proxy, verifying the
+// backend against the test CA, and returns the backend's first line.
+func opensslWhich(t *harness.T, addr, sni string) string {
+	t.Helper()
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Fatalf("openssl is not installed (make deps installs it): %v", err)
+	}
+	cert, _ := testPKI()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "s_client", "-connect", addr, "-servername", sni,
+		"-CAfile", ca, "-verify_return_error", "-quiet", "-no_ign_eof")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	_ = stdin.Close() // -no_ign_eof: s_client closes and exits
+	if err != nil {
+		_ = cmd.Process.Kill() // it says why on stderr
+	}
+	_ = cmd.Wait()
+	if err != nil {
+		t.Fatalf("openssl s_client -servername %s: no line from the backend (%v); stderr: %s", sni, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(line)
 }
 
 // trickleConn writes one byte per segment (Nagle off): a ClientHello
