@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -298,4 +299,30 @@ func FuzzCond(f *testing.F) {
 			t.Fatalf("%q: miss on final data", cond)
 		}
 	})
+}
+
+// Every fetch of the table is documented in spec/proxy.md's fetch table.
+func TestSpecListsFetches(t *testing.T) {
+	b, err := os.ReadFile("../../../spec/proxy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range FetchNames() {
+		if !strings.Contains(string(b), "`"+name+"`") && !strings.Contains(string(b), "`"+name+"(") {
+			t.Errorf("fetch %q is not in spec/proxy.md", name)
+		}
+	}
+}
+
+func BenchmarkCondEval(b *testing.B) {
+	c, err := Parse([]File{{Name: "b", Data: []byte("frontend f\n bind :1\n tcp-request content accept if { src 10.0.0.0/8 192.168.0.0/16 } { req.ssl_sni -i a.example b.example } || { req.payload(0,4) -m bin 50494e47 }\n")}}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cond := c.Frontends[0].ContentRules[0].Cond
+	e := &Env{S: &fakeSource{src: netip.MustParseAddrPort("10.0.0.1:5"), req: helloSNI}, Phase: PhaseContent}
+	b.ReportAllocs()
+	for b.Loop() {
+		cond.Eval(e)
+	}
 }

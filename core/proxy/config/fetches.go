@@ -139,15 +139,15 @@ func fetchHelloType(e *Env, _ []Arg, smp *Sample) bool {
 // has none or is not a valid ClientHello.
 func fetchHelloSNI(e *Env, _ []Arg, smp *Sample) bool {
 	b, final := e.Req()
-	h, err := tlshello.Parse(b)
+	name, err := tlshello.ServerName(b)
 	if errors.Is(err, tlshello.ErrIncomplete) {
 		smp.MayChange = !final
 		return false
 	}
-	if err != nil || h.ServerName == "" {
+	if err != nil || name == nil {
 		return false
 	}
-	smp.SetBytes(TypeStr, []byte(h.ServerName))
+	smp.SetBytes(TypeStr, name)
 	return true
 }
 

@@ -130,6 +130,18 @@ func TestParseEverySplit(t *testing.T) {
 	}
 }
 
+// ServerName reads a whole hello without allocating: content rules run it
+// on every arrival of data.
+func TestServerNameNoAlloc(t *testing.T) {
+	b := realHellos(t)["openssl s_client"]
+	if n := testing.AllocsPerRun(100, func() { _, _ = ServerName(b) }); n != 0 {
+		t.Errorf("ServerName allocates %v times", n)
+	}
+	if name, err := ServerName(b); err != nil || string(name) != "openssl.example" {
+		t.Errorf("ServerName = %q, %v", name, err)
+	}
+}
+
 // A length field that claims more than is there allocates nothing: only
 // bytes received are ever copied.
 func TestParseNoAllocOnClaims(t *testing.T) {
@@ -212,6 +224,9 @@ func FuzzParse(f *testing.F) {
 			return
 		case err != nil:
 			return
+		}
+		if name, err := ServerName(b); err != nil || string(name) != h.ServerName {
+			t.Fatalf("ServerName = %q, %v; Parse says %q", name, err, h.ServerName)
 		}
 		if h.Len > len(b) || len(h.ServerName) > len(b) {
 			t.Fatalf("hello larger than its input: %+v", h)
