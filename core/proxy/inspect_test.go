@@ -300,3 +300,37 @@ backend bk_def
 		t.Fatalf("server got %d bytes, want %d", srv.data.Len(), len(b))
 	}
 }
+
+// Every pass evaluates the rules from the first, as HAProxy does: a rule
+// that did not apply on partial data (req.len lt 4 held, so its negation
+// failed) is evaluated again on more data and decides once the data is
+// final, although a later rule would have accepted meanwhile.
+func TestInspectRulesFromTheTop(t *testing.T) {
+	h := sniHarness(t, `
+frontend fe
+    bind 127.0.0.1:8000
+    tcp-request inspect-delay 5s
+    tcp-request content reject if !{ req.len lt 4 }
+    tcp-request content accept if { req.len gt 20 }
+    default_backend bk_def
+backend bk_def
+    server d 127.0.0.1:9002
+`)
+	cli := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = cli.conn.Write([]byte("abc"))
+	h.settle()
+	_ = cli.conn.Write(bytes.Repeat([]byte("x"), 30))
+	h.settle()
+	if cli.eof || len(h.servers["127.0.0.1:9002"]) != 0 {
+		t.Fatalf("decided before the data was final (eof %v, servers %d)", cli.eof, len(h.servers["127.0.0.1:9002"]))
+	}
+	h.advance(5 * time.Second)
+	h.settle()
+	if !cli.eof && !cli.closed {
+		t.Fatal("not rejected when the delay expired")
+	}
+	if len(h.servers["127.0.0.1:9002"]) != 0 {
+		t.Fatal("a server was contacted")
+	}
+}

@@ -66,7 +66,8 @@ type session struct {
 	// inspectBE: the content rules being run are the backend's;
 	// inspectStart: when they started (inspect-delay counts from there).
 	inspectBE    bool
-	inspectPos   int // the next content rule to run (they resume after a wait)
+	inspectYield int    // a content rule waiting in its action (-1: none)
+	inspectRan   uint64 // content rules (first 64) whose non-final action ran
 	inspectStart time.Time
 	// env is the reused evaluation context of conditions; tls caches the
 	// client's TLS state (sample.go).

@@ -318,6 +318,9 @@ func TestSpecListsFetches(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range FetchNames() {
+		if strings.Contains(name, "*") {
+			continue // the stick-counter family, documented as patterns
+		}
 		if !strings.Contains(string(b), "`"+name+"`") && !strings.Contains(string(b), "`"+name+"(") {
 			t.Errorf("fetch %q is not in spec/proxy.md", name)
 		}
