@@ -50,17 +50,24 @@ func (a *ACL) eval(e *Env) Result {
 	res := Fail
 	smp := &e.smp
 	for _, x := range a.Exprs {
-		if !x.Sample.Eval(e, smp) {
+		smp.Ctx = 0
+		for {
+			if !x.Sample.Eval(e, smp) {
+				if smp.MayChange && !e.Final {
+					res |= Miss
+				}
+				break
+			}
+			if x.match(smp) {
+				return Pass
+			}
+			if smp.NotLast {
+				continue // the fetch's next value
+			}
 			if smp.MayChange && !e.Final {
 				res |= Miss
 			}
-			continue
-		}
-		if x.match(smp) {
-			return Pass
-		}
-		if smp.MayChange && !e.Final {
-			res |= Miss
+			break
 		}
 	}
 	return res

@@ -123,6 +123,13 @@ func TestCondEval(t *testing.T) {
 		{"sni beg", "tcp-request content accept if { req.ssl_sni -m beg b. }", base.with(sni), false, Fail},
 		{"sni waits", "tcp-request content accept if { req.ssl_sni -m found }", base.with(sni[:len(sni)-1]), false, Miss},
 		{"sni absent", "tcp-request content accept if { req.ssl_sni -m found }", base.with(string(helloNoSNI)), false, Fail},
+		{"alpn first", "tcp-request content accept if { req.ssl_alpn h2 }", base.with(sni), false, Pass},
+		{"alpn second", "tcp-request content accept if { req.ssl_alpn http/1.1 }", base.with(sni), false, Pass},
+		{"alpn beg", "tcp-request content accept if { req.ssl_alpn -m beg http/ }", base.with(sni), false, Pass},
+		{"alpn other", "tcp-request content accept if { req.ssl_alpn h3 }", base.with(sni), false, Fail},
+		{"alpn absent", "tcp-request content accept if { req.ssl_alpn -m found }", base.with(string(helloNoSNI)), false, Fail},
+		{"alpn waits", "tcp-request content accept if { req.ssl_alpn h2 }", base.with(sni[:30]), false, Miss},
+		{"alpn negated", "tcp-request content accept if !{ req.ssl_alpn h3 }", base.with(sni), false, Pass},
 		{"sni len", "tcp-request content accept if { req.ssl_sni -m len 9 }", base.with(sni), false, Pass},
 		// The ClientHello's version (3.3), not the record's (3.1), as
 		// haproxy 2.6 reports for crypto/tls's hello.

@@ -29,6 +29,7 @@ var fetches = []Fetch{
 	{name: "req_ssl_hello_type", out: TypeInt, phase: PhaseContent, fn: fetchHelloType},
 	{name: "req.ssl_sni", out: TypeStr, phase: PhaseContent, fn: fetchHelloSNI},
 	{name: "req_ssl_sni", out: TypeStr, phase: PhaseContent, fn: fetchHelloSNI},
+	{name: "req.ssl_alpn", out: TypeStr, phase: PhaseContent, fn: fetchHelloALPN},
 	{name: "req.ssl_ver", out: TypeInt, phase: PhaseContent, intPat: parseDottedVer, fn: fetchSSLVer},
 	{name: "req_ssl_ver", out: TypeInt, phase: PhaseContent, intPat: parseDottedVer, fn: fetchSSLVer},
 
@@ -149,6 +150,28 @@ func fetchHelloSNI(e *Env, _ []Arg, smp *Sample) bool {
 		return false
 	}
 	smp.SetBytes(TypeStr, name)
+	return true
+}
+
+// fetchHelloALPN gives the ClientHello's ALPN protocol names one by one
+// (NotLast), so "{ req.ssl_alpn h2 }" matches a client offering h2
+// anywhere in its list.
+func fetchHelloALPN(e *Env, _ []Arg, smp *Sample) bool {
+	b, final := e.Req()
+	list, err := tlshello.ALPN(b)
+	if errors.Is(err, tlshello.ErrIncomplete) {
+		smp.MayChange = !final
+		return false
+	}
+	off := smp.Ctx
+	if err != nil || off >= len(list) {
+		return false
+	}
+	n := int(list[off]) // checked by the parser: the name fits
+	smp.SetBytes(TypeStr, list[off+1:off+1+n])
+	if next := off + 1 + n; next < len(list) {
+		smp.Ctx, smp.NotLast = next, true
+	}
 	return true
 }
 

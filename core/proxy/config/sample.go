@@ -39,6 +39,12 @@ type Sample struct {
 	// MayChange: more request data may change the value or make it
 	// available (HAProxy's SMP_F_MAY_CHANGE).
 	MayChange bool
+	// NotLast: the fetch has more values (HAProxy's SMP_F_NOT_LAST, as
+	// req.ssl_alpn gives one per protocol); fetched again with Ctx as the
+	// fetch left it, it gives the next. A matcher tries each.
+	NotLast bool
+	// Ctx is the fetch's own iteration state between values (0: first).
+	Ctx int
 }
 
 // SetBool, SetInt, SetIP and SetBytes fill the sample.
@@ -194,9 +200,10 @@ func (e *SampleExpr) String() string { return e.text }
 
 // Eval fetches the sample for the rules of phase e.Phase: a fetch whose
 // value comes later in the session has none there (and will not get one
-// by waiting).
+// by waiting). smp.Ctx is kept: 0 asks for the first value, what the
+// fetch left after a NotLast value asks for the next.
 func (x *SampleExpr) Eval(e *Env, smp *Sample) bool {
-	*smp = Sample{}
+	*smp = Sample{Ctx: smp.Ctx}
 	if x.Fetch.phase > e.Phase {
 		return false
 	}

@@ -170,6 +170,15 @@ func ServerName(b []byte) ([]byte, error) {
 	return r.sni, err
 }
 
+// ALPN is the ALPN extension's protocol_name_list as a slice of b: a
+// sequence of one-byte lengths each followed by that many bytes, checked
+// (nil when the hello has no ALPN). It allocates nothing unless the hello
+// is malformed.
+func ALPN(b []byte) ([]byte, error) {
+	r, err := scan(b)
+	return r.alpn, err
+}
+
 // scanned is a ClientHello with its variable parts as slices of the
 // input, checked.
 type scanned struct {

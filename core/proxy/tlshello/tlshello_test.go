@@ -137,6 +137,12 @@ func TestServerNameNoAlloc(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = ServerName(b) }); n != 0 {
 		t.Errorf("ServerName allocates %v times", n)
 	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ALPN(b) }); n != 0 {
+		t.Errorf("ALPN allocates %v times", n)
+	}
+	if list, err := ALPN(b); err != nil || string(list) != "\x02h2\x08http/1.1" {
+		t.Errorf("ALPN = %q, %v", list, err)
+	}
 	if name, err := ServerName(b); err != nil || string(name) != "openssl.example" {
 		t.Errorf("ServerName = %q, %v", name, err)
 	}
@@ -224,6 +230,9 @@ func FuzzParse(f *testing.F) {
 			return
 		case err != nil:
 			return
+		}
+		if list, err := ALPN(b); err != nil || len(list) > 0 != (len(h.ALPN) > 0) {
+			t.Fatalf("ALPN = %q, %v; Parse says %q", list, err, h.ALPN)
 		}
 		if name, err := ServerName(b); err != nil || string(name) != h.ServerName {
 			t.Fatalf("ServerName = %q, %v; Parse says %q", name, err, h.ServerName)
