@@ -150,6 +150,46 @@ var contentCases = []harness.Case{
 				}
 			}
 		}),
+	pc("proxy-content-alpn-routing", specContent+" (req.ssl_alpn: one value per protocol offered)",
+		"use_backend bk_h2 if { req.ssl_alpn h2 }: a TLS client offering http/1.1,h2 reaches bk_h2, one offering http/1.1 only the default backend",
+		func(t *harness.T, e harness.Engine) {
+			h2, def := newBackend(t, tlsTagged("h2")), newBackend(t, tlsTagged("def"))
+			fe := strings.Replace(sniRoutingFE, "use_backend bk_a if { req.ssl_sni -i a.example }", "use_backend bk_h2 if { req.ssl_alpn h2 }", 1)
+			p := startProxy(t, e, cfgHead+fe+"\nbackend bk_h2\n    server s1 "+h2.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
+			for _, tc := range []struct {
+				alpn []string
+				want string
+			}{{[]string{"http/1.1", "h2"}, "h2 a.example"}, {[]string{"http/1.1"}, "def a.example"}} {
+				_, pool := testPKI()
+				c := tls.Client(dial(t, p.Addr(0), ""), &tls.Config{RootCAs: pool, ServerName: "a.example", NextProtos: tc.alpn})
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil || strings.TrimSpace(line) != tc.want {
+					t.Errorf("ALPN %q reached %q (%v), want %q", tc.alpn, strings.TrimSpace(line), err, tc.want)
+				}
+			}
+		}),
+	pc("proxy-content-rules-reevaluated", specContent+" (HAProxy evaluates the rules from the first on every pass)",
+		"reject if !{ req.len lt 4 } then accept if { req.len gt 20 }: 'abc' then 30 more bytes is rejected when inspect-delay (1s) expires (the first rule is evaluated again on more data), the backend never contacted",
+		func(t *harness.T, e harness.Engine) {
+			be := newBackend(t, echo)
+			fe := "    tcp-request inspect-delay 1s\n    tcp-request content reject if !{ req.len lt 4 }\n    tcp-request content accept if { req.len gt 20 }\n"
+			p := startProxy(t, e, simpleCfg("", fe, "", be.addr()))
+			c := dial(t, p.Addr(0), "")
+			_, _ = c.Write([]byte("abc"))
+			time.Sleep(50 * time.Millisecond) // two segments, not a sync point
+			_, _ = c.Write([]byte(strings.Repeat("x", 30)))
+			seen, err := expectEOF(c, 5*time.Second)
+			if err != nil {
+				t.Fatalf("connection %v, want closed when inspect-delay expires", err)
+			}
+			if len(seen) > 0 {
+				t.Errorf("proxy sent %q before closing", seen)
+			}
+			if n := be.accepted.Load(); n != 0 {
+				t.Errorf("backend saw %d connections, want 0", n)
+			}
+		}),
 	pc("proxy-content-sni-split-hello", specContent+" (the rules wait for the whole ClientHello)",
 		"a ClientHello written in 1-byte segments is routed by its SNI once complete",
 		func(t *harness.T, e harness.Engine) {
