@@ -253,6 +253,7 @@ func TestRulesMessages(t *testing.T) {
 		{lines: "tcp-request inspect-delay x", err: `tcp-request inspect-delay: invalid time "x": expects a number with an optional unit (us, ms, s, m, h, d)`},
 		{lines: "tcp-request session accept", err: `'tcp-request session' rules are not supported (use 'tcp-request connection' or 'tcp-request content')`},
 		{lines: "tcp-request foo", err: `'tcp-request' expects 'inspect-delay', 'connection' or 'content' (got "foo")`},
+		{lines: "use_backend %[req.ssl_sni,lower,map(/etc/haproxy/sni.map)]", err: `use_backend "%[req.ssl_sni,lower,map(/etc/haproxy/sni.map)]": dynamic backend names (log-format expressions, maps) are not supported; write one use_backend line per backend`},
 		{lines: "tcp-request", err: `'tcp-request' expects 'inspect-delay', 'connection' or 'content'`},
 
 		{lines: "acl e req.ssl_sni", warn: `acl "e": no pattern to match against were provided, so this ACL will never match. If this is what you intended, please add '--' to get rid of this warning. If you intended to match only for existence, please use '-m found'`},

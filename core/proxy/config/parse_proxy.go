@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 )
 
@@ -117,6 +118,9 @@ func (p *parser) parseUseBackend(w []string) error {
 	s := p.sec
 	if len(w) < 2 {
 		return p.errf("'use_backend' expects a backend name")
+	}
+	if strings.Contains(w[1], "%[") {
+		return p.errf("use_backend %q: dynamic backend names (log-format expressions, maps) are not supported; write one use_backend line per backend", w[1])
 	}
 	c, err := parseCond(w[2:], s.acls, p.warnHere)
 	if err != nil {
