@@ -190,16 +190,38 @@ var contentCases = []harness.Case{
 				t.Errorf("backend saw %d connections, want 0", n)
 			}
 		}),
+	pc("proxy-content-buffer-full", specContent+" (a full buffer ends the wait: tune.bufsize less the 1024-byte rewrite reserve)",
+		"with inspect-delay 10s and a rule waiting for 100000 bytes, 20000 bytes sent at once are routed at once, with req.len 15360 at the decision, and all arrive",
+		func(t *harness.T, e harness.Engine) {
+			full, other := newBackend(t, tagged("full")), newBackend(t, tagged("other"))
+			cfg := cfgHead + "\nfrontend fe\n    bind 127.0.0.1:0\n    tcp-request inspect-delay 10s\n    tcp-request content accept if { req.len ge 100000 }\n" +
+				"    use_backend bk_full if { req.len 15360 }\n    default_backend bk_other\n\nbackend bk_full\n    server s1 " + full.addr() +
+				"\n\nbackend bk_other\n    server s1 " + other.addr() + "\n"
+			p := startProxy(t, e, cfg)
+			c := dial(t, p.Addr(0), "")
+			msg := []byte(strings.Repeat("y", 19999) + "\n")
+			go func() { _, _ = c.Write(msg) }()
+			line, err := readLine(c, 5*time.Second)
+			if err != nil || line != "full" {
+				t.Fatalf("reached %q (%v), want bk_full within 5 s (inspect-delay is 10 s)", line, err)
+			}
+			if err := roundTrip(c, nil, msg, 5*time.Second); err != nil {
+				t.Errorf("echo of the 20000 bytes: %v", err)
+			}
+		}),
 	pc("proxy-content-sni-split-hello", specContent+" (the rules wait for the whole ClientHello)",
 		"a ClientHello written in 1-byte segments is routed by its SNI once complete",
 		func(t *harness.T, e harness.Engine) {
 			a, def := newBackend(t, tlsTagged("a")), newBackend(t, tlsTagged("def"))
-			p := startProxy(t, e, cfgHead+sniRoutingFE+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
+			// A long delay: the trickle's pace depends on the machine's
+			// load, the case is about waiting for the whole hello.
+			fe := strings.Replace(sniRoutingFE, "inspect-delay 5s", "inspect-delay 60s", 1)
+			p := startProxy(t, e, cfgHead+fe+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
 			_, pool := testPKI()
 			raw := dial(t, p.Addr(0), "")
 			_ = raw.SetNoDelay(true)
 			c := tls.Client(&trickleConn{TCPConn: raw}, &tls.Config{RootCAs: pool, ServerName: "a.example"})
-			_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+			_ = c.SetDeadline(time.Now().Add(50 * time.Second))
 			if err := c.Handshake(); err != nil {
 				t.Fatalf("TLS handshake with a 1-byte-segment ClientHello: %v", err)
 			}
@@ -313,11 +335,19 @@ func opensslWhich(t *harness.T, addr, sni string) string {
 	return strings.TrimSpace(line)
 }
 
-// trickleConn writes one byte per segment (Nagle off): a ClientHello
-// split at every offset on the wire.
-type trickleConn struct{ *net.TCPConn }
+// trickleConn writes its first Write (the ClientHello) one byte per
+// segment (Nagle off): a hello split at every offset on the wire. Later
+// writes go as they are.
+type trickleConn struct {
+	*net.TCPConn
+	done bool
+}
 
 func (c *trickleConn) Write(b []byte) (int, error) {
+	if c.done {
+		return c.TCPConn.Write(b)
+	}
+	c.done = true
 	for i := range b {
 		if _, err := c.TCPConn.Write(b[i : i+1]); err != nil {
 			return i, err

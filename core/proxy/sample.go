@@ -21,10 +21,23 @@ func (s *session) Src() netip.AddrPort { return s.src }
 func (s *session) Dst() netip.AddrPort { return s.dst }
 
 // Req is the request bytes buffered before the server connection, and
-// whether no more will come: the buffer is full (tune.bufsize) or the
-// client sent EOF.
+// whether no more will come: the buffer is full for content inspection
+// (inspectLimit) or the client sent EOF.
 func (s *session) Req() ([]byte, bool) {
-	return s.pending, len(s.pending) >= s.p.bufsize || s.req.shutr
+	return s.pending, len(s.pending) >= s.inspectLimit() || s.req.shutr
+}
+
+// maxRewrite is HAProxy's default tune.maxrewrite: the part of a buffer
+// kept free while analysers (content rules) work on it, at most half the
+// buffer.
+const maxRewrite = 1024
+
+// inspectLimit is how many request bytes content rules may wait for:
+// tune.bufsize less HAProxy's rewrite reserve (15360 with the default
+// 16384, as haproxy 2.6 decides a "req.len" rule at 15360 bytes). Reaching
+// it makes the data final.
+func (s *session) inspectLimit() int {
+	return s.p.bufsize - min(maxRewrite, s.p.bufsize/2)
 }
 
 // tlsStater is what the TLS layer's connection (core/engine/tlsconn.Conn,

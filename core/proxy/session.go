@@ -176,16 +176,21 @@ func (s *session) OnData(c engine.Conn, in []byte) int {
 	return len(in)
 }
 
-// buffer keeps early client bytes until the server leg is up.
+// buffer keeps early client bytes until the server leg is up: at most
+// tune.bufsize, or while content rules inspect them, HAProxy's inspect
+// limit (inspectLimit); at the limit the client is paused.
 func (s *session) buffer(in []byte) int {
 	s.cliLast = s.p.clock.Now()
-	room := s.p.bufsize - len(s.pending)
-	n := min(room, len(in))
+	limit := s.p.bufsize
+	if s.phase == phContent {
+		limit = s.inspectLimit()
+	}
+	n := max(min(limit-len(s.pending), len(in)), 0)
 	if s.pending == nil {
 		s.pending = make([]byte, 0, min(s.p.bufsize, max(len(in), 512)))
 	}
 	s.pending = append(s.pending, in[:n]...)
-	if len(s.pending) >= s.p.bufsize {
+	if len(s.pending) >= limit {
 		s.cli.PauseRead()
 	}
 	return n
