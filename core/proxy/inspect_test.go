@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
+	"strings"
 	"testing"
 	"time"
 
@@ -337,5 +338,30 @@ backend bk_def
 	}
 	if len(h.servers["127.0.0.1:9002"]) != 0 {
 		t.Fatal("a server was contacted")
+	}
+}
+
+// A content reject is logged as haproxy 2.6 logs it (checked against it):
+// "fe fe/<NOSRV> -1/-1/0 0 PR 1/1/0/0/0 0/0".
+func TestContentRejectLog(t *testing.T) {
+	h := sniHarness(t, `
+global
+    log stderr local0
+frontend fe
+    bind 127.0.0.1:8000
+    option tcplog
+    tcp-request inspect-delay 1s
+    tcp-request content reject if { req.payload(0,4) -m str EVIL }
+    default_backend bk_def
+backend bk_def
+    server d 127.0.0.1:9002
+`)
+	cli := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = cli.conn.Write([]byte("EVIL"))
+	h.settle()
+	f := strings.Fields(strings.TrimSpace(h.log.String()))
+	if len(f) != 9 || strings.Join(f[2:], " ") != "fe fe/<NOSRV> -1/-1/0 0 PR 1/1/0/0/0 0/0" {
+		t.Fatalf("log line %q", h.log.String())
 	}
 }

@@ -278,8 +278,11 @@ func (s *session) end(term string) {
 		s.be.st.scur.Add(-1)
 	}
 	if s.feCounted {
-		s.fe.st.scur.Add(-1)
+		// Logged with the backend and server counts already down and
+		// the frontend's and the process's still up, as haproxy 2.6
+		// does ("1/1/0/0/0" for a lone session).
 		s.logSession()
+		s.fe.st.scur.Add(-1)
 	}
 	if s.admitted {
 		s.fe.leave()
