@@ -48,22 +48,22 @@ type tlsStater interface {
 	State() (tls.ConnectionState, bool)
 }
 
-// TLS is the client-side TLS state, nil on a raw bind or before the
-// handshake completed. This is the one place that reads it.
-func (s *session) TLS() *tls.ConnectionState {
+// TLS is the client-side TLS state, false on a raw bind or before the
+// handshake completed. This is the one place fetches read it from.
+func (s *session) TLS() (tls.ConnectionState, bool) {
 	if s.tls != nil {
-		return s.tls
+		return *s.tls, true
 	}
 	ts, ok := s.cli.(tlsStater)
 	if !ok {
-		return nil
+		return tls.ConnectionState{}, false
 	}
 	st, ok := ts.State()
 	if !ok {
-		return nil
+		return tls.ConnectionState{}, false
 	}
 	s.tls = &st
-	return s.tls
+	return st, true
 }
 
 // eval evaluates c for the session in rule set ph.

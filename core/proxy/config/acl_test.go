@@ -22,10 +22,15 @@ type fakeSource struct {
 	tables   map[string]*sticktable.Table
 }
 
-func (f *fakeSource) Src() netip.AddrPort       { return f.src }
-func (f *fakeSource) Dst() netip.AddrPort       { return f.dst }
-func (f *fakeSource) Req() ([]byte, bool)       { return f.req, f.full }
-func (f *fakeSource) TLS() *tls.ConnectionState { return f.tls }
+func (f *fakeSource) Src() netip.AddrPort { return f.src }
+func (f *fakeSource) Dst() netip.AddrPort { return f.dst }
+func (f *fakeSource) Req() ([]byte, bool) { return f.req, f.full }
+func (f *fakeSource) TLS() (tls.ConnectionState, bool) {
+	if f.tls == nil {
+		return tls.ConnectionState{}, false
+	}
+	return *f.tls, true
+}
 func (f *fakeSource) StickCtr(n int) *sticktable.Entry {
 	if n < len(f.sc) {
 		return f.sc[n]

@@ -214,14 +214,14 @@ func fetchWaitEnd(e *Env, _ []Arg, smp *Sample) bool {
 }
 
 func fetchSSLFC(e *Env, _ []Arg, smp *Sample) bool {
-	st := e.S.TLS()
-	smp.SetBool(st != nil && st.HandshakeComplete)
+	st, ok := e.S.TLS()
+	smp.SetBool(ok && st.HandshakeComplete)
 	return true
 }
 
 func fetchSSLFCSNI(e *Env, _ []Arg, smp *Sample) bool {
-	st := e.S.TLS()
-	if st == nil || st.ServerName == "" {
+	st, ok := e.S.TLS()
+	if !ok || st.ServerName == "" {
 		return false
 	}
 	smp.SetBytes(TypeStr, []byte(st.ServerName))
@@ -234,6 +234,6 @@ type sourceAddr netip.Addr
 func (a sourceAddr) Src() netip.AddrPort                 { return netip.AddrPortFrom(netip.Addr(a), 0) }
 func (a sourceAddr) Dst() netip.AddrPort                 { return netip.AddrPort{} }
 func (a sourceAddr) Req() ([]byte, bool)                 { return nil, true }
-func (a sourceAddr) TLS() *tls.ConnectionState           { return nil }
+func (a sourceAddr) TLS() (tls.ConnectionState, bool)    { return tls.ConnectionState{}, false }
 func (a sourceAddr) StickCtr(int) *sticktable.Entry      { return nil }
 func (a sourceAddr) StickTable(string) *sticktable.Table { return nil }

@@ -91,8 +91,9 @@ type SampleSource interface {
 	// the server connection) and whether no more will come for the
 	// decision (buffer full or client EOF).
 	Req() (b []byte, final bool)
-	// TLS is the client-side TLS state; nil on a raw bind.
-	TLS() *tls.ConnectionState
+	// TLS is the client-side TLS state; false on a raw bind or before
+	// the handshake completed.
+	TLS() (tls.ConnectionState, bool)
 	// StickCtr is the entry stick counter n tracks (track-scN), nil if
 	// none; StickTable is the run-time table called name, nil if none
 	// (fetches_stick.go).
