@@ -3,12 +3,14 @@
 // protocols, the versions offered, as content rules need them to route a
 // TLS connection that is passed through ("req.ssl_sni" and friends).
 //
-// Parse and Peek are pure functions over the bytes seen so far: they return
-// ErrIncomplete until enough bytes are there, so a caller calls them again
-// with the longer prefix as data arrives. They never read past the input,
-// never trust a length field before the bytes it announces are present,
-// and allocate only for values copied out of bytes actually received
-// (the server name, the ALPN names, the version list). The whole
+// Parse, Peek, ServerName and ALPN are pure functions over the bytes seen
+// so far: they return ErrIncomplete until enough bytes are there, so a
+// caller calls them again with the longer prefix as data arrives. They
+// never read past the input, never trust a length field before the bytes
+// it announces are present, and allocate only for values copied out of
+// bytes actually received (Parse's server name, ALPN names and version
+// list; ServerName and ALPN return slices of the input and allocate
+// nothing). The whole
 // ClientHello must be in the first handshake record (at most 2^14 bytes,
 // RFC 8446 5.1): a hello fragmented over several records is refused with
 // ErrFragmented, as HAProxy's own parser does not read one either.
