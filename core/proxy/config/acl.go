@@ -43,6 +43,10 @@ func (r Result) neg() Result {
 	return Miss
 }
 
+// maxValues bounds the values one multi-valued fetch gives to one
+// expression (a guard: req.ssl_alpn has at most a few hundred).
+const maxValues = 4096
+
 // eval is HAProxy's acl_exec_cond for one ACL: the expressions are ORed; a
 // missing or non-matching sample that may still change is a Miss unless
 // the data is final.
@@ -51,7 +55,7 @@ func (a *ACL) eval(e *Env) Result {
 	smp := &e.smp
 	for _, x := range a.Exprs {
 		smp.Ctx = 0
-		for {
+		for n := 0; ; n++ {
 			if !x.Sample.Eval(e, smp) {
 				if smp.MayChange && !e.Final {
 					res |= Miss
@@ -61,7 +65,7 @@ func (a *ACL) eval(e *Env) Result {
 			if x.match(smp) {
 				return Pass
 			}
-			if smp.NotLast {
+			if smp.NotLast && n < maxValues {
 				continue // the fetch's next value
 			}
 			if smp.MayChange && !e.Final {

@@ -304,6 +304,7 @@ func FuzzCond(f *testing.F) {
 	f.Add("{ req.payload(0,3) -m bin 474554 } { src 10.0.0.0/8 }", []byte("GET"), true)
 	f.Add("{ req.ssl_ver ge 3.1 } or { req.ssl_hello_type 1 } WAIT_END", helloSNI, false)
 	f.Add("{ req.payload(2,0) -i -m reg ^a.*b$ } ! { dst_port 1:100 }", []byte("xxAb"), false)
+	f.Add("{ req.ssl_alpn -m sub 2 } || { req_ssl_sni -m len 1:20 }", helloSNI, true)
 	f.Fuzz(func(t *testing.T, cond string, req []byte, final bool) {
 		if strings.ContainsAny(cond, "\n#\"'\\") {
 			return
