@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +364,43 @@ backend bk_def
 	f := strings.Fields(strings.TrimSpace(h.log.String()))
 	if len(f) != 9 || strings.Join(f[2:], " ") != "fe fe/<NOSRV> -1/-1/0 0 PR 1/1/0/0/0 0/0" {
 		t.Fatalf("log line %q", h.log.String())
+	}
+}
+
+// use_backend %[req.ssl_sni,lower,map_dom(FILE,DEFAULT)]: the common TLS
+// passthrough setup for many names. A name that is no backend ends the
+// rules and the default backend serves, as in haproxy 2.6 (checked).
+func TestDynamicUseBackend(t *testing.T) {
+	m := t.TempDir() + "/sni.map"
+	if err := os.WriteFile(m, []byte("a.example bk_a\nghost.example bk_ghost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `
+frontend fe
+    bind 127.0.0.1:8443
+    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.ssl_hello_type 1 }
+    use_backend %[req.ssl_sni,lower,map_dom(` + m + `,bk_def)]
+    use_backend bk_a if TRUE
+    default_backend bk_def
+backend bk_a
+    server a 127.0.0.1:9001
+backend bk_def
+    server d 127.0.0.1:9002
+`
+	for _, tc := range []struct{ sni, want string }{
+		{"A.Example", "127.0.0.1:9001"},
+		{"www.a.example", "127.0.0.1:9001"},
+		{"other.example", "127.0.0.1:9002"}, // the map's default
+		{"ghost.example", "127.0.0.1:9002"}, // no such backend: default, not the next rule
+	} {
+		t.Run(tc.sni, func(t *testing.T) {
+			h := sniHarness(t, cfg)
+			cli := h.dial("127.0.0.1:8443", &peer{})
+			h.settle()
+			_ = cli.conn.Write(hello(t, tc.sni))
+			h.settle()
+			h.only(tc.want)
+		})
 	}
 }

@@ -234,7 +234,7 @@ func TestRulesMessages(t *testing.T) {
 		{lines: "acl a req.payload(0,1,2) -m str x", err: `acl "a": fetch method "req.payload": too many arguments (3, at most 2)`},
 		{lines: "acl a req.payload(0,1 -m str x", err: `acl "a": fetch method "req.payload": missing closing ')' after arguments`},
 		{lines: "acl a src_port(1) 3", err: `acl "a": fetch method "src_port" does not take arguments`},
-		{lines: "acl a req.ssl_sni,lower x", err: `acl "a": fetch method "req.ssl_sni": converters (",lower") are not supported`},
+		{lines: "acl a req.ssl_sni,frob x", err: `acl "a": fetch method "req.ssl_sni": unknown converter "frob"`},
 		{lines: "acl a req.ssl_sni -m foo x", err: `acl "a": unknown matching method "foo"`},
 		{lines: "acl a req.ssl_sni -m dom x", err: `acl "a": matching method "dom" is not supported (mode tcp)`},
 		{lines: "acl a req.ssl_sni -m", err: `acl "a": missing matching method after '-m'`},
@@ -258,7 +258,7 @@ func TestRulesMessages(t *testing.T) {
 		{lines: "tcp-request inspect-delay x", err: `tcp-request inspect-delay: invalid time "x": expects a number with an optional unit (us, ms, s, m, h, d)`},
 		{lines: "tcp-request session accept", err: `'tcp-request session' rules are not supported (use 'tcp-request connection' or 'tcp-request content')`},
 		{lines: "tcp-request foo", err: `'tcp-request' expects 'inspect-delay', 'connection' or 'content' (got "foo")`},
-		{lines: "use_backend %[req.ssl_sni,lower,map(/etc/haproxy/sni.map)]", err: `use_backend "%[req.ssl_sni,lower,map(/etc/haproxy/sni.map)]": dynamic backend names (log-format expressions, maps) are not supported; write one use_backend line per backend`},
+		{lines: "use_backend %[req.ssl_sni,lower,map(/nonexistent/sni.map)]", err: `use_backend "%[req.ssl_sni,lower,map(/nonexistent/sni.map)]": fetch method "req.ssl_sni": converter "map": failed to open map file "/nonexistent/sni.map": open /nonexistent/sni.map: no such file or directory`},
 		{lines: "tcp-request", err: `'tcp-request' expects 'inspect-delay', 'connection' or 'content'`},
 
 		{lines: "acl e req.ssl_sni", warn: `acl "e": no pattern to match against were provided, so this ACL will never match. If this is what you intended, please add '--' to get rid of this warning. If you intended to match only for existence, please use '-m found'`},
