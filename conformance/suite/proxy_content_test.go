@@ -41,7 +41,7 @@ var testPKI = sync.OnceValues(func() (tls.Certificate, *x509.CertPool) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "netmodels conformance"},
-		DNSNames:              []string{"a.example", "b.example"},
+		DNSNames:              []string{"a.example", "b.example", "c.example"},
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
@@ -207,6 +207,28 @@ var contentCases = []harness.Case{
 			}
 			if err := roundTrip(c, nil, msg, 5*time.Second); err != nil {
 				t.Errorf("echo of the 20000 bytes: %v", err)
+			}
+		}),
+	pc("proxy-content-sni-map", specContent+" (use_backend %[req.ssl_sni,lower,map_dom(FILE,DEFAULT)])",
+		"TLS passthrough for many names through a map: a.example (any case, subdomains) reaches bk_a, other names the map's default bk_def, a name mapped to no backend the default_backend bk_fallback",
+		func(t *harness.T, e harness.Engine) {
+			a, def, fb := newBackend(t, tlsTagged("a")), newBackend(t, tlsTagged("def")), newBackend(t, tlsTagged("fallback"))
+			m := filepath.Join(t.TempDir(), "sni.map")
+			if err := os.WriteFile(m, []byte("# name backend\na.example bk_a\nb.example bk_missing\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := cfgHead + "\nfrontend fe\n    bind 127.0.0.1:0\n    tcp-request inspect-delay 5s\n    tcp-request content accept if { req.ssl_hello_type 1 }\n" +
+				"    use_backend %[req.ssl_sni,lower,map_dom(" + m + ",bk_def)]\n    default_backend bk_fallback\n\nbackend bk_a\n    server s1 " + a.addr() +
+				"\n\nbackend bk_def\n    server s1 " + def.addr() + "\n\nbackend bk_fallback\n    server s1 " + fb.addr() + "\n"
+			p := startProxy(t, e, cfg)
+			for _, tc := range []struct{ sni, want string }{
+				{"A.Example", "a A.Example"},
+				{"b.example", "fallback b.example"},
+				{"c.example", "def c.example"},
+			} {
+				if got := tlsWhich(t, p.Addr(0), tc.sni); got != tc.want {
+					t.Errorf("sni %q reached %q, want %q", tc.sni, got, tc.want)
+				}
 			}
 		}),
 	pc("proxy-content-sni-split-hello", specContent+" (the rules wait for the whole ClientHello)",
