@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -128,6 +129,11 @@ func loadMap(path string, m MatchKind) (*mapFile, error) {
 		return nil, fmt.Errorf("failed to open map file %q: %v", path, err)
 	}
 	defer f.Close()
+	return parseMap(f, path, m)
+}
+
+// parseMap reads a map file's content (path names it in errors).
+func parseMap(f io.Reader, path string, m MatchKind) (*mapFile, error) {
 	mf := &mapFile{match: m}
 	if m == MatchStr {
 		mf.exact = map[string][]byte{}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -116,4 +117,41 @@ func TestNameFormat(t *testing.T) {
 			t.Errorf("%s: err %v, want %s", bad.name, err, bad.err)
 		}
 	}
+}
+
+// FuzzMap: any map file content either loads or fails with an error; a
+// loaded map answers any lookup, with a value from the file.
+func FuzzMap(f *testing.F) {
+	f.Add([]byte(testMap), []byte("www.example.org"), uint8(0))
+	f.Add([]byte("^a.*$ x\n(b) y\n"), []byte("abc"), uint8(4))
+	f.Add([]byte("k\n\n#c\n  v  w  \n"), []byte("k"), uint8(5))
+	kinds := []MatchKind{MatchStr, MatchBeg, MatchEnd, MatchSub, MatchReg, matchDom}
+	f.Fuzz(func(t *testing.T, file, key []byte, kind uint8) {
+		mf, err := parseMap(bytes.NewReader(file), "f", kinds[int(kind)%len(kinds)])
+		if err != nil {
+			return
+		}
+		if v, ok := mf.lookup(key); ok && !bytes.Contains(file, v) {
+			t.Fatalf("value %q is not from the file", v)
+		}
+	})
+}
+
+// FuzzNameFormat: any use_backend name either parses or fails with an
+// error, and a parsed one builds without panicking.
+func FuzzNameFormat(f *testing.F) {
+	f.Add("bk_%[req.ssl_sni,lower]")
+	f.Add("%[src]_%[dst_port]x")
+	f.Add("%[req.payload(0,3),upper")
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.Contains(s, "map") {
+			return // map files are fuzzed by FuzzMap, not opened here
+		}
+		nf, err := parseNameFormat(s)
+		if err != nil {
+			return
+		}
+		e := &Env{S: &fakeSource{src: netip.MustParseAddrPort("10.0.0.1:1"), req: helloSNI}, Phase: PhaseContent, Final: true}
+		_ = nf.Build(e, nil)
+	})
 }
