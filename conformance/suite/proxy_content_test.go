@@ -231,6 +231,27 @@ var contentCases = []harness.Case{
 				}
 			}
 		}),
+	pc("proxy-content-accept-proxy-sni", specContent+" (content rules run after the PROXY header and see its addresses)",
+		"on an accept-proxy bind, a PROXY v1 header then a TLS ClientHello: use_backend bk_a if { req.ssl_sni -i a.example } { src 192.0.2.0/24 } routes by the header's source and the hello's SNI",
+		func(t *harness.T, e harness.Engine) {
+			a, def := newBackend(t, tlsTagged("a")), newBackend(t, tlsTagged("def"))
+			fe := strings.Replace(sniRoutingFE, "bind 127.0.0.1:0", "bind 127.0.0.1:0 accept-proxy", 1)
+			fe = strings.Replace(fe, "{ req.ssl_sni -i a.example }", "{ req.ssl_sni -i a.example } { src 192.0.2.0/24 }", 1)
+			p := startProxy(t, e, cfgHead+fe+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
+			_, pool := testPKI()
+			for _, tc := range []struct{ src, want string }{{"192.0.2.7", "a a.example"}, {"198.51.100.7", "def a.example"}} {
+				raw := dial(t, p.Addr(0), "")
+				if _, err := fmt.Fprintf(raw, "PROXY TCP4 %s 203.0.113.1 40000 443\r\n", tc.src); err != nil {
+					t.Fatal(err)
+				}
+				c := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "a.example"})
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil || strings.TrimSpace(line) != tc.want {
+					t.Errorf("from %s reached %q (%v), want %q", tc.src, strings.TrimSpace(line), err, tc.want)
+				}
+			}
+		}),
 	pc("proxy-content-sni-split-hello", specContent+" (the rules wait for the whole ClientHello)",
 		"a ClientHello written in 1-byte segments is routed by its SNI once complete",
 		func(t *harness.T, e harness.Engine) {
