@@ -256,3 +256,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkServerName(b *testing.B) {
+	h := realHellos(b)["openssl s_client"]
+	b.SetBytes(int64(len(h)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ServerName(h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	h := realHellos(b)["openssl s_client"]
+	b.SetBytes(int64(len(h)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
