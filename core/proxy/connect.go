@@ -143,6 +143,7 @@ func (s *session) established(c engine.Conn) {
 	s.srv.st.scur.Add(1)
 	s.srvCounted = true
 	s.stickStore()
+	s.be.trackSession(s.srv, s)
 	if v := s.srv.cfg.SendProxy; v != 0 {
 		if err := c.Write(s.proxyHeader(v)); err != nil {
 			s.end("SC")

@@ -80,6 +80,7 @@ type session struct {
 	feCounted  bool // counted in the frontend's scur
 	beCounted  bool // counted in the backend's scur
 	srvCounted bool // counted in the server's scur
+	tracked    bool // in srv.sessions (backend.trackSession)
 	attempts   int  // connection attempts made
 	bytesIn    int64
 	bytesOut   int64
@@ -270,6 +271,9 @@ func (s *session) end(term string) {
 	if s.srvCounted {
 		s.srv.st.scur.Add(-1)
 	}
+	if s.tracked {
+		s.be.untrackSession(s.srv, s)
+	}
 	if s.slot {
 		s.slot = false
 		s.be.release(s.srv)
@@ -290,6 +294,17 @@ func (s *session) end(term string) {
 	s.untrackAll()
 	s.p.live.Add(-1)
 	s.p.maybeDone()
+}
+
+// kill ends the session for a health check (shutdownSessions); why is
+// the first letter of its termination state, the second the phase (D:
+// data).
+func (s *session) kill(why string) {
+	if s.phase == phClosed {
+		return
+	}
+	s.term = why + "D"
+	s.end(s.term)
 }
 
 // ---- timers ----

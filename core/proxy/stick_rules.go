@@ -123,13 +123,15 @@ func (be *backend) serverByName(name string) *server {
 	return nil
 }
 
-// serverByID finds the server with the persistence id id (1-based, in
-// declaration order, as HAProxy numbers servers without "id").
+// serverByID finds the server with the persistence id id: its "id", or
+// its position from 1 as HAProxy numbers servers without one.
 func (be *backend) serverByID(id int) *server {
-	if id < 1 || id > len(be.servers) {
-		return nil
+	for _, s := range be.servers {
+		if s.id == id {
+			return s
+		}
 	}
-	return be.servers[id-1]
+	return nil
 }
 
 // stickMatch runs the backend's "stick on|match" rules (HAProxy's

@@ -45,19 +45,20 @@ var balances = map[string]struct {
 	ok bool
 }{
 	"roundrobin": {RoundRobin, true}, "leastconn": {LeastConn, true}, "source": {Source, true},
-	"static-rr": {}, "first": {}, "random": {}, "uri": {}, "url_param": {}, "hdr": {}, "rdp-cookie": {},
+	"first": {First, true}, "static-rr": {StaticRR, true},
+	"random": {}, "uri": {}, "url_param": {}, "hdr": {}, "rdp-cookie": {},
 }
 
 func (p *parser) parseBalance(w []string) error {
 	if len(w) < 2 {
-		return p.errf("'balance' expects roundrobin, leastconn or source")
+		return p.errf("'balance' expects roundrobin, static-rr, leastconn, first or source")
 	}
 	a, known := balances[w[1]]
 	if !known {
 		return p.errf("unknown balance algorithm %q", w[1])
 	}
 	if !a.ok {
-		return p.errf("balance %q is not supported (roundrobin, leastconn or source)", w[1])
+		return p.errf("balance %q is not supported (roundrobin, static-rr, leastconn, first or source)", w[1])
 	}
 	if len(w) > 2 {
 		return p.errf("balance %s: unexpected argument %q", w[1], w[2])

@@ -193,7 +193,7 @@ func TestParseErrors(t *testing.T) {
 		{"backend b\n server s 1.2.3.4:80 inter\n", `cfg:2: server "s": "inter" expects an argument`},
 		{"backend b\n server s 1.2.3.4:80\n server s 1.2.3.5:80\n", `cfg:3: server "s": duplicate name in backend "b" (first at line 2)`},
 		{"backend b\n server s unix@/x\n", `cfg:2: server "s": address "unix@/x": only TCP addresses are supported (no unix@, abns@, fd@, sockpair@, udp@)`},
-		{"backend b\n balance uri\n", `cfg:2: balance "uri" is not supported (roundrobin, leastconn or source)`},
+		{"backend b\n balance uri\n", `cfg:2: balance "uri" is not supported (roundrobin, static-rr, leastconn, first or source)`},
 		{"backend b\nbackend b\n", `cfg:2: backend "b" has the same name as another backend`},
 		{"listen b\n bind :1\nbackend b\n", `cfg:3: backend "b" has the same name as another listen`},
 		{"defaults\n bind :1\n", "cfg:2: 'bind' is not supported in a defaults section"},
