@@ -290,6 +290,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(anchorCfg)
 	f.Add("frontend f\n bind :1-3 accept-proxy\n acl a src 1.2.3.0/24\n use_backend b if a || !a\n tcp-request connection reject unless { src ::1 }\nbackend b\n server s h:1 check inter 1s\n")
 	f.Add(`global` + "\n" + ` maxconn "1${X}"` + "\n")
+	f.Add("defaults\n option tcp-check\n tcp-check send PING\\r\\n\n tcp-check expect string +PONG\nlisten l\n bind :1\n balance source\n hash-type consistent\n tcp-check comment c\n tcp-check connect port 2 send-proxy\n tcp-check send-binary 0a0b\n tcp-check expect min-recv 3 ! rbinary ^0A error-status L7STS\n server a 1.2.3.4:5 check id 3 on-marked-down shutdown-sessions check-send-proxy\nbackend m\n balance first\n option mysql-check user u pre-41\n option smtpchk EHLO x\n option pgsql-check user p\n")
 	f.Add("defaults\n timeout server 1s\n default-server fall 2 tfo\nlisten l\n bind :1 name x accept-proxy\n server a 1.2.3.4:5 weight 0 addr 1.2.3.5 port 6 slowstart 1s\n no option redispatch\n tcp-check connect\n option httplog\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse([]File{{Name: "f", Data: []byte(s)}}, Options{LookupEnv: func(string) (string, bool) { return "x", true }})
