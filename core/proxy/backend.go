@@ -158,6 +158,9 @@ func (be *backend) pickLocked(src netip.Addr, avoid *server) (*server, bool) {
 		h := sourceHash(src, be.cfg.HashAvalanche)
 		var s *server
 		if be.ring != nil {
+			if be.ring.stale(be.servers) {
+				be.ring = newCHashRing(be.servers)
+			}
 			be.markGen++
 			for _, c := range cands {
 				c.mark = be.markGen
