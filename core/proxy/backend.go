@@ -23,6 +23,7 @@ type server struct {
 	be  *backend
 	cfg *config.Server
 	st  counters
+	id  int // persistence id (server_id): 1.. in declaration order
 	up  atomic.Bool
 
 	// Guarded by be.mu.
@@ -74,7 +75,9 @@ func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 	be := &backend{p: p, cfg: cfg, queueCap: queueCap}
 	backups := false
 	for _, sc := range cfg.Servers {
-		s := &server{be: be, cfg: sc}
+		// id is HAProxy's puid: the server's "id", by default its
+		// position (config assigns it).
+		s := &server{be: be, cfg: sc, id: sc.ID}
 		s.up.Store(true) // HAProxy starts servers up; checks take them down
 		be.servers = append(be.servers, s)
 		backups = backups || sc.Backup
