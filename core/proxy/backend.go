@@ -23,7 +23,7 @@ type server struct {
 	be  *backend
 	cfg *config.Server
 	st  counters
-	id  int // persistence id (server_id): 1.. in declaration order
+	id  int // HAProxy's puid (server_id): the "id" keyword, else the smallest free id from 1
 	up  atomic.Bool
 
 	// Guarded by be.mu.
