@@ -370,3 +370,18 @@ func (be *backend) shutdownSessions(sel func(*server) bool, why string) {
 		_ = s.cli.Execute(func() { s.kill(why) })
 	}
 }
+
+// upServers counts the usable active and backup servers (for HAProxy's
+// "N active and M backup servers left" log text).
+func (be *backend) upServers() (active, backup int) {
+	for _, s := range be.servers {
+		if s.usable() {
+			if s.cfg.Backup {
+				backup++
+			} else {
+				active++
+			}
+		}
+	}
+	return
+}

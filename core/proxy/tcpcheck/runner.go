@@ -278,7 +278,22 @@ func (r *Runner) Timeout() Result {
 	}
 	r.connecting = false
 	r.finish(st, "")
-	r.res.Desc = fmt.Sprintf("timeout at step %d", r.res.Step)
+	// HAProxy's text: " at step 5 of tcp-check (expect string 'x')".
+	what := ""
+	if r.i < len(r.rules) {
+		switch rule := r.rules[r.i]; rule.Action {
+		case ActConnect:
+			what = "connect"
+			if rule.Connect.Port != 0 {
+				what = fmt.Sprintf("connect port %d", rule.Connect.Port)
+			}
+		case ActExpect:
+			what = "expect " + rule.Expect.Kind.String() + " '" + rule.Expect.Pattern + "'"
+		case ActSend:
+			what = "send"
+		}
+	}
+	r.res.Desc = fmt.Sprintf("at step %d of tcp-check (%s)", r.res.Step, what)
 	return r.res
 }
 
