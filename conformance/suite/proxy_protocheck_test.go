@@ -157,6 +157,30 @@ var proxyProtoCheckCases = []harness.Case{
 			_, err := io.ReadFull(c, b)
 			return err == nil && b[9] == 0
 		}),
+	protoCase("proxy-check-ssl-hello-bytes", "ssl-hello-chk",
+		"option ssl-hello-chk: the good server gets HAProxy's exact 126-byte SSLv3 ClientHello (any GMT time) and answers a handshake_failure alert record; the other answers plain text and is taken out",
+		func(c net.Conn) {
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			got := make([]byte, len(sslv3Hello))
+			if _, err := io.ReadFull(c, got); err == nil && bytes.Equal(got[:11], sslv3Hello[:11]) && bytes.Equal(got[15:], sslv3Hello[15:]) {
+				_, _ = c.Write([]byte{0x15, 0x03, 0x00, 0x00, 0x02, 0x02, 0x28})
+			}
+			_, _ = io.Copy(io.Discard, c)
+		},
+		func(c net.Conn) {
+			defer c.Close()
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			_, _ = io.Copy(io.Discard, c)
+		},
+		func(c net.Conn) bool {
+			if _, err := c.Write(sslv3Hello); err != nil {
+				return false
+			}
+			b := make([]byte, 1)
+			_, err := io.ReadFull(c, b)
+			return err == nil && b[0] == 0x15
+		}),
 }
 
 // pgStartup is a PostgreSQL StartupMessage, protocol 3.0, with only the
@@ -180,3 +204,20 @@ func ldapServer(code byte) func(net.Conn) {
 		}
 	}
 }
+
+// sslv3Hello is HAProxy's ssl-hello-chk ClientHello with a zero GMT time
+// (bytes 11..14): record header, handshake header, version 3.0, time, the
+// 28 random bytes "HAPROXYSSLCHK\nHAPROXYSSLCHK\n", no session id, 39
+// cipher suites (0x0001..0x001B, 0x002F..0x003A), null compression.
+var sslv3Hello = func() []byte {
+	b := mustHex("16 0300 0079 01 000075 0300 00000000")
+	b = append(b, "HAPROXYSSLCHK\nHAPROXYSSLCHK\n"...)
+	b = append(b, 0x00, 0x00, 0x4e)
+	for cs := 0x01; cs <= 0x1b; cs++ {
+		b = append(b, 0, byte(cs))
+	}
+	for cs := 0x2f; cs <= 0x3a; cs++ {
+		b = append(b, 0, byte(cs))
+	}
+	return append(b, 0x01, 0x00)
+}()
