@@ -138,7 +138,7 @@ func (p *Proxy) admitWaiters(first *frontend) {
 // condition holds, else default_backend (nil: none).
 func (fe *frontend) route(s *session) *backend {
 	for _, u := range fe.cfg.UseBackends {
-		if u.Cond.Match(s.src.Addr()) {
+		if s.holds(u.Cond, config.PhaseContent) {
 			return fe.p.bemap[u.Backend]
 		}
 	}
@@ -149,11 +149,11 @@ func (fe *frontend) route(s *session) *backend {
 }
 
 // tcpRulesAccept evaluates "tcp-request connection" rules on the real
-// source address (HAProxy evaluates them before any PROXY header).
+// source address (HAProxy evaluates them before any PROXY header; s.src is
+// still the socket's).
 func (fe *frontend) tcpRulesAccept(s *session) bool {
-	src := addrPort(s.cli.RemoteAddr()).Addr()
 	for _, r := range fe.cfg.TCPRules {
-		if r.Cond.Match(src) {
+		if s.holds(r.Cond, config.PhaseConnection) {
 			return r.Action == config.Accept
 		}
 	}

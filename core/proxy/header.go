@@ -32,8 +32,14 @@ func (s *session) readHeader(in []byte) int {
 		s.src = unmapAP(src)
 		s.dst = unmapAP(dst)
 	}
-	s.startBackend()
-	if s.phase == phQueue || s.phase == phConnect {
+	s.startStream()
+	switch s.phase {
+	case phContent:
+		// The bytes after the header are request data for the rules.
+		m := s.buffer(in[n:])
+		s.inspect()
+		return n + m
+	case phQueue, phConnect:
 		return n + s.buffer(in[n:])
 	}
 	return len(in)

@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
 )
 
@@ -14,6 +16,7 @@ type phase uint8
 const (
 	phAdmit   phase = iota // a frontend/global maxconn slot (client paused)
 	phHeader               // the PROXY header on an accept-proxy bind
+	phContent              // request data for tcp-request content rules (inspect-delay)
 	phQueue                // a server slot (backend queue)
 	phConnect              // the server connection (dial, retries)
 	phData                 // nothing: both legs relay until both directions end
@@ -57,10 +60,19 @@ type session struct {
 	src, dst netip.AddrPort
 
 	// pending holds client bytes read before the server leg is up, at most
-	// tune.bufsize; at that size the client is paused.
+	// tune.bufsize; at that size the client is paused. Content rules read
+	// it.
 	pending []byte
-	req     channel
-	res     channel
+	// inspectBE: the content rules being run are the backend's;
+	// inspectStart: when they started (inspect-delay counts from there).
+	inspectBE    bool
+	inspectStart time.Time
+	// env is the reused evaluation context of conditions; tls caches the
+	// client's TLS state (sample.go).
+	env config.Env
+	tls *tls.ConnectionState
+	req channel
+	res channel
 
 	admitted   bool // holds a frontend/global slot
 	feCounted  bool // counted in the frontend's scur
@@ -129,7 +141,7 @@ func (s *session) onAdmitted() {
 		s.armTimer()
 		return
 	}
-	s.startBackend()
+	s.startStream()
 }
 
 func (s *session) OnData(c engine.Conn, in []byte) int {
@@ -139,6 +151,10 @@ func (s *session) OnData(c engine.Conn, in []byte) int {
 		return 0
 	case phHeader:
 		return s.readHeader(in)
+	case phContent:
+		n := s.buffer(in)
+		s.inspect()
+		return n
 	case phQueue, phConnect:
 		return s.buffer(in)
 	case phData:
@@ -174,6 +190,9 @@ func (s *session) OnReadEOF(c engine.Conn) {
 		// after the buffered bytes (HAProxy without abortonclose).
 		s.req.shutr = true
 		s.cliLast = s.p.clock.Now()
+		if s.phase == phContent {
+			s.inspect() // the data is final now
+		}
 	}
 }
 
@@ -271,6 +290,9 @@ func (s *session) nextDeadline() time.Time {
 	switch s.phase {
 	case phAdmit, phHeader:
 		add(s.start, fe.Client)
+	case phContent:
+		add(s.inspectStart, s.inspectDelay())
+		add(s.cliLast, fe.Client)
 	case phQueue:
 		q := be.Queue
 		if q == 0 {
@@ -370,6 +392,16 @@ func (s *session) onTimer() {
 	case phHeader:
 		if expired(s.start, fe.Client) {
 			s.rejectHeader(s.headerEOF(true))
+			return
+		}
+	case phContent:
+		if expired(s.inspectStart, s.inspectDelay()) {
+			s.inspect() // decides: the delay makes the data final
+			if s.phase == phClosed {
+				return
+			}
+		} else if expired(s.cliLast, fe.Client) {
+			s.end("cR")
 			return
 		}
 	case phQueue:

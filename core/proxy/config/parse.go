@@ -110,6 +110,8 @@ type parser struct {
 	sec   *section
 	def   defaults
 	names map[string]string // proxy name -> "frontend"/"backend"/"listen"
+	// ruleSetName is the tcp-request rule set being parsed (messages).
+	ruleSetName string
 }
 
 func (p *parser) where() Where { return Where{File: p.file, Line: p.line} }
