@@ -67,6 +67,14 @@ func StartHAProxy(t testing.TB, e Engine, cfg string) *Proc {
 		}
 		p, err := startHAProxy(e, path, addrs)
 		if err == nil {
+			// What haproxy ignored or adjusted in the case's configuration
+			// ("[WARNING] ... directive is ignored"): the cell passes or
+			// fails without it, which the reader should know.
+			for _, l := range strings.Split(p.Stderr(), "\n") {
+				if strings.Contains(l, "[WARNING]") || strings.Contains(l, "[ALERT]") {
+					t.Logf("haproxy: %s", strings.TrimSpace(l))
+				}
+			}
 			t.Cleanup(func() {
 				// IgnoreStopStatus: haproxy's own exit status on SIGTERM is
 				// not the contract's; an exit before Stop is a crash.
