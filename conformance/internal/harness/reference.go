@@ -71,7 +71,8 @@ func StartHAProxy(t testing.TB, e Engine, cfg string) *Proc {
 			// ("[WARNING] ... directive is ignored"): the cell passes or
 			// fails without it, which the reader should know.
 			for _, l := range strings.Split(p.Stderr(), "\n") {
-				if strings.Contains(l, "[WARNING]") || strings.Contains(l, "[ALERT]") {
+				if (strings.Contains(l, "[WARNING]") || strings.Contains(l, "[ALERT]")) &&
+					(strings.Contains(l, "parsing [") || strings.Contains(l, "config :")) {
 					t.Logf("haproxy: %s", strings.TrimSpace(l))
 				}
 			}
