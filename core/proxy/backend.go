@@ -23,6 +23,7 @@ type server struct {
 	be  *backend
 	cfg *config.Server
 	st  counters
+	id  int // persistence id (server_id): 1.. in declaration order
 	up  atomic.Bool
 
 	// Guarded by be.mu.
@@ -58,8 +59,8 @@ type backend struct {
 
 func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 	be := &backend{p: p, cfg: cfg, queueCap: queueCap}
-	for _, sc := range cfg.Servers {
-		s := &server{be: be, cfg: sc}
+	for i, sc := range cfg.Servers {
+		s := &server{be: be, cfg: sc, id: i + 1}
 		s.up.Store(true) // HAProxy starts servers up; checks take them down
 		be.servers = append(be.servers, s)
 	}

@@ -44,7 +44,7 @@ func (s *session) startBackend() {
 		s.startInspect(true)
 		return
 	}
-	s.assignServer(nil, nil)
+	s.assignServer(s.stickMatch(), nil)
 }
 
 // assignServer takes a server slot (want: that server only; avoid: another
@@ -142,6 +142,7 @@ func (s *session) established(c engine.Conn) {
 	s.srv.st.stot.Add(1)
 	s.srv.st.scur.Add(1)
 	s.srvCounted = true
+	s.stickStore()
 	if v := s.srv.cfg.SendProxy; v != 0 {
 		if err := c.Write(s.proxyHeader(v)); err != nil {
 			s.end("SC")

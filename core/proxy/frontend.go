@@ -147,15 +147,3 @@ func (fe *frontend) route(s *session) *backend {
 	}
 	return nil
 }
-
-// tcpRulesAccept evaluates "tcp-request connection" rules on the real
-// source address (HAProxy evaluates them before any PROXY header; s.src is
-// still the socket's).
-func (fe *frontend) tcpRulesAccept(s *session) bool {
-	for _, r := range fe.cfg.TCPRules {
-		if s.holds(r.Cond, config.PhaseConnection) {
-			return r.Action == config.Accept
-		}
-	}
-	return true
-}

@@ -21,6 +21,7 @@ import (
 func (s *session) startInspect(be bool) {
 	s.phase = phContent
 	s.inspectBE = be
+	s.inspectPos = 0
 	s.inspectStart = s.p.clock.Now()
 	s.inspect()
 	if s.phase == phContent {
@@ -52,26 +53,42 @@ func (s *session) inspect() {
 	if delay <= 0 || !s.p.clock.Now().Before(s.inspectStart.Add(delay)) {
 		final = true
 	}
-	for _, r := range rules {
+	// The rules resume where they waited (inspectPos), so a non-final
+	// action (track-scN, sc-inc-gpc0) runs once per session.
+rules:
+	for s.inspectPos < len(rules) {
+		r := &rules[s.inspectPos]
 		switch s.eval(r.Cond, config.PhaseContent, final) {
 		case config.Miss:
 			return // wait for data, the delay or EOF
 		case config.Fail:
+			s.inspectPos++
 			continue
 		}
-		if r.Action == config.Reject {
+		v, done := s.runRule(r, config.PhaseContent, final)
+		if !done {
+			s.inspectPos++
+			continue
+		}
+		switch v {
+		case vWait:
+			return // a track key needs more data
+		case vReject, vSilentDrop:
 			s.fe.st.dreq.Add(1)
 			if s.be != nil {
 				s.be.st.dreq.Add(1)
 			}
+			if v == vSilentDrop {
+				s.silentDrop()
+			}
 			s.end("PR")
 			return
 		}
-		break // accept
+		break rules // accept
 	}
 	if s.inspectBE {
 		s.phase = phConnect // leaves phContent before assignServer sets its own
-		s.assignServer(nil, nil)
+		s.assignServer(s.stickMatch(), nil)
 		return
 	}
 	s.startBackend()

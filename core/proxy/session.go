@@ -66,6 +66,7 @@ type session struct {
 	// inspectBE: the content rules being run are the backend's;
 	// inspectStart: when they started (inspect-delay counts from there).
 	inspectBE    bool
+	inspectPos   int // the next content rule to run (they resume after a wait)
 	inspectStart time.Time
 	// env is the reused evaluation context of conditions; tls caches the
 	// client's TLS state (sample.go).
@@ -81,6 +82,10 @@ type session struct {
 	attempts   int  // connection attempts made
 	bytesIn    int64
 	bytesOut   int64
+	// sc are the stick counters this session tracks (track-sc0..2, held
+	// until end); scBytes: one of their tables counts bytes.
+	sc      [maxSC]stickCtr
+	scBytes bool
 
 	cliLast, srvLast time.Time // last activity on each side
 	start, queued    time.Time
@@ -112,11 +117,18 @@ func (s *session) OnOpen(c engine.Conn) {
 		s.end("PR")
 		return
 	}
-	if !s.fe.tcpRulesAccept(s) {
+	switch s.connRules() {
+	case vReject:
 		s.fe.st.dcon.Add(1)
 		s.end("PR")
 		return
+	case vSilentDrop:
+		s.fe.st.dcon.Add(1)
+		s.silentDrop()
+		s.end("PR")
+		return
 	}
+	s.incSess()
 	ok, waiting := s.fe.admit(s)
 	switch {
 	case ok:
@@ -266,6 +278,7 @@ func (s *session) end(term string) {
 	if s.admitted {
 		s.fe.leave()
 	}
+	s.untrackAll()
 	s.p.live.Add(-1)
 	s.p.maybeDone()
 }

@@ -102,6 +102,7 @@ func (col collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- srvUpDesc
 	ch <- srvWgtDesc
 	ch <- feLimitDesc
+	describeTables(ch)
 }
 
 func (col collector) Collect(ch chan<- prometheus.Metric) {
@@ -126,6 +127,7 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(srvWgtDesc, prometheus.GaugeValue, float64(s.cfg.Weight), be.cfg.Name, s.cfg.Name)
 		}
 	}
+	col.p.collectTables(ch)
 }
 
 func b2f(b bool) float64 {

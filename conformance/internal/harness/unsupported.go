@@ -20,12 +20,14 @@ var unsupported = map[string]map[string]string{
 		"proxy-integrity-256mib-splice": gnetNoHalfClose + " (each side shuts its write side after 256 MiB while the other still sends)",
 		"interop-haproxy-front":         gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
 		"interop-haproxy-behind":        gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
+		"proxy-stick-silent-drop":       noAborter,
 	},
 	// bin/dpdk's userspace stack (gVisor netstack over one DPDK port) is
 	// IPv4 only and has no loopback interface.
 	"dpdk": {
-		"msgr-accept-ipv6": dpdkIPv4Only,
-		"proxy-ready-ipv6": dpdkIPv4Only,
+		"msgr-accept-ipv6":        dpdkIPv4Only,
+		"proxy-ready-ipv6":        dpdkIPv4Only,
+		"proxy-stick-silent-drop": noAborter,
 	},
 	// The reference column (reference.go) runs a proxy case's configuration
 	// on real haproxy 2.6. What it cannot run is the engines' command-line
@@ -88,6 +90,8 @@ func differs(engine, caseID string) (Difference, bool) {
 }
 
 const dpdkIPv4Only = "spec/engine.md §18 (dpdk): the DPDK port's stack is IPv4 only (Ethernet + ARP + IPv4; no NDP), so it cannot listen on [::1]"
+
+const noAborter = "spec/engine.md §4 (Abort): the engine offers no engine.Aborter (no SO_LINGER 0 close), so silent-drop closes with a FIN"
 
 const gnetNoHalfClose = "spec/engine.md §17 (gnet): gnet closes on read EOF, so the write side cannot outlive the peer's FIN"
 

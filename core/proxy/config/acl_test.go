@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"errors"
+	"github.com/netmodels/netmodels/core/proxy/sticktable"
 	"net/netip"
 	"strings"
 	"testing"
@@ -16,13 +17,22 @@ type fakeSource struct {
 	req      []byte
 	full     bool // the buffer is final (full or EOF)
 	tls      *tls.ConnectionState
+	sc       []*sticktable.Entry
+	tables   map[string]*sticktable.Table
 }
 
-func (f *fakeSource) Src() netip.AddrPort         { return f.src }
-func (f *fakeSource) Dst() netip.AddrPort         { return f.dst }
-func (f *fakeSource) Req() ([]byte, bool)         { return f.req, f.full }
-func (f *fakeSource) TLS() *tls.ConnectionState   { return f.tls }
-func (f *fakeSource) with(req string) *fakeSource { g := *f; g.req = []byte(req); return &g }
+func (f *fakeSource) Src() netip.AddrPort       { return f.src }
+func (f *fakeSource) Dst() netip.AddrPort       { return f.dst }
+func (f *fakeSource) Req() ([]byte, bool)       { return f.req, f.full }
+func (f *fakeSource) TLS() *tls.ConnectionState { return f.tls }
+func (f *fakeSource) StickCtr(n int) *sticktable.Entry {
+	if n < len(f.sc) {
+		return f.sc[n]
+	}
+	return nil
+}
+func (f *fakeSource) StickTable(name string) *sticktable.Table { return f.tables[name] }
+func (f *fakeSource) with(req string) *fakeSource              { g := *f; g.req = []byte(req); return &g }
 func (f *fakeSource) withTLS(sni string) *fakeSource {
 	g := *f
 	g.tls = &tls.ConnectionState{HandshakeComplete: true, ServerName: sni}
@@ -228,8 +238,8 @@ func TestRulesMessages(t *testing.T) {
 		{lines: "acl TRUE src 1.2.3.4", err: `acl "TRUE": name is reserved for a predefined ACL`},
 		{lines: "tcp-request content accept if { req.len gt x }", err: `tcp-request content accept: anonymous acl: "x" is not a number`},
 		{lines: "tcp-request content accept if { req.len 1", err: `tcp-request content accept: missing '}' after anonymous ACL`},
-		{lines: "tcp-request content frob", err: `tcp-request content: action "frob" is not supported (accept or reject)`},
-		{lines: "tcp-request content", err: `tcp-request content: missing action (accept or reject)`},
+		{lines: "tcp-request content frob", err: `tcp-request content: action "frob" is not supported (accept, reject, sc-inc-gpc0, silent-drop, track-sc0, track-sc1 or track-sc2)`},
+		{lines: "tcp-request content", err: `tcp-request content: missing action (accept, reject, sc-inc-gpc0, silent-drop, track-sc0, track-sc1 or track-sc2)`},
 		{lines: "tcp-request content accept foo", err: `'tcp-request content accept' only accepts 'if' or 'unless' (got "foo")`},
 		{lines: "tcp-request inspect-delay", err: `'tcp-request inspect-delay' expects a positive delay in milliseconds`},
 		{lines: "tcp-request inspect-delay x", err: `tcp-request inspect-delay: invalid time "x": expects a number with an optional unit (us, ms, s, m, h, d)`},

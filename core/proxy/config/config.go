@@ -80,7 +80,9 @@ type Config struct {
 	Global    Global
 	Frontends []*Frontend
 	Backends  []*Backend
-	Warnings  []Warning
+	// Tables are the stick tables, in declaration order.
+	Tables   []*StickTable
+	Warnings []Warning
 }
 
 // Backend returns the backend called name, or nil.
@@ -148,6 +150,9 @@ type Frontend struct {
 	SpliceAuto     bool
 	Log            bool // "log" present (global or here)
 	TCPLog         bool // "option tcplog": one line per session
+	// Table is this section's "stick-table" (nil: none); a listen
+	// section's frontend and backend share it.
+	Table *StickTable
 
 	defaultBackendName string
 	defaultBackendAt   Where
@@ -167,17 +172,38 @@ type Action int
 const (
 	Accept Action = iota
 	Reject
+	// SilentDrop closes the client without telling it (a reset where
+	// the engine can; spec/proxy.md §10).
+	SilentDrop
+	// TrackSC ("track-scN KEY [table T]") and IncGPC0 ("sc-inc-gpc0(N)")
+	// act on stick counter SC and let the rules go on.
+	TrackSC
+	IncGPC0
 )
 
 func (a Action) String() string {
-	if a == Reject {
+	switch a {
+	case Reject:
 		return "reject"
+	case SilentDrop:
+		return "silent-drop"
+	case TrackSC:
+		return "track-sc"
+	case IncGPC0:
+		return "sc-inc-gpc0"
 	}
 	return "accept"
 }
 
 // TCPRule is "tcp-request connection|content ACTION [if|unless COND]".
 type TCPRule struct {
+	// SC is the stick counter of track-scN and sc-inc-gpc0(N).
+	SC int
+	// TrackKey and Table are track-scN's key expression and table.
+	TrackKey  *SampleExpr
+	Table     *StickTable
+	tableName string
+
 	Action Action
 	Cond   *Cond
 	Where  Where
@@ -227,6 +253,11 @@ type Backend struct {
 	SpliceAuto     bool
 	Log            bool
 	TCPLog         bool
+	// Table is this section's "stick-table" (nil: none).
+	Table *StickTable
+	// StickRules are the "stick on|match|store-request|store-response"
+	// rules, in order.
+	StickRules []StickRule
 	// ContentRules and InspectDelay are the backend's "tcp-request
 	// content" rules, run after it is chosen (a listen section's rules
 	// are its frontend's and run once).

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"errors"
+	"github.com/netmodels/netmodels/core/proxy/sticktable"
 	"net/netip"
 
 	"github.com/netmodels/netmodels/core/proxy/tlshello"
@@ -207,7 +208,9 @@ func fetchSSLFCSNI(e *Env, _ []Arg, smp *Sample) bool {
 // sourceAddr is a SampleSource with only a source address (Cond.Match).
 type sourceAddr netip.Addr
 
-func (a sourceAddr) Src() netip.AddrPort       { return netip.AddrPortFrom(netip.Addr(a), 0) }
-func (a sourceAddr) Dst() netip.AddrPort       { return netip.AddrPort{} }
-func (a sourceAddr) Req() ([]byte, bool)       { return nil, true }
-func (a sourceAddr) TLS() *tls.ConnectionState { return nil }
+func (a sourceAddr) Src() netip.AddrPort                 { return netip.AddrPortFrom(netip.Addr(a), 0) }
+func (a sourceAddr) Dst() netip.AddrPort                 { return netip.AddrPort{} }
+func (a sourceAddr) Req() ([]byte, bool)                 { return nil, true }
+func (a sourceAddr) TLS() *tls.ConnectionState           { return nil }
+func (a sourceAddr) StickCtr(int) *sticktable.Entry      { return nil }
+func (a sourceAddr) StickTable(string) *sticktable.Table { return nil }

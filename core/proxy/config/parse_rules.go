@@ -27,6 +27,12 @@ type tcpAction struct {
 var tcpActions = map[string]tcpAction{
 	"accept": {sets: setConnection | setContent, parse: simpleAction(Accept)},
 	"reject": {sets: setConnection | setContent, parse: simpleAction(Reject)},
+	// Stick tables (stick_rules.go).
+	"silent-drop": {sets: setConnection | setContent, parse: simpleAction(SilentDrop)},
+	"track-sc0":   {sets: setConnection | setContent, parse: (*parser).parseTrackAction},
+	"track-sc1":   {sets: setConnection | setContent, parse: (*parser).parseTrackAction},
+	"track-sc2":   {sets: setConnection | setContent, parse: (*parser).parseTrackAction},
+	"sc-inc-gpc0": {sets: setConnection | setContent, parse: (*parser).parseIncGPC0},
 }
 
 func simpleAction(a Action) func(p *parser, r *TCPRule, w []string) error {
@@ -118,7 +124,15 @@ func (p *parser) parseTCPRule(w []string, set ruleSet) (TCPRule, error) {
 	if len(w) < 3 {
 		return r, p.errf("tcp-request %s: missing action (%s)", w[1], actionNames(set))
 	}
-	a, ok := tcpActions[w[2]]
+	name := w[2]
+	if i := strings.IndexByte(name, '('); i > 0 {
+		name = name[:i] // sc-inc-gpc0(N)
+	}
+	a, ok := tcpActions[name]
+	if !ok && len(name) == 9 && strings.HasPrefix(name, "track-sc") && name[8] >= '3' && name[8] <= '9' {
+		// HAProxy 2.6 has counters 0..2 and says so (stick_rules.go).
+		return r, p.parseTrackAction(&r, w[2:])
+	}
 	if !ok || a.sets&set == 0 {
 		return r, p.errf("tcp-request %s: action %q is not supported (%s)", w[1], w[2], actionNames(set))
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/netmodels/netmodels/core/proxy/sticktable"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -86,6 +87,11 @@ type SampleSource interface {
 	Req() (b []byte, final bool)
 	// TLS is the client-side TLS state; nil on a raw bind.
 	TLS() *tls.ConnectionState
+	// StickCtr is the entry stick counter n tracks (track-scN), nil if
+	// none; StickTable is the run-time table called name, nil if none
+	// (fetches_stick.go).
+	StickCtr(n int) *sticktable.Entry
+	StickTable(name string) *sticktable.Table
 }
 
 // ArgType is the type of a fetch argument.
@@ -131,8 +137,9 @@ func (f *Fetch) Name() string { return f.name }
 // fetchIndex is the fetch table by name.
 var fetchIndex = func() map[string]*Fetch {
 	m := map[string]*Fetch{}
-	for i := range fetches {
-		f := &fetches[i]
+	all := append(append([]Fetch(nil), fetches...), stickFetches()...)
+	for i := range all {
+		f := &all[i]
 		if m[f.name] != nil {
 			panic("config: fetch " + f.name + " registered twice")
 		}
@@ -142,11 +149,16 @@ var fetchIndex = func() map[string]*Fetch {
 }()
 
 // FetchNames lists the supported fetches, sorted (for docs and messages).
+// The stick-counter fetches (over a hundred spellings) are summed up as
+// one item.
 func FetchNames() []string {
 	var n []string
 	for k := range fetchIndex {
-		n = append(n, k)
+		if !isStickFetch(k) {
+			n = append(n, k)
+		}
 	}
+	n = append(n, "sc_*/sc0_*/sc1_*/sc2_*/src_* (stick counters)")
 	sort.Strings(n)
 	return n
 }
