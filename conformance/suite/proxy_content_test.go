@@ -138,17 +138,11 @@ var contentCases = []harness.Case{
 		"a ClientHello written in 1-byte segments is routed by its SNI once complete",
 		func(t *harness.T, e harness.Engine) {
 			a, def := newBackend(t, tlsTagged("a")), newBackend(t, tlsTagged("def"))
-			// The trickle must end well within inspect-delay, or the rules
-			// run on a partial hello and route it to the default backend
-			// (seen at load 12: 8 s). X25519 alone keeps the hello near 300
-			// bytes (Go's default hybrid ML-KEM share makes it 1,501), and
-			// a 30 s delay costs nothing when the hello completes.
-			fe := strings.Replace(sniRoutingFE, "inspect-delay 5s", "inspect-delay 30s", 1)
-			p := startProxy(t, e, cfgHead+fe+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
+			p := startProxy(t, e, cfgHead+sniRoutingFE+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
 			_, pool := testPKI()
 			raw := dial(t, p.Addr(0), "")
 			_ = raw.SetNoDelay(true)
-			c := tls.Client(&trickleConn{TCPConn: raw}, &tls.Config{RootCAs: pool, ServerName: "a.example", CurvePreferences: []tls.CurveID{tls.X25519}})
+			c := tls.Client(&trickleConn{TCPConn: raw}, &tls.Config{RootCAs: pool, ServerName: "a.example"})
 			_ = c.SetDeadline(time.Now().Add(15 * time.Second))
 			if err := c.Handshake(); err != nil {
 				t.Fatalf("TLS handshake with a 1-byte-segment ClientHello: %v", err)
