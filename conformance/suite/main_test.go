@@ -44,6 +44,7 @@ func allCases() []harness.Case {
 	cs = append(cs, msgrSessionCases...)
 	cs = append(cs, proxyCases...)
 	cs = append(cs, proxyCheckCases...)
+	cs = append(cs, proxyProtoCheckCases...)
 	cs = append(cs, interopCases...)
 	return cs
 }

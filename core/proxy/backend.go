@@ -24,8 +24,8 @@ type server struct {
 	be  *backend
 	cfg *config.Server
 	st  counters
-	// id is HAProxy's puid: 1.. in declaration order; show stat's sid and
-	// the persistence id (server_id).
+	// id is HAProxy's puid (server_id): the "id" keyword, else the
+	// smallest free id from 1; show stat's sid.
 	id int
 	up atomic.Bool
 	// admin is the administrative state (runtimeapi.Ready, Drain, Maint):
@@ -198,6 +198,9 @@ func (be *backend) pickLocked(src netip.Addr, avoid *server) (*server, bool) {
 		h := sourceHash(src, be.cfg.HashAvalanche)
 		var s *server
 		if be.ring != nil {
+			if be.ring.stale(be.servers) {
+				be.ring = newCHashRing(be.servers)
+			}
 			be.markGen++
 			for _, c := range cands {
 				c.mark = be.markGen
@@ -404,4 +407,19 @@ func (be *backend) shutdownSessions(sel func(*server) bool, why string) {
 	for _, s := range victims {
 		_ = s.cli.Execute(func() { s.kill(why) })
 	}
+}
+
+// upServers counts the usable active and backup servers (for HAProxy's
+// "N active and M backup servers left" log text).
+func (be *backend) upServers() (active, backup int) {
+	for _, s := range be.servers {
+		if s.usable() {
+			if s.cfg.Backup {
+				backup++
+			} else {
+				active++
+			}
+		}
+	}
+	return
 }

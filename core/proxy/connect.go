@@ -142,8 +142,8 @@ func (s *session) established(c engine.Conn) {
 	s.srv.st.stot.Add(1)
 	s.srv.st.scur.Add(1)
 	s.srvCounted = true
-	s.stickStore()
 	s.be.trackSession(s.srv, s)
+	s.stickStore()
 	if v := s.srv.cfg.SendProxy; v != 0 {
 		if err := c.Write(s.proxyHeader(v)); err != nil {
 			s.end("SC")

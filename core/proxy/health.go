@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -124,12 +125,17 @@ func (c *checker) result(res tcpcheck.Result, took time.Duration) {
 		s.fails, s.oks = s.cfg.Fall-1, 0
 	}
 	s.check.Store(&CheckResult{Status: res.Status, Desc: res.Desc, Duration: took})
+	// HAProxy's state-change lines (srv_update_status).
 	why := func() string {
 		w := ", reason: " + res.Status.Desc()
 		if res.Desc != "" {
 			w += ", info: " + strconv.Quote(res.Desc)
 		}
-		return w + fmt.Sprintf(", check duration: %dms", took.Milliseconds())
+		return w + fmt.Sprintf(", check duration: %dms.", took.Milliseconds())
+	}
+	left := func(verb string) string {
+		act, bak := s.be.upServers()
+		return fmt.Sprintf(" %d active and %d backup servers %s.", act, bak, verb)
 	}
 	if res.OK() {
 		s.fails = 0
@@ -139,7 +145,7 @@ func (c *checker) result(res tcpcheck.Result, took time.Duration) {
 				s.oks = 0
 				s.up.Store(true)
 				s.lastChange.Store(c.p.clock.Now().UnixNano())
-				c.p.logf("Server %s/%s is UP%s", s.be.cfg.Name, s.cfg.Name, why())
+				c.p.logf("Server %s/%s is UP%s%s 0 sessions requeued, %d total in queue.", s.be.cfg.Name, s.cfg.Name, why(), left("online"), s.be.st.qcur.Load())
 				if s.cfg.ShutdownBackupOnUp && !s.cfg.Backup {
 					s.be.shutdownSessions(func(o *server) bool { return o.cfg.Backup }, "U")
 				}
@@ -156,7 +162,7 @@ func (c *checker) result(res tcpcheck.Result, took time.Duration) {
 				s.up.Store(false)
 				s.st.chkdwn.Add(1)
 				s.lastChange.Store(c.p.clock.Now().UnixNano())
-				c.p.logf("Server %s/%s is DOWN%s", s.be.cfg.Name, s.cfg.Name, why())
+				c.p.logf("Server %s/%s is DOWN%s%s %d sessions active, 0 requeued, %d remaining in queue.", s.be.cfg.Name, s.cfg.Name, why(), left("left"), s.st.scur.Load(), s.be.st.qcur.Load())
 				if s.cfg.ShutdownOnDown {
 					s.be.shutdownSessions(func(o *server) bool { return o == s }, "D")
 				}
@@ -275,7 +281,7 @@ func (r *checkRun) dial(rule *tcpcheck.Connect) {
 		return
 	}
 	if err != nil {
-		r.finish(r.runner.ConnectFailed(err))
+		r.finish(r.runner.ConnectFailed(connError(err)))
 		return
 	}
 	leg.conn = conn
@@ -484,7 +490,7 @@ func (l *checkLeg) OnClose(_ engine.Conn, err error) {
 			if err == nil {
 				err = errors.New("connection closed before established")
 			}
-			r.finish(r.runner.ConnectFailed(err))
+			r.finish(r.runner.ConnectFailed(connError(err)))
 			return
 		}
 		r.runner.EOF(err)
@@ -495,4 +501,23 @@ func (l *checkLeg) OnClose(_ engine.Conn, err error) {
 			r.finish(tcpcheck.Result{Status: tcpcheck.L4CON, Desc: "connection closed"})
 		}
 	})
+}
+
+// connError is the text HAProxy gives a failed check connect (strerror):
+// "Connection refused" rather than Go's "dial tcp ...: connect: ...".
+func connError(err error) error {
+	for _, e := range []struct {
+		errno syscall.Errno
+		text  string
+	}{
+		{syscall.ECONNREFUSED, "Connection refused"},
+		{syscall.ECONNRESET, "Connection reset by peer"},
+		{syscall.EHOSTUNREACH, "No route to host"},
+		{syscall.ENETUNREACH, "Network is unreachable"},
+	} {
+		if errors.Is(err, e.errno) {
+			return errors.New(e.text)
+		}
+	}
+	return err
 }

@@ -107,7 +107,7 @@ listen redis
 	if took != 2400*time.Millisecond || !h.isUp("redis", "r1") {
 		t.Fatalf("replica down after %v (want 2.4s); master up %v", took, h.isUp("redis", "r1"))
 	}
-	if r, ok := h.p.ServerCheck("redis", "r2"); !ok || r.Status != tcpcheck.L7TOUT || r.Desc != "timeout at step 5" {
+	if r, ok := h.p.ServerCheck("redis", "r2"); !ok || r.Status != tcpcheck.L7TOUT || r.Desc != "at step 5 of tcp-check (expect string 'role:master')" {
 		t.Fatalf("replica's check: %+v", r)
 	}
 	if r, _ := h.p.ServerCheck("redis", "r1"); r.Status != tcpcheck.L7OK {
@@ -132,7 +132,7 @@ listen redis
 	if a, b := h.stot("redis", "r1"), h.stot("redis", "r2"); a != 6 || b != 6 {
 		t.Fatalf("after failover: r1 %d r2 %d sessions", a, b)
 	}
-	if !strings.Contains(h.log.String(), `Server redis/r1 is DOWN, reason: Layer7 timeout, info: "timeout at step 5"`) {
+	if !strings.Contains(h.log.String(), `Server redis/r1 is DOWN, reason: Layer7 timeout, info: "at step 5 of tcp-check (expect string 'role:master')", check duration: 200ms. 1 active and 0 backup servers left. 6 sessions active, 0 requeued, 0 remaining in queue.`) {
 		t.Errorf("log: %s", h.log)
 	}
 }

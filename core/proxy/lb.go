@@ -46,15 +46,20 @@ func sourceHash(a netip.Addr, avalanche bool) uint32 {
 // order. static-rr walks it; map-based hashing indexes it.
 type lbMap struct {
 	key  []*server // the candidates it was built from
+	keyW []int     // and their weights
 	srv  []*server
 	rr   int
 	wdiv int // the gcd of the backend's non-zero weights
 }
 
+// lbWeight is the weight the balancing structures use: the current one
+// (the runtime API's "set weight").
+func (s *server) lbWeight() int { return s.curWeight() }
+
 func newLBMap(servers []*server) *lbMap {
 	g := 0
 	for _, s := range servers {
-		if w := s.cfg.Weight; w > 0 {
+		if w := s.lbWeight(); w > 0 {
 			g = gcd(g, w)
 		}
 	}
@@ -68,17 +73,25 @@ func gcd(a, b int) int {
 	return a
 }
 
-func (m *lbMap) eweight(s *server) int { return (s.cfg.Weight + m.wdiv - 1) / m.wdiv }
+func (m *lbMap) eweight(s *server) int { return (s.lbWeight() + m.wdiv - 1) / m.wdiv }
 
 // update rebuilds the map when the candidates changed (recalc_server_map):
 // for each slot, every server adds its eweight to a score and the highest
 // (score + tot) / tot wins, the first declared among equals; the winner
 // gives back tot.
 func (m *lbMap) update(cands []*server) {
-	if slices.Equal(cands, m.key) {
+	same := slices.Equal(cands, m.key)
+	for i := 0; same && i < len(cands); i++ {
+		same = cands[i].lbWeight() == m.keyW[i]
+	}
+	if same {
 		return
 	}
 	m.key = append(m.key[:0], cands...)
+	m.keyW = m.keyW[:0]
+	for _, s := range cands {
+		m.keyW = append(m.keyW, s.lbWeight())
+	}
 	tot := 0
 	for _, s := range cands {
 		tot += m.eweight(s)
@@ -150,7 +163,8 @@ func (m *lbMap) hash(h uint32) *server {
 // the closest usable point on either side, so a server going down moves
 // only the keys that were closest to its points.
 type chashRing struct {
-	nodes []chashNode // sorted by key
+	nodes   []chashNode // sorted by key
+	weights []int       // the servers' weights it was built with
 }
 
 type chashNode struct {
@@ -166,12 +180,24 @@ const (
 func newCHashRing(servers []*server) *chashRing {
 	r := &chashRing{}
 	for _, s := range servers {
-		for j := 0; j < s.curWeight()*beWeightScale; j++ {
+		r.weights = append(r.weights, s.lbWeight())
+		for j := 0; j < s.lbWeight()*beWeightScale; j++ {
 			r.nodes = append(r.nodes, chashNode{key: fullHash(uint32(s.cfg.ID*srvEwghtRange + j)), srv: s})
 		}
 	}
 	sort.SliceStable(r.nodes, func(i, j int) bool { return r.nodes[i].key < r.nodes[j].key })
 	return r
+}
+
+// stale reports whether a server's weight changed since the ring was
+// built (HAProxy then adds or removes that server's points).
+func (r *chashRing) stale(servers []*server) bool {
+	for i, s := range servers {
+		if s.lbWeight() != r.weights[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // lookup is chash_get_server_hash over the points whose server is usable

@@ -82,7 +82,9 @@ func TestLBMapOrder(t *testing.T) {
 	} {
 		var ss []*server
 		for i, w := range tc.weights {
-			ss = append(ss, &server{cfg: &config.Server{Name: string(rune('a' + i)), Weight: w}})
+			s := &server{cfg: &config.Server{Name: string(rune('a' + i)), Weight: w}}
+			s.weight.Store(int32(w)) // the map follows the current weight
+			ss = append(ss, s)
 		}
 		m := newLBMap(ss)
 		m.update(ss)

@@ -297,12 +297,9 @@ func (v apiView) Tables() []runtimeapi.Table { return v.p.apiTables() }
 func (s *server) setWeight(w int) {
 	be := s.be
 	be.mu.Lock()
+	// The balancing structures see the new weight at the next pick
+	// (lbMap.update, chashRing.stale).
 	s.weight.Store(int32(w))
-	if be.ring != nil {
-		// Consistent hashing is dynamic: the server's points follow its
-		// weight (HAProxy adds or removes them).
-		be.ring = newCHashRing(be.servers)
-	}
 	be.mu.Unlock()
 	be.pump()
 }

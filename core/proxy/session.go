@@ -66,7 +66,8 @@ type session struct {
 	// inspectBE: the content rules being run are the backend's;
 	// inspectStart: when they started (inspect-delay counts from there).
 	inspectBE    bool
-	inspectPos   int // the next content rule to run (they resume after a wait)
+	inspectYield int    // a content rule waiting in its action (-1: none)
+	inspectRan   uint64 // content rules (first 64) whose non-final action ran
 	inspectStart time.Time
 	// env is the reused evaluation context of conditions; tls caches the
 	// client's TLS state (sample.go).
@@ -176,16 +177,21 @@ func (s *session) OnData(c engine.Conn, in []byte) int {
 	return len(in)
 }
 
-// buffer keeps early client bytes until the server leg is up.
+// buffer keeps early client bytes until the server leg is up: at most
+// tune.bufsize, or while content rules inspect them, HAProxy's inspect
+// limit (inspectLimit); at the limit the client is paused.
 func (s *session) buffer(in []byte) int {
 	s.cliLast = s.p.clock.Now()
-	room := s.p.bufsize - len(s.pending)
-	n := min(room, len(in))
+	limit := s.p.bufsize
+	if s.phase == phContent {
+		limit = s.inspectLimit()
+	}
+	n := max(min(limit-len(s.pending), len(in)), 0)
 	if s.pending == nil {
 		s.pending = make([]byte, 0, min(s.p.bufsize, max(len(in), 512)))
 	}
 	s.pending = append(s.pending, in[:n]...)
-	if len(s.pending) >= s.p.bufsize {
+	if len(s.pending) >= limit {
 		s.cli.PauseRead()
 	}
 	return n
@@ -276,8 +282,11 @@ func (s *session) end(term string) {
 		s.be.st.scur.Add(-1)
 	}
 	if s.feCounted {
-		s.fe.st.scur.Add(-1)
+		// Logged with the backend and server counts already down and
+		// the frontend's and the process's still up, as haproxy 2.6
+		// does ("1/1/0/0/0" for a lone session).
 		s.logSession()
+		s.fe.st.scur.Add(-1)
 	}
 	if s.admitted {
 		s.fe.leave()

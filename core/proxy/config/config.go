@@ -219,7 +219,12 @@ type TCPRule struct {
 
 // UseBackend is "use_backend NAME [if|unless COND]".
 type UseBackend struct {
+	// Backend is the named backend; nil when the name is Dynamic.
 	Backend *Backend
+	// Dynamic is a name built per session ("%[expr]"). When its
+	// condition holds and the name is no backend, the rules end and the
+	// default backend is used (HAProxy's process_switching_rules).
+	Dynamic *NameFormat
 	Cond    *Cond
 	Where   Where
 	name    string

@@ -307,6 +307,9 @@ func (p *parser) finish() error {
 		}
 		for i := range fe.UseBackends {
 			u := &fe.UseBackends[i]
+			if u.Dynamic != nil {
+				continue // resolved per session
+			}
 			u.Backend = c.Backend(u.name)
 			if u.Backend == nil {
 				return &Error{File: u.Where.File, Line: u.Where.Line, Msg: fmt.Sprintf("frontend %q: unable to find required use_backend %q", fe.Name, u.name)}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 )
 
@@ -124,11 +125,20 @@ func (p *parser) parseUseBackend(w []string) error {
 	if len(w) < 2 {
 		return p.errf("'use_backend' expects a backend name")
 	}
+	u := UseBackend{name: w[1], Where: p.where()}
+	if strings.Contains(w[1], "%") {
+		f, err := parseNameFormat(w[1])
+		if err != nil {
+			return p.errf("use_backend %q: %v", w[1], err)
+		}
+		u.Dynamic, u.name = f, ""
+	}
 	c, err := parseCond(w[2:], s.acls, p.warnHere)
 	if err != nil {
 		return p.errf("use_backend: %v", err)
 	}
-	s.fe.UseBackends = append(s.fe.UseBackends, UseBackend{name: w[1], Cond: c, Where: p.where()})
+	u.Cond = c
+	s.fe.UseBackends = append(s.fe.UseBackends, u)
 	return nil
 }
 

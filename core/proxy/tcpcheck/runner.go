@@ -58,6 +58,8 @@ type Runner struct {
 	fresh      bool  // bytes or the end arrived since the last evaluation
 	needRead   bool  // the current expect needs fresh bytes first
 	connecting bool  // an OpConnect is out, Connected not yet called
+	handshake  bool  // the connection is up, its TLS handshake runs
+	tls        bool  // the current connection is TLS
 	connected  bool
 	done       bool
 	res        Result
@@ -170,6 +172,9 @@ func (r *Runner) success() Op {
 		if rule.Connect.Implicit {
 			d = ""
 		}
+		if r.tls {
+			return r.finish(L6OK, d)
+		}
 		return r.finish(L4OK, d)
 	}
 	return r.finish(L7OK, "(tcp-check)")
@@ -184,13 +189,38 @@ func (r *Runner) finish(st Status, desc string) Op {
 	return Op{Kind: OpDone, Result: r.res}
 }
 
+// HandshakeStarted reports that the connection asked for by the last
+// OpConnect is up and its TLS handshake started: a timeout now is L6TOUT.
+func (r *Runner) HandshakeStarted() { r.handshake = true }
+
+// HandshakeFailed ends the check: the TLS handshake failed (L6RSP).
+func (r *Runner) HandshakeFailed(err error) Result {
+	if r.done {
+		return r.res
+	}
+	d := "SSL handshake failure"
+	if err != nil {
+		d += ": " + err.Error()
+	}
+	r.connecting, r.handshake = false, false
+	r.finish(L6RSP, d)
+	return r.res
+}
+
+// ConnectedTLS is Connected for a connection whose TLS handshake
+// succeeded: a check ending on this connect passes with L6OK.
+func (r *Runner) ConnectedTLS() {
+	r.Connected()
+	r.tls = true
+}
+
 // Connected reports that the connection asked for by the last OpConnect
 // is up. The reply buffer starts empty.
 func (r *Runner) Connected() {
 	if !r.connecting {
 		return
 	}
-	r.connecting, r.connected = false, true
+	r.connecting, r.handshake, r.tls, r.connected = false, false, false, true
 	r.buf, r.eof, r.err, r.fresh, r.needRead = r.buf[:0], false, nil, false, true
 	r.last = r.i
 	r.i++
@@ -239,14 +269,31 @@ func (r *Runner) Timeout() Result {
 		return r.res
 	}
 	st := L7TOUT
-	if r.connecting || !r.connected {
+	if r.handshake {
+		st = L6TOUT
+	} else if r.connecting || !r.connected {
 		st = L4TOUT
 	} else if r.i < len(r.rules) && r.rules[r.i].Action == ActExpect && r.rules[r.i].Expect.ToutStatus != StatusUnknown {
 		st = r.rules[r.i].Expect.ToutStatus
 	}
 	r.connecting = false
 	r.finish(st, "")
-	r.res.Desc = fmt.Sprintf("timeout at step %d", r.res.Step)
+	// HAProxy's text: " at step 5 of tcp-check (expect string 'x')".
+	what := ""
+	if r.i < len(r.rules) {
+		switch rule := r.rules[r.i]; rule.Action {
+		case ActConnect:
+			what = "connect"
+			if rule.Connect.Port != 0 {
+				what = fmt.Sprintf("connect port %d", rule.Connect.Port)
+			}
+		case ActExpect:
+			what = "expect " + rule.Expect.Kind.String() + " '" + rule.Expect.Pattern + "'"
+		case ActSend:
+			what = "send"
+		}
+	}
+	r.res.Desc = fmt.Sprintf("at step %d of tcp-check (%s)", r.res.Step, what)
 	return r.res
 }
 

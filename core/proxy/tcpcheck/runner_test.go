@@ -223,3 +223,27 @@ func TestRunnerTwoConnects(t *testing.T) {
 		t.Fatalf("%+v", op)
 	}
 }
+
+// A TLS connect: the handshake's timeout is L6TOUT, its failure L6RSP, a
+// check ending on it L6OK.
+func TestRunnerTLSConnect(t *testing.T) {
+	rs := parseRules(t, "comment tls")
+	r := rs.Runner(1024, time.Time{})
+	r.Next()
+	r.HandshakeStarted()
+	if res := r.Timeout(); res.Status != L6TOUT {
+		t.Fatalf("%+v", res)
+	}
+	r = rs.Runner(1024, time.Time{})
+	r.Next()
+	r.HandshakeStarted()
+	if res := r.HandshakeFailed(errors.New("bad certificate")); res.Status != L6RSP || !strings.Contains(res.Desc, "bad certificate") {
+		t.Fatalf("%+v", res)
+	}
+	r = rs.Runner(1024, time.Time{})
+	r.Next()
+	r.ConnectedTLS()
+	if op := r.Next(); op.Kind != OpDone || op.Result.Status != L6OK {
+		t.Fatalf("%+v", op)
+	}
+}
