@@ -279,7 +279,10 @@ func (v apiView) ServersState() []runtimeapi.ServerState {
 			if _, err := netip.ParseAddr(s.cfg.Host); err != nil {
 				st.FQDN = s.cfg.Host
 			}
-			st.CheckHealth = s.health()
+			// HAProxy reports no health while in maintenance.
+			if st.Admin != runtimeapi.Maint {
+				st.CheckHealth = s.health()
+			}
 			if res := s.check.Load(); res != nil {
 				st.CheckStatus, st.CheckPassed = res.Status.String(), res.Status.Pass()
 			}
