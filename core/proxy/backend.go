@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"hash/fnv"
 	"net/netip"
@@ -24,6 +25,10 @@ type server struct {
 	cfg *config.Server
 	st  counters
 	up  atomic.Bool
+	// tlsCfg is the TLS configuration for sessions ("ssl"), checkTLS the
+	// one for health checks (check-ssl, or ssl without port/addr); nil:
+	// plain.
+	tlsCfg, checkTLS *tls.Config
 
 	// Guarded by be.mu.
 	cur   int // sessions assigned (connecting or established)
@@ -60,6 +65,19 @@ func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 	be := &backend{p: p, cfg: cfg, queueCap: queueCap}
 	for _, sc := range cfg.Servers {
 		s := &server{be: be, cfg: sc}
+		if sc.SSL.Enabled || sc.CheckSSL {
+			cfg := serverTLSConfig(&sc.SSL)
+			if sc.SSL.Enabled {
+				s.tlsCfg = cfg
+			}
+			if sc.CheckSSL || (sc.SSL.Enabled && sc.CheckPort == 0 && sc.CheckAddr == "") {
+				s.checkTLS = cfg
+				if sc.SSL.SNI != nil && sc.SSL.SNI.Kind == config.SNIConst {
+					s.checkTLS = cfg.Clone()
+					s.checkTLS.ServerName = sc.SSL.SNI.Value
+				}
+			}
+		}
 		s.up.Store(true) // HAProxy starts servers up; checks take them down
 		be.servers = append(be.servers, s)
 	}

@@ -32,7 +32,12 @@ func (s *session) readHeader(in []byte) int {
 		s.src = unmapAP(src)
 		s.dst = unmapAP(dst)
 	}
-	s.startBackend()
+	s.afterHeader()
+	if s.phase == phTLS {
+		// The rest is the TLS handshake's: the engine offers it again at
+		// once, to the TLS layer now in place.
+		return n
+	}
 	if s.phase == phQueue || s.phase == phConnect {
 		return n + s.buffer(in[n:])
 	}

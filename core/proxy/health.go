@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/tlsconn"
 )
 
 // checker runs a server's TCP health check: a connect, nothing sent. A
@@ -78,7 +79,12 @@ func (c *checker) run() {
 		timeout = t.Connect
 	}
 	h := &checkHandler{c: c}
-	conn, err := c.p.eng.Dial(c.srv.cfg.CheckTarget(), h, engine.DialOptions{Timeout: timeout})
+	var eh engine.Handler = h
+	if cfg := c.srv.checkTLS; cfg != nil {
+		// check-ssl: the check succeeds once the TLS handshake has.
+		eh = tlsconn.Client(h, cfg, tlsconn.Options{HandshakeTimeout: timeout, Limiter: c.p.tlsLimiter})
+	}
+	conn, err := c.p.eng.Dial(c.srv.cfg.CheckTarget(), eh, engine.DialOptions{Timeout: timeout})
 	if errors.Is(err, engine.ErrEngineClosed) {
 		return // the engine is gone: no more checks
 	}

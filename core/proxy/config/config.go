@@ -66,6 +66,11 @@ type Global struct {
 	HardStopAfter time.Duration
 	// Log is true when a "log" line is present; logs go to stderr.
 	Log bool
+	// CABase and CrtBase prefix relative ca-file and crt paths.
+	CABase, CrtBase string
+	// SSLServerVerify is the default "verify" of server lines with ssl
+	// ("ssl-server-verify", default required).
+	SSLServerVerify Verify
 }
 
 // Timeouts are HAProxy's timeouts; zero means none.
@@ -111,7 +116,11 @@ type Frontend struct {
 type Bind struct {
 	Addr        string // "host:port", IPv6 bracketed
 	AcceptProxy bool
-	Where       Where
+	// SSL is the TLS termination ("ssl crt ..."); SSL.Enabled false: plain.
+	SSL   BindSSL
+	Where Where
+	// crt and ca-file arguments, loaded once the line is read.
+	crts []string
 }
 
 // Action is a tcp-request connection action.
@@ -211,6 +220,13 @@ type Server struct {
 	// empty/0: the server's own address.
 	CheckAddr string
 	CheckPort int
+	// SSL is the TLS origination ("ssl ..."); SSL.Enabled false: plain.
+	SSL ServerSSL
+	// CheckSSL: health checks run a TLS handshake ("check-ssl").
+	CheckSSL bool
+	// SendProxySSL adds PROXY v2 SSL TLVs: 1 send-proxy-v2-ssl, 2
+	// send-proxy-v2-ssl-cn (with the client certificate's CN).
+	SendProxySSL int
 }
 
 // CheckTarget is the "host:port" health checks connect to ("" when the

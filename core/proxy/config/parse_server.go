@@ -117,9 +117,8 @@ var serverOpts = mergeOpts(
 		"observe", "error-limit", "on-error", "on-marked-down", "on-marked-up", "pool-max-conn", "pool-purge-delay",
 		"max-reuse", "agent-inter", "tcp-ut", "log-proto", "namespace", "redir", "track", "resolvers", "resolve-opts"),
 	opts(lineOpt[*Server]{warn: "%[1]s: %[2]q is ignored (health checks are a plain TCP connect)"},
-		"check-send-proxy", "check-ssl", "no-agent-check", "non-stick", "tfo", "no-tfo"),
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (TLS) is not supported"},
-		"ssl", "verify", "ca-file", "crt", "sni", "alpn", "ciphers", "check-sni", "force-tlsv12", "force-tlsv13"),
+		"check-send-proxy", "no-agent-check", "non-stick", "tfo", "no-tfo"),
+	serverSSLOpts,
 	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q is not supported"},
 		"source", "usesrc", "proxy-v2-options", "socks4", "agent-check", "agent-port", "agent-send", "agent-addr"),
 )
@@ -176,6 +175,9 @@ func (p *parser) parseServerLine(w []string) error {
 	if err := p.serverOptions(&srv, w[3:], false); err != nil {
 		return err
 	}
+	if err := p.finishServerSSL(&srv, s.be.Name); err != nil {
+		return err
+	}
 	s.be.Servers = append(s.be.Servers, &srv)
 	return nil
 }
@@ -197,8 +199,7 @@ var bindOpts = mergeOpts(
 	opts(lineOpt[*Bind]{ignore: true}, "v4v6", "v6only", "defer-accept", "tfo", "transparent-no", "allow-0rtt"),
 	opts(lineOpt[*Bind]{arg: true, ignore: true}, "name", "id", "backlog", "maxconn", "nice", "process", "thread",
 		"mss", "tcp-ut", "level", "mode", "user", "group", "gid", "uid"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (TLS) is not supported"},
-		"ssl", "crt", "ca-file", "alpn", "npn", "verify", "crt-list", "ciphers", "ciphersuites", "ssl-min-ver", "ssl-max-ver"),
+	bindSSLOpts,
 	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q is not supported"}, "transparent", "interface", "namespace", "proto", "quic-cc-algo"),
 )
 
@@ -214,8 +215,13 @@ func (p *parser) parseBind(w []string) error {
 	if err := applyLineOpts(p, bindOpts, &b, "bind", w[2:]); err != nil {
 		return err
 	}
+	if err := p.finishBindSSL(&b, w[1]); err != nil {
+		return err
+	}
 	for _, a := range addrs {
-		p.sec.fe.Binds = append(p.sec.fe.Binds, Bind{Addr: a, AcceptProxy: b.AcceptProxy, Where: p.where()})
+		one := b
+		one.Addr, one.Where = a, p.where()
+		p.sec.fe.Binds = append(p.sec.fe.Binds, one)
 	}
 	return nil
 }
