@@ -89,6 +89,7 @@ type Conn struct {
 	tlsEOF  bool // close_notify or a clean EOF at a record boundary
 	eofSent bool
 	inData  bool // inside deliver (no re-entry)
+	again   bool // an event came during deliver: go round again
 	kicked  bool // a deliver is queued with Execute
 
 	// Write side.
@@ -264,11 +265,31 @@ func (c *Conn) rawData(in []byte) int {
 	case stQueued, stHandshake:
 		return c.tr.feedOrPause(in)
 	case stOpen:
+		if c.inData {
+			// Called back from inside our own delivery: an engine that
+			// runs callbacks inline (gnet flushes a Write at once, and a
+			// drained peer resumes this connection) can come here while
+			// the plaintext buffer is in use. Keep the bytes for the
+			// delivery that follows (bounded like the handshake input),
+			// so a full read buffer is never refused.
+			n := c.tr.stash(in)
+			c.again = true
+			return n
+		}
 		c.tr.in = in
 		c.drained = false
 		c.deliver()
-		n := len(in) - len(c.tr.in)
+		rest := c.tr.in
 		c.tr.in = nil
+		// crypto/tls may not have read in at all (it still held a record,
+		// or the handler paused first). Keep what is left in the
+		// transport, up to HandshakeBufferSize, so the engine's buffer
+		// never sits full with nothing consumed (an engine may close
+		// that connection, ErrReadBufferFull).
+		n := len(in) - len(rest)
+		if len(rest) > 0 && c.st == stOpen {
+			n += c.tr.stash(rest)
+		}
 		return n
 	}
 	return len(in) // closing: discard
@@ -289,7 +310,7 @@ func (c *Conn) rawReadEOF() {
 	c.drained = false
 	switch c.st {
 	case stOpen:
-		c.deliver()
+		c.deliver() // from inside a delivery: that one goes round again
 	case stIdle:
 		// Closed before sending a byte: no handshake will start.
 		c.fail(errors.New("tlsconn: connection closed before the handshake"))
@@ -375,10 +396,24 @@ func (c *Conn) putPlain() {
 // more plaintext arrives; nothing while paused.
 func (c *Conn) deliver() {
 	if c.inData {
+		// Called back from inside our own delivery (an engine running a
+		// callback inline): the running delivery goes round again.
+		c.again = true
 		return
 	}
 	c.inData = true
 	defer func() { c.inData = false }()
+	for {
+		c.again = false
+		c.deliverOnce()
+		if !c.again {
+			return
+		}
+		c.drained = false // new bytes or a resume came meanwhile
+	}
+}
+
+func (c *Conn) deliverOnce() {
 	for c.st == stOpen && !c.paused {
 		if c.unseen && len(c.plain) > 0 {
 			if !c.offer() {
@@ -588,10 +623,19 @@ func (c *Conn) ResumeRead() {
 	}
 	// The raw connection redelivers the ciphertext it holds; what
 	// crypto/tls or the plaintext buffer holds needs a turn of its own.
-	if c.st == stOpen && (len(c.plain) > 0 || !c.drained || (c.tlsEOF && !c.eofSent)) && !c.kicked {
-		if c.raw.Execute(c.kick) == nil {
-			c.kicked = true
+	if c.st == stOpen && (len(c.plain) > 0 || !c.drained || (c.tlsEOF && !c.eofSent)) {
+		if c.inData {
+			c.again = true
+		} else {
+			c.kickLater()
 		}
+	}
+}
+
+// kickLater queues a delivery turn on the loop (at most one at a time).
+func (c *Conn) kickLater() {
+	if !c.kicked && c.raw.Execute(c.kick) == nil {
+		c.kicked = true
 	}
 }
 

@@ -41,8 +41,10 @@
 //   - Ciphertext in: during the handshake at most HandshakeBufferSize bytes
 //     wait for the goroutine; more pauses the raw connection until it has
 //     read them. Afterwards crypto/tls holds at most one record plus one
-//     transport read (maxTransportRead) and the rest stays in the engine's
-//     read buffer. A record longer than crypto/tls's limit (16 KiB + 256
+//     transport read (maxTransportRead); what it has not taken when a
+//     delivery ends (the handler paused, or an engine called back inline)
+//     is kept in the transport, at most HandshakeBufferSize, so an
+//     engine's read buffer is never left full with nothing consumed. A record longer than crypto/tls's limit (16 KiB + 256
 //     bytes in TLS 1.3, + 2048 in 1.2) ends the connection with a
 //     record_overflow alert: only that connection.
 //   - Plaintext in: at most Options.ReadBufferSize bytes decrypted and not

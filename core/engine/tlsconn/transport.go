@@ -97,6 +97,16 @@ func (t *transport) wakeLocked() {
 	t.wk.Broadcast()
 }
 
+// stash keeps record-mode bytes that arrived while the loop was busy
+// delivering (read before the engine's buffer); it returns how many fit.
+func (t *transport) stash(b []byte) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := min(len(b), HandshakeBufferSize-len(t.buf))
+	t.buf = append(t.buf, b[:n]...)
+	return n
+}
+
 func (t *transport) setEOF() {
 	t.mu.Lock()
 	t.eof = true
