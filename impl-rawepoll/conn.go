@@ -31,6 +31,8 @@ type conn struct {
 	laddr  net.Addr                         // guarded by mu once published
 	raddr  net.Addr
 
+	abort atomic.Bool // Abort: reset instead of FIN when the fd is closed
+
 	// Shared with writers on other goroutines.
 	mu          sync.Mutex
 	out         loopkit.OutQueue // discarded: Close called or closed by the loop
@@ -86,6 +88,14 @@ func (c *conn) Closed() bool { return c.closing.Load() }
 // current callback and after functions already queued, and delivers
 // OnClose(c, nil).
 func (c *conn) Close() error {
+	c.CloseWith(nil)
+	return nil
+}
+
+// Abort implements engine.Aborter: Close, with SO_LINGER 0 set on the
+// socket just before the loop closes it, so the kernel sends RST, not FIN.
+func (c *conn) Abort() error {
+	c.abort.Store(true)
 	c.CloseWith(nil)
 	return nil
 }
@@ -271,6 +281,9 @@ func (c *conn) release() bool {
 	if c.fe != nil {
 		c.w.center.deleteFileEvent(c.fe)
 		c.fe = nil
+	}
+	if c.abort.Load() {
+		_ = unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
 	// Never retried on EINTR: Linux has released the fd by then, and a
 	// retry could close a descriptor another thread was just given.

@@ -322,7 +322,9 @@ func startHAProxyOnFreePort(t *harness.T, cfg func(addr string) string) (*peers.
 	for range 3 {
 		addr := net.JoinHostPort(harness.HostIP(), fmt.Sprint(freePort(t)))
 		var h *peers.Process
-		if h, err = peers.StartHAProxy(cfg(addr), peers.HAProxyOptions{}); err == nil {
+		// -dR (no SO_REUSEPORT): a port another haproxy of a parallel case
+		// picked too must fail to bind here, not be shared with it.
+		if h, err = peers.StartHAProxy(cfg(addr), peers.HAProxyOptions{ExtraArgs: []string{"-dR"}}); err == nil {
 			return h, addr, nil
 		}
 		if !strings.Contains(err.Error(), "already in use") && !strings.Contains(err.Error(), "cannot bind") {

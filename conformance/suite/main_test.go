@@ -27,7 +27,11 @@ import (
 var (
 	engines     []harness.Engine
 	discoverErr error
-	results     *harness.Results
+	// reference is haproxy, a column of every proxy case (nil with
+	// REFERENCE=none); referenceErr says why it is missing.
+	reference    *harness.Engine
+	referenceErr error
+	results      *harness.Results
 	// heavy serialises cases with many connections or large transfers.
 	heavy = make(chan struct{}, 1)
 )
@@ -59,11 +63,15 @@ func TestMain(m *testing.M) {
 	}
 	raiseFileLimit()
 	engines, discoverErr = harness.Discover()
+	reference, referenceErr = harness.Reference()
 	if done, code := harness.EnterTopology(engines); done {
 		os.Exit(code)
 	}
 	msgr1.ListenHost = harness.HostIP()
 	results = harness.NewResults(engines, allCases())
+	if reference != nil {
+		results.SetReference(reference.Name)
+	}
 	code := m.Run()
 	dir := os.Getenv("MATRIX_DIR")
 	if dir == "" && flag.Lookup("test.run").Value.String() == "" && discoverErr == nil && len(engines) > 0 {
@@ -97,6 +105,17 @@ func TestEngines(t *testing.T) {
 	}
 }
 
+// TestReference fails when haproxy, the reference column of the proxy
+// cases, is missing (REFERENCE=none leaves the column out on purpose).
+func TestReference(t *testing.T) {
+	if referenceErr != nil {
+		t.Fatalf("reference column: %v", referenceErr)
+	}
+	if reference != nil {
+		t.Logf("reference %s: %s", reference.Name, reference.Path)
+	}
+}
+
 // TestConformance runs every case for every engine as parallel subtests
 // named <engine>/<case id>, e.g. -run 'TestConformance/goroutine/msgr-echo'.
 func TestConformance(t *testing.T) {
@@ -112,6 +131,15 @@ func TestConformance(t *testing.T) {
 		for _, c := range allCases() {
 			if c.Run != nil {
 				results.RunCase(t, c, e, heavy)
+			}
+		}
+	}
+	// haproxy runs every proxy case's configuration: the matrix's
+	// "same as haproxy" column (subtests haproxy/<case id>).
+	if reference != nil {
+		for _, c := range allCases() {
+			if c.Kind == harness.KindProxy && c.Run != nil {
+				results.RunCase(t, c, *reference, heavy)
 			}
 		}
 	}

@@ -2,12 +2,14 @@ package suite
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
@@ -40,9 +42,14 @@ func writeCfg(t *harness.T, name, text string) string {
 	return p
 }
 
-// startProxy runs `proxy -f cfg` and waits for READY.
+// startProxy runs `proxy -f cfg` and waits for READY; on the reference
+// it runs the same text on `haproxy -db -f` (each `bind HOST:0` given a
+// free port) and waits until haproxy listens on every bind.
 func startProxy(t *harness.T, e harness.Engine, cfg string) *harness.Proc {
 	t.Helper()
+	if e.Reference {
+		return harness.StartHAProxy(t, e, cfg)
+	}
 	return harness.Start(t, e, "proxy", "-f", writeCfg(t, "haproxy.cfg", cfg))
 }
 
@@ -71,6 +78,32 @@ func dial(t *harness.T, addr string, src string) *net.TCPConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c.(*net.TCPConn)
+}
+
+// expectRejected connects to addr from src and expects the connection to be
+// closed with nothing relayed (a `tcp-request connection reject`). A reset
+// during the TCP handshake counts as that close: HAProxy 2.6 resets a
+// rejected connection as soon as it accepts it, which on loopback often
+// arrives before connect() reports success; an engine may instead close
+// after the handshake. Either way nothing was relayed.
+func expectRejected(t *harness.T, addr, src string) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if errors.Is(err, syscall.ECONNRESET) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, src, err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("x"))
+	if seen, err := expectEOF(c, closeWithin); err != nil || len(seen) > 0 {
+		t.Fatalf("rejected client %s: %v, got %q", src, err, seen)
+	}
 }
 
 // roundTrip writes msg and reads back exactly len(want) bytes within d.

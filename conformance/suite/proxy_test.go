@@ -295,9 +295,13 @@ var proxyCases = []harness.Case{
 		func(t *harness.T, e harness.Engine) {
 			cfg := strings.Replace(simpleCfg("", "", "    retries 0\n", blackhole(t)), "timeout connect 2s", "timeout connect 300ms", 1)
 			p := startProxy(t, e, cfg)
+			// The connect (and its timeout) may start as soon as the proxy
+			// accepts, before the client writes: HAProxy 2.6 connects at
+			// accept in tcp mode. Measure from before the dial, or a correct
+			// proxy looks early under load (seen: 235 ms).
+			start := time.Now()
 			c := dial(t, p.Addr(0), "")
 			_, _ = c.Write([]byte("hello"))
-			start := time.Now()
 			if _, err := expectEOF(c, 5*time.Second); err != nil {
 				t.Fatalf("client not closed after the connect timeout: %v", err)
 			}
@@ -305,15 +309,20 @@ var proxyCases = []harness.Case{
 				t.Errorf("closed after %v, want about timeout connect (300 ms)", el)
 			}
 		}),
-	pc("proxy-backend-refused", "DESIGN.md principle 3; CONTRACT.md Proxy",
-		"the only server refuses connections: the client is closed (not left hanging) within 5 s and the proxy keeps serving",
+	pc("proxy-backend-refused", "DESIGN.md principle 3; CONTRACT.md Proxy; spec/proxy.md retries",
+		"the only server refuses connections: the client is closed (not left hanging) within 8 s (the default retries 3, each after a 1 s turn-around, take about 3 s) and the proxy keeps serving",
 		func(t *harness.T, e harness.Engine) {
 			p := startProxy(t, e, simpleCfg("", "", "", deadAddr(t)))
 			c := dial(t, p.Addr(0), "")
 			_, _ = c.Write([]byte("x"))
-			if _, err := expectEOF(c, 5*time.Second); err != nil {
+			// Both the engines and HAProxy 2.6 close after about 3 s (3
+			// retries, a turn-around of min(timeout connect, 1 s) before
+			// each): 5 s left too little for a loaded 2-core machine.
+			start := time.Now()
+			if _, err := expectEOF(c, 8*time.Second); err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("closed after %v", time.Since(start).Round(time.Millisecond))
 			if p.Exited() {
 				t.Fatal("proxy exited")
 			}
@@ -457,11 +466,7 @@ var proxyCases = []harness.Case{
 		func(t *harness.T, e harness.Engine) {
 			be := newBackend(t, echo)
 			p := startProxy(t, e, simpleCfg("", "    acl blocked src "+harness.HostIP2()+"/32\n    tcp-request connection reject if blocked\n", "", be.addr()))
-			c := dial(t, p.Addr(0), harness.HostIP2())
-			_, _ = c.Write([]byte("x"))
-			if seen, err := expectEOF(c, closeWithin); err != nil || len(seen) > 0 {
-				t.Fatalf("rejected client: %v, got %q", err, seen)
-			}
+			expectRejected(t, p.Addr(0), harness.HostIP2())
 			through(t, p.Addr(0), harness.HostIP())
 			if n := be.accepted.Load(); n != 1 {
 				t.Errorf("backend saw %d connections, want 1", n)
@@ -472,10 +477,7 @@ var proxyCases = []harness.Case{
 		func(t *harness.T, e harness.Engine) {
 			be := newBackend(t, echo)
 			p := startProxy(t, e, simpleCfg("", "    acl local src "+harness.HostIP()+"/32\n    tcp-request connection reject unless local\n", "", be.addr()))
-			c := dial(t, p.Addr(0), harness.HostIP2())
-			if _, err := expectEOF(c, closeWithin); err != nil {
-				t.Fatal(err)
-			}
+			expectRejected(t, p.Addr(0), harness.HostIP2())
 			through(t, p.Addr(0), harness.HostIP())
 		}),
 	pc("proxy-acl-accept-first-match", "CONTRACT.md Proxy tcp-request connection accept|reject (HAProxy: first matching rule wins)",
@@ -484,10 +486,7 @@ var proxyCases = []harness.Case{
 			be := newBackend(t, echo)
 			p := startProxy(t, e, simpleCfg("", "    acl local src "+harness.HostIP()+"/32\n    tcp-request connection accept if local\n    tcp-request connection reject\n", "", be.addr()))
 			through(t, p.Addr(0), harness.HostIP())
-			c := dial(t, p.Addr(0), harness.HostIP2())
-			if seen, err := expectEOF(c, closeWithin); err != nil || len(seen) > 0 {
-				t.Fatalf("%s: %v, got %q", harness.HostIP2(), err, seen)
-			}
+			expectRejected(t, p.Addr(0), harness.HostIP2())
 			if n := be.accepted.Load(); n != 1 {
 				t.Errorf("backend saw %d connections, want 1", n)
 			}

@@ -305,6 +305,18 @@ type Splicer interface {
 	Splice(dst Conn, limit int64, done func(n int64, err error)) error
 }
 
+// Aborter is implemented by connections that can end with a TCP reset
+// instead of a FIN (SO_LINGER 0 then close): the proxy's "silent-drop"
+// uses it so that a dropped client is not told of an orderly end. The
+// proxy falls back to Close on connections without it.
+//
+// Abort is Close (queued bytes discarded, OnClose(c, nil) follows on the
+// loop) except that the kernel sends RST rather than FIN. After Close or
+// a previous Abort it does nothing.
+type Aborter interface {
+	Abort() error
+}
+
 // BaseHandler has no-op methods; embed it to implement only what you need.
 type BaseHandler struct{}
 

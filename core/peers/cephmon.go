@@ -69,8 +69,8 @@ type CephMonOptions struct {
 	// lone mon's quorum. With PeerMonAddr there is no quorum and this wait
 	// is always skipped.
 	SkipQuorumWait bool
-	// ReadyTimeout bounds mkfs and the wait for readiness; 0 means
-	// DefaultReadyTimeout.
+	// ReadyTimeout bounds the wait for readiness; 0 means
+	// DefaultReadyTimeout (monmaptool and mkfs have their own bound).
 	ReadyTimeout time.Duration
 	// CPUs pins the mon from its start, as taskset would; nil: not pinned.
 	CPUs []int
@@ -171,10 +171,10 @@ func (m *CephMon) create(dir, monmaptool string) error {
 		args = append(args, "--addv", m.opts.PeerMonID, "[v1:"+m.PeerMonAddr+"]")
 	}
 	args = append(args, monmap)
-	if err := runTool(monmaptool, m.opts.ReadyTimeout, args...); err != nil {
+	if err := runTool(monmaptool, args...); err != nil {
 		return fmt.Errorf("peers: ceph-mon: %w", err)
 	}
-	if err := runTool(m.bin, m.opts.ReadyTimeout, "-c", m.ConfPath, "--mkfs", "-i", m.ID, "--monmap", monmap); err != nil {
+	if err := runTool(m.bin, "-c", m.ConfPath, "--mkfs", "-i", m.ID, "--monmap", monmap); err != nil {
 		return fmt.Errorf("peers: ceph-mon: %w", err)
 	}
 	return nil

@@ -41,7 +41,10 @@ type HAProxyOptions struct {
 	// StartHAProxy returns. Nil: every TCP address on a "bind" line of the
 	// config (UNIX sockets, abns@, fd@ and port ranges are not waited for).
 	WaitAddrs []string
-	// ReadyTimeout bounds the wait; 0 means DefaultReadyTimeout.
+	// ReadyTimeout bounds the wait for WaitAddrs; 0 means
+	// DefaultReadyTimeout. The "haproxy -c" before the start has its own
+	// bound (runTool), so a short ReadyTimeout tests readiness, not how
+	// fast a loaded machine runs the config check.
 	ReadyTimeout time.Duration
 	// ExtraArgs go on haproxy's command line before "-f".
 	ExtraArgs []string
@@ -76,7 +79,7 @@ func StartHAProxy(cfg string, opts HAProxyOptions) (*Process, error) {
 	}
 	// "haproxy -c" first: a config error then comes back as haproxy's own
 	// message, even for a config with nothing to wait for.
-	if err := runTool(bin, opts.ReadyTimeout, "-c", "-f", cfgPath); err != nil {
+	if err := runTool(bin, "-c", "-f", cfgPath); err != nil {
 		cleanupDir(dir, own)
 		return nil, fmt.Errorf("peers: haproxy: config check failed: %w", err)
 	}
@@ -130,12 +133,12 @@ func haproxyBindAddrs(cfg string) []string {
 }
 
 // runTool runs a short command (a config check, mkfs) to completion
-// within timeout (0: DefaultReadyTimeout); a failure quotes its output.
-func runTool(bin string, timeout time.Duration, args ...string) error {
-	if timeout <= 0 {
-		timeout = DefaultReadyTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// within DefaultReadyTimeout; a failure quotes its output. Its bound is
+// not the caller's ReadyTimeout: that one is about the peer getting ready,
+// and a tool on a loaded machine may legitimately take longer than a
+// test's short readiness bound.
+func runTool(bin string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
 	defer cancel()
 	r, err := supervise.Run(ctx, supervise.Spec{Path: bin, Args: args})
 	if err == nil && r.Code != 0 {

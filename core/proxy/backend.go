@@ -24,6 +24,7 @@ type server struct {
 	be  *backend
 	cfg *config.Server
 	st  counters
+	id  int // persistence id (server_id): 1.. in declaration order
 	up  atomic.Bool
 	// tlsCfg is the TLS configuration for sessions ("ssl"), checkTLS the
 	// one for health checks (check-ssl, or ssl without port/addr); nil:
@@ -63,8 +64,8 @@ type backend struct {
 
 func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 	be := &backend{p: p, cfg: cfg, queueCap: queueCap}
-	for _, sc := range cfg.Servers {
-		s := &server{be: be, cfg: sc}
+	for i, sc := range cfg.Servers {
+		s := &server{be: be, cfg: sc, id: i + 1}
 		if sc.SSL.Enabled || sc.CheckSSL {
 			cfg := serverTLSConfig(&sc.SSL)
 			if sc.SSL.Enabled {

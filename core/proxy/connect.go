@@ -15,11 +15,23 @@ import (
 // failed at once (refused): it avoids hammering a server that restarts.
 const maxTurnAround = time.Second
 
-// startBackend routes the session and asks its backend for a server.
-func (s *session) startBackend() {
+// startStream runs once the connection is accepted (after a PROXY
+// header): the session counts in its frontend, then the content rules run
+// or the backend is chosen.
+func (s *session) startStream() {
 	s.fe.st.stot.Add(1)
 	s.fe.st.scur.Add(1)
 	s.feCounted = true
+	if len(s.fe.cfg.ContentRules) > 0 {
+		s.startInspect(false)
+		return
+	}
+	s.startBackend()
+}
+
+// startBackend routes the session and asks its backend for a server,
+// after the backend's content rules if it has any.
+func (s *session) startBackend() {
 	be := s.fe.route(s)
 	if be == nil {
 		s.end("PC") // no backend: HAProxy's <NOSRV>
@@ -29,7 +41,11 @@ func (s *session) startBackend() {
 	be.st.stot.Add(1)
 	be.st.scur.Add(1)
 	s.beCounted = true
-	s.assignServer(nil, nil)
+	if len(be.cfg.ContentRules) > 0 {
+		s.startInspect(true)
+		return
+	}
+	s.assignServer(s.stickMatch(), nil)
 }
 
 // assignServer takes a server slot (want: that server only; avoid: another
@@ -129,6 +145,7 @@ func (s *session) established(c engine.Conn, headerSent bool) {
 	s.srv.st.stot.Add(1)
 	s.srv.st.scur.Add(1)
 	s.srvCounted = true
+	s.stickStore()
 	if v := s.srv.cfg.SendProxy; v != 0 && !headerSent {
 		if err := c.Write(s.proxyHeader(v)); err != nil {
 			s.end("SC")

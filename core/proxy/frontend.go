@@ -146,7 +146,7 @@ func (p *Proxy) admitWaiters(first *frontend) {
 // condition holds, else default_backend (nil: none).
 func (fe *frontend) route(s *session) *backend {
 	for _, u := range fe.cfg.UseBackends {
-		if u.Cond.Match(s.src.Addr()) {
+		if s.holds(u.Cond, config.PhaseContent) {
 			return fe.p.bemap[u.Backend]
 		}
 	}
@@ -154,16 +154,4 @@ func (fe *frontend) route(s *session) *backend {
 		return fe.p.bemap[fe.cfg.DefaultBackend]
 	}
 	return nil
-}
-
-// tcpRulesAccept evaluates "tcp-request connection" rules on the real
-// source address (HAProxy evaluates them before any PROXY header).
-func (fe *frontend) tcpRulesAccept(s *session) bool {
-	src := addrPort(s.cli.RemoteAddr()).Addr()
-	for _, r := range fe.cfg.TCPRules {
-		if r.Cond.Match(src) {
-			return r.Action == config.Accept
-		}
-	}
-	return true
 }

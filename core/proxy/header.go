@@ -33,12 +33,17 @@ func (s *session) readHeader(in []byte) int {
 		s.dst = unmapAP(dst)
 	}
 	s.afterHeader()
-	if s.phase == phTLS {
+	switch s.phase {
+	case phTLS:
 		// The rest is the TLS handshake's: the engine offers it again at
 		// once, to the TLS layer now in place.
 		return n
-	}
-	if s.phase == phQueue || s.phase == phConnect {
+	case phContent:
+		// The bytes after the header are request data for the rules.
+		m := s.buffer(in[n:])
+		s.inspect()
+		return n + m
+	case phQueue, phConnect:
 		return n + s.buffer(in[n:])
 	}
 	return len(in)

@@ -53,6 +53,7 @@ import (
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/tlsconn"
 	"github.com/netmodels/netmodels/core/proxy/config"
+	"github.com/netmodels/netmodels/core/proxy/sticktable"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -112,6 +113,8 @@ type Proxy struct {
 	frontends []*frontend
 	backends  []*backend
 	bemap     map[*config.Backend]*backend
+	tables    map[string]*sticktable.Table // stick tables by name (stick.go)
+	tableList []*sticktable.Table          // sorted by name
 
 	// Admission: frontend and global maxconn.
 	admMu   sync.Mutex
@@ -147,6 +150,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	if p.maxconn == 0 {
 		p.maxconn = DefaultMaxConn
+	}
+	if err := p.newTables(cfg); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	for _, bc := range cfg.Backends {
 		be := newBackend(p, bc, p.maxconn)
@@ -231,7 +237,12 @@ func (p *Proxy) Sessions() int { return int(p.live.Load()) }
 
 func (p *Proxy) maybeDone() {
 	if p.stopping.Load() && p.live.Load() == 0 {
-		p.doneOnce.Do(func() { close(p.done) })
+		p.doneOnce.Do(func() {
+			for _, t := range p.tableList {
+				t.Stop() // no expiry timers left behind
+			}
+			close(p.done)
+		})
 	}
 }
 

@@ -42,6 +42,9 @@ func (s *session) count(ch *channel, n int) {
 		s.be.st.bout.Add(int64(n))
 		s.srv.st.bout.Add(int64(n))
 	}
+	if s.scBytes {
+		s.countSC(ch == &s.req, n)
+	}
 }
 
 // abortTerm is the termination state when writing to dst fails.

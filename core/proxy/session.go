@@ -7,6 +7,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/tlsconn"
+	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
 )
 
@@ -17,6 +18,7 @@ const (
 	phAdmit   phase = iota // a frontend/global maxconn slot (client paused)
 	phHeader               // the PROXY header on an accept-proxy bind
 	phTLS                  // the client's TLS handshake on an ssl bind (within timeout client)
+	phContent              // request data for tcp-request content rules (inspect-delay)
 	phQueue                // a server slot (backend queue)
 	phConnect              // the server connection (dial, retries)
 	phData                 // nothing: both legs relay until both directions end
@@ -56,7 +58,6 @@ type session struct {
 	// client connection's events go through it, and cli becomes its
 	// plaintext Conn once the handshake succeeded.
 	cliTLS   engine.Handler
-	tlsState *tls.ConnectionState // the client's TLS state after its handshake
 	dec      proxyproto.Decoder
 	hdrSeen  int  // bytes of an incomplete PROXY header seen so far
 	hdrFirst byte // and its first byte (v1 or v2, for the log)
@@ -66,10 +67,20 @@ type session struct {
 	src, dst netip.AddrPort
 
 	// pending holds client bytes read before the server leg is up, at most
-	// tune.bufsize; at that size the client is paused.
+	// tune.bufsize; at that size the client is paused. Content rules read
+	// it.
 	pending []byte
-	req     channel
-	res     channel
+	// inspectBE: the content rules being run are the backend's;
+	// inspectStart: when they started (inspect-delay counts from there).
+	inspectBE    bool
+	inspectPos   int // the next content rule to run (they resume after a wait)
+	inspectStart time.Time
+	// env is the reused evaluation context of conditions; tls caches the
+	// client's TLS state (sample.go).
+	env config.Env
+	tls *tls.ConnectionState
+	req channel
+	res channel
 
 	admitted   bool // holds a frontend/global slot
 	feCounted  bool // counted in the frontend's scur
@@ -78,6 +89,10 @@ type session struct {
 	attempts   int  // connection attempts made
 	bytesIn    int64
 	bytesOut   int64
+	// sc are the stick counters this session tracks (track-sc0..2, held
+	// until end); scBytes: one of their tables counts bytes.
+	sc      [maxSC]stickCtr
+	scBytes bool
 
 	cliLast, srvLast time.Time // last activity on each side
 	start, queued    time.Time
@@ -112,11 +127,18 @@ func (s *session) OnOpen(c engine.Conn) {
 		s.end("PR")
 		return
 	}
-	if !s.fe.tcpRulesAccept(s) {
+	switch s.connRules() {
+	case vReject:
 		s.fe.st.dcon.Add(1)
 		s.end("PR")
 		return
+	case vSilentDrop:
+		s.fe.st.dcon.Add(1)
+		s.silentDrop()
+		s.end("PR")
+		return
 	}
+	s.incSess()
 	ok, waiting := s.fe.admit(s)
 	switch {
 	case ok:
@@ -155,8 +177,8 @@ func (s *session) afterHeader() {
 }
 
 // clientReady: the client connection is ready for content (after PROXY
-// header and TLS handshake): choose the backend.
-func (s *session) clientReady() { s.startBackend() }
+// header and TLS handshake): content rules, then the backend.
+func (s *session) clientReady() { s.startStream() }
 
 // OnData, OnReadEOF, OnDrained and OnClose receive the client socket's
 // events; on an ssl bind they go through the TLS layer, which calls the
@@ -199,6 +221,10 @@ func (s *session) clientData(c engine.Conn, in []byte) int {
 		return 0
 	case phHeader:
 		return s.readHeader(in)
+	case phContent:
+		n := s.buffer(in)
+		s.inspect()
+		return n
 	case phQueue, phConnect:
 		return s.buffer(in)
 	case phData:
@@ -234,6 +260,9 @@ func (s *session) clientReadEOF() {
 		// after the buffered bytes (HAProxy without abortonclose).
 		s.req.shutr = true
 		s.cliLast = s.p.clock.Now()
+		if s.phase == phContent {
+			s.inspect() // the data is final now
+		}
 	}
 }
 
@@ -310,6 +339,7 @@ func (s *session) end(term string) {
 	if s.admitted {
 		s.fe.leave()
 	}
+	s.untrackAll()
 	s.p.live.Add(-1)
 	s.p.maybeDone()
 }
@@ -334,6 +364,9 @@ func (s *session) nextDeadline() time.Time {
 	switch s.phase {
 	case phAdmit, phHeader, phTLS:
 		add(s.start, fe.Client)
+	case phContent:
+		add(s.inspectStart, s.inspectDelay())
+		add(s.cliLast, fe.Client)
 	case phQueue:
 		q := be.Queue
 		if q == 0 {
@@ -438,6 +471,16 @@ func (s *session) onTimer() {
 	case phTLS:
 		if expired(s.start, fe.Client) {
 			s.tlsHandshakeFailed(tlsconn.ErrHandshakeTimeout, "cR")
+			return
+		}
+	case phContent:
+		if expired(s.inspectStart, s.inspectDelay()) {
+			s.inspect() // decides: the delay makes the data final
+			if s.phase == phClosed {
+				return
+			}
+		} else if expired(s.cliLast, fe.Client) {
+			s.end("cR")
 			return
 		}
 	case phQueue:

@@ -18,6 +18,7 @@ type counters struct {
 	econ   atomic.Int64 // connect errors (backend/server)
 	dcon   atomic.Int64 // connections denied by tcp-request rules (frontend)
 	ereq   atomic.Int64 // bad PROXY headers and other request errors (frontend)
+	dreq   atomic.Int64 // requests denied by tcp-request content rules
 	wretr  atomic.Int64 // connect retries (backend/server)
 	wredis atomic.Int64 // redispatches (backend/server)
 	qcur   atomic.Int64 // sessions waiting in the queue
@@ -27,13 +28,13 @@ type counters struct {
 // Counters is a snapshot of one frontend's, backend's or server's
 // statistics.
 type Counters struct {
-	Scur, Stot, Bin, Bout, Econ, Dcon, Ereq, Wretr, Wredis, Qcur, ChkFail int64
+	Scur, Stot, Bin, Bout, Econ, Dcon, Dreq, Ereq, Wretr, Wredis, Qcur, ChkFail int64
 }
 
 func (c *counters) snapshot() Counters {
 	return Counters{
 		Scur: c.scur.Load(), Stot: c.stot.Load(), Bin: c.bin.Load(), Bout: c.bout.Load(),
-		Econ: c.econ.Load(), Dcon: c.dcon.Load(), Ereq: c.ereq.Load(), Wretr: c.wretr.Load(),
+		Econ: c.econ.Load(), Dcon: c.dcon.Load(), Dreq: c.dreq.Load(), Ereq: c.ereq.Load(), Wretr: c.wretr.Load(),
 		Wredis: c.wredis.Load(), Qcur: c.qcur.Load(), ChkFail: c.chkfl.Load(),
 	}
 }
@@ -64,7 +65,8 @@ func defs(prefix string, labels []string) []metricDef {
 	case "haproxy_frontend_":
 		out = append(out,
 			d("denied_connections_total", "Connections denied by tcp-request connection rules.", c, func(x *counters) int64 { return x.dcon.Load() }),
-			d("request_errors_total", "Request errors (invalid PROXY headers).", c, func(x *counters) int64 { return x.ereq.Load() }))
+			d("request_errors_total", "Request errors (invalid PROXY headers).", c, func(x *counters) int64 { return x.ereq.Load() }),
+			d("requests_denied_total", "Requests denied by tcp-request content rules.", c, func(x *counters) int64 { return x.dreq.Load() }))
 	default:
 		out = append(out,
 			d("connection_errors_total", "Failed connection attempts.", c, func(x *counters) int64 { return x.econ.Load() }),
@@ -100,6 +102,7 @@ func (col collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- srvUpDesc
 	ch <- srvWgtDesc
 	ch <- feLimitDesc
+	describeTables(ch)
 }
 
 func (col collector) Collect(ch chan<- prometheus.Metric) {
@@ -124,6 +127,7 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(srvWgtDesc, prometheus.GaugeValue, float64(s.cfg.Weight), be.cfg.Name, s.cfg.Name)
 		}
 	}
+	col.p.collectTables(ch)
 }
 
 func b2f(b bool) float64 {

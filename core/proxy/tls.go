@@ -11,6 +11,7 @@ import (
 	"github.com/netmodels/netmodels/core/engine/tlsconn"
 	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
+	"github.com/netmodels/netmodels/core/proxy/tlshello"
 )
 
 // TLS in the proxy (spec/proxy.md, "TLS"): a bind with "ssl" runs a TLS
@@ -110,32 +111,18 @@ func (s *session) tlsEstablished(c engine.Conn) {
 	if s.phase != phTLS {
 		return
 	}
-	s.cli = c
-	if tc, ok := c.(*tlsconn.Conn); ok {
-		if st, ok := tc.State(); ok {
-			s.tlsState = &st
-		}
-	}
+	s.cli = c // a tlsconn.Conn: TLS() (sample.go) reads its state from now on
 	s.cliLast = s.p.clock.Now()
 	s.clientReady()
-}
-
-// TLS returns the client connection's TLS state (for ssl_fc, ssl_fc_sni,
-// ssl_fc_protocol...): false on a plain bind or before the handshake.
-func (s *session) TLS() (tls.ConnectionState, bool) {
-	if s.tlsState == nil {
-		return tls.ConnectionState{}, false
-	}
-	return *s.tlsState, true
 }
 
 // SSLFrontSNI is ssl_fc_sni: the server name the client asked our TLS bind
 // for ("" if none or not TLS).
 func (s *session) SSLFrontSNI() string {
-	if s.tlsState == nil {
-		return ""
+	if st := s.TLS(); st != nil {
+		return st.ServerName
 	}
-	return s.tlsState.ServerName
+	return ""
 }
 
 // tlsHandshakeFailed logs a failed client handshake as HAProxy does.
@@ -163,11 +150,24 @@ func (h serverPlain) OnReadEOF(c engine.Conn)             { h.l.plainReadEOF(c) 
 func (h serverPlain) OnDrained(c engine.Conn)             { h.l.plainDrained(c) }
 func (h serverPlain) OnClose(c engine.Conn, err error)    { h.l.plainClose(c, err) }
 
+// helloSNI is req.ssl_sni for a server's "sni": on a TLS bind the name
+// the client's handshake carried, else the one in the ClientHello among
+// the request bytes buffered so far (TLS passed through); "" if none.
+func (s *session) helloSNI() string {
+	if s.TLS() != nil {
+		return s.SSLFrontSNI()
+	}
+	if h, err := tlshello.Parse(s.pending); err == nil {
+		return h.ServerName
+	}
+	return ""
+}
+
 // serverTLS returns the tls.Config for this session's connection to srv:
 // the server's, with the session's SNI.
 func (s *session) serverTLS(srv *server) *tls.Config {
 	cfg := srv.tlsCfg
-	if name := srv.cfg.SSL.ServerName(s.SSLFrontSNI(), s.SSLFrontSNI()); name != "" {
+	if name := srv.cfg.SSL.ServerName(s.SSLFrontSNI(), s.helloSNI()); name != "" {
 		cfg = cfg.Clone()
 		cfg.ServerName = name
 	}
@@ -180,7 +180,7 @@ func (s *session) serverTLS(srv *server) *tls.Config {
 // client certificate's common name.
 func (s *session) sslTLVs(withCN bool) []proxyproto.TLV {
 	v := make([]byte, 5, 64)
-	if st := s.tlsState; st != nil {
+	if st := s.TLS(); st != nil {
 		v[0] |= proxyproto.SSLClientSSL
 		v = appendSub(v, proxyproto.SubtypeSSLVersion, tlsVersionName(st.Version))
 		if len(st.PeerCertificates) > 0 {

@@ -23,6 +23,9 @@ type Engine struct {
 	// Userspace: the engine runs its own TCP/IP stack (bin/dpdk) and is
 	// run in the dpdknet topology (topology.go).
 	Userspace bool
+	// Reference: not an engine but real haproxy, run on the proxy cases'
+	// configurations (reference.go) for the matrix's haproxy column.
+	Reference bool
 }
 
 // RepoRoot walks up from the working directory to the folder holding go.work.
@@ -124,7 +127,7 @@ func Discover() ([]Engine, error) {
 // starts, so without this a rebuilt binary or a changed ENGINES/BIN_DIR
 // would replay a cached result.
 func NoteInputs(engines []Engine) {
-	for _, k := range []string{"BIN_DIR", "ENGINES", "MATRIX_DIR"} {
+	for _, k := range []string{"BIN_DIR", "ENGINES", "MATRIX_DIR", "REFERENCE"} {
 		_ = os.Getenv(k)
 	}
 	if dir, err := BinDir(); err == nil {
@@ -132,5 +135,9 @@ func NoteInputs(engines []Engine) {
 	}
 	for _, e := range engines {
 		_, _ = os.Stat(e.Path)
+	}
+	// The reference (haproxy): an upgraded package reruns the suite.
+	if ref, err := Reference(); err == nil && ref != nil {
+		_, _ = os.Stat(ref.Path)
 	}
 }

@@ -2,10 +2,13 @@ package harness
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/supervise"
 )
@@ -97,5 +100,157 @@ func TestMatrixWrite(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("matrix.md lacks %q", want)
 		}
+	}
+}
+
+func TestMatrixReference(t *testing.T) {
+	cases := []Case{
+		{ID: "m", Kind: KindMsgr},
+		{ID: "same", Kind: KindProxy}, {ID: "one-off", Kind: KindProxy},
+		{ID: "declared", Kind: KindProxy}, {ID: "cli", Kind: KindProxy},
+	}
+	r := NewResults([]Engine{{Name: "x"}, {Name: "y"}}, cases)
+	r.SetReference(ReferenceName)
+	for _, e := range []string{"x", "y"} {
+		for _, c := range cases {
+			r.Set(e, c.ID, CellResult{Status: Pass})
+		}
+	}
+	r.Set("y", "one-off", CellResult{Status: Fail, Reason: "boom"})
+	r.Set(ReferenceName, "same", CellResult{Status: Pass})
+	r.Set(ReferenceName, "one-off", CellResult{Status: Pass})
+	r.Set(ReferenceName, "declared", CellResult{Status: Differs, Reason: "lenient"})
+	r.Set(ReferenceName, "cli", CellResult{Status: Unsupported, Reason: "flags"})
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	var m matrixJSON
+	b, _ := os.ReadFile(filepath.Join(dir, "matrix.json"))
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Reference != ReferenceName || m.Summary[ReferenceName]["pass"] != 2 || m.Summary[ReferenceName]["differs"] != 1 ||
+		m.Summary[ReferenceName]["unsupported"] != 1 {
+		t.Fatalf("reference summary %q %+v", m.Reference, m.Summary[ReferenceName])
+	}
+	if _, ok := m.Agreement["m"]; ok {
+		t.Error("a msgr case has an agreement entry")
+	}
+	for id, want := range map[string]string{
+		"same":     "same as haproxy",
+		"one-off":  "same as haproxy except y (fail)",
+		"declared": "differs from haproxy (declared)",
+		"cli":      "haproxy cannot run it",
+	} {
+		if got := m.Agreement[id].Verdict; got != want {
+			t.Errorf("%s: verdict %q, want %q", id, got, want)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "matrix.md"))
+	for _, want := range []string{
+		"| case | x | y | haproxy | vs haproxy |",
+		"| `same` | pass | pass | pass | same as haproxy |",
+		"| `declared` | pass | pass | differs | differs from haproxy (declared) |",
+		"| `m` | pass | pass |\n",
+		"haproxy / `cli` (unsupported): flags",
+		"| haproxy (reference; proxy cases) | 2 | 0 | 1 (+1 differ as declared) | 0 |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("matrix.md lacks %q", want)
+		}
+	}
+}
+
+func TestAssignBindPorts(t *testing.T) {
+	cfg := "frontend a\n    bind 127.0.0.1:0 accept-proxy # first\n    bind [::1]:0\n    bind 127.0.0.1:7000,ipv4@127.0.0.1:0\n" +
+		"    bind /run/x.sock\n    bind 127.0.0.1:8000-8010\n    default_backend b\nbackend b\n    server s 127.0.0.1:0\n"
+	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		cfg = strings.Replace(cfg, "    bind [::1]:0\n", "", 1)
+	} else {
+		ln.Close()
+	}
+	out, addrs, err := assignBindPorts(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.SplitN(out, "backend b", 2)[0], ":0") {
+		t.Fatalf("a bind port 0 is left:\n%s", out)
+	}
+	if !strings.Contains(out, "server s 127.0.0.1:0") || !strings.Contains(out, "accept-proxy # first") ||
+		!strings.Contains(out, "bind /run/x.sock") || !strings.Contains(out, "127.0.0.1:8000-8010") || !strings.Contains(out, "127.0.0.1:7000,ipv4@127.0.0.1:") {
+		t.Fatalf("rewrite touched more than bind ports:\n%s", out)
+	}
+	want := 4
+	if !strings.Contains(cfg, "[::1]") {
+		want = 3
+	}
+	if len(addrs) != want || !strings.HasPrefix(addrs[0], "127.0.0.1:") || addrs[len(addrs)-2] != "127.0.0.1:7000" {
+		t.Fatalf("addrs %v", addrs)
+	}
+	for _, a := range addrs {
+		if !strings.Contains(out, a) && !strings.Contains(out, strings.Trim(a, "[]")) {
+			t.Errorf("address %s not in the rewritten config", a)
+		}
+	}
+}
+
+// TestStartHAProxy runs a two-bind configuration on real haproxy: both
+// READY-like addresses are listening and relay to the backend, and the
+// PID is stopped in Cleanup.
+func TestStartHAProxy(t *testing.T) {
+	supervise.NoLeaks(t)
+	ref, err := Reference()
+	if err != nil || ref == nil {
+		t.Fatalf("reference: %v (REFERENCE=%q)", err, os.Getenv("REFERENCE"))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hello\n"))
+			c.Close()
+		}
+	}()
+	cfg := "global\n    maxconn 100\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n" +
+		"frontend fe\n    bind 127.0.0.1:0\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 " + ln.Addr().String() + "\n"
+	p := StartHAProxy(t, *ref, cfg)
+	if len(p.Addrs) != 2 || p.Addr(0) == p.Addr(1) {
+		t.Fatalf("addresses %v, want two distinct binds", p.Addrs)
+	}
+	for _, a := range p.Addrs {
+		c, err := net.DialTimeout("tcp", a, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 6)
+		if _, err := io.ReadFull(c, b); err != nil || string(b) != "hello\n" {
+			t.Errorf("through %s: %q %v", a, b, err)
+		}
+		c.Close()
+	}
+	// A port taken meanwhile (here by ln itself) is an error StartHAProxy
+	// retries on: haproxy must not share it (-dR: no SO_REUSEPORT).
+	taken := strings.Replace(cfg, "bind 127.0.0.1:0\n    bind 127.0.0.1:0", "bind "+ln.Addr().String(), 1)
+	path := filepath.Join(t.TempDir(), "taken.cfg")
+	if err := os.WriteFile(path, []byte(taken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := startHAProxy(*ref, path, []string{ln.Addr().String()}); err == nil {
+		_ = q.Stop()
+		t.Error("haproxy started on a port another socket listens on")
+	} else if t.Logf("taken port: %v", err); !retryable(err) {
+		t.Errorf("a taken port gave %v, which StartHAProxy does not retry", err)
+	}
+	if r := Run(*ref, time.Second, "proxy", "-f", "x"); r.Code != -1 || !strings.Contains(r.Stderr, "unsupported.go") {
+		t.Errorf("Run on the reference: %+v", r)
 	}
 }

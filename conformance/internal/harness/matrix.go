@@ -19,12 +19,66 @@ type matrixCase struct {
 }
 
 type matrixJSON struct {
-	Generated string                           `json:"generated"`
-	Engines   []string                         `json:"engines"`
+	Generated string   `json:"generated"`
+	Engines   []string `json:"engines"`
+	// Reference is the proxy cases' reference column (haproxy): its cells
+	// are under Cells[Reference], its totals (proxy cases only) under
+	// Summary[Reference], and Agreement says per proxy case whether each
+	// engine's cell agrees with it.
+	Reference string                           `json:"reference,omitempty"`
 	Summary   map[string]map[string]int        `json:"summary"`
 	Cases     []matrixCase                     `json:"cases"`
 	Cells     map[string]map[string]CellResult `json:"cells"`
+	Agreement map[string]Agreement             `json:"agreement,omitempty"`
 	Interop   []InteropCell                    `json:"interop"`
+}
+
+// Agreement compares one proxy case's engine cells with the reference's.
+type Agreement struct {
+	// Reference is the reference cell's status, or "not run".
+	Reference string `json:"reference"`
+	// Same lists the engines whose cell agrees with the reference (both
+	// pass); Differ the others, each as "engine (status)". Engines whose
+	// cell did not run are in neither.
+	Same   []string `json:"same,omitempty"`
+	Differ []string `json:"differ,omitempty"`
+	// Verdict is the matrix's one-line summary ("same as haproxy", ...).
+	Verdict string `json:"verdict"`
+}
+
+// agreement compares caseID's engine cells with the reference's.
+func agreement(ref string, engines []string, cells map[string]map[string]CellResult, caseID string) Agreement {
+	rc, ok := cells[ref][caseID]
+	a := Agreement{Reference: "not run"}
+	if ok {
+		a.Reference = string(rc.Status)
+	}
+	for _, e := range engines {
+		c, ok := cells[e][caseID]
+		if !ok {
+			continue
+		}
+		if rc.Status == Pass && c.Status == Pass {
+			a.Same = append(a.Same, e)
+		} else {
+			a.Differ = append(a.Differ, fmt.Sprintf("%s (%s)", e, c.Status))
+		}
+	}
+	switch {
+	case !ok:
+		a.Verdict = ref + " not run"
+	case rc.Status == Unsupported:
+		a.Verdict = ref + " cannot run it"
+	case rc.Status == Fail:
+		a.Verdict = ref + " FAILS the case"
+	case rc.Status == Differs:
+		a.Verdict = "differs from " + ref + " (declared)"
+	case len(a.Differ) == 0:
+		a.Verdict = "same as " + ref
+	default:
+		a.Verdict = "same as " + ref + " except " + strings.Join(a.Differ, ", ")
+	}
+	return a
 }
 
 // Write writes matrix.json and matrix.md into dir.
@@ -35,7 +89,7 @@ func (r *Results) Write(dir string) error {
 		return err
 	}
 	cases := SortedCases(r.Cases)
-	m := matrixJSON{Generated: time.Now().UTC().Format(time.RFC3339), Engines: r.Engines,
+	m := matrixJSON{Generated: time.Now().UTC().Format(time.RFC3339), Engines: r.Engines, Reference: r.Reference,
 		Summary: map[string]map[string]int{}, Cells: r.Cells, Interop: r.Interop}
 	for _, c := range cases {
 		m.Cases = append(m.Cases, matrixCase{c.ID, c.Kind, c.Spec, c.Desc, c.Heavy})
@@ -50,6 +104,22 @@ func (r *Results) Write(dir string) error {
 			}
 		}
 		m.Summary[e] = s
+	}
+	if r.Reference != "" {
+		s := map[string]int{"pass": 0, "fail": 0, "unsupported": 0, "differs": 0, "not_run": 0}
+		m.Agreement = map[string]Agreement{}
+		for _, c := range cases {
+			if c.Kind != KindProxy {
+				continue
+			}
+			if cell, ok := r.Cells[r.Reference][c.ID]; ok {
+				s[string(cell.Status)]++
+			} else {
+				s["not_run"]++
+			}
+			m.Agreement[c.ID] = agreement(r.Reference, r.Engines, r.Cells, c.ID)
+		}
+		m.Summary[r.Reference] = s
 	}
 	sort.SliceStable(m.Interop, func(i, j int) bool {
 		a, b := m.Interop[i], m.Interop[j]
@@ -80,6 +150,8 @@ func mark(c CellResult, ok bool) string {
 		return "pass"
 	case Fail:
 		return "**FAIL**"
+	case Differs:
+		return "differs"
 	default:
 		return "unsupported"
 	}
@@ -103,23 +175,49 @@ func (r *Results) markdown(m matrixJSON, cases []Case) string {
 		s := m.Summary[e]
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d |\n", e, s["pass"], s["fail"], s["unsupported"], s["not_run"])
 	}
+	if ref := m.Reference; ref != "" {
+		s := m.Summary[ref]
+		fmt.Fprintf(&b, "| %s (reference; proxy cases) | %d | %d | %d (+%d differ as declared) | %d |\n", ref, s["pass"], s["fail"], s["unsupported"], s["differs"], s["not_run"])
+	}
 	for _, kind := range []Kind{KindMsgr, KindProxy, KindInterop} {
-		fmt.Fprintf(&b, "\n## %s cases: engine × case\n\n| case | %s |\n| --- |%s\n", kind, strings.Join(m.Engines, " | "), strings.Repeat(" --- |", len(m.Engines)))
+		cols := m.Engines
+		withRef := kind == KindProxy && m.Reference != ""
+		head := strings.Join(m.Engines, " | ")
+		if withRef {
+			cols = append(append([]string(nil), m.Engines...), m.Reference)
+			head += " | " + m.Reference + " | vs " + m.Reference
+		}
+		fmt.Fprintf(&b, "\n## %s cases: engine × case\n\n", kind)
+		if withRef {
+			fmt.Fprintf(&b, "The %s column runs each case's configuration text on real haproxy 2.6 (`haproxy -db -f`); \"vs %s\" says whether every engine's cell agrees with it.\n\n", m.Reference, m.Reference)
+		}
+		n := len(cols)
+		if withRef {
+			n++
+		}
+		fmt.Fprintf(&b, "| case | %s |\n| --- |%s\n", head, strings.Repeat(" --- |", n))
 		for _, c := range cases {
 			if c.Kind != kind {
 				continue
 			}
 			row := []string{"`" + c.ID + "`"}
-			for _, e := range m.Engines {
+			for _, e := range cols {
 				cell, ok := m.Cells[e][c.ID]
 				row = append(row, mark(cell, ok))
+			}
+			if withRef {
+				row = append(row, m.Agreement[c.ID].Verdict)
 			}
 			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
 		}
 	}
-	b.WriteString("\n## Failures and unsupported cells, with reasons\n\n")
+	b.WriteString("\n## Failures, unsupported cells and declared differences, with reasons\n\n")
 	any := false
-	for _, e := range m.Engines {
+	all := m.Engines
+	if m.Reference != "" {
+		all = append(append([]string(nil), m.Engines...), m.Reference)
+	}
+	for _, e := range all {
 		for _, c := range cases {
 			cell, ok := m.Cells[e][c.ID]
 			if ok && cell.Status != Pass {

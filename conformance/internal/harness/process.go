@@ -74,6 +74,9 @@ func Start(t testing.TB, e Engine, args ...string) *Proc {
 
 func start(t testing.TB, e Engine, reuse *slotRef, args []string) *Proc {
 	t.Helper()
+	if e.Reference {
+		t.Fatalf("start %s %s: %v", e.Name, strings.Join(args, " "), errReference)
+	}
 	full, slot, err := withSlot(e, reuse, args)
 	if err != nil {
 		t.Fatalf("start %s %s: %v", e.Name, strings.Join(args, " "), err)
@@ -98,6 +101,9 @@ func start(t testing.TB, e Engine, reuse *slotRef, args []string) *Proc {
 
 // StartProc is Start without a testing.TB; the caller must Stop it.
 func StartProc(e Engine, args ...string) (*Proc, error) {
+	if e.Reference {
+		return nil, errReference
+	}
 	full, slot, err := withSlot(e, nil, args)
 	if err != nil {
 		return nil, err
@@ -196,6 +202,9 @@ type Result = supervise.Result
 // Run runs e with args to completion within d (Code -1 when killed at the
 // deadline).
 func Run(e Engine, d time.Duration, args ...string) Result {
+	if e.Reference {
+		return Result{Stderr: errReference.Error(), Code: -1}
+	}
 	args, slot, err := withSlot(e, nil, args)
 	if err != nil {
 		return Result{Stderr: err.Error(), Code: -1}
@@ -218,6 +227,9 @@ type Client struct{ *supervise.Proc }
 // until the test ends); Cleanup kills it if the case did not wait for it.
 func StartClient(t testing.TB, e Engine, args ...string) *Client {
 	t.Helper()
+	if e.Reference {
+		t.Fatalf("%s %s: %v", e.Name, strings.Join(args, " "), errReference)
+	}
 	p, err := supervise.Start(spec(e, CommandArgs(t, e, args...)))
 	if err != nil {
 		t.Fatalf("%v", err)

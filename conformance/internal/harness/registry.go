@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ const (
 	Pass        Status = "pass"
 	Fail        Status = "fail"
 	Unsupported Status = "unsupported"
+	// Differs is a reference (haproxy) cell declared in unsupported.go to
+	// behave otherwise than the case asserts, and observed to do so.
+	Differs Status = "differs"
 )
 
 // CellResult is one engine × case outcome.
@@ -49,6 +53,11 @@ type T struct {
 	*testing.T
 	mu    sync.Mutex
 	first string
+	// differ is set when the reference runs a case declared to behave
+	// otherwise (unsupported.go): the case's failures are then what the
+	// cell observes, logged instead of failing the test, and a fatal one
+	// ends the case as skipped.
+	differ bool
 }
 
 func (t *T) note(msg string) {
@@ -63,6 +72,10 @@ func (t *T) note(msg string) {
 func (t *T) Errorf(format string, args ...any) {
 	t.T.Helper()
 	t.note(fmt.Sprintf(format, args...))
+	if t.differ {
+		t.T.Logf("as declared, the reference differs: "+format, args...)
+		return
+	}
 	t.T.Errorf(format, args...)
 }
 
@@ -70,21 +83,22 @@ func (t *T) Errorf(format string, args ...any) {
 func (t *T) Fatalf(format string, args ...any) {
 	t.T.Helper()
 	t.note(fmt.Sprintf(format, args...))
+	if t.differ {
+		t.T.Skipf("as declared, the reference differs: "+format, args...)
+	}
 	t.T.Fatalf(format, args...)
 }
 
 // Fatal is Fatalf with Sprint.
 func (t *T) Fatal(args ...any) {
 	t.T.Helper()
-	t.note(fmt.Sprint(args...))
-	t.T.Fatal(args...)
+	t.Fatalf("%s", fmt.Sprint(args...))
 }
 
 // Error is Errorf with Sprint.
 func (t *T) Error(args ...any) {
 	t.T.Helper()
-	t.note(fmt.Sprint(args...))
-	t.T.Error(args...)
+	t.Errorf("%s", fmt.Sprint(args...))
 }
 
 // Reason returns the first failure message.
@@ -98,9 +112,12 @@ func (t *T) Reason() string {
 type Results struct {
 	mu      sync.Mutex
 	Engines []string
-	Cases   []Case
-	Cells   map[string]map[string]CellResult // engine → case ID
-	Interop []InteropCell
+	// Reference names the reference column of the proxy cases (haproxy),
+	// or is empty; its cells are in Cells like an engine's.
+	Reference string
+	Cases     []Case
+	Cells     map[string]map[string]CellResult // engine → case ID
+	Interop   []InteropCell
 }
 
 // InteropCell is one client × server (or peer) pairing.
@@ -120,6 +137,16 @@ func NewResults(engines []Engine, cases []Case) *Results {
 		r.Cells[e.Name] = map[string]CellResult{}
 	}
 	return r
+}
+
+// SetReference adds the reference column (run on proxy cases only).
+func (r *Results) SetReference(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Reference = name
+	if r.Cells[name] == nil {
+		r.Cells[name] = map[string]CellResult{}
+	}
 }
 
 // Set records one engine × case cell.
@@ -154,10 +181,44 @@ func (r *Results) RunCase(t *testing.T, c Case, e Engine, heavy chan struct{}) {
 			defer func() { <-heavy }()
 		}
 		w := &T{T: tt}
+		d, differ := differs(e.Name, c.ID)
+		w.differ = differ
 		start := time.Now()
-		tt.Cleanup(func() { r.record(e.Name, c.ID, w, start) })
+		tt.Cleanup(func() {
+			if differ {
+				r.recordDiffer(e.Name, c.ID, w, d, start)
+				return
+			}
+			r.record(e.Name, c.ID, w, start)
+		})
 		c.Run(w, e)
 	})
+}
+
+// recordDiffer judges a reference cell declared to differ from the case:
+// it must have failed the case with the declared observation. Meeting every
+// assertion, or failing some other way, is a failure of the cell (the
+// declaration is stale, or something else broke).
+func (r *Results) recordDiffer(engine, id string, w *T, d Difference, start time.Time) {
+	cell := CellResult{Status: Differs, Seconds: time.Since(start).Seconds()}
+	got := w.Reason()
+	switch {
+	case w.Failed():
+		// A failure that bypassed T (testing.T's own FailNow): not judged.
+		cell.Status, cell.Reason = Fail, "failed (see test log)"
+	case got == "":
+		cell.Status = Fail
+		cell.Reason = "declared to differ (" + d.Reason + ") but met every assertion of the case: remove the declaration"
+	case !strings.Contains(got, d.Observed):
+		cell.Status = Fail
+		cell.Reason = fmt.Sprintf("declared to differ with %q, but failed otherwise: %s", d.Observed, got)
+	default:
+		cell.Reason = d.Reason + " Observed: " + got
+	}
+	if cell.Status == Fail {
+		w.T.Errorf("%s", cell.Reason)
+	}
+	r.Set(engine, id, cell)
 }
 
 func (r *Results) record(engine, id string, w *T, start time.Time) {
@@ -178,6 +239,8 @@ func (r *Results) record(engine, id string, w *T, start time.Time) {
 }
 
 // Counts returns pass/fail/unsupported totals for an engine.
+// Differs cells count as unsupported: the case's assertion is not met,
+// as declared.
 func (r *Results) Counts(engine string) (pass, fail, unsup int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -187,7 +250,7 @@ func (r *Results) Counts(engine string) (pass, fail, unsup int) {
 			pass++
 		case Fail:
 			fail++
-		case Unsupported:
+		case Unsupported, Differs:
 			unsup++
 		}
 	}

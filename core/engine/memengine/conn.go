@@ -148,6 +148,25 @@ func (c *conn) Close() error {
 	return nil
 }
 
+// Abort implements engine.Aborter: c closes at once and its peer sees a
+// reset (OnClose with ECONNRESET after the bytes already in flight to it),
+// as a TCP RST from SO_LINGER 0 would give.
+func (c *conn) Abort() error {
+	e := c.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c.closing || c.state == stateClosed {
+		return nil
+	}
+	p := c.peer
+	e.startClose(c, nil, false)
+	if p != nil && !p.closing && p.state != stateClosed {
+		p.resetErr = resetError("read", p)
+		e.schedule(p)
+	}
+	return nil
+}
+
 func (c *conn) PauseRead() {
 	c.e.mu.Lock()
 	defer c.e.mu.Unlock()

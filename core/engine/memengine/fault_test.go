@@ -83,3 +83,25 @@ func TestInjectReset(t *testing.T) {
 		t.Fatal("a paused reader got bytes through a reset")
 	}
 }
+
+// Abort (engine.Aborter) closes the local side as Close does (OnClose
+// nil) while the peer sees a reset, not an EOF.
+func TestAbort(t *testing.T) {
+	f := newFixture(t, Options{}, func() *probe { return &probe{} })
+	client := &probe{}
+	c := f.dial(client)
+	f.e.Settle()
+	ab, ok := c.(engine.Aborter)
+	if !ok {
+		t.Fatal("memengine conn does not implement engine.Aborter")
+	}
+	if err := ab.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	f.e.Settle()
+	f.expect("client open", "server open", "client close <nil>",
+		"server close read tcp "+c.RemoteAddr().String()+"->"+c.LocalAddr().String()+": read: connection reset by peer")
+	if err := ab.Abort(); err != nil {
+		t.Fatal("second Abort:", err)
+	}
+}

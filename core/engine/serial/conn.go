@@ -133,6 +133,17 @@ func (c *BaseConn) Close() error {
 	return nil
 }
 
+// Abort implements engine.Aborter: SO_LINGER 0 on the socket, then
+// Close, so the kernel resets the connection instead of sending FIN.
+func (c *BaseConn) Abort() error {
+	c.Mu.Lock()
+	if !c.Closing && c.TCP != nil {
+		_ = c.TCP.SetLinger(0)
+	}
+	c.Mu.Unlock()
+	return c.Close()
+}
+
 // Accepted registers a connection the listener accepted, whose handler
 // newHandler makes on the loop. It reports false (and closes tc) when the
 // engine is shut down.

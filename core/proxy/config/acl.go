@@ -5,40 +5,82 @@ import (
 	"net/netip"
 )
 
-// ACL is a named source-address test: "acl NAME src CIDR...". Several acl
-// lines with one name add patterns to the same ACL (any pattern matches).
+// ACL is a named test: "acl NAME fetch [flags] patterns...". Several acl
+// lines with one name add expressions to the same ACL; it matches when any
+// of them does (HAProxy's rule).
 type ACL struct {
-	Name     string
-	Prefixes []netip.Prefix
-	// const: the predefined TRUE and FALSE ACLs.
-	always, never bool
+	Name  string
+	Exprs []*Expr
 }
 
-// Match reports whether src falls in one of the ACL's networks.
-func (a *ACL) Match(src netip.Addr) bool {
-	if a.always {
-		return true
+// Result is HAProxy's three-state ACL result.
+type Result uint8
+
+// Results. The values make AND and OR bitwise (HAProxy's ACL_TEST_*).
+const (
+	Fail Result = 0 // does not match
+	Miss Result = 1 // cannot tell yet: the data may still change
+	Pass Result = 3 // matches
+)
+
+func (r Result) String() string {
+	switch r {
+	case Pass:
+		return "pass"
+	case Miss:
+		return "miss"
 	}
-	if a.never {
-		return false
+	return "fail"
+}
+
+func (r Result) neg() Result {
+	switch r {
+	case Pass:
+		return Fail
+	case Fail:
+		return Pass
 	}
-	src = src.Unmap()
-	for _, p := range a.Prefixes {
-		if p.Contains(src) {
-			return true
+	return Miss
+}
+
+// eval is HAProxy's acl_exec_cond for one ACL: the expressions are ORed; a
+// missing or non-matching sample that may still change is a Miss unless
+// the data is final.
+func (a *ACL) eval(e *Env) Result {
+	res := Fail
+	smp := &e.smp
+	for _, x := range a.Exprs {
+		if !x.Sample.Eval(e, smp) {
+			if smp.MayChange && !e.Final {
+				res |= Miss
+			}
+			continue
+		}
+		if x.match(smp) {
+			return Pass
+		}
+		if smp.MayChange && !e.Final {
+			res |= Miss
 		}
 	}
-	return false
+	return res
 }
 
-// predefinedACLs are HAProxy's built-in ACLs that make sense for "src".
+// predefinedACLs are HAProxy's built-in ACLs that make sense in mode tcp.
 func predefinedACLs() map[string]*ACL {
-	lo4 := netip.MustParsePrefix("127.0.0.0/8")
-	lo6 := netip.MustParsePrefix("::1/128")
+	mk := func(name string, words ...string) *ACL {
+		x, _, err := parseExpr(words)
+		if err != nil {
+			panic("config: predefined ACL " + name + ": " + err.Error())
+		}
+		return &ACL{Name: name, Exprs: []*Expr{x}}
+	}
 	return map[string]*ACL{
-		"TRUE":      {Name: "TRUE", always: true},
-		"FALSE":     {Name: "FALSE", never: true},
-		"LOCALHOST": {Name: "LOCALHOST", Prefixes: []netip.Prefix{lo4, lo6}},
+		"TRUE":        mk("TRUE", "always_true"),
+		"FALSE":       mk("FALSE", "always_false"),
+		"LOCALHOST":   mk("LOCALHOST", "src", "127.0.0.1/8", "::1"),
+		"REQ_CONTENT": mk("REQ_CONTENT", "req.len", "gt", "0"),
+		"WAIT_END":    mk("WAIT_END", "wait_end"),
 	}
 }
 
@@ -46,6 +88,8 @@ func predefinedACLs() map[string]*ACL {
 type Term struct {
 	Neg bool
 	ACL *ACL
+	// anon: written inline as "{ fetch ... }".
+	anon bool
 }
 
 // Cond is an "if|unless" condition: terms side by side are ANDed, "||" (or
@@ -55,31 +99,87 @@ type Cond struct {
 	Or     [][]Term
 }
 
-// Match evaluates the condition for a client source address.
-func (c *Cond) Match(src netip.Addr) bool {
+// Eval evaluates the condition in e and applies if/unless: Pass when the
+// rule applies, Fail when it does not, Miss when it cannot tell until more
+// request data arrives (never when e.Final).
+func (c *Cond) Eval(e *Env) Result {
 	if c == nil {
-		return true
+		return Pass
 	}
-	res := false
+	res := Fail
 	for _, and := range c.Or {
-		ok := true
+		suite := Pass
 		for _, t := range and {
-			if t.ACL.Match(src) == t.Neg {
-				ok = false
-				break
+			r := t.ACL.eval(e)
+			if t.Neg {
+				r = r.neg()
+			}
+			suite &= r
+			if suite != Pass {
+				break // ANDed: a Fail or a Miss is enough
 			}
 		}
-		if ok {
-			res = true
+		res |= suite
+		if res == Pass {
 			break
 		}
 	}
-	return res != c.Unless
+	if res == Miss {
+		return Miss
+	}
+	if (res == Pass) != c.Unless {
+		return Pass
+	}
+	return Fail
+}
+
+// Holds evaluates the condition on final data: true when the rule
+// applies.
+func (c *Cond) Holds(s SampleSource, ph Phase) bool {
+	return c.Eval(&Env{S: s, Phase: ph, Final: true}) == Pass
+}
+
+// Match evaluates the condition for a client source address alone, as a
+// "tcp-request connection" rule sees it.
+func (c *Cond) Match(src netip.Addr) bool {
+	return c.Holds(sourceAddr(src), PhaseConnection)
+}
+
+// neverIn lists HAProxy's warnings for the terms of c that can never
+// match in the rule set ph (they only use fetches of a later phase).
+// rule names the rule set, as in "frontend tcp-request connection rule".
+func (c *Cond) neverIn(ph Phase, ruleSet, rule string) []string {
+	if c == nil {
+		return nil
+	}
+	var out []string
+	for _, and := range c.Or {
+		for _, t := range and {
+			late := ""
+			for _, x := range t.ACL.Exprs {
+				if x.Sample.Fetch.phase <= ph {
+					late = ""
+					break
+				}
+				late = x.Sample.Fetch.name
+			}
+			if late == "" {
+				continue
+			}
+			if t.anon {
+				out = append(out, fmt.Sprintf("anonymous acl will never match in '%s' because it uses keyword '%s' which is incompatible with '%s'", ruleSet, late, rule))
+			} else {
+				out = append(out, fmt.Sprintf("acl '%s' will never match in '%s' because it only involves keywords that are incompatible with '%s'", t.ACL.Name, ruleSet, rule))
+			}
+		}
+	}
+	return out
 }
 
 // parseCond reads "if|unless TERM..." where words[0] is "if" or "unless".
-// Anonymous ACLs "{ src CIDR... }" are accepted.
-func parseCond(words []string, acls map[string]*ACL) (*Cond, error) {
+// Anonymous ACLs "{ fetch [flags] patterns... }" are accepted. warn
+// receives HAProxy's warnings (an anonymous ACL without patterns).
+func parseCond(words []string, acls map[string]*ACL, warn func(string)) (*Cond, error) {
 	if len(words) == 0 {
 		return nil, nil
 	}
@@ -125,11 +225,14 @@ func parseCond(words []string, acls map[string]*ACL) (*Cond, error) {
 			if end >= len(words) {
 				return nil, fmt.Errorf("missing '}' after anonymous ACL")
 			}
-			a := &ACL{Name: "anonymous"}
-			if err := fillACL(a, words[i+1:end]); err != nil {
-				return nil, err
+			x, xw, err := parseExpr(words[i+1 : end])
+			if err != nil {
+				return nil, fmt.Errorf("anonymous acl: %v", err)
 			}
-			and = append(and, Term{Neg: neg, ACL: a})
+			if xw != "" && warn != nil {
+				warn("anonymous acl: " + xw)
+			}
+			and = append(and, Term{Neg: neg, ACL: &ACL{Name: "anonymous", Exprs: []*Expr{x}}, anon: true})
 			i = end
 			continue
 		}
@@ -146,33 +249,16 @@ func parseCond(words []string, acls map[string]*ACL) (*Cond, error) {
 	return c, nil
 }
 
-// fillACL adds the patterns of "src [-n] CIDR..." (words start at the
-// fetch name) to a.
-func fillACL(a *ACL, words []string) error {
-	if len(words) == 0 {
-		return fmt.Errorf("acl %q: missing fetch method", a.Name)
+// fillACL adds the expression "fetch [flags] patterns..." (words start at
+// the fetch name) to a; warn is set when it can never match.
+func fillACL(a *ACL, words []string) (warn string, err error) {
+	x, w, err := parseExpr(words)
+	if err != nil {
+		return "", fmt.Errorf("acl %q: %v", a.Name, err)
 	}
-	if words[0] != "src" {
-		return fmt.Errorf("acl %q: fetch %q is not supported in mode tcp here (only 'src')", a.Name, words[0])
+	a.Exprs = append(a.Exprs, x)
+	if w != "" {
+		w = fmt.Sprintf("acl %q: %s", a.Name, w)
 	}
-	words = words[1:]
-	n := 0
-	for _, w := range words {
-		switch w {
-		case "-n", "--", "-i":
-			continue
-		case "-f", "-m", "-M", "-u":
-			return fmt.Errorf("acl %q: flag %q is not supported", a.Name, w)
-		}
-		p, err := parsePrefix(w)
-		if err != nil {
-			return fmt.Errorf("acl %q: %v", a.Name, err)
-		}
-		a.Prefixes = append(a.Prefixes, p)
-		n++
-	}
-	if n == 0 {
-		return fmt.Errorf("acl %q: missing pattern after 'src'", a.Name)
-	}
-	return nil
+	return w, nil
 }

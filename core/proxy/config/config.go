@@ -12,6 +12,44 @@
 // error text (keywords.go), "option" names (parse_option.go), and the
 // keywords of server, default-server and bind lines (parse_server.go).
 //
+// Samples and conditions follow HAProxy's model (sample.go, fetches.go,
+// match.go, acl.go): a fetch reads one value (a sample) from the session,
+// a matcher compares it with an ACL's patterns, ACLs combine into
+// if/unless conditions, evaluated at run time against a SampleSource the
+// proxy's session implements, with HAProxy's three-state result (a
+// condition that needs more request data says Miss, and a content rule
+// waits).
+//
+// Adding a fetch is one entry in the fetches table (fetches.go):
+//
+//	{name: "src_port", out: TypeInt, phase: PhaseConnection, fn: fetchSrcPort},
+//
+//	func fetchSrcPort(e *Env, _ []Arg, smp *Sample) bool {
+//		ap := e.S.Src()
+//		if !ap.IsValid() {
+//			return false // no sample
+//		}
+//		smp.SetInt(int64(ap.Port()))
+//		return true
+//	}
+//
+// name is what configurations write ("sc_conn_rate"); args declares the
+// arguments in parentheses (ArgInt, ArgStr; those after minArgs are
+// optional; check validates them); out is the sample type, which picks the
+// default matcher when the ACL names none (bool, int, ip, str; a bin fetch
+// needs an explicit -m, as in HAProxy); phase is the earliest rule set that
+// has the value (PhaseConnection: socket addresses and stick counters;
+// PhaseContent: buffered request bytes and TLS state); intPat optionally
+// parses integer patterns ("3.1" for req.ssl_ver). fn fills smp and returns
+// true, or false when there is no sample; it sets smp.MayChange when the
+// answer may differ once more request bytes arrive (HAProxy's
+// SMP_F_MAY_CHANGE; e.Req() says whether the data is final). When a fetch
+// needs session state that SampleSource does not give, add a method to
+// SampleSource, implement it on the session (core/proxy/sample.go) and on
+// fakeSource (acl_test.go). A legacy spelling (req_ssl_sni) is an entry of
+// its own with the same fields. Actions of tcp-request rules are a table
+// too (tcpActions, parse_rules.go).
+//
 // The package does no I/O except in ParseFiles, which reads the files.
 package config
 
@@ -42,7 +80,9 @@ type Config struct {
 	Global    Global
 	Frontends []*Frontend
 	Backends  []*Backend
-	Warnings  []Warning
+	// Tables are the stick tables, in declaration order.
+	Tables   []*StickTable
+	Warnings []Warning
 }
 
 // Backend returns the backend called name, or nil.
@@ -97,6 +137,14 @@ type Frontend struct {
 	// TCPRules are "tcp-request connection" rules, in order; the first
 	// whose condition holds decides. No rule matching: accept.
 	TCPRules []TCPRule
+	// ContentRules are "tcp-request content" rules, in order, run once
+	// the connection is accepted (after a PROXY header and the TLS
+	// handshake), waiting up to InspectDelay for request data when a rule
+	// needs more. No rule matching: accept.
+	ContentRules []TCPRule
+	// InspectDelay is "tcp-request inspect-delay"; 0: content rules
+	// decide at once on what is there.
+	InspectDelay time.Duration
 	// UseBackends are "use_backend" rules, in order; first match wins.
 	UseBackends []UseBackend
 	// DefaultBackend is used when no use_backend rule matches; nil: none
@@ -107,6 +155,9 @@ type Frontend struct {
 	SpliceAuto     bool
 	Log            bool // "log" present (global or here)
 	TCPLog         bool // "option tcplog": one line per session
+	// Table is this section's "stick-table" (nil: none); a listen
+	// section's frontend and backend share it.
+	Table *StickTable
 
 	defaultBackendName string
 	defaultBackendAt   Where
@@ -123,24 +174,45 @@ type Bind struct {
 	crts []string
 }
 
-// Action is a tcp-request connection action.
+// Action is a tcp-request connection or content action.
 type Action int
 
 // Actions.
 const (
 	Accept Action = iota
 	Reject
+	// SilentDrop closes the client without telling it (a reset where
+	// the engine can; spec/proxy.md §10).
+	SilentDrop
+	// TrackSC ("track-scN KEY [table T]") and IncGPC0 ("sc-inc-gpc0(N)")
+	// act on stick counter SC and let the rules go on.
+	TrackSC
+	IncGPC0
 )
 
 func (a Action) String() string {
-	if a == Reject {
+	switch a {
+	case Reject:
 		return "reject"
+	case SilentDrop:
+		return "silent-drop"
+	case TrackSC:
+		return "track-sc"
+	case IncGPC0:
+		return "sc-inc-gpc0"
 	}
 	return "accept"
 }
 
-// TCPRule is "tcp-request connection accept|reject [if|unless COND]".
+// TCPRule is "tcp-request connection|content ACTION [if|unless COND]".
 type TCPRule struct {
+	// SC is the stick counter of track-scN and sc-inc-gpc0(N).
+	SC int
+	// TrackKey and Table are track-scN's key expression and table.
+	TrackKey  *SampleExpr
+	Table     *StickTable
+	tableName string
+
 	Action Action
 	Cond   *Cond
 	Where  Where
@@ -190,6 +262,16 @@ type Backend struct {
 	SpliceAuto     bool
 	Log            bool
 	TCPLog         bool
+	// Table is this section's "stick-table" (nil: none).
+	Table *StickTable
+	// StickRules are the "stick on|match|store-request|store-response"
+	// rules, in order.
+	StickRules []StickRule
+	// ContentRules and InspectDelay are the backend's "tcp-request
+	// content" rules, run after it is chosen (a listen section's rules
+	// are its frontend's and run once).
+	ContentRules []TCPRule
+	InspectDelay time.Duration
 }
 
 // Server is one "server" line.

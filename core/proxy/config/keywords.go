@@ -259,6 +259,8 @@ var proxyKeywords = join([]keyword{
 	// tcp-check is a tcp-mode health check; issue #16 brings it.
 	{name: "tcp-check", in: inProxy, warn: textNotYet},
 	{name: "tcp-response", in: inProxy, fail: "'%[1]s' rules are not supported"},
+	{name: "stick-table", in: inFrontend | inBackend, label: "'stick-table'", parse: (*parser).parseStickTable},
+	{name: "stick", in: inBackend, label: "'stick'", parse: (*parser).parseStick},
 },
 	refused(inProxy, "%[1]q was removed from HAProxy; use 'timeout client|server|connect'", "clitimeout", "srvtimeout", "contimeout"),
 	refused(inProxy, "%[1]q is not supported", "source", "dispatch", "transparent", "usesrc"),
@@ -270,7 +272,7 @@ var proxyKeywords = join([]keyword{
 		"http-check", "errorfile", "errorloc", "errorloc302", "errorloc303",
 		"errorfiles", "compression", "cookie", "capture", "redirect",
 		"monitor-uri", "monitor", "stats", "http-error", "unique-id-header",
-		"filter", "stick", "stick-table"),
+		"filter"),
 )
 
 var keywords = index(globalKeywords, proxyKeywords)

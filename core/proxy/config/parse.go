@@ -91,6 +91,8 @@ type section struct {
 	acls map[string]*ACL
 	// defaultServer holds this section's own default-server settings.
 	defaultServer *Server
+	// table is the section's stick-table, nil until declared.
+	table *StickTable
 }
 
 // who names the section in messages.
@@ -110,6 +112,8 @@ type parser struct {
 	sec   *section
 	def   defaults
 	names map[string]string // proxy name -> "frontend"/"backend"/"listen"
+	// ruleSetName is the tcp-request rule set being parsed (messages).
+	ruleSetName string
 }
 
 func (p *parser) where() Where { return Where{File: p.file, Line: p.line} }
@@ -282,7 +286,7 @@ func (p *parser) finish() error {
 			c.Warnings = append(c.Warnings, Warning{File: be.Where.File, Line: be.Where.Line, Msg: fmt.Sprintf("missing timeouts for backend %q: 'timeout connect' and 'timeout server' should be set", be.Name)})
 		}
 	}
-	return nil
+	return p.finishStick()
 }
 
 func joinHostPort(host string, port int) string {

@@ -118,7 +118,7 @@ func (p *parser) parseUseBackend(w []string) error {
 	if len(w) < 2 {
 		return p.errf("'use_backend' expects a backend name")
 	}
-	c, err := parseCond(w[2:], s.acls)
+	c, err := parseCond(w[2:], s.acls, p.warnHere)
 	if err != nil {
 		return p.errf("use_backend: %v", err)
 	}
@@ -138,8 +138,12 @@ func (p *parser) parseACL(w []string) error {
 	if a == nil {
 		a = &ACL{Name: w[1]}
 	}
-	if err := fillACL(a, w[2:]); err != nil {
+	warn, err := fillACL(a, w[2:])
+	if err != nil {
 		return p.errf("%v", err)
+	}
+	if warn != "" {
+		p.warnf("%s", warn)
 	}
 	s.acls[w[1]] = a
 	return nil
@@ -165,38 +169,6 @@ func (p *parser) setLog(fe func(*Frontend), be func(*Backend), d func(*defaults)
 	if s.be != nil {
 		be(s.be)
 	}
-}
-
-func (p *parser) parseTCPRequest(w []string) error {
-	s := p.sec
-	if len(w) < 2 {
-		return p.errf("'tcp-request' expects 'connection', 'session' or 'content'")
-	}
-	if w[1] != "connection" {
-		return p.errf("tcp-request %s is not supported (only 'tcp-request connection')", w[1])
-	}
-	if s.fe == nil {
-		p.warnf("'tcp-request connection' ignored because backend %q has no frontend capability", s.name)
-		return nil
-	}
-	if len(w) < 3 {
-		return p.errf("tcp-request connection: missing action (accept or reject)")
-	}
-	var a Action
-	switch w[2] {
-	case "accept":
-		a = Accept
-	case "reject":
-		a = Reject
-	default:
-		return p.errf("tcp-request connection: action %q is not supported (accept or reject)", w[2])
-	}
-	c, err := parseCond(w[3:], s.acls)
-	if err != nil {
-		return p.errf("tcp-request connection %s: %v", w[2], err)
-	}
-	s.fe.TCPRules = append(s.fe.TCPRules, TCPRule{Action: a, Cond: c, Where: p.where()})
-	return nil
 }
 
 // timeouts are the "timeout" names: where each applies and the field it

@@ -177,10 +177,10 @@ func TestParseErrors(t *testing.T) {
 		{"frontend f\n bind :1\n default_backend nope\n", `cfg:3: frontend "f": unable to find required default_backend "nope"`},
 		{"frontend f\n bind :1\n use_backend nope\n", `cfg:3: frontend "f": unable to find required use_backend "nope"`},
 		{"frontend f\n bind :1\n tcp-request connection reject if nope\n", `cfg:3: tcp-request connection reject: no such ACL: "nope"`},
-		{"frontend f\n bind :1\n tcp-request connection frob\n", `cfg:3: tcp-request connection: action "frob" is not supported (accept or reject)`},
-		{"frontend f\n bind :1\n tcp-request content accept\n", `cfg:3: tcp-request content is not supported (only 'tcp-request connection')`},
+		{"frontend f\n bind :1\n tcp-request connection frob\n", `cfg:3: tcp-request connection: action "frob" is not supported (accept, reject, sc-inc-gpc0, silent-drop, track-sc0, track-sc1 or track-sc2)`},
+		{"frontend f\n bind :1\n tcp-request content track-sc0 src\n", `cfg:3: Proxy 'f': unable to find table 'f' referenced by track-sc0.`},
 		{"frontend f\n bind :1\n acl a src 10.0.0.300\n", `cfg:3: acl "a": invalid address "10.0.0.300"`},
-		{"frontend f\n acl a hdr(host) x\n", `cfg:2: acl "a": fetch "hdr(host)" is not supported in mode tcp here (only 'src')`},
+		{"frontend f\n acl a hdr(host) x\n", `cfg:2: acl "a": unknown fetch method "hdr" in ACL expression "hdr(host)"`},
 		{"frontend f\n mode tcp\n", `cfg: configuration has no listener (no 'bind' in any frontend or listen section)`},
 		{"frontend f\n bind :1\n server s 1.2.3.4:5\n", `cfg:3: 'server' not allowed because frontend "f" has no backend capability`},
 		{"backend b\n server s 1.2.3.4:80 port 0\n", `cfg:2: server "s": port: invalid port "0"`},
@@ -290,6 +290,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(anchorCfg)
 	f.Add("frontend f\n bind :1-3 accept-proxy\n acl a src 1.2.3.0/24\n use_backend b if a || !a\n tcp-request connection reject unless { src ::1 }\nbackend b\n server s h:1 check inter 1s\n")
 	f.Add(`global` + "\n" + ` maxconn "1${X}"` + "\n")
+	f.Add("frontend f\n bind :1\n tcp-request inspect-delay 5s\n acl s req.ssl_sni -i -m end .example\n tcp-request content accept if { req.ssl_hello_type 1 }\n tcp-request content reject if { req.payload(0,4) -m bin 45564c49 } || !s\n use_backend b if { req.ssl_ver ge 3.1 } s\nbackend b\n tcp-request content reject unless { req.len 1:9 }\n server s h:1\n")
 	f.Add("defaults\n timeout server 1s\n default-server fall 2 tfo\nlisten l\n bind :1 name x accept-proxy\n server a 1.2.3.4:5 weight 0 addr 1.2.3.5 port 6 slowstart 1s\n no option redispatch\n tcp-check connect\n option httplog\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse([]File{{Name: "f", Data: []byte(s)}}, Options{LookupEnv: func(string) (string, bool) { return "x", true }})

@@ -1,0 +1,230 @@
+package suite
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/netmodels/netmodels/conformance/internal/harness"
+)
+
+// Content rules (spec/proxy.md §2.1): tcp-request inspect-delay, tcp-request
+// content accept|reject, use_backend on req.* fetches. TLS passthrough is
+// checked with real TLS clients and servers (crypto/tls) through the proxy.
+
+func init() { proxyCases = append(proxyCases, contentCases...) }
+
+const specContent = "spec/proxy.md §2.1; HAProxy 2.6 tcp-request content, req.ssl_sni"
+
+// testPKI is one self-signed certificate for every name the cases use, and
+// a pool that trusts it: clients verify the server they reach.
+var testPKI = sync.OnceValues(func() (tls.Certificate, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "netmodels conformance"},
+		DNSNames:              []string{"a.example", "b.example"},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		panic(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+})
+
+// tlsTagged terminates TLS, answers with its name and the SNI it saw, then
+// echoes: the case learns which backend the proxy chose and that the
+// ClientHello reached it unchanged (the handshake verifies that).
+func tlsTagged(name string) func(net.Conn) {
+	return func(c net.Conn) {
+		cert, _ := testPKI()
+		s := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := s.Handshake(); err != nil {
+			return
+		}
+		_ = s.SetDeadline(time.Time{})
+		fmt.Fprintf(s, "%s %s\n", name, s.ConnectionState().ServerName)
+		buf := make([]byte, 4096)
+		for {
+			n, err := s.Read(buf)
+			if n > 0 {
+				_, _ = s.Write(buf[:n])
+			}
+			if err != nil {
+				_ = s.Close()
+				return
+			}
+		}
+	}
+}
+
+// tlsWhich connects through the proxy with a TLS client sending sni ("":
+// none, the client then verifies the IP address) and returns the line the
+// backend answers.
+func tlsWhich(t *harness.T, addr, sni string) string {
+	t.Helper()
+	_, pool := testPKI()
+	raw := dial(t, addr, "")
+	cfg := &tls.Config{RootCAs: pool, ServerName: sni}
+	if sni == "" {
+		cfg.ServerName = "127.0.0.1" // an IP: crypto/tls sends no SNI
+	}
+	c := tls.Client(raw, cfg)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		t.Fatalf("TLS through the proxy (sni %q): %v", sni, err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the backend's tag (sni %q): %v", sni, err)
+	}
+	return strings.TrimSpace(line)
+}
+
+const sniRoutingFE = `
+frontend fe
+    bind 127.0.0.1:0
+    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.ssl_hello_type 1 }
+    use_backend bk_a if { req.ssl_sni -i a.example }
+    default_backend bk_def
+`
+
+var contentCases = []harness.Case{
+	pc("proxy-content-sni-routing", specContent,
+		"TLS passthrough routed by SNI: inspect-delay 5s, accept if { req.ssl_hello_type 1 }, use_backend bk_a if { req.ssl_sni -i a.example }; real TLS clients reach bk_a for a.example (any case) and the default backend otherwise, handshake verified end to end",
+		func(t *harness.T, e harness.Engine) {
+			a, def := newBackend(t, tlsTagged("a")), newBackend(t, tlsTagged("def"))
+			p := startProxy(t, e, cfgHead+sniRoutingFE+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
+			for _, tc := range []struct{ sni, want string }{
+				{"a.example", "a a.example"},
+				{"A.Example", "a A.Example"},
+				{"b.example", "def b.example"},
+				{"", "def"},
+			} {
+				if got := tlsWhich(t, p.Addr(0), tc.sni); got != tc.want {
+					t.Errorf("sni %q reached %q, want %q", tc.sni, got, tc.want)
+				}
+			}
+		}),
+	pc("proxy-content-sni-split-hello", specContent+" (the rules wait for the whole ClientHello)",
+		"a ClientHello written in 1-byte segments is routed by its SNI once complete",
+		func(t *harness.T, e harness.Engine) {
+			a, def := newBackend(t, tlsTagged("a")), newBackend(t, tlsTagged("def"))
+			p := startProxy(t, e, cfgHead+sniRoutingFE+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
+			_, pool := testPKI()
+			raw := dial(t, p.Addr(0), "")
+			_ = raw.SetNoDelay(true)
+			c := tls.Client(&trickleConn{TCPConn: raw}, &tls.Config{RootCAs: pool, ServerName: "a.example"})
+			_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+			if err := c.Handshake(); err != nil {
+				t.Fatalf("TLS handshake with a 1-byte-segment ClientHello: %v", err)
+			}
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil || strings.TrimSpace(line) != "a a.example" {
+				t.Fatalf("reached %q (%v), want backend a", line, err)
+			}
+		}),
+	pc("proxy-content-inspect-delay", specContent+" (inspect-delay bounds the wait; then the rules run on what is there)",
+		"a client that sends nothing is routed to the default backend when inspect-delay (1s) expires, not before",
+		func(t *harness.T, e harness.Engine) {
+			a, def := newBackend(t, tagged("a")), newBackend(t, tagged("def"))
+			fe := strings.Replace(sniRoutingFE, "inspect-delay 5s", "inspect-delay 1s", 1)
+			p := startProxy(t, e, cfgHead+fe+"\nbackend bk_a\n    server s1 "+a.addr()+"\n\nbackend bk_def\n    server s1 "+def.addr()+"\n")
+			start := time.Now()
+			c := dial(t, p.Addr(0), "")
+			line, err := readLine(c, 10*time.Second)
+			if err != nil || line != "def" {
+				t.Fatalf("silent client: %q, %v; want the default backend's tag", line, err)
+			}
+			if waited := time.Since(start); waited < 900*time.Millisecond {
+				t.Errorf("routed after %v, before inspect-delay 1s expired", waited)
+			}
+		}),
+	pc("proxy-content-reject", specContent+" (tcp-request content reject)",
+		"tcp-request content reject if { req.payload(0,4) -m str EVIL }: that client is closed with nothing sent back and the backend never contacted; another is served",
+		func(t *harness.T, e harness.Engine) {
+			be := newBackend(t, echo)
+			fe := "    tcp-request inspect-delay 5s\n    tcp-request content reject if { req.payload(0,4) -m str EVIL }\n    tcp-request content accept if { req.len ge 4 }\n"
+			p := startProxy(t, e, simpleCfg("", fe, "", be.addr()))
+			bad := dial(t, p.Addr(0), "")
+			// In two segments: the rule must wait for the 4 bytes.
+			_, _ = bad.Write([]byte("EV"))
+			time.Sleep(50 * time.Millisecond) // two segments, not a sync point
+			_, _ = bad.Write([]byte("IL\n"))
+			seen, err := expectEOF(bad, closeWithin)
+			if err != nil {
+				t.Fatalf("rejected client: connection %v", err)
+			}
+			if len(seen) > 0 {
+				t.Errorf("proxy sent %q before closing", seen)
+			}
+			good := dial(t, p.Addr(0), "")
+			if err := roundTrip(good, []byte("GOOD\n"), []byte("GOOD\n"), 5*time.Second); err != nil {
+				t.Fatalf("accepted client: %v", err)
+			}
+			if n := be.accepted.Load(); n != 1 {
+				t.Errorf("backend saw %d connections, want 1", n)
+			}
+		}),
+	pc("proxy-content-payload-routing", specContent+" (use_backend on req.payload)",
+		"use_backend by the first bytes: req.payload(0,4) -m bin 50494e47 (PING) reaches backend 'ping', other protocols the default backend",
+		func(t *harness.T, e harness.Engine) {
+			ping, def := newBackend(t, tagged("ping")), newBackend(t, tagged("def"))
+			cfg := cfgHead + "\nfrontend fe\n    bind 127.0.0.1:0\n    tcp-request inspect-delay 5s\n    tcp-request content accept if { req.len ge 4 }\n" +
+				"    use_backend bk_ping if { req.payload(0,4) -m bin 50494e47 }\n    default_backend bk_def\n\nbackend bk_ping\n    server s1 " + ping.addr() +
+				"\n\nbackend bk_def\n    server s1 " + def.addr() + "\n"
+			p := startProxy(t, e, cfg)
+			for _, tc := range []struct{ msg, want string }{{"PING\n", "ping"}, {"GET / HTTP/1.0\n", "def"}} {
+				c := dial(t, p.Addr(0), "")
+				if _, err := c.Write([]byte(tc.msg)); err != nil {
+					t.Fatal(err)
+				}
+				line, err := readLine(c, 5*time.Second)
+				if err != nil || line != tc.want {
+					t.Errorf("%q reached %q (%v), want %q", tc.msg, line, err, tc.want)
+				}
+			}
+		}),
+}
+
+// trickleConn writes one byte per segment (Nagle off): a ClientHello
+// split at every offset on the wire.
+type trickleConn struct{ *net.TCPConn }
+
+func (c *trickleConn) Write(b []byte) (int, error) {
+	for i := range b {
+		if _, err := c.TCPConn.Write(b[i : i+1]); err != nil {
+			return i, err
+		}
+		time.Sleep(200 * time.Microsecond) // separate segments, not a sync point
+	}
+	return len(b), nil
+}

@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net/netip"
+
+	"github.com/netmodels/netmodels/core/proxy/config"
+)
+
+// The session is the config.SampleSource that fetches read (src, dst, the
+// buffered request, the TLS state). Conditions are evaluated through
+// s.env, which the session reuses so that an evaluation allocates nothing.
+
+var _ config.SampleSource = (*session)(nil)
+
+// Src is the client's address: the socket's until a PROXY header replaces
+// it (tcp-request connection rules run before the header).
+func (s *session) Src() netip.AddrPort { return s.src }
+
+// Dst is the address the client connected to (or the PROXY header's).
+func (s *session) Dst() netip.AddrPort { return s.dst }
+
+// Req is the request bytes buffered before the server connection, and
+// whether no more will come: the buffer is full (tune.bufsize) or the
+// client sent EOF.
+func (s *session) Req() ([]byte, bool) {
+	return s.pending, len(s.pending) >= s.p.bufsize || s.req.shutr
+}
+
+// tlsStater is what the TLS layer's connection (core/engine/tlsconn.Conn,
+// part tls) gives once its handshake is done. The client connection of a
+// session on an "ssl" bind is one; on a raw bind it is not, and the TLS
+// fetches see no TLS (ssl_fc false, ssl_fc_sni absent).
+type tlsStater interface {
+	State() (tls.ConnectionState, bool)
+}
+
+// TLS is the client-side TLS state, nil on a raw bind or before the
+// handshake completed. This is the one place that reads it.
+func (s *session) TLS() *tls.ConnectionState {
+	if s.tls != nil {
+		return s.tls
+	}
+	ts, ok := s.cli.(tlsStater)
+	if !ok {
+		return nil
+	}
+	st, ok := ts.State()
+	if !ok {
+		return nil
+	}
+	s.tls = &st
+	return s.tls
+}
+
+// eval evaluates c for the session in rule set ph.
+func (s *session) eval(c *config.Cond, ph config.Phase, final bool) config.Result {
+	if c == nil {
+		return config.Pass
+	}
+	s.env.S, s.env.Phase, s.env.Final = s, ph, final
+	return c.Eval(&s.env)
+}
+
+// holds evaluates c on final data.
+func (s *session) holds(c *config.Cond, ph config.Phase) bool {
+	return s.eval(c, ph, true) == config.Pass
+}
