@@ -633,8 +633,13 @@ func (c *Conn) ResumeRead() {
 }
 
 // kickLater queues a delivery turn on the loop (at most one at a time).
+// It is a zero timer rather than Execute: a timer cannot be refused by a
+// full Execute queue, and on gnet an Execute queued from inside a callback
+// was seen never to run (the session then stalled with records held by
+// crypto/tls); the timer path does not share that.
 func (c *Conn) kickLater() {
-	if !c.kicked && c.raw.Execute(c.kick) == nil {
+	if !c.kicked {
+		c.raw.AfterFunc(0, c.kick)
 		c.kicked = true
 	}
 }
