@@ -489,3 +489,30 @@ func TestShortRead(t *testing.T) {
 }
 
 var _ = io.EOF
+
+// TestPauseEveryRead: a handler that pauses after every delivery and
+// resumes from a timer, on an engine whose read buffer is its minimum
+// (4 KiB, less than one TLS record). crypto/tls often still holds a record
+// when the handler pauses, so the layer must take the engine's bytes
+// anyway (engine.ErrReadBufferFull otherwise); every byte arrives.
+func TestPauseEveryRead(t *testing.T) {
+	got := &bytes.Buffer{}
+	srv := &recorder{}
+	srv.onData = func(c engine.Conn, in []byte) int {
+		got.Write(in)
+		c.PauseRead()
+		c.AfterFunc(time.Millisecond, c.ResumeRead)
+		return len(in)
+	}
+	r := newRig(t, tlstest.ECDSAP256, memengine.Options{Config: engine.Config{ReadBufferSize: engine.MinReadBufferSize}}, func() engine.Handler { return srv })
+	data := bytes.Repeat([]byte("pause and resume "), 40000)
+	cli := &pump{out: data}
+	r.dial(cli, r.cli)
+	for i := 0; i < 20000 && !srv.eof && !srv.closed; i++ {
+		r.settle(func() bool { return true })
+		r.clk.Advance(time.Millisecond)
+	}
+	if srv.closed || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("got %d of %d bytes, closed %v (%v)", got.Len(), len(data), srv.closed, srv.err)
+	}
+}
