@@ -94,6 +94,8 @@ type Conn struct {
 
 	// Write side.
 	owed       []byte // ciphertext the raw out-queue refused
+	inWrite    bool   // inside Write (an OnDrained now is delivered later)
+	drainOwed  bool   // a late OnDrained is queued
 	wclosed    bool   // CloseWrite called
 	wcloseOwed bool   // close_notify waits for owed to flush
 }
@@ -334,6 +336,26 @@ func (c *Conn) rawDrained() {
 			c.sendCloseNotify()
 		}
 	}
+	if c.st != stOpen {
+		return
+	}
+	if c.inWrite || c.inData {
+		// Called back from inside our own Write or delivery (an engine
+		// that flushes inline, gnet): the handler is in the middle of a
+		// callback and may not yet have paused the source this OnDrained
+		// is meant to resume, so it would be lost. Deliver it after the
+		// current callback.
+		if !c.drainOwed {
+			c.drainOwed = true
+			c.raw.AfterFunc(0, c.lateDrained)
+		}
+		return
+	}
+	c.h.OnDrained(c)
+}
+
+func (c *Conn) lateDrained() {
+	c.drainOwed = false
 	if c.st == stOpen {
 		c.h.OnDrained(c)
 	}
@@ -512,7 +534,10 @@ func (c *Conn) Write(b []byte) error {
 	if err := c.writable(); err != nil {
 		return err
 	}
-	if _, err := c.tc.Write(b); err != nil {
+	c.inWrite = true
+	_, err := c.tc.Write(b)
+	c.inWrite = false
+	if err != nil {
 		err = fmt.Errorf("tlsconn: write to %v: %w", c.raw.RemoteAddr(), err)
 		c.fail(err)
 		return err
@@ -525,6 +550,8 @@ func (c *Conn) Writev(bufs [][]byte) error {
 	if err := c.writable(); err != nil {
 		return err
 	}
+	c.inWrite = true
+	defer func() { c.inWrite = false }()
 	for _, b := range bufs {
 		if _, err := c.tc.Write(b); err != nil {
 			err = fmt.Errorf("tlsconn: write to %v: %w", c.raw.RemoteAddr(), err)
