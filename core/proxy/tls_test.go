@@ -230,3 +230,36 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestTLSCheckSSL: with check-ssl a server that accepts TCP but speaks no
+// TLS fails its checks (the handshake times out) and goes down; once a TLS
+// server answers there, it comes back up.
+func TestTLSCheckSSL(t *testing.T) {
+	th := newTLSHarness(t, func(th *tlsHarness) string {
+		return cfgWith("listen l", "    bind 127.0.0.1:8000",
+			"    server a 127.0.0.1:9001 check check-ssl verify none inter 1s fall 1 rise 1")
+	})
+	th.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	th.start()
+	up := func() bool { _, up, _ := th.p.ServerStats("l", "a"); return up }
+	for i := 0; i < 5 && up(); i++ {
+		th.advance(time.Second)
+		th.until(func() bool { return true })
+	}
+	if up() {
+		t.Fatal("still up although the server never answers the TLS handshake")
+	}
+	th.killServer("127.0.0.1:9001")
+	if _, err := th.e.Listen("127.0.0.1:9001", func(engine.Conn) engine.Handler {
+		return tlsconn.Server(&peer{}, &tls.Config{Certificates: []tls.Certificate{th.back}}, tlsconn.Options{Limiter: th.lim})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5 && !up(); i++ {
+		th.advance(time.Second)
+		th.until(func() bool { return th.lim.Running() == 0 }) // the check's handshake ended
+	}
+	if !up() {
+		t.Fatal("not up once a TLS server answers")
+	}
+}

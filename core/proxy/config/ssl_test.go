@@ -173,3 +173,29 @@ func TestParseCiphers(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSSLWords feeds arbitrary words to the TLS word parsers (cipher
+// lists, TLS 1.3 suites, ALPN lists, SNI expressions, versions): they
+// return a value or an error, never panic, and an accepted value is
+// consistent with its input.
+func FuzzSSLWords(f *testing.F) {
+	for _, s := range []string{"ECDHE-RSA-AES128-GCM-SHA256:!aNULL", "HIGH:!MD5", "ECDHE+AESGCM", "!", "+", ":", "",
+		"TLS_AES_128_GCM_SHA256", "h2,http/1.1", ",", "str(x)", "str()", "ssl_fc_sni", "req.ssl_sni", "frob(", "TLSv1.3", "SSLv3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if suites, _, err := parseCiphers(s); err == nil && len(suites) > len(s) {
+			t.Fatalf("%q: %d suites from %d bytes", s, len(suites), len(s))
+		}
+		_ = checkCipherSuites13(s)
+		if l, err := parseALPN(s); err == nil && strings.Join(l, ",") != s {
+			t.Fatalf("%q: ALPN %q", s, l)
+		}
+		if e, err := parseSNIExpr(s); err == nil && e.Text != s {
+			t.Fatalf("%q: expression %q", s, e.Text)
+		}
+		if v, err := parseTLSVersion(s); err == nil && v == 0 {
+			t.Fatalf("%q: version 0", s)
+		}
+	})
+}
