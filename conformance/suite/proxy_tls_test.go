@@ -252,6 +252,45 @@ var proxyTLSCases = []harness.Case{
 				t.Errorf("backend saw %d connections, want 1", n)
 			}
 		}),
+	pc("proxy-tls-send-proxy-v2-ssl-cn", "spec/proxy.md §11 (send-proxy-v2-ssl-cn); proxy-protocol §2.2.5 (PP2_TYPE_SSL)",
+		"bind ssl verify required → server send-proxy-v2-ssl-cn: the backend's PROXY v2 header has an SSL TLV with client flags SSL|CERT_CONN|CERT_SESS, verify 0, sub-TLVs VERSION TLSv1.3 then CN of the client certificate, then the payload",
+		func(t *harness.T, e harness.Engine) {
+			f := newTLSFiles(t)
+			be, ch := ppBackend(t)
+			p := startProxy(t, e, simpleCfg("ssl crt "+f.crtA+" ca-file "+f.caFile+" verify required", "", "", be.addr()+" send-proxy-v2-ssl-cn"))
+			c, err := tlsDial(t, p.Addr(0), &tls.Config{RootCAs: f.ca.Pool, ServerName: "proxy.test", Certificates: []tls.Certificate{f.clientOK}})
+			if err != nil {
+				t.Fatalf("handshake: %v", err)
+			}
+			if _, err := c.Write([]byte("PING\n")); err != nil {
+				t.Fatal(err)
+			}
+			var r ppResult
+			select {
+			case r = <-ch:
+			case <-time.After(10 * time.Second):
+				t.Fatal("backend was not contacted within 10 s")
+			}
+			if r.Err != nil {
+				t.Fatalf("backend could not decode the header: %v", r.Err)
+			}
+			var ssl []byte
+			for _, tlv := range r.H.TLVs {
+				if tlv.Type == 0x20 {
+					ssl = tlv.Value
+				}
+			}
+			want := []byte{0x07, 0, 0, 0, 0, 0x21, 0, 7}
+			want = append(want, "TLSv1.3"...)
+			want = append(want, 0x22, 0, byte(len("good client")))
+			want = append(want, "good client"...)
+			if string(ssl) != string(want) {
+				t.Errorf("SSL TLV % x, want % x", ssl, want)
+			}
+			if string(r.Payload) != "PING\n" {
+				t.Errorf("payload %q", r.Payload)
+			}
+		}),
 	configErrorCase("proxy-config-ssl-no-crt", "frontend fe\n    bind 127.0.0.1:0 ssl\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1\n", 2, "no SSL certificate specified",
 		"bind ssl without crt: exit 2, HAProxy's text (no SSL certificate specified ... (use 'crt'))"),
 	configErrorCase("proxy-config-ssl-missing-crt", "frontend fe\n    bind 127.0.0.1:0 ssl crt /nonexistent/site.pem\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1\n", 2, "unable to stat SSL certificate from file '/nonexistent/site.pem'",
