@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"os/exec"
@@ -92,6 +93,27 @@ func sClient(t *harness.T, addr, name, caFile string) string {
 	return string(out)
 }
 
+// echoBoth writes msg while reading the echo back (a write-then-read of
+// more than the sockets' buffers could deadlock on any relay), within d.
+func echoBoth(c net.Conn, msg []byte, d time.Duration) error {
+	_ = c.SetDeadline(time.Now().Add(d))
+	defer c.SetDeadline(time.Time{})
+	werr := make(chan error, 1)
+	go func() { _, err := c.Write(msg); werr <- err }()
+	got := make([]byte, len(msg))
+	n, err := io.ReadFull(c, got)
+	if err != nil {
+		return fmt.Errorf("read %d of %d bytes: %w", n, len(msg), err)
+	}
+	if err := <-werr; err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if string(got) != string(msg) {
+		return fmt.Errorf("echo differs")
+	}
+	return nil
+}
+
 var proxyTLSCases = []harness.Case{
 	pc("proxy-tls-bind-ssl", "spec/proxy.md §10 (bind ssl crt, alpn)",
 		"bind ssl crt: a crypto/tls client verifies the certificate against the CA, negotiates ALPN http/1.1 and its bytes reach a plain backend and come back",
@@ -107,8 +129,8 @@ var proxyTLSCases = []harness.Case{
 				t.Errorf("ALPN %q, want http/1.1", alpn)
 			}
 			msg := randBytes(100 << 10)
-			if err := roundTrip(c, msg, msg, 10*time.Second); err != nil {
-				t.Fatalf("100 KiB echo: %.200v", err) // the error quotes what was read: keep the line short
+			if err := echoBoth(c, msg, 10*time.Second); err != nil {
+				t.Fatalf("100 KiB echo: %v", err)
 			}
 		}),
 	pc("proxy-tls-bind-ssl-openssl", "spec/proxy.md §10 (bind ssl crt; a second TLS stack)",
@@ -152,8 +174,8 @@ var proxyTLSCases = []harness.Case{
 			p := startProxy(t, e, simpleCfg("", "", "", be.addr()+" ssl verify required ca-file "+f.caFile+" sni str(backend.test)"))
 			c := dial(t, p.Addr(0), "")
 			msg := randBytes(100 << 10)
-			if err := roundTrip(c, msg, msg, 10*time.Second); err != nil {
-				t.Fatalf("100 KiB echo: %.200v", err) // the error quotes what was read: keep the line short
+			if err := echoBoth(c, msg, 10*time.Second); err != nil {
+				t.Fatalf("100 KiB echo: %v", err)
 			}
 			if got := <-sni; got != "backend.test" {
 				t.Errorf("backend saw SNI %q, want backend.test", got)
@@ -171,8 +193,8 @@ var proxyTLSCases = []harness.Case{
 				t.Fatalf("handshake: %v", err)
 			}
 			msg := randBytes(1 << 20)
-			if err := roundTrip(c, msg, msg, 10*time.Second); err != nil {
-				t.Fatalf("1 MiB echo: %.200v", err)
+			if err := echoBoth(c, msg, 10*time.Second); err != nil {
+				t.Fatalf("1 MiB echo: %v", err)
 			}
 			if got := <-sni; got != "proxy.test" {
 				t.Errorf("backend saw SNI %q, want proxy.test", got)
@@ -298,4 +320,3 @@ var proxyTLSCases = []harness.Case{
 	configErrorCase("proxy-config-ssl-server-no-ca", "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1 ssl\n", 5, "verify is enabled by default but no CA file specified",
 		"server ssl with verification on and no ca-file: exit 2, HAProxy's text"),
 }
-

@@ -87,7 +87,7 @@ func (s *session) connect(srv *server) {
 	s.leg = leg
 	c, err := s.p.eng.Dial(srv.cfg.Addr(s.dst), leg, engine.DialOptions{
 		Timeout: s.be.cfg.Timeouts.Connect,
-		Near:    s.cli,
+		Near:    s.nearConn(),
 	})
 	if err != nil {
 		s.connectFailed(err)

@@ -116,6 +116,17 @@ func (s *session) tlsEstablished(c engine.Conn) {
 	s.clientReady()
 }
 
+// nearConn is the client's engine connection, for DialOptions.Near: on a
+// TLS bind s.cli is the tlsconn.Conn, which an engine does not know (it
+// would ignore Near and could put the server leg on another loop, so the
+// two legs' callbacks would run at the same time).
+func (s *session) nearConn() engine.Conn {
+	if tc, ok := s.cli.(*tlsconn.Conn); ok {
+		return tc.Raw()
+	}
+	return s.cli
+}
+
 // SSLFrontSNI is ssl_fc_sni: the server name the client asked our TLS bind
 // for ("" if none or not TLS).
 func (s *session) SSLFrontSNI() string {

@@ -80,6 +80,11 @@ func TestTLSTerminate(t *testing.T) {
 	if st := s.TLS(); st == nil || st.ServerName != "proxy.test" || s.SSLFrontSNI() != "proxy.test" {
 		t.Fatalf("session TLS state %v", st)
 	}
+	// The server leg is dialed Near the socket, not the TLS layer (an
+	// engine ignores a Near it does not know and may use another loop).
+	if _, isTLS := s.nearConn().(*tlsconn.Conn); isTLS || s.nearConn() == s.cli {
+		t.Fatalf("nearConn %T is not the raw client connection", s.nearConn())
+	}
 }
 
 // tlsBackend is a fake server that reads a PROXY v2 header in clear, then

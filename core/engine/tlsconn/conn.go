@@ -692,7 +692,9 @@ func (c *Conn) State() (tls.ConnectionState, bool) {
 	return c.tc.ConnectionState(), true
 }
 
-// Raw is the underlying engine connection.
+// Raw is the underlying engine connection. Give it, not the Conn, as
+// engine.DialOptions.Near: an engine does not know a tlsconn.Conn and
+// would ignore it, so the new connection could land on another loop.
 func (c *Conn) Raw() engine.Conn { return c.raw }
 
 var _ engine.Conn = (*Conn)(nil)
