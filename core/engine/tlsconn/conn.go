@@ -269,9 +269,9 @@ func (c *Conn) rawData(in []byte) int {
 	case stOpen:
 		if c.inData {
 			// Called back from inside our own delivery: an engine that
-			// runs callbacks inline (gnet flushes a Write at once, and a
-			// drained peer resumes this connection) can come here while
-			// the plaintext buffer is in use. Keep the bytes for the
+			// runs callbacks inline (a Write flushed at once, a drained
+			// peer resuming this connection) can come here while the
+			// plaintext buffer is in use. Keep the bytes for the
 			// delivery that follows (bounded like the handshake input),
 			// so a full read buffer is never refused.
 			n := c.tr.stash(in)
@@ -341,7 +341,7 @@ func (c *Conn) rawDrained() {
 	}
 	if c.inWrite || c.inData {
 		// Called back from inside our own Write or delivery (an engine
-		// that flushes inline, gnet): the handler is in the middle of a
+		// that flushes and reports inline): the handler is in the middle of a
 		// callback and may not yet have paused the source this OnDrained
 		// is meant to resume, so it would be lost. Deliver it after the
 		// current callback.
@@ -661,9 +661,8 @@ func (c *Conn) ResumeRead() {
 
 // kickLater queues a delivery turn on the loop (at most one at a time).
 // It is a zero timer rather than Execute: a timer cannot be refused by a
-// full Execute queue, and on gnet an Execute queued from inside a callback
-// was seen never to run (the session then stalled with records held by
-// crypto/tls); the timer path does not share that.
+// full Execute queue (which would leave records held by crypto/tls with
+// nothing to deliver them).
 func (c *Conn) kickLater() {
 	if !c.kicked {
 		c.raw.AfterFunc(0, c.kick)
