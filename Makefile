@@ -19,9 +19,10 @@ ALL_ENGINES    := $(subst $(space),$(comma),$(ENGINE_MODS))
 # network namespace and tap devices, core/dpdknet), else the kernel engines.
 # Decided when the recipe runs, after `make deps` installed libdpdk-dev.
 DEFAULT_ENGINES_SH = if [ -d impl-dpdk ] && pkg-config --exists libdpdk 2>/dev/null && [ "$$(id -u)" = 0 ]; then echo $(ALL_ENGINES); else echo $(KERNEL_ENGINES); fi
-# Debian packages: real peers (haproxy, ceph-mon), unshare (util-linux),
-# network namespaces (iproute2), ps/free (procps).
-DEB_PKGS    := haproxy ceph-mon util-linux iproute2 procps
+# Debian packages: real peers (haproxy, ceph-mon, redis-server for the
+# proxy's health-check cases, openssl s_client for the content-rule cases),
+# unshare (util-linux), network namespaces (iproute2), ps/free (procps).
+DEB_PKGS    := haproxy ceph-mon redis-server util-linux iproute2 procps openssl
 # DPDK for impl-dpdk, only once that module exists.
 ifneq ($(wildcard impl-dpdk),)
 DEB_PKGS    += dpdk libdpdk-dev pkg-config
@@ -29,8 +30,9 @@ endif
 RACE        ?= -race
 GOTESTFLAGS ?=
 BENCHFLAGS  ?=
+FUZZTIME    ?= 10s
 
-.PHONY: all deps build test vet unit conformance perf-smoke bench report clean help
+.PHONY: all deps build test vet unit conformance perf-smoke bench report clean help fuzz
 
 all: build
 
@@ -38,6 +40,7 @@ help:
 	@echo "make bench   measure every built engine and the anchors, publish results/"
 	@echo "make test    vet, unit tests (-race), engine kit, conformance suite"
 	@echo "make deps | build | report | clean"
+	@echo "make fuzz    every FuzzX target, FUZZTIME (default 10s) each"
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -118,6 +121,19 @@ bench: build
 
 report:
 	$(GO) run ./perf/cmd/perf report results/latest
+
+# Every fuzz target of every module (func FuzzX in a *_test.go), each for
+# FUZZTIME; a crasher is written to the package's testdata/fuzz and fails.
+fuzz:
+	@for m in $(MODULES); do \
+	  for f in $$(cd $$m && grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	    d=$$(dirname $$f); \
+	    for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$m/$$f); do \
+	      echo "fuzz $$m/$$d $$t"; \
+	      (cd $$m && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$d) || exit 1; \
+	    done; \
+	  done; \
+	done
 
 clean:
 	rm -rf $(BIN)

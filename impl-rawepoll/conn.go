@@ -31,8 +31,6 @@ type conn struct {
 	laddr  net.Addr                         // guarded by mu once published
 	raddr  net.Addr
 
-	abort atomic.Bool // Abort: reset instead of FIN when the fd is closed
-
 	// Shared with writers on other goroutines.
 	mu          sync.Mutex
 	out         loopkit.OutQueue // discarded: Close called or closed by the loop
@@ -42,6 +40,7 @@ type conn struct {
 	sendErr     error // a direct send's error, for the loop to report
 
 	closing   atomic.Bool // Close called, or closed by the loop: no more callbacks
+	abort     atomic.Bool // Abort: reset instead of FIN when the fd is closed
 	timed     atomic.Bool // AfterFunc was called: the close drops its timers
 	spliceReq atomic.Bool // a Splice waits for the loop: hold OnData
 	// established: open and not closed, so writers may send directly;

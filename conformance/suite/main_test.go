@@ -43,6 +43,8 @@ func allCases() []harness.Case {
 	cs = append(cs, msgrClientCases...)
 	cs = append(cs, msgrSessionCases...)
 	cs = append(cs, proxyCases...)
+	cs = append(cs, proxyCheckCases...)
+	cs = append(cs, proxyProtoCheckCases...)
 	cs = append(cs, interopCases...)
 	return cs
 }

@@ -80,6 +80,21 @@ func dial(t *harness.T, addr string, src string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
+// refusedByHAProxy checks how the reference refused what an engine must
+// refuse with exit 2 before READY: haproxy exits non-zero (1) and its
+// stderr names want (its "parsing [bad.cfg:3]", "cannot bind socket").
+// The exit status and the one-line form are the engines' command-line
+// contract (spec/cli.md) and are not compared.
+func refusedByHAProxy(t *harness.T, r harness.Result, want string) {
+	t.Helper()
+	if r.Code <= 0 {
+		t.Fatalf("haproxy exit %d, want a refusal (stderr %q)", r.Code, strings.TrimSpace(r.Stderr))
+	}
+	if !strings.Contains(r.Stderr, want) {
+		t.Errorf("haproxy refused (exit %d) but its stderr %q does not name %s", r.Code, strings.TrimSpace(r.Stderr), want)
+	}
+}
+
 // expectRejected connects to addr from src and expects the connection to be
 // closed with nothing relayed (a `tcp-request connection reject`). A reset
 // during the TCP handshake counts as that close: HAProxy 2.6 resets a

@@ -601,11 +601,15 @@ var proxyCases = []harness.Case{
 	configErrorCase("proxy-config-missing-backend", "frontend fe\n    bind 127.0.0.1:0\n    default_backend nosuch\n", 3, "nosuch",
 		"default_backend naming a backend that does not exist: exit 2, error names file:line"),
 	pc("proxy-config-second-file", "CONTRACT.md Proxy (-f more.cfg), config errors with file:line",
-		"with two -f files, an error in the second names the second file and its line",
+		"with two -f files, an error in the second names the second file and its line (haproxy: `haproxy -c` refuses it naming two.cfg:3)",
 		func(t *harness.T, e harness.Engine) {
 			dir := t.TempDir()
 			f1 := writeCfgIn(t, dir, "one.cfg", cfgHead)
 			f2 := writeCfgIn(t, dir, "two.cfg", "frontend fe\n    bind 127.0.0.1:0\n    bogus_keyword 1\n")
+			if e.Reference {
+				refusedByHAProxy(t, harness.RunHAProxy(e, 10*time.Second, "-c", "-f", f1, "-f", f2), "two.cfg:3")
+				return
+			}
 			r := harness.Run(e, 10*time.Second, "proxy", "-f", f1, "-f", f2)
 			checkUsageError(t, []string{"proxy", "-f", f1, "-f", f2}, r)
 			if !strings.Contains(r.Stderr, "two.cfg:3") {
@@ -613,7 +617,7 @@ var proxyCases = []harness.Case{
 			}
 		}),
 	pc("proxy-bind-in-use", "CONTRACT.md Long-running commands (unusable address)",
-		"a bind address already in use (a userspace stack: one it does not own): exit 2 with a one-line error, no READY",
+		"a bind address already in use (a userspace stack: one it does not own): exit 2 with a one-line error, no READY (haproxy: it refuses to start, \"cannot bind socket\")",
 		func(t *harness.T, e harness.Engine) {
 			ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
 			if err != nil {
@@ -621,6 +625,10 @@ var proxyCases = []harness.Case{
 			}
 			defer ln.Close()
 			f := writeCfg(t, "h.cfg", cfgHead+"\nfrontend fe\n    bind "+ln.Addr().String()+"\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1\n")
+			if e.Reference {
+				refusedByHAProxy(t, harness.RunHAProxy(e, 10*time.Second, "-db", "-dR", "-f", f), "cannot bind socket")
+				return
+			}
 			checkUsageError(t, []string{"proxy", "-f", f}, harness.Run(e, 10*time.Second, "proxy", "-f", f))
 		}),
 	pc("proxy-bad-flags", "CONTRACT.md Long-running commands",
@@ -696,11 +704,19 @@ func writeCfgIn(t *harness.T, dir, name, text string) string {
 }
 
 func configErrorCase(id, body string, line int, word, desc string) harness.Case {
+	desc += fmt.Sprintf(" (haproxy: `haproxy -c` refuses it naming bad.cfg:%d)", line)
 	return pc(id, "CONTRACT.md Proxy (config errors: file:line, exit 2)", desc, func(t *harness.T, e harness.Engine) {
 		f := writeCfg(t, "bad.cfg", body)
+		want := fmt.Sprintf("bad.cfg:%d", line)
+		if e.Reference {
+			// HAProxy's wording differs ("unknown keyword 'frobnicate' in
+			// 'frontend' section", "unexpected character 's' in 'timeout
+			// client'"): the refusal and the line are what compare.
+			refusedByHAProxy(t, harness.RunHAProxy(e, 10*time.Second, "-c", "-f", f), want)
+			return
+		}
 		r := harness.Run(e, 10*time.Second, "proxy", "-f", f)
 		checkUsageError(t, []string{"proxy", "-f", "bad.cfg"}, r)
-		want := fmt.Sprintf("bad.cfg:%d", line)
 		if !strings.Contains(r.Stderr, want) {
 			t.Errorf("stderr %q does not name %s", strings.TrimSpace(r.Stderr), want)
 		}

@@ -134,7 +134,15 @@ func run(eng Engine, args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	env := &Env{Engine: eng, Stdout: stdout, Stderr: stderr, Ctx: ctx, Signals: sigs}
-	return cmd.Run(env, args[1:])
+	stopProfile, err := startProfile(os.Getenv(ProfileEnv))
+	if err != nil {
+		return env.Usagef("%v", err)
+	}
+	code := cmd.Run(env, args[1:])
+	if err := stopProfile(); err != nil {
+		env.Logf("%v", err)
+	}
+	return code
 }
 
 func usage(eng Engine, w io.Writer) {

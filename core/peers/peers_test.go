@@ -411,3 +411,41 @@ func TestCheckLocalAddr(t *testing.T) {
 		}
 	}
 }
+
+// A master and a replica on loopback: the replica syncs, and REPLICAOF
+// swaps the roles (what the tcp-check failover case does).
+func TestRedisMasterReplica(t *testing.T) {
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ma, ra := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+	m := StartRedisT(t, RedisOptions{Addr: ma})
+	r := StartRedisT(t, RedisOptions{Addr: ra, ReplicaOf: ma})
+	if s, err := m.Do("PING"); err != nil || s != "PONG" {
+		t.Fatalf("PING: %q %v", s, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := r.Do("INFO", "replication")
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica never synced: %q %v\n%s", info, err, r.LogTail(10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := r.Do("REPLICAOF", "NO", "ONE"); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := r.Do("INFO", "replication"); !strings.Contains(info, "role:master") {
+		t.Fatalf("after REPLICAOF NO ONE: %s", info)
+	}
+	if _, err := m.Do("REPLICAOF", "127.0.0.1", strconv.Itoa(ports[1])); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := m.Do("INFO", "replication"); !strings.Contains(info, "role:slave") {
+		t.Fatalf("old master after REPLICAOF: %s", info)
+	}
+}

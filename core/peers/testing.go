@@ -54,3 +54,22 @@ func FreePortT(t testing.TB) int {
 	}
 	return p
 }
+
+// StartRedisT is StartRedis for tests: files in t.TempDir(), stopped in
+// t.Cleanup, and the test fails if it died on its own.
+func StartRedisT(t testing.TB, opts RedisOptions) *Redis {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	r, err := StartRedis(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}

@@ -3,8 +3,8 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
-	"hash/fnv"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -24,7 +24,7 @@ type server struct {
 	be  *backend
 	cfg *config.Server
 	st  counters
-	id  int // persistence id (server_id): 1.. in declaration order
+	id  int // HAProxy's puid (server_id): the "id" keyword, else the smallest free id from 1
 	up  atomic.Bool
 	// tlsCfg is the TLS configuration for sessions ("ssl"), checkTLS the
 	// one for health checks (check-ssl, or ssl without port/addr); nil:
@@ -34,8 +34,14 @@ type server struct {
 	// Guarded by be.mu.
 	cur   int // sessions assigned (connecting or established)
 	rrCur int // smooth weighted round-robin state
+	mark  uint64
+	// sessions are the established sessions on this server, kept only
+	// when a health check may have to close them (on-marked-down
+	// shutdown-sessions, on-marked-up shutdown-backup-sessions).
+	sessions map[*session]struct{}
 	// Health-check state, touched only by this server's checker.
 	fails, oks int
+	check      atomic.Pointer[CheckResult]
 }
 
 func (s *server) isUp() bool { return s.up.Load() && !s.cfg.Disabled }
@@ -60,12 +66,25 @@ type backend struct {
 	queue    []*session
 	queueCap int
 	lcNext   int // leastconn tie-break rotation
+
+	// HAProxy's structures for static-rr, first and balance source
+	// (lb.go): the server map, the servers by id, the hash ring.
+	lbmap    *lbMap
+	byID     []*server
+	ring     *chashRing
+	markGen  uint64
+	tracking bool // servers keep their sessions (server.sessions)
 }
 
 func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 	be := &backend{p: p, cfg: cfg, queueCap: queueCap}
+	backups := false
 	for i, sc := range cfg.Servers {
-		s := &server{be: be, cfg: sc, id: i + 1}
+		id := sc.ID // the parser numbers servers without "id"
+		if id == 0 {
+			id = i + 1
+		}
+		s := &server{be: be, cfg: sc, id: id}
 		if sc.SSL.Enabled || sc.CheckSSL {
 			cfg := serverTLSConfig(&sc.SSL)
 			if sc.SSL.Enabled {
@@ -81,6 +100,18 @@ func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 		}
 		s.up.Store(true) // HAProxy starts servers up; checks take them down
 		be.servers = append(be.servers, s)
+		backups = backups || sc.Backup
+	}
+	for _, s := range be.servers {
+		if s.cfg.ShutdownOnDown || (s.cfg.ShutdownBackupOnUp && backups) {
+			be.tracking = true
+		}
+	}
+	be.lbmap = newLBMap(be.servers)
+	be.byID = slices.Clone(be.servers)
+	slices.SortStableFunc(be.byID, func(a, b *server) int { return a.cfg.ID - b.cfg.ID })
+	if cfg.Balance == config.Source && cfg.HashType == config.Consistent {
+		be.ring = newCHashRing(be.servers)
 	}
 	return be
 }
@@ -127,6 +158,12 @@ func (be *backend) pickLocked(src netip.Addr, avoid *server) (*server, bool) {
 	if len(cands) == 0 {
 		return nil, false
 	}
+	if be.cfg.Balance == config.StaticRR {
+		// The map holds every candidate; it skips avoid itself, so a
+		// redispatch does not rebuild it.
+		be.lbmap.update(cands)
+		return be.lbmap.nextRR(avoid), true
+	}
 	if avoid != nil && len(cands) > 1 {
 		out := cands[:0:0]
 		for _, s := range cands {
@@ -138,24 +175,38 @@ func (be *backend) pickLocked(src netip.Addr, avoid *server) (*server, bool) {
 	}
 	switch be.cfg.Balance {
 	case config.Source:
-		// Hash the source address over the candidates' weights; a full
-		// server queues the client rather than moving it, to keep affinity.
-		total := 0
-		for _, s := range cands {
-			total += s.cfg.Weight
-		}
-		h := fnv.New32a()
-		b := src.Unmap().AsSlice()
-		_, _ = h.Write(b)
-		n := int(h.Sum32() % uint32(total))
-		for _, s := range cands {
-			if n < s.cfg.Weight {
-				if s.hasRoom() {
-					return s, true
-				}
-				return nil, true
+		// HAProxy's get_server_sh over the map or the ring; a full
+		// server queues the client rather than moving it, to keep
+		// affinity.
+		h := sourceHash(src, be.cfg.HashAvalanche)
+		var s *server
+		if be.ring != nil {
+			if be.ring.stale(be.servers) {
+				be.ring = newCHashRing(be.servers)
 			}
-			n -= s.cfg.Weight
+			be.markGen++
+			for _, c := range cands {
+				c.mark = be.markGen
+			}
+			s = be.ring.lookup(h, func(x *server) bool { return x.mark == be.markGen })
+		} else {
+			be.lbmap.update(cands)
+			s = be.lbmap.hash(h)
+		}
+		if s != nil && s.hasRoom() {
+			return s, true
+		}
+		return nil, true
+	case config.First:
+		// The first server by id with a free slot (lb_fas.c).
+		be.markGen++
+		for _, c := range cands {
+			c.mark = be.markGen
+		}
+		for _, s := range be.byID {
+			if s.mark == be.markGen && s.hasRoom() {
+				return s, true
+			}
 		}
 		return nil, true
 	case config.LeastConn:
@@ -295,4 +346,62 @@ func (be *backend) pump() {
 			}
 		}
 	}
+}
+
+// trackSession records an established session on srv when a health
+// check may have to close it (backend.tracking).
+func (be *backend) trackSession(srv *server, s *session) {
+	if !be.tracking {
+		return
+	}
+	be.mu.Lock()
+	if srv.sessions == nil {
+		srv.sessions = map[*session]struct{}{}
+	}
+	srv.sessions[s] = struct{}{}
+	be.mu.Unlock()
+	s.tracked = true
+}
+
+func (be *backend) untrackSession(srv *server, s *session) {
+	be.mu.Lock()
+	delete(srv.sessions, s)
+	be.mu.Unlock()
+	s.tracked = false
+}
+
+// shutdownSessions closes the established sessions of the servers sel
+// picks, each on its own loop (on-marked-down shutdown-sessions,
+// on-marked-up shutdown-backup-sessions). why is HAProxy's first
+// termination letter: D (the server went down), U (an active server came
+// up, so backup sessions end).
+func (be *backend) shutdownSessions(sel func(*server) bool, why string) {
+	be.mu.Lock()
+	var victims []*session
+	for _, srv := range be.servers {
+		if sel(srv) {
+			for s := range srv.sessions {
+				victims = append(victims, s)
+			}
+		}
+	}
+	be.mu.Unlock()
+	for _, s := range victims {
+		_ = s.cli.Execute(func() { s.kill(why) })
+	}
+}
+
+// upServers counts the usable active and backup servers (for HAProxy's
+// "N active and M backup servers left" log text).
+func (be *backend) upServers() (active, backup int) {
+	for _, s := range be.servers {
+		if s.usable() {
+			if s.cfg.Backup {
+				backup++
+			} else {
+				active++
+			}
+		}
+	}
+	return
 }

@@ -145,6 +145,7 @@ func (s *session) established(c engine.Conn, headerSent bool) {
 	s.srv.st.stot.Add(1)
 	s.srv.st.scur.Add(1)
 	s.srvCounted = true
+	s.be.trackSession(s.srv, s)
 	s.stickStore()
 	if v := s.srv.cfg.SendProxy; v != 0 && !headerSent {
 		if err := c.Write(s.proxyHeader(v)); err != nil {

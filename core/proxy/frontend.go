@@ -146,9 +146,19 @@ func (p *Proxy) admitWaiters(first *frontend) {
 // condition holds, else default_backend (nil: none).
 func (fe *frontend) route(s *session) *backend {
 	for _, u := range fe.cfg.UseBackends {
-		if s.holds(u.Cond, config.PhaseContent) {
+		if !s.holds(u.Cond, config.PhaseContent) {
+			continue
+		}
+		if u.Dynamic == nil {
 			return fe.p.bemap[u.Backend]
 		}
+		// A dynamic name that is no backend ends the rules (HAProxy).
+		var buf [64]byte
+		s.env.S, s.env.Phase, s.env.Final = s, config.PhaseContent, true
+		if b := fe.p.cfg.Backend(string(u.Dynamic.Build(&s.env, buf[:0]))); b != nil {
+			return fe.p.bemap[b]
+		}
+		break
 	}
 	if fe.cfg.DefaultBackend != nil {
 		return fe.p.bemap[fe.cfg.DefaultBackend]

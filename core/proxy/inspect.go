@@ -21,7 +21,7 @@ import (
 func (s *session) startInspect(be bool) {
 	s.phase = phContent
 	s.inspectBE = be
-	s.inspectPos = 0
+	s.inspectYield, s.inspectRan = -1, 0
 	s.inspectStart = s.p.clock.Now()
 	s.inspect()
 	if s.phase == phContent {
@@ -53,25 +53,42 @@ func (s *session) inspect() {
 	if delay <= 0 || !s.p.clock.Now().Before(s.inspectStart.Add(delay)) {
 		final = true
 	}
-	// The rules resume where they waited (inspectPos), so a non-final
-	// action (track-scN, sc-inc-gpc0) runs once per session.
+	// As HAProxy's tcp_inspect_request, every pass evaluates the rules
+	// from the first: a condition that passed on partial data may not on
+	// more. Only a rule whose action waited for its key (a track-scN on a
+	// sample still changing: HAProxy's yield) resumes at that action. A
+	// non-final action runs once per session (inspectRan; HAProxy would
+	// run sc-inc-gpc0 again on each pass, track-scN tracks once anyway).
+	start, resume := 0, s.inspectYield >= 0
+	if resume {
+		start = s.inspectYield
+		s.inspectYield = -1
+	}
 rules:
-	for s.inspectPos < len(rules) {
-		r := &rules[s.inspectPos]
-		switch s.eval(r.Cond, config.PhaseContent, final) {
-		case config.Miss:
-			return // wait for data, the delay or EOF
-		case config.Fail:
-			s.inspectPos++
-			continue
+	for i := start; i < len(rules); i++ {
+		r := &rules[i]
+		if !resume || i != start {
+			switch s.eval(r.Cond, config.PhaseContent, final) {
+			case config.Miss:
+				return // wait for data, the delay or EOF
+			case config.Fail:
+				continue
+			}
+		}
+		once := i < 64 && s.inspectRan&(1<<i) != 0
+		if once {
+			continue // its non-final action already ran
 		}
 		v, done := s.runRule(r, config.PhaseContent, final)
 		if !done {
-			s.inspectPos++
+			if i < 64 {
+				s.inspectRan |= 1 << i
+			}
 			continue
 		}
 		switch v {
 		case vWait:
+			s.inspectYield = i
 			return // a track key needs more data
 		case vReject, vSilentDrop:
 			s.fe.st.dreq.Add(1)

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,16 +160,21 @@ func TestInspectClientEOF(t *testing.T) {
 	}
 }
 
-// A full buffer (tune.bufsize) ends the wait, and nothing is lost.
+// A full buffer ends the wait, and nothing is lost. Full is tune.bufsize
+// less HAProxy's rewrite reserve (1024): 15360 bytes, where haproxy 2.6
+// decides too (checked against it).
 func TestInspectBufferFull(t *testing.T) {
 	h := sniHarness(t, `
 frontend fe
     bind 127.0.0.1:8443
     tcp-request inspect-delay 10s
-    tcp-request content reject if { req.len lt 100000 } !{ req.len ge 16384 }
-    default_backend bk_def
+    tcp-request content reject if { req.len lt 100000 } !{ req.len ge 15360 }
+    use_backend bk_def if { req.len 15360 }
+    default_backend bk_a
 backend bk_def
     server d 127.0.0.1:9002
+backend bk_a
+    server a 127.0.0.1:9001
 `)
 	cli := h.dial("127.0.0.1:8443", &peer{})
 	h.settle()
@@ -298,5 +305,102 @@ backend bk_def
 	h.settle()
 	if srv := h.only("127.0.0.1:9001"); !bytes.Equal(srv.data.Bytes(), b) {
 		t.Fatalf("server got %d bytes, want %d", srv.data.Len(), len(b))
+	}
+}
+
+// Every pass evaluates the rules from the first, as HAProxy does: a rule
+// that did not apply on partial data (req.len lt 4 held, so its negation
+// failed) is evaluated again on more data and decides once the data is
+// final, although a later rule would have accepted meanwhile.
+func TestInspectRulesFromTheTop(t *testing.T) {
+	h := sniHarness(t, `
+frontend fe
+    bind 127.0.0.1:8000
+    tcp-request inspect-delay 5s
+    tcp-request content reject if !{ req.len lt 4 }
+    tcp-request content accept if { req.len gt 20 }
+    default_backend bk_def
+backend bk_def
+    server d 127.0.0.1:9002
+`)
+	cli := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = cli.conn.Write([]byte("abc"))
+	h.settle()
+	_ = cli.conn.Write(bytes.Repeat([]byte("x"), 30))
+	h.settle()
+	if cli.eof || len(h.servers["127.0.0.1:9002"]) != 0 {
+		t.Fatalf("decided before the data was final (eof %v, servers %d)", cli.eof, len(h.servers["127.0.0.1:9002"]))
+	}
+	h.advance(5 * time.Second)
+	h.settle()
+	if !cli.eof && !cli.closed {
+		t.Fatal("not rejected when the delay expired")
+	}
+	if len(h.servers["127.0.0.1:9002"]) != 0 {
+		t.Fatal("a server was contacted")
+	}
+}
+
+// A content reject is logged as haproxy 2.6 logs it (checked against it):
+// "fe fe/<NOSRV> -1/-1/0 0 PR 1/1/0/0/0 0/0".
+func TestContentRejectLog(t *testing.T) {
+	h := sniHarness(t, `
+global
+    log stderr local0
+frontend fe
+    bind 127.0.0.1:8000
+    option tcplog
+    tcp-request inspect-delay 1s
+    tcp-request content reject if { req.payload(0,4) -m str EVIL }
+    default_backend bk_def
+backend bk_def
+    server d 127.0.0.1:9002
+`)
+	cli := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = cli.conn.Write([]byte("EVIL"))
+	h.settle()
+	f := strings.Fields(strings.TrimSpace(h.log.String()))
+	if len(f) != 9 || strings.Join(f[2:], " ") != "fe fe/<NOSRV> -1/-1/0 0 PR 1/1/0/0/0 0/0" {
+		t.Fatalf("log line %q", h.log.String())
+	}
+}
+
+// use_backend %[req.ssl_sni,lower,map_dom(FILE,DEFAULT)]: the common TLS
+// passthrough setup for many names. A name that is no backend ends the
+// rules and the default backend serves, as in haproxy 2.6 (checked).
+func TestDynamicUseBackend(t *testing.T) {
+	m := t.TempDir() + "/sni.map"
+	if err := os.WriteFile(m, []byte("a.example bk_a\nghost.example bk_ghost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `
+frontend fe
+    bind 127.0.0.1:8443
+    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.ssl_hello_type 1 }
+    use_backend %[req.ssl_sni,lower,map_dom(` + m + `,bk_def)]
+    use_backend bk_a if TRUE
+    default_backend bk_def
+backend bk_a
+    server a 127.0.0.1:9001
+backend bk_def
+    server d 127.0.0.1:9002
+`
+	for _, tc := range []struct{ sni, want string }{
+		{"A.Example", "127.0.0.1:9001"},
+		{"www.a.example", "127.0.0.1:9001"},
+		{"other.example", "127.0.0.1:9002"}, // the map's default
+		{"ghost.example", "127.0.0.1:9002"}, // no such backend: default, not the next rule
+	} {
+		t.Run(tc.sni, func(t *testing.T) {
+			h := sniHarness(t, cfg)
+			cli := h.dial("127.0.0.1:8443", &peer{})
+			h.settle()
+			_ = cli.conn.Write(hello(t, tc.sni))
+			h.settle()
+			h.only(tc.want)
+		})
 	}
 }

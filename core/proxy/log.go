@@ -31,7 +31,9 @@ func (s *session) logSession() {
 	if !s.connected.IsZero() {
 		tc = ms(s.connected.Sub(s.start))
 	}
-	bname, sname := "<NOSRV>", "<NOSRV>"
+	// Before a backend is chosen (a content reject, no backend) HAProxy's
+	// stream has the frontend as its backend: "fe fe/<NOSRV>".
+	bname, sname := s.fe.cfg.Name, "<NOSRV>"
 	if s.be != nil {
 		bname = s.be.cfg.Name
 	}

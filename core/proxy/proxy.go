@@ -181,11 +181,16 @@ func (p *Proxy) Start() error {
 	}
 	for _, be := range p.backends {
 		for _, s := range be.servers {
-			target := s.cfg.CheckTarget()
-			if s.cfg.Check && target == "" {
+			// A server without a port is checkable through "port" or a
+			// first "tcp-check connect port N".
+			checkable := s.cfg.CheckTarget() != ""
+			if c := be.cfg.Check.FirstConnect(); c != nil && c.Port != 0 {
+				checkable = true
+			}
+			if s.cfg.Check && !checkable {
 				p.logf("Server %s/%s: no port to check (set 'port'), health check disabled", be.cfg.Name, s.cfg.Name)
 			}
-			if s.cfg.Check && !s.cfg.Disabled && target != "" {
+			if s.cfg.Check && !s.cfg.Disabled && checkable {
 				c := newChecker(p, s)
 				p.checks = append(p.checks, c)
 				c.start()
@@ -279,6 +284,24 @@ func (p *Proxy) ServerStats(backend, name string) (c Counters, up bool, ok bool)
 		}
 	}
 	return Counters{}, false, false
+}
+
+// ServerCheck returns the result of a server's last health check (false:
+// unknown server, or no check finished yet).
+func (p *Proxy) ServerCheck(backend, name string) (CheckResult, bool) {
+	for _, be := range p.backends {
+		if be.cfg.Name != backend {
+			continue
+		}
+		for _, s := range be.servers {
+			if s.cfg.Name == name {
+				if r := s.check.Load(); r != nil {
+					return *r, true
+				}
+			}
+		}
+	}
+	return CheckResult{}, false
 }
 
 // logf writes one log line when logging is configured for the frontend.

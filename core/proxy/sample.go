@@ -21,10 +21,23 @@ func (s *session) Src() netip.AddrPort { return s.src }
 func (s *session) Dst() netip.AddrPort { return s.dst }
 
 // Req is the request bytes buffered before the server connection, and
-// whether no more will come: the buffer is full (tune.bufsize) or the
-// client sent EOF.
+// whether no more will come: the buffer is full for content inspection
+// (inspectLimit) or the client sent EOF.
 func (s *session) Req() ([]byte, bool) {
-	return s.pending, len(s.pending) >= s.p.bufsize || s.req.shutr
+	return s.pending, len(s.pending) >= s.inspectLimit() || s.req.shutr
+}
+
+// maxRewrite is HAProxy's default tune.maxrewrite: the part of a buffer
+// kept free while analysers (content rules) work on it, at most half the
+// buffer.
+const maxRewrite = 1024
+
+// inspectLimit is how many request bytes content rules may wait for:
+// tune.bufsize less HAProxy's rewrite reserve (15360 with the default
+// 16384, as haproxy 2.6 decides a "req.len" rule at 15360 bytes). Reaching
+// it makes the data final.
+func (s *session) inspectLimit() int {
+	return s.p.bufsize - min(maxRewrite, s.p.bufsize/2)
 }
 
 // tlsStater is what the TLS layer's connection (core/engine/tlsconn.Conn,
@@ -35,22 +48,22 @@ type tlsStater interface {
 	State() (tls.ConnectionState, bool)
 }
 
-// TLS is the client-side TLS state, nil on a raw bind or before the
-// handshake completed. This is the one place that reads it.
-func (s *session) TLS() *tls.ConnectionState {
+// TLS is the client-side TLS state, false on a raw bind or before the
+// handshake completed. This is the one place fetches read it from.
+func (s *session) TLS() (tls.ConnectionState, bool) {
 	if s.tls != nil {
-		return s.tls
+		return *s.tls, true
 	}
 	ts, ok := s.cli.(tlsStater)
 	if !ok {
-		return nil
+		return tls.ConnectionState{}, false
 	}
 	st, ok := ts.State()
 	if !ok {
-		return nil
+		return tls.ConnectionState{}, false
 	}
 	s.tls = &st
-	return s.tls
+	return st, true
 }
 
 // eval evaluates c for the session in rule set ph.

@@ -73,7 +73,8 @@ type session struct {
 	// inspectBE: the content rules being run are the backend's;
 	// inspectStart: when they started (inspect-delay counts from there).
 	inspectBE    bool
-	inspectPos   int // the next content rule to run (they resume after a wait)
+	inspectYield int    // a content rule waiting in its action (-1: none)
+	inspectRan   uint64 // content rules (first 64) whose non-final action ran
 	inspectStart time.Time
 	// env is the reused evaluation context of conditions; tls caches the
 	// client's TLS state (sample.go).
@@ -86,6 +87,7 @@ type session struct {
 	feCounted  bool // counted in the frontend's scur
 	beCounted  bool // counted in the backend's scur
 	srvCounted bool // counted in the server's scur
+	tracked    bool // in srv.sessions (backend.trackSession)
 	attempts   int  // connection attempts made
 	bytesIn    int64
 	bytesOut   int64
@@ -233,16 +235,21 @@ func (s *session) clientData(c engine.Conn, in []byte) int {
 	return len(in)
 }
 
-// buffer keeps early client bytes until the server leg is up.
+// buffer keeps early client bytes until the server leg is up: at most
+// tune.bufsize, or while content rules inspect them, HAProxy's inspect
+// limit (inspectLimit); at the limit the client is paused.
 func (s *session) buffer(in []byte) int {
 	s.cliLast = s.p.clock.Now()
-	room := s.p.bufsize - len(s.pending)
-	n := min(room, len(in))
+	limit := s.p.bufsize
+	if s.phase == phContent {
+		limit = s.inspectLimit()
+	}
+	n := max(min(limit-len(s.pending), len(in)), 0)
 	if s.pending == nil {
 		s.pending = make([]byte, 0, min(s.p.bufsize, max(len(in), 512)))
 	}
 	s.pending = append(s.pending, in[:n]...)
-	if len(s.pending) >= s.p.bufsize {
+	if len(s.pending) >= limit {
 		s.cli.PauseRead()
 	}
 	return n
@@ -325,6 +332,9 @@ func (s *session) end(term string) {
 	if s.srvCounted {
 		s.srv.st.scur.Add(-1)
 	}
+	if s.tracked {
+		s.be.untrackSession(s.srv, s)
+	}
 	if s.slot {
 		s.slot = false
 		s.be.release(s.srv)
@@ -333,8 +343,11 @@ func (s *session) end(term string) {
 		s.be.st.scur.Add(-1)
 	}
 	if s.feCounted {
-		s.fe.st.scur.Add(-1)
+		// Logged with the backend and server counts already down and
+		// the frontend's and the process's still up, as haproxy 2.6
+		// does ("1/1/0/0/0" for a lone session).
 		s.logSession()
+		s.fe.st.scur.Add(-1)
 	}
 	if s.admitted {
 		s.fe.leave()
@@ -342,6 +355,17 @@ func (s *session) end(term string) {
 	s.untrackAll()
 	s.p.live.Add(-1)
 	s.p.maybeDone()
+}
+
+// kill ends the session for a health check (shutdownSessions); why is
+// the first letter of its termination state, the second the phase (D:
+// data).
+func (s *session) kill(why string) {
+	if s.phase == phClosed {
+		return
+	}
+	s.term = why + "D"
+	s.end(s.term)
 }
 
 // ---- timers ----

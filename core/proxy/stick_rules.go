@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 
@@ -68,6 +69,14 @@ func (s *session) sampleKey(t *sticktable.Table, x *config.SampleExpr, ph config
 	cfg := t.Config()
 	switch smp.Type {
 	case config.TypeIP:
+		if cfg.Type == sticktable.TypeInteger {
+			// HAProxy's ip-to-int cast: an IPv4 address as a number.
+			a := smp.IP.Unmap()
+			if !a.Is4() {
+				return k, false, false
+			}
+			return sticktable.KeyInt(int64(binary.BigEndian.Uint32(a.AsSlice()))), true, false
+		}
 		k, ok = t.KeyAddr(smp.IP)
 		return k, ok, false
 	case config.TypeInt, config.TypeBool:
@@ -123,13 +132,15 @@ func (be *backend) serverByName(name string) *server {
 	return nil
 }
 
-// serverByID finds the server with the persistence id id (1-based, in
-// declaration order, as HAProxy numbers servers without "id").
+// serverByID finds the server with the persistence id id: its "id", or
+// its position from 1 as HAProxy numbers servers without one.
 func (be *backend) serverByID(id int) *server {
-	if id < 1 || id > len(be.servers) {
-		return nil
+	for _, s := range be.servers {
+		if s.id == id {
+			return s
+		}
 	}
-	return be.servers[id-1]
+	return nil
 }
 
 // stickMatch runs the backend's "stick on|match" rules (HAProxy's

@@ -233,3 +233,145 @@ backend be
 	}
 	_ = engine.Aborter(nil)
 }
+
+// The classic per-source concurrency limit: sc0_conn_cur counts the live
+// sessions of the source (this one included); a closed session frees its
+// place at once (conn_cur goes down at session end).
+func TestStickConnCurLimit(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 0.0.0.0:8000
+    stick-table type ip size 10 store conn_cur
+    tcp-request connection track-sc0 src
+    tcp-request connection reject if { sc0_conn_cur gt 2 } || { src_conn_cur gt 2 }
+    default_backend be
+backend be
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	a, b := h.dial("10.0.0.1:8000", &peer{}), h.dial("10.0.0.1:8000", &peer{})
+	h.settle()
+	c := h.dial("10.0.0.1:8000", &peer{})
+	h.settle()
+	gone := func(p *peer) bool { return p.eof || p.closed }
+	if gone(a) || gone(b) || !gone(c) {
+		t.Fatalf("closed: %v %v, third %v", gone(a), gone(b), gone(c))
+	}
+	h.e.InjectReset(a.conn) // the session ends at once
+	h.settle()
+	d := h.dial("10.0.0.1:8000", &peer{})
+	h.settle()
+	if gone(d) {
+		t.Fatal("a place freed by a closed session was not reused")
+	}
+	if v, _, _ := h.p.Table("fe").Read(mustKey(t, h, "fe", "10.0.0.1"), sticktable.ConnCur); v != 2 {
+		t.Fatalf("conn_cur %d, want 2", v)
+	}
+}
+
+// Content rules track a key that needs request bytes: the rule waits for
+// them (inspect-delay), tracks once, and a later condition reads it.
+func TestStickContentTrack(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 0.0.0.0:8000
+    stick-table type string len 4 size 10 store conn_cnt,gpc0
+    tcp-request inspect-delay 5s
+    tcp-request content track-sc2 req.payload(0,4)
+    tcp-request content sc-inc-gpc0(2)
+    tcp-request content reject if { sc2_get_gpc0 gt 1 }
+    default_backend be
+backend be
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	c1 := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = c1.conn.Write([]byte("ab"))
+	h.settle()
+	if len(h.servers["127.0.0.1:9001"]) != 0 || h.p.Table("fe").Len() != 0 {
+		t.Fatal("tracked before the key's bytes arrived")
+	}
+	_ = c1.conn.Write([]byte("cdef"))
+	h.settle()
+	if len(h.servers["127.0.0.1:9001"]) != 1 {
+		t.Fatal("first session not served")
+	}
+	c2 := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = c2.conn.Write([]byte("abcdXYZ"))
+	h.settle()
+	if !c2.eof || len(h.servers["127.0.0.1:9001"]) != 1 {
+		t.Fatalf("second session with the same key: eof %v", c2.eof)
+	}
+	want := "# table: fe, type: string, size:10, used:1\n0xP: key=abcd use=1 exp=0 gpc0=2 conn_cnt=2\n"
+	if got := h.dumpTable("fe"); got != want {
+		t.Fatalf("show table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Keys are cast to the table's type as HAProxy's smp_to_stkey does: an
+// address into an integer table is its 32-bit value, into a string table
+// its text; an integer into an ip table is an IPv4 address.
+func TestStickKeyCasts(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 0.0.0.0:8000
+    stick-table type integer size 10
+    tcp-request connection track-sc0 src
+    tcp-request connection track-sc1 src table s
+    tcp-request connection track-sc2 dst_port table i
+    default_backend be
+backend s
+    stick-table type string len 6 size 10
+backend i
+    stick-table type ip size 10
+backend be
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	h.dial("10.0.0.1:8000", &peer{})
+	h.settle()
+	for name, want := range map[string]string{
+		"fe": "# table: fe, type: integer, size:10, used:1\n0xP: key=167772161 use=1 exp=0\n",
+		"s":  "# table: s, type: string, size:10, used:1\n0xP: key=10.0.0 use=1 exp=0\n",
+		"i":  "# table: i, type: ip, size:10, used:1\n0xP: key=0.0.31.64 use=1 exp=0\n",
+	} {
+		if got := h.dumpTable(name); got != want {
+			t.Errorf("table %s:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+}
+
+// On an accept-proxy bind the connection rules track the socket's source
+// (HAProxy runs them before the header), while stick rules and content
+// tracking see the header's source.
+func TestStickAcceptProxySources(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+frontend fe
+    bind 127.0.0.1:8000 accept-proxy
+    stick-table type ip size 10 store conn_cnt
+    tcp-request connection track-sc0 src
+    tcp-request content track-sc1 src table be
+    default_backend be
+backend be
+    stick-table type ip size 10 store conn_cnt
+    stick on src
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	cli := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	_ = cli.conn.Write([]byte("PROXY TCP4 192.0.2.1 198.51.100.2 40001 443\r\nhello"))
+	h.settle()
+	if got := h.dumpTable("fe"); !strings.Contains(got, "key=127.0.0.1 use=1") || strings.Contains(got, "192.0.2.1") {
+		t.Errorf("connection rules tracked:\n%s", got)
+	}
+	if got := h.dumpTable("be"); !strings.Contains(got, "key=192.0.2.1 use=1 exp=0 server_id=1 conn_cnt=1 server_key=a") || strings.Contains(got, "127.0.0.1") {
+		t.Errorf("content tracking and stick on:\n%s", got)
+	}
+}

@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/tlsconn"
 	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
+	"github.com/netmodels/netmodels/core/proxy/tcpcheck"
 	"github.com/netmodels/netmodels/core/proxy/tlshello"
 )
 
@@ -130,7 +132,7 @@ func (s *session) nearConn() engine.Conn {
 // SSLFrontSNI is ssl_fc_sni: the server name the client asked our TLS bind
 // for ("" if none or not TLS).
 func (s *session) SSLFrontSNI() string {
-	if st := s.TLS(); st != nil {
+	if st, ok := s.TLS(); ok {
 		return st.ServerName
 	}
 	return ""
@@ -165,7 +167,7 @@ func (h serverPlain) OnClose(c engine.Conn, err error)    { h.l.plainClose(c, er
 // the client's handshake carried, else the one in the ClientHello among
 // the request bytes buffered so far (TLS passed through); "" if none.
 func (s *session) helloSNI() string {
-	if s.TLS() != nil {
+	if _, ok := s.TLS(); ok {
 		return s.SSLFrontSNI()
 	}
 	if h, err := tlshello.Parse(s.pending); err == nil {
@@ -191,7 +193,7 @@ func (s *session) serverTLS(srv *server) *tls.Config {
 // client certificate's common name.
 func (s *session) sslTLVs(withCN bool) []proxyproto.TLV {
 	v := make([]byte, 5, 64)
-	if st := s.TLS(); st != nil {
+	if st, ok := s.TLS(); ok {
 		v[0] |= proxyproto.SSLClientSSL
 		v = appendSub(v, proxyproto.SubtypeSSLVersion, tlsVersionName(st.Version))
 		if len(st.PeerCertificates) > 0 {
@@ -229,4 +231,83 @@ func tlsVersionName(v uint16) string {
 		return "TLSv1.3"
 	}
 	return fmt.Sprintf("unknown(0x%04x)", v)
+}
+
+// checkTLS is the raw handler of a check-ssl health-check connection: the
+// PROXY header (check-send-proxy) in clear, then the TLS handshake, then
+// the check leg sees plaintext (its OnOpen after the handshake: a failed
+// handshake is a failed connect).
+type checkTLS struct {
+	leg  *checkLeg
+	cfg  *tls.Config
+	opts tlsconn.Options
+	h    engine.Handler
+}
+
+func (w *checkTLS) OnOpen(c engine.Conn) {
+	r := w.leg.r
+	r.locked(func() {
+		if !w.leg.current() {
+			return
+		}
+		w.leg.handshaking = true
+		r.runner.HandshakeStarted()
+		if v := r.sendProxy(w.leg.rule); v != 0 {
+			if c.Write(checkProxyHeader(v, c)) == nil {
+				w.leg.headerSent = true
+			}
+		}
+	})
+	w.h = tlsconn.StartClient(c, w.leg, w.cfg, w.opts)
+}
+
+func (w *checkTLS) OnData(c engine.Conn, in []byte) int {
+	if w.h == nil {
+		return len(in)
+	}
+	return w.h.OnData(c, in)
+}
+
+func (w *checkTLS) OnReadEOF(c engine.Conn) {
+	if w.h != nil {
+		w.h.OnReadEOF(c)
+	}
+}
+
+func (w *checkTLS) OnDrained(c engine.Conn) {
+	if w.h != nil {
+		w.h.OnDrained(c)
+	}
+}
+
+func (w *checkTLS) OnClose(c engine.Conn, err error) {
+	if w.h == nil {
+		w.leg.OnClose(c, err) // the dial failed
+		return
+	}
+	w.h.OnClose(c, err)
+}
+
+// tlsConfig is the TLS configuration of a check connection, nil for a
+// plain one: "tcp-check connect ssl [sni S] [alpn L]", or a default
+// connect of a server with check-ssl (or ssl without port/addr).
+func (r *checkRun) tlsConfig(rule *tcpcheck.Connect) *tls.Config {
+	srv := r.c.srv
+	cfg := srv.checkTLS
+	if !rule.SSL && !(rule.Default && cfg != nil) {
+		return nil
+	}
+	if cfg == nil {
+		cfg = serverTLSConfig(&srv.cfg.SSL)
+	}
+	if rule.SNI != "" || rule.ALPN != "" {
+		cfg = cfg.Clone()
+		if rule.SNI != "" {
+			cfg.ServerName = rule.SNI
+		}
+		if rule.ALPN != "" {
+			cfg.NextProtos = strings.Split(rule.ALPN, ",")
+		}
+	}
+	return cfg
 }

@@ -77,8 +77,8 @@ func TestTLSTerminate(t *testing.T) {
 		t.Fatalf("server got %q", got)
 	}
 	s := th.sessions[0]
-	if st := s.TLS(); st == nil || st.ServerName != "proxy.test" || s.SSLFrontSNI() != "proxy.test" {
-		t.Fatalf("session TLS state %v", st)
+	if st, ok := s.TLS(); !ok || st.ServerName != "proxy.test" || s.SSLFrontSNI() != "proxy.test" {
+		t.Fatalf("session TLS state %v %q", ok, st.ServerName)
 	}
 	// The server leg is dialed Near the socket, not the TLS layer (an
 	// engine ignores a Near it does not know and may use another loop).
@@ -267,4 +267,49 @@ func TestTLSCheckSSL(t *testing.T) {
 	if !up() {
 		t.Fatal("not up once a TLS server answers")
 	}
+}
+
+// TestTLSTcpCheckConnectSSL: "tcp-check connect ssl" then send/expect run
+// over TLS: a TLS server answering PONG keeps the server up, one that
+// answers something else takes it down.
+func TestTLSTcpCheckConnectSSL(t *testing.T) {
+	th := newTLSHarness(t, func(th *tlsHarness) string {
+		return cfgWith("listen l", "    bind 127.0.0.1:8000", "    option tcp-check",
+			"    tcp-check connect ssl", "    tcp-check send PING\\r\\n", "    tcp-check expect string PONG",
+			"    server a 127.0.0.1:9001 check inter 1s fall 1 rise 1")
+	})
+	answer := "PONG\r\n"
+	if _, err := th.e.Listen("127.0.0.1:9001", func(engine.Conn) engine.Handler {
+		return tlsconn.Server(&replier{answer: &answer}, &tls.Config{Certificates: []tls.Certificate{th.back}}, tlsconn.Options{Limiter: th.lim})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	th.start()
+	up := func() bool { _, up, _ := th.p.ServerStats("l", "a"); return up }
+	for range 3 {
+		th.advance(time.Second)
+		th.until(func() bool { return th.lim.Running() == 0 })
+	}
+	if !up() {
+		t.Fatal("down although the TLS server answers PONG")
+	}
+	answer = "NOPE\r\n"
+	for i := 0; i < 5 && up(); i++ {
+		th.advance(time.Second)
+		th.until(func() bool { return th.lim.Running() == 0 })
+	}
+	if up() {
+		t.Fatal("still up although the TLS server answers NOPE")
+	}
+}
+
+// replier answers each read with *answer.
+type replier struct {
+	engine.BaseHandler
+	answer *string
+}
+
+func (r *replier) OnData(c engine.Conn, in []byte) int {
+	_ = c.Write([]byte(*r.answer))
+	return len(in)
 }

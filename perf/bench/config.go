@@ -45,6 +45,7 @@ var Suites = map[string]Suite{
 			"msgr-pipelined-16x16-4KiB", "msgr-throttle", "msgr-connscale", "msgr-idle-cpu",
 			"proxy-pingpong-64B-pinned", "proxy-pingpong-64B-unpinned",
 			"proxy-stream-1-pinned", "proxy-connrate", "proxy-idle",
+			"tls-handshake-ecdsa",
 		}},
 	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20, IdleWindow: 50 * time.Millisecond,
 		Scenarios: []string{

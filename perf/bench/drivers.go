@@ -123,7 +123,7 @@ func (r *runner) repDuration(g *rig, kind string) time.Duration {
 	if g == nil || !g.userspace {
 		return r.cfg.Suite.Duration
 	}
-	if kind == "stream" && r.cfg.Suite.UserspaceStreamDuration > 0 {
+	if (kind == "stream" || kind == "tls-stream") && r.cfg.Suite.UserspaceStreamDuration > 0 {
 		return r.cfg.Suite.UserspaceStreamDuration
 	}
 	if r.cfg.Suite.UserspaceDuration > 0 {

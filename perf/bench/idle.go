@@ -11,15 +11,16 @@ import (
 	"github.com/netmodels/netmodels/perf/loadgen"
 )
 
-// idleLoad runs `perf loadgen idle`: it opens n sessions, says HOLDING,
-// and keeps them until its stdin closes. The measured process's RSS is read
-// before and while the sessions are held.
-func (r *runner) idleLoad(ctx context.Context, g *rig, pin int, n int) (sample, error) {
+// idleLoad runs `perf loadgen KIND` (idle or tls-idle) against addr: it
+// opens n sessions, says HOLDING, and keeps them until its stdin closes.
+// The measured process's RSS is read before and while the sessions are
+// held.
+func (r *runner) idleLoad(ctx context.Context, g *rig, pin int, n int, kind, addr string, extra ...string) (sample, error) {
 	before, err := g.measured.Usage()
 	if err != nil {
 		return sample{}, err
 	}
-	argv := r.loadgenArgs("idle", "--addr", g.addr["echo"], "--n", fmt.Sprint(n))
+	argv := r.loadgenArgs(kind, append([]string{"--addr", addr, "--n", fmt.Sprint(n)}, extra...)...)
 	var res loadgen.Result
 	// HOLDING is the loadgen's ready line: every session has echoed
 	// through, so the proxy holds both sides of each and no settling wait

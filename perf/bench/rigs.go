@@ -30,6 +30,9 @@ type rig struct {
 	release []func()
 	// userspace: the measured process is bin/dpdk (Suite.UserspaceDuration).
 	userspace bool
+	// profile, when set, is where the measured process writes its CPU
+	// profile when it stops (core/cli's NETMODELS_CPUPROFILE).
+	profile string
 }
 
 // clientSpec is a msgr-client binary and the engine flags it needs.
@@ -61,7 +64,12 @@ func (g *rig) add(p stopper) { g.procs = append(g.procs, p) }
 // startTarget starts a process that follows the CLI contract (READY with
 // its addresses on the first stdout line), pinned to pin when >= 0.
 func startTarget(name string, argv []string, pin int) (*supervise.Proc, error) {
-	return supervise.Start(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], CPUs: anchor.CPUs(pin),
+	return startTargetEnv(name, argv, pin, nil)
+}
+
+// startTargetEnv is startTarget with env added to the child's environment.
+func startTargetEnv(name string, argv []string, pin int, env []string) (*supervise.Proc, error) {
+	return supervise.Start(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], Env: env, CPUs: anchor.CPUs(pin),
 		ReadyWord: "READY", ReadyTimeout: 15 * time.Second})
 }
 
@@ -73,11 +81,14 @@ func (r *runner) clientBin() string            { return r.engineBin(r.cfg.Client
 var rawRoles = []string{"echo", "sink", "txn"}
 
 // setAddrs records a READY line's addresses under rawRoles.
-func (g *rig) setAddrs(who string, addrs []string) error {
-	if len(addrs) < len(rawRoles) {
-		return fmt.Errorf("%s: READY with %d addresses, want %s", who, len(addrs), strings.Join(rawRoles, ", "))
+func (g *rig) setAddrs(who string, addrs []string) error { return g.setRoleAddrs(who, rawRoles, addrs) }
+
+// setRoleAddrs records addresses under roles, in order.
+func (g *rig) setRoleAddrs(who string, roles, addrs []string) error {
+	if len(addrs) < len(roles) {
+		return fmt.Errorf("%s: READY with %d addresses, want %s", who, len(addrs), strings.Join(roles, ", "))
 	}
-	for i, role := range rawRoles {
+	for i, role := range roles {
 		g.addr[role] = addrs[i]
 	}
 	return nil
@@ -223,21 +234,33 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 		back = append(back, g.addr[role])
 	}
 	text := proxyConfig(front, back, 4*r.cfg.Suite.ScaleConns+1000)
+	if !Userspace(proxy) {
+		// bin/dpdk's copy binds 127.0.0.1 (its stack's own address);
+		// the report shows the kernel proxies' text.
+		r.run.ProxyConfig = text
+	}
+	if err := r.startProxy(g, proxy, pin, text, rawRoles, front, nil); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// startProxy writes the config text to its own file and starts the proxy
+// on it (an engine's `proxy -f`, with env added to its environment, or
+// haproxy), as g's measured process; its listeners are recorded under
+// roles (front: the config's bind addresses, in the same order). On error
+// g is stopped.
+func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, front, env []string) error {
 	f, err := os.CreateTemp(r.cfg.WorkDir, "proxy-"+proxy+"-*.cfg")
 	if err != nil {
 		g.stop()
-		return nil, fmt.Errorf("proxy config: %w", err)
+		return fmt.Errorf("proxy config: %w", err)
 	}
 	cfg := f.Name()
 	_, err = f.WriteString(text)
 	if err = firstErr(err, f.Close()); err != nil {
 		g.stop()
-		return nil, fmt.Errorf("proxy config %s: %w", cfg, err)
-	}
-	if !Userspace(proxy) {
-		// bin/dpdk's copy binds 127.0.0.1 (its stack's own address);
-		// the report shows the kernel proxies' text.
-		r.run.ProxyConfig = text
+		return fmt.Errorf("proxy config %s: %w", cfg, err)
 	}
 	var p *supervise.Proc
 	if proxy == "haproxy" {
@@ -251,17 +274,17 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 		eflags, eshown, ferr := r.serverFlags(g, proxy)
 		if ferr != nil {
 			g.stop()
-			return nil, ferr
+			return ferr
 		}
 		argv := []string{r.engineBin(engineBase(proxy)), "proxy", "-f", cfg}
-		if p, err = startTarget(proxy+" proxy", append(argv, eflags...), pin); err == nil {
+		if p, err = startTargetEnv(proxy+" proxy", append(argv, eflags...), pin, env); err == nil {
 			g.add(p)
 		}
 		g.server = strings.Join(append([]string{engineBase(proxy), "proxy", "-f", "proxy.cfg"}, eshown...), " ")
 	}
 	if err != nil {
 		g.stop()
-		return nil, err
+		return err
 	}
 	g.measured = p
 	g.userspace = Userspace(proxy)
@@ -271,9 +294,9 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 		// lists the real ones, in the config's order.
 		addrs = p.Ready
 	}
-	if err := g.setAddrs(proxy+" proxy", addrs); err != nil {
+	if err := g.setRoleAddrs(proxy+" proxy", roles, addrs); err != nil {
 		g.stop()
-		return nil, err
+		return err
 	}
-	return g, nil
+	return nil
 }

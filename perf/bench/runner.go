@@ -22,6 +22,7 @@ type runner struct {
 	run     *result.Run
 	engines []result.TargetInfo // available engines
 	absent  map[string]string   // target -> reason it is absent
+	certs   tlsCerts            // the TLS scenarios' certificates
 }
 
 // Run executes the suite and returns the filled run (also on ctx
@@ -408,6 +409,9 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 			m["server_cpu_us_per_conn"] = cpu / s.units * 1e6
 		}
 	}
+	if d.perCPU != "" && cpu > 0 {
+		m[d.perCPU] = s.units / cpu
+	}
 	if d.sampleRSS && s.units > 0 {
 		m["server_rss_kb_per_conn"] = float64(peak-u0.RSSBytes) / 1024 / s.units
 	}
@@ -431,6 +435,11 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 
 // end stops the target and summarizes the cell.
 func (cr *cellRun) end() {
+	profile := ""
+	if cr.g != nil {
+		profile = cr.g.profile
+	}
+	// Stopped first: a profiled proxy writes its profile as it exits.
 	cr.stop()
 	cr.cell.Seconds = cr.elapsed.Seconds()
 	if cr.failed {
@@ -440,6 +449,9 @@ func (cr *cellRun) end() {
 		cr.cell.Hist, _ = stats.EncodeHist(cr.merged)
 	}
 	cr.cell.Summarize(cr.r.run.Method.Confidence)
+	if profile != "" {
+		cr.addProfile(profile)
+	}
 	cr.cell.Status = result.StatusOK
 	if len(cr.cell.Reps) < cr.r.cfg.Suite.Reps {
 		cr.cell.Status, cr.cell.Reason = result.StatusFailed, fmt.Sprintf("interrupted after %d of %d repetitions", len(cr.cell.Reps), cr.r.cfg.Suite.Reps)

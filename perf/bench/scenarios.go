@@ -31,6 +31,9 @@ var headlineScenarios = map[string]bool{
 	"proxy-stream-1-pinned":          true,
 	"proxy-connrate":                 true,
 	"proxy-idle":                     true,
+	"tls-handshake-ecdsa":            true,
+	"tls-stream-1-pinned":            true,
+	"tls-idle":                       true,
 }
 
 // perUnit says what the measured process's CPU time is divided by.
@@ -59,7 +62,12 @@ type scenarioDef struct {
 	unit      perUnit
 	freshRig  bool // restart the server every repetition (RSS per connection)
 	sampleRSS bool // sample the measured process's RSS during each repetition
-	targets   []target
+	// perCPU, when set, names a metric filled with units per CPU-second
+	// of the measured process: the rate it would sustain on one busy
+	// core, for a scenario whose client may be the limit (TLS handshakes:
+	// the client verifies each signature, and costs more than the server).
+	perCPU  string
+	targets []target
 }
 
 var (
@@ -296,6 +304,7 @@ func (r *runner) definitions() []*scenarioDef {
 
 	defs = append(defs, r.idleCPUScenario())
 	defs = append(defs, r.proxyScenarios()...)
+	defs = append(defs, r.tlsScenarios()...)
 	return defs
 }
 
@@ -457,7 +466,7 @@ func (r *runner) proxyScenarios() []*scenarioDef {
 		if warm {
 			count = 1
 		}
-		return r.idleLoad(ctx, g, pin, count)
+		return r.idleLoad(ctx, g, pin, count, "idle", g.addr["echo"])
 	})})
 	return defs
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -20,14 +21,45 @@ type Stream struct {
 	BufSize  int
 	Warmup   time.Duration
 	Duration time.Duration
+	// TLS, when set, makes every stream a TLS client connection with this
+	// config (handshake before the warm-up starts); the count comes back
+	// through TLS too.
+	TLS *tls.Config
+}
+
+// streamConn is a stream's connection: plain TCP or TLS over it.
+type streamConn interface {
+	Write(b []byte) (int, error)
+	Read(b []byte) (int, error)
+	CloseWrite() error
+	SetDeadline(t time.Time) error
+	Close() error
+}
+
+func dialStream(ctx context.Context, s Stream) (streamConn, error) {
+	if s.TLS == nil {
+		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return c.(*net.TCPConn), nil
+	}
+	c, err := dialTLS(ctx, s.Addr, s.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return tlsStreamConn{Conn: c, tcp: c.NetConn().(*net.TCPConn)}, nil
 }
 
 // RunStream runs the streams in parallel.
 func RunStream(ctx context.Context, s Stream) Result {
 	res := Result{Kind: "stream", Addr: s.Addr, Conns: s.Streams, Size: s.BufSize}
-	conns := make([]*net.TCPConn, s.Streams)
+	if s.TLS != nil {
+		res.Kind = "tls-stream"
+	}
+	conns := make([]streamConn, s.Streams)
 	for i := range conns {
-		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		c, err := dialStream(ctx, s)
 		if err != nil {
 			res.Err = fmt.Sprintf("connect %s: %v", s.Addr, err)
 			for _, c := range conns[:i] {
@@ -36,7 +68,7 @@ func RunStream(ctx context.Context, s Stream) Result {
 			res.Finish(0, nil)
 			return res
 		}
-		conns[i] = c.(*net.TCPConn)
+		conns[i] = c
 	}
 	buf := make([]byte, s.BufSize)
 	for i := range buf {

@@ -60,7 +60,7 @@ func build(run *result.Run, charts map[string][]string) doc {
 	if ds := dpdkSection(run); ds != nil {
 		d.sections = append(d.sections, *ds)
 	}
-	groups := []struct{ id, title string }{{"messenger", "Messenger"}, {"proxy", "Proxy"}}
+	groups := []struct{ id, title string }{{"messenger", "Messenger"}, {"proxy", "Proxy"}, {"tls", "TLS termination (proxy, HAProxy/OpenSSL as the anchor)"}}
 	for _, g := range groups {
 		d.sections = append(d.sections, section{level: 2, title: g.title})
 		for _, sc := range run.Scenarios {
@@ -72,6 +72,9 @@ func build(run *result.Run, charts map[string][]string) doc {
 	d.sections = append(d.sections, ceiling(run), targetsSection(run))
 	if run.ProxyConfig != "" {
 		d.sections = append(d.sections, section{level: 2, title: "Proxy configuration (identical for HAProxy and every engine but for the ports: each target has its own copy)", pre: run.ProxyConfig})
+	}
+	if t := run.Extra["tls_proxy_config"]; t != "" {
+		d.sections = append(d.sections, section{level: 2, title: "TLS proxy configuration (identical for HAProxy and every engine but for the ports; RUNDIR is the run's temporary folder, certificates made at run time)", pre: t})
 	}
 	if len(run.HarnessErrors) > 0 {
 		var first []string

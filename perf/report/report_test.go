@@ -247,3 +247,28 @@ func TestDPDKSection(t *testing.T) {
 		}
 	}
 }
+
+// The TLS group gets its own section, with ratios to haproxy and the TLS
+// config the proxies ran.
+func TestTLSSection(t *testing.T) {
+	run := cannedRun(1)
+	hs := result.MetricDef{Name: "handshakes_per_cpu_s", Unit: "hs/CPU-s", Headline: true}
+	sc := &result.Scenario{ID: "tls-handshake-ecdsa", Group: "tls", Title: "TLS handshakes", Headline: true,
+		Metrics: []result.MetricDef{hs}, Anchors: []string{"haproxy"},
+		Cells: []*result.Cell{
+			{Target: "haproxy", Kind: result.KindAnchor, Status: result.StatusOK, Reps: []result.Rep{{Metrics: map[string]float64{"handshakes_per_cpu_s": 5000}}}},
+			{Target: "goroutine", Kind: result.KindEngine, Status: result.StatusOK, Reps: []result.Rep{{Metrics: map[string]float64{"handshakes_per_cpu_s": 4000}}}},
+		}}
+	for _, c := range sc.Cells {
+		c.Summarize(0.95)
+	}
+	run.Scenarios = append(run.Scenarios, sc)
+	run.Extra = map[string]string{"tls_proxy_config": "listen tls-ecdsa\n    bind 127.0.0.1:1 ssl crt RUNDIR/ecdsa-p256.pem\n"}
+	md := build(run, nil).markdown("")
+	for _, want := range []string{"## TLS termination", "### TLS handshakes (`tls-handshake-ecdsa`)",
+		"0.800× (0.800–0.800)", "ssl crt RUNDIR/ecdsa-p256.pem"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}

@@ -104,7 +104,7 @@ type MetricDef struct {
 // Scenario is one measured point (a parameter combination).
 type Scenario struct {
 	ID     string `json:"id"`
-	Group  string `json:"group"` // messenger | proxy | floor
+	Group  string `json:"group"` // messenger | proxy | tls | floor
 	Title  string `json:"title"`
 	Pinned bool   `json:"pinned"`
 	// Split scenarios run the client on Method.ClientCPU and everything

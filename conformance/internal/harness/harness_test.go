@@ -250,6 +250,15 @@ func TestStartHAProxy(t *testing.T) {
 	} else if t.Logf("taken port: %v", err); !retryable(err) {
 		t.Errorf("a taken port gave %v, which StartHAProxy does not retry", err)
 	}
+	// RunHAProxy -c: the case's own error is what haproxy reports, not the
+	// port 0 of its bind line.
+	bad := filepath.Join(t.TempDir(), "bad.cfg")
+	if err := os.WriteFile(bad, []byte(strings.Replace(cfg, "default_backend be", "frobnicate 1\n    default_backend be", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := RunHAProxy(*ref, 10*time.Second, "-c", "-f", bad); r.Code != 1 || !strings.Contains(r.Stderr, "bad.cfg:11") || strings.Contains(r.Stderr, "port") {
+		t.Errorf("haproxy -c on bad.cfg: exit %d, stderr %q", r.Code, r.Stderr)
+	}
 	if r := Run(*ref, time.Second, "proxy", "-f", "x"); r.Code != -1 || !strings.Contains(r.Stderr, "unsupported.go") {
 		t.Errorf("Run on the reference: %+v", r)
 	}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/peers"
 	"github.com/netmodels/netmodels/core/supervise"
@@ -67,6 +69,15 @@ func StartHAProxy(t testing.TB, e Engine, cfg string) *Proc {
 		}
 		p, err := startHAProxy(e, path, addrs)
 		if err == nil {
+			// What haproxy ignored or adjusted in the case's configuration
+			// ("[WARNING] ... directive is ignored"): the cell passes or
+			// fails without it, which the reader should know.
+			for _, l := range strings.Split(p.Stderr(), "\n") {
+				if (strings.Contains(l, "[WARNING]") || strings.Contains(l, "[ALERT]")) &&
+					(strings.Contains(l, "parsing [") || strings.Contains(l, "config :")) {
+					t.Logf("haproxy: %s", strings.TrimSpace(l))
+				}
+			}
 			t.Cleanup(func() {
 				// IgnoreStopStatus: haproxy's own exit status on SIGTERM is
 				// not the contract's; an exit before Stop is a crash.
@@ -188,4 +199,51 @@ func freeTCPPort(host string) (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// RunHAProxy runs haproxy (the reference e) with args to completion within
+// d, as Run does for an engine's command: for the cases that compare how
+// a configuration is refused (`-c -f bad.cfg`, a bind already in use).
+// Each `-f FILE` is first copied, under the same base name so haproxy's
+// "[bad.cfg:3]" still names it, with every `bind HOST:0` given a free port:
+// haproxy refuses port 0, which would add an error the case did not write.
+func RunHAProxy(e Engine, d time.Duration, args ...string) Result {
+	if !e.Reference {
+		return Result{Stderr: "RunHAProxy on an engine, not the reference", Code: -1}
+	}
+	dir, err := os.MkdirTemp("", "conformance-haproxy-")
+	if err != nil {
+		return Result{Stderr: err.Error(), Code: -1}
+	}
+	defer os.RemoveAll(dir)
+	args = append([]string(nil), args...)
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] != "-f" {
+			continue
+		}
+		text, err := os.ReadFile(args[i+1])
+		if err != nil {
+			return Result{Stderr: err.Error(), Code: -1}
+		}
+		out, _, err := assignBindPorts(string(text))
+		if err != nil {
+			return Result{Stderr: err.Error(), Code: -1}
+		}
+		sub := filepath.Join(dir, fmt.Sprint(i)) // two -f files may share a base name
+		p := filepath.Join(sub, filepath.Base(args[i+1]))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return Result{Stderr: err.Error(), Code: -1}
+		}
+		if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+			return Result{Stderr: err.Error(), Code: -1}
+		}
+		args[i+1] = p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	r, err := supervise.Run(ctx, supervise.Spec{Name: "haproxy", Path: e.Path, Args: args, Capture: capture})
+	if err != nil && r.Stderr == "" {
+		r.Stderr = err.Error()
+	}
+	return r
 }

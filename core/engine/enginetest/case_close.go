@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -386,5 +387,46 @@ func testShutdown(k *kit) {
 	}
 	if _, err := es.Dial(addr, newHandler(t, "late", nil), engine.DialOptions{}); !errors.Is(err, engine.ErrEngineClosed) {
 		t.Errorf("Dial after Shutdown: %v, want ErrEngineClosed", err)
+	}
+}
+
+// Spec: "Abort (optional: Aborter)". Where the engine offers it, the
+// aborting side ends as after Close and its peer sees a reset: OnClose
+// with ECONNRESET, no OnReadEOF.
+func testAbort(k *kit) {
+	t := k.t
+	e := k.engine(engine.Config{})
+	unsupported := make(chan struct{}, 1)
+	srv := newHandlers(1)
+	_, addr := k.listen(e, func(engine.Conn) engine.Handler {
+		h := newHandler(t, "server", nil)
+		h.data = func(c engine.Conn, in []byte) int {
+			a, ok := c.(engine.Aborter)
+			if !ok {
+				unsupported <- struct{}{}
+				_ = c.Close()
+				return len(in)
+			}
+			_ = a.Abort()
+			return len(in)
+		}
+		srv.add(h)
+		return h
+	})
+	ch := newHandler(t, "client", nil)
+	ch.open = func(c engine.Conn) { _ = c.Write([]byte("x")) }
+	ch.eof = func(c engine.Conn) { _ = c.Close() } // a FIN: fails below
+	k.dial(e, addr, ch, engine.DialOptions{})
+	err := ch.waitClosed(t)
+	select {
+	case <-unsupported:
+		t.Skip("engine does not implement engine.Aborter (optional capability)")
+	default:
+	}
+	if ch.eofs.Load() != 0 || !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("peer of an aborted connection: %d EOF, closed with %v; want no EOF and ECONNRESET", ch.eofs.Load(), err)
+	}
+	if err := srv.next(t).waitClosed(t); err != nil {
+		t.Errorf("aborting side closed with %v, want nil (as Close)", err)
 	}
 }

@@ -85,6 +85,7 @@ var cases = []kase{
 	{"Shutdown", testShutdown},
 	{"NearAffinity", testNearAffinity},
 	{"Splice", testSplice},
+	{"Abort", testAbort},
 }
 
 // Run runs every case as a subtest, each with its own engine(s).

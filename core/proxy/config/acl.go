@@ -43,6 +43,10 @@ func (r Result) neg() Result {
 	return Miss
 }
 
+// maxValues bounds the values one multi-valued fetch gives to one
+// expression (a guard: req.ssl_alpn has at most a few hundred).
+const maxValues = 4096
+
 // eval is HAProxy's acl_exec_cond for one ACL: the expressions are ORed; a
 // missing or non-matching sample that may still change is a Miss unless
 // the data is final.
@@ -50,17 +54,24 @@ func (a *ACL) eval(e *Env) Result {
 	res := Fail
 	smp := &e.smp
 	for _, x := range a.Exprs {
-		if !x.Sample.Eval(e, smp) {
+		smp.Ctx = 0
+		for n := 0; ; n++ {
+			if !x.Sample.Eval(e, smp) {
+				if smp.MayChange && !e.Final {
+					res |= Miss
+				}
+				break
+			}
+			if x.match(smp) {
+				return Pass
+			}
+			if smp.NotLast && n < maxValues {
+				continue // the fetch's next value
+			}
 			if smp.MayChange && !e.Final {
 				res |= Miss
 			}
-			continue
-		}
-		if x.match(smp) {
-			return Pass
-		}
-		if smp.MayChange && !e.Final {
-			res |= Miss
+			break
 		}
 	}
 	return res

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/netmodels/netmodels/core/proxy/sticktable"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -21,10 +22,15 @@ type fakeSource struct {
 	tables   map[string]*sticktable.Table
 }
 
-func (f *fakeSource) Src() netip.AddrPort       { return f.src }
-func (f *fakeSource) Dst() netip.AddrPort       { return f.dst }
-func (f *fakeSource) Req() ([]byte, bool)       { return f.req, f.full }
-func (f *fakeSource) TLS() *tls.ConnectionState { return f.tls }
+func (f *fakeSource) Src() netip.AddrPort { return f.src }
+func (f *fakeSource) Dst() netip.AddrPort { return f.dst }
+func (f *fakeSource) Req() ([]byte, bool) { return f.req, f.full }
+func (f *fakeSource) TLS() (tls.ConnectionState, bool) {
+	if f.tls == nil {
+		return tls.ConnectionState{}, false
+	}
+	return *f.tls, true
+}
 func (f *fakeSource) StickCtr(n int) *sticktable.Entry {
 	if n < len(f.sc) {
 		return f.sc[n]
@@ -122,6 +128,13 @@ func TestCondEval(t *testing.T) {
 		{"sni beg", "tcp-request content accept if { req.ssl_sni -m beg b. }", base.with(sni), false, Fail},
 		{"sni waits", "tcp-request content accept if { req.ssl_sni -m found }", base.with(sni[:len(sni)-1]), false, Miss},
 		{"sni absent", "tcp-request content accept if { req.ssl_sni -m found }", base.with(string(helloNoSNI)), false, Fail},
+		{"alpn first", "tcp-request content accept if { req.ssl_alpn h2 }", base.with(sni), false, Pass},
+		{"alpn second", "tcp-request content accept if { req.ssl_alpn http/1.1 }", base.with(sni), false, Pass},
+		{"alpn beg", "tcp-request content accept if { req.ssl_alpn -m beg http/ }", base.with(sni), false, Pass},
+		{"alpn other", "tcp-request content accept if { req.ssl_alpn h3 }", base.with(sni), false, Fail},
+		{"alpn absent", "tcp-request content accept if { req.ssl_alpn -m found }", base.with(string(helloNoSNI)), false, Fail},
+		{"alpn waits", "tcp-request content accept if { req.ssl_alpn h2 }", base.with(sni[:30]), false, Miss},
+		{"alpn negated", "tcp-request content accept if !{ req.ssl_alpn h3 }", base.with(sni), false, Pass},
 		{"sni len", "tcp-request content accept if { req.ssl_sni -m len 9 }", base.with(sni), false, Pass},
 		// The ClientHello's version (3.3), not the record's (3.1), as
 		// haproxy 2.6 reports for crypto/tls's hello.
@@ -221,7 +234,7 @@ func TestRulesMessages(t *testing.T) {
 		{lines: "acl a req.payload(0,1,2) -m str x", err: `acl "a": fetch method "req.payload": too many arguments (3, at most 2)`},
 		{lines: "acl a req.payload(0,1 -m str x", err: `acl "a": fetch method "req.payload": missing closing ')' after arguments`},
 		{lines: "acl a src_port(1) 3", err: `acl "a": fetch method "src_port" does not take arguments`},
-		{lines: "acl a req.ssl_sni,lower x", err: `acl "a": fetch method "req.ssl_sni": converters (",lower") are not supported`},
+		{lines: "acl a req.ssl_sni,frob x", err: `acl "a": fetch method "req.ssl_sni": unknown converter "frob"`},
 		{lines: "acl a req.ssl_sni -m foo x", err: `acl "a": unknown matching method "foo"`},
 		{lines: "acl a req.ssl_sni -m dom x", err: `acl "a": matching method "dom" is not supported (mode tcp)`},
 		{lines: "acl a req.ssl_sni -m", err: `acl "a": missing matching method after '-m'`},
@@ -245,6 +258,7 @@ func TestRulesMessages(t *testing.T) {
 		{lines: "tcp-request inspect-delay x", err: `tcp-request inspect-delay: invalid time "x": expects a number with an optional unit (us, ms, s, m, h, d)`},
 		{lines: "tcp-request session accept", err: `'tcp-request session' rules are not supported (use 'tcp-request connection' or 'tcp-request content')`},
 		{lines: "tcp-request foo", err: `'tcp-request' expects 'inspect-delay', 'connection' or 'content' (got "foo")`},
+		{lines: "use_backend %[req.ssl_sni,lower,map(/nonexistent/sni.map)]", err: `use_backend "%[req.ssl_sni,lower,map(/nonexistent/sni.map)]": fetch method "req.ssl_sni": converter "map": failed to open map file "/nonexistent/sni.map": open /nonexistent/sni.map: no such file or directory`},
 		{lines: "tcp-request", err: `'tcp-request' expects 'inspect-delay', 'connection' or 'content'`},
 
 		{lines: "acl e req.ssl_sni", warn: `acl "e": no pattern to match against were provided, so this ACL will never match. If this is what you intended, please add '--' to get rid of this warning. If you intended to match only for existence, please use '-m found'`},
@@ -290,9 +304,11 @@ func FuzzCond(f *testing.F) {
 	f.Add("{ req.payload(0,3) -m bin 474554 } { src 10.0.0.0/8 }", []byte("GET"), true)
 	f.Add("{ req.ssl_ver ge 3.1 } or { req.ssl_hello_type 1 } WAIT_END", helloSNI, false)
 	f.Add("{ req.payload(2,0) -i -m reg ^a.*b$ } ! { dst_port 1:100 }", []byte("xxAb"), false)
+	f.Add("{ req.ssl_alpn -m sub 2 } || { req_ssl_sni -m len 1:20 }", helloSNI, true)
+	f.Add("{ req.ssl_sni,upper,lower -m beg a. } { src,lower -m ip 10.0.0.0/8 }", helloSNI, false)
 	f.Fuzz(func(t *testing.T, cond string, req []byte, final bool) {
-		if strings.ContainsAny(cond, "\n#\"'\\") {
-			return
+		if strings.ContainsAny(cond, "\n#\"'\\") || strings.Contains(cond, "map") {
+			return // map files are fuzzed by FuzzMap, not opened here
 		}
 		c, err := Parse([]File{{Name: "f", Data: []byte("frontend f\n bind :1\n tcp-request content accept if " + cond + "\n")}}, Options{})
 		if err != nil {
@@ -308,4 +324,33 @@ func FuzzCond(f *testing.F) {
 			t.Fatalf("%q: miss on final data", cond)
 		}
 	})
+}
+
+// Every fetch of the table is documented in spec/proxy.md's fetch table.
+func TestSpecListsFetches(t *testing.T) {
+	b, err := os.ReadFile("../../../spec/proxy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range FetchNames() {
+		if strings.Contains(name, "*") {
+			continue // the stick-counter family, documented as patterns
+		}
+		if !strings.Contains(string(b), "`"+name+"`") && !strings.Contains(string(b), "`"+name+"(") {
+			t.Errorf("fetch %q is not in spec/proxy.md", name)
+		}
+	}
+}
+
+func BenchmarkCondEval(b *testing.B) {
+	c, err := Parse([]File{{Name: "b", Data: []byte("frontend f\n bind :1\n tcp-request content accept if { src 10.0.0.0/8 192.168.0.0/16 } { req.ssl_sni -i a.example b.example } || { req.payload(0,4) -m bin 50494e47 }\n")}}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cond := c.Frontends[0].ContentRules[0].Cond
+	e := &Env{S: &fakeSource{src: netip.MustParseAddrPort("10.0.0.1:5"), req: helloSNI}, Phase: PhaseContent}
+	b.ReportAllocs()
+	for b.Loop() {
+		cond.Eval(e)
+	}
 }

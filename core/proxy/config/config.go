@@ -56,6 +56,8 @@ package config
 import (
 	"net/netip"
 	"time"
+
+	"github.com/netmodels/netmodels/core/proxy/tcpcheck"
 )
 
 // DefaultBufSize is HAProxy's tune.bufsize default.
@@ -220,7 +222,12 @@ type TCPRule struct {
 
 // UseBackend is "use_backend NAME [if|unless COND]".
 type UseBackend struct {
+	// Backend is the named backend; nil when the name is Dynamic.
 	Backend *Backend
+	// Dynamic is a name built per session ("%[expr]"). When its
+	// condition holds and the name is no backend, the rules end and the
+	// default backend is used (HAProxy's process_switching_rules).
+	Dynamic *NameFormat
 	Cond    *Cond
 	Where   Where
 	name    string
@@ -234,6 +241,11 @@ const (
 	RoundRobin Balance = iota
 	LeastConn
 	Source
+	// First: the first server (by id) with a free slot (maxconn).
+	First
+	// StaticRR: weighted round robin over a precomputed map (HAProxy's
+	// static-rr).
+	StaticRR
 )
 
 func (b Balance) String() string {
@@ -242,8 +254,32 @@ func (b Balance) String() string {
 		return "leastconn"
 	case Source:
 		return "source"
+	case First:
+		return "first"
+	case StaticRR:
+		return "static-rr"
 	}
 	return "roundrobin"
+}
+
+// HashType is "hash-type": how a hash (balance source) picks a server.
+type HashType int
+
+// Hash types.
+const (
+	// MapBased: the hash modulo the total weight indexes a map of the
+	// servers (HAProxy's default); a server going down moves most keys.
+	MapBased HashType = iota
+	// Consistent: a ring of weight × 16 points per server; a server going
+	// down moves only its own keys.
+	Consistent
+)
+
+func (h HashType) String() string {
+	if h == Consistent {
+		return "consistent"
+	}
+	return "map-based"
 }
 
 // Backend is a server farm ("backend" or the back half of "listen").
@@ -272,6 +308,16 @@ type Backend struct {
 	// are its frontend's and run once).
 	ContentRules []TCPRule
 	InspectDelay time.Duration
+	// HashType and HashAvalanche are "hash-type" (balance source).
+	HashType      HashType
+	HashAvalanche bool
+	// Check is the health-check ruleset of "option tcp-check" (with the
+	// "tcp-check" rules), "option redis-check", "mysql-check",
+	// "pgsql-check", "ssl-hello-chk", "smtpchk" or "ldap-check"; nil: a
+	// plain connect check.
+	Check *tcpcheck.Ruleset
+
+	chk checkConf
 }
 
 // Server is one "server" line.
@@ -309,6 +355,34 @@ type Server struct {
 	// SendProxySSL adds PROXY v2 SSL TLVs: 1 send-proxy-v2-ssl, 2
 	// send-proxy-v2-ssl-cn (with the client certificate's CN).
 	SendProxySSL int
+	// CheckSendProxy: health checks start with a PROXY header
+	// ("check-send-proxy"); they also do when SendProxy is set and no
+	// check port or addr is (HAProxy's rule).
+	CheckSendProxy bool
+	// ID is the server's numeric id ("id"; default: its position, from
+	// 1): the order of balance first, the seed of consistent hashing.
+	ID int
+	// ShutdownOnDown: "on-marked-down shutdown-sessions" closes the
+	// server's sessions when its check marks it down.
+	ShutdownOnDown bool
+	// ShutdownBackupOnUp: "on-marked-up shutdown-backup-sessions" closes
+	// the sessions on backup servers when this server comes up.
+	ShutdownBackupOnUp bool
+}
+
+// ChecksSendProxy is the PROXY protocol version a default health-check
+// connection to s starts with (0: none): check-send-proxy, or send-proxy
+// when no check port or addr is set.
+func (s *Server) ChecksSendProxy() int {
+	switch {
+	case s.CheckSendProxy && s.SendProxy == 2:
+		return 2
+	case s.CheckSendProxy:
+		return 1
+	case s.CheckPort == 0 && s.CheckAddr == "":
+		return s.SendProxy
+	}
+	return 0
 }
 
 // CheckTarget is the "host:port" health checks connect to ("" when the

@@ -29,6 +29,7 @@ var fetches = []Fetch{
 	{name: "req_ssl_hello_type", out: TypeInt, phase: PhaseContent, fn: fetchHelloType},
 	{name: "req.ssl_sni", out: TypeStr, phase: PhaseContent, fn: fetchHelloSNI},
 	{name: "req_ssl_sni", out: TypeStr, phase: PhaseContent, fn: fetchHelloSNI},
+	{name: "req.ssl_alpn", out: TypeStr, phase: PhaseContent, fn: fetchHelloALPN},
 	{name: "req.ssl_ver", out: TypeInt, phase: PhaseContent, intPat: parseDottedVer, fn: fetchSSLVer},
 	{name: "req_ssl_ver", out: TypeInt, phase: PhaseContent, intPat: parseDottedVer, fn: fetchSSLVer},
 
@@ -140,15 +141,37 @@ func fetchHelloType(e *Env, _ []Arg, smp *Sample) bool {
 // has none or is not a valid ClientHello.
 func fetchHelloSNI(e *Env, _ []Arg, smp *Sample) bool {
 	b, final := e.Req()
-	h, err := tlshello.Parse(b)
+	name, err := tlshello.ServerName(b)
 	if errors.Is(err, tlshello.ErrIncomplete) {
 		smp.MayChange = !final
 		return false
 	}
-	if err != nil || h.ServerName == "" {
+	if err != nil || name == nil {
 		return false
 	}
-	smp.SetBytes(TypeStr, []byte(h.ServerName))
+	smp.SetBytes(TypeStr, name)
+	return true
+}
+
+// fetchHelloALPN gives the ClientHello's ALPN protocol names one by one
+// (NotLast), so "{ req.ssl_alpn h2 }" matches a client offering h2
+// anywhere in its list.
+func fetchHelloALPN(e *Env, _ []Arg, smp *Sample) bool {
+	b, final := e.Req()
+	list, err := tlshello.ALPN(b)
+	if errors.Is(err, tlshello.ErrIncomplete) {
+		smp.MayChange = !final
+		return false
+	}
+	off := smp.Ctx
+	if err != nil || off >= len(list) {
+		return false
+	}
+	n := int(list[off]) // checked by the parser: the name fits
+	smp.SetBytes(TypeStr, list[off+1:off+1+n])
+	if next := off + 1 + n; next < len(list) {
+		smp.Ctx, smp.NotLast = next, true
+	}
 	return true
 }
 
@@ -191,14 +214,14 @@ func fetchWaitEnd(e *Env, _ []Arg, smp *Sample) bool {
 }
 
 func fetchSSLFC(e *Env, _ []Arg, smp *Sample) bool {
-	st := e.S.TLS()
-	smp.SetBool(st != nil && st.HandshakeComplete)
+	st, ok := e.S.TLS()
+	smp.SetBool(ok && st.HandshakeComplete)
 	return true
 }
 
 func fetchSSLFCSNI(e *Env, _ []Arg, smp *Sample) bool {
-	st := e.S.TLS()
-	if st == nil || st.ServerName == "" {
+	st, ok := e.S.TLS()
+	if !ok || st.ServerName == "" {
 		return false
 	}
 	smp.SetBytes(TypeStr, []byte(st.ServerName))
@@ -211,6 +234,6 @@ type sourceAddr netip.Addr
 func (a sourceAddr) Src() netip.AddrPort                 { return netip.AddrPortFrom(netip.Addr(a), 0) }
 func (a sourceAddr) Dst() netip.AddrPort                 { return netip.AddrPort{} }
 func (a sourceAddr) Req() ([]byte, bool)                 { return nil, true }
-func (a sourceAddr) TLS() *tls.ConnectionState           { return nil }
+func (a sourceAddr) TLS() (tls.ConnectionState, bool)    { return tls.ConnectionState{}, false }
 func (a sourceAddr) StickCtr(int) *sticktable.Entry      { return nil }
 func (a sourceAddr) StickTable(string) *sticktable.Table { return nil }

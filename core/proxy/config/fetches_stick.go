@@ -230,7 +230,7 @@ func resolveStickArgs(c *Config, proxy string, x *SampleExpr) error {
 		x.Args[pos].Str = proxy
 	}
 	if c.Table(t) == nil {
-		return fmt.Errorf("unable to find table '%s' referenced in arg %d of ACL keyword '%s' in proxy '%s'.", t, pos+1, name, proxy)
+		return fmt.Errorf("unable to find table '%s' referenced in arg %d of ACL keyword '%s' in proxy '%s'.%s", t, pos+1, name, proxy, peersHint(t))
 	}
 	return nil
 }

@@ -23,7 +23,13 @@ func TestKeywordTablesWellFormed(t *testing.T) {
 		}
 	}
 	for name, o := range options {
-		if (o.set != nil) == (o.warn != "" || o.ignore) || o.in == 0 {
+		n := 0
+		for _, set := range []bool{o.set != nil, o.parse != nil, o.warn != "", o.ignore} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 || o.in == 0 {
 			t.Errorf("option %q: %+v", name, o)
 		}
 	}
@@ -112,9 +118,25 @@ func TestListenHasBothCapabilities(t *testing.T) {
 func TestKeywordTexts(t *testing.T) {
 	const tail = "listen z\n bind :9\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n"
 	for _, tc := range []struct{ cfg, warn, err string }{
-		// tcp-check is a tcp-mode feature (issue #16), not an HTTP one.
-		{cfg: "backend b\n tcp-check connect\n", warn: `cfg:2: warning: "tcp-check" is not supported yet and is ignored for proxy "b"`},
-		{cfg: "backend b\n option tcp-check\n", warn: `cfg:2: warning: option tcp-check is not supported; health checks fall back to a TCP connect check`},
+		// tcp-check is a tcp-mode feature (issue #16), not an HTTP one:
+		// texts checked against haproxy 2.6 -c.
+		{cfg: "backend b\n option tcp-check\n tcp-check connect\n"},
+		{cfg: "backend b\n option tcp-check\n tcp-check comment c\n tcp-check connect\n tcp-check send x\n tcp-check connect port 2\n"},
+		{cfg: "frontend f\n bind :1\n timeout client 1s\n tcp-check connect\n", warn: `cfg:4: warning: 'tcp-check' ignored because frontend "f" has no backend capability`},
+		{cfg: "backend b\n tcp-check send x\n", warn: `cfg:2: warning: backend "b" uses tcp-check rules without 'option tcp-check', so the rules are ignored`},
+		{cfg: "backend b\n option httpchk\n", warn: `cfg:2: warning: option httpchk is not supported; health checks fall back to a TCP connect check`},
+		{cfg: "backend b\n option tcp-check\n tcp-check send x\n tcp-check connect\n", err: `cfg:4: 'tcp-check connect' : first step MUST also be a 'connect', optionally preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the tcp-check ruleset`},
+		{cfg: "backend b\n option tcp-check\n tcp-check frob\n", err: `cfg:3: 'tcp-check' only supports 'comment', 'connect', 'send', 'send-binary', 'send-lf' or 'expect' but got 'frob'`},
+		{cfg: "backend b\n option tcp-check\n tcp-check expect string\n", err: `cfg:3: 'tcp-check expect' : 'string' expects a <pattern> as argument`},
+		{cfg: "backend b\n option tcp-check\n tcp-check connect ssl sni x.test alpn h2\n"},
+		{cfg: "backend b\n option pgsql-check\n", err: `cfg:2: 'option pgsql-check' expects 'user <username>' as argument`},
+		{cfg: "backend b\n option mysql-check user\n", err: `cfg:2: 'option mysql-check user' expects <username> as argument`},
+		{cfg: "backend b\n option redis-check x\n", err: `cfg:2: 'option redis-check' cannot handle unexpected argument 'x'`},
+		{cfg: "backend b\n hash-type consistent avalanche\n", err: `cfg:2: 'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions`},
+		{cfg: "backend b\n hash-type frob\n", err: `cfg:2: 'hash-type' only supports 'consistent' and 'map-based'`},
+		{cfg: "backend b\n server s 1.2.3.4:5 on-marked-down bogus\n", err: `cfg:2: server "s": 'on-marked-down' expects 'shutdown-sessions' but got 'bogus'`},
+		{cfg: "backend b\n server s 1.2.3.4:5 id 0\n", err: `cfg:2: server "s": 'id' : custom id has to be > 0`},
+		{cfg: "backend b\n server s 1.2.3.4:5 id 1\n server t 1.2.3.4:6 id 1\n", err: `cfg:3: server "t": 'id' : custom id 1 already used at cfg:2 ('server s')`},
 		{cfg: "backend b\n disabled\n", warn: `cfg:2: warning: "disabled": disabled proxies are not supported; the section stays enabled`},
 		{cfg: "backend b\n stats enable\n", warn: `cfg:2: warning: "stats" ignored for proxy "b" as it requires HTTP mode`},
 		{cfg: "global\n stats socket /x\n"},
@@ -134,14 +156,14 @@ func TestKeywordTexts(t *testing.T) {
 		{cfg: "global\n hard-stop-after-grace 1s\n", err: `cfg:2: unknown keyword "hard-stop-after-grace" in global section`},
 		{cfg: "global\n balance roundrobin\n", err: `cfg:2: unknown keyword "balance" in global section`},
 		{cfg: "backend b\n daemon\n", err: `cfg:2: unknown keyword "daemon" in backend section`},
-		{cfg: "backend b\n balance\n", err: `cfg:2: 'balance' expects roundrobin, leastconn or source`},
+		{cfg: "backend b\n balance\n", err: `cfg:2: 'balance' expects roundrobin, static-rr, leastconn, first or source`},
 		{cfg: "backend b\n balance frob\n", err: `cfg:2: unknown balance algorithm "frob"`},
 		{cfg: "backend b\n balance source x\n", err: `cfg:2: balance source: unexpected argument "x"`},
 		{cfg: "backend b\n no optio x\n", err: `cfg:2: 'no' expects 'option'`},
 		{cfg: "peers p\n peer a 1.2.3.4:5\n", warn: `cfg:1: warning: section "peers" is not supported and is ignored`},
 		// Server and default-server line keywords.
 		{cfg: "backend b\n server s 1.2.3.4:5 check-ssl\n", err: `cfg:2: 'server b/s' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.`},
-		{cfg: "backend b\n default-server tfo\n", warn: `cfg:2: warning: default-server: "tfo" is ignored (health checks are a plain TCP connect)`},
+		{cfg: "backend b\n default-server tfo\n", warn: `cfg:2: warning: default-server: "tfo" is ignored`},
 		{cfg: "backend b\n server s 1.2.3.4:5 slowstart 10s id 3\n"},
 		{cfg: "backend b\n server s 1.2.3.4:5 slowstart\n", err: `cfg:2: server "s": "slowstart" expects an argument`},
 		{cfg: "backend b\n server s 1.2.3.4:5 sni x\n", err: `cfg:2: server "s": error detected while parsing sni expression : unknown fetch method 'x'`},

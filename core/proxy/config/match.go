@@ -132,7 +132,7 @@ flags:
 		}
 	}
 	if !explicit {
-		m, ok := defaultMatch(smp.Fetch.out)
+		m, ok := defaultMatch(smp.Out())
 		if !ok {
 			return nil, "", fmt.Errorf("matching method must be specified first (using '-m') when using a sample fetch of this type (%q)", smp.Fetch.name)
 		}

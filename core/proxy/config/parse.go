@@ -80,6 +80,9 @@ type defaults struct {
 	tcplog         bool
 	defaultBackend string
 	defaultServer  Server
+	hashType       HashType
+	avalanche      bool
+	chk            checkConf
 }
 
 // section is the proxy section being parsed.
@@ -227,6 +230,8 @@ func (p *parser) startProxy(w []string) error {
 			Name: name, Where: at, Balance: d.balance, Timeouts: d.timeouts, Retries: d.retries,
 			Redispatch: d.redispatch, SpliceRequest: d.spliceReq, SpliceResponse: d.spliceResp,
 			SpliceAuto: d.spliceAuto, Log: d.log, TCPLog: d.tcplog,
+			HashType: d.hashType, HashAvalanche: d.avalanche,
+			chk: checkConf{opt: d.chk.opt, proto: d.chk.proto, defRules: d.chk.rules, defRulesAt: d.chk.rulesAt},
 		}
 		p.cfg.Backends = append(p.cfg.Backends, s.be)
 	}
@@ -262,6 +267,9 @@ func (p *parser) finish() error {
 		}
 		for i := range fe.UseBackends {
 			u := &fe.UseBackends[i]
+			if u.Dynamic != nil {
+				continue // resolved per session
+			}
 			u.Backend = c.Backend(u.name)
 			if u.Backend == nil {
 				return &Error{File: u.Where.File, Line: u.Where.Line, Msg: fmt.Sprintf("frontend %q: unable to find required use_backend %q", fe.Name, u.name)}
@@ -282,6 +290,12 @@ func (p *parser) finish() error {
 		return &Error{File: last, Msg: "configuration has no listener (no 'bind' in any frontend or listen section)"}
 	}
 	for _, be := range c.Backends {
+		if err := assignServerIDs(be); err != nil {
+			return err
+		}
+		if err := p.buildCheck(be); err != nil {
+			return err
+		}
 		if be.Timeouts.Connect == 0 || be.Timeouts.Server == 0 {
 			c.Warnings = append(c.Warnings, Warning{File: be.Where.File, Line: be.Where.Line, Msg: fmt.Sprintf("missing timeouts for backend %q: 'timeout connect' and 'timeout server' should be set", be.Name)})
 		}

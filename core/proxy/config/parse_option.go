@@ -1,11 +1,14 @@
 package config
 
 // option is one "option NAME" (or "no option NAME"): where it applies and
-// what it does; like keyword, exactly one of set, warn or ignore.
+// what it does; like keyword, exactly one of set, parse, warn or ignore.
 type option struct {
 	in secs
 	// set applies the option; on is false for "no option".
 	set func(p *parser, name string, on bool)
+	// parse applies an option that takes arguments (the words after its
+	// name).
+	parse func(p *parser, name string, on bool, args []string) error
 	// warn: accepted and ignored with this text; %[1]s the option, %[2]s
 	// the section.
 	warn   string
@@ -49,11 +52,12 @@ var options = merge(
 		"http-use-proxy-header", "accept-invalid-http-request", "accept-invalid-http-response",
 		"http-ignore-probes", "http-restrict-req-hdr-names", "h1-case-adjust-bogus-client",
 		"h1-case-adjust-bogus-server", "forceclose", "http-tunnel"),
-	// Health-check protocols: only the connect check is implemented, so
-	// these fall back to it.
+	// Health-check protocols (parse_check.go), tcp-mode features.
+	optionList(option{in: inDefaults | inBackend, parse: (*parser).optCheck},
+		"tcp-check", "ssl-hello-chk", "smtpchk", "mysql-check", "pgsql-check", "redis-check", "ldap-check"),
+	// Not implemented: the server keeps the TCP connect check.
 	optionList(option{in: inProxy, warn: "option %[1]s is not supported; health checks fall back to a TCP connect check"},
-		"httpchk", "tcp-check", "ssl-hello-chk", "smtpchk", "mysql-check",
-		"pgsql-check", "redis-check", "ldap-check", "spop-check", "external-check"),
+		"httpchk", "spop-check", "external-check"),
 )
 
 func (p *parser) parseOption(w []string) error {
@@ -78,6 +82,9 @@ func (p *parser) parseOption(w []string) error {
 	default:
 		if ok, err := p.capOK("option "+name, o.in); !ok {
 			return err
+		}
+		if o.parse != nil {
+			return o.parse(p, name, !neg, w[2:])
 		}
 		o.set(p, name, !neg)
 	}

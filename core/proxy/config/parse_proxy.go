@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 )
 
@@ -44,19 +45,20 @@ var balances = map[string]struct {
 	ok bool
 }{
 	"roundrobin": {RoundRobin, true}, "leastconn": {LeastConn, true}, "source": {Source, true},
-	"static-rr": {}, "first": {}, "random": {}, "uri": {}, "url_param": {}, "hdr": {}, "rdp-cookie": {},
+	"first": {First, true}, "static-rr": {StaticRR, true},
+	"random": {}, "uri": {}, "url_param": {}, "hdr": {}, "rdp-cookie": {},
 }
 
 func (p *parser) parseBalance(w []string) error {
 	if len(w) < 2 {
-		return p.errf("'balance' expects roundrobin, leastconn or source")
+		return p.errf("'balance' expects roundrobin, static-rr, leastconn, first or source")
 	}
 	a, known := balances[w[1]]
 	if !known {
 		return p.errf("unknown balance algorithm %q", w[1])
 	}
 	if !a.ok {
-		return p.errf("balance %q is not supported (roundrobin, leastconn or source)", w[1])
+		return p.errf("balance %q is not supported (roundrobin, static-rr, leastconn, first or source)", w[1])
 	}
 	if len(w) > 2 {
 		return p.errf("balance %s: unexpected argument %q", w[1], w[2])
@@ -118,11 +120,20 @@ func (p *parser) parseUseBackend(w []string) error {
 	if len(w) < 2 {
 		return p.errf("'use_backend' expects a backend name")
 	}
+	u := UseBackend{name: w[1], Where: p.where()}
+	if strings.Contains(w[1], "%") {
+		f, err := parseNameFormat(w[1])
+		if err != nil {
+			return p.errf("use_backend %q: %v", w[1], err)
+		}
+		u.Dynamic, u.name = f, ""
+	}
 	c, err := parseCond(w[2:], s.acls, p.warnHere)
 	if err != nil {
 		return p.errf("use_backend: %v", err)
 	}
-	s.fe.UseBackends = append(s.fe.UseBackends, UseBackend{name: w[1], Cond: c, Where: p.where()})
+	u.Cond = c
+	s.fe.UseBackends = append(s.fe.UseBackends, u)
 	return nil
 }
 

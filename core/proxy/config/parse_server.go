@@ -111,13 +111,35 @@ var serverOpts = mergeOpts(
 			s.CheckAddr = a
 			return nil
 		}},
+		"check-send-proxy": flagOpt(func(s *Server) { s.CheckSendProxy = true }),
+		"id": {arg: true, set: func(s *Server, kw, a string) error {
+			n, err := parseInt(a, 1<<30)
+			if err != nil || n < 1 {
+				return fmt.Errorf("'id' : custom id has to be > 0")
+			}
+			s.ID = n
+			return nil
+		}},
+		"on-marked-down": {arg: true, set: func(s *Server, kw, a string) error {
+			if a != "shutdown-sessions" {
+				return fmt.Errorf("'on-marked-down' expects 'shutdown-sessions' but got '%s'", a)
+			}
+			s.ShutdownOnDown = true
+			return nil
+		}},
+		"on-marked-up": {arg: true, set: func(s *Server, kw, a string) error {
+			if a != "shutdown-backup-sessions" {
+				return fmt.Errorf("'on-marked-up' expects 'shutdown-backup-sessions' but got '%s'", a)
+			}
+			s.ShutdownBackupOnUp = true
+			return nil
+		}},
 	},
 	// Accepted and ignored: none changes a TCP relay here.
-	opts(lineOpt[*Server]{arg: true, ignore: true}, "id", "cookie", "init-addr", "resolve-prefer", "slowstart", "minconn",
-		"observe", "error-limit", "on-error", "on-marked-down", "on-marked-up", "pool-max-conn", "pool-purge-delay",
+	opts(lineOpt[*Server]{arg: true, ignore: true}, "cookie", "init-addr", "resolve-prefer", "slowstart", "minconn",
+		"observe", "error-limit", "on-error", "pool-max-conn", "pool-purge-delay",
 		"max-reuse", "agent-inter", "tcp-ut", "log-proto", "namespace", "redir", "track", "resolvers", "resolve-opts"),
-	opts(lineOpt[*Server]{warn: "%[1]s: %[2]q is ignored (health checks are a plain TCP connect)"},
-		"check-send-proxy", "no-agent-check", "non-stick", "tfo", "no-tfo"),
+	opts(lineOpt[*Server]{warn: "%[1]s: %[2]q is ignored"}, "no-agent-check", "non-stick", "tfo", "no-tfo"),
 	serverSSLOpts,
 	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q is not supported"},
 		"source", "usesrc", "proxy-v2-options", "socks4", "agent-check", "agent-port", "agent-send", "agent-addr"),
@@ -187,6 +209,11 @@ func (p *parser) serverOptions(srv *Server, w []string, isDefault bool) error {
 	who := "server " + strconv.Quote(srv.Name)
 	if isDefault {
 		who = "default-server"
+		for _, kw := range w {
+			if kw == "id" {
+				return p.errf("default-server: 'id' is not supported in default-server sections")
+			}
+		}
 	}
 	return applyLineOpts(p, serverOpts, srv, who, w)
 }

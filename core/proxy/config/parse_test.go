@@ -193,7 +193,7 @@ func TestParseErrors(t *testing.T) {
 		{"backend b\n server s 1.2.3.4:80 inter\n", `cfg:2: server "s": "inter" expects an argument`},
 		{"backend b\n server s 1.2.3.4:80\n server s 1.2.3.5:80\n", `cfg:3: server "s": duplicate name in backend "b" (first at line 2)`},
 		{"backend b\n server s unix@/x\n", `cfg:2: server "s": address "unix@/x": only TCP addresses are supported (no unix@, abns@, fd@, sockpair@, udp@)`},
-		{"backend b\n balance uri\n", `cfg:2: balance "uri" is not supported (roundrobin, leastconn or source)`},
+		{"backend b\n balance uri\n", `cfg:2: balance "uri" is not supported (roundrobin, static-rr, leastconn, first or source)`},
 		{"backend b\nbackend b\n", `cfg:2: backend "b" has the same name as another backend`},
 		{"listen b\n bind :1\nbackend b\n", `cfg:3: backend "b" has the same name as another listen`},
 		{"defaults\n bind :1\n", "cfg:2: 'bind' is not supported in a defaults section"},
@@ -288,8 +288,10 @@ func TestParseTime(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add(anchorCfg)
+	f.Add("frontend f\n bind :1\n stick-table type string len 8 size 1k expire 30s nopurge store conn_rate(10s),gpc0,bytes_in_rate(1s)\n tcp-request connection track-sc1 src\n tcp-request connection sc-inc-gpc0(1) if { sc1_conn_rate gt 3 }\n tcp-request content silent-drop if { src_get_gpc0(b) gt 1 }\n default_backend b\nbackend b\n stick-table type ip size 10\n stick on src table b if { sc_tracked(1) }\n server s 1.2.3.4:5\n")
 	f.Add("frontend f\n bind :1-3 accept-proxy\n acl a src 1.2.3.0/24\n use_backend b if a || !a\n tcp-request connection reject unless { src ::1 }\nbackend b\n server s h:1 check inter 1s\n")
 	f.Add(`global` + "\n" + ` maxconn "1${X}"` + "\n")
+	f.Add("defaults\n option tcp-check\n tcp-check send PING\\r\\n\n tcp-check expect string +PONG\nlisten l\n bind :1\n balance source\n hash-type consistent\n tcp-check comment c\n tcp-check connect port 2 send-proxy\n tcp-check send-binary 0a0b\n tcp-check expect min-recv 3 ! rbinary ^0A error-status L7STS\n server a 1.2.3.4:5 check id 3 on-marked-down shutdown-sessions check-send-proxy\nbackend m\n balance first\n option mysql-check user u pre-41\n option smtpchk EHLO x\n option pgsql-check user p\n")
 	f.Add("frontend f\n bind :1\n tcp-request inspect-delay 5s\n acl s req.ssl_sni -i -m end .example\n tcp-request content accept if { req.ssl_hello_type 1 }\n tcp-request content reject if { req.payload(0,4) -m bin 45564c49 } || !s\n use_backend b if { req.ssl_ver ge 3.1 } s\nbackend b\n tcp-request content reject unless { req.len 1:9 }\n server s h:1\n")
 	f.Add("defaults\n timeout server 1s\n default-server fall 2 tfo\nlisten l\n bind :1 name x accept-proxy\n server a 1.2.3.4:5 weight 0 addr 1.2.3.5 port 6 slowstart 1s\n no option redispatch\n tcp-check connect\n option httplog\n")
 	f.Fuzz(func(t *testing.T, s string) {

@@ -39,6 +39,12 @@ type Sample struct {
 	// MayChange: more request data may change the value or make it
 	// available (HAProxy's SMP_F_MAY_CHANGE).
 	MayChange bool
+	// NotLast: the fetch has more values (HAProxy's SMP_F_NOT_LAST, as
+	// req.ssl_alpn gives one per protocol); fetched again with Ctx as the
+	// fetch left it, it gives the next. A matcher tries each.
+	NotLast bool
+	// Ctx is the fetch's own iteration state between values (0: first).
+	Ctx int
 }
 
 // SetBool, SetInt, SetIP and SetBytes fill the sample.
@@ -85,8 +91,9 @@ type SampleSource interface {
 	// the server connection) and whether no more will come for the
 	// decision (buffer full or client EOF).
 	Req() (b []byte, final bool)
-	// TLS is the client-side TLS state; nil on a raw bind.
-	TLS() *tls.ConnectionState
+	// TLS is the client-side TLS state; false on a raw bind or before
+	// the handshake completed.
+	TLS() (tls.ConnectionState, bool)
 	// StickCtr is the entry stick counter n tracks (track-scN), nil if
 	// none; StickTable is the run-time table called name, nil if none
 	// (fetches_stick.go).
@@ -170,9 +177,10 @@ type Env struct {
 	S     SampleSource
 	Phase Phase
 	Final bool
-	// smp is scratch space for one sample, so an evaluation through a
-	// reused Env allocates nothing.
+	// smp is scratch space for one sample, and buf for converters'
+	// output, so an evaluation through a reused Env allocates nothing.
 	smp Sample
+	buf []byte
 }
 
 // Req is the buffered request and whether it is final for this
@@ -182,53 +190,72 @@ func (e *Env) Req() ([]byte, bool) {
 	return b, final || e.Final
 }
 
-// SampleExpr is a fetch with its arguments: "req.payload(0,5)".
+// SampleExpr is a fetch with its arguments and converters:
+// "req.payload(0,5)", "req.ssl_sni,lower,map_dom(/etc/haproxy/sni.map)".
 type SampleExpr struct {
 	Fetch *Fetch
 	Args  []Arg
+	Convs []*Conv
 	text  string
 }
 
 // String is the expression as written.
 func (e *SampleExpr) String() string { return e.text }
 
-// Eval fetches the sample for the rules of phase e.Phase: a fetch whose
-// value comes later in the session has none there (and will not get one
-// by waiting).
+// Out is the type of the expression's samples: the last converter's, else
+// the fetch's.
+func (e *SampleExpr) Out() SampleType {
+	if n := len(e.Convs); n > 0 {
+		return e.Convs[n-1].def.out
+	}
+	return e.Fetch.out
+}
+
+// Eval fetches the sample for the rules of phase e.Phase and applies the
+// converters: a fetch whose value comes later in the session has none
+// there (and will not get one by waiting). smp.Ctx is kept: 0 asks for the
+// first value, what the fetch left after a NotLast value asks for the next.
+// A converter that fails leaves no sample (MayChange stays the fetch's).
 func (x *SampleExpr) Eval(e *Env, smp *Sample) bool {
-	*smp = Sample{}
+	*smp = Sample{Ctx: smp.Ctx}
 	if x.Fetch.phase > e.Phase {
 		return false
 	}
-	return x.Fetch.fn(e, x.Args, smp)
+	if !x.Fetch.fn(e, x.Args, smp) {
+		return false
+	}
+	for _, c := range x.Convs {
+		if !c.def.fn(e, c, smp) {
+			return false
+		}
+	}
+	return true
 }
 
-// parseSampleExpr reads "name" or "name(arg,arg)". Converters (",lower")
-// are refused.
+// parseSampleExpr reads "name", "name(arg,arg)", each optionally followed
+// by ",converter" or ",converter(args)".
 func parseSampleExpr(word string) (*SampleExpr, error) {
-	name, rest := word, ""
-	if i := strings.IndexAny(word, "(,"); i >= 0 {
-		name, rest = word[:i], word[i:]
+	parts := splitTop(word)
+	call := parts[0]
+	name := call
+	if i := strings.IndexByte(call, '('); i >= 0 {
+		name = call[:i]
 	}
 	f := fetchIndex[name]
 	if f == nil {
 		return nil, fmt.Errorf("unknown fetch method %q in ACL expression %q", name, word)
 	}
-	e := &SampleExpr{Fetch: f, text: word}
-	var argText string
-	hasParen := strings.HasPrefix(rest, "(")
-	if hasParen {
-		end := strings.IndexByte(rest, ')')
-		if end < 0 {
-			return nil, fmt.Errorf("fetch method %q: missing closing ')' after arguments", name)
-		}
-		argText, rest = rest[1:end], rest[end+1:]
+	_, argText, hasParen, err := splitCall(call)
+	if err != nil {
+		return nil, fmt.Errorf("fetch method %q: missing closing ')' after arguments", name)
 	}
-	if rest != "" {
-		if rest[0] == ',' {
-			return nil, fmt.Errorf("fetch method %q: converters (%q) are not supported", name, rest)
+	e := &SampleExpr{Fetch: f, text: word}
+	for _, cw := range parts[1:] {
+		c, err := parseConv(cw)
+		if err != nil {
+			return nil, fmt.Errorf("fetch method %q: %v", name, err)
 		}
-		return nil, fmt.Errorf("fetch method %q: unexpected %q after the arguments", name, rest)
+		e.Convs = append(e.Convs, c)
 	}
 	var raw []string
 	if hasParen && argText != "" {

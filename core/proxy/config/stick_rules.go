@@ -174,7 +174,7 @@ func (p *parser) finishStick() error {
 				name = proxy
 			}
 			if r.Table = c.Table(name); r.Table == nil {
-				return errAt(r.Where, "Proxy '%s': unable to find table '%s' referenced by track-sc%d.", proxy, name, r.SC)
+				return errAt(r.Where, "Proxy '%s': unable to find table '%s' referenced by track-sc%d.%s", proxy, name, r.SC, peersHint(name))
 			}
 		}
 		return nil
@@ -198,7 +198,7 @@ func (p *parser) finishStick() error {
 				name = be.Name
 			}
 			if r.Table = c.Table(name); r.Table == nil {
-				return errAt(r.Where, "Proxy '%s': unable to find stick-table '%s'.", be.Name, name)
+				return errAt(r.Where, "Proxy '%s': unable to find stick-table '%s'.%s", be.Name, name, peersHint(name))
 			}
 			// HAProxy adds server_id and server_key to a table that
 			// persistence uses.
@@ -256,4 +256,13 @@ func (p *parser) finishStickFetches() error {
 		}
 	}
 	return err
+}
+
+// peersHint explains a missing "SECTION/TABLE": a table declared in a
+// peers section, which this proxy ignores.
+func peersHint(name string) string {
+	if strings.Contains(name, "/") {
+		return " (tables declared in 'peers' sections are not supported: peers sections are ignored)"
+	}
+	return ""
 }

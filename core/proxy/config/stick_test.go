@@ -140,6 +140,7 @@ backend be
 	for _, tc := range []struct{ cfg, warn, err string }{
 		{cfg: fe0 + " tcp-request connection track-sc0 src\n" + be0, err: `cfg:5: Proxy 'fe': unable to find table 'fe' referenced by track-sc0.`},
 		{cfg: fe0 + " tcp-request connection track-sc0 src table nope\n" + be0, err: `cfg:5: Proxy 'fe': unable to find table 'nope' referenced by track-sc0.`},
+		{cfg: fe0 + " tcp-request connection track-sc0 src table p/t\n" + be0, err: `cfg:5: Proxy 'fe': unable to find table 'p/t' referenced by track-sc0. (tables declared in 'peers' sections are not supported: peers sections are ignored)`},
 		{cfg: fe0 + " tcp-request connection track-sc3 src\n" + be0, err: `cfg:5: 'tcp-request connection track-sc3' : 3 track-sc number exceeding 2 (MAX_SESS_STKCTR-1) value`},
 		{cfg: fe0 + " tcp-request connection track-sc0\n" + be0, err: `cfg:5: 'tcp-request connection track-sc0' : missing fetch method`},
 		{cfg: fe0 + " tcp-request connection track-sc0 req.len\n" + be0, err: `cfg:5: 'tcp-request connection track-sc0' : fetch method 'req.len' extracts information from 'request buffer', none of which is available here`},

@@ -3,7 +3,9 @@ package sticktable
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -121,4 +123,61 @@ func TestDumpServer(t *testing.T) {
 	if err := tb.Check(&Filter{Data: []DataFilter{{ServerKey, OpEq, 1}}}); !errors.As(err, &fe) || err.Error() != "Filter entry #1: Data type not stored in this table" {
 		t.Fatalf("filter on server_key: %v", err)
 	}
+}
+
+func TestParseFilter(t *testing.T) {
+	tb, _ := newTable(t, 10, 0, map[Data]time.Duration{ConnRate: time.Second, GPC0: 0})
+	k := ipKey(t, tb, "10.0.0.1")
+	for _, c := range []struct {
+		words []string
+		want  *Filter
+		err   string
+	}{
+		{nil, nil, ""},
+		{[]string{"key", "10.0.0.1"}, &Filter{Key: &k}, ""},
+		{[]string{"key"}, nil, "Key value expected"},
+		{[]string{"key", "zz"}, nil, "Invalid key"},
+		{[]string{"data.gpc0", "gt", "3"}, &Filter{Data: []DataFilter{{GPC0, OpGt, 3}}}, ""},
+		{[]string{"data.gpc0", "gt", "-3", "data.conn_rate", "le", "9"}, &Filter{Data: []DataFilter{{GPC0, OpGt, -3}, {ConnRate, OpLe, 9}}}, ""},
+		{[]string{"data.frob", "gt", "3"}, nil, "Filter entry #1: Unknown data type"},
+		{[]string{"data.conn_cur", "gt", "3"}, nil, "Filter entry #1: Data type not stored in this table"},
+		{[]string{"data.gpc0", "gt", "3", "data.gpc0", "xx", "1"}, nil, `Filter entry #2: Require and operator among "eq", "ne", "le", "ge", "lt", "gt"`},
+		{[]string{"data.gpc0", "gt"}, nil, "Filter entry #1: Require a valid integer value to compare against"},
+		{[]string{"data.gpc0", "gt", "1x"}, nil, "Filter entry #1: Require a valid integer value to compare against"},
+		{[]string{"data.gpc0", "gt", "1", "junk"}, nil, "Filter entry #2: Unknown data type"},
+		{[]string{"data.gpc0", "gt", "1", "data.gpc0", "gt", "1", "data.gpc0", "gt", "1", "data.gpc0", "gt", "1", "x"}, nil, "Detected extra data in filter, 16th word of input, after '1'"},
+		{[]string{"frob"}, nil, ErrArgs.Error()},
+	} {
+		f, err := tb.ParseFilter(c.words)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err {
+				t.Errorf("%q: %v, want %q", c.words, err, c.err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(f) != fmt.Sprint(c.want) && !(f != nil && c.want != nil && f.Key != nil && *f.Key == *c.want.Key) {
+			t.Errorf("%q: %+v %v, want %+v", c.words, f, err, c.want)
+		}
+	}
+}
+
+// FuzzParseFilter: any words give a filter or an error, never a panic,
+// and a filter only names stored data.
+func FuzzParseFilter(f *testing.F) {
+	f.Add("key 10.0.0.1")
+	f.Add("data.gpc0 gt 3 data.conn_rate le -9")
+	f.Add("data.server_key eq 1")
+	f.Fuzz(func(t *testing.T, s string) {
+		tb, _ := newTable(t, 10, 0, map[Data]time.Duration{ConnRate: time.Second, GPC0: 0, ServerKey: 0})
+		flt, err := tb.ParseFilter(strings.Fields(s))
+		if err != nil || flt == nil {
+			return
+		}
+		if len(flt.Data) > MaxFilters {
+			t.Fatalf("%d filters", len(flt.Data))
+		}
+		if err := tb.Check(flt); err != nil {
+			t.Fatalf("parsed filter fails Check: %v", err)
+		}
+	})
 }

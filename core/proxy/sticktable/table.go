@@ -209,8 +209,15 @@ func (t *Table) acquire(k Key) (*Entry, int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.tick(t.clk.Now())
-	t.expireLocked(now)
+	t.expireUpTo(now, expireBatch)
 	e := t.m[k]
+	if e != nil && e.ref == 0 && t.cfg.Expire > 0 && e.expire <= now {
+		// Expired, not yet removed (beyond this operation's batch): the
+		// key starts afresh.
+		t.deleteLocked(e)
+		t.expired.Add(1)
+		e = nil
+	}
 	if e == nil {
 		if t.used.Load() >= int64(t.limit) && !t.makeRoomLocked() {
 			t.refused.Add(1)
@@ -249,7 +256,7 @@ func (t *Table) Release(e *Entry) {
 		t.pushHeadLocked(e)
 		t.armLocked(now)
 	}
-	t.expireLocked(now)
+	t.expireUpTo(now, expireBatch)
 }
 
 // Read returns key's value of d without holding or touching the entry
@@ -261,12 +268,11 @@ func (t *Table) Read(k Key, d Data) (v uint64, found, ok bool) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	nowT := t.clk.Now()
-	now := t.tick(nowT)
-	t.expireLocked(now)
+	now := t.tick(t.clk.Now())
+	t.expireUpTo(now, expireBatch)
 	e := t.m[k]
-	if e == nil {
-		return 0, false, true
+	if e == nil || e.ref == 0 && e.expire <= now && t.cfg.Expire > 0 {
+		return 0, false, true // absent, or expired and not yet removed
 	}
 	v, _ = e.get(d, now)
 	return v, true, true
@@ -282,9 +288,10 @@ var ErrInUse = errors.New("entry currently in use, cannot remove")
 func (t *Table) ReadServer(k Key) (id int, key string, found bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.expireLocked(t.tick(t.clk.Now()))
+	now := t.tick(t.clk.Now())
+	t.expireUpTo(now, expireBatch)
 	e := t.m[k]
-	if e == nil {
+	if e == nil || e.ref == 0 && e.expire <= now && t.cfg.Expire > 0 {
 		return 0, "", false
 	}
 	e.mu.Lock()
@@ -352,17 +359,31 @@ func (t *Table) makeRoomLocked() bool {
 	return true
 }
 
+// expireBatch bounds the expired entries one session's table operation
+// removes, so that many entries expiring at once cost no session a long
+// hold of the lock; the table's timer removes the rest.
+const expireBatch = 32
+
 // expireLocked removes the unreferenced entries whose expiry has passed:
 // they are at the list's tail, so the work is what has expired, never a
 // scan of the table.
-func (t *Table) expireLocked(now int64) {
+func (t *Table) expireLocked(now int64) { t.expireUpTo(now, -1) }
+
+// expireUpTo is expireLocked removing at most limit entries (< 0: all);
+// it reports whether expired entries remain.
+func (t *Table) expireUpTo(now int64, limit int) bool {
 	if t.cfg.Expire <= 0 {
-		return
+		return false
 	}
 	for e := t.tail; e != nil && e.expire <= now; e = t.tail {
+		if limit == 0 {
+			return true
+		}
+		limit--
 		t.deleteLocked(e)
 		t.expired.Add(1)
 	}
+	return false
 }
 
 // armLocked arms the table's timer for its oldest unreferenced entry,

@@ -312,3 +312,28 @@ func TestNewRefuses(t *testing.T) {
 	tb.Stop()
 	_ = fmt.Sprint(tb.Name())
 }
+
+// Many entries expiring at once are removed in bounded batches by
+// sessions' operations, the rest by the timer; an expired entry is never
+// read or reused with its old counts.
+func TestExpiryBatches(t *testing.T) {
+	tb, clk := newTable(t, 1000, time.Second, map[Data]time.Duration{ConnCnt: 0})
+	tb.Stop() // only operations expire entries here
+	for i := 0; i < 500; i++ {
+		tb.Untrack(tb.Track(nthKey(tb, i)))
+	}
+	clk.Advance(time.Second)
+	tb.Untrack(tb.Track(nthKey(tb, 499))) // expired: starts afresh
+	if v, found, _ := tb.Read(nthKey(tb, 499), ConnCnt); !found || v != 1 {
+		t.Fatalf("re-tracked expired key: found %v conn_cnt %d, want a fresh entry", found, v)
+	}
+	if _, found, _ := tb.Read(nthKey(tb, 0), ConnCnt); found {
+		t.Fatal("an expired entry was read")
+	}
+	if n := tb.used.Load(); n < 500-5*expireBatch {
+		t.Fatalf("%d entries left after four operations: the batch is not bounded", n)
+	}
+	if n := tb.Len(); n != 1 {
+		t.Fatalf("Len %d after a full expiry, want 1", n)
+	}
+}

@@ -3,12 +3,14 @@
 // protocols, the versions offered, as content rules need them to route a
 // TLS connection that is passed through ("req.ssl_sni" and friends).
 //
-// Parse and Peek are pure functions over the bytes seen so far: they return
-// ErrIncomplete until enough bytes are there, so a caller calls them again
-// with the longer prefix as data arrives. They never read past the input,
-// never trust a length field before the bytes it announces are present,
-// and allocate only for values copied out of bytes actually received
-// (the server name, the ALPN names, the version list). The whole
+// Parse, Peek, ServerName and ALPN are pure functions over the bytes seen
+// so far: they return ErrIncomplete until enough bytes are there, so a
+// caller calls them again with the longer prefix as data arrives. They
+// never read past the input, never trust a length field before the bytes
+// it announces are present, and allocate only for values copied out of
+// bytes actually received (Parse's server name, ALPN names and version
+// list; ServerName and ALPN return slices of the input and allocate
+// nothing). The whole
 // ClientHello must be in the first handshake record (at most 2^14 bytes,
 // RFC 8446 5.1): a hello fragmented over several records is refused with
 // ErrFragmented, as HAProxy's own parser does not read one either.
@@ -138,51 +140,105 @@ func Peek(b []byte) (Header, error) {
 // ignored.
 func Parse(b []byte) (Hello, error) {
 	var hello Hello
-	h, err := Peek(b)
+	r, err := scan(b)
+	hello.Header, hello.Version, hello.Len = r.hdr, r.version, r.end
 	if err != nil {
 		return hello, err
 	}
-	hello.Header = h
+	if r.sni != nil {
+		hello.ServerName = string(r.sni)
+	}
+	if r.alpn != nil {
+		for list := r.alpn; len(list) > 0; {
+			v, _ := list.vec8() // checked by scan
+			hello.ALPN = append(hello.ALPN, string(v))
+		}
+	}
+	if r.versions != nil {
+		hello.SupportedVersions = make([]uint16, 0, len(r.versions)/2)
+		for list := r.versions; len(list) > 0; {
+			v, _ := list.u16()
+			hello.SupportedVersions = append(hello.SupportedVersions, v)
+		}
+	}
+	return hello, nil
+}
+
+// ServerName is Parse's ServerName without copying: the host name as a
+// slice of b (nil when the hello has none). It allocates nothing unless
+// the hello is malformed (the error says where).
+func ServerName(b []byte) ([]byte, error) {
+	r, err := scan(b)
+	return r.sni, err
+}
+
+// ALPN is the ALPN extension's protocol_name_list as a slice of b: a
+// sequence of one-byte lengths each followed by that many bytes, checked
+// (nil when the hello has no ALPN). It allocates nothing unless the hello
+// is malformed.
+func ALPN(b []byte) ([]byte, error) {
+	r, err := scan(b)
+	return r.alpn, err
+}
+
+// scanned is a ClientHello with its variable parts as slices of the
+// input, checked.
+type scanned struct {
+	hdr      Header
+	version  uint16
+	end      int
+	sni      []byte
+	alpn     reader // the protocol name list
+	versions reader // the version list
+}
+
+func scan(b []byte) (scanned, error) {
+	var out scanned
+	h, err := Peek(b)
+	out.hdr = h
+	if err != nil {
+		return out, err
+	}
 	if h.HandshakeType != TypeClientHello {
-		return hello, ErrNotClientHello
+		return out, ErrNotClientHello
 	}
-	hello.Len = recordHeaderLen + hsHeaderLen + h.HandshakeLen
-	r := reader(b[recordHeaderLen+hsHeaderLen : recordHeaderLen+hsHeaderLen+h.HandshakeLen])
+	out.end = recordHeaderLen + hsHeaderLen + h.HandshakeLen
+	r := reader(b[recordHeaderLen+hsHeaderLen : out.end])
 	var ok bool
-	if hello.Version, ok = r.u16(); !ok {
-		return hello, malformed("no version")
+	if out.version, ok = r.u16(); !ok {
+		return out, malformed("no version")
 	}
-	if hello.Version>>8 != 3 {
-		return hello, malformed("client version %#04x", hello.Version)
+	if out.version>>8 != 3 {
+		return out, malformed("client version %#04x", out.version)
 	}
 	if _, ok = r.bytes(32); !ok {
-		return hello, malformed("no random")
+		return out, malformed("no random")
 	}
 	sid, ok := r.vec8()
 	if !ok || len(sid) > 32 {
-		return hello, malformed("session id")
+		return out, malformed("session id")
 	}
 	suites, ok := r.vec16()
 	if !ok || len(suites) < 2 || len(suites)%2 != 0 {
-		return hello, malformed("cipher suites")
+		return out, malformed("cipher suites")
 	}
 	comp, ok := r.vec8()
 	if !ok || len(comp) < 1 {
-		return hello, malformed("compression methods")
+		return out, malformed("compression methods")
 	}
 	if len(r) == 0 {
-		return hello, nil // no extensions (SSLv3-era clients)
+		return out, nil // no extensions (SSLv3-era clients)
 	}
 	exts, ok := r.vec16()
 	if !ok || len(r) != 0 {
-		return hello, malformed("extensions length")
+		return out, malformed("extensions length")
 	}
 	var seen [3]bool // server_name, alpn, supported_versions
 	for len(exts) > 0 {
 		typ, ok1 := exts.u16()
 		data, ok2 := exts.vec16()
 		if !ok1 || !ok2 {
-			return hello, malformed("extension header")
+			return out, malformed("extension header")
 		}
 		var idx int
 		switch typ {
@@ -196,78 +252,72 @@ func Parse(b []byte) (Hello, error) {
 			continue
 		}
 		if seen[idx] {
-			return hello, malformed("duplicate extension %d", typ)
+			return out, malformed("duplicate extension %d", typ)
 		}
 		seen[idx] = true
 		var err error
 		switch typ {
 		case extServerName:
-			hello.ServerName, err = parseSNI(data)
+			out.sni, err = parseSNI(data)
 		case extALPN:
-			hello.ALPN, err = parseALPN(data)
+			out.alpn, err = parseALPN(data)
 		case extSupportedVersions:
-			hello.SupportedVersions, err = parseVersions(data)
+			out.versions, err = parseVersions(data)
 		}
 		if err != nil {
-			return hello, err
+			return out, err
 		}
 	}
-	return hello, nil
+	return out, nil
 }
 
 // parseSNI reads server_name (RFC 6066 3): the first host_name entry.
-func parseSNI(d reader) (string, error) {
+func parseSNI(d reader) ([]byte, error) {
 	list, ok := d.vec16()
 	if !ok || len(d) != 0 || len(list) == 0 {
-		return "", malformed("server_name list")
+		return nil, malformed("server_name list")
 	}
-	name := ""
+	var name []byte
 	for len(list) > 0 {
 		typ, ok1 := list.u8()
 		v, ok2 := list.vec16()
 		if !ok1 || !ok2 {
-			return "", malformed("server_name entry")
+			return nil, malformed("server_name entry")
 		}
-		if typ == 0 && name == "" {
+		if typ == 0 && name == nil {
 			if len(v) == 0 {
-				return "", malformed("empty host_name")
+				return nil, malformed("empty host_name")
 			}
-			name = string(v)
+			name = v
 		}
 	}
 	return name, nil
 }
 
-// parseALPN reads application_layer_protocol_negotiation (RFC 7301).
-func parseALPN(d reader) ([]string, error) {
+// parseALPN checks application_layer_protocol_negotiation (RFC 7301) and
+// returns its protocol name list.
+func parseALPN(d reader) (reader, error) {
 	list, ok := d.vec16()
 	if !ok || len(d) != 0 || len(list) == 0 {
 		return nil, malformed("ALPN list")
 	}
-	var out []string
-	for len(list) > 0 {
-		v, ok := list.vec8()
+	for l := list; len(l) > 0; {
+		v, ok := l.vec8()
 		if !ok || len(v) == 0 {
 			return nil, malformed("ALPN protocol name")
 		}
-		out = append(out, string(v))
 	}
-	return out, nil
+	return list, nil
 }
 
-// parseVersions reads supported_versions (RFC 8446 4.2.1, ClientHello
-// form).
-func parseVersions(d reader) ([]uint16, error) {
+// parseVersions checks supported_versions (RFC 8446 4.2.1, ClientHello
+// form) and returns its version list.
+func parseVersions(d reader) (reader, error) {
 	list, ok := d.vec8()
 	if !ok || len(d) != 0 || len(list) < 2 || len(list)%2 != 0 {
 		return nil, malformed("supported_versions list")
 	}
-	out := make([]uint16, 0, len(list)/2)
-	for len(list) > 0 {
-		v, _ := list.u16()
-		out = append(out, v)
-	}
-	return out, nil
+	return list, nil
 }
 
 // reader consumes a byte slice; every method checks the length first.

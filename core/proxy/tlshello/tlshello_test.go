@@ -130,6 +130,24 @@ func TestParseEverySplit(t *testing.T) {
 	}
 }
 
+// ServerName reads a whole hello without allocating: content rules run it
+// on every arrival of data.
+func TestServerNameNoAlloc(t *testing.T) {
+	b := realHellos(t)["openssl s_client"]
+	if n := testing.AllocsPerRun(100, func() { _, _ = ServerName(b) }); n != 0 {
+		t.Errorf("ServerName allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ALPN(b) }); n != 0 {
+		t.Errorf("ALPN allocates %v times", n)
+	}
+	if list, err := ALPN(b); err != nil || string(list) != "\x02h2\x08http/1.1" {
+		t.Errorf("ALPN = %q, %v", list, err)
+	}
+	if name, err := ServerName(b); err != nil || string(name) != "openssl.example" {
+		t.Errorf("ServerName = %q, %v", name, err)
+	}
+}
+
 // A length field that claims more than is there allocates nothing: only
 // bytes received are ever copied.
 func TestParseNoAllocOnClaims(t *testing.T) {
@@ -213,6 +231,12 @@ func FuzzParse(f *testing.F) {
 		case err != nil:
 			return
 		}
+		if list, err := ALPN(b); err != nil || len(list) > 0 != (len(h.ALPN) > 0) {
+			t.Fatalf("ALPN = %q, %v; Parse says %q", list, err, h.ALPN)
+		}
+		if name, err := ServerName(b); err != nil || string(name) != h.ServerName {
+			t.Fatalf("ServerName = %q, %v; Parse says %q", name, err, h.ServerName)
+		}
 		if h.Len > len(b) || len(h.ServerName) > len(b) {
 			t.Fatalf("hello larger than its input: %+v", h)
 		}
@@ -231,4 +255,26 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkServerName(b *testing.B) {
+	h := realHellos(b)["openssl s_client"]
+	b.SetBytes(int64(len(h)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ServerName(h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	h := realHellos(b)["openssl s_client"]
+	b.SetBytes(int64(len(h)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(h); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

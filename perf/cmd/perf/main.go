@@ -20,7 +20,7 @@ const usage = `usage:
   perf compare OLD NEW        (run folders or run.json files)
   perf report RUN_DIR         (regenerate report.md, index.html and charts from run.json)
   perf rawtcp-server [--listen HOST]
-  perf loadgen pingpong|ka-pipeline|stream|connrate|idle [flags]
+  perf loadgen pingpong|ka-pipeline|stream|connrate|idle|tls-handshake|tls-stream|tls-idle [flags]
 `
 
 func main() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -81,7 +82,7 @@ func cmdRawServer(ctx context.Context, args []string) int {
 
 func cmdLoadgen(ctx context.Context, args []string) int {
 	if len(args) < 1 {
-		fmt.Fprint(os.Stderr, "usage: perf loadgen pingpong|ka-pipeline|stream|connrate|idle [flags]\n")
+		fmt.Fprint(os.Stderr, "usage: perf loadgen pingpong|ka-pipeline|stream|connrate|idle|tls-handshake|tls-stream|tls-idle [flags]\n")
 		return 2
 	}
 	kind := args[0]
@@ -98,6 +99,8 @@ func cmdLoadgen(ctx context.Context, args []string) int {
 	bufsize := fs.Int("bufsize", 256<<10, "stream: bytes per write")
 	loops := fs.Int("loops", 8, "connrate: parallel loops")
 	n := fs.Int("n", 100, "idle: connections to hold")
+	parallel := fs.Int("parallel", 1, "idle: connections opened at once")
+	tlsVersion := fs.String("tls-version", loadgen.TLS13, "tls-*: TLS version, 1.3 or 1.2 (full handshakes, no resumption)")
 	warmup := fs.Duration("warmup", 0, "warm-up, not recorded")
 	duration := fs.Duration("duration", time.Second, "measured time")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -106,6 +109,15 @@ func cmdLoadgen(ctx context.Context, args []string) int {
 	if *addr == "" {
 		fmt.Fprintln(os.Stderr, "loadgen: --addr is required")
 		return 2
+	}
+	var tlsCfg *tls.Config
+	if strings.HasPrefix(kind, "tls-") {
+		c, err := loadgen.ClientTLS(*tlsVersion)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+			return 2
+		}
+		tlsCfg = c
 	}
 	var res loadgen.Result
 	switch kind {
@@ -120,10 +132,14 @@ func cmdLoadgen(ctx context.Context, args []string) int {
 			Window: *window, Batch: *batch, Warmup: *warmup, Duration: *duration})
 	case "stream":
 		res = loadgen.RunStream(ctx, loadgen.Stream{Addr: *addr, Streams: *streams, BufSize: *bufsize, Warmup: *warmup, Duration: *duration})
+	case "tls-stream":
+		res = loadgen.RunStream(ctx, loadgen.Stream{Addr: *addr, Streams: *streams, BufSize: *bufsize, Warmup: *warmup, Duration: *duration, TLS: tlsCfg})
+	case "tls-handshake":
+		res = loadgen.RunTLSHandshake(ctx, loadgen.TLSHandshake{Addr: *addr, Conns: *conns, Version: *tlsVersion, Warmup: *warmup, Duration: *duration})
 	case "connrate":
 		res = loadgen.RunConnRate(ctx, loadgen.ConnRate{Addr: *addr, Loops: *loops, Warmup: *warmup, Duration: *duration})
-	case "idle":
-		ic := loadgen.OpenIdle(loadgen.Idle{Addr: *addr, N: *n})
+	case "idle", "tls-idle":
+		ic := loadgen.OpenIdle(loadgen.Idle{Addr: *addr, N: *n, TLS: tlsCfg, Parallel: *parallel})
 		if ic.Res.Err == "" {
 			fmt.Printf("HOLDING %d\n", ic.Res.Ops)
 			os.Stdout.Sync()
