@@ -313,6 +313,38 @@ var proxyTLSCases = []harness.Case{
 				t.Errorf("payload %q", r.Payload)
 			}
 		}),
+	pc("proxy-tls-check-ssl", "spec/proxy.md §5 health checks, §11 (check-ssl)",
+		"server ssl verify none check: a server that accepts TCP but speaks no TLS fails its checks and gets no session; every session goes to the TLS server",
+		func(t *harness.T, e harness.Engine) {
+			f := newTLSFiles(t)
+			plain := newBackend(t, echo)
+			good := f.tlsBackend(t, nil)
+			opts := " ssl verify none check inter 200ms fall 1 rise 1"
+			p := startProxy(t, e, simpleCfg("", "", "    timeout check 500ms\n", plain.addr()+opts, good.addr()+opts))
+			// Wait (bounded) until the failing check has had its chance:
+			// then no session may reach the plain server.
+			deadline := time.Now().Add(5 * time.Second)
+			ok := 0
+			for ok < 6 && time.Now().Before(deadline) {
+				c := dial(t, p.Addr(0), "")
+				if err := echoBoth(c, []byte("hello\n"), 3*time.Second); err == nil {
+					ok++
+				} else {
+					ok = 0 // reached the plain server (no TLS): not down yet
+				}
+				c.Close()
+			}
+			if ok < 6 {
+				t.Fatalf("sessions still fail after 5 s: the plain server was not marked down")
+			}
+			for range 4 {
+				c := dial(t, p.Addr(0), "")
+				if err := echoBoth(c, []byte("again\n"), 3*time.Second); err != nil {
+					t.Fatalf("session through the TLS server: %v", err)
+				}
+				c.Close()
+			}
+		}),
 	configErrorCase("proxy-config-ssl-no-crt", "frontend fe\n    bind 127.0.0.1:0 ssl\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1\n", 2, "no SSL certificate specified",
 		"bind ssl without crt: exit 2, HAProxy's text (no SSL certificate specified ... (use 'crt'))"),
 	configErrorCase("proxy-config-ssl-missing-crt", "frontend fe\n    bind 127.0.0.1:0 ssl crt /nonexistent/site.pem\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1\n", 2, "unable to stat SSL certificate from file '/nonexistent/site.pem'",
