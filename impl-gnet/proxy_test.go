@@ -17,6 +17,13 @@ var ProxyUnsupported = enginetest.Unsupported{
 	"ServerFirst":           noHalfClose,
 	"ManySessions":          noHalfClose + " (each session sends, shuts its write side, then reads the echo)",
 	"SlowReader":            noHalfClose + " (the fast session sends, shuts its write side, then reads the echo)",
+	// TLS relay: each end sends close_notify and keeps reading; the
+	// in-test backend closes its socket once both directions are done.
+	// gnet closes the proxy's server connection on that FIN at once, so
+	// the response bytes the session still holds for a paused client are
+	// lost (about 1 run in 6 at 32 MiB; every session ends "SD").
+	"TLS/Relay/ECDSA-P256": noHalfClose + " (the backend's FIN after close_notify drops response bytes still held for the client)",
+	"TLS/Relay/RSA-2048":   noHalfClose + " (the backend's FIN after close_notify drops response bytes still held for the client)",
 }
 
 // TestProxy runs the proxy kit (real sockets, real haproxy) on this engine.

@@ -74,7 +74,7 @@ func shares(t *harness.T, addr string, n int) map[string]int {
 }
 
 var runtimeCases = []harness.Case{
-	pc("proxy-runtime-api", "spec/proxy.md §11; HAProxy management.txt §9.3 (show stat, disable/enable server, set/get weight, levels)",
+	pc("proxy-runtime-api", "spec/proxy.md §12; HAProxy management.txt §9.3 (show stat, disable/enable server, set/get weight, levels)",
 		"stats socket: show stat has HAProxy 2.6's exact CSV header and one row per frontend, server and backend; disable server moves traffic off that server and shows MAINT; enable server brings it back; set weight 3 vs 1 gives 3:1 shares; a level user socket answers Permission denied",
 		func(t *harness.T, e harness.Engine) {
 			dir := t.TempDir()
@@ -199,7 +199,7 @@ func serverOrClosed(t *harness.T, addr string) string {
 }
 
 func drainPromptCase() harness.Case {
-	return pc("proxy-runtime-drain-prompt", "spec/proxy.md §11; HAProxy management.txt §9.3 (prompt, set server state, set weight)",
+	return pc("proxy-runtime-drain-prompt", "spec/proxy.md §12; HAProxy management.txt §9.3 (prompt, set server state, set weight)",
 		"in prompt mode: set server state drain takes s1 out of rotation (status DRAIN); with s2 also at weight 0 the backend is DOWN and a client is closed with nothing relayed; ready and weight 100% restore both",
 		func(t *harness.T, e harness.Engine) {
 			admin := filepath.Join(t.TempDir(), "admin.sock")
@@ -276,7 +276,7 @@ func tableLines(out string) []string {
 }
 
 func tableCase() harness.Case {
-	return pc("proxy-runtime-table", "spec/proxy.md §10, §11; HAProxy management.txt §9.3 (show table, clear table)",
+	return pc("proxy-runtime-table", "spec/proxy.md §10, §12; HAProxy management.txt §9.3 (show table, clear table)",
 		"show table lists a tracked stick table with HAProxy's head and entry format (key, use, conn_cnt, conn_cur); clear table removes an idle key and refuses one a session holds",
 		func(t *harness.T, e harness.Engine) {
 			admin := filepath.Join(t.TempDir(), "admin.sock")

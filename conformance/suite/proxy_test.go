@@ -601,7 +601,7 @@ var proxyCases = []harness.Case{
 	configErrorCase("proxy-config-missing-backend", "frontend fe\n    bind 127.0.0.1:0\n    default_backend nosuch\n", 3, "nosuch",
 		"default_backend naming a backend that does not exist: exit 2, error names file:line"),
 	pc("proxy-config-second-file", "CONTRACT.md Proxy (-f more.cfg), config errors with file:line",
-		"with two -f files, an error in the second names the second file and its line (haproxy: `haproxy -c` refuses it naming two.cfg:3)",
+		"with two -f files, an error in the second names the second file and its line (on haproxy: `haproxy -c` must refuse it, naming two.cfg:3)",
 		func(t *harness.T, e harness.Engine) {
 			dir := t.TempDir()
 			f1 := writeCfgIn(t, dir, "one.cfg", cfgHead)
@@ -617,7 +617,7 @@ var proxyCases = []harness.Case{
 			}
 		}),
 	pc("proxy-bind-in-use", "CONTRACT.md Long-running commands (unusable address)",
-		"a bind address already in use (a userspace stack: one it does not own): exit 2 with a one-line error, no READY (haproxy: it refuses to start, \"cannot bind socket\")",
+		"a bind address already in use (a userspace stack: one it does not own): exit 2 with a one-line error, no READY (on haproxy: it must refuse to start, \"cannot bind socket\")",
 		func(t *harness.T, e harness.Engine) {
 			ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
 			if err != nil {
@@ -704,7 +704,7 @@ func writeCfgIn(t *harness.T, dir, name, text string) string {
 }
 
 func configErrorCase(id, body string, line int, word, desc string) harness.Case {
-	desc += fmt.Sprintf(" (haproxy: `haproxy -c` refuses it naming bad.cfg:%d)", line)
+	desc += fmt.Sprintf(" (on haproxy: `haproxy -c` must refuse it, naming bad.cfg:%d)", line)
 	return pc(id, "CONTRACT.md Proxy (config errors: file:line, exit 2)", desc, func(t *harness.T, e harness.Engine) {
 		f := writeCfg(t, "bad.cfg", body)
 		want := fmt.Sprintf("bad.cfg:%d", line)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"net/netip"
 	"slices"
@@ -44,6 +45,10 @@ type server struct {
 	// rearm asks the checker to start from HAProxy's "just out of
 	// maintenance" health (set by setAdmin, applied by the checker).
 	rearm atomic.Bool
+	// tlsCfg is the TLS configuration for sessions ("ssl"), checkTLS the
+	// one for health checks (check-ssl, or ssl without port/addr); nil:
+	// plain.
+	tlsCfg, checkTLS *tls.Config
 
 	// Guarded by be.mu.
 	cur   int // sessions assigned (connecting or established)
@@ -110,6 +115,19 @@ func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 			id = i + 1
 		}
 		s := &server{be: be, cfg: sc, id: id}
+		if sc.SSL.Enabled || sc.CheckSSL {
+			cfg := serverTLSConfig(&sc.SSL)
+			if sc.SSL.Enabled {
+				s.tlsCfg = cfg
+			}
+			if sc.CheckSSL || (sc.SSL.Enabled && sc.CheckPort == 0 && sc.CheckAddr == "") {
+				s.checkTLS = cfg
+				if sc.SSL.SNI != nil && sc.SSL.SNI.Kind == config.SNIConst {
+					s.checkTLS = cfg.Clone()
+					s.checkTLS.ServerName = sc.SSL.SNI.Value
+				}
+			}
+		}
 		s.up.Store(true) // HAProxy starts servers up; checks take them down
 		s.weight.Store(int32(sc.Weight))
 		if sc.Disabled {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/tlsconn"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
 )
 
@@ -86,7 +87,7 @@ func (s *session) connect(srv *server) {
 	s.leg = leg
 	c, err := s.p.eng.Dial(srv.cfg.Addr(s.dst), leg, engine.DialOptions{
 		Timeout: s.be.cfg.Timeouts.Connect,
-		Near:    s.cli,
+		Near:    s.nearConn(),
 	})
 	if err != nil {
 		s.connectFailed(err)
@@ -133,9 +134,11 @@ func (s *session) connectFailed(err error) {
 	})
 }
 
-// established: the server leg is up. Send the PROXY header if configured,
-// then the bytes the client sent meanwhile, then relay.
-func (s *session) established(c engine.Conn) {
+// established: the server leg is up (and its TLS handshake done on an ssl
+// server). Send the PROXY header if configured and not sent yet, then the
+// bytes the client sent meanwhile, then relay.
+func (s *session) established(c engine.Conn, headerSent bool) {
+	s.srvConn = c
 	s.phase = phData
 	now := s.p.clock.Now()
 	s.srvLast, s.connected = now, now
@@ -144,7 +147,7 @@ func (s *session) established(c engine.Conn) {
 	s.srvCounted = true
 	s.be.trackSession(s.srv, s)
 	s.stickStore()
-	if v := s.srv.cfg.SendProxy; v != 0 {
+	if v := s.srv.cfg.SendProxy; v != 0 && !headerSent {
 		if err := c.Write(s.proxyHeader(v)); err != nil {
 			s.end("SC")
 			return
@@ -185,6 +188,9 @@ func (s *session) proxyHeader(version int) []byte {
 		dst = netip.AddrPortFrom(netip.AddrFrom16(dst.Addr().As16()), dst.Port())
 	}
 	h.Source, h.Destination = src, dst
+	if version == 2 && s.srv.cfg.SendProxySSL > 0 {
+		h.TLVs = s.sslTLVs(s.srv.cfg.SendProxySSL == 2)
+	}
 	var b []byte
 	var err error
 	if version == 1 {
@@ -204,10 +210,14 @@ func (s *session) proxyHeader(version int) []byte {
 	return b
 }
 
-// serverLeg is the handler of one server connection attempt.
+// serverLeg is the handler of one server connection attempt. On an ssl
+// server the socket's events go through the TLS layer (tls), which calls
+// the plain* methods with plaintext (serverPlain in tls.go).
 type serverLeg struct {
-	s    *session
-	open bool
+	s          *session
+	open       bool
+	tls        engine.Handler
+	headerSent bool
 }
 
 func (l *serverLeg) current() bool { return l.s.leg == l && l.s.phase != phClosed }
@@ -217,30 +227,87 @@ func (l *serverLeg) OnOpen(c engine.Conn) {
 		_ = c.Close()
 		return
 	}
-	l.open = true
-	l.s.established(c)
+	s := l.s
+	if s.srv.tlsCfg == nil {
+		l.plainOpen(c)
+		return
+	}
+	// The PROXY header goes in clear before the ClientHello (HAProxy's
+	// order: send-proxy, then the SSL handshake).
+	if v := s.srv.cfg.SendProxy; v != 0 {
+		if err := c.Write(s.proxyHeader(v)); err != nil {
+			s.end("SC")
+			return
+		}
+		l.headerSent = true
+	}
+	l.tls = tlsconn.StartClient(c, serverPlain{l}, s.serverTLS(s.srv), tlsconn.Options{
+		HandshakeTimeout: s.be.cfg.Timeouts.Connect,
+		Limiter:          s.p.tlsLimiter,
+		ReadBufferSize:   s.p.bufsize,
+	})
 }
 
 func (l *serverLeg) OnData(c engine.Conn, in []byte) int {
+	if l.tls != nil {
+		return l.tls.OnData(c, in)
+	}
+	return l.plainData(c, in)
+}
+
+func (l *serverLeg) OnReadEOF(c engine.Conn) {
+	if l.tls != nil {
+		l.tls.OnReadEOF(c)
+		return
+	}
+	l.plainReadEOF(c)
+}
+
+func (l *serverLeg) OnDrained(c engine.Conn) {
+	if l.tls != nil {
+		l.tls.OnDrained(c)
+		return
+	}
+	l.plainDrained(c)
+}
+
+func (l *serverLeg) OnClose(c engine.Conn, err error) {
+	if l.tls != nil {
+		l.tls.OnClose(c, err)
+		return
+	}
+	l.plainClose(c, err)
+}
+
+func (l *serverLeg) plainOpen(c engine.Conn) {
+	if !l.current() || l.s.phase != phConnect {
+		_ = c.Close()
+		return
+	}
+	l.open = true
+	l.s.established(c, l.headerSent)
+}
+
+func (l *serverLeg) plainData(c engine.Conn, in []byte) int {
 	if !l.current() || l.s.phase != phData {
 		return len(in)
 	}
 	return l.s.forward(&l.s.res, c, l.s.cli, in)
 }
 
-func (l *serverLeg) OnReadEOF(c engine.Conn) {
+func (l *serverLeg) plainReadEOF(c engine.Conn) {
 	if l.current() && l.s.phase == phData {
 		l.s.shutr(&l.s.res)
 	}
 }
 
-func (l *serverLeg) OnDrained(c engine.Conn) {
+func (l *serverLeg) plainDrained(c engine.Conn) {
 	if l.current() && l.s.phase == phData {
 		l.s.drained(&l.s.req, l.s.cli)
 	}
 }
 
-func (l *serverLeg) OnClose(c engine.Conn, err error) {
+func (l *serverLeg) plainClose(c engine.Conn, err error) {
 	if !l.current() {
 		return
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -14,6 +15,8 @@ type frontend struct {
 	st        counters
 	listeners []engine.Listener
 	maxconn   int // 0: none
+	// tlsCfg is each bind's TLS configuration (nil: plain), by bind index.
+	tlsCfg []*tls.Config
 
 	// Guarded by p.admMu.
 	cur int
@@ -29,6 +32,12 @@ type frontend struct {
 
 func newFrontend(p *Proxy, cfg *config.Frontend) *frontend {
 	fe := &frontend{p: p, cfg: cfg, maxconn: cfg.MaxConn}
+	fe.tlsCfg = make([]*tls.Config, len(cfg.Binds))
+	for i := range cfg.Binds {
+		if b := &cfg.Binds[i].SSL; b.Enabled {
+			fe.tlsCfg[i] = bindTLSConfig(b)
+		}
+	}
 	fe.waiterCap = fe.maxconn
 	if fe.waiterCap == 0 || fe.waiterCap > p.maxconn {
 		fe.waiterCap = p.maxconn
@@ -37,11 +46,10 @@ func newFrontend(p *Proxy, cfg *config.Frontend) *frontend {
 }
 
 func (fe *frontend) listen() error {
-	for _, b := range fe.cfg.Binds {
-		b := b
+	for i, b := range fe.cfg.Binds {
 		l, err := fe.p.eng.Listen(b.Addr, func(c engine.Conn) engine.Handler {
 			fe.p.cumConns.Add(1)
-			s := newSession(fe, c, b.AcceptProxy)
+			s := newSession(fe, c, i)
 			if fe.p.onSession != nil {
 				fe.p.onSession(s)
 			}

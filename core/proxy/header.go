@@ -32,8 +32,12 @@ func (s *session) readHeader(in []byte) int {
 		s.src = unmapAP(src)
 		s.dst = unmapAP(dst)
 	}
-	s.startStream()
+	s.afterHeader()
 	switch s.phase {
+	case phTLS:
+		// The rest is the TLS handshake's: the engine offers it again at
+		// once, to the TLS layer now in place.
+		return n
 	case phContent:
 		// The bytes after the header are request data for the rules.
 		m := s.buffer(in[n:])

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/tlsconn"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
 	"github.com/netmodels/netmodels/core/proxy/runtimeapi"
 	"github.com/netmodels/netmodels/core/proxy/tcpcheck"
@@ -196,12 +197,15 @@ type checkRun struct {
 
 // checkLeg is one connection of a check.
 type checkLeg struct {
-	r       *checkRun
-	conn    engine.Conn
-	rule    *tcpcheck.Connect
-	opened  bool
-	timer   engine.Timer
-	timeout bool // its timer fired (reported through OnClose if dialing)
+	// tls: the connection runs TLS (checkTLS); handshaking: its
+	// handshake started; headerSent: checkTLS wrote the PROXY header.
+	tls, handshaking, headerSent bool
+	r                            *checkRun
+	conn                         engine.Conn
+	rule                         *tcpcheck.Connect
+	opened                       bool
+	timer                        engine.Timer
+	timeout                      bool // its timer fired (reported through OnClose if dialing)
 }
 
 // locked runs fn under mu, then applies the result fn produced, if any.
@@ -275,7 +279,14 @@ func (r *checkRun) dial(rule *tcpcheck.Connect) {
 	wait := max(r.deadline.Sub(now), time.Millisecond)
 	leg := &checkLeg{r: r, rule: rule}
 	r.leg = leg
-	conn, err := r.c.p.eng.Dial(target, leg, engine.DialOptions{Timeout: wait})
+	var h engine.Handler = leg
+	if cfg := r.tlsConfig(rule); cfg != nil {
+		// check-ssl or "tcp-check connect ssl": TLS after the optional
+		// PROXY header; the rules see plaintext (checkTLS, tls.go).
+		leg.tls = true
+		h = &checkTLS{leg: leg, cfg: cfg, opts: tlsconn.Options{HandshakeTimeout: wait, Limiter: r.c.p.tlsLimiter}}
+	}
+	conn, err := r.c.p.eng.Dial(target, h, engine.DialOptions{Timeout: wait})
 	if errors.Is(err, engine.ErrEngineClosed) {
 		r.done = true // the engine is gone: no result, no more checks
 		return
@@ -423,7 +434,8 @@ func (l *checkLeg) OnOpen(c engine.Conn) {
 			return
 		}
 		l.opened = true
-		if v := r.sendProxy(l.rule); v != 0 {
+		l.conn = c // on a TLS check, the TLS layer's Conn
+		if v := r.sendProxy(l.rule); v != 0 && !l.headerSent {
 			if err := c.Write(checkProxyHeader(v, c)); err != nil {
 				r.finish(tcpcheck.Result{Status: tcpcheck.SOCKERR, Desc: "send-proxy: " + err.Error()})
 				return
@@ -437,7 +449,11 @@ func (l *checkLeg) OnOpen(c engine.Conn) {
 			}
 			l.timer = c.AfterFunc(max(d.Sub(now), 0), func() { r.locked(func() { r.expired(l) }) })
 		}
-		r.runner.Connected()
+		if l.tls {
+			r.runner.ConnectedTLS()
+		} else {
+			r.runner.Connected()
+		}
 		r.step()
 	})
 }
@@ -483,8 +499,12 @@ func (l *checkLeg) OnClose(_ engine.Conn, err error) {
 		}
 		if !l.opened {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, tlsconn.ErrHandshakeTimeout) {
 				r.finish(r.runner.Timeout())
+				return
+			}
+			if l.handshaking {
+				r.finish(r.runner.HandshakeFailed(err))
 				return
 			}
 			if err == nil {

@@ -52,6 +52,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/clock"
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/tlsconn"
 	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/netmodels/netmodels/core/proxy/runtimeapi"
 	"github.com/netmodels/netmodels/core/proxy/sticktable"
@@ -81,6 +82,9 @@ type Options struct {
 	// Log receives log lines (HAProxy's "log"/"option tcplog", and
 	// rejected PROXY headers); nil discards them.
 	Log io.Writer
+	// TLSLimiter bounds the TLS handshakes in flight (each runs on a
+	// goroutine, core/engine/tlsconn); nil: tlsconn's process-wide one.
+	TLSLimiter *tlsconn.Limiter
 }
 
 // EngineConfig is the engine configuration the proxy needs for cfg: reads
@@ -129,6 +133,8 @@ type Proxy struct {
 	cumConns atomic.Int64       // connections accepted, ever (show info CumConns)
 	api      *runtimeapi.Server // the stats sockets; nil: none
 
+	tlsLimiter *tlsconn.Limiter
+
 	onSession func(*session) // test hook, called on the session's loop
 }
 
@@ -138,7 +144,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		return nil, errors.New("proxy: no engine")
 	}
 	p := &Proxy{
-		cfg: cfg, eng: opts.Engine, clock: opts.Clock, logw: opts.Log,
+		cfg: cfg, eng: opts.Engine, clock: opts.Clock, logw: opts.Log, tlsLimiter: opts.TLSLimiter,
 		bufsize: max(cfg.Global.BufSize, config.MinBufSize),
 		bemap:   map[*config.Backend]*backend{},
 		maxconn: cfg.Global.MaxConn,

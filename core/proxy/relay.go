@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/tlsconn"
 )
 
 // Lingering close: once both directions have ended, the session closes
@@ -196,6 +197,9 @@ func (s *session) startSplice(ch *channel) {
 	}
 	src, dst := s.ends(ch)
 	sp, ok := src.(engine.Splicer)
+	if _, tlsDst := dst.(*tlsconn.Conn); tlsDst {
+		ok = false // TLS has no pipe variant: the bytes must be encrypted
+	}
 	if !ok {
 		ch.splice = spliceOff
 		return

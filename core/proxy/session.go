@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/tlsconn"
 	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
 )
@@ -16,6 +17,7 @@ type phase uint8
 const (
 	phAdmit   phase = iota // a frontend/global maxconn slot (client paused)
 	phHeader               // the PROXY header on an accept-proxy bind
+	phTLS                  // the client's TLS handshake on an ssl bind (within timeout client)
 	phContent              // request data for tcp-request content rules (inspect-delay)
 	phQueue                // a server slot (backend queue)
 	phConnect              // the server connection (dial, retries)
@@ -51,10 +53,15 @@ type session struct {
 	granted *server // slot handed over by the queue, guarded by be.mu
 
 	acceptProxy bool
-	dec         proxyproto.Decoder
-	hdrSeen     int  // bytes of an incomplete PROXY header seen so far
-	hdrFirst    byte // and its first byte (v1 or v2, for the log)
-	phase       phase
+	bind        int // index of the bind line in the frontend's config
+	// cliTLS is the TLS layer's raw-side handler on an ssl bind: the
+	// client connection's events go through it, and cli becomes its
+	// plaintext Conn once the handshake succeeded.
+	cliTLS   engine.Handler
+	dec      proxyproto.Decoder
+	hdrSeen  int  // bytes of an incomplete PROXY header seen so far
+	hdrFirst byte // and its first byte (v1 or v2, for the log)
+	phase    phase
 	// src and dst are the client's addresses: from the socket, or from the
 	// PROXY header on an accept-proxy bind.
 	src, dst netip.AddrPort
@@ -100,8 +107,11 @@ type session struct {
 	ended            bool
 }
 
-func newSession(fe *frontend, c engine.Conn, acceptProxy bool) *session {
-	s := &session{p: fe.p, fe: fe, cli: c, acceptProxy: acceptProxy, term: "--"}
+func newSession(fe *frontend, c engine.Conn, bind int) *session {
+	s := &session{p: fe.p, fe: fe, cli: c, bind: bind, term: "--"}
+	if bind < len(fe.cfg.Binds) {
+		s.acceptProxy = fe.cfg.Binds[bind].AcceptProxy
+	}
 	s.dec = proxyproto.Decoder{MaxV2Length: s.p.bufsize - 16}
 	return s
 }
@@ -155,10 +165,58 @@ func (s *session) onAdmitted() {
 		s.armTimer()
 		return
 	}
-	s.startStream()
+	s.afterHeader()
 }
 
+// afterHeader runs the connection's next handlers once the PROXY header
+// (if any) is in: the TLS handshake on an ssl bind, then the backend.
+func (s *session) afterHeader() {
+	if s.fe.tlsCfg[s.bind] != nil {
+		s.startClientTLS()
+		return
+	}
+	s.clientReady()
+}
+
+// clientReady: the client connection is ready for content (after PROXY
+// header and TLS handshake): content rules, then the backend.
+func (s *session) clientReady() { s.startStream() }
+
+// OnData, OnReadEOF, OnDrained and OnClose receive the client socket's
+// events; on an ssl bind they go through the TLS layer, which calls the
+// client* methods with plaintext (clientTLS in tls.go).
 func (s *session) OnData(c engine.Conn, in []byte) int {
+	if s.cliTLS != nil {
+		return s.cliTLS.OnData(c, in)
+	}
+	return s.clientData(c, in)
+}
+
+func (s *session) OnReadEOF(c engine.Conn) {
+	if s.cliTLS != nil {
+		s.cliTLS.OnReadEOF(c)
+		return
+	}
+	s.clientReadEOF()
+}
+
+func (s *session) OnDrained(c engine.Conn) {
+	if s.cliTLS != nil {
+		s.cliTLS.OnDrained(c)
+		return
+	}
+	s.clientDrained()
+}
+
+func (s *session) OnClose(c engine.Conn, err error) {
+	if s.cliTLS != nil {
+		s.cliTLS.OnClose(c, err)
+		return
+	}
+	s.clientClosed(err)
+}
+
+func (s *session) clientData(c engine.Conn, in []byte) int {
 	switch s.phase {
 	case phAdmit:
 		c.PauseRead()
@@ -197,7 +255,7 @@ func (s *session) buffer(in []byte) int {
 	return n
 }
 
-func (s *session) OnReadEOF(c engine.Conn) {
+func (s *session) clientReadEOF() {
 	switch s.phase {
 	case phHeader:
 		s.rejectHeader(s.headerEOF(false))
@@ -215,21 +273,24 @@ func (s *session) OnReadEOF(c engine.Conn) {
 	}
 }
 
-func (s *session) OnDrained(c engine.Conn) {
+func (s *session) clientDrained() {
 	if s.phase == phData {
 		s.drained(&s.res, s.srvConn)
 	}
 }
 
-func (s *session) OnClose(c engine.Conn, err error) {
+func (s *session) clientClosed(err error) {
 	if s.ended {
 		return
 	}
-	if s.phase == phData {
+	switch s.phase {
+	case phTLS:
+		s.tlsHandshakeFailed(err, "CR")
+	case phData:
 		s.end("CD") // client aborted during data
-		return
+	default:
+		s.end("CR")
 	}
-	s.end("CR")
 }
 
 // end finishes the session once: closes both legs and gives back every
@@ -325,7 +386,7 @@ func (s *session) nextDeadline() time.Time {
 		}
 	}
 	switch s.phase {
-	case phAdmit, phHeader:
+	case phAdmit, phHeader, phTLS:
 		add(s.start, fe.Client)
 	case phContent:
 		add(s.inspectStart, s.inspectDelay())
@@ -429,6 +490,11 @@ func (s *session) onTimer() {
 	case phHeader:
 		if expired(s.start, fe.Client) {
 			s.rejectHeader(s.headerEOF(true))
+			return
+		}
+	case phTLS:
+		if expired(s.start, fe.Client) {
+			s.tlsHandshakeFailed(tlsconn.ErrHandshakeTimeout, "cR")
 			return
 		}
 	case phContent:

@@ -110,6 +110,11 @@ type Global struct {
 	Log bool
 	// Stats configures the runtime API ("stats socket" ...).
 	Stats Stats
+	// CABase and CrtBase prefix relative ca-file and crt paths.
+	CABase, CrtBase string
+	// SSLServerVerify is the default "verify" of server lines with ssl
+	// ("ssl-server-verify", default required).
+	SSLServerVerify Verify
 }
 
 // Timeouts are HAProxy's timeouts; zero means none.
@@ -170,7 +175,11 @@ type Frontend struct {
 type Bind struct {
 	Addr        string // "host:port", IPv6 bracketed
 	AcceptProxy bool
-	Where       Where
+	// SSL is the TLS termination ("ssl crt ..."); SSL.Enabled false: plain.
+	SSL   BindSSL
+	Where Where
+	// crt and ca-file arguments, loaded once the line is read.
+	crts []string
 }
 
 // Action is a tcp-request connection or content action.
@@ -346,6 +355,13 @@ type Server struct {
 	// empty/0: the server's own address.
 	CheckAddr string
 	CheckPort int
+	// SSL is the TLS origination ("ssl ..."); SSL.Enabled false: plain.
+	SSL ServerSSL
+	// CheckSSL: health checks run a TLS handshake ("check-ssl").
+	CheckSSL bool
+	// SendProxySSL adds PROXY v2 SSL TLVs: 1 send-proxy-v2-ssl, 2
+	// send-proxy-v2-ssl-cn (with the client certificate's CN).
+	SendProxySSL int
 	// CheckSendProxy: health checks start with a PROXY header
 	// ("check-send-proxy"); they also do when SendProxy is set and no
 	// check port or addr is (HAProxy's rule).

@@ -52,10 +52,8 @@ func (p *parser) parseTCPCheck(w []string) error {
 				return p.errf("'tcp-check connect' : first step MUST also be a 'connect', optionally preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the tcp-check ruleset")
 			}
 		}
+		// ssl, sni and alpn run on core/engine/tlsconn (proxy/tls.go).
 		r, err = tcpcheck.ParseConnect(w[2:])
-		if err == nil {
-			err = tlsCheckRefused(r.Connect)
-		}
 	case "send", "send-binary", "send-lf", "send-binary-lf":
 		r, err = tcpcheck.ParseSend(w[1], w[2:])
 	case "expect":
@@ -79,20 +77,6 @@ func (p *parser) parseTCPCheck(w []string) error {
 		c.rulesAt = p.where()
 	}
 	c.rules = append(c.rules, r)
-	return nil
-}
-
-// tlsCheckRefused refuses a TLS check connection: the TLS layer
-// (core/engine/tlsconn) is not part of this build yet.
-func tlsCheckRefused(c tcpcheck.Connect) error {
-	for _, kw := range []struct {
-		on   bool
-		name string
-	}{{c.SSL, "ssl"}, {c.SNI != "", "sni"}, {c.ALPN != "", "alpn"}} {
-		if kw.on {
-			return fmt.Errorf("'%s' (TLS on a health check) is not supported yet: the TLS layer is not in this build", kw.name)
-		}
-	}
 	return nil
 }
 

@@ -151,10 +151,7 @@ var serverOpts = mergeOpts(
 		"non-stick":      {warn: "%[1]s: %[2]q is not supported and is ignored"},
 		"no-agent-check": {ignore: true},
 	},
-	opts(lineOpt[*Server]{warn: "%[1]s: %[2]q is ignored: TLS on health checks is not supported yet (the TLS layer is not in this build)"},
-		"check-ssl"),
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (TLS) is not supported"},
-		"ssl", "verify", "ca-file", "crt", "sni", "alpn", "ciphers", "check-sni", "force-tlsv12", "force-tlsv13"),
+	serverSSLOpts,
 	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (choosing the source address of server connections) is not supported"}, "source", "usesrc"),
 	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (PROXY v2 TLVs) is not supported"}, "proxy-v2-options"),
 	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (connecting through a SOCKS4 proxy) is not supported"}, "socks4"),
@@ -213,6 +210,9 @@ func (p *parser) parseServerLine(w []string) error {
 	if err := p.serverOptions(&srv, w[3:], false); err != nil {
 		return err
 	}
+	if err := p.finishServerSSL(&srv, s.be.Name); err != nil {
+		return err
+	}
 	s.be.Servers = append(s.be.Servers, &srv)
 	return nil
 }
@@ -239,8 +239,7 @@ var bindOpts = mergeOpts(
 	opts(lineOpt[*Bind]{ignore: true}, "v4v6", "v6only", "defer-accept", "tfo", "transparent-no", "allow-0rtt"),
 	opts(lineOpt[*Bind]{arg: true, ignore: true}, "name", "id", "backlog", "maxconn", "nice", "process", "thread",
 		"mss", "tcp-ut", "level", "mode", "user", "group", "gid", "uid"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (TLS) is not supported"},
-		"ssl", "crt", "ca-file", "alpn", "npn", "verify", "crt-list", "ciphers", "ciphersuites", "ssl-min-ver", "ssl-max-ver"),
+	bindSSLOpts,
 	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (binding addresses the host does not own) is not supported"}, "transparent"),
 	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (binding to one network interface) is not supported"}, "interface"),
 	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (network namespaces) is not supported"}, "namespace"),
@@ -260,8 +259,13 @@ func (p *parser) parseBind(w []string) error {
 	if err := applyLineOpts(p, bindOpts, &b, "bind", w[2:]); err != nil {
 		return err
 	}
+	if err := p.finishBindSSL(&b, w[1]); err != nil {
+		return err
+	}
 	for _, a := range addrs {
-		p.sec.fe.Binds = append(p.sec.fe.Binds, Bind{Addr: a, AcceptProxy: b.AcceptProxy, Where: p.where()})
+		one := b
+		one.Addr, one.Where = a, p.where()
+		p.sec.fe.Binds = append(p.sec.fe.Binds, one)
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 
 // The global "stats" keyword: the runtime API's sockets (HAProxy's "stats
 // socket", "stats timeout", "stats maxconn"). The API itself is package
-// proxy/runtimeapi; spec/proxy.md §11.
+// proxy/runtimeapi; spec/proxy.md §12.
 
 // Runtime API defaults (HAProxy's).
 const (

@@ -186,7 +186,7 @@ func TestParseErrors(t *testing.T) {
 		{"backend b\n server s 1.2.3.4:80 port 0\n", `cfg:2: server "s": port: invalid port "0"`},
 		{"frontend f\n bind 1.2.3.4\n", `cfg:2: bind: bind address "1.2.3.4": missing port`},
 		{"frontend f\n bind :99999\n", `cfg:2: bind: bind address ":99999": invalid port "99999"`},
-		{"frontend f\n bind :1 ssl crt x.pem\n", `cfg:2: bind: "ssl" (TLS) is not supported`},
+		{"frontend f\n bind :1 ssl crt x.pem\n", `cfg:2: bind: unable to stat SSL certificate from file 'x.pem' : No such file or directory.`},
 		{"frontend f\n bind :1 frob\n", `cfg:2: bind: unknown keyword "frob"`},
 		{"backend b\n server s 1.2.3.4:80 frob\n", `cfg:2: server "s": unknown keyword "frob"`},
 		{"backend b\n server s 1.2.3.4:80 weight 300\n", `cfg:2: server "s": weight: invalid number "300" (expects an integer from 0 to 256)`},

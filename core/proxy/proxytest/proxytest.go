@@ -244,6 +244,19 @@ func RunWith(t *testing.T, newEngine Factory, unsupported enginetest.Unsupported
 		{Name: "IPv6Bind", Run: func(t *testing.T) { testIPv6(t, newEngine) }},
 		{Name: "HAProxyInterop", Run: func(t *testing.T) { RunHAProxyInterop(t, newEngine) }},
 	}
+	for _, c := range tlsCases(newEngine) {
+		cases = append(cases, enginetest.Case{Name: c.name, Run: c.run})
+	}
+	enginetest.RunCases(t, "proxytest", cases, unsupported)
+}
+
+// RunTLS runs only the kit's TLS cases (for an engine module that does not
+// run the whole kit yet).
+func RunTLS(t *testing.T, newEngine Factory, unsupported enginetest.Unsupported) {
+	var cases []enginetest.Case
+	for _, c := range tlsCases(newEngine) {
+		cases = append(cases, enginetest.Case{Name: c.name, Run: c.run})
+	}
 	enginetest.RunCases(t, "proxytest", cases, unsupported)
 }
 
