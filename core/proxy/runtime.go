@@ -274,7 +274,7 @@ func (v apiView) ServersState() []runtimeapi.ServerState {
 				ConfigMaint: s.cfg.Disabled, UWeight: s.curWeight(), IWeight: s.cfg.Weight,
 				LastChange: int64(now.Sub(time.Unix(0, s.lastChange.Load())) / time.Second),
 				Checked:    s.checked(), Rise: s.cfg.Rise,
-				CheckPort: s.cfg.CheckPort, CheckAddr: s.cfg.CheckAddr,
+				CheckPort: s.cfg.CheckPort, CheckAddr: s.cfg.CheckAddr, UseSSL: s.tlsCfg != nil,
 			}
 			if _, err := netip.ParseAddr(s.cfg.Host); err != nil {
 				st.FQDN = s.cfg.Host

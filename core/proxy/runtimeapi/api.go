@@ -143,6 +143,7 @@ type ServerState struct {
 	CheckStatus       string
 	CheckPassed       bool
 	CheckHealth, Rise int
+	UseSSL            bool   // "ssl" on the server line
 	CheckPort         int    // explicit "port", else 0
 	CheckAddr         string // explicit "addr", else ""
 }

@@ -717,9 +717,13 @@ func (c *client) showServersState(args []string) {
 			return v
 		}
 		agentPort := s.CheckPort
-		fmt.Fprintf(&b, "%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d - 0 %d %s %s %d\n",
+		ssl := 0
+		if s.UseSSL {
+			ssl = 1
+		}
+		fmt.Fprintf(&b, "%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d - %d %d %s %s %d\n",
 			s.BackendID, s.Backend, s.ID, s.Name, s.Host, op, adm, s.UWeight, s.IWeight, s.LastChange,
-			status, result, health, chk, dash(s.FQDN), s.Port, s.CheckPort, dash(s.CheckAddr), dash(s.CheckAddr), agentPort)
+			status, result, health, chk, dash(s.FQDN), s.Port, ssl, s.CheckPort, dash(s.CheckAddr), dash(s.CheckAddr), agentPort)
 	}
 	c.printf("%s", b.String())
 }
