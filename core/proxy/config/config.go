@@ -352,6 +352,10 @@ type Server struct {
 	SSL ServerSSL
 	// CheckSSL: health checks run a TLS handshake ("check-ssl").
 	CheckSSL bool
+	// CheckSNI and CheckALPN are the server name and protocols TLS
+	// health checks send ("check-sni", "check-alpn").
+	CheckSNI  string
+	CheckALPN []string
 	// SendProxySSL adds PROXY v2 SSL TLVs: 1 send-proxy-v2-ssl, 2
 	// send-proxy-v2-ssl-cn (with the client certificate's CN).
 	SendProxySSL int

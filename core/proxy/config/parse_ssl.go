@@ -197,6 +197,10 @@ var serverSSLOpts = mergeOpts(
 		"no-ssl":       flagOpt(func(s *Server) { s.SSL.Enabled = false }),
 		"check-ssl":    flagOpt(func(s *Server) { s.CheckSSL = true }),
 		"no-check-ssl": flagOpt(func(s *Server) { s.CheckSSL = false }),
+		// The SNI and ALPN of TLS health checks (a plain string and a
+		// list, as in HAProxy).
+		"check-sni":  {arg: true, set: func(s *Server, _, a string) error { s.CheckSNI = a; return nil }},
+		"check-alpn": alpnOpt(func(s *Server) *[]string { return &s.CheckALPN }),
 		"send-proxy-v2-ssl": flagOpt(func(s *Server) {
 			s.SendProxy, s.SendProxySSL = 2, 1
 		}),
@@ -250,7 +254,7 @@ var serverSSLOpts = mergeOpts(
 	opts(lineOpt[*Server]{ignore: true}, "no-sslv3", "no-ssl-reuse", "no-tls-tickets", "ssl-reuse", "tls-tickets"),
 	opts(lineOpt[*Server]{arg: true, ignore: true}, "npn"),
 	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (TLS) is not supported"},
-		"check-sni", "check-alpn", "crl-file", "verifyhost", "curves", "sigalgs", "client-sigalgs",
+		"crl-file", "verifyhost", "curves", "sigalgs", "client-sigalgs",
 		"no-tlsv13", "allow-0rtt", "ocsp-update"),
 )
 
