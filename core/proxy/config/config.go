@@ -110,6 +110,11 @@ type Global struct {
 	Log bool
 	// CABase and CrtBase prefix relative ca-file and crt paths.
 	CABase, CrtBase string
+	// DefaultBindSSL are the bind words that "ssl-default-bind-options",
+	// "ssl-default-bind-ciphers" and "ssl-default-bind-ciphersuites" put
+	// before the words of every "ssl" bind line (HAProxy's defaults; a
+	// line's own word wins, being applied later).
+	DefaultBindSSL []string
 	// SSLServerVerify is the default "verify" of server lines with ssl
 	// ("ssl-server-verify", default required).
 	SSLServerVerify Verify
