@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/netip"
@@ -180,6 +181,49 @@ var proxyCheckCases = []harness.Case{
 				}
 			}
 		}),
+	pc("proxy-tcpcheck-connect-ssl", specChecks+" (tcp-check connect ssl)",
+		"tcp-check connect ssl, send PING, expect PONG over TLS (verify none): a plain-text server is taken out; every connection reaches the in-test TLS server that answers PONG",
+		func(t *harness.T, e harness.Engine) {
+			ts := tlsBackendWith(t, func(c *tls.Conn) {
+				buf := make([]byte, 64)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if strings.Contains(string(buf[:n]), "PING") {
+						_, _ = c.Write([]byte("PONG\r\n"))
+					}
+				}
+			})
+			plain := newBackend(t, tagged("plain"))
+			chk := " check inter 100ms fall 3 rise 1 verify none"
+			rules := "    balance roundrobin\n    timeout check 2s\n    option tcp-check\n    tcp-check connect ssl\n    tcp-check send PING\\r\\n\n    tcp-check expect string PONG\n"
+			p := startProxy(t, e, simpleCfg("", "", rules, plain.addr()+chk, ts+chk))
+			pong := func() bool {
+				c, err := net.DialTimeout("tcp", p.Addr(0), 2*time.Second)
+				if err != nil {
+					return false
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+				tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true}) // a throwaway self-signed certificate
+				if _, err := tc.Write([]byte("PING\r\n")); err != nil {
+					return false
+				}
+				b := make([]byte, 6)
+				_, err = io.ReadFull(tc, b)
+				return err == nil && string(b) == "PONG\r\n"
+			}
+			if !waitFor(5*time.Second, func() bool { return pong() && pong() && pong() && pong() }) {
+				t.Fatal("the plain-text server was never taken out")
+			}
+			for i := range 6 {
+				if !pong() {
+					t.Fatalf("connection %d did not reach the TLS server", i)
+				}
+			}
+		}),
 	pc("proxy-balance-first", "spec/proxy.md §5 (balance first); HAProxy 2.6 lb_fas.c",
 		"balance first with maxconn 2: two concurrent sessions land on the first server, the third on the second; once a first-server session ends, the next goes to the first server again",
 		func(t *harness.T, e harness.Engine) {
@@ -257,6 +301,15 @@ var proxyCheckCases = []harness.Case{
 // HostIP and returns its address; each connection handshakes, then
 // closes.
 func tlsBackend(t *harness.T) string {
+	return tlsBackendWith(t, func(c *tls.Conn) {
+		buf := make([]byte, 1)
+		_, _ = c.Read(buf) // until the client closes
+	})
+}
+
+// tlsBackendWith is tlsBackend with serve running each handshaken
+// connection.
+func tlsBackendWith(t *harness.T, serve func(*tls.Conn)) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -286,9 +339,9 @@ func tlsBackend(t *harness.T) string {
 			go func() {
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				_ = c.(*tls.Conn).Handshake()
-				buf := make([]byte, 1)
-				_, _ = c.Read(buf) // until the client closes
+				if c.(*tls.Conn).Handshake() == nil {
+					serve(c.(*tls.Conn))
+				}
 			}()
 		}
 	}()

@@ -90,6 +90,24 @@ func tlsTagged(name string) func(net.Conn) {
 	}
 }
 
+// writePKIPem writes the test certificate and its key as one PEM file,
+// the form "bind ... ssl crt FILE" loads.
+func writePKIPem(t *harness.T) string {
+	t.Helper()
+	cert, _ := testPKI()
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	b = append(b, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})...)
+	p := filepath.Join(t.TempDir(), "site.pem")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // tlsWhich connects through the proxy with a TLS client sending sni ("":
 // none, the client then verifies the IP address) and returns the line the
 // backend answers.
@@ -249,6 +267,25 @@ var contentCases = []harness.Case{
 				line, err := bufio.NewReader(c).ReadString('\n')
 				if err != nil || strings.TrimSpace(line) != tc.want {
 					t.Errorf("from %s reached %q (%v), want %q", tc.src, strings.TrimSpace(line), err, tc.want)
+				}
+			}
+		}),
+	pc("proxy-content-ssl-fc-sni", specContent+" (ssl_fc, ssl_fc_sni on an ssl bind)",
+		"on `bind ... ssl crt`: use_backend bk_a if { ssl_fc_sni -i a.example }, content reject unless { ssl_fc }; TLS clients for a.example reach bk_a and others the default backend, over the terminated connection",
+		func(t *harness.T, e harness.Engine) {
+			a, def := newBackend(t, tagged("a")), newBackend(t, tagged("def"))
+			crt := writePKIPem(t)
+			cfg := cfgHead + "\nfrontend fe\n    bind 127.0.0.1:0 ssl crt " + crt + "\n    tcp-request content reject unless { ssl_fc }\n" +
+				"    use_backend bk_a if { ssl_fc_sni -i a.example }\n    default_backend bk_def\n\nbackend bk_a\n    server s1 " + a.addr() +
+				"\n\nbackend bk_def\n    server s1 " + def.addr() + "\n"
+			p := startProxy(t, e, cfg)
+			_, pool := testPKI()
+			for _, tc := range []struct{ sni, want string }{{"a.example", "a"}, {"b.example", "def"}} {
+				c := tls.Client(dial(t, p.Addr(0), ""), &tls.Config{RootCAs: pool, ServerName: tc.sni})
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil || strings.TrimSpace(line) != tc.want {
+					t.Errorf("sni %s reached %q (%v), want %q", tc.sni, strings.TrimSpace(line), err, tc.want)
 				}
 			}
 		}),

@@ -126,6 +126,15 @@ func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 					s.checkTLS = cfg.Clone()
 					s.checkTLS.ServerName = sc.SSL.SNI.Value
 				}
+				if sc.CheckSNI != "" || sc.CheckALPN != nil {
+					s.checkTLS = s.checkTLS.Clone()
+					if sc.CheckSNI != "" {
+						s.checkTLS.ServerName = sc.CheckSNI
+					}
+					if sc.CheckALPN != nil {
+						s.checkTLS.NextProtos = sc.CheckALPN
+					}
+				}
 			}
 		}
 		s.up.Store(true) // HAProxy starts servers up; checks take them down

@@ -34,9 +34,9 @@ func bindTLSConfig(b *config.BindSSL) *tls.Config {
 		MaxVersion:   b.MaxVersion,
 		CipherSuites: b.CipherSuites,
 		ClientCAs:    b.ClientCAs,
-		// Resumption would make the handshake figures meaningless to
-		// compare and HAProxy's cache is per process anyway; tickets stay
-		// on (crypto/tls's default) as with HAProxy.
+		// Tickets stay on (crypto/tls's default) as with HAProxy, unless
+		// "no-tls-tickets" (on the line or in ssl-default-bind-options).
+		SessionTicketsDisabled: b.NoTickets,
 	}
 	switch b.Verify {
 	case config.VerifyOptional:

@@ -11,6 +11,7 @@ import (
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/tlsconn"
 	"github.com/netmodels/netmodels/core/engine/tlsconn/tlstest"
+	"github.com/netmodels/netmodels/core/proxy/config"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
 )
 
@@ -312,4 +313,12 @@ type replier struct {
 func (r *replier) OnData(c engine.Conn, in []byte) int {
 	_ = c.Write([]byte(*r.answer))
 	return len(in)
+}
+
+func TestBindTLSConfigTickets(t *testing.T) {
+	for _, no := range []bool{false, true} {
+		if got := bindTLSConfig(&config.BindSSL{NoTickets: no}).SessionTicketsDisabled; got != no {
+			t.Errorf("no-tls-tickets=%v: SessionTicketsDisabled=%v", no, got)
+		}
+	}
 }

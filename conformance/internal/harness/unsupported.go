@@ -48,11 +48,6 @@ var unsupported = map[string]map[string]string{
 	},
 }
 
-// haNoCLI is the reason for a case that only checks the engines' command
-// line. The config-error cases do not need it: they run on haproxy as
-// `haproxy -c` and compare the refusal and its file:line (configErrorCase).
-const haNoCLI = "spec/cli.md: exit status 2 and one stderr line naming file:line are the engines' command-line contract; haproxy reports config and bind errors as [ALERT] lines with exit status 1"
-
 // Difference is a reference cell that runs but is declared to behave
 // otherwise than the case asserts: the spec chose differently from HAProxy
 // 2.6, and Reason cites where. Observed is a substring of the case's first

@@ -112,6 +112,11 @@ type Global struct {
 	Stats Stats
 	// CABase and CrtBase prefix relative ca-file and crt paths.
 	CABase, CrtBase string
+	// DefaultBindSSL are the bind words that "ssl-default-bind-options",
+	// "ssl-default-bind-ciphers" and "ssl-default-bind-ciphersuites" put
+	// before the words of every "ssl" bind line (HAProxy's defaults; a
+	// line's own word wins, being applied later).
+	DefaultBindSSL []string
 	// SSLServerVerify is the default "verify" of server lines with ssl
 	// ("ssl-server-verify", default required).
 	SSLServerVerify Verify
@@ -359,6 +364,10 @@ type Server struct {
 	SSL ServerSSL
 	// CheckSSL: health checks run a TLS handshake ("check-ssl").
 	CheckSSL bool
+	// CheckSNI and CheckALPN are the server name and protocols TLS
+	// health checks send ("check-sni", "check-alpn").
+	CheckSNI  string
+	CheckALPN []string
 	// SendProxySSL adds PROXY v2 SSL TLVs: 1 send-proxy-v2-ssl, 2
 	// send-proxy-v2-ssl-cn (with the client certificate's CN).
 	SendProxySSL int

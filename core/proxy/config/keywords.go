@@ -219,13 +219,15 @@ var globalKeywords = join([]keyword{
 	{name: "ca-base", in: inGlobal, parse: (*parser).globalCABase},
 	{name: "crt-base", in: inGlobal, parse: (*parser).globalCrtBase},
 	{name: "ssl-server-verify", in: inGlobal, parse: (*parser).globalSSLServerVerify},
+	{name: "ssl-default-bind-options", in: inGlobal, parse: (*parser).globalDefaultBind},
+	{name: "ssl-default-bind-ciphers", in: inGlobal, parse: (*parser).globalDefaultBind},
+	{name: "ssl-default-bind-ciphersuites", in: inGlobal, parse: (*parser).globalDefaultBind},
 },
 	// They do not change what a TCP proxy does in this implementation
 	// (process management, TLS, threads…; spec/proxy.md §2).
 	ignored(inGlobal, "daemon", "nbthread", "nbproc", "user", "group",
 		"uid", "gid", "chroot", "pidfile", "ulimit-n", "master-worker",
-		"ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
-		"ssl-default-bind-options", "ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
+		"ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
 		"ssl-default-server-options", "spread-checks", "quiet",
 		"description", "node", "cpu-map", "log-send-hostname", "log-tag",
 		"insecure-fork-wanted", "noepoll", "nopoll", "nosplice", "nogetaddrinfo",

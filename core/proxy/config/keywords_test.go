@@ -178,7 +178,7 @@ func TestKeywordTexts(t *testing.T) {
 		{cfg: "backend b\n server s 1.2.3.4:5 id 3 init-addr none\n"},
 		{cfg: "backend b\n server s 1.2.3.4:5 slowstart\n", err: `cfg:2: server "s": "slowstart" expects an argument`},
 		{cfg: "backend b\n server s 1.2.3.4:5 sni x\n", err: `cfg:2: server "s": error detected while parsing sni expression : unknown fetch method 'x'`},
-		{cfg: "backend b\n server s 1.2.3.4:5 check-sni x\n", err: `cfg:2: server "s": "check-sni" (TLS) is not supported`},
+		{cfg: "backend b\n server s 1.2.3.4:5 check-ssl verify none check-sni x.example check-alpn h2,http/1.1\n"},
 		{cfg: "backend b\n server s 1.2.3.4:5 agent-check\n", err: `cfg:2: server "s": "agent-check" (agent checks) is not supported`},
 		{cfg: "backend b\n server s 1.2.3.4:5 rise 0\n", err: `cfg:2: server "s": rise must be at least 1`},
 		{cfg: "backend b\n server s 1.2.3.4:5 fall x\n", err: `cfg:2: server "s": fall: invalid number "x" (expects an integer from 0 to 1073741824)`},

@@ -259,6 +259,13 @@ func (p *parser) parseBind(w []string) error {
 	if err := applyLineOpts(p, bindOpts, &b, "bind", w[2:]); err != nil {
 		return err
 	}
+	if d := p.cfg.Global.DefaultBindSSL; b.SSL.Enabled && len(d) > 0 {
+		// The global defaults first, then the line's own words over them.
+		b = Bind{}
+		if err := applyLineOpts(p, bindOpts, &b, "bind", append(append([]string(nil), d...), w[2:]...)); err != nil {
+			return err
+		}
+	}
 	if err := p.finishBindSSL(&b, w[1]); err != nil {
 		return err
 	}

@@ -37,6 +37,29 @@ func (p *parser) globalSSLServerVerify(w []string) error {
 	return p.errf("'ssl-server-verify' expects 'none' or 'required' as argument.")
 }
 
+// globalDefaultBind takes "ssl-default-bind-options WORD...",
+// "ssl-default-bind-ciphers LIST" and "ssl-default-bind-ciphersuites LIST"
+// as bind words for every ssl bind. They are checked here, on a scratch
+// bind, so a bad word is reported at the global line.
+func (p *parser) globalDefaultBind(w []string) error {
+	if len(w) < 2 {
+		return p.errf("global statement '%s' expects an argument.", w[0])
+	}
+	words := w[1:]
+	switch w[0] {
+	case "ssl-default-bind-ciphers":
+		words = []string{"ciphers", w[1]}
+	case "ssl-default-bind-ciphersuites":
+		words = []string{"ciphersuites", w[1]}
+	}
+	var scratch Bind
+	if err := applyLineOpts(p, bindOpts, &scratch, w[0], words); err != nil {
+		return err
+	}
+	p.cfg.Global.DefaultBindSSL = append(p.cfg.Global.DefaultBindSSL, words...)
+	return nil
+}
+
 // versionOpt sets a version bound through field.
 func versionOpt[T any](field func(T) *uint16) lineOpt[T] {
 	return lineOpt[T]{arg: true, set: func(t T, _, a string) error {
@@ -101,7 +124,8 @@ var (
 // bindSSLOpts are the bind line's TLS keywords.
 var bindSSLOpts = mergeOpts(
 	map[string]lineOpt[*Bind]{
-		"ssl": flagOpt(func(b *Bind) { b.SSL.Enabled = true }),
+		"ssl":            flagOpt(func(b *Bind) { b.SSL.Enabled = true }),
+		"no-tls-tickets": flagOpt(func(b *Bind) { b.SSL.NoTickets = true }),
 		"crt": {arg: true, set: func(b *Bind, _, a string) error {
 			b.crts = append(b.crts, a)
 			return nil
@@ -135,7 +159,7 @@ var bindSSLOpts = mergeOpts(
 		"ciphersuites": ciphersuitesOpt(func(b *Bind) *string { return &b.SSL.CipherSuites13 }),
 	},
 	// crypto/tls has no SSLv3 and no knob for these: nothing to change.
-	opts(lineOpt[*Bind]{ignore: true}, "no-sslv3", "prefer-client-ciphers", "no-ca-names", "no-tls-tickets"),
+	opts(lineOpt[*Bind]{ignore: true}, "no-sslv3", "prefer-client-ciphers", "no-ca-names"),
 	opts(lineOpt[*Bind]{arg: true, ignore: true}, "npn"),
 	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (TLS) is not supported"},
 		"crt-list", "strict-sni", "curves", "ecdhe", "ca-ignore-err", "crt-ignore-err", "crl-file",
@@ -197,6 +221,10 @@ var serverSSLOpts = mergeOpts(
 		"no-ssl":       flagOpt(func(s *Server) { s.SSL.Enabled = false }),
 		"check-ssl":    flagOpt(func(s *Server) { s.CheckSSL = true }),
 		"no-check-ssl": flagOpt(func(s *Server) { s.CheckSSL = false }),
+		// The SNI and ALPN of TLS health checks (a plain string and a
+		// list, as in HAProxy).
+		"check-sni":  {arg: true, set: func(s *Server, _, a string) error { s.CheckSNI = a; return nil }},
+		"check-alpn": alpnOpt(func(s *Server) *[]string { return &s.CheckALPN }),
 		"send-proxy-v2-ssl": flagOpt(func(s *Server) {
 			s.SendProxy, s.SendProxySSL = 2, 1
 		}),
@@ -250,7 +278,7 @@ var serverSSLOpts = mergeOpts(
 	opts(lineOpt[*Server]{ignore: true}, "no-sslv3", "no-ssl-reuse", "no-tls-tickets", "ssl-reuse", "tls-tickets"),
 	opts(lineOpt[*Server]{arg: true, ignore: true}, "npn"),
 	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (TLS) is not supported"},
-		"check-sni", "check-alpn", "crl-file", "verifyhost", "curves", "sigalgs", "client-sigalgs",
+		"crl-file", "verifyhost", "curves", "sigalgs", "client-sigalgs",
 		"no-tlsv13", "allow-0rtt", "ocsp-update"),
 )
 

@@ -60,6 +60,9 @@ type BindSSL struct {
 	CAFile                  string
 	ClientCAs               *x509.CertPool
 	Verify                  Verify
+	// NoTickets is "no-tls-tickets": no session tickets are issued, so
+	// a client cannot resume (crypto/tls's SessionTicketsDisabled).
+	NoTickets bool
 }
 
 // ServerSSL is a server line's TLS origination ("ssl" and its options).

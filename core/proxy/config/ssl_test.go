@@ -199,3 +199,27 @@ func FuzzSSLWords(f *testing.F) {
 		}
 	})
 }
+
+// TestDefaultBindSSL: the global ssl-default-bind-* words apply to every
+// ssl bind before its own words, and not to plain binds.
+func TestDefaultBindSSL(t *testing.T) {
+	dir := sslFiles(t)
+	cfg, err := parse(t, "global\n crt-base "+dir+"\n ssl-default-bind-options ssl-min-ver TLSv1.3 no-tls-tickets\n ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256\n"+
+		"listen l\n bind 127.0.0.1:1 ssl crt a.pem\n bind 127.0.0.1:2 ssl crt a.pem ssl-min-ver TLSv1.2\n bind 127.0.0.1:3\n server s 1.2.3.4:5\n"+sslTail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Frontends[0].Binds
+	if s := b[0].SSL; !s.NoTickets || s.MinVersion != tls.VersionTLS13 || len(s.CipherSuites) != 1 {
+		t.Errorf("defaults not applied: %+v", s)
+	}
+	if s := b[1].SSL; s.MinVersion != tls.VersionTLS12 || !s.NoTickets {
+		t.Errorf("the line's own ssl-min-ver should win over the default: %+v", s)
+	}
+	if s := b[2].SSL; s.Enabled || s.NoTickets {
+		t.Errorf("a plain bind took the ssl defaults: %+v", s)
+	}
+	if _, err := parse(t, "global\n ssl-default-bind-options frobnicate\nlisten l\n bind :1\n server s 1.2.3.4:5\n"+sslTail); err == nil || !strings.Contains(err.Error(), ":2:") {
+		t.Errorf("a bad default word should fail at its global line: %v", err)
+	}
+}

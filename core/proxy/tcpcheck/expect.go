@@ -214,6 +214,13 @@ func ParseHex(s string) ([]byte, error) {
 // its side, the connection failed after some data, or buf is full). It
 // returns the verdict and, on Fail, the status and a description.
 func (e *Expect) Eval(buf []byte, lastRead bool) (Verdict, Status, string) {
+	return e.eval(buf, nil, lastRead)
+}
+
+// eval is Eval with the reply's hex dump, when the caller keeps one up to
+// date (the Runner extends it as bytes arrive instead of re-encoding the
+// whole reply at each evaluation); nil: computed here.
+func (e *Expect) eval(buf, hexDump []byte, lastRead bool) (Verdict, Status, string) {
 	if e.Kind == Custom {
 		v, st, d := e.custom(buf, lastRead)
 		if v == Wait && lastRead {
@@ -236,7 +243,10 @@ func (e *Expect) Eval(buf []byte, lastRead bool) (Verdict, Status, string) {
 	case RString:
 		match = e.re.Match(buf)
 	case RBinary:
-		match = e.re.Match(hexUpper(buf))
+		if hexDump == nil {
+			hexDump = appendHexUpper(nil, buf)
+		}
+		match = e.re.Match(hexDump)
 	}
 	// Without min-recv a mismatch may still become a match with more
 	// bytes; with it, the answer on min-recv bytes is final.
@@ -276,15 +286,14 @@ func (e *Expect) failText(matched bool) string {
 	return "TCPCHK " + verb + " " + what
 }
 
-// hexUpper is HAProxy's dump_binary: two upper-case hex digits per byte.
-func hexUpper(b []byte) []byte {
+// appendHexUpper is HAProxy's dump_binary: two upper-case hex digits per
+// byte, appended to dst.
+func appendHexUpper(dst, b []byte) []byte {
 	const digits = "0123456789ABCDEF"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i] = digits[c>>4]
-		out[2*i+1] = digits[c&15]
+	for _, c := range b {
+		dst = append(dst, digits[c>>4], digits[c&15])
 	}
-	return out
+	return dst
 }
 
 // String is the rule as a configuration line would write it.

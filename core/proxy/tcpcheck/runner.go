@@ -53,13 +53,14 @@ type Runner struct {
 
 	i          int // the rule being run
 	buf        []byte
-	eof        bool  // the reply ended (EOF or error after the connect)
-	err        error // the connection error that ended it, if any
-	fresh      bool  // bytes or the end arrived since the last evaluation
-	needRead   bool  // the current expect needs fresh bytes first
-	connecting bool  // an OpConnect is out, Connected not yet called
-	handshake  bool  // the connection is up, its TLS handshake runs
-	tls        bool  // the current connection is TLS
+	hexDump    []byte // the upper-case hex of buf[:len(hexDump)/2], for rbinary
+	eof        bool   // the reply ended (EOF or error after the connect)
+	err        error  // the connection error that ended it, if any
+	fresh      bool   // bytes or the end arrived since the last evaluation
+	needRead   bool   // the current expect needs fresh bytes first
+	connecting bool   // an OpConnect is out, Connected not yet called
+	handshake  bool   // the connection is up, its TLS handshake runs
+	tls        bool   // the current connection is TLS
 	connected  bool
 	done       bool
 	res        Result
@@ -98,7 +99,7 @@ func (r *Runner) Next() Op {
 			}
 			// HAProxy releases the input buffer on every send: an expect
 			// sees only the reply to what was sent last.
-			r.buf, r.fresh, r.needRead = r.buf[:0], false, true
+			r.buf, r.hexDump, r.fresh, r.needRead = r.buf[:0], r.hexDump[:0], false, true
 			r.last = r.i
 			r.i++
 			return Op{Kind: OpSend, Data: data}
@@ -131,7 +132,14 @@ func (r *Runner) expect(e *Expect) (op Op, wait bool) {
 	}
 	r.fresh = false
 	lastRead := r.eof || len(r.buf) >= r.max
-	v, st, desc := e.Eval(r.buf, lastRead)
+	var hd []byte
+	if e.Kind == RBinary {
+		// Extend the dump by the bytes that arrived since the last
+		// evaluation (the reply only grows between resets).
+		r.hexDump = appendHexUpper(r.hexDump, r.buf[len(r.hexDump)/2:])
+		hd = r.hexDump
+	}
+	v, st, desc := e.eval(r.buf, hd, lastRead)
 	r.last = r.i
 	switch v {
 	case Continue:
@@ -221,7 +229,7 @@ func (r *Runner) Connected() {
 		return
 	}
 	r.connecting, r.handshake, r.tls, r.connected = false, false, false, true
-	r.buf, r.eof, r.err, r.fresh, r.needRead = r.buf[:0], false, nil, false, true
+	r.buf, r.hexDump, r.eof, r.err, r.fresh, r.needRead = r.buf[:0], r.hexDump[:0], false, nil, false, true
 	r.last = r.i
 	r.i++
 }

@@ -247,3 +247,25 @@ func TestRunnerTLSConnect(t *testing.T) {
 		t.Fatalf("%+v", op)
 	}
 }
+
+// rbinary on a reply trickled byte by byte: the Runner's incremental hex
+// dump matches only once the whole pattern has arrived.
+func TestRunnerRBinaryTrickle(t *testing.T) {
+	rs := parseRules(t, "expect rbinary ^520000000800000000$")
+	r := rs.Runner(1024, time.Time{})
+	drive(r)
+	reply := "R\x00\x00\x00\x08\x00\x00\x00\x00"
+	for i := 0; i < len(reply); i++ {
+		r.Feed([]byte{reply[i]})
+		_, op := drive(r)
+		if done := op.Kind == OpDone; done != (i == len(reply)-1) {
+			t.Fatalf("after %d bytes: %+v", i+1, op)
+		}
+		if string(r.hexDump) != string(appendHexUpper(nil, r.buf)) {
+			t.Fatalf("hex dump %q for %q", r.hexDump, r.buf)
+		}
+	}
+	if _, op := drive(r); !op.Result.OK() {
+		t.Fatalf("%+v", op)
+	}
+}
