@@ -153,16 +153,25 @@ func StreamSum(seed byte, n int64) [32]byte {
 // fails.
 const stallTimeout = 30 * time.Second
 
-// progressConn arms a fresh stallTimeout deadline before every Read and
-// Write. It has no ReadFrom/WriteTo, so io.Copy goes through them.
-type progressConn struct{ c *net.TCPConn }
+// halfCloser is a stream connection whose write side can be shut: a
+// *net.TCPConn, or a *tls.Conn for the TLS cases.
+type halfCloser interface {
+	io.ReadWriter
+	CloseWrite() error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
 
-func (p progressConn) Read(b []byte) (int, error) {
+// progress arms a fresh stallTimeout deadline before every Read and
+// Write. It has no ReadFrom/WriteTo, so io.Copy goes through them.
+type progress struct{ c halfCloser }
+
+func (p progress) Read(b []byte) (int, error) {
 	_ = p.c.SetReadDeadline(time.Now().Add(stallTimeout))
 	return p.c.Read(b)
 }
 
-func (p progressConn) Write(b []byte) (int, error) {
+func (p progress) Write(b []byte) (int, error) {
 	_ = p.c.SetWriteDeadline(time.Now().Add(stallTimeout))
 	return p.c.Write(b)
 }
@@ -171,13 +180,13 @@ func (p progressConn) Write(b []byte) (int, error) {
 // while reading everything from c until EOF; it returns the SHA-256 and
 // count of what it read. Either direction stalling for stallTimeout fails
 // it with a timeout.
-func sendAndSum(tc *net.TCPConn, seed byte, n int64) (sum [32]byte, got int64, err error) {
-	c := progressConn{tc}
+func sendAndSum(hc halfCloser, seed byte, n int64) (sum [32]byte, got int64, err error) {
+	c := progress{hc}
 	werr := make(chan error, 1)
 	go func() {
 		_, err := io.CopyN(c, NewStream(seed), n)
 		if err == nil {
-			err = tc.CloseWrite()
+			err = hc.CloseWrite()
 		}
 		werr <- err
 	}()

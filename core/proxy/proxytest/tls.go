@@ -2,7 +2,6 @@ package proxytest
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -127,50 +126,6 @@ func ping(c *tls.Conn, msg string) error {
 	return nil
 }
 
-// halfCloser is a stream with a write shutdown: *net.TCPConn or *tls.Conn
-// (close_notify).
-type halfCloser interface {
-	io.ReadWriter
-	CloseWrite() error
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
-}
-
-type progress struct{ c halfCloser }
-
-func (p progress) Read(b []byte) (int, error) {
-	_ = p.c.SetReadDeadline(time.Now().Add(stallTimeout))
-	return p.c.Read(b)
-}
-
-func (p progress) Write(b []byte) (int, error) {
-	_ = p.c.SetWriteDeadline(time.Now().Add(stallTimeout))
-	return p.c.Write(b)
-}
-
-// sendAndSumHC is sendAndSum for any halfCloser.
-func sendAndSumHC(hc halfCloser, seed byte, n int64) (sum [32]byte, got int64, err error) {
-	c := progress{hc}
-	werr := make(chan error, 1)
-	go func() {
-		_, err := io.CopyN(c, NewStream(seed), n)
-		if err == nil {
-			err = hc.CloseWrite()
-		}
-		werr <- err
-	}()
-	h := sha256.New()
-	got, rerr := io.Copy(h, c)
-	copy(sum[:], h.Sum(nil))
-	if err := <-werr; err != nil {
-		return sum, got, fmt.Errorf("write: %w", err)
-	}
-	if rerr != nil {
-		return sum, got, fmt.Errorf("read: %w", rerr)
-	}
-	return sum, got, nil
-}
-
 // testTLSRelay: RelayBytes each way at once, client → bind ssl → server
 // ssl → backend, SHA-256 compared; the backend sees the configured SNI and
 // the client the SNI-chosen certificate and the ALPN.
@@ -185,7 +140,7 @@ func testTLSRelay(t *testing.T, newEngine Factory, alg tlstest.Alg) {
 	srvRes := make(chan result, 1)
 	sni := make(chan string, 1)
 	srv := r.startTLSServer(t, sni, func(c *tls.Conn) {
-		sum, got, err := sendAndSumHC(c, 2, n)
+		sum, got, err := sendAndSum(c, 2, n)
 		srvRes <- result{sum, got, err}
 	})
 	_, addrs := StartProxy(t, newEngine, r.config(srv.Addr(), "", "30s"))
@@ -196,7 +151,7 @@ func testTLSRelay(t *testing.T, newEngine Factory, alg tlstest.Alg) {
 	if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
 		t.Errorf("ALPN %q, want http/1.1", p)
 	}
-	sum, got, err := sendAndSumHC(c, 1, n)
+	sum, got, err := sendAndSum(c, 1, n)
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
