@@ -72,8 +72,15 @@ func newConn(e *Engine, w *worker, h engine.Handler, ep tcpip.Endpoint, wq *wait
 	})
 	wq.EventRegister(&c.we)
 	ep.SocketOptions().SetDelayOption(e.cfg.Nagle)
+	if debugNewConn != nil {
+		debugNewConn(c)
+	}
 	return c
 }
+
+// debugNewConn, set by diagnostics tests before any engine starts, sees
+// every new conn.
+var debugNewConn func(*conn)
 
 // Closed reports whether OnClose has run (loopkit.Owner: c's timers stop).
 func (c *conn) Closed() bool { return c.state.Load() == stateClosed }

@@ -4,6 +4,7 @@ package dpdkengine
 
 import (
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/enginetest"
@@ -17,6 +18,7 @@ var Unsupported = enginetest.Unsupported{}
 // DPDK engine: the kit dials its own listener, and the stack's host route
 // sends that traffic out of the tap and back in (see TestMain).
 func TestEngine(t *testing.T) {
+	startProbe(t, 10*time.Second)
 	enginetest.RunWith(t, func(t *testing.T, cfg engine.Config) engine.Engine {
 		e, err := New(cfg)
 		if err != nil {

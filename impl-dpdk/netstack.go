@@ -41,7 +41,7 @@ func NewNetstack(ep stack.LinkEndpoint, addr netip.Prefix, gateway netip.Addr) (
 	}
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcpFactory()},
 		HandleLocal:        false,
 	})
 	if err := s.CreateNIC(nicID, ep); err != nil {
@@ -101,4 +101,15 @@ func tcpAddr(fa tcpip.FullAddress) *net.TCPAddr {
 	}
 	b := fa.Addr.As4()
 	return &net.TCPAddr{IP: net.IPv4(b[0], b[1], b[2], b[3]), Port: int(fa.Port)}
+}
+
+// debugTCPProbe, when set before the runtime starts (tests only), is
+// called by gVisor with the endpoint's full TCP state after each segment.
+var debugTCPProbe tcp.TCPProbeFunc
+
+func tcpFactory() stack.TransportProtocolFactory {
+	if debugTCPProbe != nil {
+		return tcp.NewProtocolProbe(debugTCPProbe)
+	}
+	return tcp.NewProtocol
 }

@@ -4,6 +4,7 @@ package dpdkengine
 
 import (
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/engine/enginetest"
 	"github.com/netmodels/netmodels/core/proxy/proxytest"
@@ -14,6 +15,7 @@ import (
 // and haproxy on the kernel side of the tap (hostAddr).
 func TestProxy(t *testing.T) {
 	proxytest.Host = hostAddr
+	startProbe(t, 10*time.Second)
 	proxytest.RunWith(t, New, enginetest.Unsupported{
 		"IPv6Bind": "spec/engine.md §18 (dpdk): the DPDK port's stack is IPv4 only (Ethernet + ARP + IPv4; no NDP)",
 	})

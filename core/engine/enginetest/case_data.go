@@ -376,7 +376,7 @@ func testBulkBothWays(k *kit) {
 	type side struct {
 		out   *streamer
 		in    hash.Hash
-		n     int64
+		n     atomic.Int64 // bytes received; read by the waiter's progress check
 		inSum []byte
 	}
 	mk := func(vectored bool) *side {
@@ -389,7 +389,7 @@ func testBulkBothWays(k *kit) {
 		h.drained = func(c engine.Conn) { s.out.fill(c) }
 		h.data = func(c engine.Conn, in []byte) int {
 			s.in.Write(in)
-			s.n += int64(len(in))
+			s.n.Add(int64(len(in)))
 			return len(in)
 		}
 		h.eof = func(c engine.Conn) {
@@ -407,10 +407,13 @@ func testBulkBothWays(k *kit) {
 	ch := newHandler(t, "client", nil)
 	install(ch, cliSide)
 	cc := k.dial(e, addr, ch, engine.DialOptions{})
-	sh.waitEOF(t, "server read EOF after 64 MiB")
-	ch.waitEOF(t, "client read EOF after 64 MiB")
-	if srvSide.n != total || cliSide.n != total {
-		t.Fatalf("received %d and %d bytes, want %d each way", srvSide.n, cliSide.n, total)
+	// The bound is on a stall, not on the duration: under load a userspace
+	// stack moved 1-2 MB/s here (issue 16), 64 s for this case.
+	received := func() int64 { return srvSide.n.Load() + cliSide.n.Load() }
+	sh.waitEOFProgress(t, "server read EOF after 64 MiB", received)
+	ch.waitEOFProgress(t, "client read EOF after 64 MiB", received)
+	if srvSide.n.Load() != total || cliSide.n.Load() != total {
+		t.Fatalf("received %d and %d bytes, want %d each way", srvSide.n.Load(), cliSide.n.Load(), total)
 	}
 	wait(t, srvSide.out.doneCh, "server writer finished")
 	wait(t, cliSide.out.doneCh, "client writer finished")
