@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,11 +26,59 @@ const childEnv = "NETMODELS_DPDK_CHILD"
 // runChild runs the CLI with the arguments in NETMODELS_DPDK_CHILD_ARGS
 // on the EAL/address options in the NETMODELS_DPDK_* variables.
 func runChild(string) int {
+	if os.Getenv(childEnv+"_NOLINKWAIT") != "" {
+		// as bin/dpdk --memif=server: READY without waiting for a peer
+		o, err := OptionsFromEnv()
+		if err == nil {
+			o.NoLinkWait = true
+			err = Configure(o)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return cli.ExitUsage
+		}
+	}
+	if os.Getenv(statsEnv) != "" {
+		go reportLink()
+	}
 	os.Args = append([]string{"dpdk"}, strings.Fields(os.Getenv(childEnv+"_ARGS"))...)
 	code := cli.Main(cli.Engine{Name: Name, LibVersion: LibVersion, New: func(cfg engine.Config) (engine.Engine, error) { return New(cfg) }})
+	reportMu.Lock() // no report reads a port Teardown closes
+	reportStop = true
+	reportMu.Unlock()
 	Teardown()
 	return code
 }
+
+// reportLink prints the runtime's link state and counters to stderr every
+// 10 ms once it runs (statsEnv, churn_dpdk_test.go).
+func reportLink() {
+	for seq := 0; ; seq++ {
+		time.Sleep(10 * time.Millisecond)
+		rtMu.Lock()
+		r := rt
+		rtMu.Unlock()
+		reportMu.Lock()
+		if reportStop {
+			reportMu.Unlock()
+			return
+		}
+		if r != nil {
+			up := 0
+			if r.port.LinkUp() {
+				up = 1
+			}
+			st := r.ep.Stats()
+			fmt.Fprintf(os.Stderr, "LINK seq=%d up=%d polls=%d rx=%d tx=%d\n", seq, up, st.Polls, st.RxFrames, st.TxFrames)
+		}
+		reportMu.Unlock()
+	}
+}
+
+var (
+	reportMu   sync.Mutex
+	reportStop bool
+)
 
 func memifEAL(prefix, role, sock, lcore string) string {
 	return fmt.Sprintf("--no-huge --no-pci -m 256 -l %s --no-shconf --no-telemetry --log-level=lib.eal:error --file-prefix=%s%d --vdev=net_memif0,role=%s,socket=%s,socket-abstract=no",

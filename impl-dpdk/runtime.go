@@ -168,6 +168,7 @@ const linkUpTimeout = 10 * time.Second
 type dpdkRuntime struct {
 	ns   *Netstack
 	ep   *link.Endpoint
+	port *rte.Port
 	ctl  link.PollControl
 	done chan struct{}
 }
@@ -216,7 +217,7 @@ func (r *dpdkRuntime) main(o Options, ready chan<- error) {
 	for !o.NoLinkWait && !port.LinkUp() && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	r.ep = link.New(port, uint32(mtu))
+	r.ep, r.port = link.New(port, uint32(mtu)), port
 	ns, err := NewNetstack(r.ep, o.Addr, o.Gateway)
 	if err != nil {
 		port.Close()

@@ -23,6 +23,7 @@ package rte
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <stdio.h>
+#include "gate.h"
 
 // nm_log is where DPDK logs go once nm_log_quiet ran: an unlinked
 // temporary file, so PMD warnings (net_tap's "All rt-signals are in use",
@@ -115,9 +116,12 @@ static int nm_rx_wait(uint16_t port, int timeout_ms) {
 }
 
 // nm_rx receives up to n frames; for each it stores the mbuf, its data
-// pointer and length in the caller's C arrays.
+// pointer and length in the caller's C arrays. The burst holds the gate:
+// memif's interrupt thread must not unmap the rings under it (gate.c).
 static uint16_t nm_rx(uint16_t port, struct rte_mbuf **bufs, void **data, uint16_t *lens, uint16_t n) {
+	nm_data_enter();
 	uint16_t got = rte_eth_rx_burst(port, 0, bufs, n);
+	nm_data_leave();
 	for (uint16_t i = 0; i < got; i++) {
 		data[i] = rte_pktmbuf_mtod(bufs[i], void *);
 		// Multi-segment frames are not expected (no scatter, MTU <= mbuf
@@ -145,9 +149,11 @@ static uint16_t nm_tx(uint16_t port, struct rte_mbuf **bufs, uint16_t *lens, uin
 		bufs[i]->pkt_len = lens[i];
 	}
 	uint16_t sent = 0;
+	nm_data_enter(); // as in nm_rx
 	for (int tries = 0; tries < 4 && sent < n; tries++) {
 		sent += rte_eth_tx_burst(port, 0, bufs + sent, n - sent);
 	}
+	nm_data_leave();
 	if (sent < n) rte_pktmbuf_free_bulk(bufs + sent, n - sent);
 	return sent;
 }
@@ -165,9 +171,13 @@ static int nm_mac(uint16_t port, uint8_t *out) {
 	return rc;
 }
 
+// nm_port_stop holds the gate: a memif disconnect must not run on the
+// interrupt thread and here at once (gate.c).
 static void nm_port_stop(uint16_t port) {
+	nm_ctl_enter();
 	rte_eth_dev_stop(port);
 	rte_eth_dev_close(port);
+	nm_ctl_leave();
 }
 
 // nm_pool_create makes n mbufs with room for a whole frame of the given
@@ -245,6 +255,11 @@ func EALInit(args []string) error {
 	}
 	return nil
 }
+
+// GateInUse reports whether EAL's interrupt thread goes through the gate
+// between bursts and its callbacks (gate.c): true once EAL is initialised,
+// unless the link dropped gate.c's epoll_wait.
+func GateInUse() bool { return C.nm_gate_intr_waits() > 0 }
 
 // EALCleanup releases EAL resources; every port must be stopped first.
 func EALCleanup() { C.rte_eal_cleanup() }
