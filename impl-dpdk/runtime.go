@@ -232,8 +232,10 @@ func (r *dpdkRuntime) main(o Options, ready chan<- error) {
 	ready <- nil
 	r.ctl.SetMode(o.Poll)
 	r.ep.Poll(&r.ctl)
-	// Safe order: the poll loop has returned on this very thread.
+	// Safe order: the poll loop has returned on this very thread, and no
+	// tx burst starts once StopTx returns (gVisor may still send).
 	ns.Stack.Close()
+	r.ep.StopTx()
 	port.Close()
 	rte.EALCleanup()
 	removeRunDir(o.EAL)

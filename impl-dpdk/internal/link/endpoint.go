@@ -64,7 +64,8 @@ type Endpoint struct {
 	dispatcher stack.NetworkDispatcher
 	onClose    func()
 
-	txMu sync.Mutex // serialises Port.Tx
+	txMu      sync.Mutex // serialises Port.Tx
+	txStopped bool       // under txMu: StopTx ran, the port may be gone
 
 	zw zeroWindows
 	// Injected loss for tests (SetLoss): per million frames, each way, in
@@ -175,6 +176,18 @@ func (e *Endpoint) SetOnCloseAction(fn func()) {
 	e.mu.Unlock()
 }
 
+// StopTx ends transmission for good: it returns once a Port.Tx in progress
+// has finished, and later WritePackets send nothing (ErrClosedForSend).
+// Call it before closing the port: gVisor's goroutines (an aborted
+// endpoint's RST, TCP timers) may still send after Stack.Close returns,
+// and a tx burst on a closed port, from a mempool EAL cleanup has freed,
+// touches freed memory.
+func (e *Endpoint) StopTx() {
+	e.txMu.Lock()
+	e.txStopped = true
+	e.txMu.Unlock()
+}
+
 // WritePackets sends pkts in bursts. It does not DecRef them: the caller
 // owns them. A packet the port does not take is dropped and counted; the
 // return value counts only packets sent.
@@ -183,6 +196,9 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	sent := 0
 	e.txMu.Lock()
 	defer e.txMu.Unlock()
+	if e.txStopped {
+		return 0, &tcpip.ErrClosedForSend{}
+	}
 	for len(all) > 0 {
 		batch := all[:min(len(all), Burst)]
 		all = all[len(batch):]
