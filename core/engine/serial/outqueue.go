@@ -48,8 +48,9 @@ type OutQueue struct {
 	sock Socket // nil until connected
 
 	q        loopkit.OutQueue
-	claimed  bool // another writer (a splice) owns the socket's write side
-	flushing bool // a flusher goroutine owns the socket's write side
+	claimed  bool   // another writer (a splice) owns the socket's write side
+	flushing bool   // a flusher goroutine owns the socket's write side
+	flushFn  func() // q.flush, built once: a go statement with a method value would allocate per start
 }
 
 // Init prepares q with the out-queue limits of limits (an engine.Config
@@ -57,6 +58,7 @@ type OutQueue struct {
 func (q *OutQueue) Init(mu *sync.Mutex, limits engine.Config, cfg OutConfig) {
 	q.mu, q.cfg = mu, cfg
 	q.q.Init(limits)
+	q.flushFn = q.flush
 }
 
 // Write implements engine.Conn.
@@ -195,7 +197,7 @@ func (q *OutQueue) kickLocked() {
 	}
 	q.flushing = true
 	q.cfg.Group.Add()
-	go q.flush()
+	go q.flushFn()
 }
 
 // failLocked closes the connection with err from a path holding mu.
