@@ -78,21 +78,24 @@ func mallocsPer(n int, f func()) float64 {
 	return float64(after.Mallocs-before.Mallocs) / float64(n)
 }
 
-// MaxAllocsPerChunk is what CheckZeroAllocs tolerates per relayed chunk
-// or round trip: zero per message, with room for the odd allocation of
-// the runtime or the test itself over the thousands counted.
-const MaxAllocsPerChunk = 0.01
+// AllocSlack is what CheckAllocs tolerates per relayed chunk above its
+// allowance: room for the odd allocation of the runtime or of the test
+// itself over the thousands of chunks counted, far below one per chunk.
+const AllocSlack = 0.01
 
-// CheckZeroAllocs fails t unless the relay allocates nothing per chunk in
-// steady state (RelayAllocs; issue 17: 0 allocs/op on the proxy relay).
-// Run it without -race: the race runtime allocates by itself (sync.Pool
-// drops items at random under the detector).
-func CheckZeroAllocs(t *testing.T, newEngine Factory) {
+// CheckAllocs fails t if the relay on newEngine allocates more than
+// allowed (+ AllocSlack) per relayed chunk in steady state (RelayAllocs:
+// a 64 B round trip relays two chunks). allowed is 0 for every engine
+// whose own code and libraries allocate nothing (issue 17: 0 allocs/op on
+// the proxy relay); an engine whose library allocates per readable event
+// passes 1 and says why. Run it without -race: the race runtime allocates
+// by itself (sync.Pool drops items at random under the detector).
+func CheckAllocs(t *testing.T, newEngine Factory, allowed float64) {
 	t.Helper()
 	perRound, perChunk := RelayAllocs(t, newEngine, 2000, 2000)
-	t.Logf("proxy relay: %.4f allocs per 64 B round trip, %.4f per 16 KiB chunk", perRound, perChunk)
-	if perRound > MaxAllocsPerChunk || perChunk > MaxAllocsPerChunk {
-		t.Errorf("proxy relay allocates: %.4f per round trip, %.4f per chunk (limit %.2f); see -memprofile of BenchmarkProxy",
-			perRound, perChunk, MaxAllocsPerChunk)
+	t.Logf("proxy relay: %.4f allocs per 64 B round trip, %.4f per 16 KiB chunk (allowed %.0f per chunk)", perRound, perChunk, allowed)
+	if perRound/2 > allowed+AllocSlack || perChunk > allowed+AllocSlack {
+		t.Errorf("proxy relay allocates %.4f per round trip, %.4f per chunk (allowed %.0f + %.2f per chunk); see -memprofile of BenchmarkProxy",
+			perRound, perChunk, allowed, AllocSlack)
 	}
 }
