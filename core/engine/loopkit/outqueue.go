@@ -14,8 +14,8 @@ const MaxIov = 1024
 // reuse them at once), so a busy stream would otherwise allocate, and
 // make the collector reclaim, as many bytes as it sends. Copies go into
 // chunks of the two sizes below, which go back to a free list once
-// written; consecutive small writes share one chunk (and one iovec).
-// Larger writes get an exact copy.
+// written; consecutive small writes share one chunk (and one iovec), a
+// write larger than LargeChunk takes several.
 //
 // The free lists are process-wide, under a mutex, and bounded (at most
 // 1 MiB of small and 2 MiB of large chunks are kept; beyond that a
@@ -65,14 +65,12 @@ func (l *chunkList) put(b []byte) {
 	l.mu.Unlock()
 }
 
+// getChunk returns an empty chunk for n <= LargeChunk bytes.
 func getChunk(n int) []byte {
-	switch {
-	case n <= SmallChunk:
+	if n <= SmallChunk {
 		return smallChunks.get()
-	case n <= LargeChunk:
-		return largeChunks.get()
 	}
-	return make([]byte, 0, n)
+	return largeChunks.get()
 }
 
 func putChunk(b []byte) {
@@ -169,7 +167,8 @@ func (q *OutQueue) Queue(b []byte, bufs [][]byte) (drainNow bool, err error) {
 }
 
 // AppendCopy queues a copy of b (admitted first), coalescing small writes
-// into the pooled tail chunk: no allocation per write in steady state.
+// into the pooled tail chunk and spreading a write larger than LargeChunk
+// over several large chunks: no allocation per write in steady state.
 func (q *OutQueue) AppendCopy(b []byte) {
 	if len(b) == 0 || q.discarded {
 		return
@@ -181,6 +180,10 @@ func (q *OutQueue) AppendCopy(b []byte) {
 			t.b = append(t.b, b...)
 			return
 		}
+	}
+	for len(b) > LargeChunk {
+		q.segs = append(q.segs, seg{b: append(getChunk(LargeChunk), b[:LargeChunk]...), owned: true})
+		b = b[LargeChunk:]
 	}
 	q.segs = append(q.segs, seg{b: append(getChunk(len(b)), b...), owned: true})
 }
