@@ -257,7 +257,7 @@ func BenchEchoServer(b *testing.B, eng engine.Engine, size, depth int) {
 }
 
 // EchoServerAllocs returns the heap allocations per ECHO round trip in
-// the whole process while a RawEchoClient runs n ECHOs of size bytes with
+// the whole process (the least of three windows of n) while a RawEchoClient runs n ECHOs of size bytes with
 // depth in flight through an echo server on eng, after a warm-up. The
 // client allocates nothing, so this is the server's count (plus whatever
 // else the process does meanwhile: run it from a test that is not
@@ -268,13 +268,21 @@ func EchoServerAllocs(tb testing.TB, eng engine.Engine, size, depth, n int) floa
 	if err := r.echoRounds(4*depth+16, depth, 1<<40); err != nil {
 		tb.Fatal(err)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	if err := r.echoRounds(n, depth, 1); err != nil {
-		tb.Fatal(err)
+	// The least of three windows: an allocation per message shows in
+	// every window, one from elsewhere in the process rarely in all.
+	least := -1.0
+	for w := 0; w < 3; w++ {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := r.echoRounds(n, depth, uint64(1+w*n)); err != nil {
+			tb.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		if a := float64(after.Mallocs-before.Mallocs) / float64(n); least < 0 || a < least {
+			least = a
+		}
 	}
-	runtime.ReadMemStats(&after)
-	return float64(after.Mallocs-before.Mallocs) / float64(n)
+	return least
 }
 
 // AllocSlack is what CheckAllocs tolerates per message above its

@@ -8,7 +8,7 @@ import (
 )
 
 // RelayAllocs measures the heap allocations of the proxy's relay in steady
-// state on newEngine: perRound is per 64-byte ping-pong through the proxy
+// state on newEngine (the least of allocWindows counts): perRound is per 64-byte ping-pong through the proxy
 // to an echo backend (two relayed chunks), perChunk per 16 KiB chunk
 // streamed one way to a discarding backend (the copy relay, no splice).
 // The client and the backend are plain *net.TCPConn loops, which allocate
@@ -38,6 +38,9 @@ func RelayAllocs(tb testing.TB, newEngine Factory, rounds, chunks int) (perRound
 	}
 	pingPong(100)
 	perRound = mallocsPer(rounds, func() { pingPong(rounds) })
+	for i := 1; i < allocWindows; i++ {
+		perRound = min(perRound, mallocsPer(rounds, func() { pingPong(rounds) }))
+	}
 
 	const chunk = 16 << 10
 	got := make(chan int64, 1)
@@ -61,12 +64,21 @@ func RelayAllocs(tb testing.TB, newEngine Factory, rounds, chunks int) (perRound
 	}
 	stream(256)
 	perChunk = mallocsPer(chunks, func() { stream(chunks) })
+	for i := 1; i < allocWindows; i++ {
+		perChunk = min(perChunk, mallocsPer(chunks, func() { stream(chunks) }))
+	}
 	_ = s.(*net.TCPConn).CloseWrite()
-	if n := <-got; n != int64(256+chunks)*chunk {
-		tb.Fatalf("sink got %d bytes, want %d", n, int64(256+chunks)*chunk)
+	if n, want := <-got, int64(256+allocWindows*chunks)*chunk; n != want {
+		tb.Fatalf("sink got %d bytes, want %d", n, want)
 	}
 	return perRound, perChunk
 }
+
+// allocWindows: RelayAllocs counts this many windows of each kind and
+// keeps the smallest count. An allocation per chunk shows in every
+// window; one from elsewhere in the process (the runtime, a test
+// goroutine, a loaded machine's odd scheduling) rarely in all of them.
+const allocWindows = 3
 
 // mallocsPer runs f and returns the process's heap allocations during it,
 // divided by n.
@@ -92,7 +104,7 @@ const AllocSlack = 0.01
 // by itself (sync.Pool drops items at random under the detector).
 func CheckAllocs(t *testing.T, newEngine Factory, allowed float64) {
 	t.Helper()
-	perRound, perChunk := RelayAllocs(t, newEngine, 2000, 8000)
+	perRound, perChunk := RelayAllocs(t, newEngine, 2000, 4000)
 	t.Logf("proxy relay: %.4f allocs per 64 B round trip, %.4f per 16 KiB chunk (allowed %.0f per chunk)", perRound, perChunk, allowed)
 	if perRound/2 > allowed+AllocSlack || perChunk > allowed+AllocSlack {
 		t.Errorf("proxy relay allocates %.4f per round trip, %.4f per chunk (allowed %.0f + %.2f per chunk); see -memprofile of BenchmarkProxy",
