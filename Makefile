@@ -73,7 +73,11 @@ vet:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Unit tests: core and the engines under the race detector (they run the
-# engine kit), perf's own tests plain.
+# engine kit), perf's own tests plain. Each kernel engine's TestZeroAlloc
+# (0 allocations per message on the msgr echo fast path and the proxy
+# relay) is built only without -race, whose runtime allocates by itself,
+# so after a race run it runs once more in a plain build (one extra test
+# binary per engine, a few seconds each).
 # impl-dpdk's DPDK tests need root (each test binary makes its own network
 # namespace) and libdpdk; under CI they are required, elsewhere only the
 # DPDK-free tests run when either is missing.
@@ -87,6 +91,10 @@ unit:
 	  fi; \
 	  echo "test $$m $$tags"; (cd $$m && $(GO) test $(RACE) $$tags -timeout 15m $(GOTESTFLAGS) ./...) || exit 1; \
 	done
+	@if [ -n "$(RACE)" ]; then for m in $(addprefix impl-,$(filter-out dpdk,$(ENGINE_MODS))); do \
+	  echo "test $$m TestZeroAlloc (no -race)"; \
+	  (cd $$m && $(GO) test -count=1 -run '^TestZeroAlloc$$' -timeout 5m $(GOTESTFLAGS) .) || exit 1; \
+	done; fi
 	@echo "test perf"; cd perf && $(GO) test -timeout 10m $(GOTESTFLAGS) ./...
 
 # The black-box suite against every engine (or ENGINES=a,b). With dpdk among

@@ -43,8 +43,9 @@ type conn struct {
 	splicedBy     atomic.Pointer[conn] // the source relaying into this conn
 
 	// Loop-only.
-	in           []byte // unconsumed bytes, cap ReadBufferSize
-	eof          bool   // peer's FIN read from the endpoint
+	in           []byte            // unconsumed bytes, cap ReadBufferSize
+	rw           tcpip.SliceWriter // read's destination, a field so that passing it as an io.Writer allocates nothing
+	eof          bool              // peer's FIN read from the endpoint
 	eofReported  bool
 	wr           bytes.Reader // the Payloader of every endpoint Write
 	dialDeadline *loopkit.Timer
@@ -303,8 +304,9 @@ func (c *conn) read() bool {
 	}
 	progress := false
 	for len(c.in) < cap(c.in) {
-		w := tcpip.SliceWriter(c.in[len(c.in):cap(c.in)])
-		res, err := c.ep.Read(&w, tcpip.ReadOptions{})
+		c.rw = tcpip.SliceWriter(c.in[len(c.in):cap(c.in)])
+		res, err := c.ep.Read(&c.rw, tcpip.ReadOptions{})
+		c.rw = nil
 		if res.Count > 0 {
 			c.in = c.in[:len(c.in)+res.Count]
 			progress = true

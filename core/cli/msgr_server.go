@@ -63,6 +63,7 @@ func runMsgrServer(env *Env, args []string) int {
 	cfg := f.config(env)
 	cfg.ThrottleMessages, cfg.ThrottleBytes, cfg.DispatchThrottleBytes = *thMsgs, *thBytes, *dispBytes
 	cfg.Registry = reg
+	cfg.RecycleFastDispatch = true // echoServer.FastDispatch keeps nothing but the reply
 	m, err := msgr.New(eng, cfg)
 	if err != nil {
 		_ = ShutdownEngine(eng)

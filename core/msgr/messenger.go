@@ -64,6 +64,12 @@ type Dispatcher interface {
 // after a replace, possibly the loop of the session's previous socket, which
 // delivers what the new one read meanwhile, in order). Both must not block;
 // no messenger lock is held, so both may call back into the messenger.
+//
+// With Config.RecycleFastDispatch the message is lent: it and its sections
+// are valid until FastDispatch returns, unless FastDispatch passes the
+// message itself to SendMessage (Message.Reuse), which keeps it until it
+// is sent and acknowledged. The messenger then reuses it for a later
+// receive, so an echo allocates nothing per message.
 type FastDispatcher interface {
 	CanFastDispatch(m *Message) bool
 	FastDispatch(m *Message)
@@ -89,6 +95,12 @@ type Config struct {
 	ThrottleBytes    int64
 	// DispatchThrottleBytes bounds received, undispatched bytes (default 100 MiB).
 	DispatchThrottleBytes int64
+
+	// RecycleFastDispatch lends fast-dispatched messages instead of giving
+	// them away (see FastDispatcher): their buffers come back to a bounded
+	// pool (protocol.Config.RecycleMessages). Messages for Dispatch are
+	// unaffected.
+	RecycleFastDispatch bool
 
 	// NoCRC turns header and data CRCs off (--crc none).
 	NoCRC bool
@@ -159,6 +171,7 @@ func New(eng engine.Engine, cfg Config) (*Messenger, error) {
 		StandbyTimeout: cfg.StandbyTimeout, IdleTimeout: cfg.IdleTimeout,
 		InjectSocketFailures: cfg.InjectSocketFailures, InjectDelay: cfg.InjectDelay, InjectDelayEvery: cfg.InjectDelayEvery,
 		AuthNoneID: cfg.AuthNoneID, Clock: cfg.Clock, Logf: cfg.Logf,
+		RecycleMessages: cfg.RecycleFastDispatch,
 	}
 	if cfg.Registry != nil {
 		m.met = attachCollector(cfg.Registry)
@@ -279,7 +292,7 @@ func (h *hooks) Deliver(msg *Message) {
 	m := (*Messenger)(h)
 	if f := m.fast.Load(); f != nil && (*f).CanFastDispatch(msg) {
 		(*f).FastDispatch(msg)
-		msg.Release()
+		msg.Recycle() // Release, unless from the pool (RecycleFastDispatch)
 		return
 	}
 	if !m.dq.push(msg.Priority, item{m: msg}) {

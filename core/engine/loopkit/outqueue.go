@@ -13,35 +13,72 @@ const MaxIov = 1024
 // Out-queue chunks. Write copies its bytes (the contract lets the caller
 // reuse them at once), so a busy stream would otherwise allocate, and
 // make the collector reclaim, as many bytes as it sends. Copies go into
-// pooled chunks of the two sizes below, which go back to their pool once
-// written; consecutive small writes share one chunk (and one iovec).
-// Larger writes get an exact copy.
+// chunks of the two sizes below, which go back to a free list once
+// written; consecutive small writes share one chunk (and one iovec), a
+// write larger than LargeChunk takes several.
+//
+// The free lists are process-wide, under a mutex, and bounded (at most
+// 1 MiB of small and 2 MiB of large chunks are kept; beyond that a
+// written chunk is left to the collector). They are not sync.Pools: a
+// sync.Pool is emptied by every garbage collection, and each refill is an
+// allocation per chunk, so a stream would allocate whenever anything else
+// in the process makes the collector run.
 const (
 	SmallChunk = 4 << 10
 	LargeChunk = 64 << 10
+
+	maxFreeSmall = 256
+	maxFreeLarge = 32
 )
 
 var (
-	smallChunks = sync.Pool{New: func() any { return new([SmallChunk]byte) }}
-	largeChunks = sync.Pool{New: func() any { return new([LargeChunk]byte) }}
+	smallChunks = chunkList{size: SmallChunk, max: maxFreeSmall}
+	largeChunks = chunkList{size: LargeChunk, max: maxFreeLarge}
 )
 
-func getChunk(n int) []byte {
-	switch {
-	case n <= SmallChunk:
-		return smallChunks.Get().(*[SmallChunk]byte)[:0]
-	case n <= LargeChunk:
-		return largeChunks.Get().(*[LargeChunk]byte)[:0]
+// chunkList is a bounded free list of chunks of one size.
+type chunkList struct {
+	mu   sync.Mutex
+	free [][]byte
+	size int
+	max  int
+}
+
+func (l *chunkList) get() []byte {
+	l.mu.Lock()
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free[n-1] = nil
+		l.free = l.free[:n-1]
+		l.mu.Unlock()
+		return b
 	}
-	return make([]byte, 0, n)
+	l.mu.Unlock()
+	return make([]byte, 0, l.size)
+}
+
+func (l *chunkList) put(b []byte) {
+	l.mu.Lock()
+	if len(l.free) < l.max {
+		l.free = append(l.free, b[:0])
+	}
+	l.mu.Unlock()
+}
+
+// getChunk returns an empty chunk for n <= LargeChunk bytes.
+func getChunk(n int) []byte {
+	if n <= SmallChunk {
+		return smallChunks.get()
+	}
+	return largeChunks.get()
 }
 
 func putChunk(b []byte) {
 	switch cap(b) {
 	case SmallChunk:
-		smallChunks.Put((*[SmallChunk]byte)(b[:SmallChunk]))
+		smallChunks.put(b)
 	case LargeChunk:
-		largeChunks.Put((*[LargeChunk]byte)(b[:LargeChunk]))
+		largeChunks.put(b)
 	}
 }
 
@@ -130,7 +167,8 @@ func (q *OutQueue) Queue(b []byte, bufs [][]byte) (drainNow bool, err error) {
 }
 
 // AppendCopy queues a copy of b (admitted first), coalescing small writes
-// into the pooled tail chunk: no allocation per write in steady state.
+// into the pooled tail chunk and spreading a write larger than LargeChunk
+// over several large chunks: no allocation per write in steady state.
 func (q *OutQueue) AppendCopy(b []byte) {
 	if len(b) == 0 || q.discarded {
 		return
@@ -142,6 +180,10 @@ func (q *OutQueue) AppendCopy(b []byte) {
 			t.b = append(t.b, b...)
 			return
 		}
+	}
+	for len(b) > LargeChunk {
+		q.segs = append(q.segs, seg{b: append(getChunk(LargeChunk), b[:LargeChunk]...), owned: true})
+		b = b[LargeChunk:]
 	}
 	q.segs = append(q.segs, seg{b: append(getChunk(len(b)), b...), owned: true})
 }

@@ -39,6 +39,10 @@ type Loop struct {
 	rtAt     int64 // deadline rt is armed for; noDeadline when not armed
 	rtPosted bool  // a runTimers task is queued
 	owners   atomic.Int32
+
+	// drainer is the body of a drainer goroutine, built once: a go
+	// statement with a new closure would allocate on every wake-up.
+	drainer func()
 }
 
 // drainBatch is how many functions Release runs between two looks at the
@@ -52,6 +56,10 @@ func New(gs *loopkit.Group, executeLimit int) *Loop {
 	l.cond.L = &l.mu
 	l.q.Init(executeLimit)
 	l.timers.Init(l.arm)
+	l.drainer = func() {
+		defer l.gs.Done()
+		l.Release()
+	}
 	return l
 }
 
@@ -124,9 +132,6 @@ func (l *Loop) woke(wake bool, err error) error {
 	l.running, l.redrain = true, true
 	l.mu.Unlock()
 	l.gs.Add()
-	go func() {
-		defer l.gs.Done()
-		l.Release()
-	}()
+	go l.drainer()
 	return err
 }

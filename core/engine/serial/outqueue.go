@@ -48,15 +48,24 @@ type OutQueue struct {
 	sock Socket // nil until connected
 
 	q        loopkit.OutQueue
-	claimed  bool // another writer (a splice) owns the socket's write side
-	flushing bool // a flusher goroutine owns the socket's write side
+	claimed  bool     // another writer (a splice) owns the socket's write side
+	flushing bool     // a flusher goroutine owns the socket's write side
+	flushFn  func()   // q.flush, built once: a go statement with a method value would allocate per start
+	iov      [][]byte // the flusher's iovec array, kept between flushers when small (keptIov)
 }
+
+// keptIov: a flusher's iovec array of at most this many slices (384
+// bytes) stays with the connection for the next flusher, so that a
+// connection whose writes sometimes queue does not allocate one per
+// flusher; a larger one (a deep queue) goes with its flusher.
+const keptIov = 16
 
 // Init prepares q with the out-queue limits of limits (an engine.Config
 // with its defaults applied); mu is the connection's mutex.
 func (q *OutQueue) Init(mu *sync.Mutex, limits engine.Config, cfg OutConfig) {
 	q.mu, q.cfg = mu, cfg
 	q.q.Init(limits)
+	q.flushFn = q.flush
 }
 
 // Write implements engine.Conn.
@@ -195,7 +204,7 @@ func (q *OutQueue) kickLocked() {
 	}
 	q.flushing = true
 	q.cfg.Group.Add()
-	go q.flush()
+	go q.flushFn()
 }
 
 // failLocked closes the connection with err from a path holding mu.
@@ -217,8 +226,9 @@ func (q *OutQueue) idleLocked() {
 // the mutex dropped (loopkit.OutQueue), so writev runs without it.
 func (q *OutQueue) flush() {
 	defer q.cfg.Group.Done()
-	var iovBuf [][]byte // the flusher's own: gone with it, not kept per conn
 	q.mu.Lock()
+	iovBuf := q.iov // see keptIov
+	q.iov = nil
 	for !q.q.Discarded() && !q.claimed {
 		if q.q.Len() == 0 {
 			if q.q.TakeFIN() {
@@ -250,6 +260,9 @@ func (q *OutQueue) flush() {
 			q.mu.Unlock()
 			return
 		}
+	}
+	if cap(iovBuf) <= keptIov {
+		q.iov = iovBuf[:0]
 	}
 	q.flushing = false
 	q.idleLocked()

@@ -25,44 +25,72 @@ type Socket interface {
 // TCPSocket is a Socket over a *net.TCPConn: writes go straight to the fd
 // through its syscall.RawConn, and a blocking Writev waits for writability
 // in the Go runtime's poller.
+//
+// RawConn.Write takes a function, which escapes; a closure per write would
+// cost an allocation per write. So the socket builds its two functions
+// once and passes each write's arguments and results through the fields
+// below. That needs the write methods never to overlap, which OutQueue
+// guarantees: TryWrite and TryWritev run under the connection's mutex with
+// no flusher, Writev only in the one flusher, and a splice claims the
+// write side before using the socket.
 type TCPSocket struct {
 	tc           *net.TCPConn
 	raw          syscall.RawConn
 	laddr, raddr net.Addr // for errors
+
+	tryFn, waitFn func(fd uintptr) bool // built once: see above
+	b             []byte                // the write's bytes (tryFn, when iov is nil)
+	iov           [][]byte              // the write's slices
+	n             int                   // its result
+	werr          error
 }
 
 var _ Socket = (*TCPSocket)(nil)
 
 // NewTCPSocket wraps tc, whose SyscallConn is raw.
 func NewTCPSocket(tc *net.TCPConn, raw syscall.RawConn) *TCPSocket {
-	return &TCPSocket{tc: tc, raw: raw, laddr: tc.LocalAddr(), raddr: tc.RemoteAddr()}
+	s := &TCPSocket{tc: tc, raw: raw, laddr: tc.LocalAddr(), raddr: tc.RemoteAddr()}
+	s.tryFn = s.tryOnce
+	s.waitFn = s.writevOrWait
+	return s
 }
 
 // TryWrite implements Socket.
 func (s *TCPSocket) TryWrite(b []byte) (int, error) {
-	return s.try(func(fd int) (int, error) { return unix.Write(fd, b) })
+	s.b = b
+	n, err := s.try()
+	s.b = nil
+	return n, err
 }
 
 // TryWritev implements Socket.
 func (s *TCPSocket) TryWritev(iov [][]byte) (int, error) {
-	return s.try(func(fd int) (int, error) { return unix.Writev(fd, iov) })
+	s.iov = iov
+	n, err := s.try()
+	s.iov = nil
+	return n, err
+}
+
+// tryOnce is tryFn: one write(2) or writev(2), retried on EINTR only.
+func (s *TCPSocket) tryOnce(fd uintptr) bool {
+	for {
+		if s.iov != nil {
+			s.n, s.werr = unix.Writev(int(fd), s.iov)
+		} else {
+			s.n, s.werr = unix.Write(int(fd), s.b)
+		}
+		if s.werr != unix.EINTR {
+			return true
+		}
+	}
 }
 
 // try makes one non-blocking attempt; EAGAIN is not an error.
-func (s *TCPSocket) try(write func(fd int) (int, error)) (int, error) {
-	var n int
-	var werr error
-	err := s.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = write(int(fd))
-			if werr != unix.EINTR {
-				return true
-			}
-		}
-	})
-	if n < 0 {
-		n = 0
-	}
+func (s *TCPSocket) try() (int, error) {
+	s.n, s.werr = 0, nil
+	err := s.raw.Write(s.tryFn)
+	n, werr := max(s.n, 0), s.werr
+	s.werr = nil
 	if err == nil && werr != nil && werr != unix.EAGAIN {
 		err = os.NewSyscallError("write", werr)
 	}
@@ -72,26 +100,28 @@ func (s *TCPSocket) try(write func(fd int) (int, error)) (int, error) {
 	return n, nil
 }
 
+// writevOrWait is waitFn: writev(2), retried on EINTR; false on EAGAIN
+// makes RawConn.Write wait for writability and call it again.
+func (s *TCPSocket) writevOrWait(fd uintptr) bool {
+	for {
+		s.n, s.werr = unix.Writev(int(fd), s.iov)
+		switch s.werr {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		return true
+	}
+}
+
 // Writev implements Socket. A socket closed under it reports
 // net.ErrClosed unwrapped.
 func (s *TCPSocket) Writev(iov [][]byte) (int, error) {
-	var n int
-	var werr error
-	err := s.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = unix.Writev(int(fd), iov)
-			switch werr {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // wait for writability, then call again
-			}
-			return true
-		}
-	})
-	if n < 0 {
-		n = 0
-	}
+	s.iov, s.n, s.werr = iov, 0, nil
+	err := s.raw.Write(s.waitFn)
+	n, werr := max(s.n, 0), s.werr
+	s.iov, s.werr = nil, nil
 	if err == nil && werr != nil {
 		err = os.NewSyscallError("writev", werr)
 	}

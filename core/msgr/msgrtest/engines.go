@@ -49,8 +49,13 @@ func RunCephMon(t *testing.T, f Factory) {
 }
 
 // BenchMsgr measures the ECHO round trip (64 B, depth 1) and pipelined
-// rate (4 KiB, depth 64) over f's engine.
+// rate (4 KiB, depth 64) over f's engine, with a messenger client and,
+// as Server*, with a RawEchoClient.
 func BenchMsgr(b *testing.B, f Factory) {
 	b.Run("EchoRoundTrip", func(b *testing.B) { BenchEcho(b, NewEngine(b, f), 64, 1) })
 	b.Run("EchoPipelined", func(b *testing.B) { BenchEcho(b, NewEngine(b, f), 4096, 64) })
+	// The server alone (RawEchoClient allocates nothing): allocs/op are
+	// the server's per message.
+	b.Run("ServerEchoRoundTrip", func(b *testing.B) { BenchEchoServer(b, NewEngine(b, f), 64, 1) })
+	b.Run("ServerEchoPipelined", func(b *testing.B) { BenchEchoServer(b, NewEngine(b, f), 4096, 64) })
 }

@@ -52,9 +52,12 @@ type EchoDispatcher struct{ Base }
 // CanFastDispatch is true for ECHO.
 func (EchoDispatcher) CanFastDispatch(m *msgr.Message) bool { return m.Type == Echo }
 
-// FastDispatch answers.
+// FastDispatch answers with the received message itself (Message.Reuse),
+// so that with msgr.Config.RecycleFastDispatch (EchoServer sets it) the
+// echo allocates nothing per message.
 func (EchoDispatcher) FastDispatch(m *msgr.Message) {
-	_ = m.Conn.SendMessage(&msgr.Message{Type: EchoReply, Tid: m.Tid, Front: m.Front, Middle: m.Middle, Data: m.Data})
+	c := m.Conn
+	_ = c.SendMessage(m.Reuse(EchoReply))
 }
 
 // Base is a Dispatcher that does nothing; embed it.
@@ -77,6 +80,7 @@ func EchoServer(tb testing.TB, eng engine.Engine, cfg msgr.Config) *msgr.Messeng
 		cfg.Policy = "stateful_server"
 	}
 	cfg.RandomNonce = true
+	cfg.RecycleFastDispatch = true // EchoDispatcher keeps nothing but the reply
 	m, err := msgr.New(eng, cfg)
 	if err != nil {
 		tb.Fatal(err)

@@ -88,6 +88,15 @@ type Config struct {
 	InjectDelay      time.Duration
 	InjectDelayEvery int
 
+	// RecycleMessages takes received messages of up to 64 KiB from a
+	// bounded pool and lets Message.Recycle return them (pool.go). The
+	// receiver must then follow Recycle's rule: after Recycle neither the
+	// message nor its sections may be used, unless it was passed to
+	// SendMessage, which holds it until it is sent and acknowledged.
+	// Messages never recycled are left to the garbage collector, as with
+	// the option off.
+	RecycleMessages bool
+
 	// AuthNoneID is the id in the AUTH_NONE authorizer we send to daemons
 	// ("a" for mon.a). Default: the decimal number of Name.
 	AuthNoneID string

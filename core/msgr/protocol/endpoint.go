@@ -41,6 +41,9 @@ type Endpoint struct {
 	all   map[*Session]struct{}
 	socks map[*sock]struct{} // accepted sockets not yet attached
 
+	rx    *msgPool // received messages, with Config.RecycleMessages
+	wbufs bufPool  // the writers' batch buffers
+
 	thMu      sync.Mutex // guards throttles; a leaf lock
 	throttles map[wire.EntityType]*policyThrottles
 	stopped   bool
@@ -54,6 +57,9 @@ func NewEndpoint(eng engine.Engine, cfg Config, hooks Hooks) *Endpoint {
 		cfg: cfg, eng: eng, hooks: hooks, C: new(Counters),
 		conns: make(map[wire.AddrKey]*Session), all: make(map[*Session]struct{}),
 		socks: make(map[*sock]struct{}), throttles: make(map[wire.EntityType]*policyThrottles),
+	}
+	if cfg.RecycleMessages {
+		ep.rx = new(msgPool)
 	}
 	ep.dispatchBytes = ep.newThrottle("dispatch_bytes", cfg.DispatchThrottleBytes)
 	ep.dispatchMsgs = ep.newThrottle("dispatch_msgs", cfg.DispatchThrottleMessages)

@@ -173,7 +173,12 @@ func (k *sock) takeThrottles() error {
 		k.tIdx++
 	}
 	k.footLen = wire.FooterSize(k.features()&wire.FeatureMsgAuth != 0)
-	k.body = make([]byte, int(k.hdr.PayloadLen())+k.footLen)
+	if n := int(k.hdr.PayloadLen()) + k.footLen; k.ep.rx != nil && n <= maxPooledBody {
+		k.rx = k.ep.rx.get(n)
+		k.body = k.rx.buf
+	} else {
+		k.body = make([]byte, n)
+	}
 	k.have = 0
 	k.rs = rsBody
 	return nil
@@ -207,11 +212,14 @@ func (k *sock) finishMessage() error {
 	k.rs = rsTag
 	fl, ml := int(h.FrontLen), int(h.MiddleLen)
 	pl := int(h.PayloadLen())
-	m := &Message{
-		Type: h.Type, Priority: h.Priority, Version: h.Version, CompatVersion: h.CompatVersion,
-		Tid: h.Tid, DataOff: h.DataOff, Seq: h.Seq, Src: h.Src,
-		Front: body[:fl:fl], Middle: body[fl : fl+ml : fl+ml], Data: body[fl+ml : pl : pl],
+	m := k.rx
+	k.rx = nil
+	if m == nil {
+		m = new(Message)
 	}
+	m.Type, m.Priority, m.Version, m.CompatVersion = h.Type, h.Priority, h.Version, h.CompatVersion
+	m.Tid, m.DataOff, m.Seq, m.Src = h.Tid, h.DataOff, h.Seq, h.Src
+	m.Front, m.Middle, m.Data = body[:fl:fl], body[fl:fl+ml:fl+ml], body[fl+ml:pl:pl]
 	m.held, m.heldN = k.held, k.heldN
 	k.held = [4]*throttle.Throttle{}
 	k.tIdx = 0
@@ -240,6 +248,12 @@ func (k *sock) finishMessage() error {
 	k.ep.C.MsgsReceived.Add(1)
 	k.ep.C.BytesReceived.Add(uint64(pl))
 	m.Conn = s
+	if s.state == stOpen {
+		// OnData flushes once its input is consumed (flush, under s.mu,
+		// resets this when nothing is left), so a reply sent from
+		// Deliver needs no Execute: no wake-up and no closure per reply.
+		s.flushQueued = true
+	}
 	s.deliverLocked(m) // unlocks s.mu before calling Deliver
 	return nil
 }

@@ -159,6 +159,7 @@ func (s *Session) SendMessage(m *Message) error {
 	}
 	m.Src = cfg.Name
 	m.queuedAt = n
+	m.ref() // held until forgetLocked (pool.go)
 	s.qBytes += n
 	s.qMsgs++
 	s.queue.push(m)
@@ -316,11 +317,16 @@ func (s *Session) discardRequeuedUpToLocked(seq uint64) {
 	}
 }
 
-// forgetLocked drops a message's out-queue accounting.
+// forgetLocked drops a message's out-queue accounting, and the session's
+// hold on it: done with for good (acknowledged, or written when lossy).
 func (s *Session) forgetLocked(m *Message) {
 	s.qBytes -= m.queuedAt
 	s.qMsgs--
+	m.unref()
 }
+
+// sentCompactMax: see handleAckLocked.
+const sentCompactMax = 1024
 
 // handleAckLocked frees sent messages up to seq.
 func (s *Session) handleAckLocked(seq uint64) {
@@ -329,7 +335,17 @@ func (s *Session) handleAckLocked(seq uint64) {
 		s.forgetLocked(s.sent[i])
 		s.sent[i] = nil
 	}
-	s.sent = s.sent[i:]
+	// Keep the array, so that appending in fill needs no new one in
+	// steady state: move the unacked rest to the front when it is short
+	// (a bounded cost per ACK) or no longer than what was freed (each
+	// message moved O(1) times on average); else slice.
+	if rest := len(s.sent) - i; i > 0 && (rest <= sentCompactMax || rest <= i) {
+		copy(s.sent, s.sent[i:])
+		clear(s.sent[rest:])
+		s.sent = s.sent[:rest]
+	} else {
+		s.sent = s.sent[i:]
+	}
 }
 
 // resetSessionLocked is Ceph's session reset (RESETSESSION, or a peer

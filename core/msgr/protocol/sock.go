@@ -60,6 +60,7 @@ type sock struct {
 	hdr     wire.Header
 	footLen int
 	body    []byte
+	rx      *Message // the pooled message body belongs to (Config.RecycleMessages)
 	have    int
 	tIdx    int
 	held    [4]*throttle.Throttle
@@ -70,6 +71,8 @@ type sock struct {
 
 	ctl      []byte   // control frames built on the loop (KEEPALIVE2_ACK)
 	pending  [][]byte // segments handed over but not yet accepted by the engine
+	bufAt    int      // pending[bufAt-1] is the endpoint's batch buffer (writer.go); 0: none
+	segs     [][]byte // the array behind pending, kept for the next fill
 	blocked  bool     // engine out-queue full: wait for OnDrained
 	fallback bool     // the drain fallback timer is armed
 	reads    int
@@ -273,7 +276,7 @@ func (k *sock) fault(err error) {
 		k.waiter = nil
 	}
 	k.releaseHeld()
-	k.body, k.pending, k.ctl = nil, nil, nil
+	k.body, k.rx, k.pending, k.segs, k.bufAt, k.ctl = nil, nil, nil, nil, 0, nil
 	if k.lc != nil {
 		_ = k.lc.Close()
 	}

@@ -19,29 +19,52 @@ const copyBelow = 512
 // than WriteBatchBytes, a misconfiguration; see Config.WriteBatchBytes).
 const drainFallback = 50 * time.Millisecond
 
-// batch collects the segments of one fill.
+// batch collects the segments of one fill. Owned bytes (control frames,
+// headers, footers and copied sections) are appended to the endpoint's
+// batch buffer (bufPool) as long as no by-reference section comes
+// between them, which is always the case for small messages and pooled
+// ones; that buffer goes to the engine with Write, which copies it, and
+// back to the pool, so a fill of such messages allocates nothing. Owned
+// bytes after a by-reference section go to a new buffer handed over with
+// Writev.
 type batch struct {
-	bufs [][]byte
-	own  bool // the last buffer is ours to append to
-	n    int
-	seg  int // largest segment: min(chunkSize, WriteBatchBytes), so one Writev always fits an empty out-queue
+	bufs  [][]byte
+	own   bool // the last buffer is ours to append to
+	n     int
+	seg   int // largest segment: min(chunkSize, WriteBatchBytes), so one Writev always fits an empty out-queue
+	pool  *bufPool
+	bufAt int // bufs[bufAt-1] is the pool's batch buffer; 0: none yet
 }
 
-func (b *batch) owned(f func([]byte) []byte) {
+// tail is the owned buffer to append to; put stores the result.
+func (b *batch) tail() []byte {
 	if !b.own {
-		b.bufs = append(b.bufs, make([]byte, 0, 512))
+		var d []byte
+		if b.bufAt == 0 {
+			d = b.pool.get()
+			b.bufAt = len(b.bufs) + 1
+		} else {
+			d = make([]byte, 0, copyBelow)
+		}
+		b.bufs = append(b.bufs, d)
 		b.own = true
 	}
-	i := len(b.bufs) - 1
-	before := len(b.bufs[i])
-	b.bufs[i] = f(b.bufs[i])
-	b.n += len(b.bufs[i]) - before
+	return b.bufs[len(b.bufs)-1]
 }
 
-func (b *batch) ref(p []byte) {
-	if len(p) <= copyBelow {
+func (b *batch) put(d []byte) {
+	i := len(b.bufs) - 1
+	b.n += len(d) - len(b.bufs[i])
+	b.bufs[i] = d
+}
+
+// ref adds a section: copied when small or when copy is set (a pooled
+// message, which may be reused once the session forgets it, before the
+// engine has written a reference), else handed over by reference.
+func (b *batch) ref(p []byte, copy bool) {
+	if len(p) <= copyBelow || copy {
 		if len(p) > 0 {
-			b.owned(func(d []byte) []byte { return append(d, p...) })
+			b.put(append(b.tail(), p...))
 		}
 		return
 	}
@@ -72,31 +95,28 @@ func (k *sock) flush() {
 // (requeued first, then by priority), assigning seq numbers (§13).
 func (k *sock) fill() bool {
 	cfg := &k.ep.cfg
-	bt := batch{seg: min(chunkSize, cfg.WriteBatchBytes)}
+	bt := batch{bufs: k.segs[:0], seg: min(chunkSize, cfg.WriteBatchBytes), pool: &k.ep.wbufs}
 	if len(k.ctl) > 0 {
-		bt.ref(k.ctl) // ours: a new slice per batch, never modified after
+		bt.ref(k.ctl, false) // ours: a new slice per batch, never modified after
 		k.ctl = nil
 	}
 	s := k.sess
 	s.mu.Lock()
 	if s.sock != k || s.state != stOpen {
 		s.mu.Unlock()
-		k.pending = bt.bufs
-		return len(k.pending) > 0
+		return k.takeBatch(&bt)
 	}
 	if s.keepalive {
 		s.keepalive = false
 		if s.features&wire.FeatureMsgrKeepalive2 != 0 {
-			ts := wire.TimespecOf(k.now())
-			bt.owned(func(d []byte) []byte { return wire.AppendKeepalive2(d, ts) })
+			bt.put(wire.AppendKeepalive2(bt.tail(), wire.TimespecOf(k.now())))
 		} else {
-			bt.owned(func(d []byte) []byte { return append(d, byte(wire.TagKeepalive)) })
+			bt.put(append(bt.tail(), byte(wire.TagKeepalive)))
 		}
 	}
 	if !s.policy.Lossy && s.inSeq > s.ackedIn {
-		seq := s.inSeq
-		s.ackedIn = seq
-		bt.owned(func(d []byte) []byte { return wire.AppendAck(d, seq) })
+		s.ackedIn = s.inSeq
+		bt.put(wire.AppendAck(bt.tail(), s.inSeq))
 	}
 	msgAuth := s.features&wire.FeatureMsgAuth != 0
 	var msgs, bytes uint64
@@ -126,7 +146,14 @@ func (k *sock) fill() bool {
 	s.mu.Unlock()
 	k.ep.C.MsgsSent.Add(msgs)
 	k.ep.C.BytesSent.Add(bytes)
-	k.pending = bt.bufs
+	return k.takeBatch(&bt)
+}
+
+// takeBatch makes bt the pending segments and keeps its array for the
+// next fill.
+func (k *sock) takeBatch(bt *batch) bool {
+	k.pending, k.bufAt = bt.bufs, bt.bufAt
+	k.segs = bt.bufs[:0]
 	return len(k.pending) > 0
 }
 
@@ -139,32 +166,43 @@ func (k *sock) appendMessage(bt *batch, m *Message, msgAuth bool) {
 		FrontLen: uint32(len(m.Front)), MiddleLen: uint32(len(m.Middle)), DataLen: uint32(len(m.Data)),
 		DataOff: m.DataOff, Src: m.Src, CompatVersion: m.CompatVersion,
 	}
-	bt.owned(func(d []byte) []byte { return wire.AppendHeader(append(d, byte(wire.TagMsg)), h, crc.Header) })
-	bt.ref(m.Front)
-	bt.ref(m.Middle)
-	bt.ref(m.Data)
-	f := wire.MakeFooter(m.Front, m.Middle, m.Data, crc)
-	bt.owned(func(d []byte) []byte { return wire.AppendFooter(d, f, msgAuth) })
+	bt.put(wire.AppendHeader(append(bt.tail(), byte(wire.TagMsg)), h, crc.Header))
+	pooled := m.pool != nil
+	bt.ref(m.Front, pooled)
+	bt.ref(m.Middle, pooled)
+	bt.ref(m.Data, pooled)
+	bt.put(wire.AppendFooter(bt.tail(), wire.MakeFooter(m.Front, m.Middle, m.Data, crc), msgAuth))
 }
 
 // writePending hands k.pending to the engine, at most WriteBatchBytes per
-// Writev. It reports false when the writer must stop (blocked or faulted).
+// Writev; the pool's batch buffer goes alone, with Write (the engine
+// copies it), and back to the pool. It reports false when the writer must
+// stop (blocked or faulted).
 func (k *sock) writePending() bool {
 	cfg := &k.ep.cfg
 	for len(k.pending) > 0 {
 		n, sz := 0, 0
-		for n < len(k.pending) && (n == 0 || sz+len(k.pending[n]) <= cfg.WriteBatchBytes) {
-			sz += len(k.pending[n])
-			n++
+		if k.bufAt != 1 {
+			for n < len(k.pending) && n+1 != k.bufAt && (n == 0 || sz+len(k.pending[n]) <= cfg.WriteBatchBytes) {
+				sz += len(k.pending[n])
+				n++
+			}
+		} else {
+			n = 1
 		}
 		if f := cfg.InjectSocketFailures; f > 0 && rand.IntN(f) == 0 {
 			k.ep.C.InjectedFailures.Add(1)
 			k.fault(k.protoErr(ErrInjectedFailure))
 			return false
 		}
-		group := make([][]byte, n)
-		copy(group, k.pending[:n])
-		err := k.lc.Writev(group)
+		var err error
+		if k.bufAt == 1 {
+			err = k.lc.Write(k.pending[0])
+		} else {
+			group := make([][]byte, n)
+			copy(group, k.pending[:n])
+			err = k.lc.Writev(group)
+		}
 		if errors.Is(err, engine.ErrOutQueueFull) {
 			k.blocked = true
 			if !k.fallback {
@@ -184,6 +222,15 @@ func (k *sock) writePending() bool {
 			return false
 		}
 		k.active = true
+		if k.bufAt == 1 {
+			k.ep.wbufs.put(k.pending[0])
+		}
+		if k.bufAt > 0 {
+			k.bufAt -= n
+			if k.bufAt <= 0 {
+				k.bufAt = 0
+			}
+		}
 		clear(k.pending[:n])
 		k.pending = k.pending[n:]
 	}

@@ -76,6 +76,14 @@ type Endpoint struct {
 	noRescue     atomic.Bool
 	scratch      [2048]byte // poller only: rewritten frames (zerowindow.go)
 
+	// The functions given to Port.Rx and Port.Tx, built once (a closure
+	// per burst allocated on every poll, idle ones too) with what they
+	// need passed in fields: rxDisp is poller only, txBatch under txMu.
+	rxFn, rxNop func(frame []byte)
+	rxDisp      stack.NetworkDispatcher
+	txFn        func(i int, buf []byte) int
+	txBatch     []*stack.PacketBuffer
+
 	rxFrames, rxBad, txFrames, txDrops, polls, idleSleeps, idleWaits, rxBursts, txBursts, ackRescues atomic.Uint64
 }
 
@@ -86,6 +94,9 @@ func New(port Port, mtu uint32) *Endpoint {
 	mac := port.MAC()
 	e := &Endpoint{port: port, addr: tcpip.LinkAddress(mac[:]), rxRng: 0x9e3779b97f4a7c15, txRng: 0x9e3779b97f4a7c15}
 	e.mtu.Store(mtu)
+	e.rxFn = func(frame []byte) { e.deliver(e.rxDisp, frame) }
+	e.rxNop = func([]byte) {}
+	e.txFn = e.txOne
 	return e
 }
 
@@ -202,22 +213,9 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	for len(all) > 0 {
 		batch := all[:min(len(all), Burst)]
 		all = all[len(batch):]
-		n := e.port.Tx(len(batch), func(i int, buf []byte) int {
-			pkt := batch[i]
-			if pkt.Size() > len(buf) {
-				return 0
-			}
-			off := 0
-			for _, s := range pkt.AsSlices() {
-				off += copy(buf[off:], s)
-			}
-			e.zw.noteTx(buf[:off])
-			if p := e.lossPerM.Load(); p != 0 && lose(&e.txRng, p) {
-				e.lost.Add(1)
-				return 0
-			}
-			return off
-		})
+		e.txBatch = batch
+		n := e.port.Tx(len(batch), e.txFn)
+		e.txBatch = nil
 		e.txBursts.Add(1)
 		sent += n
 		e.txFrames.Add(uint64(n))
@@ -228,6 +226,24 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 		return 0, &tcpip.ErrWouldBlock{}
 	}
 	return sent, nil
+}
+
+// txOne is txFn: it copies packet i of txBatch into buf (under txMu).
+func (e *Endpoint) txOne(i int, buf []byte) int {
+	pkt := e.txBatch[i]
+	if pkt.Size() > len(buf) {
+		return 0
+	}
+	off := 0
+	for _, s := range pkt.AsSlices() {
+		off += copy(buf[off:], s)
+	}
+	e.zw.noteTx(buf[:off])
+	if p := e.lossPerM.Load(); p != 0 && lose(&e.txRng, p) {
+		e.lost.Add(1)
+		return 0
+	}
+	return off
 }
 
 // deliver hands one received frame to the stack (the frame is copied).
@@ -263,9 +279,10 @@ func (e *Endpoint) PollOnce() int {
 	e.mu.RUnlock()
 	e.polls.Add(1)
 	if d == nil {
-		return e.port.Rx(func([]byte) {})
+		return e.port.Rx(e.rxNop)
 	}
-	n := e.port.Rx(func(frame []byte) { e.deliver(d, frame) })
+	e.rxDisp = d
+	n := e.port.Rx(e.rxFn)
 	if n > 0 {
 		e.rxBursts.Add(1)
 	}
