@@ -18,6 +18,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/loopkit"
+	"github.com/netmodels/netmodels/core/engine/sockaddr"
 )
 
 // conn implements engine.Conn over a gnet.Conn.
@@ -161,11 +162,8 @@ func (c *conn) open(gc gnet.Conn, newHandler func(engine.Conn) engine.Handler) {
 // connection's LocalAddr as the listener's configured address (":0" stays
 // port 0), and a send-proxy header needs the real destination.
 func sockName(fd int, fallback net.Addr) net.Addr {
-	switch sa, _ := unix.Getsockname(fd); sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: sa.Addr[:], Port: sa.Port}
+	if ap, err := sockaddr.SockName(fd); err == nil && ap.IsValid() {
+		return sockaddr.TCPAddr(ap)
 	}
 	return copyAddr(fallback)
 }

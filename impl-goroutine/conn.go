@@ -19,6 +19,8 @@ type conn struct {
 	paused    bool
 	rdone     bool       // read EOF seen (or reader gone): no splice possible
 	spliceReq *spliceReq // a splice from this conn is requested or running
+
+	rd readState // the reader goroutine's own (reader.go)
 }
 
 var (
@@ -28,6 +30,8 @@ var (
 
 func newConn(e *Engine, l *serial.Loop) *conn {
 	c := &conn{eng: e}
+	c.rd.eng = e
+	c.rd.fn = c.rd.readFD
 	c.BaseConn.Init(serial.ConnConfig{
 		Self:          c,
 		Registry:      &e.reg,

@@ -23,6 +23,7 @@ import (
 	"net"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
@@ -32,6 +33,9 @@ type Engine struct {
 	// reg holds the live listeners and connections, and counts every
 	// goroutine the engine starts (serial.Registry).
 	reg serial.Registry
+	// bufs lends the connections' read buffers, held only while they
+	// hold bytes (reader.go).
+	bufs *loopkit.ReadBufs
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -40,7 +44,7 @@ var _ engine.Engine = (*Engine)(nil)
 // defaults.
 func New(cfg engine.Config) (engine.Engine, error) {
 	cfg = cfg.WithDefaults(1)
-	e := &Engine{cfg: cfg}
+	e := &Engine{cfg: cfg, bufs: loopkit.NewReadBufs(min(initialReadBuffer, cfg.ReadBufferSize), cfg.ReadBufferSize)}
 	e.reg.Init("goroutine", cfg)
 	return e, nil
 }

@@ -5,19 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 )
 
-// dialAndRun connects, then becomes the connection's reader.
+// dialAndRun connects, then starts the connection's reader. The reader is
+// a goroutine of its own, not this one: net.Dialer's call chain grows a
+// stack to 8 KiB, and a goroutine keeps the stack it grew (the collector
+// halves it only while less than a quarter is in use), so a reader that
+// had dialed held twice the stack of an accepted one for as long as its
+// connection lived. One goroutine start per dial buys that back.
 func (c *conn) dialAndRun(ctx context.Context, addr string, timeout time.Duration) {
 	defer c.eng.reg.Done()
 	tc := c.DialTCP(ctx, addr, timeout)
 	if tc == nil || !c.SetSocket(tc) {
 		return
 	}
-	c.run()
+	c.eng.reg.Add()
+	go c.readLoop()
 }
 
 func (c *conn) readLoop() {
@@ -27,20 +36,24 @@ func (c *conn) readLoop() {
 
 // run delivers OnOpen and then reads until EOF, error or close. Callbacks
 // run here, on the reader's own stack, while holding the loop's token.
+//
+// The read buffer is held only while it holds bytes: the reader waits for
+// readability in the runtime's netpoller without a buffer (readSome), takes
+// one from the engine's pool when the kernel has bytes for it, and gives it
+// back once the handler has consumed everything. An idle connection
+// therefore costs its goroutine and no buffer. The size starts small and
+// doubles, up to ReadBufferSize, whenever a read fills the buffer: busy
+// connections read 64 KiB at once.
 func (c *conn) run() {
 	if !c.Open() {
 		return
 	}
-
-	// The read buffer starts small and doubles, up to ReadBufferSize,
-	// whenever a read fills it: idle connections (connection-scale tests
-	// hold tens of thousands) then cost 4 KiB, busy ones read 64 KiB at once.
-	maxBuf := c.eng.cfg.ReadBufferSize
-	buf := make([]byte, min(initialReadBuffer, maxBuf))
+	r := &c.rd
+	r.size = min(initialReadBuffer, c.eng.bufs.Max())
+	defer r.release()
 	var start, end int // buf[start:end] is received and not consumed
 	pending := false   // the handler has not yet seen all of buf[start:end]
 	eof := false
-	wantGrow := false
 	for {
 		sp, ok := c.waitReadable()
 		if !ok {
@@ -48,7 +61,7 @@ func (c *conn) run() {
 		}
 		if sp != nil {
 			var fin bool
-			start, end, fin = c.runSplice(sp, buf, start, end)
+			start, end, fin = c.runSplice(sp, r.bytes(), start, end)
 			if fin {
 				return
 			}
@@ -56,7 +69,7 @@ func (c *conn) run() {
 			continue
 		}
 		if pending {
-			start, end, pending = c.deliver(buf, start, end)
+			start, end, pending = c.deliver(r.bytes(), start, end)
 			continue
 		}
 		if eof {
@@ -67,22 +80,19 @@ func (c *conn) run() {
 		// most room; the tail is a partial message, usually small.
 		if start == end {
 			start, end = 0, 0
+			r.release() // idle: nothing held
 		} else if start > 0 {
-			end = copy(buf, buf[start:end])
+			end = copy(r.bytes(), r.bytes()[start:end])
 			start = 0
 		}
-		if end == len(buf) || (wantGrow && len(buf) < maxBuf) {
-			if end == maxBuf {
+		if r.buf != nil && end == len(*r.buf) {
+			if end == c.eng.cfg.ReadBufferSize {
 				c.CloseWith(fmt.Errorf("goroutine: read %s: %w", c.RemoteAddr(), engine.ErrReadBufferFull))
 				return
 			}
-			buf = grow(buf, end, maxBuf)
-			wantGrow = false
+			r.buf = c.eng.bufs.Grow(r.buf, end)
 		}
-		n, err := c.TCP.Read(buf[end:])
-		// A read that fills the buffer suggests more is waiting: the next
-		// read gets a bigger one.
-		wantGrow = end+n == len(buf)
+		n, err := r.readSome(c, end)
 		end += n
 		pending = n > 0
 		if err != nil {
@@ -98,14 +108,82 @@ func (c *conn) run() {
 	}
 }
 
-// initialReadBuffer is the first read buffer of a connection.
+// initialReadBuffer is the first read size of a connection.
 const initialReadBuffer = 4 << 10
 
-// grow doubles buf (up to limit), keeping buf[:used].
-func grow(buf []byte, used, limit int) []byte {
-	nb := make([]byte, min(2*len(buf), limit))
-	copy(nb, buf[:used])
-	return nb
+// readState is the reader's buffer. It lives in the conn so that the
+// function handed to syscall.RawConn.Read is made once per connection,
+// not once per read.
+type readState struct {
+	eng  *Engine
+	buf  *[]byte // nil while no byte is held
+	size int     // the size of the next buffer taken
+	end  int     // readFD reads into buf[end:]
+	n    int
+	err  error
+	fn   func(fd uintptr) bool // readFD, bound once
+}
+
+func (r *readState) bytes() []byte {
+	if r.buf == nil {
+		return nil
+	}
+	return *r.buf
+}
+
+// release gives the buffer back to the pool.
+func (r *readState) release() {
+	if r.buf != nil {
+		r.eng.bufs.Put(r.buf)
+		r.buf = nil
+	}
+}
+
+// readSome waits until the socket is readable and reads into the buffer
+// from end on, taking a buffer first if none is held. It returns io.EOF at
+// the peer's FIN and a *net.OpError as net.TCPConn.Read does.
+func (r *readState) readSome(c *conn, end int) (int, error) {
+	r.end, r.n, r.err = end, 0, nil
+	if err := c.Raw.Read(r.fn); err != nil {
+		return 0, err // the socket was closed
+	}
+	switch {
+	case r.err != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", r.err)}
+	case r.n == 0:
+		return 0, io.EOF
+	}
+	// A read that fills the buffer suggests more is waiting: the next
+	// buffer taken is bigger.
+	if r.end+r.n == len(*r.buf) {
+		r.size = min(2*len(*r.buf), r.eng.bufs.Max())
+	}
+	return r.n, nil
+}
+
+// readFD is one read attempt, run by the netpoller's wait loop: false
+// means "nothing yet, wait for readability". A buffer taken for an
+// attempt that finds nothing goes back before the reader parks.
+func (r *readState) readFD(fd uintptr) bool {
+	if r.buf == nil {
+		r.buf = r.eng.bufs.Get(r.size)
+	}
+	for {
+		r.n, r.err = syscall.Read(int(fd), (*r.buf)[r.end:])
+		if r.err != syscall.EINTR {
+			break
+		}
+	}
+	if r.err == syscall.EAGAIN {
+		if r.end == 0 {
+			r.release()
+		}
+		return false
+	}
+	if r.n < 0 {
+		r.n = 0
+	}
+	return true
 }
 
 // waitReadable parks the reader while reads are paused: the socket is not

@@ -64,3 +64,22 @@ func releasePollers() {
 	pollers.live--
 	pollers.mu.Unlock()
 }
+
+// netpoll gives every connection a LinkBuffer whose first node is
+// netpoll's default buffer size (8 KiB) and never smaller than
+// LinkBufferCap (4 KiB); the node a connection last read into stays with
+// it while it is idle, so a server holding idle connections paid 8 KiB
+// for each. Both are process-wide and netpoll reads them only when it
+// creates connections and nodes (Configure's doc: "must be called in
+// init()"), so they are set here, before any engine exists. A connection
+// now starts with idleLinkBuffer bytes: its reads double in size whenever
+// one fills the space booked (netpoll's own bookSize), so a busy
+// connection reaches 8 KiB reads after three full reads and stays there.
+const idleLinkBuffer = 1 << 10
+
+func init() {
+	netpoll.LinkBufferCap = idleLinkBuffer
+	if err := netpoll.Configure(netpoll.Config{BufferSize: idleLinkBuffer}); err != nil {
+		panic(fmt.Sprintf("netpoll: configure: %v", err)) // cannot fail without PollerNum or an unknown LoadBalance
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/sockaddr"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +19,7 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if h == nil {
 		return nil, fmt.Errorf("rawepoll: dial %s: nil handler", addr)
 	}
-	raddr, err := net.ResolveTCPAddr("tcp", addr)
+	raddr, err := sockaddr.ResolveTCP(addr)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
 	}
@@ -108,9 +109,9 @@ func (c *conn) finishConnect() {
 
 func (c *conn) connected() {
 	c.dialTimer.Stop()
-	if sa, err := unix.Getsockname(c.fd); err == nil {
+	if ap, err := sockaddr.SockName(c.fd); err == nil {
 		c.mu.Lock()
-		c.laddr = fromSockaddr(sa)
+		c.laddr = sockaddr.TCPAddr(ap)
 		c.mu.Unlock()
 	}
 	c.open()
@@ -171,16 +172,4 @@ func toSockaddr(a *net.TCPAddr) (unix.Sockaddr, int, error) {
 		}
 	}
 	return sa, unix.AF_INET6, nil
-}
-
-// fromSockaddr is the kernel's address as a *net.TCPAddr (v4-mapped
-// addresses come back as IPv4, as the net package reports them).
-func fromSockaddr(sa unix.Sockaddr) net.Addr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)))
-	case *unix.SockaddrInet6:
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port)))
-	}
-	return nil
 }

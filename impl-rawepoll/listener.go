@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/sockaddr"
 	"golang.org/x/sys/unix"
 )
 
@@ -116,11 +117,11 @@ func (s *Engine) bindListen(a *net.TCPAddr, reusePort bool) (int, net.Addr, erro
 	if err := unix.Listen(fd, listenBacklog); err != nil {
 		return fail("listen", err)
 	}
-	bsa, err := unix.Getsockname(fd)
+	bound, err := sockaddr.SockName(fd)
 	if err != nil {
 		return fail("getsockname", err)
 	}
-	return fd, fromSockaddr(bsa), nil
+	return fd, sockaddr.TCPAddr(bound), nil
 }
 
 // register runs on the socket's worker.
@@ -137,7 +138,7 @@ func (ls *lsock) register() {
 func (ls *lsock) onAccept() {
 	s := ls.l.s
 	for i := 0; i < acceptBatch; i++ {
-		nfd, sa, err := unix.Accept4(ls.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, peer, err := sockaddr.Accept4(ls.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
@@ -160,10 +161,10 @@ func (ls *lsock) onAccept() {
 		} else {
 			w = s.pickWorker()
 		}
-		c := newConn(w, nfd, fromSockaddr(sa))
+		c := newConn(w, nfd, sockaddr.TCPAddr(peer))
 		c.accept = ls.l.newHandler
-		if lsa, err := unix.Getsockname(nfd); err == nil {
-			c.laddr = fromSockaddr(lsa)
+		if local, err := sockaddr.SockName(nfd); err == nil {
+			c.laddr = sockaddr.TCPAddr(local)
 		}
 		switch {
 		case !s.reg.AddConn(c):

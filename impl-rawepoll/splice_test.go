@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/sockaddr"
 	"golang.org/x/sys/unix"
 )
 
@@ -236,8 +237,8 @@ func TestDialTimeout(t *testing.T) {
 	if err := unix.Listen(fd, 0); err != nil {
 		t.Fatal(err)
 	}
-	sa, _ := unix.Getsockname(fd)
-	addr := fromSockaddr(sa).String()
+	bound, _ := sockaddr.SockName(fd)
+	addr := bound.String()
 	// Fill the accept queue (never accepted).
 	var fillers []net.Conn
 	defer func() {

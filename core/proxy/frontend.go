@@ -155,8 +155,7 @@ func (fe *frontend) route(s *session) *backend {
 		}
 		// A dynamic name that is no backend ends the rules (HAProxy).
 		var buf [64]byte
-		s.env.S, s.env.Phase, s.env.Final = s, config.PhaseContent, true
-		if b := fe.p.cfg.Backend(string(u.Dynamic.Build(&s.env, buf[:0]))); b != nil {
+		if b := fe.p.cfg.Backend(string(u.Dynamic.Build(s.evalEnv(config.PhaseContent, true), buf[:0]))); b != nil {
 			return fe.p.bemap[b]
 		}
 		break

@@ -10,6 +10,8 @@ import (
 // The session is the config.SampleSource that fetches read (src, dst, the
 // buffered request, the TLS state). Conditions are evaluated through
 // s.env, which the session reuses so that an evaluation allocates nothing.
+// It is made at the first evaluation: a session that meets no rule (the
+// common case) does not carry its 128 bytes.
 
 var _ config.SampleSource = (*session)(nil)
 
@@ -71,8 +73,16 @@ func (s *session) eval(c *config.Cond, ph config.Phase, final bool) config.Resul
 	if c == nil {
 		return config.Pass
 	}
+	return c.Eval(s.evalEnv(ph, final))
+}
+
+// evalEnv is s.env set up for an evaluation in rule set ph.
+func (s *session) evalEnv(ph config.Phase, final bool) *config.Env {
+	if s.env == nil {
+		s.env = &config.Env{}
+	}
 	s.env.S, s.env.Phase, s.env.Final = s, ph, final
-	return c.Eval(&s.env)
+	return s.env
 }
 
 // holds evaluates c on final data.

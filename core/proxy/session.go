@@ -39,7 +39,9 @@ type channel struct {
 
 // session is one client connection and, once connected, its server
 // connection (HAProxy's stream). Every method runs on the client's loop
-// (the server leg shares it through DialOptions.Near).
+// (the server leg shares it through DialOptions.Near). A proxy holds one per
+// client connection, so the one-byte fields sit together (no padding after
+// each): 568 bytes, the runtime's 576-byte size class.
 type session struct {
 	p  *Proxy
 	fe *frontend
@@ -49,11 +51,9 @@ type session struct {
 	srvConn engine.Conn
 	leg     *serverLeg // the current server leg; callbacks of older ones are ignored
 	srv     *server    // the server whose slot this session holds (slot=true)
-	slot    bool
-	granted *server // slot handed over by the queue, guarded by be.mu
+	granted *server    // slot handed over by the queue, guarded by be.mu
 
-	acceptProxy bool
-	bind        int // index of the bind line in the frontend's config
+	bind int // index of the bind line in the frontend's config
 	// cliTLS is the TLS layer's raw-side handler on an ssl bind: the
 	// client connection's events go through it, and cli becomes its
 	// plaintext Conn once the handshake succeeded.
@@ -62,6 +62,11 @@ type session struct {
 	hdrSeen  int  // bytes of an incomplete PROXY header seen so far
 	hdrFirst byte // and its first byte (v1 or v2, for the log)
 	phase    phase
+	slot     bool // holds srv's slot
+	// acceptProxy: the bind line has accept-proxy; inspectBE: the content
+	// rules being run are the backend's; scBytes: one of the stick
+	// counters' tables counts bytes; ended: end has run.
+	acceptProxy, inspectBE, scBytes, ended bool
 	// src and dst are the client's addresses: from the socket, or from the
 	// PROXY header on an accept-proxy bind.
 	src, dst netip.AddrPort
@@ -70,15 +75,14 @@ type session struct {
 	// tune.bufsize; at that size the client is paused. Content rules read
 	// it.
 	pending []byte
-	// inspectBE: the content rules being run are the backend's;
-	// inspectStart: when they started (inspect-delay counts from there).
-	inspectBE    bool
+	// inspectStart: when the content rules started (inspect-delay counts
+	// from there).
 	inspectYield int    // a content rule waiting in its action (-1: none)
 	inspectRan   uint64 // content rules (first 64) whose non-final action ran
 	inspectStart time.Time
 	// env is the reused evaluation context of conditions; tls caches the
 	// client's TLS state (sample.go).
-	env config.Env
+	env *config.Env
 	tls *tls.ConnectionState
 	req channel
 	res channel
@@ -92,9 +96,8 @@ type session struct {
 	bytesIn    int64
 	bytesOut   int64
 	// sc are the stick counters this session tracks (track-sc0..2, held
-	// until end); scBytes: one of their tables counts bytes.
-	sc      [maxSC]stickCtr
-	scBytes bool
+	// until end).
+	sc [maxSC]stickCtr
 
 	cliLast, srvLast time.Time // last activity on each side
 	start, queued    time.Time
@@ -104,7 +107,6 @@ type session struct {
 	retry            engine.Timer
 	lingerWait       time.Duration
 	term             string // HAProxy-style termination state for the log
-	ended            bool
 }
 
 func newSession(fe *frontend, c engine.Conn, bind int) *session {
@@ -245,8 +247,13 @@ func (s *session) buffer(in []byte) int {
 		limit = s.inspectLimit()
 	}
 	n := max(min(limit-len(s.pending), len(in)), 0)
-	if s.pending == nil {
-		s.pending = make([]byte, 0, min(s.p.bufsize, max(len(in), 512)))
+	if need := len(s.pending) + n; need > cap(s.pending) {
+		// Sized to what came, doubling, never past the limit: early
+		// bytes are usually one small request, and every session that
+		// talks before its server leg is up passes here.
+		nb := make([]byte, len(s.pending), min(max(need, 2*cap(s.pending)), limit))
+		copy(nb, s.pending)
+		s.pending = nb
 	}
 	s.pending = append(s.pending, in[:n]...)
 	if len(s.pending) >= limit {

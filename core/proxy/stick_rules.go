@@ -58,9 +58,8 @@ func (s *session) runRule(r *config.TCPRule, ph config.Phase, final bool) (v ver
 // HAProxy's smp_to_stkey does (ip↔int↔string casts). wait: the sample
 // may still change and the data is not final (content rules wait).
 func (s *session) sampleKey(t *sticktable.Table, x *config.SampleExpr, ph config.Phase, final bool) (k sticktable.Key, ok, wait bool) {
-	s.env.S, s.env.Phase, s.env.Final = s, ph, final
 	var smp config.Sample
-	if !x.Eval(&s.env, &smp) {
+	if !x.Eval(s.evalEnv(ph, final), &smp) {
 		return k, false, smp.MayChange && !final
 	}
 	if smp.MayChange && !final {

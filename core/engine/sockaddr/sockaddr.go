@@ -1,0 +1,83 @@
+// Package sockaddr moves socket addresses between the kernel and netip
+// without allocating, for engines that make their own sockets (rawepoll,
+// gnet). x/sys/unix's Accept4 and Getsockname allocate the raw address and
+// a Sockaddr on every call, and net.ResolveTCPAddr goes through the
+// resolver even for a literal address: a few hundred bytes per connection
+// that a server holding many idle ones keeps paying in RSS until the
+// collector runs.
+package sockaddr
+
+import (
+	"net"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Accept4 is accept4(2): the new socket and the peer's address (a
+// v4-mapped address comes back as IPv4, as package net reports it).
+// Errors are the bare errno (a syscall.Errno), as unix.Accept4's.
+func Accept4(fd, flags int) (int, netip.AddrPort, error) {
+	var rsa unix.RawSockaddrAny
+	l := uint32(unix.SizeofSockaddrAny)
+	nfd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return -1, netip.AddrPort{}, e
+	}
+	return int(nfd), decode(&rsa), nil
+}
+
+// SockName is getsockname(2) as a netip.AddrPort.
+func SockName(fd int) (netip.AddrPort, error) { return name(unix.SYS_GETSOCKNAME, fd) }
+
+// PeerName is getpeername(2) as a netip.AddrPort.
+func PeerName(fd int) (netip.AddrPort, error) { return name(unix.SYS_GETPEERNAME, fd) }
+
+func name(trap uintptr, fd int) (netip.AddrPort, error) {
+	var rsa unix.RawSockaddrAny
+	l := uint32(unix.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)))
+	if e != 0 {
+		return netip.AddrPort{}, e
+	}
+	return decode(&rsa), nil
+}
+
+// decode reads an AF_INET or AF_INET6 address (the zero AddrPort for any
+// other family). The port is in network byte order in both.
+func decode(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), ntohs(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+func ntohs(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+// TCPAddr is ap as the *net.TCPAddr package net would report (nil for
+// the zero AddrPort).
+func TCPAddr(ap netip.AddrPort) net.Addr {
+	if !ap.IsValid() {
+		return nil
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+// ResolveTCP is net.ResolveTCPAddr("tcp", addr) with a fast path for a
+// literal IP address and numeric port, which is what a proxy's server
+// lines usually hold: no resolver, one small allocation.
+func ResolveTCP(addr string) (*net.TCPAddr, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return net.TCPAddrFromAddrPort(ap), nil
+	}
+	return net.ResolveTCPAddr("tcp", addr)
+}
