@@ -23,10 +23,14 @@ import (
 
 // conn implements engine.Conn over a gnet.Conn.
 //
-// The engine writes the socket itself, from a loopkit.OutQueue, on the
-// loop: at the end of the current callback when written from one, else
-// through one posted flush. gnet's own outbound buffer stays empty, so
-// gnet never re-arms EPOLLIN behind a PauseRead and OutQueued is exact.
+// The engine writes the socket itself. A write larger than the out-queue's
+// high-water mark with nothing queued ahead goes to the socket at once, as
+// gnet's own Conn.Write does (no copy, and no queue above high water to
+// pause the writer's source for). Smaller writes go to a loopkit.OutQueue,
+// written on the loop at the end of the current callback when written from
+// one (several writes, one writev), else through one posted flush. gnet's
+// own outbound buffer stays empty, so gnet never re-arms EPOLLIN behind a
+// PauseRead and OutQueued is exact.
 type conn struct {
 	e       *Engine
 	h       engine.Handler
@@ -44,6 +48,7 @@ type conn struct {
 	flushing bool // a flush is posted
 	preOpen  []func()
 	opened   bool
+	sendErr  error       // a direct send's error, for the next flush to close with
 	closeErr error       // reason recorded by CloseWith before gnet reports
 	local    bool        // closed by Close/CloseWith, not by the peer
 	closing  atomic.Bool // Close called or OnClose under way: no more callbacks
@@ -182,8 +187,19 @@ func (c *conn) Write(b []byte) error { return c.write(b, nil) }
 func (c *conn) Writev(bufs [][]byte) error { return c.write(nil, bufs) }
 
 func (c *conn) write(b []byte, bufs [][]byte) error {
+	n := loopkit.Size(b, bufs)
 	c.mu.Lock()
-	drainNow, err := c.out.Queue(b, bufs)
+	drainNow, err := c.out.Admit(n)
+	if err == nil && n > c.e.cfg.OutQueueHighWater && len(bufs) <= loopkit.MaxIov && c.canSendNowLocked() {
+		b, bufs = c.sendNowLocked(b, bufs)
+	}
+	if err == nil {
+		if bufs == nil {
+			c.out.AppendCopy(b)
+		} else {
+			c.out.AppendOwned(bufs)
+		}
+	}
 	c.mu.Unlock()
 	if drainNow {
 		// OnDrained on the loop as an engine event, or after OnOpen.
@@ -195,6 +211,48 @@ func (c *conn) write(b []byte, bufs [][]byte) error {
 		c.scheduleFlush()
 	}
 	return err
+}
+
+// canSendNowLocked says whether a write may go to the socket from the
+// writer's goroutine: the connection is open, not closing, and nothing is
+// queued ahead, so order holds and no flush's writev is in flight (a flush
+// writes only what is queued, and consumes it after the writev; while
+// waitWritable waits, bytes are queued too). Holding c.mu also keeps the
+// fd valid: gnet closes it after OnClose, which takes c.mu after setting
+// closing.
+func (c *conn) canSendNowLocked() bool {
+	return c.opened && !c.closing.Load() && c.out.Len() == 0 && c.sendErr == nil
+}
+
+// sendNowLocked makes one non-blocking write of b (or bufs) and returns
+// what the kernel did not take, for the queue. An error other than
+// EAGAIN/EINTR is kept for the loop's flush, which closes with it (the
+// kernel reports a socket error once), and the bytes are queued.
+func (c *conn) sendNowLocked(b []byte, bufs [][]byte) ([]byte, [][]byte) {
+	var n int
+	var err error
+	if bufs == nil {
+		n, err = unix.Write(c.fd, b)
+	} else {
+		n, err = unix.Writev(c.fd, bufs)
+	}
+	if err != nil {
+		if err != unix.EAGAIN && err != unix.EINTR {
+			c.sendErr = err
+		}
+		return b, bufs
+	}
+	if bufs == nil {
+		return b[n:], nil
+	}
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return nil, bufs
 }
 
 // drained delivers an OnDrained that came due (loop only).
@@ -212,7 +270,7 @@ func (c *conn) drained() {
 // (loop.callback) and otherwise wakes the loop.
 func (c *conn) scheduleFlush() {
 	c.mu.Lock()
-	post := !c.flushing && c.opened && (c.out.Len() > 0 || c.out.FINPending())
+	post := !c.flushing && c.opened && (c.out.Len() > 0 || c.out.FINPending() || c.sendErr != nil)
 	c.flushing = c.flushing || post
 	c.mu.Unlock()
 	if post {
@@ -227,6 +285,11 @@ func (c *conn) flush() {
 	for !c.waiting && !c.onClosed.Load() {
 		c.mu.Lock()
 		c.flushing = false // a write from now on posts another flush
+		if err := c.sendErr; err != nil {
+			c.mu.Unlock()
+			c.CloseWith(fmt.Errorf("gnet: write %s: %w", c.raddr, err))
+			return
+		}
 		c.iov = c.out.Pending(c.iov[:0], 0)
 		fin := len(c.iov) == 0 && c.out.TakeFIN()
 		c.mu.Unlock()

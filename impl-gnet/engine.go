@@ -2,7 +2,8 @@
 // (spec/engine.md §17 says what gnet lacks and how each gap is closed).
 //
 // gnet owns accept, read and the loops; the engine writes each socket
-// itself from a bounded loopkit.OutQueue, waiting for writability in Go's
+// itself (a write above high water with nothing queued goes out at once,
+// the rest from a bounded loopkit.OutQueue), waiting for writability in Go's
 // netpoller on a dup of the socket when it is full (gnet has no drained
 // callback), so gnet's unbounded outbound buffer is never used. Execute
 // and timers use loopkit's queue and heap, drained by one gnet task per

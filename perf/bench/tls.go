@@ -246,7 +246,7 @@ func (r *runner) tlsScenarios() []*scenarioDef {
 		Metrics: []result.MetricDef{mGbps, mCPUGB, mCores, mPeakRSS, mClient},
 		Anchors: []string{HAProxy},
 		Note: "One TLS 1.3 connection (ECDSA P-256 certificate, TLS_AES_128_GCM_SHA256) to `bind ... ssl`; the proxy decrypts and relays plaintext to the raw sink (the server side is plain TCP). " +
-			"Bytes delivered to the sink: the client ends with close_notify and FIN, the sink answers its count, which comes back through TLS. " +
+			"Bytes delivered to the sink: the client's 256 KiB frames end with an end frame (loadgen/streamproto.go, no half-close), the sink answers its count, which comes back through TLS. " +
 			"On one CPU the rate is the inverse of the path's CPU per byte, the client's encryption included; the proxy's own cost is its CPU-s/GB.",
 	}, targets: r.tlsTargets("", func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
 		s, res, err := r.runLoadgen(ctx, g, pin, warm, "tls-stream", "--addr", g.addr["tls-sink"], "--streams", "1", "--bufsize", "262144", "--tls-version", "1.3")

@@ -12,12 +12,16 @@ import (
 )
 
 // Stream configures bulk one-way throughput to a sink: each stream writes
-// for Duration, half-closes, and reads back the 8-byte count of what the
-// sink received (the raw server's sink protocol), so the figure is bytes
-// delivered end to end, not bytes queued in socket buffers.
+// frames of BufSize bytes for Duration, sends the end frame and reads back
+// the 8-byte count of what the sink received (streamproto.go), so the
+// figure is bytes delivered end to end, not bytes queued in socket
+// buffers. Nothing depends on half-close: the client closes once it has
+// the count.
 type Stream struct {
-	Addr     string
-	Streams  int
+	Addr    string
+	Streams int
+	// BufSize is the size of each write: one frame, its 8-byte header
+	// included (StreamHeaderSize < BufSize <= StreamHeaderSize+MaxStreamFrame).
 	BufSize  int
 	Warmup   time.Duration
 	Duration time.Duration
@@ -31,7 +35,6 @@ type Stream struct {
 type streamConn interface {
 	Write(b []byte) (int, error)
 	Read(b []byte) (int, error)
-	CloseWrite() error
 	SetDeadline(t time.Time) error
 	Close() error
 }
@@ -48,7 +51,7 @@ func dialStream(ctx context.Context, s Stream) (streamConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tlsStreamConn{Conn: c, tcp: c.NetConn().(*net.TCPConn)}, nil
+	return c, nil
 }
 
 // RunStream runs the streams in parallel.
@@ -56,6 +59,11 @@ func RunStream(ctx context.Context, s Stream) Result {
 	res := Result{Kind: "stream", Addr: s.Addr, Conns: s.Streams, Size: s.BufSize}
 	if s.TLS != nil {
 		res.Kind = "tls-stream"
+	}
+	if s.BufSize <= StreamHeaderSize || s.BufSize > StreamHeaderSize+MaxStreamFrame {
+		res.Err = fmt.Sprintf("stream: write size %d outside (%d, %d]", s.BufSize, StreamHeaderSize, StreamHeaderSize+MaxStreamFrame)
+		res.Finish(0, nil)
+		return res
 	}
 	conns := make([]streamConn, s.Streams)
 	for i := range conns {
@@ -70,10 +78,12 @@ func RunStream(ctx context.Context, s Stream) Result {
 		}
 		conns[i] = c
 	}
+	// Every write is the same whole frame: header, then a pattern.
 	buf := make([]byte, s.BufSize)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
+	PutStreamHeader(buf, s.BufSize-StreamHeaderSize)
 	// Warm-up: write for Warmup on every stream; those bytes are in the
 	// sink's count and are subtracted below.
 	warm := make([]int64, s.Streams)
@@ -98,22 +108,35 @@ func RunStream(ctx context.Context, s Stream) Result {
 			}
 			_ = c.SetDeadline(end.Add(30 * time.Second))
 			// At least one write is measured (MinOneSample).
+			measured := int64(0)
 			for wrote := false; ctx.Err() == nil && (!wrote || time.Now().Before(end)); wrote = true {
-				if _, err := c.Write(buf); err != nil {
+				n, err := c.Write(buf)
+				measured += int64(n)
+				if err != nil {
 					errs[i] = err
 					return
 				}
 			}
-			if err := c.CloseWrite(); err != nil {
-				errs[i] = err
+			// The end frame, then the sink's count; Close (deferred)
+			// follows the count, so no side waits on a half-closed
+			// connection.
+			var fin, cnt [StreamHeaderSize]byte
+			PutStreamHeader(fin[:], 0)
+			if _, err := c.Write(fin[:]); err != nil {
+				errs[i] = fmt.Errorf("end frame: %w", err)
 				return
 			}
-			var cnt [8]byte
 			if _, err := io.ReadFull(c, cnt[:]); err != nil {
 				errs[i] = fmt.Errorf("sink count: %w", err)
 				return
 			}
-			got[i] = int64(binary.BigEndian.Uint64(cnt[:])) - warm[i]
+			// The sink saw the end frame, so it saw every byte before
+			// it: a different count is a relay that lost or added bytes.
+			if n := int64(binary.BigEndian.Uint64(cnt[:])); n != warm[i]+measured {
+				errs[i] = fmt.Errorf("sink counted %d bytes, %d were sent", n, warm[i]+measured)
+				return
+			}
+			got[i] = measured
 		}()
 	}
 	wg.Wait()

@@ -149,18 +149,3 @@ func RunTLSHandshake(ctx context.Context, r TLSHandshake) Result {
 	res.Finish(time.Since(start), hs.all)
 	return res
 }
-
-// tlsStreamConn is a client TLS connection whose CloseWrite ends the
-// stream both ways a TLS terminator may watch for: close_notify, then the
-// TCP FIN (crypto/tls's CloseWrite sends only the alert).
-type tlsStreamConn struct {
-	*tls.Conn
-	tcp *net.TCPConn
-}
-
-func (c tlsStreamConn) CloseWrite() error {
-	if err := c.Conn.CloseWrite(); err != nil {
-		return err
-	}
-	return c.tcp.CloseWrite()
-}

@@ -1,8 +1,9 @@
 // Package rawtcp is the physical floor of the machine: the smallest TCP
 // servers that do the work the scenarios ask for and nothing else. Echo
 // writes back whatever it reads (ping-pong, keepalive frames, connection
-// rate); Sink counts what it reads until EOF and answers the 8-byte count
-// (bulk streams, so the client learns what really arrived); Txn reads one
+// rate); Sink counts a framed stream up to its end frame and answers the
+// 8-byte count (bulk streams, so the client learns what really arrived;
+// loadgen's streamproto.go, no half-close needed); Txn reads one
 // loadgen.TxnSize request, answers it and closes first (connection rate).
 package rawtcp
 
@@ -106,14 +107,42 @@ func echo(c net.Conn) {
 	}
 }
 
+// sinkBufSize is the sink's read size: a fixed bound whatever the frames.
+const sinkBufSize = 256 << 10
+
+// sinkLinger bounds how long the sink waits for the client's close after
+// answering (the client closes as soon as it has read the count).
+const sinkLinger = 10 * time.Second
+
+// sink counts one framed stream (loadgen.StreamDecoder) and answers its
+// count after the end frame. A stream that ends before its end frame, a
+// bad header, or bytes after the end frame (the client sends nothing
+// until it has the count) get no answer: the client's count read fails.
 func sink(c net.Conn) {
-	n, err := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
-	if err != nil {
+	buf := make([]byte, sinkBufSize)
+	var d loadgen.StreamDecoder
+	for {
+		n, err := c.Read(buf)
+		used, done, derr := d.Feed(buf[:n])
+		if derr != nil || (done && used < n) {
+			return
+		}
+		if done {
+			break
+		}
+		if err != nil {
+			return
+		}
+	}
+	var b [loadgen.StreamHeaderSize]byte
+	binary.BigEndian.PutUint64(b[:], uint64(d.Count()))
+	if _, err := c.Write(b[:]); err != nil {
 		return
 	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	_, _ = c.Write(b[:])
+	// Close after the client does: closing first could reach a proxy
+	// before it has relayed the count.
+	_ = c.SetReadDeadline(time.Now().Add(sinkLinger))
+	_, _ = io.Copy(io.Discard, c)
 }
 
 // txn answers one connection-rate transaction and closes first (the caller
