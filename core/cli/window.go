@@ -24,10 +24,11 @@ import (
 //	close                     stop the profile (written and closed),
 //	                          snapshot again, report the difference
 //
-// and answers each on stderr with one line holding "WINDOW ": "WINDOW
-// open", "WINDOW close heap_alloc_bytes=B heap_alloc_objects=N
-// gc_cycles=C" (the runtime/metrics counters' growth over the window), or
-// "WINDOW error MESSAGE". Unset (the default) nothing reads stdin and
+// and answers each on stderr with one line holding "WINDOW SEQ " (SEQ
+// counts the commands answered, from 1, so a harness finds its answer
+// whatever else the process logs): "WINDOW 1 open", "WINDOW 2 close
+// heap_alloc_bytes=B heap_alloc_objects=N gc_cycles=C" (the runtime/metrics
+// counters' growth over the window), or "WINDOW 3 error MESSAGE". Unset (the default) nothing reads stdin and
 // nothing is sampled: no cost. The perf harness uses it for its "where the
 // time goes" figures: the CPU profile of one measured repetition and the
 // allocations per message of every one, without the whole run's start-up
@@ -58,6 +59,7 @@ type window struct {
 	out     io.Writer
 	prefix  string
 	open    bool
+	seq     int // commands answered
 	before  []uint64
 	profile *os.File // the open window's CPU profile, or nil
 }
@@ -84,7 +86,9 @@ func (w *window) serve(in io.Reader) {
 	for {
 		line, err := r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
+			w.mu.Lock()
 			w.answer("error command longer than %d bytes", maxWindowLine)
+			w.mu.Unlock()
 			for err == bufio.ErrBufferFull { // skip the rest of it
 				_, err = r.ReadSlice('\n')
 			}
@@ -100,7 +104,8 @@ func (w *window) serve(in io.Reader) {
 }
 
 func (w *window) answer(format string, args ...any) {
-	fmt.Fprintf(w.out, "%sWINDOW %s\n", w.prefix, fmt.Sprintf(format, args...))
+	w.seq++
+	fmt.Fprintf(w.out, "%sWINDOW %d %s\n", w.prefix, w.seq, fmt.Sprintf(format, args...))
 }
 
 // command runs one command line (already split into fields).

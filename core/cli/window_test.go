@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,14 +17,15 @@ func answers(t *testing.T, w *window, in string) []string {
 	w.out, w.prefix = &out, "eng: "
 	w.serve(strings.NewReader(in))
 	var got []string
-	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+	for i, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
 		if l == "" {
 			continue
 		}
-		if !strings.HasPrefix(l, "eng: WINDOW ") {
-			t.Fatalf("answer %q: no prefix", l)
+		pre := fmt.Sprintf("eng: WINDOW %d ", i+1)
+		if !strings.HasPrefix(l, pre) {
+			t.Fatalf("answer %q: want prefix %q", l, pre)
 		}
-		got = append(got, strings.TrimPrefix(l, "eng: WINDOW "))
+		got = append(got, strings.TrimPrefix(l, pre))
 	}
 	return got
 }
@@ -73,11 +75,11 @@ func TestWindowCounts(t *testing.T) {
 	w.out = &out
 	w.command([]string{"close"})
 	f := strings.Fields(out.String())
-	if len(f) != 5 || f[1] != "close" {
+	if len(f) != 6 || f[1] != "2" || f[2] != "close" {
 		t.Fatalf("answer %q", out.String())
 	}
 	var bytesN, objs int
-	for _, kv := range f[2:] {
+	for _, kv := range f[3:] {
 		k, v, _ := strings.Cut(kv, "=")
 		n := 0
 		for _, c := range v {
