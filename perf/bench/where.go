@@ -31,10 +31,15 @@ import (
 // windowEnv is core/cli's WindowEnv (the harness imports no engine code).
 const windowEnv = "NETMODELS_WINDOW"
 
-// profileHZ is the profiled repetition's sampling rate: a 0.7 s
-// repetition of a server at 0.3 cores holds 210 samples at 1 kHz (21 at
-// runtime/pprof's 100 Hz). A sample costs the sampled thread a signal and
-// a stack walk (a few µs per ms of CPU: under 1 %), in that repetition
+// profileHZ is the profiled repetition's sampling rate asked for: a 0.7 s
+// repetition of a server at 0.3 cores would hold 210 samples at 1 kHz (21
+// at runtime/pprof's 100 Hz). Linux checks a thread's CPU-time timer at
+// its scheduler tick, so a thread yields at most one sample per tick and
+// the samples come slower than asked (here about 1 in 6: 76 samples for
+// 0.46 CPU-s): each is still a sample of where the CPU went, so the class
+// shares stand, but the pprof file's milliseconds are not CPU time (the
+// report uses shares and prints the sample count). A sample costs the
+// sampled thread a signal and a stack walk, a few µs, in that repetition
 // only.
 const profileHZ = 1000
 

@@ -62,7 +62,7 @@ var WhereClasses = []string{Kernel, Sched, GC, Syscall, Protocol, Engine, Crypto
 // the others prefixes).
 var syscallLeaf = []string{
 	"syscall.", "golang.org/x/sys/unix.", "internal/syscall/unix.",
-	"internal/runtime/syscall.", "runtime/internal/syscall.",
+	"internal/runtime/syscall", "runtime/internal/syscall", // .Syscall6, /linux.Syscall6
 	"runtime.futex$", "runtime.epollwait$", "runtime.epollctl$", "runtime.write1$", "runtime.read$",
 	"runtime.usleep$", "runtime.nanosleep$", "runtime.osyield$", "runtime.madvise$", "runtime.mmap$",
 	"runtime.sysMmap$", "runtime.munmap$", "runtime.sysMunmap$", "runtime.tgkill$", "runtime.raise$",
@@ -168,11 +168,11 @@ func Rules() []string {
 	return []string{
 		line(Syscall, "a leaf frame in ", show(syscallLeaf)) + "; any frame of " + strings.Join(show(syscallFuncs), ", ") + " or, deciding, of " + strings.Join(pkgs(Syscall), ", "),
 		line(GC, "any runtime frame of ", show(gcFuncs)),
-		line(Sched, "the rest of package runtime (scheduler, timers, channels, semaphores, netpoll); deciding frames of ", pkgs(Sched)),
+		line(Sched, "the rest of package runtime (scheduler, timers, channels, semaphores, netpoll) and the assembly context switches gogo, mcall, systemstack; deciding frames of ", pkgs(Sched)),
 		line(Protocol, "deciding frames of ", pkgs(Protocol)),
 		line(Engine, "deciding frames of ", pkgs(Engine)),
 		line(Crypto, "deciding frames of ", pkgs(Crypto)),
-		line("charged to their caller", "", append(show(passFuncs), "the rest of the standard library (bytes, sync, io, hash/crc32, …)")),
+		line("charged to their caller", "", append(show(passFuncs), "other assembly functions named without a package (memeqbody, …)", "the rest of the standard library (bytes, sync, io, hash/crc32, …)")),
 		Other + ": any other deciding frame (prometheus, logging, main), or a stack with none",
 	}
 }
@@ -210,6 +210,12 @@ func isRuntime(pkg string) bool {
 	return pkg == "runtime" || strings.HasPrefix(pkg, "runtime/") || strings.HasPrefix(pkg, "internal/runtime/")
 }
 
+// asmSched are runtime assembly functions that profiles name without a
+// package ("gogo"): the scheduler's context switches. Other bare names
+// (memeqbody, indexbytebody, aeshashbody) are helpers charged to their
+// caller.
+var asmSched = map[string]bool{"gogo": true, "mcall": true, "systemstack": true, "systemstack_switch": true}
+
 // stdlib: the first path element of a standard-library package has no dot.
 func stdlib(pkg string) bool {
 	first, _, _ := strings.Cut(pkg, "/")
@@ -236,6 +242,10 @@ func ClassifyStack(frames []string) string {
 	}
 	inRuntime := false
 	for _, fn := range frames {
+		if !strings.ContainsAny(fn, "./") {
+			inRuntime = inRuntime || asmSched[fn]
+			continue
+		}
 		pkg := PkgPath(fn)
 		if isRuntime(pkg) {
 			switch {

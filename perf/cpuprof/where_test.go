@@ -16,6 +16,9 @@ func TestClassifyStack(t *testing.T) {
 		want   string
 	}{
 		{"send in the kernel", []string{"internal/runtime/syscall.Syscall6", "syscall.Syscall", "syscall.write", "internal/poll.(*FD).Write", "net.(*conn).Write", nm + "impl-goroutine.(*conn).Write"}, Syscall},
+		{"epoll_wait as Go 1.26 names it", []string{"internal/runtime/syscall/linux.Syscall6", "internal/runtime/syscall/linux.EpollWait", "runtime.netpoll", "runtime.findRunnable"}, Syscall},
+		{"context switch (bare assembly name)", []string{"gogo", nm + "impl-goroutine.(*conn).run"}, Sched},
+		{"bare assembly helper", []string{"memeqbody", nm + "core/msgr.(*Messenger).lookup"}, Protocol},
 		{"x/sys/unix write in gnet", []string{"golang.org/x/sys/unix.Syscall", "golang.org/x/sys/unix.write", "github.com/panjf2000/gnet/v2.(*conn).write"}, Syscall},
 		{"scheduler's futex", []string{"runtime.futex", "runtime.futexsleep", "runtime.notesleep", "runtime.stopm", "runtime.findRunnable", "runtime.schedule"}, Syscall},
 		{"entersyscall", []string{"runtime.casgstatus", "runtime.reentersyscall", "runtime.entersyscall", "syscall.Syscall"}, Syscall},
