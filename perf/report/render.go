@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"html"
+	"regexp"
 	"strings"
 )
 
@@ -52,9 +53,15 @@ func escAll(xs []string) []string {
 	return out
 }
 
-// inline renders the little Markdown the report uses in HTML (**x**, `x`).
+// mdLink is a Markdown link [text](target) as the report writes them
+// (flame graphs): no brackets in the text, no blanks in the target.
+var mdLink = regexp.MustCompile(`\[([^\[\]]+)\]\(([^()\s]+)\)`)
+
+// inline renders the little Markdown the report uses in HTML (**x**, `x`,
+// [text](target)).
 func inline(s string) string {
 	s = html.EscapeString(s)
+	s = mdLink.ReplaceAllString(s, `<a href="$2">$1</a>`)
 	for _, m := range []struct{ mark, open, close string }{{"**", "<b>", "</b>"}, {"`", "<code>", "</code>"}} {
 		for {
 			i := strings.Index(s, m.mark)
