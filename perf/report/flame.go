@@ -135,7 +135,7 @@ func writeFlame(w io.Writer, title string, p *cpuprof.Profile) error {
 		fmt.Fprintf(&b, `<g><title>%s (%.1f %%, %d samples)</title><rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="%s" stroke="#fff" stroke-width="0.5"/>`,
 			name, share, samplesOf(n.value, p), flameMargin+x0, y, wd, flameRow-1, flameColors[frameClass(n.name)])
 		if chars := int((wd - 4) / 6.6); chars >= 3 {
-			label := n.name
+			label := shortName(n.name)
 			if len(label) > chars {
 				label = label[:chars-2] + ".."
 			}
@@ -216,4 +216,18 @@ func writeFlames(run *result.Run, dir string) (map[string]map[string]string, err
 		}
 	}
 	return out, nil
+}
+
+// shortName drops a function name's package path up to its last element
+// ("github.com/a/impl-gnet.(*conn).flush" → "impl-gnet.(*conn).flush"):
+// labels are narrow, the hover title has the whole name.
+func shortName(fn string) string {
+	head := fn
+	if i := strings.IndexByte(head, '['); i >= 0 {
+		head = head[:i]
+	}
+	if i := strings.LastIndexByte(head, '/'); i >= 0 {
+		return fn[i+1:]
+	}
+	return fn
 }
