@@ -38,8 +38,10 @@ const WindowEnv = "NETMODELS_WINDOW"
 // WindowHZ is a window profile's default rate: one sample per millisecond
 // of CPU, ten times runtime/pprof's 100 Hz, because a window is short (a
 // 0.7 s repetition of a server using 0.3 cores holds 21 samples at 100 Hz,
-// 210 at 1 kHz). Each sample costs the profiled thread a signal and a stack
-// walk, a few microseconds: well under 1 % at this rate.
+// 210 at 1 kHz). Linux checks a thread's CPU-time timer at its scheduler
+// tick, so fewer samples come than asked (one per tick at most); each is
+// still a sample of where the CPU went. Each costs the profiled thread a
+// signal and a stack walk, a few microseconds.
 const WindowHZ = 1000
 
 // maxWindowLine bounds a command line; a longer one is answered with an
