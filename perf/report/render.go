@@ -25,7 +25,7 @@ func (d doc) markdown(imgPrefix string) string {
 			b.WriteString("| " + strings.Join(escAll(t.head), " | ") + " |\n")
 			b.WriteString("|" + strings.Repeat("---|", len(t.head)) + "\n")
 			for _, r := range t.rows {
-				b.WriteString("| " + strings.Join(escAll(r), " | ") + " |\n")
+				b.WriteString("| " + strings.Join(relink(escAll(r), imgPrefix), " | ") + " |\n")
 			}
 			b.WriteString("\n")
 		}
@@ -43,6 +43,24 @@ func (d doc) markdown(imgPrefix string) string {
 		}
 	}
 	return b.String()
+}
+
+// relink prefixes the relative targets of the cells' links (flame graphs)
+// like the charts' paths.
+func relink(cells []string, prefix string) []string {
+	if prefix == "" {
+		return cells
+	}
+	for i, c := range cells {
+		cells[i] = mdLink.ReplaceAllStringFunc(c, func(m string) string {
+			sub := mdLink.FindStringSubmatch(m)
+			if strings.Contains(sub[2], "://") || strings.HasPrefix(sub[2], "/") {
+				return m
+			}
+			return "[" + sub[1] + "](" + prefix + sub[2] + ")"
+		})
+	}
+	return cells
 }
 
 func escAll(xs []string) []string {

@@ -148,6 +148,10 @@ func TestWhereSection(t *testing.T) {
 	if strings.Contains(s, "tiny") {
 		t.Error("a frame under the threshold was drawn")
 	}
+	// results/README.md links into latest/.
+	if md := build(run, nil, map[string]map[string]string{"proxy-pingpong-64B-pinned": {"goroutine": "flame-x.svg"}}).markdown("latest/"); !strings.Contains(md, "[SVG](latest/flame-x.svg)") {
+		t.Error("README link not prefixed")
+	}
 	// Re-rendering without the profile file keeps the table, drops the link.
 	os.Remove(filepath.Join(dir, "profile-proxy-pingpong-64B-pinned-goroutine.pb.gz"))
 	md2 := build(run, nil, nil).markdown("")
