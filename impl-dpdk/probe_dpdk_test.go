@@ -5,7 +5,9 @@ package dpdkengine
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +87,11 @@ func startProbe(t *testing.T, period time.Duration) {
 			fmt.Fprintf(os.Stderr, "PROBE t=%s tcp: retrans=%d timeouts=%d fastretx=%d slowstartretx=%d sent=%d rcvd=%d cksum=%d invalid=%d resets=%d link=%+v\n",
 				time.Since(start).Round(time.Second), st.Retransmits.Value(), st.Timeouts.Value(), st.FastRetransmit.Value(), st.SlowStartRetransmits.Value(),
 				st.SegmentsSent.Value(), st.ValidSegmentsReceived.Value(), st.ChecksumErrors.Value(), st.InvalidSegmentsReceived.Value(), st.ResetsSent.Value(), ls)
+			// The tap's kernel side: its tx_dropped are frames the kernel
+			// sent toward the stack that found the tap's queue full.
+			if out, err := exec.Command("ip", "-s", "link", "show", "dev", tapName).CombinedOutput(); err == nil {
+				fmt.Fprintf(os.Stderr, "PROBE tap: %s\n", strings.Join(strings.Fields(string(out)), " "))
+			}
 			now := ns.Stack.Clock().NowMonotonic()
 			probeMu.Lock()
 			var lines []string

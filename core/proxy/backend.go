@@ -42,8 +42,9 @@ type server struct {
 	// chkFails and chkOks copy the checker's consecutive failures (while
 	// up) and successes (while down) after each check, for stats.
 	chkFails, chkOks atomic.Int32
-	// rearm asks the checker to start from HAProxy's "just out of
-	// maintenance" health (set by setAdmin, applied by the checker).
+	// rearm asks the checker to start from HAProxy's lowest "up" health,
+	// one failure from down: at start and just out of maintenance (set by
+	// Start and setAdmin, applied by the checker).
 	rearm atomic.Bool
 	// tlsCfg is the TLS configuration for sessions ("ssl"), checkTLS the
 	// one for health checks (check-ssl, or ssl without port/addr); nil:

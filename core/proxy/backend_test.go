@@ -136,6 +136,9 @@ func TestHealthCheckFallRise(t *testing.T) {
 		h.server(a, func() *peer { return &peer{} })
 	}
 	h.start()
+	// A checked server starts one failure from down (HAProxy); the first
+	// good check gives it the full health that "fall" counts down from.
+	h.advance(time.Second)
 	h.killServer("127.0.0.1:9002")
 	for i := 1; i <= 3; i++ {
 		h.advance(time.Second)

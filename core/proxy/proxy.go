@@ -209,6 +209,11 @@ func (p *Proxy) Start() error {
 			// while in maintenance and resumes when "enable server" ends it.
 			if s.cfg.Check && checkable {
 				s.checking.Store(true)
+				// HAProxy starts a checked server up with the lowest
+				// health that is still up ("UP 1/3"): the first failed
+				// check takes it down; one success restores it.
+				s.chkFails.Store(int32(s.cfg.Fall - 1))
+				s.rearm.Store(true)
 				c := newChecker(p, s)
 				p.checks = append(p.checks, c)
 				c.start()

@@ -495,8 +495,8 @@ listen l
 }
 
 // HAProxy's transitional states: a checked server on its way down shows
-// "UP 2/3", on its way up "DOWN 1/2"; out of maintenance it is "UP 1/3",
-// one failure from down.
+// "UP 2/3", on its way up "DOWN 1/2"; at start and out of maintenance it
+// is "UP 1/3", one failure from down.
 func TestRuntimeTransitionalStatus(t *testing.T) {
 	h := newHarness(t, cfgWith(`
 listen l
@@ -509,6 +509,9 @@ listen l
 	status := func() (string, int) {
 		r := rowsByName(api.StatRows())["a"]
 		return r.Status, r.CheckHealth
+	}
+	if st, hl := status(); st != "UP 1/3" || hl != 2 {
+		t.Fatalf("at start: %q health %d, want UP 1/3 health 2 (HAProxy: up, but down at the first failure)", st, hl)
 	}
 	h.advance(time.Second)
 	if st, hl := status(); st != "UP" || hl != 4 {

@@ -117,6 +117,10 @@ type Global struct {
 	// before the words of every "ssl" bind line (HAProxy's defaults; a
 	// line's own word wins, being applied later).
 	DefaultBindSSL []string
+	// defaultServerSSL holds what "ssl-default-server-options",
+	// "-ciphers" and "-ciphersuites" set: the TLS versions and ciphers of
+	// every ssl server line that does not set its own.
+	defaultServerSSL ServerSSL
 	// SSLServerVerify is the default "verify" of server lines with ssl
 	// ("ssl-server-verify", default required).
 	SSLServerVerify Verify

@@ -222,13 +222,15 @@ var globalKeywords = join([]keyword{
 	{name: "ssl-default-bind-options", in: inGlobal, parse: (*parser).globalDefaultBind},
 	{name: "ssl-default-bind-ciphers", in: inGlobal, parse: (*parser).globalDefaultBind},
 	{name: "ssl-default-bind-ciphersuites", in: inGlobal, parse: (*parser).globalDefaultBind},
+	{name: "ssl-default-server-options", in: inGlobal, parse: (*parser).globalDefaultServer},
+	{name: "ssl-default-server-ciphers", in: inGlobal, parse: (*parser).globalDefaultServer},
+	{name: "ssl-default-server-ciphersuites", in: inGlobal, parse: (*parser).globalDefaultServer},
 },
 	// They do not change what a TCP proxy does in this implementation
 	// (process management, TLS, threads…; spec/proxy.md §2).
 	ignored(inGlobal, "daemon", "nbthread", "nbproc", "user", "group",
 		"uid", "gid", "chroot", "pidfile", "ulimit-n", "master-worker",
-		"ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
-		"ssl-default-server-options", "spread-checks", "quiet",
+		"spread-checks", "quiet",
 		"description", "node", "cpu-map", "log-send-hostname", "log-tag",
 		"insecure-fork-wanted", "noepoll", "nopoll", "nosplice", "nogetaddrinfo",
 		"noreuseport", "busy-polling", "maxpipes",

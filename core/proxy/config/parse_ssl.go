@@ -60,6 +60,30 @@ func (p *parser) globalDefaultBind(w []string) error {
 	return nil
 }
 
+// globalDefaultServer takes "ssl-default-server-options WORD...",
+// "ssl-default-server-ciphers LIST" and "ssl-default-server-ciphersuites
+// LIST": server words applied to a scratch server whose TLS versions and
+// ciphers finishServerSSL gives every ssl server that has none of its own
+// (HAProxy applies them the same way, setting by setting).
+func (p *parser) globalDefaultServer(w []string) error {
+	if len(w) < 2 {
+		return p.errf("global statement '%s' expects an argument.", w[0])
+	}
+	words := w[1:]
+	switch w[0] {
+	case "ssl-default-server-ciphers":
+		words = []string{"ciphers", w[1]}
+	case "ssl-default-server-ciphersuites":
+		words = []string{"ciphersuites", w[1]}
+	}
+	scratch := Server{SSL: p.cfg.Global.defaultServerSSL}
+	if err := applyLineOpts(p, serverOpts, &scratch, w[0], words); err != nil {
+		return err
+	}
+	p.cfg.Global.defaultServerSSL = scratch.SSL
+	return nil
+}
+
 // versionOpt sets a version bound through field.
 func versionOpt[T any](field func(T) *uint16) lineOpt[T] {
 	return lineOpt[T]{arg: true, set: func(t T, _, a string) error {
@@ -305,6 +329,18 @@ func (p *parser) finishServerSSL(s *Server, backend string) error {
 	}
 	if !s.SSL.Enabled && !s.CheckSSL {
 		return nil
+	}
+	// The global ssl-default-server-* settings, where the line (or its
+	// default-server) set none.
+	d := p.cfg.Global.defaultServerSSL
+	if s.SSL.MinVersion == 0 {
+		s.SSL.MinVersion = d.MinVersion
+	}
+	if s.SSL.MaxVersion == 0 {
+		s.SSL.MaxVersion = d.MaxVersion
+	}
+	if s.SSL.CipherSuites == nil {
+		s.SSL.CipherSuites = d.CipherSuites
 	}
 	if s.SSL.Verify == VerifyDefault {
 		s.SSL.Verify = p.cfg.Global.SSLServerVerify

@@ -223,3 +223,27 @@ func TestDefaultBindSSL(t *testing.T) {
 		t.Errorf("a bad default word should fail at its global line: %v", err)
 	}
 }
+
+// TestDefaultServerSSL: the global ssl-default-server-* versions and
+// ciphers go to every ssl server that sets none of its own, not to plain
+// servers; a bad word fails at its global line.
+func TestDefaultServerSSL(t *testing.T) {
+	cfg, err := parse(t, "global\n ssl-default-server-options ssl-min-ver TLSv1.3 no-tls-tickets\n ssl-default-server-ciphers ECDHE-ECDSA-AES128-GCM-SHA256\n"+
+		"listen l\n bind 127.0.0.1:1\n server a 1.2.3.4:5 ssl verify none\n server b 1.2.3.4:6 ssl verify none ssl-min-ver TLSv1.2 ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384\n server c 1.2.3.4:7\n"+sslTail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := cfg.Backends[0].Servers
+	if s := srv[0].SSL; s.MinVersion != tls.VersionTLS13 || len(s.CipherSuites) != 1 {
+		t.Errorf("defaults not applied: min %x ciphers %v", s.MinVersion, s.CipherSuites)
+	}
+	if s := srv[1].SSL; s.MinVersion != tls.VersionTLS12 || len(s.CipherSuites) != 2 {
+		t.Errorf("the line's own settings should win: min %x ciphers %v", s.MinVersion, s.CipherSuites)
+	}
+	if s := srv[2].SSL; s.Enabled || s.MinVersion != 0 || s.CipherSuites != nil {
+		t.Errorf("a plain server took the ssl defaults: %+v", s)
+	}
+	if _, err := parse(t, "global\n ssl-default-server-options frobnicate\nlisten l\n bind :1\n server s 1.2.3.4:5\n"+sslTail); err == nil || !strings.Contains(err.Error(), ":2:") {
+		t.Errorf("a bad default word should fail at its global line: %v", err)
+	}
+}
