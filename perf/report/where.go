@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/netmodels/netmodels/perf/cpuprof"
 	"github.com/netmodels/netmodels/perf/result"
@@ -132,7 +133,7 @@ func whereSection(sc *result.Scenario, flames map[string]string) *section {
 			}
 		}
 		if c.Profile != nil {
-			row = append(row, fmt.Sprint(c.Profile.Samples))
+			row = append(row, samplesText(c.Profile.Samples))
 		} else {
 			row = append(row, "")
 		}
@@ -147,10 +148,20 @@ func whereSection(sc *result.Scenario, flames map[string]string) *section {
 		s.paras = append(s.paras, "Not measured in this run (no user/system split recorded).")
 	} else {
 		s.paras = append(s.paras, fmt.Sprintf("CPU per %s of the measured process by where it went (method above). Anchors: kernel/user split only. "+
-			"Heap figures: the Go runtime's allocation counters over each repetition, per %s (median).", per, per))
+			"Heap figures: the Go runtime's allocation counters over each repetition, per %s (median). "+
+			"Profile samples: ± is one standard error of a 50 %% share drawn from that many samples (100/(2√n) points), the most a share can be off from sampling alone.", per, per))
 	}
 	s.tables = append(s.tables, t)
 	return &s
+}
+
+// samplesText is a profile's sample count with the standard error it
+// allows a share at worst (p = 0.5: 50/√n points).
+func samplesText(n int64) string {
+	if n <= 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (±%.0f pts)", n, 50/math.Sqrt(float64(n)))
 }
 
 func sum(xs []float64) float64 {

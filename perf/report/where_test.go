@@ -118,7 +118,7 @@ func TestWhereSection(t *testing.T) {
 	// goroutine: 20 µs/msg, kernel share 0.2/0.8 = 25 % = 5 µs; syscall
 	// samples 30 % − 25 % = 5 % = 1 µs; the rest (14 µs) over 40:10:20.
 	for _, want := range []string{
-		"| goroutine | 20.0 | 5.00 (25 %) | 4.00 (20 %) | 2.00 (10 %) | 1.000 (5 %) | 8.00 (40 %) | 0 (0 %) | 0 (0 %) | 0 (0 %) |  | 64.0 | 2.00 | 1.00 | 100 | [SVG](flame-proxy-pingpong-64B-pinned-goroutine.svg) |",
+		"| goroutine | 20.0 | 5.00 (25 %) | 4.00 (20 %) | 2.00 (10 %) | 1.000 (5 %) | 8.00 (40 %) | 0 (0 %) | 0 (0 %) | 0 (0 %) |  | 64.0 | 2.00 | 1.00 | 100 (±5 pts) | [SVG](flame-proxy-pingpong-64B-pinned-goroutine.svg) |",
 		// haproxy: kernel 75 % of 10 µs, the rest user, not profiled.
 		"| haproxy (anchor) | 10.0 | 7.50 (75 %) |  |  |  |  |  |  |  | 2.50 (25 %) |",
 		"| gnet | **FAILED** |",
