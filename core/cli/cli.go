@@ -138,7 +138,13 @@ func run(eng Engine, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return env.Usagef("%v", err)
 	}
+	stopWindows, err := startWindows(os.Getenv(WindowEnv), os.Stdin, stderr, eng.Name+": ")
+	if err != nil {
+		_ = stopProfile()
+		return env.Usagef("%v", err)
+	}
 	code := cmd.Run(env, args[1:])
+	stopWindows()
 	if err := stopProfile(); err != nil {
 		env.Logf("%v", err)
 	}

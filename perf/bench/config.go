@@ -68,6 +68,10 @@ type Config struct {
 	PinCPU int
 	// WorkDir holds config files and ceph-mon's cluster during the run.
 	WorkDir string
+	// ProfileDir, when set, keeps the where-the-time-goes CPU profiles
+	// (result.Profile.File names them there); otherwise they are written
+	// to WorkDir, classified and dropped with it.
+	ProfileDir string
 	// Only restricts to scenario IDs containing one of these substrings.
 	Only []string
 	// Progress receives one call per finished repetition.

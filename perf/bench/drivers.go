@@ -13,6 +13,7 @@ import (
 	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/loadgen"
+	"github.com/netmodels/netmodels/perf/procstat"
 )
 
 // sample is one repetition as a driver reports it, before the runner adds
@@ -30,6 +31,10 @@ type sample struct {
 	// part of the repetition that is the point (the load read it itself),
 	// instead of over the whole repetition.
 	serverCPU *float64
+	// times and window, when set, are the measured process's user/system
+	// split and window counters over that same part (where.go).
+	times  *procstat.Times
+	window *windowCounters
 }
 
 type seriesSample struct{ t, v, limit, peak float64 }

@@ -9,6 +9,7 @@ import (
 	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/loadgen"
+	"github.com/netmodels/netmodels/perf/procstat"
 )
 
 // idleLoad runs `perf loadgen KIND` (idle or tls-idle) against addr: it
@@ -16,6 +17,7 @@ import (
 // The measured process's RSS is read before and while the sessions are
 // held.
 func (r *runner) idleLoad(ctx context.Context, g *rig, pin int, n int, kind, addr string, extra ...string) (sample, error) {
+	t0, terr := procstat.Read(g.measured.PID())
 	before, err := g.measured.Usage()
 	if err != nil {
 		return sample{}, err
@@ -34,6 +36,21 @@ func (r *runner) idleLoad(ctx context.Context, g *rig, pin int, n int, kind, add
 		return sample{}, fmt.Errorf("idle sessions: %w", err)
 	}
 	held, holdErr := g.measured.Usage()
+	// The where-the-time-goes figures cover the same span as the CPU
+	// per session: the setup (where.go).
+	var times *procstat.Times
+	if t1, err := procstat.Read(g.measured.PID()); err == nil && terr == nil {
+		d := t1.Sub(t0)
+		times = &d
+	}
+	var counters *windowCounters
+	if g.windowOpen {
+		c, err := g.closeWindow()
+		if err != nil {
+			return sample{}, fmt.Errorf("measured window: %w", err)
+		}
+		counters = &c
+	}
 	_ = p.CloseStdin()
 	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
@@ -58,7 +75,7 @@ func (r *runner) idleLoad(ctx context.Context, g *rig, pin int, n int, kind, add
 	// however much of the closes the proxy had handled by then, and
 	// haproxy's cost per session moved between 75 and 110 µs with that.
 	setupCPU := supervise.CPUDelta(before, held)
-	s := sample{metrics: map[string]float64{}, units: float64(n), seconds: res.Seconds, serverCPU: &setupCPU}
+	s := sample{metrics: map[string]float64{}, units: float64(n), seconds: res.Seconds, serverCPU: &setupCPU, times: times, window: counters}
 	s.metrics["server_rss_kb_per_conn"] = float64(held.RSSBytes-before.RSSBytes) / 1024 / float64(n)
 	if res.Seconds > 0 {
 		s.metrics["setup_conns_per_s"] = float64(n) / res.Seconds

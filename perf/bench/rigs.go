@@ -33,6 +33,12 @@ type rig struct {
 	// profile, when set, is where the measured process writes its CPU
 	// profile when it stops (core/cli's NETMODELS_CPUPROFILE).
 	profile string
+	// window: the measured process speaks core/cli's measured-window
+	// protocol on its stdin (where.go); windowSeq counts its answers,
+	// windowOpen says a window is open.
+	window     bool
+	windowSeq  int
+	windowOpen bool
 }
 
 // clientSpec is a msgr-client binary and the engine flags it needs.
@@ -64,13 +70,28 @@ func (g *rig) add(p stopper) { g.procs = append(g.procs, p) }
 // startTarget starts a process that follows the CLI contract (READY with
 // its addresses on the first stdout line), pinned to pin when >= 0.
 func startTarget(name string, argv []string, pin int) (*supervise.Proc, error) {
-	return startTargetEnv(name, argv, pin, nil)
+	return startTargetStdin(name, argv, pin, nil, false)
 }
 
-// startTargetEnv is startTarget with env added to the child's environment.
-func startTargetEnv(name string, argv []string, pin int, env []string) (*supervise.Proc, error) {
+// startTargetStdin is startTarget with env added to the child's
+// environment and, with stdin, a pipe to its stdin.
+func startTargetStdin(name string, argv []string, pin int, env []string, stdin bool) (*supervise.Proc, error) {
 	return supervise.Start(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], Env: env, CPUs: anchor.CPUs(pin),
-		ReadyWord: "READY", ReadyTimeout: 15 * time.Second})
+		Stdin: stdin, ReadyWord: "READY", ReadyTimeout: 15 * time.Second})
+}
+
+// startEngine starts an engine binary's server or proxy (a Go target):
+// in a headline scenario with the measured window (where.go), recorded
+// on g.
+func (r *runner) startEngine(g *rig, name string, argv []string, pin int, env []string) (*supervise.Proc, error) {
+	if r.where {
+		env = append(append([]string(nil), env...), windowEnv+"=stdin")
+	}
+	p, err := startTargetStdin(name, argv, pin, env, r.where)
+	if err == nil {
+		g.window = r.where
+	}
+	return p, err
 }
 
 func (r *runner) engineBin(name string) string { return filepath.Join(r.cfg.BinDir, name) }
@@ -128,7 +149,7 @@ func (r *runner) msgrRig(engine string, pin int, extra ...string) (*rig, error) 
 		return nil, err
 	}
 	argv := append([]string{r.engineBin(engineBase(engine)), "msgr-server", "--listen", r.listenHost(engine) + ":0"}, extra...)
-	p, err := startTarget(engine+" msgr-server", append(argv, eflags...), pin)
+	p, err := r.startEngine(g, engine+" msgr-server", append(argv, eflags...), pin, nil)
 	if err != nil {
 		g.stop()
 		return nil, err
@@ -277,7 +298,7 @@ func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, f
 			return ferr
 		}
 		argv := []string{r.engineBin(engineBase(proxy)), "proxy", "-f", cfg}
-		if p, err = startTargetEnv(proxy+" proxy", append(argv, eflags...), pin, env); err == nil {
+		if p, err = r.startEngine(g, proxy+" proxy", append(argv, eflags...), pin, env); err == nil {
 			g.add(p)
 		}
 		g.server = strings.Join(append([]string{engineBase(proxy), "proxy", "-f", "proxy.cfg"}, eshown...), " ")

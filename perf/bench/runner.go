@@ -13,6 +13,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/anchor"
+	"github.com/netmodels/netmodels/perf/procstat"
 	"github.com/netmodels/netmodels/perf/result"
 	"github.com/netmodels/netmodels/perf/stats"
 )
@@ -23,6 +24,10 @@ type runner struct {
 	engines []result.TargetInfo // available engines
 	absent  map[string]string   // target -> reason it is absent
 	certs   tlsCerts            // the TLS scenarios' certificates
+	// where: the scenario being run is a headline one, so its Go
+	// targets start with the measured-window protocol (where.go). The
+	// scenarios run one after another, so one flag serves.
+	where bool
 }
 
 // Run executes the suite and returns the filled run (also on ctx
@@ -168,6 +173,9 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 	sc := d.res
 	sc.Cells = nil
 	sc.Headline = headlineScenarios[sc.ID]
+	sc.Unit = unitName(d.unit)
+	r.where = sc.Headline
+	defer func() { r.where = false }()
 	r.run.Scenarios = append(r.run.Scenarios, &sc)
 	pin, clientPin := -1, -1
 	switch {
@@ -196,7 +204,7 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		case sc.Pinned && !r.run.Method.Taskset:
 			cell.Status, cell.Reason = result.StatusAbsent, "pinned scenario but pinning is off (--pin -1)"
 		default:
-			runs = append(runs, &cellRun{r: r, d: d, t: t, cell: cell, pin: pin, clientPin: clientPin, ctx: ctx})
+			runs = append(runs, &cellRun{r: r, d: d, t: t, cell: cell, pin: pin, clientPin: clientPin, ctx: ctx, where: sc.Headline})
 		}
 	}
 	// Every target is up at once and the repetitions take turns (rep 1 of
@@ -236,11 +244,16 @@ type cellRun struct {
 	// scheduler decides).
 	pin, clientPin int
 
-	ctx     context.Context
-	g       *rig
-	failed  bool
-	merged  *hdr.Histogram
-	elapsed time.Duration
+	ctx    context.Context
+	g      *rig
+	failed bool
+	// where: read the where-the-time-goes figures (where.go); profiled is
+	// the profile file written by the profiled repetition, if any.
+	where       bool
+	profiled    string
+	profiledRep int
+	merged      *hdr.Histogram
+	elapsed     time.Duration
 }
 
 // protect runs f with the cell's context and turns a panic into a failed
@@ -348,6 +361,24 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 		// memory while the other targets take their turns.
 		defer cr.stop()
 	}
+	if g.window {
+		prof := ""
+		if rep == profileRep(cr.r.cfg.Suite.Reps) {
+			prof = cr.profilePath()
+		}
+		if err := g.openWindow(prof); err != nil {
+			// The measurement stands without it; say why it is missing.
+			cr.note("measured window off: %v", err)
+			g.window = false
+		} else if prof != "" {
+			cr.profiled, cr.profiledRep = prof, rep
+		}
+	}
+	var t0 procstat.Times
+	var terr error
+	if cr.where {
+		t0, terr = procstat.Read(g.measured.PID())
+	}
 	u0, err := g.measured.Usage()
 	if err != nil {
 		cr.fail(fmt.Errorf("%s exited: %s", g.measured.Name, g.measured.Stderr()))
@@ -378,6 +409,29 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 	scancel()
 	sampler.Wait()
 	u1, rerr := g.measured.Usage()
+	var times *procstat.Times
+	var counters *windowCounters
+	if cr.where && terr == nil {
+		if t1, err := procstat.Read(g.measured.PID()); err == nil {
+			d := t1.Sub(t0)
+			times = &d
+		}
+	}
+	if g.windowOpen {
+		if c, err := g.closeWindow(); err != nil {
+			cr.note("measured window, repetition %d: %v", rep+1, err)
+		} else {
+			counters = &c
+		}
+	}
+	// A load that measures only part of the repetition (the idle
+	// scenarios' setup) read its own.
+	if s.times != nil && cr.where {
+		times = s.times
+	}
+	if s.window != nil {
+		counters = s.window
+	}
 	if err != nil {
 		cr.fail(fmt.Errorf("repetition %d: %w", rep+1, err))
 		return
@@ -415,6 +469,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 	if d.sampleRSS && s.units > 0 {
 		m["server_rss_kb_per_conn"] = float64(peak-u0.RSSBytes) / 1024 / s.units
 	}
+	addWhere(m, d.unit, s, times, counters)
 	cr.cell.Reps = append(cr.cell.Reps, result.Rep{Metrics: m})
 	if s.hist != "" {
 		if h, err := stats.DecodeHist(s.hist); err == nil {
@@ -451,6 +506,9 @@ func (cr *cellRun) end() {
 	cr.cell.Summarize(cr.r.run.Method.Confidence)
 	if profile != "" {
 		cr.addProfile(profile)
+	}
+	if cr.profiled != "" {
+		cr.classifyProfile(cr.profiled, cr.profiledRep)
 	}
 	cr.cell.Status = result.StatusOK
 	if len(cr.cell.Reps) < cr.r.cfg.Suite.Reps {

@@ -1,9 +1,16 @@
 // Package cpuprof classifies the samples of a Go CPU profile (pprof
-// format, as runtime/pprof writes it) by where they were taken: a sample
-// belongs to the first class, in the order given, one of whose prefixes
-// starts the function name of any frame of its stack. The TLS scenarios
-// use it for the share of an engine proxy's CPU spent in the RSA
-// signature (crypto/rsa and the bignum code under it).
+// format, as runtime/pprof writes it). Two ways:
+//
+//   - Read (inclusive, by priority): a sample belongs to the first class, in
+//     the order given, one of whose prefixes starts the function name of
+//     any frame of its stack. The TLS scenarios use it for the share of an
+//     engine proxy's CPU spent under the RSA signature (crypto/rsa and the
+//     bignum code under it), however deep.
+//   - Parse + Where (self time, where.go): each sample goes to the class of
+//     the code that was running, for the report's "where the time goes"
+//     (kernel, scheduler/netpoll, GC and allocation, syscall entry,
+//     protocol, engine, crypto, other), and Split spreads a CPU figure over
+//     those classes with the kernel's share from /proc.
 package cpuprof
 
 import (

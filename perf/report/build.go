@@ -11,9 +11,10 @@ import (
 	"github.com/netmodels/netmodels/perf/result"
 )
 
-// build assembles the report document. chartFor returns the chart files
-// written for a scenario (may be nil).
-func build(run *result.Run, charts map[string][]string) doc {
+// build assembles the report document. charts are the chart files written
+// per scenario, flames the flame graphs per scenario and target (either
+// may be nil).
+func build(run *result.Run, charts map[string][]string, flames map[string]map[string]string) doc {
 	d := doc{title: fmt.Sprintf("netmodels performance report — %s", run.ID)}
 	m := run.Machine
 	dur := run.Finished.Sub(run.Started).Round(time.Second)
@@ -60,12 +61,18 @@ func build(run *result.Run, charts map[string][]string) doc {
 	if ds := dpdkSection(run); ds != nil {
 		d.sections = append(d.sections, *ds)
 	}
+	if slices.ContainsFunc(run.Scenarios, func(sc *result.Scenario) bool { return sc.Headline && sc.Unit != "" }) {
+		d.sections = append(d.sections, whereMethod())
+	}
 	groups := []struct{ id, title string }{{"messenger", "Messenger"}, {"proxy", "Proxy"}, {"tls", "TLS termination (proxy, HAProxy/OpenSSL as the anchor)"}}
 	for _, g := range groups {
 		d.sections = append(d.sections, section{level: 2, title: g.title})
 		for _, sc := range run.Scenarios {
 			if sc.Group == g.id {
 				d.sections = append(d.sections, scenarioSection(sc, charts[sc.ID], targetReasons(run)))
+				if ws := whereSection(sc, flames[sc.ID]); ws != nil {
+					d.sections = append(d.sections, *ws)
+				}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"html"
+	"regexp"
 	"strings"
 )
 
@@ -24,7 +25,7 @@ func (d doc) markdown(imgPrefix string) string {
 			b.WriteString("| " + strings.Join(escAll(t.head), " | ") + " |\n")
 			b.WriteString("|" + strings.Repeat("---|", len(t.head)) + "\n")
 			for _, r := range t.rows {
-				b.WriteString("| " + strings.Join(escAll(r), " | ") + " |\n")
+				b.WriteString("| " + strings.Join(relink(escAll(r), imgPrefix), " | ") + " |\n")
 			}
 			b.WriteString("\n")
 		}
@@ -44,6 +45,24 @@ func (d doc) markdown(imgPrefix string) string {
 	return b.String()
 }
 
+// relink prefixes the relative targets of the cells' links (flame graphs)
+// like the charts' paths.
+func relink(cells []string, prefix string) []string {
+	if prefix == "" {
+		return cells
+	}
+	for i, c := range cells {
+		cells[i] = mdLink.ReplaceAllStringFunc(c, func(m string) string {
+			sub := mdLink.FindStringSubmatch(m)
+			if strings.Contains(sub[2], "://") || strings.HasPrefix(sub[2], "/") {
+				return m
+			}
+			return "[" + sub[1] + "](" + prefix + sub[2] + ")"
+		})
+	}
+	return cells
+}
+
 func escAll(xs []string) []string {
 	out := make([]string, len(xs))
 	for i, x := range xs {
@@ -52,9 +71,15 @@ func escAll(xs []string) []string {
 	return out
 }
 
-// inline renders the little Markdown the report uses in HTML (**x**, `x`).
+// mdLink is a Markdown link [text](target) as the report writes them
+// (flame graphs): no brackets in the text, no blanks in the target.
+var mdLink = regexp.MustCompile(`\[([^\[\]]+)\]\(([^()\s]+)\)`)
+
+// inline renders the little Markdown the report uses in HTML (**x**, `x`,
+// [text](target)).
 func inline(s string) string {
 	s = html.EscapeString(s)
+	s = mdLink.ReplaceAllString(s, `<a href="$2">$1</a>`)
 	for _, m := range []struct{ mark, open, close string }{{"**", "<b>", "</b>"}, {"`", "<code>", "</code>"}} {
 		for {
 			i := strings.Index(s, m.mark)

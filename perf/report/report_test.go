@@ -264,7 +264,7 @@ func TestTLSSection(t *testing.T) {
 	}
 	run.Scenarios = append(run.Scenarios, sc)
 	run.Extra = map[string]string{"tls_proxy_config": "listen tls-ecdsa\n    bind 127.0.0.1:1 ssl crt RUNDIR/ecdsa-p256.pem\n"}
-	md := build(run, nil).markdown("")
+	md := build(run, nil, nil).markdown("")
 	for _, want := range []string{"## TLS termination", "### TLS handshakes (`tls-handshake-ecdsa`)",
 		"0.800× (0.800–0.800)", "ssl crt RUNDIR/ecdsa-p256.pem"} {
 		if !strings.Contains(md, want) {

@@ -28,7 +28,11 @@ func Render(run *result.Run, dir string) error {
 	if err != nil {
 		return fmt.Errorf("charts for %s: %w", run.ID, err)
 	}
-	d := build(run, charts)
+	flames, err := writeFlames(run, dir)
+	if err != nil {
+		return fmt.Errorf("flame graphs for %s: %w", run.ID, err)
+	}
+	d := build(run, charts, flames)
 	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(d.markdown("")), 0o644); err != nil {
 		return err
 	}
@@ -66,7 +70,11 @@ func Publish(run *result.Run, resultsDir, runDir string) error {
 	if err != nil {
 		return err
 	}
-	d := build(run, charts)
+	flames, err := writeFlames(run, latest)
+	if err != nil {
+		return err
+	}
+	d := build(run, charts, flames)
 	var b strings.Builder
 	b.WriteString(d.markdown("latest/"))
 	b.WriteString("## All runs in this folder\n\n")

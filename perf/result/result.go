@@ -122,6 +122,10 @@ type Scenario struct {
 	Anchors []string `json:"anchors,omitempty"`
 	Cells   []*Cell  `json:"cells"`
 	Note    string   `json:"note,omitempty"`
+	// Unit is what the measured process's CPU is divided by ("msg",
+	// "conn", "GB"; empty: per second only), and the heap figures of
+	// "where the time goes" too.
+	Unit string `json:"unit,omitempty"`
 }
 
 // Cell is one target in one scenario.
@@ -141,6 +145,38 @@ type Cell struct {
 	// Seconds is the wall time the cell took (start, warm-up, repetitions).
 	Seconds float64       `json:"seconds,omitempty"`
 	Series  []SeriesPoint `json:"series,omitempty"`
+	// Profile is the CPU profile of one measured repetition of a Go
+	// target (headline scenarios: the report's "where the time goes").
+	Profile *Profile `json:"profile,omitempty"`
+}
+
+// Where-the-time-goes metrics of a repetition (headline scenarios). Every
+// target: the measured process's user and system CPU seconds from
+// /proc/<pid>/stat (10 ms ticks). Go targets: its heap allocations per
+// Scenario.Unit and GC cycles, from the runtime's own counters
+// (runtime/metrics, through core/cli's NETMODELS_WINDOW).
+const (
+	MetricUserS         = "server_user_s"
+	MetricSysS          = "server_sys_s"
+	MetricHeapBytesUnit = "heap_bytes_per_unit"
+	MetricAllocsUnit    = "heap_allocs_per_unit"
+	MetricGCCycles      = "gc_cycles"
+)
+
+// Profile is what one repetition's CPU profile of a cell's measured
+// process holds, classified (perf/cpuprof's where-the-time-goes classes).
+type Profile struct {
+	// Rep is the repetition profiled (0-based).
+	Rep int `json:"rep"`
+	// HZ is the sampling rate (samples per CPU-second).
+	HZ      int   `json:"hz"`
+	Samples int64 `json:"samples"`
+	// CPUNS is the profile's CPU time, ClassNS its part in each class.
+	CPUNS   int64            `json:"cpu_ns"`
+	ClassNS map[string]int64 `json:"class_ns"`
+	// File is the pprof file beside run.json (the flame graph is drawn
+	// from it; `go tool pprof` reads it), empty when it was not kept.
+	File string `json:"file,omitempty"`
 }
 
 // Rep is one repetition's metrics.

@@ -70,7 +70,13 @@ func cmdRun(ctx context.Context, args []string) int {
 	}
 	defer os.RemoveAll(work)
 	absBin, _ := filepath.Abs(*bin)
-	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work}
+	// The where-the-time-goes profiles are kept beside run.json.
+	profiles := filepath.Join(work, "profiles")
+	if err := os.MkdirAll(profiles, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
+		return 1
+	}
+	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work, ProfileDir: profiles}
 	if *engines != "" {
 		cfg.Engines = strings.Split(*engines, ",")
 	}
@@ -116,6 +122,10 @@ func cmdRun(ctx context.Context, args []string) int {
 	}
 	run.Command = "perf run " + strings.Join(args, " ")
 	dir := filepath.Join(*results, run.ID)
+	if err := copyFiles(profiles, dir); err != nil {
+		fmt.Fprintf(os.Stderr, "perf run: keep the CPU profiles: %v\n", err)
+		return 1
+	}
 	if err := report.Write(run, dir); err != nil {
 		fmt.Fprintf(os.Stderr, "perf run: write %s: %v\n", dir, err)
 		return 1
@@ -162,4 +172,28 @@ func cmdRun(ctx context.Context, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// copyFiles copies every regular file of src into dst (created).
+func copyFiles(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
