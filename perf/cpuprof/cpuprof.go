@@ -79,17 +79,9 @@ func Read(r io.Reader, classes ...Class) (Breakdown, error) {
 	if err != nil {
 		return Breakdown{}, fmt.Errorf("cpuprof: %w", err)
 	}
-	vi, ci := -1, -1
-	for i, st := range p.SampleType {
-		switch {
-		case st.Type == "cpu" && st.Unit == "nanoseconds":
-			vi = i
-		case st.Type == "samples":
-			ci = i
-		}
-	}
-	if vi < 0 {
-		return Breakdown{}, fmt.Errorf("cpuprof: not a CPU profile (no cpu/nanoseconds sample type)")
+	vi, ci, err := sampleIndexes(p)
+	if err != nil {
+		return Breakdown{}, err
 	}
 	b := Breakdown{ByClass: map[string]int64{}}
 	for _, s := range p.Sample {
@@ -119,4 +111,23 @@ func classify(s *profile.Sample, classes []Class) string {
 		}
 	}
 	return Other
+}
+
+// sampleIndexes finds a CPU profile's value indexes: the CPU time (type
+// "cpu", unit nanoseconds, as runtime/pprof writes it) and the sample
+// count (-1 when absent).
+func sampleIndexes(p *profile.Profile) (cpu, count int, err error) {
+	cpu, count = -1, -1
+	for i, st := range p.SampleType {
+		switch {
+		case st.Type == "cpu" && st.Unit == "nanoseconds":
+			cpu = i
+		case st.Type == "samples":
+			count = i
+		}
+	}
+	if cpu < 0 {
+		return 0, 0, fmt.Errorf("cpuprof: not a CPU profile (no cpu/nanoseconds sample type)")
+	}
+	return cpu, count, nil
 }

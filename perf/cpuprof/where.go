@@ -299,17 +299,9 @@ func Parse(r io.Reader) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cpuprof: %w", err)
 	}
-	vi, ci := -1, -1
-	for i, st := range p.SampleType {
-		switch {
-		case st.Type == "cpu" && st.Unit == "nanoseconds":
-			vi = i
-		case st.Type == "samples":
-			ci = i
-		}
-	}
-	if vi < 0 {
-		return nil, fmt.Errorf("cpuprof: not a CPU profile (no cpu/nanoseconds sample type)")
+	vi, ci, err := sampleIndexes(p)
+	if err != nil {
+		return nil, err
 	}
 	out := &Profile{PeriodNS: p.Period}
 	for _, s := range p.Sample {
