@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
-
-	"github.com/netmodels/netmodels/perf/stats"
 )
 
 // TxnSize is the request and the reply of one connection-rate transaction;
@@ -62,51 +59,15 @@ func oneTransaction(addr string, msg, in []byte) error {
 // RunConnRate runs the loops, each measuring at least one transaction.
 func RunConnRate(ctx context.Context, r ConnRate) Result {
 	res := Result{Kind: "connrate", Addr: r.Addr, Conns: r.Loops, Size: TxnSize}
-	hs := newHistSet()
 	start := time.Now().Add(r.Warmup)
 	end := start.Add(r.Duration)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := 0; i < r.Loops; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			msg, in := []byte("0123456789abcdef"), make([]byte, TxnSize)
-			h := stats.NewLatencyHist()
-			var n, errs int64
-			var first error
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				// A loop's first transaction in the window runs even when
-				// the window is already over (see MinOneSample).
-				if !t0.Before(end) && n+errs > 0 {
-					break
-				}
-				err := oneTransaction(r.Addr, msg, in)
-				if t0.Before(start) {
-					continue // warm-up
-				}
-				if err != nil {
-					errs++
-					if first == nil {
-						first = err
-					}
-					continue
-				}
-				n++
-				stats.RecordLatency(h, time.Since(t0))
-			}
-			hs.merge(h)
-			mu.Lock()
-			res.Ops += n
-			res.Errors += errs
-			if first != nil && res.Err == "" {
-				res.Err = fmt.Sprintf("transaction with %s: %v", r.Addr, first)
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	hs := closedLoops(ctx, &res, r.Loops, start, end, "transaction with "+r.Addr, func() func() (time.Time, error) {
+		msg, in := []byte("0123456789abcdef"), make([]byte, TxnSize)
+		return func() (time.Time, error) {
+			err := oneTransaction(r.Addr, msg, in)
+			return time.Now(), err
+		}
+	})
 	res.Bytes = res.Ops * TxnSize
 	res.Finish(time.Since(start), hs.all)
 	return res

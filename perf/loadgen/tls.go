@@ -5,10 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"sync"
 	"time"
-
-	"github.com/netmodels/netmodels/perf/stats"
 )
 
 // TLS versions the TLS load generators speak (flag values).
@@ -93,59 +90,22 @@ func RunTLSHandshake(ctx context.Context, r TLSHandshake) Result {
 		res.Finish(0, nil)
 		return res
 	}
-	hs := newHistSet()
 	start := time.Now().Add(r.Warmup)
 	end := start.Add(r.Duration)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := 0; i < r.Conns; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h := stats.NewLatencyHist()
-			var n, errs int64
-			var first error
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				// A loop's first handshake in the window runs even when
-				// the window is already over (see MinOneSample).
-				if !t0.Before(end) && n+errs > 0 {
-					break
-				}
-				c, err := dialTLS(ctx, r.Addr, cfg)
-				if err == nil {
-					if !t0.Before(start) {
-						stats.RecordLatency(h, time.Since(t0))
-					}
-					// Closing is not part of the handshake: a server
-					// that already sent its session tickets (unread
-					// here) may see a reset instead of the FIN; neither
-					// is an error of the handshake.
-					_ = c.Close()
-				}
-				if t0.Before(start) {
-					continue // warm-up
-				}
-				if err != nil {
-					errs++
-					if first == nil {
-						first = err
-					}
-					continue
-				}
-				n++
+	hs := closedLoops(ctx, &res, r.Conns, start, end, "TLS handshake with "+r.Addr, func() func() (time.Time, error) {
+		return func() (time.Time, error) {
+			c, err := dialTLS(ctx, r.Addr, cfg)
+			done := time.Now()
+			if err == nil {
+				// Closing is not part of the handshake: a server that
+				// already sent its session tickets (unread here) may see a
+				// reset instead of the FIN; neither is an error of the
+				// handshake.
+				_ = c.Close()
 			}
-			hs.merge(h)
-			mu.Lock()
-			res.Ops += n
-			res.Errors += errs
-			if first != nil && res.Err == "" {
-				res.Err = fmt.Sprintf("TLS handshake with %s: %v", r.Addr, first)
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+			return done, err
+		}
+	})
 	res.Finish(time.Since(start), hs.all)
 	return res
 }
