@@ -4,39 +4,18 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/google/pprof/profile"
+	"github.com/netmodels/netmodels/perf/cpuprof/cpuproftest"
 )
 
-// fakeProfile builds a CPU profile whose samples have the given stacks
-// (leaf first) and CPU times.
+// fakeProfile builds a CPU profile (10 ms period) whose samples have the
+// given stacks (leaf first) and CPU times.
 func fakeProfile(t *testing.T, stacks [][]string, cpu []int64) []byte {
 	t.Helper()
-	p := &profile.Profile{
-		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
-		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
-		Period:     10_000_000,
-	}
-	funcs := map[string]*profile.Function{}
-	for i, st := range stacks {
-		var locs []*profile.Location
-		for _, name := range st {
-			f := funcs[name]
-			if f == nil {
-				f = &profile.Function{ID: uint64(len(funcs) + 1), Name: name}
-				funcs[name] = f
-				p.Function = append(p.Function, f)
-			}
-			l := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: f}}}
-			p.Location = append(p.Location, l)
-			locs = append(locs, l)
-		}
-		p.Sample = append(p.Sample, &profile.Sample{Location: locs, Value: []int64{cpu[i] / 10_000_000, cpu[i]}})
-	}
-	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
+	b, err := cpuproftest.Profile(10_000_000, stacks, cpu)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	return b
 }
 
 func TestRead(t *testing.T) {

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/pprof/profile"
-
 	"github.com/netmodels/netmodels/perf/cpuprof"
+	"github.com/netmodels/netmodels/perf/cpuprof/cpuproftest"
 	"github.com/netmodels/netmodels/perf/result"
 	"github.com/netmodels/netmodels/perf/stats"
 )
@@ -20,35 +19,15 @@ import (
 // (leaf first), each n samples.
 func writeProfile(t *testing.T, path string, stacks [][]string, n []int64) {
 	t.Helper()
-	p := &profile.Profile{
-		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
-		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
-		Period:     1e6,
+	cpu := make([]int64, len(n))
+	for i := range n {
+		cpu[i] = n[i] * 1e6
 	}
-	funcs := map[string]*profile.Function{}
-	for i, st := range stacks {
-		var locs []*profile.Location
-		for _, name := range st {
-			f := funcs[name]
-			if f == nil {
-				f = &profile.Function{ID: uint64(len(funcs) + 1), Name: name}
-				funcs[name] = f
-				p.Function = append(p.Function, f)
-			}
-			l := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: f}}}
-			p.Location = append(p.Location, l)
-			locs = append(locs, l)
-		}
-		p.Sample = append(p.Sample, &profile.Sample{Location: locs, Value: []int64{n[i], n[i] * 1e6}})
+	b, err := cpuproftest.Profile(1e6, stacks, cpu)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
 	}
-	f, err := os.Create(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
