@@ -2,11 +2,13 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,25 +31,55 @@ proxy) echo "fake: proxy: not implemented" >&2; exit 2;;
 esac
 `
 
-func TestRunnerWithFakeEngine(t *testing.T) {
+// perfBinary is the perf command, built once for the tests that run the
+// harness as a whole (it re-executes itself for some scenarios).
+var perfBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "perf-bench-test")
+	if err != nil {
+		return "", err
+	}
+	self := filepath.Join(dir, "perf")
+	if out, err := exec.Command("go", "build", "-o", self, "github.com/netmodels/netmodels/perf/cmd/perf").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build perf: %v\n%s", err, out)
+	}
+	return self, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if self, err := perfBinary(); err == nil {
+		os.RemoveAll(filepath.Dir(self))
+	}
+	os.Exit(code)
+}
+
+// harnessDir returns a temporary work directory, the perf binary and a bin
+// directory holding the given fake engines (name -> shell script).
+func harnessDir(t *testing.T, engines map[string]string) (dir, self, bin string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the perf binary")
 	}
-	dir := t.TempDir()
-	self := filepath.Join(dir, "perf")
-	build := exec.Command("go", "build", "-o", self, "github.com/netmodels/netmodels/perf/cmd/perf")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build perf: %v\n%s", err, out)
-	}
-	bin := filepath.Join(dir, "bin")
-	os.MkdirAll(bin, 0o755)
-	if err := os.WriteFile(filepath.Join(bin, "fake"), []byte(fakeEngine), 0o755); err != nil {
+	self, err := perfBinary()
+	if err != nil {
 		t.Fatal(err)
 	}
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range engines {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, self, bin
+}
+
+func TestRunnerWithFakeEngine(t *testing.T) {
 	unsup := "#!/bin/sh\n[ \"$1\" = version ] && { echo unsup 1; exit 0; }\necho 'unsup: built without FOO support' >&2; exit 2\n"
-	if err := os.WriteFile(filepath.Join(bin, "unsup"), []byte(unsup), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, self, bin := harnessDir(t, map[string]string{"fake": fakeEngine, "unsup": unsup})
 	suite := Suite{Name: "test", Reps: 5, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 10,
 		Scenarios: []string{"msgr-pingpong-4KiB-unpinned", "proxy-connrate"}}
 	cfg := Config{Suite: suite, BinDir: bin, Engines: []string{"fake", "missing", "unsup"}, ClientEngine: "fake", Self: self, PinCPU: -1, WorkDir: dir}

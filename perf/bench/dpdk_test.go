@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,21 +89,7 @@ func TestMemifTargets(t *testing.T) {
 // targets are absent with the reason while the kernel engines run, and
 // the idle-CPU scenario measures a server with no traffic.
 func TestDPDKWithoutTopology(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the perf binary")
-	}
-	dir := t.TempDir()
-	self := filepath.Join(dir, "perf")
-	if out, err := exec.Command("go", "build", "-o", self, "github.com/netmodels/netmodels/perf/cmd/perf").CombinedOutput(); err != nil {
-		t.Fatalf("build perf: %v\n%s", err, out)
-	}
-	bin := filepath.Join(dir, "bin")
-	os.MkdirAll(bin, 0o755)
-	for _, n := range []string{"fake", "dpdk"} {
-		if err := os.WriteFile(filepath.Join(bin, n), []byte(fakeEngine), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, self, bin := harnessDir(t, map[string]string{"fake": fakeEngine, "dpdk": fakeEngine})
 	suite := Suite{Name: "test", Reps: 3, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond, IdleWindow: 100 * time.Millisecond, ScaleConns: 10,
 		Scenarios: []string{"msgr-idle-cpu", "msgr-pingpong-4KiB-unpinned"}}
 	why := "the dpdk topology needs root"

@@ -61,16 +61,7 @@ func TestTLSScenariosWithHAProxy(t *testing.T) {
 	if _, err := peers.HAProxyBinary(); err != nil {
 		t.Skip("haproxy not installed (the harness reports the cells absent)")
 	}
-	dir := t.TempDir()
-	self := filepath.Join(dir, "perf")
-	if out, err := exec.Command("go", "build", "-o", self, "github.com/netmodels/netmodels/perf/cmd/perf").CombinedOutput(); err != nil {
-		t.Fatalf("build perf: %v\n%s", err, out)
-	}
-	bin := filepath.Join(dir, "bin")
-	os.MkdirAll(bin, 0o755)
-	if err := os.WriteFile(filepath.Join(bin, "fake"), []byte(fakeEngine), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, self, bin := harnessDir(t, map[string]string{"fake": fakeEngine})
 	suite := Suite{Name: "test", Reps: 2, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 10,
 		Scenarios: []string{"tls-handshake-ecdsa", "tls-handshake-rsa2048", "tls-stream-1-pinned", "tls-idle"}}
 	// Pinned to CPU 0, which every machine has, so the pinned stream runs.

@@ -1,18 +1,15 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/pprof/profile"
-
 	"github.com/netmodels/netmodels/perf/cpuprof"
+	"github.com/netmodels/netmodels/perf/cpuprof/cpuproftest"
 	"github.com/netmodels/netmodels/perf/procstat"
 	"github.com/netmodels/netmodels/perf/result"
 )
@@ -96,34 +93,14 @@ esac
 `
 
 func TestRunnerWhereTheTimeGoes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the perf binary")
-	}
-	dir := t.TempDir()
-	self := filepath.Join(dir, "perf")
-	build := exec.Command("go", "build", "-o", self, "github.com/netmodels/netmodels/perf/cmd/perf")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build perf: %v\n%s", err, out)
-	}
-	bin := filepath.Join(dir, "bin")
-	os.MkdirAll(bin, 0o755)
-	if err := os.WriteFile(filepath.Join(bin, "fake"), []byte(windowEngine), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, self, bin := harnessDir(t, map[string]string{"fake": windowEngine})
 	// The profile the fake "writes": one stack in core/msgr.
-	prof := &profile.Profile{
-		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
-		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"}, Period: 1e6,
-		Function: []*profile.Function{{ID: 1, Name: "github.com/netmodels/netmodels/core/msgr.(*Connection).read"}},
-	}
-	prof.Location = []*profile.Location{{ID: 1, Line: []profile.Line{{Function: prof.Function[0]}}}}
-	prof.Sample = []*profile.Sample{{Location: prof.Location, Value: []int64{7, 7e6}}}
-	var buf bytes.Buffer
-	if err := prof.Write(&buf); err != nil {
+	b, err := cpuproftest.Profile(1e6, [][]string{{"github.com/netmodels/netmodels/core/msgr.(*Connection).read"}}, []int64{7e6})
+	if err != nil {
 		t.Fatal(err)
 	}
 	fakeProf := filepath.Join(dir, "fake.pb.gz")
-	if err := os.WriteFile(fakeProf, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(fakeProf, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("FAKE_PROFILE", fakeProf)
