@@ -1,7 +1,12 @@
 package stats
 
 import (
+	"bytes"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -69,8 +74,15 @@ func EncodeHist(h *hdr.Histogram) (string, error) {
 	return string(b), nil
 }
 
-// DecodeHist is the inverse of EncodeHist.
+// DecodeHist is the inverse of EncodeHist. It accepts only the latency
+// histograms' geometry (NewLatencyHist), read from the header before the
+// library decodes: the library allocates the counts array its header
+// claims (hundreds of MB for 1..MaxInt64 at 5 digits), and every histogram
+// this harness writes has the one geometry.
 func DecodeHist(s string) (*hdr.Histogram, error) {
+	if err := checkGeometry(s); err != nil {
+		return nil, fmt.Errorf("decode histogram: %w", err)
+	}
 	h, err := hdr.Decode([]byte(s))
 	if err != nil {
 		return nil, fmt.Errorf("decode histogram: %w", err)
@@ -102,4 +114,36 @@ func Curve(h *hdr.Histogram) []CurvePoint {
 		out = append(out, CurvePoint{p, float64(h.ValueAtQuantile(p)) / 1e3})
 	}
 	return out
+}
+
+// checkGeometry reads the V2 compressed header (base64; big-endian cookie
+// and length; zlib: cookie, payload length, normalizing offset, digits,
+// lowest, highest) and wants NewLatencyHist's geometry.
+func checkGeometry(s string) error {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	if len(b) < 8 {
+		return fmt.Errorf("%d bytes, want at least 8", len(b))
+	}
+	n := binary.BigEndian.Uint32(b[4:])
+	if uint64(n) > uint64(len(b)-8) {
+		return fmt.Errorf("compressed length %d beyond the %d bytes present", n, len(b)-8)
+	}
+	z, err := zlib.NewReader(bytes.NewReader(b[8 : 8+n]))
+	if err != nil {
+		return err
+	}
+	defer z.Close()
+	var h [32]byte
+	if _, err := io.ReadFull(z, h[:]); err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	digits := int32(binary.BigEndian.Uint32(h[12:]))
+	lowest, highest := int64(binary.BigEndian.Uint64(h[16:])), int64(binary.BigEndian.Uint64(h[24:]))
+	if digits != histDigits || lowest != histLowest || highest != histHighest {
+		return fmt.Errorf("geometry %d..%d at %d digits, want the latency histogram's %d..%d at %d", lowest, highest, digits, histLowest, histHighest, histDigits)
+	}
+	return nil
 }
