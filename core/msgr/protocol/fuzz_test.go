@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/netmodels/netmodels/core/engine/memengine"
@@ -31,12 +32,25 @@ func FuzzServerInput(f *testing.F) {
 		} else {
 			r = w.dialRaw(addr)
 		}
+		before := len(r.bytes())
 		r.write(t, in)
 		w.settle()
-		for _, m := range rs.msgs {
-			if m.Seq == 0 || m.Type == 0 && len(m.Data) > 1<<20 {
-				t.Fatalf("delivered %+v", m.Seq)
+		// Delivered: in order, each once, and nothing the input did not
+		// carry (a message costs its tag, header and footer besides its
+		// payload, so the bytes consumed never exceed the bytes given).
+		rs.mu.Lock()
+		seqs, payload := rs.seqs, rs.payload
+		rs.mu.Unlock()
+		for i, seq := range seqs {
+			if seq == 0 || i > 0 && seq <= seqs[i-1] {
+				t.Fatalf("delivered seqs %v", seqs)
 			}
+		}
+		if min := len(seqs)*(1+wire.HeaderLen+wire.FooterSize(false)) + payload; min > len(in) {
+			t.Fatalf("%d messages with %d payload bytes from %d input bytes", len(seqs), payload, len(in))
+		}
+		if opened {
+			checkReplies(t, r.bytes()[before:], in)
 		}
 		_, rep := openRaw(t, w, addr, 6, 1, 0, 0)
 		if rep.Tag != wire.TagSeq {
@@ -68,4 +82,34 @@ func FuzzClientInput(f *testing.F) {
 		w.settle()
 		_ = s.State()
 	})
+}
+
+// checkReplies reads what an opened server sent back after the handshake:
+// only ACKs and KEEPALIVE2_ACKs (the recorder does not answer), then
+// possibly the close; at most one ACK per MSG tag and one KEEPALIVE2_ACK
+// per KEEPALIVE2 tag the input could have carried (each needs its tag
+// byte), so the server never answers one request twice.
+func checkReplies(t *testing.T, out, in []byte) {
+	t.Helper()
+	acks, kas := 0, 0
+	for len(out) >= 9 {
+		switch wire.Tag(out[0]) {
+		case wire.TagAck:
+			acks++
+		case wire.TagKeepalive2Ack:
+			kas++
+		default:
+			t.Fatalf("server sent tag %d after the handshake", out[0])
+		}
+		out = out[9:]
+	}
+	if len(out) != 0 {
+		t.Fatalf("server sent a partial reply %x", out)
+	}
+	if msgs := bytes.Count(in, []byte{byte(wire.TagMsg)}); acks > msgs {
+		t.Fatalf("%d ACKs for at most %d messages", acks, msgs)
+	}
+	if k := bytes.Count(in, []byte{byte(wire.TagKeepalive2)}); kas > k {
+		t.Fatalf("%d KEEPALIVE2_ACKs for at most %d KEEPALIVE2s", kas, k)
+	}
 }

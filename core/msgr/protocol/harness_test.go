@@ -22,11 +22,16 @@ type recorder struct {
 	hold   bool
 	held   []*Message
 	echo   bool // answer every message on its session (same tid and data)
+
+	seqs    []uint64 // each delivered message's seq, read before its release
+	payload int      // front+middle+data bytes delivered
 }
 
 func (r *recorder) Deliver(m *Message) {
 	r.mu.Lock()
 	r.msgs = append(r.msgs, m)
+	r.seqs = append(r.seqs, m.Seq)
+	r.payload += m.PayloadLen()
 	if r.hold {
 		r.held = append(r.held, m)
 		r.mu.Unlock()
