@@ -13,7 +13,7 @@ import (
 )
 
 // clientRun is the state one msgr-client run shares across its
-// connections: what to send, the counters and the RTT samples.
+// connections: what to send, the counters and the RTT histograms.
 type clientRun struct {
 	env      *Env
 	pattern  []byte // random bytes; each ECHO's data is a slice of it
@@ -25,16 +25,16 @@ type clientRun struct {
 	errors   atomic.Int64
 	progress chan struct{} // a reply arrived (capacity 1: a wake-up, not a count)
 	dead     chan struct{} // a lossy session closed: replies will never come
-	rtt      rttReservoir
+	rtt      *rttRecorder
 }
 
 // maxBacklog bounds open-loop sends waiting for a free depth slot; beyond
 // it the generator skips sends (the server is far slower than --rate).
 const maxBacklog = 1 << 16
 
-func newClientRun(env *Env, size msgrjson.Size, depth int, rate float64) *clientRun {
+func newClientRun(env *Env, conns int, size msgrjson.Size, depth int, rate float64) *clientRun {
 	r := &clientRun{env: env, size: size, depth: depth, rate: rate,
-		progress: make(chan struct{}, 1), dead: make(chan struct{}, 1)}
+		progress: make(chan struct{}, 1), dead: make(chan struct{}, 1), rtt: newRTTRecorder(conns)}
 	r.pattern = make([]byte, size.Max+1<<20)
 	for i := range r.pattern {
 		r.pattern[i] = byte(rand.Uint32())
@@ -65,6 +65,7 @@ type clientConn struct {
 	m    *msgr.Messenger
 	conn *msgr.Connection
 	rng  *rand.Rand
+	rtt  *rttStripe // where this connection records its round trips
 
 	mu       sync.Mutex
 	nextTid  uint64
@@ -133,8 +134,8 @@ func (c *clientConn) onReply(m *msgr.Message) {
 	if !bytes.Equal(m.Data, f.data) || len(m.Front) != 0 || len(m.Middle) != 0 {
 		c.run.fail("msgr-client: reply tid %d: payload differs (%d bytes, sent %d)", m.Tid, len(m.Data), len(f.data))
 	} else {
+		c.rtt.record(now.Sub(f.at))
 		c.run.received.Add(1)
-		c.run.rtt.record(float64(now.Sub(f.at).Nanoseconds()) / 1e3)
 	}
 	select {
 	case c.run.progress <- struct{}{}:

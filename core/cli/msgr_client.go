@@ -102,7 +102,7 @@ func runMsgrClient(env *Env, args []string) int {
 	if err != nil {
 		return env.Usagef("engine: %v", err)
 	}
-	run := newClientRun(env, o.size, o.depth, o.rate)
+	run := newClientRun(env, o.conns, o.size, o.depth, o.rate)
 	host, port, _ := net.SplitHostPort(o.connect)
 	if host == "" || host == "localhost" {
 		host = "127.0.0.1"
@@ -123,7 +123,8 @@ func runMsgrClient(env *Env, args []string) int {
 			cleanup()
 			return env.Usagef("msgr-client: %v", err)
 		}
-		c := &clientConn{run: run, m: m, rng: rand.New(rand.NewPCG(uint64(i), rand.Uint64())), quota: o.quota(i)}
+		c := &clientConn{run: run, m: m, rng: rand.New(rand.NewPCG(uint64(i), rand.Uint64())),
+			rtt: run.rtt.stripe(i), quota: o.quota(i)}
 		cs = append(cs, c)
 		_ = m.Start(c)
 		conn, err := m.ConnectTo(o.peerType, target)
@@ -139,8 +140,11 @@ func runMsgrClient(env *Env, args []string) int {
 		elapsed := time.Since(start).Seconds()
 		cleanup()
 		// The probe reports the smallest size, as a number even for a range.
-		printSummary(env, msgrjson.Summary{Engine: env.Engine.Name, Conns: o.conns, Depth: o.depth,
-			Size: msgrjson.Size{Min: o.size.Min, Max: o.size.Min}, Errors: run.errors.Load(), Seconds: elapsed})
+		sum := msgrjson.Summary{Engine: env.Engine.Name, Conns: o.conns, Depth: o.depth,
+			Size: msgrjson.Size{Min: o.size.Min, Max: o.size.Min}, Errors: run.errors.Load(), Seconds: elapsed}
+		if !printSummary(env, run, sum) {
+			return 1
+		}
 		if outcome != 0 || run.errors.Load() != 0 {
 			return 1
 		}
@@ -158,17 +162,26 @@ func runMsgrClient(env *Env, args []string) int {
 		sum.MsgsPerS = float64(sum.Received) / elapsed
 		sum.BytesPerS = sum.MsgsPerS * o.size.Mean()
 	}
-	sum.RTTUs = run.rtt.summary()
-	printSummary(env, sum)
+	if !printSummary(env, run, sum) {
+		return 1
+	}
 	if outcome != 0 || sum.Errors != 0 || sum.Received != sum.Sent || (o.count > 0 && sum.Sent != o.count) {
 		return 1
 	}
 	return 0
 }
 
-func printSummary(env *Env, sum msgrjson.Summary) {
+// printSummary adds the round trips to sum and prints it; false if the
+// histogram could not be encoded (nothing is printed then).
+func printSummary(env *Env, run *clientRun, sum msgrjson.Summary) bool {
+	var err error
+	if sum.RTTUs, sum.Hist, err = run.rtt.summary(); err != nil {
+		env.Logf("msgr-client: %v", err)
+		return false
+	}
 	out, _ := json.Marshal(sum)
 	fmt.Fprintln(env.Stdout, string(out))
+	return true
 }
 
 // handshakeProbe is --count 0: one KEEPALIVE2 round trip on every session.

@@ -117,6 +117,14 @@ func TestMsgrClientServerEcho(t *testing.T) {
 	if sum.RTTUs.P50 <= 0 || sum.RTTUs.Max < sum.RTTUs.P99 || sum.Size != (msgrjson.Size{Min: 0, Max: 5000}) {
 		t.Fatalf("%+v", sum)
 	}
+	// Every round trip is in "hist", and "rtt_us" is read from it.
+	h, err := msgrjson.DecodeHist(sum.Hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.TotalCount() != sum.Received || msgrjson.RTTOf(h, sum.RTTUs.Max) != sum.RTTUs {
+		t.Fatalf("hist: %d values, quantiles %+v, rtt_us %+v", h.TotalCount(), msgrjson.RTTOf(h, sum.RTTUs.Max), sum.RTTUs)
+	}
 }
 
 func TestMsgrInjectedFailuresBothSides(t *testing.T) {

@@ -26,10 +26,17 @@ type Summary struct {
 	MsgsPerS  float64 `json:"msgs_per_s"`
 	BytesPerS float64 `json:"bytes_per_s"`
 	RTTUs     RTT     `json:"rtt_us"`
+	// Hist is every round trip "rtt_us" summarizes, one value per received
+	// message, in nanoseconds: an HdrHistogram of the contract geometry
+	// (NewHist) in the V2 compressed encoding, base64 (EncodeHist,
+	// DecodeHist). With nothing received it is an empty histogram.
+	Hist string `json:"hist"`
 }
 
 // RTT is the round-trip time distribution in microseconds, counted from
-// the moment each ECHO was due (open loop) or sent (closed loop).
+// the moment each ECHO was due (open loop) or sent (closed loop). The
+// quantiles are read from Hist (RTTOf), so they are HdrHistogram's, within
+// 0.1 %; Max is exact.
 type RTT struct {
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
@@ -102,12 +109,12 @@ func (z *Size) UnmarshalJSON(b []byte) error {
 // Keys are the line's top-level keys and RTTKeys those of "rtt_us", in
 // order; every one is always present.
 var (
-	Keys    = []string{"engine", "conns", "depth", "size", "sent", "received", "errors", "seconds", "msgs_per_s", "bytes_per_s", "rtt_us"}
+	Keys    = []string{"engine", "conns", "depth", "size", "sent", "received", "errors", "seconds", "msgs_per_s", "bytes_per_s", "rtt_us", "hist"}
 	RTTKeys = []string{"p50", "p90", "p99", "p999", "max"}
 )
 
 // Decode reads one line and checks that every contract key is present
-// (a missing key would otherwise read as zero).
+// (a missing key would otherwise read as zero) and that "hist" decodes.
 func Decode(line []byte) (Summary, error) {
 	var s Summary
 	if err := json.NewDecoder(bytes.NewReader(line)).Decode(&s); err != nil {
@@ -132,6 +139,9 @@ func Decode(line []byte) (Summary, error) {
 		if _, ok := raw.RTT[k]; !ok {
 			return s, fmt.Errorf("rtt_us lacks %q", k)
 		}
+	}
+	if _, err := DecodeHist(s.Hist); err != nil {
+		return s, err
 	}
 	return s, nil
 }

@@ -4,17 +4,32 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
+// lineHist is the "hist" of line: 300 round trips, 100 each at 40, 50
+// and 60 µs.
+var lineHist = func() string {
+	h := NewHist()
+	for _, us := range []time.Duration{40, 50, 60} {
+		_ = h.RecordValues(int64(us*time.Microsecond), 100)
+	}
+	s, err := EncodeHist(h)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
 // The line as CONTRACT.md shows it, byte for byte what core/cli prints.
-const line = `{"engine":"gnet","conns":2,"depth":4,"size":4096,"sent":300,"received":300,"errors":0,"seconds":0.5,"msgs_per_s":600,"bytes_per_s":2457600,"rtt_us":{"p50":40,"p90":50,"p99":60,"p999":70,"max":80}}`
+var line = `{"engine":"gnet","conns":2,"depth":4,"size":4096,"sent":300,"received":300,"errors":0,"seconds":0.5,"msgs_per_s":600,"bytes_per_s":2457600,"rtt_us":{"p50":40,"p90":50,"p99":60,"p999":70,"max":80},"hist":"` + lineHist + `"}`
 
 func TestRoundTrip(t *testing.T) {
 	s, err := Decode([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Engine != "gnet" || s.Size != (Size{4096, 4096}) || s.RTTUs.P999 != 70 || s.MsgsPerS != 600 {
+	if s.Engine != "gnet" || s.Size != (Size{4096, 4096}) || s.RTTUs.P999 != 70 || s.MsgsPerS != 600 || s.Hist != lineHist {
 		t.Fatalf("%+v", s)
 	}
 	out, err := json.Marshal(s)
@@ -79,5 +94,11 @@ func TestDecodeMissingKeys(t *testing.T) {
 	}
 	if _, err := Decode([]byte(`{"engine":1}`)); err == nil {
 		t.Error("bad type accepted")
+	}
+	for _, bad := range []string{`""`, `"x"`, `null`, `5`} {
+		b := strings.Replace(line, `"`+lineHist+`"`, bad, 1)
+		if _, err := Decode([]byte(b)); err == nil || !strings.Contains(err.Error(), "hist") {
+			t.Errorf("hist %s: %v", bad, err)
+		}
 	}
 }
