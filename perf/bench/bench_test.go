@@ -14,18 +14,37 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
 	"github.com/netmodels/netmodels/core/promscrape"
 	"github.com/netmodels/netmodels/perf/result"
+	"github.com/netmodels/netmodels/perf/stats"
 )
+
+// fakeClientHist is the fake msgr-client's round trips, as msgr-client
+// encodes them: 100 ECHOs, 50 at 40 µs, 40 at 50 µs, 9 at 60 µs, 1 at 80 µs.
+var fakeClientHist = func() string {
+	h := msgrjson.NewHist()
+	for us, n := range map[time.Duration]int64{40: 50, 50: 40, 60: 9, 80: 1} {
+		_ = h.RecordValues(int64(us*time.Microsecond), n)
+	}
+	s, err := msgrjson.EncodeHist(h)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// fakeClientLine is the fake msgr-client's summary (msgrjson.Summary).
+var fakeClientLine = `{"engine":"fake","conns":1,"depth":1,"size":4096,"sent":100,"received":100,"errors":0,"seconds":0.05,"msgs_per_s":2000,"bytes_per_s":8192000,"rtt_us":{"p50":40,"p90":50,"p99":60,"p999":70,"max":80},"hist":"` + fakeClientHist + `"}`
 
 // fakeEngine follows the CLI contract just far enough to exercise the
 // runner: its msgr-server prints READY and idles, its msgr-client prints
 // a contract-shaped JSON line, its proxy refuses to start (exit 2).
-const fakeEngine = `#!/bin/sh
+var fakeEngine = `#!/bin/sh
 case "$1" in
 version) echo "fake 0.0.1";;
 msgr-server) echo "READY 127.0.0.1:9"; exec sleep 60;;
-msgr-client) echo '{"engine":"fake","conns":1,"depth":1,"size":4096,"sent":100,"received":100,"errors":0,"seconds":0.05,"msgs_per_s":2000,"bytes_per_s":8192000,"rtt_us":{"p50":40,"p90":50,"p99":60,"p999":70,"max":80}}';;
+msgr-client) echo '` + fakeClientLine + `';;
 proxy) echo "fake: proxy: not implemented" >&2; exit 2;;
 *) exit 2;;
 esac
@@ -104,6 +123,23 @@ func TestRunnerWithFakeEngine(t *testing.T) {
 	fake := status(0, "fake")
 	if fake.Status != result.StatusOK || fake.Summary["p50_us"].Median != 40 || fake.Summary["rate"].Median != 2000 {
 		t.Fatalf("fake msgr cell: %+v", fake)
+	}
+	// The client's histograms, merged over the repetitions, reach run.json
+	// as the loadgen's do.
+	path := filepath.Join(dir, "run.json")
+	if err := run.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := result.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := stats.DecodeHist(back.Scenarios[0].Cell("fake").Hist)
+	if err != nil {
+		t.Fatalf("fake cell's histogram in run.json: %v", err)
+	}
+	if p := stats.PercentilesOf(h); p.Count != 5*100 || math.Abs(p.P50-40) > 0.04 || math.Abs(p.P99-60) > 0.06 || math.Abs(p.Max-80) > 0.08 {
+		t.Fatalf("merged client histogram: %+v", p)
 	}
 	if _, ok := fake.Summary["server_peak_rss_mb"]; !ok {
 		t.Fatal("server memory not read")

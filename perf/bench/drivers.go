@@ -9,11 +9,14 @@ import (
 	"strings"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/netmodels/netmodels/core/cli/msgrjson"
 	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/loadgen"
 	"github.com/netmodels/netmodels/perf/procstat"
+	"github.com/netmodels/netmodels/perf/stats"
 )
 
 // sample is one repetition as a driver reports it, before the runner adds
@@ -164,20 +167,59 @@ func (r *runner) msgrClient(ctx context.Context, pin int, g *rig, warm bool, con
 }
 
 // msgrSample turns msgr-client's summary and its CPU seconds into a
-// sample; a run with an error or an unanswered message is no sample.
+// sample; a run with an error or an unanswered message is no sample. Its
+// round-trip histogram (same geometry as the harness's, checked by
+// msgrjson.DecodeHist) becomes the sample's histogram, which the runner
+// merges into the cell's as it does a loadgen's; a histogram that does not
+// decode or does not hold one value per reply makes the repetition fail,
+// since the report's percentiles come from it.
 func msgrSample(out msgrjson.Summary, cpu float64) (sample, error) {
 	if out.Errors > 0 || out.Received != out.Sent {
 		return sample{metrics: map[string]float64{}}, fmt.Errorf("msgr-client: %d errors, %d of %d answered", out.Errors, out.Received, out.Sent)
+	}
+	h, err := msgrjson.DecodeHist(out.Hist)
+	if err != nil {
+		return sample{metrics: map[string]float64{}}, fmt.Errorf("msgr-client: %w", err)
+	}
+	if h.TotalCount() != out.Received {
+		return sample{metrics: map[string]float64{}}, fmt.Errorf("msgr-client: hist holds %d round trips, %d received", h.TotalCount(), out.Received)
 	}
 	s := sample{metrics: map[string]float64{
 		"rate": out.MsgsPerS, "p50_us": out.RTTUs.P50, "p90_us": out.RTTUs.P90, "p99_us": out.RTTUs.P99,
 		"p999_us": out.RTTUs.P999, "max_us": out.RTTUs.Max,
 	}, units: float64(out.Received), bytes: float64(out.Received) * out.Size.Mean(), seconds: out.Seconds}
+	if h.TotalCount() > 0 {
+		s.hist = out.Hist
+	}
 	if out.Seconds > 0 {
 		s.metrics["client_cores"] = cpu / out.Seconds
 		s.metrics["mb_per_s"] = out.BytesPerS / 1e6
 	}
 	return s, nil
+}
+
+// mergeHists merges encoded latency histograms (stats.EncodeHist) into
+// one; "" when none holds a value.
+func mergeHists(encoded []string) (string, error) {
+	var all *hdr.Histogram
+	for _, e := range encoded {
+		if e == "" {
+			continue
+		}
+		h, err := stats.DecodeHist(e)
+		if err != nil {
+			return "", err
+		}
+		if all == nil {
+			all = h
+		} else {
+			all.Merge(h)
+		}
+	}
+	if all == nil || all.TotalCount() == 0 {
+		return "", nil
+	}
+	return stats.EncodeHist(all)
 }
 
 func hasFlag(args []string, f string) bool {

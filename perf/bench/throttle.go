@@ -102,10 +102,12 @@ func (r *runner) throttleScenario(client string, throttleDelay time.Duration, id
 		wg.Wait()
 		s := sample{metrics: map[string]float64{}}
 		var rates []float64
+		var hists []string
 		for i, o := range outs {
 			if errs[i] != nil {
 				return s, fmt.Errorf("client %d: %w", i, errs[i])
 			}
+			hists = append(hists, o.hist)
 			rates = append(rates, o.metrics["rate"])
 			s.metrics["rate"] += o.metrics["rate"]
 			s.units += o.units
@@ -114,6 +116,11 @@ func (r *runner) throttleScenario(client string, throttleDelay time.Duration, id
 			s.metrics["stall_p50_us"] = max(s.metrics["stall_p50_us"], o.metrics["p50_us"])
 			s.metrics["stall_p99_us"] = max(s.metrics["stall_p99_us"], o.metrics["p99_us"])
 			s.metrics["stall_max_us"] = max(s.metrics["stall_max_us"], o.metrics["max_us"])
+		}
+		// The cell's histogram holds every client's round trips.
+		var err error
+		if s.hist, err = mergeHists(hists); err != nil {
+			return s, err
 		}
 		s.metrics["rate_over_service"] = s.metrics["rate"] / service
 		s.metrics["jain"] = stats.Jain(rates)

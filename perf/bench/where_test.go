@@ -70,7 +70,7 @@ func TestAddWhere(t *testing.T) {
 // protocol when NETMODELS_WINDOW=stdin: it answers on stderr and, closing
 // a profiled window, copies $FAKE_PROFILE (a real pprof file) to the path
 // it was given.
-const windowEngine = `#!/bin/sh
+var windowEngine = `#!/bin/sh
 case "$1" in
 version) echo "fake 0.0.1";;
 msgr-server)
@@ -87,7 +87,7 @@ msgr-server)
     esac
   done
   exec sleep 60;;
-msgr-client) echo '{"engine":"fake","conns":1,"depth":1,"size":4096,"sent":100,"received":100,"errors":0,"seconds":0.05,"msgs_per_s":2000,"bytes_per_s":8192000,"rtt_us":{"p50":40,"p90":50,"p99":60,"p999":70,"max":80}}';;
+msgr-client) echo '` + fakeClientLine + `';;
 *) exit 2;;
 esac
 `
