@@ -203,13 +203,28 @@ func whichServer(t *harness.T, addr, src string) (string, *net.TCPConn) {
 // deadAddr returns a host address with nothing listening.
 func deadAddr(t *harness.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
+	// A port that is bound but not listening: a connect to it is refused,
+	// and, unlike a port released after a listen, no other socket of the
+	// run can take it meanwhile (a parallel case's listener binding it, or
+	// a check's connect choosing it as its own source port and connecting
+	// to itself) and answer for the dead server.
+	ip := net.ParseIP(harness.HostIP()).To4()
+	if ip == nil {
+		t.Fatalf("deadAddr: host IP %s is not IPv4", harness.HostIP())
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte(ip)}); err != nil {
+		t.Fatalf("deadAddr: bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("deadAddr: getsockname: %v", err)
+	}
+	return net.JoinHostPort(harness.HostIP(), fmt.Sprint(sa.(*syscall.SockaddrInet4).Port))
 }
 
 // freePort reserves and releases a loopback port for configs that must
