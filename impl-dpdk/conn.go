@@ -167,7 +167,7 @@ func (c *conn) Execute(fn func()) error {
 }
 
 func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
-	return c.w.timers.Add(c, now()+int64(d), c.callback(fn))
+	return c.w.timers.Add(c, loopkit.Deadline(d), c.callback(fn))
 }
 
 // callback wraps fn as one of c's callbacks on the loop: skipped once c

@@ -146,7 +146,7 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if timeout <= 0 {
 		timeout = engine.DefaultDialTimeout
 	}
-	c.dialDeadline = w.timers.Add(c, now()+int64(timeout), func() {
+	c.dialDeadline = w.timers.Add(c, loopkit.Deadline(timeout), func() {
 		if c.state.Load() == stateConnecting {
 			c.finish(c.opError("dial", &tcpip.ErrTimeout{}))
 		}

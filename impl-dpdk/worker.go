@@ -31,11 +31,6 @@ type worker struct {
 // back to I/O, so a function that re-queues itself cannot starve it.
 const drainBatch = 1024
 
-// epoch anchors the loops' monotonic clock (loopkit deadlines are int64 ns).
-var epoch = time.Now()
-
-func now() int64 { return int64(time.Since(epoch)) }
-
 func newWorker(executeLimit int) *worker {
 	w := &worker{wake: make(chan struct{}, 1)}
 	w.q.Init(executeLimit)
@@ -91,7 +86,7 @@ func (w *worker) run(g *loopkit.Group) {
 		}
 		clear(ready)
 		more := w.q.Drain(drainBatch, nil)
-		ran := w.timers.RunDue(now(), nil)
+		ran := w.timers.RunDue(loopkit.Now(), nil)
 		if len(ready) > 0 || more || ran > 0 || !w.q.Idle() {
 			continue
 		}
@@ -100,7 +95,7 @@ func (w *worker) run(g *loopkit.Group) {
 		}
 		sleep := time.Hour // no timer: only a wake-up ends it
 		if at, ok := w.timers.Next(); ok {
-			sleep = time.Duration(at - now())
+			sleep = time.Duration(at - loopkit.Now())
 		}
 		idle.Reset(sleep)
 		select {

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,7 +139,10 @@ func (c *conn) deliverClose(err error) {
 func (c *conn) open(gc gnet.Conn, newHandler func(engine.Conn) engine.Handler) {
 	c.gc, c.fd = gc, gc.Fd()
 	c.loop = c.e.loopOf(gc.EventLoop())
-	c.laddr, c.raddr = sockName(c.fd, gc.LocalAddr()), copyAddr(gc.RemoteAddr())
+	// gnet reports an accepted connection's LocalAddr as the listener's
+	// configured address (":0" stays port 0), and a send-proxy header
+	// needs the real destination. gnet's addresses are not ours to keep.
+	c.laddr, c.raddr = sockaddr.LocalAddr(c.fd, gc.LocalAddr()), sockaddr.CloneAddr(gc.RemoteAddr())
 	c.loop.callback(func() {
 		if newHandler != nil {
 			c.h = newHandler(c)
@@ -163,25 +164,6 @@ func (c *conn) open(gc gnet.Conn, newHandler func(engine.Conn) engine.Handler) {
 	})
 }
 
-// sockName is the socket's real local address. gnet reports an accepted
-// connection's LocalAddr as the listener's configured address (":0" stays
-// port 0), and a send-proxy header needs the real destination.
-func sockName(fd int, fallback net.Addr) net.Addr {
-	if ap, err := sockaddr.SockName(fd); err == nil && ap.IsValid() {
-		return sockaddr.TCPAddr(ap)
-	}
-	return copyAddr(fallback)
-}
-
-// copyAddr copies one of gnet's addresses, which are not ours to keep
-// (gnet recycles a zone's bytes on close).
-func copyAddr(a net.Addr) net.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return &net.TCPAddr{IP: slices.Clone(ta.IP), Port: ta.Port, Zone: strings.Clone(ta.Zone)}
-	}
-	return a
-}
-
 func (c *conn) Write(b []byte) error { return c.write(b, nil) }
 
 func (c *conn) Writev(bufs [][]byte) error { return c.write(nil, bufs) }
@@ -193,12 +175,9 @@ func (c *conn) write(b []byte, bufs [][]byte) error {
 	if err == nil && n > c.e.cfg.OutQueueHighWater && len(bufs) <= loopkit.MaxIov && c.canSendNowLocked() {
 		b, bufs = c.sendNowLocked(b, bufs)
 	}
-	if err == nil {
-		if bufs == nil {
-			c.out.AppendCopy(b)
-		} else {
-			c.out.AppendOwned(bufs)
-		}
+	if err == nil { // what a send left: a copy of b, or bufs as given
+		c.out.AppendCopy(b)
+		c.out.AppendOwned(bufs)
 	}
 	c.mu.Unlock()
 	if drainNow {
@@ -245,14 +224,7 @@ func (c *conn) sendNowLocked(b []byte, bufs [][]byte) ([]byte, [][]byte) {
 	if bufs == nil {
 		return b[n:], nil
 	}
-	for len(bufs) > 0 && n >= len(bufs[0]) {
-		n -= len(bufs[0])
-		bufs = bufs[1:]
-	}
-	if len(bufs) > 0 {
-		bufs[0] = bufs[0][n:]
-	}
-	return nil, bufs
+	return nil, loopkit.Advance(bufs, n)
 }
 
 // drained delivers an OnDrained that came due (loop only).
@@ -477,40 +449,16 @@ func (c *conn) beforeOpen(fn func()) (queued bool, err error) {
 // AfterFunc puts a timer on the connection's loop (owned by c: it never
 // runs once c closes); before OnOpen through beforeOpen.
 func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
-	at := now() + int64(d)
-	t := &preOpenTimer{}
-	queued, err := c.beforeOpen(func() {
-		t.mu.Lock()
-		if !t.stopped {
-			t.t = c.loop.timers.Add(c, at, fn)
-		}
-		t.mu.Unlock()
-	})
+	at := loopkit.Deadline(d)
+	t := new(loopkit.PendingTimer)
+	queued, err := c.beforeOpen(func() { t.Start(&c.loop.timers, c, at, fn) })
 	if !queued {
 		return c.loop.timers.Add(c, at, fn)
 	}
 	if err != nil {
-		t.stopped = true // closed or full: fn will never run
+		t.Stop() // closed or full: fn will never run
 	}
 	return t
-}
-
-// preOpenTimer is a timer set before its connection has a loop.
-type preOpenTimer struct {
-	mu      sync.Mutex
-	t       *loopkit.Timer
-	stopped bool
-}
-
-func (t *preOpenTimer) Stop() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.t != nil {
-		return t.t.Stop()
-	}
-	was := t.stopped
-	t.stopped = true
-	return !was
 }
 
 // eventHandler adapts one gnet engine or client to the contract.

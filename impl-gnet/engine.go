@@ -34,6 +34,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/loopkit"
+	"github.com/netmodels/netmodels/core/engine/sockaddr"
 )
 
 // LibVersion names the pinned gnet release.
@@ -124,7 +125,7 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	// gnet binds ":0" itself and does not report the port: ask the kernel.
 	fd, err := ln.geng.Dup()
 	if err == nil {
-		ln.addr = sockName(fd, nil)
+		ln.addr = sockaddr.LocalAddr(fd, nil)
 		_ = unix.Close(fd)
 	}
 	if ln.addr == nil {

@@ -31,11 +31,6 @@ type loop struct {
 	wakeAt   int64       // when wake fires; 0: not armed
 }
 
-// epoch anchors the loops' monotonic clock (loopkit deadlines are int64 ns).
-var epoch = time.Now()
-
-func now() int64 { return int64(time.Since(epoch)) }
-
 func newLoop(e *Engine, el gnet.EventLoop) *loop {
 	l := &loop{el: el}
 	l.epfd, l.epErr = epollFD(el)
@@ -96,7 +91,7 @@ func (l *loop) runQueue() {
 // queued by fire like any event, so it runs whichever way the queue is
 // drained: a drain task or the end of a callback).
 func (l *loop) runDue() {
-	l.timers.RunDue(now(), nil)
+	l.timers.RunDue(loopkit.Now(), nil)
 	if at, ok := l.timers.Next(); ok {
 		l.arm(at)
 	}
@@ -112,7 +107,7 @@ func (l *loop) arm(at int64) {
 	defer l.mu.Unlock()
 	if l.wakeAt == 0 || at < l.wakeAt {
 		l.wakeAt = at
-		l.wake.Reset(time.Duration(at - now()))
+		l.wake.Reset(time.Duration(at - loopkit.Now()))
 	}
 }
 

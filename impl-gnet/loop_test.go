@@ -8,6 +8,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/enginetest"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 )
 
 // A drain that ran exactly one full batch and then found the queue empty
@@ -53,7 +54,7 @@ func TestExecuteAfterFullBatch(t *testing.T) {
 func TestArmOnlyMovesEarlier(t *testing.T) {
 	l := &loop{wake: time.AfterFunc(math.MaxInt64, func() {})}
 	defer l.wake.Stop()
-	at := now() + int64(time.Hour)
+	at := loopkit.Now() + int64(time.Hour)
 	for _, c := range []struct{ arm, want int64 }{
 		{at, at},
 		{at + int64(time.Hour), at}, // runDue's stale, later deadline

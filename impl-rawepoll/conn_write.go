@@ -38,14 +38,7 @@ func (c *conn) write(b []byte, bufs [][]byte) error {
 			b = b[c.sendNowLocked(one[:], nil):]
 		} else if len(bufs) <= directIov {
 			var iovecs [directIov]unix.Iovec
-			for k := c.sendNowLocked(bufs, iovecs[:]); k > 0; {
-				if k < len(bufs[0]) {
-					bufs[0] = bufs[0][k:]
-					break
-				}
-				k -= len(bufs[0])
-				bufs = bufs[1:]
-			}
+			bufs = loopkit.Advance(bufs, c.sendNowLocked(bufs, iovecs[:]))
 		}
 	}
 	post := false

@@ -15,10 +15,12 @@
 //     only the owner's own timers (a list per owner), so closing
 //     connections one by one under churn costs no heap scans. Add, Schedule,
 //     Stop, Drop, Next and Len from any goroutine; PopDue, Take and
-//     RunDue on the loop. The loop supplies the clock (int64 ns) and is
-//     told through Init's arm when the earliest deadline moves earlier.
+//     RunDue on the loop. The loop supplies the clock (int64 ns; Now and
+//     Deadline are the monotonic one real engines share) and is told
+//     through Init's arm when the earliest deadline moves earlier.
 //     Schedule, Stop, PopDue/Take and RunDue do not allocate, except
-//     when the owner map grows for a new owner.
+//     when the owner map grows for a new owner. A PendingTimer stands in
+//     for a timer set before its loop is known, with the same exact Stop.
 //   - ExecQueue (one per loop): FIFO of Execute and Post functions;
 //     Execute bounded by Config.ExecuteQueueLimit, failing with
 //     engine.ErrExecuteQueueFull and nothing else (no fallback); Post

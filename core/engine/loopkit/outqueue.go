@@ -154,6 +154,21 @@ func Size(b []byte, bufs [][]byte) int {
 	return n
 }
 
+// Advance drops the first n bytes of bufs (what a short writev took)
+// and returns the rest.
+func Advance(bufs [][]byte, n int) [][]byte {
+	for n > 0 && len(bufs) > 0 {
+		if n >= len(bufs[0]) {
+			n -= len(bufs[0])
+			bufs = bufs[1:]
+			continue
+		}
+		bufs[0] = bufs[0][n:]
+		n = 0
+	}
+	return bufs
+}
+
 // Queue is Admit followed by the append that engine.Conn's Write (bufs
 // nil: b is copied) or Writev (bufs queued as given) needs, for engines
 // that never send from the writer's goroutine. Results as for Admit.

@@ -111,7 +111,7 @@ func (q *OutQueue) Writev(bufs [][]byte) error {
 		if n == total {
 			return nil
 		}
-		bufs = advance(bufs, n)
+		bufs = loopkit.Advance(bufs, n)
 	}
 	q.q.AppendOwned(bufs)
 	q.kickLocked()
@@ -267,18 +267,4 @@ func (q *OutQueue) flush() {
 	q.flushing = false
 	q.idleLocked()
 	q.mu.Unlock()
-}
-
-// advance drops the first n bytes of bufs.
-func advance(bufs [][]byte, n int) [][]byte {
-	for n > 0 && len(bufs) > 0 {
-		if n >= len(bufs[0]) {
-			n -= len(bufs[0])
-			bufs = bufs[1:]
-			continue
-		}
-		bufs[0] = bufs[0][n:]
-		n = 0
-	}
-	return bufs
 }

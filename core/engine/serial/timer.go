@@ -10,26 +10,11 @@ import (
 // noDeadline marks the runtime timer as not armed.
 const noDeadline = math.MaxInt64
 
-// epoch anchors the loops' monotonic clock: loopkit deadlines are int64
-// nanoseconds.
-var epoch = time.Now()
-
-func now() int64 { return int64(time.Since(epoch)) }
-
-// deadline is now+d, saturating instead of wrapping for huge d.
-func deadline(d time.Duration) int64 {
-	n := now()
-	if d > 0 && n > math.MaxInt64-int64(d) {
-		return math.MaxInt64
-	}
-	return n + int64(d)
-}
-
 // AfterFunc runs fn on the loop after at least d, unless o is closed by
 // then (or already is, or the loop has no owner: the timer is returned
 // stopped).
 func (l *Loop) AfterFunc(o loopkit.Owner, d time.Duration, fn func()) *loopkit.Timer {
-	return l.afterAt(o, deadline(d), fn)
+	return l.afterAt(o, loopkit.Deadline(d), fn)
 }
 
 func (l *Loop) afterAt(o loopkit.Owner, at int64, fn func()) *loopkit.Timer {
@@ -76,7 +61,7 @@ func (l *Loop) arm(at int64) {
 		return
 	}
 	l.rtAt = at
-	d := time.Duration(at - now())
+	d := time.Duration(at - loopkit.Now())
 	if l.rt == nil {
 		l.rt = time.AfterFunc(d, l.onTimer)
 	} else {
@@ -106,7 +91,7 @@ func (l *Loop) runTimers() {
 	l.tmu.Lock()
 	l.rtPosted = false
 	l.tmu.Unlock()
-	l.timers.RunDue(now(), nil)
+	l.timers.RunDue(loopkit.Now(), nil)
 	if at, ok := l.timers.Next(); ok {
 		l.arm(at)
 	}

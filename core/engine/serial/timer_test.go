@@ -21,7 +21,7 @@ func TestTimerOrder(t *testing.T) {
 	o := &owner{}
 	l.Attach()
 	var got []int
-	base := now() - int64(time.Hour) // all due
+	base := loopkit.Now() - int64(time.Hour) // all due
 	// Deadlines: index i has slot i%4 (so slots repeat, exact ties), and
 	// slots are created out of order.
 	slots := []int{3, 1, 2, 0}
@@ -129,8 +129,8 @@ func TestTimerStop(t *testing.T) {
 	// runtime timer may post a run at once; that run must wait until a is
 	// in the heap too, or b would fire alone before a can stop it.
 	l.Acquire()
-	b := l.AfterFunc(o, -time.Millisecond, func() { ranB = true })         // due
-	a := l.afterAt(o, now()-int64(time.Hour), func() { stopB = b.Stop() }) // due before b: same batch
+	b := l.AfterFunc(o, -time.Millisecond, func() { ranB = true })                 // due
+	a := l.afterAt(o, loopkit.Now()-int64(time.Hour), func() { stopB = b.Stop() }) // due before b: same batch
 	l.runTimers()
 	l.Release()
 	if !stopB || ranB {

@@ -10,6 +10,8 @@ package sockaddr
 import (
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -70,6 +72,27 @@ func TCPAddr(ap netip.AddrPort) net.Addr {
 		return nil
 	}
 	return net.TCPAddrFromAddrPort(ap)
+}
+
+// LocalAddr is fd's local address as package net reports it, from the
+// kernel (getsockname): a library's own idea of it may be the listener's
+// configured address, port 0 and all. Without an answer, a copy of
+// fallback (CloneAddr).
+func LocalAddr(fd int, fallback net.Addr) net.Addr {
+	if ap, err := SockName(fd); err == nil && ap.IsValid() {
+		return TCPAddr(ap)
+	}
+	return CloneAddr(fallback)
+}
+
+// CloneAddr copies a *net.TCPAddr's bytes, for an address a library hands
+// out but may recycle (gnet reuses a zone's bytes on close); any other
+// address comes back as it is.
+func CloneAddr(a net.Addr) net.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return &net.TCPAddr{IP: slices.Clone(ta.IP), Port: ta.Port, Zone: strings.Clone(ta.Zone)}
+	}
+	return a
 }
 
 // ResolveTCP is net.ResolveTCPAddr("tcp", addr) with a fast path for a

@@ -140,3 +140,27 @@ func FuzzResolveTCP(f *testing.F) {
 		}
 	})
 }
+
+func TestLocalAddrAndClone(t *testing.T) {
+	fd := listen(t, unix.AF_INET, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+	ap, err := SockName(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fallback := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0}
+	if got := LocalAddr(fd, fallback).(*net.TCPAddr); got.Port != int(ap.Port()) || got.Port == 0 {
+		t.Fatalf("LocalAddr = %v, want the bound port %d", got, ap.Port())
+	}
+	// No kernel answer: a copy of the fallback, sharing no bytes.
+	got := LocalAddr(-1, fallback).(*net.TCPAddr)
+	if !same(got, fallback) || &got.IP[0] == &fallback.IP[0] {
+		t.Fatalf("LocalAddr(-1) = %v, want a copy of %v", got, fallback)
+	}
+	if LocalAddr(-1, nil) != nil {
+		t.Fatal("LocalAddr(-1, nil) is not nil")
+	}
+	unixAddr := &net.UnixAddr{Name: "x", Net: "unix"}
+	if CloneAddr(unixAddr) != net.Addr(unixAddr) {
+		t.Fatal("CloneAddr changed a non-TCP address")
+	}
+}
