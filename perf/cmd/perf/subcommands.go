@@ -41,6 +41,7 @@ func cmdCompare(args []string) int {
 		fmt.Fprintf(os.Stderr, "perf compare: %v\n", err)
 		return 1
 	}
+	report.WriteCalibrationWarning(os.Stdout, old, nw)
 	report.WriteComparison(os.Stdout, old.ID, nw.ID, report.Compare(old, nw))
 	report.WriteRatioChanges(os.Stdout, report.CompareRatios(old, nw))
 	return 0
