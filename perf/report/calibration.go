@@ -19,9 +19,9 @@ func calibrationRows(run *result.Run) [][]string {
 	if c := first(s.Start, s.End); c != nil && c.CPU >= 0 {
 		where = fmt.Sprintf("on CPU %d", c.CPU)
 	}
-	iters := ""
+	rounds := "rounds"
 	if c := first(s.Start, s.End); c != nil && c.CPUIters > 0 {
-		iters = fmt.Sprintf("%d × ", c.CPUIters)
+		rounds = fmt.Sprintf("%d rounds of %d hashes", c.CPURounds, c.CPUIters)
 	}
 	pair := func(f func(*result.Calibration) float64, unit string) string {
 		a, b := calibValue(s.Start, f), calibValue(s.End, f)
@@ -38,8 +38,8 @@ func calibrationRows(run *result.Run) [][]string {
 	}
 	rows := [][]string{
 		{"calibration: CPU loop start → end", pair(func(c *result.Calibration) float64 { return c.CPUNsPerIter }, "ns per SHA-256 of 4 KiB") +
-			fmt.Sprintf(" (median round of %shashes, %s, wall clock; on the thread's CPU clock %s → %s: when it is lower the CPU was shared)",
-				iters, where, calibValue(s.Start, onCPU), calibValue(s.End, onCPU))},
+			fmt.Sprintf(" (median of %s, %s, wall clock; by the thread's CPU clock %s → %s, lower than the wall clock when the CPU was shared)",
+				rounds, where, calibValue(s.Start, onCPU), calibValue(s.End, onCPU))},
 		{"calibration: raw TCP 64 B ping-pong p50 start → end", pair(func(c *result.Calibration) float64 { return c.TCPP50US }, "µs") +
 			fmt.Sprintf(" (perf loadgen against perf rawtcp-server, one connection, %s)", where)},
 		{"CPU steal (hypervisor, /proc/stat)", fmt.Sprintf("%s during the start calibration, %s during the end one, %.2f %% over the run",

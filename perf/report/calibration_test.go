@@ -48,7 +48,7 @@ func TestCalibrationInReport(t *testing.T) {
 			page, _ := os.ReadFile(filepath.Join(dir, "latest", "index.html"))
 			for _, want := range []string{
 				"| calibration: CPU loop start → end | " + num(tc.start[0]) + " → " + num(tc.end[0]) + " ns per SHA-256 of 4 KiB",
-				"(median round of 20000 × hashes, on CPU 1, wall clock; on the thread",
+				"(median of 5 rounds of 20000 hashes, on CPU 1, wall clock; by the thread's CPU clock",
 				"| calibration: raw TCP 64 B ping-pong p50 start → end | " + num(tc.start[1]) + " → " + num(tc.end[1]) + " µs",
 				"| CPU steal (hypervisor, /proc/stat) | 0.25 % during the start calibration, 3.50 % during the end one, 1.75 % over the run |",
 			} {
