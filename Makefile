@@ -39,7 +39,8 @@ all: build
 help:
 	@echo "make bench   measure every built engine and the anchors, publish results/"
 	@echo "make test    vet, unit tests (-race), engine kit, conformance suite"
-	@echo "make deps | build | report | clean"
+	@echo "make deps | build | clean"
+	@echo "make report [RUN=results/<id>]  re-render a run from its run.json (default results/latest)"
 	@echo "make fuzz    every FuzzX target, FUZZTIME (default 1m) each"
 
 deps:
@@ -127,8 +128,11 @@ bench: build
 	echo "bench: $$engines"; \
 	$(GO) run ./perf/cmd/perf run --repo . --engines "$$engines" $(BENCHFLAGS)
 
+# RUN is the run folder to re-render (report.md and charts; index.html too
+# for results/latest, the one published page): make report RUN=results/<id>.
+RUN ?= results/latest
 report:
-	$(GO) run ./perf/cmd/perf report results/latest
+	$(GO) run ./perf/cmd/perf report $(RUN)
 
 # Every fuzz target of every module (func FuzzX in a *_test.go), each for
 # FUZZTIME (default 1m: with 44 targets today, 45 minutes); a crasher is

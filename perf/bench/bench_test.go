@@ -100,11 +100,23 @@ func TestRunnerWithFakeEngine(t *testing.T) {
 	unsup := "#!/bin/sh\n[ \"$1\" = version ] && { echo unsup 1; exit 0; }\necho 'unsup: built without FOO support' >&2; exit 2\n"
 	dir, self, bin := harnessDir(t, map[string]string{"fake": fakeEngine, "unsup": unsup})
 	suite := Suite{Name: "test", Reps: 5, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 10,
-		Scenarios: []string{"msgr-pingpong-4KiB-unpinned", "proxy-connrate"}}
+		Scenarios: []string{"msgr-pingpong-4KiB-unpinned", "proxy-connrate"}, Calib: SmokeCalib}
 	cfg := Config{Suite: suite, BinDir: bin, Engines: []string{"fake", "missing", "unsup"}, ClientEngine: "fake", Self: self, PinCPU: -1, WorkDir: dir}
 	run, err := Run(context.Background(), cfg, ".")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The machine's state at both ends of the run (calib.go).
+	if run.Calibration == nil {
+		t.Fatal("no calibration")
+	}
+	for name, c := range map[string]*result.Calibration{"start": run.Calibration.Start, "end": run.Calibration.End} {
+		if c == nil || c.Err != "" || c.CPUNsPerIter <= 0 || c.CPURounds != SmokeCalib.CPURounds || c.TCPP50US <= 0 || c.TCPRoundTrips <= 0 || c.CPU != -1 {
+			t.Fatalf("%s calibration: %+v", name, c)
+		}
+	}
+	if !run.Calibration.End.At.After(run.Calibration.Start.At) {
+		t.Fatalf("calibrations not at the start and the end: %v, %v", run.Calibration.Start.At, run.Calibration.End.At)
 	}
 	if len(run.Scenarios) != 2 {
 		t.Fatalf("%d scenarios", len(run.Scenarios))

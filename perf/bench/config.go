@@ -32,6 +32,9 @@ type Suite struct {
 	UserspaceStreamDuration time.Duration
 	// Scenarios lists scenario IDs to run; nil runs all.
 	Scenarios []string
+	// Calib is the machine calibration at the start and the end of the
+	// run (calib.go); the zero value is DefaultCalib.
+	Calib CalibSpec
 }
 
 // Suites: default (under 15 minutes on 2 cores with every engine built),
@@ -50,7 +53,8 @@ var Suites = map[string]Suite{
 	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20, IdleWindow: 50 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-4KiB-pinned", "msgr-keepalive-pingpong-pinned", "proxy-pingpong-64B-pinned", "proxy-stream-1-pinned",
-		}},
+		},
+		Calib: SmokeCalib},
 }
 
 // Config is one harness invocation.

@@ -64,6 +64,11 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		run.Extra["dpdk_topology"] = "none: " + cfg.NoDPDK
 	}
 	r.discover()
+	// The machine's state before and after: the same fixed work timed
+	// twice, and the CPU steal in between (calib.go).
+	run.Calibration = &result.MachineState{}
+	st0, stErr := ReadCPUStat()
+	run.Calibration.Start = r.calibrate(ctx)
 	defs := r.selected()
 	total := 0
 	for _, d := range defs {
@@ -83,6 +88,14 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		if ti := &run.Targets[i]; ti.Available && r.absent[ti.Name] != "" {
 			ti.Available, ti.Reason = false, r.absent[ti.Name]
 		}
+	}
+	if ctx.Err() != nil {
+		run.Calibration.End = &result.Calibration{At: time.Now().UTC(), CPU: cfg.PinCPU, LoadAvg1: LoadAvg(), Err: "interrupted: not measured"}
+	} else {
+		run.Calibration.End = r.calibrate(ctx)
+	}
+	if st1, err := ReadCPUStat(); err == nil && stErr == nil {
+		run.Calibration.RunStealPct = StealPct(st0, st1)
 	}
 	run.Finished = time.Now().UTC()
 	run.Machine.LoadEnd = LoadAvg()

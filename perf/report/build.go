@@ -29,10 +29,13 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 		{"Go", m.GoVersion},
 		{"commit", commitText(m)},
 		{"load average (1 min) start → end", fmt.Sprintf("%.2f → %.2f", m.LoadStart, m.LoadEnd)},
+	}})
+	head.tables[0].rows = append(head.tables[0].rows, calibrationRows(run)...)
+	head.tables[0].rows = append(head.tables[0].rows, [][]string{
 		{"messenger client", fmt.Sprintf("bin/%s msgr-client drives every msgr-server (ECHO scenarios); the harness's own msgr1 client drives the KEEPALIVE2 scenarios for every server and ceph-mon", run.ClientEngine)},
 		{"pinning", pinText(run)},
 		{"listeners", listenText(run)},
-	}})
+	}...)
 	if t := run.Extra["dpdk_topology"]; t != "" {
 		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk topology", t})
 	}
@@ -56,6 +59,9 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 			"Every scenario keeps its targets up side by side and interleaves the repetitions (rep 1 of each target, then rep 2, ...), so a neighbour's burst or the machine's drift hits all alike; "+
 			"each proxy has its own copy of the config file (same text, its own ports), and the scale scenarios restart only the target whose turn it is (fresh server per repetition). "+
 			"On a shared machine compare ratios, not absolute numbers.")
+	if w := calibrationWarning(run); w != nil {
+		d.sections = append(d.sections, *w)
+	}
 	d.sections = append(d.sections, head)
 	d.sections = append(d.sections, matrix(run), ratioMatrix(run))
 	if ds := dpdkSection(run); ds != nil {

@@ -20,8 +20,10 @@ type doc struct {
 }
 
 type section struct {
-	level  int
-	title  string
+	level int
+	title string
+	// warn: drawn as a warning box in HTML (the calibration flag).
+	warn   bool
 	paras  []string
 	tables []table
 	// after are paragraphs printed below the tables (failure reasons).

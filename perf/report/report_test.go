@@ -87,7 +87,18 @@ func TestWriteReportFromCannedRun(t *testing.T) {
 	if err := Write(run, runDir); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"run.json", "report.md", "index.html",
+	// An older run's folder, with the page harnesses used to write for
+	// every run.
+	oldDir := filepath.Join(dir, "2025-12-31T000000Z")
+	old := cannedRun(1)
+	old.ID = "2025-12-31T000000Z"
+	if err := Write(old, oldDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(oldDir, "index.html"), []byte("<html>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"run.json", "report.md",
 		"latency-msgr-pingpong-4KiB-pinned.svg", "bars-proxy-stream-1-gbps.svg", "throttle-msgr-throttle.svg"} {
 		b, err := os.ReadFile(filepath.Join(runDir, f))
 		if err != nil {
@@ -118,9 +129,9 @@ func TestWriteReportFromCannedRun(t *testing.T) {
 			t.Errorf("report.md lacks %q", want)
 		}
 	}
-	page, _ := os.ReadFile(filepath.Join(runDir, "index.html"))
-	if !bytes.Contains(page, []byte(`<img src="bars-proxy-stream-1-gbps.svg"`)) || !bytes.Contains(page, []byte("<b>FAILED</b>")) {
-		t.Error("index.html lacks the chart or the failure mark")
+	// The HTML page is for latest only (Publish).
+	if _, err := os.Stat(filepath.Join(runDir, "index.html")); !os.IsNotExist(err) {
+		t.Errorf("index.html written in the run's folder: %v", err)
 	}
 	back, err := result.Load(filepath.Join(runDir, "run.json"))
 	if err != nil {
@@ -144,6 +155,29 @@ func TestWriteReportFromCannedRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "latest", "run.json")); err != nil {
 		t.Fatal("latest/ not populated")
+	}
+	page, _ := os.ReadFile(filepath.Join(dir, "latest", "index.html"))
+	if !bytes.Contains(page, []byte(`<img src="bars-proxy-stream-1-gbps.svg"`)) || !bytes.Contains(page, []byte("<b>FAILED</b>")) {
+		t.Error("latest/index.html lacks the chart or the failure mark")
+	}
+	if strings.Contains(string(readme), "/index.html), [raw]") || !strings.Contains(string(readme), "(latest/index.html)") {
+		t.Errorf("README.md should link the page of latest only:\n%s", readme)
+	}
+	for _, d := range []string{runDir, oldDir} {
+		if _, err := os.Stat(filepath.Join(d, "index.html")); !os.IsNotExist(err) {
+			t.Errorf("%s/index.html left after Publish: %v", filepath.Base(d), err)
+		}
+		if _, err := os.Stat(filepath.Join(d, "report.md")); err != nil {
+			t.Errorf("%s lost its report.md: %v", filepath.Base(d), err)
+		}
+	}
+	// `perf report --html` (make report RUN=...) renders any run's page
+	// again from its run.json.
+	if err := Render(old, oldDir, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(oldDir, "index.html")); err != nil {
+		t.Errorf("Render with HTML: %v", err)
 	}
 }
 

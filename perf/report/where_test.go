@@ -76,7 +76,7 @@ func TestWhereSection(t *testing.T) {
 		{"runtime.findRunnable", "runtime.schedule"},
 		{"tiny<&>", "runtime.schedule"}, // below the drawing threshold, and needs escaping
 	}, []int64{300, 400, 100, 200, 1})
-	if err := Render(run, dir); err != nil {
+	if err := Render(run, dir, true); err != nil {
 		t.Fatal(err)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "report.md"))

@@ -39,6 +39,9 @@ type Run struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Machine  Machine   `json:"machine"`
+	// Calibration is the machine's state at the start and the end of
+	// the run (nil in runs from before it was recorded).
+	Calibration *MachineState `json:"calibration,omitempty"`
 	// ClientEngine is the one msgr-client every messenger server is driven by.
 	ClientEngine string       `json:"client_engine"`
 	Method       Method       `json:"method"`

@@ -17,8 +17,8 @@ const usage = `usage:
   perf run [--quick | --smoke | --suite NAME] [--bin DIR] [--engines a,b] [--client-engine NAME]
            [--results DIR] [--pin CPU] [--only SUBSTR,...] [--reps N] [--duration D] [--no-publish]
            [--compare OLD_RUN] [--dpdk-mtu N]
-  perf compare OLD NEW        (run folders or run.json files)
-  perf report RUN_DIR         (regenerate report.md, index.html and charts from run.json)
+  perf compare OLD NEW        (run folders or run.json files; warns when their calibrations differ > 10 %)
+  perf report [--html] RUN_DIR (regenerate report.md and charts from run.json; index.html for latest or with --html)
   perf rawtcp-server [--listen HOST]
   perf loadgen pingpong|ka-pipeline|stream|connrate|idle|tls-handshake|tls-stream|tls-idle [flags]
 `

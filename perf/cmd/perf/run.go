@@ -156,6 +156,7 @@ func cmdRun(ctx context.Context, args []string) int {
 		if old, err := loadRun(*compareTo); err != nil {
 			fmt.Fprintf(os.Stderr, "perf run: compare: %v\n", err)
 		} else {
+			report.WriteCalibrationWarning(os.Stdout, old, run)
 			report.WriteComparison(os.Stdout, old.ID, run.ID, report.Compare(old, run))
 			report.WriteRatioChanges(os.Stdout, report.CompareRatios(old, run))
 		}

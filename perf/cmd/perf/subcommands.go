@@ -41,22 +41,33 @@ func cmdCompare(args []string) int {
 		fmt.Fprintf(os.Stderr, "perf compare: %v\n", err)
 		return 1
 	}
+	report.WriteCalibrationWarning(os.Stdout, old, nw)
 	report.WriteComparison(os.Stdout, old.ID, nw.ID, report.Compare(old, nw))
 	report.WriteRatioChanges(os.Stdout, report.CompareRatios(old, nw))
 	return 0
 }
 
 func cmdReport(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprint(os.Stderr, "usage: perf report RUN_DIR\n")
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	withHTML := fs.Bool("html", false, "also write index.html (always written for a folder named latest)")
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	run, err := loadRun(args[0])
+	if fs.NArg() != 1 {
+		fmt.Fprint(os.Stderr, "usage: perf report [--html] RUN_DIR\n")
+		return 2
+	}
+	dir := fs.Arg(0)
+	run, err := loadRun(dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "perf report: %v\n", err)
 		return 1
 	}
-	if err := report.Render(run, args[0]); err != nil {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		dir = filepath.Dir(dir)
+	}
+	html := *withHTML || filepath.Base(filepath.Clean(dir)) == "latest"
+	if err := report.Render(run, dir, html); err != nil {
 		fmt.Fprintf(os.Stderr, "perf report: %v\n", err)
 		return 1
 	}
