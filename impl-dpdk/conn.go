@@ -2,9 +2,9 @@ package dpdkengine
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -180,8 +180,6 @@ func (c *conn) callback(fn func()) func() {
 		}
 	}
 }
-
-var errDialTimeout = errors.New("i/o timeout")
 
 // open runs OnOpen once the endpoint is connected.
 func (c *conn) open() {
@@ -421,7 +419,7 @@ func tcpErr(err tcpip.Error) error {
 	case *tcpip.ErrConnectionReset, *tcpip.ErrConnectionAborted:
 		return syscall.ECONNRESET
 	case *tcpip.ErrTimeout:
-		return errDialTimeout
+		return os.ErrDeadlineExceeded // "i/o timeout", as rawepoll's dial
 	}
 	return fmt.Errorf("gvisor: %s", err)
 }

@@ -10,6 +10,7 @@
 package dpdkengine
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"os"
@@ -142,10 +143,7 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, e.reg.ClosedError("dial", addr)
 	}
 	c.remote.Store(tcpAddr(fa)) // the dial target until open stores the peer
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = engine.DefaultDialTimeout
-	}
+	timeout := cmp.Or(max(opts.Timeout, 0), engine.DefaultDialTimeout)
 	c.dialDeadline = w.timers.Add(c, loopkit.Deadline(timeout), func() {
 		if c.state.Load() == stateConnecting {
 			c.finish(c.opError("dial", &tcpip.ErrTimeout{}))

@@ -61,28 +61,18 @@ func setupTopology() error {
 	if err := dpdknet.Setup(); err != nil {
 		return err
 	}
-	eal := DefaultEAL(tapName)
-	eal[len(eal)-1] += ",mac=02:00:00:00:02:02"
 	o, err := OptionsFromEnv() // NETMODELS_DPDK_POLL picks the idle policy
 	if err != nil {
 		return err
 	}
-	o.EAL, o.Addr, o.Gateway = eal, netip.MustParsePrefix(stackAddr+"/24"), netip.MustParseAddr(peerAddr)
+	o.EAL = DefaultEAL(TapVdev(tapName) + ",mac=02:00:00:00:02:02")
+	o.Addr, o.Gateway = netip.MustParsePrefix(stackAddr+"/24"), netip.MustParseAddr(peerAddr)
+	o.OnStart = dpdknet.TapPeer{Iface: tapName, Prefix: netip.MustParsePrefix(peerAddr + "/24")}.Configure
 	if err := Configure(o); err != nil {
 		return err
 	}
-	if _, err := DefaultRuntime(); err != nil {
-		return err
-	}
-	for _, cmd := range [][]string{
-		{"ip", "addr", "add", peerAddr + "/24", "dev", tapName},
-		{"ip", "link", "set", tapName, "up"},
-	} {
-		if err := dpdknet.Run(cmd...); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err = DefaultRuntime()
+	return err
 }
 
 // runtimeEndpoint is the running runtime's link endpoint.

@@ -41,16 +41,43 @@ type Options struct {
 	// error, CONTRACT.md) and errors quote its last line.
 	// NETMODELS_DPDK_EAL_LOG=stderr sets it.
 	LogToStderr bool
+	// OnStart, if set, runs once the port is up and the stack built,
+	// before the first engine is returned: bin/dpdk configures the tap's
+	// kernel side there (--tap-peer), so a client's first SYN or a
+	// listener's READY already has a peer. Its error stops the runtime.
+	OnStart func() error
 }
 
-// DefaultEAL runs without hugepages or PCI on one tap vdev, leaving no
-// shared files behind (research/dpdk-gvisor.md, "EAL arguments"). Its one
-// lcore may run on any CPU the process is allowed (LcoreSpec), so that
-// `taskset -c N bin/dpdk` pins the poller instead of failing EAL init.
-func DefaultEAL(iface string) []string {
-	return []string{"--no-huge", "--no-pci", "-m", "256", "--lcores=" + LcoreSpec(), "--no-shconf", "--no-telemetry",
-		"--log-level=lib.eal:error", fmt.Sprintf("--file-prefix=nm%d", os.Getpid()), "--vdev=net_tap0,iface=" + iface}
+// Set sets one option by its bin/dpdk flag name: eal (space-separated
+// rte_eal_init arguments), ip, gw or poll. The flags and the
+// NETMODELS_DPDK_* variables share it.
+func (o *Options) Set(name, value string) (err error) {
+	switch name {
+	case "eal":
+		o.EAL = strings.Fields(value)
+	case "ip":
+		o.Addr, err = netip.ParsePrefix(value)
+	case "gw":
+		o.Gateway, err = netip.ParseAddr(value)
+	case "poll":
+		o.Poll, err = link.ParsePollMode(value)
+	default:
+		err = fmt.Errorf("no option %q", name)
+	}
+	return err
 }
+
+// DefaultEAL runs without hugepages or PCI on one vdev, leaving no shared
+// files behind (research/dpdk-gvisor.md, "EAL arguments"). Its one lcore
+// may run on any CPU the process is allowed (LcoreSpec), so that
+// `taskset -c N bin/dpdk` pins the poller instead of failing EAL init.
+func DefaultEAL(vdev string) []string {
+	return []string{"--no-huge", "--no-pci", "-m", "256", "--lcores=" + LcoreSpec(), "--no-shconf", "--no-telemetry",
+		"--log-level=lib.eal:error", fmt.Sprintf("--file-prefix=nm%d", os.Getpid()), "--vdev=" + vdev}
+}
+
+// TapVdev is the net_tap vdev on interface iface, DefaultEAL's argument.
+func TapVdev(iface string) string { return "net_tap0,iface=" + iface }
 
 // LcoreSpec maps lcore 0 to the CPUs in the process's affinity mask
 // ("0@(0,1)"). EAL pins each lcore thread to its CPU set and rejects a set
@@ -71,26 +98,17 @@ func LcoreSpec() string {
 }
 
 // OptionsFromEnv reads NETMODELS_DPDK_EAL (space-separated), _ADDR, _GW
-// and _POLL, with the defaults of the test topology.
+// and _POLL (Set's eal, ip, gw and poll) and _EAL_LOG, with the defaults
+// of the test topology.
 func OptionsFromEnv() (Options, error) {
-	o := Options{EAL: DefaultEAL("dtap0"), Addr: netip.MustParsePrefix("192.0.2.2/24"), Gateway: netip.MustParseAddr("192.0.2.1")}
-	if v := os.Getenv("NETMODELS_DPDK_EAL"); v != "" {
-		o.EAL = strings.Fields(v)
-	}
-	var err error
-	if v := os.Getenv("NETMODELS_DPDK_ADDR"); v != "" {
-		if o.Addr, err = netip.ParsePrefix(v); err != nil {
-			return o, fmt.Errorf("NETMODELS_DPDK_ADDR: %w", err)
-		}
-	}
-	if v := os.Getenv("NETMODELS_DPDK_GW"); v != "" {
-		if o.Gateway, err = netip.ParseAddr(v); err != nil {
-			return o, fmt.Errorf("NETMODELS_DPDK_GW: %w", err)
-		}
-	}
+	o := Options{EAL: DefaultEAL(TapVdev("dtap0")), Addr: netip.MustParsePrefix("192.0.2.2/24"), Gateway: netip.MustParseAddr("192.0.2.1")}
 	o.LogToStderr = os.Getenv("NETMODELS_DPDK_EAL_LOG") == "stderr"
-	if o.Poll, err = link.ParsePollMode(os.Getenv("NETMODELS_DPDK_POLL")); err != nil {
-		return o, fmt.Errorf("NETMODELS_DPDK_POLL: %w", err)
+	for _, env := range [][2]string{{"NETMODELS_DPDK_EAL", "eal"}, {"NETMODELS_DPDK_ADDR", "ip"}, {"NETMODELS_DPDK_GW", "gw"}, {"NETMODELS_DPDK_POLL", "poll"}} {
+		if v := os.Getenv(env[0]); v != "" {
+			if err := o.Set(env[1], v); err != nil {
+				return o, fmt.Errorf("%s: %w", env[0], err)
+			}
+		}
 	}
 	return o, nil
 }
@@ -182,6 +200,12 @@ func startRuntime(o Options) (*dpdkRuntime, error) {
 	go r.main(o, ready)
 	if err := <-ready; err != nil {
 		return nil, err
+	}
+	if o.OnStart != nil {
+		if err := o.OnStart(); err != nil {
+			r.stop()
+			return nil, err
+		}
 	}
 	return r, nil
 }

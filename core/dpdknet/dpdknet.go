@@ -27,6 +27,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 )
 
@@ -101,6 +102,40 @@ func Setup() error {
 			[]string{"sysctl", "-qw", "net.ipv4.conf." + scope + ".send_redirects=0"},
 			[]string{"sysctl", "-qw", "net.ipv4.conf." + scope + ".rp_filter=0"})
 	}
+	return runSteps(steps)
+}
+
+// TapPeer is the kernel side of a bin/dpdk process's tap (its --tap-peer
+// flag): Configure gives it Prefix (and MTU) and brings it up. It runs once
+// the process's DPDK port, and with it the tap, exists.
+type TapPeer struct {
+	Iface  string
+	Prefix netip.Prefix // unset: Configure does nothing
+	MTU    int          // 0: leave the kernel side's MTU alone
+}
+
+// Configure gives the tap's kernel side its address (and MTU) and brings
+// it up; nothing when Prefix is unset.
+func (p TapPeer) Configure() error {
+	if !p.Prefix.IsValid() {
+		return nil
+	}
+	steps := [][]string{{"ip", "addr", "add", p.Prefix.String(), "dev", p.Iface}}
+	if p.MTU > 0 {
+		// net_tap sets it too (rte_eth_dev_set_mtu); saying it here
+		// keeps the two sides equal whatever the PMD does.
+		steps = append(steps, []string{"ip", "link", "set", p.Iface, "mtu", strconv.Itoa(p.MTU)})
+	}
+	steps = append(steps, []string{"ip", "link", "set", p.Iface, "up"})
+	if err := runSteps(steps); err != nil {
+		return fmt.Errorf("--tap-peer: %w", err)
+	}
+	return nil
+}
+
+// runSteps runs configuration commands in order and stops at the first
+// that fails.
+func runSteps(steps [][]string) error {
 	for _, s := range steps {
 		if err := Run(s...); err != nil {
 			return err

@@ -53,3 +53,11 @@ func TestSetupRefusesOutsideNetns(t *testing.T) {
 		t.Fatal("Setup ran outside the private namespace")
 	}
 }
+
+// TestTapPeerUnset: without --tap-peer nothing is configured (no command
+// runs, so this is safe outside a namespace).
+func TestTapPeerUnset(t *testing.T) {
+	if err := (TapPeer{Iface: "nmtap0", MTU: 9000}).Configure(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netmodels/netmodels/core/dpdknet"
 	"github.com/netmodels/netmodels/impl-dpdk/internal/link"
 )
 
@@ -26,7 +27,7 @@ func TestEngineFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(o.EAL, "--vdev=net_tap0,iface=nmtap7") || o.tapPeer != (tapPeerConf{"nmtap7", netip.MustParsePrefix("192.0.2.29/30"), 0}) {
+	if !slices.Contains(o.EAL, "--vdev=net_tap0,iface=nmtap7") || o.tapPeer != (dpdknet.TapPeer{Iface: "nmtap7", Prefix: netip.MustParsePrefix("192.0.2.29/30")}) {
 		t.Errorf("--tap/--tap-peer: EAL %q, peer %+v", o.EAL, o.tapPeer)
 	}
 	if !slices.Equal(rest, []string{"proxy", "-f", "x.cfg"}) {
@@ -49,8 +50,8 @@ func TestEngineFlags(t *testing.T) {
 	if o, _, err = engineFlags([]string{"--memif=server,/s"}); err != nil || !o.NoLinkWait {
 		t.Errorf("--memif=server: NoLinkWait %v, err %v", o.NoLinkWait, err)
 	}
-	if o, _, err = engineFlags([]string{"--tap=nmtap1", "--tap-peer=192.0.2.5/30", "--mtu=9000"}); err != nil || o.tapPeer.mtu != 9000 {
-		t.Errorf("--mtu with --tap-peer: kernel side mtu %d, err %v", o.tapPeer.mtu, err)
+	if o, _, err = engineFlags([]string{"--tap=nmtap1", "--tap-peer=192.0.2.5/30", "--mtu=9000"}); err != nil || o.tapPeer.MTU != 9000 {
+		t.Errorf("--mtu with --tap-peer: kernel side mtu %d, err %v", o.tapPeer.MTU, err)
 	}
 	for _, bad := range []string{"--mtu=100", "--mtu=x", "--mtu=65536", "--memif=peer,/s", "--memif=server", "--memif=client,", "--poll=busy", "--ip=300.1.1.1/24", "--gw=x", "--tap=", "--tap=a,b", "--tap-peer=192.0.2.1", "--tap-peer=2001:db8::1/64"} {
 		if _, _, err := engineFlags([]string{bad}); err == nil {
