@@ -160,10 +160,7 @@ func (c *conn) ResumeRead() {
 }
 
 func (c *conn) Execute(fn func()) error {
-	if c.Closed() {
-		return engine.ErrClosed
-	}
-	return c.w.push(c.w.q.Execute(c.callback(fn)))
+	return c.w.push(c.w.q.ExecuteFor(c, c.callback(fn)))
 }
 
 func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
@@ -390,6 +387,7 @@ func (c *conn) finish(err error) {
 		err = c.closeErr
 	}
 	c.mu.Unlock()
+	c.w.timers.Drop(c) // the dial deadline and AfterFuncs: their memory, not just their runs
 	c.wq.EventUnregister(&c.we)
 	c.ep.Close()
 	if c.spl != nil { // OnClose is the only report: done does not run
@@ -397,10 +395,7 @@ func (c *conn) finish(err error) {
 		c.spl = nil
 	}
 	c.wakeSpliceSource() // a relay into c sees it closed and ends
-	if c.dialDeadline != nil {
-		c.dialDeadline.Stop()
-	}
-	if c.h != nil { // nil: accepted, closed by Shutdown before newHandler ran
+	if c.h != nil {      // nil: accepted, closed by Shutdown before newHandler ran
 		c.h.OnClose(c, err)
 	}
 	c.e.reg.RemoveConn(c)

@@ -21,8 +21,8 @@ const nicID tcpip.NICID = 1
 // EAL, hence one port and one stack, per process).
 type Netstack struct {
 	Stack *stack.Stack
-	// Addr is the stack's IPv4 address; Gateway the peer that routes.
-	Addr, Gateway tcpip.Address
+	// Addr is the stack's IPv4 address.
+	Addr tcpip.Address
 }
 
 // NewNetstack builds a stack over ep with addr (an IPv4 prefix such as
@@ -57,16 +57,15 @@ func NewNetstack(ep stack.LinkEndpoint, addr netip.Prefix, gateway netip.Addr) (
 	}
 	onLink := tcpip.Route{Destination: pa.AddressWithPrefix.Subnet(), NIC: nicID}
 	routes := []tcpip.Route{onLink}
-	var gw tcpip.Address
 	if gateway.IsValid() { // first match wins: ourselves via gw, on-link, default via gw
-		gw = tcpip.AddrFrom4(gateway.As4())
+		gw := tcpip.AddrFrom4(gateway.As4())
 		self, _ := tcpip.NewSubnet(local, tcpip.MaskFromBytes([]byte{255, 255, 255, 255}))
 		routes = []tcpip.Route{{Destination: self, Gateway: gw, NIC: nicID}, onLink, {Destination: header.IPv4EmptySubnet, Gateway: gw, NIC: nicID}}
 	}
 	s.SetRouteTable(routes)
 	sack := tcpip.TCPSACKEnabled(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
-	return &Netstack{Stack: s, Addr: local, Gateway: gw}, nil
+	return &Netstack{Stack: s, Addr: local}, nil
 }
 
 // fullAddr resolves "host:port" for this stack. Loopback and unspecified

@@ -91,10 +91,7 @@ func LcoreSpec() string {
 			cpus = append(cpus, strconv.Itoa(i))
 		}
 	}
-	if len(cpus) == 0 {
-		return "0@(0)"
-	}
-	return "0@(" + strings.Join(cpus, ",") + ")"
+	return "0@(" + cmp.Or(strings.Join(cpus, ","), "0") + ")"
 }
 
 // OptionsFromEnv reads NETMODELS_DPDK_EAL (space-separated), _ADDR, _GW
@@ -113,19 +110,19 @@ func OptionsFromEnv() (Options, error) {
 	return o, nil
 }
 
+// The runtime has started (or failed to) once rt or rtErr is set.
 var (
-	rtMu      sync.Mutex
-	rtOpts    *Options
-	rt        *dpdkRuntime
-	rtErr     error
-	rtStarted bool
+	rtMu   sync.Mutex
+	rtOpts *Options
+	rt     *dpdkRuntime
+	rtErr  error
 )
 
 // Configure sets the runtime options; it must run before the first New.
 func Configure(o Options) error {
 	rtMu.Lock()
 	defer rtMu.Unlock()
-	if rtStarted {
+	if rt != nil || rtErr != nil {
 		return fmt.Errorf("dpdk: Configure after the runtime started")
 	}
 	rtOpts = &o
@@ -137,8 +134,7 @@ func Configure(o Options) error {
 func DefaultRuntime() (*Netstack, error) {
 	rtMu.Lock()
 	defer rtMu.Unlock()
-	if !rtStarted {
-		rtStarted = true
+	if rt == nil && rtErr == nil {
 		var o Options
 		if rtOpts != nil {
 			o = *rtOpts
