@@ -46,17 +46,16 @@ func run() int {
 		fmt.Fprintln(os.Stderr, dpdkengine.ErrNotBuilt)
 		return cli.ExitUsage
 	}
-	opts, rest, err := engineFlags(args)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "dpdk: %v\n", err)
-		return cli.ExitUsage
+	opts, peer, rest, err := engineFlags(args)
+	if err == nil {
+		// The first engine starts the runtime, and with it the tap; its
+		// kernel side is configured then. A failure there, as any runtime
+		// start failure (EAL, port), is New's error: the CLI prints it on
+		// one line and exits 2.
+		opts.OnStart = peer.Configure
+		err = dpdkengine.Configure(opts)
 	}
-	// The first engine starts the runtime, and with it the tap; its kernel
-	// side is configured then. A failure there, as any runtime start
-	// failure (EAL, port), is New's error: the CLI prints it on one line
-	// and exits 2.
-	opts.OnStart = opts.tapPeer.Configure
-	if err := dpdkengine.Configure(opts.Options); err != nil {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "dpdk: %v\n", err)
 		return cli.ExitUsage
 	}
@@ -66,19 +65,15 @@ func run() int {
 	return code
 }
 
-type flagOpts struct {
-	dpdkengine.Options
-	tapPeer dpdknet.TapPeer // --tap-peer (Iface from --tap, MTU from --mtu)
-}
-
-func engineFlags(args []string) (flagOpts, []string, error) {
-	env, err := dpdkengine.OptionsFromEnv()
-	o := flagOpts{Options: env, tapPeer: dpdknet.TapPeer{Iface: "dtap0"}}
-	if err != nil {
-		return o, nil, err
+// engineFlags takes the engine flags out of args: the runtime's options
+// (over the NETMODELS_DPDK_* variables) and the tap's kernel side
+// (--tap-peer, on --tap's interface with --mtu's MTU).
+func engineFlags(args []string) (o dpdkengine.Options, peer dpdknet.TapPeer, rest []string, err error) {
+	peer.Iface = "dtap0"
+	if o, err = dpdkengine.OptionsFromEnv(); err != nil {
+		return o, peer, nil, err
 	}
 	ealSet, memif := false, ""
-	var rest []string
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
@@ -88,39 +83,39 @@ func engineFlags(args []string) (flagOpts, []string, error) {
 		switch k {
 		case "--poll", "--eal", "--ip", "--gw":
 			if err := o.Set(k[2:], v); err != nil {
-				return o, nil, fmt.Errorf("%s: %w", k, err)
+				return o, peer, nil, fmt.Errorf("%s: %w", k, err)
 			}
 			ealSet = ealSet || k == "--eal"
 		case "--tap":
 			if v == "" || strings.ContainsAny(v, ", =") {
-				return o, nil, fmt.Errorf("--tap: bad interface name %q", v)
+				return o, peer, nil, fmt.Errorf("--tap: bad interface name %q", v)
 			}
-			o.tapPeer.Iface = v
+			peer.Iface = v
 			if !ealSet {
 				o.EAL = dpdkengine.DefaultEAL(dpdkengine.TapVdev(v))
 			}
 		case "--memif":
 			role, sock, ok := strings.Cut(v, ",")
 			if !ok || (role != "server" && role != "client") || sock == "" || strings.ContainsAny(sock, ", =") {
-				return o, nil, fmt.Errorf("--memif: want ROLE,SOCKET with ROLE server or client and a path without ',' '=' or spaces, got %q", v)
+				return o, peer, nil, fmt.Errorf("--memif: want ROLE,SOCKET with ROLE server or client and a path without ',' '=' or spaces, got %q", v)
 			}
 			memif = fmt.Sprintf("net_memif0,role=%s,socket=%s,socket-abstract=no", role, sock)
 			o.NoLinkWait = role == "server"
 		case "--mtu":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 576 || n > 9600 {
-				return o, nil, fmt.Errorf("--mtu: want 576..9600, got %q", v)
+				return o, peer, nil, fmt.Errorf("--mtu: want 576..9600, got %q", v)
 			}
 			o.MTU = n
 		case "--tap-peer":
-			if o.tapPeer.Prefix, err = netip.ParsePrefix(v); err != nil || !o.tapPeer.Prefix.Addr().Is4() {
-				return o, nil, fmt.Errorf("--tap-peer: want an IPv4 prefix such as 192.0.2.1/30, got %q", v)
+			if peer.Prefix, err = netip.ParsePrefix(v); err != nil || !peer.Prefix.Addr().Is4() {
+				return o, peer, nil, fmt.Errorf("--tap-peer: want an IPv4 prefix such as 192.0.2.1/30, got %q", v)
 			}
 		default:
 			rest = append(rest, a)
 		}
 	}
-	o.tapPeer.MTU = o.MTU
+	peer.MTU = o.MTU
 	if memif != "" {
 		if !ealSet {
 			// Above MTU 1500 memif's buffers (bsize, 2048 by default) are
@@ -135,9 +130,9 @@ func engineFlags(args []string) (flagOpts, []string, error) {
 		}
 		// A point-to-point link: the peer is on-link, nothing routes.
 		o.Gateway = netip.Addr{}
-		if o.tapPeer.Prefix.IsValid() {
-			return o, nil, fmt.Errorf("--tap-peer with --memif: a memif port has no kernel side")
+		if peer.Prefix.IsValid() {
+			return o, peer, nil, fmt.Errorf("--tap-peer with --memif: a memif port has no kernel side")
 		}
 	}
-	return o, rest, nil
+	return o, peer, rest, nil
 }
