@@ -8,7 +8,7 @@
 // bin/dpdk process one Slot: a tap interface of its own and a /30 of
 // 192.0.2.0/24, kernel side .1, stack .2 (four addresses per slot). The
 // process creates the tap (net_tap vdev) and, with --tap-peer, configures
-// its kernel side before it prints READY.
+// its kernel side (TapPeer) before it prints READY.
 //
 // Kernel processes that a DPDK stack must reach (backends, ceph-mon,
 // haproxy, kernel engines in an interop pair) listen on HostIP, an address
