@@ -43,6 +43,10 @@ func applyLineOpts[T any](p *parser, table map[string]lineOpt[T], t T, who strin
 			p.warnf(o.warn, who, kw)
 		case o.set != nil:
 			if err := o.set(t, kw, arg); err != nil {
+				if w, ok := err.(lineWarning); ok {
+					p.warnf("%s: %s", who, w)
+					continue
+				}
 				return p.errf("%s: %v", who, err)
 			}
 		}
@@ -261,10 +265,14 @@ func (p *parser) parseBind(w []string) error {
 	}
 	if d := p.cfg.Global.DefaultBindSSL; b.SSL.Enabled && len(d) > 0 {
 		// The global defaults first, then the line's own words over them.
+		// Warnings were given for the line's words just above and for the
+		// defaults at their global line: not again.
 		b = Bind{}
+		nw := len(p.cfg.Warnings)
 		if err := applyLineOpts(p, bindOpts, &b, "bind", append(append([]string(nil), d...), w[2:]...)); err != nil {
 			return err
 		}
+		p.cfg.Warnings = p.cfg.Warnings[:nw]
 	}
 	if err := p.finishBindSSL(&b, w[1]); err != nil {
 		return err
