@@ -86,7 +86,7 @@ func parseCiphers(s string) (suites []uint16, interpreted bool, err error) {
 				}
 				continue
 			}
-			return nil, false, fmt.Errorf("unknown cipher %q", part)
+			return nil, false, fmt.Errorf("unknown cipher '%s'", part)
 		}
 	}
 	var out []uint16
@@ -97,7 +97,7 @@ func parseCiphers(s string) (suites []uint16, interpreted bool, err error) {
 	}
 	if len(out) == 0 {
 		if !sawAlias {
-			return nil, false, fmt.Errorf("no usable cipher in %q", s)
+			return nil, false, fmt.Errorf("no usable cipher in '%s'", s)
 		}
 		return nil, false, nil
 	}
@@ -149,7 +149,7 @@ func cipherSuites13Gap(s string) string {
 func checkCipherSuites13(s string) error {
 	for _, n := range strings.Split(s, ":") {
 		if !tls13Suites[n] {
-			return fmt.Errorf("unknown TLS 1.3 cipher suite %q", n)
+			return fmt.Errorf("unknown TLS 1.3 cipher suite '%s'", n)
 		}
 	}
 	return nil

@@ -203,7 +203,7 @@ var bindSSLOpts = mergeOpts(
 	// crypto/tls has no SSLv3 and no knob for these: nothing to change.
 	opts(lineOpt[*Bind]{ignore: true}, "no-sslv3", "prefer-client-ciphers", "no-ca-names"),
 	opts(lineOpt[*Bind]{arg: true, ignore: true}, "npn"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (TLS) is not supported"},
+	opts(lineOpt[*Bind]{fail: "%[1]s: '%[2]s' (TLS) is not supported"},
 		"crt-list", "strict-sni", "curves", "ecdhe", "ca-ignore-err", "crt-ignore-err", "crl-file",
 		"ca-sign-file", "ca-sign-pass", "generate-certificates", "tls-ticket-keys", "ca-verify-file",
 		"no-tlsv13", "ssl-reuse", "sigalgs", "client-sigalgs", "ocsp-update"),
@@ -311,7 +311,7 @@ var serverSSLOpts = mergeOpts(
 	},
 	opts(lineOpt[*Server]{ignore: true}, "no-sslv3", "no-ssl-reuse", "no-tls-tickets", "ssl-reuse", "tls-tickets"),
 	opts(lineOpt[*Server]{arg: true, ignore: true}, "npn"),
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (TLS) is not supported"},
+	opts(lineOpt[*Server]{fail: "%[1]s: '%[2]s' (TLS) is not supported"},
 		"crl-file", "verifyhost", "curves", "sigalgs", "client-sigalgs",
 		"no-tlsv13", "allow-0rtt", "ocsp-update"),
 )
