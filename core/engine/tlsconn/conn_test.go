@@ -528,3 +528,45 @@ func TestPauseEveryRead(t *testing.T) {
 		t.Fatalf("got %d of %d bytes, closed %v (%v)", got.Len(), len(data), srv.closed, srv.err)
 	}
 }
+
+// TestAlertLinger: after a failed handshake whose alert was still queued,
+// the server shuts its write side (alert, then FIN) and, if the peer does
+// not close in turn, closes after AlertLinger; a peer that closes ends it
+// at once.
+func TestAlertLinger(t *testing.T) {
+	for _, peerCloses := range []bool{false, true} {
+		t.Run(fmt.Sprintf("peer-closes=%v", peerCloses), func(t *testing.T) {
+			var srv *recorder
+			r := newRig(t, tlstest.ECDSAP256, memengine.Options{}, func() engine.Handler {
+				srv = &recorder{}
+				return srv
+			})
+			// A handshake record whose ClientHello announces 4 bytes and
+			// holds 2: crypto/tls answers decode_error.
+			c := &rawClient{send: []byte{0x16, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0}}
+			if peerCloses {
+				c.onEOF = func(conn engine.Conn) { _ = conn.Close() }
+			}
+			if _, err := r.e.Dial(r.addr, c, engine.DialOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			r.settle(func() bool { return c.eof || c.closed })
+			if b := c.data.Bytes(); len(b) != 7 || b[0] != 21 || b[5] != 2 || b[6] != 50 {
+				t.Fatalf("client read % x before the FIN, want one fatal decode_error alert", b)
+			}
+			if peerCloses {
+				r.settle(func() bool { return srv.closed })
+			} else {
+				r.e.Settle()
+				if srv.closed {
+					t.Fatal("server closed before AlertLinger though the peer stays")
+				}
+				r.clk.Advance(AlertLinger)
+				r.settle(func() bool { return srv.closed })
+			}
+			if srv.opened || srv.err == nil || !strings.Contains(srv.err.Error(), "handshake") {
+				t.Fatalf("server: opened %v, closed with %v; want a handshake error and no OnOpen", srv.opened, srv.err)
+			}
+		})
+	}
+}
