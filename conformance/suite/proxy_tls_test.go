@@ -352,3 +352,69 @@ var proxyTLSCases = []harness.Case{
 	configErrorCase("proxy-config-ssl-server-no-ca", "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1 ssl\n", 5, "verify is enabled by default but no CA file specified",
 		"server ssl with verification on and no ca-file: exit 2, HAProxy's text"),
 }
+
+func init() { proxyCases = append(proxyCases, proxyTLSAlertCases...) }
+
+// tlsAlertErr runs a crypto/tls handshake with cfg and, when it succeeds
+// (TLS 1.3: a client's handshake ends before the server has checked its
+// certificate), one write and one read: the error the client saw.
+func tlsAlertErr(t *harness.T, addr string, cfg *tls.Config) error {
+	c, err := tlsDial(t, addr, cfg)
+	if err == nil {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write([]byte("x"))
+		_, err = c.Read(make([]byte, 1))
+	}
+	return err
+}
+
+var proxyTLSAlertCases = []harness.Case{
+	pc("proxy-tls-alerts", "spec/proxy.md §11 (alerts: a failed handshake sends its alert before the close)",
+		"the client reads the TLS alert of each failed handshake, as from haproxy (OpenSSL): verify required with a stranger's certificate → unknown CA (TLS 1.3 and 1.2), with none → certificate required (1.3) / handshake failure (1.2); a TLS 1.2 client against ssl-min-ver TLSv1.3 → protocol version; a malformed ClientHello → one fatal decode_error alert record; plain text → no byte back",
+		func(t *harness.T, e harness.Engine) {
+			f := newTLSFiles(t)
+			be := newBackend(t, echo)
+			p := startProxy(t, e, simpleCfg("ssl crt "+f.crtA+" ca-file "+f.caFile+" verify required", "", "", be.addr()))
+			pMin := startProxy(t, e, simpleCfg("ssl crt "+f.crtA+" ssl-min-ver TLSv1.3", "", "", be.addr()))
+			send := func(c *tls.Certificate) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				// Sent whatever the server's list of CAs says.
+				return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return c, nil }
+			}
+			for _, c := range []struct {
+				name, addr, want string
+				cfg              *tls.Config
+			}{
+				{"stranger's certificate", p.Addr(0), "remote error: tls: unknown certificate authority",
+					&tls.Config{GetClientCertificate: send(&f.clientX)}},
+				{"stranger's certificate, TLS 1.2", p.Addr(0), "remote error: tls: unknown certificate authority",
+					&tls.Config{MaxVersion: tls.VersionTLS12, GetClientCertificate: send(&f.clientX)}},
+				{"no certificate", p.Addr(0), "remote error: tls: certificate required", &tls.Config{}},
+				{"no certificate, TLS 1.2", p.Addr(0), "remote error: tls: handshake failure", &tls.Config{MaxVersion: tls.VersionTLS12}},
+				{"TLS 1.2 under ssl-min-ver TLSv1.3", pMin.Addr(0), "remote error: tls: protocol version not supported",
+					&tls.Config{MaxVersion: tls.VersionTLS12}},
+			} {
+				c.cfg.RootCAs, c.cfg.ServerName = f.ca.Pool, "proxy.test"
+				err := tlsAlertErr(t, c.addr, c.cfg)
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("%s: client saw %v, want the alert %q", c.name, err, c.want)
+				}
+			}
+			// A handshake record whose ClientHello announces 4 bytes and
+			// holds 2: alert record (21), any version, length 2, fatal,
+			// decode_error (50).
+			c := dial(t, p.Addr(0), "")
+			_, _ = c.Write([]byte{0x16, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0})
+			seen, err := expectEOF(c, closeWithin)
+			if err != nil || len(seen) != 7 || seen[0] != 21 || seen[3] != 0 || seen[4] != 2 || seen[5] != 2 || seen[6] != 50 {
+				t.Errorf("malformed ClientHello: % x back (%v), want one fatal decode_error alert record", seen, err)
+			}
+			c = dial(t, p.Addr(0), "")
+			_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+			if seen, err := expectEOF(c, closeWithin); err != nil || len(seen) > 0 {
+				t.Errorf("plain text: % x back (%v), want the close alone", seen, err)
+			}
+			if n := be.accepted.Load(); n != 0 {
+				t.Errorf("backend saw %d connections, want 0", n)
+			}
+		}),
+}

@@ -78,6 +78,7 @@ type Conn struct {
 	// yet (guarded by the Limiter's mutex).
 	grantPending bool
 	hsTimer      engine.Timer
+	lingerTimer  engine.Timer // failFlush: the close after the alert
 
 	// Read side.
 	paused  bool   // the upper handler paused reads
@@ -239,7 +240,7 @@ func (c *Conn) handshakeDone(err error) {
 		c.hsTimer = nil
 	}
 	if err != nil {
-		c.fail(fmt.Errorf("tlsconn: handshake with %v: %w", c.raw.RemoteAddr(), err))
+		c.failFlush(fmt.Errorf("tlsconn: handshake with %v: %w", c.raw.RemoteAddr(), err))
 		return
 	}
 	c.tr.mu.Lock()
@@ -308,6 +309,11 @@ func (t *transport) feedOrPause(in []byte) int {
 }
 
 func (c *Conn) rawReadEOF() {
+	if c.st == stClosing && c.lingerTimer != nil {
+		// failFlush: the peer closed after our alert and FIN.
+		_ = c.raw.Close()
+		return
+	}
 	c.tr.setEOF()
 	c.drained = false
 	switch c.st {
@@ -373,6 +379,10 @@ func (c *Conn) rawClose(err error) {
 		c.hsTimer.Stop()
 		c.hsTimer = nil
 	}
+	if c.lingerTimer != nil {
+		c.lingerTimer.Stop()
+		c.lingerTimer = nil
+	}
 	if c.err != nil {
 		err = c.err
 	}
@@ -390,6 +400,40 @@ func (c *Conn) fail(err error) {
 	c.st = stClosing
 	c.err = err
 	_ = c.raw.Close()
+}
+
+// AlertLinger bounds how long a connection that failed with a TLS alert
+// still queued (failFlush) waits for the peer to close after the alert and
+// the FIN, before it is closed anyway.
+const AlertLinger = time.Second
+
+// failFlush is fail for an error after which crypto/tls may have written
+// an alert (a failed handshake, a bad record): the peer must read that
+// alert ("remote error: tls: ..."), as it does from OpenSSL, not just an
+// EOF or a reset. A raw Close discards what is queued, so when the alert
+// has not reached the kernel yet (an engine that queues writes made on the
+// loop, or a full out-queue) the raw side is shut with CloseWrite instead,
+// which sends the queue and then a FIN; the raw connection is closed when
+// the peer's EOF comes, or after AlertLinger. Bytes read meanwhile are
+// discarded. With nothing queued it is fail.
+func (c *Conn) failFlush(err error) {
+	if c.st >= stClosing {
+		return
+	}
+	if len(c.owed) > 0 && c.raw.Write(c.owed) == nil {
+		c.owed = nil
+	}
+	if c.raw.OutQueued() == 0 || len(c.owed) > 0 {
+		c.fail(err)
+		return
+	}
+	c.st = stClosing
+	c.err = err
+	if c.raw.CloseWrite() != nil {
+		_ = c.raw.Close()
+		return
+	}
+	c.lingerTimer = c.raw.AfterFunc(AlertLinger, func() { _ = c.raw.Close() })
 }
 
 // ---- records ----
@@ -510,7 +554,7 @@ func (c *Conn) readRecord() bool {
 	case errors.Is(err, io.EOF):
 		c.tlsEOF = true
 	default:
-		c.fail(fmt.Errorf("tlsconn: read from %v: %w", c.raw.RemoteAddr(), err))
+		c.failFlush(fmt.Errorf("tlsconn: read from %v: %w", c.raw.RemoteAddr(), err))
 		return false
 	}
 	if len(c.plain) == 0 {

@@ -243,10 +243,14 @@ func (c *rawClient) OnOpen(conn engine.Conn) {
 // oversized record each close their connection with a reason, while a
 // session opened before keeps working.
 func TestFailuresCloseOnlyThatConnection(t *testing.T) {
+	var peerRec *recorder // the failing client, where it is a TLS client
 	cases := []struct {
 		name  string
 		setup func(r *rig) (closed func() bool, advance time.Duration)
 		want  string
+		// peer: what the client's OnClose error must say (the alert the
+		// server sent before closing), "" to not check.
+		peer string
 	}{
 		{"garbage", func(r *rig) (func() bool, time.Duration) {
 			c := &rawClient{send: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
@@ -254,14 +258,14 @@ func TestFailuresCloseOnlyThatConnection(t *testing.T) {
 				r.t.Fatal(err)
 			}
 			return func() bool { return c.closed || c.eof }, 0
-		}, "does not look like a TLS handshake"},
+		}, "does not look like a TLS handshake", ""},
 		{"handshake-timeout", func(r *rig) (func() bool, time.Duration) {
 			c := &rawClient{send: []byte{0x16, 0x03, 0x01}} // a hello that never ends
 			if _, err := r.e.Dial(r.addr, c, engine.DialOptions{}); err != nil {
 				r.t.Fatal(err)
 			}
 			return func() bool { return c.closed || c.eof }, 6 * time.Second
-		}, "handshake timeout"},
+		}, "handshake timeout", ""},
 		{"client-cert", func(r *rig) (func() bool, time.Duration) {
 			other := tlstest.MustCA(r.t, tlstest.ECDSAP256, "other CA")
 			leaf := other.MustIssue(r.t, tlstest.ECDSAP256, "client.test")
@@ -269,8 +273,9 @@ func TestFailuresCloseOnlyThatConnection(t *testing.T) {
 			cfg.Certificates = []tls.Certificate{leaf.Cert}
 			c := &recorder{}
 			r.dial(c, cfg)
+			peerRec = c
 			return func() bool { return c.closed || c.eof }, 0
-		}, "certificate"},
+		}, "certificate", "remote error: tls: certificate required"},
 		{"oversized-record", func(r *rig) (func() bool, time.Duration) {
 			c := &recorder{}
 			c.onOpen = func(conn engine.Conn) {
@@ -279,11 +284,13 @@ func TestFailuresCloseOnlyThatConnection(t *testing.T) {
 				_ = conn.(*Conn).Raw().Write(rec)
 			}
 			r.dial(c, r.cli)
+			peerRec = c
 			return func() bool { return c.closed || c.eof }, 0
-		}, "oversized record"},
+		}, "oversized record", "remote error: tls: record overflow"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			peerRec = nil
 			var servers []*recorder
 			r := newRig(t, tlstest.ECDSAP256, memengine.Options{}, func() engine.Handler {
 				e := newEcho()
@@ -310,6 +317,11 @@ func TestFailuresCloseOnlyThatConnection(t *testing.T) {
 			r.settle(func() bool { return servers[1].closed && closed() })
 			if servers[1].err == nil || !strings.Contains(servers[1].err.Error(), tc.want) {
 				t.Fatalf("server closed with %v, want %q", servers[1].err, tc.want)
+			}
+			// memengine queues writes until the loop runs, like gnet: an
+			// alert written just before the close must still arrive.
+			if tc.peer != "" && (peerRec.err == nil || !strings.Contains(peerRec.err.Error(), tc.peer)) {
+				t.Fatalf("client closed with %v, want the alert %q", peerRec.err, tc.peer)
 			}
 			if servers[1].opened && tc.name != "oversized-record" {
 				t.Fatalf("server handler opened for a failed handshake")
@@ -514,5 +526,47 @@ func TestPauseEveryRead(t *testing.T) {
 	}
 	if srv.closed || !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("got %d of %d bytes, closed %v (%v)", got.Len(), len(data), srv.closed, srv.err)
+	}
+}
+
+// TestAlertLinger: after a failed handshake whose alert was still queued,
+// the server shuts its write side (alert, then FIN) and, if the peer does
+// not close in turn, closes after AlertLinger; a peer that closes ends it
+// at once.
+func TestAlertLinger(t *testing.T) {
+	for _, peerCloses := range []bool{false, true} {
+		t.Run(fmt.Sprintf("peer-closes=%v", peerCloses), func(t *testing.T) {
+			var srv *recorder
+			r := newRig(t, tlstest.ECDSAP256, memengine.Options{}, func() engine.Handler {
+				srv = &recorder{}
+				return srv
+			})
+			// A handshake record whose ClientHello announces 4 bytes and
+			// holds 2: crypto/tls answers decode_error.
+			c := &rawClient{send: []byte{0x16, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0}}
+			if peerCloses {
+				c.onEOF = func(conn engine.Conn) { _ = conn.Close() }
+			}
+			if _, err := r.e.Dial(r.addr, c, engine.DialOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			r.settle(func() bool { return c.eof || c.closed })
+			if b := c.data.Bytes(); len(b) != 7 || b[0] != 21 || b[5] != 2 || b[6] != 50 {
+				t.Fatalf("client read % x before the FIN, want one fatal decode_error alert", b)
+			}
+			if peerCloses {
+				r.settle(func() bool { return srv.closed })
+			} else {
+				r.e.Settle()
+				if srv.closed {
+					t.Fatal("server closed before AlertLinger though the peer stays")
+				}
+				r.clk.Advance(AlertLinger)
+				r.settle(func() bool { return srv.closed })
+			}
+			if srv.opened || srv.err == nil || !strings.Contains(srv.err.Error(), "handshake") {
+				t.Fatalf("server: opened %v, closed with %v; want a handshake error and no OnOpen", srv.opened, srv.err)
+			}
+		})
 	}
 }

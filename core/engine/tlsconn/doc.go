@@ -58,5 +58,9 @@
 //     with engine.ErrOutQueueFull, and OnDrained follows once it is sent.
 //
 // Errors (a bad record, a failed handshake, a handshake timeout) close only
-// that connection; the upper handler's OnClose gets the reason.
+// that connection; the upper handler's OnClose gets the reason. The alert
+// crypto/tls writes for a failed handshake or a bad record is sent before
+// the close: if it is still in the raw out-queue, the raw side is shut
+// with CloseWrite (queue, then FIN) and closed at the peer's EOF or after
+// AlertLinger, since a raw Close would discard it.
 package tlsconn

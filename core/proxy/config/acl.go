@@ -200,18 +200,18 @@ func parseCond(words []string, acls map[string]*ACL, warn func(string)) (*Cond, 
 	case "unless":
 		c.Unless = true
 	default:
-		return nil, fmt.Errorf("expects 'if' or 'unless' followed by a condition, got %q", words[0])
+		return nil, fmt.Errorf("expects 'if' or 'unless' followed by a condition, got '%s'", words[0])
 	}
 	words = words[1:]
 	if len(words) == 0 {
-		return nil, fmt.Errorf("missing condition after %q", map[bool]string{false: "if", true: "unless"}[c.Unless])
+		return nil, fmt.Errorf("missing condition after '%s'", map[bool]string{false: "if", true: "unless"}[c.Unless])
 	}
 	var and []Term
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if w == "||" || w == "or" {
 			if len(and) == 0 {
-				return nil, fmt.Errorf("empty alternative before %q", w)
+				return nil, fmt.Errorf("empty alternative before '%s'", w)
 			}
 			c.Or = append(c.Or, and)
 			and = nil
@@ -249,7 +249,7 @@ func parseCond(words []string, acls map[string]*ACL, warn func(string)) (*Cond, 
 		}
 		a, ok := acls[w]
 		if !ok {
-			return nil, fmt.Errorf("no such ACL: %q", w)
+			return nil, fmt.Errorf("no such ACL: '%s'", w)
 		}
 		and = append(and, Term{Neg: neg, ACL: a})
 	}
@@ -265,11 +265,11 @@ func parseCond(words []string, acls map[string]*ACL, warn func(string)) (*Cond, 
 func fillACL(a *ACL, words []string) (warn string, err error) {
 	x, w, err := parseExpr(words)
 	if err != nil {
-		return "", fmt.Errorf("acl %q: %v", a.Name, err)
+		return "", fmt.Errorf("acl '%s': %v", a.Name, err)
 	}
 	a.Exprs = append(a.Exprs, x)
 	if w != "" {
-		w = fmt.Sprintf("acl %q: %s", a.Name, w)
+		w = fmt.Sprintf("acl '%s': %s", a.Name, w)
 	}
 	return w, nil
 }

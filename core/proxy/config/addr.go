@@ -29,21 +29,21 @@ func splitHostPort(s string) (host, port string, err error) {
 		strings.HasPrefix(s, "tcp4@"), strings.HasPrefix(s, "tcp6@"):
 		s = s[strings.IndexByte(s, '@')+1:]
 	case strings.Contains(s, "@"):
-		return "", "", fmt.Errorf("address %q: only TCP addresses are supported (no unix@, abns@, fd@, sockpair@, udp@)", s)
+		return "", "", fmt.Errorf("address '%s': only TCP addresses are supported (no unix@, abns@, fd@, sockpair@, udp@)", s)
 	case strings.HasPrefix(s, "/"):
-		return "", "", fmt.Errorf("address %q: UNIX sockets are not supported", s)
+		return "", "", fmt.Errorf("address '%s': UNIX sockets are not supported", s)
 	}
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return "", "", fmt.Errorf("address %q: missing ']'", s)
+			return "", "", fmt.Errorf("address '%s': missing ']'", s)
 		}
 		host, rest := s[1:end], s[end+1:]
 		if rest == "" {
 			return host, "", nil
 		}
 		if rest[0] != ':' {
-			return "", "", fmt.Errorf("address %q: expects ':' after ']'", s)
+			return "", "", fmt.Errorf("address '%s': expects ':' after ']'", s)
 		}
 		return host, rest[1:], nil
 	}
@@ -76,7 +76,7 @@ func checkHost(host string) error {
 	for i := 0; i < len(host); i++ {
 		c := host[i]
 		if !(c == '-' || c == '.' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return fmt.Errorf("invalid host %q", host)
+			return fmt.Errorf("invalid host '%s'", host)
 		}
 	}
 	return nil
@@ -85,7 +85,7 @@ func checkHost(host string) error {
 func parsePort(s string) (int, error) {
 	p, err := strconv.ParseUint(s, 10, 16)
 	if err != nil {
-		return 0, fmt.Errorf("invalid port %q", s)
+		return 0, fmt.Errorf("invalid port '%s'", s)
 	}
 	return int(p), nil
 }
@@ -100,11 +100,11 @@ func parseBindAddrs(s string) ([]string, error) {
 			return nil, err
 		}
 		if port == "" {
-			return nil, fmt.Errorf("bind address %q: missing port", part)
+			return nil, fmt.Errorf("bind address '%s': missing port", part)
 		}
 		host = normHost(host)
 		if err := checkHost(host); err != nil {
-			return nil, fmt.Errorf("bind address %q: %v", part, err)
+			return nil, fmt.Errorf("bind address '%s': %v", part, err)
 		}
 		lo, hi := port, port
 		if i := strings.IndexByte(port, '-'); i >= 0 {
@@ -112,14 +112,14 @@ func parseBindAddrs(s string) ([]string, error) {
 		}
 		plo, err := parsePort(lo)
 		if err != nil {
-			return nil, fmt.Errorf("bind address %q: %v", part, err)
+			return nil, fmt.Errorf("bind address '%s': %v", part, err)
 		}
 		phi, err := parsePort(hi)
 		if err != nil {
-			return nil, fmt.Errorf("bind address %q: %v", part, err)
+			return nil, fmt.Errorf("bind address '%s': %v", part, err)
 		}
 		if phi < plo || phi-plo >= maxPortRange {
-			return nil, fmt.Errorf("bind address %q: invalid port range (at most %d ports)", part, maxPortRange)
+			return nil, fmt.Errorf("bind address '%s': invalid port range (at most %d ports)", part, maxPortRange)
 		}
 		for p := plo; p <= phi; p++ {
 			out = append(out, net.JoinHostPort(host, strconv.Itoa(p)))
@@ -136,20 +136,20 @@ func parseServerAddr(s string) (host string, port int, err error) {
 		return "", 0, err
 	}
 	if err := checkHost(h); err != nil {
-		return "", 0, fmt.Errorf("server address %q: %v", s, err)
+		return "", 0, fmt.Errorf("server address '%s': %v", s, err)
 	}
 	if p == "" {
 		return h, 0, nil
 	}
 	if strings.HasPrefix(p, "+") || strings.HasPrefix(p, "-") {
-		return "", 0, fmt.Errorf("server address %q: port offsets are not supported", s)
+		return "", 0, fmt.Errorf("server address '%s': port offsets are not supported", s)
 	}
 	port, err = parsePort(p)
 	if err != nil {
-		return "", 0, fmt.Errorf("server address %q: %v", s, err)
+		return "", 0, fmt.Errorf("server address '%s': %v", s, err)
 	}
 	if port == 0 {
-		return "", 0, fmt.Errorf("server address %q: port 0", s)
+		return "", 0, fmt.Errorf("server address '%s': port 0", s)
 	}
 	return h, port, nil
 }
@@ -166,11 +166,11 @@ func parsePrefix(s string) (netip.Prefix, error) {
 			a, err1 := netip.ParseAddr(addr)
 			m, err2 := netip.ParseAddr(mask)
 			if err1 != nil || err2 != nil || !a.Is4() || !m.Is4() {
-				return netip.Prefix{}, fmt.Errorf("invalid network %q", s)
+				return netip.Prefix{}, fmt.Errorf("invalid network '%s'", s)
 			}
 			ones, bits := net.IPMask(m.AsSlice()).Size()
 			if bits == 0 {
-				return netip.Prefix{}, fmt.Errorf("invalid netmask in %q", s)
+				return netip.Prefix{}, fmt.Errorf("invalid netmask in '%s'", s)
 			}
 			return netip.PrefixFrom(a, ones).Masked(), nil
 		}
@@ -181,7 +181,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid address %q", s)
+		return netip.Prefix{}, fmt.Errorf("invalid address '%s'", s)
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil

@@ -3,12 +3,14 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // OpenSSL cipher names that crypto/tls implements, for "ciphers" (TLS 1.0
-// to 1.2). crypto/tls fixes the TLS 1.3 suites; "ciphersuites" is checked
-// and then only warned about.
+// to 1.2). crypto/tls fixes the TLS 1.3 suites; "ciphersuites" is checked,
+// and a list that does not name exactly the suites crypto/tls offers is
+// warned about (cipherSuites13Gap).
 var opensslCiphers = map[string]uint16{
 	"ECDHE-ECDSA-AES128-GCM-SHA256": tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 	"ECDHE-RSA-AES128-GCM-SHA256":   tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -84,7 +86,7 @@ func parseCiphers(s string) (suites []uint16, interpreted bool, err error) {
 				}
 				continue
 			}
-			return nil, false, fmt.Errorf("unknown cipher %q", part)
+			return nil, false, fmt.Errorf("unknown cipher '%s'", part)
 		}
 	}
 	var out []uint16
@@ -95,7 +97,7 @@ func parseCiphers(s string) (suites []uint16, interpreted bool, err error) {
 	}
 	if len(out) == 0 {
 		if !sawAlias {
-			return nil, false, fmt.Errorf("no usable cipher in %q", s)
+			return nil, false, fmt.Errorf("no usable cipher in '%s'", s)
 		}
 		return nil, false, nil
 	}
@@ -108,10 +110,46 @@ var tls13Suites = map[string]bool{
 	"TLS_AES_128_CCM_SHA256": true, "TLS_AES_128_CCM_8_SHA256": true,
 }
 
+// goTLS13Suites are the TLS 1.3 suites crypto/tls offers: all three,
+// always, in an order of its own (AES-GCM first where the CPU has AES
+// instructions); it has no setting to change them and no CCM suite.
+var goTLS13Suites = []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}
+
+// cipherSuites13Gap says what of a valid "ciphersuites" list crypto/tls
+// does not honour: "" when the list names exactly the suites crypto/tls
+// offers (in any order: the effect is the same set; crypto/tls's order
+// decides), else the suites listed that it lacks and those it offers
+// though the list leaves them out.
+func cipherSuites13Gap(s string) string {
+	listed := map[string]bool{}
+	for _, n := range strings.Split(s, ":") {
+		listed[n] = true
+	}
+	var lacks, extra []string
+	for _, n := range strings.Split(s, ":") {
+		if !slices.Contains(goTLS13Suites, n) && !slices.Contains(lacks, n) {
+			lacks = append(lacks, n)
+		}
+	}
+	for _, n := range goTLS13Suites {
+		if !listed[n] {
+			extra = append(extra, n)
+		}
+	}
+	var parts []string
+	if len(lacks) > 0 {
+		parts = append(parts, "not in crypto/tls, never offered: "+strings.Join(lacks, ":"))
+	}
+	if len(extra) > 0 {
+		parts = append(parts, "not listed, offered anyway: "+strings.Join(extra, ":"))
+	}
+	return strings.Join(parts, "; ")
+}
+
 func checkCipherSuites13(s string) error {
 	for _, n := range strings.Split(s, ":") {
 		if !tls13Suites[n] {
-			return fmt.Errorf("unknown TLS 1.3 cipher suite %q", n)
+			return fmt.Errorf("unknown TLS 1.3 cipher suite '%s'", n)
 		}
 	}
 	return nil

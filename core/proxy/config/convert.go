@@ -126,7 +126,7 @@ const maxMapLine = 64 << 10
 func loadMap(path string, m MatchKind) (*mapFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open map file %q: %v", path, err)
+		return nil, fmt.Errorf("failed to open map file '%s': %v", path, err)
 	}
 	defer f.Close()
 	return parseMap(f, path, m)
@@ -160,7 +160,7 @@ func parseMap(f io.Reader, path string, m MatchKind) (*mapFile, error) {
 		case MatchReg:
 			re, err := regexp.Compile(key)
 			if err != nil {
-				return nil, fmt.Errorf("map file %q line %d: regex %q is invalid (%v)", path, line, key, err)
+				return nil, fmt.Errorf("map file '%s' line %d: regex '%s' is invalid (%v)", path, line, key, err)
 			}
 			mf.regs = append(mf.regs, re)
 		}
@@ -168,7 +168,7 @@ func parseMap(f io.Reader, path string, m MatchKind) (*mapFile, error) {
 		mf.vals = append(mf.vals, []byte(val))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("map file %q line %d: %v", path, line+1, err)
+		return nil, fmt.Errorf("map file '%s' line %d: %v", path, line+1, err)
 	}
 	return mf, nil
 }
@@ -247,7 +247,7 @@ func parseConv(word string) (*Conv, error) {
 	}
 	d := converterIndex[name]
 	if d == nil {
-		return nil, fmt.Errorf("unknown converter %q", name)
+		return nil, fmt.Errorf("unknown converter '%s'", name)
 	}
 	var raw []string
 	if hasParen && argText != "" {
@@ -255,12 +255,12 @@ func parseConv(word string) (*Conv, error) {
 	}
 	if len(raw) > len(d.args) {
 		if len(d.args) == 0 {
-			return nil, fmt.Errorf("converter %q does not take arguments", name)
+			return nil, fmt.Errorf("converter '%s' does not take arguments", name)
 		}
-		return nil, fmt.Errorf("converter %q: too many arguments (%d, at most %d)", name, len(raw), len(d.args))
+		return nil, fmt.Errorf("converter '%s': too many arguments (%d, at most %d)", name, len(raw), len(d.args))
 	}
 	if len(raw) < d.minArgs {
-		return nil, fmt.Errorf("converter %q: missing arguments (got %d/%d)", name, len(raw), d.minArgs)
+		return nil, fmt.Errorf("converter '%s': missing arguments (got %d/%d)", name, len(raw), d.minArgs)
 	}
 	c := &Conv{def: d}
 	for _, r := range raw {
@@ -268,7 +268,7 @@ func parseConv(word string) (*Conv, error) {
 	}
 	if d.prepare != nil {
 		if err := d.prepare(c); err != nil {
-			return nil, fmt.Errorf("converter %q: %v", name, err)
+			return nil, fmt.Errorf("converter '%s': %v", name, err)
 		}
 	}
 	return c, nil
@@ -281,7 +281,7 @@ func splitCall(word string) (name, args string, hasParen bool, err error) {
 		return word, "", false, nil
 	}
 	if !strings.HasSuffix(word, ")") {
-		return "", "", false, fmt.Errorf("%q: missing closing ')' after arguments", word[:i])
+		return "", "", false, fmt.Errorf("'%s': missing closing ')' after arguments", word[:i])
 	}
 	return word[:i], word[i+1 : len(word)-1], true, nil
 }

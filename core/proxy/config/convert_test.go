@@ -66,13 +66,13 @@ func TestConverters(t *testing.T) {
 func TestConverterErrors(t *testing.T) {
 	m := writeMap(t, "a b\n")
 	for _, tc := range []struct{ expr, err string }{
-		{"req.ssl_sni,frob", `fetch method "req.ssl_sni": unknown converter "frob"`},
-		{"req.ssl_sni,lower(1)", `fetch method "req.ssl_sni": converter "lower" does not take arguments`},
-		{"req.ssl_sni,map", `fetch method "req.ssl_sni": converter "map": missing arguments (got 0/1)`},
-		{"req.ssl_sni,map(/nonexistent/x.map)", `fetch method "req.ssl_sni": converter "map": failed to open map file "/nonexistent/x.map": open /nonexistent/x.map: no such file or directory`},
-		{"req.ssl_sni,map(" + m + ",a,b)", `fetch method "req.ssl_sni": converter "map": too many arguments (3, at most 2)`},
-		{"req.ssl_sni,map_reg(" + writeMap(t, "a( x\n") + ")", "regex \"a(\" is invalid"},
-		{"req.ssl_sni,map(" + m, `fetch method "req.ssl_sni": "map": missing closing ')' after arguments`},
+		{"req.ssl_sni,frob", `fetch method 'req.ssl_sni': unknown converter 'frob'`},
+		{"req.ssl_sni,lower(1)", `fetch method 'req.ssl_sni': converter 'lower' does not take arguments`},
+		{"req.ssl_sni,map", `fetch method 'req.ssl_sni': converter 'map': missing arguments (got 0/1)`},
+		{"req.ssl_sni,map(/nonexistent/x.map)", `fetch method 'req.ssl_sni': converter 'map': failed to open map file '/nonexistent/x.map': open /nonexistent/x.map: no such file or directory`},
+		{"req.ssl_sni,map(" + m + ",a,b)", `fetch method 'req.ssl_sni': converter 'map': too many arguments (3, at most 2)`},
+		{"req.ssl_sni,map_reg(" + writeMap(t, "a( x\n") + ")", "regex 'a(' is invalid"},
+		{"req.ssl_sni,map(" + m, `fetch method 'req.ssl_sni': 'map': missing closing ')' after arguments`},
 	} {
 		_, err := parseSampleExpr(tc.expr)
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -108,9 +108,9 @@ func TestNameFormat(t *testing.T) {
 		}
 	}
 	for _, bad := range []struct{ name, err string }{
-		{"%[req.ssl_sni", `use_backend "%[req.ssl_sni": missing ']' after "%[req.ssl_sni"`},
-		{"%ci", `use_backend "%ci": only %[...] sample expressions are supported in a dynamic backend name (got "%ci")`},
-		{"%[frob]", `use_backend "%[frob]": unknown fetch method "frob" in ACL expression "frob"`},
+		{"%[req.ssl_sni", `use_backend '%[req.ssl_sni': missing ']' after '%[req.ssl_sni'`},
+		{"%ci", `use_backend '%ci': only %[...] sample expressions are supported in a dynamic backend name (got '%ci')`},
+		{"%[frob]", `use_backend '%[frob]': unknown fetch method 'frob' in ACL expression 'frob'`},
 	} {
 		_, err := parse(t, "frontend f\n bind :1\n use_backend "+bad.name+"\n")
 		if err == nil || !strings.HasSuffix(err.Error(), bad.err) {

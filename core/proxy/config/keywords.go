@@ -54,7 +54,7 @@ type keyword struct {
 	parse func(p *parser, w []string) error
 	// warn and fail are HAProxy-style texts for keywords accepted but not
 	// implemented (the line is ignored with a warning) or refused (an
-	// error). Verbs: %[1]q the keyword, %[2]s the section ("proxy \"x\"").
+	// error). Verbs: '%[1]s' the keyword, %[2]s the section ("proxy 'x'").
 	warn, fail string
 	// ignore: accepted and ignored, silently (it changes nothing for a
 	// TCP proxy here).
@@ -138,14 +138,14 @@ func (p *parser) noCap(k *keyword) error {
 		return p.errf("%s is not supported in a defaults section", label)
 	case "frontend":
 		if strict {
-			return p.errf("%s not allowed because frontend %q has no backend capability", label, s.name)
+			return p.errf("%s not allowed because frontend '%s' has no backend capability", label, s.name)
 		}
-		p.warnf("%s ignored because frontend %q has no backend capability", label, s.name)
+		p.warnf("%s ignored because frontend '%s' has no backend capability", label, s.name)
 	case "backend":
 		if strict {
-			return p.errf("%s not allowed because backend %q has no frontend capability", label, s.name)
+			return p.errf("%s not allowed because backend '%s' has no frontend capability", label, s.name)
 		}
-		p.warnf("%s ignored because backend %q has no frontend capability", label, s.name)
+		p.warnf("%s ignored because backend '%s' has no frontend capability", label, s.name)
 	}
 	return nil
 }
@@ -164,7 +164,7 @@ func (k *keyword) quoted() string {
 	if k.label != "" {
 		return k.label
 	}
-	return fmt.Sprintf("%q", k.name)
+	return fmt.Sprintf("'%s'", k.name)
 }
 
 // Helpers that build table entries for lists of keywords.
@@ -203,8 +203,8 @@ func join(ts ...[]keyword) []keyword {
 
 // HAProxy's texts for keywords accepted but not implemented.
 const (
-	textNeedsHTTP = "%[1]q ignored for %[2]s as it requires HTTP mode"
-	textNotYet    = "%[1]q is not supported yet and is ignored for %[2]s"
+	textNeedsHTTP = "'%[1]s' ignored for %[2]s as it requires HTTP mode"
+	textNotYet    = "'%[1]s' is not supported yet and is ignored for %[2]s"
 )
 
 // globalKeywords are the global section's.
@@ -214,8 +214,8 @@ var globalKeywords = join([]keyword{
 	{name: "hard-stop-after", in: inGlobal, parse: (*parser).globalHardStopAfter},
 	{name: "log", in: inGlobal, parse: (*parser).globalLog},
 	{name: "stats", in: inGlobal, parse: (*parser).globalStats},
-	{name: "maxconnrate", in: inGlobal, warn: "%[1]q is not supported and is ignored: connections are accepted at any rate"},
-	{name: "maxsessrate", in: inGlobal, warn: "%[1]q is not supported and is ignored: sessions are accepted at any rate"},
+	{name: "maxconnrate", in: inGlobal, warn: "'%[1]s' is not supported and is ignored: connections are accepted at any rate"},
+	{name: "maxsessrate", in: inGlobal, warn: "'%[1]s' is not supported and is ignored: sessions are accepted at any rate"},
 	{name: "ca-base", in: inGlobal, parse: (*parser).globalCABase},
 	{name: "crt-base", in: inGlobal, parse: (*parser).globalCrtBase},
 	{name: "ssl-server-verify", in: inGlobal, parse: (*parser).globalSSLServerVerify},
@@ -262,7 +262,7 @@ var proxyKeywords = join([]keyword{
 	{name: "option", in: inProxy, parse: (*parser).parseOption},
 	{name: "no", in: inProxy, parse: (*parser).parseOption},
 	{name: "log", in: inProxy, parse: (*parser).parseLog},
-	{name: "disabled", in: inProxy, warn: "%[1]q: disabled proxies are not supported; the section stays enabled"},
+	{name: "disabled", in: inProxy, warn: "'%[1]s': disabled proxies are not supported; the section stays enabled"},
 	// tcp-check rules: a tcp-mode health check (parse_check.go).
 	{name: "tcp-check", in: inDefaults | inBackend, label: "'tcp-check'", parse: (*parser).parseTCPCheck},
 	{name: "hash-type", in: inDefaults | inBackend, parse: (*parser).parseHashType},
@@ -271,14 +271,14 @@ var proxyKeywords = join([]keyword{
 	{name: "clitimeout", in: inProxy, fail: "the '%[1]s' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'."},
 	{name: "srvtimeout", in: inProxy, fail: "the '%[1]s' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'."},
 	{name: "contimeout", in: inProxy, fail: "the '%[1]s' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'."},
-	{name: "source", in: inProxy, fail: "%[1]q (choosing the source address of server connections) is not supported"},
-	{name: "dispatch", in: inProxy, fail: "%[1]q (a backend address without 'server' lines) is not supported; use a 'server' line"},
-	{name: "transparent", in: inProxy, fail: "%[1]q (connecting to the client's original destination) is not supported"},
+	{name: "source", in: inProxy, fail: "'%[1]s' (choosing the source address of server connections) is not supported"},
+	{name: "dispatch", in: inProxy, fail: "'%[1]s' (a backend address without 'server' lines) is not supported; use a 'server' line"},
+	{name: "transparent", in: inProxy, fail: "'%[1]s' (connecting to the client's original destination) is not supported"},
 	{name: "usesrc", in: inProxy, fail: "'%[1]s' only allowed after a 'source' statement."},
 	// Ignoring these would change what the proxy does without a word.
-	{name: "rate-limit", in: inProxy, warn: "%[1]q is not supported and is ignored for %[2]s: sessions are accepted at any rate"},
-	{name: "persist", in: inProxy, warn: "%[1]q (RDP cookie persistence) is not supported and is ignored for %[2]s"},
-	{name: "filter", in: inProxy, fail: "%[1]q (stream filters: trace, spoe, compression, cache, bwlim) is not supported"},
+	{name: "rate-limit", in: inProxy, warn: "'%[1]s' is not supported and is ignored for %[2]s: sessions are accepted at any rate"},
+	{name: "persist", in: inProxy, warn: "'%[1]s' (RDP cookie persistence) is not supported and is ignored for %[2]s"},
+	{name: "filter", in: inProxy, fail: "'%[1]s' (stream filters: trace, spoe, compression, cache, bwlim) is not supported"},
 	{name: "stick-table", in: inFrontend | inBackend, label: "'stick-table'", parse: (*parser).parseStickTable},
 	{name: "stick", in: inBackend, label: "'stick'", parse: (*parser).parseStick},
 },
@@ -299,9 +299,9 @@ func (p *parser) parseKeyword(w []string) error {
 	k, ok := keywords.lookup(w[0], p.kind)
 	switch {
 	case k == nil && p.kind == "global":
-		return p.errf("unknown keyword %q in global section", w[0])
+		return p.errf("unknown keyword '%s' in 'global' section", w[0])
 	case k == nil:
-		return p.errf("unknown keyword %q in %s section", w[0], p.kind)
+		return p.errf("unknown keyword '%s' in '%s' section", w[0], p.kind)
 	case !ok:
 		return p.noCap(k)
 	}

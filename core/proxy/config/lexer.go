@@ -71,7 +71,7 @@ func splitLine(line string, env func(string) (string, bool)) ([]string, error) {
 		}
 	}
 	if quote != 0 {
-		return nil, fmt.Errorf("unmatched quote %q", string(quote))
+		return nil, fmt.Errorf("unmatched quote (%c)", quote)
 	}
 	if inWord {
 		words = append(words, cur.String())

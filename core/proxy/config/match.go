@@ -120,21 +120,21 @@ flags:
 			m, ok := matchNames[words[i]]
 			if !ok {
 				if unsupportedMatches[words[i]] {
-					return nil, "", fmt.Errorf("matching method %q is not supported (mode tcp)", words[i])
+					return nil, "", fmt.Errorf("matching method '%s' is not supported (mode tcp)", words[i])
 				}
-				return nil, "", fmt.Errorf("unknown matching method %q", words[i])
+				return nil, "", fmt.Errorf("unknown matching method '%s'", words[i])
 			}
 			match, explicit = m, true
 		case "-f", "-M":
-			return nil, "", fmt.Errorf("flag %q (patterns from a file) is not supported", w)
+			return nil, "", fmt.Errorf("flag '%s' (patterns from a file) is not supported", w)
 		default:
-			return nil, "", fmt.Errorf("%q is not a valid ACL option. Please use '--' before any pattern beginning with a '-'", w)
+			return nil, "", fmt.Errorf("'%s' is not a valid ACL option. Please use '--' before any pattern beginning with a '-'", w)
 		}
 	}
 	if !explicit {
 		m, ok := defaultMatch(smp.Out())
 		if !ok {
-			return nil, "", fmt.Errorf("matching method must be specified first (using '-m') when using a sample fetch of this type (%q)", smp.Fetch.name)
+			return nil, "", fmt.Errorf("matching method must be specified first (using '-m') when using a sample fetch of this type ('%s')", smp.Fetch.name)
 		}
 		match = m
 	}
@@ -191,7 +191,7 @@ func (x *Expr) addPatterns(pats []string) error {
 			}
 			re, err := regexp.Compile(expr)
 			if err != nil {
-				return fmt.Errorf("regex %q is invalid (%v)", p, err)
+				return fmt.Errorf("regex '%s' is invalid (%v)", p, err)
 			}
 			x.regs = append(x.regs, re)
 			x.patterns++
@@ -199,11 +199,11 @@ func (x *Expr) addPatterns(pats []string) error {
 	case MatchBin:
 		for _, p := range pats {
 			if len(p)%2 != 0 {
-				return fmt.Errorf("%q: an even number of hex digit is expected", p)
+				return fmt.Errorf("'%s': an even number of hex digit is expected", p)
 			}
 			b, err := hex.DecodeString(p)
 			if err != nil {
-				return fmt.Errorf("%q: an hex digit is expected", p)
+				return fmt.Errorf("'%s': an hex digit is expected", p)
 			}
 			x.strs = append(x.strs, b)
 			x.patterns++
@@ -224,7 +224,7 @@ func (x *Expr) addPatterns(pats []string) error {
 func parseDecimal(s string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a number", s)
+		return 0, fmt.Errorf("'%s' is not a number", s)
 	}
 	return n, nil
 }
@@ -240,7 +240,7 @@ func parseDottedVer(s string) (int64, error) {
 		b, err2 = strconv.ParseUint(min, 10, 16)
 	}
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("%q is not a dotted number", s)
+		return 0, fmt.Errorf("'%s' is not a dotted number", s)
 	}
 	return int64(a<<16 | b), nil
 }

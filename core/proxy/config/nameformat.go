@@ -36,11 +36,11 @@ func parseNameFormat(s string) (*NameFormat, error) {
 		}
 		rest = rest[i:]
 		if !strings.HasPrefix(rest, "%[") {
-			return nil, fmt.Errorf("only %%[...] sample expressions are supported in a dynamic backend name (got %q)", rest)
+			return nil, fmt.Errorf("only %%[...] sample expressions are supported in a dynamic backend name (got '%s')", rest)
 		}
 		end := strings.IndexByte(rest, ']')
 		if end < 0 {
-			return nil, fmt.Errorf("missing ']' after %q", rest)
+			return nil, fmt.Errorf("missing ']' after '%s'", rest)
 		}
 		x, err := parseSampleExpr(rest[2:end])
 		if err != nil {

@@ -106,7 +106,7 @@ func (s *section) who() string {
 	if s.kind == "defaults" {
 		return "the defaults section"
 	}
-	return fmt.Sprintf("proxy %q", s.name)
+	return fmt.Sprintf("proxy '%s'", s.name)
 }
 
 type parser struct {
@@ -210,13 +210,13 @@ func (p *parser) parseLine(w []string) error {
 		return p.startProxy(w)
 	}
 	if ignoredSections[w[0]] {
-		p.warnf("section %q is not supported and is ignored", w[0])
+		p.warnf("section '%s' is not supported and is ignored", w[0])
 		p.kind, p.sec = "ignored", nil
 		return nil
 	}
 	switch p.kind {
 	case "":
-		return p.errf("unknown keyword %q out of section", w[0])
+		return p.errf("unknown keyword '%s' out of section", w[0])
 	case "ignored":
 		return nil
 	}
@@ -230,19 +230,19 @@ func (p *parser) startProxy(w []string) error {
 	}
 	name := w[1]
 	if err := checkProxyName(name); err != nil {
-		return p.errf("%s %q: %v", kind, name, err)
+		return p.errf("%s '%s': %v", kind, name, err)
 	}
 	if len(w) > 2 {
 		if w[2] == "from" {
-			return p.errf("%s %q: named defaults ('from') are not supported", kind, name)
+			return p.errf("%s '%s': named defaults ('from') are not supported", kind, name)
 		}
-		return p.errf("%s %q: unexpected argument %q", kind, name, w[2])
+		return p.errf("%s '%s': unexpected argument '%s'", kind, name, w[2])
 	}
 	// A frontend and a backend may share a name; a listen may not share it
 	// with anything, nor two sections of one kind (HAProxy's rule).
 	if prev, ok := p.names[name]; ok {
 		if prev == kind || prev == "listen" || kind == "listen" || strings.Contains(prev, "+") {
-			return p.errf("%s %q has the same name as another %s", kind, name, strings.Split(prev, "+")[0])
+			return p.errf("%s '%s' has the same name as another %s", kind, name, strings.Split(prev, "+")[0])
 		}
 		p.names[name] = prev + "+" + kind
 	} else {
@@ -283,7 +283,7 @@ func checkProxyName(name string) error {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c == '-' || c == '_' || c == '.' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return fmt.Errorf("character %q is not permitted in a proxy name", c)
+			return fmt.Errorf("character '%c' is not permitted in a proxy name", c)
 		}
 	}
 	return nil
@@ -296,12 +296,12 @@ func (p *parser) finish() error {
 	for _, fe := range c.Frontends {
 		listeners += len(fe.Binds)
 		if len(fe.Binds) == 0 {
-			c.Warnings = append(c.Warnings, Warning{File: fe.Where.File, Line: fe.Where.Line, Msg: fmt.Sprintf("%s %q has no 'bind' directive. Please declare it as a backend if this was intended", strings.Split(p.names[fe.Name], "+")[0], fe.Name)})
+			c.Warnings = append(c.Warnings, Warning{File: fe.Where.File, Line: fe.Where.Line, Msg: fmt.Sprintf("%s '%s' has no 'bind' directive. Please declare it as a backend if this was intended", strings.Split(p.names[fe.Name], "+")[0], fe.Name)})
 		}
 		if fe.defaultBackendName != "" {
 			be := c.Backend(fe.defaultBackendName)
 			if be == nil {
-				return &Error{File: fe.defaultBackendAt.File, Line: fe.defaultBackendAt.Line, Msg: fmt.Sprintf("frontend %q: unable to find required default_backend %q", fe.Name, fe.defaultBackendName)}
+				return &Error{File: fe.defaultBackendAt.File, Line: fe.defaultBackendAt.Line, Msg: fmt.Sprintf("frontend '%s': unable to find required default_backend '%s'", fe.Name, fe.defaultBackendName)}
 			}
 			fe.DefaultBackend = be
 		}
@@ -312,7 +312,7 @@ func (p *parser) finish() error {
 			}
 			u.Backend = c.Backend(u.name)
 			if u.Backend == nil {
-				return &Error{File: u.Where.File, Line: u.Where.Line, Msg: fmt.Sprintf("frontend %q: unable to find required use_backend %q", fe.Name, u.name)}
+				return &Error{File: u.Where.File, Line: u.Where.Line, Msg: fmt.Sprintf("frontend '%s': unable to find required use_backend '%s'", fe.Name, u.name)}
 			}
 		}
 		// A listen section is its own default backend.
@@ -320,7 +320,7 @@ func (p *parser) finish() error {
 			fe.DefaultBackend = c.Backend(fe.Name)
 		}
 		if fe.Timeouts.Client == 0 {
-			c.Warnings = append(c.Warnings, Warning{File: fe.Where.File, Line: fe.Where.Line, Msg: fmt.Sprintf("missing timeouts for frontend %q: 'timeout client' is not set", fe.Name)})
+			c.Warnings = append(c.Warnings, Warning{File: fe.Where.File, Line: fe.Where.Line, Msg: fmt.Sprintf("missing timeouts for frontend '%s': 'timeout client' is not set", fe.Name)})
 		}
 	}
 	if listeners == 0 {
@@ -337,7 +337,7 @@ func (p *parser) finish() error {
 			return err
 		}
 		if be.Timeouts.Connect == 0 || be.Timeouts.Server == 0 {
-			c.Warnings = append(c.Warnings, Warning{File: be.Where.File, Line: be.Where.Line, Msg: fmt.Sprintf("missing timeouts for backend %q: 'timeout connect' and 'timeout server' should be set", be.Name)})
+			c.Warnings = append(c.Warnings, Warning{File: be.Where.File, Line: be.Where.Line, Msg: fmt.Sprintf("missing timeouts for backend '%s': 'timeout connect' and 'timeout server' should be set", be.Name)})
 		}
 	}
 	return p.finishStick()

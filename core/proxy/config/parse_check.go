@@ -175,7 +175,7 @@ func (p *parser) buildCheck(be *Backend) error {
 	case "":
 		if len(c.rules) > 0 {
 			p.cfg.Warnings = append(p.cfg.Warnings, Warning{File: c.rulesAt.File, Line: c.rulesAt.Line,
-				Msg: fmt.Sprintf("backend %q uses tcp-check rules without 'option tcp-check', so the rules are ignored", be.Name)})
+				Msg: fmt.Sprintf("backend '%s' uses tcp-check rules without 'option tcp-check', so the rules are ignored", be.Name)})
 		}
 	case "tcp-check":
 		rules, at := c.rules, c.rulesAt
@@ -184,14 +184,14 @@ func (p *parser) buildCheck(be *Backend) error {
 		}
 		rs, err := tcpcheck.NewRuleset("tcp-check", rules)
 		if err != nil {
-			return &Error{File: at.File, Line: at.Line, Msg: fmt.Sprintf("backend %q: 'tcp-check': %v", be.Name, err)}
+			return &Error{File: at.File, Line: at.Line, Msg: fmt.Sprintf("backend '%s': 'tcp-check': %v", be.Name, err)}
 		}
 		be.Check = rs
 	default:
 		be.Check = c.proto
 		if len(c.rules) > 0 {
 			p.cfg.Warnings = append(p.cfg.Warnings, Warning{File: c.rulesAt.File, Line: c.rulesAt.Line,
-				Msg: fmt.Sprintf("'tcp-check' rules ignored for backend %q: 'option %s' replaces them", be.Name, c.opt)})
+				Msg: fmt.Sprintf("'tcp-check' rules ignored for backend '%s': 'option %s' replaces them", be.Name, c.opt)})
 		}
 	}
 	return nil
@@ -248,7 +248,7 @@ func assignServerIDs(be *Backend) error {
 			continue
 		}
 		if o := used[s.ID]; o != nil {
-			return &Error{File: s.Where.File, Line: s.Where.Line, Msg: fmt.Sprintf("server %q: 'id' : custom id %d already used at %s:%d ('server %s')", s.Name, s.ID, o.Where.File, o.Where.Line, o.Name)}
+			return &Error{File: s.Where.File, Line: s.Where.Line, Msg: fmt.Sprintf("'server %s/%s': 'id' : custom id %d already used at %s:%d ('server %s')", be.Name, s.Name, s.ID, o.Where.File, o.Where.Line, o.Name)}
 		}
 		used[s.ID] = s
 	}

@@ -75,7 +75,7 @@ func (p *parser) parseOption(w []string) error {
 	o, ok := options[name]
 	switch {
 	case !ok:
-		return p.errf("unknown option %q", name)
+		return p.errf("unknown option '%s'", name)
 	case o.ignore:
 	case o.warn != "":
 		p.warnf(o.warn, name, p.sec.who())

@@ -27,7 +27,7 @@ func (p *parser) parseMode(w []string) error {
 	case "health":
 		return p.errf("mode health is not supported (removed from HAProxy 2.4); use mode tcp")
 	}
-	return p.errf("unknown proxy mode %q (expects tcp)", w[1])
+	return p.errf("unknown proxy mode '%s' (expects tcp)", w[1])
 }
 
 func (p *parser) parseDefaultServer(w []string) error {
@@ -60,13 +60,13 @@ func (p *parser) parseBalance(w []string) error {
 	}
 	a, known := balances[w[1]]
 	if !known {
-		return p.errf("unknown balance algorithm %q", w[1])
+		return p.errf("unknown balance algorithm '%s'", w[1])
 	}
 	if !a.ok {
-		return p.errf("balance %q is not supported (roundrobin, static-rr, leastconn, first or source)", w[1])
+		return p.errf("balance '%s' is not supported (roundrobin, static-rr, leastconn, first or source)", w[1])
 	}
 	if len(w) > 2 {
-		return p.errf("balance %s: unexpected argument %q", w[1], w[2])
+		return p.errf("balance %s: unexpected argument '%s'", w[1], w[2])
 	}
 	if p.sec.kind == "defaults" {
 		p.def.balance = a.b
@@ -129,7 +129,7 @@ func (p *parser) parseUseBackend(w []string) error {
 	if strings.Contains(w[1], "%") {
 		f, err := parseNameFormat(w[1])
 		if err != nil {
-			return p.errf("use_backend %q: %v", w[1], err)
+			return p.errf("use_backend '%s': %v", w[1], err)
 		}
 		u.Dynamic, u.name = f, ""
 	}
@@ -148,7 +148,7 @@ func (p *parser) parseACL(w []string) error {
 		return p.errf("'acl' expects a name, a fetch method and patterns")
 	}
 	if _, builtin := predefinedACLs()[w[1]]; builtin {
-		return p.errf("acl %q: name is reserved for a predefined ACL", w[1])
+		return p.errf("acl '%s': name is reserved for a predefined ACL", w[1])
 	}
 	a := s.acls[w[1]]
 	if a == nil {
@@ -214,7 +214,7 @@ func (p *parser) parseTimeout(w []string) error {
 	name := w[1]
 	to, ok := timeouts[name]
 	if !ok {
-		return p.errf("unknown timeout %q (connect, client, server, tunnel, queue, client-fin, server-fin, check)", name)
+		return p.errf("unknown timeout '%s' (connect, client, server, tunnel, queue, client-fin, server-fin, check)", name)
 	}
 	if len(w) != 3 {
 		return p.errf("timeout %s expects one time argument", name)

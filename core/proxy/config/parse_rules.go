@@ -38,7 +38,7 @@ var tcpActions = map[string]tcpAction{
 func simpleAction(a Action) func(p *parser, r *TCPRule, w []string) error {
 	return func(p *parser, r *TCPRule, w []string) error {
 		if len(w) > 1 {
-			return p.errf("'tcp-request %s %s' only accepts 'if' or 'unless' (got %q)", p.ruleSetName, w[0], w[1])
+			return p.errf("'tcp-request %s %s' only accepts 'if' or 'unless' (got '%s')", p.ruleSetName, w[0], w[1])
 		}
 		r.Action = a
 		return nil
@@ -70,7 +70,7 @@ func (p *parser) parseTCPRequest(w []string) error {
 		return p.parseInspectDelay(w)
 	case "connection":
 		if s.fe == nil {
-			p.warnf("'tcp-request connection' ignored because backend %q has no frontend capability", s.name)
+			p.warnf("'tcp-request connection' ignored because backend '%s' has no frontend capability", s.name)
 			return nil
 		}
 		r, err := p.parseTCPRule(w, setConnection)
@@ -96,7 +96,7 @@ func (p *parser) parseTCPRequest(w []string) error {
 	case "session":
 		return p.errf("'tcp-request session' rules are not supported (use 'tcp-request connection' or 'tcp-request content')")
 	}
-	return p.errf("'tcp-request' expects 'inspect-delay', 'connection' or 'content' (got %q)", w[1])
+	return p.errf("'tcp-request' expects 'inspect-delay', 'connection' or 'content' (got '%s')", w[1])
 }
 
 func (p *parser) parseInspectDelay(w []string) error {
@@ -134,7 +134,7 @@ func (p *parser) parseTCPRule(w []string, set ruleSet) (TCPRule, error) {
 		return r, p.parseTrackAction(&r, w[2:])
 	}
 	if !ok || a.sets&set == 0 {
-		return r, p.errf("tcp-request %s: action %q is not supported (%s)", w[1], w[2], actionNames(set))
+		return r, p.errf("tcp-request %s: action '%s' is not supported (%s)", w[1], w[2], actionNames(set))
 	}
 	end := len(w)
 	for i := 3; i < len(w); i++ {

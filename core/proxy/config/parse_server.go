@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -12,9 +11,9 @@ type lineOpt[T any] struct {
 	// arg: the keyword takes the next word as its argument.
 	arg bool
 	// set applies it; its error is prefixed with the line's name
-	// ("server \"s\": ").
+	// ("server 's': ").
 	set func(t T, kw, arg string) error
-	// warn and fail: %[1]s the line's name, %[2]q the keyword.
+	// warn and fail: %[1]s the line's name, '%[2]s' the keyword.
 	warn, fail string
 	ignore     bool
 }
@@ -26,12 +25,12 @@ func applyLineOpts[T any](p *parser, table map[string]lineOpt[T], t T, who strin
 		kw := w[i]
 		o, ok := table[kw]
 		if !ok {
-			return p.errf("%s: unknown keyword %q", who, kw)
+			return p.errf("%s: unknown keyword '%s'", who, kw)
 		}
 		arg := ""
 		if o.arg {
 			if i+1 >= len(w) {
-				return p.errf("%s: %q expects an argument", who, kw)
+				return p.errf("%s: '%s' expects an argument", who, kw)
 			}
 			i++
 			arg = w[i]
@@ -43,6 +42,10 @@ func applyLineOpts[T any](p *parser, table map[string]lineOpt[T], t T, who strin
 			p.warnf(o.warn, who, kw)
 		case o.set != nil:
 			if err := o.set(t, kw, arg); err != nil {
+				if w, ok := err.(lineWarning); ok {
+					p.warnf("%s: %s", who, w)
+					continue
+				}
 				return p.errf("%s: %v", who, err)
 			}
 		}
@@ -99,7 +102,7 @@ var serverOpts = mergeOpts(
 		"port": {arg: true, set: func(s *Server, _, a string) error {
 			n, err := parsePort(a)
 			if err != nil || n == 0 {
-				return fmt.Errorf("port: invalid port %q", a)
+				return fmt.Errorf("port: invalid port '%s'", a)
 			}
 			s.CheckPort = n
 			return nil
@@ -142,20 +145,20 @@ var serverOpts = mergeOpts(
 	// Accepted (HAProxy 2.6 does) but they would change the server's
 	// behaviour: a warning says what happens instead.
 	map[string]lineOpt[*Server]{
-		"slowstart":      {arg: true, warn: "%[1]s: %[2]q is not supported and is ignored: the server takes its full weight at once"},
-		"minconn":        {arg: true, warn: "%[1]s: %[2]q is not supported and is ignored: 'maxconn' applies as is"},
-		"observe":        {arg: true, warn: "%[1]s: %[2]q is not supported and is ignored: only health checks change the server's state"},
-		"track":          {arg: true, warn: "%[1]s: %[2]q is not supported and is ignored: the server's own check (or none) decides its state"},
-		"tfo":            {warn: "%[1]s: %[2]q (TCP Fast Open to the server) is not supported and is ignored"},
+		"slowstart":      {arg: true, warn: "%[1]s: '%[2]s' is not supported and is ignored: the server takes its full weight at once"},
+		"minconn":        {arg: true, warn: "%[1]s: '%[2]s' is not supported and is ignored: 'maxconn' applies as is"},
+		"observe":        {arg: true, warn: "%[1]s: '%[2]s' is not supported and is ignored: only health checks change the server's state"},
+		"track":          {arg: true, warn: "%[1]s: '%[2]s' is not supported and is ignored: the server's own check (or none) decides its state"},
+		"tfo":            {warn: "%[1]s: '%[2]s' (TCP Fast Open to the server) is not supported and is ignored"},
 		"no-tfo":         {ignore: true},
-		"non-stick":      {warn: "%[1]s: %[2]q is not supported and is ignored"},
+		"non-stick":      {warn: "%[1]s: '%[2]s' is not supported and is ignored"},
 		"no-agent-check": {ignore: true},
 	},
 	serverSSLOpts,
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (choosing the source address of server connections) is not supported"}, "source", "usesrc"),
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (PROXY v2 TLVs) is not supported"}, "proxy-v2-options"),
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (connecting through a SOCKS4 proxy) is not supported"}, "socks4"),
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (agent checks) is not supported"}, "agent-check", "agent-port", "agent-send", "agent-addr"),
+	opts(lineOpt[*Server]{fail: "%[1]s: '%[2]s' (choosing the source address of server connections) is not supported"}, "source", "usesrc"),
+	opts(lineOpt[*Server]{fail: "%[1]s: '%[2]s' (PROXY v2 TLVs) is not supported"}, "proxy-v2-options"),
+	opts(lineOpt[*Server]{fail: "%[1]s: '%[2]s' (connecting through a SOCKS4 proxy) is not supported"}, "socks4"),
+	opts(lineOpt[*Server]{fail: "%[1]s: '%[2]s' (agent checks) is not supported"}, "agent-check", "agent-port", "agent-send", "agent-addr"),
 )
 
 // intervalOpt is a check interval: a time greater than 0.
@@ -195,12 +198,12 @@ func (p *parser) parseServerLine(w []string) error {
 	}
 	for _, o := range s.be.Servers {
 		if o.Name == w[1] {
-			return p.errf("server %q: duplicate name in backend %q (first at line %d)", w[1], s.be.Name, o.Where.Line)
+			return p.errf("'server %s/%s': duplicate name in backend '%s' (first at line %d)", s.be.Name, w[1], s.be.Name, o.Where.Line)
 		}
 	}
 	host, port, err := parseServerAddr(w[2])
 	if err != nil {
-		return p.errf("server %q: %v", w[1], err)
+		return p.errf("'server %s/%s': %v", s.be.Name, w[1], err)
 	}
 	srv := p.def.defaultServer
 	if s.defaultServer != nil {
@@ -219,9 +222,11 @@ func (p *parser) parseServerLine(w []string) error {
 
 // serverOptions applies server (or default-server) keywords.
 func (p *parser) serverOptions(srv *Server, w []string, isDefault bool) error {
-	who := "server " + strconv.Quote(srv.Name)
-	if isDefault {
-		who = "default-server"
+	who := "default-server"
+	if !isDefault {
+		// HAProxy's name for the line: 'server backend/name'.
+		who = fmt.Sprintf("'server %s/%s'", p.sec.be.Name, srv.Name)
+	} else {
 		for _, kw := range w {
 			if kw == "id" {
 				return p.errf("default-server: 'id' is not supported in default-server sections")
@@ -240,11 +245,11 @@ var bindOpts = mergeOpts(
 	opts(lineOpt[*Bind]{arg: true, ignore: true}, "name", "id", "backlog", "maxconn", "nice", "process", "thread",
 		"mss", "tcp-ut", "level", "mode", "user", "group", "gid", "uid"),
 	bindSSLOpts,
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (binding addresses the host does not own) is not supported"}, "transparent"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (binding to one network interface) is not supported"}, "interface"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (network namespaces) is not supported"}, "namespace"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (choosing the multiplexer protocol) is not supported"}, "proto"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (QUIC) is not supported"}, "quic-cc-algo"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: '%[2]s' (binding addresses the host does not own) is not supported"}, "transparent"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: '%[2]s' (binding to one network interface) is not supported"}, "interface"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: '%[2]s' (network namespaces) is not supported"}, "namespace"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: '%[2]s' (choosing the multiplexer protocol) is not supported"}, "proto"),
+	opts(lineOpt[*Bind]{fail: "%[1]s: '%[2]s' (QUIC) is not supported"}, "quic-cc-algo"),
 )
 
 func (p *parser) parseBind(w []string) error {
@@ -261,10 +266,14 @@ func (p *parser) parseBind(w []string) error {
 	}
 	if d := p.cfg.Global.DefaultBindSSL; b.SSL.Enabled && len(d) > 0 {
 		// The global defaults first, then the line's own words over them.
+		// Warnings were given for the line's words just above and for the
+		// defaults at their global line: not again.
 		b = Bind{}
+		nw := len(p.cfg.Warnings)
 		if err := applyLineOpts(p, bindOpts, &b, "bind", append(append([]string(nil), d...), w[2:]...)); err != nil {
 			return err
 		}
+		p.cfg.Warnings = p.cfg.Warnings[:nw]
 	}
 	if err := p.finishBindSSL(&b, w[1]); err != nil {
 		return err

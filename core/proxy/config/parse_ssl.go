@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"strings"
 )
 
 // Global TLS keywords.
@@ -128,15 +129,32 @@ func ciphersOpt[T any](set func(t T, suites []uint16, text string)) lineOpt[T] {
 	}}
 }
 
+// ciphersuitesOpt checks a "ciphersuites" list and stores its text
+// (field nil: not stored). crypto/tls cannot be told which TLS 1.3 suites
+// to offer, so a list that does not name exactly the ones it offers gets
+// one warning, at the line that wrote it, saying what is not honoured.
 func ciphersuitesOpt[T any](field func(T) *string) lineOpt[T] {
 	return lineOpt[T]{arg: true, set: func(t T, _, a string) error {
 		if err := checkCipherSuites13(a); err != nil {
 			return fmt.Errorf("unable to set TLS 1.3 cipher suites to '%s' (%v).", a, err)
 		}
-		*field(t) = a
+		if field != nil {
+			*field(t) = a
+		}
+		if gap := cipherSuites13Gap(a); gap != "" {
+			return lineWarning(fmt.Sprintf("ciphersuites '%s' not honoured: crypto/tls cannot choose TLS 1.3 suites and offers %s (%s)",
+				a, strings.Join(goTLS13Suites, ":"), gap))
+		}
 		return nil
 	}}
 }
+
+// lineWarning is returned by a lineOpt's set for a word that is applied
+// (or accepted) but deserves a warning: applyLineOpts reports it with the
+// line's file:line and goes on.
+type lineWarning string
+
+func (w lineWarning) Error() string { return string(w) }
 
 var (
 	bindMin = func(b *Bind) *uint16 { return &b.SSL.MinVersion }
@@ -185,7 +203,7 @@ var bindSSLOpts = mergeOpts(
 	// crypto/tls has no SSLv3 and no knob for these: nothing to change.
 	opts(lineOpt[*Bind]{ignore: true}, "no-sslv3", "prefer-client-ciphers", "no-ca-names"),
 	opts(lineOpt[*Bind]{arg: true, ignore: true}, "npn"),
-	opts(lineOpt[*Bind]{fail: "%[1]s: %[2]q (TLS) is not supported"},
+	opts(lineOpt[*Bind]{fail: "%[1]s: '%[2]s' (TLS) is not supported"},
 		"crt-list", "strict-sni", "curves", "ecdhe", "ca-ignore-err", "crt-ignore-err", "crl-file",
 		"ca-sign-file", "ca-sign-pass", "generate-certificates", "tls-ticket-keys", "ca-verify-file",
 		"no-tlsv13", "ssl-reuse", "sigalgs", "client-sigalgs", "ocsp-update"),
@@ -231,9 +249,6 @@ func (p *parser) finishBindSSL(b *Bind, addr string) error {
 		if _, interpreted, _ := parseCiphers(b.SSL.Ciphers); !interpreted {
 			p.warnf("bind %s: ciphers '%s': OpenSSL cipher classes are not interpreted; crypto/tls's choice of suites is used for what they name", addr, b.SSL.Ciphers)
 		}
-	}
-	if b.SSL.CipherSuites13 != "" {
-		p.warnf("bind %s: ciphersuites '%s' ignored: crypto/tls does not let TLS 1.3 suites be chosen", addr, b.SSL.CipherSuites13)
 	}
 	return nil
 }
@@ -292,16 +307,11 @@ var serverSSLOpts = mergeOpts(
 		"no-tlsv11":    floorOpt(tls.VersionTLS12, srvMin),
 		"no-tlsv12":    floorOpt(tls.VersionTLS13, srvMin),
 		"ciphers":      ciphersOpt(func(s *Server, l []uint16, _ string) { s.SSL.CipherSuites = l }),
-		"ciphersuites": {arg: true, set: func(s *Server, _, a string) error {
-			if err := checkCipherSuites13(a); err != nil {
-				return fmt.Errorf("unable to set TLS 1.3 cipher suites to '%s' (%v).", a, err)
-			}
-			return nil
-		}},
+		"ciphersuites": ciphersuitesOpt[*Server](nil),
 	},
 	opts(lineOpt[*Server]{ignore: true}, "no-sslv3", "no-ssl-reuse", "no-tls-tickets", "ssl-reuse", "tls-tickets"),
 	opts(lineOpt[*Server]{arg: true, ignore: true}, "npn"),
-	opts(lineOpt[*Server]{fail: "%[1]s: %[2]q (TLS) is not supported"},
+	opts(lineOpt[*Server]{fail: "%[1]s: '%[2]s' (TLS) is not supported"},
 		"crl-file", "verifyhost", "curves", "sigalgs", "client-sigalgs",
 		"no-tlsv13", "allow-0rtt", "ocsp-update"),
 )

@@ -147,7 +147,7 @@ var statsSocketOpts = mergeOpts(
 	opts(lineOpt[*StatsSocket]{arg: true, ignore: true}, "user", "group", "uid", "gid", "name", "id",
 		"process", "thread", "nice", "severity-output", "backlog"),
 	opts(lineOpt[*StatsSocket]{ignore: true}, "accept-proxy", "v4v6", "v6only", "defer-accept"),
-	opts(lineOpt[*StatsSocket]{fail: "%[1]s: %[2]q (TLS) is not supported"}, "ssl", "crt", "ca-file", "verify"),
+	opts(lineOpt[*StatsSocket]{fail: "%[1]s: '%[2]s' (TLS) is not supported"}, "ssl", "crt", "ca-file", "verify"),
 )
 
 func (p *parser) statsSocket(w []string) error {
@@ -164,14 +164,14 @@ func (p *parser) statsSocket(w []string) error {
 		}
 	case strings.HasPrefix(addr, "abns@"), strings.HasPrefix(addr, "fd@"), strings.HasPrefix(addr, "sockpair@"),
 		strings.HasPrefix(addr, "udp"), strings.HasPrefix(addr, "quic"):
-		return p.errf("'stats socket': address %q is not supported (a UNIX socket path or a TCP host:port)", addr)
+		return p.errf("'stats socket': address '%s' is not supported (a UNIX socket path or a TCP host:port)", addr)
 	default:
 		addrs, err := parseBindAddrs(addr)
 		if err != nil {
 			return p.errf("'stats socket': %v", err)
 		}
 		if len(addrs) != 1 {
-			return p.errf("'stats socket': %q names several addresses; use one per 'stats socket' line", addr)
+			return p.errf("'stats socket': '%s' names several addresses; use one per 'stats socket' line", addr)
 		}
 		s.Network, s.Addr = "tcp", addrs[0]
 	}

@@ -166,41 +166,41 @@ backend be2
 
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ cfg, want string }{
-		{"frontend f\n bind :1\n frobnicate\n", `cfg:3: unknown keyword "frobnicate" in frontend section`},
-		{"backend b\n\n\n frobnicate x\n", `cfg:4: unknown keyword "frobnicate" in backend section`},
-		{"global\n frob\n", `cfg:2: unknown keyword "frob" in global section`},
-		{"maxconn 1\n", `cfg:1: unknown keyword "maxconn" out of section`},
+		{"frontend f\n bind :1\n frobnicate\n", `cfg:3: unknown keyword 'frobnicate' in 'frontend' section`},
+		{"backend b\n\n\n frobnicate x\n", `cfg:4: unknown keyword 'frobnicate' in 'backend' section`},
+		{"global\n frob\n", `cfg:2: unknown keyword 'frob' in 'global' section`},
+		{"maxconn 1\n", `cfg:1: unknown keyword 'maxconn' out of section`},
 		{"defaults\n mode http\n", "cfg:2: mode http is not supported: this proxy implements mode tcp only"},
-		{"listen l\n bind :1\n timeout client 10x\n", `cfg:3: timeout client: invalid time "10x": unknown unit "x" (us, ms, s, m, h, d)`},
-		{"listen l\n bind :1\n timeout client 3000000s\n", `cfg:3: timeout client: timer overflow in "3000000s": the largest time is 2147483647ms`},
-		{"listen l\n bind :1\n timeout frob 1s\n", `cfg:3: unknown timeout "frob" (connect, client, server, tunnel, queue, client-fin, server-fin, check)`},
-		{"frontend f\n bind :1\n default_backend nope\n", `cfg:3: frontend "f": unable to find required default_backend "nope"`},
-		{"frontend f\n bind :1\n use_backend nope\n", `cfg:3: frontend "f": unable to find required use_backend "nope"`},
-		{"frontend f\n bind :1\n tcp-request connection reject if nope\n", `cfg:3: tcp-request connection reject: no such ACL: "nope"`},
-		{"frontend f\n bind :1\n tcp-request connection frob\n", `cfg:3: tcp-request connection: action "frob" is not supported (accept, reject, sc-inc-gpc0, silent-drop, track-sc0, track-sc1 or track-sc2)`},
+		{"listen l\n bind :1\n timeout client 10x\n", `cfg:3: timeout client: invalid time '10x': unknown unit 'x' (us, ms, s, m, h, d)`},
+		{"listen l\n bind :1\n timeout client 3000000s\n", `cfg:3: timeout client: timer overflow in '3000000s': the largest time is 2147483647ms`},
+		{"listen l\n bind :1\n timeout frob 1s\n", `cfg:3: unknown timeout 'frob' (connect, client, server, tunnel, queue, client-fin, server-fin, check)`},
+		{"frontend f\n bind :1\n default_backend nope\n", `cfg:3: frontend 'f': unable to find required default_backend 'nope'`},
+		{"frontend f\n bind :1\n use_backend nope\n", `cfg:3: frontend 'f': unable to find required use_backend 'nope'`},
+		{"frontend f\n bind :1\n tcp-request connection reject if nope\n", `cfg:3: tcp-request connection reject: no such ACL: 'nope'`},
+		{"frontend f\n bind :1\n tcp-request connection frob\n", `cfg:3: tcp-request connection: action 'frob' is not supported (accept, reject, sc-inc-gpc0, silent-drop, track-sc0, track-sc1 or track-sc2)`},
 		{"frontend f\n bind :1\n tcp-request content track-sc0 src\n", `cfg:3: Proxy 'f': unable to find table 'f' referenced by track-sc0.`},
-		{"frontend f\n bind :1\n acl a src 10.0.0.300\n", `cfg:3: acl "a": invalid address "10.0.0.300"`},
-		{"frontend f\n acl a hdr(host) x\n", `cfg:2: acl "a": unknown fetch method "hdr" in ACL expression "hdr(host)"`},
+		{"frontend f\n bind :1\n acl a src 10.0.0.300\n", `cfg:3: acl 'a': invalid address '10.0.0.300'`},
+		{"frontend f\n acl a hdr(host) x\n", `cfg:2: acl 'a': unknown fetch method 'hdr' in ACL expression 'hdr(host)'`},
 		{"frontend f\n mode tcp\n", `cfg: configuration has no listener (no 'bind' in any frontend or listen section)`},
-		{"frontend f\n bind :1\n server s 1.2.3.4:5\n", `cfg:3: 'server' not allowed because frontend "f" has no backend capability`},
-		{"backend b\n server s 1.2.3.4:80 port 0\n", `cfg:2: server "s": port: invalid port "0"`},
-		{"frontend f\n bind 1.2.3.4\n", `cfg:2: bind: bind address "1.2.3.4": missing port`},
-		{"frontend f\n bind :99999\n", `cfg:2: bind: bind address ":99999": invalid port "99999"`},
+		{"frontend f\n bind :1\n server s 1.2.3.4:5\n", `cfg:3: 'server' not allowed because frontend 'f' has no backend capability`},
+		{"backend b\n server s 1.2.3.4:80 port 0\n", `cfg:2: 'server b/s': port: invalid port '0'`},
+		{"frontend f\n bind 1.2.3.4\n", `cfg:2: bind: bind address '1.2.3.4': missing port`},
+		{"frontend f\n bind :99999\n", `cfg:2: bind: bind address ':99999': invalid port '99999'`},
 		{"frontend f\n bind :1 ssl crt x.pem\n", `cfg:2: bind: unable to stat SSL certificate from file 'x.pem' : No such file or directory.`},
-		{"frontend f\n bind :1 frob\n", `cfg:2: bind: unknown keyword "frob"`},
-		{"backend b\n server s 1.2.3.4:80 frob\n", `cfg:2: server "s": unknown keyword "frob"`},
-		{"backend b\n server s 1.2.3.4:80 weight 300\n", `cfg:2: server "s": weight: invalid number "300" (expects an integer from 0 to 256)`},
-		{"backend b\n server s 1.2.3.4:80 inter\n", `cfg:2: server "s": "inter" expects an argument`},
-		{"backend b\n server s 1.2.3.4:80\n server s 1.2.3.5:80\n", `cfg:3: server "s": duplicate name in backend "b" (first at line 2)`},
-		{"backend b\n server s unix@/x\n", `cfg:2: server "s": address "unix@/x": only TCP addresses are supported (no unix@, abns@, fd@, sockpair@, udp@)`},
-		{"backend b\n balance uri\n", `cfg:2: balance "uri" is not supported (roundrobin, static-rr, leastconn, first or source)`},
-		{"backend b\nbackend b\n", `cfg:2: backend "b" has the same name as another backend`},
-		{"listen b\n bind :1\nbackend b\n", `cfg:3: backend "b" has the same name as another listen`},
+		{"frontend f\n bind :1 frob\n", `cfg:2: bind: unknown keyword 'frob'`},
+		{"backend b\n server s 1.2.3.4:80 frob\n", `cfg:2: 'server b/s': unknown keyword 'frob'`},
+		{"backend b\n server s 1.2.3.4:80 weight 300\n", `cfg:2: 'server b/s': weight: invalid number '300' (expects an integer from 0 to 256)`},
+		{"backend b\n server s 1.2.3.4:80 inter\n", `cfg:2: 'server b/s': 'inter' expects an argument`},
+		{"backend b\n server s 1.2.3.4:80\n server s 1.2.3.5:80\n", `cfg:3: 'server b/s': duplicate name in backend 'b' (first at line 2)`},
+		{"backend b\n server s unix@/x\n", `cfg:2: 'server b/s': address 'unix@/x': only TCP addresses are supported (no unix@, abns@, fd@, sockpair@, udp@)`},
+		{"backend b\n balance uri\n", `cfg:2: balance 'uri' is not supported (roundrobin, static-rr, leastconn, first or source)`},
+		{"backend b\nbackend b\n", `cfg:2: backend 'b' has the same name as another backend`},
+		{"listen b\n bind :1\nbackend b\n", `cfg:3: backend 'b' has the same name as another listen`},
 		{"defaults\n bind :1\n", "cfg:2: 'bind' is not supported in a defaults section"},
 		{"defaults\n server s 1.2.3.4:5\n", "cfg:2: 'server' is not supported in a defaults section"},
-		{"defaults\n option frob\n", `cfg:2: unknown option "frob"`},
-		{"global\n tune.bufsize 12q\n", `cfg:2: tune.bufsize: invalid size "12q"`},
-		{"global\n maxconn \"unterminated\n", `cfg:2: unmatched quote "\""`},
+		{"defaults\n option frob\n", `cfg:2: unknown option 'frob'`},
+		{"global\n tune.bufsize 12q\n", `cfg:2: tune.bufsize: invalid size '12q'`},
+		{"global\n maxconn \"unterminated\n", `cfg:2: unmatched quote (")`},
 	} {
 		_, err := parse(t, tc.cfg)
 		var pe *Error
@@ -216,12 +216,12 @@ func TestParseErrors(t *testing.T) {
 
 func TestParseWarnings(t *testing.T) {
 	for _, tc := range []struct{ cfg, want string }{
-		{"frontend g\n timeout client 1s\nfrontend f\n bind :1\n timeout client 1s\n", `cfg:1: warning: frontend "g" has no 'bind' directive. Please declare it as a backend if this was intended`},
-		{"frontend f\n bind :1\n timeout client 1s\n balance roundrobin\n", `cfg:4: warning: "balance" ignored because frontend "f" has no backend capability`},
-		{"listen l\n bind :1\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n option httplog\n", `cfg:6: warning: option httplog not usable with proxy "l" (needs 'mode http'); falling back to 'option tcplog'`},
-		{"listen l\n bind :1\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n option forwardfor\n", `cfg:6: warning: option forwardfor ignored for proxy "l" as it requires HTTP mode`},
-		{"listen l\n bind :1\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n http-request deny\n", `cfg:6: warning: "http-request" ignored for proxy "l" as it requires HTTP mode`},
-		{"frontend f\n bind :1\n", `cfg:1: warning: missing timeouts for frontend "f": 'timeout client' is not set`},
+		{"frontend g\n timeout client 1s\nfrontend f\n bind :1\n timeout client 1s\n", `cfg:1: warning: frontend 'g' has no 'bind' directive. Please declare it as a backend if this was intended`},
+		{"frontend f\n bind :1\n timeout client 1s\n balance roundrobin\n", `cfg:4: warning: 'balance' ignored because frontend 'f' has no backend capability`},
+		{"listen l\n bind :1\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n option httplog\n", `cfg:6: warning: option httplog not usable with proxy 'l' (needs 'mode http'); falling back to 'option tcplog'`},
+		{"listen l\n bind :1\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n option forwardfor\n", `cfg:6: warning: option forwardfor ignored for proxy 'l' as it requires HTTP mode`},
+		{"listen l\n bind :1\n timeout client 1s\n timeout connect 1s\n timeout server 1s\n http-request deny\n", `cfg:6: warning: 'http-request' ignored for proxy 'l' as it requires HTTP mode`},
+		{"frontend f\n bind :1\n", `cfg:1: warning: missing timeouts for frontend 'f': 'timeout client' is not set`},
 	} {
 		c, err := parse(t, tc.cfg)
 		if err != nil {
@@ -246,7 +246,7 @@ func TestParseMultipleFiles(t *testing.T) {
 		t.Errorf("config = %+v", c)
 	}
 	_, err = Parse([]File{{Name: "a.cfg", Data: []byte("global\n")}, {Name: "b.cfg", Data: []byte("\n maxconn 1\n")}}, Options{})
-	if err == nil || err.Error() != `b.cfg:2: unknown keyword "maxconn" out of section` {
+	if err == nil || err.Error() != `b.cfg:2: unknown keyword 'maxconn' out of section` {
 		t.Errorf("section carried across files: %v", err)
 	}
 }

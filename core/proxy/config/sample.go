@@ -243,17 +243,17 @@ func parseSampleExpr(word string) (*SampleExpr, error) {
 	}
 	f := fetchIndex[name]
 	if f == nil {
-		return nil, fmt.Errorf("unknown fetch method %q in ACL expression %q", name, word)
+		return nil, fmt.Errorf("unknown fetch method '%s' in ACL expression '%s'", name, word)
 	}
 	_, argText, hasParen, err := splitCall(call)
 	if err != nil {
-		return nil, fmt.Errorf("fetch method %q: missing closing ')' after arguments", name)
+		return nil, fmt.Errorf("fetch method '%s': missing closing ')' after arguments", name)
 	}
 	e := &SampleExpr{Fetch: f, text: word}
 	for _, cw := range parts[1:] {
 		c, err := parseConv(cw)
 		if err != nil {
-			return nil, fmt.Errorf("fetch method %q: %v", name, err)
+			return nil, fmt.Errorf("fetch method '%s': %v", name, err)
 		}
 		e.Convs = append(e.Convs, c)
 	}
@@ -263,15 +263,15 @@ func parseSampleExpr(word string) (*SampleExpr, error) {
 	}
 	if len(raw) > len(f.args) {
 		if len(f.args) == 0 {
-			return nil, fmt.Errorf("fetch method %q does not take arguments", name)
+			return nil, fmt.Errorf("fetch method '%s' does not take arguments", name)
 		}
-		return nil, fmt.Errorf("fetch method %q: too many arguments (%d, at most %d)", name, len(raw), len(f.args))
+		return nil, fmt.Errorf("fetch method '%s': too many arguments (%d, at most %d)", name, len(raw), len(f.args))
 	}
 	if len(raw) < f.minArgs {
 		if len(raw) == 0 {
-			return nil, fmt.Errorf("fetch method %q: expected type '%s' at position 1, but got nothing", name, f.args[0])
+			return nil, fmt.Errorf("fetch method '%s': expected type '%s' at position 1, but got nothing", name, f.args[0])
 		}
-		return nil, fmt.Errorf("fetch method %q: missing arguments (got %d/%d), type '%s' expected", name, len(raw), f.minArgs, f.args[len(raw)])
+		return nil, fmt.Errorf("fetch method '%s': missing arguments (got %d/%d), type '%s' expected", name, len(raw), f.minArgs, f.args[len(raw)])
 	}
 	for i, r := range raw {
 		var a Arg
@@ -280,7 +280,7 @@ func parseSampleExpr(word string) (*SampleExpr, error) {
 			// Below 2^31, as HAProxy's, so offset+length cannot overflow.
 			n, err := strconv.ParseInt(strings.TrimSpace(r), 10, 32)
 			if err != nil || n < 0 {
-				return nil, fmt.Errorf("fetch method %q: failed to parse %q as type 'integer' at position %d", name, r, i+1)
+				return nil, fmt.Errorf("fetch method '%s': failed to parse '%s' as type 'integer' at position %d", name, r, i+1)
 			}
 			a.Int = n
 		case ArgStr:
@@ -290,7 +290,7 @@ func parseSampleExpr(word string) (*SampleExpr, error) {
 	}
 	if f.check != nil {
 		if err := f.check(e.Args); err != nil {
-			return nil, fmt.Errorf("fetch method %q: %v", name, err)
+			return nil, fmt.Errorf("fetch method '%s': %v", name, err)
 		}
 	}
 	return e, nil

@@ -139,7 +139,7 @@ func parseALPN(s string) ([]string, error) {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p == "" || len(p) > 255 {
-			return nil, fmt.Errorf("'alpn' : invalid protocol name %q in %q", p, s)
+			return nil, fmt.Errorf("'alpn' : invalid protocol name '%s' in '%s'", p, s)
 		}
 		out = append(out, p)
 	}

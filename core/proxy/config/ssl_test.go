@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,15 +114,15 @@ func TestSSLErrors(t *testing.T) {
 		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " verify bogus\n", `cfg:2: bind: 'verify' : unknown verify method 'bogus', only 'none', 'optional', and 'required' are supported`},
 		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " ssl-min-ver TLSv1.4\n", `cfg:2: bind: 'TLSv1.4' : unknown ssl/tls version`},
 		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.2\n", `cfg:2: Proxy 'f': all SSL/TLS versions are disabled for bind ':9' at [cfg:2].`},
-		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " ciphers NOPE\n", `cfg:2: bind: unable to set SSL cipher list to 'NOPE' (unknown cipher "NOPE").`},
-		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " ciphersuites NOPE\n", `cfg:2: bind: unable to set TLS 1.3 cipher suites to 'NOPE' (unknown TLS 1.3 cipher suite "NOPE").`},
+		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " ciphers NOPE\n", `cfg:2: bind: unable to set SSL cipher list to 'NOPE' (unknown cipher 'NOPE').`},
+		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " ciphersuites NOPE\n", `cfg:2: bind: unable to set TLS 1.3 cipher suites to 'NOPE' (unknown TLS 1.3 cipher suite 'NOPE').`},
 		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " ca-file " + p("nope.pem") + "\n", `cfg:2: bind: Couldn't open the ca-file '` + p("nope.pem") + `' (No such file or directory).`},
-		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " strict-sni\n", `cfg:2: bind: "strict-sni" (TLS) is not supported`},
+		{"frontend f\n bind :9 ssl crt " + p("a.pem") + " strict-sni\n", `cfg:2: bind: 'strict-sni' (TLS) is not supported`},
 		{"backend b\n server s 1.2.3.4:5 ssl\n", `cfg:2: 'server b/s' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.`},
-		{"backend b\n server s 1.2.3.4:5 ssl verify bogus\n", `cfg:2: server "s": 'verify' : unknown verify method 'bogus', only 'none' and 'required' are supported.`},
+		{"backend b\n server s 1.2.3.4:5 ssl verify bogus\n", `cfg:2: 'server b/s': 'verify' : unknown verify method 'bogus', only 'none' and 'required' are supported.`},
 		{"backend b\n server s 1.2.3.4:5 ssl verify required ca-file " + p("nope.pem") + "\n", `cfg:2: 'server b/s' : Couldn't open the ca-file '` + p("nope.pem") + `' (No such file or directory).`},
-		{"backend b\n server s 1.2.3.4:5 ssl verify none sni frob(x)\n", `cfg:2: server "s": error detected while parsing sni expression : unknown fetch method 'frob'`},
-		{"backend b\n server s 1.2.3.4:5 ssl verify none verifyhost x\n", `cfg:2: server "s": "verifyhost" (TLS) is not supported`},
+		{"backend b\n server s 1.2.3.4:5 ssl verify none sni frob(x)\n", `cfg:2: 'server b/s': error detected while parsing sni expression : unknown fetch method 'frob'`},
+		{"backend b\n server s 1.2.3.4:5 ssl verify none verifyhost x\n", `cfg:2: 'server b/s': 'verifyhost' (TLS) is not supported`},
 		{"global\n ssl-server-verify maybe\n", `cfg:2: 'ssl-server-verify' expects 'none' or 'required' as argument.`},
 		{"global\n crt-base\n", `cfg:2: global statement 'crt-base' expects a directory path as an argument.`},
 	} {
@@ -144,11 +145,61 @@ func TestSSLWarnings(t *testing.T) {
 		got = append(got, w.String())
 	}
 	want := []string{
+		"cfg:2: warning: bind: ciphersuites 'TLS_AES_128_GCM_SHA256' not honoured: crypto/tls cannot choose TLS 1.3 suites and offers " + go13 + " (not listed, offered anyway: TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256)",
 		"cfg:2: warning: bind :9: ciphers 'HIGH:!aNULL': OpenSSL cipher classes are not interpreted; crypto/tls's choice of suites is used for what they name",
-		"cfg:2: warning: bind :9: ciphersuites 'TLS_AES_128_GCM_SHA256' ignored: crypto/tls does not let TLS 1.3 suites be chosen",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+const go13 = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
+// TestCipherSuites13: crypto/tls cannot choose its TLS 1.3 suites, so a
+// "ciphersuites" list (bind, server, default-server, the global
+// ssl-default-*-ciphersuites) that names exactly the three it offers is
+// honoured as is (any order), and any other list gets one warning at the
+// line that wrote it, saying what is not honoured; never a silent ignore.
+func TestCipherSuites13(t *testing.T) {
+	dir := sslFiles(t)
+	crt := filepath.Join(dir, "a.pem")
+	notHonoured := func(line int, who, list, gap string) string {
+		return fmt.Sprintf("cfg:%d: warning: %s: ciphersuites '%s' not honoured: crypto/tls cannot choose TLS 1.3 suites and offers %s (%s)", line, who, list, go13, gap)
+	}
+	for _, tc := range []struct {
+		name, cfg string
+		want      []string
+	}{
+		{"bind, crypto/tls's three", "listen l\n bind :9 ssl crt " + crt + " ciphersuites " + go13 + "\n server s 1.2.3.4:5\n", nil},
+		{"bind, the three reordered", "listen l\n bind :9 ssl crt " + crt + " ciphersuites TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256\n server s 1.2.3.4:5\n", nil},
+		{"bind, a subset", "listen l\n bind :9 ssl crt " + crt + " ciphersuites TLS_AES_256_GCM_SHA384\n server s 1.2.3.4:5\n",
+			[]string{notHonoured(2, "bind", "TLS_AES_256_GCM_SHA384", "not listed, offered anyway: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256")}},
+		{"bind, CCM too", "listen l\n bind :9 ssl crt " + crt + " ciphersuites " + go13 + ":TLS_AES_128_CCM_SHA256\n server s 1.2.3.4:5\n",
+			[]string{notHonoured(2, "bind", go13+":TLS_AES_128_CCM_SHA256", "not in crypto/tls, never offered: TLS_AES_128_CCM_SHA256")}},
+		{"server", "listen l\n bind :9\n server s 1.2.3.4:5 ssl verify none ciphersuites TLS_AES_128_CCM_SHA256:TLS_AES_128_GCM_SHA256\n",
+			[]string{notHonoured(3, `'server l/s'`, "TLS_AES_128_CCM_SHA256:TLS_AES_128_GCM_SHA256", "not in crypto/tls, never offered: TLS_AES_128_CCM_SHA256; not listed, offered anyway: TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256")}},
+		{"server, crypto/tls's three", "listen l\n bind :9\n server s 1.2.3.4:5 ssl verify none ciphersuites " + go13 + "\n", nil},
+		{"default-server: once, at its line", "listen l\n bind :9\n default-server ssl verify none ciphersuites TLS_AES_128_GCM_SHA256\n server s 1.2.3.4:5\n server t 1.2.3.4:6\n",
+			[]string{notHonoured(3, "default-server", "TLS_AES_128_GCM_SHA256", "not listed, offered anyway: TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256")}},
+		{"ssl-default-bind-ciphersuites: once, at the global line", "global\n ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256\nlisten l\n bind :9 ssl crt " + crt + "\n bind :10 ssl crt " + crt + "\n server s 1.2.3.4:5\n",
+			[]string{notHonoured(2, "ssl-default-bind-ciphersuites", "TLS_AES_128_GCM_SHA256", "not listed, offered anyway: TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256")}},
+		{"ssl-default-bind-ciphersuites and the line's own", "global\n ssl-default-bind-ciphersuites " + go13 + "\nlisten l\n bind :9 ssl crt " + crt + " ciphersuites TLS_AES_128_GCM_SHA256\n server s 1.2.3.4:5\n",
+			[]string{notHonoured(4, "bind", "TLS_AES_128_GCM_SHA256", "not listed, offered anyway: TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256")}},
+		{"ssl-default-server-ciphersuites: once, at the global line", "global\n ssl-default-server-ciphersuites TLS_AES_256_GCM_SHA384\nlisten l\n bind :9\n server s 1.2.3.4:5 ssl verify none\n server t 1.2.3.4:6 ssl verify none\n",
+			[]string{notHonoured(2, "ssl-default-server-ciphersuites", "TLS_AES_256_GCM_SHA384", "not listed, offered anyway: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256")}},
+	} {
+		cfg, err := parse(t, tc.cfg+sslTail)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		var got []string
+		for _, w := range cfg.Warnings {
+			got = append(got, w.String())
+		}
+		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s: warnings:\n%s\nwant:\n%s", tc.name, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
 	}
 }
 

@@ -96,7 +96,7 @@ func (p *parser) parseIncGPC0(r *TCPRule, w []string) error {
 		}
 		n = v
 	} else if w[0] != "sc-inc-gpc0" {
-		return p.errf("tcp-request %s: action %q is not supported", p.ruleSetName, w[0])
+		return p.errf("tcp-request %s: action '%s' is not supported", p.ruleSetName, w[0])
 	}
 	if len(w) > 1 {
 		return p.errf("'tcp-request %s %s' only accepts 'if' or 'unless', in %s (got '%s')", p.ruleSetName, w[0], p.sec.who(), w[1])

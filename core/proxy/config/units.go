@@ -20,11 +20,11 @@ func parseTime(s string) (time.Duration, error) {
 		i++
 	}
 	if i == 0 {
-		return 0, fmt.Errorf("invalid time %q: expects a number with an optional unit (us, ms, s, m, h, d)", s)
+		return 0, fmt.Errorf("invalid time '%s': expects a number with an optional unit (us, ms, s, m, h, d)", s)
 	}
 	n, err := strconv.ParseUint(s[:i], 10, 63)
 	if err != nil {
-		return 0, fmt.Errorf("invalid time %q: number out of range", s)
+		return 0, fmt.Errorf("invalid time '%s': number out of range", s)
 	}
 	unit := time.Millisecond
 	switch s[i:] {
@@ -40,10 +40,10 @@ func parseTime(s string) (time.Duration, error) {
 	case "d":
 		unit = 24 * time.Hour
 	default:
-		return 0, fmt.Errorf("invalid time %q: unknown unit %q (us, ms, s, m, h, d)", s, s[i:])
+		return 0, fmt.Errorf("invalid time '%s': unknown unit '%s' (us, ms, s, m, h, d)", s, s[i:])
 	}
 	if n > uint64(maxTimer/unit) {
-		return 0, fmt.Errorf("timer overflow in %q: the largest time is 2147483647ms", s)
+		return 0, fmt.Errorf("timer overflow in '%s': the largest time is 2147483647ms", s)
 	}
 	return time.Duration(n) * unit, nil
 }
@@ -63,7 +63,7 @@ func parseSize(s string) (int, error) {
 	}
 	n, err := strconv.ParseUint(t, 10, 31)
 	if err != nil || uint64(n)*uint64(mult) > 1<<31-1 {
-		return 0, fmt.Errorf("invalid size %q", s)
+		return 0, fmt.Errorf("invalid size '%s'", s)
 	}
 	return int(n) * mult, nil
 }
@@ -72,7 +72,7 @@ func parseSize(s string) (int, error) {
 func parseInt(s string, max int) (int, error) {
 	n, err := strconv.ParseUint(s, 10, 31)
 	if err != nil || int(n) > max {
-		return 0, fmt.Errorf("invalid number %q (expects an integer from 0 to %d)", s, max)
+		return 0, fmt.Errorf("invalid number '%s' (expects an integer from 0 to %d)", s, max)
 	}
 	return int(n), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,7 +291,9 @@ func testTLSGarbage(t *testing.T, newEngine Factory) {
 		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: proxy.test\r\n\r\n")); err != nil {
 			return err
 		}
-		return expectClosed(c, 64) // at most an alert
+		// Not TLS at all: no alert (neither crypto/tls nor OpenSSL
+		// answers what does not look like a TLS record), just the close.
+		return expectClosed(c, 0)
 	})
 }
 
@@ -316,26 +319,100 @@ func testTLSHandshakeTimeout(t *testing.T, newEngine Factory) {
 	})
 }
 
+// testTLSBadClientCert: with "verify required", a client certificate from
+// another CA, and none at all, end the handshake with the alert crypto/tls
+// (like OpenSSL in HAProxy) sends: the client reads "remote error: tls:
+// unknown certificate authority" / "certificate required", not just an EOF
+// or a reset (the alert is flushed before the close).
 func testTLSBadClientCert(t *testing.T, newEngine Factory) {
 	failureCase(t, newEngine, "required", "30s", func(r *tlsRig, addr string) error {
-		cfg := r.clientConfig("proxy.test")
-		cfg.Certificates = []tls.Certificate{r.clientBad}
-		raw, err := net.Dial("tcp", addr)
+		for _, c := range []struct {
+			name, want string
+			cert       *tls.Certificate
+			max        uint16
+		}{
+			{"stranger's certificate", "remote error: tls: unknown certificate authority", &r.clientBad, 0},
+			{"stranger's certificate, TLS 1.2", "remote error: tls: unknown certificate authority", &r.clientBad, tls.VersionTLS12},
+			{"no certificate", "remote error: tls: certificate required", nil, 0},
+			{"no certificate, TLS 1.2", "remote error: tls: handshake failure", nil, tls.VersionTLS12},
+		} {
+			cfg := r.clientConfig("proxy.test")
+			cfg.MaxVersion = c.max
+			// Sent whatever the server's list of CAs says.
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				if c.cert == nil {
+					return &tls.Certificate{}, nil
+				}
+				return c.cert, nil
+			}
+			err := handshakeAndRead(addr, cfg)
+			if err == nil {
+				return fmt.Errorf("%s: accepted", c.name)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				return fmt.Errorf("%s: client saw %q, want the alert %q", c.name, err, c.want)
+			}
+		}
+		return nil
+	})
+}
+
+// handshakeAndRead runs a handshake with cfg and, when it succeeds (TLS
+// 1.3: the client's handshake ends before the server has checked its
+// certificate), one write and one read: the error the client saw.
+func handshakeAndRead(addr string, cfg *tls.Config) error {
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	c := tls.Client(raw, cfg)
+	_ = c.SetDeadline(time.Now().Add(stallTimeout))
+	err = c.Handshake()
+	if err == nil {
+		_, _ = c.Write([]byte("x"))
+		_, err = c.Read(make([]byte, 1))
+	}
+	return err
+}
+
+// testTLSMinVersion: a client whose highest version is below the bind's
+// ssl-min-ver gets the protocol_version alert.
+func testTLSMinVersion(t *testing.T, newEngine Factory) {
+	r := newTLSRig(t, tlstest.ECDSAP256)
+	srv := r.startTLSServer(t, nil, echoTLS)
+	cfg := strings.Replace(r.config(srv.Addr(), "", "30s"), "alpn h2,http/1.1", "alpn h2,http/1.1 ssl-min-ver TLSv1.3", 1)
+	_, addrs := StartProxy(t, newEngine, cfg)
+	cc := r.clientConfig("proxy.test")
+	cc.MaxVersion = tls.VersionTLS12
+	err := handshakeAndRead(addrs[0], cc)
+	if err == nil || !strings.Contains(err.Error(), "remote error: tls: protocol version not supported") {
+		t.Fatalf("TLS 1.2 client against ssl-min-ver TLSv1.3: %v, want the protocol_version alert", err)
+	}
+	cc.MaxVersion = 0
+	if _, err := dialTLS(t, addrs[0], cc); err != nil {
+		t.Fatalf("TLS 1.3 client: %v", err)
+	}
+}
+
+// testTLSBadHello: a TLS record whose ClientHello is malformed gets a
+// fatal decode_error alert record (as from OpenSSL) before the close.
+func testTLSBadHello(t *testing.T, newEngine Factory) {
+	failureCase(t, newEngine, "", "30s", func(r *tlsRig, addr string) error {
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return err
 		}
-		defer raw.Close()
-		c := tls.Client(raw, cfg)
-		_ = c.SetDeadline(time.Now().Add(stallTimeout))
-		// TLS 1.3: the client's handshake ends before the server has
-		// checked its certificate; the refusal shows on the first read.
-		err = c.Handshake()
-		if err == nil {
-			_, _ = c.Write([]byte("x"))
-			_, err = c.Read(make([]byte, 1))
+		defer c.Close()
+		// Handshake record, ClientHello announcing 4 bytes, holding 2.
+		if _, err := c.Write([]byte{0x16, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0}); err != nil {
+			return err
 		}
-		if err == nil {
-			return fmt.Errorf("a client certificate from another CA was accepted")
+		_ = c.SetReadDeadline(time.Now().Add(stallTimeout))
+		b, _ := io.ReadAll(io.LimitReader(c, 64))
+		// Alert record: type 21, a version, length 2, fatal (2), decode_error (50).
+		if len(b) != 7 || b[0] != 21 || b[3] != 0 || b[4] != 2 || b[5] != 2 || b[6] != 50 {
+			return fmt.Errorf("got % x before the close, want one fatal decode_error alert record", b)
 		}
 		return nil
 	})
@@ -359,7 +436,13 @@ func testTLSOversizedRecord(t *testing.T, newEngine Factory) {
 		if _, err := raw.Write(rec); err != nil {
 			return nil // already closed: fine
 		}
-		return expectClosed(raw, 256)
+		// The record_overflow alert (encrypted, TLS 1.3) comes before
+		// the close.
+		_ = c.SetReadDeadline(time.Now().Add(stallTimeout))
+		if _, err := c.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "remote error: tls: record overflow") {
+			return fmt.Errorf("after an oversized record the client read %v, want the record_overflow alert", err)
+		}
+		return expectClosed(raw, 0)
 	})
 }
 
@@ -379,6 +462,8 @@ func tlsCases(newEngine Factory) []struct {
 		{"TLS/Garbage", func(t *testing.T) { testTLSGarbage(t, newEngine) }},
 		{"TLS/HandshakeTimeout", func(t *testing.T) { testTLSHandshakeTimeout(t, newEngine) }},
 		{"TLS/BadClientCert", func(t *testing.T) { testTLSBadClientCert(t, newEngine) }},
+		{"TLS/MinVersion", func(t *testing.T) { testTLSMinVersion(t, newEngine) }},
+		{"TLS/BadHello", func(t *testing.T) { testTLSBadHello(t, newEngine) }},
 		{"TLS/OversizedRecord", func(t *testing.T) { testTLSOversizedRecord(t, newEngine) }},
 	}
 }
