@@ -591,7 +591,7 @@ var proxyCases = []harness.Case{
 			}
 		}},
 	configErrorCase("proxy-config-unknown-keyword", "frontend fe\n    bind 127.0.0.1:0\n    frobnicate yes\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1\n", 3, "frobnicate",
-		"an unknown keyword: exit 2, one stderr line `file:line: unknown keyword 'frobnicate' in 'frontend' section` (HAProxy's words and quotes)"),
+		"an unknown keyword: exit 2, one stderr line `file:line: unknown keyword \"frobnicate\" in 'frontend' section` (the contract's quotes on the keyword, HAProxy's words)"),
 	configErrorCase("proxy-config-bad-balance", "frontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    balance nosuchalgo\n    server s1 127.0.0.1:1\n", 5, "nosuchalgo",
 		"an unknown balance algorithm: exit 2, error names file:line"),
 	configErrorCase("proxy-config-bad-timeout", "defaults\n    mode tcp\n    timeout client soon\nfrontend fe\n    bind 127.0.0.1:0\n    default_backend be\nbackend be\n    server s1 127.0.0.1:1\n", 3, "soon",
@@ -723,8 +723,8 @@ func configErrorCase(id, body string, line int, word, desc string) harness.Case 
 		if word != "" && !strings.Contains(r.Stderr, word) {
 			t.Errorf("stderr %q does not name %q", strings.TrimSpace(r.Stderr), word)
 		}
-		if id == "proxy-config-unknown-keyword" && !strings.Contains(r.Stderr, "unknown keyword 'frobnicate' in 'frontend' section") {
-			t.Errorf("stderr %q lacks `unknown keyword 'frobnicate' in 'frontend' section`", strings.TrimSpace(r.Stderr))
+		if id == "proxy-config-unknown-keyword" && !strings.Contains(r.Stderr, `unknown keyword "frobnicate" in 'frontend' section`) {
+			t.Errorf("stderr %q lacks `unknown keyword \"frobnicate\" in 'frontend' section` (CONTRACT.md)", strings.TrimSpace(r.Stderr))
 		}
 	})
 }

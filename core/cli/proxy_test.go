@@ -25,7 +25,7 @@ func writeCfg(t *testing.T, text string) string {
 // stdout (CONTRACT.md "Proxy").
 func TestProxyBadConfig(t *testing.T) {
 	for _, tc := range []struct{ cfg, want string }{
-		{"backend b\n    server s 127.0.0.1:1\n    frobnicate\n", `:3: unknown keyword 'frobnicate' in 'backend' section`},
+		{"backend b\n    server s 127.0.0.1:1\n    frobnicate\n", `:3: unknown keyword "frobnicate" in 'backend' section`},
 		{"defaults\n    mode http\n", ":2: mode http is not supported"},
 	} {
 		path := writeCfg(t, tc.cfg)

@@ -299,9 +299,9 @@ func (p *parser) parseKeyword(w []string) error {
 	k, ok := keywords.lookup(w[0], p.kind)
 	switch {
 	case k == nil && p.kind == "global":
-		return p.errf("unknown keyword '%s' in 'global' section", w[0])
+		return p.errf("unknown keyword %q in 'global' section", w[0])
 	case k == nil:
-		return p.errf("unknown keyword '%s' in '%s' section", w[0], p.kind)
+		return p.errf("unknown keyword %q in '%s' section", w[0], p.kind)
 	case !ok:
 		return p.noCap(k)
 	}

@@ -216,7 +216,7 @@ func (p *parser) parseLine(w []string) error {
 	}
 	switch p.kind {
 	case "":
-		return p.errf("unknown keyword '%s' out of section", w[0])
+		return p.errf("unknown keyword %q out of section", w[0])
 	case "ignored":
 		return nil
 	}

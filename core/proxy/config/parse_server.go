@@ -25,7 +25,7 @@ func applyLineOpts[T any](p *parser, table map[string]lineOpt[T], t T, who strin
 		kw := w[i]
 		o, ok := table[kw]
 		if !ok {
-			return p.errf("%s: unknown keyword '%s'", who, kw)
+			return p.errf("%s: unknown keyword %q", who, kw)
 		}
 		arg := ""
 		if o.arg {

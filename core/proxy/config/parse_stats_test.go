@@ -48,7 +48,7 @@ func TestParseStatsErrors(t *testing.T) {
 	for _, tc := range []struct{ cfg, want string }{
 		{"global\n stats socket /x level foo\n", `cfg:2: 'stats socket': 'level' only supports 'user', 'operator', and 'admin' (got 'foo')`},
 		{"global\n stats socket\n", `cfg:2: 'stats socket' in global section expects an address or a path to a UNIX socket`},
-		{"global\n stats socket /x bogus\n", `cfg:2: 'stats socket': unknown keyword 'bogus'`},
+		{"global\n stats socket /x bogus\n", `cfg:2: 'stats socket': unknown keyword "bogus"`},
 		{"global\n stats socket /x mode 999\n", `cfg:2: 'stats socket': 'mode' expects an octal permission (got '999')`},
 		{"global\n stats socket /x expose-fd all\n", `cfg:2: 'stats socket': 'expose-fd' only supports 'listeners' (got 'all')`},
 		{"global\n stats socket /x level\n", `cfg:2: 'stats socket': 'level' expects an argument`},

@@ -166,10 +166,10 @@ backend be2
 
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ cfg, want string }{
-		{"frontend f\n bind :1\n frobnicate\n", `cfg:3: unknown keyword 'frobnicate' in 'frontend' section`},
-		{"backend b\n\n\n frobnicate x\n", `cfg:4: unknown keyword 'frobnicate' in 'backend' section`},
-		{"global\n frob\n", `cfg:2: unknown keyword 'frob' in 'global' section`},
-		{"maxconn 1\n", `cfg:1: unknown keyword 'maxconn' out of section`},
+		{"frontend f\n bind :1\n frobnicate\n", `cfg:3: unknown keyword "frobnicate" in 'frontend' section`},
+		{"backend b\n\n\n frobnicate x\n", `cfg:4: unknown keyword "frobnicate" in 'backend' section`},
+		{"global\n frob\n", `cfg:2: unknown keyword "frob" in 'global' section`},
+		{"maxconn 1\n", `cfg:1: unknown keyword "maxconn" out of section`},
 		{"defaults\n mode http\n", "cfg:2: mode http is not supported: this proxy implements mode tcp only"},
 		{"listen l\n bind :1\n timeout client 10x\n", `cfg:3: timeout client: invalid time '10x': unknown unit 'x' (us, ms, s, m, h, d)`},
 		{"listen l\n bind :1\n timeout client 3000000s\n", `cfg:3: timeout client: timer overflow in '3000000s': the largest time is 2147483647ms`},
@@ -187,8 +187,8 @@ func TestParseErrors(t *testing.T) {
 		{"frontend f\n bind 1.2.3.4\n", `cfg:2: bind: bind address '1.2.3.4': missing port`},
 		{"frontend f\n bind :99999\n", `cfg:2: bind: bind address ':99999': invalid port '99999'`},
 		{"frontend f\n bind :1 ssl crt x.pem\n", `cfg:2: bind: unable to stat SSL certificate from file 'x.pem' : No such file or directory.`},
-		{"frontend f\n bind :1 frob\n", `cfg:2: bind: unknown keyword 'frob'`},
-		{"backend b\n server s 1.2.3.4:80 frob\n", `cfg:2: 'server b/s': unknown keyword 'frob'`},
+		{"frontend f\n bind :1 frob\n", `cfg:2: bind: unknown keyword "frob"`},
+		{"backend b\n server s 1.2.3.4:80 frob\n", `cfg:2: 'server b/s': unknown keyword "frob"`},
 		{"backend b\n server s 1.2.3.4:80 weight 300\n", `cfg:2: 'server b/s': weight: invalid number '300' (expects an integer from 0 to 256)`},
 		{"backend b\n server s 1.2.3.4:80 inter\n", `cfg:2: 'server b/s': 'inter' expects an argument`},
 		{"backend b\n server s 1.2.3.4:80\n server s 1.2.3.5:80\n", `cfg:3: 'server b/s': duplicate name in backend 'b' (first at line 2)`},
@@ -246,7 +246,7 @@ func TestParseMultipleFiles(t *testing.T) {
 		t.Errorf("config = %+v", c)
 	}
 	_, err = Parse([]File{{Name: "a.cfg", Data: []byte("global\n")}, {Name: "b.cfg", Data: []byte("\n maxconn 1\n")}}, Options{})
-	if err == nil || err.Error() != `b.cfg:2: unknown keyword 'maxconn' out of section` {
+	if err == nil || err.Error() != `b.cfg:2: unknown keyword "maxconn" out of section` {
 		t.Errorf("section carried across files: %v", err)
 	}
 }

@@ -145,7 +145,7 @@ func (p *parser) parseStick(w []string) error {
 		i += 2
 	}
 	if i < len(w) && w[i] != "if" && w[i] != "unless" {
-		return p.errf("'stick': unknown keyword '%s'.", w[i])
+		return p.errf("'stick': unknown keyword %q.", w[i])
 	}
 	c, err := parseCond(w[i:], s.acls, p.warnHere)
 	if err != nil {

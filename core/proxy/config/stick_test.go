@@ -157,7 +157,7 @@ backend be
 		{cfg: fe0 + be0 + " stick on src table nope\n", err: `cfg:9: Proxy 'be': unable to find stick-table 'nope'.`},
 		{cfg: fe0 + be0 + " stick on\n", err: `cfg:9: 'stick' expects a fetch method.`},
 		{cfg: fe0 + be0 + " stick foo src\n", err: `cfg:9: 'stick' expects 'on', 'match', or 'store'.`},
-		{cfg: fe0 + be0 + " stick-table type ip size 1\n stick on src table be foo\n", err: `cfg:10: 'stick': unknown keyword 'foo'.`},
+		{cfg: fe0 + be0 + " stick-table type ip size 1\n stick on src table be foo\n", err: `cfg:10: 'stick': unknown keyword "foo".`},
 		{cfg: fe0 + be0 + " stick-table type ip size 1\n stick store-response src\n"},
 		{cfg: "defaults\n stick on src\n", err: `cfg:2: 'stick' is not supported in a defaults section`},
 	} {
