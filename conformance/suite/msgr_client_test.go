@@ -390,13 +390,17 @@ var msgrClientCases = []harness.Case{
 			}
 		}),
 	mc("msgr-client-rate", "CONTRACT.md msgr-client --rate",
-		"--rate 200 --duration 1s sends about 200 messages (140–260, open loop), all answered",
+		"--rate 200 --duration 1s sends the 200 messages due (199–201, open loop: the schedule, not the peer's speed or the machine's load, sets the count), all answered",
 		func(t *harness.T, e harness.Engine) {
 			p := startServer(t, e)
 			r := harness.Run(e, 30*time.Second, "msgr-client", "--connect", p.Addr(0), "--rate", "200", "--duration", "1s", "--size", "64", "--conns", "2")
 			rep := checkClientRun(t, r, -1)
-			if rep.Sent < 140 || rep.Sent > 260 {
-				t.Errorf("--rate 200 for 1 s sent %d messages", rep.Sent)
+			// A send still waiting for a depth slot when the second
+			// ends is sent late, with its RTT counted from when it was
+			// due; the client used to drop those, so a CPU-starved
+			// run sent 103.
+			if rep.Sent < 199 || rep.Sent > 201 {
+				t.Errorf("--rate 200 for 1 s sent %d messages, want the 200 due", rep.Sent)
 			}
 		}),
 	mc("msgr-client-duration", "CONTRACT.md msgr-client --duration",

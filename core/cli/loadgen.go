@@ -70,8 +70,9 @@ type clientConn struct {
 	mu       sync.Mutex
 	nextTid  uint64
 	inflight []*flight   // FIFO by tid
-	quota    int64       // messages this connection may still send (count mode); <0: unlimited
+	quota    int64       // messages this connection may still send (open loop: still schedule); <0: unlimited
 	backlog  []time.Time // open-loop sends due but held back by the depth (bounded)
+	paced    bool        // open loop: the pacer spends the quota when a send falls due
 	stopped  bool
 }
 
@@ -92,7 +93,7 @@ func pick(z msgrjson.Size, r *rand.Rand) int {
 
 // sendLocked sends one ECHO if allowed.
 func (c *clientConn) sendLocked(at time.Time) bool {
-	if c.stopped || c.quota == 0 || len(c.inflight) >= c.run.depth {
+	if c.stopped || (c.quota == 0 && !c.paced) || len(c.inflight) >= c.run.depth {
 		return false
 	}
 	c.nextTid++
@@ -105,7 +106,7 @@ func (c *clientConn) sendLocked(at time.Time) bool {
 		c.run.fail("msgr-client: send: %v", err)
 		return false
 	}
-	if c.quota > 0 {
+	if c.quota > 0 && !c.paced {
 		c.quota--
 	}
 	c.inflight = append(c.inflight, &flight{tid: m.Tid, data: data, at: at})
@@ -199,17 +200,26 @@ func finished(cs []*clientConn) bool {
 	return true
 }
 
-// openLoop sends at a fixed rate across connections; a send due while the
+// openLoop sends at a fixed rate across connections, from start until end
+// (zero: until every connection's quota is scheduled); a send due while the
 // connection is at its depth is held as backlog and its RTT counts from
-// the time it was due (coordinated omission corrected). Every microsecond
-// the pacer wakes late is charged to the message it sends, so it waits
-// with core/sleep (nanosleep at 1 ns timer slack on its own thread), not a
-// Go timer, which wakes about 1 ms late on these VMs.
-func openLoop(cs []*clientConn, rate float64, start time.Time, done <-chan struct{}) {
+// the time it was due (coordinated omission corrected). The schedule alone
+// decides what is sent: a send that fell due is sent, in turn, even after
+// end (the run waits for it), so a slow or CPU-starved peer shows as long
+// RTTs, never as fewer messages. A pacer that wakes late sends everything
+// past due at once. Every microsecond it wakes late is charged to the
+// message it sends, so it waits with core/sleep (nanosleep at 1 ns timer
+// slack on its own thread), not a Go timer, which wakes about 1 ms late on
+// these VMs. The connections must have paced set.
+func openLoop(cs []*clientConn, rate float64, start, end time.Time, done <-chan struct{}) {
 	sleep.LowTimerSlack()
 	interval := time.Duration(float64(time.Second) / rate)
 	for i := 0; ; i++ {
 		due := start.Add(time.Duration(i) * interval)
+		if !end.IsZero() && !due.Before(end) {
+			endSchedule(cs)
+			return
+		}
 		if !sleep.UntilOrDone(due, done) {
 			return
 		}
@@ -222,9 +232,21 @@ func openLoop(cs []*clientConn, rate float64, start time.Time, done <-chan struc
 			}
 			continue
 		}
+		if c.quota > 0 {
+			c.quota--
+		}
 		if !c.sendLocked(due) && len(c.backlog) < maxBacklog {
 			c.backlog = append(c.backlog, due)
 		}
+		c.mu.Unlock()
+	}
+}
+
+// endSchedule: no more sends fall due; the backlog still goes out.
+func endSchedule(cs []*clientConn) {
+	for _, c := range cs {
+		c.mu.Lock()
+		c.quota = 0
 		c.mu.Unlock()
 	}
 }

@@ -205,22 +205,34 @@ func handshakeProbe(env *Env, cs []*clientConn, timeout time.Duration) int {
 }
 
 // drive sends (closed loop at --depth, or paced at --rate) until every
-// message is answered, --duration has passed and the last replies are in,
+// message is answered, --duration has passed and the last replies are in
+// (open loop: every send due within --duration has been sent and answered),
 // a session is lost, --timeout passes without progress, or a signal. It
 // returns 1 if the run ended early.
 func drive(env *Env, run *clientRun, cs []*clientConn, o *clientOptions, start time.Time) int {
 	done := make(chan struct{})
 	defer close(done)
+	var deadline <-chan time.Time
 	if o.rate > 0 {
-		go openLoop(cs, o.rate, start, done)
+		// The pacer ends the schedule itself; what fell due before
+		// --duration ended is still sent and answered.
+		var end time.Time
+		if o.duration > 0 {
+			end = start.Add(o.duration)
+		}
+		for _, c := range cs {
+			c.mu.Lock()
+			c.paced = true
+			c.mu.Unlock()
+		}
+		go openLoop(cs, o.rate, start, end, done)
 	} else {
 		for _, c := range cs {
 			c.fill()
 		}
-	}
-	var deadline <-chan time.Time
-	if o.duration > 0 {
-		deadline = time.After(o.duration)
+		if o.duration > 0 {
+			deadline = time.After(o.duration)
+		}
 	}
 	idle := time.NewTimer(o.timeout)
 	defer idle.Stop()

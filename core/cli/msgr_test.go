@@ -250,6 +250,42 @@ func TestMsgrClientOpenLoopPacing(t *testing.T) {
 	t.Logf("sent %d, RTT p50 %.0f µs p99 %.0f µs", sum.Sent, sum.RTTUs.P50, sum.RTTUs.P99)
 }
 
+// --rate --duration against a server slower than the schedule (20 ms per
+// message, 10 ms between sends, depth 1): every send due in the window is
+// sent once a slot frees, answered, and its RTT counted from its due time.
+// The client used to drop the sends still waiting for a slot when the
+// duration ended, so a slow or CPU-starved peer halved "sent" (the dpdk
+// conformance run sent 103 of 200) and the slowest messages' RTTs, the
+// ones coordinated omission is about, were never recorded.
+func TestMsgrClientOpenLoopSendsEveryDueMessage(t *testing.T) {
+	eng := memCLI(t)
+	addr, _ := startServer(t, eng, "--dispatch-delay", "20ms")
+	st, sum, errs := runClient(t, eng, "--connect", addr, "--rate", "100", "--duration", "300ms", "--size", "64")
+	if st != 0 || sum.Errors != 0 || sum.Received != sum.Sent {
+		t.Fatalf("exit %d %+v %s", st, sum, errs)
+	}
+	if sum.Sent != 30 {
+		t.Fatalf("sent %d, want the 30 due in 300 ms at 100/s", sum.Sent)
+	}
+	// 30 messages at >= 20 ms each take >= 600 ms; the last was due at
+	// 290 ms, so it waited about 300 ms beyond its due time.
+	if sum.RTTUs.Max < 200e3 {
+		t.Fatalf("max RTT %.0f µs: the waiting sends' queueing delay is missing", sum.RTTUs.Max)
+	}
+}
+
+// --rate --count against a server slower than the schedule: exactly
+// --count messages are sent and answered, and the run ends when the last
+// reply is in (not at --timeout).
+func TestMsgrClientOpenLoopCount(t *testing.T) {
+	eng := memCLI(t)
+	addr, _ := startServer(t, eng, "--dispatch-delay", "5ms")
+	st, sum, errs := runClient(t, eng, "--connect", addr, "--rate", "1000", "--count", "20", "--conns", "2", "--size", "64", "--timeout", "5s")
+	if st != 0 || sum.Errors != 0 || sum.Sent != 20 || sum.Received != 20 {
+		t.Fatalf("exit %d %+v %s", st, sum, errs)
+	}
+}
+
 // BenchmarkMsgrClientOpenLoop reports the median and p99 round trip of an
 // open-loop run at 2,000 messages/s over the in-memory engine, measured
 // from each message's due time: a pacer that oversleeps (a Go timer wakes
