@@ -409,7 +409,10 @@ var proxyCases = []harness.Case{
 		"server 1 is down and health-checked (inter 100ms fall 1): within 2 s every new connection goes to the live server 2",
 		func(t *harness.T, e harness.Engine) {
 			b := newBackend(t, tagged("b"))
-			p := startProxy(t, e, simpleCfg("", "", "    balance roundrobin\n", deadAddr(t)+" check inter 100ms fall 1 rise 1", b.addr()+" check inter 100ms fall 1 rise 1"))
+			p := startProxy(t, e, simpleCfg("", "", "    balance roundrobin\n", deadAddr(t)+" check inter 100ms fall 1 rise 1", b.addr()+" check inter 100ms fall 3 rise 1"))
+			// (The live server falls only after three failed checks: one
+			// check slower than its 100 ms on a loaded machine must not
+			// take the only live server out.)
 			// Observe the health check's effect: two connections in a row
 			// on the live server means round robin no longer offers the dead one.
 			if !waitFor(3*time.Second, func() bool {

@@ -319,8 +319,13 @@ var proxyTLSCases = []harness.Case{
 			f := newTLSFiles(t)
 			plain := newBackend(t, echo)
 			good := f.tlsBackend(t, nil)
-			opts := " ssl verify none check inter 200ms fall 1 rise 1"
-			p := startProxy(t, e, simpleCfg("", "", "    timeout check 500ms\n", plain.addr()+opts, good.addr()+opts))
+			// The plain server goes down at its first failed check; the TLS
+			// server only after three, so that one handshake slower than
+			// "timeout check" on a loaded machine does not take the only
+			// live server out (HAProxy and the engines alike: seen once
+			// with haproxy under a CI run).
+			opts := " ssl verify none check inter 200ms rise 1"
+			p := startProxy(t, e, simpleCfg("", "", "    timeout check 500ms\n", plain.addr()+opts+" fall 1", good.addr()+opts+" fall 3"))
 			// Wait (bounded) until the failing check has had its chance:
 			// then no session may reach the plain server.
 			deadline := time.Now().Add(5 * time.Second)
