@@ -163,9 +163,7 @@ func (ls *lsock) onAccept() {
 		}
 		c := newConn(w, nfd, sockaddr.TCPAddr(peer))
 		c.accept = ls.l.newHandler
-		if local, err := sockaddr.SockName(nfd); err == nil {
-			c.laddr = sockaddr.TCPAddr(local)
-		}
+		c.laddr = sockaddr.AcceptedLocal(ls.l.addr)
 		switch {
 		case !s.reg.AddConn(c):
 			unix.Close(nfd)

@@ -74,15 +74,34 @@ func TCPAddr(ap netip.AddrPort) net.Addr {
 	return net.TCPAddrFromAddrPort(ap)
 }
 
-// LocalAddr is fd's local address as package net reports it, from the
-// kernel (getsockname): a library's own idea of it may be the listener's
-// configured address, port 0 and all. Without an answer, a copy of
-// fallback (CloneAddr).
-func LocalAddr(fd int, fallback net.Addr) net.Addr {
+// LocalAddr is fd's local address as package net reports it. When hint
+// names one IP address and a port (a listener's specific bind, or what
+// package net learnt when it dialed), that is the answer, copied
+// (CloneAddr), with no system call: AcceptedLocal. Otherwise it comes
+// from the kernel (getsockname), as a library's own idea of it may be the
+// listener's configured address, port 0 and all; without an answer, a
+// copy of hint.
+func LocalAddr(fd int, hint net.Addr) net.Addr {
+	if AcceptedLocal(hint) != nil {
+		return CloneAddr(hint)
+	}
 	if ap, err := SockName(fd); err == nil && ap.IsValid() {
 		return TCPAddr(ap)
 	}
-	return CloneAddr(fallback)
+	return CloneAddr(hint)
+}
+
+// AcceptedLocal is the local address of a socket accepted on a listener
+// bound to bound, without asking the kernel: bound itself when it names
+// one IP address and a port (the connection's local address can be
+// nothing else), nil for a wildcard bind or port 0, where only
+// getsockname(2) knows (LocalAddr). HAProxy likewise asks the kernel only
+// when something needs the address.
+func AcceptedLocal(bound net.Addr) net.Addr {
+	if ta, ok := bound.(*net.TCPAddr); ok && ta.IP != nil && !ta.IP.IsUnspecified() && ta.Port != 0 {
+		return bound
+	}
+	return nil
 }
 
 // CloneAddr copies a *net.TCPAddr's bytes, for an address a library hands

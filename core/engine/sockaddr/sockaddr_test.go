@@ -164,3 +164,15 @@ func TestLocalAddrAndClone(t *testing.T) {
 		t.Fatal("CloneAddr changed a non-TCP address")
 	}
 }
+
+func TestAcceptedLocal(t *testing.T) {
+	one := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}
+	if got := AcceptedLocal(one); got != one {
+		t.Errorf("AcceptedLocal(%v) = %v, want the listener's address", one, got)
+	}
+	for _, a := range []net.Addr{&net.TCPAddr{Port: 80}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, &net.TCPAddr{IP: net.IPv6unspecified, Port: 80}, &net.TCPAddr{IP: net.IPv4zero, Port: 80}, nil} {
+		if got := AcceptedLocal(a); got != nil {
+			t.Errorf("AcceptedLocal(%v) = %v, want nil (wildcard: ask the kernel)", a, got)
+		}
+	}
+}
