@@ -48,6 +48,7 @@ type center struct {
 	// that was closed and reused in the same batch is recognised as stale.
 	files []*fileEvent
 	gen   uint32
+	bits  uint32 // the events of the callback running (finishConnect)
 
 	timers loopkit.Timers
 	base   time.Time // monotonic origin of timer deadlines
@@ -148,9 +149,10 @@ func (c *center) setInterest(fe *fileEvent, mask uint32) error {
 	return nil
 }
 
-// deleteFileEvent forgets fe; the caller closes the fd afterwards.
+// deleteFileEvent forgets fe; the caller closes the fd afterwards, which
+// takes it out of the epoll set (no fd is dup'ed), so no EPOLL_CTL_DEL:
+// HAProxy does not make one per close either.
 func (c *center) deleteFileEvent(fe *fileEvent) {
-	_ = c.setInterest(fe, 0)
 	if c.files[fe.fd] == fe {
 		c.files[fe.fd] = nil
 	}
@@ -207,6 +209,7 @@ func (c *center) processEvents() {
 		// Ceph maps EPOLLERR and EPOLLHUP to both directions: the read or
 		// write attempt that follows reports the real error.
 		bits := ev.Events
+		c.bits = bits
 		if bits&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			bits |= evRead | evWrite
 		}

@@ -90,10 +90,15 @@ func (c *conn) startConnect() {
 	}
 }
 
-// finishConnect is the write callback of a connecting socket: SO_ERROR
-// tells how connect(2) ended.
+// finishConnect is the write callback of a connecting socket. EPOLLOUT
+// without EPOLLERR/EPOLLHUP is a connect(2) that succeeded (as HAProxy
+// takes it); otherwise SO_ERROR tells how it ended.
 func (c *conn) finishConnect() {
-	soerr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	var soerr int
+	var err error
+	if c.w.center.bits&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		soerr, err = unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	}
 	if err == nil && soerr != 0 {
 		err = unix.Errno(soerr)
 	}
@@ -109,11 +114,6 @@ func (c *conn) finishConnect() {
 
 func (c *conn) connected() {
 	c.dialTimer.Stop()
-	if ap, err := sockaddr.SockName(c.fd); err == nil {
-		c.mu.Lock()
-		c.laddr = sockaddr.TCPAddr(ap)
-		c.mu.Unlock()
-	}
 	c.open()
 }
 
