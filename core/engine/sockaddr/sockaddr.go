@@ -8,6 +8,7 @@
 package sockaddr
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -122,4 +123,26 @@ func ResolveTCP(addr string) (*net.TCPAddr, error) {
 		return net.TCPAddrFromAddrPort(ap), nil
 	}
 	return net.ResolveTCPAddr("tcp", addr)
+}
+
+// ToUnix converts a resolved address for bind(2) or connect(2), with its
+// address family. A nil IP is the IPv6 wildcard (dual-stack: the caller
+// clears IPV6_V6ONLY); a v4-mapped IPv6 address goes out as IPv4.
+func ToUnix(a *net.TCPAddr) (unix.Sockaddr, int, error) {
+	ip, ok := netip.AddrFromSlice(a.IP)
+	switch {
+	case a.IP == nil:
+		return &unix.SockaddrInet6{Port: a.Port}, unix.AF_INET6, nil
+	case !ok:
+		return nil, 0, fmt.Errorf("unsupported address %v", a)
+	case ip.Unmap().Is4():
+		return &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}, unix.AF_INET, nil
+	}
+	sa := &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}
+	if a.Zone != "" {
+		if ifi, err := net.InterfaceByName(a.Zone); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa, unix.AF_INET6, nil
 }
