@@ -8,6 +8,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/loopkit"
+	"github.com/netmodels/netmodels/core/engine/sockaddr"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +29,7 @@ type conn struct {
 	fe     *fileEvent
 	h      engine.Handler
 	accept func(engine.Conn) engine.Handler // accepted conns: builds h on the loop
-	laddr  net.Addr                         // guarded by mu once published
+	laddr  net.Addr                         // guarded by mu; nil until known (LocalAddr)
 	raddr  net.Addr
 
 	// Shared with writers on other goroutines.
@@ -69,11 +70,16 @@ func newConn(w *worker, fd int, raddr net.Addr) *conn {
 	return c
 }
 
-// LocalAddr implements engine.Conn; a dialed connection learns it on the
-// loop when connect completes (nil before).
+// LocalAddr implements engine.Conn: the listener's address, else asked of
+// the socket on first use (no getsockname per connection that nobody
+// asks; nil once closing, as the fd may be gone: release sets closing
+// under mu before closing it).
 func (c *conn) LocalAddr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.laddr == nil && !c.closing.Load() {
+		c.laddr = sockaddr.LocalAddr(c.fd, nil)
+	}
 	return c.laddr
 }
 

@@ -3,7 +3,6 @@ package rawepoll
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -23,7 +22,7 @@ func (s *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
 	}
-	sa, family, err := toSockaddr(raddr)
+	sa, family, err := sockaddr.ToUnix(raddr)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raddr, Err: err}
 	}
@@ -90,10 +89,15 @@ func (c *conn) startConnect() {
 	}
 }
 
-// finishConnect is the write callback of a connecting socket: SO_ERROR
-// tells how connect(2) ended.
+// finishConnect is the write callback of a connecting socket. EPOLLOUT
+// without EPOLLERR/EPOLLHUP is a connect(2) that succeeded (as HAProxy
+// takes it); otherwise SO_ERROR tells how it ended.
 func (c *conn) finishConnect() {
-	soerr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	var soerr int
+	var err error
+	if c.w.center.bits&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		soerr, err = unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	}
 	if err == nil && soerr != 0 {
 		err = unix.Errno(soerr)
 	}
@@ -109,11 +113,6 @@ func (c *conn) finishConnect() {
 
 func (c *conn) connected() {
 	c.dialTimer.Stop()
-	if ap, err := sockaddr.SockName(c.fd); err == nil {
-		c.mu.Lock()
-		c.laddr = sockaddr.TCPAddr(ap)
-		c.mu.Unlock()
-	}
 	c.open()
 }
 
@@ -150,26 +149,4 @@ func (c *conn) opError(op string, err error) error {
 		err = os.NewSyscallError(op, errno)
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.raddr, Err: err}
-}
-
-// toSockaddr converts a resolved address for bind or connect. A nil IP is
-// the IPv6 wildcard (dual-stack: bindListen clears IPV6_V6ONLY); a
-// v4-mapped IPv6 address goes out as IPv4.
-func toSockaddr(a *net.TCPAddr) (unix.Sockaddr, int, error) {
-	ip, ok := netip.AddrFromSlice(a.IP)
-	switch {
-	case a.IP == nil:
-		return &unix.SockaddrInet6{Port: a.Port}, unix.AF_INET6, nil
-	case !ok:
-		return nil, 0, fmt.Errorf("unsupported address %v", a)
-	case ip.Unmap().Is4():
-		return &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}, unix.AF_INET, nil
-	}
-	sa := &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}
-	if a.Zone != "" {
-		if ifi, err := net.InterfaceByName(a.Zone); err == nil {
-			sa.ZoneId = uint32(ifi.Index)
-		}
-	}
-	return sa, unix.AF_INET6, nil
 }

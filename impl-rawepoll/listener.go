@@ -88,7 +88,7 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 
 // bindListen creates, binds and listens one non-blocking socket.
 func (s *Engine) bindListen(a *net.TCPAddr, reusePort bool) (int, net.Addr, error) {
-	sa, family, err := toSockaddr(a)
+	sa, family, err := sockaddr.ToUnix(a)
 	if err != nil {
 		return -1, nil, err
 	}
@@ -163,9 +163,7 @@ func (ls *lsock) onAccept() {
 		}
 		c := newConn(w, nfd, sockaddr.TCPAddr(peer))
 		c.accept = ls.l.newHandler
-		if local, err := sockaddr.SockName(nfd); err == nil {
-			c.laddr = sockaddr.TCPAddr(local)
-		}
+		c.laddr = sockaddr.AcceptedLocal(ls.l.addr)
 		switch {
 		case !s.reg.AddConn(c):
 			unix.Close(nfd)

@@ -60,6 +60,7 @@ func newEngine(cfg engine.Config, opts options) (*Engine, error) {
 		}
 		s.workers = append(s.workers, &worker{stack: s, center: c})
 	}
+	loopkit.ReserveProcs(cfg.Workers) // a P per locked worker, one for the rest (spec/engine.md)
 	for _, w := range s.workers {
 		s.threads.Add()
 		go w.run()

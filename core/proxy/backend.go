@@ -24,7 +24,11 @@ var ErrQueueFull = errors.New("proxy: backend queue full")
 type server struct {
 	be  *backend
 	cfg *config.Server
-	st  counters
+	// addr is cfg.Addr when the server line has a port (made once, not
+	// per dial); "" when it has none and each session's destination
+	// port decides (session.serverAddr).
+	addr string
+	st   counters
 	// id is HAProxy's puid (server_id): the "id" keyword, else the
 	// smallest free id from 1; show stat's sid.
 	id int
@@ -116,6 +120,9 @@ func newBackend(p *Proxy, cfg *config.Backend, queueCap int) *backend {
 			id = i + 1
 		}
 		s := &server{be: be, cfg: sc, id: id}
+		if sc.Port != 0 {
+			s.addr = sc.Addr(netip.AddrPort{})
+		}
 		if sc.SSL.Enabled || sc.CheckSSL {
 			cfg := serverTLSConfig(&sc.SSL)
 			if sc.SSL.Enabled {

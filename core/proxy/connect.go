@@ -85,7 +85,7 @@ func (s *session) connect(srv *server) {
 	s.attempts++
 	leg := &serverLeg{s: s}
 	s.leg = leg
-	c, err := s.p.eng.Dial(srv.cfg.Addr(s.dst), leg, engine.DialOptions{
+	c, err := s.p.eng.Dial(s.serverAddr(srv), leg, engine.DialOptions{
 		Timeout: s.be.cfg.Timeouts.Connect,
 		Near:    s.nearConn(),
 	})
@@ -95,6 +95,16 @@ func (s *session) connect(srv *server) {
 	}
 	s.srvConn = c
 	s.armTimer()
+}
+
+// serverAddr is the address to dial for srv: its own, or with no port on
+// the server line the client's destination port (which only then costs a
+// getsockname on engines that learn it lazily).
+func (s *session) serverAddr(srv *server) string {
+	if srv.addr != "" {
+		return srv.addr
+	}
+	return srv.cfg.Addr(s.Dst())
 }
 
 // connectFailed counts the error and retries (HAProxy's "retries", with
@@ -173,7 +183,7 @@ func (s *session) established(c engine.Conn, headerSent bool) {
 // proxyHeader builds the send-proxy(-v2) header: the client's original
 // source and destination (from its PROXY header, else its socket).
 func (s *session) proxyHeader(version int) []byte {
-	src, dst := s.src, s.dst
+	src, dst := s.src, s.Dst()
 	h := proxyproto.Header{Version: version, Command: proxyproto.CmdProxy}
 	switch {
 	case !src.IsValid() || !dst.IsValid():

@@ -30,7 +30,7 @@ func (s *session) readHeader(in []byte) int {
 	}
 	if src, dst, ok := h.Addresses(); ok {
 		s.src = unmapAP(src)
-		s.dst = unmapAP(dst)
+		s.dst, s.dstKnown = unmapAP(dst), true
 	}
 	s.afterHeader()
 	switch s.phase {

@@ -19,8 +19,14 @@ var _ config.SampleSource = (*session)(nil)
 // it (tcp-request connection rules run before the header).
 func (s *session) Src() netip.AddrPort { return s.src }
 
-// Dst is the address the client connected to (or the PROXY header's).
-func (s *session) Dst() netip.AddrPort { return s.dst }
+// Dst is the address the client connected to (or the PROXY header's),
+// asked of the client socket on first use (see session.dst).
+func (s *session) Dst() netip.AddrPort {
+	if !s.dstKnown {
+		s.dst, s.dstKnown = addrPort(s.cli.LocalAddr()), true
+	}
+	return s.dst
+}
 
 // Req is the request bytes buffered before the server connection, and
 // whether no more will come: the buffer is full for content inspection

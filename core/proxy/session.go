@@ -67,8 +67,15 @@ type session struct {
 	// rules being run are the backend's; scBytes: one of the stick
 	// counters' tables counts bytes; ended: end has run.
 	acceptProxy, inspectBE, scBytes, ended bool
+	// dstKnown: dst holds the destination (Dst fetched it, or a PROXY
+	// header set it).
+	dstKnown bool
 	// src and dst are the client's addresses: from the socket, or from the
-	// PROXY header on an accept-proxy bind.
+	// PROXY header on an accept-proxy bind. dst is read through Dst, which
+	// asks the socket only when something needs it (a rule's dst fetch,
+	// send-proxy, a server line without a port, srvkey addr): an engine
+	// may pay a getsockname(2) for it, which HAProxy does not make per
+	// session either.
 	src, dst netip.AddrPort
 
 	// pending holds client bytes read before the server leg is up, at most
@@ -126,7 +133,6 @@ func (s *session) OnOpen(c engine.Conn) {
 	now := p.clock.Now()
 	s.start, s.cliLast = now, now
 	s.src = addrPort(c.RemoteAddr())
-	s.dst = addrPort(c.LocalAddr())
 	if p.stopping.Load() {
 		s.end("PR")
 		return

@@ -207,7 +207,7 @@ func (s *session) stickStore() {
 // or its address with "srvkey addr".
 func (s *session) srvKey(tc *config.StickTable) string {
 	if tc.SrvKeyAddr {
-		return s.srv.cfg.Addr(s.dst)
+		return s.serverAddr(s.srv)
 	}
 	return s.srv.cfg.Name
 }

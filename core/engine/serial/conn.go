@@ -173,7 +173,7 @@ func (c *BaseConn) Dialing(addr string, h engine.Handler) (context.Context, erro
 // DialTCP connects a dialed connection, on its dial goroutine. It returns
 // nil when the connection failed, and closes it with the error.
 func (c *BaseConn) DialTCP(ctx context.Context, addr string, timeout time.Duration) *net.TCPConn {
-	d := net.Dialer{Timeout: timeout}
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1} // no keep-alive: see noKeepAliveListen
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	c.CancelDial()
 	if err != nil {

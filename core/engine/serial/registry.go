@@ -71,7 +71,7 @@ func (r *Registry) register(c *BaseConn) bool {
 // Group), handing every socket to accept on that goroutine, so accept
 // must not block. It fails with ErrEngineClosed once Shutdown has begun.
 func (r *Registry) Listen(addr string, accept func(*net.TCPConn)) (*Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := noKeepAliveListen.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err // already a *net.OpError naming "listen" and addr
 	}
@@ -84,6 +84,14 @@ func (r *Registry) Listen(addr string, accept func(*net.TCPConn)) (*Listener, er
 	go l.acceptLoop()
 	return l, nil
 }
+
+// noKeepAliveListen is net.Listen without the keep-alive package net puts
+// on every accepted socket (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL,
+// TCP_KEEPCNT: four setsockopt(2) per connection). HAProxy sets none by
+// default (option clitcpka/srvtcpka), and neither do the engines that make
+// their own sockets: in proxy-connrate the four calls on each of a
+// session's two sockets were 8 of the proxy's ~30 syscalls per session.
+var noKeepAliveListen = net.ListenConfig{KeepAlive: -1}
 
 // Shutdown is engine.Engine's Shutdown: listeners first so nothing new
 // arrives, then every connection with ErrEngineClosed, then a wait for

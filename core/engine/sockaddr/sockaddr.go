@@ -8,6 +8,7 @@
 package sockaddr
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -74,15 +75,34 @@ func TCPAddr(ap netip.AddrPort) net.Addr {
 	return net.TCPAddrFromAddrPort(ap)
 }
 
-// LocalAddr is fd's local address as package net reports it, from the
-// kernel (getsockname): a library's own idea of it may be the listener's
-// configured address, port 0 and all. Without an answer, a copy of
-// fallback (CloneAddr).
-func LocalAddr(fd int, fallback net.Addr) net.Addr {
+// LocalAddr is fd's local address as package net reports it. When hint
+// names one IP address and a port (a listener's specific bind, or what
+// package net learnt when it dialed), that is the answer, copied
+// (CloneAddr), with no system call: AcceptedLocal. Otherwise it comes
+// from the kernel (getsockname), as a library's own idea of it may be the
+// listener's configured address, port 0 and all; without an answer, a
+// copy of hint.
+func LocalAddr(fd int, hint net.Addr) net.Addr {
+	if AcceptedLocal(hint) != nil {
+		return CloneAddr(hint)
+	}
 	if ap, err := SockName(fd); err == nil && ap.IsValid() {
 		return TCPAddr(ap)
 	}
-	return CloneAddr(fallback)
+	return CloneAddr(hint)
+}
+
+// AcceptedLocal is the local address of a socket accepted on a listener
+// bound to bound, without asking the kernel: bound itself when it names
+// one IP address and a port (the connection's local address can be
+// nothing else), nil for a wildcard bind or port 0, where only
+// getsockname(2) knows (LocalAddr). HAProxy likewise asks the kernel only
+// when something needs the address.
+func AcceptedLocal(bound net.Addr) net.Addr {
+	if ta, ok := bound.(*net.TCPAddr); ok && ta.IP != nil && !ta.IP.IsUnspecified() && ta.Port != 0 {
+		return bound
+	}
+	return nil
 }
 
 // CloneAddr copies a *net.TCPAddr's bytes, for an address a library hands
@@ -103,4 +123,26 @@ func ResolveTCP(addr string) (*net.TCPAddr, error) {
 		return net.TCPAddrFromAddrPort(ap), nil
 	}
 	return net.ResolveTCPAddr("tcp", addr)
+}
+
+// ToUnix converts a resolved address for bind(2) or connect(2), with its
+// address family. A nil IP is the IPv6 wildcard (dual-stack: the caller
+// clears IPV6_V6ONLY); a v4-mapped IPv6 address goes out as IPv4.
+func ToUnix(a *net.TCPAddr) (unix.Sockaddr, int, error) {
+	ip, ok := netip.AddrFromSlice(a.IP)
+	switch {
+	case a.IP == nil:
+		return &unix.SockaddrInet6{Port: a.Port}, unix.AF_INET6, nil
+	case !ok:
+		return nil, 0, fmt.Errorf("unsupported address %v", a)
+	case ip.Unmap().Is4():
+		return &unix.SockaddrInet4{Port: a.Port, Addr: ip.Unmap().As4()}, unix.AF_INET, nil
+	}
+	sa := &unix.SockaddrInet6{Port: a.Port, Addr: ip.As16()}
+	if a.Zone != "" {
+		if ifi, err := net.InterfaceByName(a.Zone); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa, unix.AF_INET6, nil
 }
