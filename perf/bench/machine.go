@@ -122,6 +122,10 @@ func DiscoverEngines(binDir string, only []string) []result.TargetInfo {
 		ti.Tuning = map[string]string{"GOMAXPROCS": envOr("GOMAXPROCS", "default (= CPUs visible; 1 when pinned)"),
 			"flags": "contract defaults (the harness passes no tuning flag)"}
 		switch n {
+		case "rawepoll":
+			// loopkit.ReserveProcs: the engine raises GOMAXPROCS to its
+			// loops + 1 when it is below (spec/engine.md).
+			ti.Tuning["GOMAXPROCS"] = envOr("GOMAXPROCS", "default (= CPUs visible; 1 when pinned)") + ", raised by the engine to workers + 1 when below"
 		case DPDK:
 			ti.Tuning["flags"] = "contract defaults plus its tap slot (core/dpdknet: --tap --ip --gw --tap-peer; --mtu when the run sets one); --poll=adaptive (default)"
 			ti.Tuning["path"] = "kernel client or load generator → tap → DPDK net_tap → gVisor netstack → engine"
