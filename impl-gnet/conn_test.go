@@ -44,6 +44,15 @@ func TestCloseWriteTwice(t *testing.T) {
 // not when they come due (spec/engine.md section 6).
 func TestCloseDropsTimers(t *testing.T) {
 	c := openConn(t, engine.Config{Workers: 1})
+	// OnOpen runs before the conn is marked open, so an AfterFunc right
+	// after it may still be queued for the post-open drain (bounded by
+	// ExecuteQueueLimit), not on the heap. A function run through Execute
+	// runs after that drain: from then on AfterFunc goes to the heap.
+	opened := make(chan struct{})
+	if err := c.Execute(func() { close(opened) }); err != nil {
+		t.Fatal(err)
+	}
+	enginetest.Wait(t, opened, "Execute after OnOpen")
 	before := c.loop.timers.Len()
 	for range 1000 {
 		c.AfterFunc(time.Hour, func() { t.Error("timer of a closed connection ran") })
