@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/msgr"
+	"github.com/netmodels/netmodels/core/msgr/protocol"
 	"github.com/netmodels/netmodels/core/msgr/wire"
 )
 
@@ -36,7 +37,7 @@ func (f *msgrFlags) register(fs *flag.FlagSet, defName, defPolicy string) {
 	fs.DurationVar(&f.backoff, "initial-backoff", 200*time.Millisecond, "first reconnect back-off (ms_initial_backoff)")
 	fs.DurationVar(&f.maxBack, "max-backoff", 15*time.Second, "back-off cap and WAIT delay (ms_max_backoff)")
 	fs.DurationVar(&f.hsTimeout, "handshake-timeout", 10*time.Second, "ms_connection_ready_timeout")
-	fs.DurationVar(&f.bodyTimeout, "body-progress-timeout", 30*time.Second, "close a socket whose message body receives nothing for this long, returning its throttle reservations (0: off)")
+	fs.DurationVar(&f.bodyTimeout, "body-progress-timeout", protocol.DefaultBodyProgressTimeout, "close a socket whose message body receives nothing for this long, returning its throttle reservations (0: off)")
 	fs.DurationVar(&f.injDelay, "inject-delay", 0, "pause reading this long about once every --inject-delay-every reads")
 	fs.IntVar(&f.injDelayEvery, "inject-delay-every", 100, "see --inject-delay")
 }
