@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/msgr"
+	"github.com/netmodels/netmodels/core/msgr/protocol"
 	"github.com/netmodels/netmodels/core/msgr/wire"
 )
 
@@ -21,6 +22,7 @@ type msgrFlags struct {
 	inject            int
 	backoff, maxBack  time.Duration
 	hsTimeout         time.Duration
+	bodyTimeout       time.Duration
 	injDelay          time.Duration
 	injDelayEvery     int
 }
@@ -35,6 +37,7 @@ func (f *msgrFlags) register(fs *flag.FlagSet, defName, defPolicy string) {
 	fs.DurationVar(&f.backoff, "initial-backoff", 200*time.Millisecond, "first reconnect back-off (ms_initial_backoff)")
 	fs.DurationVar(&f.maxBack, "max-backoff", 15*time.Second, "back-off cap and WAIT delay (ms_max_backoff)")
 	fs.DurationVar(&f.hsTimeout, "handshake-timeout", 10*time.Second, "ms_connection_ready_timeout")
+	fs.DurationVar(&f.bodyTimeout, "body-progress-timeout", protocol.DefaultBodyProgressTimeout, "close a socket whose message body receives nothing for this long, returning its throttle reservations (0: off)")
 	fs.DurationVar(&f.injDelay, "inject-delay", 0, "pause reading this long about once every --inject-delay-every reads")
 	fs.IntVar(&f.injDelayEvery, "inject-delay-every", 100, "see --inject-delay")
 }
@@ -51,6 +54,9 @@ func (f *msgrFlags) check(env *Env) (int, bool) {
 	}
 	if f.backoff <= 0 || f.maxBack < f.backoff || f.hsTimeout <= 0 {
 		return env.Usagef("--initial-backoff, --max-backoff, --handshake-timeout must be > 0, max >= initial"), false
+	}
+	if f.bodyTimeout < 0 {
+		return env.Usagef("--body-progress-timeout must be >= 0 (0: off)"), false
 	}
 	if f.injDelay < 0 || f.injDelayEvery <= 0 {
 		return env.Usagef("--inject-delay must be >= 0 and --inject-delay-every > 0"), false
@@ -69,9 +75,17 @@ func (f *msgrFlags) config(env *Env) msgr.Config {
 		Name: f.name, RandomNonce: name.Type != wire.EntityMon, Policy: f.policy, NoCRC: f.crc == "none",
 		MaxMessageBytes: f.maxMsg, InjectSocketFailures: f.inject,
 		InitialBackoff: f.backoff, MaxBackoff: f.maxBack, HandshakeTimeout: f.hsTimeout,
-		InjectDelay: f.injDelay, InjectDelayEvery: f.injDelayEvery,
+		BodyProgressTimeout: bodyTimeout(f.bodyTimeout), InjectDelay: f.injDelay, InjectDelayEvery: f.injDelayEvery,
 		Logf: func(format string, args ...any) { env.Logf(format, args...) },
 	}
+}
+
+// bodyTimeout maps the flag (0: off) to msgr.Config (0: default, negative: off).
+func bodyTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // checkHostPort rejects what net.Listen or a dial would only fail on

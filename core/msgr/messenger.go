@@ -115,6 +115,11 @@ type Config struct {
 	StandbyTimeout time.Duration
 	// IdleTimeout faults a socket without traffic (default 900 s, negative: off).
 	IdleTimeout time.Duration
+	// BodyProgressTimeout faults a socket whose message body, its
+	// throttles held, receives nothing for this long, returning the
+	// throttle reservations (default 30 s, negative: off; see
+	// protocol.Config).
+	BodyProgressTimeout time.Duration
 
 	// Fault injection (Ceph's ms_inject_socket_failures, ms_inject_delay_*).
 	InjectSocketFailures int
@@ -168,7 +173,7 @@ func New(eng engine.Engine, cfg Config) (*Messenger, error) {
 		CRC:             wire.CRCMode{Header: !cfg.NoCRC, Data: !cfg.NoCRC},
 		MaxMessageBytes: cfg.MaxMessageBytes, DispatchThrottleBytes: cfg.DispatchThrottleBytes,
 		HandshakeTimeout: cfg.HandshakeTimeout, InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff,
-		StandbyTimeout: cfg.StandbyTimeout, IdleTimeout: cfg.IdleTimeout,
+		StandbyTimeout: cfg.StandbyTimeout, IdleTimeout: cfg.IdleTimeout, BodyProgressTimeout: cfg.BodyProgressTimeout,
 		InjectSocketFailures: cfg.InjectSocketFailures, InjectDelay: cfg.InjectDelay, InjectDelayEvery: cfg.InjectDelayEvery,
 		AuthNoneID: cfg.AuthNoneID, Clock: cfg.Clock, Logf: cfg.Logf,
 		RecycleMessages: cfg.RecycleFastDispatch,

@@ -75,6 +75,15 @@ type Config struct {
 	// IdleTimeout faults an OPENED socket with no traffic either way for
 	// this long (ms_connection_idle_timeout). Default 900 s; negative: off.
 	IdleTimeout time.Duration
+	// BodyProgressTimeout faults a socket whose current message body (its
+	// throttles all held) has received no byte for this long: the message
+	// is dropped, its throttle reservations are returned, and the
+	// session's fault policy applies (lossy: closed; lossless: standby or
+	// reconnect, the peer resends what was not acknowledged). Time spent
+	// waiting for a throttle does not count. Ceph has no such timer: its
+	// ms_connection_idle_timeout (IdleTimeout here) ends such a socket
+	// only after 900 s. Default 30 s; negative: off.
+	BodyProgressTimeout time.Duration
 	// StandbyTimeout forgets a session that waits in STANDBY for its peer
 	// (a server's view of a departed client) after this long; negative:
 	// never. Default 15 min.
@@ -125,6 +134,7 @@ const (
 	DefaultMaxBackoff               = 15 * time.Second
 	DefaultStandbyTimeout           = 15 * time.Minute
 	DefaultIdleTimeout              = 900 * time.Second
+	DefaultBodyProgressTimeout      = 30 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -157,6 +167,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.BodyProgressTimeout == 0 {
+		c.BodyProgressTimeout = DefaultBodyProgressTimeout
 	}
 	if c.StandbyTimeout == 0 {
 		c.StandbyTimeout = DefaultStandbyTimeout
@@ -199,4 +212,6 @@ type Counters struct {
 	KeepalivesReceived          atomic.Uint64
 	// ThrottledReads counts reads paused by a throttle.
 	ThrottledReads atomic.Uint64
+	// BodyTimeouts counts sockets faulted by BodyProgressTimeout.
+	BodyTimeouts atomic.Uint64
 }

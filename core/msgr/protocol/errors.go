@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Errors.
@@ -16,6 +17,9 @@ var (
 	ErrReplaced         = errors.New("msgr: socket replaced by a newer one")
 	ErrIdle             = errors.New("msgr: connection idle timeout")
 	ErrMessageTooLarge  = errors.New("msgr: message larger than MaxMessageBytes")
+	// ErrBodyTimeout: a message body made no progress for
+	// Config.BodyProgressTimeout (wrapped in a ProtocolError with the counts).
+	ErrBodyTimeout = errors.New("msgr: message body made no progress")
 )
 
 // ProtocolError is a fault caused by what the peer sent. The socket is
@@ -43,3 +47,17 @@ type ReplyError struct {
 }
 
 func (e *ReplyError) Error() string { return fmt.Sprintf("connect reply tag %d: %s", e.Tag, e.Reason) }
+
+// BodyTimeoutError is a message body that stopped arriving: Have of Len
+// bytes (payload and footer) after no progress for After. It matches
+// ErrBodyTimeout with errors.Is.
+type BodyTimeoutError struct {
+	Have, Len int
+	After     time.Duration
+}
+
+func (e *BodyTimeoutError) Error() string {
+	return fmt.Sprintf("%v: %d of %d bytes, none for %v", ErrBodyTimeout, e.Have, e.Len, e.After)
+}
+
+func (e *BodyTimeoutError) Is(target error) bool { return target == ErrBodyTimeout }

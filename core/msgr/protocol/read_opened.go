@@ -158,6 +158,13 @@ func (k *sock) takeThrottles() error {
 			k.held[idx], k.heldN[idx] = t, n
 			k.tIdx = idx + 1
 			k.paused = false
+			// Take the rest now, not on the next OnData: a peer that sent
+			// the header alone may send nothing more, and the body's
+			// progress timer starts only once every throttle is held.
+			if k.takeThrottles() == errPaused {
+				return // waiting on the next throttle, still paused
+			}
+			k.bodyPending()
 			if !k.ctlWait {
 				k.lc.ResumeRead()
 			}
@@ -173,10 +180,17 @@ func (k *sock) takeThrottles() error {
 		k.tIdx++
 	}
 	k.footLen = wire.FooterSize(k.features()&wire.FeatureMsgAuth != 0)
-	if n := int(k.hdr.PayloadLen()) + k.footLen; k.ep.rx != nil && n <= maxPooledBody {
+	n := int(k.hdr.PayloadLen()) + k.footLen
+	k.bodyLen = n
+	switch {
+	case n > maxPooledBody:
+		// Memory follows the bytes received, not the length claimed:
+		// readBody grows the buffer as they arrive.
+		k.body = nil
+	case k.ep.rx != nil:
 		k.rx = k.ep.rx.get(n)
 		k.body = k.rx.buf
-	} else {
+	default:
 		k.body = make([]byte, n)
 	}
 	k.have = 0
@@ -196,12 +210,66 @@ func (k *sock) features() uint64 {
 
 // readBody copies payload and footer into the message buffer.
 func (k *sock) readBody(in []byte) (int, error) {
+	if rest := k.bodyLen - k.have; len(in) > rest {
+		in = in[:rest]
+	}
+	if end := k.have + len(in); end > len(k.body) {
+		k.growBody(end)
+	}
 	n := copy(k.body[k.have:], in)
 	k.have += n
-	if k.have < len(k.body) {
+	if k.have < k.bodyLen {
 		return n, nil
 	}
 	return n, k.finishMessage()
+}
+
+// growBody makes room for need bytes of a body larger than maxPooledBody:
+// at least double the buffer and at least maxPooledBody, never beyond
+// bodyLen. A body's buffer is so at most twice the bytes received plus
+// 64 KiB, whatever length its header claims.
+func (k *sock) growBody(need int) {
+	c := min(max(2*len(k.body), need, maxPooledBody), k.bodyLen)
+	nb := make([]byte, c)
+	copy(nb, k.body[:k.have])
+	k.body = nb
+}
+
+// bodyPending notes that the current message body is incomplete as of now
+// (it grew or began in this callback) and arms its progress check
+// (Config.BodyProgressTimeout) if it is not armed yet. A body completed
+// within one OnData never gets here, so small messages cost no clock read.
+func (k *sock) bodyPending() {
+	d := k.ep.cfg.BodyProgressTimeout
+	if d <= 0 || k.lc == nil {
+		return
+	}
+	k.bodyLast = k.now()
+	if k.bodyTimer == nil {
+		if k.bodyCheck == nil {
+			k.bodyCheck = k.checkBody
+		}
+		k.bodyTimer = k.lc.AfterFunc(d, k.bodyCheck)
+	}
+}
+
+// checkBody runs when a body's period is up. A body that grew meanwhile
+// (or a later message's body) re-arms for the rest of its period; one that
+// did not faults the socket. fault drops the partial message and returns
+// its throttle reservations (releaseHeld), as Ceph's reset_recv_state does
+// on a fault, and the session's policy applies.
+func (k *sock) checkBody() {
+	k.bodyTimer = nil
+	if k.closed || k.rs != rsBody {
+		return
+	}
+	d := k.ep.cfg.BodyProgressTimeout
+	if idle := k.now().Sub(k.bodyLast); idle < d {
+		k.bodyTimer = k.lc.AfterFunc(d-idle, k.bodyCheck)
+		return
+	}
+	k.ep.C.BodyTimeouts.Add(1)
+	k.fault(k.protoErr(&BodyTimeoutError{Have: k.have, Len: k.bodyLen, After: d}))
 }
 
 // finishMessage checks the footer and sequence and delivers (§8.4).

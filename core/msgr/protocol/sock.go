@@ -59,7 +59,8 @@ type sock struct {
 
 	hdr     wire.Header
 	footLen int
-	body    []byte
+	body    []byte   // the current message's payload and footer received so far (grows: readBody)
+	bodyLen int      // the length body will reach: payload + footer
 	rx      *Message // the pooled message body belongs to (Config.RecycleMessages)
 	have    int
 	tIdx    int
@@ -68,6 +69,13 @@ type sock struct {
 	waiter  *throttle.Waiter
 	paused  bool // paused by a throttle
 	ctlWait bool // paused until control bytes drain
+
+	// bodyTimer checks BodyProgressTimeout while a message body is
+	// incomplete (nil: not armed); bodyLast is when the body last grew or
+	// began. bodyCheck is checkBody, bound once.
+	bodyTimer engine.Timer
+	bodyLast  time.Time
+	bodyCheck func()
 
 	ctl      []byte   // control frames built on the loop (KEEPALIVE2_ACK)
 	pending  [][]byte // segments handed over but not yet accepted by the engine
@@ -189,6 +197,9 @@ func (k *sock) OnData(c engine.Conn, in []byte) int {
 			return len(in)
 		}
 	}
+	if k.rs == rsBody && !k.closed {
+		k.bodyPending() // the body grew or began in this call and is not complete
+	}
 	if k.rs >= rsTag && !k.closed {
 		k.flush()
 	}
@@ -271,6 +282,10 @@ func (k *sock) fault(err error) {
 	if k.hsTimer != nil {
 		k.hsTimer.Stop()
 	}
+	if k.bodyTimer != nil {
+		k.bodyTimer.Stop()
+		k.bodyTimer = nil
+	}
 	if k.waiter != nil {
 		k.waiter.Cancel()
 		k.waiter = nil
@@ -289,7 +304,7 @@ func (k *sock) fault(err error) {
 		// A socket error or EOF: the session's fault policy says what follows.
 	case errors.Is(err, ErrInjectedFailure), errors.Is(err, ErrReplaced):
 		// Ours, not the peer's: counted elsewhere, not logged (thousands in a soak).
-	case errors.Is(err, ErrHandshakeTimeout), errors.Is(err, ErrIdle), errors.As(err, &re):
+	case errors.Is(err, ErrHandshakeTimeout), errors.Is(err, ErrIdle), errors.Is(err, ErrBodyTimeout), errors.As(err, &re):
 		k.ep.logf("%v", err)
 	default:
 		k.ep.C.BadInput.Add(1)
