@@ -1,7 +1,9 @@
 package soak
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -80,8 +82,8 @@ func (w *Watched) sample(ctx context.Context, t float64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
-		if w.proc.Exited() || ctx.Err() != nil {
-			return // it ended meanwhile (msgr-client at the end of its share)
+		if w.proc.Exited() || ctx.Err() != nil || errors.Is(err, supervise.ErrNoProc) {
+			return // it ended meanwhile (msgr-client at the end of its share), reaped or not
 		}
 		w.errs++
 		w.lastErr = err.Error()
@@ -103,8 +105,9 @@ func take(ctx context.Context, pid int, metricsURL string) (Sample, error) {
 		return s, fmt.Errorf("pid %d has no memory: exiting", pid)
 	}
 	s.RSS, s.Threads, s.Goroutines = u.RSSBytes, u.Threads, u.Threads
-	if s.FDs, err = CountFDs(pid); err != nil {
-		return s, err
+	if s.FDs, err = CountFDs(pid); err != nil || s.FDs == 0 {
+		// No descriptor at all: it exited between the two reads.
+		return s, fmt.Errorf("pid %d: descriptors: %w", pid, cmp.Or(err, supervise.ErrNoProc))
 	}
 	if metricsURL != "" {
 		sctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/netmodels/netmodels/perf/report"
@@ -83,7 +84,7 @@ func writeCSV(er EngineResult, path string) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// writeChart draws RSS, descriptors and goroutines over time, one line
+// writeChart draws (SVG, or PNG for a .png path) RSS, descriptors and goroutines over time, one line
 // per process, the backend's kills as dashed verticals.
 func writeChart(er EngineResult, path string) error {
 	panels := []struct {
@@ -137,7 +138,11 @@ func writeChart(er EngineResult, path string) error {
 		p.Y.Max = max(ymax*1.4, 1) // room for the legend
 		plots = append(plots, []*plot.Plot{p})
 	}
-	img := vgsvg.New(8*vg.Inch, 10*vg.Inch)
+	w, h := 8*vg.Inch, 10*vg.Inch
+	var img vg.CanvasWriterTo = vgsvg.New(w, h)
+	if filepath.Ext(path) == ".png" {
+		img = vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
+	}
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadX: vg.Millimeter, PadY: 4 * vg.Millimeter,
 		PadTop: 2 * vg.Millimeter, PadBottom: 2 * vg.Millimeter, PadLeft: 2 * vg.Millimeter, PadRight: 4 * vg.Millimeter}
