@@ -31,8 +31,9 @@ RACE        ?= -race
 GOTESTFLAGS ?=
 BENCHFLAGS  ?=
 FUZZTIME    ?= 1m
+DURATION    ?= 10m
 
-.PHONY: all deps build test vet unit conformance perf-smoke bench report clean help fuzz
+.PHONY: all deps build test vet unit conformance perf-smoke bench report clean help fuzz soak
 
 all: build
 
@@ -42,6 +43,7 @@ help:
 	@echo "make deps | build | clean"
 	@echo "make report [RUN=results/<id>]  re-render a run from its run.json (default results/latest)"
 	@echo "make fuzz    every FuzzX target, FUZZTIME (default 1m) each"
+	@echo "make soak    every engine for DURATION (default 10m) in all: messenger under injected failures, proxy across backend restarts; results/soak/"
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -153,6 +155,18 @@ fuzz:
 	  done; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed"; exit 1; fi; echo "fuzz: no crashes"
+
+# The soak (perf/README.md, "Soak"): the engines make bench runs, one
+# after another, each for DURATION / engines: the lossless messenger under
+# injected socket failures and the proxy across backend restarts at once,
+# RSS, descriptors and goroutines sampled every second into results/soak/
+# (<engine>.csv and .svg, soak.json, summary.md). Exits 1 if a message is
+# lost, duplicated or reordered, a relayed byte differs, the proxy does not
+# recover, or a process grows steadily. Bounded by DURATION plus 30 s per
+# engine (draining and stopping).
+soak: build
+	@engines="$${ENGINES:-$$($(DEFAULT_ENGINES_SH))}"; echo "soak: $$engines, $(DURATION)"; \
+	$(GO) run ./perf/cmd/perf soak --repo . --engines "$$engines" --duration $(DURATION)
 
 clean:
 	rm -rf $(BIN)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -59,7 +58,7 @@ func runMsgrServer(env *Env, args []string) int {
 	if err != nil {
 		return env.Usagef("engine: %v", err)
 	}
-	reg := prometheus.NewRegistry()
+	reg := newRegistry()
 	cfg := f.config(env)
 	cfg.ThrottleMessages, cfg.ThrottleBytes, cfg.DispatchThrottleBytes = *thMsgs, *thBytes, *dispBytes
 	cfg.Registry = reg

@@ -161,6 +161,10 @@ func TestMsgrSlowDispatcherThrottle(t *testing.T) {
 	}
 	peak, waits := get(`msgr_throttle_peak{throttle="policy_bytes_client"}`), get(`msgr_throttle_waits_total{throttle="policy_bytes_client"}`)
 	wakeups, wakeSum := get(`msgr_throttle_wakeup_seconds_count{throttle="policy_bytes_client"}`), get(`msgr_throttle_wakeup_seconds_sum{throttle="policy_bytes_client"}`)
+	// The Go runtime's own series are served too (perf soak samples them).
+	if g := get("go_goroutines"); g <= 0 {
+		t.Fatalf("go_goroutines %v:\n%s", g, body)
+	}
 	if peak < 0 || peak > 20000+3000 || waits <= 0 {
 		t.Fatalf("peak %v waits %v:\n%s", peak, waits, body)
 	}

@@ -70,7 +70,7 @@ func runProxy(env *Env, args []string) int {
 	opts := proxy.Options{Engine: eng, Log: &prefixWriter{w: env.Stderr, prefix: env.Engine.Name + ": "}}
 	var reg *prometheus.Registry
 	if *metrics != "" {
-		reg = prometheus.NewRegistry()
+		reg = newRegistry()
 		opts.Registerer = reg
 	}
 	p, err := proxy.New(cfg, opts)

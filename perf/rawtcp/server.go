@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,10 +29,18 @@ type Server struct {
 }
 
 // Listen binds the three listeners on host with kernel-chosen ports.
-func Listen(host string) (*Server, error) {
+func Listen(host string) (*Server, error) { return ListenEchoPort(host, 0) }
+
+// ListenEchoPort is Listen with the echo listener on echoPort (0: any), so
+// a restarted server comes back where its clients look (perf soak).
+func ListenEchoPort(host string, echoPort int) (*Server, error) {
 	var lns []net.Listener
-	for range 3 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	for i := range 3 {
+		port := "0"
+		if i == 0 && echoPort != 0 {
+			port = strconv.Itoa(echoPort)
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 		if err != nil {
 			for _, l := range lns {
 				l.Close()

@@ -21,6 +21,10 @@ var palette = []color.Color{
 	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, color.RGBA{0x17, 0xbe, 0xcf, 0xff},
 }
 
+// Color is the charts' i-th line colour (the palette repeats): other
+// perf charts (perf/soak) draw in the report's colours.
+func Color(i int) color.Color { return palette[i%len(palette)] }
+
 // nines maps a percentile to the HdrHistogram plot's x axis: 90 → 1,
 // 99 → 2, 99.9 → 3.
 func nines(p float64) float64 {

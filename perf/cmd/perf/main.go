@@ -19,7 +19,9 @@ const usage = `usage:
            [--compare OLD_RUN] [--dpdk-mtu N]
   perf compare OLD NEW        (run folders or run.json files; warns when their calibrations differ > 10 %)
   perf report [--html] RUN_DIR (regenerate report.md and charts from run.json; index.html for latest or with --html)
-  perf rawtcp-server [--listen HOST]
+  perf soak [--duration D] [--engines a,b] [--bin DIR] [--out DIR]
+              (messenger under injected failures and proxy across backend restarts, every engine; results/soak/)
+  perf rawtcp-server [--listen HOST] [--echo-port N]
   perf loadgen pingpong|ka-pipeline|stream|connrate|idle|tls-handshake|tls-stream|tls-idle [flags]
 `
 
@@ -39,6 +41,8 @@ func main() {
 		code = cmdCompare(args)
 	case "report":
 		code = cmdReport(args)
+	case "soak":
+		code = cmdSoak(ctx, args)
 	case "rawtcp-server":
 		code = cmdRawServer(ctx, args)
 	case "loadgen":

@@ -77,10 +77,11 @@ func cmdReport(args []string) int {
 func cmdRawServer(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("rawtcp-server", flag.ContinueOnError)
 	host := fs.String("listen", "127.0.0.1", "host to bind (ports are chosen by the kernel)")
+	echoPort := fs.Int("echo-port", 0, "the echo listener's port (0: chosen by the kernel)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	s, err := rawtcp.Listen(*host)
+	s, err := rawtcp.ListenEchoPort(*host, *echoPort)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rawtcp-server: %v\n", err)
 		return 2
