@@ -43,7 +43,8 @@ type conn struct {
 	splicedBy     atomic.Pointer[conn] // the source relaying into this conn
 
 	// Loop-only.
-	in           []byte            // unconsumed bytes, cap ReadBufferSize
+	inBuf        []byte            // the read buffer, cap ReadBufferSize
+	in           []byte            // unconsumed bytes: a window of inBuf, consumed by reslicing (no copy per OnData)
 	rw           tcpip.SliceWriter // read's destination, a field so that passing it as an io.Writer allocates nothing
 	eof          bool              // peer's FIN read from the endpoint
 	eofReported  bool
@@ -66,7 +67,8 @@ var (
 
 func newConn(e *Engine, w *worker, h engine.Handler, ep tcpip.Endpoint, wq *waiter.Queue) *conn {
 	c := &conn{e: e, w: w, h: h, ep: ep, wq: wq}
-	c.in = make([]byte, 0, e.cfg.ReadBufferSize)
+	c.inBuf = make([]byte, 0, e.cfg.ReadBufferSize)
+	c.in = c.inBuf
 	c.out.Init(e.cfg)
 	c.we = waiter.NewFunctionEntry(waiter.ReadableEvents|waiter.WritableEvents|waiter.EventHUp|waiter.EventErr, func(waiter.EventMask) {
 		w.markReady(c)
@@ -298,6 +300,9 @@ func (c *conn) read() bool {
 		return false
 	}
 	progress := false
+	if cap(c.in) < cap(c.inBuf) { // the unconsumed tail to the front, for the most room
+		c.in = c.inBuf[:copy(c.inBuf[:len(c.in)], c.in)]
+	}
 	for len(c.in) < cap(c.in) {
 		c.rw = tcpip.SliceWriter(c.in[len(c.in):cap(c.in)])
 		res, err := c.ep.Read(&c.rw, tcpip.ReadOptions{})
@@ -341,7 +346,7 @@ func (c *conn) deliver() bool {
 			return true
 		}
 		if n == 0 {
-			if len(c.in) >= cap(c.in) {
+			if len(c.in) >= cap(c.inBuf) {
 				c.finish(engine.ErrReadBufferFull)
 				return true
 			}
@@ -349,7 +354,7 @@ func (c *conn) deliver() bool {
 			break
 		}
 		progress = true
-		c.in = c.in[:copy(c.in, c.in[n:])]
+		c.in = c.in[n:]
 		if c.spl != nil {
 			return true // Splice called from OnData: the relay takes over
 		}

@@ -77,7 +77,7 @@ func (c *conn) relay() bool {
 		c.wr.Reset(c.in[:n])
 		w, err := d.ep.Write(&c.wr, tcpip.WriteOptions{})
 		if w > 0 {
-			c.in = c.in[:copy(c.in, c.in[w:])]
+			c.in = c.in[w:]
 			sp.n += w
 			progress = true
 		}
