@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -55,12 +56,25 @@ func redisPort(addr string) string {
 // onlyTo reports whether n connections in a row through addr reach the
 // redis server listening on port.
 func onlyTo(addr, port string, n int) bool {
+	_, ok := reached(addr, port, n)
+	return ok
+}
+
+// reached makes up to n connections through addr and lists the redis
+// ports they reached ("none" for no answer), stopping at the first that
+// is not port; ok is true when all n reached port.
+func reached(addr, port string, n int) (got []string, ok bool) {
 	for range n {
-		if redisPort(addr) != port {
-			return false
+		p := redisPort(addr)
+		if p == "" {
+			p = "none"
+		}
+		got = append(got, p)
+		if p != port {
+			return got, false
 		}
 	}
-	return true
+	return got, true
 }
 
 func startRedisPair(t *harness.T) (master, replica *peers.Redis) {
@@ -94,14 +108,27 @@ var proxyCheckCases = []harness.Case{
 			const inter, tcheck, fall = 300 * time.Millisecond, time.Second, 2
 			m, r := startRedisPair(t)
 			srv := fmt.Sprintf(" check inter %dms fall %d rise 1", inter.Milliseconds(), fall)
-			p := startProxy(t, e, simpleCfg("", "", redisMasterCheck, m.Addr+srv, r.Addr+srv))
+			admin := filepath.Join(t.TempDir(), "admin.sock")
+			cfg := simpleCfg("", "", redisMasterCheck, m.Addr+srv, r.Addr+srv)
+			cfg = strings.Replace(cfg, "global\n", "global\n    stats socket "+admin+" mode 600 level admin\n", 1)
+			p := startProxy(t, e, cfg)
 			front := p.Addr(0)
-			// Servers start up; the replica's checks take it out.
-			if !waitFor(10*time.Second, func() bool { return onlyTo(front, portOf(m.Addr), 4) }) {
-				t.Fatal("traffic never went only to the master")
+			// The checks' verdict comes from the proxy itself (show stat):
+			// a streak of connections to one server proves nothing while
+			// both are up, since round robin may pick a server that just
+			// came up several times in a row (HAProxy's does).
+			master := func(up, down string) func() bool {
+				return func() bool {
+					_, rows := statRows(t, apiCmd(t, admin, "show stat"))
+					return rows["be/"+up]["status"] == "UP" && rows["be/"+down]["status"] == "DOWN"
+				}
 			}
-			if !onlyTo(front, portOf(m.Addr), 6) {
-				t.Fatal("a connection reached the replica")
+			// Servers start up; the replica's checks take it out.
+			if !waitFor(10*time.Second, master("s1", "s2")) {
+				t.Fatal("the checks never settled on s1 (master) UP, s2 (replica) DOWN")
+			}
+			if got, ok := reached(front, portOf(m.Addr), 6); !ok {
+				t.Fatalf("a connection did not reach the master (port %s): reached %v", portOf(m.Addr), got)
 			}
 			if _, err := r.Do("REPLICAOF", "NO", "ONE"); err != nil {
 				t.Fatal(err)
@@ -111,17 +138,16 @@ var proxyCheckCases = []harness.Case{
 				t.Fatal(err)
 			}
 			t0 := time.Now()
-			// The checks' bound, plus slack for the poll itself (each
-			// probe is a redis round trip through the proxy) and for
-			// scheduling on a shared, loaded machine.
+			// The checks' bound, plus slack for scheduling on a shared,
+			// loaded machine.
 			bound := fall*(inter+tcheck) + inter
 			const slack = 3 * time.Second
-			if !waitFor(bound+slack, func() bool { return onlyTo(front, portOf(r.Addr), 3) }) {
-				t.Fatalf("traffic did not move to the new master within %v + %v", bound, slack)
+			if !waitFor(bound+slack, master("s2", "s1")) {
+				t.Fatalf("the checks did not swap the roles within %v + %v", bound, slack)
 			}
-			t.Logf("traffic moved to the new master %v after the failover (check bound %v)", time.Since(t0).Round(time.Millisecond), bound)
-			if !onlyTo(front, portOf(r.Addr), 6) {
-				t.Fatal("a connection reached the old master after the failover")
+			t.Logf("the checks swapped the roles %v after the failover (check bound %v)", time.Since(t0).Round(time.Millisecond), bound)
+			if got, ok := reached(front, portOf(r.Addr), 6); !ok {
+				t.Fatalf("a connection did not reach the new master after the failover (port %s): reached %v", portOf(r.Addr), got)
 			}
 		}),
 	pc("proxy-check-redis", specChecks+" (option redis-check)",
