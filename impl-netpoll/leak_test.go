@@ -30,10 +30,15 @@ func TestConnectCloseNoLeak(t *testing.T) {
 			if err := warm.Shutdown(ctx); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
-			time.Sleep(100 * time.Millisecond) // let the warm-up's pool goroutines exit
 		},
+		Parked: parkedWorkers,
 	})
 }
+
+// parkedWorkers counts runner.go's task workers parked for reuse (at most
+// maxIdleWorkers, process-wide): how many a test leaves depends on how many
+// tasks overlapped, which load decides, so the leak checks leave them out.
+func parkedWorkers() int { return int(idleWorkers.Load()) }
 
 // toggler pauses and resumes reading on every delivery (from a timer), and
 // closes at read EOF.
@@ -80,8 +85,7 @@ func TestPauseCyclesNoLeak(t *testing.T) {
 	if err := warm.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the warm-up's pool goroutines exit
-	fdsBefore, gBefore := enginetest.OpenFDs(t), runtime.NumGoroutine()
+	fdsBefore, gBefore := enginetest.OpenFDs(t), runtime.NumGoroutine()-parkedWorkers()
 
 	e, err := New(engine.Config{})
 	if err != nil {
@@ -119,6 +123,6 @@ func TestPauseCyclesNoLeak(t *testing.T) {
 	if err := e.Shutdown(ctx2); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	fds, gs := enginetest.WaitReleased(t, fdsBefore, gBefore)
-	t.Logf("fds %d -> %d, goroutines %d -> %d", fdsBefore, fds, gBefore, gs)
+	fds, gs := enginetest.WaitReleasedExcept(t, fdsBefore, gBefore, parkedWorkers)
+	t.Logf("fds %d -> %d, goroutines %d -> %d (without parked task workers)", fdsBefore, fds, gBefore, gs)
 }
