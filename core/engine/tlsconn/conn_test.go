@@ -29,6 +29,10 @@ type rig struct {
 	srv  *tls.Config
 	cli  *tls.Config
 	opts Options
+	// servers are the listener's connections in accept order (loop-owned;
+	// with a FakeClock the loop runs only inside Settle, so the test reads
+	// them between Settles).
+	servers []*Conn
 }
 
 func newRig(t *testing.T, alg tlstest.Alg, mopts memengine.Options, newServer func() engine.Handler) *rig {
@@ -43,7 +47,9 @@ func newRig(t *testing.T, alg tlstest.Alg, mopts memengine.Options, newServer fu
 	r.cli = &tls.Config{RootCAs: r.ca.Pool, ServerName: "server.test"}
 	r.opts = Options{Limiter: r.lim, HandshakeTimeout: 5 * time.Second}
 	l, err := r.e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler {
-		return Server(newServer(), r.srv, r.opts)
+		h := Server(newServer(), r.srv, r.opts).(*rawHandler)
+		r.servers = append(r.servers, h.c)
+		return h
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -228,13 +234,17 @@ func TestClientHelloByteByByte(t *testing.T) {
 // rawClient sends bytes on a plain connection.
 type rawClient struct {
 	recorder
-	send []byte
+	send  []byte
+	pause bool // stop reading once send is written
 }
 
 func (c *rawClient) OnOpen(conn engine.Conn) {
 	c.recorder.OnOpen(conn)
 	if c.send != nil {
 		_ = conn.Write(c.send)
+	}
+	if c.pause {
+		conn.PauseRead()
 	}
 }
 
@@ -537,19 +547,29 @@ func TestAlertLinger(t *testing.T) {
 	for _, peerCloses := range []bool{false, true} {
 		t.Run(fmt.Sprintf("peer-closes=%v", peerCloses), func(t *testing.T) {
 			var srv *recorder
-			r := newRig(t, tlstest.ECDSAP256, memengine.Options{}, func() engine.Handler {
+			// A 4-byte pipe and a client that does not read until the
+			// server has failed keep the 7-byte alert queued when
+			// failFlush runs, whatever the goroutines' timing: that is
+			// the path under test (with nothing queued it is a plain
+			// close).
+			r := newRig(t, tlstest.ECDSAP256, memengine.Options{PipeBufferSize: 4}, func() engine.Handler {
 				srv = &recorder{}
 				return srv
 			})
 			// A handshake record whose ClientHello announces 4 bytes and
 			// holds 2: crypto/tls answers decode_error.
-			c := &rawClient{send: []byte{0x16, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0}}
+			c := &rawClient{send: []byte{0x16, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0}, pause: true}
 			if peerCloses {
 				c.onEOF = func(conn engine.Conn) { _ = conn.Close() }
 			}
 			if _, err := r.e.Dial(r.addr, c, engine.DialOptions{}); err != nil {
 				t.Fatal(err)
 			}
+			r.settle(func() bool { return len(r.servers) == 1 && r.servers[0].st >= stClosing })
+			if sc := r.servers[0]; sc.st != stClosing || sc.lingerTimer == nil {
+				t.Fatalf("server state %v, linger timer %v: want the alert queued behind CloseWrite", sc.st, sc.lingerTimer)
+			}
+			c.conn.ResumeRead()
 			r.settle(func() bool { return c.eof || c.closed })
 			if b := c.data.Bytes(); len(b) != 7 || b[0] != 21 || b[5] != 2 || b[6] != 50 {
 				t.Fatalf("client read % x before the FIN, want one fatal decode_error alert", b)
