@@ -43,9 +43,13 @@ func BenchmarkUntilOversleep(b *testing.B) {
 
 func TestUntilLongWaitUsesBothStages(t *testing.T) {
 	// Longer than coarseMargin: the runtime sleep, then the precise tail.
+	// Never early; how late is a performance figure (the benchmark), and a
+	// loaded CI machine delays a woken goroutine by tens of milliseconds,
+	// so the upper bound only catches a wait gone wrong by orders of
+	// magnitude (a wrong unit, a sleep of the whole wait twice over).
 	target := time.Now().Add(coarseMargin + 3*time.Millisecond)
 	Until(target)
-	if late := time.Since(target); late < 0 || late > 50*time.Millisecond {
+	if late := time.Since(target); late < 0 || late > time.Second {
 		t.Fatalf("woke %v after the target", late)
 	}
 }
