@@ -242,12 +242,22 @@ func openLoop(cs []*clientConn, rate float64, start, end time.Time, done <-chan 
 	}
 }
 
-// endSchedule: no more sends fall due; the backlog still goes out.
+// endSchedule: no more sends fall due; the backlog still goes out. It
+// wakes drive, which looks at finished only on a wake-up: the last reply
+// may have come in before the schedule ended (a pacer that woke late sends
+// what is past due and only then ends), and without this wake-up drive
+// waited for --timeout and failed a run that had finished.
 func endSchedule(cs []*clientConn) {
 	for _, c := range cs {
 		c.mu.Lock()
 		c.quota = 0
 		c.mu.Unlock()
+	}
+	if len(cs) > 0 {
+		select {
+		case cs[0].run.progress <- struct{}{}:
+		default:
+		}
 	}
 }
 
