@@ -20,6 +20,14 @@ import "time"
 // than the runtime timer's worst oversleep seen on these VMs.
 const coarseMargin = 2 * time.Millisecond
 
+// The two wait stages, as variables so that tests can tell which stages a
+// wait used without timing it (a wall-clock bound flakes on a loaded
+// machine).
+var (
+	coarseSleep  = time.Sleep
+	preciseSleep = precise
+)
+
 // Until returns at or after t (at once if t has passed).
 func Until(t time.Time) { UntilOrDone(t, nil) }
 
@@ -30,7 +38,7 @@ func Until(t time.Time) { UntilOrDone(t, nil) }
 func UntilOrDone(t time.Time, done <-chan struct{}) bool {
 	if d := time.Until(t); d > coarseMargin {
 		if done == nil {
-			time.Sleep(d - coarseMargin)
+			coarseSleep(d - coarseMargin)
 		} else {
 			tm := time.NewTimer(d - coarseMargin)
 			select {
@@ -51,6 +59,6 @@ func UntilOrDone(t time.Time, done <-chan struct{}) bool {
 		if d <= 0 {
 			return true
 		}
-		precise(d)
+		preciseSleep(d)
 	}
 }
