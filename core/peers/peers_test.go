@@ -415,13 +415,8 @@ func TestCheckLocalAddr(t *testing.T) {
 // A master and a replica on loopback: the replica syncs, and REPLICAOF
 // swaps the roles (what the tcp-check failover case does).
 func TestRedisMasterReplica(t *testing.T) {
-	ports, err := FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ma, ra := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
-	m := StartRedisT(t, RedisOptions{Addr: ma})
-	r := StartRedisT(t, RedisOptions{Addr: ra, ReplicaOf: ma})
+	m := StartRedisT(t, RedisOptions{Addr: "127.0.0.1:0"})
+	r := StartRedisT(t, RedisOptions{Addr: "127.0.0.1:0", ReplicaOf: m.Addr})
 	if s, err := m.Do("PING"); err != nil || s != "PONG" {
 		t.Fatalf("PING: %q %v", s, err)
 	}
@@ -442,10 +437,47 @@ func TestRedisMasterReplica(t *testing.T) {
 	if info, _ := r.Do("INFO", "replication"); !strings.Contains(info, "role:master") {
 		t.Fatalf("after REPLICAOF NO ONE: %s", info)
 	}
-	if _, err := m.Do("REPLICAOF", "127.0.0.1", strconv.Itoa(ports[1])); err != nil {
+	rh, rp, _ := net.SplitHostPort(r.Addr)
+	if _, err := m.Do("REPLICAOF", rh, rp); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ := m.Do("INFO", "replication"); !strings.Contains(info, "role:slave") {
 		t.Fatalf("old master after REPLICAOF: %s", info)
+	}
+}
+
+// TestRedisTakenPort pins what StartRedis's port retry looks for: the text
+// redis-server logs when its port is taken. Then a pick that hands out a
+// taken port first is retried with the next one.
+func TestRedisTakenPort(t *testing.T) {
+	if _, err := RedisBinary(); err != nil {
+		t.Fatal(err) // make deps installs redis-server
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	_, err = StartRedis(RedisOptions{Addr: fmt.Sprintf("127.0.0.1:%d", taken), Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), redisPortTaken) {
+		t.Fatalf("redis-server on a taken port: %v, want an error containing %q", err, redisPortTaken)
+	}
+
+	picks := 0
+	defer func(f func() (int, error)) { pickPort = f }(pickPort)
+	pickPort = func() (int, error) {
+		picks++
+		if picks == 1 {
+			return taken, nil
+		}
+		return FreePort()
+	}
+	r := StartRedisT(t, RedisOptions{Addr: "127.0.0.1:0"})
+	if picks != 2 || r.Addr == fmt.Sprintf("127.0.0.1:%d", taken) {
+		t.Fatalf("picks %d, addr %s: want the taken port %d skipped on the second pick", picks, r.Addr, taken)
+	}
+	if s, err := r.Do("PING"); err != nil || s != "PONG" {
+		t.Fatalf("PING: %q %v", s, err)
 	}
 }

@@ -17,7 +17,9 @@ func RedisBinary() (string, error) { return findBinary("redis-server", "redis-se
 // RedisOptions tune StartRedis.
 type RedisOptions struct {
 	// Addr is "IP:PORT" on loopback (or in a documentation range inside a
-	// namespace the caller made). Required: use FreePort.
+	// namespace the caller made). Port 0 picks a free port, and a port
+	// taken between the pick and redis-server's bind is picked again (at
+	// most redisPortAttempts times); Redis.Addr has the port in use.
 	Addr string
 	// ReplicaOf is the master's "IP:PORT"; empty: a master.
 	ReplicaOf string
@@ -43,6 +45,39 @@ func StartRedis(opts RedisOptions) (*Redis, error) {
 	if err := checkLocalAddr(opts.Addr); err != nil {
 		return nil, fmt.Errorf("peers: redis: %w", err)
 	}
+	host, port, _ := net.SplitHostPort(opts.Addr)
+	if port != "0" {
+		return startRedis(opts)
+	}
+	var err error
+	for range redisPortAttempts {
+		var p int
+		if p, err = pickPort(); err != nil {
+			return nil, err
+		}
+		o := opts
+		o.Addr = net.JoinHostPort(host, strconv.Itoa(p))
+		var r *Redis
+		if r, err = startRedis(o); err == nil || !strings.Contains(err.Error(), redisPortTaken) {
+			return r, err
+		}
+	}
+	return nil, fmt.Errorf("peers: redis: %d free ports were taken before redis-server bound them: %w", redisPortAttempts, err)
+}
+
+// redisPortAttempts bounds the picks of a free port for Addr's port 0:
+// another process takes a just-freed port rarely, three times in a row
+// only when something is wrong.
+const redisPortAttempts = 3
+
+// redisPortTaken is what redis-server logs when its bind fails because
+// the port is in use (TestRedisTakenPort pins it).
+const redisPortTaken = "Address already in use"
+
+// pickPort is FreePort; a test replaces it to hand out a taken port.
+var pickPort = FreePort
+
+func startRedis(opts RedisOptions) (*Redis, error) {
 	bin, err := RedisBinary()
 	if err != nil {
 		return nil, err
