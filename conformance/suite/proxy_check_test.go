@@ -82,10 +82,11 @@ func startRedisPair(t *harness.T) (master, replica *peers.Redis) {
 	if _, err := peers.RedisBinary(); err != nil {
 		t.Fatal(err) // make deps installs redis-server
 	}
-	ma := net.JoinHostPort(harness.HostIP(), fmt.Sprint(freePort(t)))
-	ra := net.JoinHostPort(harness.HostIP(), fmt.Sprint(freePort(t)))
-	master = peers.StartRedisT(t, peers.RedisOptions{Addr: ma})
-	replica = peers.StartRedisT(t, peers.RedisOptions{Addr: ra, ReplicaOf: ma})
+	// Port 0: StartRedis picks the port and picks again if another
+	// process took it before redis-server bound it.
+	port0 := net.JoinHostPort(harness.HostIP(), "0")
+	master = peers.StartRedisT(t, peers.RedisOptions{Addr: port0})
+	replica = peers.StartRedisT(t, peers.RedisOptions{Addr: port0, ReplicaOf: master.Addr})
 	// Observe the replica's link to the master (its own asynchronous state).
 	if !waitFor(15*time.Second, func() bool {
 		info, err := replica.Do("INFO", "replication")
@@ -156,7 +157,7 @@ var proxyCheckCases = []harness.Case{
 			if _, err := peers.RedisBinary(); err != nil {
 				t.Fatal(err)
 			}
-			rd := peers.StartRedisT(t, peers.RedisOptions{Addr: net.JoinHostPort(harness.HostIP(), fmt.Sprint(freePort(t)))})
+			rd := peers.StartRedisT(t, peers.RedisOptions{Addr: net.JoinHostPort(harness.HostIP(), "0")})
 			other := newBackend(t, func(c net.Conn) {
 				_, _ = c.Write([]byte("-ERR not redis\r\n"))
 				_ = c.Close()

@@ -202,8 +202,10 @@ var proxyCases = []harness.Case{
 			be := newBackend(t, echo)
 			cfg := strings.Replace(simpleCfg("accept-proxy", "", "", be.addr()), "timeout client 20s", "timeout client 1s", 1)
 			p := startProxy(t, e, cfg)
-			c := dial(t, p.Addr(0), "")
+			// From before the dial: the proxy's header timer starts at its
+			// accept, which a loaded machine may run before dial returns.
 			start := time.Now()
+			c := dial(t, p.Addr(0), "")
 			if _, err := expectEOF(c, 6*time.Second); err != nil {
 				t.Fatal(err)
 			}
@@ -803,24 +805,36 @@ func mustReadThenEOF(t *harness.T, c net.Conn, want, who string) {
 
 func timeoutCase(id, what, from, to string, min time.Duration) harness.Case {
 	return pc(id, "CONTRACT.md Proxy timeout client|server",
-		what+": an idle session is closed after about that long (≥ 250 ms, ≤ 3 s); the client sees EOF",
+		what+": an idle session is closed after about that long (≥ 250 ms after the last write, ≤ 5 s); the client sees EOF",
 		func(t *harness.T, e harness.Engine) {
 			be := newBackend(t, echo)
-			p := startProxy(t, e, strings.Replace(simpleCfg("", "", "", be.addr()), from, to, 1))
+			// timeout connect 20s: only the timeout under test may fire,
+			// even when a loaded machine is slow to connect the backend.
+			cfg := strings.Replace(simpleCfg("", "", "", be.addr()), from, to, 1)
+			cfg = strings.Replace(cfg, "timeout connect 2s", "timeout connect 20s", 1)
+			p := startProxy(t, e, cfg)
 			c := dial(t, p.Addr(0), "")
 			// The proxy's idle period cannot begin before this last write,
-			// but it begins when the reply passes through the proxy, which
-			// under load is well before the client sees it: measure from
-			// here, or a correct proxy looks early.
+			// but it begins when the byte passes through the proxy, which
+			// under load is well before the client sees the echo: measure
+			// from here, or a correct proxy looks early.
 			start := time.Now()
-			if err := roundTrip(c, []byte("a"), []byte("a"), 5*time.Second); err != nil {
-				t.Fatal(err)
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte("a")); err != nil {
+				t.Fatalf("write: %v", err)
 			}
-			if _, err := expectEOF(c, 5*time.Second); err != nil {
-				t.Fatalf("idle session: %v", err)
+			// On a loaded machine the echo may take longer than the timeout
+			// itself; a close before the echo is then the timeout firing,
+			// and the bounds below judge it like any other close.
+			seen, err := expectEOF(c, 5*time.Second)
+			if err != nil {
+				t.Fatalf("idle session: %v (read %q)", err, seen)
 			}
-			if el := time.Since(start); el < min || el > 3*time.Second {
-				t.Errorf("closed after %v", el)
+			if len(seen) > 1 || len(seen) == 1 && seen[0] != 'a' {
+				t.Fatalf("read %q, want the echo \"a\" then EOF", seen)
+			}
+			if el := time.Since(start); el < min || el > 5*time.Second {
+				t.Errorf("closed %v after the last write (echo seen: %v)", el, len(seen) == 1)
 			}
 		})
 }
