@@ -157,6 +157,15 @@ func TestReplaceKeepsDeliverOrder(t *testing.T) {
 func acceptOnLoop(t *testing.T, ep *Endpoint, gs, cs uint32, wantInSeq uint64) (engine.Handler, *loopConn) {
 	t.Helper()
 	c := &loopConn{}
+	return acceptOn(t, ep, c, gs, cs, wantInSeq), c
+}
+
+// acceptOn is acceptOnLoop on a given connection.
+func acceptOn(t *testing.T, ep *Endpoint, c interface {
+	engine.Conn
+	take(n int) []byte
+}, gs, cs uint32, wantInSeq uint64) engine.Handler {
+	t.Helper()
 	k := ep.newAcceptHandler(c)
 	k.OnOpen(c)
 	hello := wire.AppendAddr(wire.AppendBanner(nil), clientAddr(42))
@@ -172,7 +181,7 @@ func acceptOnLoop(t *testing.T, ep *Endpoint, gs, cs uint32, wantInSeq uint64) (
 		t.Fatalf("connect cs %d: server in_seq %d, want %d", cs, v, wantInSeq)
 	}
 	k.OnData(c, wire.AppendSeq(nil, 0))
-	return k, c
+	return k
 }
 
 // reentrantHooks is a dispatcher whose Deliver of seq 1 needs the other

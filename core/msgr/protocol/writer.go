@@ -23,10 +23,13 @@ const drainFallback = 50 * time.Millisecond
 // headers, footers and copied sections) are appended to the endpoint's
 // batch buffer (bufPool) as long as no by-reference section comes
 // between them, which is always the case for small messages and pooled
-// ones; that buffer goes to the engine with Write, which copies it, and
-// back to the pool, so a fill of such messages allocates nothing. Owned
-// bytes after a by-reference section go to a new buffer handed over with
-// Writev.
+// ones; that buffer alone goes to the engine with Write, which copies it,
+// and back to the pool, so a fill of such messages allocates nothing.
+// Owned bytes after a by-reference section go to a new buffer. A batch
+// with by-reference sections goes in one Writev, the batch buffer with
+// it (one system call per batch, not one for the buffer and one for the
+// rest); the engine then owns the buffer until its out-queue is empty,
+// so it goes back to the pool only then (sock.lent, reclaim).
 type batch struct {
 	bufs  [][]byte
 	own   bool // the last buffer is ours to append to
@@ -95,6 +98,7 @@ func (k *sock) flush() {
 // (requeued first, then by priority), assigning seq numbers (§13).
 func (k *sock) fill() bool {
 	cfg := &k.ep.cfg
+	k.reclaim()
 	bt := batch{bufs: k.segs[:0], seg: min(chunkSize, cfg.WriteBatchBytes), pool: &k.ep.wbufs}
 	if len(k.ctl) > 0 {
 		bt.ref(k.ctl, false) // ours: a new slice per batch, never modified after
@@ -175,28 +179,26 @@ func (k *sock) appendMessage(bt *batch, m *Message, msgAuth bool) {
 }
 
 // writePending hands k.pending to the engine, at most WriteBatchBytes per
-// Writev; the pool's batch buffer goes alone, with Write (the engine
-// copies it), and back to the pool. It reports false when the writer must
-// stop (blocked or faulted).
+// Writev. The pool's batch buffer alone goes with Write (the engine
+// copies it) and straight back to the pool; in a Writev with other
+// segments it is lent to the engine until the out-queue is empty. It
+// reports false when the writer must stop (blocked or faulted).
 func (k *sock) writePending() bool {
 	cfg := &k.ep.cfg
 	for len(k.pending) > 0 {
 		n, sz := 0, 0
-		if k.bufAt != 1 {
-			for n < len(k.pending) && n+1 != k.bufAt && (n == 0 || sz+len(k.pending[n]) <= cfg.WriteBatchBytes) {
-				sz += len(k.pending[n])
-				n++
-			}
-		} else {
-			n = 1
+		for n < len(k.pending) && (n == 0 || sz+len(k.pending[n]) <= cfg.WriteBatchBytes) {
+			sz += len(k.pending[n])
+			n++
 		}
+		pooled := k.bufAt > 0 && k.bufAt <= n // the batch buffer is in this write
 		if f := cfg.InjectSocketFailures; f > 0 && rand.IntN(f) == 0 {
 			k.ep.C.InjectedFailures.Add(1)
 			k.fault(k.protoErr(ErrInjectedFailure))
 			return false
 		}
 		var err error
-		if k.bufAt == 1 {
+		if n == 1 && pooled {
 			err = k.lc.Write(k.pending[0])
 		} else {
 			group := make([][]byte, n)
@@ -222,8 +224,11 @@ func (k *sock) writePending() bool {
 			return false
 		}
 		k.active = true
-		if k.bufAt == 1 {
+		switch {
+		case pooled && n == 1:
 			k.ep.wbufs.put(k.pending[0])
+		case pooled:
+			k.lend(k.pending[k.bufAt-1])
 		}
 		if k.bufAt > 0 {
 			k.bufAt -= n
@@ -236,4 +241,37 @@ func (k *sock) writePending() bool {
 	}
 	k.pending = nil
 	return true
+}
+
+// maxLent bounds the batch buffers a socket keeps lent to its engine; a
+// buffer beyond it is left to the collector. The engines that write at
+// once (goroutine, rawepoll, netpoll) have an empty out-queue right after
+// the Writev, and gnet, which writes at the end of its loop iteration, by
+// the next fill, so in steady state no buffer is lost.
+const maxLent = 4
+
+// lend keeps b, handed to the engine by Writev, until reclaim finds the
+// out-queue empty: only then has the engine given the kernel (or its
+// userspace stack) every byte of it.
+func (k *sock) lend(b []byte) {
+	if k.lc.OutQueued() == 0 {
+		k.ep.wbufs.put(b)
+		return
+	}
+	if len(k.lent) < maxLent {
+		k.lent = append(k.lent, b)
+	}
+}
+
+// reclaim returns the lent batch buffers to the pool once the engine's
+// out-queue is empty.
+func (k *sock) reclaim() {
+	if len(k.lent) == 0 || k.lc.OutQueued() != 0 {
+		return
+	}
+	for i, b := range k.lent {
+		k.ep.wbufs.put(b)
+		k.lent[i] = nil
+	}
+	k.lent = k.lent[:0]
 }
