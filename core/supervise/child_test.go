@@ -88,6 +88,25 @@ func runChild(mode string, args []string) int {
 		}
 		<-term
 		return 0
+	case "listen-any": // listens on 0.0.0.0, says READY 127.0.0.1:port
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		if err == nil {
+			err = unix.Bind(fd, &unix.SockaddrInet4{})
+		}
+		if err == nil {
+			err = unix.Listen(fd, 1)
+		}
+		var sa unix.Sockaddr
+		if err == nil {
+			sa, err = unix.Getsockname(fd)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("READY", fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port))
+		<-term
+		return 0
 	case "log-on-eof": // READY; writes args[1] to the file args[0] once stdin closes
 		fmt.Println("READY")
 		_, _ = bufio.NewReader(os.Stdin).ReadString(0)

@@ -3,7 +3,9 @@ package supervise
 import (
 	"bufio"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -15,13 +17,18 @@ import (
 // ListeningBy reports whether the process pid owns a socket listening on
 // addr ("host:port"; an empty or "*" host means any address). It reads the
 // kernel's socket tables rather than connecting, so the check is invisible
-// to the peer.
+// to the peer. The tables are the ones of pid's network namespace
+// (/proc/PID/net/tcp), so a child started in another namespace (`ip netns
+// exec`, core/netsim) is seen listening there.
 func ListeningBy(pid int, addr string) (bool, error) {
 	ap, err := parseListenAddr(addr)
 	if err != nil {
 		return false, err
 	}
-	inodes, err := listenInodes(ap)
+	inodes, err := listenInodes(pid, ap)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // exited; WaitFor notices exits
+	}
 	if err != nil || len(inodes) == 0 {
 		return false, err
 	}
@@ -59,12 +66,13 @@ func parseListenAddr(addr string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, uint16(p)), nil
 }
 
-// listenInodes returns the inodes of sockets in state LISTEN that accept
-// connections to ap: bound to ap itself or to the wildcard of its family.
-func listenInodes(ap netip.AddrPort) (map[string]bool, error) {
-	file := "/proc/net/tcp"
+// listenInodes returns the inodes of sockets in state LISTEN, in pid's
+// network namespace, that accept connections to ap: bound to ap itself or
+// to the wildcard of its family.
+func listenInodes(pid int, ap netip.AddrPort) (map[string]bool, error) {
+	file := filepath.Join("/proc", strconv.Itoa(pid), "net", "tcp")
 	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
-		file = "/proc/net/tcp6"
+		file += "6"
 	}
 	f, err := os.Open(file)
 	if err != nil {

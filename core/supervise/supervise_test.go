@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -230,6 +231,35 @@ func TestListeningBy(t *testing.T) {
 		if ok, _ := ListeningBy(os.Getpid(), addr); ok {
 			t.Errorf("%s: still listening after Close", addr)
 		}
+	}
+}
+
+// TestListeningInChildNetns: a child in a network namespace of its own
+// (as core/netsim starts them) is seen listening: the socket tables read
+// are the child's (/proc/PID/net/tcp), not this process's, where the
+// socket does not appear.
+func TestListeningInChildNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unsupported: a network namespace of its own needs root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unsupported: no unshare (util-linux)")
+	}
+	NoLeaks(t)
+	s := child(t, "listen-any")
+	s.Args = append([]string{"--net", "--", s.Path}, s.Args...)
+	s.Path, s.ReadyWord = "unshare", "READY"
+	p, err := Start(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := p.WaitListening(10*time.Second, p.Ready[0]); err != nil {
+		t.Fatal(err)
+	}
+	ap, _ := parseListenAddr(p.Ready[0])
+	if own, err := listenInodes(os.Getpid(), ap); err != nil || len(own) != 0 {
+		t.Errorf("the child's socket is in this namespace's table (%v, %v): the test proves nothing", own, err)
 	}
 }
 
