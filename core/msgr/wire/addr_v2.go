@@ -139,6 +139,11 @@ func decodeAddrVersioned(b []byte) (EntityAddr, int, error) {
 		Nonce: binary.LittleEndian.Uint32(p[4:]),
 	}
 	sl := binary.LittleEndian.Uint32(p[8:])
+	if sl > sockaddrIn6Len {
+		// Ceph's entity_addr_t holds at most a sockaddr_in6 and throws
+		// on a longer one.
+		return EntityAddr{}, 0, fmt.Errorf("msgr wire: entity_addr_t sockaddr of %d bytes, at most %d", sl, sockaddrIn6Len)
+	}
 	if uint64(sl) > uint64(len(p)-12) {
 		return EntityAddr{}, 0, fmt.Errorf("msgr wire: entity_addr_t sockaddr of %d bytes in a body of %d", sl, body)
 	}

@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// A v2 address as a 16.2.15 mon encodes it in HELLO (captured, see
-// core/msgr/wire2/testdata/cephmon-16.2): marker 1, v1 compat 1, body 28,
-// type 2, nonce 0, sockaddr_in of 16 bytes with the family little-endian.
+// A v2 address laid out as a 16.2.15 mon encodes it in HELLO (captured in
+// core/msgr/wire2/testdata/cephmon-16.2/02-mon-hello.bin, here with port
+// 3300): marker 1, v1 compat 1, body 28, type 2, nonce 0, sockaddr_in of
+// 16 bytes with the family little-endian.
 const addrV2Hex = `01 01 01 1c000000 02000000 00000000 10000000 0200 0ce4 7f000001 0000000000000000`
 
 func TestAddrV2Table(t *testing.T) {
