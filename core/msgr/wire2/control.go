@@ -20,11 +20,13 @@ type Hello struct {
 	PeerAddr   wire.EntityAddr
 }
 
+// AppendHello appends the Hello payload.
 func AppendHello(b []byte, h Hello) []byte {
 	b = append(b, byte(h.EntityType))
 	return wire.AppendAddrV2(b, h.PeerAddr)
 }
 
+// DecodeHello decodes the Hello payload.
 func DecodeHello(p []byte) (Hello, int, error) {
 	d := decoder{b: p}
 	h := Hello{EntityType: wire.EntityType(d.u8()), PeerAddr: d.addr()}
@@ -41,12 +43,14 @@ type AuthRequest struct {
 	Payload        []byte
 }
 
+// AppendAuthRequest appends the AuthRequest payload.
 func AppendAuthRequest(b []byte, r AuthRequest) []byte {
 	b = binary.LittleEndian.AppendUint32(b, r.Method)
 	b = appendU32s(b, r.PreferredModes)
 	return appendBlob(b, r.Payload)
 }
 
+// DecodeAuthRequest decodes the AuthRequest payload.
 func DecodeAuthRequest(p []byte) (AuthRequest, int, error) {
 	d := decoder{b: p}
 	r := AuthRequest{Method: d.u32(), PreferredModes: d.u32s(), Payload: d.blob()}
@@ -63,6 +67,7 @@ type AuthBadMethod struct {
 	AllowedModes   []uint32
 }
 
+// AppendAuthBadMethod appends the AuthBadMethod payload.
 func AppendAuthBadMethod(b []byte, r AuthBadMethod) []byte {
 	b = binary.LittleEndian.AppendUint32(b, r.Method)
 	b = binary.LittleEndian.AppendUint32(b, uint32(r.Result))
@@ -70,6 +75,7 @@ func AppendAuthBadMethod(b []byte, r AuthBadMethod) []byte {
 	return appendU32s(b, r.AllowedModes)
 }
 
+// DecodeAuthBadMethod decodes the AuthBadMethod payload.
 func DecodeAuthBadMethod(p []byte) (AuthBadMethod, int, error) {
 	d := decoder{b: p}
 	r := AuthBadMethod{Method: d.u32(), Result: int32(d.u32()), AllowedMethods: d.u32s(), AllowedModes: d.u32s()}
@@ -83,8 +89,10 @@ type AuthMore struct {
 	Payload []byte
 }
 
+// AppendAuthMore appends the AuthMore payload.
 func AppendAuthMore(b []byte, m AuthMore) []byte { return appendBlob(b, m.Payload) }
 
+// DecodeAuthMore decodes the AuthMore payload.
 func DecodeAuthMore(p []byte) (AuthMore, int, error) {
 	d := decoder{b: p}
 	m := AuthMore{Payload: d.blob()}
@@ -101,12 +109,14 @@ type AuthDone struct {
 	Payload  []byte
 }
 
+// AppendAuthDone appends the AuthDone payload.
 func AppendAuthDone(b []byte, a AuthDone) []byte {
 	b = binary.LittleEndian.AppendUint64(b, a.GlobalID)
 	b = binary.LittleEndian.AppendUint32(b, a.ConMode)
 	return appendBlob(b, a.Payload)
 }
 
+// DecodeAuthDone decodes the AuthDone payload.
 func DecodeAuthDone(p []byte) (AuthDone, int, error) {
 	d := decoder{b: p}
 	a := AuthDone{GlobalID: d.u64(), ConMode: d.u32(), Payload: d.blob()}
@@ -121,8 +131,10 @@ type AuthSignature struct {
 	Sig [SignatureLen]byte
 }
 
+// AppendAuthSignature appends the AuthSignature payload.
 func AppendAuthSignature(b []byte, s AuthSignature) []byte { return append(b, s.Sig[:]...) }
 
+// DecodeAuthSignature decodes the AuthSignature payload.
 func DecodeAuthSignature(p []byte) (AuthSignature, int, error) {
 	if len(p) < SignatureLen {
 		return AuthSignature{}, 0, ErrShort
@@ -150,6 +162,7 @@ type ClientIdent struct {
 // the session is lossy.
 const FlagLossy uint64 = 1
 
+// AppendClientIdent appends the ClientIdent payload.
 func AppendClientIdent(b []byte, c ClientIdent) []byte {
 	b = wire.AppendAddrVec(b, c.Addrs)
 	b = wire.AppendAddrV2(b, c.TargetAddr)
@@ -161,6 +174,7 @@ func AppendClientIdent(b []byte, c ClientIdent) []byte {
 	return binary.LittleEndian.AppendUint64(b, c.Cookie)
 }
 
+// DecodeClientIdent decodes the ClientIdent payload.
 func DecodeClientIdent(p []byte) (ClientIdent, int, error) {
 	d := decoder{b: p}
 	c := ClientIdent{Addrs: d.addrs(), TargetAddr: d.addr(), GlobalID: int64(d.u64()), GlobalSeq: d.u64(),
@@ -182,6 +196,7 @@ type ServerIdent struct {
 	Cookie            uint64
 }
 
+// AppendServerIdent appends the ServerIdent payload.
 func AppendServerIdent(b []byte, s ServerIdent) []byte {
 	b = wire.AppendAddrVec(b, s.Addrs)
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.GlobalID))
@@ -192,6 +207,7 @@ func AppendServerIdent(b []byte, s ServerIdent) []byte {
 	return binary.LittleEndian.AppendUint64(b, s.Cookie)
 }
 
+// DecodeServerIdent decodes the ServerIdent payload.
 func DecodeServerIdent(p []byte) (ServerIdent, int, error) {
 	d := decoder{b: p}
 	s := ServerIdent{Addrs: d.addrs(), GlobalID: int64(d.u64()), GlobalSeq: d.u64(),
@@ -212,6 +228,7 @@ type Reconnect struct {
 	MsgSeq       uint64
 }
 
+// AppendReconnect appends the Reconnect payload.
 func AppendReconnect(b []byte, r Reconnect) []byte {
 	b = wire.AppendAddrVec(b, r.Addrs)
 	for _, v := range []uint64{r.ClientCookie, r.ServerCookie, r.GlobalSeq, r.ConnectSeq, r.MsgSeq} {
@@ -220,6 +237,7 @@ func AppendReconnect(b []byte, r Reconnect) []byte {
 	return b
 }
 
+// DecodeReconnect decodes the Reconnect payload.
 func DecodeReconnect(p []byte) (Reconnect, int, error) {
 	d := decoder{b: p}
 	r := Reconnect{Addrs: d.addrs(), ClientCookie: d.u64(), ServerCookie: d.u64(),
@@ -234,6 +252,7 @@ type SessionReset struct {
 	Full bool
 }
 
+// AppendSessionReset appends the SessionReset payload.
 func AppendSessionReset(b []byte, r SessionReset) []byte {
 	if r.Full {
 		return append(b, 1)
