@@ -13,6 +13,12 @@
 // input, and DecodePreamble checks a frame's claimed segment lengths
 // against Limits before a reader buffers the frame.
 //
+// A control payload is whole once DecodeFrame returns its frame, so a
+// payload decoder's ErrShort there means a truncated payload: a protocol
+// error, not a reason to wait. Bytes after the fields a payload decoder
+// knows are left unused (the n it returns says where it stopped), as Ceph
+// ignores them, so a later revision's extra fields do not break us.
+//
 // Facts: Ceph's doc/dev/msgr2.rst, src/msg/async/frames_v2.{h,cc},
 // ProtocolV2.cc and src/include/msgr.h; the kernel's net/ceph/messenger_v2.c
 // (an independent implementation); bytes captured from a real ceph-mon
