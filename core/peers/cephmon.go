@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -49,6 +50,11 @@ type CephMonOptions struct {
 	// address inside a private namespace (core/dpdknet.HostIP:PORT).
 	// Empty: 127.0.0.1 and a free port.
 	Addr string
+	// V2Addr, if set, also binds msgr2 there (127.0.0.1:PORT): the monmap
+	// and mon_host list [v2:V2Addr,v1:Addr] and ms_bind_msgr2 is on. The
+	// monmap decides what the mon binds (ceph-mon.md pitfall 2). Empty:
+	// msgr1 only.
+	V2Addr string
 	// ID is the mon's name; default "a".
 	ID string
 	// PeerMonAddr, if set, adds a second monitor (PeerMonID, default "b")
@@ -81,6 +87,7 @@ type CephMonOptions struct {
 type CephMon struct {
 	*Process
 	Addr        string // v1 address, 127.0.0.1:PORT
+	V2Addr      string // msgr2 address, empty unless CephMonOptions.V2Addr
 	ID          string
 	PeerMonAddr string
 	FSID        string
@@ -93,10 +100,11 @@ type CephMon struct {
 	stopped bool
 }
 
-// StartCephMon creates a fresh cluster of one monitor (msgr1 only, auth
-// none) in opts.Dir: ceph.conf, monmaptool, ceph-mon --mkfs, then runs
-// "ceph-mon -f" as a child. It returns once the mon listens on Addr, and
-// for a lone mon, once it has formed its quorum.
+// StartCephMon creates a fresh cluster of one monitor (msgr1, plus msgr2
+// with V2Addr; auth none) in opts.Dir: ceph.conf, monmaptool, ceph-mon
+// --mkfs, then runs "ceph-mon -f" as a child. It returns once the mon
+// listens on Addr (and V2Addr), and for a lone mon, once it has formed its
+// quorum.
 func StartCephMon(opts CephMonOptions) (*CephMon, error) {
 	bin, err := CephMonBinary()
 	if err != nil {
@@ -116,7 +124,7 @@ func StartCephMon(opts CephMonOptions) (*CephMon, error) {
 		}
 		opts.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	for _, a := range []string{opts.Addr, opts.PeerMonAddr} {
+	for _, a := range []string{opts.Addr, opts.V2Addr, opts.PeerMonAddr} {
 		if a == "" {
 			continue
 		}
@@ -133,6 +141,7 @@ func StartCephMon(opts CephMonOptions) (*CephMon, error) {
 	}
 	m := &CephMon{
 		Addr:        opts.Addr,
+		V2Addr:      opts.V2Addr,
 		ID:          opts.ID,
 		PeerMonAddr: opts.PeerMonAddr,
 		FSID:        newUUID(),
@@ -164,7 +173,7 @@ func (m *CephMon) create(dir, monmaptool string) error {
 		return fmt.Errorf("peers: ceph-mon: %w", err)
 	}
 	monmap := filepath.Join(dir, "monmap")
-	args := []string{"--create", "--fsid", m.FSID, "--addv", m.ID, "[v1:" + m.Addr + "]"}
+	args := []string{"--create", "--fsid", m.FSID, "--addv", m.ID, m.addrv()}
 	if m.PeerMonAddr != "" {
 		// --addv with an explicit v1: prefix; plain --add would make a v2
 		// address for any port but 6789 (ceph-mon.md pitfall 1).
@@ -181,10 +190,11 @@ func (m *CephMon) create(dir, monmaptool string) error {
 }
 
 // conf is ceph.conf: every path inside dir so clusters can coexist,
-// msgr1 only, auth none, health warnings that a test cluster trips
-// silenced, fast timers unless asked otherwise, then ExtraConf.
+// msgr1 (and msgr2 with V2Addr), auth none, health warnings that a test
+// cluster trips silenced, fast timers unless asked otherwise, then
+// ExtraConf.
 func (m *CephMon) conf(dir string) string {
-	hosts := "[v1:" + m.Addr + "]"
+	hosts := m.addrv()
 	members := m.ID
 	if m.PeerMonAddr != "" {
 		hosts += ",[v1:" + m.PeerMonAddr + "]"
@@ -198,7 +208,7 @@ func (m *CephMon) conf(dir string) string {
 		"auth_service_required":                  "none",
 		"auth_client_required":                   "none",
 		"ms_bind_msgr1":                          "true",
-		"ms_bind_msgr2":                          "false",
+		"ms_bind_msgr2":                          strconv.FormatBool(m.V2Addr != ""),
 		"ms_bind_ipv6":                           "false",
 		"run_dir":                                filepath.Join(dir, "run"),
 		"admin_socket":                           filepath.Join(dir, "run", "$cluster-$name.asok"),
@@ -232,6 +242,22 @@ func (m *CephMon) conf(dir string) string {
 	return b.String()
 }
 
+// addrv is the mon's address vector as monmaptool and mon_host spell it.
+func (m *CephMon) addrv() string {
+	if m.V2Addr != "" {
+		return "[v2:" + m.V2Addr + ",v1:" + m.Addr + "]"
+	}
+	return "[v1:" + m.Addr + "]"
+}
+
+// listenAddrs are the addresses the mon must listen on to be ready.
+func (m *CephMon) listenAddrs() []string {
+	if m.V2Addr != "" {
+		return []string{m.Addr, m.V2Addr}
+	}
+	return []string{m.Addr}
+}
+
 // monLogPath is the mon's own log_file.
 func (m *CephMon) monLogPath(dir string) string {
 	return filepath.Join(dir, "log", "ceph-mon."+m.ID+".log")
@@ -249,7 +275,7 @@ func (m *CephMon) spawn(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.waitListening([]string{m.Addr}, m.opts.ReadyTimeout); err != nil {
+	if err := p.waitListening(m.listenAddrs(), m.opts.ReadyTimeout); err != nil {
 		p.Stop()
 		return err
 	}

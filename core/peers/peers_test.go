@@ -481,3 +481,30 @@ func TestRedisTakenPort(t *testing.T) {
 		t.Fatalf("PING: %q %v", s, err)
 	}
 }
+
+// TestCephMonV2Addr: with V2Addr the mon binds msgr2 there (its banner is
+// "ceph v2\n") next to msgr1 on Addr.
+func TestCephMonV2Addr(t *testing.T) {
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	m := StartCephMonT(t, CephMonOptions{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), V2Addr: v2, SkipQuorumWait: true})
+	if m.V2Addr != v2 {
+		t.Fatalf("V2Addr %q", m.V2Addr)
+	}
+	for addr, banner := range map[string]string{m.Addr: "ceph v027", m.V2Addr: "ceph v2\n"} {
+		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		got := make([]byte, len(banner))
+		_, err = io.ReadFull(c, got)
+		c.Close()
+		if err != nil || string(got) != banner {
+			t.Errorf("%s: banner %q (%v), want %q", addr, got, err, banner)
+		}
+	}
+}
