@@ -159,7 +159,7 @@ type Conn interface {
 	// OutQueued is the number of bytes queued and not yet handed to the
 	// kernel (or to the userspace stack). Once it is 0 the engine holds no
 	// reference to the slices given to Writev: the caller may reuse them
-	// (core/msgr lends its batch buffers that way).
+	// (core/msgr returns its batch buffer to its pool then).
 	OutQueued() int
 
 	// CloseWrite sends FIN after everything queued so far (shutw). Reading

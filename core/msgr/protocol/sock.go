@@ -81,7 +81,6 @@ type sock struct {
 	pending  [][]byte // segments handed over but not yet accepted by the engine
 	bufAt    int      // pending[bufAt-1] is the endpoint's batch buffer (writer.go); 0: none
 	segs     [][]byte // the array behind pending, kept for the next fill
-	lent     [][]byte // batch buffers handed over by Writev, back to the pool once the out-queue is empty (writer.go)
 	blocked  bool     // engine out-queue full: wait for OnDrained
 	fallback bool     // the drain fallback timer is armed
 	reads    int

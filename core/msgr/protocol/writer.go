@@ -11,8 +11,14 @@ import (
 
 // copyBelow: payload sections up to this size are copied into the batch
 // buffer; larger ones are handed to the engine by reference (Writev takes
-// ownership; a sent Message is immutable, so sharing is safe).
-const copyBelow = 512
+// ownership; a sent Message is immutable, so sharing is safe). Copying
+// 16 KiB costs about what the system call it saves does (a batch of
+// copies goes in one write), and larger sections are few per batch.
+const copyBelow = 16 << 10
+
+// tailCap is the capacity of a new owned buffer after a by-reference
+// section: room for a footer and the next header.
+const tailCap = 512
 
 // drainFallback re-tries a blocked writer if OnDrained never comes (only
 // possible when the engine's OutQueueLimit − OutQueueHighWater is smaller
@@ -28,8 +34,9 @@ const drainFallback = 50 * time.Millisecond
 // Owned bytes after a by-reference section go to a new buffer. A batch
 // with by-reference sections goes in one Writev, the batch buffer with
 // it (one system call per batch, not one for the buffer and one for the
-// rest); the engine then owns the buffer until its out-queue is empty,
-// so it goes back to the pool only then (sock.lent, reclaim).
+// rest); the buffer goes back to the pool if the engine wrote everything
+// at once (OutQueued() == 0), else it is the engine's, left to the
+// collector.
 type batch struct {
 	bufs  [][]byte
 	own   bool // the last buffer is ours to append to
@@ -47,7 +54,7 @@ func (b *batch) tail() []byte {
 			d = b.pool.get()
 			b.bufAt = len(b.bufs) + 1
 		} else {
-			d = make([]byte, 0, copyBelow)
+			d = make([]byte, 0, tailCap)
 		}
 		b.bufs = append(b.bufs, d)
 		b.own = true
@@ -98,7 +105,6 @@ func (k *sock) flush() {
 // (requeued first, then by priority), assigning seq numbers (§13).
 func (k *sock) fill() bool {
 	cfg := &k.ep.cfg
-	k.reclaim()
 	bt := batch{bufs: k.segs[:0], seg: min(chunkSize, cfg.WriteBatchBytes), pool: &k.ep.wbufs}
 	if len(k.ctl) > 0 {
 		bt.ref(k.ctl, false) // ours: a new slice per batch, never modified after
@@ -181,8 +187,8 @@ func (k *sock) appendMessage(bt *batch, m *Message, msgAuth bool) {
 // writePending hands k.pending to the engine, at most WriteBatchBytes per
 // Writev. The pool's batch buffer alone goes with Write (the engine
 // copies it) and straight back to the pool; in a Writev with other
-// segments it is lent to the engine until the out-queue is empty. It
-// reports false when the writer must stop (blocked or faulted).
+// segments it goes back only if the engine wrote it at once. It reports
+// false when the writer must stop (blocked or faulted).
 func (k *sock) writePending() bool {
 	cfg := &k.ep.cfg
 	for len(k.pending) > 0 {
@@ -227,8 +233,9 @@ func (k *sock) writePending() bool {
 		switch {
 		case pooled && n == 1:
 			k.ep.wbufs.put(k.pending[0])
-		case pooled:
-			k.lend(k.pending[k.bufAt-1])
+		case pooled && k.lc.OutQueued() == 0:
+			// Written: the engine holds no reference (engine.Conn.OutQueued).
+			k.ep.wbufs.put(k.pending[k.bufAt-1])
 		}
 		if k.bufAt > 0 {
 			k.bufAt -= n
@@ -241,37 +248,4 @@ func (k *sock) writePending() bool {
 	}
 	k.pending = nil
 	return true
-}
-
-// maxLent bounds the batch buffers a socket keeps lent to its engine; a
-// buffer beyond it is left to the collector. The engines that write at
-// once (goroutine, rawepoll, netpoll) have an empty out-queue right after
-// the Writev, and gnet, which writes at the end of its loop iteration, by
-// the next fill, so in steady state no buffer is lost.
-const maxLent = 4
-
-// lend keeps b, handed to the engine by Writev, until reclaim finds the
-// out-queue empty: only then has the engine given the kernel (or its
-// userspace stack) every byte of it.
-func (k *sock) lend(b []byte) {
-	if k.lc.OutQueued() == 0 {
-		k.ep.wbufs.put(b)
-		return
-	}
-	if len(k.lent) < maxLent {
-		k.lent = append(k.lent, b)
-	}
-}
-
-// reclaim returns the lent batch buffers to the pool once the engine's
-// out-queue is empty.
-func (k *sock) reclaim() {
-	if len(k.lent) == 0 || k.lc.OutQueued() != 0 {
-		return
-	}
-	for i, b := range k.lent {
-		k.ep.wbufs.put(b)
-		k.lent[i] = nil
-	}
-	k.lent = k.lent[:0]
 }
