@@ -60,10 +60,11 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		}
 		run.Extra["dpdk_mtu"] = fmt.Sprint(mtu)
 	}
-	if d := cfg.Suite.UserspaceDuration; d > 0 && d != cfg.Suite.Duration {
+	// bin/dpdk has no cell in a two-hosts run: its repetitions go unsaid.
+	if d := cfg.Suite.UserspaceDuration; d > 0 && d != cfg.Suite.Duration && len(cfg.Net) == 0 {
 		run.Extra["dpdk_duration_s"] = fmt.Sprint(d.Seconds())
 	}
-	if d := cfg.Suite.UserspaceStreamDuration; d > 0 && d != cfg.Suite.Duration {
+	if d := cfg.Suite.UserspaceStreamDuration; d > 0 && d != cfg.Suite.Duration && len(cfg.Net) == 0 {
 		run.Extra["dpdk_stream_duration_s"] = fmt.Sprint(d.Seconds())
 	}
 	if cfg.NoDPDK != "" {
