@@ -51,6 +51,10 @@ type HAProxyOptions struct {
 	// CPUs pins haproxy from its start (it sizes nbthread to the CPUs it
 	// sees), as taskset would; nil: not pinned.
 	CPUs []int
+	// Place, when set, wraps the process's spec before it starts: a
+	// core/netsim Side.Spec runs haproxy in that side's namespace (the
+	// readiness wait reads the socket table of haproxy's own namespace).
+	Place func(supervise.Spec) supervise.Spec
 }
 
 // StartHAProxy writes cfg to Dir/haproxy.cfg and runs "haproxy -db -f" on
@@ -84,7 +88,7 @@ func StartHAProxy(cfg string, opts HAProxyOptions) (*Process, error) {
 		return nil, fmt.Errorf("peers: haproxy: config check failed: %w", err)
 	}
 	args := append(append([]string{"-db"}, opts.ExtraArgs...), "-f", cfgPath)
-	p, err := spawn("haproxy", bin, args, dir, filepath.Join(dir, "haproxy.log"), "", opts.CPUs)
+	p, err := spawnPlaced("haproxy", bin, args, dir, filepath.Join(dir, "haproxy.log"), "", opts.CPUs, opts.Place)
 	if err != nil {
 		cleanupDir(dir, own)
 		return nil, err

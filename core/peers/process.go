@@ -37,8 +37,18 @@ type Process struct {
 // spawn starts name with args in dir, stdout and stderr appended to
 // outPath, pinned to cpus when set.
 func spawn(name, path string, args []string, dir, outPath, logPath string, cpus []int) (*Process, error) {
-	p, err := supervise.Start(supervise.Spec{Name: name, Path: path, Args: args, Dir: dir, LogFile: outPath, CPUs: cpus,
-		Grace: StopTimeout, IgnoreStopStatus: true}) // haproxy exits 143 on SIGTERM
+	return spawnPlaced(name, path, args, dir, outPath, logPath, cpus, nil)
+}
+
+// spawnPlaced is spawn with the spec wrapped by place when set (a
+// core/netsim side's namespace).
+func spawnPlaced(name, path string, args []string, dir, outPath, logPath string, cpus []int, place func(supervise.Spec) supervise.Spec) (*Process, error) {
+	sp := supervise.Spec{Name: name, Path: path, Args: args, Dir: dir, LogFile: outPath, CPUs: cpus,
+		Grace: StopTimeout, IgnoreStopStatus: true} // haproxy exits 143 on SIGTERM
+	if place != nil {
+		sp = place(sp)
+	}
+	p, err := supervise.Start(sp)
 	if err != nil {
 		return nil, fmt.Errorf("peers: %w", err)
 	}

@@ -20,11 +20,20 @@ import (
 // harness runs inside its namespace. Set it before starting anything.
 var Host = "127.0.0.1"
 
+// Listen is how FreePort probes: net.Listen, or a core/netsim side's
+// Listen when the anchors run in that side's namespace (two-hosts), where
+// a port free on the host's loopback says nothing.
+var Listen = net.Listen
+
+// Place, when set, wraps an anchor's process spec before it starts (a
+// core/netsim side's Spec: the anchor runs in that namespace).
+var Place func(supervise.Spec) supervise.Spec
+
 // FreePort returns a port on Host the kernel just handed out (bind :0,
 // close). Another process can take it before the caller binds it; callers
 // that can read a READY line should prefer :0.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(Host, "0"))
+	l, err := Listen("tcp", net.JoinHostPort(Host, "0"))
 	if err != nil {
 		return 0, err
 	}

@@ -11,5 +11,5 @@ import (
 // address listens. Pinned, HAProxy sizes nbthread to the one CPU it sees;
 // that is published with the results.
 func StartHAProxy(cfg, dir string, pinCPU int) (*peers.Process, error) {
-	return peers.StartHAProxy(cfg, peers.HAProxyOptions{Dir: dir, CPUs: CPUs(pinCPU), ReadyTimeout: 10 * time.Second})
+	return peers.StartHAProxy(cfg, peers.HAProxyOptions{Dir: dir, CPUs: CPUs(pinCPU), ReadyTimeout: 10 * time.Second, Place: Place})
 }

@@ -141,7 +141,7 @@ func (r *runner) tcpFloor(ctx context.Context, spec CalibSpec, pin int) (float64
 	var res loadgen.Result
 	argv := r.loadgenArgs("pingpong", "--addr", g.addr["echo"], "--conns", "1", "--size", "64",
 		"--duration", spec.PingPong.String(), "--warmup", spec.PingPongWarmup.String())
-	if _, err := runJSON(ctx, pin, argv, spec.PingPong+spec.PingPongWarmup+10*time.Second, &res); err != nil {
+	if _, err := r.runJSON(ctx, pin, argv, spec.PingPong+spec.PingPongWarmup+10*time.Second, &res); err != nil {
 		return 0, 0, err
 	}
 	if res.Err != "" {

@@ -7,6 +7,8 @@ package bench
 import (
 	"fmt"
 	"time"
+
+	"github.com/netmodels/netmodels/core/netsim"
 )
 
 // Suite sizes a run.
@@ -91,6 +93,10 @@ type Config struct {
 	// NoDPDK, when set, says why the bin/dpdk targets cannot run (they
 	// are shown absent with it).
 	NoDPDK string
+	// Net, when set, makes the run a two-hosts one (twohosts.go): the
+	// TwoHostScenarios (narrowed by Only) across core/netsim's topology,
+	// once per profile, instead of the suite's scenarios on one host.
+	Net []netsim.Profile
 }
 
 // Progress is told about the run's advance (the mpb bars in cmd/perf).

@@ -50,11 +50,12 @@ const jsonCapture = 1 << 20
 // runJSON runs argv (pinned when pin >= 0) and decodes its stdout JSON into
 // v. It returns the child's CPU seconds (rusage). A non-zero exit is an
 // error, but v is still decoded when possible so the reason can be shown.
-func runJSON(ctx context.Context, pin int, argv []string, timeout time.Duration, v any) (cpu float64, err error) {
+// In a two-hosts run it runs on the client side (r.clientSpec).
+func (rn *runner) runJSON(ctx context.Context, pin int, argv []string, timeout time.Duration, v any) (cpu float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	r, runErr := supervise.Run(ctx, supervise.Spec{Name: commandName(argv), Path: argv[0], Args: argv[1:],
-		CPUs: anchor.CPUs(pin), Capture: jsonCapture})
+	r, runErr := supervise.Run(ctx, rn.clientSpec(supervise.Spec{Name: commandName(argv), Path: argv[0], Args: argv[1:],
+		CPUs: anchor.CPUs(pin), Capture: jsonCapture}))
 	cpu = r.CPU.Seconds()
 	decErr := json.Unmarshal(lastJSONLine([]byte(r.Stdout)), v)
 	switch {
@@ -96,7 +97,7 @@ func (r *runner) runLoadgen(ctx context.Context, g *rig, pin int, warm bool, kin
 	var res loadgen.Result
 	// The load generator bounds its own I/O (deadlines); this is the
 	// backstop for a wedged process.
-	cpu, err := runJSON(ctx, pin, r.loadgenArgs(kind, flags...), d+w+15*time.Second, &res)
+	cpu, err := r.runJSON(ctx, pin, r.loadgenArgs(kind, flags...), d+w+15*time.Second, &res)
 	if err == nil && res.Err != "" {
 		err = fmt.Errorf("%s", res.Err)
 	}
@@ -158,7 +159,7 @@ func (r *runner) msgrClient(ctx context.Context, pin int, g *rig, warm bool, con
 		argv = append(argv, "--duration", d.String())
 	}
 	var out msgrjson.Summary
-	cpu, err := runJSON(ctx, pin, argv, d+60*time.Second, &out)
+	cpu, err := r.runJSON(ctx, pin, argv, d+60*time.Second, &out)
 	if err != nil {
 		return sample{metrics: map[string]float64{}}, out, err
 	}

@@ -27,8 +27,8 @@ func (r *runner) idleLoad(ctx context.Context, g *rig, pin int, n int, kind, add
 	// HOLDING is the loadgen's ready line: every session has echoed
 	// through, so the proxy holds both sides of each and no settling wait
 	// is needed. A loadgen that fails says why in its JSON line instead.
-	p, err := supervise.Start(supervise.Spec{Name: commandName(argv), Path: argv[0], Args: argv[1:], CPUs: anchor.CPUs(pin),
-		Stdin: true, ReadyWord: "HOLDING", ReadyTimeout: 120 * time.Second})
+	p, err := supervise.Start(r.clientSpec(supervise.Spec{Name: commandName(argv), Path: argv[0], Args: argv[1:], CPUs: anchor.CPUs(pin),
+		Stdin: true, ReadyWord: "HOLDING", ReadyTimeout: 120 * time.Second}))
 	if se, ok := err.(*supervise.StartError); ok && json.Unmarshal(lastJSONLine([]byte(se.Stdout)), &res) == nil && res.Err != "" {
 		return sample{}, fmt.Errorf("%s", res.Err)
 	}

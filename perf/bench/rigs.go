@@ -69,15 +69,16 @@ func (g *rig) add(p stopper) { g.procs = append(g.procs, p) }
 
 // startTarget starts a process that follows the CLI contract (READY with
 // its addresses on the first stdout line), pinned to pin when >= 0.
-func startTarget(name string, argv []string, pin int) (*supervise.Proc, error) {
-	return startTargetStdin(name, argv, pin, nil, false)
+func (r *runner) startTarget(name string, argv []string, pin int) (*supervise.Proc, error) {
+	return r.startTargetStdin(name, argv, pin, nil, false)
 }
 
 // startTargetStdin is startTarget with env added to the child's
-// environment and, with stdin, a pipe to its stdin.
-func startTargetStdin(name string, argv []string, pin int, env []string, stdin bool) (*supervise.Proc, error) {
-	return supervise.Start(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], Env: env, CPUs: anchor.CPUs(pin),
-		Stdin: stdin, ReadyWord: "READY", ReadyTimeout: 15 * time.Second})
+// environment and, with stdin, a pipe to its stdin. In a two-hosts run it
+// starts on the server side (r.serverSpec).
+func (r *runner) startTargetStdin(name string, argv []string, pin int, env []string, stdin bool) (*supervise.Proc, error) {
+	return supervise.Start(r.serverSpec(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], Env: env, CPUs: anchor.CPUs(pin),
+		Stdin: stdin, ReadyWord: "READY", ReadyTimeout: 15 * time.Second}))
 }
 
 // startEngine starts an engine binary's server or proxy (a Go target):
@@ -87,7 +88,7 @@ func (r *runner) startEngine(g *rig, name string, argv []string, pin int, env []
 	if r.where {
 		env = append(append([]string(nil), env...), windowEnv+"=stdin")
 	}
-	p, err := startTargetStdin(name, argv, pin, env, r.where)
+	p, err := r.startTargetStdin(name, argv, pin, env, r.where)
 	if err == nil {
 		g.window = r.where
 	}
@@ -117,7 +118,7 @@ func (g *rig) setRoleAddrs(who string, roles, addrs []string) error {
 
 // startRaw starts `perf rawtcp-server` (echo, sink, txn).
 func (r *runner) startRaw(g *rig, pin int) (*supervise.Proc, error) {
-	p, err := startTarget("rawtcp-server", []string{r.cfg.Self, "rawtcp-server", "--listen", r.host()}, pin)
+	p, err := r.startTarget("rawtcp-server", []string{r.cfg.Self, "rawtcp-server", "--listen", r.host()}, pin)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +149,7 @@ func (r *runner) msgrRig(engine string, pin int, extra ...string) (*rig, error) 
 		g.stop()
 		return nil, err
 	}
+	extra = append(extra, r.metricsFlags(extra)...)
 	argv := append([]string{r.engineBin(engineBase(engine)), "msgr-server", "--listen", r.listenHost(engine) + ":0"}, extra...)
 	p, err := r.startEngine(g, engine+" msgr-server", append(argv, eflags...), pin, nil)
 	if err != nil {

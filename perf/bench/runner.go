@@ -11,6 +11,7 @@ import (
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/netmodels/netmodels/core/netsim"
 	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/procstat"
@@ -28,6 +29,11 @@ type runner struct {
 	// targets start with the measured-window protocol (where.go). The
 	// scenarios run one after another, so one flag serves.
 	where bool
+	// net is the two-hosts topology the scenario being run crosses (nil:
+	// one host); netAbsent, when set, says why it could not be built and
+	// every cell is absent with it (twohosts.go).
+	net       *netsim.Topology
+	netAbsent string
 }
 
 // Run executes the suite and returns the filled run (also on ctx
@@ -54,10 +60,11 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		}
 		run.Extra["dpdk_mtu"] = fmt.Sprint(mtu)
 	}
-	if d := cfg.Suite.UserspaceDuration; d > 0 && d != cfg.Suite.Duration {
+	// bin/dpdk has no cell in a two-hosts run: its repetitions go unsaid.
+	if d := cfg.Suite.UserspaceDuration; d > 0 && d != cfg.Suite.Duration && len(cfg.Net) == 0 {
 		run.Extra["dpdk_duration_s"] = fmt.Sprint(d.Seconds())
 	}
-	if d := cfg.Suite.UserspaceStreamDuration; d > 0 && d != cfg.Suite.Duration {
+	if d := cfg.Suite.UserspaceStreamDuration; d > 0 && d != cfg.Suite.Duration && len(cfg.Net) == 0 {
 		run.Extra["dpdk_stream_duration_s"] = fmt.Sprint(d.Seconds())
 	}
 	if cfg.NoDPDK != "" {
@@ -74,8 +81,29 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 	for _, d := range defs {
 		total += len(d.targets) * (cfg.Suite.Reps + 1)
 	}
+	if len(cfg.Net) > 0 {
+		total *= len(cfg.Net)
+		names := make([]string, len(cfg.Net))
+		for i, p := range cfg.Net {
+			names[i] = p.Name
+		}
+		run.Extra["topology"] = fmt.Sprintf("%s (core/netsim): load generators and msgr-client in the client namespace (%s), servers, proxies, backends and anchors in the server namespace (%s); profiles %s; the calibration ran on the host's loopback",
+			TopologyTwoHosts, netsim.ClientIP, netsim.ServerIP, strings.Join(names, ","))
+		run.Extra["listen_host"] = netsim.ServerIP.String() + " (the server namespace; the calibration: 127.0.0.1)"
+	}
 	cfg.Progress.Total(total)
+	if len(cfg.Net) > 0 {
+		for _, p := range cfg.Net {
+			if ctx.Err() != nil {
+				break
+			}
+			r.runProfile(ctx, p, defs)
+		}
+	}
 	for _, d := range defs {
+		if len(cfg.Net) > 0 {
+			break
+		}
 		if ctx.Err() != nil {
 			run.Notes = append(run.Notes, "interrupted: later scenarios were not run")
 			break
@@ -157,7 +185,11 @@ func (r *runner) discover() {
 func (r *runner) selected() []*scenarioDef {
 	all := r.definitions()
 	want := map[string]bool{}
-	for _, id := range r.cfg.Suite.Scenarios {
+	ids := r.cfg.Suite.Scenarios
+	if len(r.cfg.Net) > 0 {
+		ids = TwoHostScenarios
+	}
+	for _, id := range ids {
 		want[id] = true
 	}
 	var out []*scenarioDef
@@ -208,6 +240,8 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 		cell := &result.Cell{Target: t.name, Kind: t.kind, Driver: t.driver}
 		sc.Cells = append(sc.Cells, cell)
 		switch {
+		case r.netAbsent != "":
+			cell.Status, cell.Reason = result.StatusAbsent, r.netAbsent
 		case r.absent[t.name] != "":
 			cell.Status, cell.Reason = result.StatusAbsent, r.absent[t.name]
 		case r.absent[engineBase(t.name)] != "":
@@ -418,6 +452,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 			}
 		}()
 	}
+	nc0, ncErr := cr.r.scrapeNetCounters(ctx, g)
 	s, err := cr.t.load(ctx, g, cr.clientPin, false)
 	scancel()
 	sampler.Wait()
@@ -483,6 +518,14 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 		m["server_rss_kb_per_conn"] = float64(peak-u0.RSSBytes) / 1024 / s.units
 	}
 	addWhere(m, d.unit, s, times, counters)
+	if nc0 != nil || ncErr != nil {
+		nc1, err := cr.r.scrapeNetCounters(ctx, g)
+		if err = firstErr(ncErr, err); err != nil {
+			cr.note("messenger counters, repetition %d: %v", rep+1, err)
+		} else {
+			addNetCounters(m, nc0, nc1)
+		}
+	}
 	cr.cell.Reps = append(cr.cell.Reps, result.Rep{Metrics: m})
 	if s.hist != "" {
 		if h, err := stats.DecodeHist(s.hist); err == nil {

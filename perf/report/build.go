@@ -36,6 +36,9 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 		{"pinning", pinText(run)},
 		{"listeners", listenText(run)},
 	}...)
+	if t := run.Extra["topology"]; t != "" {
+		head.tables[0].rows = append(head.tables[0].rows, []string{"topology", t})
+	}
 	if t := run.Extra["dpdk_topology"]; t != "" {
 		head.tables[0].rows = append(head.tables[0].rows, []string{"dpdk topology", t})
 	}
@@ -66,6 +69,9 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 	d.sections = append(d.sections, matrix(run), ratioMatrix(run))
 	if ds := dpdkSection(run); ds != nil {
 		d.sections = append(d.sections, *ds)
+	}
+	if ns := netSection(run); ns != nil {
+		d.sections = append(d.sections, *ns)
 	}
 	if slices.ContainsFunc(run.Scenarios, func(sc *result.Scenario) bool { return sc.Headline && sc.Unit != "" }) {
 		d.sections = append(d.sections, whereMethod())

@@ -129,6 +129,12 @@ type Scenario struct {
 	// "conn", "GB"; empty: per second only), and the heap figures of
 	// "where the time goes" too.
 	Unit string `json:"unit,omitempty"`
+	// Net is the core/netsim link profile the scenario ran over in the
+	// two-hosts topology (`perf run --topology two-hosts`): the load on
+	// the client namespace, servers, proxies, backends and anchors on the
+	// server one. Its ID then ends in "@" + Net, so IDs stay unique and
+	// `perf compare` pairs the same profile. Empty: one host.
+	Net string `json:"net,omitempty"`
 }
 
 // Cell is one target in one scenario.

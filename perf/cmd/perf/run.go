@@ -32,7 +32,14 @@ func cmdRun(ctx context.Context, args []string) int {
 	noPublish := fs.Bool("no-publish", false, "do not update results/latest and results/README.md")
 	compareTo := fs.String("compare", "", "after the run, print the comparison with this earlier run (folder or run.json); never fails on noise")
 	dpdkMTU := fs.Int("dpdk-mtu", 0, "bin/dpdk's port MTU (--mtu; e.g. 9000 for jumbo frames); 0 keeps its default, 1500")
+	topology := fs.String("topology", "", "two-hosts: run the two-hosts scenarios across core/netsim's client and server namespaces (root), once per --net profile")
+	nets := fs.String("net", "", "comma-separated link profiles for --topology (lan, dc, wan, lossy, bad; default lan)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	netProfiles, err := bench.ParseTopology(*topology, *nets)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
 		return 2
 	}
 	if *quick {
@@ -76,11 +83,13 @@ func cmdRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
 		return 1
 	}
-	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work, ProfileDir: profiles}
+	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work, ProfileDir: profiles, Net: netProfiles}
 	if *engines != "" {
 		cfg.Engines = strings.Split(*engines, ",")
 	}
-	if bench.NeedsTopology(absBin, cfg.Engines) {
+	// A two-hosts run stays in the host's namespace (it makes its own);
+	// bin/dpdk has no place in that topology yet and is absent there.
+	if len(netProfiles) == 0 && bench.NeedsTopology(absBin, cfg.Engines) {
 		// bin/dpdk's stack is reachable only through its tap: the whole
 		// run goes into core/dpdknet's namespace, as the conformance
 		// suite does, so every target shares one network setup.

@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/netmodels/netmodels/core/netsim"
+	"github.com/netmodels/netmodels/core/promscrape"
+	"github.com/netmodels/netmodels/core/supervise"
+	"github.com/netmodels/netmodels/perf/anchor"
+)
+
+// TopologyTwoHosts is `perf run --topology two-hosts`: core/netsim's
+// client and server namespaces joined by a link under a profile (#20
+// step 2). Every load generator and msgr-client runs in the client
+// namespace; every server, proxy, backend and anchor in the server one,
+// on the topology's server address. The harness itself (and so the
+// calibration) stays in the host's namespace.
+const TopologyTwoHosts = "two-hosts"
+
+// TwoHostScenarios are what a two-hosts run measures per profile, the
+// first slice of the one-host suite. The unpinned variants: the link
+// emulator runs in the harness's own process, unpinned, and pinning
+// client and server to one CPU would have them queue behind it.
+var TwoHostScenarios = []string{"msgr-pingpong-4KiB-unpinned", "proxy-pingpong-64B-unpinned", "proxy-stream-1"}
+
+// netSeed seeds every profile's emulator: the n-th frame each way meets
+// the same fate in every run (spec/topology.md).
+const netSeed = 1
+
+// netCounters are the messenger server's counters read from its
+// /metrics around each repetition in a two-hosts run (spec/messenger.md,
+// "Metrics"), stored per repetition as their increase.
+var netCounters = []string{"msgr_reconnects_total", "msgr_resent_messages_total", "msgr_duplicates_dropped_total", "msgr_faults_total"}
+
+// ParseTopology reads --topology and --net: nil with neither (one host),
+// the profiles named by net with --topology two-hosts (lan when net is
+// empty). --net without --topology, another topology, an unknown or
+// repeated profile are errors.
+func ParseTopology(topology, nets string) ([]netsim.Profile, error) {
+	switch {
+	case topology == "" && nets == "":
+		return nil, nil
+	case topology == "":
+		return nil, errors.New("--net needs --topology " + TopologyTwoHosts)
+	case topology != TopologyTwoHosts:
+		return nil, fmt.Errorf("--topology %q: the only topology is %s", topology, TopologyTwoHosts)
+	}
+	if nets == "" {
+		nets = "lan"
+	}
+	ps, err := netsim.ParseProfiles(nets)
+	if err != nil {
+		return nil, fmt.Errorf("--net: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if seen[p.Name] {
+			return nil, fmt.Errorf("--net: %s given twice", p.Name)
+		}
+		seen[p.Name] = true
+	}
+	return ps, nil
+}
+
+// serverSpec places sp on the server side of the current two-hosts
+// topology; unchanged in a one-host run.
+func (r *runner) serverSpec(sp supervise.Spec) supervise.Spec {
+	if r.net == nil {
+		return sp
+	}
+	return r.net.Server.Spec(sp)
+}
+
+// clientSpec places sp (a load generator, msgr-client) on the client side.
+func (r *runner) clientSpec(sp supervise.Spec) supervise.Spec {
+	if r.net == nil {
+		return sp
+	}
+	return r.net.Client.Spec(sp)
+}
+
+// runProfile brings the two-hosts topology up under p, runs defs across
+// it (IDs suffixed "@"+p.Name) and tears it down. When the topology
+// cannot be built (not root) every cell is absent with the reason.
+func (r *runner) runProfile(ctx context.Context, p netsim.Profile, defs []*scenarioDef) {
+	topo, err := netsim.New(p, netSeed)
+	if err != nil {
+		r.netAbsent = fmt.Sprintf("two-hosts topology under %s: %v", p.Name, err)
+	} else {
+		r.net = topo
+		anchor.Host, anchor.Listen, anchor.Place = r.host(), topo.Server.Listen, topo.Server.Spec
+	}
+	defer func() {
+		r.net, r.netAbsent = nil, ""
+		anchor.Host, anchor.Listen, anchor.Place = r.host(), net.Listen, nil
+		if topo == nil {
+			return
+		}
+		cs, sc := topo.Counters()
+		r.run.Extra["net_"+p.Name] = fmt.Sprintf("%s; seed %d; client→server %+v; server→client %+v", p, netSeed, cs, sc)
+		if err := topo.Close(); err != nil {
+			r.run.Notes = append(r.run.Notes, fmt.Sprintf("two-hosts %s teardown: %v", p.Name, err))
+		}
+	}()
+	for _, d := range defs {
+		if ctx.Err() != nil {
+			r.run.Notes = append(r.run.Notes, "interrupted: later scenarios were not run")
+			return
+		}
+		r.runScenario(ctx, onNet(d, p.Name))
+	}
+}
+
+// onNet is d run over profile name: its ID suffixed, its bin/dpdk targets
+// absent (bin/dpdk's tap does not join the server side yet).
+func onNet(d *scenarioDef, name string) *scenarioDef {
+	c := *d
+	c.res.ID += "@" + name
+	c.res.Net = name
+	c.res.Title += ", two hosts over " + name
+	c.res.Headline = false
+	c.targets = nil
+	for _, t := range d.targets {
+		if Userspace(t.name) && t.absent == "" {
+			t.absent = "bin/dpdk does not take part in the two-hosts topology yet (its tap would join the server side: #20)"
+		}
+		c.targets = append(c.targets, t)
+	}
+	return &c
+}
+
+// metricsFlags gives a messenger server a /metrics on the server side in
+// a two-hosts run (the loss counters); none otherwise or when extra has
+// one already.
+func (r *runner) metricsFlags(extra []string) []string {
+	if r.net == nil || hasFlag(extra, "--metrics") {
+		return nil
+	}
+	port, err := anchor.FreePort()
+	if err != nil {
+		return nil
+	}
+	return []string{"--metrics", fmt.Sprintf("%s:%d", r.host(), port)}
+}
+
+// scrapeNetCounters reads netCounters from g's /metrics, reached from the
+// server's namespace (Side.Dial): nil in a one-host run or without one.
+func (r *runner) scrapeNetCounters(ctx context.Context, g *rig) (map[string]float64, error) {
+	if r.net == nil || g == nil || g.metricsAddr == "" {
+		return nil, nil
+	}
+	side := r.net.Server
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return side.Dial(ctx, network, addr)
+		},
+		DisableKeepAlives: true,
+	}}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.metricsAddr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", g.metricsAddr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape %s: %s", g.metricsAddr, resp.Status)
+	}
+	samples, err := promscrape.Parse(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	vals := promscrape.Values(samples)
+	out := map[string]float64{}
+	for _, name := range netCounters {
+		if v, ok := vals[name]; ok {
+			out[name] = v
+		}
+	}
+	return out, nil
+}
+
+// addNetCounters stores the counters' increase over a repetition in m.
+func addNetCounters(m, before, after map[string]float64) {
+	for _, name := range netCounters {
+		a, ok1 := after[name]
+		b, ok0 := before[name]
+		if ok0 && ok1 {
+			m[strings.TrimPrefix(name, "msgr_")] = a - b
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/netmodels/netmodels/perf/result"
+)
+
+func TestParseTopology(t *testing.T) {
+	for _, c := range []struct {
+		topology, net string
+		want          string // profile names, comma-joined
+		err           string
+	}{
+		{"", "", "", ""},
+		{"two-hosts", "", "lan", ""},
+		{"two-hosts", "lan,lossy", "lan,lossy", ""},
+		{"two-hosts", "dc,wan,bad", "dc,wan,bad", ""},
+		{"", "lossy", "", "--net needs --topology two-hosts"},
+		{"three-hosts", "lan", "", `--topology "three-hosts"`},
+		{"two-hosts", "lan,moon", "", "--net"},
+		{"two-hosts", "lan,lan", "", "lan given twice"},
+		{"two-hosts", "lan,", "", "--net"},
+	} {
+		ps, err := ParseTopology(c.topology, c.net)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseTopology(%q, %q) = %v, want an error with %q", c.topology, c.net, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseTopology(%q, %q): %v", c.topology, c.net, err)
+			continue
+		}
+		var names []string
+		for _, p := range ps {
+			names = append(names, p.Name)
+		}
+		if got := strings.Join(names, ","); got != c.want {
+			t.Errorf("ParseTopology(%q, %q) = %s, want %s", c.topology, c.net, got, c.want)
+		}
+	}
+}
+
+// A scenario over a profile: its ID suffixed, Net set, the original
+// untouched, bin/dpdk targets absent with a reason and the others kept.
+func TestOnNet(t *testing.T) {
+	d := &scenarioDef{res: result.Scenario{ID: "proxy-stream-1", Title: "Proxy bulk", Headline: true},
+		targets: []target{{name: Direct}, {name: "goroutine"}, {name: DPDK}, {name: DPDKMemif, absent: memifNoProxy}}}
+	c := onNet(d, "lossy")
+	if c.res.ID != "proxy-stream-1@lossy" || c.res.Net != "lossy" || c.res.Headline {
+		t.Errorf("onNet: id %q net %q headline %v", c.res.ID, c.res.Net, c.res.Headline)
+	}
+	if d.res.ID != "proxy-stream-1" || d.targets[2].absent != "" {
+		t.Errorf("onNet changed its argument: %q, dpdk absent %q", d.res.ID, d.targets[2].absent)
+	}
+	for _, tg := range c.targets {
+		switch tg.name {
+		case DPDK:
+			if !strings.Contains(tg.absent, "two-hosts") {
+				t.Errorf("dpdk over two hosts: absent %q", tg.absent)
+			}
+		case DPDKMemif:
+			if tg.absent != memifNoProxy {
+				t.Errorf("dpdk-memif's own reason replaced: %q", tg.absent)
+			}
+		default:
+			if tg.absent != "" {
+				t.Errorf("%s absent: %q", tg.name, tg.absent)
+			}
+		}
+	}
+}
+
+func TestAddNetCounters(t *testing.T) {
+	m := map[string]float64{}
+	addNetCounters(m, map[string]float64{"msgr_reconnects_total": 2, "msgr_resent_messages_total": 10},
+		map[string]float64{"msgr_reconnects_total": 5, "msgr_resent_messages_total": 10, "msgr_duplicates_dropped_total": 1})
+	if m["reconnects_total"] != 3 || m["resent_messages_total"] != 0 {
+		t.Errorf("deltas: %v", m)
+	}
+	if _, ok := m["duplicates_dropped_total"]; ok {
+		t.Errorf("a counter missing before the repetition has no increase: %v", m)
+	}
+}
