@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/netmodels/netmodels/core/dpdknet"
 	"github.com/netmodels/netmodels/core/supervise"
 	"golang.org/x/sys/unix"
 )
@@ -300,11 +300,11 @@ func SweepStale() []string {
 	return gone
 }
 
-// run runs a short configuration command; its output is in the error.
+// run runs a short configuration command (dpdknet.Run: its output is in
+// the error).
 func run(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("netsim: %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	if err := dpdknet.Run(args...); err != nil {
+		return fmt.Errorf("netsim: %w", err)
 	}
 	return nil
 }
