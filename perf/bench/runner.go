@@ -99,16 +99,14 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 			}
 			r.runProfile(ctx, p, defs)
 		}
-	}
-	for _, d := range defs {
-		if len(cfg.Net) > 0 {
-			break
+	} else {
+		for _, d := range defs {
+			if ctx.Err() != nil {
+				run.Notes = append(run.Notes, "interrupted: later scenarios were not run")
+				break
+			}
+			r.runScenario(ctx, d)
 		}
-		if ctx.Err() != nil {
-			run.Notes = append(run.Notes, "interrupted: later scenarios were not run")
-			break
-		}
-		r.runScenario(ctx, d)
 	}
 	// Engines found unusable while running (unsupported here) are shown
 	// as unavailable in the targets table too.
