@@ -156,13 +156,19 @@ func formatFloat(v float64) string {
 
 // Get scrapes url (an http://HOST:PORT/metrics) within ctx and parses it.
 func Get(ctx context.Context, url string) ([]Sample, error) {
+	return GetWith(ctx, http.DefaultClient, url)
+}
+
+// GetWith is Get through client (one that dials into another network
+// namespace, say); the same body bound and errors.
+func GetWith(ctx context.Context, client *http.Client, url string) ([]Sample, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("promscrape: %w", err)
 	}
 	// The text format, whatever else the server could offer.
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("promscrape: %w", err)
 	}

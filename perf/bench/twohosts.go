@@ -164,20 +164,7 @@ func (r *runner) scrapeNetCounters(ctx context.Context, g *rig) (map[string]floa
 	}}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+g.metricsAddr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", g.metricsAddr, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s: %s", g.metricsAddr, resp.Status)
-	}
-	samples, err := promscrape.Parse(resp.Body)
+	samples, err := promscrape.GetWith(ctx, client, "http://"+g.metricsAddr+"/metrics")
 	if err != nil {
 		return nil, err
 	}
