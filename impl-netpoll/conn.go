@@ -86,7 +86,7 @@ func (c *conn) ResumeRead() {
 	}
 	switch {
 	case deferred:
-		// pipe2, NewFDConnection, dup3 and epoll_ctl: quick, never blocking.
+		// eventfd, NewFDConnection, dup3 and epoll_ctl: quick, never blocking.
 		c.attach()
 	case a != nil:
 		// The poller may have taken the fd out after a read while no

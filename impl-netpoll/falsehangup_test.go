@@ -416,11 +416,10 @@ func blocker(t *testing.T, onRead func()) (*blockerConn, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, op, w, err := quietConnection()
+	nc, op, err := quietConnection()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(w)
 	t.Cleanup(func() { _ = nc.Close() })
 	b := &blockerConn{}
 	ri := &readInterest{}

@@ -32,44 +32,44 @@ import (
 // when the peer's FIN arrives netpoll reads the socket to EOF in one go,
 // ignoring the registration (at most the kernel's receive buffer).
 
-// quietConnection makes a netpoll connection over the read end of an
-// empty pipe whose write end the caller holds open (and closes once plug
-// has run). NewFDConnection registers its fd with a poller at once, and
-// the poller reads the operator's hook fields without a lock; a pipe like
-// that raises no epoll event, so the hooks and callbacks can be installed
-// before the socket takes the pipe's place (plug). netpoll's race build
-// can still hand the quiet connection a stale event of an earlier fd with
-// the same number (see onNetpollClose): install holds the operator's busy
-// flag against it, and a hang-up it brings closes the quiet connection,
-// which plug notices; either way attach takes another pipe.
-func quietConnection() (nc netpoll.Connection, op *netpoll.FDOperator, w int, err error) {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return nil, nil, -1, os.NewSyscallError("pipe2", err)
-	}
-	nc, err = netpoll.NewFDConnection(p[0]) // owns p[0] from here
-	if err == nil {
-		op, err = operatorOf(nc)
-		if err != nil {
-			_ = nc.Close()
-		}
-	}
+// quietConnection makes a netpoll connection over a fresh eventfd, which
+// raises no epoll event while nobody writes to it. NewFDConnection
+// registers its fd with a poller at once, and the poller reads the
+// operator's hook fields without a lock; over a quiet fd the hooks and
+// callbacks can be installed before the socket takes the eventfd's place
+// (plug). An eventfd is one descriptor and one system call (a pipe was
+// three: pipe2 and the close of its write end after plug), and nothing
+// else holds it, so dup3 closing it takes its registration out of epoll.
+// netpoll's race build can still hand the quiet connection a stale event
+// of an earlier fd with the same number (see onNetpollClose): install
+// holds the operator's busy flag against it, and a hang-up it brings
+// closes the quiet connection, which plug notices; either way attach
+// takes another eventfd.
+func quietConnection() (nc netpoll.Connection, op *netpoll.FDOperator, err error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		_ = unix.Close(p[1])
-		return nil, nil, -1, err
+		return nil, nil, os.NewSyscallError("eventfd", err)
 	}
-	return nc, op, p[1], nil
+	nc, err = netpoll.NewFDConnection(fd) // owns fd from here
+	if err != nil {
+		return nil, nil, err
+	}
+	if op, err = operatorOf(nc); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
+	}
+	return nc, op, nil
 }
 
 // errClosedEarly: netpoll closed the quiet connection before the socket
 // was in place, or its poller held it when install wanted it. Only a stale
 // event does that (netpoll's race build hands
 // an event of a closed fd to whichever connection reuses the number; see
-// onNetpollClose); the caller takes a fresh pipe.
+// onNetpollClose); the caller takes a fresh eventfd.
 var errClosedEarly = errors.New("netpoll closed the connection before the socket was in place")
 
-// plug puts the socket (raw) in place of the quiet connection's pipe,
-// under the same fd number (dup3 closes the pipe's end, which leaves epoll
+// plug puts the socket (raw) in place of the quiet connection's eventfd,
+// under the same fd number (dup3 closes the eventfd, which leaves epoll
 // with it), unless netpoll has closed the connection meanwhile: then the
 // number may already belong to something else. The fd is registered by
 // resume.
@@ -196,11 +196,13 @@ func (ri *readInterest) resume() {
 }
 
 // release runs when netpoll closes the connection (its close callback,
-// before netpoll closes its fd): no registration may outlive the fd. The
-// registration is the engine's (resume's), and netpoll's own detach may
-// have run while resume registered, missing it; so it is removed here
-// (ENOENT when netpoll already did). It reports whether the socket was in
-// place.
+// before netpoll closes its fd): no registration may outlive the fd.
+// netpoll deregisters the fd before it runs the close callbacks, but its
+// detach may have run while resume registered, missing the registration
+// (markRegistered then made the counter new again); so release removes
+// the registration unless netpoll's own detach came after it
+// (detachedSince), which spares an epoll_ctl that would fail with ENOENT
+// on every close. It reports whether the socket was in place.
 func (ri *readInterest) release() (live bool) {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
@@ -209,7 +211,9 @@ func (ri *readInterest) release() (live bool) {
 	}
 	ri.closed = true
 	if !ri.off {
-		_ = detach(ri.op)
+		if !detachedSince(ri.op) {
+			_ = detach(ri.op)
+		}
 		ri.off = true
 	}
 	return ri.live

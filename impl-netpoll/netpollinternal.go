@@ -32,7 +32,7 @@ package netpollengine
 //     for the quiet connection they are written on (interest.go) except,
 //     in netpoll's race build, a stale one for an earlier fd of the same
 //     number; then the poller holds the flag, and the engine takes another
-//     pipe rather than wait.
+//     eventfd rather than wait.
 //
 // What it relies on, checked once by New (checkNetpoll) and by
 // TestNetpollLayout: the pinned module version; connection.operator is a
@@ -146,6 +146,14 @@ func detach(op *netpoll.FDOperator) error {
 // closes the connection, must deregister it.
 func markRegistered(op *netpoll.FDOperator) {
 	atomic.StoreInt32(detachCounter(op), 0)
+}
+
+// detachedSince reports whether op.Control(netpoll.PollDetach) ran since
+// the last markRegistered: netpoll's own detach, which counts itself
+// before its epoll_ctl and deregistered the fd by the time its close
+// callbacks run.
+func detachedSince(op *netpoll.FDOperator) bool {
+	return atomic.LoadInt32(detachCounter(op)) > 0
 }
 
 // Operator states (FDOperator.state).

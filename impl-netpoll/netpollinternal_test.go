@@ -99,8 +99,14 @@ func TestNetpollLayout(t *testing.T) {
 	}
 	markRegistered(op)
 	expect("two")
+	if detachedSince(op) {
+		t.Fatal("detachedSince right after markRegistered (the counter is not where netpollinternal.go looks)")
+	}
 	if err := op.Control(netpoll.PollDetach); err != nil {
 		t.Fatal(err)
+	}
+	if !detachedSince(op) {
+		t.Fatal("netpoll's own detach did not count itself: release would leave a registration behind")
 	}
 	if err := detach(op); !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("detach after netpoll's own: %v, want ENOENT (netpoll did not deregister: markRegistered missed its counter)", err)
@@ -108,7 +114,7 @@ func TestNetpollLayout(t *testing.T) {
 }
 
 // socketAttachment is a netpoll connection made the engine's way (a quiet
-// connection over a pipe, then the socket in its place) over one end of a
+// connection over an eventfd, then the socket in its place) over one end of a
 // socketpair; it returns the other end. Both close at the end of the test.
 func socketAttachment(t *testing.T) (netpoll.Connection, *netpoll.FDOperator, int) {
 	t.Helper()
@@ -122,11 +128,10 @@ func socketAttachment(t *testing.T) (netpoll.Connection, *netpoll.FDOperator, in
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, op, w, err := quietConnection()
+	nc, op, err := quietConnection()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(w)
 	t.Cleanup(func() { _ = nc.Close() })
 	ri := &readInterest{}
 	if err := ri.install(op, 1<<16, func() bool { return false }); err != nil {

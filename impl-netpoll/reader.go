@@ -75,11 +75,10 @@ func (c *conn) attach() {
 // attachOnce makes an attachment: a quiet netpoll connection with the
 // engine's hooks and callbacks, then the socket in place, registered.
 func (c *conn) attachOnce(raw syscall.RawConn) error {
-	nc, op, pipeW, err := quietConnection()
+	nc, op, err := quietConnection()
 	if err != nil {
 		return err
 	}
-	defer unix.Close(pipeW) // after plug: closing it first would hang up the pipe
 	a := &attachment{nc: nc}
 	if err := a.ri.install(op, c.eng.cfg.ReadBufferSize, func() bool {
 		return c.pausedFlag.Load() || nc.Reader().Len() > c.eng.readAheadLimit
@@ -277,7 +276,7 @@ func (c *conn) waitResumed(a *attachment) bool {
 // connection.
 func (c *conn) onNetpollClose(a *attachment) {
 	if !a.ri.release() {
-		return // the socket never got in (attachOnce takes another pipe)
+		return // the socket never got in (attachOnce takes another eventfd)
 	}
 	c.Mu.Lock()
 	current := c.att == a && !c.Closing
