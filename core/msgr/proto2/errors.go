@@ -47,7 +47,7 @@ var (
 	ErrNoPeerAddrs = errors.New("CLIENT_IDENT carries no address")
 	// ErrMissingFeatures is a peer lacking Ceph features the other side
 	// requires (IDENT_MISSING_FEATURES, or our own check of an ident).
-	ErrMissingFeatures = errors.New("peer lacks required features")
+	ErrMissingFeatures = errors.New("required Ceph features missing")
 	// ErrBadAck is an acknowledgement of a seq we never sent.
 	ErrBadAck = errors.New("ack of a message never sent")
 	// ErrNotReady is returned by the Send methods before the session is

@@ -1,6 +1,7 @@
 package proto2
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -86,15 +87,23 @@ func (c *Conn) authNone(p []byte) (gid uint64, id string, err error) {
 	if p[0] == wire2.AuthModeMon {
 		r, _, err := wire2.DecodeMonAuthRequest(p)
 		if err != nil {
-			return 0, "", fmt.Errorf("%w: AUTH_MODE_MON: %v", ErrBadAuthPayload, err)
+			return 0, "", fmt.Errorf("%w: AUTH_MODE_MON: %v", ErrBadAuthPayload, truncated(err))
 		}
 		return c.server.GlobalID, r.ID, nil
 	}
 	a, _, err := wire.DecodeAuthNone(p)
 	if err != nil {
-		return 0, "", fmt.Errorf("%w: mode %d: %v", ErrBadAuthPayload, p[0], err)
+		return 0, "", fmt.Errorf("%w: authorizer (mode %d): %v", ErrBadAuthPayload, p[0], truncated(err))
 	}
 	return a.GlobalID, a.ID, nil
+}
+
+// truncated names ErrShort for what it is inside a whole payload.
+func truncated(err error) error {
+	if err == wire2.ErrShort {
+		return errors.New("truncated")
+	}
+	return err
 }
 
 func (c *Conn) handleClientIdent(p []byte) error {
