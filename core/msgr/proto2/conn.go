@@ -343,6 +343,13 @@ func (c *Conn) readBanner(in []byte) (int, error) {
 		}
 		return 0, nil
 	}
+	if errors.Is(err, wire2.ErrV1Banner) && len(in) < wire.BannerLen {
+		// wire2 names an msgr1 peer from "ceph v0" on, but "ceph v00"
+		// is a bad banner: wait for all of "ceph v027", so the answer
+		// does not depend on how the bytes were cut.
+		c.want = wire.BannerLen
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("peer banner: %w", err)
 	}
