@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/netmodels/netmodels/core/msgr/wire"
@@ -18,12 +19,21 @@ import (
 // wire2, which recorded them; this package only reads them.
 const captureDir = "../wire2/testdata/cephmon-16.2"
 
+// captures caches the files: the fuzz targets build fresh machines from
+// them on every run.
+var captures sync.Map // name → []byte
+
+// capture returns a captured file's bytes; callers must not modify them.
 func capture(t testing.TB, name string) []byte {
 	t.Helper()
+	if b, ok := captures.Load(name); ok {
+		return b.([]byte)
+	}
 	b, err := os.ReadFile(filepath.Join(captureDir, name+".bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	captures.Store(name, b)
 	return b
 }
 
@@ -145,7 +155,9 @@ func (s *side) feed(chunk []byte) []byte {
 				s.react(s.c, e)
 			}
 		}
-		s.in = append([]byte(nil), s.in[n:]...)
+		// The consumed bytes are dropped in place: events were copied
+		// out above, and appending behind s.in touches none of them.
+		s.in = s.in[n:]
 		out = append(out, s.drain()...)
 		if err != nil {
 			s.err = err
