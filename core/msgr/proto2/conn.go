@@ -309,7 +309,8 @@ func (c *Conn) step(in []byte) (int, error) {
 	}
 	// The tag is judged on the preamble, before the frame is waited for:
 	// a peer cannot make us buffer a frame this state refuses anyway.
-	if err := c.accepts(p.Tag); err != nil {
+	h, err := c.handlerFor(p.Tag)
+	if err != nil {
 		return 0, inFrame(p.Tag, err)
 	}
 	f, n, err := wire2.DecodeFrame(in, c.limits)
@@ -326,7 +327,7 @@ func (c *Conn) step(in []byte) (int, error) {
 		// ABORTED): drop it and read on, as Ceph does.
 		return n, nil
 	}
-	if err := c.handle(f); err != nil {
+	if err := h(c, f); err != nil {
 		return 0, inFrame(p.Tag, err)
 	}
 	return n, nil
@@ -373,67 +374,54 @@ func (c *Conn) readBanner(in []byte) (int, error) {
 	return n, nil
 }
 
-// accepts says whether the state takes a frame with this tag.
-func (c *Conn) accepts(tag wire2.Tag) error {
+// handler handles one frame of the tag it is listed for.
+type handler func(c *Conn, f wire2.Frame) error
+
+// onPayload adapts a handler of a control frame's payload.
+func onPayload(h func(*Conn, []byte) error) handler {
+	return func(c *Conn, f wire2.Frame) error { return h(c, f.Payload()) }
+}
+
+// takes lists, per state, the frames it takes and their handlers; any
+// other tag faults there, as Ceph's "not in ... state" checks do.
+var takes = [...]map[wire2.Tag]handler{
+	StateHelloConnecting: {wire2.TagHello: onPayload((*Conn).handleHello)},
+	StateAuthConnecting: {
+		wire2.TagAuthDone:      onPayload((*Conn).handleAuthDone),
+		wire2.TagAuthBadMethod: onPayload((*Conn).handleAuthBadMethod),
+		wire2.TagAuthReplyMore: func(*Conn, wire2.Frame) error {
+			return fmt.Errorf("%w: auth none has a single round, got AUTH_REPLY_MORE", ErrUnexpectedFrame)
+		},
+	},
+	StateAuthConnectingSign: {wire2.TagAuthSignature: onPayload((*Conn).handleAuthSignature)},
+	StateSessionConnecting: {
+		wire2.TagServerIdent:          onPayload((*Conn).handleServerIdent),
+		wire2.TagIdentMissingFeatures: onPayload((*Conn).handleIdentMissingFeatures),
+	},
+	StateHelloAccepting:    {wire2.TagHello: onPayload((*Conn).handleHello)},
+	StateAuthAccepting:     {wire2.TagAuthRequest: onPayload((*Conn).handleAuthRequest)},
+	StateAuthAcceptingSign: {wire2.TagAuthSignature: onPayload((*Conn).handleAuthSignature)},
+	StateSessionAccepting:  {wire2.TagClientIdent: onPayload((*Conn).handleClientIdent)},
+	StateReady: {
+		wire2.TagMessage:       (*Conn).handleMessage,
+		wire2.TagAck:           onPayload((*Conn).handleAck),
+		wire2.TagKeepalive2:    onPayload((*Conn).handleKeepalive),
+		wire2.TagKeepalive2Ack: onPayload((*Conn).handleKeepaliveAck),
+	},
+	StateClosed: nil,
+}
+
+// handlerFor is the state's handler of tag, or why there is none.
+func (c *Conn) handlerFor(tag wire2.Tag) (handler, error) {
 	switch tag {
 	case wire2.TagSessionReconnect, wire2.TagSessionReconnectOK, wire2.TagSessionRetry,
 		wire2.TagSessionRetryGlobal, wire2.TagSessionReset, wire2.TagWait:
-		return ErrNotSupportedYet
+		return nil, ErrNotSupportedYet
 	}
-	ok := false
-	switch c.state {
-	case StateHelloConnecting, StateHelloAccepting:
-		ok = tag == wire2.TagHello
-	case StateAuthConnecting:
-		ok = tag == wire2.TagAuthDone || tag == wire2.TagAuthBadMethod || tag == wire2.TagAuthReplyMore
-	case StateAuthConnectingSign, StateAuthAcceptingSign:
-		ok = tag == wire2.TagAuthSignature
-	case StateSessionConnecting:
-		ok = tag == wire2.TagServerIdent || tag == wire2.TagIdentMissingFeatures
-	case StateAuthAccepting:
-		ok = tag == wire2.TagAuthRequest
-	case StateSessionAccepting:
-		ok = tag == wire2.TagClientIdent
-	case StateReady:
-		ok = tag == wire2.TagMessage || tag == wire2.TagAck || tag == wire2.TagKeepalive2 || tag == wire2.TagKeepalive2Ack
+	if h := takes[c.state][tag]; h != nil {
+		return h, nil
 	}
-	if !ok {
-		return ErrUnexpectedFrame
-	}
-	return nil
-}
-
-func (c *Conn) handle(f wire2.Frame) error {
-	switch f.Tag() {
-	case wire2.TagHello:
-		return c.handleHello(f.Payload())
-	case wire2.TagAuthRequest:
-		return c.handleAuthRequest(f.Payload())
-	case wire2.TagAuthBadMethod:
-		return c.handleAuthBadMethod(f.Payload())
-	case wire2.TagAuthReplyMore:
-		return fmt.Errorf("%w: auth none has a single round, got AUTH_REPLY_MORE", ErrUnexpectedFrame)
-	case wire2.TagAuthDone:
-		return c.handleAuthDone(f.Payload())
-	case wire2.TagAuthSignature:
-		return c.handleAuthSignature(f.Payload())
-	case wire2.TagClientIdent:
-		return c.handleClientIdent(f.Payload())
-	case wire2.TagServerIdent:
-		return c.handleServerIdent(f.Payload())
-	case wire2.TagIdentMissingFeatures:
-		return c.handleIdentMissingFeatures(f.Payload())
-	case wire2.TagMessage:
-		return c.handleMessage(f)
-	case wire2.TagAck:
-		return c.handleAck(f.Payload())
-	case wire2.TagKeepalive2:
-		return c.handleKeepalive(f.Payload())
-	case wire2.TagKeepalive2Ack:
-		return c.handleKeepaliveAck(f.Payload())
-	}
-	// accepts let through only the tags above.
-	return ErrUnexpectedFrame
+	return nil, ErrUnexpectedFrame
 }
 
 // payload decodes a whole control payload: the frame is complete, so a

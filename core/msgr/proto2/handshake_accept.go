@@ -126,14 +126,9 @@ func (c *Conn) handleClientIdent(p []byte) error {
 	if missing := ci.RequiredFeatures &^ c.features; missing != 0 {
 		return fmt.Errorf("%w: client requires %#x that we lack", ErrMissingFeatures, missing)
 	}
+	// The server's policy decides, whatever the client's flag says.
 	lossy := c.server.Lossy(c.peerType)
-	c.peer.Name = wire.EntityName{Type: c.peerType, Num: ci.GlobalID}
-	c.peer.Addrs = ci.Addrs
-	c.peer.GlobalSeq = ci.GlobalSeq
-	c.peer.PeerFeatures = ci.SupportedFeatures
-	c.peer.Features = ci.SupportedFeatures & c.features
-	c.peer.Cookie = ci.Cookie
-	c.peer.Lossy = lossy
+	c.identified(ci.GlobalID, ci.Addrs, ci.GlobalSeq, ci.SupportedFeatures, ci.Cookie, lossy)
 	var flags, cookie uint64
 	if lossy {
 		flags = wire2.FlagLossy

@@ -157,13 +157,7 @@ func (c *Conn) handleServerIdent(p []byte) error {
 	if missing := si.RequiredFeatures &^ c.features; missing != 0 {
 		return fmt.Errorf("%w: server requires %#x that we lack", ErrMissingFeatures, missing)
 	}
-	c.peer.Name = wire.EntityName{Type: c.peerType, Num: si.GlobalID}
-	c.peer.Addrs = si.Addrs
-	c.peer.GlobalSeq = si.GlobalSeq
-	c.peer.PeerFeatures = si.SupportedFeatures
-	c.peer.Features = si.SupportedFeatures & c.features
-	c.peer.Cookie = si.Cookie
-	c.peer.Lossy = si.Flags&wire2.FlagLossy != 0
+	c.identified(si.GlobalID, si.Addrs, si.GlobalSeq, si.SupportedFeatures, si.Cookie, si.Flags&wire2.FlagLossy != 0)
 	c.established()
 	return nil
 }
@@ -174,6 +168,17 @@ func (c *Conn) handleIdentMissingFeatures(p []byte) error {
 		return err
 	}
 	return fmt.Errorf("%w: server requires %#x that we lack", ErrMissingFeatures, missing)
+}
+
+// identified records what the peer's ident says of it.
+func (c *Conn) identified(num int64, addrs []wire.EntityAddr, gseq, features, cookie uint64, lossy bool) {
+	c.peer.Name = wire.EntityName{Type: c.peerType, Num: num}
+	c.peer.Addrs = addrs
+	c.peer.GlobalSeq = gseq
+	c.peer.PeerFeatures = features
+	c.peer.Features = features & c.features
+	c.peer.Cookie = cookie
+	c.peer.Lossy = lossy
 }
 
 // containsAddr is Ceph's entity_addrvec_t::contains: exact equality.
