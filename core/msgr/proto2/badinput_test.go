@@ -153,11 +153,7 @@ func TestDropped(t *testing.T) {
 		{"skip ahead", slices.Concat(message(3, 0), msg), []uint64{3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := NewServer(captureServerConfig(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := newSide(t, c, nil)
+			s := captureServerSide(t)
 			s.feed(concat(t, clientFiles[:5]))
 			s.events = nil
 			s.feed(tc.in)

@@ -161,25 +161,8 @@ func TestCaptureStreams(t *testing.T) {
 		want  []byte
 		fresh func() *side
 	}{
-		{"client", stream(t, monFiles), stream(t, clientFiles), func() *side {
-			c, err := NewClient(captureClientConfig(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return newSide(t, c, func(c *Conn, e Event) {
-				if e.Kind == EventEstablished {
-					c.SendKeepalive(captureStamp)
-					c.SendMessage(captureMessage(t))
-				}
-			})
-		}},
-		{"server", stream(t, clientFiles), stream(t, monFiles[:len(monFiles)-1]), func() *side {
-			c, err := NewServer(captureServerConfig(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return newSide(t, c, nil)
-		}},
+		{"client", stream(t, monFiles), stream(t, clientFiles), func() *side { return captureClientSide(t) }},
+		{"server", stream(t, clientFiles), stream(t, monFiles[:len(monFiles)-1]), func() *side { return captureServerSide(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			check := func(how string, s *side) {

@@ -14,53 +14,26 @@ import (
 // EventEstablished, and everything it sends must decode.
 
 func FuzzServerInput(f *testing.F) {
-	seedFuzz(f, stream(f, clientFiles), func(sc scenario) []byte {
-		cli, srv := sc.pair(f)
-		run(f, cli, srv, whole)
-		return cli.sent
-	})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		fuzzRole(t, in, func() *side {
-			c, err := NewServer(captureServerConfig(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return newSide(t, c, nil)
-		})
-	})
+	seedFuzz(f, stream(f, clientFiles), func(cli, _ *side) []byte { return cli.sent })
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzRole(t, in, func() *side { return captureServerSide(t) }) })
 }
 
 func FuzzClientInput(f *testing.F) {
-	seedFuzz(f, stream(f, monFiles), func(sc scenario) []byte {
-		cli, srv := sc.pair(f)
-		run(f, cli, srv, whole)
-		return srv.sent
-	})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		fuzzRole(t, in, func() *side {
-			c, err := NewClient(captureClientConfig(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return newSide(t, c, func(c *Conn, e Event) {
-				if e.Kind == EventEstablished {
-					c.SendKeepalive(captureStamp)
-					c.SendMessage(captureMessage(t))
-				}
-			})
-		})
-	})
+	seedFuzz(f, stream(f, monFiles), func(_, srv *side) []byte { return srv.sent })
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzRole(t, in, func() *side { return captureClientSide(t) }) })
 }
 
 // seedFuzz adds the captured stream, its prefixes at frame boundaries
 // with junk behind them, and each scenario's stream.
-func seedFuzz(f *testing.F, captured []byte, scenarioInput func(scenario) []byte) {
+func seedFuzz(f *testing.F, captured []byte, input func(cli, srv *side) []byte) {
 	f.Add(captured)
 	for cut := len(captured); cut > 0; cut -= 37 {
 		f.Add(append(slices.Clone(captured[:cut]), 0xff, 0x00, 0x01))
 	}
 	for _, sc := range scenarios(f) {
-		f.Add(scenarioInput(sc))
+		cli, srv := sc.pair(f)
+		run(f, cli, srv, whole)
+		f.Add(input(cli, srv))
 	}
 }
 

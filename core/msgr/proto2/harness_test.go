@@ -110,6 +110,30 @@ func captureServerConfig(t testing.TB) ServerConfig {
 	}
 }
 
+// captureClientSide is a client configured as the live capture's, which
+// sends the capture's keepalive and message once its session opens.
+func captureClientSide(t testing.TB) *side {
+	c, err := NewClient(captureClientConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newSide(t, c, func(c *Conn, e Event) {
+		if e.Kind == EventEstablished {
+			c.SendKeepalive(captureStamp)
+			c.SendMessage(captureMessage(t))
+		}
+	})
+}
+
+// captureServerSide is a server configured as the captured mon.
+func captureServerSide(t testing.TB) *side {
+	c, err := NewServer(captureServerConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newSide(t, c, nil)
+}
+
 // side drives one Conn the way an engine would: it keeps what Receive did
 // not consume, collects everything sent and every event (message sections
 // copied out of the input), and runs react on each event.
