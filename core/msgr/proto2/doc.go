@@ -50,9 +50,10 @@
 // crc, an unknown tag, a length over Limits, or a tag the state does not
 // take (judged on the 32-byte preamble, before the frame is waited for);
 // a truncated payload; an AUTH_REQUEST offering only secure mode
-// (ErrSecureMode: AES-GCM frames need cephx session keys; the server
-// first sends AUTH_BAD_METHOD saying crc is what it has), or an AUTH_DONE
-// choosing it; a bad signature; a CLIENT_IDENT for an address that is not
+// (ErrSecureMode: AES-GCM frames need cephx session keys, and Ceph itself
+// allows only crc with auth none, AuthRegistry::get_supported_modes; the
+// server first sends AUTH_BAD_METHOD saying crc is what it has), or an
+// AUTH_DONE choosing it; a bad signature; a CLIENT_IDENT for an address that is not
 // ours or lacking required features (IDENT_MISSING_FEATURES is sent
 // first); an ack of a seq never sent. An AUTH_REQUEST for another method
 // (cephx) gets AUTH_BAD_METHOD and the client may retry with auth none,
@@ -66,5 +67,6 @@
 //
 // Facts: Ceph's doc/dev/msgr2.rst and src/msg/async/ProtocolV2.cc,
 // checked against the bytes of a real ceph-mon 16.2.15 in
-// ../wire2/testdata/cephmon-16.2 and, live, by TestCephMonLive.
+// ../wire2/testdata/cephmon-16.2 and, live, by TestCephMonLive (our client,
+// a real mon) and TestRadosClientLive (a real Ceph client, our server).
 package proto2
