@@ -84,48 +84,25 @@ debug_monc = 10
 	if err != nil {
 		t.Fatal(err)
 	}
-	var in []byte
-	var buf [4096]byte
 	var peer *Peer
-	for {
-		if o := c.Output(); len(o) > 0 {
-			if _, err := conn.Write(o); err != nil {
-				t.Fatalf("write: %v", err)
+	pumpConn(t, conn, c, func(e Event) bool {
+		switch e.Kind {
+		case EventEstablished:
+			p := e.Peer
+			peer = &p
+		case EventMessage:
+			if peer == nil || e.Seq != 1 {
+				t.Fatalf("message %d, peer %v", e.Seq, peer)
 			}
+			if peer.Name.Type != wire.EntityClient || peer.AuthID != "admin" || peer.GlobalID != 4242 || !peer.Lossy ||
+				peer.Features&wire2.FeatureMsgAddr2 == 0 || len(peer.Addrs) == 0 || peer.Addrs[0].IP != peerAddr.IP {
+				t.Errorf("peer %+v", *peer)
+			}
+			t.Logf("rados opened the session as %s from %s and sent message type %d", peer.Name, peer.Addrs[0].TypedString(), e.Message.Header.Type)
+			return true
 		}
-		n, err := conn.Read(buf[:])
-		if err != nil {
-			t.Fatalf("read in %s: %v", c.State(), err)
-		}
-		in = append(in, buf[:n]...)
-		for {
-			used, err := c.Receive(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range c.Events() {
-				switch e.Kind {
-				case EventEstablished:
-					p := e.Peer
-					peer = &p
-				case EventMessage:
-					if peer == nil || e.Seq != 1 {
-						t.Fatalf("message %d, peer %v", e.Seq, peer)
-					}
-					if peer.Name.Type != wire.EntityClient || peer.AuthID != "admin" || peer.GlobalID != 4242 || !peer.Lossy ||
-						peer.Features&wire2.FeatureMsgAddr2 == 0 || len(peer.Addrs) == 0 || peer.Addrs[0].IP != peerAddr.IP {
-						t.Errorf("peer %+v", *peer)
-					}
-					t.Logf("rados opened the session as %s from %s and sent message type %d", peer.Name, peer.Addrs[0].TypedString(), e.Message.Header.Type)
-					return
-				}
-			}
-			in = in[used:]
-			if used == 0 {
-				break
-			}
-		}
-	}
+		return false
+	})
 }
 
 func tail(b []byte, n int) string {
