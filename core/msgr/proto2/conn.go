@@ -1,0 +1,454 @@
+package proto2
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/netmodels/netmodels/core/msgr/wire"
+	"github.com/netmodels/netmodels/core/msgr/wire2"
+)
+
+// Role says which side of the connection a Conn is.
+type Role uint8
+
+// Roles.
+const (
+	Client Role = iota // the connector (Ceph's *_CONNECTING states)
+	Server             // the acceptor (Ceph's *_ACCEPTING states)
+)
+
+func (r Role) String() string {
+	if r == Server {
+		return "accept"
+	}
+	return "connect"
+}
+
+// State is where the handshake is, named as ProtocolV2's states. Each
+// waits for one thing from the peer.
+type State uint8
+
+// States.
+const (
+	StateBannerConnecting   State = iota // client: the server's banner
+	StateHelloConnecting                 // client: the server's HELLO
+	StateAuthConnecting                  // client: AUTH_DONE (or AUTH_BAD_METHOD)
+	StateAuthConnectingSign              // client: the server's AUTH_SIGNATURE
+	StateSessionConnecting               // client: SERVER_IDENT (or IDENT_MISSING_FEATURES)
+	StateBannerAccepting                 // server: the client's banner
+	StateHelloAccepting                  // server: the client's HELLO
+	StateAuthAccepting                   // server: AUTH_REQUEST
+	StateAuthAcceptingSign               // server: the client's AUTH_SIGNATURE
+	StateSessionAccepting                // server: CLIENT_IDENT
+	StateReady                           // both: MESSAGE, ACK, KEEPALIVE2, KEEPALIVE2_ACK
+	StateClosed                          // after a fault: nothing
+)
+
+var stateNames = [...]string{
+	StateBannerConnecting: "BANNER_CONNECTING", StateHelloConnecting: "HELLO_CONNECTING",
+	StateAuthConnecting: "AUTH_CONNECTING", StateAuthConnectingSign: "AUTH_CONNECTING_SIGN",
+	StateSessionConnecting: "SESSION_CONNECTING", StateBannerAccepting: "BANNER_ACCEPTING",
+	StateHelloAccepting: "HELLO_ACCEPTING", StateAuthAccepting: "AUTH_ACCEPTING",
+	StateAuthAcceptingSign: "AUTH_ACCEPTING_SIGN", StateSessionAccepting: "SESSION_ACCEPTING",
+	StateReady: "READY", StateClosed: "CLOSED",
+}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state%d", uint8(s))
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventEstablished: the session is open (SERVER_IDENT received, or
+	// sent); Event.Peer says who the peer is. Messages may be sent.
+	EventEstablished EventKind = iota + 1
+	// EventMessage: a MESSAGE with a seq above the last one received;
+	// Event.Message holds it (sections alias Receive's input).
+	EventMessage
+	// EventAck: the peer acknowledged every message up to Event.Seq, in
+	// an ACK frame or a MESSAGE header's ack_seq. Reported when it grows.
+	EventAck
+	// EventKeepalive: a KEEPALIVE2 with Event.Stamp; its KEEPALIVE2_ACK
+	// is already in Output.
+	EventKeepalive
+	// EventKeepaliveAck: a KEEPALIVE2_ACK echoing Event.Stamp.
+	EventKeepaliveAck
+)
+
+// Event is something Receive learned.
+type Event struct {
+	Kind    EventKind
+	Peer    Peer          // EventEstablished
+	Message wire2.Message // EventMessage
+	Seq     uint64        // EventMessage (its seq), EventAck
+	Stamp   wire.Timespec // EventKeepalive, EventKeepaliveAck
+}
+
+// Peer is what the handshake established about the other side.
+type Peer struct {
+	// Name is the peer's entity type (HELLO) and number (its ident's gid).
+	Name wire.EntityName
+	// Addrs are the peer's addresses from its ident.
+	Addrs []wire.EntityAddr
+	// AddrForMe is our address as the peer's HELLO says it sees it.
+	AddrForMe wire.EntityAddr
+	// GlobalID is the client's global_id settled by AUTH_DONE: assigned
+	// by the server, adopted by the client.
+	GlobalID uint64
+	// AuthID is the client's auth name id from its auth none payload
+	// (server side only).
+	AuthID string
+	// GlobalSeq is the peer's global_seq.
+	GlobalSeq uint64
+	// Features are the Ceph features both sides support (the peer's
+	// supported set and ours); PeerFeatures the peer's supported set.
+	Features     uint64
+	PeerFeatures uint64
+	// Cookie is the peer's cookie (0 for a lossy client).
+	Cookie uint64
+	// Lossy is the session's policy: the server's decision, which the
+	// client adopts from SERVER_IDENT.
+	Lossy bool
+}
+
+// Conn is one msgr2.1 crc-mode connection's protocol state, for either
+// role. It does no I/O: Receive takes the bytes that arrived, Output
+// returns the bytes to send, Events what happened. Not safe for concurrent
+// use: one goroutine (an engine loop) drives it.
+type Conn struct {
+	role   Role
+	state  State
+	client ClientConfig
+	server ServerConfig
+	limits wire2.Limits
+	ours   wire2.Banner
+
+	peer      Peer
+	peerType  wire.EntityType
+	features  uint64 // our supported set
+	required  uint64 // our required set, FeatureMsgAddr2 included
+	authTries int
+
+	inSeq     uint64 // last message seq received
+	outSeq    uint64 // last message seq sent
+	peerAcked uint64 // highest seq the peer acknowledged
+	ackOwed   bool   // a lossless message arrived since our last ACK
+
+	want   int
+	out    []byte
+	pbuf   []byte
+	events []Event
+	err    *Error
+}
+
+// NewClient returns a connector whose Output already holds its banner:
+// both sides send the banner at once, before anything arrives.
+func NewClient(cfg ClientConfig) (*Conn, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	c := &Conn{role: Client, state: StateBannerConnecting, client: cfg, limits: cfg.Limits}
+	c.init(cfg.FeaturesSupported, cfg.FeaturesRequired)
+	c.peerType = cfg.PeerType
+	return c, nil
+}
+
+// NewServer returns an acceptor whose Output already holds its banner.
+func NewServer(cfg ServerConfig) (*Conn, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Lossy == nil {
+		cfg.Lossy = defaultLossy
+	}
+	c := &Conn{role: Server, state: StateBannerAccepting, server: cfg, limits: cfg.Limits}
+	c.init(cfg.FeaturesSupported, cfg.FeaturesRequired)
+	return c, nil
+}
+
+func (c *Conn) init(sup, req uint64) {
+	c.features = supported(sup)
+	c.required = req | wire2.FeatureMsgAddr2
+	c.ours = wire2.Banner{Supported: wire2.SupportedFeatures, Required: wire2.RequiredFeatures}
+	c.out = wire2.AppendBanner(c.out, c.ours)
+	c.want = wire2.BannerLen
+}
+
+// Role is the connection's side.
+func (c *Conn) Role() Role { return c.role }
+
+// State is the handshake's state.
+func (c *Conn) State() State { return c.state }
+
+// Established reports whether the session is open (StateReady).
+func (c *Conn) Established() bool { return c.state == StateReady }
+
+// Peer is what the handshake established; complete once Established.
+func (c *Conn) Peer() Peer { return c.peer }
+
+// Err is the fault that closed the connection, or nil.
+func (c *Conn) Err() error {
+	if c.err == nil {
+		return nil
+	}
+	return c.err
+}
+
+// Seqs are the last message seq received (in_seq) and sent (out_seq).
+func (c *Conn) Seqs() (in, out uint64) { return c.inSeq, c.outSeq }
+
+// Want is how many bytes, counted from the first byte Receive did not
+// consume, the next step needs: the banner's size, a preamble's 32 bytes,
+// or a whole frame once its preamble has been checked against Limits (so
+// at most Limits allow). A reader may wait for that many before calling
+// Receive again.
+func (c *Conn) Want() int { return c.want }
+
+// Output returns the bytes to send, in order, and forgets them. The slice
+// is valid until the next call on c: write or copy it first.
+func (c *Conn) Output() []byte {
+	b := c.out
+	c.out = c.out[:0]
+	return b
+}
+
+// Events returns what the last calls learned, in order, and forgets it.
+// The slice, and the message sections in it, are valid until the next call
+// on c; the sections also alias Receive's input, so the caller must keep
+// those bytes as long as it uses them.
+func (c *Conn) Events() []Event {
+	e := c.events
+	c.events = c.events[:0]
+	return e
+}
+
+// Receive consumes complete units (the banner, whole frames) from the
+// start of in and returns how many bytes it used; the rest, a partial unit,
+// must be offered again with more bytes behind it. Nothing is allocated
+// for what a frame merely claims: lengths are checked on the preamble
+// against Limits, and the frame is used in place once all of it is in in.
+// Receive returns early, with bytes left, right after the unit that
+// established the session (EventEstablished), so the caller can attach the
+// session before any message is taken: call it again with the rest.
+// A non-nil error is a fault (*Error): the connection must be closed after
+// writing Output; every later call returns the same error.
+func (c *Conn) Receive(in []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	used := 0
+	for {
+		ready := c.state == StateReady
+		n, err := c.step(in[used:])
+		if err != nil {
+			c.fail(err)
+			return used, c.err
+		}
+		used += n
+		if n == 0 || !ready && c.state == StateReady {
+			// Stop once the session opens, so the caller can attach it
+			// (and send what it queued) before any message is taken.
+			break
+		}
+	}
+	c.flushAck()
+	return used, nil
+}
+
+// frameTag carries the tag being handled to fail.
+type frameTag struct {
+	tag wire2.Tag
+	err error
+}
+
+func (e *frameTag) Error() string { return e.err.Error() }
+func (e *frameTag) Unwrap() error { return e.err }
+
+func inFrame(tag wire2.Tag, err error) error { return &frameTag{tag: tag, err: err} }
+
+func (c *Conn) fail(err error) {
+	e := &Error{Role: c.role, Peer: c.peerString(), State: c.state, Err: err}
+	var ft *frameTag
+	if errors.As(err, &ft) {
+		e.Tag, e.Err = ft.tag, ft.err
+	}
+	c.err = e
+	c.state = StateClosed
+	c.want = 0
+}
+
+func (c *Conn) peerString() string {
+	if c.role == Client {
+		return c.client.Target.TypedString()
+	}
+	return c.server.PeerAddr.String()
+}
+
+// step consumes one unit from in: 0 bytes means it needs more.
+func (c *Conn) step(in []byte) (int, error) {
+	switch c.state {
+	case StateClosed:
+		return 0, nil
+	case StateBannerConnecting, StateBannerAccepting:
+		return c.readBanner(in)
+	}
+	p, _, err := wire2.DecodePreamble(in, c.limits)
+	if err == wire2.ErrShort {
+		c.want = wire2.PreambleLen
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	// The tag is judged on the preamble, before the frame is waited for:
+	// a peer cannot make us buffer a frame this state refuses anyway.
+	h, err := c.handlerFor(p.Tag)
+	if err != nil {
+		return 0, inFrame(p.Tag, err)
+	}
+	f, n, err := wire2.DecodeFrame(in, c.limits)
+	if err == wire2.ErrShort {
+		c.want = int(p.FrameLen())
+		return 0, nil
+	}
+	if err != nil {
+		return 0, inFrame(p.Tag, err)
+	}
+	c.want = wire2.PreambleLen
+	if f.Aborted {
+		// The sender gave up on it after the preamble (late status
+		// ABORTED): drop it and read on, as Ceph does.
+		return n, nil
+	}
+	if err := h(c, f); err != nil {
+		return 0, inFrame(p.Tag, err)
+	}
+	return n, nil
+}
+
+func (c *Conn) readBanner(in []byte) (int, error) {
+	bn, n, err := wire2.DecodeBanner(in)
+	if err == wire2.ErrShort {
+		c.want = wire2.BannerLen
+		if len(in) >= len(wire2.BannerPrefix)+2 {
+			// The length is known: the claimed payload (≤ 64 KiB by
+			// its u16) is what the banner needs.
+			c.want = len(wire2.BannerPrefix) + 2 + int(binary.LittleEndian.Uint16(in[len(wire2.BannerPrefix):]))
+		}
+		return 0, nil
+	}
+	if errors.Is(err, wire2.ErrV1Banner) && len(in) < wire.BannerLen {
+		// wire2 names an msgr1 peer from "ceph v0" on, but "ceph v00"
+		// is a bad banner: wait for all of "ceph v027", so the answer
+		// does not depend on how the bytes were cut.
+		c.want = wire.BannerLen
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("peer banner: %w", err)
+	}
+	rev1, err := wire2.Negotiate(c.ours, bn)
+	if err != nil {
+		return 0, fmt.Errorf("peer banner: %w", err)
+	}
+	if !rev1 {
+		return 0, ErrRevision0
+	}
+	c.want = wire2.PreambleLen
+	// Both sides answer the banner with HELLO: our entity type and the
+	// peer's address as we see it (the connector: what it dialled).
+	if c.role == Client {
+		c.sendControl(wire2.TagHello, wire2.AppendHello(c.scratch(), wire2.Hello{EntityType: c.client.EntityType, PeerAddr: c.client.Target}))
+		c.state = StateHelloConnecting
+	} else {
+		c.sendControl(wire2.TagHello, wire2.AppendHello(c.scratch(), wire2.Hello{EntityType: c.server.EntityType, PeerAddr: c.server.PeerAddr}))
+		c.state = StateHelloAccepting
+	}
+	return n, nil
+}
+
+// handler handles one frame of the tag it is listed for.
+type handler func(c *Conn, f wire2.Frame) error
+
+// onPayload adapts a handler of a control frame's payload.
+func onPayload(h func(*Conn, []byte) error) handler {
+	return func(c *Conn, f wire2.Frame) error { return h(c, f.Payload()) }
+}
+
+// takes lists, per state, the frames it takes and their handlers; any
+// other tag faults there, as Ceph's "not in ... state" checks do.
+var takes = [...]map[wire2.Tag]handler{
+	StateHelloConnecting: {wire2.TagHello: onPayload((*Conn).handleHello)},
+	StateAuthConnecting: {
+		wire2.TagAuthDone:      onPayload((*Conn).handleAuthDone),
+		wire2.TagAuthBadMethod: onPayload((*Conn).handleAuthBadMethod),
+		wire2.TagAuthReplyMore: func(*Conn, wire2.Frame) error {
+			return fmt.Errorf("%w: auth none has a single round, got AUTH_REPLY_MORE", ErrUnexpectedFrame)
+		},
+	},
+	StateAuthConnectingSign: {wire2.TagAuthSignature: onPayload((*Conn).handleAuthSignature)},
+	StateSessionConnecting: {
+		wire2.TagServerIdent:          onPayload((*Conn).handleServerIdent),
+		wire2.TagIdentMissingFeatures: onPayload((*Conn).handleIdentMissingFeatures),
+	},
+	StateHelloAccepting:    {wire2.TagHello: onPayload((*Conn).handleHello)},
+	StateAuthAccepting:     {wire2.TagAuthRequest: onPayload((*Conn).handleAuthRequest)},
+	StateAuthAcceptingSign: {wire2.TagAuthSignature: onPayload((*Conn).handleAuthSignature)},
+	StateSessionAccepting:  {wire2.TagClientIdent: onPayload((*Conn).handleClientIdent)},
+	StateReady: {
+		wire2.TagMessage:       (*Conn).handleMessage,
+		wire2.TagAck:           onPayload((*Conn).handleAck),
+		wire2.TagKeepalive2:    onPayload((*Conn).handleKeepalive),
+		wire2.TagKeepalive2Ack: onPayload((*Conn).handleKeepaliveAck),
+	},
+	StateClosed: nil,
+}
+
+// handlerFor is the state's handler of tag, or why there is none.
+func (c *Conn) handlerFor(tag wire2.Tag) (handler, error) {
+	switch tag {
+	case wire2.TagSessionReconnect, wire2.TagSessionReconnectOK, wire2.TagSessionRetry,
+		wire2.TagSessionRetryGlobal, wire2.TagSessionReset, wire2.TagWait:
+		return nil, ErrNotSupportedYet
+	}
+	if h := takes[c.state][tag]; h != nil {
+		return h, nil
+	}
+	return nil, ErrUnexpectedFrame
+}
+
+// payload decodes a whole control payload: the frame is complete, so a
+// decoder's ErrShort means the payload is truncated, a protocol error.
+func payload[T any](p []byte, what string, dec func([]byte) (T, int, error)) (T, error) {
+	v, _, err := dec(p)
+	if err == wire2.ErrShort {
+		return v, fmt.Errorf("truncated %s payload (%d bytes)", what, len(p))
+	}
+	if err != nil {
+		return v, fmt.Errorf("%s payload: %w", what, err)
+	}
+	return v, nil
+}
+
+// scratch is a buffer for a payload about to be framed into c.out, kept
+// from frame to frame.
+func (c *Conn) scratch() []byte { return c.pbuf[:0] }
+
+func (c *Conn) sendControl(tag wire2.Tag, p []byte) {
+	c.out = wire2.AppendControl(c.out, tag, p)
+	c.pbuf = p[:0]
+}
+
+func (c *Conn) emit(e Event) { c.events = append(c.events, e) }
+
+func (c *Conn) established() {
+	c.state = StateReady
+	c.emit(Event{Kind: EventEstablished, Peer: c.peer})
+}
