@@ -1,6 +1,7 @@
 package wire2
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"strings"
@@ -22,6 +23,9 @@ const (
 	SupportedFeatures = FeatureRevision1
 	RequiredFeatures  = uint64(0)
 )
+
+// v1Banner is msgr1's banner, which an msgr1 peer sends on an msgr2 port.
+var v1Banner = []byte("ceph v027")
 
 // bannerFeaturesLen is the payload Ceph writes: two u64.
 const bannerFeaturesLen = 16
@@ -52,14 +56,19 @@ func AppendBanner(b []byte, bn Banner) []byte {
 }
 
 // DecodeBanner decodes a banner. A wrong prefix fails as soon as a byte
-// differs. The payload length is what the peer claims (≤ 65535 by its
+// differs from both banners: msgr1's ("ceph v027") is named only once all
+// of it is in, so the answer never depends on how the bytes were cut
+// ("ceph v0" is short, "ceph v00" bad). The payload length is what the peer claims (≤ 65535 by its
 // type): fewer than 16 bytes is malformed, more are skipped as Ceph skips
 // them (a later revision may append fields).
 func DecodeBanner(b []byte) (Banner, int, error) {
 	n := min(len(b), len(BannerPrefix))
 	if string(b[:n]) != BannerPrefix[:n] {
-		if strings.HasPrefix("ceph v027", string(b[:n])) && n >= len("ceph v0") {
+		switch {
+		case bytes.HasPrefix(b, v1Banner):
 			return Banner{}, 0, ErrV1Banner
+		case bytes.HasPrefix(v1Banner, b):
+			return Banner{}, 0, ErrShort
 		}
 		return Banner{}, 0, ErrBadBanner
 	}

@@ -56,7 +56,9 @@ func TestDecodeBannerFaults(t *testing.T) {
 	}
 	for in, want := range map[string]error{
 		"ceph v027":   ErrV1Banner,
-		"ceph v0":     ErrV1Banner,
+		"ceph v0":     ErrShort, // msgr1 or not: "ceph v00" is neither
+		"ceph v00":    ErrBadBanner,
+		"ceph v0279":  ErrV1Banner,
 		"GET / HTTP":  ErrBadBanner,
 		"ceph v3\n..": ErrBadBanner,
 		"c":           ErrShort,
