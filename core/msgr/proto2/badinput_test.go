@@ -290,3 +290,34 @@ func TestSendRules(t *testing.T) {
 		t.Errorf("seqs %d %d", in, out)
 	}
 }
+
+// TestV1PeerDecidedOnItsBanner: an msgr1 client sends its 9-byte banner
+// and waits for ours, so a reader that waits for Want bytes must be able
+// to refuse it from those 9 alone, however they were cut.
+func TestV1PeerDecidedOnItsBanner(t *testing.T) {
+	v1 := []byte("ceph v027")
+	for cut := 1; cut <= len(v1); cut++ {
+		c, err := NewServer(captureServerConfig(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in []byte
+		for _, part := range [][]byte{v1[:cut], v1[cut:]} {
+			in = append(in, part...)
+			if len(in) < c.Want() {
+				continue // what a reader honouring Want does
+			}
+			n, err := c.Receive(in)
+			in = in[n:]
+			if err != nil {
+				if !errors.Is(err, wire2.ErrV1Banner) {
+					t.Fatalf("cut %d: %v, want ErrV1Banner", cut, err)
+				}
+				break
+			}
+		}
+		if c.Err() == nil || !errors.Is(c.Err(), wire2.ErrV1Banner) {
+			t.Fatalf("cut %d: the 9 bytes of an msgr1 banner did not refuse the peer (Want %d, err %v)", cut, c.Want(), c.Err())
+		}
+	}
+}

@@ -178,7 +178,9 @@ func (c *Conn) init(sup, req uint64) {
 	c.required = req | wire2.FeatureMsgAddr2
 	c.ours = wire2.Banner{Supported: wire2.SupportedFeatures, Required: wire2.RequiredFeatures}
 	c.out = wire2.AppendBanner(c.out, c.ours)
-	c.want = wire2.BannerLen
+	// An msgr1 peer sends its 9-byte banner and waits: a reader that
+	// waited for a whole msgr2 banner would never see it to refuse it.
+	c.want = wire.BannerLen
 }
 
 // Role is the connection's side.
@@ -336,19 +338,16 @@ func (c *Conn) step(in []byte) (int, error) {
 func (c *Conn) readBanner(in []byte) (int, error) {
 	bn, n, err := wire2.DecodeBanner(in)
 	if err == wire2.ErrShort {
-		c.want = wire2.BannerLen
-		if len(in) >= len(wire2.BannerPrefix)+2 {
+		switch {
+		case len(in) >= len(wire2.BannerPrefix)+2:
 			// The length is known: the claimed payload (≤ 64 KiB by
 			// its u16) is what the banner needs.
 			c.want = len(wire2.BannerPrefix) + 2 + int(binary.LittleEndian.Uint16(in[len(wire2.BannerPrefix):]))
+		case len(in) < wire.BannerLen:
+			c.want = wire.BannerLen // enough to tell msgr1 from msgr2
+		default:
+			c.want = wire2.BannerLen
 		}
-		return 0, nil
-	}
-	if errors.Is(err, wire2.ErrV1Banner) && len(in) < wire.BannerLen {
-		// wire2 names an msgr1 peer from "ceph v0" on, but "ceph v00"
-		// is a bad banner: wait for all of "ceph v027", so the answer
-		// does not depend on how the bytes were cut.
-		c.want = wire.BannerLen
 		return 0, nil
 	}
 	if err != nil {
