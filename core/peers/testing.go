@@ -1,7 +1,9 @@
 package peers
 
 import (
+	"fmt"
 	"testing"
+	"time"
 )
 
 // Thin wrappers for tests. The peer's files go to t.TempDir() unless the
@@ -43,6 +45,46 @@ func StartCephMonT(t testing.TB, opts CephMonOptions) *CephMon {
 		}
 	})
 	return m
+}
+
+// CephMonAuthReadyLine is what a fresh ceph-mon logs (debug_mon 10) once
+// it can assign a global_id. Quorum is not enough: until the auth service
+// has committed (version 1) the mon answers AUTH_REQUEST with EBUSY
+// ("haven't formed initial quorum"), and version 1 holds the mkfs
+// max_global_id, all allocated, so it proposes more and fails ("failed to
+// assign global_id") until version 2 is active. Either way it closes the
+// connection, as Ceph's v2 auth has no "wait" answer.
+const CephMonAuthReadyLine = "auth v2 AuthMonitor::on_active()"
+
+// StartCephMonV2T starts a ceph-mon listening on msgr1 and msgr2 (free
+// loopback ports; V2Addr is the v2 one) that logs why it drops a frame
+// (debug_ms 1), and returns once it can authenticate a client
+// (CephMonAuthReadyLine). The test fails, never skips, when ceph-mon is
+// missing: `make deps` installs it, and a skipped interop test must not
+// pass a run. The mon's log tail is logged if the test fails.
+func StartCephMonV2T(t testing.TB) *CephMon {
+	t.Helper()
+	if _, err := CephMonBinary(); err != nil {
+		t.Fatalf("%v (install it with `make deps` as root)", err)
+	}
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := StartCephMonT(t, CephMonOptions{
+		Addr:      fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		V2Addr:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		ExtraConf: map[string]string{"debug_ms": "1", "debug_mon": "10"},
+	})
+	if err := mon.WaitLog(CephMonAuthReadyLine, 1, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ceph-mon log:\n%s", mon.LogTail(30))
+		}
+	})
+	return mon
 }
 
 // FreePortT is FreePort for tests.

@@ -2,9 +2,7 @@ package proto2
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -13,39 +11,12 @@ import (
 	"github.com/netmodels/netmodels/core/peers"
 )
 
-// authMonReadyLine is what a fresh mon logs (debug_mon 10) once it can
-// assign global_ids; before it, it closes every AUTH_REQUEST (see
-// wire2's TestCephMonV2Live, which found it).
-const authMonReadyLine = "auth v2 AuthMonitor::on_active()"
-
 // TestCephMonLive drives our client state machine over a plain net.Conn
 // to a real ceph-mon 16.2 on its v2 port: handshake, KEEPALIVE2 round
 // trip and one MESSAGE round trip (MMonGetVersion → MMonGetVersionReply),
 // with the socket's reads cut wherever the kernel cuts them.
 func TestCephMonLive(t *testing.T) {
-	if _, err := peers.CephMonBinary(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v (CI must run the real-peer test: install ceph-mon with `make deps` as root)", err)
-		}
-		t.Skipf("ceph-mon is not installed (%v); `make deps` as root installs it", err)
-	}
-	ports, err := peers.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon := peers.StartCephMonT(t, peers.CephMonOptions{
-		Addr:      fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		V2Addr:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		ExtraConf: map[string]string{"debug_ms": "1", "debug_mon": "10"},
-	})
-	if err := mon.WaitLog(authMonReadyLine, 1, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("ceph-mon log:\n%s", mon.LogTail(30))
-		}
-	})
+	mon := peers.StartCephMonV2T(t)
 	target, err := wire.ParseTypedAddr("v2:" + mon.V2Addr + "/0")
 	if err != nil {
 		t.Fatal(err)

@@ -108,15 +108,6 @@ func (lc *liveConn) frame(tag Tag, name string) Frame {
 	return f
 }
 
-// authMonReadyLine is what a fresh mon logs (debug_mon 10) once it can
-// assign a global_id. Quorum is not enough: until the auth service has
-// committed (version 1) the mon answers AUTH_REQUEST with EBUSY ("haven't
-// formed initial quorum"), and version 1 holds the mkfs max_global_id,
-// all allocated, so it proposes more and fails ("failed to assign
-// global_id") until version 2 is active. Either way it closes the
-// connection, as Ceph's v2 auth has no "wait" answer.
-const authMonReadyLine = "auth v2 AuthMonitor::on_active()"
-
 // authenticate dials the mon's v2 port and runs the exchange up to
 // AUTH_DONE.
 func authenticate(t *testing.T, mon *peers.CephMon, monAddr wire.EntityAddr, deadline time.Time) (*liveConn, AuthDone) {
@@ -166,30 +157,7 @@ func authenticate(t *testing.T, mon *peers.CephMon, monAddr wire.EntityAddr, dea
 // the mon sends is decoded and its crcs checked; every frame we send must
 // be accepted (the mon closes the connection on a bad one).
 func TestCephMonV2Live(t *testing.T) {
-	if _, err := peers.CephMonBinary(); err != nil {
-		// Fail, never skip: `make deps` installs ceph-mon, and a skipped
-		// interop test must not pass a run.
-		t.Fatalf("%v (install it with `make deps` as root)", err)
-	}
-	ports, err := peers.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mon := peers.StartCephMonT(t, peers.CephMonOptions{
-		Addr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		V2Addr: fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		// debug_ms 1: the mon logs why it dropped a frame of ours;
-		// debug_mon 10: it logs authMonReadyLine.
-		ExtraConf: map[string]string{"debug_ms": "1", "debug_mon": "10"},
-	})
-	if err := mon.WaitLog(authMonReadyLine, 1, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("ceph-mon log:\n%s", mon.LogTail(30))
-		}
-	})
+	mon := peers.StartCephMonV2T(t)
 	monAddr, err := wire.ParseTypedAddr("v2:" + mon.V2Addr + "/0")
 	if err != nil {
 		t.Fatal(err)
