@@ -49,6 +49,14 @@ func clientIdent(t testing.TB, edit func(*wire2.ClientIdent)) []byte {
 	return control(wire2.TagClientIdent, wire2.AppendClientIdent(nil, ci))
 }
 
+// reconnect is a lossless client's SESSION_RECONNECT, from the address of
+// the captured CLIENT_IDENT.
+func reconnect(t testing.TB) []byte {
+	ci := mustPayload(t, capture(t, "06-client-client_ident"), wire2.DecodeClientIdent)
+	return control(wire2.TagSessionReconnect, wire2.AppendReconnect(nil, wire2.Reconnect{
+		Addrs: ci.Addrs, ClientCookie: 7, ServerCookie: 9, GlobalSeq: 3, ConnectSeq: 1, MsgSeq: 5}))
+}
+
 func message(seq, ack uint64) []byte {
 	m := testMessage(19, 1, "x", "", "")
 	m.Header.Seq, m.Header.AckSeq = seq, ack
@@ -122,7 +130,10 @@ func TestServerRefuses(t *testing.T) {
 		{"client without MSG_ADDR2", 4, clientIdent(t, func(c *wire2.ClientIdent) { c.SupportedFeatures &^= wire2.FeatureMsgAddr2 }),
 			StateSessionAccepting, is(ErrMissingFeatures), wire2.TagIdentMissingFeatures},
 		{"client requires what we lack", 4, clientIdent(t, func(c *wire2.ClientIdent) { c.RequiredFeatures |= 1 << 63 }), StateSessionAccepting, is(ErrMissingFeatures), 0},
-		{"SESSION_RECONNECT", 4, control(wire2.TagSessionReconnect, nil), StateSessionAccepting, is(ErrNotSupportedYet), 0},
+		{"SESSION_RECONNECT for a session we do not have", 4, reconnect(t), StateSessionAccepting, nil, wire2.TagSessionReset},
+		{"SESSION_RECONNECT, then CLIENT_IDENT", 4, append(reconnect(t), clientIdent(t, func(*wire2.ClientIdent) {})...), StateReady, nil, wire2.TagSessionReset},
+		{"truncated SESSION_RECONNECT", 4, control(wire2.TagSessionReconnect, nil), StateSessionAccepting, contains("truncated SESSION_RECONNECT"), 0},
+		{"SESSION_RECONNECT in READY", 5, reconnect(t), StateReady, is(ErrUnexpectedFrame), 0},
 		{"WAIT in READY", 5, control(wire2.TagWait, nil), StateReady, is(ErrNotSupportedYet), 0},
 		{"CLIENT_IDENT again in READY", 5, capture(t, "06-client-client_ident"), StateReady, is(ErrUnexpectedFrame), 0},
 		{"ACK of a message never sent", 5, control(wire2.TagAck, wire2.AppendU64(nil, 1)), StateReady, is(ErrBadAck), 0},
@@ -188,6 +199,7 @@ func TestClientRefuses(t *testing.T) {
 			StateSessionConnecting, is(ErrMissingFeatures), 0},
 		{"IDENT_MISSING_FEATURES", 4, control(wire2.TagIdentMissingFeatures, wire2.AppendU64(nil, 1<<40)), StateSessionConnecting, is(ErrMissingFeatures), 0},
 		{"SESSION_RESET", 4, control(wire2.TagSessionReset, []byte{1}), StateSessionConnecting, is(ErrNotSupportedYet), 0},
+		{"WAIT", 4, control(wire2.TagWait, nil), StateSessionConnecting, is(ErrWait), 0},
 		{"MESSAGE before the session", 4, message(1, 0), StateSessionConnecting, is(ErrUnexpectedFrame), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -319,5 +331,56 @@ func TestV1PeerDecidedOnItsBanner(t *testing.T) {
 		if c.Err() == nil || !errors.Is(c.Err(), wire2.ErrV1Banner) {
 			t.Fatalf("cut %d: the 9 bytes of an msgr1 banner did not refuse the peer (Want %d, err %v)", cut, c.Want(), c.Err())
 		}
+	}
+}
+
+// TestKeepaliveFloodBounded: a buffer holding thousands of KEEPALIVE2
+// frames is taken in calls that each add a bounded amount of Output and
+// Events, every call makes progress, and every keepalive is answered.
+func TestKeepaliveFloodBounded(t *testing.T) {
+	c, err := NewServer(captureServerConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := concat(t, clientFiles[:5])
+	for len(prefix) > 0 {
+		n, err := c.Receive(prefix)
+		if err != nil || n == 0 {
+			t.Fatalf("handshake: used %d: %v", n, err)
+		}
+		prefix = prefix[n:]
+	}
+	if !c.Established() {
+		t.Fatalf("state %s after the handshake", c.State())
+	}
+	c.Output()
+	c.Events()
+	const frames = 10000
+	ka := control(wire2.TagKeepalive2, make([]byte, 8))
+	in := bytes.Repeat(ka, frames)
+	acks, events, calls := 0, 0, 0
+	for len(in) > 0 {
+		n, err := c.Receive(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("no progress with %d bytes left (Want %d)", len(in), c.Want())
+		}
+		in = in[n:]
+		calls++
+		out, evs := c.Output(), c.Events()
+		if len(out) > maxOutputPerReceive+len(ka) || len(evs) > maxEventsPerReceive {
+			t.Fatalf("one call added %d bytes of Output and %d Events", len(out), len(evs))
+		}
+		_, fs := framesOnly(t, out)
+		acks += len(fs)
+		events += len(evs)
+	}
+	if acks != frames || events != frames {
+		t.Fatalf("%d KEEPALIVE2_ACKs and %d events for %d KEEPALIVE2s", acks, events, frames)
+	}
+	if calls < frames/maxEventsPerReceive {
+		t.Fatalf("%d calls: the per-call bound did not hold", calls)
 	}
 }

@@ -145,6 +145,7 @@ type Conn struct {
 	out    []byte
 	pbuf   []byte
 	events []Event
+	taken  int // events the caller took with Events (cleared by Receive)
 	err    *Error
 }
 
@@ -227,25 +228,34 @@ func (c *Conn) Output() []byte {
 // those bytes as long as it uses them.
 func (c *Conn) Events() []Event {
 	e := c.events
-	c.events = c.events[:0]
+	c.events, c.taken = c.events[:0], len(e)
 	return e
 }
 
 // Receive consumes complete units (the banner, whole frames) from the
-// start of in and returns how many bytes it used; the rest, a partial unit,
-// must be offered again with more bytes behind it. Nothing is allocated
+// start of in and returns how many bytes it used; the rest must be offered
+// again: with more bytes behind it when it is shorter than Want, at once
+// otherwise (Receive returned early, see below). Nothing is allocated
 // for what a frame merely claims: lengths are checked on the preamble
 // against Limits, and the frame is used in place once all of it is in in.
 // Receive returns early, with bytes left, right after the unit that
 // established the session (EventEstablished), so the caller can attach the
-// session before any message is taken: call it again with the rest.
+// session before any message is taken, and once one call has added 64 KiB
+// of Output or 128 Events, so that a flood of small frames costs bounded
+// memory between two drains: take Output and Events, then call it again
+// with the rest.
 // A non-nil error is a fault (*Error): the connection must be closed after
 // writing Output; every later call returns the same error.
 func (c *Conn) Receive(in []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	used := 0
+	// Events the caller took last time may alias its read buffer (message
+	// sections): drop those references rather than keep them in the
+	// backing array until it is overwritten.
+	clear(c.events[:c.taken])
+	c.taken = 0
+	used, out0, ev0 := 0, len(c.out), len(c.events)
 	for {
 		ready := c.state == StateReady
 		n, err := c.step(in[used:])
@@ -259,10 +269,24 @@ func (c *Conn) Receive(in []byte) (int, error) {
 			// (and send what it queued) before any message is taken.
 			break
 		}
+		if len(c.out)-out0 >= maxOutputPerReceive || len(c.events)-ev0 >= maxEventsPerReceive {
+			// A buffer full of small frames (a keepalive flood) would
+			// otherwise turn into as much Output and an Event per frame
+			// in one call: return, and let the caller drain and call
+			// again with the rest.
+			break
+		}
 	}
 	c.flushAck()
 	return used, nil
 }
+
+// What one Receive call may add before it returns with bytes left: at
+// least one unit is always consumed, so every call makes progress.
+const (
+	maxOutputPerReceive = 64 << 10
+	maxEventsPerReceive = 128
+)
 
 // frameTag carries the tag being handled to fail.
 type frameTag struct {
@@ -396,11 +420,17 @@ var takes = [...]map[wire2.Tag]handler{
 	StateSessionConnecting: {
 		wire2.TagServerIdent:          onPayload((*Conn).handleServerIdent),
 		wire2.TagIdentMissingFeatures: onPayload((*Conn).handleIdentMissingFeatures),
+		// The server is connecting to us too and its connection wins the
+		// race: Ceph's client faults and lets that one serve.
+		wire2.TagWait: func(*Conn, wire2.Frame) error { return ErrWait },
 	},
 	StateHelloAccepting:    {wire2.TagHello: onPayload((*Conn).handleHello)},
 	StateAuthAccepting:     {wire2.TagAuthRequest: onPayload((*Conn).handleAuthRequest)},
 	StateAuthAcceptingSign: {wire2.TagAuthSignature: onPayload((*Conn).handleAuthSignature)},
-	StateSessionAccepting:  {wire2.TagClientIdent: onPayload((*Conn).handleClientIdent)},
+	StateSessionAccepting: {
+		wire2.TagClientIdent:      onPayload((*Conn).handleClientIdent),
+		wire2.TagSessionReconnect: onPayload((*Conn).handleReconnect),
+	},
 	StateReady: {
 		wire2.TagMessage:       (*Conn).handleMessage,
 		wire2.TagAck:           onPayload((*Conn).handleAck),
@@ -412,13 +442,13 @@ var takes = [...]map[wire2.Tag]handler{
 
 // handlerFor is the state's handler of tag, or why there is none.
 func (c *Conn) handlerFor(tag wire2.Tag) (handler, error) {
-	switch tag {
-	case wire2.TagSessionReconnect, wire2.TagSessionReconnectOK, wire2.TagSessionRetry,
-		wire2.TagSessionRetryGlobal, wire2.TagSessionReset, wire2.TagWait:
-		return nil, ErrNotSupportedYet
-	}
 	if h := takes[c.state][tag]; h != nil {
 		return h, nil
+	}
+	switch tag {
+	case wire2.TagSessionReconnectOK, wire2.TagSessionRetry,
+		wire2.TagSessionRetryGlobal, wire2.TagSessionReset, wire2.TagWait:
+		return nil, ErrNotSupportedYet
 	}
 	return nil, ErrUnexpectedFrame
 }

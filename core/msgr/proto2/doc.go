@@ -59,10 +59,13 @@
 // (cephx) gets AUTH_BAD_METHOD and the client may retry with auth none,
 // three requests at most. Nothing is allocated from a claimed length.
 //
-// Not yet: session reconnect. SESSION_RECONNECT, SESSION_RECONNECT_OK,
-// SESSION_RETRY, SESSION_RETRY_GLOBAL, SESSION_RESET and WAIT fault with
-// ErrNotSupportedYet in every state, so a lossless session does not
-// survive its TCP connection yet, and connection races are not resolved.
+// Not yet: session reconnect. A server keeps no session beyond its
+// connection, so it answers SESSION_RECONNECT with SESSION_RESET (full), as
+// Ceph does when it finds none, and the client goes on with CLIENT_IDENT.
+// A client faults on WAIT with ErrWait (the peer's connection wins the
+// race). SESSION_RECONNECT_OK, SESSION_RETRY, SESSION_RETRY_GLOBAL and
+// SESSION_RESET fault with ErrNotSupportedYet, so a lossless session does
+// not survive its TCP connection yet.
 // Also left to the caller: the sent list and resend, throttles, timers.
 //
 // Facts: Ceph's doc/dev/msgr2.rst and src/msg/async/ProtocolV2.cc,

@@ -142,3 +142,22 @@ func (c *Conn) handleClientIdent(p []byte) error {
 	c.established()
 	return nil
 }
+
+// handleReconnect answers a lossless client that lost its connection and
+// asks to resume its session. We keep no session beyond a connection (the
+// messenger step will), so there is never one to resume: as Ceph's
+// handle_reconnect does when it finds no existing connection, we answer
+// SESSION_RESET with full set and keep waiting in SESSION_ACCEPTING; the
+// client drops its session state and sends CLIENT_IDENT. Faulting instead
+// would leave the client retrying its reconnect forever.
+func (c *Conn) handleReconnect(p []byte) error {
+	r, err := payload(p, "SESSION_RECONNECT", wire2.DecodeReconnect)
+	if err != nil {
+		return err
+	}
+	if len(r.Addrs) == 0 || r.Addrs[0].Equal(wire.EntityAddr{}) {
+		return fmt.Errorf("%w (SESSION_RECONNECT)", ErrNoPeerAddrs)
+	}
+	c.sendControl(wire2.TagSessionReset, wire2.AppendSessionReset(c.scratch(), wire2.SessionReset{Full: true}))
+	return nil
+}
