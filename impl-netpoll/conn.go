@@ -103,19 +103,28 @@ func (c *conn) readHeld() bool {
 	return c.paused || c.Closing
 }
 
-// closeLocked is this engine's part of CloseWith: closing netpoll's side
-// wakes a processing task waiting for bytes, and closing the TCPConn
-// wakes the flusher (CloseWith also wakes a task parked by PauseRead).
+// closeLocked is this engine's part of CloseWith: closing the TCPConn
+// wakes the flusher, and closing netpoll's side wakes a processing task
+// waiting for bytes (CloseWith also wakes a task parked by PauseRead).
+//
+// The TCPConn goes first, so that netpoll's fd is the socket's last
+// descriptor when netpoll closes it and the kernel drops any epoll
+// registration left on it. One can be: release skips its own
+// deregistration when netpoll's detach was counted, but netpoll counts
+// before its epoll_ctl, and a poller that counted a hang-up's detach may
+// not have made the call yet when this close runs (interest.go). Closing
+// one of two descriptors sends nothing: the FIN (or the RST of Abort's
+// SO_LINGER 0) goes out when netpoll closes its fd.
 func (c *conn) closeLocked() (after func()) {
 	tc, a := c.TCP, c.att
 	return func() {
+		if tc != nil {
+			_ = tc.Close()
+		}
 		if a != nil {
 			nc := a.nc
 			// netpoll closes its fd now, or when the processing task returns.
 			_ = nc.Close()
-		}
-		if tc != nil {
-			_ = tc.Close()
 		}
 	}
 }

@@ -202,7 +202,11 @@ func (ri *readInterest) resume() {
 // (markRegistered then made the counter new again); so release removes
 // the registration unless netpoll's own detach came after it
 // (detachedSince), which spares an epoll_ctl that would fail with ENOENT
-// on every close. It reports whether the socket was in place.
+// on every close. netpoll counts its detach before it makes the call, so
+// a poller's hang-up detach may still be on its way when a local close
+// runs release; the engine's close therefore closes the TCPConn first
+// (conn.closeLocked), and netpoll's fd, the socket's last, takes any
+// registration left with it. It reports whether the socket was in place.
 func (ri *readInterest) release() (live bool) {
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
