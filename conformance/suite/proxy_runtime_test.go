@@ -166,16 +166,21 @@ func openPrompt(t *harness.T, path string) *promptSession {
 	return s
 }
 
-// ask sends one line and reads up to the next prompt.
+// ask sends one line and reads up to the prompt after its last command:
+// commands separated by ';' each end with a prompt, and HAProxy may write
+// the first one before it runs the next (a CI run read "\n> " alone for
+// "set weight ...;get weight ..." on haproxy), so stopping at the first
+// prompt would cut the answer. No command here prints "\n> " itself.
 func (s *promptSession) ask(line string) string {
 	s.t.Helper()
 	_ = s.c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(s.c, line+"\n"); err != nil {
 		s.t.Fatalf("stats socket: write %q: %v", line, err)
 	}
+	prompts := strings.Count(line, ";") + 1
 	var b []byte
 	buf := make([]byte, 4096)
-	for !strings.HasSuffix(string(b), "\n> ") {
+	for strings.Count(string(b), "\n> ") < prompts || !strings.HasSuffix(string(b), "\n> ") {
 		n, err := s.c.Read(buf)
 		b = append(b, buf[:n]...)
 		if err != nil {
