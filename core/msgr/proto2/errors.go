@@ -50,8 +50,9 @@ var (
 	// ErrTargetAddr is a CLIENT_IDENT whose target address is not one of
 	// ours, or a SERVER_IDENT whose addresses lack the one we dialled.
 	ErrTargetAddr = errors.New("peer addresses do not match")
-	// ErrNoPeerAddrs is a CLIENT_IDENT without an address.
-	ErrNoPeerAddrs = errors.New("CLIENT_IDENT carries no address")
+	// ErrNoPeerAddrs is a CLIENT_IDENT or SESSION_RECONNECT without an
+	// address (the fault names the frame).
+	ErrNoPeerAddrs = errors.New("the peer's ident carries no address")
 	// ErrMissingFeatures is a peer lacking Ceph features the other side
 	// requires (IDENT_MISSING_FEATURES, or our own check of an ident).
 	ErrMissingFeatures = errors.New("required Ceph features missing")

@@ -111,7 +111,7 @@ func (c *Conn) handleClientIdent(p []byte) error {
 	if err != nil {
 		return err
 	}
-	if len(ci.Addrs) == 0 || ci.Addrs[0].Equal(wire.EntityAddr{}) {
+	if noPeerAddr(ci.Addrs) {
 		return ErrNoPeerAddrs
 	}
 	if !containsAddr(c.server.Addrs, ci.TargetAddr) {
@@ -155,9 +155,15 @@ func (c *Conn) handleReconnect(p []byte) error {
 	if err != nil {
 		return err
 	}
-	if len(r.Addrs) == 0 || r.Addrs[0].Equal(wire.EntityAddr{}) {
-		return fmt.Errorf("%w (SESSION_RECONNECT)", ErrNoPeerAddrs)
+	if noPeerAddr(r.Addrs) {
+		return ErrNoPeerAddrs
 	}
 	c.sendControl(wire2.TagSessionReset, wire2.AppendSessionReset(c.scratch(), wire2.SessionReset{Full: true}))
 	return nil
+}
+
+// noPeerAddr reports an ident (CLIENT_IDENT, SESSION_RECONNECT) whose
+// first address is missing or blank: the peer must say where it is.
+func noPeerAddr(addrs []wire.EntityAddr) bool {
+	return len(addrs) == 0 || addrs[0].Equal(wire.EntityAddr{})
 }
