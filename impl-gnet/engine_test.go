@@ -59,8 +59,23 @@ func openConn(t *testing.T, cfg engine.Config) *conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enginetest.Wait(t, h.opened, "OnOpen")
+	waitOpen(t, c, h.opened)
 	return c.(*conn)
+}
+
+// waitOpen waits for c's OnOpen and then for c to be open. OnOpen runs
+// before the conn is marked open, and until then a write is queued for the
+// post-open flush instead of going to the socket (TestLargeWriteGoesOutAtOnce
+// failed so in a CI run). A function run through Execute runs after that:
+// from then on the conn is open.
+func waitOpen(t *testing.T, c engine.Conn, opened <-chan struct{}) {
+	t.Helper()
+	enginetest.Wait(t, opened, "OnOpen")
+	done := make(chan struct{})
+	if err := c.Execute(func() { close(done) }); err != nil {
+		t.Fatal(err)
+	}
+	enginetest.Wait(t, done, "Execute after OnOpen")
 }
 
 type openHandler struct {

@@ -56,16 +56,7 @@ func dialPlain(t *testing.T, cfg engine.Config) (*conn, *writerHandler, net.Conn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { peer.Close() })
-	enginetest.Wait(t, h.opened, "OnOpen")
-	// OnOpen runs before the conn is marked open, and until then a write
-	// is queued for the post-open flush instead of going to the socket
-	// (TestLargeWriteGoesOutAtOnce failed so in a CI run). A function run
-	// through Execute runs after that: from then on the conn is open.
-	open := make(chan struct{})
-	if err := c.Execute(func() { close(open) }); err != nil {
-		t.Fatal(err)
-	}
-	enginetest.Wait(t, open, "Execute after OnOpen")
+	waitOpen(t, c, h.opened)
 	return c.(*conn), h, peer
 }
 
