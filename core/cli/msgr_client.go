@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -69,7 +68,7 @@ func parseClientFlags(env *Env, args []string) (o clientOptions, status int, ok 
 	if uint64(o.size.Max) > o.maxMsg {
 		return o, env.Usagef("--size %s exceeds --max-message-bytes %d", o.size, o.maxMsg), false
 	}
-	fs.Visit(func(fl *flag.Flag) { o.countSet = o.countSet || fl.Name == "count" })
+	o.countSet = flagSet(fs, "count")
 	if o.countSet == (o.duration > 0) {
 		return o, env.Usagef("msgr-client: give exactly one of --count N and --duration D"), false
 	}

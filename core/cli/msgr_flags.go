@@ -103,3 +103,10 @@ func checkHostPort(s string) error {
 	}
 	return nil
 }
+
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	Register(Command{Name: "msgr-server", Summary: "msgr1 echo server (spec/messenger.md)", Run: runMsgrServer})
+	Register(Command{Name: "msgr-server", Summary: "msgr1 echo server, or a fake OSD (spec/messenger.md)", Run: runMsgrServer})
 }
 
 // runMsgrServer is msgr-server: one messenger bound to --listen whose
@@ -28,8 +28,20 @@ func runMsgrServer(env *Env, args []string) int {
 	dispBytes := fs.Int64("dispatch-throttle-bytes", 100<<20, "dispatch queue byte throttle")
 	delay := fs.Duration("dispatch-delay", 0, "time the dispatcher takes per message")
 	metrics := fs.String("metrics", "", "HOST:PORT serving Prometheus /metrics")
+	reply := fs.String("reply", "echo", `the service: "echo" (ECHO → ECHO_REPLY) or "osd" (MOSDOp → MOSDOpReply, a fake OSD)`)
+	nonce := fs.Uint64("nonce", 0, "the address nonce to announce (0: random; a fake OSD takes the nonce the OSD map lists)")
 	if st, ok := ParseFlags(env, fs, args); !ok {
 		return st
+	}
+	if *reply != "echo" && *reply != "osd" {
+		return env.Usagef("--reply %q: want echo or osd", *reply)
+	}
+	if *nonce > 1<<32-1 {
+		return env.Usagef("--nonce %d: a nonce is 32 bits", *nonce)
+	}
+	if *reply == "osd" && !flagSet(fs, "policy") {
+		// A Ceph OSD's policy for clients: lossy, no session kept.
+		f.policy = "stateless_server"
 	}
 	if st, ok := f.check(env); !ok {
 		return st
@@ -62,14 +74,22 @@ func runMsgrServer(env *Env, args []string) int {
 	cfg := f.config(env)
 	cfg.ThrottleMessages, cfg.ThrottleBytes, cfg.DispatchThrottleBytes = *thMsgs, *thBytes, *dispBytes
 	cfg.Registry = reg
-	cfg.RecycleFastDispatch = true // echoServer.FastDispatch keeps nothing but the reply
+	cfg.RecycleFastDispatch = true // neither service keeps a message past FastDispatch
+	if *nonce != 0 {
+		cfg.Nonce, cfg.RandomNonce = uint32(*nonce), false
+	}
 	m, err := msgr.New(eng, cfg)
 	if err != nil {
 		_ = ShutdownEngine(eng)
 		return env.Usagef("msgr-server: %v", err)
 	}
-	srv := &echoServer{delay: *delay}
-	_ = m.Start(srv)
+	echo := &echoServer{delay: *delay}
+	osd := &osdServer{logf: env.Logf}
+	if *reply == "osd" {
+		_ = m.Start(osd)
+	} else {
+		_ = m.Start(echo)
+	}
 	if err := m.Bind(*listen); err != nil {
 		_ = ShutdownEngine(eng)
 		return env.Usagef("--listen %s: %v", *listen, err)
@@ -93,6 +113,11 @@ func runMsgrServer(env *Env, args []string) int {
 	}
 	_ = m.Shutdown(ctx)
 	_ = ShutdownEngine(eng)
-	env.Logf("msgr-server: echoed %d, other %d, dropped %d", srv.echoed.Load(), srv.other.Load(), srv.dropped.Load())
+	if *reply == "osd" {
+		env.Logf("msgr-server: osd replies %d (writes %d, deletes %d), other %d, dropped %d, malformed %d",
+			osd.replies.Load(), osd.writes.Load(), osd.deletes.Load(), osd.other.Load(), osd.dropped.Load(), osd.malformed.Load())
+	} else {
+		env.Logf("msgr-server: echoed %d, other %d, dropped %d", echo.echoed.Load(), echo.other.Load(), echo.dropped.Load())
+	}
 	return 0
 }
