@@ -19,10 +19,11 @@ ALL_ENGINES    := $(subst $(space),$(comma),$(ENGINE_MODS))
 # network namespace and tap devices, core/dpdknet), else the kernel engines.
 # Decided when the recipe runs, after `make deps` installed libdpdk-dev.
 DEFAULT_ENGINES_SH = if [ -d impl-dpdk ] && pkg-config --exists libdpdk 2>/dev/null && [ "$$(id -u)" = 0 ]; then echo $(ALL_ENGINES); else echo $(KERNEL_ENGINES); fi
-# Debian packages: real peers (haproxy, ceph-mon, redis-server for the
+# Debian packages: real peers (haproxy, ceph-mon, ceph-osd and librados's
+# rados (ceph-common) for the fake-OSD case, redis-server for the
 # proxy's health-check cases, openssl s_client for the content-rule cases),
 # unshare (util-linux), network namespaces (iproute2), ps/free (procps).
-DEB_PKGS    := haproxy ceph-mon redis-server util-linux iproute2 procps openssl
+DEB_PKGS    := haproxy ceph-mon ceph-osd ceph-common redis-server util-linux iproute2 procps openssl
 # DPDK for impl-dpdk, only once that module exists.
 ifneq ($(wildcard impl-dpdk),)
 DEB_PKGS    += dpdk libdpdk-dev pkg-config

@@ -1,0 +1,210 @@
+package peers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netmodels/netmodels/core/supervise"
+)
+
+// CephOSD is one ceph-osd (memstore, msgr1, auth none) in a CephMon's
+// cluster, with one pool (shared/peers/ceph-osd.md). Addr and Nonce are
+// what the OSD map lists for it: where librados sends its MOSDOps.
+type CephOSD struct {
+	*Process
+	ID    int
+	Addr  string // public v1 address, IP:PORT
+	Nonce uint32
+	Pool  string
+
+	mon *CephMon
+}
+
+// CephOSDOptions tune StartCephOSD.
+type CephOSDOptions struct {
+	// Pool is created once the OSD is up; default "bench", 8 PGs.
+	Pool string
+	PGs  int
+	// ReadyTimeout bounds each wait; 0 means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+}
+
+// CephCLIBinary finds the ceph command (Debian package ceph-common).
+func CephCLIBinary() (string, error) { return findBinary("ceph", "ceph-common") }
+
+// RadosBinary finds the rados command (ceph-common), librados' own client.
+func RadosBinary() (string, error) { return findBinary("rados", "ceph-common") }
+
+// osdActiveLine is what ceph-osd logs once the mon has marked it up.
+const osdActiveLine = "state: booting -> active"
+
+// StartCephOSD adds an OSD to mon's cluster: `ceph osd new`, `ceph-osd
+// --mkfs` on memstore, then "ceph-osd -f" as a child, on mon's IP. It
+// returns once the OSD is active and Pool exists. The OSD's files live in
+// mon's directory; Stop (SIGTERM) lets the OSD mark itself down in the
+// map, Kill leaves it listed as up, so a stand-in can take its address.
+func StartCephOSD(mon *CephMon, opts CephOSDOptions) (*CephOSD, error) {
+	bin, err := findBinary("ceph-osd", "ceph-osd")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := CephCLIBinary(); err != nil {
+		return nil, err
+	}
+	if opts.Pool == "" {
+		opts.Pool = "bench"
+	}
+	if opts.PGs <= 0 {
+		opts.PGs = 8
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	host, _, err := net.SplitHostPort(mon.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("peers: ceph-osd: mon address %q: %w", mon.Addr, err)
+	}
+	o := &CephOSD{Pool: opts.Pool, mon: mon}
+	uuid := newUUID()
+	out, err := mon.Ceph("osd", "new", uuid)
+	if err != nil {
+		return nil, fmt.Errorf("peers: ceph-osd: %w", err)
+	}
+	if o.ID, err = strconv.Atoi(strings.TrimSpace(out)); err != nil {
+		return nil, fmt.Errorf("peers: ceph-osd: `ceph osd new` printed %q, not an id", out)
+	}
+	dir := mon.Process.Dir
+	data := filepath.Join(dir, "osd", strconv.Itoa(o.ID))
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return nil, fmt.Errorf("peers: ceph-osd: %w", err)
+	}
+	// Options on the command line (Ceph takes any option so), not in the
+	// mon's ceph.conf: memstore (only what statfs reports is the device
+	// size), the mon's IP, and a failsafe ratio a near-empty store never
+	// trips.
+	args := []string{"-c", mon.ConfPath, "-i", strconv.Itoa(o.ID),
+		"--osd-objectstore", "memstore", "--memstore-device-bytes", "17179869184",
+		"--osd-data", data, "--public-addr", host, "--cluster-addr", host,
+		"--osd-failsafe-full-ratio", "0.999"}
+	if err := runTool(bin, append(args, "--mkfs", "--osd-uuid", uuid)...); err != nil {
+		return nil, fmt.Errorf("peers: ceph-osd: %w", err)
+	}
+	logPath := filepath.Join(dir, "log", fmt.Sprintf("ceph-osd.%d.log", o.ID))
+	stdout := filepath.Join(dir, "log", fmt.Sprintf("ceph-osd.%d.stdout.log", o.ID))
+	// A fresh OSD sometimes exits at once ("wrong fsid", ceph-osd.md);
+	// the second start works.
+	for attempt := 1; ; attempt++ {
+		o.Process, err = spawn("ceph-osd", bin, append([]string{"-f"}, args...), dir, stdout, logPath, nil)
+		if err != nil {
+			return nil, err
+		}
+		before := o.CountLog(osdActiveLine)
+		err = o.WaitFor("ceph-osd active", opts.ReadyTimeout, func() (bool, error) {
+			if o.Exited() {
+				return false, fmt.Errorf("exited: %v", o.ExitErr())
+			}
+			return o.CountLog(osdActiveLine) > before, nil
+		})
+		if err == nil {
+			break
+		}
+		o.Kill()
+		_ = o.Process.Stop()
+		if attempt == 2 {
+			return nil, fmt.Errorf("peers: ceph-osd: %w\n%s", err, o.LogTail(20))
+		}
+	}
+	if err := o.readAddr(); err != nil {
+		o.Kill()
+		_ = o.Process.Stop()
+		return nil, err
+	}
+	if _, err := mon.Ceph("osd", "pool", "create", o.Pool, strconv.Itoa(opts.PGs), strconv.Itoa(opts.PGs)); err != nil {
+		o.Kill()
+		_ = o.Process.Stop()
+		return nil, fmt.Errorf("peers: ceph-osd: %w", err)
+	}
+	return o, nil
+}
+
+// readAddr takes the OSD's public v1 address and nonce from the OSD map.
+func (o *CephOSD) readAddr() error {
+	out, err := o.mon.Ceph("osd", "dump", "--format", "json")
+	if err != nil {
+		return fmt.Errorf("peers: ceph-osd: %w", err)
+	}
+	var dump struct {
+		OSDs []struct {
+			OSD         int `json:"osd"`
+			Up          int `json:"up"`
+			PublicAddrs struct {
+				AddrVec []struct {
+					Type  string `json:"type"`
+					Addr  string `json:"addr"`
+					Nonce uint32 `json:"nonce"`
+				} `json:"addrvec"`
+			} `json:"public_addrs"`
+		} `json:"osds"`
+	}
+	if err := json.Unmarshal([]byte(out), &dump); err != nil {
+		return fmt.Errorf("peers: ceph-osd: osd dump: %w", err)
+	}
+	for _, d := range dump.OSDs {
+		if d.OSD != o.ID {
+			continue
+		}
+		for _, a := range d.PublicAddrs.AddrVec {
+			if a.Type == "v1" && d.Up == 1 {
+				o.Addr, o.Nonce = a.Addr, a.Nonce
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("peers: ceph-osd: osd.%d is not up with a v1 address in the OSD map: %s", o.ID, out)
+}
+
+// Ceph runs the ceph command against the mon's cluster and returns its
+// stdout.
+func (m *CephMon) Ceph(args ...string) (string, error) {
+	bin, err := CephCLIBinary()
+	if err != nil {
+		return "", err
+	}
+	return m.tool(bin, append([]string{"-c", m.ConfPath}, args...)...)
+}
+
+// Rados runs the rados command against the mon's cluster, bounded by d,
+// and returns its stdout.
+func (m *CephMon) Rados(d time.Duration, args ...string) (string, error) {
+	bin, err := RadosBinary()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return toolOutput(ctx, bin, append([]string{"-c", m.ConfPath}, args...))
+}
+
+func (m *CephMon) tool(bin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
+	defer cancel()
+	return toolOutput(ctx, bin, args)
+}
+
+func toolOutput(ctx context.Context, bin string, args []string) (string, error) {
+	r, err := supervise.Run(ctx, supervise.Spec{Path: bin, Args: args})
+	if err == nil && r.Code != 0 {
+		err = fmt.Errorf("exit status %d", r.Code)
+	}
+	if err != nil {
+		return r.Stdout, fmt.Errorf("%s %s: %w\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, r.Stdout, r.Stderr)
+	}
+	return r.Stdout, nil
+}
