@@ -76,6 +76,10 @@ func TestMain(m *testing.M) {
 		results.SetReference(reference.Name)
 	}
 	code := m.Run()
+	if err := stopRados(); err != nil {
+		fmt.Fprintf(os.Stderr, "rados cluster: %v\n", err)
+		code = 1
+	}
 	dir := os.Getenv("MATRIX_DIR")
 	if dir == "" && flag.Lookup("test.run").Value.String() == "" && discoverErr == nil && len(engines) > 0 {
 		if root, err := harness.RepoRoot(); err == nil {

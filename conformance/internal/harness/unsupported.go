@@ -28,6 +28,7 @@ var unsupported = map[string]map[string]string{
 		"msgr-accept-ipv6":        dpdkIPv4Only,
 		"proxy-ready-ipv6":        dpdkIPv4Only,
 		"proxy-stick-silent-drop": noAborter,
+		"interop-rados-bench":     "spec/messenger.md Fake OSD: librados finds the OSD through the OSD map, whose entry a real ceph-osd registers at a kernel address; bin/dpdk's address belongs to its userspace stack, where no ceph-osd can run",
 	},
 	// The reference column (reference.go) runs a proxy case's configuration
 	// on real haproxy 2.6. What it cannot run is the engines' command-line
