@@ -17,7 +17,8 @@ func init() {
 }
 
 // runMsgrServer is msgr-server: one messenger bound to --listen whose
-// dispatcher is the echo service, until SIGTERM/SIGINT.
+// dispatcher is the echo service or, with --reply osd, a fake OSD, until
+// SIGTERM/SIGINT.
 func runMsgrServer(env *Env, args []string) int {
 	fs := NewFlagSet(env, "msgr-server")
 	var f msgrFlags
@@ -38,6 +39,9 @@ func runMsgrServer(env *Env, args []string) int {
 	}
 	if *nonce > 1<<32-1 {
 		return env.Usagef("--nonce %d: a nonce is 32 bits", *nonce)
+	}
+	if *reply == "osd" && *delay != 0 {
+		return env.Usagef("--dispatch-delay slows the echo service; --reply osd answers on the loop")
 	}
 	if *reply == "osd" && !flagSet(fs, "policy") {
 		// A Ceph OSD's policy for clients: lossy, no session kept.

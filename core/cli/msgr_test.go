@@ -197,7 +197,8 @@ func TestMsgrUsageErrors(t *testing.T) {
 	env := &Env{Engine: eng, Stdout: newSyncBuf(), Stderr: newSyncBuf(), Ctx: context.Background()}
 	for _, args := range [][]string{{}, {"--listen", "x"}, {"--listen", "127.0.0.1:0", "--crc", "md5"},
 		{"--listen", "127.0.0.1:0", "--body-progress-timeout", "-1s"},
-		{"--listen", "127.0.0.1:0", "--reply", "mon"}, {"--listen", "127.0.0.1:0", "--nonce", "4294967296"}} {
+		{"--listen", "127.0.0.1:0", "--reply", "mon"}, {"--listen", "127.0.0.1:0", "--nonce", "4294967296"},
+		{"--listen", "127.0.0.1:0", "--reply", "osd", "--dispatch-delay", "1ms"}} {
 		if st := runMsgrServer(env, args); st != ExitUsage {
 			t.Errorf("server %v: exit %d", args, st)
 		}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"strings"
 	"testing"
@@ -83,7 +84,7 @@ func TestMsgrServerFakeOSD(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := osdop.AppendReply(nil, &q, &osdop.Outcome{})
-	if reply.Type != osdop.TypeOpReply || reply.Tid != 77 || reply.Version != 8 || reply.CompatVersion != 2 ||
+	if reply.Type != osdop.TypeOpReply || reply.Tid != 77 || reply.Version != 8 || reply.CompatVersion != 2 || reply.Priority != 127 ||
 		!bytes.Equal(reply.Front, want) || len(reply.Data) != 0 {
 		t.Fatalf("reply type %d tid %d v%d/%d data %d front\n%x\nwant\n%x", reply.Type, reply.Tid, reply.Version, reply.CompatVersion, len(reply.Data), reply.Front, want)
 	}
@@ -104,4 +105,48 @@ func TestMsgrServerFakeOSD(t *testing.T) {
 	if !strings.Contains(stderr.String(), "malformed MOSDOp") {
 		t.Errorf("server stderr says nothing of the malformed MOSDOp: %s", stderr.String())
 	}
+
+	// Another connection is served as before, and what a WRITEFULL
+	// stored comes back in a READ reply's data section (rados bench's
+	// metadata round trip).
+	c2, r2 := osdClient(t, eng, addr)
+	meta := []byte("0123456789abcdefghijklmn")
+	wf := withOps(front, op(osdop.OpWriteFull, 24, 24))
+	rd := withOps(front, op(osdop.OpRead, 24, 0))
+	for i, m := range []*msgr.Message{{Front: wf, Data: meta}, {Front: rd}} {
+		m.Type, m.Version, m.Tid = osdop.TypeOp, 8, uint64(100+i)
+		if err := c2.SendMessage(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		select {
+		case m := <-r2.got:
+			if m.Tid != uint64(100+i) || (i == 1 && !bytes.Equal(m.Data, meta)) {
+				t.Fatalf("reply tid %d data %q", m.Tid, m.Data)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no reply %d on the second connection; server: %s", i, stderr.String())
+		}
+	}
+}
+
+// op is a ceph_osd_op: code, extent length and payload length.
+func op(code uint16, length uint64, payload uint32) []byte {
+	b := make([]byte, 38)
+	binary.LittleEndian.PutUint16(b, code)
+	binary.LittleEndian.PutUint64(b[14:], length)
+	binary.LittleEndian.PutUint32(b[34:], payload)
+	return b
+}
+
+// withOps is the captured MOSDOp front with its two ops (at offset 168:
+// the u16 count, then 38 bytes each) replaced by ops.
+func withOps(front []byte, ops ...[]byte) []byte {
+	b := append([]byte(nil), front[:168]...)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(ops)))
+	for _, o := range ops {
+		b = append(b, o...)
+	}
+	return append(b, front[168+2+2*38:]...)
 }

@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -32,7 +33,8 @@ type CephOSDOptions struct {
 	// Pool is created once the OSD is up; default "bench", 8 PGs.
 	Pool string
 	PGs  int
-	// ReadyTimeout bounds each wait; 0 means DefaultReadyTimeout.
+	// ReadyTimeout bounds the wait for the OSD to boot; 0 means twice
+	// DefaultReadyTimeout (a boot takes about 6 s on an idle 2-core VM).
 	ReadyTimeout time.Duration
 }
 
@@ -49,7 +51,11 @@ const osdActiveLine = "state: booting -> active"
 // --mkfs` on memstore, then "ceph-osd -f" as a child, on mon's IP. It
 // returns once the OSD is active and Pool exists. The OSD's files live in
 // mon's directory; Stop (SIGTERM) lets the OSD mark itself down in the
-// map, Kill leaves it listed as up, so a stand-in can take its address.
+// map, Kill leaves it listed as up, so a stand-in can take its address
+// (for mon_osd_report_timeout, 900 s unless the mon's ExtraConf says
+// otherwise). The OSD binds in Ceph's port range (6800-7300), outside the
+// kernel's ephemeral range, so no other test's port 0 takes a killed
+// OSD's port; another ceph-osd started meanwhile could.
 func StartCephOSD(mon *CephMon, opts CephOSDOptions) (*CephOSD, error) {
 	bin, err := findBinary("ceph-osd", "ceph-osd")
 	if err != nil {
@@ -65,7 +71,7 @@ func StartCephOSD(mon *CephMon, opts CephOSDOptions) (*CephOSD, error) {
 		opts.PGs = 8
 	}
 	if opts.ReadyTimeout <= 0 {
-		opts.ReadyTimeout = DefaultReadyTimeout
+		opts.ReadyTimeout = 2 * DefaultReadyTimeout
 	}
 	host, _, err := net.SplitHostPort(mon.Addr)
 	if err != nil {
@@ -87,39 +93,44 @@ func StartCephOSD(mon *CephMon, opts CephOSDOptions) (*CephOSD, error) {
 	}
 	// Options on the command line (Ceph takes any option so), not in the
 	// mon's ceph.conf: memstore (only what statfs reports is the device
-	// size), the mon's IP, and a failsafe ratio a near-empty store never
-	// trips.
+	// size), the mon's IP, a failsafe ratio a near-empty store never
+	// trips, and crash reports of its own (in the mon's crash_dir they
+	// would be blamed on the mon).
 	args := []string{"-c", mon.ConfPath, "-i", strconv.Itoa(o.ID),
 		"--osd-objectstore", "memstore", "--memstore-device-bytes", "17179869184",
 		"--osd-data", data, "--public-addr", host, "--cluster-addr", host,
-		"--osd-failsafe-full-ratio", "0.999"}
+		"--osd-failsafe-full-ratio", "0.999", "--crash-dir", filepath.Join(data, "crash")}
 	if err := runTool(bin, append(args, "--mkfs", "--osd-uuid", uuid)...); err != nil {
 		return nil, fmt.Errorf("peers: ceph-osd: %w", err)
 	}
 	logPath := filepath.Join(dir, "log", fmt.Sprintf("ceph-osd.%d.log", o.ID))
 	stdout := filepath.Join(dir, "log", fmt.Sprintf("ceph-osd.%d.stdout.log", o.ID))
 	// A fresh OSD sometimes exits at once ("wrong fsid", ceph-osd.md);
-	// the second start works.
+	// started again, it boots. Only that exit is retried.
+	var first error
 	for attempt := 1; ; attempt++ {
+		before := 0
+		if b, err := os.ReadFile(logPath); err == nil {
+			before = strings.Count(string(b), osdActiveLine)
+		}
 		o.Process, err = spawn("ceph-osd", bin, append([]string{"-f"}, args...), dir, stdout, logPath, nil)
 		if err != nil {
 			return nil, err
 		}
-		before := o.CountLog(osdActiveLine)
 		err = o.WaitFor("ceph-osd active", opts.ReadyTimeout, func() (bool, error) {
-			if o.Exited() {
-				return false, fmt.Errorf("exited: %v", o.ExitErr())
-			}
 			return o.CountLog(osdActiveLine) > before, nil
 		})
 		if err == nil {
 			break
 		}
+		exited := o.Exited()
 		o.Kill()
 		_ = o.Process.Stop()
-		if attempt == 2 {
-			return nil, fmt.Errorf("peers: ceph-osd: %w\n%s", err, o.LogTail(20))
+		err = fmt.Errorf("peers: ceph-osd: %w\n%s", err, o.LogTail(20))
+		if !exited || attempt == 2 {
+			return nil, errors.Join(first, err)
 		}
+		first = err
 	}
 	if err := o.readAddr(); err != nil {
 		o.Kill()

@@ -1,8 +1,9 @@
 // Package peers starts real third-party peers for tests, the conformance
 // suite and the perf harness: HAProxy 2.6 (Debian package haproxy), a
-// Ceph Pacific monitor (Debian package ceph-mon) and redis-server (Debian
-// package redis-server: masters and replicas for the proxy's tcp-check
-// cases). Everything binds to
+// Ceph Pacific monitor (Debian package ceph-mon), a Ceph OSD on memstore
+// in its cluster (ceph-osd; the ceph and rados commands of ceph-common
+// drive them) and redis-server (Debian package redis-server: masters and
+// replicas for the proxy's tcp-check cases). Everything binds to
 // loopback, or to documentation addresses inside a private network
 // namespace the caller made (core/dpdknet).
 //

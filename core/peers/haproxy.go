@@ -144,14 +144,8 @@ func haproxyBindAddrs(cfg string) []string {
 func runTool(bin string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
 	defer cancel()
-	r, err := supervise.Run(ctx, supervise.Spec{Path: bin, Args: args})
-	if err == nil && r.Code != 0 {
-		err = fmt.Errorf("exit status %d", r.Code)
-	}
-	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, r.Stdout, r.Stderr)
-	}
-	return nil
+	_, err := toolOutput(ctx, bin, args)
+	return err
 }
 
 // workDir returns dir, or a new temporary directory (own=true) if empty.

@@ -1,8 +1,8 @@
 // Package osdop decodes a Ceph MOSDOp (message type 42, header version 8,
 // as Pacific clients send it) and encodes the MOSDOpReply (type 43,
-// version 8) a Ceph OSD answers it with: enough for msgr-server --reply osd
-// to stand in for an OSD in front of librados (rados bench), without
-// storing anything.
+// version 8) a Ceph OSD answers it with, and Store runs the few ops a
+// benchmark client needs: enough for msgr-server --reply osd to stand in
+// for an OSD in front of librados (rados bench) without keeping bulk data.
 //
 // The layouts are Ceph's MOSDOp::encode_payload and
 // MOSDOpReply::encode_payload for peers with SERVER_LUMINOUS (every Pacific
@@ -30,11 +30,11 @@ const (
 
 // Op codes (src/include/rados.h: mode | type | number).
 const (
-	OpWrite     uint16 = 0x2201
-	OpWriteFull uint16 = 0x2202
-	OpDelete    uint16 = 0x2205
-	OpRead      uint16 = 0x1201
-	OpStat      uint16 = 0x1202
+	OpWrite        uint16 = 0x2201
+	OpWriteFull    uint16 = 0x2202
+	OpDelete       uint16 = 0x2205
+	OpRead         uint16 = 0x1201
+	OpSetAllocHint uint16 = 0x2223
 )
 
 // Flags (CEPH_OSD_FLAG_*) a reply rewrites.
@@ -97,12 +97,12 @@ func (q *Request) op(i int) []byte { return q.ops[i*opSize : (i+1)*opSize] }
 func (q *Request) SplitData(data []byte, in [][]byte) ([][]byte, error) {
 	off := 0
 	for i := range q.NumOps() {
-		n := int(q.OpPayloadLen(i))
-		if n > len(data)-off {
+		n := q.OpPayloadLen(i)
+		if uint64(n) > uint64(len(data)-off) { // compared unconverted: int may be 32 bits
 			return nil, fmt.Errorf("%w: op %d claims %d bytes of data, %d left", ErrMalformed, i, n, len(data)-off)
 		}
-		in = append(in, data[off:off+n])
-		off += n
+		in = append(in, data[off:off+int(n)])
+		off += int(n)
 	}
 	return in, nil
 }
@@ -213,9 +213,10 @@ func ReplySize(q *Request) int {
 // MOSDOpReply(req, result, epoch, ACK|ONDISK, false) encodes it: the
 // request's object name, pg, epoch, retry_attempt (the Objecter drops a
 // reply to an earlier attempt) and ops, each op's payload_len set to its
-// out data's length, the request's flags with ACK|ONDISK, zero object
-// versions (nothing is versioned here), no redirect. The reply's data
-// section is the ops' out data, concatenated in op order.
+// out data's length (and a READ's extent length to the bytes read, as an
+// OSD does), the request's flags with ACK|ONDISK, zero object versions
+// (nothing is versioned here), no redirect. The reply's data section is
+// the ops' out data, concatenated in op order.
 func AppendReply(dst []byte, q *Request, oc *Outcome) []byte {
 	le := binary.LittleEndian
 	dst = le.AppendUint32(dst, uint32(len(q.OID)))
@@ -227,10 +228,14 @@ func AppendReply(dst []byte, q *Request, oc *Outcome) []byte {
 	dst = le.AppendUint32(dst, q.Epoch)            // osdmap_epoch
 	dst = le.AppendUint32(dst, uint32(q.NumOps())) // num_ops
 	for i := range q.NumOps() {
-		dst = append(dst, q.op(i)[:opSize-4]...)
 		var n int
 		if i < len(oc.Out) {
 			n = len(oc.Out[i])
+		}
+		at := len(dst)
+		dst = append(dst, q.op(i)[:opSize-4]...)
+		if q.OpCode(i) == OpRead {
+			le.PutUint64(dst[at+14:], uint64(n)) // extent.length: what was read
 		}
 		dst = le.AppendUint32(dst, uint32(n)) // payload_len
 	}

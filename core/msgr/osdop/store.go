@@ -6,18 +6,29 @@ import (
 
 // Errno values a reply carries, negated (Linux's, as Ceph's).
 const (
-	ENOENT int32 = 2
-	ENOSPC int32 = 28
+	ENOENT     int32 = 2
+	EFBIG      int32 = 27
+	ENOSPC     int32 = 28
+	EOPNOTSUPP int32 = 95
 )
 
-// Store is the fake OSD's memory: it acknowledges every write and delete,
-// and keeps only small objects written whole (WRITEFULL), so a client can
-// read back what it uses as metadata (rados bench reads its
+// MaxReplyData bounds the out data of one reply: 65535 READs of one held
+// object would otherwise make a 256 MiB reply from a 2.5 MB request.
+const MaxReplyData = 1 << 20
+
+// Store is the fake OSD's memory: it acknowledges writes and deletes, and
+// keeps only small objects written whole (WRITEFULL), so a client can read
+// back what it uses as metadata (rados bench reads its
 // benchmark_last_metadata object before cleaning up). Bulk data is
 // acknowledged and discarded: nothing is stored for a WRITE, and a READ of
-// an object the store does not hold gets -ENOENT. Memory is bounded by
-// MaxObjects × MaxObjectBytes; a WRITEFULL that would need a new object
-// beyond MaxObjects gets -ENOSPC. Safe for concurrent use.
+// an object the store does not hold gets -ENOENT. The ops run are WRITE,
+// WRITEFULL, DELETE, READ and SETALLOCHINT (a hint: nothing to do); any
+// other gets -EOPNOTSUPP, as Ceph answers an op it does not know, rather
+// than a success that did nothing. Memory is bounded by MaxObjects objects
+// of at most MaxObjectBytes and a name of at most MaxObjectName bytes; a
+// WRITEFULL that would need a new object beyond MaxObjects gets -ENOSPC,
+// a READ that would take a reply's out data past MaxReplyData -EFBIG.
+// Safe for concurrent use.
 type Store struct {
 	MaxObjects     int // default 1024
 	MaxObjectBytes int // default 4096; a larger WRITEFULL is not stored
@@ -50,6 +61,7 @@ func (s *Store) Apply(q *Request, in [][]byte) Outcome {
 	maxObjs, maxBytes := s.limits()
 	key := objKey{pool: poolOf(q.PG), oid: string(q.OID)}
 	oc := Outcome{Rvals: make([]int32, q.NumOps()), Out: make([][]byte, q.NumOps())}
+	outBytes := 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.objs == nil {
@@ -86,7 +98,14 @@ func (s *Store) Apply(q *Request, in [][]byte) Outcome {
 			if n != 0 && n < end-off {
 				end = off + n
 			}
+			if outBytes += int(end - off); outBytes > MaxReplyData {
+				rv = -EFBIG
+				break
+			}
 			oc.Out[i] = obj[off:end]
+		case OpSetAllocHint:
+		default:
+			rv = -EOPNOTSUPP
 		}
 		oc.Rvals[i] = rv
 		if rv < 0 {

@@ -85,11 +85,72 @@ func TestStoreBounds(t *testing.T) {
 	if oc := read("a", 1, 2); len(oc.Out[0]) != 2 {
 		t.Errorf("read of 2 bytes at 1 gave %d", len(oc.Out[0]))
 	}
+	if oc := read("a", 9, 1); len(oc.Out[0]) != 0 {
+		t.Errorf("read past the end gave %d bytes", len(oc.Out[0]))
+	}
+}
+
+// Like an OSD, the first failing op sets the result and its rval, and the
+// ops after it do not run.
+func TestStoreStopsAtFirstFailure(t *testing.T) {
+	var s Store
+	for _, tc := range []struct {
+		name   string
+		first  uint16
+		result int32
+	}{
+		{"read of a missing object", OpRead, -ENOENT},
+		{"an op it does not run", 0x1202, -EOPNOTSUPP}, // STAT
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := request("x", [4]uint64{uint64(tc.first), 0, 0, 0}, [4]uint64{uint64(OpWriteFull), 0, 1, 1})
+			oc := apply(t, &s, q, []byte{1})
+			if oc.Result != tc.result || oc.Rvals[0] != tc.result || oc.Rvals[1] != 0 {
+				t.Errorf("result %d rvals %v, want %d [%d 0]", oc.Result, oc.Rvals, tc.result, tc.result)
+			}
+			if oc := apply(t, &s, request("x", [4]uint64{uint64(OpRead), 0, 0, 0}), nil); oc.Result != -ENOENT {
+				t.Errorf("the WRITEFULL after the failed op ran (read: %d)", oc.Result)
+			}
+			// The result and rvals are where a client decodes them.
+			front := AppendReply(nil, &q, &oc)
+			at := 4 + len(q.OID) + pgSize + 8
+			if got := int32(binary.LittleEndian.Uint32(front[at:])); got != tc.result {
+				t.Errorf("encoded result %d", got)
+			}
+			at += 4 + 12 + 4 + 4 + 2*opSize + 4
+			if got := int32(binary.LittleEndian.Uint32(front[at:])); got != tc.result {
+				t.Errorf("encoded rval 0: %d", got)
+			}
+		})
+	}
+}
+
+// 65535 reads of one held object would reply 256 MiB: the reply's out
+// data stops at MaxReplyData with -EFBIG.
+func TestStoreBoundsReplyData(t *testing.T) {
+	s := Store{}
+	apply(t, &s, request("m", [4]uint64{uint64(OpWriteFull), 0, 4096, 4096}), make([]byte, 4096))
+	var ops [][4]uint64
+	for range 65535 {
+		ops = append(ops, [4]uint64{uint64(OpRead), 0, 0, 0})
+	}
+	oc := apply(t, &s, request("m", ops...), nil)
+	total := 0
+	for _, b := range oc.Out {
+		total += len(b)
+	}
+	if oc.Result != -EFBIG || total > MaxReplyData {
+		t.Fatalf("result %d, %d bytes of out data (max %d)", oc.Result, total, MaxReplyData)
+	}
 }
 
 func TestSplitDataRefusesOverclaim(t *testing.T) {
 	q := request("x", [4]uint64{uint64(OpWrite), 0, 4, 4}, [4]uint64{uint64(OpWrite), 4, 4, 4})
 	if _, err := q.SplitData(make([]byte, 7), nil); err == nil {
 		t.Fatal("8 bytes claimed of 7 accepted")
+	}
+	q = request("x", [4]uint64{uint64(OpWrite), 0, 4, 0xFFFFFFFF})
+	if _, err := q.SplitData(make([]byte, 7), nil); err == nil {
+		t.Fatal("2^32-1 bytes claimed of 7 accepted")
 	}
 }
