@@ -94,8 +94,8 @@ func TestHistWorstCaseFits(t *testing.T) {
 }
 
 // RTTOf reads the summary's quantiles: HdrHistogram's value at each
-// quantile in µs (the highest value of its bucket), the exact maximum as
-// given, zeros when nothing was recorded.
+// quantile in µs (the highest value of its bucket) but never above the
+// exact maximum, which is given, zeros when nothing was recorded.
 func TestRTTOf(t *testing.T) {
 	uniform := func(n int) []time.Duration { // 1..n µs
 		var d []time.Duration
@@ -113,11 +113,12 @@ func TestRTTOf(t *testing.T) {
 		{"empty", nil, 0, RTT{}},
 		// Buckets are 1 ns wide below 2,048 ns, then 2^k ns in
 		// [1024·2^k, 2048·2^k): 40 µs is in a 32 ns bucket whose highest
-		// value is 40.031 µs; 500 µs in a 256 ns one, 1 ms in a 512 ns one.
-		{"one", []time.Duration{40 * time.Microsecond}, 40, RTT{P50: 40.031, P90: 40.031, P99: 40.031, P999: 40.031, Max: 40}},
+		// value is 40.031 µs (above the max: 40); 500 µs in a 256 ns one,
+		// 1 ms in a 512 ns one (1000.447 µs, above the max: 1000).
+		{"one", []time.Duration{40 * time.Microsecond}, 40, RTT{P50: 40, P90: 40, P99: 40, P999: 40, Max: 40}},
 		{"uniform 1..1000 µs", uniform(1000), 1000, RTT{P50: 500.223, P90: 900.095, P99: 990.207, P999: 999.423, Max: 1000}},
 		{"bimodal", append(repeat(10*time.Microsecond, 990), repeat(time.Millisecond, 10)...), 1000,
-			RTT{P50: 10.007, P90: 10.007, P99: 10.007, P999: 1000.447, Max: 1000}},
+			RTT{P50: 10.007, P90: 10.007, P99: 10.007, P999: 1000, Max: 1000}},
 	} {
 		h := NewHist()
 		for _, d := range tc.rtts {
