@@ -167,7 +167,15 @@ func (r *runner) discover() {
 	} else {
 		mon.Available, mon.Version = true, v
 	}
-	r.run.Targets = append(r.run.Targets, hap, mon)
+	osd := result.TargetInfo{Name: CephOSD, Kind: result.KindAnchor, Tuning: map[string]string{
+		"config": "msgr-rados only: memstore, msgr1, auth none, one pool of 8 PGs and size 1, in a one-mon cluster of its own"}}
+	if v, err := anchor.Version("ceph-osd", "--version"); err != nil {
+		// Not absent: msgr-rados then fails loudly, its cells saying why.
+		osd.Reason = "ceph-osd not installed: " + err.Error()
+	} else {
+		osd.Available, osd.Version = true, v
+	}
+	r.run.Targets = append(r.run.Targets, hap, mon, osd)
 	// Pinning needs no tool: children are pinned from their fork
 	// (core/supervise Spec.CPUs), as taskset would pin them.
 	r.run.Method.Taskset = r.cfg.PinCPU >= 0

@@ -313,7 +313,7 @@ func (r *runner) definitions() []*scenarioDef {
 		return s, err
 	})})
 
-	defs = append(defs, r.idleCPUScenario())
+	defs = append(defs, r.idleCPUScenario(), r.radosScenario())
 	defs = append(defs, r.proxyScenarios()...)
 	defs = append(defs, r.tlsScenarios()...)
 	return defs
