@@ -56,18 +56,28 @@ func (c *radosCluster) up() error {
 	return c.err
 }
 
+// start makes the cluster, a second time from scratch (new folder, new
+// mon port) if the first fails: a fresh ceph-osd sometimes exits at once
+// with "wrong fsid" (shared/peers/ceph-osd.md), and on this loaded VM it
+// did so twice in a row within core/peers' own retry, 0.1 s apart.
 func (c *radosCluster) start() (*peers.CephMon, *peers.CephOSD, error) {
-	// Short: the admin sockets' paths must fit in 107 bytes.
-	dir, err := os.MkdirTemp(c.dir, "ceph-osd-")
-	var mon *peers.CephMon
-	var osd *peers.CephOSD
-	if err == nil {
-		mon, osd, err = anchor.StartCephOSD(dir)
+	mon, osd, err := c.startOnce()
+	if err != nil {
+		mon, osd, err = c.startOnce()
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("ceph cluster for msgr-rados (ceph-mon, ceph-osd, rados; `make deps` installs them): %w", err)
+		return nil, nil, fmt.Errorf("ceph cluster for msgr-rados (ceph-mon, ceph-osd, rados; `make deps` installs them), tried twice: %w", err)
 	}
 	return mon, osd, nil
+}
+
+func (c *radosCluster) startOnce() (*peers.CephMon, *peers.CephOSD, error) {
+	// Short: the admin sockets' paths must fit in 107 bytes.
+	dir, err := os.MkdirTemp(c.dir, "ceph-osd-")
+	if err != nil {
+		return nil, nil, err
+	}
+	return anchor.StartCephOSD(dir)
 }
 
 // killOSD ends the real OSD with SIGKILL (it stays up in the OSD map)
