@@ -1,6 +1,7 @@
 // Package anchor starts the real peers the engines are measured against in
-// the same run: HAProxy (with the very config file our proxies read) and a
-// one-monitor ceph-mon on loopback speaking msgr1, both through core/peers.
+// the same run: HAProxy (with the very config file our proxies read), a
+// one-monitor ceph-mon on loopback speaking msgr1, and a real ceph-osd in
+// a cluster of its own, all through core/peers.
 // Each returns a process the scenario measures and stops by PID.
 package anchor
 

@@ -50,6 +50,7 @@ func TestMemifTargets(t *testing.T) {
 		"msgr-throttle":                  memifOnePeer,
 		"proxy-stream-1":                 memifNoProxy,
 		"proxy-idle":                     memifNoProxy,
+		"msgr-rados-4KiB-t16":            radosNoDPDK,
 	}
 	seen := 0
 	for _, d := range r.definitions() {

@@ -39,6 +39,9 @@ type rig struct {
 	window     bool
 	windowSeq  int
 	windowOpen bool
+	// radosCleanup: after each rados bench, remove the objects it wrote
+	// (the real ceph-osd stores them; msgr-rados, rados.go).
+	radosCleanup bool
 }
 
 // clientSpec is a msgr-client binary and the engine flags it needs.

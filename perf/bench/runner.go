@@ -167,7 +167,15 @@ func (r *runner) discover() {
 	} else {
 		mon.Available, mon.Version = true, v
 	}
-	r.run.Targets = append(r.run.Targets, hap, mon)
+	osd := result.TargetInfo{Name: CephOSD, Kind: result.KindAnchor, Tuning: map[string]string{
+		"config": "msgr-rados only: memstore, msgr1, auth none, one pool of 8 PGs and size 1, in a one-mon cluster of its own"}}
+	if v, err := anchor.Version("ceph-osd", "--version"); err != nil {
+		// Not absent: msgr-rados then fails loudly, its cells saying why.
+		osd.Reason = "ceph-osd not installed: " + err.Error()
+	} else {
+		osd.Available, osd.Version = true, v
+	}
+	r.run.Targets = append(r.run.Targets, hap, mon, osd)
 	// Pinning needs no tool: children are pinned from their fork
 	// (core/supervise Spec.CPUs), as taskset would pin them.
 	r.run.Method.Taskset = r.cfg.PinCPU >= 0
@@ -252,12 +260,34 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 			runs = append(runs, &cellRun{r: r, d: d, t: t, cell: cell, pin: pin, clientPin: clientPin, ctx: ctx, where: sc.Headline})
 		}
 	}
-	// Every target is up at once and the repetitions take turns (rep 1 of
-	// each target, then rep 2, ...), so a noisy neighbour's burst or a slow
-	// drift of the machine hits all targets alike and the ratios stay
-	// steady. Idle servers and proxies cost nothing measurable meanwhile;
-	// each proxy has its own config file and ports (proxyRig), and a
-	// fresh-rig scenario restarts only the target whose turn it is.
+	if d.exclusive {
+		r.runExclusive(ctx, runs)
+	} else {
+		r.runTurns(ctx, runs)
+	}
+	if d.teardown != nil {
+		for _, err := range d.teardown() {
+			r.run.Notes = append(r.run.Notes, fmt.Sprintf("%s: %v", sc.ID, err))
+		}
+	}
+	for _, c := range sc.Cells {
+		for i := len(c.Reps); i <= r.cfg.Suite.Reps; i++ {
+			r.cfg.Progress.Step(sc.ID, c.Target) // keep the bar honest for skipped reps
+		}
+		if c.Status != result.StatusOK && c.Status != result.StatusAbsent {
+			r.cfg.Progress.Logf("%s / %s: %s: %s", sc.ID, c.Target, c.Status, c.Reason)
+		}
+	}
+}
+
+// runTurns measures runs side by side. Every target is up at once and the
+// repetitions take turns (rep 1 of each target, then rep 2, ...), so a
+// noisy neighbour's burst or a slow drift of the machine hits all targets
+// alike and the ratios stay steady. Idle servers and proxies cost nothing
+// measurable meanwhile; each proxy has its own config file and ports
+// (proxyRig), and a fresh-rig scenario restarts only the target whose
+// turn it is.
+func (r *runner) runTurns(ctx context.Context, runs []*cellRun) {
 	for _, cr := range runs {
 		cr.protect(cr.begin)
 	}
@@ -269,13 +299,33 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 	for _, cr := range runs {
 		cr.protect(func(context.Context) { cr.end() })
 	}
-	for _, c := range sc.Cells {
-		for i := len(c.Reps); i <= r.cfg.Suite.Reps; i++ {
-			r.cfg.Progress.Step(sc.ID, c.Target) // keep the bar honest for skipped reps
+}
+
+// runExclusive measures the runs of a scenario whose targets share one
+// address, so that only one can be up at a time. The targets marked first
+// run whole, one after another (a real OSD, which must be killed
+// before anyone else can take its address); then the others take
+// turns as in runTurns, but each is started for its warm-up and for each
+// repetition and stopped after it.
+func (r *runner) runExclusive(ctx context.Context, runs []*cellRun) {
+	var rest []*cellRun
+	for _, cr := range runs {
+		if cr.t.first {
+			r.runTurns(ctx, []*cellRun{cr})
+		} else {
+			rest = append(rest, cr)
 		}
-		if c.Status != result.StatusOK && c.Status != result.StatusAbsent {
-			r.cfg.Progress.Logf("%s / %s: %s: %s", sc.ID, c.Target, c.Status, c.Reason)
+	}
+	for _, cr := range rest {
+		cr.protect(func(ctx context.Context) { cr.begin(ctx); cr.stop() })
+	}
+	for rep := 0; rep < r.cfg.Suite.Reps && ctx.Err() == nil; rep++ {
+		for _, cr := range rest {
+			cr.protect(func(ctx context.Context) { cr.rep(ctx, rep); cr.stop() })
 		}
+	}
+	for _, cr := range rest {
+		cr.protect(func(context.Context) { cr.end() })
 	}
 }
 

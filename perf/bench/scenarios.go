@@ -55,6 +55,9 @@ type target struct {
 	// absent, when set, says why this target has no cell here (shown as
 	// absent with the reason, never left out).
 	absent string
+	// first: in an exclusive scenario, this target runs whole (start,
+	// warm-up, every repetition, stop) before the others start.
+	first bool
 }
 
 type scenarioDef struct {
@@ -68,6 +71,14 @@ type scenarioDef struct {
 	// the client verifies each signature, and costs more than the server).
 	perCPU  string
 	targets []target
+	// exclusive: the targets share one address (a Ceph OSD's in the OSD
+	// map), so at most one server holds it at a time: the first
+	// targets run whole, then the others take turns repetition by
+	// repetition, each started for its turn and stopped after it.
+	exclusive bool
+	// teardown, when set, ends what the targets shared (a Ceph cluster)
+	// once every cell has ended.
+	teardown func() []error
 }
 
 var (
@@ -302,7 +313,7 @@ func (r *runner) definitions() []*scenarioDef {
 		return s, err
 	})})
 
-	defs = append(defs, r.idleCPUScenario())
+	defs = append(defs, r.idleCPUScenario(), r.radosScenario())
 	defs = append(defs, r.proxyScenarios()...)
 	defs = append(defs, r.tlsScenarios()...)
 	return defs

@@ -60,7 +60,8 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 			"(nanoseconds; utime+stime ticks as fallback) around each repetition; client_cores is the load generator's own CPU per second: near 1.0 means the client, not the server, was the limit. "+
 			"Ratios divide medians; their bounds combine both intervals (conservative). "+
 			"Every scenario keeps its targets up side by side and interleaves the repetitions (rep 1 of each target, then rep 2, ...), so a neighbour's burst or the machine's drift hits all alike; "+
-			"each proxy has its own copy of the config file (same text, its own ports), and the scale scenarios restart only the target whose turn it is (fresh server per repetition). "+
+			"each proxy has its own copy of the config file (same text, its own ports), and the scale scenarios restart only the target whose turn it is (fresh server per repetition); "+
+			"a scenario whose targets must hold one address in turn (msgr-rados: the OSD's) runs them one at a time, as its note says. "+
 			"On a shared machine compare ratios, not absolute numbers.")
 	if w := calibrationWarning(run); w != nil {
 		d.sections = append(d.sections, *w)
