@@ -67,6 +67,10 @@
 // SESSION_RESET fault with ErrNotSupportedYet, so a lossless session does
 // not survive its TCP connection yet.
 // Also left to the caller: the sent list and resend, throttles, timers.
+// For the throttles, Peek says from a frame's 32-byte preamble, checked
+// as Receive checks it, what the frame is and how many message bytes it
+// carries, without consuming it: a reader takes its throttles for a
+// MESSAGE before it buffers the body, as Ceph does.
 //
 // Facts: Ceph's doc/dev/msgr2.rst and src/msg/async/ProtocolV2.cc,
 // checked against the bytes of a real ceph-mon 16.2.15 in
