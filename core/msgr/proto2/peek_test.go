@@ -1,6 +1,7 @@
 package proto2
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -100,5 +101,37 @@ func TestPeek(t *testing.T) {
 				t.Errorf("Receive after the fault: %d, %v", n, err2)
 			}
 		})
+	}
+}
+
+// TestAppendMessage: AppendMessage writes the frame SendMessage would put
+// in Output, behind what the caller's buffer holds, with the same seq and
+// ack_seq; refused, it leaves the buffer as it was.
+func TestAppendMessage(t *testing.T) {
+	a, b := readyClient(t), readyClient(t)
+	m := testMessage(0x7e01, 9, "front", "middle", "data")
+	seqA, err := a.SendMessage(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(a.Output())
+	prefix := []byte("prefix")
+	got, seqB, err := b.AppendMessage(prefix, m)
+	if err != nil || seqB != seqA || !bytes.Equal(got[:len(prefix)], prefix) || !bytes.Equal(got[len(prefix):], want) {
+		t.Fatalf("AppendMessage: seq %d (want %d), %v, frame equal %v", seqB, seqA, err, bytes.Equal(got[len(prefix):], want))
+	}
+	if len(b.Output()) != 0 {
+		t.Fatal("AppendMessage wrote to Output")
+	}
+	b.limits.MaxMessageBytes = 3
+	if got, _, err := b.AppendMessage(prefix, m); err == nil || !bytes.Equal(got, prefix) || b.Err() != nil {
+		t.Fatalf("oversized: %q, %v (fault %v)", got, err, b.Err())
+	}
+	if _, out := b.Seqs(); out != 1 {
+		t.Fatalf("out_seq %d after a refused message", out)
+	}
+	c, _ := NewClient(captureClientConfig(t))
+	if got, _, err := c.AppendMessage(prefix, m); !errors.Is(err, ErrNotReady) || !bytes.Equal(got, prefix) {
+		t.Fatalf("before the session: %q, %v", got, err)
 	}
 }
