@@ -59,6 +59,10 @@
 // (cephx) gets AUTH_BAD_METHOD and the client may retry with auth none,
 // three requests at most. Nothing is allocated from a claimed length.
 //
+// ServerConfig.AcceptPeer lets the caller refuse a peer type at HELLO,
+// before anything about the session is sent (a messenger refuses peer
+// types whose policy is lossless until session reconnect exists).
+//
 // Not yet: session reconnect. A server keeps no session beyond its
 // connection, so it answers SESSION_RECONNECT with SESSION_RESET (full), as
 // Ceph does when it finds none, and the client goes on with CLIENT_IDENT.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/netmodels/netmodels/core/msgr/wire"
 	"github.com/netmodels/netmodels/core/msgr/wire2"
 )
 
@@ -133,5 +134,40 @@ func TestAppendMessage(t *testing.T) {
 	c, _ := NewClient(captureClientConfig(t))
 	if got, _, err := c.AppendMessage(prefix, m); !errors.Is(err, ErrNotReady) || !bytes.Equal(got, prefix) {
 		t.Fatalf("before the session: %q, %v", got, err)
+	}
+}
+
+// TestAcceptPeer: a server's AcceptPeer refusal is a fault at HELLO, in
+// HELLO_ACCEPTING, before anything about the session (AUTH_DONE,
+// SERVER_IDENT) is sent; accepted, the handshake goes on.
+func TestAcceptPeer(t *testing.T) {
+	refused := errors.New("no clients here")
+	var asked []wire.EntityType
+	cfg := captureServerConfig(t)
+	cfg.AcceptPeer = func(p wire.EntityType) error {
+		asked = append(asked, p)
+		return refused
+	}
+	c, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := concat(t, clientFiles[:3])
+	_, err = c.Receive(in)
+	faultIs(t, err, StateHelloAccepting, refused)
+	if len(asked) != 1 || asked[0] != wire.EntityClient {
+		t.Fatalf("asked %v", asked)
+	}
+	_, fs := frames(t, c.Output())
+	if len(fs) != 1 || fs[0].Tag() != wire2.TagHello {
+		t.Fatalf("sent %d frames before the refusal", len(fs))
+	}
+
+	cfg.AcceptPeer = func(wire.EntityType) error { return nil }
+	if c, err = NewServer(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Receive(in); err != nil || n != len(in) || c.State() != StateAuthAcceptingSign {
+		t.Fatalf("accepted: %d of %d, %v, state %s", n, len(in), err, c.State())
 	}
 }
