@@ -58,6 +58,7 @@ type sock struct {
 	tag      wire.Tag        // OPENED: current frame's tag
 
 	hdr     wire.Header
+	claim   uint64 // payload bytes of the message being read: what its byte throttles take
 	footLen int
 	body    []byte   // the current message's payload and footer received so far (grows: readBody)
 	bodyLen int      // the length body will reach: payload + footer
