@@ -187,6 +187,10 @@ func (k *sock) takeThrottles() error {
 		k.held[idx], k.heldN[idx] = t, n
 		k.tIdx++
 	}
+	if k.p2 != nil {
+		k.startBody(k.frameLen, true) // the whole frame: proto2 checks and decodes it in place
+		return nil
+	}
 	k.footLen = wire.FooterSize(k.features()&wire.FeatureMsgAuth != 0)
 	k.startBody(int(k.hdr.PayloadLen())+k.footLen, true)
 	return nil
@@ -234,6 +238,9 @@ func (k *sock) readBody(in []byte) (int, error) {
 	k.have += n
 	if k.have < k.bodyLen {
 		return n, nil
+	}
+	if k.p2 != nil {
+		return n, k.finishFrame2()
 	}
 	return n, k.finishMessage()
 }
