@@ -450,3 +450,37 @@ func TestV2FramesBeyondReadBuffer(t *testing.T) {
 		t.Fatalf("long KEEPALIVE2: closed %v, events %v", q.isClosed(), q.kinds())
 	}
 }
+
+// Protocols that do not match meet a refusal on the first bytes, never a
+// hang: the msgr1 server counts our v2 banner as bad input and closes,
+// and our v2 connector's session is refused (HandleRefused; whether it
+// read the msgr1 banner first, which proto2 names, depends on the
+// close); an msgr1 connector against a v2 server is refused by the
+// server on its 9-byte msgr1 banner.
+func TestV2MismatchedProtocols(t *testing.T) {
+	w := newWorld(t, memengine.Options{})
+	v1srv, _ := w.endpoint("osd.0", "stateless_server", 1, nil)
+	v1addr := w.bind(v1srv)
+	cli, rc := w.endpoint("client.1", "lossy_client", 2, nil)
+	to := v1addr
+	to.Type = wire.AddrTypeMsgr2
+	s := w.connect(cli, wire.EntityOSD, to, true)
+	w.settle()
+	if !slices.Equal(rc.eventList(), []string{"refused"}) || s.State() != "closed" {
+		t.Fatalf("v2 → v1: events %v, state %s", rc.eventList(), s.State())
+	}
+	if v1srv.C.BadInput.Load() != 1 {
+		t.Fatalf("v1 server: bad input %d", v1srv.C.BadInput.Load())
+	}
+
+	v2srv, _ := w.endpoint("osd.1", "stateless_server", 3, nil)
+	v2addr := w.bindV2(v2srv)
+	old, _ := w.endpoint("client.2", "lossy_client", 4, nil)
+	to = v2addr
+	to.Type = wire.AddrTypeLegacy
+	s = w.connect(old, wire.EntityOSD, to, true)
+	w.settle()
+	if s.IsOpen() || v2srv.C.BadInput.Load() != 1 || len(v2srv.Sessions()) != 0 {
+		t.Fatalf("v1 → v2: open %v, server bad input %d", s.IsOpen(), v2srv.C.BadInput.Load())
+	}
+}
