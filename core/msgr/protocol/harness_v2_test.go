@@ -131,6 +131,18 @@ func (q *p2peer) kinds() []proto2.EventKind {
 	return k
 }
 
+// setReading stops or restarts the peer's reading (from the test goroutine).
+func (q *p2peer) setReading(on bool) {
+	q.mu.Lock()
+	c := q.c
+	q.mu.Unlock()
+	if on {
+		_ = c.Execute(c.ResumeRead)
+	} else {
+		_ = c.Execute(c.PauseRead)
+	}
+}
+
 // write sends raw bytes on the peer's connection.
 func (q *p2peer) write(t *testing.T, b []byte) {
 	t.Helper()

@@ -484,3 +484,60 @@ func TestV2MismatchedProtocols(t *testing.T) {
 		t.Fatalf("v1 → v2: open %v, server bad input %d", s.IsOpen(), v2srv.C.BadInput.Load())
 	}
 }
+
+// A v2 peer that floods KEEPALIVE2 and does not read: the acks proto2
+// makes are bounded as over msgr1 (our reader pauses once the out-queue
+// is full, so the flood stalls in TCP), and once the peer reads again
+// every KEEPALIVE2 is answered, in order (TestKeepaliveFloodBounded).
+func TestV2KeepaliveFloodBounded(t *testing.T) {
+	w := newWorld(t, memengine.Options{PipeBufferSize: 4096, Config: engine.Config{OutQueueLimit: 64 << 10,
+		OutQueueHighWater: 16 << 10, OutQueueLowWater: 4 << 10}})
+	srv, _ := w.endpoint("osd.0", "stateless_server", 1, func(c *Config) { c.WriteBatchBytes = 8 << 10 })
+	addr := w.bindV2(srv)
+	q := w.dialP2(addr, wire.EntityOSD)
+	q.setReading(false)
+	w.settle()
+	const n = 20000
+	var flood []byte
+	for i := range n {
+		flood = wire2.AppendControl(flood, wire2.TagKeepalive2, wire2.AppendKeepalive(nil, wire.Timespec{Sec: uint32(i)}))
+	}
+	frame := len(flood) / n
+	stalled := false
+	for off := 0; off < len(flood); {
+		end := min(off+frame*200, len(flood))
+		if err := q.c.Write(flood[off:end]); err != nil {
+			// Our out-queue is full: the server stopped reading. Read again.
+			stalled = true
+			q.setReading(true)
+			w.settle()
+			continue
+		}
+		off = end
+		w.settle()
+	}
+	q.setReading(true)
+	w.settle()
+	if !stalled {
+		t.Fatal("the flood never stalled: the server kept reading without bound")
+	}
+	if got := srv.C.KeepalivesReceived.Load(); got != n {
+		t.Fatalf("received %d keepalives of %d", got, n)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var acks []uint32
+	for _, e := range q.events {
+		if e.Kind == proto2.EventKeepaliveAck {
+			acks = append(acks, e.Stamp.Sec)
+		}
+	}
+	if len(acks) != n || q.err != nil {
+		t.Fatalf("%d acks of %d (peer fault %v)", len(acks), n, q.err)
+	}
+	for i, sec := range acks {
+		if sec != uint32(i) {
+			t.Fatalf("ack %d echoes %d", i, sec)
+		}
+	}
+}
