@@ -65,6 +65,27 @@ var interopCases = []harness.Case{
 			cell(t, tableMsgr, e.Name, "ceph-mon", "interop-client-ceph-mon", start, err)
 			checkMon(t, mon)
 		}),
+	ic("interop-client-ceph-mon-v2", "spec/messenger.md msgr2 in the messenger; peers/ceph-mon.md §3",
+		"this engine's msgr-client --protocol v2 (--peer-type mon, lossy_client) with --count 0 opens an msgr2.1 crc-mode session with a real ceph-mon 16.2 on its v2 port (auth none: the mon assigns the global_id) and does a KEEPALIVE2 round trip, then exits 0 with sent = 0",
+		func(t *harness.T, e harness.Engine) {
+			v1 := monAddr(t)
+			v2 := monAddr(t)
+			for v2 == v1 {
+				v2 = monAddr(t)
+			}
+			mon := startMon(t, peers.CephMonOptions{Addr: v1, V2Addr: v2, ExtraConf: map[string]string{"debug_ms": "1", "debug_mon": "10"}})
+			// A fresh mon closes an AUTH_REQUEST until its auth service
+			// hands out global_ids (spec/messenger.md, msgr2.1 wire).
+			if err := mon.WaitLog(peers.CephMonAuthReadyLine, 1, 10*time.Second); err != nil {
+				t.Fatalf("ceph-mon auth not ready: %v", err)
+			}
+			start := time.Now()
+			r := harness.Run(e, 30*time.Second, "msgr-client", "--protocol", "v2", "--connect", "v2:"+mon.V2Addr+"/0",
+				"--peer-type", "mon", "--policy", "lossy_client", "--count", "0")
+			_, err := clientRunErr(r, 0)
+			cell(t, tableMsgr, e.Name, "ceph-mon (v2)", "interop-client-ceph-mon-v2", start, err)
+			checkMon(t, mon)
+		}),
 	ic("interop-ceph-mon-peer", "peers/ceph-mon-as-peer.md §1–§3, §7 accept",
 		"a real ceph-mon (mon.a, lossless mon↔mon, fast timers) dials this engine's msgr-server (--name mon.1) as mon.b: the session opens (mon logs client_ready connect success), ≥ 3 MMonProbes are received, mon.a neither faults nor crashes",
 		func(t *harness.T, e harness.Engine) {

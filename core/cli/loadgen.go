@@ -169,7 +169,11 @@ func (c *clientConn) HandleRemoteReset(*msgr.Connection) {
 	c.run.fail("msgr-client: server reset the session")
 }
 func (c *clientConn) HandleRefused(conn *msgr.Connection) {
-	c.run.fail("msgr-client: connect to %s failed", conn.PeerAddr())
+	addr := conn.PeerAddr().String()
+	if conn.Msgr2() {
+		addr = conn.PeerAddr().TypedString()
+	}
+	c.run.fail("msgr-client: connect to %s failed", addr)
 	c.run.lost()
 }
 

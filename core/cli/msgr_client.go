@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/netmodels/netmodels/core/cli/msgrjson"
@@ -15,13 +17,14 @@ import (
 )
 
 func init() {
-	Register(Command{Name: "msgr-client", Summary: "msgr1 load client with a JSON summary", Run: runMsgrClient})
+	Register(Command{Name: "msgr-client", Summary: "msgr1/msgr2 load client with a JSON summary", Run: runMsgrClient})
 }
 
 // clientOptions are msgr-client's flags, checked.
 type clientOptions struct {
 	msgrFlags
-	connect  string
+	connect  string // HOST:PORT
+	nonce    uint32 // msgr2: the server's nonce
 	peerType wire.EntityType
 	conns    int
 	depth    int
@@ -36,7 +39,7 @@ type clientOptions struct {
 func parseClientFlags(env *Env, args []string) (o clientOptions, status int, ok bool) {
 	fs := NewFlagSet(env, "msgr-client")
 	o.register(fs, "client.0", "lossless_client")
-	connect := fs.String("connect", "", "server HOST:PORT")
+	connect := fs.String("connect", "", "server HOST:PORT, or v2:IP:PORT[/NONCE] (msgr2)")
 	peer := fs.String("peer-type", "osd", "the server's entity type (selects the protocol version)")
 	fs.IntVar(&o.conns, "conns", 1, "connections (one messenger each)")
 	fs.IntVar(&o.depth, "depth", 1, "messages in flight per connection")
@@ -48,12 +51,32 @@ func parseClientFlags(env *Env, args []string) (o clientOptions, status int, ok 
 	if st, ok := ParseFlags(env, fs, args); !ok {
 		return o, st, false
 	}
+	if rest, ok := strings.CutPrefix(*connect, "v2:"); ok {
+		// A v2 address selects msgr2.
+		if flagSet(fs, "protocol") && o.protocol != "v2" {
+			return o, env.Usagef("--connect %s is an msgr2 address, but --protocol is %s", *connect, o.protocol), false
+		}
+		o.protocol, *connect = "v2", rest
+	}
 	if st, ok := o.check(env); !ok {
 		return o, st, false
 	}
 	o.connect = *connect
 	if o.connect == "" {
 		return o, env.Usagef("msgr-client: --connect HOST:PORT is required"), false
+	}
+	if o.protocol == "v2" {
+		// msgr2 has no banner address: the server checks that we dialled
+		// exactly one of its addresses, nonce included (0: a monitor's).
+		hp, nonce, hasNonce := strings.Cut(o.connect, "/")
+		if hasNonce {
+			n, err := strconv.ParseUint(nonce, 10, 32)
+			if err != nil {
+				return o, env.Usagef("--connect %q: nonce %q: want a 32-bit number", *connect, nonce), false
+			}
+			o.nonce = uint32(n)
+		}
+		o.connect = hp
 	}
 	if err := checkHostPort(o.connect); err != nil {
 		return o, env.Usagef("--connect %q: %v", o.connect, err), false
@@ -107,6 +130,9 @@ func runMsgrClient(env *Env, args []string) int {
 		host = "127.0.0.1"
 	}
 	target := net.JoinHostPort(host, port)
+	if o.protocol == "v2" {
+		target = fmt.Sprintf("v2:%s/%d", target, o.nonce)
+	}
 	var cs []*clientConn
 	cleanup := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -17,6 +17,7 @@ import (
 // the policy, and the messenger's tuning and fault injection.
 type msgrFlags struct {
 	name, policy, crc string
+	protocol          string // "v1" or "v2"
 	workers           int
 	maxMsg            uint64
 	inject            int
@@ -30,7 +31,8 @@ type msgrFlags struct {
 func (f *msgrFlags) register(fs *flag.FlagSet, defName, defPolicy string) {
 	fs.StringVar(&f.name, "name", defName, "entity name TYPE.ID")
 	fs.StringVar(&f.policy, "policy", defPolicy, "policy preset: "+strings.Join(msgr.PolicyNames(), ", "))
-	fs.StringVar(&f.crc, "crc", "", `"none" turns header and data CRCs off`)
+	fs.StringVar(&f.crc, "crc", "", `"none" turns header and data CRCs off (msgr1 only)`)
+	fs.StringVar(&f.protocol, "protocol", "v1", "v1 (msgr1) or v2 (msgr2.1 crc mode; lossy policies only)")
 	fs.IntVar(&f.workers, "workers", 0, "engine loops (0: number of CPUs)")
 	fs.Uint64Var(&f.maxMsg, "max-message-bytes", 128<<20, "largest message accepted (front+middle+data)")
 	fs.IntVar(&f.inject, "inject-socket-failures", 0, "fail about one socket read or write in N (0: off)")
@@ -46,11 +48,26 @@ func (f *msgrFlags) check(env *Env) (int, bool) {
 	if _, err := wire.ParseEntityName(f.name); err != nil {
 		return env.Usagef("--name %q: want TYPE.ID, e.g. osd.0", f.name), false
 	}
-	if _, err := msgr.PolicyByName(f.policy); err != nil {
+	pol, err := msgr.PolicyByName(f.policy)
+	if err != nil {
 		return env.Usagef("--policy: %v", err), false
 	}
 	if f.crc != "" && f.crc != "none" && f.crc != "crc32c" {
 		return env.Usagef("--crc %q: want none or crc32c", f.crc), false
+	}
+	switch f.protocol {
+	case "v1":
+	case "v2":
+		if !pol.Lossy {
+			// Never a silently weaker session: the user asked for lossless.
+			return env.Usagef("--protocol v2 --policy %s: the policy is lossless, and %v (use a lossy policy: %s)",
+				f.policy, msgr.ErrV2Lossless, strings.Join(lossyPolicies(), ", ")), false
+		}
+		if f.crc == "none" {
+			return env.Usagef("--crc none is msgr1's: msgr2.1 crc mode always checks its frame crcs"), false
+		}
+	default:
+		return env.Usagef("--protocol %q: want v1 or v2", f.protocol), false
 	}
 	if f.backoff <= 0 || f.maxBack < f.backoff || f.hsTimeout <= 0 {
 		return env.Usagef("--initial-backoff, --max-backoff, --handshake-timeout must be > 0, max >= initial"), false
@@ -78,6 +95,17 @@ func (f *msgrFlags) config(env *Env) msgr.Config {
 		BodyProgressTimeout: bodyTimeout(f.bodyTimeout), InjectDelay: f.injDelay, InjectDelayEvery: f.injDelayEvery,
 		Logf: func(format string, args ...any) { env.Logf(format, args...) },
 	}
+}
+
+// lossyPolicies are the presets msgr2 can serve.
+func lossyPolicies() []string {
+	var out []string
+	for _, n := range msgr.PolicyNames() {
+		if p, _ := msgr.PolicyByName(n); p.Lossy {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // bodyTimeout maps the flag (0: off) to msgr.Config (0: default, negative: off).

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	Register(Command{Name: "msgr-server", Summary: "msgr1 echo server, or a fake OSD (spec/messenger.md)", Run: runMsgrServer})
+	Register(Command{Name: "msgr-server", Summary: "msgr1/msgr2 echo server, or a fake OSD (spec/messenger.md)", Run: runMsgrServer})
 }
 
 // runMsgrServer is msgr-server: one messenger bound to --listen whose
@@ -94,11 +94,20 @@ func runMsgrServer(env *Env, args []string) int {
 	} else {
 		_ = m.Start(echo)
 	}
-	if err := m.Bind(*listen); err != nil {
+	bind := *listen
+	if f.protocol == "v2" {
+		bind = "v2:" + bind
+	}
+	if err := m.Bind(bind); err != nil {
 		_ = ShutdownEngine(eng)
 		return env.Usagef("--listen %s: %v", *listen, err)
 	}
 	addrs := []net.Addr{m.ListenAddr()}
+	if f.protocol == "v2" {
+		// What a v2 client dials: msgr2 has no banner address, so the
+		// client must know the nonce (Ceph's text form carries it).
+		addrs[0] = typedAddr(m.Addr().TypedString())
+	}
 	var hs *http.Server
 	if ml != nil {
 		mux := http.NewServeMux()
@@ -107,7 +116,7 @@ func runMsgrServer(env *Env, args []string) int {
 		go func() { _ = hs.Serve(ml) }()
 		addrs = append(addrs, ml.Addr())
 	}
-	env.Logf("msgr-server %s at %s (policy %s)", f.name, m.Addr(), f.policy)
+	env.Logf("msgr-server %s at %s (policy %s)", f.name, m.Addr().TypedString(), f.policy)
 	env.Ready(addrs...)
 	<-env.Ctx.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -125,3 +134,10 @@ func runMsgrServer(env *Env, args []string) int {
 	}
 	return 0
 }
+
+// typedAddr is an address in Ceph's text form on the READY line
+// ("v2:127.0.0.1:6800/1234").
+type typedAddr string
+
+func (typedAddr) Network() string  { return "tcp" }
+func (a typedAddr) String() string { return string(a) }

@@ -1,9 +1,15 @@
-// Package msgr is the Ceph msgr1 messenger API in Ceph's terms: a Messenger
+// Package msgr is the Ceph messenger API in Ceph's terms: a Messenger
 // binds, starts with a Dispatcher, connects to peers by address and entity
 // type, and shuts down; a Connection sends messages and keepalives and is
 // marked down; Policy presets choose lossy/lossless, server/client and the
 // throttles per peer type. The protocol itself lives in msgr/protocol, the
 // frames in msgr/wire; every byte goes through an engine.Engine.
+//
+// The messenger speaks msgr1 and, on a "v2:" address (Bind, ConnectTo),
+// msgr2.1 in crc mode (msgr/proto2) for lossy sessions: a lossless
+// policy is refused over msgr2 (ErrV2Lossless) until session reconnect
+// is implemented, and secure mode is not offered (it needs cephx session
+// keys).
 //
 // # Choosing an engine
 //

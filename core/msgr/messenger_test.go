@@ -215,6 +215,20 @@ func BenchmarkEchoPipelined(b *testing.B) {
 	msgrtest.BenchEcho(b, realEngine(b), 4096, 64)
 }
 
+// BenchmarkEchoLossy runs the same lossy echo over msgr1 and msgr2, side
+// by side, on the in-memory engine: what the v2 framing costs per
+// message (allocations are the steady figure; times vary with the host).
+func BenchmarkEchoLossy(b *testing.B) {
+	for _, p := range []struct {
+		name string
+		v2   bool
+	}{{"v1", false}, {"v2", true}} {
+		b.Run(p.name+"/RoundTrip", func(b *testing.B) { msgrtest.BenchEchoLossy(b, realEngine(b), 64, 1, p.v2) })
+		b.Run(p.name+"/Pipelined", func(b *testing.B) { msgrtest.BenchEchoLossy(b, realEngine(b), 4096, 64, p.v2) })
+		b.Run(p.name+"/Large", func(b *testing.B) { msgrtest.BenchEchoLossy(b, realEngine(b), 256<<10, 4, p.v2) })
+	}
+}
+
 // countDisp signals every dispatched message.
 type countDisp struct {
 	msgrtest.Base

@@ -64,6 +64,14 @@ const CephMonAuthReadyLine = "auth v2 AuthMonitor::on_active()"
 // pass a run. The mon's log tail is logged if the test fails.
 func StartCephMonV2T(t testing.TB) *CephMon {
 	t.Helper()
+	return StartCephMonV2HostT(t, "127.0.0.1")
+}
+
+// StartCephMonV2HostT is StartCephMonV2T on host, a loopback address or,
+// inside a private network namespace, a documentation address a
+// userspace stack reaches (msgrtest.MonHost).
+func StartCephMonV2HostT(t testing.TB, host string) *CephMon {
+	t.Helper()
 	if _, err := CephMonBinary(); err != nil {
 		t.Fatalf("%v (install it with `make deps` as root)", err)
 	}
@@ -72,8 +80,8 @@ func StartCephMonV2T(t testing.TB) *CephMon {
 		t.Fatal(err)
 	}
 	mon := StartCephMonT(t, CephMonOptions{
-		Addr:      fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		V2Addr:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		Addr:      fmt.Sprintf("%s:%d", host, ports[0]),
+		V2Addr:    fmt.Sprintf("%s:%d", host, ports[1]),
 		ExtraConf: map[string]string{"debug_ms": "1", "debug_mon": "10"},
 	})
 	if err := mon.WaitLog(CephMonAuthReadyLine, 1, 10*time.Second); err != nil {

@@ -28,8 +28,8 @@ func NewEngine(tb testing.TB, f Factory) engine.Engine {
 
 // RunCephMon runs the messenger on f's engine against a real ceph-mon
 // (Debian 16.2) in both roles (spec/messenger.md, "Interop"): our client
-// on the SEQ and READY paths, and the mon as a lossless mon↔mon peer of
-// our server. Each scenario gets a fresh engine.
+// on the SEQ and READY paths and over msgr2 (lossy), and the mon as a
+// lossless mon↔mon peer of our server. Each scenario gets a fresh engine.
 func RunCephMon(t *testing.T, f Factory) {
 	for _, c := range []struct {
 		name string
@@ -37,6 +37,7 @@ func RunCephMon(t *testing.T, f Factory) {
 	}{
 		{"ClientSEQ", func(t *testing.T, e engine.Engine) { CephMonClient(t, e, true) }},
 		{"ClientREADY", func(t *testing.T, e engine.Engine) { CephMonClient(t, e, false) }},
+		{"ClientV2", CephMonClientV2},
 		{"Peer", CephMonPeer},
 		{"PeerResend", CephMonPeerResend},
 		{"PeerDialBack", CephMonPeerDialBack},

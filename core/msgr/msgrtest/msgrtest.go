@@ -73,6 +73,13 @@ func (Base) HandleRefused(*msgr.Connection)     {}
 // EchoServer starts an echo server on eng at 127.0.0.1:0.
 func EchoServer(tb testing.TB, eng engine.Engine, cfg msgr.Config) *msgr.Messenger {
 	tb.Helper()
+	return EchoServerAt(tb, eng, cfg, "127.0.0.1:0")
+}
+
+// EchoServerAt is EchoServer bound at addr ("v2:127.0.0.1:0": msgr2,
+// with a lossy cfg.Policy).
+func EchoServerAt(tb testing.TB, eng engine.Engine, cfg msgr.Config, addr string) *msgr.Messenger {
+	tb.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "osd.0"
 	}
@@ -88,7 +95,7 @@ func EchoServer(tb testing.TB, eng engine.Engine, cfg msgr.Config) *msgr.Messeng
 	if err := m.Start(EchoDispatcher{}); err != nil {
 		tb.Fatal(err)
 	}
-	if err := m.Bind("127.0.0.1:0"); err != nil {
+	if err := m.Bind(addr); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { shutdown(m) })
@@ -115,14 +122,34 @@ func (r *replies) FastDispatch(m *msgr.Message)       { r.ch <- m.Tid }
 // (pipelined rate). b.N messages in all; bytes/s counts data one way.
 func BenchEcho(b *testing.B, eng engine.Engine, size, depth int) {
 	srv := EchoServer(b, eng, msgr.Config{})
-	cli, err := msgr.New(eng, msgr.Config{Name: "client.1", RandomNonce: true})
+	benchEcho(b, eng, msgr.Config{Name: "client.1", RandomNonce: true}, srv.ListenAddr().String(), size, depth)
+}
+
+// BenchEchoLossy is BenchEcho with lossy policies (stateless_server,
+// lossy_client) over msgr1 or, with v2, msgr2.1 crc mode: the same work
+// on both protocols, side by side (msgr2 has no lossless sessions yet).
+func BenchEchoLossy(b *testing.B, eng engine.Engine, size, depth int, v2 bool) {
+	bind := "127.0.0.1:0"
+	if v2 {
+		bind = "v2:" + bind
+	}
+	srv := EchoServerAt(b, eng, msgr.Config{Policy: "stateless_server"}, bind)
+	addr := srv.ListenAddr().String()
+	if v2 {
+		addr = srv.Addr().TypedString()
+	}
+	benchEcho(b, eng, msgr.Config{Name: "client.1", RandomNonce: true, Policy: "lossy_client"}, addr, size, depth)
+}
+
+func benchEcho(b *testing.B, eng engine.Engine, cfg msgr.Config, addr string, size, depth int) {
+	cli, err := msgr.New(eng, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	r := &replies{ch: make(chan uint64, depth+1)}
 	_ = cli.Start(r)
 	defer shutdown(cli)
-	conn, err := cli.ConnectTo(wire.EntityOSD, srv.ListenAddr().String())
+	conn, err := cli.ConnectTo(wire.EntityOSD, addr)
 	if err != nil {
 		b.Fatal(err)
 	}

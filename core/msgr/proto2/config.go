@@ -71,6 +71,12 @@ type ServerConfig struct {
 	// messenger->get_policy(peer_type).lossy, known once HELLO arrives);
 	// nil: lossy for clients, lossless for daemons.
 	Lossy func(peer wire.EntityType) bool
+	// AcceptPeer, if set, is asked at HELLO, as soon as the peer's entity
+	// type is known, whether we serve it; an error is the fault that
+	// closes the connection (a messenger refuses a peer type whose policy
+	// it cannot honour: msgr2 lossless sessions until SESSION_RECONNECT
+	// exists). Nothing about the session has been sent yet then.
+	AcceptPeer func(peer wire.EntityType) error
 	// Cookie is our server_cookie for a lossless session. Not zero.
 	Cookie uint64
 	// Features as in ClientConfig; a client lacking a required one gets

@@ -325,19 +325,13 @@ func (c *Conn) step(in []byte) (int, error) {
 	case StateBannerConnecting, StateBannerAccepting:
 		return c.readBanner(in)
 	}
-	p, _, err := wire2.DecodePreamble(in, c.limits)
+	p, h, err := c.preamble(in)
 	if err == wire2.ErrShort {
 		c.want = wire2.PreambleLen
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
-	}
-	// The tag is judged on the preamble, before the frame is waited for:
-	// a peer cannot make us buffer a frame this state refuses anyway.
-	h, err := c.handlerFor(p.Tag)
-	if err != nil {
-		return 0, inFrame(p.Tag, err)
 	}
 	f, n, err := wire2.DecodeFrame(in, c.limits)
 	if err == wire2.ErrShort {
@@ -357,6 +351,68 @@ func (c *Conn) step(in []byte) (int, error) {
 		return 0, inFrame(p.Tag, err)
 	}
 	return n, nil
+}
+
+// preamble decodes and checks the preamble at the start of in, and finds
+// the state's handler of its tag. The tag is judged on the preamble,
+// before the frame is waited for: a peer cannot make us buffer a frame
+// this state refuses anyway.
+func (c *Conn) preamble(in []byte) (wire2.Preamble, handler, error) {
+	p, _, err := wire2.DecodePreamble(in, c.limits)
+	if err != nil {
+		return p, nil, err
+	}
+	h, err := c.handlerFor(p.Tag)
+	if err != nil {
+		return p, nil, inFrame(p.Tag, err)
+	}
+	return p, h, nil
+}
+
+// Next is what the preamble of the next frame says, checked as Receive
+// checks it.
+type Next struct {
+	Tag wire2.Tag
+	// FrameLen is the whole frame's size on the wire, preamble included
+	// (bounded by Limits).
+	FrameLen uint64
+	// MessageBytes is a MESSAGE's front + middle + data, what a receiver's
+	// throttles take for it; 0 for a control frame.
+	MessageBytes uint64
+}
+
+// Peek reads the preamble at the start of in without consuming anything,
+// so that a reader can take its throttles for a MESSAGE before it buffers
+// the body (Ceph throttles on the preamble too: ProtocolV2's
+// handle_read_frame_preamble_main calls throttle_message for a MESSAGE
+// before it reads a segment). It needs wire2.PreambleLen bytes and
+// returns wire2.ErrShort before. It checks what Receive checks on the
+// preamble (its crc, Limits, whether the state takes the tag), and a
+// refusal is the fault Receive would return: the Conn is closed. Before
+// the banners are exchanged there is no frame: ErrNoFrame, not a fault.
+func (c *Conn) Peek(in []byte) (Next, error) {
+	switch {
+	case c.err != nil:
+		return Next{}, c.err
+	case c.state == StateBannerConnecting || c.state == StateBannerAccepting:
+		return Next{}, ErrNoFrame
+	}
+	p, _, err := c.preamble(in)
+	if err == wire2.ErrShort {
+		c.want = wire2.PreambleLen
+		return Next{}, err
+	}
+	if err != nil {
+		c.fail(err)
+		return Next{}, c.err
+	}
+	nx := Next{Tag: p.Tag, FrameLen: p.FrameLen()}
+	if p.Tag == wire2.TagMessage {
+		for i := 1; i < int(p.NumSegments); i++ {
+			nx.MessageBytes += uint64(p.Segments[i].Len)
+		}
+	}
+	return nx, nil
 }
 
 func (c *Conn) readBanner(in []byte) (int, error) {

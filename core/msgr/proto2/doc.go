@@ -59,6 +59,10 @@
 // (cephx) gets AUTH_BAD_METHOD and the client may retry with auth none,
 // three requests at most. Nothing is allocated from a claimed length.
 //
+// ServerConfig.AcceptPeer lets the caller refuse a peer type at HELLO,
+// before anything about the session is sent (a messenger refuses peer
+// types whose policy is lossless until session reconnect exists).
+//
 // Not yet: session reconnect. A server keeps no session beyond its
 // connection, so it answers SESSION_RECONNECT with SESSION_RESET (full), as
 // Ceph does when it finds none, and the client goes on with CLIENT_IDENT.
@@ -67,6 +71,10 @@
 // SESSION_RESET fault with ErrNotSupportedYet, so a lossless session does
 // not survive its TCP connection yet.
 // Also left to the caller: the sent list and resend, throttles, timers.
+// For the throttles, Peek says from a frame's 32-byte preamble, checked
+// as Receive checks it, what the frame is and how many message bytes it
+// carries, without consuming it: a reader takes its throttles for a
+// MESSAGE before it buffers the body, as Ceph does.
 //
 // Facts: Ceph's doc/dev/msgr2.rst and src/msg/async/ProtocolV2.cc,
 // checked against the bytes of a real ceph-mon 16.2.15 in

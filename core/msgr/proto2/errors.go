@@ -61,6 +61,9 @@ var (
 	// ErrNotReady is returned by the Send methods before the session is
 	// established; it is not a fault.
 	ErrNotReady = errors.New("session not established")
+	// ErrNoFrame is Peek's answer before the banners are exchanged: no
+	// frame comes before them. Not a fault.
+	ErrNoFrame = errors.New("no frame before the banner exchange")
 )
 
 // Error is a fault: the connection must be closed. Output may still hold a

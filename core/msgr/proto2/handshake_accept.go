@@ -28,6 +28,11 @@ func (c *Conn) acceptHello(h wire2.Hello) error {
 	default:
 		return fmt.Errorf("%w: HELLO from entity type %d", ErrPeerType, uint8(h.EntityType))
 	}
+	if c.server.AcceptPeer != nil {
+		if err := c.server.AcceptPeer(h.EntityType); err != nil {
+			return err
+		}
+	}
 	c.peerType = h.EntityType
 	c.state = StateAuthAccepting
 	return nil

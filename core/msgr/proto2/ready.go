@@ -102,22 +102,34 @@ func (c *Conn) sendable() error {
 // Limits.MaxMessageBytes is refused (the peer, with the same default,
 // would refuse it): an error, not a fault.
 func (c *Conn) SendMessage(m wire2.Message) (uint64, error) {
+	out, seq, err := c.AppendMessage(c.out, m)
+	c.out = out
+	return seq, err
+}
+
+// AppendMessage is SendMessage writing the frame to b, a buffer of the
+// caller's, instead of Output, and returning b extended: a writer that
+// batches frames in its own buffer copies the sections once. Frames must
+// reach the peer in the order the Conn made them, so the caller writes
+// what Output holds before b (Output holds only what a Receive or a Send
+// method added since it was last taken). On an error b is returned as
+// it was.
+func (c *Conn) AppendMessage(b []byte, m wire2.Message) ([]byte, uint64, error) {
 	if err := c.sendable(); err != nil {
-		return 0, err
+		return b, 0, err
 	}
 	limit := c.limits.MaxMessageBytes
 	if limit == 0 {
 		limit = wire2.DefaultMaxMessageBytes
 	}
 	if n := uint64(len(m.Front)) + uint64(len(m.Middle)) + uint64(len(m.Data)); n > limit {
-		return 0, fmt.Errorf("msgr2 %s %s: message of %d bytes over the limit of %d", c.role, c.peerString(), n, limit)
+		return b, 0, fmt.Errorf("msgr2 %s %s: message of %d bytes over the limit of %d", c.role, c.peerString(), n, limit)
 	}
 	c.outSeq++
 	m.Header.Seq = c.outSeq
 	m.Header.AckSeq = c.inSeq
 	c.ackOwed = false
-	c.out = wire2.AppendMessage(c.out, m)
-	return c.outSeq, nil
+	return wire2.AppendMessage(b, m), c.outSeq, nil
 }
 
 // SendKeepalive writes a KEEPALIVE2 carrying ts (the sender's clock; the

@@ -107,6 +107,30 @@
 //	back-off (a delayed connect in STATE_CONNECTING)   stBackoff
 //	STATE_CLOSED / CLOSED                              Session stClosed; sock rsDead
 //
+// # msgr2
+//
+// An endpoint bound with "v2:HOST:PORT", and a Connect to an address of
+// type msgr2, speak msgr2.1 in crc mode (Ceph's ProtocolV2): the same
+// Session and sock, with a proto2.Conn (package msgr/proto2, I/O-free)
+// doing the frames and the handshake (sock2.go, read_v2.go,
+// writer_v2.go). Everything else is shared with msgr1: throttles, the
+// body buffer and its progress timer, the batching writer, timers,
+// counters, fault injection, the session's fault policy. Lossy sessions
+// only: proto2 has no SESSION_RECONNECT yet, so a lossless policy is
+// refused with ErrV2Lossless (at Connect, at the peer's HELLO, or on a
+// SERVER_IDENT that chose a lossless session), never weakened. The
+// states:
+//
+//	Ceph ProtocolV2                                   ours
+//	START_CONNECT, START_ACCEPT, BANNER_*, HELLO_*, AUTH_*, SESSION_*
+//	                                                   rsV2Handshake (proto2's State says which)
+//	READY / READ_FRAME_PREAMBLE                        rsV2Frame (proto2.Conn.Peek judges the preamble)
+//	THROTTLE_MESSAGE, THROTTLE_BYTES, THROTTLE_DISPATCH_QUEUE
+//	                                                   rsThrottle, taken on the preamble's front+middle+data
+//	READ_FRAME_SEGMENT, READ_FRAME_EPILOGUE            rsBody (the whole frame into the message's buffer)
+//	handle_message                                     finishFrame2, then Session.deliverLocked
+//	SESSION_RECONNECTING, SESSION_RETRY*, WAIT         not yet (proto2.ErrNotSupportedYet, ErrWait)
+//
 // Ceph's write side (ProtocolV1 can_write: NOWRITE, REPLACING, CANWRITE,
 // CLOSED) has no state of its own here: SendMessage always queues on the
 // session (up to its limits), and the writer runs only while the session

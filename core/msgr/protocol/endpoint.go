@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ type Endpoint struct {
 	dispatchMsgs  *throttle.Throttle
 
 	globalSeq atomic.Uint32
+	globalID  atomic.Uint64 // msgr2 acceptor: the global_ids a monitor-mode client is assigned
 
 	// addrMu guards myAddr; a leaf lock. The lock order of the package is
 	// in its doc (section Locks).
@@ -48,6 +50,7 @@ type Endpoint struct {
 	throttles map[wire.EntityType]*policyThrottles
 	stopped   bool
 	listener  engine.Listener
+	listenV2  bool // the listener speaks msgr2 (Bind "v2:HOST:PORT")
 }
 
 // NewEndpoint builds an endpoint; hooks receive messages and events.
@@ -121,18 +124,35 @@ func (ep *Endpoint) Policy(t wire.EntityType) Policy {
 	return ep.cfg.DefaultPolicy
 }
 
-// Bind listens on addr ("host:port") and accepts connections.
+// Bind listens on addr and accepts connections: "HOST:PORT" or
+// "v1:HOST:PORT" speaks msgr1, "v2:HOST:PORT" msgr2.1 in crc mode (lossy
+// sessions only, see ErrV2Lossless). One listener per endpoint.
 func (ep *Endpoint) Bind(addr string) error {
-	l, err := ep.eng.Listen(addr, ep.newAcceptHandler)
+	hostport, v2 := addr, false
+	if rest, ok := strings.CutPrefix(addr, "v2:"); ok {
+		hostport, v2 = rest, true
+	} else if rest, ok := strings.CutPrefix(addr, "v1:"); ok {
+		hostport = rest
+	}
+	ep.mu.Lock()
+	ep.listenV2 = v2 // before Listen: an accepted socket reads it
+	ep.mu.Unlock()
+	l, err := ep.eng.Listen(hostport, ep.newAcceptHandler)
 	if err != nil {
 		return fmt.Errorf("msgr: bind %s: %w", addr, err)
 	}
+	me := wire.AddrFromNet(l.Addr(), ep.cfg.Nonce)
+	if v2 {
+		me.Type = wire.AddrTypeMsgr2
+	}
+	// Our address before any connection can be accepted: an msgr2
+	// acceptor announces it in SERVER_IDENT.
+	ep.addrMu.Lock()
+	ep.myAddr = me
+	ep.addrMu.Unlock()
 	ep.mu.Lock()
 	ep.listener = l
 	ep.mu.Unlock()
-	ep.addrMu.Lock()
-	ep.myAddr = wire.AddrFromNet(l.Addr(), ep.cfg.Nonce)
-	ep.addrMu.Unlock()
 	return nil
 }
 
@@ -181,8 +201,18 @@ func (ep *Endpoint) bumpGlobalSeq(seen uint32) uint32 {
 // connects lazily: at once here, as Ceph's connect_to does) if none is
 // registered. If the nonce is unknown (0 with nonceKnown false) any nonce
 // the server announces is accepted.
+//
+// A peer address of type msgr2 (wire.AddrTypeMsgr2, "v2:") is spoken to
+// in msgr2.1 crc mode; its nonce must be known (msgr2 has no banner
+// address: the server refuses a CLIENT_IDENT whose target is not exactly
+// one of its addresses), and the policy for peerType must be lossy: a
+// lossless one is refused with an error wrapping ErrV2Lossless.
 func (ep *Endpoint) Connect(peerType wire.EntityType, peer wire.EntityAddr, nonceKnown bool) (*Session, error) {
 	pol := ep.Policy(peerType)
+	v2 := peer.Type == wire.AddrTypeMsgr2
+	if v2 && !pol.Lossy {
+		return nil, fmt.Errorf("msgr: connect %s: the policy for %s peers is lossless: %w", peer.TypedString(), peerType, ErrV2Lossless)
+	}
 	ep.mu.Lock()
 	if ep.stopped {
 		ep.mu.Unlock()
@@ -193,7 +223,8 @@ func (ep *Endpoint) Connect(peerType wire.EntityType, peer wire.EntityAddr, nonc
 		return s, nil
 	}
 	s := newSession(ep, peerType, peer, pol, true)
-	s.nonceKnown = nonceKnown
+	s.nonceKnown = nonceKnown || v2
+	s.v2 = v2
 	ep.conns[peer.Key()] = s
 	ep.all[s] = struct{}{}
 	ep.mu.Unlock()
@@ -262,6 +293,7 @@ func (ep *Endpoint) newAcceptHandler(c engine.Conn) engine.Handler {
 	s.accept = true
 	s.lc = c
 	ep.mu.Lock()
+	s.v2 = ep.listenV2
 	if ep.stopped {
 		ep.mu.Unlock()
 		_ = c.Close()

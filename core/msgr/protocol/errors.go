@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/netmodels/netmodels/core/msgr/proto2"
 )
 
 // Errors.
@@ -30,7 +32,13 @@ type ProtocolError struct {
 	Err  error  // what was wrong; wire.CRCError, wire.LengthError, ... match with errors.As
 }
 
-func (e *ProtocolError) Error() string { return fmt.Sprintf("msgr: %s %s: %v", e.Op, e.Peer, e.Err) }
+func (e *ProtocolError) Error() string {
+	var p2 *proto2.Error
+	if errors.As(e.Err, &p2) {
+		return "msgr: " + e.Err.Error() // it names the side and the peer itself
+	}
+	return fmt.Sprintf("msgr: %s %s: %v", e.Op, e.Peer, e.Err)
+}
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // UnknownTagError is an unknown tag in the OPENED state (§16 #13).

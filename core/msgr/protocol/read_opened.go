@@ -69,17 +69,7 @@ func (k *sock) readFixed(in []byte) (int, error) {
 		// Ceph answers every KEEPALIVE2, in order.
 		k.ctl = wire.AppendKeepalive2Ack(k.ctl, ts)
 		k.rs = rsTag
-		if len(k.ctl) > ctlLimit {
-			k.flush() // hand the acks to the engine now
-			if k.blocked && !k.closed {
-				// The peer sends faster than it reads our acks: stop
-				// reading until the out-queue drains (OnDrained resumes).
-				k.ctlWait = true
-				k.lc.PauseRead()
-				return n, errPaused
-			}
-		}
-		return n, nil
+		return n, k.ctlBackpressure()
 	default: // KEEPALIVE2_ACK
 		_, n, err := wire.DecodeTimespec(in)
 		if err != nil {
@@ -91,6 +81,22 @@ func (k *sock) readFixed(in []byte) (int, error) {
 		k.rs = rsTag
 		return n, nil
 	}
+}
+
+// ctlBackpressure hands the control frames built on the loop (answers to
+// keepalives) to the engine once they pass ctlLimit; if the engine's
+// out-queue is full, the peer sends faster than it reads them, and
+// reading stops until the out-queue drains (OnDrained resumes).
+func (k *sock) ctlBackpressure() error {
+	if len(k.ctl) > ctlLimit {
+		k.flush()
+		if k.blocked && !k.closed {
+			k.ctlWait = true
+			k.lc.PauseRead()
+			return errPaused
+		}
+	}
+	return nil
 }
 
 // readHeader reads and checks a message header, then takes throttles.
@@ -106,10 +112,12 @@ func (k *sock) readHeader(in []byte) (int, error) {
 			return n, k.protoErr(err)
 		}
 	}
-	if pl := h.PayloadLen(); pl > cfg.MaxMessageBytes {
+	pl := h.PayloadLen()
+	if pl > cfg.MaxMessageBytes {
 		return n, k.protoErr(&wire.LengthError{Len: pl, Max: cfg.MaxMessageBytes})
 	}
 	k.hdr = h
+	k.claim = pl
 	k.tIdx = 0
 	k.rs = rsThrottle
 	return n, nil
@@ -118,7 +126,7 @@ func (k *sock) readHeader(in []byte) (int, error) {
 // throttleAt is the i-th throttle a message takes and how much: Ceph's
 // order, policy messages, policy bytes, then the dispatch queue.
 func (k *sock) throttleAt(i int) (*throttle.Throttle, int64) {
-	pl := int64(k.hdr.PayloadLen())
+	pl := int64(k.claim)
 	pt := k.ep.policyThrottlesFor(k.sess.peerType)
 	switch i {
 	case 0:
@@ -179,15 +187,26 @@ func (k *sock) takeThrottles() error {
 		k.held[idx], k.heldN[idx] = t, n
 		k.tIdx++
 	}
+	if k.p2 != nil {
+		k.startBody(k.frameLen, true) // the whole frame: proto2 checks and decodes it in place
+		return nil
+	}
 	k.footLen = wire.FooterSize(k.features()&wire.FeatureMsgAuth != 0)
-	n := int(k.hdr.PayloadLen()) + k.footLen
+	k.startBody(int(k.hdr.PayloadLen())+k.footLen, true)
+	return nil
+}
+
+// startBody prepares the buffer readBody fills with the next n bytes: a
+// message's payload and footer, its throttles held. pooled allows a
+// buffer from the endpoint's message pool (Config.RecycleMessages).
+func (k *sock) startBody(n int, pooled bool) {
 	k.bodyLen = n
 	switch {
 	case n > maxPooledBody:
 		// Memory follows the bytes received, not the length claimed:
 		// readBody grows the buffer as they arrive.
 		k.body = nil
-	case k.ep.rx != nil:
+	case pooled && k.ep.rx != nil:
 		k.rx = k.ep.rx.get(n)
 		k.body = k.rx.buf
 	default:
@@ -195,7 +214,6 @@ func (k *sock) takeThrottles() error {
 	}
 	k.have = 0
 	k.rs = rsBody
-	return nil
 }
 
 // features reads the session features; they change only in the handshake,
@@ -220,6 +238,9 @@ func (k *sock) readBody(in []byte) (int, error) {
 	k.have += n
 	if k.have < k.bodyLen {
 		return n, nil
+	}
+	if k.p2 != nil {
+		return n, k.finishFrame2()
 	}
 	return n, k.finishMessage()
 }

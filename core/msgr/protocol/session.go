@@ -29,6 +29,7 @@ type Session struct {
 	ep        *Endpoint
 	peerType  wire.EntityType
 	connector bool         // we dial (and redial) this peer
+	v2        bool         // msgr2.1 crc mode (lossy only, sock2.go); else msgr1
 	regKey    wire.AddrKey // registry key
 
 	mu         sync.Mutex
@@ -91,6 +92,10 @@ func (s *Session) Features() uint64 {
 	defer s.mu.Unlock()
 	return s.features
 }
+
+// Msgr2 reports whether the session speaks msgr2.1 (crc mode) rather
+// than msgr1.
+func (s *Session) Msgr2() bool { return s.v2 }
 
 // Lossy reports the session's current lossiness (a connector adopts the
 // server's LOSSY flag).
@@ -252,6 +257,14 @@ func (s *Session) connectLocked() {
 	s.state = stConnecting
 	s.globalSeq = ep.nextGlobalSeq()
 	k := newSock(ep, nil, s)
+	if s.v2 {
+		k.v2 = true
+		if err := k.initClient2Locked(s); err != nil {
+			ep.logf("msgr: connect %s: %v", s.peerAddr.TypedString(), err)
+			s.backoffLocked()
+			return
+		}
+	}
 	s.sock = k
 	ep.C.Connects.Add(1)
 	c, err := ep.eng.Dial(s.peerAddr.AddrPort().String(), k, engine.DialOptions{Timeout: ep.cfg.HandshakeTimeout})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/msgr/proto2"
 	"github.com/netmodels/netmodels/core/msgr/wire"
 	"github.com/netmodels/netmodels/core/throttle"
 )
@@ -22,11 +23,13 @@ const (
 	rsAcceptSeq                   // acceptor: after a SEQ reply, the peer's u64 in_seq
 	rsConnBanner                  // connector: banner + server address + our address as seen (281)
 	rsConnReply                   // connector: connect_reply (26) + authorizer reply [+ u64 after SEQ]
+	rsV2Handshake                 // msgr2: the banner and handshake frames, fed to proto2 until the session opens
 	rsTag                         // OPENED: a frame's tag byte
 	rsFixed                       // OPENED: fixed payload of ACK / KEEPALIVE2 / KEEPALIVE2_ACK
 	rsHeader                      // OPENED: 53-byte message header
 	rsThrottle                    // OPENED: header accepted, taking throttles (paused while waiting)
-	rsBody                        // OPENED: front+middle+data+footer into the message buffer
+	rsBody                        // OPENED: front+middle+data+footer into the message buffer (msgr2: a whole frame)
+	rsV2Frame                     // msgr2 READY: the next frame's 32-byte preamble
 	rsDead                        // closed; input is discarded
 )
 
@@ -47,6 +50,14 @@ type sock struct {
 	lc     engine.Conn // the loop's view, from callbacks
 	sess   *Session    // attached session (connector: from the start)
 	accept bool
+	v2     bool // msgr2 (an acceptor's proto2 server is built in OnOpen)
+
+	// msgr2 (sock2.go): the connection's state machine; nil for msgr1.
+	// Loop-owned.
+	p2       *proto2.Conn
+	peerName wire.EntityName // the Src of what the peer sends (ceph_msg_header2 has none)
+	frameLen int             // the MESSAGE frame being read, preamble included
+	frameMsg bool            // the frame in the body buffer is a MESSAGE (its throttles held)
 
 	// Loop-owned state below.
 	rs       rstate
@@ -58,6 +69,7 @@ type sock struct {
 	tag      wire.Tag        // OPENED: current frame's tag
 
 	hdr     wire.Header
+	claim   uint64 // payload bytes of the message being read: what its byte throttles take
 	footLen int
 	body    []byte   // the current message's payload and footer received so far (grows: readBody)
 	bodyLen int      // the length body will reach: payload + footer
@@ -130,10 +142,14 @@ func (k *sock) OnOpen(c engine.Conn) {
 	k.opened = true
 	k.ep.C.ConnectionsOpen.Add(1)
 	k.hsTimer = c.AfterFunc(k.ep.cfg.HandshakeTimeout, func() {
-		if !k.closed && k.rs < rsTag {
+		if !k.closed && (k.rs < rsTag || k.p2 != nil && !k.p2.Established()) {
 			k.fault(k.protoErr(ErrHandshakeTimeout))
 		}
 	})
+	if k.v2 {
+		k.open2(c)
+		return
+	}
 	b := wire.AppendBanner(make([]byte, 0, wire.BannerLen+2*wire.AddrLen))
 	if k.accept {
 		me := k.ep.Addr()
@@ -229,6 +245,10 @@ func (k *sock) step(in []byte) (int, error) {
 		return 0, k.takeThrottles()
 	case rsBody:
 		return k.readBody(in)
+	case rsV2Handshake:
+		return k.readHandshake2(in)
+	case rsV2Frame:
+		return k.readFrame2(in)
 	}
 	return len(in), nil
 }
@@ -304,7 +324,7 @@ func (k *sock) fault(err error) {
 		// A socket error or EOF: the session's fault policy says what follows.
 	case errors.Is(err, ErrInjectedFailure), errors.Is(err, ErrReplaced):
 		// Ours, not the peer's: counted elsewhere, not logged (thousands in a soak).
-	case errors.Is(err, ErrHandshakeTimeout), errors.Is(err, ErrIdle), errors.Is(err, ErrBodyTimeout), errors.As(err, &re):
+	case errors.Is(err, ErrHandshakeTimeout), errors.Is(err, ErrIdle), errors.Is(err, ErrBodyTimeout), errors.As(err, &re), isV2Refusal(err):
 		k.ep.logf("%v", err)
 	default:
 		k.ep.C.BadInput.Add(1)
@@ -346,6 +366,9 @@ func (k *sock) becomeOpenLocked(s *Session, ev *events) {
 	s.backoff = 0
 	s.everOpened = true
 	k.rs = rsTag
+	if k.p2 != nil {
+		k.rs = rsV2Frame
+	}
 	if k.hsTimer != nil {
 		k.hsTimer.Stop()
 		k.hsTimer = nil

@@ -104,6 +104,9 @@ func (k *sock) flush() {
 // frames, a keepalive, an ACK for what we received, then messages
 // (requeued first, then by priority), assigning seq numbers (§13).
 func (k *sock) fill() bool {
+	if k.p2 != nil {
+		return k.fill2()
+	}
 	cfg := &k.ep.cfg
 	bt := batch{bufs: k.segs[:0], seg: min(chunkSize, cfg.WriteBatchBytes), pool: &k.ep.wbufs}
 	if len(k.ctl) > 0 {

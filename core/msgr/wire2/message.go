@@ -61,14 +61,45 @@ type Message struct {
 
 // AppendMessage appends a MESSAGE frame: header, front, middle and data
 // as segments 0..3 (data page-aligned), empty trailing sections dropped
-// from the segment count as Ceph does.
+// from the segment count as Ceph does. It is AppendFrame's layout with
+// the header encoded straight into b, so that framing a message into a
+// buffer with room allocates nothing (the messenger's writer does it per
+// message).
 func AppendMessage(b []byte, m Message) []byte {
-	var hdr [MsgHeader2Len]byte
-	return AppendFrame(b, TagMessage,
-		Segment{Data: AppendMsgHeader2(hdr[:0], m.Header), Align: AlignDefault},
-		Segment{Data: m.Front, Align: AlignDefault},
-		Segment{Data: m.Middle, Align: AlignDefault},
-		Segment{Data: m.Data, Align: AlignPage})
+	secs := [MaxSegments - 1][]byte{m.Front, m.Middle, m.Data}
+	aligns := [MaxSegments - 1]uint16{AlignDefault, AlignDefault, AlignPage}
+	num := 1
+	for i := len(secs); i >= 1; i-- {
+		if len(secs[i-1]) > 0 {
+			num = i + 1
+			break
+		}
+	}
+	p := Preamble{Tag: TagMessage, NumSegments: uint8(num)}
+	p.Segments[0] = SegmentDesc{Len: MsgHeader2Len, Align: AlignDefault}
+	for i := 1; i < num; i++ {
+		if uint64(len(secs[i-1])) > 0xffffffff {
+			panic("msgr2 wire: segment over 4 GiB")
+		}
+		p.Segments[i] = SegmentDesc{Len: uint32(len(secs[i-1])), Align: aligns[i-1]}
+	}
+	b = AppendPreamble(b, p)
+	start := len(b)
+	b = AppendMsgHeader2(b, m.Header)
+	b = binary.LittleEndian.AppendUint32(b, SegmentCRC(b[start:]))
+	if num == 1 {
+		return b
+	}
+	var crcs [MaxSegments - 1]uint32
+	for i := 1; i < num; i++ {
+		b = append(b, secs[i-1]...)
+		crcs[i-1] = SegmentCRC(secs[i-1])
+	}
+	b = append(b, LateStatusComplete)
+	for _, c := range crcs {
+		b = binary.LittleEndian.AppendUint32(b, c)
+	}
+	return b
 }
 
 // DecodeMessage reads a decoded MESSAGE frame. DecodeFrame has already

@@ -118,3 +118,31 @@ func TestClaimedCountsAllocateNothing(t *testing.T) {
 		t.Errorf("auth mode 1: %v", err)
 	}
 }
+
+// TestAppendMessageLayout: AppendMessage writes exactly AppendFrame's
+// layout of the header and the three sections (trailing empty ones
+// dropped), and frames into a buffer with room without allocating.
+func TestAppendMessageLayout(t *testing.T) {
+	h := MsgHeader2{Seq: 3, Tid: 9, Type: 0x7e01, Priority: 127, Version: 2, DataOff: 4, AckSeq: 2, Flags: 1, CompatVersion: 1}
+	x := func(n int) []byte { return bytes.Repeat([]byte{'x'}, n) }
+	for _, m := range []Message{
+		{Header: h},
+		{Header: h, Front: x(5)},
+		{Header: h, Middle: x(3)},
+		{Header: h, Data: x(5000)},
+		{Header: h, Front: x(1), Data: x(2)},
+		{Header: h, Front: x(1), Middle: x(2), Data: x(3)},
+	} {
+		hdr := AppendMsgHeader2(nil, m.Header)
+		want := AppendFrame([]byte("prefix"), TagMessage,
+			Segment{Data: hdr, Align: AlignDefault}, Segment{Data: m.Front, Align: AlignDefault},
+			Segment{Data: m.Middle, Align: AlignDefault}, Segment{Data: m.Data, Align: AlignPage})
+		if got := AppendMessage([]byte("prefix"), m); !bytes.Equal(got, want) {
+			t.Fatalf("sections %d/%d/%d: AppendMessage differs from AppendFrame", len(m.Front), len(m.Middle), len(m.Data))
+		}
+		buf := make([]byte, 0, len(want))
+		if n := testing.AllocsPerRun(10, func() { buf = AppendMessage(buf[:0], m) }); n != 0 {
+			t.Fatalf("%v allocations framing into a buffer with room", n)
+		}
+	}
+}
