@@ -145,13 +145,13 @@ func (k *sock) fill() bool {
 		s.outSeq++
 		m.Seq = s.outSeq
 		k.appendMessage(&bt, m, msgAuth)
+		msgs++
+		bytes += uint64(m.PayloadLen()) // before forgetLocked: a pooled m may be reused once forgotten
 		if s.policy.Lossy {
 			s.forgetLocked(m)
 		} else {
 			s.sent = append(s.sent, m)
 		}
-		msgs++
-		bytes += uint64(m.PayloadLen())
 	}
 	if len(bt.bufs) == 0 {
 		s.flushQueued = false
