@@ -126,7 +126,10 @@ func runMsgrClient(env *Env, args []string) int {
 	}
 	run := newClientRun(env, o.conns, o.size, o.depth, o.rate)
 	host, port, _ := net.SplitHostPort(o.connect)
-	if host == "" || host == "localhost" {
+	if ip := net.ParseIP(host); host == "" || host == "localhost" || (ip != nil && ip.IsUnspecified()) {
+		// A wildcard (a server's READY after --listen 0.0.0.0:P) is
+		// dialed on loopback; msgr2's CLIENT_IDENT must then name
+		// loopback too, the address the server's socket has.
 		host = "127.0.0.1"
 	}
 	target := net.JoinHostPort(host, port)

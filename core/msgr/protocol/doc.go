@@ -1,5 +1,6 @@
-// Package protocol is the msgr1 per-connection state machine (Ceph's
-// ProtocolV1 inside AsyncConnection), I/O-free: it runs over the engine
+// Package protocol is the messenger's per-connection state machine for
+// msgr1 (Ceph's ProtocolV1 inside AsyncConnection) and, through
+// core/msgr/proto2, msgr2.1 lossy sessions (sock2.go), I/O-free: it runs over the engine
 // contract (engine.Handler callbacks on a connection's loop) and is
 // unit-tested on the in-memory engine with a fake clock.
 //

@@ -145,8 +145,9 @@ func (ep *Endpoint) Bind(addr string) error {
 	if v2 {
 		me.Type = wire.AddrTypeMsgr2
 	}
-	// Our address before any connection can be accepted: an msgr2
-	// acceptor announces it in SERVER_IDENT.
+	// Our address before any connection can be accepted (an msgr2
+	// acceptor announces the socket's local address, with our nonce, in
+	// SERVER_IDENT).
 	ep.addrMu.Lock()
 	ep.myAddr = me
 	ep.addrMu.Unlock()

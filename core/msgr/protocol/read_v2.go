@@ -81,6 +81,11 @@ func (k *sock) finishFrame2() error {
 			k.ep.C.DuplicatesDropped.Add(1)
 			k.ep.logf("msgr: %s %s: dropping msgr2 message (seq already received, or aborted by the sender)", k.op(), k.peerString())
 		}
+		if err == nil && !isMsg && k.p2.Established() {
+			// A control frame assembled here (a keepalive padded past the
+			// read buffer) queues its answer like one read whole.
+			return k.ctlBackpressure()
+		}
 		return err
 	}
 	if m == nil {

@@ -143,7 +143,15 @@ func (k *sock) readHandshake2(in []byte) (int, error) {
 func (k *sock) receive2(in []byte) (int, *proto2.Event, error) {
 	wasReady := k.p2.Established()
 	n, err := k.p2.Receive(in)
-	if out := k.p2.Output(); len(out) > 0 {
+	out := k.p2.Output()
+	evs := k.p2.Events()
+	// An acceptor's SERVER_IDENT waits for our own decision on the
+	// session (policy, required features, a lossless session in the way,
+	// a stopped endpoint: established2), as Ceph decides before
+	// send_server_ident: a refused peer sees the close, never a session
+	// opened and then reset.
+	held := err == nil && !wasReady && k.accept && hasEstablished(evs)
+	if len(out) > 0 && !held {
 		if wasReady {
 			k.ctl = append(k.ctl, out...)
 		} else {
@@ -154,7 +162,6 @@ func (k *sock) receive2(in []byte) (int, *proto2.Event, error) {
 		return n, nil, k.protoErr(err)
 	}
 	var msg *proto2.Event
-	evs := k.p2.Events()
 	for i := range evs {
 		e := &evs[i]
 		switch e.Kind {
@@ -175,10 +182,22 @@ func (k *sock) receive2(in []byte) (int, *proto2.Event, error) {
 			// Lossy: nothing is kept for resend, so nothing to trim.
 		}
 	}
+	if held && len(out) > 0 {
+		k.write(out) // proto2's output is valid until its next Receive
+	}
 	if !k.closed && k.p2.Established() && k.rs == rsV2Handshake {
 		k.rs = rsV2Frame
 	}
 	return n, msg, nil
+}
+
+func hasEstablished(evs []proto2.Event) bool {
+	for i := range evs {
+		if evs[i].Kind == proto2.EventEstablished {
+			return true
+		}
+	}
+	return false
 }
 
 // established2 attaches the socket whose msgr2 session just opened: a
@@ -193,10 +212,13 @@ func (k *sock) established2(peer proto2.Peer) error {
 		return k.protoErr(fmt.Errorf("%w: %s lacks %#x that our policy requires", proto2.ErrMissingFeatures, peer.Name, missing))
 	}
 	k.peerName = peer.Name
-	k.ep.learnAddr(peer.AddrForMe)
 	if k.accept {
 		return k.accepted2(peer)
 	}
+	// Only a connector learns its IP from what the peer sees, as our
+	// msgr1 connectors do: an acceptor's address is the one it bound, not
+	// what a client claims.
+	k.ep.learnAddr(peer.AddrForMe)
 	s := k.sess
 	var ev events
 	s.mu.Lock()
