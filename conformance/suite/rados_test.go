@@ -13,46 +13,33 @@ import (
 
 const tableRados = "msgr: real librados client (row) × msgr-server --reply osd (column)"
 
-// radosCluster is one ceph-mon and one ceph-osd that every engine's rados
-// case uses in turn (an OSD takes seconds to join): the first case starts
-// it, TestMain stops it. The real OSD is killed, not stopped: SIGTERM
-// would have it mark itself down in the OSD map, and librados must keep
-// dialing its address and nonce, where each engine's fake OSD stands in.
+// radosCluster is the one mon and OSD every engine's rados case uses in
+// turn (an OSD takes seconds to join): the first case starts it and
+// vacates the real OSD, so that each engine's fake OSD can take its
+// OSD-map address and nonce; TestMain stops it.
 var radosCluster struct {
 	sync.Mutex // held by a case for its whole run: one stand-in at a time
-	mon        *peers.CephMon
-	osd        *peers.CephOSD
+	cl         *peers.OSDCluster
 	err        error
 	tried      bool
 }
 
 // radosSetup returns the cluster, started on first use, with the lock held.
-func radosSetup(t *harness.T) (*peers.CephMon, *peers.CephOSD) {
+func radosSetup(t *harness.T) *peers.OSDCluster {
 	t.Helper()
 	c := &radosCluster
 	c.Lock()
 	t.Cleanup(c.Unlock)
 	if !c.tried {
 		c.tried = true
-		// A mon marks an OSD down when it has sent no beacon for
-		// mon_osd_report_timeout (900 s): longer than a suite run may
-		// take from the first engine's case to the last one's.
-		// Ceph's own timers: the fast ones (a 1 s handshake timeout) are
-		// for mon-peer scenarios and would only add reconnects here.
-		c.mon, c.err = peers.StartCephMon(peers.CephMonOptions{Addr: monAddr(t), CephTimers: true,
-			ExtraConf: map[string]string{"mon_osd_report_timeout": "86400"}})
-		if c.err == nil {
-			c.osd, c.err = peers.StartCephOSD(c.mon, peers.CephOSDOptions{})
-			if c.err == nil {
-				c.osd.Kill()
-				<-c.osd.Done()
-			}
+		if c.cl, c.err = peers.StartOSDCluster(peers.CephMonOptions{Addr: monAddr(t)}, peers.CephOSDOptions{}); c.err == nil {
+			c.cl.Vacate()
 		}
 	}
 	if c.err != nil {
 		t.Fatalf("real peers (ceph-mon, ceph-osd): %v", c.err)
 	}
-	return c.mon, c.osd
+	return c.cl
 }
 
 // stopRados ends the shared cluster (TestMain, after every case).
@@ -60,13 +47,10 @@ func stopRados() error {
 	c := &radosCluster
 	c.Lock()
 	defer c.Unlock()
-	if c.mon == nil {
+	if c.cl == nil {
 		return nil
 	}
-	if c.osd != nil {
-		_ = c.osd.Stop() // killed on purpose: its exit status says nothing
-	}
-	return c.mon.Stop()
+	return c.cl.Stop()
 }
 
 var (
@@ -80,11 +64,11 @@ func init() {
 		Spec: "spec/messenger.md Fake OSD; peers/ceph-osd.md",
 		Desc: "librados (`rados bench -p bench 5 write -t 16`: 4 MiB writes, cleanup on) against this engine's msgr-server --reply osd at a real ceph-osd's OSD-map address and nonce: rados exits 0 and the server counted exactly what rados reports: writes made + 1 (its metadata object) writes, objects removed + 1 deletes, writes + removed + 3 replies (with the metadata read), nothing dropped or malformed",
 		Run: func(t *harness.T, e harness.Engine) {
-			mon, osd := radosSetup(t)
+			cl := radosSetup(t)
 			start := time.Now()
-			err := radosBench(t, e, mon, osd)
+			err := radosBench(t, e, cl.Mon, cl.OSD)
 			cell(t, tableRados, "rados bench", e.Name, "interop-rados-bench", start, err)
-			checkMon(t, mon)
+			checkMon(t, cl.Mon)
 		}})
 }
 

@@ -2,6 +2,7 @@ package peers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,10 @@ func HAProxyBinary() (string, error) {
 	return findBinary("haproxy", "haproxy")
 }
 
+// ErrNotInstalled wraps every "program not found" error: a caller can tell
+// a missing package (nothing to retry) from a peer that failed.
+var ErrNotInstalled = errors.New("not installed")
+
 // findBinary looks for name on PATH, then in the sbin and bin directories.
 func findBinary(name, pkg string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
@@ -29,7 +34,7 @@ func findBinary(name, pkg string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("peers: %s not found on PATH or in /usr/sbin, /usr/bin: install the Debian package %s (apt-get install -y %s)", name, pkg, pkg)
+	return "", fmt.Errorf("peers: %s not found on PATH or in /usr/sbin, /usr/bin (%w): install the Debian package %s (apt-get install -y %s)", name, ErrNotInstalled, pkg, pkg)
 }
 
 // HAProxyOptions tune StartHAProxy.

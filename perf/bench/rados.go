@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -37,12 +38,11 @@ const radosNoDPDK = "librados dials the address a real ceph-osd registered in th
 type radosCluster struct {
 	dir string // the cluster's files, in the run's work folder
 
-	mu     sync.Mutex
-	tried  bool
-	err    error
-	mon    *peers.CephMon
-	osd    *peers.CephOSD
-	killed bool
+	mu    sync.Mutex
+	tried bool
+	err   error
+	cl    *peers.OSDCluster
+	osd   *peers.CephOSD // cl.OSD
 }
 
 // up starts the cluster on first use.
@@ -51,68 +51,60 @@ func (c *radosCluster) up() error {
 	defer c.mu.Unlock()
 	if !c.tried {
 		c.tried = true
-		c.mon, c.osd, c.err = c.start()
+		c.cl, c.err = c.start()
+		if c.err == nil {
+			c.osd = c.cl.OSD
+		}
 	}
 	return c.err
 }
 
 // start makes the cluster, a second time from scratch (new folder, new
-// mon port) if the first fails: a fresh ceph-osd sometimes exits at once
-// with "wrong fsid" (shared/peers/ceph-osd.md), and on this loaded VM it
-// did so twice in a row within core/peers' own retry, 0.1 s apart.
-func (c *radosCluster) start() (*peers.CephMon, *peers.CephOSD, error) {
-	mon, osd, err := c.startOnce()
-	if err != nil {
-		mon, osd, err = c.startOnce()
+// mon port) if the first start fails for another reason than a missing
+// program: a fresh ceph-osd sometimes exits at once with "wrong fsid"
+// (shared/peers/ceph-osd.md).
+func (c *radosCluster) start() (*peers.OSDCluster, error) {
+	cl, err := c.startOnce()
+	if err != nil && !errors.Is(err, peers.ErrNotInstalled) {
+		var err2 error
+		if cl, err2 = c.startOnce(); err2 != nil {
+			err = errors.Join(err, err2)
+		} else {
+			err = nil
+		}
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("ceph cluster for msgr-rados (ceph-mon, ceph-osd, rados; `make deps` installs them), tried twice: %w", err)
+		return nil, fmt.Errorf("ceph cluster for msgr-rados (ceph-mon, ceph-osd, rados; `make deps` installs them): %w", err)
 	}
-	return mon, osd, nil
+	return cl, nil
 }
 
-func (c *radosCluster) startOnce() (*peers.CephMon, *peers.CephOSD, error) {
+func (c *radosCluster) startOnce() (*peers.OSDCluster, error) {
 	// Short: the admin sockets' paths must fit in 107 bytes.
 	dir, err := os.MkdirTemp(c.dir, "ceph-osd-")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	return anchor.StartCephOSD(dir)
 }
 
-// killOSD ends the real OSD with SIGKILL (it stays up in the OSD map)
-// and waits until its address is free. Idempotent.
-func (c *radosCluster) killOSD() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.osd == nil || c.killed {
-		return
-	}
-	c.killed = true
-	c.osd.Kill()
-	<-c.osd.Done()
-}
-
 // osdKiller is the anchor rig's stopper: the real OSD is killed, not
-// stopped, when the anchor is done.
+// stopped, when the anchor is done (peers.OSDCluster.Vacate).
 type osdKiller struct{ c *radosCluster }
 
 func (k osdKiller) Stop() error {
-	k.c.killOSD()
+	k.c.cl.Vacate()
 	return nil
 }
 
-// teardown stops the OSD's process record and the mon.
+// teardown stops the cluster.
 func (c *radosCluster) teardown() []error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.mon == nil {
+	if c.cl == nil {
 		return nil
 	}
-	if c.osd != nil {
-		_ = c.osd.Stop() // killed on purpose: its exit status says nothing
-	}
-	if err := c.mon.Stop(); err != nil {
+	if err := c.cl.Stop(); err != nil {
 		return []error{fmt.Errorf("msgr-rados: %w", err)}
 	}
 	return nil
@@ -123,10 +115,7 @@ func (c *radosCluster) osdRig(int) (*rig, error) {
 	if err := c.up(); err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	killed := c.killed
-	c.mu.Unlock()
-	if killed {
+	if c.cl.Vacated() {
 		return nil, fmt.Errorf("the real ceph-osd was already killed for the fake OSDs")
 	}
 	g := newRig()
@@ -143,7 +132,7 @@ func (r *runner) fakeOSDRig(c *radosCluster, engine string, pin int) (*rig, erro
 	if err := c.up(); err != nil {
 		return nil, err
 	}
-	c.killOSD()
+	c.cl.Vacate()
 	g := newRig()
 	nonce := strconv.FormatUint(uint64(c.osd.Nonce), 10)
 	argv := []string{r.engineBin(engine), "msgr-server", "--listen", c.osd.Addr, "--reply", "osd", "--nonce", nonce}
@@ -231,7 +220,9 @@ func (c *radosCluster) rados(ctx context.Context, pin int, d time.Duration, args
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	argv := append([]string{"-c", c.mon.ConfPath}, args...)
+	// A lost reply fails the op after 30 s (librados waits forever by
+	// default) with librados' own error, not the bound's.
+	argv := append([]string{"-c", c.cl.Mon.ConfPath, "--rados-osd-op-timeout", "30"}, args...)
 	res, err := supervise.Run(ctx, supervise.Spec{Name: "rados " + args[0], Path: bin, Args: argv, CPUs: anchor.CPUs(pin), Capture: jsonCapture})
 	if err == nil && res.Code != 0 {
 		err = fmt.Errorf("exit status %d: %s", res.Code, supervise.Gist(res.Stderr))
@@ -275,8 +266,8 @@ func (r *runner) radosScenario() *scenarioDef {
 		Note: "The client is Ceph's own: `" + radosArgs + "` (librados, Ceph 16), against a cluster of one ceph-mon and one OSD, the OSD map's only one. " +
 			"Engines: `msgr-server --reply osd` (spec/messenger.md, Fake OSD) at the real OSD's address and nonce, killed first so that it stays up in the OSD map; it acknowledges each write and stores nothing. " +
 			"ceph-osd (anchor) is the real OSD on memstore, and NOT the same work: it stores every write (object, attributes, PG log) and runs Ceph's op queue and PG machinery, so it is shown beside the engines, not divided by. " +
-			"Only one server can hold the OSD's address: ceph-osd runs all its repetitions first (each followed by an unmeasured `rados cleanup`, so each starts from an empty pool), then it is killed and the engines take turns repetition by repetition, each started for its turn. " +
+			"Only one server can hold the OSD's address: ceph-osd runs all its repetitions first on one process (each followed by an unmeasured `rados cleanup`, so each starts from an empty pool), then it is killed and the engines take turns repetition by repetition, each engine's server a fresh process for each turn (its warm-up ran on another one, so an engine's repetitions include a Go process's first seconds; the anchor's do not). " +
 			"rados reports no percentiles: the latencies are its average, standard deviation, maximum and minimum; the rate is its writes ÷ its time run (Average IOPS before rounding). " +
-			"CPU per op is the server's CPU over the bench (a fresh rados process each time: its connection setup included) ÷ the writes; client_cores is rados' own CPU over its life. dpdk cannot stand in for the OSD (absent).",
+			"CPU per op is the server's CPU over the bench (a fresh rados process each time: its connection setup included) ÷ the writes, and server_cores that CPU ÷ rados' time run, which excludes its start (slightly high, most for the OSD's idle threads); client_cores is rados' own CPU over its life. rados runs with --rados-osd-op-timeout 30: a lost reply fails the cell. dpdk cannot stand in for the OSD (absent).",
 	}}
 }
