@@ -183,14 +183,36 @@ func (o *CephOSD) readAddr() error {
 	return fmt.Errorf("peers: ceph-osd: osd.%d is not up with a v1 address in the OSD map: %s", o.ID, out)
 }
 
+// cephDescsRefused is what the ceph command prints when the mon refuses
+// its first request, get_command_descriptions (see Ceph).
+const cephDescsRefused = "Error EPERM: problem getting command descriptions from mon."
+
+// cephRuns bounds how often Ceph runs the command.
+const cephRuns = 3
+
 // Ceph runs the ceph command against the mon's cluster and returns its
-// stdout.
+// stdout. librados (16.2.15) has the race StartCephOSD avoids with
+// --no-mon-config, and ignores that option: its bootstrap MonClient always
+// runs, so the client's initial monmap has a zero fsid until the mon's
+// MMonMap is dispatched, and the command's first request,
+// get_command_descriptions, sometimes leaves before that (a few percent
+// of runs on a loaded machine). The mon refuses it (EPERM "wrong fsid")
+// and the command exits 1 before it sent the command itself, which is
+// then safe to run again; each run draws the race anew, so cephRuns runs
+// are plenty. By the time the command itself is sent, the MMonMap, which
+// the mon sent first on the same connection, has been dispatched.
 func (m *CephMon) Ceph(args ...string) (string, error) {
 	bin, err := CephCLIBinary()
 	if err != nil {
 		return "", err
 	}
-	return m.tool(bin, append([]string{"-c", m.ConfPath}, args...)...)
+	args = append([]string{"-c", m.ConfPath}, args...)
+	for run := 1; ; run++ {
+		out, err := m.tool(bin, args...)
+		if err == nil || run == cephRuns || !strings.Contains(err.Error(), cephDescsRefused) {
+			return out, err
+		}
+	}
 }
 
 // Rados runs the rados command against the mon's cluster, bounded by d,
