@@ -3,7 +3,6 @@ package peers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -48,13 +47,13 @@ func RadosBinary() (string, error) { return findBinary("rados", "ceph-common") }
 const osdActiveLine = "state: booting -> active"
 
 // StartCephOSD adds an OSD to mon's cluster: `ceph osd new`, `ceph-osd
-// --mkfs` on memstore, then "ceph-osd -f" as a child, on mon's IP. It
-// returns once the OSD is active and Pool exists. The OSD's files live in
-// mon's directory; Stop (SIGTERM) lets the OSD mark itself down in the
-// map, Kill leaves it listed as up, so a stand-in can take its address
-// (for mon_osd_report_timeout, 900 s unless the mon's ExtraConf says
-// otherwise). The OSD binds in Ceph's port range (6800-7300), outside the
-// kernel's ephemeral range, so no other test's port 0 takes a killed
+// --mkfs` on memstore, then "ceph-osd -f --no-mon-config" as a child, on
+// mon's IP. It returns once the OSD is active and Pool exists. The OSD's
+// files live in mon's directory; Stop (SIGTERM) lets the OSD mark itself
+// down in the map, Kill leaves it listed as up, so a stand-in can take its
+// address (for mon_osd_report_timeout, 900 s unless the mon's ExtraConf
+// says otherwise). The OSD binds in Ceph's port range (6800-7300), outside
+// the kernel's ephemeral range, so no other test's port 0 takes a killed
 // OSD's port; another ceph-osd started meanwhile could.
 func StartCephOSD(mon *CephMon, opts CephOSDOptions) (*CephOSD, error) {
 	bin, err := findBinary("ceph-osd", "ceph-osd")
@@ -105,32 +104,35 @@ func StartCephOSD(mon *CephMon, opts CephOSDOptions) (*CephOSD, error) {
 	}
 	logPath := filepath.Join(dir, "log", fmt.Sprintf("ceph-osd.%d.log", o.ID))
 	stdout := filepath.Join(dir, "log", fmt.Sprintf("ceph-osd.%d.stdout.log", o.ID))
-	// A fresh OSD sometimes exits at once ("wrong fsid", ceph-osd.md);
-	// started again, it boots. Only that exit is retried.
-	var first error
-	for attempt := 1; ; attempt++ {
-		before := 0
-		if b, err := os.ReadFile(logPath); err == nil {
-			before = strings.Count(string(b), osdActiveLine)
-		}
-		o.Process, err = spawn("ceph-osd", bin, append([]string{"-f"}, args...), dir, stdout, logPath, nil)
-		if err != nil {
-			return nil, err
-		}
-		err = o.WaitFor("ceph-osd active", opts.ReadyTimeout, func() (bool, error) {
-			return o.CountLog(osdActiveLine) > before, nil
-		})
-		if err == nil {
-			break
-		}
-		exited := o.Exited()
+	before := 0
+	if b, err := os.ReadFile(logPath); err == nil {
+		before = strings.Count(string(b), osdActiveLine) // a reused Dir's log is appended to
+	}
+	// --no-mon-config, or the OSD can exit at once with "wrong fsid"
+	// (shared/peers/ceph-osd.md; starting it again only retries a race).
+	// Without it, global_init first fetches the mon's config with a
+	// bootstrap MonClient, which stores the mon's addresses in the
+	// CephContext; the OSD's own MonClient then builds its initial monmap
+	// from those addresses alone (MonMap::build_initial returns before it
+	// reads fsid from ceph.conf), so its fsid is zero until the mon's
+	// MMonMap is dispatched. OSD::init sends "osd crush set-device-class"
+	// as soon as authenticate() returns, and that MMonCommand carries the
+	// monmap's fsid: when it wins the race with the MMonMap (more often on
+	// a loaded machine), the mon answers EPERM "wrong fsid"
+	// (Monitor::handle_command) and the OSD exits 1 ("init unable to
+	// update_crush_device_class"). Without the bootstrap, the initial
+	// monmap takes ceph.conf's fsid. Our mon stores no config (the OSD
+	// still subscribes to it once authenticated).
+	o.Process, err = spawn("ceph-osd", bin, append([]string{"-f", "--no-mon-config"}, args...), dir, stdout, logPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.WaitFor("ceph-osd active", opts.ReadyTimeout, func() (bool, error) {
+		return o.CountLog(osdActiveLine) > before, nil
+	}); err != nil {
 		o.Kill()
 		_ = o.Process.Stop()
-		err = fmt.Errorf("peers: ceph-osd: %w\n%s", err, o.LogTail(20))
-		if !exited || attempt == 2 {
-			return nil, errors.Join(first, err)
-		}
-		first = err
+		return nil, fmt.Errorf("peers: ceph-osd: %w\n%s", err, o.LogTail(20))
 	}
 	if err := o.readAddr(); err != nil {
 		o.Kill()
@@ -181,14 +183,36 @@ func (o *CephOSD) readAddr() error {
 	return fmt.Errorf("peers: ceph-osd: osd.%d is not up with a v1 address in the OSD map: %s", o.ID, out)
 }
 
+// cephDescsRefused is what the ceph command prints when the mon refuses
+// its first request, get_command_descriptions (see Ceph).
+const cephDescsRefused = "Error EPERM: problem getting command descriptions from mon."
+
+// cephRuns bounds how often Ceph runs the command.
+const cephRuns = 3
+
 // Ceph runs the ceph command against the mon's cluster and returns its
-// stdout.
+// stdout. librados (16.2.15) has the race StartCephOSD avoids with
+// --no-mon-config, and ignores that option: its bootstrap MonClient always
+// runs, so the client's initial monmap has a zero fsid until the mon's
+// MMonMap is dispatched, and the command's first request,
+// get_command_descriptions, sometimes leaves before that (a few percent
+// of runs on a loaded machine). The mon refuses it (EPERM "wrong fsid")
+// and the command exits 1 before it sent the command itself, which is
+// then safe to run again; each run draws the race anew, so cephRuns runs
+// are plenty. By the time the command itself is sent, the MMonMap, which
+// the mon sent first on the same connection, has been dispatched.
 func (m *CephMon) Ceph(args ...string) (string, error) {
 	bin, err := CephCLIBinary()
 	if err != nil {
 		return "", err
 	}
-	return m.tool(bin, append([]string{"-c", m.ConfPath}, args...)...)
+	args = append([]string{"-c", m.ConfPath}, args...)
+	for run := 1; ; run++ {
+		out, err := m.tool(bin, args...)
+		if err == nil || run == cephRuns || !strings.Contains(err.Error(), cephDescsRefused) {
+			return out, err
+		}
+	}
 }
 
 // Rados runs the rados command against the mon's cluster, bounded by d,
