@@ -100,6 +100,25 @@ func (k *sock) flush() {
 	}
 }
 
+// beginFill starts a batch with the control frames queued (ours: a new
+// slice per batch, never modified after) and locks the session, which it
+// returns if this socket is its open one; otherwise it unlocks and
+// returns nil, and the caller writes only what the batch holds.
+func (k *sock) beginFill() (batch, *Session) {
+	bt := batch{bufs: k.segs[:0], seg: min(chunkSize, k.ep.cfg.WriteBatchBytes), pool: &k.ep.wbufs}
+	if len(k.ctl) > 0 {
+		bt.ref(k.ctl, false)
+		k.ctl = nil
+	}
+	s := k.sess
+	s.mu.Lock()
+	if s.sock != k || s.state != stOpen {
+		s.mu.Unlock()
+		return bt, nil
+	}
+	return bt, s
+}
+
 // fill moves the next batch from the session into k.pending: control
 // frames, a keepalive, an ACK for what we received, then messages
 // (requeued first, then by priority), assigning seq numbers (§13).
@@ -108,15 +127,8 @@ func (k *sock) fill() bool {
 		return k.fill2()
 	}
 	cfg := &k.ep.cfg
-	bt := batch{bufs: k.segs[:0], seg: min(chunkSize, cfg.WriteBatchBytes), pool: &k.ep.wbufs}
-	if len(k.ctl) > 0 {
-		bt.ref(k.ctl, false) // ours: a new slice per batch, never modified after
-		k.ctl = nil
-	}
-	s := k.sess
-	s.mu.Lock()
-	if s.sock != k || s.state != stOpen {
-		s.mu.Unlock()
+	bt, s := k.beginFill()
+	if s == nil {
 		return k.takeBatch(&bt)
 	}
 	if s.keepalive {

@@ -14,15 +14,8 @@ func (k *sock) fill2() bool {
 		return false // an acceptor assembling a handshake frame: not open yet
 	}
 	cfg := &k.ep.cfg
-	bt := batch{bufs: k.segs[:0], seg: min(chunkSize, cfg.WriteBatchBytes), pool: &k.ep.wbufs}
-	if len(k.ctl) > 0 {
-		bt.ref(k.ctl, false) // ours: a new slice per batch, never modified after
-		k.ctl = nil
-	}
-	s := k.sess
-	s.mu.Lock()
-	if s.sock != k || s.state != stOpen {
-		s.mu.Unlock()
+	bt, s := k.beginFill()
+	if s == nil {
 		return k.takeBatch(&bt)
 	}
 	if s.keepalive {
