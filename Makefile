@@ -85,6 +85,10 @@ vet:
 # impl-dpdk's DPDK tests need root (each test binary makes its own network
 # namespace) and libdpdk; under CI they are required, elsewhere only the
 # DPDK-free tests run when either is missing.
+# Under CI every test runs every time: a result cached by an earlier run on
+# the machine (same files, same path) would hide a flaky test.
+CI_COUNT    := $(if $(filter true,$(CI)),-count=1,)
+
 unit:
 	@for m in core $(addprefix impl-,$(ENGINE_MODS)); do \
 	  tags=""; \
@@ -93,13 +97,13 @@ unit:
 	    elif [ "$$CI" = true ]; then echo "impl-dpdk: DPDK tests need root and libdpdk-dev"; exit 1; \
 	    else echo "impl-dpdk: running without DPDK (needs root and libdpdk-dev)"; fi; \
 	  fi; \
-	  echo "test $$m $$tags"; (cd $$m && $(GO) test $(RACE) $$tags -timeout 15m $(GOTESTFLAGS) ./...) || exit 1; \
+	  echo "test $$m $$tags"; (cd $$m && $(GO) test $(RACE) $(CI_COUNT) $$tags -timeout 15m $(GOTESTFLAGS) ./...) || exit 1; \
 	done
 	@if [ -n "$(RACE)" ]; then for m in $(addprefix impl-,$(filter-out dpdk,$(ENGINE_MODS))); do \
 	  echo "test $$m TestZeroAlloc (no -race)"; \
 	  (cd $$m && $(GO) test -count=1 -run '^TestZeroAlloc$$' -timeout 5m $(GOTESTFLAGS) .) || exit 1; \
 	done; fi
-	@echo "test perf"; cd perf && $(GO) test -timeout 10m $(GOTESTFLAGS) ./...
+	@echo "test perf"; cd perf && $(GO) test $(CI_COUNT) -timeout 10m $(GOTESTFLAGS) ./...
 
 # The black-box suite against every engine (or ENGINES=a,b). With dpdk among
 # them the suite re-executes itself in a private network namespace and gives
