@@ -52,6 +52,26 @@ func (b *inbox) FastDispatch(m *msgr.Message) {
 	b.mu.Unlock()
 	b.signal()
 }
+
+// monGetVersion asks the mon for the osdmap's version (MMonGetVersion,
+// handle 5, tid 42) on conn and returns its checked reply.
+func (b *inbox) monGetVersion(t testing.TB, conn *msgr.Connection) *msgr.Message {
+	t.Helper()
+	if err := conn.SendMessage(&msgr.Message{Type: MsgMonGetVersion, Version: 1, CompatVersion: 1, Tid: 42,
+		Front: MonGetVersionFront(5, "osdmap")}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(t, "MMonGetVersionReply", 10*time.Second, func() bool { return b.find(MsgMonGetVersionReply, 42) != nil })
+	b.mu.Lock()
+	gr := b.find(MsgMonGetVersionReply, 42)
+	b.mu.Unlock()
+	v, err := DecodeMonGetVersionReply(gr.Front)
+	if err != nil || v.Handle != 5 || v.Version < 1 {
+		t.Fatalf("MMonGetVersionReply %+v %v", v, err)
+	}
+	return gr
+}
+
 func (b *inbox) signal() {
 	select {
 	case b.wake <- struct{}{}:
@@ -155,16 +175,7 @@ func CephMonClient(t *testing.T, eng engine.Engine, seqPath bool) {
 	if ar.Src.Type != wire.EntityMon || ar.Priority != wire.PrioHigh {
 		t.Fatalf("MAuthReply header src %v prio %d", ar.Src, ar.Priority)
 	}
-	_ = conn.SendMessage(&msgr.Message{Type: MsgMonGetVersion, Version: 1, CompatVersion: 1, Tid: 42,
-		Front: MonGetVersionFront(5, "osdmap")})
-	in.waitFor(t, "MMonGetVersionReply", 10*time.Second, func() bool { return in.find(MsgMonGetVersionReply, 42) != nil })
-	in.mu.Lock()
-	gr := in.find(MsgMonGetVersionReply, 42)
-	in.mu.Unlock()
-	v, err := DecodeMonGetVersionReply(gr.Front)
-	if err != nil || v.Handle != 5 || v.Version < 1 {
-		t.Fatalf("MMonGetVersionReply %+v %v", v, err)
-	}
+	in.monGetVersion(t, conn)
 	if !mon.Alive() {
 		t.Fatal("ceph-mon died")
 	}

@@ -46,18 +46,7 @@ func CephMonClientV2(t *testing.T, eng engine.Engine) {
 	// the reply to a message sent after it (no callback exists for the
 	// ack itself).
 	conn.SendKeepalive()
-	if err := conn.SendMessage(&msgr.Message{Type: MsgMonGetVersion, Version: 1, CompatVersion: 1, Tid: 42,
-		Front: MonGetVersionFront(5, "osdmap")}); err != nil {
-		t.Fatal(err)
-	}
-	in.waitFor(t, "MMonGetVersionReply", 10*time.Second, func() bool { return in.find(MsgMonGetVersionReply, 42) != nil })
-	in.mu.Lock()
-	gr := in.find(MsgMonGetVersionReply, 42)
-	in.mu.Unlock()
-	v, err := DecodeMonGetVersionReply(gr.Front)
-	if err != nil || v.Handle != 5 || v.Version < 1 {
-		t.Fatalf("MMonGetVersionReply %+v %v", v, err)
-	}
+	gr := in.monGetVersion(t, conn)
 	if gr.Seq != 1 || gr.Src.Type != wire.EntityMon {
 		t.Fatalf("reply seq %d src %v", gr.Seq, gr.Src)
 	}
