@@ -68,7 +68,15 @@ func (g *rig) stop() []error {
 // anchor whose Stop also checks for crash reports.
 type stopper interface{ Stop() error }
 
-func (g *rig) add(p stopper) { g.procs = append(g.procs, p) }
+func (g *rig) add(p stopper) {
+	// A program on the server host is stopped there, by its PID.
+	if sp, ok := p.(*supervise.Proc); ok {
+		if rp := remoteOf(sp); rp != nil {
+			p = remoteStopper{rp}
+		}
+	}
+	g.procs = append(g.procs, p)
+}
 
 // startTarget starts a process that follows the CLI contract (READY with
 // its addresses on the first stdout line), pinned to pin when >= 0.
@@ -80,6 +88,10 @@ func (r *runner) startTarget(name string, argv []string, pin int) (*supervise.Pr
 // environment and, with stdin, a pipe to its stdin. In a two-hosts run it
 // starts on the server side (r.serverSpec).
 func (r *runner) startTargetStdin(name string, argv []string, pin int, env []string, stdin bool) (*supervise.Proc, error) {
+	if r.hosts != nil {
+		return r.startServer(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], Env: env, CPUs: anchor.CPUs(pin),
+			Stdin: stdin, ReadyWord: "READY", ReadyTimeout: 15 * time.Second})
+	}
 	return supervise.Start(r.serverSpec(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], Env: env, CPUs: anchor.CPUs(pin),
 		Stdin: stdin, ReadyWord: "READY", ReadyTimeout: 15 * time.Second}))
 }
