@@ -74,6 +74,9 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		run.Extra["dpdk_topology"] = "none: " + cfg.NoDPDK
 	}
 	r.discover()
+	if cfg.Hosts != nil && len(r.selected()) == 0 {
+		return nil, fmt.Errorf("--hosts runs only %s; --only %s selects none of them", strings.Join(HostScenarios, ", "), strings.Join(cfg.Only, ","))
+	}
 	// The machine's state before and after: the same fixed work timed
 	// twice, and the CPU steal in between (calib.go).
 	run.Calibration = &result.MachineState{}
@@ -81,9 +84,6 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 	run.Calibration.Start = r.calibrate(ctx)
 	defs := r.selected()
 	if cfg.Hosts != nil {
-		if len(defs) == 0 {
-			return nil, fmt.Errorf("--hosts runs only %s; --only selects none of them", strings.Join(HostScenarios, ", "))
-		}
 		if err := r.openHosts(ctx); err != nil {
 			return nil, fmt.Errorf("--hosts: %w", err)
 		}
