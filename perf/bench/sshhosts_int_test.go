@@ -14,6 +14,7 @@ import (
 
 	"github.com/netmodels/netmodels/core/netsim"
 	"github.com/netmodels/netmodels/core/supervise"
+	"github.com/netmodels/netmodels/perf/report"
 	"github.com/netmodels/netmodels/perf/result"
 	"github.com/netmodels/netmodels/perf/sshhost"
 )
@@ -200,8 +201,21 @@ Host *
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("hosts: %s", run.Extra["hosts"])
 	if h := run.Extra["hosts"]; strings.Count(h, strings.TrimSpace(string(kernel))) != 2 || !strings.Contains(h, client.target.String()) || !strings.Contains(h, server.target.String()) {
 		t.Errorf("hosts row: %q", h)
+	}
+	// The Run table names both hosts with their kernels.
+	out := filepath.Join(dir, "report")
+	if err := report.Write(run, out); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| hosts (kernel: uname -srm over SSH) | "+run.Extra["hosts"]) {
+		t.Errorf("report.md has no hosts row:\n%s", md)
 	}
 	if len(run.Notes) > 0 {
 		t.Errorf("notes: %v", run.Notes)

@@ -445,8 +445,14 @@ func (c *Conn) Run(ctx context.Context, sp supervise.Spec) (supervise.Result, er
 		name = filepath.Base(sp.Path)
 	}
 	// In the background so the shell outlives it to print times; $! is
-	// the program's PID (env and taskset exec).
-	script := cd + cmd + " & pid=$!; echo " + pidWord + " $pid >&2; wait $pid; rc=$?; times >&2; exit $rc"
+	// the program's PID (env and taskset exec). times runs before too:
+	// the children's count is inherited across exec, and the login shell
+	// that ran this sh may have reaped children of its own (a .bashrc's),
+	// so only the difference is the program's.
+	if cd != "" {
+		cd = strings.TrimSuffix(cd, " && ") + " || exit 125; "
+	}
+	script := cd + "times >&2; " + cmd + " & pid=$!; echo " + pidWord + " $pid >&2; wait $pid; rc=$?; times >&2; exit $rc"
 	spec := c.spec(name+" on "+c.T.Host, script)
 	spec.Capture = sp.Capture
 	local, err := supervise.Start(spec)
@@ -477,23 +483,29 @@ func (c *Conn) Run(ctx context.Context, sp supervise.Spec) (supervise.Result, er
 // "0m0.004s 0m0.000s" (bash).
 var timesLine = regexp.MustCompile(`^([0-9]+)m([0-9.]+)s ([0-9]+)m([0-9.]+)s$`)
 
-// splitTimes takes the shell's PID line and its two `times` lines (the
-// shell's, then its children's) out of stderr and returns the children's
-// user plus system time (0 when absent: the shell was killed).
+// splitTimes takes the shell's PID line and its `times` lines (two
+// before the program, the shell's and its children's; two after) out of
+// stderr and returns the growth of the children's user plus system time
+// (0 when the second pair is missing: the shell was killed).
 func splitTimes(stderr string) (string, time.Duration) {
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
-	var cpu time.Duration
-	if n := len(lines); n >= 2 {
-		if m := timesLine.FindStringSubmatch(lines[n-1]); m != nil && timesLine.MatchString(lines[n-2]) {
-			cpu = minSec(m[1], m[2]) + minSec(m[3], m[4])
-			lines = lines[:n-2]
+	var children []time.Duration
+	out := lines[:0]
+	for i := 0; i < len(lines); i++ {
+		if i+1 < len(lines) && timesLine.MatchString(lines[i]) {
+			if m := timesLine.FindStringSubmatch(lines[i+1]); m != nil {
+				children = append(children, minSec(m[1], m[2])+minSec(m[3], m[4]))
+				i++
+				continue
+			}
+		}
+		if !strings.HasPrefix(lines[i], pidWord+" ") {
+			out = append(out, lines[i])
 		}
 	}
-	out := lines[:0]
-	for _, l := range lines {
-		if !strings.HasPrefix(l, pidWord+" ") {
-			out = append(out, l)
-		}
+	var cpu time.Duration
+	if len(children) == 2 {
+		cpu = children[1] - children[0]
 	}
 	s := strings.Join(out, "\n")
 	if s != "" {

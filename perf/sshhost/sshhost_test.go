@@ -49,8 +49,9 @@ func TestQuoteAndCommand(t *testing.T) {
 
 func TestSplitTimes(t *testing.T) {
 	for _, in := range []string{
-		"NETMODELS_REMOTE_PID 4242\nwarning: x\n0m0.000000s 0m0.004000s\n0m1.250000s 0m0.500000s\n", // dash
-		"NETMODELS_REMOTE_PID 4242\nwarning: x\n0m0.001s 0m0.002s\n0m1.250s 0m0.500s\n",             // bash
+		// dash; the login shell had reaped 0.1 s of children before
+		"0m0.000000s 0m0.000000s\n0m0.080000s 0m0.020000s\nNETMODELS_REMOTE_PID 4242\nwarning: x\n0m0.000000s 0m0.004000s\n0m1.330000s 0m0.520000s\n",
+		"0m0.000s 0m0.000s\n0m0.000s 0m0.000s\nNETMODELS_REMOTE_PID 4242\nwarning: x\n0m0.001s 0m0.002s\n0m1.250s 0m0.500s\n", // bash
 	} {
 		rest, cpu := splitTimes(in)
 		if rest != "warning: x\n" || cpu != 1750*time.Millisecond {
@@ -60,8 +61,8 @@ func TestSplitTimes(t *testing.T) {
 			t.Errorf("remotePID: %d %v", pid, ok)
 		}
 	}
-	if rest, cpu := splitTimes("killed\n"); rest != "killed\n" || cpu != 0 {
-		t.Errorf("no times: %q %v", rest, cpu)
+	if rest, cpu := splitTimes("0m0.000s 0m0.000s\n0m0.000s 0m0.000s\nkilled\n"); rest != "killed\n" || cpu != 0 {
+		t.Errorf("no times after: %q %v", rest, cpu)
 	}
 	if _, ok := remotePID("x NETMODELS_REMOTE_PID 12\n"); ok {
 		t.Error("a PID word inside a line was taken")
