@@ -263,7 +263,12 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 	}
 	var front, back []string
 	for _, role := range rawRoles {
-		p, err := anchor.FreePort()
+		p, err := 0, error(nil)
+		// On a remote host the proxy binds port 0 and its READY line
+		// names the ports (no probe reaches that host beforehand).
+		if r.hosts == nil {
+			p, err = anchor.FreePort()
+		}
 		if err != nil {
 			g.stop()
 			return nil, err
@@ -315,6 +320,13 @@ func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, f
 			return ferr
 		}
 		argv := []string{r.engineBin(engineBase(proxy)), "proxy", "-f", cfg}
+		if r.hosts != nil {
+			// The config file goes to the server host beside the binaries.
+			if argv[3], err = r.copyToServer(cfg); err != nil {
+				g.stop()
+				return err
+			}
+		}
 		if p, err = r.startEngine(g, proxy+" proxy", append(argv, eflags...), pin, env); err == nil {
 			g.add(p)
 		}
@@ -327,9 +339,10 @@ func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, f
 	g.measured = p
 	g.userspace = Userspace(proxy)
 	addrs := front
-	if Userspace(proxy) {
-		// bin/dpdk binds its stack's own address for 127.0.0.1; READY
-		// lists the real ones, in the config's order.
+	if Userspace(proxy) || r.hosts != nil {
+		// bin/dpdk binds its stack's own address for 127.0.0.1, a proxy
+		// on a remote host port 0; READY lists the real ones, in the
+		// config's order (spec/cli.md).
 		addrs = p.Ready
 	}
 	if err := g.setRoleAddrs(proxy+" proxy", roles, addrs); err != nil {

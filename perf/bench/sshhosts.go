@@ -28,12 +28,13 @@ type Hosts struct {
 	SSH sshhost.Options
 }
 
-// HostScenarios are what a --hosts run measures: the messenger ping-pong,
-// whose targets (raw TCP and every kernel engine's msgr-server) need no
-// file but their binaries and no port chosen in advance. The proxy
-// scenarios write a config file with ports picked free on the server's
-// host, which --hosts does not do yet.
-var HostScenarios = []string{"msgr-pingpong-4KiB-unpinned", "msgr-pingpong-0B-unpinned"}
+// HostScenarios are what a --hosts run measures: the messenger ping-pong
+// (raw TCP and every kernel engine's msgr-server) and the proxy
+// ping-pong (direct and every kernel engine's proxy, with its backend
+// and its config file on the server host, on port 0: its READY line
+// names the ports). HAProxy is absent there (anchor starts it on this
+// machine only).
+var HostScenarios = []string{"msgr-pingpong-4KiB-unpinned", "msgr-pingpong-0B-unpinned", "proxy-pingpong-64B-unpinned"}
 
 // ParseHosts reads --hosts: client= and server=, each ssh://USER@HOST[:PORT].
 // The server's HOST must be an IP address: the servers listen on it and
@@ -63,7 +64,7 @@ func ParseHosts(s string) (*Hosts, error) {
 		case "server":
 			h.Server = t
 		case "backend":
-			return nil, errors.New("--hosts: backend= places the proxy scenarios' backend, and --hosts runs no proxy scenario yet (only " + strings.Join(HostScenarios, ", ") + ")")
+			return nil, errors.New("--hosts: backend= (the proxy's backend on a third host) is not supported yet: the backend runs on the server host")
 		default:
 			return nil, fmt.Errorf("--hosts: unknown role %q (client, server)", role)
 		}
@@ -243,6 +244,18 @@ func (hr *hostsRun) remoteSpec(conn *sshhost.Conn, sp supervise.Spec) (supervise
 	return sp, nil
 }
 
+// copyToServer copies a local file (a proxy's config) into the server
+// host's directory and returns its path there.
+func (r *runner) copyToServer(local string) (string, error) {
+	hr := r.hosts
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := hr.server.Copy(ctx, hr.dirs[hr.server], local); err != nil {
+		return "", err
+	}
+	return path.Join(hr.dirs[hr.server], filepath.Base(local)), nil
+}
+
 // startServer starts sp on the server host: the local ssh client is
 // returned (its Ready and Stderr are the program's), the program itself
 // is found by remoteOf.
@@ -284,8 +297,12 @@ func onHosts(d *scenarioDef) *scenarioDef {
 	c.res.Headline = false
 	c.targets = nil
 	for _, t := range d.targets {
-		if Userspace(t.name) && t.absent == "" {
+		switch {
+		case t.absent != "":
+		case Userspace(t.name):
 			t.absent = "bin/dpdk does not run over --hosts yet: on a real NIC it needs a PCI device (bin/dpdk has no --pci flag) and hugepages"
+		case t.name == HAProxy:
+			t.absent = "haproxy does not run over --hosts yet: the harness starts it on its own machine only (perf/anchor)"
 		}
 		c.targets = append(c.targets, t)
 	}

@@ -169,33 +169,47 @@ Host *
 		SSH: sshhost.Options{Args: []string{"-F", sshConfig}, Via: []string{"ip", "netns", "exec", topo.Client.Netns}}}
 	suite := Suite{Name: "test", Reps: 2, Warmup: 20 * time.Millisecond, Duration: 100 * time.Millisecond, ScaleConns: 10, Calib: SmokeCalib}
 	cfg := Config{Suite: suite, BinDir: bin, Engines: []string{"goroutine"}, ClientEngine: "goroutine", Self: self, PinCPU: -1, WorkDir: dir,
-		Only: []string{"msgr-pingpong-4KiB"}, Hosts: hosts}
+		Only: []string{"msgr-pingpong-4KiB", "proxy-pingpong-64B"}, Hosts: hosts}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	run, err := Run(ctx, cfg, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("run took %v (%s; cells %.1f s)", time.Since(t0).Round(time.Millisecond), run.Extra["hosts_setup"], run.Scenarios[0].Cells[0].Seconds+run.Scenarios[0].Cells[1].Seconds)
-	if len(run.Scenarios) != 1 || run.Scenarios[0].ID != "msgr-pingpong-4KiB-unpinned@hosts" {
+	var cells float64
+	for _, sc := range run.Scenarios {
+		for _, c := range sc.Cells {
+			cells += c.Seconds
+		}
+	}
+	t.Logf("run took %v (%s; cells %.1f s)", time.Since(t0).Round(time.Millisecond), run.Extra["hosts_setup"], cells)
+	if len(run.Scenarios) != 2 || run.Scenarios[0].ID != "msgr-pingpong-4KiB-unpinned@hosts" || run.Scenarios[1].ID != "proxy-pingpong-64B-unpinned@hosts" {
 		t.Fatalf("scenarios: %+v", run.Scenarios)
 	}
-	sc := run.Scenarios[0]
-	for _, target := range []string{RawTCP, "goroutine"} {
-		c := sc.Cell(target)
-		if c == nil || c.Status != result.StatusOK || len(c.Reps) != 2 {
-			t.Fatalf("%s cell: %+v (notes %v)", target, c, run.Notes)
-		}
-		for _, m := range []string{"p50_us", "p99_us", "rate", "server_cpu_us_per_msg", "client_cores"} {
-			if c.Summary[m].Median <= 0 {
-				t.Errorf("%s: %s = %v", target, m, c.Summary[m].Median)
+	for i, targets := range [][]string{{RawTCP, "goroutine"}, {Direct, "goroutine"}} {
+		sc := run.Scenarios[i]
+		for _, target := range targets {
+			c := sc.Cell(target)
+			if c == nil || c.Status != result.StatusOK || len(c.Reps) != 2 {
+				t.Fatalf("%s / %s cell: %+v (notes %v)", sc.ID, target, c, run.Notes)
 			}
+			for _, m := range []string{"p50_us", "p99_us", "rate", "server_cpu_us_per_msg", "client_cores"} {
+				if c.Summary[m].Median <= 0 {
+					t.Errorf("%s / %s: %s = %v", sc.ID, target, m, c.Summary[m].Median)
+				}
+			}
+			t.Logf("%s / %s: p50 %.1f µs, p99 %.1f µs, %.0f msg/s, server %.2f CPU-µs/msg, client %.2f cores", sc.ID, target,
+				c.Summary["p50_us"].Median, c.Summary["p99_us"].Median, c.Summary["rate"].Median, c.Summary["server_cpu_us_per_msg"].Median, c.Summary["client_cores"].Median)
 		}
-		t.Logf("%s: p50 %.1f µs, p99 %.1f µs, %.0f msg/s, server %.2f CPU-µs/msg, client %.2f cores", target,
-			c.Summary["p50_us"].Median, c.Summary["p99_us"].Median, c.Summary["rate"].Median, c.Summary["server_cpu_us_per_msg"].Median, c.Summary["client_cores"].Median)
+		if c := sc.Cell(HAProxy); i == 1 && (c == nil || c.Status != result.StatusAbsent) {
+			t.Errorf("haproxy over --hosts: %+v", c)
+		}
 	}
-	if g := sc.Cell("goroutine"); !strings.Contains(g.Server, "--listen "+netsim.ServerIP.String()+":0") {
+	if g := run.Scenarios[0].Cell("goroutine"); !strings.Contains(g.Server, "--listen "+netsim.ServerIP.String()+":0") {
 		t.Errorf("goroutine msgr-server not on the server host's address: %s", g.Server)
+	}
+	if !strings.Contains(run.ProxyConfig, "bind "+netsim.ServerIP.String()+":0") {
+		t.Errorf("proxy config not on the server host's address:\n%s", run.ProxyConfig)
 	}
 	kernel, err := exec.Command("uname", "-r").Output()
 	if err != nil {
