@@ -346,10 +346,10 @@ func (p *Proc) stop() error {
 		return fmt.Errorf("%s on %s: %w (%s): %s", p.Name, p.c.T, supervise.ErrExitedEarly, exitText(p.local), supervise.Gist(p.local.Stderr()))
 	}
 	var killed bool
-	if err := p.signal("TERM"); err != nil {
-		killed = true
-		_ = p.signal("KILL")
-	}
+	// A failed kill is a program that exited meanwhile (its session then
+	// ends) or a connection that broke (the grace runs out, and SIGKILL
+	// is tried once more).
+	_ = p.signal("TERM")
 	t := time.NewTimer(p.grace)
 	select {
 	case <-p.local.Done():
