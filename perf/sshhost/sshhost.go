@@ -1,7 +1,9 @@
 // Package sshhost places the perf harness's processes on other hosts
 // through OpenSSH's own ssh and scp binaries (#20 step 4): one master
 // connection per host (ControlMaster), and every command, copy, start,
-// stop and result over it. Nothing here speaks SSH itself.
+// stop and result over it. Nothing here speaks SSH itself. Short commands
+// (Output) go to one `sh` per host reading them on its stdin; programs
+// get sessions of their own, for their own stdio.
 //
 // A process started on a host is wrapped in `sh -c`, which prints its own
 // PID on stderr and then execs the program (Start), or runs it in the
@@ -108,7 +110,19 @@ type Conn struct {
 	dir    string // local: holds the control socket
 	sock   string
 	master *supervise.Proc
+	// shell is one `sh` on the host, reading commands on its stdin, for
+	// Output: a session of its own per command would start the user's
+	// login shell (and its .bashrc) each time, 0.4-0.6 s on a loaded
+	// machine, three times per repetition. mu: one command at a time.
+	shell *supervise.Proc
+	mu    sync.Mutex
+	seq   int
 }
+
+// shellCapture bounds what the command shell's stdout keeps: its last
+// 256 KiB, which always hold the last command's whole answer (a /proc
+// reading is a few KiB).
+const shellCapture = 256 << 10
 
 // connectTimeout bounds the master's connection and login.
 const connectTimeout = 20 * time.Second
@@ -150,6 +164,13 @@ func Dial(t Target, opt Options) (*Conn, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("ssh %s: not logged in: %v: %s", t, err, supervise.Gist(p.Stderr()))
 	}
+	sp := c.spec("sh on "+t.Host, "exec sh")
+	sp.Stdin, sp.Capture = true, shellCapture
+	if c.shell, err = supervise.Start(sp); err != nil {
+		_ = p.Stop()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("ssh %s: command shell: %w", t, err)
+	}
 	return c, nil
 }
 
@@ -168,6 +189,13 @@ func (c *Conn) muxArgs() []string {
 // Close ends the master connection (by its PID) and removes the socket's
 // directory.
 func (c *Conn) Close() error {
+	// The shell exits at the end of its stdin, and its session with it.
+	_ = c.shell.CloseStdin()
+	select {
+	case <-c.shell.Done():
+	case <-time.After(5 * time.Second):
+	}
+	_ = c.shell.Stop()
 	err := c.master.Stop()
 	if errors.Is(err, supervise.ErrExitedEarly) {
 		err = fmt.Errorf("ssh %s: the master connection had ended: %w", c.T, err)
@@ -184,18 +212,64 @@ func (c *Conn) spec(name, script string) supervise.Spec {
 	return supervise.Spec{Name: name, Path: c.opt.SSH, Args: argv}
 }
 
-// Output runs script on the host and returns its stdout; a non-zero exit
-// is an error with its stderr's gist.
+// outputTimeout bounds a command's answer when ctx has no deadline.
+const outputTimeout = 30 * time.Second
+
+// Output runs script on the host, in a subshell of the command shell
+// (stdin from /dev/null), and returns what it printed, stdout and stderr
+// together; a non-zero exit is an error with the output's gist. The
+// answer is framed by lines naming the command's sequence number, so
+// nothing an earlier command printed can pass for this one's.
 func (c *Conn) Output(ctx context.Context, script string) (string, error) {
-	sp := c.spec("ssh "+c.T.Host, script)
-	r, err := supervise.Run(ctx, sp)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	begin := fmt.Sprintf("@@NETMODELS_BEGIN_%d@@", c.seq)
+	end := fmt.Sprintf("@@NETMODELS_END_%d@@", c.seq)
+	cmd := fmt.Sprintf("echo %s; (%s\n) </dev/null 2>&1; rc=$?; echo; echo %s $rc\n", begin, script, end)
+	if err := c.shell.WriteStdin([]byte(cmd)); err != nil {
+		return "", fmt.Errorf("ssh %s %q: command shell: %w", c.T, script, err)
+	}
+	timeout := outputTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	var out string
+	code := -1
+	err := c.shell.WaitFor("the answer to "+strconv.Quote(script), timeout, func() (bool, error) {
+		var ok bool
+		out, code, ok = framed(c.shell.Stdout(), begin, end)
+		return ok, nil
+	})
 	if err != nil {
-		return "", fmt.Errorf("ssh %s %q: %w", c.T, script, err)
+		return "", fmt.Errorf("ssh %s %q: %w: %s", c.T, script, err, supervise.Gist(c.shell.Stderr()))
 	}
-	if r.Code != 0 {
-		return r.Stdout, fmt.Errorf("ssh %s %q: exit status %d: %s", c.T, script, r.Code, supervise.Gist(r.Stderr))
+	if code != 0 {
+		return out, fmt.Errorf("ssh %s %q: exit status %d: %s", c.T, script, code, supervise.Gist(out))
 	}
-	return r.Stdout, nil
+	return out, nil
+}
+
+// framed finds "BEGIN\nOUTPUT\nEND CODE\n" in s, the last BEGIN: the
+// output (the newline echoed before END taken off) and the exit code.
+func framed(s, begin, end string) (out string, code int, ok bool) {
+	i := strings.LastIndex(s, begin+"\n")
+	if i < 0 {
+		return "", 0, false
+	}
+	body, rest, found := strings.Cut(s[i+len(begin)+1:], "\n"+end+" ")
+	if !found {
+		return "", 0, false
+	}
+	line, _, whole := strings.Cut(rest, "\n")
+	if !whole {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(line)
+	if err != nil {
+		return "", 0, false
+	}
+	return body, n, true
 }
 
 // MkTemp makes a private directory on the host (its TMPDIR, else /tmp).

@@ -80,3 +80,22 @@ func TestParseUsage(t *testing.T) {
 		t.Error("garbage parsed")
 	}
 }
+
+func TestFramed(t *testing.T) {
+	s := "@@NETMODELS_BEGIN_1@@\nold\n\n@@NETMODELS_END_1@@ 0\n@@NETMODELS_BEGIN_2@@\n6.18.0 x86_64\n\n@@NETMODELS_END_2@@ 3\n"
+	if out, code, ok := framed(s, "@@NETMODELS_BEGIN_2@@", "@@NETMODELS_END_2@@"); !ok || out != "6.18.0 x86_64\n" || code != 3 {
+		t.Errorf("%q %d %v", out, code, ok)
+	}
+	if out, code, ok := framed(s, "@@NETMODELS_BEGIN_1@@", "@@NETMODELS_END_1@@"); !ok || out != "old\n" || code != 0 {
+		t.Errorf("%q %d %v", out, code, ok)
+	}
+	for _, partial := range []string{s[:len(s)-1], s[:len(s)-3], "@@NETMODELS_BEGIN_3@@\nx"} {
+		if _, _, ok := framed(partial, "@@NETMODELS_BEGIN_3@@", "@@NETMODELS_END_3@@"); ok {
+			t.Errorf("%q: an unfinished answer taken", partial)
+		}
+	}
+	// An answer without a trailing newline still ends before the echoed one.
+	if out, _, ok := framed("@@B@@\nno-newline\n@@E@@ 0\n", "@@B@@", "@@E@@"); !ok || out != "no-newline" {
+		t.Errorf("%q %v", out, ok)
+	}
+}
