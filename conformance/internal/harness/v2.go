@@ -61,6 +61,7 @@ func V2Variants(cs []Case) []Case {
 		}
 		v := c
 		v.ID, v.Base, v.Protocol = c.ID+"@v2", c.ID, "v2"
+		v.Spec = c.Spec + "; over v2: spec/messenger.md msgr2 in the messenger"
 		v.Desc = "over msgr2.1 (crc mode): " + c.Desc
 		if c.V2.Reason != "" {
 			v.Desc += " (over v2: " + c.V2.Reason + ")"
