@@ -51,6 +51,10 @@ var msgrCases = []harness.Case{
 			} else {
 				ln.Close()
 			}
+			if t.V2() {
+				acceptIPv6V2(t, e)
+				return
+			}
 			p := harness.Start(t, e, "msgr-server", "--listen", "[::1]:0")
 			if !strings.HasPrefix(p.Addr(0), "[::1]:") {
 				t.Fatalf("READY %v, want [::1]:port", p.Addrs)
@@ -559,6 +563,10 @@ var msgrCases = []harness.Case{
 	mc("msgr-garbage", "DESIGN.md principle 3; CONTRACT.md Messenger (malformed input closes only that connection)",
 		"60 connections send random bytes at random points (instead of the banner, the address, the connect, or a frame) and hang up: the server survives and keeps serving",
 		func(t *harness.T, e harness.Engine) {
+			if t.V2() {
+				garbageV2(t, e)
+				return
+			}
 			p := startServer(t, e)
 			for i := range 60 {
 				junk := randBytes(1 + rand.IntN(4096))

@@ -1,7 +1,11 @@
 package suite
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +30,8 @@ var v2Plans = map[string]harness.V2Plan{
 	"msgr-workers":       {Mode: harness.V2Runs, Reason: "this engine's msgr-client opens the 12 sessions"},
 	"msgr-sigterm-exit0": {Mode: harness.V2Runs, Reason: "this engine's msgr-client keeps echoes in flight"},
 	"msgr-listen-in-use": {Mode: harness.V2Runs},
+	"msgr-accept-ipv6":   {Mode: harness.V2Runs, Reason: "READY v2:[::1]:PORT/NONCE, and this engine's msgr-client echoes over it"},
+	"msgr-garbage":       {Mode: harness.V2Runs, Reason: "random bytes instead of the msgr2 banner, after it, or after a HELLO-sized prefix; this engine's msgr-client then echoes"},
 	"msgr-bad-flags":     {Mode: harness.V2Runs, Reason: "the msgr2 usage errors of spec/cli.md --protocol"},
 	// A real ceph-mon on its v2 port (ms_bind_msgr2).
 	"interop-client-ceph-mon": {Mode: harness.V2Runs, Reason: "ceph-mon's v2 port; the mon hands out a global_id through auth none"},
@@ -136,4 +142,56 @@ func sigtermV2(t *harness.T, e harness.Engine) {
 		t.Fatal(err)
 	}
 	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+// acceptIPv6V2 is msgr-accept-ipv6@v2: a v2 server on [::1] prints its
+// msgr2 address with the IPv6 host in brackets, and a client echoes over it.
+func acceptIPv6V2(t *harness.T, e harness.Engine) {
+	p := harness.Start(t, e, append([]string{"msgr-server", "--listen", "[::1]:0"}, srvArgs(t)...)...)
+	if !strings.HasPrefix(p.Addr(0), "v2:[::1]:") || !strings.Contains(p.Addr(0), "/") {
+		t.Fatalf("READY %v, want v2:[::1]:PORT/NONCE", p.Addrs)
+	}
+	checkClientRun(t, harness.Run(e, 30*time.Second, clientArgs(t, p.Addr(0), "--count", "3", "--depth", "1", "--size", "2")...), 3)
+}
+
+// msgr2Banner is a client's msgr2 banner (spec/messenger.md, msgr2.1
+// wire: "ceph v2\n", le16 16, le64 supported = REVISION_1, le64 required
+// = 0), written out here: the suite imports none of core's codecs.
+func msgr2Banner() []byte {
+	b := []byte("ceph v2\n")
+	b = binary.LittleEndian.AppendUint16(b, 16)
+	b = binary.LittleEndian.AppendUint64(b, 1)
+	return binary.LittleEndian.AppendUint64(b, 0)
+}
+
+// garbageV2 is msgr-garbage@v2: 45 connections send random bytes instead
+// of the banner, right after a valid banner, or after a valid banner and
+// a preamble's worth of junk (a frame whose crc cannot match), and hang
+// up; the server survives and a new session echoes.
+func garbageV2(t *harness.T, e harness.Engine) {
+	p := startServer(t, e, srvArgs(t)...)
+	hostport := strings.TrimPrefix(p.Addr(0), "v2:")
+	if i := strings.LastIndexByte(hostport, '/'); i >= 0 {
+		hostport = hostport[:i]
+	}
+	for i := range 45 {
+		c, err := net.DialTimeout("tcp", hostport, 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial %s: %v", hostport, err)
+		}
+		var out []byte
+		if i%3 != 0 {
+			out = msgr2Banner()
+		}
+		junk := randBytes(1 + rand.IntN(4096))
+		if i%3 == 2 {
+			junk = append(randBytes(32), junk...)
+		}
+		_, _ = c.Write(append(out, junk...))
+		c.Close()
+	}
+	if p.Exited() {
+		t.Fatalf("server process exited; stderr: %s", p.StderrTail())
+	}
+	checkClientRun(t, harness.Run(e, 30*time.Second, clientArgs(t, p.Addr(0), "--count", "5", "--depth", "1", "--size", "100")...), 5)
 }

@@ -195,6 +195,10 @@ func (r *Results) SetInterop(c InteropCell) {
 func (r *Results) RunCase(t *testing.T, c Case, e Engine, heavy chan struct{}) {
 	t.Run(e.Name+"/"+c.ID, func(tt *testing.T) {
 		reason, ok := UnsupportedReason(e.Name, c.ID)
+		if !ok && c.Base != "" {
+			// What an engine cannot do over msgr1 it cannot do over v2.
+			reason, ok = UnsupportedReason(e.Name, c.Base)
+		}
 		if !ok && c.Protocol == "v2" {
 			reason, ok = v2Declared(c)
 		}
