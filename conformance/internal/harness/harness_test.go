@@ -334,3 +334,31 @@ func TestStartHAProxy(t *testing.T) {
 		t.Errorf("Run on the reference: %+v", r)
 	}
 }
+
+// TestVariantInheritsUnsupported: an engine that declared a case
+// unsupported gets the same declaration on its msgr2 variant, and a
+// lossless variant is declared while LosslessV2 is off.
+func TestVariantInheritsUnsupported(t *testing.T) {
+	unsupported["fake-engine"] = map[string]string{"base-case": "spec/x.md: cannot"}
+	defer delete(unsupported, "fake-engine")
+	vs := V2Variants([]Case{
+		{ID: "base-case", Kind: KindMsgr, V2: V2Plan{Mode: V2Runs}, Run: func(t *T, e Engine) { t.Fatal("ran a declared cell") }},
+		{ID: "needs-lossless", Kind: KindMsgr, V2: V2Plan{Mode: V2Lossless}, Run: func(t *T, e Engine) {
+			if !LosslessV2 {
+				t.Fatal("ran a lossless variant with LosslessV2 off")
+			}
+		}},
+	})
+	r := NewResults([]Engine{{Name: "fake-engine"}}, vs)
+	t.Run("cells", func(t *testing.T) {
+		for _, c := range vs {
+			r.RunCase(t, c, Engine{Name: "fake-engine"}, make(chan struct{}, 1))
+		}
+	})
+	if c := r.Cells["fake-engine"]["base-case@v2"]; c.Status != Unsupported || c.Reason != "spec/x.md: cannot" {
+		t.Errorf("variant of a declared case: %+v", c)
+	}
+	if c := r.Cells["fake-engine"]["needs-lossless@v2"]; !LosslessV2 && (c.Status != Unsupported || c.Reason != NoLosslessV2) {
+		t.Errorf("lossless variant: %+v", c)
+	}
+}
