@@ -50,8 +50,8 @@ var interopCases = []harness.Case{
 				cell(t, tableMsgr, c.Name, e.Name, "interop-msgr-pairs", start, err)
 			}
 		}),
-	ic("interop-client-ceph-mon", "peers/ceph-mon.md §3; "+specW+"§14.3, §15; over v2: spec/messenger.md msgr2 in the messenger",
-		"this engine's msgr-client (--peer-type mon, lossy_client) with --count 0 completes the msgr1 handshake with a real ceph-mon 16.2 and a KEEPALIVE2 round trip (mon log: open accept success, append_keepalive_or_ack), then exits 0 with sent = 0; over v2 it dials the mon's v2 port (v2:IP:PORT/0) and opens an msgr2.1 crc-mode session (auth none: the mon assigns the global_id) before the KEEPALIVE2 round trip",
+	ic("interop-client-ceph-mon", "peers/ceph-mon.md §3; "+specW+"§14.3, §15",
+		"this engine's msgr-client (--peer-type mon, lossy_client) with --count 0 opens a session with a real ceph-mon 16.2 and does a KEEPALIVE2 round trip, then exits 0 with sent = 0 (over msgr1 the mon logs open accept success and append_keepalive_or_ack)",
 		func(t *harness.T, e harness.Engine) {
 			if t.V2() {
 				clientCephMonV2(t, e)

@@ -34,7 +34,7 @@ var v2Plans = map[string]harness.V2Plan{
 	"msgr-garbage":       {Mode: harness.V2Runs, Reason: "random bytes instead of the msgr2 banner, after it, or after a HELLO-sized prefix; this engine's msgr-client then echoes"},
 	"msgr-bad-flags":     {Mode: harness.V2Runs, Reason: "the msgr2 usage errors of spec/cli.md --protocol"},
 	// A real ceph-mon on its v2 port (ms_bind_msgr2).
-	"interop-client-ceph-mon": {Mode: harness.V2Runs, Reason: "ceph-mon's v2 port; the mon hands out a global_id through auth none"},
+	"interop-client-ceph-mon": {Mode: harness.V2Runs, Reason: "dialled at the mon's v2 port, v2:IP:PORT/0; auth none, AUTH_MODE_MON: the mon assigns the global_id"},
 	// Lossless sessions: the default policies, and ceph-mon's mon↔mon
 	// peering, are lossless.
 	"msgr-inject-100k":                  {Mode: harness.V2Lossless},
