@@ -245,9 +245,10 @@ func monPeerV2(t *harness.T, e harness.Engine, p *harness.Proc, args []string, l
 	}
 	mon := startMon(t, peers.CephMonOptions{Addr: v1, V2Addr: v2, PeerMonAddr: hostport, PeerMonV2: true, ExtraConf: conf})
 	defer checkMon(t, mon)
-	// ProtocolV2 logs no "client_ready"; the server's received probes
-	// show the session opened. A reset is "received session reset".
-	return monPeerRun(t, e, mon, p, args, scenario, "", "received session reset")
+	// ProtocolV2's connector logs "handle_server_ident connect success"
+	// when the session opens (seen with a lossy v2 server as mon.b), and
+	// "received session reset" for a SESSION_RESET.
+	return monPeerRun(t, e, mon, p, args, scenario, "handle_server_ident connect success", "received session reset")
 }
 
 // monPeerRun is the common part of monPeer: the probes arrive, then the
