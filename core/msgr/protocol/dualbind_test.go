@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/memengine"
@@ -185,4 +186,58 @@ func TestDualBindConnectorAnnouncesLegacy(t *testing.T) {
 		}
 		t.Fatalf("server's sessions are from %v, want %s", got, v1.TypedString())
 	}
+}
+
+// TestConnectRace between two endpoints that listen on both protocols
+// and connect to each other over msgr1: the race is settled by their v1
+// addresses (§11.4), not by the front of the vector (the v2 address, of
+// another type, would make each side think the peer's address is the
+// lower one).
+func TestDualBindConnectRace(t *testing.T) {
+	for _, nonces := range [][2]uint32{{1, 2}, {2, 1}, {0x100, 0x1}} {
+		w := newWorld(t, memengine.Options{})
+		fast := func(c *Config) { c.MaxBackoff = time.Second }
+		a, ra := w.endpoint("osd.1", "lossless_peer", nonces[0], fast)
+		b, rb := w.endpoint("osd.2", "lossless_peer", nonces[1], fast)
+		aa, _ := w.bindBoth(a)
+		ba, _ := w.bindBoth(b)
+		sa := w.connect(a, wire.EntityOSD, ba, true)
+		sb := w.connect(b, wire.EntityOSD, aa, true)
+		for i := 1; i <= 10; i++ {
+			_ = sa.SendMessage(msg(uint64(i), 50))
+			_ = sb.SendMessage(msg(uint64(i), 50))
+		}
+		w.runUntil(5*time.Second, func() bool { return ra.count() >= 10 && rb.count() >= 10 })
+		checkInOrder(t, ra.tids(), 10)
+		checkInOrder(t, rb.tids(), 10)
+		if !sa.IsOpen() || !sb.IsOpen() {
+			t.Fatalf("nonces %v: states %s %s", nonces, sa.State(), sb.State())
+		}
+		if n, m := a.C.ConnectionsOpen.Load(), b.C.ConnectionsOpen.Load(); n != 1 || m != 1 {
+			t.Fatalf("nonces %v: open sockets %d and %d, want exactly one connection", nonces, n, m)
+		}
+		if len(a.Sessions()) != 1 || len(b.Sessions()) != 1 {
+			t.Fatalf("nonces %v: more than one session per peer", nonces)
+		}
+		sa.mu.Lock()
+		accA := sa.sock.accept
+		sa.mu.Unlock()
+		sb.mu.Lock()
+		accB := sb.sock.accept
+		sb.mu.Unlock()
+		// Both dial at once (the in-memory engine interleaves them the
+		// same way every run): the attempt the lower v1 address made
+		// survives, so its side keeps its connector and the other side
+		// its acceptor.
+		if lowA := aa.Less(ba); accA == lowA || accB != lowA {
+			t.Fatalf("nonces %v: a's v1 address lower %v, yet a kept its %s and b its %s socket", nonces, lowA, sockRole(accA), sockRole(accB))
+		}
+	}
+}
+
+func sockRole(accepted bool) string {
+	if accepted {
+		return "accepted"
+	}
+	return "connecting"
 }
