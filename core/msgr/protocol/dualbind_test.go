@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -240,4 +241,32 @@ func sockRole(accepted bool) string {
 		return "accepted"
 	}
 	return "connecting"
+}
+
+// Listeners bound to a blank IP: SERVER_IDENT names both at the IP the
+// client dialled.
+func TestDualBindBlankIP(t *testing.T) {
+	w := newWorld(t, memengine.Options{})
+	srv, rs := w.endpoint("osd.0", "stateless_server", 1, nil)
+	rs.echo = true
+	for _, a := range []string{"v1:0.0.0.0:0", "v2:0.0.0.0:0"} {
+		if err := srv.Bind(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := srv.Addrs()
+	if len(as) != 2 || !as[0].IsBlankIP() || !as[1].IsBlankIP() {
+		t.Fatalf("Addrs %v, want two blank-IP addresses", as)
+	}
+	v2 := as[0]
+	v2.IP = netip.MustParseAddr("127.0.0.1")
+	v1 := as[1]
+	v1.IP = v2.IP
+	q := w.dialP2Target(v2, v1)
+	if q == nil {
+		t.Fatal("a CLIENT_IDENT naming the v1 address at the dialled IP was refused")
+	}
+	if got := q.p.Peer().Addrs; len(got) != 2 || got[0] != v2 || got[1] != v1 {
+		t.Fatalf("SERVER_IDENT addresses %v, want [%s %s]", got, v2.TypedString(), v1.TypedString())
+	}
 }

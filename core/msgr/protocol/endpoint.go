@@ -250,8 +250,9 @@ func (ep *Endpoint) legacyAddr() wire.EntityAddr {
 // serverIdentAddrs are the addresses an msgr2 acceptor's SERVER_IDENT
 // lists, which a CLIENT_IDENT's target must be one of: the accepting
 // socket's local address as msgr2 (the address the client dialled, also
-// when bound to a blank IP), then the msgr1 listener's, if any (its blank
-// IP completed the same way), as Ceph's addrvec is v2 then v1.
+// when bound to a blank IP), then the msgr1 listener's, if any (a blank IP
+// of the same family completed the same way), as Ceph's addrvec is v2
+// then v1.
 func (ep *Endpoint) serverIdentAddrs(local net.Addr) []wire.EntityAddr {
 	me := wire.AddrFromNet(local, ep.cfg.Nonce)
 	me.Type = wire.AddrTypeMsgr2
@@ -261,8 +262,10 @@ func (ep *Endpoint) serverIdentAddrs(local net.Addr) []wire.EntityAddr {
 	if v1.Port == 0 {
 		return []wire.EntityAddr{me}
 	}
-	if v1.IsBlankIP() {
-		v1.IP, v1.Family = me.IP, me.Family
+	if v1.IsBlankIP() && v1.Family == me.Family {
+		// Bound to 0.0.0.0 (or ::): reachable at the IP the client
+		// dialled, if of its family (an IPv4 listener has no IPv6 address).
+		v1.IP = me.IP
 	}
 	return []wire.EntityAddr{me, v1}
 }
