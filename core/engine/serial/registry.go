@@ -2,7 +2,6 @@ package serial
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -103,6 +102,7 @@ type Listener struct {
 	r         *Registry
 	ln        *net.TCPListener
 	accept    func(*net.TCPConn)
+	acc       Acceptor
 	closeOnce sync.Once
 }
 
@@ -117,28 +117,18 @@ func (l *Listener) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
 		err = l.ln.Close()
+		l.acc.Stop()
 		l.r.RemoveListener(l)
 	})
 	return err
 }
 
+// acceptLoop is the listener's Acceptor: out of descriptors, it backs off
+// and goes on listening.
 func (l *Listener) acceptLoop() {
 	defer l.r.Done()
-	var backoff time.Duration
-	for {
-		tc, err := l.ln.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of fds or a transient kernel error: back off like
-			// net/http does instead of spinning, and keep listening.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			t := time.NewTimer(backoff)
-			<-t.C
-			continue
-		}
-		backoff = 0
+	l.acc.ServeTCP(l.ln, func(tc *net.TCPConn) error {
 		l.accept(tc)
-	}
+		return nil
+	})
 }
