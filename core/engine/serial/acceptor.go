@@ -1,13 +1,16 @@
 package serial
 
 import (
+	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/netmodels/netmodels/core/clock"
+	"golang.org/x/sys/unix"
 )
 
 // AcceptClass says what an accept loop does after accept(2) failed.
@@ -164,4 +167,40 @@ func (a *Acceptor) sleep(d time.Duration) bool {
 		stop()
 		return false
 	}
+}
+
+// ListenTCP binds addr as Registry.Listen does (no keep-alive on accepted
+// sockets), for an engine that runs its own Acceptor.
+func ListenTCP(addr string) (*net.TCPListener, error) {
+	ln, err := noKeepAliveListen.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, err // already a *net.OpError naming "listen" and addr
+	}
+	return ln.(*net.TCPListener), nil
+}
+
+// CheckSpareFD fails with EMFILE (or ENFILE) when the process cannot open
+// one more descriptor right now, by making and closing a dup of tc. An
+// engine whose hand-over dups the socket and closes the original whatever
+// happens (gnet's Enroll) calls it first, so that a socket accepted at the
+// descriptor limit is held by its Acceptor and handed over once a
+// descriptor frees up, instead of being closed on the client.
+func CheckSpareFD(tc *net.TCPConn) error {
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var derr error
+	if err := raw.Control(func(fd uintptr) {
+		var nfd int
+		if nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); derr == nil {
+			_ = unix.Close(nfd)
+		}
+	}); err != nil {
+		return err
+	}
+	if derr != nil {
+		return os.NewSyscallError("dup", derr)
+	}
+	return nil
 }
