@@ -102,7 +102,16 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if e.reg.Closed() {
 		return nil, fmt.Errorf("netpoll: listen %s: %w", addr, engine.ErrEngineClosed)
 	}
-	l, err := e.reg.Listen(addr, func(tc *net.TCPConn) { e.accept(tc, newHandler) })
+	l, err := e.reg.Listen(addr, func(tc *net.TCPConn) error {
+		// Attaching takes one more descriptor for a moment (an eventfd):
+		// at the limit the socket waits in the Acceptor until one frees
+		// up, rather than be opened and then closed when attach fails.
+		if err := serial.CheckSpareFD(tc); err != nil {
+			return err
+		}
+		e.accept(tc, newHandler)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

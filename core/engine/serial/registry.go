@@ -68,8 +68,10 @@ func (r *Registry) register(c *BaseConn) bool {
 
 // Listen binds addr and accepts on a goroutine of its own (counted in the
 // Group), handing every socket to accept on that goroutine, so accept
-// must not block. It fails with ErrEngineClosed once Shutdown has begun.
-func (r *Registry) Listen(addr string, accept func(*net.TCPConn)) (*Listener, error) {
+// must not block. accept owns the socket unless it returns an
+// IsResourceError: then the Acceptor holds it and offers it again after a
+// back-off. It fails with ErrEngineClosed once Shutdown has begun.
+func (r *Registry) Listen(addr string, accept func(*net.TCPConn) error) (*Listener, error) {
 	ln, err := noKeepAliveListen.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err // already a *net.OpError naming "listen" and addr
@@ -101,7 +103,7 @@ func (r *Registry) Shutdown(ctx context.Context) error { return r.Registry.Shutd
 type Listener struct {
 	r         *Registry
 	ln        *net.TCPListener
-	accept    func(*net.TCPConn)
+	accept    func(*net.TCPConn) error
 	acc       Acceptor
 	closeOnce sync.Once
 }
@@ -127,8 +129,5 @@ func (l *Listener) Close() error {
 // and goes on listening.
 func (l *Listener) acceptLoop() {
 	defer l.r.Done()
-	l.acc.ServeTCP(l.ln, func(tc *net.TCPConn) error {
-		l.accept(tc)
-		return nil
-	})
+	l.acc.ServeTCP(l.ln, l.accept)
 }
