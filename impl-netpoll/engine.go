@@ -20,8 +20,9 @@
 //     out of its epoll;
 //   - netpollinternal.go: the one file that reaches netpoll's private
 //     fields (three), with why, checked at New and by TestNetpollLayout;
-//   - writer.go: the bounded out-queue, written through the socket's
-//     *net.TCPConn (netpoll's Flush blocks, and undoes a pause);
+//   - writer.go, fdsocket.go: the bounded out-queue, written through
+//     netpoll's own descriptor of the socket (netpoll's Flush blocks, and
+//     undoes a pause), so the socket has one descriptor;
 //
 // Sockets are accepted and dialed with package net and handed to netpoll
 // with netpoll.NewFDConnection (what netpoll's own server does for each
