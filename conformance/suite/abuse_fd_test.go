@@ -17,16 +17,16 @@ import (
 // as soon as descriptors free up.
 var abuseFDCases = []harness.Case{
 	{ID: "os-one-fd-per-socket", Kind: harness.KindMsgr, Heavy: true,
-		Spec: "spec/engine.md §1 (sockets); DESIGN.md principle 3",
+		Spec: "spec/engine.md §11 (Descriptors); DESIGN.md principle 3",
 		Desc: fmt.Sprintf("%d msgr sessions grow msgr-server's /proc/PID/fd by at most %d + %d, %d proxy sessions grow the proxy's by at most 2×%d + %d (client and server socket each)",
 			fdSessions, fdSessions, fdSlack, fdSessions, fdSessions, fdSlack),
 		Run: oneFDPerSocket},
 	{ID: "msgr-os-fd-exhaustion", Kind: harness.KindMsgr, Heavy: true,
-		Spec: "spec/engine.md §1 (accept errors); issue 21",
+		Spec: "spec/engine.md §11 (Accept); issue 21",
 		Desc: fmt.Sprintf("msgr-server's RLIMIT_NOFILE lowered (prlimit) to its open descriptors + %d, then %d silent connections: it runs out (descriptors reach the limit), an established session still echoes, "+
 			"and once the flood closes a new session completes its handshake and an echo within %v: the listener never dies; bound about 3 s", fdRoom, fdFlood, fdRecover),
 		Run: msgrFDExhaustion},
-	pc("proxy-os-fd-exhaustion", "spec/engine.md §1 (accept errors); spec/proxy.md (maxconn); issue 21",
+	pc("proxy-os-fd-exhaustion", "spec/engine.md §11 (Accept); issue 21",
 		fmt.Sprintf("inspect-delay 10s, accept if { req.len gt 0 }, then reject; the proxy's RLIMIT_NOFILE lowered (prlimit) to its open descriptors + %d, then %d silent clients: it runs out (descriptors reach the limit), an established session still relays, "+
 			"and once the flood closes a new session relays within %v: the listener never dies; bound about 3 s", fdRoom, fdFlood, fdRecover),
 		proxyFDExhaustion),
