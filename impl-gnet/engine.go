@@ -154,6 +154,9 @@ func (l *listener) enroll(tc *net.TCPConn) error {
 	if err := serial.CheckSpareFD(tc); err != nil {
 		return err
 	}
+	if l.e.cfg.Nagle {
+		_ = tc.SetNoDelay(false) // Go sets TCP_NODELAY; gnet's TCPDelay does not clear it
+	}
 	c := newConn(l.e, nil)
 	c.accept = l.newHandler
 	if !l.e.reg.AddConn(c) {
