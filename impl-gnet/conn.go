@@ -35,11 +35,12 @@ type conn struct {
 	flushFn func() // c.flush, made once: a post does not allocate
 
 	// Set once at open, then read-only.
-	gc    gnet.Conn
-	loop  *loop
-	fd    int
-	laddr net.Addr
-	raddr net.Addr
+	accept func(engine.Conn) engine.Handler // an accepted conn's handler factory
+	gc     gnet.Conn
+	loop   *loop
+	fd     int
+	laddr  net.Addr
+	raddr  net.Addr
 
 	mu       sync.Mutex // guards the fields below; nests inside nothing
 	out      loopkit.OutQueue
@@ -461,30 +462,20 @@ func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
 	return t
 }
 
-// eventHandler adapts one gnet engine or client to the contract.
+// eventHandler adapts the engine's gnet client to the contract.
 type eventHandler struct {
 	gnet.BuiltinEventEngine
-	e    *Engine
-	ln   *listener        // nil for the dialing client
-	boot chan gnet.Engine // buffered: only Listen reads it
+	e *Engine
 }
 
-func (h *eventHandler) OnBoot(ge gnet.Engine) gnet.Action {
-	h.boot <- ge
-	return gnet.None
-}
-
+// OnOpen: every socket, accepted or dialed, is enrolled with its conn as
+// the context.
 func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if c, dialed := gc.Context().(*conn); dialed {
-		c.open(gc, nil)
-		return nil, gnet.None
-	}
-	c := newConn(h.e, nil)
-	if h.ln == nil || !h.e.reg.AddConn(c) {
+	c, ok := gc.Context().(*conn)
+	if !ok {
 		return nil, gnet.Close
 	}
-	gc.SetContext(c)
-	c.open(gc, h.ln.newHandler)
+	c.open(gc, c.accept)
 	return nil, gnet.None
 }
 
