@@ -142,7 +142,7 @@ func toWire2(m *Message) wire2.Message {
 // we cannot do yet), logged but not counted as bad input.
 func isV2Refusal(err error) bool {
 	for _, target := range []error{ErrV2Lossless, proto2.ErrWait, proto2.ErrAuthRefused, proto2.ErrMissingFeatures,
-		proto2.ErrNotSupportedYet, proto2.ErrSecureMode} {
+		proto2.ErrSecureMode} {
 		if errors.Is(err, target) {
 			return true
 		}
