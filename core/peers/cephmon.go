@@ -66,6 +66,11 @@ type CephMonOptions struct {
 	// Use a port above Addr's for the real mon to be rank 0.
 	PeerMonAddr string
 	PeerMonID   string
+	// PeerMonV2 lists the second monitor with an msgr2 address
+	// ([v2:PeerMonAddr], nonce 0) instead of v1, so the real mon dials it
+	// over msgr2 with the same lossless mon↔mon policy (its messenger
+	// speaks msgr2 when both ends have a v2 address: V2Addr is needed).
+	PeerMonV2 bool
 	// ExtraConf adds or overrides [global] settings (e.g. "debug_ms": "10",
 	// "ms_inject_socket_failures": "15").
 	ExtraConf map[string]string
@@ -132,6 +137,9 @@ func StartCephMon(opts CephMonOptions) (*CephMon, error) {
 			return nil, fmt.Errorf("peers: ceph-mon: %w", err)
 		}
 	}
+	if opts.PeerMonV2 && (opts.PeerMonAddr == "" || opts.V2Addr == "") {
+		return nil, fmt.Errorf("peers: ceph-mon: PeerMonV2 needs PeerMonAddr and V2Addr (a mon dials msgr2 from its own v2 address)")
+	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
 	}
@@ -177,7 +185,7 @@ func (m *CephMon) create(dir, monmaptool string) error {
 	if m.PeerMonAddr != "" {
 		// --addv with an explicit v1: prefix; plain --add would make a v2
 		// address for any port but 6789 (ceph-mon.md pitfall 1).
-		args = append(args, "--addv", m.opts.PeerMonID, "[v1:"+m.PeerMonAddr+"]")
+		args = append(args, "--addv", m.opts.PeerMonID, m.peerAddrv())
 	}
 	args = append(args, monmap)
 	if err := runTool(monmaptool, args...); err != nil {
@@ -197,7 +205,7 @@ func (m *CephMon) conf(dir string) string {
 	hosts := m.addrv()
 	members := m.ID
 	if m.PeerMonAddr != "" {
-		hosts += ",[v1:" + m.PeerMonAddr + "]"
+		hosts += "," + m.peerAddrv()
 		members += ", " + m.opts.PeerMonID
 	}
 	kv := map[string]string{
@@ -248,6 +256,14 @@ func (m *CephMon) addrv() string {
 		return "[v2:" + m.V2Addr + ",v1:" + m.Addr + "]"
 	}
 	return "[v1:" + m.Addr + "]"
+}
+
+// peerAddrv is the second monitor's address vector.
+func (m *CephMon) peerAddrv() string {
+	if m.opts.PeerMonV2 {
+		return "[v2:" + m.PeerMonAddr + "]"
+	}
+	return "[v1:" + m.PeerMonAddr + "]"
 }
 
 // listenAddrs are the addresses the mon must listen on to be ready.
