@@ -12,14 +12,9 @@ import (
 // cookie 0x5e, connect_seq 2, in_seq 3; it sent up to 9, the server
 // acknowledged 6) and a server whose Session answers with decide, which
 // records the requests.
-func resumePair(t *testing.T, edit func(*ClientConfig), decide func(SessionRequest) Decision) (cli, srv *side, reqs *[]SessionRequest) {
+func resumePair(t testing.TB, edit func(*ClientConfig), decide func(SessionRequest) Decision) (cli, srv *side, reqs *[]SessionRequest) {
 	t.Helper()
-	osdV2 := mustAddr(t, "v2:127.0.0.1:6800/4242")
-	me := mustAddr(t, "v2:127.0.0.1:6801/77")
-	cc := ClientConfig{EntityType: wire.EntityOSD, AuthID: "1", EntityNum: 1, PeerType: wire.EntityOSD,
-		Target: osdV2, Addrs: []wire.EntityAddr{me}, GlobalSeq: 5, Cookie: 0xc1,
-		ServerCookie: 0x5e, ConnectSeq: 2, InSeq: 3, OutSeq: 6, SentSeq: 9, ResetCookie: 0xc2,
-		GlobalSeqAbove: func(seen uint64) uint64 { return seen + 100 }}
+	cc := resumeClientConfig(t)
 	if edit != nil {
 		edit(&cc)
 	}
@@ -28,17 +23,47 @@ func resumePair(t *testing.T, edit func(*ClientConfig), decide func(SessionReque
 		t.Fatal(err)
 	}
 	reqs = new([]SessionRequest)
-	s, err := NewServer(ServerConfig{EntityType: wire.EntityOSD, Addrs: []wire.EntityAddr{osdV2},
-		PeerAddr: mustAddr(t, "v2:127.0.0.1:50000/0"), GlobalID: 1, GlobalSeq: 11, Cookie: 0x5f,
-		Lossy: func(wire.EntityType) bool { return false },
-		Session: func(r SessionRequest) Decision {
-			*reqs = append(*reqs, r)
-			return decide(r)
-		}})
+	s, err := NewServer(sessionServerConfig(t, func(r SessionRequest) Decision {
+		*reqs = append(*reqs, r)
+		return decide(r)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return newSide(t, c, nil), newSide(t, s, nil), reqs
+}
+
+func resumeClientConfig(t testing.TB) ClientConfig {
+	return ClientConfig{EntityType: wire.EntityOSD, AuthID: "1", EntityNum: 1, PeerType: wire.EntityOSD,
+		Target: mustAddr(t, "v2:127.0.0.1:6800/4242"), Addrs: []wire.EntityAddr{mustAddr(t, "v2:127.0.0.1:6801/77")},
+		GlobalSeq: 5, Cookie: 0xc1, ServerCookie: 0x5e, ConnectSeq: 2, InSeq: 3, OutSeq: 6, SentSeq: 9, ResetCookie: 0xc2,
+		GlobalSeqAbove: func(seen uint64) uint64 { return seen + 100 }}
+}
+
+func sessionServerConfig(t testing.TB, decide func(SessionRequest) Decision) ServerConfig {
+	return ServerConfig{EntityType: wire.EntityOSD, Addrs: []wire.EntityAddr{mustAddr(t, "v2:127.0.0.1:6800/4242")},
+		PeerAddr: mustAddr(t, "v2:127.0.0.1:50000/0"), GlobalID: 1, GlobalSeq: 11, Cookie: 0x5f,
+		Lossy: func(wire.EntityType) bool { return false }, Session: decide}
+}
+
+// scriptedDecision answers as a registry might, by what is asked: a
+// stale connect_seq (below 3) gets RETRY 3, a stale global_seq (below
+// 50) RETRY_GLOBAL 50, a msg_seq above 20 RESET (full), a client cookie
+// 0xbad WAIT, anything else is accepted (RECONNECT_OK with in_seq 7).
+func scriptedDecision(r SessionRequest) Decision {
+	switch {
+	case !r.Reconnect:
+		return Decision{Reply: ReplyAccept}
+	case r.ConnectSeq < 3:
+		return Decision{Reply: ReplyRetry, Seq: 3}
+	case r.Peer.GlobalSeq < 50:
+		return Decision{Reply: ReplyRetryGlobal, Seq: 50}
+	case r.MsgSeq > 20:
+		return Decision{Reply: ReplyReset, Full: true}
+	case r.Peer.Cookie == 0xbad:
+		return Decision{Reply: ReplyWait}
+	}
+	return Decision{Reply: ReplyAccept, InSeq: 7, OutSeq: 2}
 }
 
 func frameTags(t *testing.T, b []byte) []wire2.Tag {
