@@ -36,7 +36,8 @@ var (
 	heavy = make(chan struct{}, 1)
 )
 
-// allCases is every registered case, in registry order.
+// allCases is every registered case, in registry order, then the msgr2
+// variants.
 func allCases() []harness.Case {
 	var cs []harness.Case
 	cs = append(cs, msgrCases...)
@@ -47,7 +48,8 @@ func allCases() []harness.Case {
 	cs = append(cs, proxyCheckCases...)
 	cs = append(cs, proxyProtoCheckCases...)
 	cs = append(cs, interopCases...)
-	return cs
+	// Then each messenger case's msgr2 variant "<id>@v2" (v2_test.go).
+	return withV2Plans(cs)
 }
 
 func TestMain(m *testing.M) {

@@ -66,10 +66,9 @@ type CephMonOptions struct {
 	// Use a port above Addr's for the real mon to be rank 0.
 	PeerMonAddr string
 	PeerMonID   string
-	// PeerMonV2 lists the second monitor with an msgr2 address
-	// ([v2:PeerMonAddr], nonce 0) instead of v1, so the real mon dials it
-	// over msgr2 with the same lossless mon↔mon policy (its messenger
-	// speaks msgr2 when both ends have a v2 address: V2Addr is needed).
+	// PeerMonV2 lists the second monitor at PeerMonAddr as an msgr2
+	// address ([v2:...]), so the real mon dials it over msgr2; set V2Addr
+	// too, or the mon (no msgr2 bound) keeps to msgr1.
 	PeerMonV2 bool
 	// ExtraConf adds or overrides [global] settings (e.g. "debug_ms": "10",
 	// "ms_inject_socket_failures": "15").
@@ -136,9 +135,6 @@ func StartCephMon(opts CephMonOptions) (*CephMon, error) {
 		if err := checkLocalAddr(a); err != nil {
 			return nil, fmt.Errorf("peers: ceph-mon: %w", err)
 		}
-	}
-	if opts.PeerMonV2 && (opts.PeerMonAddr == "" || opts.V2Addr == "") {
-		return nil, fmt.Errorf("peers: ceph-mon: PeerMonV2 needs PeerMonAddr and V2Addr (a mon dials msgr2 from its own v2 address)")
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
@@ -258,7 +254,7 @@ func (m *CephMon) addrv() string {
 	return "[v1:" + m.Addr + "]"
 }
 
-// peerAddrv is the second monitor's address vector.
+// peerAddrv is the second monitor's address vector (PeerMonAddr).
 func (m *CephMon) peerAddrv() string {
 	if m.opts.PeerMonV2 {
 		return "[v2:" + m.PeerMonAddr + "]"
