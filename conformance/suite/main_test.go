@@ -45,6 +45,7 @@ func allCases() []harness.Case {
 	cs = append(cs, msgrSessionCases...)
 	cs = append(cs, dualBindCases...)
 	cs = append(cs, abuseStallCases...)
+	cs = append(cs, abuseFDCases...)
 	cs = append(cs, proxyCases...)
 	cs = append(cs, proxyCheckCases...)
 	cs = append(cs, proxyProtoCheckCases...)

@@ -1,6 +1,6 @@
 // Package protocol is the messenger's per-connection state machine for
 // msgr1 (Ceph's ProtocolV1 inside AsyncConnection) and, through
-// core/msgr/proto2, msgr2.1 lossy sessions (sock2.go), I/O-free: it runs over the engine
+// core/msgr/proto2, msgr2.1 (sock2.go, session2.go), I/O-free: it runs over the engine
 // contract (engine.Handler callbacks on a connection's loop) and is
 // unit-tested on the in-memory engine with a fake clock.
 //
@@ -129,11 +129,12 @@
 // doing the frames and the handshake (sock2.go, read_v2.go,
 // writer_v2.go). Everything else is shared with msgr1: throttles, the
 // body buffer and its progress timer, the batching writer, timers,
-// counters, fault injection, the session's fault policy. Lossy sessions
-// only: proto2 has no SESSION_RECONNECT yet, so a lossless policy is
-// refused with ErrV2Lossless (at Connect, at the peer's HELLO, or on a
-// SERVER_IDENT that chose a lossless session), never weakened. The
-// states:
+// counters, fault injection, the session's fault policy, and for
+// lossless sessions the sent list, requeue, resend, ACKs (one per
+// written batch, as msgr1's), standby and back-off. A lossless session
+// resumes with SESSION_RECONNECT (its cookies, global_seq, connect_seq,
+// in_seq); the acceptor's decision against the registry is session2
+// (Ceph's handle_reconnect and handle_existing_connection). The states:
 //
 //	Ceph ProtocolV2                                   ours
 //	START_CONNECT, START_ACCEPT, BANNER_*, HELLO_*, AUTH_*, SESSION_*
@@ -143,7 +144,11 @@
 //	                                                   rsThrottle, taken on the preamble's front+middle+data
 //	READ_FRAME_SEGMENT, READ_FRAME_EPILOGUE            rsBody (the whole frame into the message's buffer)
 //	handle_message                                     finishFrame2, then Session.deliverLocked
-//	SESSION_RECONNECTING, SESSION_RETRY*, WAIT         not yet (proto2.ErrNotSupportedYet, ErrWait)
+//	SESSION_RECONNECTING                               rsV2Handshake (proto2's StateSessionReconnecting)
+//	SESSION_ACCEPTING: handle_reconnect, handle_existing_connection, reuse_connection
+//	                                                   session2: decide2Locked, reuse2Locked (the socket attached under the locks)
+//	WAIT (client)                                      stBackoff with waitPending, as msgr1's
+//	STANDBY                                            stStandby, as msgr1's
 //
 // Ceph's write side (ProtocolV1 can_write: NOWRITE, REPLACING, CANWRITE,
 // CLOSED) has no state of its own here: SendMessage always queues on the

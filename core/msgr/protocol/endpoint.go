@@ -136,11 +136,10 @@ func (ep *Endpoint) Policy(t wire.EntityType) Policy {
 }
 
 // Bind listens on addr and accepts connections: "HOST:PORT" or
-// "v1:HOST:PORT" speaks msgr1, "v2:HOST:PORT" msgr2.1 in crc mode (lossy
-// sessions only, see ErrV2Lossless). Bind again with the other protocol
-// to listen on both, as Ceph daemons do (one listener per protocol):
-// each accepted socket speaks its listener's protocol, and the sessions,
-// throttles and dispatcher are shared.
+// "v1:HOST:PORT" speaks msgr1, "v2:HOST:PORT" msgr2.1 in crc mode. Bind
+// again with the other protocol to listen on both, as Ceph daemons do (one
+// listener per protocol): each accepted socket speaks its listener's
+// protocol, and the sessions, throttles and dispatcher are shared.
 func (ep *Endpoint) Bind(addr string) error {
 	hostport, v2 := addr, false
 	if rest, ok := strings.CutPrefix(addr, "v2:"); ok {
@@ -326,14 +325,11 @@ func (ep *Endpoint) bumpGlobalSeq(seen uint32) uint32 {
 // A peer address of type msgr2 (wire.AddrTypeMsgr2, "v2:") is spoken to
 // in msgr2.1 crc mode; its nonce must be known (msgr2 has no banner
 // address: the server refuses a CLIENT_IDENT whose target is not exactly
-// one of its addresses), and the policy for peerType must be lossy: a
-// lossless one is refused with an error wrapping ErrV2Lossless.
+// one of its addresses). Lossy and lossless policies both work over
+// msgr2 (a lossless session resumes with SESSION_RECONNECT).
 func (ep *Endpoint) Connect(peerType wire.EntityType, peer wire.EntityAddr, nonceKnown bool) (*Session, error) {
 	pol := ep.Policy(peerType)
 	v2 := peer.Type == wire.AddrTypeMsgr2
-	if v2 && !pol.Lossy {
-		return nil, fmt.Errorf("msgr: connect %s: the policy for %s peers is lossless: %w", peer.TypedString(), peerType, ErrV2Lossless)
-	}
 	ep.mu.Lock()
 	if ep.stopped {
 		ep.mu.Unlock()
