@@ -12,11 +12,11 @@ import (
 // dualBindCases run one msgr-server listening on msgr1 and msgr2 at once.
 var dualBindCases = []harness.Case{
 	mc("msgr-dual-bind", "spec/cli.md msgr-server --listen (once per protocol); spec/messenger.md Listening on both protocols",
-		"msgr-server --listen v1:HOST:0 --listen v2:HOST:0: READY lists HOST:PORT then v2:IP:PORT/NONCE (one nonce), the msgr1 banner announces the v1 port, and this engine's msgr-client with --protocol v1 and with --protocol v2, at once, each get every echo from the one server (/metrics: one server accepted them all)",
+		"msgr-server --listen v1:HOST:0 --listen v2:HOST:0: READY lists HOST:PORT then v2:IP:PORT/NONCE (one nonce), the msgr1 banner announces the v1 port, and this engine's msgr-client with --protocol v1 and with --protocol v2, at once, each get every echo from the one server (default, lossless policies) (/metrics: one server accepted them all)",
 		func(t *harness.T, e harness.Engine) {
 			host := harness.ListenHost(e)
 			p := harness.Start(t, e, "msgr-server", "--listen", "v1:"+net.JoinHostPort(host, "0"),
-				"--listen", "v2:"+net.JoinHostPort(host, "0"), "--policy", "stateless_server", "--metrics", "127.0.0.1:0")
+				"--listen", "v2:"+net.JoinHostPort(host, "0"), "--metrics", "127.0.0.1:0")
 			if len(p.Addrs) != 3 {
 				t.Fatalf("READY %v: want the v1 address, the v2 address and the metrics address", p.Addrs)
 			}
@@ -42,7 +42,7 @@ var dualBindCases = []harness.Case{
 			if strconv.Itoa(int(srv.Port)) != v1port || strconv.FormatUint(uint64(srv.Nonce), 10) != nonce {
 				t.Fatalf("msgr1 banner announces port %d nonce %d, want %s and %s", srv.Port, srv.Nonce, v1port, nonce)
 			}
-			common := []string{"--policy", "lossy_client", "--conns", "2", "--depth", "4", "--size", "0-8000", "--count", "400"}
+			common := []string{"--conns", "2", "--depth", "4", "--size", "0-8000", "--count", "400"}
 			c1 := runClient(t, e, v1, append([]string{"--protocol", "v1"}, common...)...)
 			c2 := runClient(t, e, v2, append([]string{"--protocol", "v2"}, common...)...)
 			checkClientRun(t, c1.wait(t, 60*time.Second), 400)

@@ -74,8 +74,8 @@ func TestMsgrServerDualListen(t *testing.T) {
 
 // What dual --listen refuses before READY: two listeners of one
 // protocol, a prefix that contradicts an explicit --protocol, a bad
-// address behind a prefix, --crc none, and whatever policy a v2-only
-// server refuses (a lossless one while msgr2 serves lossy sessions only).
+// address behind a prefix, --crc none (and whatever policy a v2-only
+// server refuses: TestMsgrServerDualListenPolicies).
 func TestMsgrServerDualListenUsage(t *testing.T) {
 	eng := memCLI(t)
 	for _, tc := range []struct {
