@@ -223,8 +223,8 @@ func monPeer(t *harness.T, e harness.Engine, scenario string) error {
 	return monPeerRun(t, e, mon, p, args, scenario, "client_ready connect success", "connect got RESETSESSION")
 }
 
-// monPeerV2 is monPeer over msgr2 (the @v2 variants, which need lossless
-// msgr2 sessions: harness.LosslessV2): the server's READY address is
+// monPeerV2 is monPeer over msgr2 (the @v2 variants, lossless msgr2
+// sessions): the server's READY address is
 // v2:IP:PORT/0 (a mon's nonce), and mon.a, bound to msgr2 too, finds
 // mon.b at that v2 address in its monmap.
 func monPeerV2(t *harness.T, e harness.Engine, p *harness.Proc, args []string, listen, scenario string) error {

@@ -624,22 +624,6 @@ var msgrCases = []harness.Case{
 				for _, args := range bad {
 					checkUsageError(t, args, harness.Run(e, 10*time.Second, args...))
 				}
-				if harness.LosslessV2 {
-					return
-				}
-				// Lossless policies (the defaults stateful_server and
-				// lossless_client are) are refused, naming why.
-				for _, args := range [][]string{
-					{"msgr-server", "--listen", "127.0.0.1:0", "--protocol", "v2"},
-					{"msgr-server", "--listen", "127.0.0.1:0", "--protocol", "v2", "--policy", "lossless_peer"},
-					{"msgr-client", "--connect", "v2:127.0.0.1:1/0", "--count", "1"},
-				} {
-					r := harness.Run(e, 10*time.Second, args...)
-					checkUsageError(t, args, r)
-					if !strings.Contains(r.Stderr, "SESSION_RECONNECT") {
-						t.Errorf("%v: stderr %q does not say why (SESSION_RECONNECT)", args, r.Stderr)
-					}
-				}
 				return
 			}
 			for _, args := range [][]string{

@@ -12,14 +12,12 @@ import (
 )
 
 // msgr2Server is an engine's msgr-server on msgr2.1 crc mode: its READY
-// address is v2:IP:PORT/NONCE, and v2 serves lossy policies only (spec/cli.md
-// --protocol), so the server takes stateless_server and every client
-// lossy_client. The msgr1 scenarios keep their lossless defaults: a
-// lossy echo and a lossless one do the same work per message on a clean
-// connection (no resend), but the cells say which they ran.
+// address is v2:IP:PORT/NONCE, which the client dials (and so speaks v2).
+// Both keep the lossless defaults of their msgr1 twins, so a v1 and a v2
+// cell do the same session work and differ only in the wire.
 var (
-	msgr2ServerFlags = []string{"--protocol", "v2", "--policy", "stateless_server"}
-	msgr2ClientFlags = []string{"--policy", "lossy_client"}
+	msgr2ServerFlags = []string{"--protocol", "v2"}
+	msgr2ClientFlags []string
 )
 
 // msgr2WireLen is the bytes an ECHO of size data bytes takes on the
@@ -47,8 +45,8 @@ func (r *runner) msgr2Scenarios(client string) []*scenarioDef {
 			Params:  map[string]string{"size": fmt.Sprint(size), "conns": "1", "depth": "1", "protocol": "v2"},
 			Metrics: []result.MetricDef{mP50, mP99, mP999, mRateLat, mCPUMsg, mPeakRSS, mClient},
 			Anchors: []string{RawTCP},
-			Note: fmt.Sprintf("msgr-pingpong-%s-pinned over msgr2.1 in crc mode: msgr-server --protocol v2 --policy stateless_server, "+
-				"driven by %s --policy lossy_client (v2 serves lossy sessions only). %s: the harness's ping-pong of %d bytes "+
+			Note: fmt.Sprintf("msgr-pingpong-%s-pinned over msgr2.1 in crc mode: msgr-server --protocol v2, "+
+				"driven by %s at its v2 address, lossless defaults as in the msgr1 twin. %s: the harness's ping-pong of %d bytes "+
 				"(the message's size on the wire in msgr2.1 crc mode) against its raw echo server.", sizeName(size), client, RawTCP, wireLen),
 		}}
 		d.targets = append(d.targets, target{name: RawTCP, kind: result.KindAnchor, driver: "perf loadgen pingpong",

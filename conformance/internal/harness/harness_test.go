@@ -178,18 +178,11 @@ func TestMatrixV2(t *testing.T) {
 	if len(vs) != 3 || vs[0].ID != "runs@v2" || vs[0].Base != "runs" || vs[0].Protocol != "v2" || !strings.Contains(vs[0].Desc, "msgr2") {
 		t.Fatalf("variants %+v", vs)
 	}
-	if r, ok := v2Declared(vs[1]); ok != !LosslessV2 || (ok && r != NoLosslessV2) {
-		t.Errorf("lossless variant declared %v %q with LosslessV2 %v", ok, r, LosslessV2)
-	}
-	if _, ok := v2Declared(vs[0]); ok {
-		t.Error("a lossy variant is declared")
-	}
 	r := NewResults([]Engine{{Name: "x"}}, append(base, vs...))
 	for _, c := range append(base, vs...) {
 		r.Set("x", c.ID, CellResult{Status: Pass})
 	}
 	r.Set("x", "pair@v2", CellResult{Status: Fail, Reason: "v2 broke"})
-	r.Set("x", "lossless@v2", CellResult{Status: Unsupported, Reason: NoLosslessV2})
 	dir := t.TempDir()
 	if err := r.Write(dir); err != nil {
 		t.Fatal(err)
@@ -202,7 +195,7 @@ func TestMatrixV2(t *testing.T) {
 	if s := m.Summary["x"]; s["pass"] != 6 || s["fail"] != 0 {
 		t.Errorf("msgr1 summary %+v", s)
 	}
-	if s := m.SummaryV2["x"]; s["pass"] != 1 || s["fail"] != 1 || s["unsupported"] != 1 {
+	if s := m.SummaryV2["x"]; s["pass"] != 2 || s["fail"] != 1 || s["unsupported"] != 0 {
 		t.Errorf("v2 summary %+v", s)
 	}
 	if m.V2["raw"].Mode != V2V1Wire || !strings.HasPrefix(m.V2["raw"].Reason, "v1 wire bytes") || m.V2["runs"].Mode != V2Runs {
@@ -215,14 +208,14 @@ func TestMatrixV2(t *testing.T) {
 	for _, want := range []string{
 		"| case | x | v2: x |",
 		"| `runs` | pass | pass |\n",
-		"| `lossless` | pass | unsupported |\n",
+		"| `lossless` | pass | pass |\n",
 		"| `raw` | pass | v1 wire bytes |\n",
 		"| `pair` | pass | **FAIL** |\n",
 		"| `chain` | pass | – |\n",
-		"| x, msgr2 variants (`@v2`) | 1 | 1 | 1 | 0 |",
+		"| x, msgr2 variants (`@v2`) | 2 | 1 | 0 | 0 |",
 		"x / `pair@v2` (fail): v2 broke",
 		"- No variant (1), v1 wire bytes",
-		"1 msgr2 variant cells (`@v2`) of cases that need lossless sessions",
+		"- Run over v2 with lossless sessions (1): `lossless`",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("matrix.md lacks %q", want)
@@ -337,15 +330,15 @@ func TestStartHAProxy(t *testing.T) {
 
 // TestVariantInheritsUnsupported: an engine that declared a case
 // unsupported gets the same declaration on its msgr2 variant, and a
-// lossless variant is declared while LosslessV2 is off.
+// lossless variant runs with lossless policies.
 func TestVariantInheritsUnsupported(t *testing.T) {
 	unsupported["fake-engine"] = map[string]string{"base-case": "spec/x.md: cannot"}
 	defer delete(unsupported, "fake-engine")
 	vs := V2Variants([]Case{
 		{ID: "base-case", Kind: KindMsgr, V2: V2Plan{Mode: V2Runs}, Run: func(t *T, e Engine) { t.Fatal("ran a declared cell") }},
 		{ID: "needs-lossless", Kind: KindMsgr, V2: V2Plan{Mode: V2Lossless}, Run: func(t *T, e Engine) {
-			if !LosslessV2 {
-				t.Fatal("ran a lossless variant with LosslessV2 off")
+			if !t.lossless {
+				t.Fatal("a lossless variant runs without lossless policies")
 			}
 		}},
 	})
@@ -358,7 +351,7 @@ func TestVariantInheritsUnsupported(t *testing.T) {
 	if c := r.Cells["fake-engine"]["base-case@v2"]; c.Status != Unsupported || c.Reason != "spec/x.md: cannot" {
 		t.Errorf("variant of a declared case: %+v", c)
 	}
-	if c := r.Cells["fake-engine"]["needs-lossless@v2"]; !LosslessV2 && (c.Status != Unsupported || c.Reason != NoLosslessV2) {
+	if c := r.Cells["fake-engine"]["needs-lossless@v2"]; c.Status != Pass {
 		t.Errorf("lossless variant: %+v", c)
 	}
 }

@@ -262,23 +262,14 @@ func (r *Results) markdown(m matrixJSON, cases []Case) string {
 	if m.Reference != "" {
 		all = append(append([]string(nil), m.Engines...), m.Reference)
 	}
-	lossless := 0
 	for _, e := range all {
 		for _, c := range cases {
 			cell, ok := m.Cells[e][c.ID]
-			if ok && cell.Status == Unsupported && cell.Reason == NoLosslessV2 {
-				lossless++ // one line below, not one per cell
-				continue
-			}
 			if ok && cell.Status != Pass {
 				any = true
 				fmt.Fprintf(&b, "- %s / `%s` (%s): %s\n", e, c.ID, cell.Status, oneLine(cell.Reason))
 			}
 		}
-	}
-	if lossless > 0 {
-		any = true
-		fmt.Fprintf(&b, "- %d msgr2 variant cells (`@v2`) of cases that need lossless sessions (unsupported): %s\n", lossless, NoLosslessV2)
 	}
 	if !any {
 		b.WriteString("None.\n")

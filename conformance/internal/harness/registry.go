@@ -199,9 +199,6 @@ func (r *Results) RunCase(t *testing.T, c Case, e Engine, heavy chan struct{}) {
 			// What an engine cannot do over msgr1 it cannot do over v2.
 			reason, ok = UnsupportedReason(e.Name, c.Base)
 		}
-		if !ok && c.Protocol == "v2" {
-			reason, ok = v2Declared(c)
-		}
 		if ok {
 			r.Set(e.Name, c.ID, CellResult{Status: Unsupported, Reason: reason})
 			tt.Skipf("unsupported by %s: %s", e.Name, reason)

@@ -6,18 +6,6 @@ import (
 	"strings"
 )
 
-// LosslessV2 is the one switch for cases that need lossless msgr2
-// sessions (V2Lossless): false while the messenger refuses a lossless
-// policy over v2 (spec/cli.md --protocol: "msgr2 lossless sessions need
-// SESSION_RECONNECT, not supported yet"), so their @v2 cells are declared
-// unsupported with NoLosslessV2. Flip it to true once lossless v2 lands:
-// the same variants then run, and must pass.
-const LosslessV2 = false
-
-// NoLosslessV2 is the reason a V2Lossless variant's cell carries while
-// LosslessV2 is false.
-const NoLosslessV2 = "lossless v2 not yet implemented: spec/cli.md `--protocol v1|v2` (v2 serves lossy sessions only; a lossless --policy is a usage error, \"msgr2 lossless sessions need SESSION_RECONNECT, not supported yet\")"
-
 // V2Mode says whether a messenger case runs over msgr2 too.
 type V2Mode string
 
@@ -27,8 +15,8 @@ const (
 	// V2Runs: a variant "<id>@v2" runs the case with every messenger
 	// process on msgr2.1 crc mode (T.V2 tells the case).
 	V2Runs V2Mode = "runs"
-	// V2Lossless: the variant needs lossless msgr2 sessions; it runs when
-	// LosslessV2 is true and is declared unsupported (NoLosslessV2) until then.
+	// V2Lossless: the variant keeps the case's lossless policies (msgr2
+	// SESSION_RECONNECT, resend and ACKs); a V2Runs variant runs lossy ones.
 	V2Lossless V2Mode = "lossless"
 	// V2V1Wire: the case speaks raw msgr1 bytes (conformance/internal/msgr1)
 	// to the engine; it has no msgr2 variant.
@@ -75,15 +63,6 @@ func V2Variants(cs []Case) []Case {
 		out = append(out, v)
 	}
 	return out
-}
-
-// v2Declared reports whether a variant is declared unsupported: a lossless
-// one while LosslessV2 is false.
-func v2Declared(c Case) (string, bool) {
-	if c.V2.Mode == V2Lossless && !LosslessV2 {
-		return NoLosslessV2, true
-	}
-	return "", false
 }
 
 // v2Label is the cell text of a base case with no variant, in the v2
@@ -139,13 +118,9 @@ func v2Section(b *strings.Builder, cases []Case) {
 		}
 	}
 	b.WriteString("\n## msgr2: the v2 column group\n\n")
-	b.WriteString("The `v2:` columns of the msgr and interop tables are each case's variant `<case>@v2`: the same case with every messenger process on msgr2.1 in crc mode (`msgr-server --protocol v2`, whose READY address `v2:IP:PORT/NONCE` the clients dial; lossy policies, the only ones v2 serves), and ceph-mon on its v2 port. A cell without a variant says why instead.\n\n")
+	b.WriteString("The `v2:` columns of the msgr and interop tables are each case's variant `<case>@v2`: the same case with every messenger process on msgr2.1 in crc mode (`msgr-server --protocol v2`, whose READY address `v2:IP:PORT/NONCE` the clients dial; lossy policies, except the variants listed as lossless below, which keep the case's lossless ones), and ceph-mon on its v2 port. A cell without a variant says why instead.\n\n")
 	fmt.Fprintf(b, "- Run over v2 (%d): %s\n", len(runs), strings.Join(runs, ", "))
-	state := "declared unsupported on every engine: " + NoLosslessV2
-	if LosslessV2 {
-		state = "run (harness.LosslessV2 is on)"
-	}
-	fmt.Fprintf(b, "- Need lossless msgr2 sessions (%d), %s: %s\n", len(lossless), state, strings.Join(lossless, ", "))
+	fmt.Fprintf(b, "- Run over v2 with lossless sessions (%d): %s\n", len(lossless), strings.Join(lossless, ", "))
 	reasons := make([]string, 0, len(byReason))
 	for r := range byReason {
 		reasons = append(reasons, r)
