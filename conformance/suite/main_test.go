@@ -43,6 +43,7 @@ func allCases() []harness.Case {
 	cs = append(cs, msgrCases...)
 	cs = append(cs, msgrClientCases...)
 	cs = append(cs, msgrSessionCases...)
+	cs = append(cs, dualBindCases...)
 	cs = append(cs, abuseStallCases...)
 	cs = append(cs, abuseFDCases...)
 	cs = append(cs, proxyCases...)

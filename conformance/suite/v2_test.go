@@ -43,6 +43,7 @@ var v2Plans = map[string]harness.V2Plan{
 	"interop-ceph-mon-peer-restart":     {Mode: harness.V2Lossless},
 	"interop-ceph-mon-peer-mon-restart": {Mode: harness.V2Lossless},
 	"interop-ceph-mon-peer-soak":        {Mode: harness.V2Lossless},
+	"msgr-dual-bind":                    {Mode: harness.V2Both},
 	"msgr-version":                      {Mode: harness.V2NoWire},
 	"cli-clean-exit-all":                {Mode: harness.V2NoWire},
 	"interop-rados-bench":               {Mode: harness.V2Declared, Reason: "not run over v2 yet: the stand-in cluster's ceph-osd (core/peers OSDCluster) binds msgr1 only, so librados reaches the fake OSD over msgr1 (issue 22 build item 4 adds msgr2 where librados uses it)"},

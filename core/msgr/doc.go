@@ -10,6 +10,12 @@
 // lossless one resumes after a fault with SESSION_RECONNECT); secure mode
 // is not offered (it needs cephx session keys).
 //
+// A messenger may listen on both protocols, as Ceph daemons do: Bind
+// once with "HOST:PORT" (or "v1:HOST:PORT") and once with "v2:HOST:PORT".
+// Both listeners share the sessions, throttles and the dispatcher; Addrs
+// is the address vector (v2, then v1, Ceph's order), ListenAddrs the
+// sockets.
+//
 // # Choosing an engine
 //
 // New takes any engine.Engine; the messenger never opens a socket itself,

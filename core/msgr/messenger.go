@@ -201,11 +201,20 @@ func (m *Messenger) Endpoint() *protocol.Endpoint { return m.ep }
 // "v2:" in front msgr2.1 in crc mode (lossy and lossless policies).
 func (m *Messenger) Bind(addr string) error { return m.ep.Bind(addr) }
 
-// Addr is our entity address (bound, or learned from a peer).
+// Addr is our entity address: bound (the msgr2 one if Bind was called
+// for both protocols: the front of Addrs), or learned from a peer.
 func (m *Messenger) Addr() wire.EntityAddr { return m.ep.Addr() }
 
-// ListenAddr is the bound socket address, nil if not bound.
+// Addrs is our address vector in Ceph's order: the msgr2 address, then
+// the msgr1 one, of the protocols bound (Bind may be called once per
+// protocol, to listen on both as Ceph daemons do); unbound, Addr alone.
+func (m *Messenger) Addrs() []wire.EntityAddr { return m.ep.Addrs() }
+
+// ListenAddr is the first bound socket address, nil if not bound.
 func (m *Messenger) ListenAddr() net.Addr { return m.ep.ListenAddr() }
+
+// ListenAddrs are the bound socket addresses, in Bind order.
+func (m *Messenger) ListenAddrs() []net.Addr { return m.ep.ListenAddrs() }
 
 // Start begins dispatching to d.
 func (m *Messenger) Start(d Dispatcher) error {

@@ -70,6 +70,11 @@ type CephMonOptions struct {
 	// address ([v2:...]), so the real mon dials it over msgr2; set V2Addr
 	// too, or the mon (no msgr2 bound) keeps to msgr1.
 	PeerMonV2 bool
+	// PeerMonV2Addr, if set, lists the second monitor with both of its
+	// addresses, [v2:PeerMonV2Addr,v1:PeerMonAddr], as Ceph lists a
+	// daemon that listens on both protocols; the real mon dials the entry
+	// its own bound protocols allow (a mon without V2Addr: the v1 one).
+	PeerMonV2Addr string
 	// ExtraConf adds or overrides [global] settings (e.g. "debug_ms": "10",
 	// "ms_inject_socket_failures": "15").
 	ExtraConf map[string]string
@@ -256,6 +261,9 @@ func (m *CephMon) addrv() string {
 
 // peerAddrv is the second monitor's address vector (PeerMonAddr).
 func (m *CephMon) peerAddrv() string {
+	if m.opts.PeerMonV2Addr != "" {
+		return "[v2:" + m.opts.PeerMonV2Addr + ",v1:" + m.PeerMonAddr + "]"
+	}
 	if m.opts.PeerMonV2 {
 		return "[v2:" + m.PeerMonAddr + "]"
 	}

@@ -25,6 +25,9 @@ const (
 	V2NoWire V2Mode = "no wire"
 	// V2Declared: no variant yet, for the reason given (not an engine limit).
 	V2Declared V2Mode = "declared"
+	// V2Both: the case itself runs msgr1 and msgr2 (one server listening
+	// on both); its v1 cell covers both, so it has no variant.
+	V2Both V2Mode = "both"
 )
 
 // V2Plan is a case's place in the v2 column group.
@@ -38,6 +41,9 @@ const V1WireReason = "v1 wire bytes: the case drives the engine with raw msgr1 b
 
 // NoWireReason explains a V2NoWire declaration.
 const NoWireReason = "no messenger wire: the case checks the command line or the process only"
+
+// BothReason explains a V2Both plan.
+const BothReason = "msgr1 and msgr2 in the case itself: one msgr-server listens on both protocols and serves a v1 and a v2 client, so its v1 cell is the v2 result too"
 
 // V2Variants derives the msgr2 variant of every case whose plan is
 // V2Runs or V2Lossless: the same Run, ID "<id>@v2", Protocol "v2".
@@ -69,6 +75,8 @@ func v2Label(p V2Plan) string {
 		return "no wire"
 	case V2Declared:
 		return "declared"
+	case V2Both:
+		return "in v1 cell"
 	}
 	return "–"
 }
@@ -83,6 +91,8 @@ func v2Reason(p V2Plan) string {
 		return V1WireReason
 	case V2NoWire:
 		return NoWireReason
+	case V2Both:
+		return BothReason
 	}
 	return p.Reason
 }

@@ -29,7 +29,7 @@
 // below it, never one above:
 //
 //  1. Endpoint.mu: the session registry (conns, all), accepted sockets not
-//     yet attached, the listener, stopped. The accept decision holds it
+//     yet attached, the listeners, stopped. The accept decision holds it
 //     while it looks up and locks the existing session.
 //  2. Session.mu: every field of one session (state, seqs, queues, socket,
 //     timers, the delivery inbox). Code holding a Session.mu never takes
@@ -107,6 +107,19 @@
 //	STATE_WAIT / WAIT                                  stBackoff with waitPending (redial after MaxBackoff; the racing accept usually wins first)
 //	back-off (a delayed connect in STATE_CONNECTING)   stBackoff
 //	STATE_CLOSED / CLOSED                              Session stClosed; sock rsDead
+//
+// # Listeners
+//
+// An endpoint has at most one listener per protocol; Bind adds one, so an
+// endpoint may listen on msgr1 and msgr2 at once, as Ceph daemons do.
+// Each accepted socket speaks its listener's protocol (the Bind closure
+// passes it to newAcceptHandler); sessions, throttles and hooks are the
+// endpoint's. The addresses follow Ceph's addrvec (v2, then v1): the
+// msgr1 banner, an msgr1 connector's address and the msgr1 connect race
+// use the msgr1 listener's address (legacyAddr, Ceph's legacy entry), an
+// msgr2 acceptor's SERVER_IDENT lists the address the client dialled and
+// then the msgr1 one (serverIdentAddrs), and a CLIENT_IDENT targeting
+// either is accepted.
 //
 // # msgr2
 //

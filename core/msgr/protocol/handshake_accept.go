@@ -179,7 +179,7 @@ func (k *sock) decideLocked(e *Session, cm wire.Connect, pol Policy, ev *events)
 		}
 		// Both sides are connecting: the attempt initiated by the lower
 		// address wins (§11.4); a server never waits.
-		if k.peerAddr.Less(k.ep.Addr()) || e.policy.Server {
+		if k.peerAddr.Less(k.ep.legacyAddr()) || e.policy.Server {
 			return 0, true, false
 		}
 		if e.state == stBackoff {

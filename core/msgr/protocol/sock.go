@@ -154,7 +154,7 @@ func (k *sock) OnOpen(c engine.Conn) {
 	}
 	b := wire.AppendBanner(make([]byte, 0, wire.BannerLen+2*wire.AddrLen))
 	if k.accept {
-		me := k.ep.Addr()
+		me := k.ep.legacyAddr()
 		if me.IsBlankIP() {
 			local := wire.AddrFromNet(c.LocalAddr(), me.Nonce)
 			me.IP, me.Family = local.IP, local.Family

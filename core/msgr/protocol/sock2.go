@@ -110,16 +110,14 @@ func (k *sock) open2(c engine.Conn) {
 	if k.p2 == nil {
 		ep := k.ep
 		cfg := &ep.cfg
-		// The address the client dialled is the socket's local one (so
-		// also when bound to a blank IP), and CLIENT_IDENT's target must
-		// be exactly one of ours.
-		me := wire.AddrFromNet(c.LocalAddr(), cfg.Nonce)
-		me.Type = wire.AddrTypeMsgr2
+		// CLIENT_IDENT's target must be exactly one of these: the
+		// address the client dialled, and our msgr1 one if we have one.
+		addrs := ep.serverIdentAddrs(c.LocalAddr())
 		peer := wire.AddrFromNet(c.RemoteAddr(), 0)
 		peer.Type = wire.AddrTypeMsgr2 // as Ceph's HELLO tells a client
 		k.cookie2 = rand.Uint64() | 1
 		p, err := proto2.NewServer(proto2.ServerConfig{
-			EntityType: cfg.Name.Type, EntityNum: cfg.Name.Num, Addrs: []wire.EntityAddr{me}, PeerAddr: peer,
+			EntityType: cfg.Name.Type, EntityNum: cfg.Name.Num, Addrs: addrs, PeerAddr: peer,
 			GlobalID: ep.globalID.Add(1), GlobalSeq: uint64(ep.nextGlobalSeq()),
 			Lossy:   func(t wire.EntityType) bool { return ep.Policy(t).Lossy },
 			Session: k.session2, CallerAcks: true,
