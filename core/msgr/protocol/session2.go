@@ -166,17 +166,7 @@ func (k *sock) decide2Locked(e *Session, req proto2.SessionRequest, addr wire.En
 // (CLIENT_IDENT: the peer's numbering restarts, ours goes on).
 func (k *sock) reuse2Locked(s *Session, req proto2.SessionRequest, ev *events) proto2.Decision {
 	peer := req.Peer
-	if old := s.sock; old != nil && old != k {
-		s.sock = nil
-		if old.c != nil {
-			_ = old.c.Close()
-		}
-	}
-	s.stopTimerLocked()
-	s.requeueSentLocked()
-	s.waitPending = false
-	k.sess = s
-	s.sock = k
+	k.attachLocked(s)
 	s.v2 = true
 	s.peerGlobalSeq = uint32(peer.GlobalSeq)
 	if req.Reconnect {
