@@ -848,7 +848,13 @@ func integrityRun(t *harness.T, e harness.Engine, beExtra string) {
 	be := newBackend(t, echo)
 	p := startProxy(t, e, simpleCfg("", "", beExtra, be.addr()))
 	c := dial(t, p.Addr(0), "")
-	const total = 256 << 20
+	echoIntegrity(t, c, 256<<20, 120*time.Second)
+}
+
+// echoIntegrity writes total pseudo-random bytes on c, shuts its write
+// side and reads the echo back until EOF within d, comparing SHA-256.
+func echoIntegrity(t *harness.T, c *net.TCPConn, total int, d time.Duration) {
+	t.Helper()
 	seed := rand.Uint64()
 	sent := sha256.New()
 	werr := make(chan error, 1)
@@ -870,7 +876,7 @@ func integrityRun(t *harness.T, e harness.Engine, beExtra string) {
 		}
 		werr <- c.CloseWrite()
 	}()
-	_ = c.SetReadDeadline(time.Now().Add(120 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(d))
 	got := sha256.New()
 	n, err := io.Copy(got, c)
 	if err != nil {
@@ -879,7 +885,7 @@ func integrityRun(t *harness.T, e harness.Engine, beExtra string) {
 	if err := <-werr; err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	if n != total || string(got.Sum(nil)) != string(sent.Sum(nil)) {
+	if n != int64(total) || string(got.Sum(nil)) != string(sent.Sum(nil)) {
 		t.Fatalf("read back %d bytes, sha256 %x; sent %d, sha256 %x", n, got.Sum(nil), total, sent.Sum(nil))
 	}
 }
