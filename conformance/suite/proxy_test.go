@@ -848,12 +848,15 @@ func integrityRun(t *harness.T, e harness.Engine, beExtra string) {
 	be := newBackend(t, echo)
 	p := startProxy(t, e, simpleCfg("", "", beExtra, be.addr()))
 	c := dial(t, p.Addr(0), "")
-	echoIntegrity(t, c, 256<<20, 120*time.Second)
+	echoIntegrity(t, c, 256<<20, true, 120*time.Second)
 }
 
-// echoIntegrity writes total pseudo-random bytes on c, shuts its write
-// side and reads the echo back until EOF within d, comparing SHA-256.
-func echoIntegrity(t *harness.T, c *net.TCPConn, total int, d time.Duration) {
+// echoIntegrity writes total pseudo-random bytes (a multiple of 1 MiB) on
+// c and reads the echo back within d, comparing SHA-256. shut: the client
+// shuts its write side after the last byte and reads until EOF (the proxy
+// must relay the half-close both ways); otherwise it reads exactly total
+// bytes and leaves closing to the caller.
+func echoIntegrity(t *harness.T, c *net.TCPConn, total int, shut bool, d time.Duration) {
 	t.Helper()
 	seed := rand.Uint64()
 	sent := sha256.New()
@@ -874,11 +877,21 @@ func echoIntegrity(t *harness.T, c *net.TCPConn, total int, d time.Duration) {
 				return
 			}
 		}
-		werr <- c.CloseWrite()
+		if shut {
+			werr <- c.CloseWrite()
+			return
+		}
+		werr <- nil
 	}()
 	_ = c.SetReadDeadline(time.Now().Add(d))
 	got := sha256.New()
-	n, err := io.Copy(got, c)
+	var n int64
+	var err error
+	if shut {
+		n, err = io.Copy(got, c)
+	} else {
+		n, err = io.CopyN(got, c, int64(total))
+	}
 	if err != nil {
 		t.Fatalf("read back after %d bytes: %v", n, err)
 	}
