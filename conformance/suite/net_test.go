@@ -293,11 +293,10 @@ var netCases = []harness.Case{
 }
 
 func init() {
-	// The messenger network cases over msgr2: lossless under `lossy`
-	// (SESSION_RECONNECT and resend across real loss), the handshake
-	// timer under `bad`. `bad`'s ECHO run is the slowest network cell
-	// (~5-10 s); its v2 twin waits for a time budget that has room.
+	// The messenger network cases over msgr2 too: the lossless ECHO runs
+	// (SESSION_RECONNECT and resend across real loss) and the handshake
+	// timer (msgr2's banner, then silence).
 	v2Plans["msgr-lossless-lossy"] = harness.V2Plan{Mode: harness.V2Lossless}
+	v2Plans["msgr-lossless-bad"] = harness.V2Plan{Mode: harness.V2Lossless}
 	v2Plans["msgr-handshake-timeout-bad"] = harness.V2Plan{Mode: harness.V2Runs, Reason: "msgr2's banner, then silence"}
-	v2Plans["msgr-lossless-bad"] = harness.V2Plan{Mode: harness.V2Declared, Reason: "not in make test: make test's time budget (~8 s a cell under bad); msgr-lossless-lossy@v2 runs the same lossless path across loss"}
 }
