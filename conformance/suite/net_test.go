@@ -40,9 +40,11 @@ var netDefaults = map[string]struct{ msgs, mib int }{
 	"bad":   {msgs: 60, mib: 2},
 }
 
-// netSeats bounds the topologies alive at once: every emulated link
+// netSeats bounds the busy topologies alive at once: every emulated link
 // forwards frames through goroutines of this process, and on 2 cores
-// more than two busy links at a time only slow each other down.
+// more than two busy links at a time only slow each other down. The
+// timeout cases move a handful of frames and mostly wait on a timer, so
+// they take no seat.
 var netSeats = make(chan struct{}, 2)
 
 // envCount reads a positive integer from the environment, or def.
@@ -61,7 +63,7 @@ func envCount(t *harness.T, name string, def int) int {
 // netTopo builds a topology under profile for the case, closed at its end
 // after every process the case started (Cleanups run newest first). Not
 // root: the cell is unsupported here, with netsim's reason.
-func netTopo(t *harness.T, profile string) *netsim.Topology {
+func netTopo(t *harness.T, profile string, busy bool) *netsim.Topology {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Unavailable(netsim.ErrNeedRoot.Error() + "; run the suite as root for the network cases")
@@ -70,10 +72,14 @@ func netTopo(t *harness.T, profile string) *netsim.Topology {
 	if err != nil {
 		t.Fatal(err)
 	}
-	netSeats <- struct{}{}
+	release := func() {}
+	if busy {
+		netSeats <- struct{}{}
+		release = func() { <-netSeats }
+	}
 	topo, err := netsim.New(p, 1)
 	if err != nil {
-		<-netSeats
+		release()
 		t.Fatalf("netsim %s: %v", profile, err)
 	}
 	t.Cleanup(func() {
@@ -82,7 +88,7 @@ func netTopo(t *harness.T, profile string) *netsim.Topology {
 		if err := topo.Close(); err != nil {
 			t.Errorf("netsim close: %v", err)
 		}
-		<-netSeats
+		release()
 	})
 	return topo
 }
@@ -139,7 +145,7 @@ func netMsgrCase(profile string) harness.Case {
 		fmt.Sprintf("across the %s profile: msgr-server in the server namespace, msgr-client (lossless default policies, depth 4) in the client namespace: %d ECHOs (CONFORMANCE_NET_MSGS) of random size 0-64 KiB, each answered exactly once, in order (exit 0, received = sent)", profile, def.msgs),
 		func(t *harness.T, e harness.Engine) {
 			n := envCount(t, "CONFORMANCE_NET_MSGS", def.msgs)
-			topo := netTopo(t, profile)
+			topo := netTopo(t, profile, true)
 			fast := []string{"--initial-backoff", "20ms", "--max-backoff", "1s"}
 			p := harness.Start(t, on(e, topo.Server), append([]string{"msgr-server", "--listen", sideAddr(topo.Server, 0)}, srvArgs(t, fast...)...)...)
 			// The client gives up after 30 s without a reply (exit 1 with
@@ -174,7 +180,7 @@ func netIntegrityCase(profile string) harness.Case {
 		Desc: fmt.Sprintf("across the %s profile: proxy in the server namespace, echo backend on its loopback, client in the client namespace: %d MiB (CONFORMANCE_NET_MIB) each way arrive intact (SHA-256)", profile, def.mib),
 		Run: func(t *harness.T, e harness.Engine) {
 			mib := envCount(t, "CONFORMANCE_NET_MIB", def.mib)
-			topo := netTopo(t, profile)
+			topo := netTopo(t, profile, true)
 			ln, err := topo.Server.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatalf("backend: %v", err)
@@ -218,7 +224,7 @@ const netTimeoutUpper = 8 * time.Second
 var netHandshakeTimeout = mc("msgr-handshake-timeout-bad", "spec/topology.md Profiles; spec/cli.md --handshake-timeout",
 	"across the bad profile: a connection to msgr-server --handshake-timeout 1s that sends nothing is closed by the server 1-8 s after it connected (its banner may come first)",
 	func(t *harness.T, e harness.Engine) {
-		topo := netTopo(t, "bad")
+		topo := netTopo(t, "bad", false)
 		p := harness.Start(t, on(e, topo.Server), append([]string{"msgr-server", "--listen", sideAddr(topo.Server, 0)}, srvArgs(t, "--handshake-timeout", "1s")...)...)
 		addr := p.Addr(0)
 		if t.V2() {
@@ -248,7 +254,7 @@ var netHandshakeTimeout = mc("msgr-handshake-timeout-bad", "spec/topology.md Pro
 var netProxyTimeout = pc("proxy-timeout-client-bad", "spec/topology.md Profiles; CONTRACT.md Proxy timeout client",
 	"across the bad profile: timeout client 1s closes an idle session 1-8 s after the client's last write; the client sees the echo (if it came in time) then EOF",
 	func(t *harness.T, e harness.Engine) {
-		topo := netTopo(t, "bad")
+		topo := netTopo(t, "bad", false)
 		ln, err := topo.Server.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("backend: %v", err)
