@@ -3,8 +3,10 @@ package protocol
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,7 +126,9 @@ func TestV2LossyEcho(t *testing.T) {
 // A refusal after CLIENT_IDENT (here a feature the server's policy for
 // clients requires), for a lossy and a lossless policy: the client sees
 // its connect refused (a lossy session closes, a lossless one backs off
-// and retries), the server opens nothing. (That SERVER_IDENT is held
+// and retries), the server opens nothing, and the client has read why
+// (IDENT_MISSING_FEATURES: the refused socket lingers until the frame is
+// out, where a bare Close would drop it). (That SERVER_IDENT is held
 // until the decision is receive2's construction for lossy sessions and
 // session2's for lossless ones: on this engine a close discards unsent
 // bytes, so an early SERVER_IDENT would not show here.)
@@ -137,9 +141,16 @@ func TestV2AcceptorRequiresFeature(t *testing.T) {
 			c.Policies = map[wire.EntityType]Policy{wire.EntityClient: p}
 		})
 		addr := w.bindV2(srv)
-		cli, rc := w.endpoint("client.1", pols[1], 5, func(c *Config) { c.DefaultPolicy.FeaturesSupported = wire.FeaturesAll &^ bit })
+		var logs []string
+		cli, rc := w.endpoint("client.1", pols[1], 5, func(c *Config) {
+			c.DefaultPolicy.FeaturesSupported = wire.FeaturesAll &^ bit
+			c.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+		})
 		s := w.connect(cli, wire.EntityOSD, addr, true)
 		w.settle()
+		if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, proto2.ErrMissingFeatures.Error()) }) {
+			t.Fatalf("%s: the client did not read the refusal's reason; its log: %q", pols[1], logs)
+		}
 		if pols[1] == "lossy_client" {
 			if got := rc.eventList(); !slices.Equal(got, []string{"refused"}) || s.State() != "closed" {
 				t.Fatalf("%s: client events %v, state %s", pols[1], got, s.State())
