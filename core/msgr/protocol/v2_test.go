@@ -574,3 +574,39 @@ func keepaliveFlood(t *testing.T, pad, n int) {
 		}
 	}
 }
+
+// Peers that open msgr2, claim a control frame near the 64 KiB bound
+// before any authentication and then stall cost what they sent, not what
+// they claimed: the frame's buffer grows with the bytes received.
+func TestV2PreAuthClaimNotAllocated(t *testing.T) {
+	const peers, claim = 200, 60 << 10
+	w := newWorld(t, memengine.Options{})
+	srv, _ := w.endpoint("osd.0", "stateless_server", 1, nil)
+	addr := w.bindV2(srv)
+	hello := wire2.AppendBanner(nil, wire2.Banner{Supported: wire2.SupportedFeatures})
+	hello = wire2.AppendPreamble(hello, wire2.Preamble{Tag: wire2.TagHello, NumSegments: 1,
+		Segments: [4]wire2.SegmentDesc{{Len: claim, Align: wire2.AlignDefault}}})
+	hello = append(hello, make([]byte, 100)...)
+	w.settle()
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rs := make([]*raw, peers)
+	for i := range rs {
+		rs[i] = w.dialRaw(addr)
+		rs[i].write(t, hello)
+	}
+	w.settle()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	// Claimed: 200 × 60 KiB = 12 MiB. Allowed: the frames' first 4 KiB
+	// and each connection's own buffers, well under half of that.
+	if d := after.TotalAlloc - before.TotalAlloc; d > peers*claim/2 {
+		t.Fatalf("%d stalled peers allocated %d bytes (%d each): a claimed length was allocated", peers, d, d/peers)
+	}
+	for i, r := range rs {
+		if r.isClosed() {
+			t.Fatalf("peer %d closed while its frame was still arriving", i)
+		}
+	}
+}
