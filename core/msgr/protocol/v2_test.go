@@ -610,3 +610,23 @@ func TestV2PreAuthClaimNotAllocated(t *testing.T) {
 		}
 	}
 }
+
+// CRCs off is an msgr1 mode: an endpoint configured so refuses to bind or
+// dial msgr2 (whose crc mode always checks) instead of ignoring it.
+func TestV2RefusesCRCOff(t *testing.T) {
+	for _, mode := range []wire.CRCMode{{}, {Header: true}, {Data: true}} {
+		w := newWorld(t, memengine.Options{})
+		ep, _ := w.endpoint("osd.0", "stateless_server", 1, func(c *Config) { c.CRC = mode })
+		if err := ep.Bind("v2:127.0.0.1:0"); !errors.Is(err, ErrV2NoCRC) {
+			t.Errorf("%+v: v2 bind: %v", mode, err)
+		}
+		if err := ep.Bind("127.0.0.1:0"); err != nil {
+			t.Errorf("%+v: v1 bind: %v", mode, err)
+		}
+		to := ep.Addr()
+		to.Type = wire.AddrTypeMsgr2
+		if _, err := ep.Connect(wire.EntityOSD, to, true); !errors.Is(err, ErrV2NoCRC) {
+			t.Errorf("%+v: v2 connect: %v", mode, err)
+		}
+	}
+}
