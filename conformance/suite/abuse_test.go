@@ -1,19 +1,22 @@
 package suite
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
 	"github.com/netmodels/netmodels/conformance/internal/msgr1"
+	"github.com/netmodels/netmodels/core/peers"
 	"github.com/netmodels/netmodels/core/supervise"
 )
 
@@ -48,6 +51,30 @@ var abuseProxyCases = []harness.Case{
 		"the proxy listens on its binds and its `stats socket` path only (TCP and UNIX listening sockets of the process, from /proc); "+
 			"without a stats socket no UNIX listener; engines with --metrics: that address too, and nothing else",
 		proxyMetricsOnlyConfigured),
+	{ID: "proxy-backend-killed", Kind: harness.KindProxy, Heavy: true,
+		Spec: "spec/proxy.md §5 (retries, option redispatch), §6",
+		Desc: "`retries 1`, `option redispatch`, roundrobin over s1 (a redis-server) and s2 (an echo server): redis is SIGKILLed while a client " +
+			"streams PINGs through the proxy; that client's side is closed within 2 s, a session on s2 goes on, and 4 new connections " +
+			"(half of them first sent to the dead s1) all reach s2 within 5 s each; bound about 4 s",
+		Run: proxyBackendKilled},
+	{ID: "proxy-slowloris-accept-proxy", Kind: harness.KindProxy, Heavy: true,
+		Spec: "spec/proxy.md §6 (timeout client: also for the PROXY header), §7, §8 (maxconn)",
+		Desc: "frontend maxconn 100, accept-proxy, `timeout client 1s`: 190 clients (under the 2×maxconn an engine holds, spec/proxy.md §8) trickle a PROXY v1 header a byte every 250 ms; every one " +
+			"is closed (or never accepted) within its dial + 2 timeouts + 3 s with nothing relayed, the backend sees none of them, the " +
+			"frontend never shows more than maxconn sessions (show stat scur), the proxy holds at most 2×maxconn + 32 sockets, a legitimate client with a valid header is echoed within 2 timeouts + 2 s during the flood " +
+			"and at once after it; bound about 4 s",
+		Run: proxySlowlorisAcceptProxy},
+	{ID: "proxy-softstop-hard-stop", Kind: harness.KindProxy, Heavy: true,
+		Spec: "spec/proxy.md §1 Signals (SIGUSR1, hard-stop-after)",
+		Desc: "`hard-stop-after 1s`, 32 sessions streaming through the proxy, SIGUSR1 (HAProxy's soft-stop): new connections are refused " +
+			"within 1 s, a short session open before it finishes its exchange and half-close, the streams are closed by hard-stop-after " +
+			"(each client saw an exact prefix of its echo, none hangs), the process exits 0 within 1 s + 2 s; bound about 3 s",
+		Run: proxySoftStopHardStop},
+	{ID: "proxy-sigterm-under-load", Kind: harness.KindProxy, Heavy: true,
+		Spec: "spec/proxy.md §1 Signals (SIGTERM); CONTRACT.md Long-running commands",
+		Desc: "32 sessions streaming through the proxy, SIGTERM: every stream is closed within 5 s, each client saw an exact prefix of its " +
+			"echo, the process exits within 5 s (engines: status 0; haproxy's status is its own); bound about 2 s",
+		Run: proxySigtermUnderLoad},
 }
 
 // ---- listeners -------------------------------------------------------
@@ -312,6 +339,465 @@ func msgrClaim4GiB(t *harness.T, e harness.Engine) {
 	stillServes(t, p)
 }
 
-// keep imports used as the cases grow.
-var _ = bytes.Equal
-var _ = fmt.Sprint
+// ---- a backend killed mid-stream -------------------------------------
+
+func proxyBackendKilled(t *harness.T, e harness.Engine) {
+	if _, err := peers.RedisBinary(); err != nil {
+		t.Fatal(err) // make deps installs redis-server
+	}
+	r, err := peers.StartRedis(peers.RedisOptions{Addr: net.JoinHostPort(harness.HostIP(), "0"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop() }) // killed by the case: its exit is the case's
+	be := newBackend(t, echo)
+	cfg := cfgHead + "    retries 1\n    option redispatch\n" +
+		"\nfrontend fe\n    bind 127.0.0.1:0\n    default_backend be\n" +
+		"\nbackend be\n    balance roundrobin\n    timeout connect 500ms\n" +
+		"    server s1 " + r.Addr + "\n    server s2 " + be.addr() + "\n"
+	p := startProxy(t, e, cfg)
+
+	// One session on each server: redis answers PING with +PONG, the echo
+	// server with PING itself.
+	var onRedis, onEcho net.Conn
+	for i := 0; i < 4 && (onRedis == nil || onEcho == nil); i++ {
+		c := dial(t, p.Addr(0), "")
+		got := make([]byte, 6)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("PING\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("first PING through the proxy: %v", err)
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		switch string(got) {
+		case "+PONG\r":
+			if _, err := io.ReadFull(c, got[:1]); err != nil {
+				t.Fatal(err)
+			}
+			onRedis = c
+		case "PING\r\n":
+			onEcho = c
+		default:
+			t.Fatalf("PING answered %q", got)
+		}
+	}
+	if onRedis == nil || onEcho == nil {
+		t.Fatalf("roundrobin gave no session on each server (redis %v, echo %v)", onRedis != nil, onEcho != nil)
+	}
+
+	// Stream PINGs to redis; once replies are flowing, SIGKILL it.
+	const batch = "PING\r\nPING\r\nPING\r\nPING\r\nPING\r\nPING\r\nPING\r\nPING\r\n"
+	go func() {
+		for {
+			if _, err := onRedis.Write([]byte(batch)); err != nil {
+				return
+			}
+		}
+	}()
+	var pongs atomic.Int64
+	closed := make(chan time.Time, 1)
+	flowing := make(chan struct{})
+	var once sync.Once
+	go func() {
+		buf := make([]byte, 32<<10)
+		_ = onRedis.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for {
+			n, err := onRedis.Read(buf)
+			if pongs.Add(int64(n/7)) >= 1000 {
+				once.Do(func() { close(flowing) })
+			}
+			if err != nil {
+				closed <- time.Now()
+				return
+			}
+		}
+	}()
+	select {
+	case <-flowing:
+	case at := <-closed:
+		t.Fatalf("the stream to redis ended before the kill (%v, %d PONGs)", at, pongs.Load())
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no stream of PONGs through the proxy (%d in 5 s)", pongs.Load())
+	}
+	killed := time.Now()
+	r.Kill()
+	<-r.Done()
+	select {
+	case at := <-closed:
+		d := at.Sub(killed)
+		t.Logf("client side of the redis stream closed %v after the SIGKILL (%d PONGs relayed)", d.Round(time.Millisecond), pongs.Load())
+		if d > 2*time.Second {
+			t.Errorf("client side closed %v after the backend died, want ≤ 2 s", d.Round(time.Millisecond))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("client side of the killed backend's session still open 5 s after the SIGKILL")
+	}
+	if err := roundTrip(onEcho, []byte("still there\n"), []byte("still there\n"), 5*time.Second); err != nil {
+		t.Errorf("the session on s2 after s1 was killed: %v", err)
+	}
+	// New connections: roundrobin sends every other one to the dead s1;
+	// its connect is refused, retried, and the last retry redispatched.
+	for i := range 4 {
+		start := time.Now()
+		c := dial(t, p.Addr(0), "")
+		msg := []byte(fmt.Sprintf("new %d\n", i))
+		if err := roundTrip(c, msg, msg, 5*time.Second); err != nil {
+			t.Errorf("new connection %d after s1 was killed: %v", i, err)
+		} else {
+			t.Logf("new connection %d reached s2 in %v", i, time.Since(start).Round(time.Millisecond))
+		}
+		c.Close()
+	}
+}
+
+// ---- slowloris on an accept-proxy bind -------------------------------
+
+// socketCount is the number of distinct sockets pid holds (not
+// descriptors: a socket held twice counts once; os-one-fd-per-socket
+// checks the descriptors).
+func socketCount(pid int) int {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	seen := map[string]bool{}
+	for _, fd := range fds {
+		if l, err := os.Readlink(dir + "/" + fd.Name()); err == nil && strings.HasPrefix(l, "socket:") {
+			seen[l] = true
+		}
+	}
+	return len(seen)
+}
+
+// frontendScur asks the stats socket at path for the current sessions
+// (`show stat` scur) of frontend name; -1 if it cannot.
+func frontendScur(path, name string) int {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return -1
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "show stat\n"); err != nil {
+		return -1
+	}
+	b, _ := io.ReadAll(c)
+	col := -1
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(strings.TrimPrefix(l, "# "), ",")
+		if strings.HasPrefix(l, "# ") {
+			col = slices.Index(f, "scur")
+		} else if col >= 0 && len(f) > col && f[0] == name && f[1] == "FRONTEND" {
+			v, err := strconv.Atoi(f[col])
+			if err != nil {
+				return -1
+			}
+			return v
+		}
+	}
+	return -1
+}
+
+// peakOf samples f every 20 ms until stop is closed; the highest value.
+func peakOf(f func() int, stop <-chan struct{}) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		peak := f()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- max(peak, f())
+				return
+			case <-tick.C:
+				peak = max(peak, f())
+			}
+		}
+	}()
+	return out
+}
+
+func proxySlowlorisAcceptProxy(t *harness.T, e harness.Engine) {
+	const (
+		// n stays under 2×maxconn: an engine keeps a client over maxconn
+		// in a FIFO as long as maxconn and closes the ones beyond it
+		// (spec/proxy.md §8), where HAProxy leaves them in the kernel's
+		// backlog and the kernel drops their SYNs (retried a second
+		// later). With more slow clients than that, a legitimate client
+		// arriving meanwhile is reset by the engines, not served.
+		n       = 190
+		maxconn = 100
+		timeout = time.Second
+		gap     = 250 * time.Millisecond
+		slack   = 3 * time.Second
+	)
+	be := newBackend(t, echo)
+	sock := t.TempDir() + "/stats.sock"
+	cfg := strings.Replace(strings.Replace(cfgHead, "timeout client 20s", "timeout client 1s", 1),
+		"global\n", "global\n    stats socket "+sock+" level user\n", 1) +
+		fmt.Sprintf("\nfrontend fe\n    bind 127.0.0.1:0 accept-proxy\n    maxconn %d\n    default_backend be\n", maxconn) +
+		"\nbackend be\n    server s1 " + be.addr() + "\n"
+	p := startProxy(t, e, cfg)
+	header := "PROXY TCP4 192.0.2.10 198.51.100.20 40000 443\r\n"
+	legit := func(what string, bound time.Duration) {
+		start := time.Now()
+		c, err := net.DialTimeout("tcp", p.Addr(0), bound)
+		if err != nil {
+			t.Errorf("legitimate client %s: dial: %v", what, err)
+			return
+		}
+		defer c.Close()
+		if err := roundTrip(c, []byte(header+"hello\n"), []byte("hello\n"), bound); err != nil {
+			t.Errorf("legitimate client %s: %v after %v", what, err, time.Since(start).Round(time.Millisecond))
+			return
+		}
+		t.Logf("legitimate client %s: echoed in %v", what, time.Since(start).Round(time.Millisecond))
+	}
+	legit("before the flood", 5*time.Second)
+	before := be.accepted.Load()
+
+	stop := make(chan struct{})
+	peak := peakOf(func() int { return socketCount(p.PID()) }, stop)
+	peakScur := peakOf(func() int { return frontendScur(sock, "fe") }, stop)
+	type outcome struct {
+		dialed  bool
+		closed  bool
+		got     int
+		elapsed time.Duration // from the dial's start to the close
+		err     error
+	}
+	results := make(chan outcome, n)
+	dialed := make(chan struct{}, n)
+	for range n {
+		go func() {
+			var o outcome
+			defer func() { results <- o }()
+			start := time.Now()
+			c, err := net.DialTimeout("tcp", p.Addr(0), 5*time.Second)
+			dialed <- struct{}{}
+			if err != nil {
+				o.err = err // never accepted: the kernel's backlog was full
+				return
+			}
+			o.dialed = true
+			defer c.Close()
+			// The closing side: a reader that waits for EOF or RST.
+			type eof struct {
+				seen []byte
+				err  error
+			}
+			done := make(chan eof, 1)
+			go func() {
+				seen, err := expectEOF(c, 2*timeout+slack-time.Since(start))
+				done <- eof{seen, err}
+			}()
+			tick := time.NewTicker(gap)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case r := <-done:
+					o.closed, o.got, o.elapsed, o.err = r.err == nil, len(r.seen), time.Since(start), r.err
+					return
+				case <-tick.C:
+					if i < len(header) {
+						_, _ = c.Write([]byte{header[i]})
+					}
+				}
+			}
+		}()
+	}
+	for range n {
+		<-dialed
+	}
+	legit("during the flood", 2*timeout+2*time.Second)
+	var accepted, refused, late int
+	var slowest time.Duration
+	for range n {
+		o := <-results
+		switch {
+		case !o.dialed:
+			refused++
+		case !o.closed:
+			if late++; late <= 3 {
+				t.Errorf("slow client: %v", o.err)
+			}
+		default:
+			accepted++
+			slowest = max(slowest, o.elapsed)
+			if o.got > 0 {
+				t.Errorf("slow client received %d bytes before its close", o.got)
+			}
+		}
+	}
+	close(stop)
+	socks, scur := <-peak, <-peakScur
+	t.Logf("%d slow clients: %d accepted and closed (the last %v after its dial), %d never accepted, %d left open; "+
+		"peak %d sessions on the frontend (show stat scur), %d sockets in the proxy",
+		n, accepted, slowest.Round(time.Millisecond), refused, late, scur, socks)
+	if scur > maxconn {
+		t.Errorf("the frontend held %d sessions at once, over its maxconn %d", scur, maxconn)
+	}
+	if scur < 0 {
+		t.Errorf("show stat on %s never gave the frontend's scur", sock)
+	}
+	if got := be.accepted.Load() - before; got != 1 {
+		t.Errorf("the backend accepted %d connections during the flood, want 1 (the legitimate client's)", got)
+	}
+	legit("after the flood", time.Second)
+}
+
+// ---- SIGUSR1 / SIGTERM under load ------------------------------------
+
+// stream is one client that writes a known pattern through the echo
+// proxy and checks that what comes back is an exact prefix of it.
+type stream struct {
+	c       net.Conn
+	sent    atomic.Int64
+	matched atomic.Int64
+	ended   chan time.Time
+	err     atomic.Value // error
+}
+
+func startStream(t *harness.T, addr string, seed byte) *stream {
+	s := &stream{c: dial(t, addr, ""), ended: make(chan time.Time, 1)}
+	chunk := make([]byte, 16<<10)
+	for i := range chunk {
+		chunk[i] = byte(i) ^ seed
+	}
+	go func() {
+		for {
+			if _, err := s.c.Write(chunk); err != nil {
+				return
+			}
+			s.sent.Add(int64(len(chunk)))
+		}
+	}()
+	go func() {
+		buf := make([]byte, 32<<10)
+		var off int
+		_ = s.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for {
+			n, err := s.c.Read(buf)
+			for _, b := range buf[:n] {
+				if b != chunk[off%len(chunk)] && s.err.Load() == nil {
+					s.err.Store(fmt.Errorf("byte %d of the echo differs", off))
+				}
+				off++
+			}
+			s.matched.Store(int64(off))
+			if err != nil {
+				s.ended <- time.Now()
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// streamLoad starts k streams through p and waits until each has had
+// 64 KiB echoed.
+func streamLoad(t *harness.T, p *harness.Proc, k int) []*stream {
+	ss := make([]*stream, k)
+	for i := range ss {
+		ss[i] = startStream(t, p.Addr(0), byte(i))
+	}
+	ok := waitFor(5*time.Second, func() bool {
+		for _, s := range ss {
+			if s.matched.Load() < 64<<10 {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Fatalf("the %d streams did not all flow within 5 s", k)
+	}
+	return ss
+}
+
+// streamsEnded checks that every stream ended within bound of from, each
+// with an exact prefix of its echo.
+func streamsEnded(t *harness.T, what string, ss []*stream, from time.Time, bound time.Duration) {
+	var last time.Duration
+	for i, s := range ss {
+		select {
+		case at := <-s.ended:
+			last = max(last, at.Sub(from))
+		case <-time.After(max(time.Until(from.Add(bound)), 0)):
+			t.Errorf("%s: stream %d still open %v after the signal", what, i, bound)
+			continue
+		}
+		if err, _ := s.err.Load().(error); err != nil {
+			t.Errorf("%s: stream %d: %v", what, i, err)
+		}
+	}
+	t.Logf("%s: every stream closed, the last %v after the signal", what, last.Round(time.Millisecond))
+}
+
+func streamCfg(global string) func(be string) string {
+	return func(be string) string {
+		return strings.Replace(cfgHead, "global\n", "global\n"+global, 1) +
+			"\nfrontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\nbackend be\n    server s1 " + be + "\n"
+	}
+}
+
+func proxySoftStopHardStop(t *harness.T, e harness.Engine) {
+	be := newBackend(t, echo)
+	p := startProxy(t, e, streamCfg("    hard-stop-after 1s\n")(be.addr()))
+	ss := streamLoad(t, p, 32)
+	short := dial(t, p.Addr(0), "")
+	if err := roundTrip(short, []byte("one\n"), []byte("one\n"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sig := time.Now()
+	if err := syscall.Kill(p.PID(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if err := roundTrip(short, []byte("two\n"), []byte("two\n"), 900*time.Millisecond); err != nil {
+		t.Errorf("a session open before SIGUSR1 could not finish its exchange: %v", err)
+	}
+	_ = short.CloseWrite()
+	if seen, err := expectEOF(short, 900*time.Millisecond); err != nil || len(seen) > 0 {
+		t.Errorf("the short session did not end after its half-close: %v (%q)", err, seen)
+	}
+	refused := waitFor(time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", p.Addr(0), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if !refused {
+		t.Errorf("new connections still accepted 1 s after SIGUSR1")
+	}
+	streamsEnded(t, "soft-stop", ss, sig, 3*time.Second)
+	select {
+	case <-p.Done():
+		t.Logf("exited %v after SIGUSR1 (%v)", time.Since(sig).Round(time.Millisecond), p.ExitErr())
+		if err := p.ExitErr(); err != nil {
+			t.Errorf("exit %v after the soft-stop, want 0", err)
+		}
+	case <-time.After(time.Until(sig.Add(3 * time.Second))):
+		t.Errorf("still running 1 s + 2 s after SIGUSR1 with hard-stop-after 1s")
+	}
+	_ = p.Stop() // judged above; keeps its own exit out of the clean-exit record
+}
+
+func proxySigtermUnderLoad(t *harness.T, e harness.Engine) {
+	be := newBackend(t, echo)
+	p := startProxy(t, e, streamCfg("")(be.addr()))
+	ss := streamLoad(t, p, 32)
+	sig := time.Now()
+	if err := p.Stop(); err != nil {
+		t.Errorf("SIGTERM: %v", err)
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(sig).Round(time.Millisecond))
+	if d := time.Since(sig); d > 5*time.Second {
+		t.Errorf("exited %v after SIGTERM, want ≤ 5 s", d.Round(time.Millisecond))
+	}
+	streamsEnded(t, "SIGTERM", ss, sig, 5*time.Second)
+}
