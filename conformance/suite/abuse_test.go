@@ -16,6 +16,7 @@ import (
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
 	"github.com/netmodels/netmodels/conformance/internal/msgr1"
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
 	"github.com/netmodels/netmodels/core/peers"
 	"github.com/netmodels/netmodels/core/supervise"
 )
@@ -41,6 +42,13 @@ var abuseMsgrCases = []harness.Case{
 			"within 3 s + 2 s, msgr_bad_input_total counts 1,000, stderr names the limit, RSS grows ≤ 64 MiB, a legitimate session echoes " +
 			"during and after; bound about 5 s",
 		Run: msgrClaim4GiB},
+	{ID: "msgr-client-sigterm-accounting", Kind: harness.KindMsgr, Heavy: true,
+		Spec: "spec/cli.md msgr-client's summary (unanswered); spec/messenger.md msgr-client",
+		Desc: "msgr-client, lossless, 4 conns × depth 16 with injected socket failures (1 in 200) against a server with --dispatch-delay 200µs, " +
+			"SIGTERM once the server has received 2,000 messages: the JSON line comes within 5 s with errors 0 and " +
+			"sent = received + unanswered (nothing lost silently), exit 1 (the run ended early), the server received at least `received` " +
+			"and at most `sent` messages; a fresh session is served after; bound about 3 s",
+		Run: msgrClientSigtermAccounting},
 }
 
 var abuseProxyCases = []harness.Case{
@@ -800,4 +808,62 @@ func proxySigtermUnderLoad(t *harness.T, e harness.Engine) {
 		t.Errorf("exited %v after SIGTERM, want ≤ 5 s", d.Round(time.Millisecond))
 	}
 	streamsEnded(t, "SIGTERM", ss, sig, 5*time.Second)
+}
+
+// ---- SIGTERM to msgr-client ------------------------------------------
+
+func msgrClientSigtermAccounting(t *harness.T, e harness.Engine) {
+	p := startServer(t, e, "--metrics", "127.0.0.1:0", "--dispatch-delay", "200us")
+	maddr := p.Addr(1)
+	cl := harness.StartClient(t, e, "msgr-client", "--connect", p.Addr(0), "--conns", "4", "--depth", "16",
+		"--size", "1024", "--duration", "60s", "--inject-socket-failures", "200", "--initial-backoff", "10ms", "--max-backoff", "100ms")
+	var ms map[string]float64
+	loaded := waitFor(15*time.Second, func() bool {
+		var err error
+		ms, err = scrape(maddr)
+		return (err == nil && ms["msgr_recv_messages_total"] >= 2000) || cl.Exited()
+	})
+	if !loaded || cl.Exited() {
+		r := cl.Result()
+		t.Fatalf("the client did not load the server (%v messages received; client exited %v: %s)",
+			ms["msgr_recv_messages_total"], cl.Exited(), tailStr(r.Stderr))
+	}
+	sig := time.Now()
+	if err := syscall.Kill(cl.PID(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r, err := cl.Wait(5 * time.Second)
+	if err != nil {
+		t.Fatalf("msgr-client after SIGTERM: %v", err)
+	}
+	t.Logf("msgr-client exited %d, %v after SIGTERM", r.Code, time.Since(sig).Round(time.Millisecond))
+	lines := nonEmptyLines(r.Stdout)
+	if len(lines) != 1 {
+		t.Fatalf("msgr-client printed %d stdout lines after SIGTERM, want its JSON line: %q; stderr %s", len(lines), r.Stdout, tailStr(r.Stderr))
+	}
+	rep, err := msgrjson.Decode([]byte(lines[0]))
+	if err != nil {
+		t.Fatalf("msgr-client JSON: %v: %q", err, lines[0])
+	}
+	t.Logf("sent %d, received %d, unanswered %d, errors %d", rep.Sent, rep.Received, rep.Unanswered, rep.Errors)
+	if rep.Errors != 0 {
+		t.Errorf("errors %d, want 0 (stderr %s)", rep.Errors, tailStr(r.Stderr))
+	}
+	if rep.Sent != rep.Received+rep.Unanswered {
+		t.Errorf("sent %d ≠ received %d + unanswered %d: %d messages unaccounted for", rep.Sent, rep.Received, rep.Unanswered, rep.Sent-rep.Received-rep.Unanswered)
+	}
+	if r.Code != 1 {
+		t.Errorf("exit %d after SIGTERM, want 1 (the run ended early)", r.Code)
+	}
+	// The server's view: every answered message reached it (after its
+	// duplicate drop), and nothing it received was never sent.
+	if ms, err = scrape(maddr); err != nil {
+		t.Fatal(err)
+	}
+	got := int64(ms["msgr_recv_messages_total"])
+	t.Logf("the server received %d (%v duplicates dropped, %v resent)", got, ms["msgr_duplicates_dropped_total"], ms["msgr_resent_messages_total"])
+	if got < rep.Received || got > rep.Sent {
+		t.Errorf("the server received %d messages; the client sent %d and had %d answered", got, rep.Sent, rep.Received)
+	}
+	stillServes(t, p)
 }
