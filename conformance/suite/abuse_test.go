@@ -581,6 +581,14 @@ func proxySlowlorisAcceptProxy(t *harness.T, e harness.Engine) {
 	}
 	results := make(chan outcome, n)
 	dialed := make(chan struct{}, n)
+	// halfway: a slow client has trickled for half a timeout (its second
+	// byte), or was already closed (HAProxy closes at the first byte).
+	// The legitimate client arrives then: on an engine it waits in the
+	// maxconn FIFO, where timeout client also runs (spec/proxy.md §6),
+	// until the first wave's timeout frees the slots, half a timeout
+	// before its own. Arriving with the flood would race the two timers.
+	halfway := make(chan struct{})
+	var once sync.Once
 	for range n {
 		go func() {
 			var o outcome
@@ -610,10 +618,14 @@ func proxySlowlorisAcceptProxy(t *harness.T, e harness.Engine) {
 				select {
 				case r := <-done:
 					o.closed, o.got, o.elapsed, o.err = r.err == nil, len(r.seen), time.Since(start), r.err
+					once.Do(func() { close(halfway) })
 					return
 				case <-tick.C:
 					if i < len(header) {
 						_, _ = c.Write([]byte{header[i]})
+					}
+					if i == 1 {
+						once.Do(func() { close(halfway) })
 					}
 				}
 			}
@@ -622,6 +634,7 @@ func proxySlowlorisAcceptProxy(t *harness.T, e harness.Engine) {
 	for range n {
 		<-dialed
 	}
+	<-halfway
 	legit("during the flood", 2*timeout+2*time.Second)
 	var accepted, refused, late int
 	var slowest time.Duration
