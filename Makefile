@@ -22,8 +22,11 @@ DEFAULT_ENGINES_SH = if [ -d impl-dpdk ] && pkg-config --exists libdpdk 2>/dev/n
 # Debian packages: real peers (haproxy, ceph-mon, ceph-osd and librados's
 # rados (ceph-common) for the fake-OSD case, redis-server for the
 # proxy's health-check cases, openssl s_client for the content-rule cases),
-# unshare (util-linux), network namespaces (iproute2), ps/free (procps).
-DEB_PKGS    := haproxy ceph-mon ceph-osd ceph-common redis-server util-linux iproute2 procps openssl
+# unshare (util-linux), network namespaces (iproute2), ps/free (procps),
+# ssh, scp and sshd for `perf run --hosts` and its test (openssh-client,
+# openssh-server: the test starts its own sshd in a network namespace; the
+# package's service is not used).
+DEB_PKGS    := haproxy ceph-mon ceph-osd ceph-common redis-server util-linux iproute2 procps openssl openssh-client openssh-server
 # DPDK for impl-dpdk, only once that module exists.
 ifneq ($(wildcard impl-dpdk),)
 DEB_PKGS    += dpdk libdpdk-dev pkg-config

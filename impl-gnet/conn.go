@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -35,11 +36,12 @@ type conn struct {
 	flushFn func() // c.flush, made once: a post does not allocate
 
 	// Set once at open, then read-only.
-	gc    gnet.Conn
-	loop  *loop
-	fd    int
-	laddr net.Addr
-	raddr net.Addr
+	accept func(engine.Conn) engine.Handler // an accepted conn's handler factory
+	gc     gnet.Conn
+	loop   *loop
+	fd     int
+	laddr  net.Addr
+	raddr  net.Addr
 
 	mu       sync.Mutex // guards the fields below; nests inside nothing
 	out      loopkit.OutQueue
@@ -54,9 +56,12 @@ type conn struct {
 
 	// Loop-only state.
 	paused  bool
-	iov     [][]byte // scratch for flush's writev
-	waiting bool     // waitWritable's goroutine is waiting
-	wfile   *os.File // dup of the socket in Go's netpoller, for waitWritable
+	iov     [][]byte        // scratch for flush's writev
+	waiting bool            // waitWritable's goroutine is waiting
+	wfile   *os.File        // dup of the socket in Go's netpoller, for waitWritable
+	wrc     syscall.RawConn // wfile's; with drain and woke made once, so a wait allocates nothing of ours
+	drain   func()          // drainOnce, for the go statement
+	woke    func()          // posted when the socket is writable again
 }
 
 var _ engine.Conn = (*conn)(nil)
@@ -306,21 +311,28 @@ func (c *conn) waitWritable() {
 			return
 		}
 		c.wfile = os.NewFile(uintptr(fd), "gnet-drain")
+		if c.wrc, err = c.wfile.SyscallConn(); err != nil {
+			c.CloseWith(fmt.Errorf("gnet: dup %s: %w", c.raddr, err))
+			return
+		}
+		c.drain, c.woke = c.drainOnce, func() { c.waiting = false; c.flush() }
 	}
 	c.waiting = true
-	f := c.wfile
 	c.e.reg.Add()
-	go func() {
-		defer c.e.reg.Done()
-		// An error means the connection closed the file: no flush is owed.
-		rc, err := f.SyscallConn()
-		if err == nil && rc.Write(func(fd uintptr) bool { return writable(int(fd)) }) == nil {
-			_ = c.loop.post(func() { c.waiting = false; c.flush() })
-		}
-	}()
+	go c.drain()
 }
 
-func writable(fd int) bool {
+// drainOnce waits on its own goroutine until the socket can take bytes,
+// then flushes on the loop. An error means the connection closed the
+// file: no flush is owed.
+func (c *conn) drainOnce() {
+	defer c.e.reg.Done()
+	if c.wrc.Write(writable) == nil {
+		_ = c.loop.post(c.woke)
+	}
+}
+
+func writable(fd uintptr) bool {
 	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 	n, err := unix.Poll(p, 0)
 	return err != nil || (n > 0 && p[0].Revents != 0)
@@ -461,30 +473,20 @@ func (c *conn) AfterFunc(d time.Duration, fn func()) engine.Timer {
 	return t
 }
 
-// eventHandler adapts one gnet engine or client to the contract.
+// eventHandler adapts the engine's gnet client to the contract.
 type eventHandler struct {
 	gnet.BuiltinEventEngine
-	e    *Engine
-	ln   *listener        // nil for the dialing client
-	boot chan gnet.Engine // buffered: only Listen reads it
+	e *Engine
 }
 
-func (h *eventHandler) OnBoot(ge gnet.Engine) gnet.Action {
-	h.boot <- ge
-	return gnet.None
-}
-
+// OnOpen: every socket, accepted or dialed, is enrolled with its conn as
+// the context.
 func (h *eventHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if c, dialed := gc.Context().(*conn); dialed {
-		c.open(gc, nil)
-		return nil, gnet.None
-	}
-	c := newConn(h.e, nil)
-	if h.ln == nil || !h.e.reg.AddConn(c) {
+	c, ok := gc.Context().(*conn)
+	if !ok {
 		return nil, gnet.Close
 	}
-	gc.SetContext(c)
-	c.open(gc, h.ln.newHandler)
+	c.open(gc, c.accept)
 	return nil, gnet.None
 }
 

@@ -1,7 +1,7 @@
 // Package gnetengine runs the engine contract on gnet v2 event loops
 // (spec/engine.md §17 says what gnet lacks and how each gap is closed).
 //
-// gnet owns accept, read and the loops; the engine writes each socket
+// gnet owns read and the loops; the engine writes each socket
 // itself (a write above high water with nothing queued goes out at once,
 // the rest from a bounded loopkit.OutQueue), waiting for writability in Go's
 // netpoller on a dup of the socket when it is full (gnet has no drained
@@ -11,9 +11,9 @@
 // Half-close is unsupported: gnet closes a connection when read returns
 // 0, so OnReadEOF is followed by OnClose with ErrNoHalfClose.
 //
-// Each listener runs its own gnet engine (gnet binds listeners only when
-// an engine starts); dialed connections run on a shared gnet client's
-// loops, or with DialOptions.Near on Near's loop (EventLoop.Enroll).
+// Sockets are accepted by a serial.Acceptor (gnet's own acceptor dies on
+// EMFILE) and, like dialed ones, enrolled on a shared gnet client's loops,
+// or with DialOptions.Near on Near's loop (EventLoop.Enroll).
 package gnetengine
 
 import (
@@ -25,16 +25,14 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/loopkit"
-	"github.com/netmodels/netmodels/core/engine/sockaddr"
+	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
 // LibVersion names the pinned gnet release.
@@ -101,71 +99,73 @@ func (e *Engine) loopOf(el gnet.EventLoop) *loop {
 	return l.(*loop)
 }
 
-// Listen implements engine.Engine: one gnet engine per listener.
+// Listen implements engine.Engine. gnet's own acceptor stops the whole
+// gnet engine when accept(2) fails (EMFILE: "main reactor is exiting",
+// leaving a process that serves nothing), so the engine accepts with a
+// serial.Acceptor, which backs off and keeps listening, and enrolls each
+// socket on the shared client's loops (Client.EnrollContext).
 func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler) (engine.Listener, error) {
 	if newHandler == nil {
 		return nil, fmt.Errorf("gnet: listen %s: nil handler factory", addr)
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
+	cli, err := e.clientEngine()
+	if err != nil {
+		return nil, fmt.Errorf("gnet: listen %s: %w", addr, err)
 	}
-	ln := &listener{e: e, newHandler: newHandler}
-	h := &eventHandler{e: e, ln: ln, boot: make(chan gnet.Engine, 1)}
-	runErr := make(chan error, 1)
+	tl, err := serial.ListenTCP(addr)
+	if err != nil {
+		return nil, err
+	}
+	ln := &listener{e: e, tl: tl, cli: cli, newHandler: newHandler}
+	if !e.reg.AddListener(ln) {
+		_ = tl.Close()
+		return nil, e.reg.ClosedError("listen", addr)
+	}
 	e.reg.Add()
 	go func() {
 		defer e.reg.Done()
-		runErr <- gnet.Run(h, "tcp://"+addr, e.options()...)
+		ln.acc.ServeTCP(tl, ln.enroll)
 	}()
-	select {
-	case ln.geng = <-h.boot:
-	case err := <-runErr:
-		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
-	}
-	// gnet binds ":0" itself and does not report the port: ask the kernel.
-	fd, err := ln.geng.Dup()
-	if err == nil {
-		ln.addr = sockaddr.LocalAddr(fd, nil)
-		_ = unix.Close(fd)
-	}
-	if ln.addr == nil {
-		_ = ln.stop()
-		return nil, fmt.Errorf("gnet: listen %s: bound address unknown (dup: %v)", addr, err)
-	}
-	if !e.reg.AddListener(ln) {
-		_ = ln.stop()
-		return nil, e.reg.ClosedError("listen", addr)
-	}
 	return ln, nil
 }
 
 type listener struct {
 	e          *Engine
-	geng       gnet.Engine
-	addr       net.Addr
+	tl         *net.TCPListener
+	cli        *gnet.Client
+	acc        serial.Acceptor
 	newHandler func(engine.Conn) engine.Handler
-	once       sync.Once
 }
 
-func (l *listener) Addr() net.Addr { return l.addr }
+func (l *listener) Addr() net.Addr { return l.tl.Addr() }
 
-// Close stops the listener's gnet engine. gnet cannot stop accepting
-// without closing its loops, so connections accepted by this listener are
-// closed too (spec/engine.md, "gnet").
+// Close stops accepting; connections already accepted stay open.
 func (l *listener) Close() error {
 	l.e.reg.RemoveListener(l)
-	return l.stop()
+	l.acc.Stop()
+	return l.tl.Close()
 }
 
-// stop stops the gnet engine once; its gnet.Run goroutine is counted in
-// the engine's registry, which Shutdown waits for.
-func (l *listener) stop() (err error) {
-	l.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err = l.geng.Stop(ctx)
-	})
-	return err
+// enroll hands an accepted socket to a gnet loop, whose OnOpen makes the
+// handler. gnet dups the socket and closes tc whatever happens, so a
+// missing descriptor is found first (the Acceptor then holds tc and offers
+// it again once one frees up).
+func (l *listener) enroll(tc *net.TCPConn) error {
+	if err := serial.CheckSpareFD(tc); err != nil {
+		return err
+	}
+	if l.e.cfg.Nagle {
+		_ = tc.SetNoDelay(false) // Go sets TCP_NODELAY; gnet's TCPDelay does not clear it
+	}
+	c := newConn(l.e, nil)
+	c.accept = l.newHandler
+	if !l.e.reg.AddConn(c) {
+		return tc.Close()
+	}
+	if _, err := l.cli.EnrollContext(tc, c); err != nil {
+		l.e.reg.RemoveConn(c) // no OnOpen ran: nothing to report
+	}
+	return nil
 }
 
 // Dial implements engine.Engine. The TCP connect runs in a goroutine with
@@ -205,7 +205,7 @@ func (e *Engine) clientEngine() (*gnet.Client, error) {
 	if e.client != nil {
 		return e.client, nil
 	}
-	cli, err := gnet.NewClient(&eventHandler{e: e, boot: make(chan gnet.Engine, 1)}, e.options()...)
+	cli, err := gnet.NewClient(&eventHandler{e: e}, e.options()...)
 	if err == nil {
 		err = cli.Start()
 	}

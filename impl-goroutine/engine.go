@@ -58,7 +58,10 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if newHandler == nil {
 		return nil, fmt.Errorf("goroutine: listen %s: nil handler factory", addr)
 	}
-	l, err := e.reg.Listen(addr, func(tc *net.TCPConn) { e.accept(tc, newHandler) })
+	l, err := e.reg.Listen(addr, func(tc *net.TCPConn) error {
+		e.accept(tc, newHandler)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -7,11 +7,12 @@ import (
 	"github.com/netmodels/netmodels/core/engine/serial"
 )
 
-// conn is one TCP connection, held twice: netpoll reads a second fd of
-// the socket (an attachment: netpoll's connection, its poller and
-// LinkBuffer), and the engine writes through the *net.TCPConn it was
-// accepted or dialed as (TCP; see writer.go). The socket closes when both
-// are closed. The loop, handler, close sequence and write side are a
+// conn is one TCP connection. It starts as the *net.TCPConn it was
+// accepted or dialed as; attach gives the socket to netpoll (an
+// attachment: netpoll's connection, its poller and LinkBuffer) under
+// another descriptor, and then the engine writes netpoll's descriptor
+// (fdSocket, see writer.go) and closes the TCPConn: one descriptor per
+// socket. The loop, handler, close sequence and write side are a
 // serial.BaseConn.
 //
 // Fields under Mu are shared between callers (Write, Close, PauseRead...),
@@ -32,6 +33,7 @@ type conn struct {
 
 	// under Mu
 	att    *attachment // the socket's netpoll connection, once attached
+	fs     *fdSocket   // the write side once it left the TCPConn (swapSocket)
 	paused bool
 	// attachDeferred: paused before netpoll got the socket; ResumeRead
 	// attaches it (reader.go).
@@ -103,23 +105,27 @@ func (c *conn) readHeld() bool {
 	return c.paused || c.Closing
 }
 
-// closeLocked is this engine's part of CloseWith: closing the TCPConn
-// wakes the flusher, and closing netpoll's side wakes a processing task
-// waiting for bytes (CloseWith also wakes a task parked by PauseRead).
+// closeLocked is this engine's part of CloseWith: closing the TCPConn (or
+// the write side's fallback descriptor) wakes the flusher, and closing
+// netpoll's side wakes a processing task waiting for bytes (CloseWith also
+// wakes a task parked by PauseRead).
 //
-// The TCPConn goes first, so that netpoll's fd is the socket's last
-// descriptor when netpoll closes it and the kernel drops any epoll
-// registration left on it. One can be: release skips its own
-// deregistration when netpoll's detach was counted, but netpoll counts
-// before its epoll_ctl, and a poller that counted a hang-up's detach may
-// not have made the call yet when this close runs (interest.go). Closing
-// one of two descriptors sends nothing: the FIN (or the RST of Abort's
-// SO_LINGER 0) goes out when netpoll closes its fd.
+// Those go first, so that netpoll's fd is the socket's last descriptor
+// when netpoll closes it and the kernel drops any epoll registration left
+// on it. One can be: release skips its own deregistration when netpoll's
+// detach was counted, but netpoll counts before its epoll_ctl, and a
+// poller that counted a hang-up's detach may not have made the call yet
+// when this close runs (interest.go). Closing one of two descriptors
+// sends nothing: the FIN (or the RST of Abort's SO_LINGER 0) goes out when
+// netpoll closes its fd.
 func (c *conn) closeLocked() (after func()) {
-	tc, a := c.TCP, c.att
+	tc, a, fs := c.TCP, c.att, c.fs
 	return func() {
 		if tc != nil {
 			_ = tc.Close()
+		}
+		if fs != nil {
+			fs.closeFallback()
 		}
 		if a != nil {
 			nc := a.nc
@@ -127,4 +133,40 @@ func (c *conn) closeLocked() (after func()) {
 			_ = nc.Close()
 		}
 	}
+}
+
+// swapSocket moves the write side from the TCPConn to netpoll's
+// descriptor of the socket, just attached as a, and closes the TCPConn:
+// from then on the socket has one descriptor. It leaves the TCPConn in
+// place (two descriptors, as before) if the write side is busy (a flusher
+// writing what OnOpen queued), or the connection is closing.
+func (c *conn) swapSocket(a *attachment) {
+	c.Mu.Lock()
+	if c.TCP == nil || c.Closing {
+		c.Mu.Unlock()
+		return
+	}
+	fs := newFDSocket(a, c.TCP.LocalAddr(), c.TCP.RemoteAddr())
+	tc, ok := c.SwapSocketLocked(fs)
+	if ok {
+		c.fs = fs
+	}
+	c.Mu.Unlock()
+	if ok {
+		_ = tc.Close()
+	}
+}
+
+// control runs fn on a descriptor of the socket; false if none is left.
+func (c *conn) control(fn func(fd int)) bool {
+	c.Mu.Lock()
+	raw, fs := c.Raw, c.fs
+	c.Mu.Unlock()
+	switch {
+	case raw != nil:
+		return raw.Control(func(fd uintptr) { fn(int(fd)) }) == nil
+	case fs != nil:
+		return fs.Control(fn)
+	}
+	return false
 }

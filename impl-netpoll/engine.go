@@ -20,8 +20,9 @@
 //     out of its epoll;
 //   - netpollinternal.go: the one file that reaches netpoll's private
 //     fields (three), with why, checked at New and by TestNetpollLayout;
-//   - writer.go: the bounded out-queue, written through the socket's
-//     *net.TCPConn (netpoll's Flush blocks, and undoes a pause);
+//   - writer.go, fdsocket.go: the bounded out-queue, written through
+//     netpoll's own descriptor of the socket (netpoll's Flush blocks, and
+//     undoes a pause), so the socket has one descriptor;
 //
 // Sockets are accepted and dialed with package net and handed to netpoll
 // with netpoll.NewFDConnection (what netpoll's own server does for each
@@ -102,7 +103,16 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	if e.reg.Closed() {
 		return nil, fmt.Errorf("netpoll: listen %s: %w", addr, engine.ErrEngineClosed)
 	}
-	l, err := e.reg.Listen(addr, func(tc *net.TCPConn) { e.accept(tc, newHandler) })
+	l, err := e.reg.Listen(addr, func(tc *net.TCPConn) error {
+		// Attaching takes one more descriptor for a moment (an eventfd):
+		// at the limit the socket waits in the Acceptor until one frees
+		// up, rather than be opened and then closed when attach fails.
+		if err := serial.CheckSpareFD(tc); err != nil {
+			return err
+		}
+		e.accept(tc, newHandler)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

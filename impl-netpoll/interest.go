@@ -204,7 +204,8 @@ func (ri *readInterest) resume() {
 // (detachedSince), which spares an epoll_ctl that would fail with ENOENT
 // on every close. netpoll counts its detach before it makes the call, so
 // a poller's hang-up detach may still be on its way when a local close
-// runs release; the engine's close therefore closes the TCPConn first
+// runs release; the engine's close therefore closes the TCPConn (or the
+// write side's fallback dup) first
 // (conn.closeLocked), and netpoll's fd, the socket's last, takes any
 // registration left with it. It reports whether the socket was in place.
 func (ri *readInterest) release() (live bool) {

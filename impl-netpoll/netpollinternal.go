@@ -23,7 +23,7 @@ package netpollengine
 //     leaves it spent, so that netpoll's close does not deregister (and
 //     log about) an fd the engine already took out. A registration that
 //     outlived netpoll's fd would stay in epoll as long as the socket lives
-//     (the engine writes through a second fd of it) and hand its events to
+//     (the write side may hold a dup of it) and hand its events to
 //     whichever connection reuses the fd number;
 //   - FDOperator.state, the busy flag the poller takes (a compare-and-swap
 //     from 1 to 2) before it touches an operator for an event and drops

@@ -62,7 +62,16 @@ func (c *conn) attach() {
 		return
 	}
 	raw := c.Raw
+	if raw == nil && c.fs != nil {
+		// Again after a false hang-up: from the write side's fallback,
+		// which letGo made before netpoll closed the last attachment.
+		raw = c.fs.RawFallback()
+	}
 	c.Mu.Unlock()
+	if raw == nil {
+		c.CloseWith(fmt.Errorf("netpoll: attach %s: %w", c.RemoteAddr(), net.ErrClosed))
+		return
+	}
 	err := errClosedEarly
 	for try := 0; try < 3 && errors.Is(err, errClosedEarly); try++ {
 		err = c.attachOnce(raw)
@@ -102,6 +111,7 @@ func (c *conn) attachOnce(raw syscall.RawConn) error {
 		_ = nc.Close()
 		return err
 	}
+	c.swapSocket(a)
 	a.ri.resume() // unless paused meanwhile: then ResumeRead does
 	return nil
 }
@@ -275,12 +285,19 @@ func (c *conn) waitResumed(a *attachment) bool {
 // keeps what netpoll had buffered and gives the socket to a new netpoll
 // connection.
 func (c *conn) onNetpollClose(a *attachment) {
-	if !a.ri.release() {
-		return // the socket never got in (attachOnce takes another eventfd)
-	}
+	live := a.ri.release()
 	c.Mu.Lock()
 	current := c.att == a && !c.Closing
+	fs := c.fs
 	c.Mu.Unlock()
+	if fs != nil {
+		// The write side stops using netpoll's fd before netpoll closes
+		// it; if the connection goes on, it keeps a dup of the socket.
+		fs.letGo(a, current && live)
+	}
+	if !live {
+		return // the socket never got in (attachOnce takes another eventfd)
+	}
 	if !current {
 		return
 	}
@@ -392,17 +409,14 @@ const (
 // TCP_CLOSE too, so it counts as EOF. When the kernel cannot be asked, EOF.
 func (c *conn) peerSide() peerState {
 	c.Mu.Lock()
-	raw, shut := c.Raw, c.ShutLocked()
+	shut := c.ShutLocked()
 	c.Mu.Unlock()
-	if raw == nil {
-		return peerClosed
-	}
 	state := -1
-	if err := raw.Control(func(fd uintptr) {
-		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+	if !c.control(func(fd int) {
+		if ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
 			state = int(ti.State)
 		}
-	}); err != nil {
+	}) {
 		return peerClosed
 	}
 	switch {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/serial"
 	"github.com/netmodels/netmodels/core/engine/sockaddr"
 	"golang.org/x/sys/unix"
 )
@@ -140,16 +141,17 @@ func (ls *lsock) onAccept() {
 	for i := 0; i < acceptBatch; i++ {
 		nfd, peer, err := sockaddr.Accept4(ls.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
-			switch err {
-			case unix.EAGAIN:
-			case unix.EINTR, unix.ECONNABORTED:
+			// A connection that failed on its way in (EPROTO, EPERM...)
+			// is skipped; an unknown error pauses like EMFILE: the listener
+			// never dies of it (serial.ClassifyAcceptError).
+			switch class := serial.ClassifyAcceptError(err); {
+			case err == unix.EAGAIN:
+			case class == serial.AcceptSkip:
 				continue
-			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			case class == serial.AcceptBackOff:
 				_ = ls.w.center.setInterest(ls.fe, 0)
 				ls.w.center.afterFunc(acceptPause, nil, ls.resume)
-			default:
-				// EINVAL after Close's shutdown: stop listening here; the
-				// posted close frees the socket.
+			default: // EINVAL after Close's shutdown: the posted close frees the socket
 				_ = ls.w.center.setInterest(ls.fe, 0)
 			}
 			return

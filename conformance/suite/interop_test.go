@@ -26,6 +26,9 @@ func ic(id, spec, desc string, run func(t *harness.T, e harness.Engine)) harness
 
 // cell records one interop pairing and reports err on the case.
 func cell(t *harness.T, table, row, col, id string, start time.Time, err error) {
+	if t.V2() {
+		table, id = v2Table(t, table), id+"@v2"
+	}
 	c := harness.InteropCell{Table: table, Row: row, Col: col, CaseID: id,
 		CellResult: harness.CellResult{Status: harness.Pass, Seconds: time.Since(start).Seconds()}}
 	if err != nil {
@@ -39,17 +42,21 @@ var interopCases = []harness.Case{
 	ic("interop-msgr-pairs", "CONTRACT.md Messenger (wire: msgr1, interoperable)",
 		"every engine's msgr-client (2 conns, depth 4, 400 × 2 KiB) against this engine's msgr-server: exit 0, every reply exactly once",
 		func(t *harness.T, e harness.Engine) {
-			p := startServer(t, e)
+			p := startServer(t, e, srvArgs(t)...)
 			for _, c := range engines {
 				start := time.Now()
-				r := harness.Run(c, 60*time.Second, "msgr-client", "--connect", p.Addr(0), "--conns", "2", "--depth", "4", "--count", "400", "--size", "2048")
+				r := harness.Run(c, 60*time.Second, clientArgs(t, p.Addr(0), "--conns", "2", "--depth", "4", "--count", "400", "--size", "2048")...)
 				_, err := clientRunErr(r, 400)
 				cell(t, tableMsgr, c.Name, e.Name, "interop-msgr-pairs", start, err)
 			}
 		}),
 	ic("interop-client-ceph-mon", "peers/ceph-mon.md §3; "+specW+"§14.3, §15",
-		"this engine's msgr-client (--peer-type mon, lossy_client) with --count 0 completes the msgr1 handshake with a real ceph-mon 16.2 and a KEEPALIVE2 round trip (mon log: open accept success, append_keepalive_or_ack), then exits 0 with sent = 0",
+		"this engine's msgr-client (--peer-type mon, lossy_client) with --count 0 opens a session with a real ceph-mon 16.2 and does a KEEPALIVE2 round trip, then exits 0 with sent = 0 (over msgr1 the mon logs open accept success and append_keepalive_or_ack)",
 		func(t *harness.T, e harness.Engine) {
+			if t.V2() {
+				clientCephMonV2(t, e)
+				return
+			}
 			mon := startMon(t, peers.CephMonOptions{Addr: monAddr(t), ExtraConf: map[string]string{"debug_ms": "10"}})
 			start := time.Now()
 			r := harness.Run(e, 30*time.Second, "msgr-client", "--connect", mon.Addr, "--peer-type", "mon", "--policy", "lossy_client", "--count", "0")
@@ -63,27 +70,6 @@ var interopCases = []harness.Case{
 				err = fmt.Errorf("ceph-mon log has no append_keepalive_or_ack: the client sent no KEEPALIVE2")
 			}
 			cell(t, tableMsgr, e.Name, "ceph-mon", "interop-client-ceph-mon", start, err)
-			checkMon(t, mon)
-		}),
-	ic("interop-client-ceph-mon-v2", "spec/messenger.md msgr2 in the messenger; peers/ceph-mon.md §3",
-		"this engine's msgr-client --protocol v2 (--peer-type mon, lossy_client) with --count 0 opens an msgr2.1 crc-mode session with a real ceph-mon 16.2 on its v2 port (auth none: the mon assigns the global_id) and does a KEEPALIVE2 round trip, then exits 0 with sent = 0",
-		func(t *harness.T, e harness.Engine) {
-			v1 := monAddr(t)
-			v2 := monAddr(t)
-			for v2 == v1 {
-				v2 = monAddr(t)
-			}
-			mon := startMon(t, peers.CephMonOptions{Addr: v1, V2Addr: v2, ExtraConf: map[string]string{"debug_ms": "1", "debug_mon": "10"}})
-			// A fresh mon closes an AUTH_REQUEST until its auth service
-			// hands out global_ids (spec/messenger.md, msgr2.1 wire).
-			if err := mon.WaitLog(peers.CephMonAuthReadyLine, 1, 10*time.Second); err != nil {
-				t.Fatalf("ceph-mon auth not ready: %v", err)
-			}
-			start := time.Now()
-			r := harness.Run(e, 30*time.Second, "msgr-client", "--protocol", "v2", "--connect", "v2:"+mon.V2Addr+"/0",
-				"--peer-type", "mon", "--policy", "lossy_client", "--count", "0")
-			_, err := clientRunErr(r, 0)
-			cell(t, tableMsgr, e.Name, "ceph-mon (v2)", "interop-client-ceph-mon-v2", start, err)
 			checkMon(t, mon)
 		}),
 	ic("interop-ceph-mon-peer", "peers/ceph-mon-as-peer.md §1–§3, §7 accept",
@@ -128,6 +114,28 @@ var interopCases = []harness.Case{
 			err := haproxyChain(t, e, false)
 			cell(t, tableProxy, e.Name, "haproxy behind", "interop-haproxy-behind", start, err)
 		}),
+}
+
+// clientCephMonV2 is interop-client-ceph-mon@v2: msgr-client --protocol v2
+// against a real ceph-mon's v2 port.
+func clientCephMonV2(t *harness.T, e harness.Engine) {
+	v1 := monAddr(t)
+	v2 := monAddr(t)
+	for v2 == v1 {
+		v2 = monAddr(t)
+	}
+	mon := startMon(t, peers.CephMonOptions{Addr: v1, V2Addr: v2, ExtraConf: map[string]string{"debug_ms": "1", "debug_mon": "10"}})
+	// A fresh mon closes an AUTH_REQUEST until its auth service hands out
+	// global_ids (spec/messenger.md, msgr2.1 wire).
+	if err := mon.WaitLog(peers.CephMonAuthReadyLine, 1, 10*time.Second); err != nil {
+		t.Fatalf("ceph-mon auth not ready: %v", err)
+	}
+	start := time.Now()
+	r := harness.Run(e, 30*time.Second, "msgr-client", "--protocol", "v2", "--connect", "v2:"+mon.V2Addr+"/0",
+		"--peer-type", "mon", "--policy", "lossy_client", "--count", "0")
+	_, err := clientRunErr(r, 0)
+	cell(t, tableMsgr, e.Name, "ceph-mon", "interop-client-ceph-mon", start, err)
+	checkMon(t, mon)
 }
 
 // monAddr is a free address for a ceph-mon on the suite's host address.
@@ -180,8 +188,11 @@ func recvMessages(addr string) float64 {
 func monPeer(t *harness.T, e harness.Engine, scenario string) error {
 	port := freePort(t)
 	listen := net.JoinHostPort(harness.ListenHost(e), fmt.Sprint(port))
-	args := []string{"msgr-server", "--listen", listen, "--name", "mon.1", "--policy", "lossless_peer_reuse", "--metrics", "127.0.0.1:0"}
+	args := append([]string{"msgr-server", "--listen", listen, "--name", "mon.1"}, srvArgs(t, "--policy", "lossless_peer_reuse", "--metrics", "127.0.0.1:0")...)
 	p := harness.Start(t, e, args...)
+	if t.V2() {
+		return monPeerV2(t, e, p, args, listen, scenario)
+	}
 	// A userspace stack reads 127.0.0.1 as its own address and prints
 	// that address in READY; the port must be the one asked for.
 	if want := listen; p.Addr(0) != want && (!e.Userspace || !strings.HasSuffix(p.Addr(0), fmt.Sprintf(":%d", port))) {
@@ -209,13 +220,50 @@ func monPeer(t *harness.T, e harness.Engine, scenario string) error {
 	}
 	mon := startMon(t, peers.CephMonOptions{Addr: monAddr(t), PeerMonAddr: listen, ExtraConf: conf})
 	defer checkMon(t, mon)
+	return monPeerRun(t, e, mon, p, args, scenario, "client_ready connect success", "connect got RESETSESSION")
+}
+
+// monPeerV2 is monPeer over msgr2 (the @v2 variants, lossless msgr2
+// sessions): the server's READY address is
+// v2:IP:PORT/0 (a mon's nonce), and mon.a, bound to msgr2 too, finds
+// mon.b at that v2 address in its monmap.
+func monPeerV2(t *harness.T, e harness.Engine, p *harness.Proc, args []string, listen, scenario string) error {
+	_, port, _ := net.SplitHostPort(listen)
+	if a := p.Addr(0); !strings.HasPrefix(a, "v2:") || !strings.HasSuffix(a, ":"+port+"/0") {
+		return fmt.Errorf("READY %v, want v2:IP:%s/0 first (a server named mon.1 announces nonce 0)", p.Addrs, port)
+	}
+	hostport := strings.TrimSuffix(strings.TrimPrefix(p.Addr(0), "v2:"), "/0")
+	conf := map[string]string{"debug_ms": "10"}
+	if scenario == "soak" {
+		conf["ms_inject_socket_failures"] = "15"
+		conf["mon_probe_timeout"] = "0.1"
+	}
+	v1 := monAddr(t)
+	v2 := monAddr(t)
+	for v2 == v1 {
+		v2 = monAddr(t)
+	}
+	mon := startMon(t, peers.CephMonOptions{Addr: v1, V2Addr: v2, PeerMonAddr: hostport, PeerMonV2: true, ExtraConf: conf})
+	defer checkMon(t, mon)
+	// ProtocolV2's connector logs "handle_server_ident connect success"
+	// when the session opens (seen with a lossy v2 server as mon.b), and
+	// "received session reset" for a SESSION_RESET.
+	return monPeerRun(t, e, mon, p, args, scenario, "handle_server_ident connect success", "received session reset")
+}
+
+// monPeerRun is the common part of monPeer: the probes arrive, then the
+// scenario. readyLine, if not empty, is the mon's log line for an opened
+// session, resetLine the one for a reset it received.
+func monPeerRun(t *harness.T, e harness.Engine, mon *peers.CephMon, p *harness.Proc, args []string, scenario, readyLine, resetLine string) error {
 	metrics := p.Addr(1)
 	got := func() float64 { return recvMessages(metrics) }
 	if !waitFor(10*time.Second, func() bool { return got() >= 3 }) {
 		return fmt.Errorf("msgr_recv_messages_total %v after 10 s, want ≥ 3 MMonProbes; mon log: %s", got(), mon.LogTail(15))
 	}
-	if err := mon.WaitLog("client_ready connect success", 1, 5*time.Second); err != nil {
-		return fmt.Errorf("mon.a never logged client_ready connect success: %v", err)
+	if readyLine != "" {
+		if err := mon.WaitLog(readyLine, 1, 5*time.Second); err != nil {
+			return fmt.Errorf("mon.a never logged %s: %v", readyLine, err)
+		}
 	}
 	switch scenario {
 	case "server-restart":
@@ -227,8 +275,8 @@ func monPeer(t *harness.T, e harness.Engine, scenario string) error {
 		if !waitFor(10*time.Second, func() bool { return got() >= 2 }) {
 			return fmt.Errorf("restarted server received %v messages in 10 s; mon log: %s", got(), mon.LogTail(15))
 		}
-		if err := mon.WaitLog("connect got RESETSESSION", 1, 5*time.Second); err != nil {
-			return fmt.Errorf("mon.a did not log RESETSESSION after the server restart: %v", err)
+		if err := mon.WaitLog(resetLine, 1, 5*time.Second); err != nil {
+			return fmt.Errorf("mon.a did not log %q after the server restart: %v", resetLine, err)
 		}
 	case "mon-restart":
 		dups := func() float64 {

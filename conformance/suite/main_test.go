@@ -36,18 +36,22 @@ var (
 	heavy = make(chan struct{}, 1)
 )
 
-// allCases is every registered case, in registry order.
+// allCases is every registered case, in registry order, then the msgr2
+// variants.
 func allCases() []harness.Case {
 	var cs []harness.Case
 	cs = append(cs, msgrCases...)
 	cs = append(cs, msgrClientCases...)
 	cs = append(cs, msgrSessionCases...)
+	cs = append(cs, dualBindCases...)
 	cs = append(cs, abuseStallCases...)
+	cs = append(cs, abuseFDCases...)
 	cs = append(cs, proxyCases...)
 	cs = append(cs, proxyCheckCases...)
 	cs = append(cs, proxyProtoCheckCases...)
 	cs = append(cs, interopCases...)
-	return cs
+	// Then each messenger case's msgr2 variant "<id>@v2" (v2_test.go).
+	return withV2Plans(cs)
 }
 
 func TestMain(m *testing.M) {

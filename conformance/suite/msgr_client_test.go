@@ -382,8 +382,8 @@ var msgrClientCases = []harness.Case{
 	mc("msgr-client-json", "CONTRACT.md msgr-client",
 		"msgr-client against the same engine's msgr-server with --conns 4 --depth 8: one JSON object on stdout with every field, received = sent = count, exit 0",
 		func(t *harness.T, e harness.Engine) {
-			p := startServer(t, e)
-			r := harness.Run(e, 60*time.Second, "msgr-client", "--connect", p.Addr(0), "--conns", "4", "--depth", "8", "--size", "4096", "--count", "2000")
+			p := startServer(t, e, srvArgs(t)...)
+			r := harness.Run(e, 60*time.Second, clientArgs(t, p.Addr(0), "--conns", "4", "--depth", "8", "--size", "4096", "--count", "2000")...)
 			rep := checkClientRun(t, r, 2000)
 			if rep.Conns != 4 || rep.Depth != 8 || rep.Size != (msgrjson.Size{Min: 4096, Max: 4096}) {
 				t.Errorf("report echoes conns/depth/size %d/%d/%s, want 4/8/4096", rep.Conns, rep.Depth, rep.Size)
@@ -392,8 +392,8 @@ var msgrClientCases = []harness.Case{
 	mc("msgr-client-rate", "CONTRACT.md msgr-client --rate",
 		"--rate 200 --duration 1s sends the 200 messages due (199–201, open loop: the schedule, not the peer's speed or the machine's load, sets the count), all answered",
 		func(t *harness.T, e harness.Engine) {
-			p := startServer(t, e)
-			r := harness.Run(e, 30*time.Second, "msgr-client", "--connect", p.Addr(0), "--rate", "200", "--duration", "1s", "--size", "64", "--conns", "2")
+			p := startServer(t, e, srvArgs(t)...)
+			r := harness.Run(e, 30*time.Second, clientArgs(t, p.Addr(0), "--rate", "200", "--duration", "1s", "--size", "64", "--conns", "2")...)
 			rep := checkClientRun(t, r, -1)
 			// A send still waiting for a depth slot when the second
 			// ends is sent late, with its RTT counted from when it was
@@ -406,8 +406,8 @@ var msgrClientCases = []harness.Case{
 	mc("msgr-client-duration", "CONTRACT.md msgr-client --duration",
 		"--duration 1s runs for about a second (0.9–5 s) and every message sent is answered",
 		func(t *harness.T, e harness.Engine) {
-			p := startServer(t, e)
-			r := harness.Run(e, 30*time.Second, "msgr-client", "--connect", p.Addr(0), "--duration", "1s", "--size", "64")
+			p := startServer(t, e, srvArgs(t)...)
+			r := harness.Run(e, 30*time.Second, clientArgs(t, p.Addr(0), "--duration", "1s", "--size", "64")...)
 			rep := checkClientRun(t, r, -1)
 			if rep.Sent == 0 || rep.Sent != rep.Received || rep.Errors != 0 {
 				t.Errorf("sent %d received %d errors %d", rep.Sent, rep.Received, rep.Errors)

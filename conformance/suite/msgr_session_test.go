@@ -205,7 +205,7 @@ var msgrSessionCases = []harness.Case{
 		Desc: "lossless client and server both fail ~1 in 50 socket operations: 100,000 ECHOs of random size 0-64 KiB, depth 8, are each answered exactly once, in order (exit 0, received = sent)",
 		Run: func(t *harness.T, e harness.Engine) {
 			fast := []string{"--initial-backoff", "5ms", "--max-backoff", "100ms"}
-			p := startServer(t, e, append([]string{"--inject-socket-failures", "50", "--metrics", "127.0.0.1:0"}, fast...)...)
+			p := startServer(t, e, srvArgs(t, append([]string{"--inject-socket-failures", "50", "--metrics", "127.0.0.1:0"}, fast...)...)...)
 			// What this case must catch is a stall (a lost message never
 			// resent, a session stuck), and the client's own --timeout
 			// catches it: no reply for 30 s exits 1 with its sent and
@@ -217,8 +217,8 @@ var msgrSessionCases = []harness.Case{
 			// nothing to tell a slow run from a stuck one.
 			// inject100kCeiling only backs up a client that ignores its
 			// --timeout.
-			r := harness.Run(e, inject100kCeiling, append([]string{"msgr-client", "--connect", p.Addr(0), "--count", "100000",
-				"--depth", "8", "--size", "0-65536", "--inject-socket-failures", "50", "--timeout", "30s"}, fast...)...)
+			r := harness.Run(e, inject100kCeiling, clientArgs(t, p.Addr(0), append([]string{"--count", "100000",
+				"--depth", "8", "--size", "0-65536", "--inject-socket-failures", "50", "--timeout", "30s"}, fast...)...)...)
 			if _, err := clientRunErr(r, 100000); err != nil {
 				if ms, merr := scrape(p.Addr(1)); merr == nil {
 					t.Logf("server: %v messages received, %v accepts", ms["msgr_recv_messages_total"], ms["msgr_accepted_connections_total"])
@@ -238,9 +238,9 @@ var msgrSessionCases = []harness.Case{
 		Spec: "CONTRACT.md --inject-socket-failures, msgr-client exit status; " + specW + "§13",
 		Desc: "server and client both fail ~1 in 40 socket operations (the server re-accepts the client, per /metrics): the lossless msgr-client still gets every reply exactly once, in order (exit 0, received = sent)",
 		Run: func(t *harness.T, e harness.Engine) {
-			p := startServer(t, e, "--inject-socket-failures", "40", "--metrics", "127.0.0.1:0")
-			r := harness.Run(e, 90*time.Second, "msgr-client", "--connect", p.Addr(0), "--count", "300", "--depth", "4",
-				"--size", "1024", "--inject-socket-failures", "40")
+			p := startServer(t, e, srvArgs(t, "--inject-socket-failures", "40", "--metrics", "127.0.0.1:0")...)
+			r := harness.Run(e, 90*time.Second, clientArgs(t, p.Addr(0), "--count", "300", "--depth", "4",
+				"--size", "1024", "--inject-socket-failures", "40")...)
 			checkClientRun(t, r, 300)
 			// Evidence that failures were injected at all: the single
 			// client connection had to be accepted again after faults.

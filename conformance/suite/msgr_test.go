@@ -51,6 +51,10 @@ var msgrCases = []harness.Case{
 			} else {
 				ln.Close()
 			}
+			if t.V2() {
+				acceptIPv6V2(t, e)
+				return
+			}
 			p := harness.Start(t, e, "msgr-server", "--listen", "[::1]:0")
 			if !strings.HasPrefix(p.Addr(0), "[::1]:") {
 				t.Fatalf("READY %v, want [::1]:port", p.Addrs)
@@ -493,7 +497,12 @@ var msgrCases = []harness.Case{
 	mc("msgr-workers", "spec/cli.md Common engine flags (--workers N)",
 		"msgr-server --workers 3 serves 12 concurrent sessions, each echoing 20 messages",
 		func(t *harness.T, e harness.Engine) {
-			p := startServer(t, e, "--workers", "3")
+			p := startServer(t, e, srvArgs(t, "--workers", "3")...)
+			if t.V2() {
+				// The engine's own client opens the 12 sessions (20 ECHOs each).
+				checkClientRun(t, harness.Run(e, 60*time.Second, clientArgs(t, p.Addr(0), "--conns", "12", "--depth", "1", "--count", "240", "--size", "0-1300")...), 240)
+				return
+			}
 			errs := make(chan error, 12)
 			for i := range 12 {
 				go func() {
@@ -521,14 +530,18 @@ var msgrCases = []harness.Case{
 	mc("msgr-metrics", "CONTRACT.md Messenger --metrics",
 		"--metrics serves Prometheus text at /metrics (200, text/plain, samples) on the address READY lists after the listener",
 		func(t *harness.T, e harness.Engine) {
-			p := startServer(t, e, "--metrics", "127.0.0.1:0")
+			p := startServer(t, e, srvArgs(t, "--metrics", "127.0.0.1:0")...)
 			if len(p.Addrs) != 2 {
 				t.Fatalf("READY %v: want the listen address and the metrics address", p.Addrs)
 			}
-			s := openDefault(t, p)
-			for i := range 5 {
-				if _, err := s.Echo(uint64(i), nil, nil, []byte("m")); err != nil {
-					t.Fatal(err)
+			if t.V2() {
+				checkClientRun(t, harness.Run(e, 30*time.Second, clientArgs(t, p.Addr(0), "--count", "5", "--depth", "1", "--size", "1")...), 5)
+			} else {
+				s := openDefault(t, p)
+				for i := range 5 {
+					if _, err := s.Echo(uint64(i), nil, nil, []byte("m")); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			resp, err := http.Get("http://" + p.Addr(1) + "/metrics")
@@ -543,10 +556,17 @@ var msgrCases = []harness.Case{
 			if err != nil || len(ms) == 0 {
 				t.Fatalf("no samples in /metrics: %v", err)
 			}
+			if t.V2() && ms["msgr_recv_messages_total"] < 5 {
+				t.Errorf("msgr_recv_messages_total %v after 5 ECHOs over msgr2", ms["msgr_recv_messages_total"])
+			}
 		}),
 	mc("msgr-garbage", "DESIGN.md principle 3; CONTRACT.md Messenger (malformed input closes only that connection)",
 		"60 connections send random bytes at random points (instead of the banner, the address, the connect, or a frame) and hang up: the server survives and keeps serving",
 		func(t *harness.T, e harness.Engine) {
+			if t.V2() {
+				garbageV2(t, e)
+				return
+			}
 			p := startServer(t, e)
 			for i := range 60 {
 				junk := randBytes(1 + rand.IntN(4096))
@@ -573,6 +593,10 @@ var msgrCases = []harness.Case{
 	mc("msgr-sigterm-exit0", "CONTRACT.md Long-running commands",
 		"SIGTERM with open sessions and messages in flight: exit status 0 within 5 s",
 		func(t *harness.T, e harness.Engine) {
+			if t.V2() {
+				sigtermV2(t, e)
+				return
+			}
 			p := startServer(t, e)
 			s := openDefault(t, p)
 			for i := range 20 {
@@ -589,6 +613,19 @@ var msgrCases = []harness.Case{
 	mc("msgr-bad-flags", "CONTRACT.md Long-running commands; spec/cli.md",
 		"bad flags, values and addresses: exit 2 with one line on stderr naming the problem, and no READY",
 		func(t *harness.T, e harness.Engine) {
+			if t.V2() {
+				// spec/cli.md --protocol: what msgr2 refuses before READY.
+				bad := [][]string{
+					{"msgr-server", "--listen", "127.0.0.1:0", "--protocol", "v2", "--policy", "stateless_server", "--crc", "none"},
+					{"msgr-server", "--listen", "127.0.0.1:0", "--protocol", "v3"},
+					{"msgr-client", "--connect", "v2:127.0.0.1:1/0", "--protocol", "v1", "--policy", "lossy_client", "--count", "1"},
+					{"msgr-client", "--connect", "v2:127.0.0.1:1/x", "--policy", "lossy_client", "--count", "1"},
+				}
+				for _, args := range bad {
+					checkUsageError(t, args, harness.Run(e, 10*time.Second, args...))
+				}
+				return
+			}
 			for _, args := range [][]string{
 				{"msgr-server", "--listen", "127.0.0.1:0", "--no-such-flag"},
 				{"msgr-server", "--listen", "127.0.0.1:0", "--policy", "no_such_policy"},
@@ -617,7 +654,7 @@ var msgrCases = []harness.Case{
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			args := []string{"msgr-server", "--listen", ln.Addr().String()}
+			args := append([]string{"msgr-server", "--listen", ln.Addr().String()}, srvArgs(t)...)
 			checkUsageError(t, args, harness.Run(e, 10*time.Second, args...))
 		}),
 	mc("msgr-version", "CONTRACT.md Build; spec/cli.md",

@@ -48,7 +48,7 @@ func (f *msgrFlags) check(env *Env) (int, bool) {
 	if _, err := wire.ParseEntityName(f.name); err != nil {
 		return env.Usagef("--name %q: want TYPE.ID, e.g. osd.0", f.name), false
 	}
-	pol, err := msgr.PolicyByName(f.policy)
+	_, err := msgr.PolicyByName(f.policy)
 	if err != nil {
 		return env.Usagef("--policy: %v", err), false
 	}
@@ -58,11 +58,6 @@ func (f *msgrFlags) check(env *Env) (int, bool) {
 	switch f.protocol {
 	case "v1":
 	case "v2":
-		if !pol.Lossy {
-			// Never a silently weaker session: the user asked for lossless.
-			return env.Usagef("--protocol v2 --policy %s: the policy is lossless, and %v (use a lossy policy: %s)",
-				f.policy, msgr.ErrV2Lossless, strings.Join(lossyPolicies(), ", ")), false
-		}
 		if f.crc == "none" {
 			return env.Usagef("--crc none is msgr1's: msgr2.1 crc mode always checks its frame crcs"), false
 		}
@@ -95,17 +90,6 @@ func (f *msgrFlags) config(env *Env) msgr.Config {
 		BodyProgressTimeout: bodyTimeout(f.bodyTimeout), InjectDelay: f.injDelay, InjectDelayEvery: f.injDelayEvery,
 		Logf: func(format string, args ...any) { env.Logf(format, args...) },
 	}
-}
-
-// lossyPolicies are the presets msgr2 can serve.
-func lossyPolicies() []string {
-	var out []string
-	for _, n := range msgr.PolicyNames() {
-		if p, _ := msgr.PolicyByName(n); p.Lossy {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // bodyTimeout maps the flag (0: off) to msgr.Config (0: default, negative: off).

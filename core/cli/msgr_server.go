@@ -2,28 +2,33 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/msgr"
+	"github.com/netmodels/netmodels/core/msgr/wire"
 )
 
 func init() {
 	Register(Command{Name: "msgr-server", Summary: "msgr1/msgr2 echo server, or a fake OSD (spec/messenger.md)", Run: runMsgrServer})
 }
 
-// runMsgrServer is msgr-server: one messenger bound to --listen whose
+// runMsgrServer is msgr-server: one messenger bound to each --listen whose
 // dispatcher is the echo service or, with --reply osd, a fake OSD, until
 // SIGTERM/SIGINT.
 func runMsgrServer(env *Env, args []string) int {
 	fs := NewFlagSet(env, "msgr-server")
 	var f msgrFlags
 	f.register(fs, "osd.0", "stateful_server")
-	listen := fs.String("listen", "", "HOST:PORT to listen on (port 0: any)")
+	var listen listenFlags
+	fs.Var(&listen, "listen", "HOST:PORT to listen on (port 0: any), speaking --protocol; v1:HOST:PORT or v2:HOST:PORT names the protocol, and one of each listens on both")
 	thMsgs := fs.Int64("throttle-msgs", 0, "policy message throttle (0: unlimited)")
 	thBytes := fs.Int64("throttle-bytes", 0, "policy byte throttle (0: unlimited)")
 	dispBytes := fs.Int64("dispatch-throttle-bytes", 100<<20, "dispatch queue byte throttle")
@@ -47,14 +52,19 @@ func runMsgrServer(env *Env, args []string) int {
 		// A Ceph OSD's policy for clients: lossy, no session kept.
 		f.policy = "stateless_server"
 	}
+	binds, err := listen.resolve(f.protocol, flagSet(fs, "protocol"))
+	if err != nil {
+		return env.Usagef("%v", err)
+	}
+	for _, b := range binds {
+		if b.v2 {
+			// What msgr2 refuses (f.check) applies as soon as one
+			// listener speaks it.
+			f.protocol = "v2"
+		}
+	}
 	if st, ok := f.check(env); !ok {
 		return st
-	}
-	if *listen == "" {
-		return env.Usagef("msgr-server: --listen HOST:PORT is required")
-	}
-	if err := checkHostPort(*listen); err != nil {
-		return env.Usagef("--listen %q: %v", *listen, err)
 	}
 	if *thMsgs < 0 || *thBytes < 0 || *dispBytes <= 0 || *delay < 0 {
 		return env.Usagef("throttles must be >= 0 (--dispatch-throttle-bytes > 0) and --dispatch-delay >= 0")
@@ -94,19 +104,27 @@ func runMsgrServer(env *Env, args []string) int {
 	} else {
 		_ = m.Start(echo)
 	}
-	bind := *listen
-	if f.protocol == "v2" {
-		bind = "v2:" + bind
+	for _, b := range binds {
+		if err := m.Bind(b.bind()); err != nil {
+			_ = ShutdownEngine(eng)
+			return env.Usagef("--listen %s: %v", b.arg, err)
+		}
 	}
-	if err := m.Bind(bind); err != nil {
-		_ = ShutdownEngine(eng)
-		return env.Usagef("--listen %s: %v", *listen, err)
-	}
-	addrs := []net.Addr{m.ListenAddr()}
-	if f.protocol == "v2" {
-		// What a v2 client dials: msgr2 has no banner address, so the
-		// client must know the nonce (Ceph's text form carries it).
-		addrs[0] = typedAddr(m.Addr().TypedString())
+	// READY lists the listeners in --listen order, each as its client
+	// dials it: msgr1 as HOST:PORT; msgr2 in Ceph's text form with the
+	// nonce, since msgr2 has no banner address and the client must know
+	// it.
+	var addrs []net.Addr
+	for i, la := range m.ListenAddrs() {
+		if !binds[i].v2 {
+			addrs = append(addrs, la)
+			continue
+		}
+		for _, a := range m.Addrs() {
+			if a.Type == wire.AddrTypeMsgr2 {
+				addrs = append(addrs, typedAddr(a.TypedString()))
+			}
+		}
 	}
 	var hs *http.Server
 	if ml != nil {
@@ -116,7 +134,11 @@ func runMsgrServer(env *Env, args []string) int {
 		go func() { _ = hs.Serve(ml) }()
 		addrs = append(addrs, ml.Addr())
 	}
-	env.Logf("msgr-server %s at %s (policy %s)", f.name, m.Addr().TypedString(), f.policy)
+	var at []string
+	for _, a := range m.Addrs() {
+		at = append(at, a.TypedString())
+	}
+	env.Logf("msgr-server %s at %s (policy %s)", f.name, strings.Join(at, ", "), f.policy)
 	env.Ready(addrs...)
 	<-env.Ctx.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -141,3 +163,68 @@ type typedAddr string
 
 func (typedAddr) Network() string  { return "tcp" }
 func (a typedAddr) String() string { return string(a) }
+
+// listenFlags are the --listen values, in order (the flag may be given
+// once per protocol).
+type listenFlags []string
+
+func (l *listenFlags) String() string { return strings.Join(*l, " ") }
+
+func (l *listenFlags) Set(s string) error {
+	*l = append(*l, s)
+	return nil
+}
+
+// listenAddr is one listener to bind.
+type listenAddr struct {
+	arg      string // as given
+	hostport string
+	v2       bool
+}
+
+// bind is the address for Messenger.Bind.
+func (b listenAddr) bind() string {
+	if b.v2 {
+		return "v2:" + b.hostport
+	}
+	return b.hostport
+}
+
+// resolve gives each --listen its protocol: its prefix (v1:, v2:), else
+// proto (--protocol). An explicit --protocol that a prefix contradicts,
+// and two listeners of one protocol, are usage errors.
+func (l listenFlags) resolve(proto string, protoSet bool) ([]listenAddr, error) {
+	if len(l) == 0 {
+		return nil, errors.New("msgr-server: --listen HOST:PORT is required")
+	}
+	if proto != "v1" && proto != "v2" {
+		return nil, fmt.Errorf("--protocol %q: want v1 or v2", proto)
+	}
+	var out []listenAddr
+	var seen [2]string
+	for _, arg := range l {
+		b := listenAddr{arg: arg, hostport: arg, v2: proto == "v2"}
+		p := proto
+		if rest, ok := strings.CutPrefix(arg, "v2:"); ok {
+			b.hostport, b.v2, p = rest, true, "v2"
+		} else if rest, ok := strings.CutPrefix(arg, "v1:"); ok {
+			b.hostport, b.v2, p = rest, false, "v1"
+		}
+		if protoSet && p != proto {
+			return nil, fmt.Errorf("--listen %s is a %s address, but --protocol is %s (to listen on both, prefix each --listen with v1: or v2: and leave --protocol out)", arg, p, proto)
+		}
+		if err := checkHostPort(b.hostport); err != nil {
+			return nil, fmt.Errorf("--listen %q: %v", arg, err)
+		}
+		i := 0
+		if b.v2 {
+			i = 1
+		}
+		if seen[i] != "" {
+			return nil, fmt.Errorf("--listen %s and %s: both %s; one listener per protocol", seen[i], arg, p)
+		}
+		seen[i] = arg
+		out = append(out, b)
+	}
+	return out, nil
+}

@@ -88,19 +88,15 @@ func TestMsgrV2HandshakeOnly(t *testing.T) {
 	}
 }
 
-// What --protocol v2 refuses, before READY (exit 2), saying why: a
-// lossless policy (the defaults stateful_server and lossless_client),
+// What --protocol v2 refuses, before READY (exit 2), saying why:
 // --crc none, a v2 address with --protocol v1, a bad nonce, an unknown
 // protocol.
 func TestMsgrV2UsageErrors(t *testing.T) {
 	eng := memCLI(t)
-	const why = "msgr2 lossless sessions need SESSION_RECONNECT, not supported yet"
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--protocol", "v2", "--connect", "127.0.0.1:1", "--count", "1"}, why},
-		{[]string{"--connect", "v2:127.0.0.1:1/5", "--count", "1"}, why},
 		{[]string{"--connect", "v2:127.0.0.1:1/5", "--count", "1", "--policy", "lossy_client", "--crc", "none"}, "--crc none is msgr1's"},
 		{[]string{"--connect", "v2:127.0.0.1:1/5", "--count", "1", "--policy", "lossy_client", "--protocol", "v1"}, "is an msgr2 address"},
 		{[]string{"--connect", "v2:127.0.0.1:1/x", "--count", "1", "--policy", "lossy_client"}, "nonce"},
@@ -115,8 +111,6 @@ func TestMsgrV2UsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--listen", "127.0.0.1:0", "--protocol", "v2"}, why},
-		{[]string{"--listen", "127.0.0.1:0", "--protocol", "v2", "--policy", "lossless_peer"}, why},
 		{[]string{"--listen", "127.0.0.1:0", "--protocol", "v2", "--policy", "stateless_server", "--crc", "none"}, "--crc none is msgr1's"},
 	} {
 		errb := newSyncBuf()
@@ -124,5 +118,22 @@ func TestMsgrV2UsageErrors(t *testing.T) {
 		if st := runMsgrServer(env, tc.args); st != ExitUsage || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("server %v: exit %d, %q; want 2 and %q", tc.args, st, errb.String(), tc.want)
 		}
+	}
+}
+
+// Lossless over v2 with the default policies (stateful_server,
+// lossless_client) and injected socket failures on both sides: every
+// reply arrives exactly once and in order (the client counts a
+// duplicate or out-of-order reply as an error), as over msgr1
+// (TestMsgrInjectedFailuresBothSides).
+func TestMsgrV2LosslessInjectedBothSides(t *testing.T) {
+	eng := memCLI(t)
+	fast := []string{"--initial-backoff", "1ms", "--max-backoff", "20ms"}
+	addr, _ := startServer(t, eng, append([]string{"--protocol", "v2", "--inject-socket-failures", "30"}, fast...)...)
+	args := append([]string{"--connect", addr, "--count", "2000", "--depth", "8", "--size", "0-4000",
+		"--inject-socket-failures", "30"}, fast...)
+	st, sum, errs := runClient(t, eng, args...)
+	if st != 0 || sum.Received != 2000 || sum.Errors != 0 {
+		t.Fatalf("exit %d %+v %s", st, sum, errs)
 	}
 }

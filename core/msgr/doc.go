@@ -6,10 +6,15 @@
 // frames in msgr/wire; every byte goes through an engine.Engine.
 //
 // The messenger speaks msgr1 and, on a "v2:" address (Bind, ConnectTo),
-// msgr2.1 in crc mode (msgr/proto2) for lossy sessions: a lossless
-// policy is refused over msgr2 (ErrV2Lossless) until session reconnect
-// is implemented, and secure mode is not offered (it needs cephx session
-// keys).
+// msgr2.1 in crc mode (msgr/proto2), lossy and lossless sessions (a
+// lossless one resumes after a fault with SESSION_RECONNECT); secure mode
+// is not offered (it needs cephx session keys).
+//
+// A messenger may listen on both protocols, as Ceph daemons do: Bind
+// once with "HOST:PORT" (or "v1:HOST:PORT") and once with "v2:HOST:PORT".
+// Both listeners share the sessions, throttles and the dispatcher; Addrs
+// is the address vector (v2, then v1, Ceph's order), ListenAddrs the
+// sockets.
 //
 // # Choosing an engine
 //

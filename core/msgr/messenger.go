@@ -37,9 +37,6 @@ var (
 	ErrOutQueueFull  = protocol.ErrOutQueueFull
 	ErrSessionClosed = protocol.ErrSessionClosed
 	ErrNotStarted    = errors.New("msgr: messenger not started")
-	// ErrV2Lossless: an msgr2 session whose policy is lossless, refused
-	// (msgr2 lossless sessions need SESSION_RECONNECT, not supported yet).
-	ErrV2Lossless = protocol.ErrV2Lossless
 )
 
 // PolicyByName returns a preset (stateful_server, stateless_server,
@@ -201,15 +198,23 @@ func (m *Messenger) Name() wire.EntityName { return m.name }
 func (m *Messenger) Endpoint() *protocol.Endpoint { return m.ep }
 
 // Bind listens on addr ("host:port", port 0 for any): msgr1, or with
-// "v2:" in front msgr2.1 in crc mode (lossy policies only: a peer type
-// whose policy is lossless is refused at its HELLO, ErrV2Lossless).
+// "v2:" in front msgr2.1 in crc mode (lossy and lossless policies).
 func (m *Messenger) Bind(addr string) error { return m.ep.Bind(addr) }
 
-// Addr is our entity address (bound, or learned from a peer).
+// Addr is our entity address: bound (the msgr2 one if Bind was called
+// for both protocols: the front of Addrs), or learned from a peer.
 func (m *Messenger) Addr() wire.EntityAddr { return m.ep.Addr() }
 
-// ListenAddr is the bound socket address, nil if not bound.
+// Addrs is our address vector in Ceph's order: the msgr2 address, then
+// the msgr1 one, of the protocols bound (Bind may be called once per
+// protocol, to listen on both as Ceph daemons do); unbound, Addr alone.
+func (m *Messenger) Addrs() []wire.EntityAddr { return m.ep.Addrs() }
+
+// ListenAddr is the first bound socket address, nil if not bound.
 func (m *Messenger) ListenAddr() net.Addr { return m.ep.ListenAddr() }
+
+// ListenAddrs are the bound socket addresses, in Bind order.
+func (m *Messenger) ListenAddrs() []net.Addr { return m.ep.ListenAddrs() }
 
 // Start begins dispatching to d.
 func (m *Messenger) Start(d Dispatcher) error {
@@ -230,8 +235,7 @@ func (m *Messenger) Start(d Dispatcher) error {
 // ConnectTo returns the connection to a peer at addr, creating it if
 // needed; it returns at once and connects in the background. "HOST:PORT"
 // speaks msgr1 and learns the peer's nonce from its banner.
-// "v2:IP:PORT[/NONCE]" speaks msgr2.1 in crc mode (lossy policies only:
-// a lossless one is refused with ErrV2Lossless); msgr2 has no banner
+// "v2:IP:PORT[/NONCE]" speaks msgr2.1 in crc mode; msgr2 has no banner
 // address, so the server must be at exactly that nonce (0 if not given,
 // as a monitor is). "v1:IP:PORT[/NONCE]" is msgr1, the nonce checked
 // when given.

@@ -2,7 +2,6 @@ package msgr_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -28,7 +27,7 @@ func (q *queued) HandleRemoteReset(*msgr.Connection) { q.events <- "remote_reset
 // TestMsgr2Echo: the messenger API over msgr2 ("v2:" addresses): an echo
 // server answering on the loop (FastDispatch, recycled messages), a
 // client receiving through the dispatch queue, a keepalive round trip,
-// and a lossless policy refused at ConnectTo.
+// and a lossless client adopting the stateless server's lossy session.
 func TestMsgr2Echo(t *testing.T) {
 	eng := realEngine(t)
 	srv, err := msgr.New(eng, msgr.Config{Name: "osd.0", RandomNonce: true, Policy: "stateless_server", RecycleFastDispatch: true})
@@ -41,11 +40,6 @@ func TestMsgr2Echo(t *testing.T) {
 	}
 	defer shutdownT(srv)
 	addr := srv.Addr().TypedString() // v2:127.0.0.1:PORT/NONCE
-
-	lossless, _ := msgr.New(eng, msgr.Config{Name: "client.2"})
-	if _, err := lossless.ConnectTo(wire.EntityOSD, addr); !errors.Is(err, msgr.ErrV2Lossless) {
-		t.Fatalf("lossless ConnectTo: %v", err)
-	}
 
 	cli, err := msgr.New(eng, msgr.Config{Name: "client.1", RandomNonce: true, Policy: "lossy_client"})
 	if err != nil {
@@ -86,6 +80,28 @@ func TestMsgr2Echo(t *testing.T) {
 	}
 	if conn.LastKeepaliveAck().IsZero() {
 		t.Fatal("no KEEPALIVE2_ACK before the last reply")
+	}
+	// A lossless client: the server's choice (lossy) is adopted, as
+	// Ceph's client does.
+	lossless, err := msgr.New(eng, msgr.Config{Name: "client.2", RandomNonce: true, Policy: "lossless_client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2 := &queued{msgs: make(chan *msgr.Message, 1), events: make(chan string, 10)}
+	_ = lossless.Start(q2)
+	defer shutdownT(lossless)
+	c2, err := lossless.ConnectTo(wire.EntityOSD, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c2.SendMessage(&msgr.Message{Type: msgrtest.Echo, Tid: 1})
+	select {
+	case <-q2.msgs:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no reply on the lossless client's session")
+	}
+	if !c2.Lossy() || !c2.Msgr2() {
+		t.Fatalf("lossless client: lossy %v v2 %v, want the server's lossy session", c2.Lossy(), c2.Msgr2())
 	}
 }
 

@@ -66,6 +66,15 @@ type CephMonOptions struct {
 	// Use a port above Addr's for the real mon to be rank 0.
 	PeerMonAddr string
 	PeerMonID   string
+	// PeerMonV2 lists the second monitor at PeerMonAddr as an msgr2
+	// address ([v2:...]), so the real mon dials it over msgr2; set V2Addr
+	// too, or the mon (no msgr2 bound) keeps to msgr1.
+	PeerMonV2 bool
+	// PeerMonV2Addr, if set, lists the second monitor with both of its
+	// addresses, [v2:PeerMonV2Addr,v1:PeerMonAddr], as Ceph lists a
+	// daemon that listens on both protocols; the real mon dials the entry
+	// its own bound protocols allow (a mon without V2Addr: the v1 one).
+	PeerMonV2Addr string
 	// ExtraConf adds or overrides [global] settings (e.g. "debug_ms": "10",
 	// "ms_inject_socket_failures": "15").
 	ExtraConf map[string]string
@@ -177,7 +186,7 @@ func (m *CephMon) create(dir, monmaptool string) error {
 	if m.PeerMonAddr != "" {
 		// --addv with an explicit v1: prefix; plain --add would make a v2
 		// address for any port but 6789 (ceph-mon.md pitfall 1).
-		args = append(args, "--addv", m.opts.PeerMonID, "[v1:"+m.PeerMonAddr+"]")
+		args = append(args, "--addv", m.opts.PeerMonID, m.peerAddrv())
 	}
 	args = append(args, monmap)
 	if err := runTool(monmaptool, args...); err != nil {
@@ -197,7 +206,7 @@ func (m *CephMon) conf(dir string) string {
 	hosts := m.addrv()
 	members := m.ID
 	if m.PeerMonAddr != "" {
-		hosts += ",[v1:" + m.PeerMonAddr + "]"
+		hosts += "," + m.peerAddrv()
 		members += ", " + m.opts.PeerMonID
 	}
 	kv := map[string]string{
@@ -248,6 +257,17 @@ func (m *CephMon) addrv() string {
 		return "[v2:" + m.V2Addr + ",v1:" + m.Addr + "]"
 	}
 	return "[v1:" + m.Addr + "]"
+}
+
+// peerAddrv is the second monitor's address vector (PeerMonAddr).
+func (m *CephMon) peerAddrv() string {
+	if m.opts.PeerMonV2Addr != "" {
+		return "[v2:" + m.opts.PeerMonV2Addr + ",v1:" + m.PeerMonAddr + "]"
+	}
+	if m.opts.PeerMonV2 {
+		return "[v2:" + m.PeerMonAddr + "]"
+	}
+	return "[v1:" + m.PeerMonAddr + "]"
 }
 
 // listenAddrs are the addresses the mon must listen on to be ready.

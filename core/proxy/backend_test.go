@@ -390,6 +390,55 @@ listen l
 	}
 }
 
+// Clients refused because the wait list is full never held a slot and
+// must not give one back: before, each refusal lowered the count, so a
+// flood raised the effective maxconn by one per refused client.
+func TestFrontendMaxconnRefusedHoldNoSlot(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+listen l
+    bind 127.0.0.1:8000
+    maxconn 1
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	c1 := h.dial("127.0.0.1:8000", &peer{}) // admitted
+	h.dial("127.0.0.1:8000", &peer{})       // waits (wait list of 1)
+	var refused []*peer
+	for range 5 {
+		refused = append(refused, h.dial("127.0.0.1:8000", &peer{}))
+	}
+	h.settle()
+	for i, c := range refused {
+		if !c.eof && !c.closed {
+			t.Fatalf("client %d over the wait list not closed", i)
+		}
+	}
+	cur := func() (int, int) {
+		h.p.admMu.Lock()
+		defer h.p.admMu.Unlock()
+		return h.p.cur, h.p.frontends[0].cur
+	}
+	if p, fe := cur(); p != 1 || fe != 1 {
+		t.Fatalf("after 5 refusals: global cur %d, frontend cur %d, want 1 and 1", p, fe)
+	}
+	for range 3 {
+		h.dial("127.0.0.1:8000", &peer{})
+	}
+	h.settle()
+	if n := len(h.servers["127.0.0.1:9001"]); n != 1 {
+		t.Fatalf("%d server conns with maxconn 1", n)
+	}
+	h.e.InjectReset(c1.conn)
+	h.settle()
+	if p, fe := cur(); p != 1 || fe != 1 {
+		t.Fatalf("after the first session ended: global cur %d, frontend cur %d, want 1 and 1", p, fe)
+	}
+	if n := len(h.servers["127.0.0.1:9001"]); n != 2 {
+		t.Fatalf("%d server conns, want 2 (the waiter admitted, nobody else)", n)
+	}
+}
+
 // accept-proxy: a valid v1 or v2 header (even byte by byte) sets the
 // client address that send-proxy passes on; anything else is closed and
 // the backend is never contacted.

@@ -109,12 +109,11 @@ func (fe *frontend) leave() {
 func (p *Proxy) admitWaiters(first *frontend) {
 	for {
 		var s *session
-		var owner *frontend
 		p.admMu.Lock()
 		if p.cur < p.maxconn {
 			try := func(fe *frontend) bool {
 				if len(fe.waiters) > 0 && (fe.maxconn == 0 || fe.cur < fe.maxconn) {
-					s, owner = fe.waiters[0], fe
+					s = fe.waiters[0]
 					fe.waiters = fe.waiters[1:]
 					fe.cur++
 					p.cur++
@@ -135,10 +134,10 @@ func (p *Proxy) admitWaiters(first *frontend) {
 			return
 		}
 		if err := s.cli.Execute(s.onAdmitted); err != nil {
-			p.admMu.Lock()
-			owner.cur--
-			p.cur--
-			p.admMu.Unlock()
+			// The session holds the slot now (it left the wait list), and
+			// its end gives it back: giving it back here too would count
+			// it twice. Closing makes that end come now.
+			_ = s.cli.Close()
 		}
 	}
 }

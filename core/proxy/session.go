@@ -94,7 +94,10 @@ type session struct {
 	req channel
 	res channel
 
-	admitted   bool // holds a frontend/global slot
+	admitted bool // holds a frontend/global slot
+	// waited: admit put the session on the wait list, so a slot may have
+	// been granted to it behind its back (end's unwait tells).
+	waited     bool
 	feCounted  bool // counted in the frontend's scur
 	beCounted  bool // counted in the backend's scur
 	srvCounted bool // counted in the server's scur
@@ -154,6 +157,7 @@ func (s *session) OnOpen(c engine.Conn) {
 	case ok:
 		s.onAdmitted()
 	case waiting:
+		s.waited = true
 		c.PauseRead()
 		s.armTimer()
 	default:
@@ -333,8 +337,13 @@ func (s *session) end(term string) {
 	switch prev {
 	case phAdmit:
 		// Not admitted yet; if a slot was granted meanwhile (its Execute
-		// still pending or dropped), give it back.
-		if !s.fe.unwait(s) {
+		// still pending or refused), give it back. Only a session that
+		// was on the wait list can have been granted one: a session
+		// refused at once (wait list full, connection rules, stopping) is
+		// on no list either, and giving back the slot it never held let
+		// every refused client raise maxconn by one (CurrConns 1,500
+		// under maxconn 500 in a slowloris).
+		if s.waited && !s.fe.unwait(s) {
 			s.admitted = true
 		}
 	case phQueue:

@@ -36,34 +36,46 @@ func (p *Proc) Usage() (Usage, error) { return ReadUsage(p.PID()) }
 
 // ReadUsage samples /proc/<pid>/stat and /proc/<pid>/status.
 func ReadUsage(pid int) (Usage, error) {
-	var u Usage
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return u, fmt.Errorf("read cpu of pid %d: %w", pid, ErrNoProc)
+		return Usage{}, fmt.Errorf("read cpu of pid %d: %w", pid, ErrNoProc)
 	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return Usage{}, fmt.Errorf("read memory of pid %d: %w", pid, ErrNoProc)
+	}
+	u, err := ParseUsage(stat, status)
+	if err != nil {
+		return u, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	if ns, ok := schedstatNanos(pid); ok {
+		u.CPUSeconds = float64(ns) / 1e9
+	}
+	return u, nil
+}
+
+// ParseUsage reads a process's /proc/<pid>/stat and /proc/<pid>/status
+// texts, wherever they were read (the perf harness reads a remote host's
+// over SSH): CPUSeconds is the tick count, to be replaced by the
+// schedstat sum where the caller has one.
+func ParseUsage(stat, status []byte) (Usage, error) {
+	var u Usage
 	// The command name may hold spaces and parentheses: fields start after
 	// the last ')'.
-	i := bytes.LastIndexByte(b, ')')
+	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return u, fmt.Errorf("parse /proc/%d/stat", pid)
+		return u, fmt.Errorf("parse stat: no command name")
 	}
-	f := strings.Fields(string(b[i+1:]))
+	f := strings.Fields(string(stat[i+1:]))
 	// f[0] is field 3 (state); utime is field 14, stime 15.
 	if len(f) < 13 {
-		return u, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+		return u, fmt.Errorf("parse stat: %d fields", len(f))
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	u.TickCPUSeconds = float64(ut+st) / clkTck
 	u.CPUSeconds = u.TickCPUSeconds
-	if ns, ok := schedstatNanos(pid); ok {
-		u.CPUSeconds = float64(ns) / 1e9
-	}
-	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return u, fmt.Errorf("read memory of pid %d: %w", pid, ErrNoProc)
-	}
-	for _, line := range strings.Split(string(s), "\n") {
+	for _, line := range strings.Split(string(status), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			continue

@@ -97,6 +97,10 @@ type Config struct {
 	// TwoHostScenarios (narrowed by Only) across core/netsim's topology,
 	// once per profile, instead of the suite's scenarios on one host.
 	Net []netsim.Profile
+	// Hosts, when set, makes the run a --hosts one (sshhosts.go): the
+	// HostScenarios (narrowed by Only) with the client and the servers on
+	// two hosts reached through OpenSSH.
+	Hosts *Hosts
 }
 
 // Progress is told about the run's advance (the mpb bars in cmd/perf).

@@ -138,6 +138,9 @@ func (r *runner) listenHost(target string) string {
 
 // host is where the harness's own listeners and the anchors bind.
 func (r *runner) host() string {
+	if r.hosts != nil {
+		return r.cfg.Hosts.Server.Host
+	}
 	if r.net != nil {
 		return r.net.Server.Addr.String()
 	}

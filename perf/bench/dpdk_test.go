@@ -41,16 +41,18 @@ func TestMemifTargets(t *testing.T) {
 		r.engines = append(r.engines, result.TargetInfo{Name: n, Kind: result.KindEngine, Available: true})
 	}
 	want := map[string]string{
-		"msgr-pingpong-4KiB-pinned":      "",
-		"msgr-pipelined-16x16-4KiB":      "",
-		"msgr-connscale":                 "",
-		"msgr-openloop-4KiB":             "",
-		"msgr-idle-cpu":                  "",
-		"msgr-keepalive-pingpong-pinned": memifNoKernelClient,
-		"msgr-throttle":                  memifOnePeer,
-		"proxy-stream-1":                 memifNoProxy,
-		"proxy-idle":                     memifNoProxy,
-		"msgr-rados-4KiB-t16":            radosNoDPDK,
+		"msgr-pingpong-4KiB-pinned":       "",
+		"msgr-pipelined-16x16-4KiB":       "",
+		"msgr-connscale":                  "",
+		"msgr-openloop-4KiB":              "",
+		"msgr-idle-cpu":                   "",
+		"msgr-keepalive-pingpong-pinned":  memifNoKernelClient,
+		"msgr2-pingpong-4KiB-pinned":      "",
+		"msgr2-keepalive-pingpong-pinned": memifNoKernelClient,
+		"msgr-throttle":                   memifOnePeer,
+		"proxy-stream-1":                  memifNoProxy,
+		"proxy-idle":                      memifNoProxy,
+		"msgr-rados-4KiB-t16":             radosNoDPDK,
 	}
 	seen := 0
 	for _, d := range r.definitions() {

@@ -54,8 +54,15 @@ const jsonCapture = 1 << 20
 func (rn *runner) runJSON(ctx context.Context, pin int, argv []string, timeout time.Duration, v any) (cpu float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	r, runErr := supervise.Run(ctx, rn.clientSpec(supervise.Spec{Name: commandName(argv), Path: argv[0], Args: argv[1:],
-		CPUs: anchor.CPUs(pin), Capture: jsonCapture}))
+	sp := supervise.Spec{Name: commandName(argv), Path: argv[0], Args: argv[1:], CPUs: anchor.CPUs(pin), Capture: jsonCapture}
+	var r supervise.Result
+	var runErr error
+	if rn.hosts != nil {
+		// On the client host; cpu is its shell's count of the program's.
+		r, runErr = rn.runClient(ctx, sp)
+	} else {
+		r, runErr = supervise.Run(ctx, rn.clientSpec(sp))
+	}
 	cpu = r.CPU.Seconds()
 	decErr := json.Unmarshal(lastJSONLine([]byte(r.Stdout)), v)
 	switch {

@@ -68,7 +68,15 @@ func (g *rig) stop() []error {
 // anchor whose Stop also checks for crash reports.
 type stopper interface{ Stop() error }
 
-func (g *rig) add(p stopper) { g.procs = append(g.procs, p) }
+func (g *rig) add(p stopper) {
+	// A program on the server host is stopped there, by its PID.
+	if sp, ok := p.(*supervise.Proc); ok {
+		if rp := remoteOf(sp); rp != nil {
+			p = remoteStopper{rp}
+		}
+	}
+	g.procs = append(g.procs, p)
+}
 
 // startTarget starts a process that follows the CLI contract (READY with
 // its addresses on the first stdout line), pinned to pin when >= 0.
@@ -80,6 +88,10 @@ func (r *runner) startTarget(name string, argv []string, pin int) (*supervise.Pr
 // environment and, with stdin, a pipe to its stdin. In a two-hosts run it
 // starts on the server side (r.serverSpec).
 func (r *runner) startTargetStdin(name string, argv []string, pin int, env []string, stdin bool) (*supervise.Proc, error) {
+	if r.hosts != nil {
+		return r.startServer(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], Env: env, CPUs: anchor.CPUs(pin),
+			Stdin: stdin, ReadyWord: "READY", ReadyTimeout: 15 * time.Second})
+	}
 	return supervise.Start(r.serverSpec(supervise.Spec{Name: name, Path: argv[0], Args: argv[1:], Env: env, CPUs: anchor.CPUs(pin),
 		Stdin: stdin, ReadyWord: "READY", ReadyTimeout: 15 * time.Second}))
 }
@@ -251,7 +263,12 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 	}
 	var front, back []string
 	for _, role := range rawRoles {
-		p, err := anchor.FreePort()
+		p, err := 0, error(nil)
+		// On a remote host the proxy binds port 0 and its READY line
+		// names the ports (no probe reaches that host beforehand).
+		if r.hosts == nil {
+			p, err = anchor.FreePort()
+		}
 		if err != nil {
 			g.stop()
 			return nil, err
@@ -303,6 +320,13 @@ func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, f
 			return ferr
 		}
 		argv := []string{r.engineBin(engineBase(proxy)), "proxy", "-f", cfg}
+		if r.hosts != nil {
+			// The config file goes to the server host beside the binaries.
+			if argv[3], err = r.copyToServer(cfg); err != nil {
+				g.stop()
+				return err
+			}
+		}
 		if p, err = r.startEngine(g, proxy+" proxy", append(argv, eflags...), pin, env); err == nil {
 			g.add(p)
 		}
@@ -315,9 +339,10 @@ func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, f
 	g.measured = p
 	g.userspace = Userspace(proxy)
 	addrs := front
-	if Userspace(proxy) {
-		// bin/dpdk binds its stack's own address for 127.0.0.1; READY
-		// lists the real ones, in the config's order.
+	if Userspace(proxy) || r.hosts != nil {
+		// bin/dpdk binds its stack's own address for 127.0.0.1, a proxy
+		// on a remote host port 0; READY lists the real ones, in the
+		// config's order (spec/cli.md).
 		addrs = p.Ready
 	}
 	if err := g.setRoleAddrs(proxy+" proxy", roles, addrs); err != nil {

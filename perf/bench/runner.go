@@ -34,6 +34,9 @@ type runner struct {
 	// every cell is absent with it (twohosts.go).
 	net       *netsim.Topology
 	netAbsent string
+	// hosts: the --hosts run's SSH connections, open from after the
+	// start calibration to before the end one (sshhosts.go).
+	hosts *hostsRun
 }
 
 // Run executes the suite and returns the filled run (also on ctx
@@ -71,12 +74,24 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		run.Extra["dpdk_topology"] = "none: " + cfg.NoDPDK
 	}
 	r.discover()
+	if cfg.Hosts != nil && len(r.selected()) == 0 {
+		return nil, fmt.Errorf("--hosts runs only %s; --only %s selects none of them", strings.Join(HostScenarios, ", "), strings.Join(cfg.Only, ","))
+	}
 	// The machine's state before and after: the same fixed work timed
 	// twice, and the CPU steal in between (calib.go).
 	run.Calibration = &result.MachineState{}
 	st0, stErr := ReadCPUStat()
 	run.Calibration.Start = r.calibrate(ctx)
 	defs := r.selected()
+	if cfg.Hosts != nil {
+		if err := r.openHosts(ctx); err != nil {
+			return nil, fmt.Errorf("--hosts: %w", err)
+		}
+		run.Extra["topology"] = fmt.Sprintf("hosts over SSH (perf run --hosts): load generators and msgr-client on the client host, servers and anchors on the server host, listening on %s; every latency is measured on the client host, every server CPU figure on the server host; the calibration ran on the harness's machine",
+			cfg.Hosts.Server.Host)
+		run.Extra["hosts"] = r.hosts.hostsText()
+		run.Extra["listen_host"] = cfg.Hosts.Server.Host + " (the server host; the calibration: 127.0.0.1)"
+	}
 	total := 0
 	for _, d := range defs {
 		total += len(d.targets) * (cfg.Suite.Reps + 1)
@@ -105,9 +120,13 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 				run.Notes = append(run.Notes, "interrupted: later scenarios were not run")
 				break
 			}
+			if r.hosts != nil {
+				d = onHosts(d)
+			}
 			r.runScenario(ctx, d)
 		}
 	}
+	r.closeHosts()
 	// Engines found unusable while running (unsupported here) are shown
 	// as unavailable in the targets table too.
 	for i := range run.Targets {
@@ -194,6 +213,9 @@ func (r *runner) selected() []*scenarioDef {
 	ids := r.cfg.Suite.Scenarios
 	if len(r.cfg.Net) > 0 {
 		ids = TwoHostScenarios
+	}
+	if r.cfg.Hosts != nil {
+		ids = HostScenarios
 	}
 	for _, id := range ids {
 		want[id] = true
@@ -474,7 +496,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 	if cr.where {
 		t0, terr = procstat.Read(g.measured.PID())
 	}
-	u0, err := g.measured.Usage()
+	u0, err := usageOf(g.measured)
 	if err != nil {
 		cr.fail(fmt.Errorf("%s exited: %s", g.measured.Name, g.measured.Stderr()))
 		return
@@ -489,7 +511,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 			tk := time.NewTicker(10 * time.Millisecond)
 			defer tk.Stop()
 			for {
-				if u, err := g.measured.Usage(); err == nil {
+				if u, err := usageOf(g.measured); err == nil {
 					peak = max(peak, u.RSSBytes)
 				}
 				select {
@@ -504,7 +526,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 	s, err := cr.t.load(ctx, g, cr.clientPin, false)
 	scancel()
 	sampler.Wait()
-	u1, rerr := g.measured.Usage()
+	u1, rerr := usageOf(g.measured)
 	var times *procstat.Times
 	var counters *windowCounters
 	if cr.where && terr == nil {

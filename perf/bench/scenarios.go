@@ -232,6 +232,7 @@ func (r *runner) definitions() []*scenarioDef {
 			Note:    "Every cell is driven by the harness's own msgr1 client (handshake, then KEEPALIVE2 → KEEPALIVE2_ACK); raw-tcp echoes the same 9-byte frames.",
 		}})
 	}
+	defs = append(defs, r.msgr2Scenarios(client)...)
 	defs = append(defs, &scenarioDef{unit: perMsg, targets: kaTargets("--rate", "2000"), res: result.Scenario{
 		ID:      "msgr-keepalive-openloop-pinned",
 		Group:   "messenger",

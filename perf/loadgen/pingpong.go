@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netmodels/netmodels/core/msgr/wire"
 	"github.com/netmodels/netmodels/perf/msgr1ka"
+	"github.com/netmodels/netmodels/perf/msgr2ka"
 	"github.com/netmodels/netmodels/perf/stats"
 )
 
@@ -24,10 +26,16 @@ type PingPong struct {
 	// messenger) or "ka-raw" (9-byte keepalive frames to the raw echo: the
 	// TCP floor under the keepalive scenario).
 	Protocol string
+	// "ka2" is "ka" over msgr2.1 crc mode (perf/msgr2ka): Addr is the
+	// server's v2:IP:PORT/NONCE.
 	// MsgrProto is the sub-protocol version the "ka" client offers first.
 	MsgrProto uint32
-	Warmup    time.Duration
-	Duration  time.Duration
+	// PeerType is the entity type the "ka2" client dials: "mon" (it asks
+	// for a global_id, AUTH_MODE_MON) or "" for an OSD (auth none
+	// authorizer).
+	PeerType string
+	Warmup   time.Duration
+	Duration time.Duration
 	// Rate is the total intended request rate in open-loop mode; 0 runs
 	// closed-loop at the highest rate the server allows.
 	Rate float64
@@ -92,6 +100,29 @@ func (e *kaEcho) roundTrip() error {
 func (e *kaEcho) close()                  { e.c.Close() }
 func (e *kaEcho) setDeadline(t time.Time) { _ = e.c.SetDeadline(t) }
 
+// ka2Echo is kaEcho over msgr2.
+type ka2Echo struct {
+	s     *msgr2ka.Session
+	stamp uint64
+}
+
+func (e *ka2Echo) roundTrip() error {
+	e.stamp++
+	if err := e.s.Keepalive2(e.stamp); err != nil {
+		return err
+	}
+	got, err := e.s.NextAck()
+	if err != nil {
+		return err
+	}
+	if got != e.stamp {
+		return fmt.Errorf("msgr2 keepalive from %s: ack stamp %d, want %d", e.s.C.RemoteAddr(), got, e.stamp)
+	}
+	return nil
+}
+func (e *ka2Echo) close()                  { e.s.Close() }
+func (e *ka2Echo) setDeadline(t time.Time) { _ = e.s.C.SetDeadline(t) }
+
 func dialExchanger(p PingPong) (exchanger, error) {
 	switch p.Protocol {
 	case "raw", "":
@@ -107,6 +138,16 @@ func dialExchanger(p PingPong) (exchanger, error) {
 			return nil, err
 		}
 		return &kaEcho{c: c, rd: msgr1ka.NewReader(c, msgr1ka.TagKeepalive2Ack)}, nil
+	case "ka2":
+		peer := wire.EntityOSD
+		if p.PeerType == "mon" {
+			peer = wire.EntityMon
+		}
+		s, err := msgr2ka.Open(p.Addr, peer, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return &ka2Echo{s: s}, nil
 	case "ka-raw":
 		c, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
 		if err != nil {
@@ -122,6 +163,9 @@ func dialExchanger(p PingPong) (exchanger, error) {
 func RunPingPong(ctx context.Context, p PingPong) Result {
 	if p.Protocol == "ka" || p.Protocol == "ka-raw" {
 		p.Size = msgr1ka.FrameLen
+	}
+	if p.Protocol == "ka2" {
+		p.Size = msgr2ka.FrameLen
 	}
 	res := Result{Kind: "pingpong", Addr: p.Addr, Conns: p.Conns, Size: p.Size, Depth: 1, Mode: "closed", Rate: p.Rate}
 	if p.Rate > 0 {

@@ -152,13 +152,77 @@ func TestMatrixReference(t *testing.T) {
 		"| case | x | y | haproxy | vs haproxy |",
 		"| `same` | pass | pass | pass | same as haproxy |",
 		"| `declared` | pass | pass | differs | differs from haproxy (declared) |",
-		"| `m` | pass | pass |\n",
+		"| `m` | pass | pass | – | – |\n",
 		"haproxy / `cli` (unsupported): flags",
 		"| haproxy (reference; proxy cases) | 2 | 0 | 1 (+1 differ as declared) | 0 |",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("matrix.md lacks %q", want)
 		}
+	}
+}
+
+// TestMatrixV2 checks the v2 column group: variants derived from the
+// plans, their cells beside the msgr1 ones, declarations with reasons,
+// and the lossless switch.
+func TestMatrixV2(t *testing.T) {
+	base := []Case{
+		{ID: "runs", Kind: KindMsgr, Desc: "echo", V2: V2Plan{Mode: V2Runs}},
+		{ID: "lossless", Kind: KindMsgr, V2: V2Plan{Mode: V2Lossless}},
+		{ID: "raw", Kind: KindMsgr, V2: V2Plan{Mode: V2V1Wire}},
+		{ID: "pair", Kind: KindInterop, V2: V2Plan{Mode: V2Runs}},
+		{ID: "chain", Kind: KindInterop},
+		{ID: "p", Kind: KindProxy},
+	}
+	vs := V2Variants(base)
+	if len(vs) != 3 || vs[0].ID != "runs@v2" || vs[0].Base != "runs" || vs[0].Protocol != "v2" || !strings.Contains(vs[0].Desc, "msgr2") {
+		t.Fatalf("variants %+v", vs)
+	}
+	r := NewResults([]Engine{{Name: "x"}}, append(base, vs...))
+	for _, c := range append(base, vs...) {
+		r.Set("x", c.ID, CellResult{Status: Pass})
+	}
+	r.Set("x", "pair@v2", CellResult{Status: Fail, Reason: "v2 broke"})
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	var m matrixJSON
+	b, _ := os.ReadFile(filepath.Join(dir, "matrix.json"))
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Summary["x"]; s["pass"] != 6 || s["fail"] != 0 {
+		t.Errorf("msgr1 summary %+v", s)
+	}
+	if s := m.SummaryV2["x"]; s["pass"] != 2 || s["fail"] != 1 || s["unsupported"] != 0 {
+		t.Errorf("v2 summary %+v", s)
+	}
+	if m.V2["raw"].Mode != V2V1Wire || !strings.HasPrefix(m.V2["raw"].Reason, "v1 wire bytes") || m.V2["runs"].Mode != V2Runs {
+		t.Errorf("v2 plans %+v", m.V2)
+	}
+	if _, ok := m.V2["p"]; ok {
+		t.Error("a proxy case has a v2 plan")
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "matrix.md"))
+	for _, want := range []string{
+		"| case | x | v2: x |",
+		"| `runs` | pass | pass |\n",
+		"| `lossless` | pass | pass |\n",
+		"| `raw` | pass | v1 wire bytes |\n",
+		"| `pair` | pass | **FAIL** |\n",
+		"| `chain` | pass | – |\n",
+		"| x, msgr2 variants (`@v2`) | 2 | 1 | 0 | 0 |",
+		"x / `pair@v2` (fail): v2 broke",
+		"- No variant (1), v1 wire bytes",
+		"- Run over v2 with lossless sessions (1): `lossless`",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("matrix.md lacks %q", want)
+		}
+	}
+	if strings.Contains(string(md), "| `runs@v2` | pass") {
+		t.Error("a variant has a row of its own in the engine × case table")
 	}
 }
 
@@ -261,5 +325,33 @@ func TestStartHAProxy(t *testing.T) {
 	}
 	if r := Run(*ref, time.Second, "proxy", "-f", "x"); r.Code != -1 || !strings.Contains(r.Stderr, "unsupported.go") {
 		t.Errorf("Run on the reference: %+v", r)
+	}
+}
+
+// TestVariantInheritsUnsupported: an engine that declared a case
+// unsupported gets the same declaration on its msgr2 variant, and a
+// lossless variant runs with lossless policies.
+func TestVariantInheritsUnsupported(t *testing.T) {
+	unsupported["fake-engine"] = map[string]string{"base-case": "spec/x.md: cannot"}
+	defer delete(unsupported, "fake-engine")
+	vs := V2Variants([]Case{
+		{ID: "base-case", Kind: KindMsgr, V2: V2Plan{Mode: V2Runs}, Run: func(t *T, e Engine) { t.Fatal("ran a declared cell") }},
+		{ID: "needs-lossless", Kind: KindMsgr, V2: V2Plan{Mode: V2Lossless}, Run: func(t *T, e Engine) {
+			if !t.lossless {
+				t.Fatal("a lossless variant runs without lossless policies")
+			}
+		}},
+	})
+	r := NewResults([]Engine{{Name: "fake-engine"}}, vs)
+	t.Run("cells", func(t *testing.T) {
+		for _, c := range vs {
+			r.RunCase(t, c, Engine{Name: "fake-engine"}, make(chan struct{}, 1))
+		}
+	})
+	if c := r.Cells["fake-engine"]["base-case@v2"]; c.Status != Unsupported || c.Reason != "spec/x.md: cannot" {
+		t.Errorf("variant of a declared case: %+v", c)
+	}
+	if c := r.Cells["fake-engine"]["needs-lossless@v2"]; c.Status != Pass {
+		t.Errorf("lossless variant: %+v", c)
 	}
 }

@@ -31,6 +31,11 @@ type matrixJSON struct {
 	Cells     map[string]map[string]CellResult `json:"cells"`
 	Agreement map[string]Agreement             `json:"agreement,omitempty"`
 	Interop   []InteropCell                    `json:"interop"`
+	// SummaryV2 counts each engine's msgr2 variant cells ("<id>@v2"),
+	// which Summary leaves out; V2 is every messenger case's plan for
+	// msgr2 (v2.go): its variant runs, or why it has none.
+	SummaryV2 map[string]map[string]int `json:"summary_v2"`
+	V2        map[string]V2Plan         `json:"v2"`
 }
 
 // Agreement compares one proxy case's engine cells with the reference's.
@@ -90,20 +95,37 @@ func (r *Results) Write(dir string) error {
 	}
 	cases := SortedCases(r.Cases)
 	m := matrixJSON{Generated: time.Now().UTC().Format(time.RFC3339), Engines: r.Engines, Reference: r.Reference,
-		Summary: map[string]map[string]int{}, Cells: r.Cells, Interop: r.Interop}
+		Summary: map[string]map[string]int{}, Cells: r.Cells, Interop: r.Interop,
+		SummaryV2: map[string]map[string]int{}, V2: map[string]V2Plan{}}
 	for _, c := range cases {
 		m.Cases = append(m.Cases, matrixCase{c.ID, c.Kind, c.Spec, c.Desc, c.Heavy})
+		if c.Protocol == "" && c.V2.Mode != V2None {
+			p := c.V2
+			if p.Mode != V2Runs && p.Mode != V2Lossless {
+				p.Reason = v2Reason(p)
+			}
+			m.V2[c.ID] = p
+		}
 	}
 	for _, e := range r.Engines {
-		s := map[string]int{"pass": 0, "fail": 0, "unsupported": 0, "not_run": 0}
-		for _, c := range cases {
-			if cell, ok := r.Cells[e][c.ID]; ok {
-				s[string(cell.Status)]++
+		for _, v2 := range []bool{false, true} {
+			s := map[string]int{"pass": 0, "fail": 0, "unsupported": 0, "not_run": 0}
+			for _, c := range cases {
+				if (c.Protocol == "v2") != v2 {
+					continue
+				}
+				if cell, ok := r.Cells[e][c.ID]; ok {
+					s[string(cell.Status)]++
+				} else {
+					s["not_run"]++
+				}
+			}
+			if v2 {
+				m.SummaryV2[e] = s
 			} else {
-				s["not_run"]++
+				m.Summary[e] = s
 			}
 		}
-		m.Summary[e] = s
 	}
 	if r.Reference != "" {
 		s := map[string]int{"pass": 0, "fail": 0, "unsupported": 0, "differs": 0, "not_run": 0}
@@ -175,6 +197,10 @@ func (r *Results) markdown(m matrixJSON, cases []Case) string {
 		s := m.Summary[e]
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d |\n", e, s["pass"], s["fail"], s["unsupported"], s["not_run"])
 	}
+	for _, e := range m.Engines {
+		s := m.SummaryV2[e]
+		fmt.Fprintf(&b, "| %s, msgr2 variants (`@v2`) | %d | %d | %d | %d |\n", e, s["pass"], s["fail"], s["unsupported"], s["not_run"])
+	}
 	if ref := m.Reference; ref != "" {
 		s := m.Summary[ref]
 		fmt.Fprintf(&b, "| %s (reference; proxy cases) | %d | %d | %d (+%d differ as declared) | %d |\n", ref, s["pass"], s["fail"], s["unsupported"], s["differs"], s["not_run"])
@@ -182,6 +208,7 @@ func (r *Results) markdown(m matrixJSON, cases []Case) string {
 	for _, kind := range []Kind{KindMsgr, KindProxy, KindInterop} {
 		cols := m.Engines
 		withRef := kind == KindProxy && m.Reference != ""
+		withV2 := kind != KindProxy
 		head := strings.Join(m.Engines, " | ")
 		if withRef {
 			cols = append(append([]string(nil), m.Engines...), m.Reference)
@@ -195,9 +222,16 @@ func (r *Results) markdown(m matrixJSON, cases []Case) string {
 		if withRef {
 			n++
 		}
+		if withV2 {
+			fmt.Fprintf(&b, "The first %d columns are msgr1; the `v2:` column group is each case's msgr2 variant `<case>@v2` (see \"msgr2: the v2 column group\").\n\n", len(m.Engines))
+			for _, e := range m.Engines {
+				head += " | v2: " + e
+			}
+			n += len(m.Engines)
+		}
 		fmt.Fprintf(&b, "| case | %s |\n| --- |%s\n", head, strings.Repeat(" --- |", n))
 		for _, c := range cases {
-			if c.Kind != kind {
+			if c.Kind != kind || c.Protocol != "" {
 				continue
 			}
 			row := []string{"`" + c.ID + "`"}
@@ -208,9 +242,20 @@ func (r *Results) markdown(m matrixJSON, cases []Case) string {
 			if withRef {
 				row = append(row, m.Agreement[c.ID].Verdict)
 			}
+			if withV2 {
+				for _, e := range m.Engines {
+					if c.V2.Mode == V2Runs || c.V2.Mode == V2Lossless {
+						cell, ok := m.Cells[e][c.ID+"@v2"]
+						row = append(row, mark(cell, ok))
+					} else {
+						row = append(row, v2Label(c.V2))
+					}
+				}
+			}
 			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
 		}
 	}
+	v2Section(&b, cases)
 	b.WriteString("\n## Failures, unsupported cells and declared differences, with reasons\n\n")
 	any := false
 	all := m.Engines

@@ -27,6 +27,14 @@ type Case struct {
 	// Heavy cases (many connections, large transfers) run one at a time.
 	Heavy bool
 	Run   func(t *T, e Engine)
+	// V2 says whether and how the case runs over msgr2 (v2.go): the v2
+	// column group of the matrix. Set on a msgr or interop case; a
+	// variant (Protocol "v2") is derived from it by V2Variants.
+	V2 V2Plan
+	// Protocol is "v2" on a case's msgr2 variant (ID "<base>@v2", Base
+	// the msgr1 case's ID); empty on every other case.
+	Protocol string
+	Base     string
 }
 
 // Status of one cell.
@@ -58,7 +66,22 @@ type T struct {
 	// cell observes, logged instead of failing the test, and a fatal one
 	// ends the case as skipped.
 	differ bool
+	// proto is the wire the case's messenger processes speak: "" (msgr1)
+	// or "v2" in a case's msgr2 variant.
+	proto string
+	// lossless: the variant's plan is V2Lossless (it keeps the case's
+	// lossless policies); otherwise a v2 variant runs lossy policies.
+	lossless bool
 }
+
+// V2 reports whether the case runs as its msgr2 variant: its servers get
+// --protocol v2 and its clients dial their v2:IP:PORT/NONCE addresses.
+func (t *T) V2() bool { return t.proto == "v2" }
+
+// V2Lossy reports whether the case runs as a lossy msgr2 variant (plan
+// V2Runs): its servers take --policy stateless_server and its clients
+// --policy lossy_client, the policies v2 serves.
+func (t *T) V2Lossy() bool { return t.V2() && !t.lossless }
 
 func (t *T) note(msg string) {
 	t.mu.Lock()
@@ -171,7 +194,12 @@ func (r *Results) SetInterop(c InteropCell) {
 // heavy cases.
 func (r *Results) RunCase(t *testing.T, c Case, e Engine, heavy chan struct{}) {
 	t.Run(e.Name+"/"+c.ID, func(tt *testing.T) {
-		if reason, ok := UnsupportedReason(e.Name, c.ID); ok {
+		reason, ok := UnsupportedReason(e.Name, c.ID)
+		if !ok && c.Base != "" {
+			// What an engine cannot do over msgr1 it cannot do over v2.
+			reason, ok = UnsupportedReason(e.Name, c.Base)
+		}
+		if ok {
 			r.Set(e.Name, c.ID, CellResult{Status: Unsupported, Reason: reason})
 			tt.Skipf("unsupported by %s: %s", e.Name, reason)
 		}
@@ -180,7 +208,7 @@ func (r *Results) RunCase(t *testing.T, c Case, e Engine, heavy chan struct{}) {
 			heavy <- struct{}{}
 			defer func() { <-heavy }()
 		}
-		w := &T{T: tt}
+		w := &T{T: tt, proto: c.Protocol, lossless: c.V2.Mode == V2Lossless}
 		d, differ := differs(e.Name, c.ID)
 		w.differ = differ
 		start := time.Now()

@@ -29,6 +29,8 @@ var unsupported = map[string]map[string]string{
 		"msgr-accept-ipv6":        dpdkIPv4Only,
 		"proxy-ready-ipv6":        dpdkIPv4Only,
 		"proxy-stick-silent-drop": noAborter,
+		"msgr-os-fd-exhaustion":   dpdkNoFDs,
+		"proxy-os-fd-exhaustion":  dpdkNoFDs,
 		"interop-rados-bench":     "spec/messenger.md Fake OSD: librados finds the OSD through the OSD map, whose entry a real ceph-osd registers at a kernel address; bin/dpdk's address belongs to its userspace stack, where no ceph-osd can run",
 	},
 	// The reference column (reference.go) runs a proxy case's configuration
@@ -90,6 +92,8 @@ func differs(engine, caseID string) (Difference, bool) {
 }
 
 const dpdkIPv4Only = "spec/engine.md §18 (dpdk): the DPDK port's stack is IPv4 only (Ethernet + ARP + IPv4; no NDP), so it cannot listen on [::1]"
+
+const dpdkNoFDs = "spec/engine.md §18 (dpdk): connections are endpoints of the userspace stack, not kernel sockets, so RLIMIT_NOFILE does not bound them and accept never fails with EMFILE"
 
 const noAborter = "spec/engine.md §4 (Abort): the engine offers no engine.Aborter (no SO_LINGER 0 close), so silent-drop closes with a FIN"
 

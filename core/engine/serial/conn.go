@@ -137,11 +137,28 @@ func (c *BaseConn) Close() error {
 // Close, so the kernel resets the connection instead of sending FIN.
 func (c *BaseConn) Abort() error {
 	c.Mu.Lock()
-	if !c.Closing && c.TCP != nil {
-		_ = c.TCP.SetLinger(0)
+	if !c.Closing {
+		if l, ok := c.OutQueue.sock.(interface{ Linger0() error }); ok {
+			_ = l.Linger0()
+		}
 	}
 	c.Mu.Unlock()
 	return c.Close()
+}
+
+// SwapSocketLocked gives the write side another socket, s, for the same
+// connection (another descriptor of it), if the write side is free
+// (nothing queued, no flusher, no claim) and the connection is not
+// closing. It returns the *net.TCPConn it held, for the caller to close;
+// TCP and Raw are nil from then on.
+func (c *BaseConn) SwapSocketLocked(s Socket) (old *net.TCPConn, ok bool) {
+	if c.Closing || !c.OutQueue.FreeLocked() {
+		return nil, false
+	}
+	old = c.TCP
+	c.TCP, c.Raw = nil, nil
+	c.OutQueue.sock = s
+	return old, true
 }
 
 // Accepted registers a connection the listener accepted, whose handler

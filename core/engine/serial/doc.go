@@ -72,7 +72,8 @@
 // their I/O, identically: the live set of listeners and connections that
 // Shutdown closes (listeners first, then every connection with
 // ErrEngineClosed, then a bounded wait for the Group), the accept loop
-// with its back-off, Dial's checks and Near loop,
+// (Acceptor, acceptor.go: back-off on descriptor shortages, never dies;
+// impl-gnet accepts with it too), Dial's checks and Near loop,
 // and a connection's socket hand-over, OnOpen, close sequence and
 // OnClose. The engine keeps its read path and its part of closing (its
 // sockets), so only I/O stays in an engine module.

@@ -2,7 +2,6 @@ package serial
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -69,8 +68,10 @@ func (r *Registry) register(c *BaseConn) bool {
 
 // Listen binds addr and accepts on a goroutine of its own (counted in the
 // Group), handing every socket to accept on that goroutine, so accept
-// must not block. It fails with ErrEngineClosed once Shutdown has begun.
-func (r *Registry) Listen(addr string, accept func(*net.TCPConn)) (*Listener, error) {
+// must not block. accept owns the socket unless it returns an
+// IsResourceError: then the Acceptor holds it and offers it again after a
+// back-off. It fails with ErrEngineClosed once Shutdown has begun.
+func (r *Registry) Listen(addr string, accept func(*net.TCPConn) error) (*Listener, error) {
 	ln, err := noKeepAliveListen.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err // already a *net.OpError naming "listen" and addr
@@ -102,7 +103,8 @@ func (r *Registry) Shutdown(ctx context.Context) error { return r.Registry.Shutd
 type Listener struct {
 	r         *Registry
 	ln        *net.TCPListener
-	accept    func(*net.TCPConn)
+	accept    func(*net.TCPConn) error
+	acc       Acceptor
 	closeOnce sync.Once
 }
 
@@ -117,28 +119,15 @@ func (l *Listener) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
 		err = l.ln.Close()
+		l.acc.Stop()
 		l.r.RemoveListener(l)
 	})
 	return err
 }
 
+// acceptLoop is the listener's Acceptor: out of descriptors, it backs off
+// and goes on listening.
 func (l *Listener) acceptLoop() {
 	defer l.r.Done()
-	var backoff time.Duration
-	for {
-		tc, err := l.ln.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of fds or a transient kernel error: back off like
-			// net/http does instead of spinning, and keep listening.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			t := time.NewTimer(backoff)
-			<-t.C
-			continue
-		}
-		backoff = 0
-		l.accept(tc)
-	}
+	l.acc.ServeTCP(l.ln, l.accept)
 }

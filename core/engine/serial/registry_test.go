@@ -70,14 +70,15 @@ func TestRegistryLifecycle(t *testing.T) {
 	r.Init("test", engine.Config{}.WithDefaults(1))
 	h := &regHandler{opened: make(chan engine.Conn, 1), closed: make(chan error, 1)}
 	accepted := make(chan *regConn, 1)
-	l, err := r.Listen("127.0.0.1:0", func(tc *net.TCPConn) {
+	l, err := r.Listen("127.0.0.1:0", func(tc *net.TCPConn) error {
 		c := newRegConn(&r, r.NewLoop())
 		if !c.Accepted(tc, func(engine.Conn) engine.Handler { return h }) {
-			return
+			return nil
 		}
 		if c.SetSocket(tc) && c.Open() {
 			accepted <- c
 		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ func TestRegistryLifecycle(t *testing.T) {
 	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("client read after Shutdown: %v, want EOF", err)
 	}
-	if _, err := r.Listen("127.0.0.1:0", func(*net.TCPConn) {}); !errors.Is(err, engine.ErrEngineClosed) {
+	if _, err := r.Listen("127.0.0.1:0", func(*net.TCPConn) error { return nil }); !errors.Is(err, engine.ErrEngineClosed) {
 		t.Fatalf("Listen after Shutdown: %v", err)
 	}
 	d := newRegConn(&r, r.NewLoop())

@@ -34,7 +34,7 @@ type Socket interface {
 // no flusher, Writev only in the one flusher, and a splice claims the
 // write side before using the socket.
 type TCPSocket struct {
-	tc           *net.TCPConn
+	closeWrite   func() error
 	raw          syscall.RawConn
 	laddr, raddr net.Addr // for errors
 
@@ -49,7 +49,13 @@ var _ Socket = (*TCPSocket)(nil)
 
 // NewTCPSocket wraps tc, whose SyscallConn is raw.
 func NewTCPSocket(tc *net.TCPConn, raw syscall.RawConn) *TCPSocket {
-	s := &TCPSocket{tc: tc, raw: raw, laddr: tc.LocalAddr(), raddr: tc.RemoteAddr()}
+	return NewRawSocket(raw, tc.LocalAddr(), tc.RemoteAddr(), tc.CloseWrite)
+}
+
+// NewRawSocket is a TCPSocket over any pollable descriptor of a connected
+// socket (an *os.File's SyscallConn, say); closeWrite sends its FIN.
+func NewRawSocket(raw syscall.RawConn, laddr, raddr net.Addr, closeWrite func() error) *TCPSocket {
+	s := &TCPSocket{closeWrite: closeWrite, raw: raw, laddr: laddr, raddr: raddr}
 	s.tryFn = s.tryOnce
 	s.waitFn = s.writevOrWait
 	return s
@@ -135,4 +141,16 @@ func (s *TCPSocket) Writev(iov [][]byte) (int, error) {
 }
 
 // CloseWrite implements Socket.
-func (s *TCPSocket) CloseWrite() error { return s.tc.CloseWrite() }
+func (s *TCPSocket) CloseWrite() error { return s.closeWrite() }
+
+// Linger0 sets SO_LINGER 0, so that the socket's close resets the
+// connection (engine.Aborter).
+func (s *TCPSocket) Linger0() error {
+	var serr error
+	if err := s.raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}); err != nil {
+		return err
+	}
+	return os.NewSyscallError("setsockopt", serr)
+}

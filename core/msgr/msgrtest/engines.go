@@ -29,7 +29,7 @@ func NewEngine(tb testing.TB, f Factory) engine.Engine {
 // RunCephMon runs the messenger on f's engine against a real ceph-mon
 // (Debian 16.2) in both roles (spec/messenger.md, "Interop"): our client
 // on the SEQ and READY paths and over msgr2 (lossy), and the mon as a
-// lossless mon↔mon peer of our server. Each scenario gets a fresh engine.
+// lossless mon↔mon peer of our server, over msgr1 and msgr2. Each scenario gets a fresh engine.
 func RunCephMon(t *testing.T, f Factory) {
 	for _, c := range []struct {
 		name string
@@ -43,6 +43,10 @@ func RunCephMon(t *testing.T, f Factory) {
 		{"PeerDialBack", CephMonPeerDialBack},
 		{"PeerInjected", func(t *testing.T, e engine.Engine) {
 			CephMonPeerInjected(t, e, 3*time.Second, "lossless_peer_reuse")
+		}},
+		{"PeerV2", CephMonPeerV2},
+		{"PeerV2Injected", func(t *testing.T, e engine.Engine) {
+			CephMonPeerV2Injected(t, e, 2*time.Second, "lossless_peer_reuse")
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, NewEngine(t, f)) })

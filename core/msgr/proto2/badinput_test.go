@@ -134,7 +134,7 @@ func TestServerRefuses(t *testing.T) {
 		{"SESSION_RECONNECT, then CLIENT_IDENT", 4, append(reconnect(t), clientIdent(t, func(*wire2.ClientIdent) {})...), StateReady, nil, wire2.TagSessionReset},
 		{"truncated SESSION_RECONNECT", 4, control(wire2.TagSessionReconnect, nil), StateSessionAccepting, contains("truncated SESSION_RECONNECT"), 0},
 		{"SESSION_RECONNECT in READY", 5, reconnect(t), StateReady, is(ErrUnexpectedFrame), 0},
-		{"WAIT in READY", 5, control(wire2.TagWait, nil), StateReady, is(ErrNotSupportedYet), 0},
+		{"WAIT in READY", 5, control(wire2.TagWait, nil), StateReady, is(ErrUnexpectedFrame), 0},
 		{"CLIENT_IDENT again in READY", 5, capture(t, "06-client-client_ident"), StateReady, is(ErrUnexpectedFrame), 0},
 		{"ACK of a message never sent", 5, control(wire2.TagAck, wire2.AppendU64(nil, 1)), StateReady, is(ErrBadAck), 0},
 		{"MESSAGE acking a message never sent", 5, message(1, 3), StateReady, is(ErrBadAck), 0},
@@ -198,7 +198,8 @@ func TestClientRefuses(t *testing.T) {
 		{"SERVER_IDENT requiring what we lack", 4, control(wire2.TagServerIdent, wire2.AppendServerIdent(nil, wire2.ServerIdent{Addrs: si.Addrs, RequiredFeatures: 1 << 63})),
 			StateSessionConnecting, is(ErrMissingFeatures), 0},
 		{"IDENT_MISSING_FEATURES", 4, control(wire2.TagIdentMissingFeatures, wire2.AppendU64(nil, 1<<40)), StateSessionConnecting, is(ErrMissingFeatures), 0},
-		{"SESSION_RESET", 4, control(wire2.TagSessionReset, []byte{1}), StateSessionConnecting, is(ErrNotSupportedYet), 0},
+		{"SESSION_RESET without a SESSION_RECONNECT", 4, control(wire2.TagSessionReset, []byte{1}), StateSessionConnecting, is(ErrUnexpectedFrame), 0},
+		{"SESSION_RECONNECT_OK without a SESSION_RECONNECT", 4, control(wire2.TagSessionReconnectOK, wire2.AppendU64(nil, 0)), StateSessionConnecting, is(ErrUnexpectedFrame), 0},
 		{"WAIT", 4, control(wire2.TagWait, nil), StateSessionConnecting, is(ErrWait), 0},
 		{"MESSAGE before the session", 4, message(1, 0), StateSessionConnecting, is(ErrUnexpectedFrame), 0},
 	} {

@@ -38,9 +38,35 @@ type ClientConfig struct {
 	// GlobalSeq is this connection attempt's global_seq.
 	GlobalSeq uint64
 	// Lossy asks for a lossy session (a lossless one needs a non-zero
-	// Cookie). The server's SERVER_IDENT flag decides in the end.
+	// Cookie, our client_cookie). The server's SERVER_IDENT flag decides
+	// in the end.
 	Lossy  bool
 	Cookie uint64
+	// ServerCookie, when not zero, resumes the lossless session whose
+	// SERVER_IDENT gave it (Ceph's server_cookie): SESSION_RECONNECT with
+	// both cookies, GlobalSeq, ConnectSeq and InSeq is sent instead of
+	// CLIENT_IDENT, and the server answers SESSION_RECONNECT_OK, RETRY,
+	// RETRY_GLOBAL, RESET or WAIT.
+	ServerCookie uint64
+	ConnectSeq   uint64
+	// InSeq is the last message seq the session received (0 for a new
+	// session): SESSION_RECONNECT's msg_seq, and older seqs are dropped.
+	// OutSeq is the seq after which the session numbers what it sends
+	// next (its out_seq, unacknowledged messages requeued); SentSeq the
+	// highest it ever sent (at least OutSeq). A SESSION_RECONNECT_OK must
+	// say the server has received at least OutSeq and at most SentSeq.
+	InSeq, OutSeq, SentSeq uint64
+	// ResetCookie is the client_cookie of the new session a full
+	// SESSION_RESET starts (Ceph draws a new one); 0 keeps Cookie.
+	ResetCookie uint64
+	// GlobalSeqAbove answers SESSION_RETRY_GLOBAL: a global_seq of ours
+	// above the one the server has seen (Ceph's get_global_seq(gs)); nil:
+	// seen+1.
+	GlobalSeqAbove func(seen uint64) uint64
+	// CallerAcks: the caller writes ACKs (SendAck) when it batches its
+	// output; otherwise one ACK follows each Receive that took messages
+	// of a lossless session.
+	CallerAcks bool
 	// Features are our Ceph feature bits; FeatureMsgAddr2 is always
 	// required, as Ceph's msgr2_required. Zero Supported means
 	// wire.FeaturesAll.
@@ -79,6 +105,19 @@ type ServerConfig struct {
 	AcceptPeer func(peer wire.EntityType) error
 	// Cookie is our server_cookie for a lossless session. Not zero.
 	Cookie uint64
+	// Session, if set, decides what a lossless peer's CLIENT_IDENT or
+	// SESSION_RECONNECT gets, with the registry of sessions only the
+	// caller has (Ceph's lookup_conn and handle_existing_connection /
+	// handle_reconnect): a new or resumed session (SERVER_IDENT or
+	// SESSION_RECONNECT_OK), SESSION_RESET, SESSION_RETRY,
+	// SESSION_RETRY_GLOBAL, WAIT, or a fault. It is called inside
+	// Receive, once the request passed the checks of its own (addresses,
+	// features). Nil: every lossless CLIENT_IDENT opens a new session and
+	// every SESSION_RECONNECT gets SESSION_RESET (full), as Ceph answers
+	// when it has no session to resume. Lossy sessions never ask it.
+	Session func(SessionRequest) Decision
+	// CallerAcks as in ClientConfig.
+	CallerAcks bool
 	// Features as in ClientConfig; a client lacking a required one gets
 	// IDENT_MISSING_FEATURES.
 	FeaturesSupported uint64
@@ -93,8 +132,14 @@ func (c *ClientConfig) check() error {
 	switch {
 	case len(c.Addrs) == 0:
 		return fmt.Errorf("%w: a client needs an address for CLIENT_IDENT", errConfig)
-	case !c.Lossy && c.Cookie == 0:
+	case !c.Lossy && c.Cookie == 0 && c.ServerCookie == 0:
+		// (A session resumed may have cookie 0: a lossy client the
+		// server made lossless, as Ceph allows.)
 		return fmt.Errorf("%w: a lossless client needs a non-zero cookie", errConfig)
+	case c.ServerCookie != 0 && c.Lossy:
+		return fmt.Errorf("%w: a lossy client has no session to resume", errConfig)
+	case c.SentSeq < c.OutSeq:
+		return fmt.Errorf("%w: SentSeq %d below OutSeq %d", errConfig, c.SentSeq, c.OutSeq)
 	}
 	return nil
 }
@@ -121,3 +166,57 @@ func supported(f uint64) uint64 {
 // defaultLossy is Ceph's usual policy set: clients are lossy, daemons
 // talk to each other losslessly.
 func defaultLossy(peer wire.EntityType) bool { return peer == wire.EntityClient }
+
+// SessionRequest is what a lossless peer asks for, for
+// ServerConfig.Session: a new session (CLIENT_IDENT) or to resume one
+// (SESSION_RECONNECT).
+type SessionRequest struct {
+	// Reconnect: SESSION_RECONNECT; otherwise CLIENT_IDENT.
+	Reconnect bool
+	// Peer is the peer as far as known: its type (HELLO), addresses,
+	// global_seq and client cookie (Cookie); for CLIENT_IDENT also its
+	// number and features. Peer.Addrs[0] is set (an ident without an
+	// address is refused before).
+	Peer Peer
+	// ServerCookie, ConnectSeq and MsgSeq (the last seq the peer
+	// received) of a SESSION_RECONNECT.
+	ServerCookie, ConnectSeq, MsgSeq uint64
+}
+
+// Reply says how ServerConfig.Session answers a SessionRequest.
+type Reply uint8
+
+// Replies.
+const (
+	// ReplyAccept opens the session: SERVER_IDENT (CLIENT_IDENT) or
+	// SESSION_RECONNECT_OK carrying Decision.InSeq (SESSION_RECONNECT).
+	ReplyAccept Reply = iota
+	// ReplyReset: SESSION_RESET with Decision.Full (the session is
+	// unknown, or the peer's cookie is not the session's).
+	ReplyReset
+	// ReplyRetry: SESSION_RETRY with Decision.Seq, our connect_seq (the
+	// peer's is stale).
+	ReplyRetry
+	// ReplyRetryGlobal: SESSION_RETRY_GLOBAL with Decision.Seq, the
+	// peer's global_seq we have seen (the peer's is stale).
+	ReplyRetryGlobal
+	// ReplyWait: WAIT, our own connection to the peer wins a race.
+	ReplyWait
+	// ReplyRefuse: the connection faults with Decision.Err (a stale
+	// connection, a stopped endpoint).
+	ReplyRefuse
+)
+
+// Decision is ServerConfig.Session's answer. For ReplyAccept, InSeq is
+// the session's last received seq (older ones are dropped; RECONNECT_OK
+// carries it) and OutSeq the seq after which it numbers what it sends
+// next; both are 0 for a new session. After any reply but ReplyAccept
+// and ReplyRefuse the server waits for the peer's next CLIENT_IDENT or
+// SESSION_RECONNECT, as Ceph does.
+type Decision struct {
+	Reply         Reply
+	Full          bool
+	Seq           uint64
+	InSeq, OutSeq uint64
+	Err           error
+}

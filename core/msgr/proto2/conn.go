@@ -31,25 +31,27 @@ type State uint8
 
 // States.
 const (
-	StateBannerConnecting   State = iota // client: the server's banner
-	StateHelloConnecting                 // client: the server's HELLO
-	StateAuthConnecting                  // client: AUTH_DONE (or AUTH_BAD_METHOD)
-	StateAuthConnectingSign              // client: the server's AUTH_SIGNATURE
-	StateSessionConnecting               // client: SERVER_IDENT (or IDENT_MISSING_FEATURES)
-	StateBannerAccepting                 // server: the client's banner
-	StateHelloAccepting                  // server: the client's HELLO
-	StateAuthAccepting                   // server: AUTH_REQUEST
-	StateAuthAcceptingSign               // server: the client's AUTH_SIGNATURE
-	StateSessionAccepting                // server: CLIENT_IDENT
-	StateReady                           // both: MESSAGE, ACK, KEEPALIVE2, KEEPALIVE2_ACK
-	StateClosed                          // after a fault: nothing
+	StateBannerConnecting    State = iota // client: the server's banner
+	StateHelloConnecting                  // client: the server's HELLO
+	StateAuthConnecting                   // client: AUTH_DONE (or AUTH_BAD_METHOD)
+	StateAuthConnectingSign               // client: the server's AUTH_SIGNATURE
+	StateSessionConnecting                // client: SERVER_IDENT (or IDENT_MISSING_FEATURES, WAIT)
+	StateSessionReconnecting              // client: SESSION_RECONNECT_OK (or RETRY, RETRY_GLOBAL, RESET, WAIT)
+	StateBannerAccepting                  // server: the client's banner
+	StateHelloAccepting                   // server: the client's HELLO
+	StateAuthAccepting                    // server: AUTH_REQUEST
+	StateAuthAcceptingSign                // server: the client's AUTH_SIGNATURE
+	StateSessionAccepting                 // server: CLIENT_IDENT
+	StateReady                            // both: MESSAGE, ACK, KEEPALIVE2, KEEPALIVE2_ACK
+	StateClosed                           // after a fault: nothing
 )
 
 var stateNames = [...]string{
 	StateBannerConnecting: "BANNER_CONNECTING", StateHelloConnecting: "HELLO_CONNECTING",
 	StateAuthConnecting: "AUTH_CONNECTING", StateAuthConnectingSign: "AUTH_CONNECTING_SIGN",
-	StateSessionConnecting: "SESSION_CONNECTING", StateBannerAccepting: "BANNER_ACCEPTING",
-	StateHelloAccepting: "HELLO_ACCEPTING", StateAuthAccepting: "AUTH_ACCEPTING",
+	StateSessionConnecting: "SESSION_CONNECTING", StateSessionReconnecting: "SESSION_RECONNECTING",
+	StateBannerAccepting: "BANNER_ACCEPTING",
+	StateHelloAccepting:  "HELLO_ACCEPTING", StateAuthAccepting: "AUTH_ACCEPTING",
 	StateAuthAcceptingSign: "AUTH_ACCEPTING_SIGN", StateSessionAccepting: "SESSION_ACCEPTING",
 	StateReady: "READY", StateClosed: "CLOSED",
 }
@@ -66,8 +68,9 @@ type EventKind uint8
 
 // Event kinds.
 const (
-	// EventEstablished: the session is open (SERVER_IDENT received, or
-	// sent); Event.Peer says who the peer is. Messages may be sent.
+	// EventEstablished: the session is open (SERVER_IDENT or
+	// SESSION_RECONNECT_OK received, or sent); Event.Peer says who the
+	// peer is and whether the session was resumed. Messages may be sent.
 	EventEstablished EventKind = iota + 1
 	// EventMessage: a MESSAGE with a seq above the last one received;
 	// Event.Message holds it (sections alias Receive's input).
@@ -80,6 +83,12 @@ const (
 	EventKeepalive
 	// EventKeepaliveAck: a KEEPALIVE2_ACK echoing Event.Stamp.
 	EventKeepaliveAck
+	// EventSessionReset: the client's SESSION_RECONNECT got
+	// SESSION_RESET; Event.Full says whether the whole session is gone
+	// (seqs, queues and cookies restart, as Ceph's reset_session) or
+	// only its server side (in_seq, connect_seq and the server cookie
+	// restart, what is queued stays). CLIENT_IDENT is already in Output.
+	EventSessionReset
 )
 
 // Event is something Receive learned.
@@ -89,6 +98,7 @@ type Event struct {
 	Message wire2.Message // EventMessage
 	Seq     uint64        // EventMessage (its seq), EventAck
 	Stamp   wire.Timespec // EventKeepalive, EventKeepaliveAck
+	Full    bool          // EventSessionReset
 }
 
 // Peer is what the handshake established about the other side.
@@ -116,6 +126,16 @@ type Peer struct {
 	// Lossy is the session's policy: the server's decision, which the
 	// client adopts from SERVER_IDENT.
 	Lossy bool
+	// Resumed: the session was resumed (SESSION_RECONNECT_OK) rather than
+	// opened (SERVER_IDENT). MsgSeq is then the last seq the peer
+	// received (RECONNECT_OK's msg_seq, or the client's msg_seq on the
+	// server), ConnectSeq the attempt's connect_seq. On a resume only
+	// the server learns AddrForMe-independent fields it already had:
+	// Name.Num, Features and PeerFeatures are zero there (the caller's
+	// session keeps them).
+	Resumed    bool
+	MsgSeq     uint64
+	ConnectSeq uint64
 }
 
 // Conn is one msgr2.1 crc-mode connection's protocol state, for either
@@ -135,11 +155,16 @@ type Conn struct {
 	features  uint64 // our supported set
 	required  uint64 // our required set, FeatureMsgAddr2 included
 	authTries int
+	sessTries int // CLIENT_IDENTs and SESSION_RECONNECTs (server)
 
 	inSeq     uint64 // last message seq received
 	outSeq    uint64 // last message seq sent
 	peerAcked uint64 // highest seq the peer acknowledged
 	ackOwed   bool   // a lossless message arrived since our last ACK
+
+	// Client session state (ClientConfig's, as RETRY, RETRY_GLOBAL and
+	// RESET change it).
+	cookie, serverCookie, connectSeq, globalSeq uint64
 
 	want   int
 	out    []byte
@@ -158,6 +183,8 @@ func NewClient(cfg ClientConfig) (*Conn, error) {
 	c := &Conn{role: Client, state: StateBannerConnecting, client: cfg, limits: cfg.Limits}
 	c.init(cfg.FeaturesSupported, cfg.FeaturesRequired)
 	c.peerType = cfg.PeerType
+	c.inSeq, c.outSeq, c.peerAcked = cfg.InSeq, cfg.OutSeq, cfg.OutSeq
+	c.cookie, c.serverCookie, c.connectSeq, c.globalSeq = cfg.Cookie, cfg.ServerCookie, cfg.ConnectSeq, cfg.GlobalSeq
 	return c, nil
 }
 
@@ -480,6 +507,13 @@ var takes = [...]map[wire2.Tag]handler{
 		// race: Ceph's client faults and lets that one serve.
 		wire2.TagWait: func(*Conn, wire2.Frame) error { return ErrWait },
 	},
+	StateSessionReconnecting: {
+		wire2.TagSessionReconnectOK: onPayload((*Conn).handleReconnectOK),
+		wire2.TagSessionRetry:       onPayload((*Conn).handleRetry),
+		wire2.TagSessionRetryGlobal: onPayload((*Conn).handleRetryGlobal),
+		wire2.TagSessionReset:       onPayload((*Conn).handleSessionReset),
+		wire2.TagWait:               func(*Conn, wire2.Frame) error { return ErrWait },
+	},
 	StateHelloAccepting:    {wire2.TagHello: onPayload((*Conn).handleHello)},
 	StateAuthAccepting:     {wire2.TagAuthRequest: onPayload((*Conn).handleAuthRequest)},
 	StateAuthAcceptingSign: {wire2.TagAuthSignature: onPayload((*Conn).handleAuthSignature)},
@@ -500,11 +534,6 @@ var takes = [...]map[wire2.Tag]handler{
 func (c *Conn) handlerFor(tag wire2.Tag) (handler, error) {
 	if h := takes[c.state][tag]; h != nil {
 		return h, nil
-	}
-	switch tag {
-	case wire2.TagSessionReconnectOK, wire2.TagSessionRetry,
-		wire2.TagSessionRetryGlobal, wire2.TagSessionReset, wire2.TagWait:
-		return nil, ErrNotSupportedYet
 	}
 	return nil, ErrUnexpectedFrame
 }

@@ -18,7 +18,8 @@
 //	HELLO_CONNECTING    its HELLO            HELLO_ACCEPTING    its HELLO
 //	AUTH_CONNECTING     AUTH_DONE            AUTH_ACCEPTING     AUTH_REQUEST
 //	AUTH_CONNECTING_SIGN its AUTH_SIGNATURE  AUTH_ACCEPTING_SIGN its AUTH_SIGNATURE
-//	SESSION_CONNECTING  SERVER_IDENT         SESSION_ACCEPTING  CLIENT_IDENT
+//	SESSION_CONNECTING  SERVER_IDENT         SESSION_ACCEPTING  CLIENT_IDENT or SESSION_RECONNECT
+//	SESSION_RECONNECTING  RECONNECT_OK, RETRY, RETRY_GLOBAL, RESET, WAIT
 //	READY               MESSAGE, ACK, KEEPALIVE2, KEEPALIVE2_ACK (both)
 //	CLOSED              nothing: a fault happened
 //
@@ -60,17 +61,21 @@
 // three requests at most. Nothing is allocated from a claimed length.
 //
 // ServerConfig.AcceptPeer lets the caller refuse a peer type at HELLO,
-// before anything about the session is sent (a messenger refuses peer
-// types whose policy is lossless until session reconnect exists).
+// before anything about the session is sent.
 //
-// Not yet: session reconnect. A server keeps no session beyond its
-// connection, so it answers SESSION_RECONNECT with SESSION_RESET (full), as
-// Ceph does when it finds none, and the client goes on with CLIENT_IDENT.
-// A client faults on WAIT with ErrWait (the peer's connection wins the
-// race). SESSION_RECONNECT_OK, SESSION_RETRY, SESSION_RETRY_GLOBAL and
-// SESSION_RESET fault with ErrNotSupportedYet, so a lossless session does
-// not survive its TCP connection yet.
-// Also left to the caller: the sent list and resend, throttles, timers.
+// Session reconnect: a lossless client given the server cookie of a
+// session that opened before (ClientConfig.ServerCookie and the session's
+// seqs) sends SESSION_RECONNECT instead of CLIENT_IDENT and follows the
+// answer: SESSION_RECONNECT_OK (the session resumes; our out_seq is the
+// server's msg_seq, the caller resends the rest), SESSION_RETRY and
+// SESSION_RETRY_GLOBAL (reconnect again above the server's connect_seq
+// or global_seq), SESSION_RESET (EventSessionReset, then CLIENT_IDENT) or
+// WAIT (ErrWait: the peer's own connection wins a race). A server asks
+// ServerConfig.Session, the caller's registry of sessions, what a
+// lossless CLIENT_IDENT or a SESSION_RECONNECT gets; without it every
+// SESSION_RECONNECT gets SESSION_RESET (full), as Ceph answers when it
+// finds no session.
+// Left to the caller: the sent list and resend, throttles, timers.
 // For the throttles, Peek says from a frame's 32-byte preamble, checked
 // as Receive checks it, what the frame is and how many message bytes it
 // carries, without consuming it: a reader takes its throttles for a

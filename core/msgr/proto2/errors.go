@@ -17,16 +17,11 @@ var (
 	// ErrUnexpectedFrame is a frame the current state does not accept
 	// (Ceph faults the same way: "not in ... state").
 	ErrUnexpectedFrame = errors.New("unexpected frame")
-	// ErrNotSupportedYet is a session reconnect frame we cannot take yet:
-	// SESSION_RECONNECT_OK, SESSION_RETRY, SESSION_RETRY_GLOBAL or
-	// SESSION_RESET (we never send SESSION_RECONNECT), or WAIT outside
-	// SESSION_CONNECTING. A server answers SESSION_RECONNECT with
-	// SESSION_RESET (it keeps no session to resume).
-	ErrNotSupportedYet = errors.New("session reconnect (SESSION_RECONNECT_OK/RETRY/RETRY_GLOBAL/RESET, WAIT) not supported yet")
 	// ErrWait is the client's fault on WAIT: the server is connecting to
 	// us at the same time and its connection wins the race (Ceph's
 	// client faults too and lets the other connection serve). Not a
-	// protocol error: a messenger backs off and does not redial.
+	// protocol error: a messenger backs off (ms_max_backoff) before it
+	// redials, and the race usually ends first.
 	ErrWait = errors.New("peer answered WAIT: its own connection to us wins the race")
 	// ErrSecureMode is an AUTH_REQUEST that offers only secure mode, or an
 	// AUTH_DONE that picks it: AES-GCM frames need cephx session keys and
@@ -38,6 +33,9 @@ var (
 	// ErrAuthAttempts is the server's fault after too many refused
 	// AUTH_REQUESTs on one connection.
 	ErrAuthAttempts = errors.New("too many refused AUTH_REQUESTs")
+	// ErrSessionAttempts is the server's fault after too many
+	// CLIENT_IDENTs and SESSION_RECONNECTs on one connection.
+	ErrSessionAttempts = errors.New("too many session requests (CLIENT_IDENT, SESSION_RECONNECT)")
 	// ErrBadAuthPayload is an auth none payload that is neither a monitor
 	// request (AUTH_MODE_MON) nor an auth none authorizer.
 	ErrBadAuthPayload = errors.New("bad auth none payload")

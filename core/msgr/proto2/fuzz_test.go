@@ -23,6 +23,55 @@ func FuzzClientInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) { fuzzRole(t, in, func() *side { return captureClientSide(t) }) })
 }
 
+// FuzzResumingClientInput: what a server sends a lossless client that
+// resumes its session (SESSION_RECONNECT, then RETRY, RETRY_GLOBAL,
+// RESET, RECONNECT_OK or WAIT), seeded from scriptedDecision's answers.
+func FuzzResumingClientInput(f *testing.F) {
+	for _, edit := range resumeSeeds {
+		cli, srv, _ := resumePair(f, edit, scriptedDecision)
+		run(f, cli, srv, whole)
+		f.Add(srv.sent)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fuzzRole(t, in, func() *side {
+			c, err := NewClient(resumeClientConfig(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return newSide(t, c, nil)
+		})
+	})
+}
+
+// FuzzSessionServerInput: what a lossless client sends a server whose
+// registry (scriptedDecision) decides its CLIENT_IDENT and
+// SESSION_RECONNECTs.
+func FuzzSessionServerInput(f *testing.F) {
+	for _, edit := range resumeSeeds {
+		cli, srv, _ := resumePair(f, edit, scriptedDecision)
+		run(f, cli, srv, whole)
+		f.Add(cli.sent)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fuzzRole(t, in, func() *side {
+			s, err := NewServer(sessionServerConfig(t, scriptedDecision))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return newSide(t, s, nil)
+		})
+	})
+}
+
+// resumeSeeds make resumePair's client walk each of scriptedDecision's
+// answers.
+var resumeSeeds = []func(*ClientConfig){
+	func(c *ClientConfig) {},                                                     // RETRY, RETRY_GLOBAL, RECONNECT_OK
+	func(c *ClientConfig) { c.ConnectSeq, c.GlobalSeq = 5, 60 },                  // RECONNECT_OK at once
+	func(c *ClientConfig) { c.ConnectSeq, c.GlobalSeq, c.InSeq = 5, 60, 30 },     // RESET, CLIENT_IDENT
+	func(c *ClientConfig) { c.ConnectSeq, c.GlobalSeq, c.Cookie = 5, 60, 0xbad }, // WAIT
+}
+
 // seedFuzz adds the captured stream, its prefixes at frame boundaries
 // with junk behind them, and each scenario's stream.
 func seedFuzz(f *testing.F, captured []byte, input func(cli, srv *side) []byte) {
@@ -62,10 +111,18 @@ func fuzzRole(t *testing.T, in []byte, fresh func() *side) {
 		t.Fatalf("sent %d bytes whole, %d byte by byte (ACKs aside)", len(outA), len(outB))
 	}
 	var last uint64
-	for i, e := range a.events {
+	// A resuming client learns of a SESSION_RESET before its session
+	// opens: those events may come first.
+	first := 0
+	for first < len(a.events) && a.events[first].Kind == EventSessionReset {
+		first++
+	}
+	for i, e := range a.events[first:] {
 		switch {
 		case e.Kind == EventEstablished && i != 0:
-			t.Fatalf("EventEstablished at %d", i)
+			t.Fatalf("EventEstablished at %d", first+i)
+		case e.Kind == EventSessionReset:
+			t.Fatalf("EventSessionReset at %d, after the session opened", first+i)
 		case e.Kind != EventEstablished && i == 0:
 			t.Fatalf("event %d before the session opened", e.Kind)
 		case e.Kind == EventMessage:

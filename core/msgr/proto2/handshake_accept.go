@@ -18,6 +18,12 @@ import (
 // only a few (cephx, none).
 const maxAuthRequests = 3
 
+// maxSessionRequests bounds the CLIENT_IDENTs and SESSION_RECONNECTs one
+// connection may send: a Ceph client needs at most a few (RETRY or
+// RETRY_GLOBAL, then SESSION_RESET and CLIENT_IDENT), so a peer looping on
+// refusals is cut off rather than served forever.
+const maxSessionRequests = 8
+
 // eOpNotSupp is Linux's -EOPNOTSUPP, the result Ceph puts in
 // AUTH_BAD_METHOD when it has no handler for the method or mode.
 const eOpNotSupp = -95
@@ -116,6 +122,9 @@ func (c *Conn) handleClientIdent(p []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := c.sessionRequest(); err != nil {
+		return err
+	}
 	if noPeerAddr(ci.Addrs) {
 		return ErrNoPeerAddrs
 	}
@@ -134,6 +143,16 @@ func (c *Conn) handleClientIdent(p []byte) error {
 	// The server's policy decides, whatever the client's flag says.
 	lossy := c.server.Lossy(c.peerType)
 	c.identified(ci.GlobalID, ci.Addrs, ci.GlobalSeq, ci.SupportedFeatures, ci.Cookie, lossy)
+	if !lossy && c.server.Session != nil {
+		d := c.server.Session(SessionRequest{Peer: c.peer})
+		if d.Reply != ReplyAccept {
+			return c.answer(d)
+		}
+		// A session of ours the client's resumes under a new
+		// establishment (the peer restarted, or its SERVER_IDENT was
+		// lost): our numbering goes on, the peer's starts again.
+		c.inSeq, c.outSeq, c.peerAcked = d.InSeq, d.OutSeq, d.OutSeq
+	}
 	var flags, cookie uint64
 	if lossy {
 		flags = wire2.FlagLossy
@@ -149,21 +168,63 @@ func (c *Conn) handleClientIdent(p []byte) error {
 }
 
 // handleReconnect answers a lossless client that lost its connection and
-// asks to resume its session. We keep no session beyond a connection (the
-// messenger step will), so there is never one to resume: as Ceph's
-// handle_reconnect does when it finds no existing connection, we answer
-// SESSION_RESET with full set and keep waiting in SESSION_ACCEPTING; the
-// client drops its session state and sends CLIENT_IDENT. Faulting instead
-// would leave the client retrying its reconnect forever.
+// asks to resume its session: ServerConfig.Session looks it up and
+// decides (Ceph's handle_reconnect). Without one there is never a
+// session to resume: as Ceph does when it finds no existing connection,
+// SESSION_RESET with full set, and we keep waiting in SESSION_ACCEPTING;
+// the client drops its session state and sends CLIENT_IDENT. Faulting
+// instead would leave the client retrying its reconnect forever.
 func (c *Conn) handleReconnect(p []byte) error {
 	r, err := payload(p, "SESSION_RECONNECT", wire2.DecodeReconnect)
 	if err != nil {
 		return err
 	}
+	if err := c.sessionRequest(); err != nil {
+		return err
+	}
 	if noPeerAddr(r.Addrs) {
 		return ErrNoPeerAddrs
 	}
-	c.sendControl(wire2.TagSessionReset, wire2.AppendSessionReset(c.scratch(), wire2.SessionReset{Full: true}))
+	if c.server.Session == nil || c.server.Lossy(c.peerType) {
+		return c.answer(Decision{Reply: ReplyReset, Full: true})
+	}
+	c.peer.Name = wire.EntityName{Type: c.peerType}
+	c.peer.Addrs = r.Addrs
+	c.peer.GlobalSeq = r.GlobalSeq
+	c.peer.Cookie = r.ClientCookie
+	c.peer.Lossy = false
+	c.peer.Resumed, c.peer.MsgSeq, c.peer.ConnectSeq = true, r.MsgSeq, r.ConnectSeq
+	d := c.server.Session(SessionRequest{Reconnect: true, Peer: c.peer,
+		ServerCookie: r.ServerCookie, ConnectSeq: r.ConnectSeq, MsgSeq: r.MsgSeq})
+	if d.Reply != ReplyAccept {
+		return c.answer(d)
+	}
+	c.inSeq, c.outSeq, c.peerAcked = d.InSeq, d.OutSeq, d.OutSeq
+	c.sendControl(wire2.TagSessionReconnectOK, wire2.AppendU64(c.scratch(), d.InSeq))
+	c.established()
+	return nil
+}
+
+// answer sends a refusal of a session request and keeps waiting for the
+// peer's next CLIENT_IDENT or SESSION_RECONNECT, or faults.
+func (c *Conn) answer(d Decision) error {
+	switch d.Reply {
+	case ReplyReset:
+		c.sendControl(wire2.TagSessionReset, wire2.AppendSessionReset(c.scratch(), wire2.SessionReset{Full: d.Full}))
+	case ReplyRetry:
+		c.sendControl(wire2.TagSessionRetry, wire2.AppendU64(c.scratch(), d.Seq))
+	case ReplyRetryGlobal:
+		c.sendControl(wire2.TagSessionRetryGlobal, wire2.AppendU64(c.scratch(), d.Seq))
+	case ReplyWait:
+		c.sendControl(wire2.TagWait, nil)
+	case ReplyRefuse:
+		if d.Err == nil {
+			return errors.New("session refused")
+		}
+		return d.Err
+	default:
+		return fmt.Errorf("session decision %d", d.Reply)
+	}
 	return nil
 }
 
@@ -171,4 +232,13 @@ func (c *Conn) handleReconnect(p []byte) error {
 // first address is missing or blank: the peer must say where it is.
 func noPeerAddr(addrs []wire.EntityAddr) bool {
 	return len(addrs) == 0 || addrs[0].Equal(wire.EntityAddr{})
+}
+
+// sessionRequest counts a CLIENT_IDENT or SESSION_RECONNECT.
+func (c *Conn) sessionRequest() error {
+	c.sessTries++
+	if c.sessTries > maxSessionRequests {
+		return fmt.Errorf("%w: %d", ErrSessionAttempts, c.sessTries)
+	}
+	return nil
 }

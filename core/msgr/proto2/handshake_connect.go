@@ -119,6 +119,90 @@ func (c *Conn) handleAuthSignature(p []byte) error {
 		c.state = StateSessionAccepting
 		return nil
 	}
+	if c.serverCookie != 0 {
+		// A lossless session that opened before: resume it (Ceph's
+		// handle_auth_done with a server_cookie).
+		c.sendReconnect()
+		c.state = StateSessionReconnecting
+		return nil
+	}
+	c.sendClientIdent()
+	c.state = StateSessionConnecting
+	return nil
+}
+
+func (c *Conn) sendReconnect() {
+	c.sendControl(wire2.TagSessionReconnect, wire2.AppendReconnect(c.scratch(), wire2.Reconnect{
+		Addrs: c.client.Addrs, ClientCookie: c.cookie, ServerCookie: c.serverCookie,
+		GlobalSeq: c.globalSeq, ConnectSeq: c.connectSeq, MsgSeq: c.inSeq,
+	}))
+}
+
+// handleReconnectOK resumes the session: the server has every message up
+// to msg_seq, the caller resends the rest with their seqs (so our out_seq
+// is msg_seq), and messages at or below our in_seq are dropped.
+func (c *Conn) handleReconnectOK(p []byte) error {
+	ms, err := payload(p, "SESSION_RECONNECT_OK", wire2.DecodeU64)
+	if err != nil {
+		return err
+	}
+	if ms < c.client.OutSeq || ms > c.client.SentSeq {
+		// Above what we sent, or below what the server acknowledged
+		// already (we no longer hold those messages to resend).
+		return fmt.Errorf("%w: SESSION_RECONNECT_OK msg_seq %d, we sent up to %d and the peer acknowledged %d",
+			ErrBadAck, ms, c.client.SentSeq, c.client.OutSeq)
+	}
+	c.outSeq, c.peerAcked = ms, ms
+	c.peer.Resumed, c.peer.MsgSeq, c.peer.ConnectSeq = true, ms, c.connectSeq
+	c.peer.Name = wire.EntityName{Type: c.peerType}
+	c.peer.Cookie = c.serverCookie
+	c.established()
+	return nil
+}
+
+// handleRetry: our connect_seq is stale; retry above the server's.
+func (c *Conn) handleRetry(p []byte) error {
+	cs, err := payload(p, "SESSION_RETRY", wire2.DecodeU64)
+	if err != nil {
+		return err
+	}
+	c.connectSeq = cs + 1
+	c.sendReconnect()
+	return nil
+}
+
+// handleRetryGlobal: our global_seq is stale; retry with one above it.
+func (c *Conn) handleRetryGlobal(p []byte) error {
+	gs, err := payload(p, "SESSION_RETRY_GLOBAL", wire2.DecodeU64)
+	if err != nil {
+		return err
+	}
+	if f := c.client.GlobalSeqAbove; f != nil {
+		c.globalSeq = f(gs)
+	} else {
+		c.globalSeq = gs + 1
+	}
+	c.sendReconnect()
+	return nil
+}
+
+// handleSessionReset: the server has no session to resume (full: start
+// a new one, everything reset, as Ceph's reset_session) or has not seen
+// our session established (not full: only its server side restarts).
+// Either way CLIENT_IDENT follows.
+func (c *Conn) handleSessionReset(p []byte) error {
+	r, err := payload(p, "SESSION_RESET", wire2.DecodeSessionReset)
+	if err != nil {
+		return err
+	}
+	c.serverCookie, c.connectSeq, c.inSeq = 0, 0, 0
+	if r.Full {
+		c.outSeq, c.peerAcked = 0, 0
+		if c.client.ResetCookie != 0 {
+			c.cookie = c.client.ResetCookie
+		}
+	}
+	c.emit(Event{Kind: EventSessionReset, Full: r.Full})
 	c.sendClientIdent()
 	c.state = StateSessionConnecting
 	return nil
@@ -129,14 +213,14 @@ func (c *Conn) sendClientIdent() {
 	if c.client.Lossy {
 		flags = wire2.FlagLossy
 	} else {
-		cookie = c.client.Cookie
+		cookie = c.cookie
 	}
 	num := c.client.EntityNum
 	if num < 0 {
 		num = int64(c.peer.GlobalID)
 	}
 	c.sendControl(wire2.TagClientIdent, wire2.AppendClientIdent(c.scratch(), wire2.ClientIdent{
-		Addrs: c.client.Addrs, TargetAddr: c.client.Target, GlobalID: num, GlobalSeq: c.client.GlobalSeq,
+		Addrs: c.client.Addrs, TargetAddr: c.client.Target, GlobalID: num, GlobalSeq: c.globalSeq,
 		SupportedFeatures: c.features, RequiredFeatures: c.required, Flags: flags, Cookie: cookie,
 	}))
 }
@@ -179,6 +263,7 @@ func (c *Conn) identified(num int64, addrs []wire.EntityAddr, gseq, features, co
 	c.peer.Features = features & c.features
 	c.peer.Cookie = cookie
 	c.peer.Lossy = lossy
+	c.peer.Resumed, c.peer.MsgSeq, c.peer.ConnectSeq = false, 0, 0
 }
 
 // containsAddr is Ceph's entity_addrvec_t::contains: exact equality.

@@ -86,7 +86,7 @@ func TestPeek(t *testing.T) {
 		{"bad preamble crc", flip(reply[:wire2.PreambleLen], 28), errType[*wire2.CRCError]},
 		{"MESSAGE over the limit", preamble(wire2.TagMessage, wire2.MsgHeader2Len, 200<<20), errType[*wire2.FrameError]},
 		{"CLIENT_IDENT in READY", preamble(wire2.TagClientIdent, 100), is(ErrUnexpectedFrame)},
-		{"SESSION_RESET in READY", preamble(wire2.TagSessionReset, 1), is(ErrNotSupportedYet)},
+		{"SESSION_RESET in READY", preamble(wire2.TagSessionReset, 1), is(ErrUnexpectedFrame)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := readyClient(t)

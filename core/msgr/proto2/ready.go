@@ -79,10 +79,17 @@ func (c *Conn) handleKeepaliveAck(p []byte) error {
 // (Ceph's ack_left, written after the messages in write_event). Lossy
 // sessions never ACK: nothing is resent.
 func (c *Conn) flushAck() {
-	if c.ackOwed && c.state == StateReady {
+	if c.ackOwed && c.state == StateReady && !c.callerAcks() {
 		c.ackOwed = false
 		c.sendControl(wire2.TagAck, wire2.AppendU64(c.scratch(), c.inSeq))
 	}
+}
+
+func (c *Conn) callerAcks() bool {
+	if c.role == Client {
+		return c.client.CallerAcks
+	}
+	return c.server.CallerAcks
 }
 
 // sendable says whether the Send methods may write.

@@ -166,7 +166,7 @@ func acceptOn(t *testing.T, ep *Endpoint, c interface {
 	take(n int) []byte
 }, gs, cs uint32, wantInSeq uint64) engine.Handler {
 	t.Helper()
-	k := ep.newAcceptHandler(c)
+	k := ep.newAcceptHandler(c, false)
 	k.OnOpen(c)
 	hello := wire.AppendAddr(wire.AppendBanner(nil), clientAddr(42))
 	k.OnData(c, wire.AppendConnect(hello, clientConnect(gs, cs)))

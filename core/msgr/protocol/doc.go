@@ -1,6 +1,6 @@
 // Package protocol is the messenger's per-connection state machine for
 // msgr1 (Ceph's ProtocolV1 inside AsyncConnection) and, through
-// core/msgr/proto2, msgr2.1 lossy sessions (sock2.go), I/O-free: it runs over the engine
+// core/msgr/proto2, msgr2.1 (sock2.go, session2.go), I/O-free: it runs over the engine
 // contract (engine.Handler callbacks on a connection's loop) and is
 // unit-tested on the in-memory engine with a fake clock.
 //
@@ -29,7 +29,7 @@
 // below it, never one above:
 //
 //  1. Endpoint.mu: the session registry (conns, all), accepted sockets not
-//     yet attached, the listener, stopped. The accept decision holds it
+//     yet attached, the listeners, stopped. The accept decision holds it
 //     while it looks up and locks the existing session.
 //  2. Session.mu: every field of one session (state, seqs, queues, socket,
 //     timers, the delivery inbox). Code holding a Session.mu never takes
@@ -108,6 +108,19 @@
 //	back-off (a delayed connect in STATE_CONNECTING)   stBackoff
 //	STATE_CLOSED / CLOSED                              Session stClosed; sock rsDead
 //
+// # Listeners
+//
+// An endpoint has at most one listener per protocol; Bind adds one, so an
+// endpoint may listen on msgr1 and msgr2 at once, as Ceph daemons do.
+// Each accepted socket speaks its listener's protocol (the Bind closure
+// passes it to newAcceptHandler); sessions, throttles and hooks are the
+// endpoint's. The addresses follow Ceph's addrvec (v2, then v1): the
+// msgr1 banner, an msgr1 connector's address and the msgr1 connect race
+// use the msgr1 listener's address (legacyAddr, Ceph's legacy entry), an
+// msgr2 acceptor's SERVER_IDENT lists the address the client dialled and
+// then the msgr1 one (serverIdentAddrs), and a CLIENT_IDENT targeting
+// either is accepted.
+//
 // # msgr2
 //
 // An endpoint bound with "v2:HOST:PORT", and a Connect to an address of
@@ -116,11 +129,12 @@
 // doing the frames and the handshake (sock2.go, read_v2.go,
 // writer_v2.go). Everything else is shared with msgr1: throttles, the
 // body buffer and its progress timer, the batching writer, timers,
-// counters, fault injection, the session's fault policy. Lossy sessions
-// only: proto2 has no SESSION_RECONNECT yet, so a lossless policy is
-// refused with ErrV2Lossless (at Connect, at the peer's HELLO, or on a
-// SERVER_IDENT that chose a lossless session), never weakened. The
-// states:
+// counters, fault injection, the session's fault policy, and for
+// lossless sessions the sent list, requeue, resend, ACKs (one per
+// written batch, as msgr1's), standby and back-off. A lossless session
+// resumes with SESSION_RECONNECT (its cookies, global_seq, connect_seq,
+// in_seq); the acceptor's decision against the registry is session2
+// (Ceph's handle_reconnect and handle_existing_connection). The states:
 //
 //	Ceph ProtocolV2                                   ours
 //	START_CONNECT, START_ACCEPT, BANNER_*, HELLO_*, AUTH_*, SESSION_*
@@ -130,7 +144,11 @@
 //	                                                   rsThrottle, taken on the preamble's front+middle+data
 //	READ_FRAME_SEGMENT, READ_FRAME_EPILOGUE            rsBody (the whole frame into the message's buffer)
 //	handle_message                                     finishFrame2, then Session.deliverLocked
-//	SESSION_RECONNECTING, SESSION_RETRY*, WAIT         not yet (proto2.ErrNotSupportedYet, ErrWait)
+//	SESSION_RECONNECTING                               rsV2Handshake (proto2's StateSessionReconnecting)
+//	SESSION_ACCEPTING: handle_reconnect, handle_existing_connection, reuse_connection
+//	                                                   session2: decide2Locked, reuse2Locked (the socket attached under the locks)
+//	WAIT (client)                                      stBackoff with waitPending, as msgr1's
+//	STANDBY                                            stStandby, as msgr1's
 //
 // Ceph's write side (ProtocolV1 can_write: NOWRITE, REPLACING, CANWRITE,
 // CLOSED) has no state of its own here: SendMessage always queues on the

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -33,10 +34,14 @@ type Endpoint struct {
 	globalSeq atomic.Uint32
 	globalID  atomic.Uint64 // msgr2 acceptor: the global_ids a monitor-mode client is assigned
 
-	// addrMu guards myAddr; a leaf lock. The lock order of the package is
-	// in its doc (section Locks).
+	// addrMu guards myAddr and bound; a leaf lock. The lock order of the
+	// package is in its doc (section Locks).
 	addrMu sync.Mutex
-	myAddr wire.EntityAddr // bound or learned address (nonce = cfg.Nonce)
+	myAddr wire.EntityAddr // unbound: blank IP, port 0, our nonce; the IP learned from a peer
+	// bound are the listeners' addresses (nonce = cfg.Nonce), one per
+	// protocol: [0] msgr1 (type legacy), [1] msgr2 (type msgr2); Port 0
+	// where that protocol has no listener.
+	bound [2]wire.EntityAddr
 
 	mu    sync.Mutex
 	conns map[wire.AddrKey]*Session // registered sessions by peer address
@@ -49,8 +54,14 @@ type Endpoint struct {
 	thMu      sync.Mutex // guards throttles; a leaf lock
 	throttles map[wire.EntityType]*policyThrottles
 	stopped   bool
-	listener  engine.Listener
-	listenV2  bool // the listener speaks msgr2 (Bind "v2:HOST:PORT")
+	listeners []boundListener // in Bind order; at most one per protocol
+}
+
+// boundListener is one of the endpoint's listeners and the protocol its
+// accepted sockets speak.
+type boundListener struct {
+	l  engine.Listener
+	v2 bool
 }
 
 // NewEndpoint builds an endpoint; hooks receive messages and events.
@@ -125,8 +136,10 @@ func (ep *Endpoint) Policy(t wire.EntityType) Policy {
 }
 
 // Bind listens on addr and accepts connections: "HOST:PORT" or
-// "v1:HOST:PORT" speaks msgr1, "v2:HOST:PORT" msgr2.1 in crc mode (lossy
-// sessions only, see ErrV2Lossless). One listener per endpoint.
+// "v1:HOST:PORT" speaks msgr1, "v2:HOST:PORT" msgr2.1 in crc mode. Bind
+// again with the other protocol to listen on both, as Ceph daemons do (one
+// listener per protocol): each accepted socket speaks its listener's
+// protocol, and the sessions, throttles and dispatcher are shared.
 func (ep *Endpoint) Bind(addr string) error {
 	hostport, v2 := addr, false
 	if rest, ok := strings.CutPrefix(addr, "v2:"); ok {
@@ -135,52 +148,158 @@ func (ep *Endpoint) Bind(addr string) error {
 		hostport = rest
 	}
 	ep.mu.Lock()
-	ep.listenV2 = v2 // before Listen: an accepted socket reads it
+	err := ep.canBindLocked(v2)
 	ep.mu.Unlock()
-	l, err := ep.eng.Listen(hostport, ep.newAcceptHandler)
+	if err != nil {
+		return fmt.Errorf("msgr: bind %s: %w", addr, err)
+	}
+	// The protocol goes to each accepted socket with the handler, so two
+	// listeners never share a flag.
+	l, err := ep.eng.Listen(hostport, func(c engine.Conn) engine.Handler { return ep.newAcceptHandler(c, v2) })
 	if err != nil {
 		return fmt.Errorf("msgr: bind %s: %w", addr, err)
 	}
 	me := wire.AddrFromNet(l.Addr(), ep.cfg.Nonce)
+	slot := 0
 	if v2 {
-		me.Type = wire.AddrTypeMsgr2
+		me.Type, slot = wire.AddrTypeMsgr2, 1
 	}
-	// Our address before any connection can be accepted (an msgr2
-	// acceptor announces the socket's local address, with our nonce, in
-	// SERVER_IDENT).
-	ep.addrMu.Lock()
-	ep.myAddr = me
-	ep.addrMu.Unlock()
 	ep.mu.Lock()
-	ep.listener = l
+	// Again: a Stop or another Bind may have run meanwhile.
+	if err = ep.canBindLocked(v2); err == nil {
+		ep.listeners = append(ep.listeners, boundListener{l: l, v2: v2})
+		// Our address, which the msgr1 banner reads, is recorded before
+		// Bind returns, so before anyone can dial a port-0 listener.
+		ep.addrMu.Lock()
+		ep.bound[slot] = me
+		ep.addrMu.Unlock()
+	}
 	ep.mu.Unlock()
+	if err != nil {
+		_ = l.Close()
+		return fmt.Errorf("msgr: bind %s: %w", addr, err)
+	}
 	return nil
 }
 
-// Addr is our address: the bound one, or (unbound) blank IP, port 0 and the
-// nonce, with the IP learned from the first peer (§5 step 6).
+// canBindLocked says whether a listener of that protocol may be added
+// (ep.mu held): one per protocol, none once stopped.
+func (ep *Endpoint) canBindLocked(v2 bool) error {
+	if ep.stopped {
+		return errors.New("the endpoint is stopped")
+	}
+	for _, bl := range ep.listeners {
+		if bl.v2 == v2 {
+			name := "msgr1"
+			if v2 {
+				name = "msgr2"
+			}
+			return fmt.Errorf("already listening for %s at %s (one listener per protocol)", name, bl.l.Addr())
+		}
+	}
+	return nil
+}
+
+// Addr is our address: with a listener, the bound one (the msgr2 one when
+// both protocols listen, the front of Addrs, as Ceph's get_myaddr is);
+// unbound, blank IP, port 0 and the nonce, with the IP learned from the
+// first peer (§5 step 6).
 func (ep *Endpoint) Addr() wire.EntityAddr {
 	ep.addrMu.Lock()
 	defer ep.addrMu.Unlock()
+	for _, i := range []int{1, 0} {
+		if ep.bound[i].Port != 0 {
+			return ep.bound[i]
+		}
+	}
 	return ep.myAddr
 }
 
-// ListenAddr is the listener's address (nil when not bound).
-func (ep *Endpoint) ListenAddr() net.Addr {
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
-	if ep.listener == nil {
-		return nil
-	}
-	return ep.listener.Addr()
-}
-
-// learnAddr takes our IP from what a peer saw, if we do not know it.
-func (ep *Endpoint) learnAddr(seen wire.EntityAddr) {
+// Addrs is our address vector as Ceph's addrvec orders it: the msgr2
+// address, then the msgr1 one, of the protocols that listen; unbound,
+// Addr alone.
+func (ep *Endpoint) Addrs() []wire.EntityAddr {
 	ep.addrMu.Lock()
 	defer ep.addrMu.Unlock()
-	if ep.myAddr.IsBlankIP() && !seen.IsBlankIP() {
-		ep.myAddr.IP, ep.myAddr.Family = seen.IP, seen.Family
+	var out []wire.EntityAddr
+	for _, i := range []int{1, 0} {
+		if ep.bound[i].Port != 0 {
+			out = append(out, ep.bound[i])
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, ep.myAddr)
+	}
+	return out
+}
+
+// legacyAddr is the address msgr1 announces (the banner, a connector's
+// address, the connect-race comparison): the msgr1 listener's, else Addr,
+// as Ceph's ProtocolV1 uses the legacy entry of the address vector.
+func (ep *Endpoint) legacyAddr() wire.EntityAddr {
+	ep.addrMu.Lock()
+	a := ep.bound[0]
+	ep.addrMu.Unlock()
+	if a.Port != 0 {
+		return a
+	}
+	return ep.Addr()
+}
+
+// serverIdentAddrs are the addresses an msgr2 acceptor's SERVER_IDENT
+// lists, which a CLIENT_IDENT's target must be one of: the accepting
+// socket's local address as msgr2 (the address the client dialled, also
+// when bound to a blank IP), then the msgr1 listener's, if any (a blank IP
+// of the same family completed the same way), as Ceph's addrvec is v2
+// then v1.
+func (ep *Endpoint) serverIdentAddrs(local net.Addr) []wire.EntityAddr {
+	me := wire.AddrFromNet(local, ep.cfg.Nonce)
+	me.Type = wire.AddrTypeMsgr2
+	ep.addrMu.Lock()
+	v1 := ep.bound[0]
+	ep.addrMu.Unlock()
+	if v1.Port == 0 {
+		return []wire.EntityAddr{me}
+	}
+	if v1.IsBlankIP() && v1.Family == me.Family {
+		// Bound to 0.0.0.0 (or ::): reachable at the IP the client
+		// dialled, if of its family (an IPv4 listener has no IPv6 address).
+		v1.IP = me.IP
+	}
+	return []wire.EntityAddr{me, v1}
+}
+
+// ListenAddr is the first listener's address (nil when not bound).
+func (ep *Endpoint) ListenAddr() net.Addr {
+	if ls := ep.ListenAddrs(); len(ls) > 0 {
+		return ls[0]
+	}
+	return nil
+}
+
+// ListenAddrs are the listeners' addresses, in Bind order.
+func (ep *Endpoint) ListenAddrs() []net.Addr {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	out := make([]net.Addr, 0, len(ep.listeners))
+	for _, bl := range ep.listeners {
+		out = append(out, bl.l.Addr())
+	}
+	return out
+}
+
+// learnAddr takes our IP from what a peer saw, for each of our addresses
+// whose IP we do not know (unbound, or bound to a blank IP).
+func (ep *Endpoint) learnAddr(seen wire.EntityAddr) {
+	if seen.IsBlankIP() {
+		return
+	}
+	ep.addrMu.Lock()
+	defer ep.addrMu.Unlock()
+	for _, a := range []*wire.EntityAddr{&ep.myAddr, &ep.bound[0], &ep.bound[1]} {
+		if a.IsBlankIP() && (a == &ep.myAddr || a.Port != 0) {
+			a.IP, a.Family = seen.IP, seen.Family
+		}
 	}
 }
 
@@ -206,14 +325,11 @@ func (ep *Endpoint) bumpGlobalSeq(seen uint32) uint32 {
 // A peer address of type msgr2 (wire.AddrTypeMsgr2, "v2:") is spoken to
 // in msgr2.1 crc mode; its nonce must be known (msgr2 has no banner
 // address: the server refuses a CLIENT_IDENT whose target is not exactly
-// one of its addresses), and the policy for peerType must be lossy: a
-// lossless one is refused with an error wrapping ErrV2Lossless.
+// one of its addresses). Lossy and lossless policies both work over
+// msgr2 (a lossless session resumes with SESSION_RECONNECT).
 func (ep *Endpoint) Connect(peerType wire.EntityType, peer wire.EntityAddr, nonceKnown bool) (*Session, error) {
 	pol := ep.Policy(peerType)
 	v2 := peer.Type == wire.AddrTypeMsgr2
-	if v2 && !pol.Lossy {
-		return nil, fmt.Errorf("msgr: connect %s: the policy for %s peers is lossless: %w", peer.TypedString(), peerType, ErrV2Lossless)
-	}
 	ep.mu.Lock()
 	if ep.stopped {
 		ep.mu.Unlock()
@@ -256,13 +372,13 @@ func (ep *Endpoint) Sessions() []*Session {
 	return out
 }
 
-// Stop closes the listener and marks every session down. It does not shut
-// the engine down (the engine may be shared).
+// Stop closes every listener and marks every session down. It does not
+// shut the engine down (the engine may be shared).
 func (ep *Endpoint) Stop() {
 	ep.mu.Lock()
 	ep.stopped = true
-	l := ep.listener
-	ep.listener = nil
+	ls := ep.listeners
+	ep.listeners = nil
 	var ss []*Session
 	for s := range ep.all {
 		ss = append(ss, s)
@@ -272,8 +388,8 @@ func (ep *Endpoint) Stop() {
 		socks = append(socks, k)
 	}
 	ep.mu.Unlock()
-	if l != nil {
-		_ = l.Close()
+	for _, bl := range ls {
+		_ = bl.l.Close()
 	}
 	for _, s := range ss {
 		s.MarkDown()
@@ -289,12 +405,14 @@ func (ep *Endpoint) logf(format string, args ...any) {
 	}
 }
 
-func (ep *Endpoint) newAcceptHandler(c engine.Conn) engine.Handler {
+// newAcceptHandler is the handler of a socket that a listener of
+// protocol v2 (msgr2, else msgr1) accepted.
+func (ep *Endpoint) newAcceptHandler(c engine.Conn, v2 bool) engine.Handler {
 	s := newSock(ep, c, nil)
 	s.accept = true
 	s.lc = c
+	s.v2 = v2
 	ep.mu.Lock()
-	s.v2 = ep.listenV2
 	if ep.stopped {
 		ep.mu.Unlock()
 		_ = c.Close()

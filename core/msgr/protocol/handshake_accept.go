@@ -179,7 +179,7 @@ func (k *sock) decideLocked(e *Session, cm wire.Connect, pol Policy, ev *events)
 		}
 		// Both sides are connecting: the attempt initiated by the lower
 		// address wins (§11.4); a server never waits.
-		if k.peerAddr.Less(k.ep.Addr()) || e.policy.Server {
+		if k.peerAddr.Less(k.ep.legacyAddr()) || e.policy.Server {
 			return 0, true, false
 		}
 		if e.state == stBackoff {
@@ -195,11 +195,11 @@ func (k *sock) decideLocked(e *Session, cm wire.Connect, pol Policy, ev *events)
 	}
 }
 
-// openLocked attaches this socket to s and replies READY or SEQ (§11.2
-// "open"); s.mu is held. A previous socket of s is closed (replace: the
-// session keeps its queues and sequence numbers).
-func (k *sock) openLocked(s *Session, cm wire.Connect, resetFromPeer bool, ev *events) {
-	ep := k.ep
+// attachLocked makes this socket s's (s.mu held), msgr1 or msgr2: a
+// previous socket of s is closed (replace: the session keeps its queues
+// and sequence numbers) and what it had sent unacknowledged is queued
+// again, to go out after the handshake.
+func (k *sock) attachLocked(s *Session) {
 	if old := s.sock; old != nil && old != k {
 		s.sock = nil
 		if old.c != nil {
@@ -211,6 +211,14 @@ func (k *sock) openLocked(s *Session, cm wire.Connect, resetFromPeer bool, ev *e
 	s.waitPending = false
 	k.sess = s
 	s.sock = k
+}
+
+// openLocked attaches this socket to s and replies READY or SEQ (§11.2
+// "open"); s.mu is held. A previous socket of s is closed (replace: the
+// session keeps its queues and sequence numbers).
+func (k *sock) openLocked(s *Session, cm wire.Connect, resetFromPeer bool, ev *events) {
+	ep := k.ep
+	k.attachLocked(s)
 	s.state = stConnecting
 	s.connectSeq = cm.ConnectSeq + 1
 	s.peerGlobalSeq = cm.GlobalSeq

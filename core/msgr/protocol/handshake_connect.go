@@ -48,7 +48,7 @@ func (k *sock) readServerBanner(in []byte) (int, error) {
 		return need, k.protoErr(fmt.Errorf("server announced %v, expected %v", paddr, target))
 	}
 	k.ep.learnAddr(seen)
-	b := wire.AppendAddr(make([]byte, 0, wire.AddrLen+wire.ConnectLen+64), k.ep.Addr())
+	b := wire.AppendAddr(make([]byte, 0, wire.AddrLen+wire.ConnectLen+64), k.ep.legacyAddr())
 	b = k.appendConnectLocked(b, s)
 	k.rs = rsConnReply
 	k.write(b)

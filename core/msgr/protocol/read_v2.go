@@ -138,11 +138,12 @@ func toWire2(m *Message) wire2.Message {
 }
 
 // isV2Refusal reports a fault that is a refusal between a well-behaved
-// peer and us (a policy, a feature, an auth method or mode, a reconnect
-// we cannot do yet), logged but not counted as bad input.
+// peer and us (a feature, an auth method or mode, WAIT, a stale
+// connection overtaken by a newer one), logged but not counted as bad
+// input.
 func isV2Refusal(err error) bool {
-	for _, target := range []error{ErrV2Lossless, proto2.ErrWait, proto2.ErrAuthRefused, proto2.ErrMissingFeatures,
-		proto2.ErrNotSupportedYet, proto2.ErrSecureMode} {
+	for _, target := range []error{errStale2, proto2.ErrWait, proto2.ErrAuthRefused, proto2.ErrMissingFeatures,
+		proto2.ErrSecureMode} {
 		if errors.Is(err, target) {
 			return true
 		}

@@ -29,7 +29,7 @@ type Session struct {
 	ep        *Endpoint
 	peerType  wire.EntityType
 	connector bool         // we dial (and redial) this peer
-	v2        bool         // msgr2.1 crc mode (lossy only, sock2.go); else msgr1
+	v2        bool         // msgr2.1 crc mode (sock2.go); else msgr1
 	regKey    wire.AddrKey // registry key
 
 	mu         sync.Mutex
@@ -46,6 +46,13 @@ type Session struct {
 	features      uint64
 
 	outSeq, inSeq, ackedIn uint64
+
+	// msgr2 lossless sessions (sock2.go): the cookies naming the session
+	// (Ceph's client_cookie, from the side that sent CLIENT_IDENT, and
+	// server_cookie, from the side that sent SERVER_IDENT; both sides keep
+	// both), and the peer's name (a resumed session's frames carry none).
+	clientCookie, serverCookie uint64
+	peerName                   wire.EntityName
 
 	// Received messages whose seq was accepted, waiting for Deliver (see
 	// deliverLocked). No lock is held during Deliver, so the session
@@ -256,6 +263,13 @@ func (s *Session) connectLocked() {
 	s.stopTimerLocked()
 	s.state = stConnecting
 	s.globalSeq = ep.nextGlobalSeq()
+	if s.v2 && s.serverCookie != 0 {
+		// Every attempt to resume an msgr2 session carries a connect_seq
+		// above the last one (Ceph bumps it on each fault of a session
+		// with a server_cookie), so the acceptor tells a retry from a
+		// race: an equal connect_seq means both sides are reconnecting.
+		s.connectSeq++
+	}
 	k := newSock(ep, nil, s)
 	if s.v2 {
 		k.v2 = true
@@ -368,7 +382,8 @@ func (s *Session) resetSessionLocked() {
 	s.dropAllLocked()
 	s.inSeq, s.ackedIn, s.connectSeq = 0, 0, 0
 	s.outSeq = 0
-	if s.features&wire.FeatureMsgAuth != 0 {
+	s.clientCookie, s.serverCookie = 0, 0
+	if !s.v2 && s.features&wire.FeatureMsgAuth != 0 {
 		s.outSeq = uint64(rand.Uint32() & 0x7fffffff)
 	}
 }
@@ -411,7 +426,9 @@ func (s *Session) faultLocked(ev *events) (closed bool) {
 		return false
 	}
 	if wasOpen {
-		s.connectSeq++
+		if !s.v2 {
+			s.connectSeq++ // msgr2: connectLocked
+		}
 		s.backoff = 0
 		s.ep.C.Reconnects.Add(1)
 		s.connectLocked()

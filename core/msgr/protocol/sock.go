@@ -54,10 +54,12 @@ type sock struct {
 
 	// msgr2 (sock2.go): the connection's state machine; nil for msgr1.
 	// Loop-owned.
-	p2       *proto2.Conn
-	peerName wire.EntityName // the Src of what the peer sends (ceph_msg_header2 has none)
-	frameLen int             // the MESSAGE frame being read, preamble included
-	frameMsg bool            // the frame in the body buffer is a MESSAGE (its throttles held)
+	p2          *proto2.Conn
+	peerName    wire.EntityName // the Src of what the peer sends (ceph_msg_header2 has none)
+	frameLen    int             // the MESSAGE frame being read, preamble included
+	frameMsg    bool            // the frame in the body buffer is a MESSAGE (its throttles held)
+	cookie2     uint64          // acceptor: the server_cookie its SERVER_IDENT gives
+	resetCookie uint64          // connector: the client_cookie of a session a full SESSION_RESET restarts
 
 	// Loop-owned state below.
 	rs       rstate
@@ -152,7 +154,7 @@ func (k *sock) OnOpen(c engine.Conn) {
 	}
 	b := wire.AppendBanner(make([]byte, 0, wire.BannerLen+2*wire.AddrLen))
 	if k.accept {
-		me := k.ep.Addr()
+		me := k.ep.legacyAddr()
 		if me.IsBlankIP() {
 			local := wire.AddrFromNet(c.LocalAddr(), me.Nonce)
 			me.IP, me.Family = local.IP, local.Family

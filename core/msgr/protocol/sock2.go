@@ -18,10 +18,18 @@ import (
 // throttles, the body buffer and its progress timer, the batching
 // writer, the handshake and idle timers, fault injection, counters).
 //
-// Only lossy sessions: proto2 has no SESSION_RECONNECT yet, so a
-// lossless session could not outlive its TCP connection, and a lossless
-// policy is refused (ErrV2Lossless) rather than silently weakened. A
-// fault therefore closes the session, as for a lossy msgr1 session.
+// Lossy and lossless sessions. A lossless session outlives its TCP
+// connections as an msgr1 one does (the Session's queues, seqs, fault
+// policy, standby and back-off are shared): the written messages stay
+// on the session's sent list until the peer's ACK (or a MESSAGE's
+// ack_seq) covers them, and a fault requeues them. Its connector resumes
+// it with SESSION_RECONNECT (the cookies both sides keep, global_seq,
+// connect_seq, our in_seq), and the acceptor's decision (session2,
+// Ceph's handle_reconnect and handle_existing_connection) either resumes
+// it (SESSION_RECONNECT_OK with its in_seq: both resend what the other
+// lacks, with the same seqs), asks for a retry (SESSION_RETRY,
+// SESSION_RETRY_GLOBAL), resets it (SESSION_RESET) or tells the peer to
+// wait for our own connection (WAIT). A lossy session closes on a fault.
 //
 // Reader states (sock.rs): rsV2Handshake feeds proto2 the banner and
 // handshake frames until the session opens; in READY, rsV2Frame waits
@@ -45,21 +53,14 @@ const assembleAbove = engine.MinReadBufferSize
 // header segment and its crc, epilogue.
 const frameOverhead = wire2.PreambleLen + wire2.MsgHeader2Len + 4 + wire2.EpilogueLen
 
-// ErrV2Lossless refuses an msgr2 session whose policy is lossless.
-var ErrV2Lossless = errors.New("msgr2 lossless sessions need SESSION_RECONNECT, not supported yet")
+// errStale2 refuses a CLIENT_IDENT with a global_seq older than the one
+// its session has seen: an old connection of the peer's, overtaken (Ceph
+// stops it too).
+var errStale2 = errors.New("stale msgr2 connection: its session has seen a newer global_seq from the peer")
 
 // v2Limits are the frame limits of our msgr2 sockets.
 func (ep *Endpoint) v2Limits() wire2.Limits {
 	return wire2.Limits{MaxMessageBytes: ep.cfg.MaxMessageBytes}
-}
-
-// acceptPeer2 is proto2's AcceptPeer for our acceptors: a peer type whose
-// policy is lossless is refused at HELLO.
-func (ep *Endpoint) acceptPeer2(t wire.EntityType) error {
-	if !ep.Policy(t).Lossy {
-		return fmt.Errorf("the policy for %s peers is lossless: %w", t, ErrV2Lossless)
-	}
-	return nil
 }
 
 // initClient2Locked makes k an msgr2 connector for s (s.mu held): its
@@ -73,13 +74,28 @@ func (k *sock) initClient2Locked(s *Session) error {
 		// the server's HELLO completes (learned_addr).
 		me.Type = wire.AddrTypeAny
 	}
-	c, err := proto2.NewClient(proto2.ClientConfig{
+	pc := proto2.ClientConfig{
 		EntityType: cfg.Name.Type, AuthID: cfg.AuthNoneID, EntityNum: cfg.Name.Num,
 		PeerType: s.peerType, Target: s.peerAddr, Addrs: []wire.EntityAddr{me},
-		GlobalSeq: uint64(s.globalSeq), Lossy: true,
+		GlobalSeq: uint64(s.globalSeq), Lossy: s.policy.Lossy, CallerAcks: true,
 		FeaturesSupported: s.policy.FeaturesSupported, FeaturesRequired: s.policy.FeaturesRequired,
 		Limits: k.ep.v2Limits(),
-	})
+	}
+	if !s.policy.Lossy {
+		if s.clientCookie == 0 && s.serverCookie == 0 {
+			s.clientCookie = rand.Uint64() | 1 // a new session (Ceph's send_client_ident)
+		}
+		k.resetCookie = rand.Uint64() | 1
+		sent := s.outSeq
+		if n := len(s.requeued); n > 0 {
+			sent = max(sent, s.requeued[n-1].Seq)
+		}
+		ep := k.ep
+		pc.Cookie, pc.ServerCookie, pc.ConnectSeq = s.clientCookie, s.serverCookie, uint64(s.connectSeq)
+		pc.InSeq, pc.OutSeq, pc.SentSeq, pc.ResetCookie = s.inSeq, s.outSeq, sent, k.resetCookie
+		pc.GlobalSeqAbove = func(seen uint64) uint64 { return uint64(ep.bumpGlobalSeq(uint32(seen))) }
+	}
+	c, err := proto2.NewClient(pc)
 	if err != nil {
 		return err
 	}
@@ -94,19 +110,18 @@ func (k *sock) open2(c engine.Conn) {
 	if k.p2 == nil {
 		ep := k.ep
 		cfg := &ep.cfg
-		// The address the client dialled is the socket's local one (so
-		// also when bound to a blank IP), and CLIENT_IDENT's target must
-		// be exactly one of ours.
-		me := wire.AddrFromNet(c.LocalAddr(), cfg.Nonce)
-		me.Type = wire.AddrTypeMsgr2
+		// CLIENT_IDENT's target must be exactly one of these: the
+		// address the client dialled, and our msgr1 one if we have one.
+		addrs := ep.serverIdentAddrs(c.LocalAddr())
 		peer := wire.AddrFromNet(c.RemoteAddr(), 0)
 		peer.Type = wire.AddrTypeMsgr2 // as Ceph's HELLO tells a client
+		k.cookie2 = rand.Uint64() | 1
 		p, err := proto2.NewServer(proto2.ServerConfig{
-			EntityType: cfg.Name.Type, EntityNum: cfg.Name.Num, Addrs: []wire.EntityAddr{me}, PeerAddr: peer,
+			EntityType: cfg.Name.Type, EntityNum: cfg.Name.Num, Addrs: addrs, PeerAddr: peer,
 			GlobalID: ep.globalID.Add(1), GlobalSeq: uint64(ep.nextGlobalSeq()),
-			Lossy:      func(t wire.EntityType) bool { return ep.Policy(t).Lossy },
-			AcceptPeer: ep.acceptPeer2,
-			Cookie:     rand.Uint64() | 1,
+			Lossy:   func(t wire.EntityType) bool { return ep.Policy(t).Lossy },
+			Session: k.session2, CallerAcks: true,
+			Cookie: k.cookie2,
 			// Per peer type, required features are checked once the
 			// peer's type and features are known (established2).
 			FeaturesSupported: cfg.DefaultPolicy.FeaturesSupported,
@@ -159,6 +174,16 @@ func (k *sock) receive2(in []byte) (int, *proto2.Event, error) {
 		}
 	}
 	if err != nil {
+		if errors.Is(err, proto2.ErrWait) && k.sess != nil {
+			// The peer's own connection to us wins a race: back off
+			// (faultLocked), the accept on our side usually settles it.
+			s := k.sess
+			s.mu.Lock()
+			if s.sock == k {
+				s.waitPending = true
+			}
+			s.mu.Unlock()
+		}
 		return n, nil, k.protoErr(err)
 	}
 	var msg *proto2.Event
@@ -179,7 +204,16 @@ func (k *sock) receive2(in []byte) (int, *proto2.Event, error) {
 			s.lastKeepaliveAck = k.now()
 			s.mu.Unlock()
 		case proto2.EventAck:
-			// Lossy: nothing is kept for resend, so nothing to trim.
+			// The peer has everything up to e.Seq: free it (a lossy
+			// session keeps nothing).
+			s := k.sess
+			s.mu.Lock()
+			if s.sock == k {
+				s.handleAckLocked(e.Seq)
+			}
+			s.mu.Unlock()
+		case proto2.EventSessionReset:
+			k.sessionReset2(e.Full)
 		}
 	}
 	if held && len(out) > 0 {
@@ -201,17 +235,19 @@ func hasEstablished(evs []proto2.Event) bool {
 }
 
 // established2 attaches the socket whose msgr2 session just opened: a
-// connector to its session, an acceptor to a new one.
+// connector to its session (resumed or new), an acceptor of a lossy
+// session to a new one. A lossless acceptor was attached by session2
+// already.
 func (k *sock) established2(peer proto2.Peer) error {
-	if !peer.Lossy {
-		// Only a connector can get here: our acceptors refuse lossless
-		// policies at HELLO, and SERVER_IDENT carries the server's choice.
-		return k.protoErr(fmt.Errorf("the server chose a lossless session: %w", ErrV2Lossless))
+	if k.accept && k.sess != nil {
+		return nil // session2 attached it
 	}
-	if missing := k.ep.Policy(peer.Name.Type).FeaturesRequired &^ peer.PeerFeatures; missing != 0 {
-		return k.protoErr(fmt.Errorf("%w: %s lacks %#x that our policy requires", proto2.ErrMissingFeatures, peer.Name, missing))
+	if !peer.Resumed {
+		if missing := k.ep.Policy(peer.Name.Type).FeaturesRequired &^ peer.PeerFeatures; missing != 0 {
+			return k.protoErr(fmt.Errorf("%w: %s lacks %#x that our policy requires", proto2.ErrMissingFeatures, peer.Name, missing))
+		}
+		k.peerName = peer.Name
 	}
-	k.peerName = peer.Name
 	if k.accept {
 		return k.accepted2(peer)
 	}
@@ -226,12 +262,62 @@ func (k *sock) established2(peer proto2.Peer) error {
 		s.mu.Unlock()
 		return k.protoErr(ErrReplaced)
 	}
-	s.peerGlobalSeq = uint32(peer.GlobalSeq)
-	s.features = peer.Features
+	if peer.Resumed {
+		// SESSION_RECONNECT_OK: the peer has everything up to MsgSeq;
+		// the rest of what we sent is resent with its seq (proto2
+		// checked MsgSeq lies between what the peer acknowledged and
+		// what we sent, so out_seq lands on it).
+		s.discardRequeuedUpToLocked(peer.MsgSeq)
+		s.connectSeq = uint32(peer.ConnectSeq)
+		s.ackedIn = s.inSeq // SESSION_RECONNECT told the peer
+		k.peerName = s.peerName
+	} else {
+		// SERVER_IDENT: a new session (the server's choice of lossy or
+		// lossless is adopted, as Ceph's client does).
+		s.policy.Lossy = peer.Lossy
+		s.serverCookie = peer.Cookie
+		s.connectSeq = 0
+		s.peerGlobalSeq = uint32(peer.GlobalSeq)
+		s.features = peer.Features
+		s.peerName = peer.Name
+	}
 	k.becomeOpenLocked(s, &ev)
 	s.mu.Unlock()
 	ev.emit(k.ep.hooks)
 	return nil
+}
+
+// sessionReset2 applies a SESSION_RESET our connector got (proto2 has
+// reset its side and sent CLIENT_IDENT): full, the session restarts as
+// Ceph's reset_session (queues dropped, seqs and cookies anew, the
+// dispatcher told of a remote reset); not full, only the peer's side
+// (in_seq, connect_seq, the server cookie) restarts.
+func (k *sock) sessionReset2(full bool) {
+	s := k.sess
+	var ev events
+	s.mu.Lock()
+	if s.sock == k {
+		if full {
+			s.resetSessionLocked()
+			s.clientCookie = k.resetCookie
+			ev.add(EventRemoteReset, s)
+		} else {
+			s.inSeq, s.ackedIn, s.connectSeq, s.serverCookie = 0, 0, 0, 0
+		}
+	}
+	s.mu.Unlock()
+	ev.emit(k.ep.hooks)
+}
+
+// peerAddr2 is the address a peer's ident declares, its blank IP (an
+// unbound client's) taken from the socket.
+func (k *sock) peerAddr2(addr wire.EntityAddr) wire.EntityAddr {
+	if addr.IsBlankIP() {
+		// Keep the declared type, port and nonce, take the IP from the socket.
+		seen := wire.AddrFromNet(k.lc.RemoteAddr(), 0)
+		addr.IP, addr.Family = seen.IP, seen.Family
+	}
+	return addr
 }
 
 // accepted2 opens a new session for an accepted msgr2 socket. A lossy
@@ -242,15 +328,7 @@ func (k *sock) established2(peer proto2.Peer) error {
 func (k *sock) accepted2(peer proto2.Peer) error {
 	ep := k.ep
 	pol := ep.Policy(peer.Name.Type)
-	if !pol.Lossy {
-		return k.protoErr(fmt.Errorf("the policy for %s peers is lossless: %w", peer.Name.Type, ErrV2Lossless))
-	}
-	addr := peer.Addrs[0]
-	if addr.IsBlankIP() {
-		// Keep the declared type, port and nonce, take the IP from the socket.
-		seen := wire.AddrFromNet(k.lc.RemoteAddr(), 0)
-		addr.IP, addr.Family = seen.IP, seen.Family
-	}
+	addr := k.peerAddr2(peer.Addrs[0])
 	s := newSession(ep, peer.Name.Type, addr, pol, false)
 	s.v2 = true
 	register := !(pol.Server && !pol.RegisterLossyClients)
@@ -281,6 +359,7 @@ func (k *sock) accepted2(peer proto2.Peer) error {
 	s.sock = k
 	s.peerGlobalSeq = uint32(peer.GlobalSeq)
 	s.features = peer.Features
+	s.peerName = peer.Name
 	k.becomeOpenLocked(s, &ev)
 	s.mu.Unlock()
 	if old != nil {

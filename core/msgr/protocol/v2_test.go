@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/memengine"
@@ -120,84 +121,64 @@ func TestV2LossyEcho(t *testing.T) {
 	}
 }
 
-// A v2 session is refused, never weakened, where its policy is lossless:
-// at Connect (our connector's policy), at HELLO (our acceptor's policy
-// for the peer type: the peer's session is refused before it opens), and
-// at SERVER_IDENT (a server that chose a lossless session). The reason is
-// named each time, and none of it counts as bad input.
-func TestV2LosslessRefused(t *testing.T) {
-	const why = "msgr2 lossless sessions need SESSION_RECONNECT, not supported yet"
-	w := newWorld(t, memengine.Options{})
-
-	t.Run("connector policy", func(t *testing.T) {
-		cli, _ := w.endpoint("client.1", "lossless_client", 2, nil)
-		to := wire.NewEntityAddr(mustAP("127.0.0.1:6800"), 1)
-		to.Type = wire.AddrTypeMsgr2
-		s, err := cli.Connect(wire.EntityOSD, to, true)
-		if !errors.Is(err, ErrV2Lossless) || s != nil || cli.C.Connects.Load() != 0 {
-			t.Fatalf("Connect: %v (session %v, dials %d)", err, s, cli.C.Connects.Load())
-		}
-		t.Log(err)
-	})
-
-	t.Run("acceptor policy", func(t *testing.T) {
-		lg := &logs{t: t}
-		srv, rs := w.endpoint("osd.0", "stateful_server", 1, func(c *Config) { c.Logf = lg.logf })
-		addr := w.bindV2(srv)
-		cli, rc := w.endpoint("client.1", "lossy_client", 2, nil)
-		s := w.connect(cli, wire.EntityOSD, addr, true)
-		_ = s.SendMessage(msg(1, 10))
-		w.settle()
-		if got := rc.eventList(); !slices.Equal(got, []string{"refused"}) || s.State() != "closed" {
-			t.Fatalf("client events %v, state %s", got, s.State())
-		}
-		if len(srv.Sessions()) != 0 || rs.count() != 0 || len(rs.eventList()) != 0 {
-			t.Fatal("the server opened a session")
-		}
-		if !lg.has(why) || !lg.has("policy for client peers is lossless") || srv.C.BadInput.Load() != 0 {
-			t.Fatalf("server log %q, bad input %d", lg.lines, srv.C.BadInput.Load())
-		}
-		if err := s.SendMessage(msg(2, 1)); err != ErrSessionClosed {
-			t.Fatal(err)
-		}
-	})
-
-	// A refusal after CLIENT_IDENT (here a feature the server's policy
-	// for clients requires): the client sees its connect refused, the
-	// server opens nothing. (That SERVER_IDENT is held until the decision
-	// is receive2's construction: on this engine a close discards unsent
-	// bytes, so an early SERVER_IDENT would not show here.)
-	t.Run("acceptor requires a feature", func(t *testing.T) {
-		const bit = uint64(1) << 60
-		srv, rs := w.endpoint("osd.0", "stateless_server", 4, func(c *Config) {
-			p, _ := PolicyByName("stateless_server", bit)
+// A refusal after CLIENT_IDENT (here a feature the server's policy for
+// clients requires), for a lossy and a lossless policy: the client sees
+// its connect refused (a lossy session closes, a lossless one backs off
+// and retries), the server opens nothing. (That SERVER_IDENT is held
+// until the decision is receive2's construction for lossy sessions and
+// session2's for lossless ones: on this engine a close discards unsent
+// bytes, so an early SERVER_IDENT would not show here.)
+func TestV2AcceptorRequiresFeature(t *testing.T) {
+	const bit = uint64(1) << 60
+	for _, pols := range [][2]string{{"stateless_server", "lossy_client"}, {"stateful_server", "lossless_client"}} {
+		w := newWorld(t, memengine.Options{})
+		srv, rs := w.endpoint("osd.0", pols[0], 4, func(c *Config) {
+			p, _ := PolicyByName(pols[0], bit)
 			c.Policies = map[wire.EntityType]Policy{wire.EntityClient: p}
 		})
 		addr := w.bindV2(srv)
-		cli, rc := w.endpoint("client.1", "lossy_client", 5, func(c *Config) { c.DefaultPolicy.FeaturesSupported = wire.FeaturesAll &^ bit })
+		cli, rc := w.endpoint("client.1", pols[1], 5, func(c *Config) { c.DefaultPolicy.FeaturesSupported = wire.FeaturesAll &^ bit })
 		s := w.connect(cli, wire.EntityOSD, addr, true)
 		w.settle()
-		if got := rc.eventList(); !slices.Equal(got, []string{"refused"}) || s.State() != "closed" {
-			t.Fatalf("client events %v, state %s", got, s.State())
+		if pols[1] == "lossy_client" {
+			if got := rc.eventList(); !slices.Equal(got, []string{"refused"}) || s.State() != "closed" {
+				t.Fatalf("%s: client events %v, state %s", pols[1], got, s.State())
+			}
+		} else if s.State() != "backoff" || len(rc.eventList()) != 0 {
+			t.Fatalf("%s: client events %v, state %s", pols[1], rc.eventList(), s.State())
 		}
 		if len(srv.Sessions()) != 0 || len(rs.eventList()) != 0 {
-			t.Fatalf("the server opened a session (events %v)", rs.eventList())
+			t.Fatalf("%s: the server opened a session (events %v)", pols[0], rs.eventList())
 		}
-	})
+	}
+}
 
-	t.Run("server chooses lossless", func(t *testing.T) {
-		addr := w.listenP2(func(c *proto2.ServerConfig) { c.Lossy = func(wire.EntityType) bool { return false } })
-		lg := &logs{t: t}
-		cli, rc := w.endpoint("client.1", "lossy_client", 3, func(c *Config) { c.Logf = lg.logf })
-		s := w.connect(cli, wire.EntityOSD, addr, true)
-		w.settle()
-		if got := rc.eventList(); !slices.Equal(got, []string{"refused"}) || s.State() != "closed" {
-			t.Fatalf("client events %v, state %s", got, s.State())
-		}
-		if !lg.has("the server chose a lossless session: "+why) || cli.C.BadInput.Load() != 0 {
-			t.Fatalf("client log %q", lg.lines)
-		}
-	})
+// A lossy client adopts the server's choice of a lossless session, as
+// Ceph's client (and msgr1's TestAdoptLossyFlag) does: its session then
+// outlives a fault, resumed with SESSION_RECONNECT although it sent
+// cookie 0.
+func TestV2AdoptLosslessFromServer(t *testing.T) {
+	w := newWorld(t, memengine.Options{})
+	srv, rs := w.endpoint("osd.0", "stateful_server", 1, nil)
+	addr := w.bindV2(srv)
+	cli, rc := w.endpoint("client.1", "lossy_client", 3, nil)
+	s := w.connect(cli, wire.EntityOSD, addr, true)
+	_ = s.SendMessage(msg(1, 10))
+	w.settle()
+	if s.Lossy() || !s.IsOpen() {
+		t.Fatalf("lossy %v, state %s", s.Lossy(), s.State())
+	}
+	s.InjectFault()
+	w.runUntil(5*time.Second, s.IsOpen)
+	_ = s.SendMessage(msg(2, 10))
+	w.settle()
+	checkInOrder(t, rs.tids(), 2)
+	if got := rc.eventList(); !slices.Equal(got, []string{"connect", "connect"}) {
+		t.Fatalf("client events %v", got)
+	}
+	if got := rs.eventList(); !slices.Equal(got, []string{"accept", "accept"}) {
+		t.Fatalf("server events %v", got)
+	}
 }
 
 // A fault on a lossy v2 session closes it on both sides, as for msgr1:

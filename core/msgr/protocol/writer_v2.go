@@ -3,12 +3,16 @@ package protocol
 import "github.com/netmodels/netmodels/core/msgr/wire"
 
 // fill2 is fill for an msgr2 socket: the keepalive acks proto2 made, a
-// KEEPALIVE2 if one is asked for, then queued messages by priority, each
-// framed by proto2 (seq, ack_seq, crcs). A small message is framed into
-// the batch buffer; a larger one into a frame buffer of its own that
-// goes to the engine by reference, in chunks (so one Writev never
-// exceeds the out-queue), as msgr1's large sections do. Lossy only: a
-// written message is forgotten at once, nothing is kept for resend.
+// KEEPALIVE2 if one is asked for, an ACK of what a lossless session
+// received (one per batch, as msgr1's fill: proto2 is told the caller
+// acks), then messages, requeued ones first (with their seqs again),
+// then queued ones by priority, each framed by proto2 (seq, ack_seq,
+// crcs). A small message is framed into the batch buffer; a larger one
+// into a frame buffer of its own that goes to the engine by reference,
+// in chunks (so one Writev never exceeds the out-queue), as msgr1's
+// large sections do. A lossy session forgets a written message at once;
+// a lossless one keeps it on its sent list until the peer acknowledges
+// it (the frame holds a copy of its sections either way).
 func (k *sock) fill2() bool {
 	if k.sess == nil {
 		return false // an acceptor assembling a handshake frame: not open yet
@@ -24,10 +28,18 @@ func (k *sock) fill2() bool {
 			bt.put(append(bt.tail(), k.p2.Output()...))
 		}
 	}
+	if !s.policy.Lossy && s.inSeq > s.ackedIn && k.p2.SendAck() == nil {
+		s.ackedIn = s.inSeq
+		bt.put(append(bt.tail(), k.p2.Output()...))
+	}
 	var msgs, bytes uint64
 	for bt.n < cfg.WriteBatchBytes {
-		m := s.queue.pop()
-		if m == nil {
+		var m *Message
+		if len(s.requeued) > 0 {
+			m = s.requeued[0]
+			s.requeued[0] = nil
+			s.requeued = s.requeued[1:]
+		} else if m = s.queue.pop(); m == nil {
 			break
 		}
 		var seq uint64
@@ -54,7 +66,12 @@ func (k *sock) fill2() bool {
 		m.Seq = seq
 		msgs++
 		bytes += uint64(m.PayloadLen())
-		s.forgetLocked(m) // lossy; the frame holds a copy of its sections
+		s.ackedIn = s.inSeq // its ack_seq
+		if s.policy.Lossy {
+			s.forgetLocked(m)
+		} else {
+			s.sent = append(s.sent, m)
+		}
 	}
 	if len(bt.bufs) == 0 {
 		s.flushQueued = false

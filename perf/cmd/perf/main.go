@@ -17,6 +17,8 @@ const usage = `usage:
   perf run [--quick | --smoke | --suite NAME] [--bin DIR] [--engines a,b] [--client-engine NAME]
            [--results DIR] [--pin CPU] [--only SUBSTR,...] [--reps N] [--duration D] [--no-publish]
            [--compare OLD_RUN] [--dpdk-mtu N]
+           [--topology two-hosts [--net PROFILE,...]]
+           [--hosts client=ssh://USER@HOST[:PORT],server=ssh://USER@HOST[:PORT] [--ssh-config FILE]]
   perf compare OLD NEW        (run folders or run.json files; warns when their calibrations differ > 10 %)
   perf report [--html] RUN_DIR (regenerate report.md and charts from run.json; index.html for latest or with --html)
   perf soak [--duration D] [--engines a,b] [--bin DIR] [--out DIR]

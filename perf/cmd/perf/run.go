@@ -34,10 +34,26 @@ func cmdRun(ctx context.Context, args []string) int {
 	dpdkMTU := fs.Int("dpdk-mtu", 0, "bin/dpdk's port MTU (--mtu; e.g. 9000 for jumbo frames); 0 keeps its default, 1500")
 	topology := fs.String("topology", "", "two-hosts: run the two-hosts scenarios across core/netsim's client and server namespaces (root), once per --net profile")
 	nets := fs.String("net", "", "comma-separated link profiles for --topology (lan, dc, wan, lossy, bad; default lan)")
+	hostsFlag := fs.String("hosts", "", "client=ssh://USER@HOST[:PORT],server=ssh://USER@HOST[:PORT]: run the --hosts scenarios with the client and the servers on these hosts, through OpenSSH")
+	sshConfig := fs.String("ssh-config", "", "with --hosts: ssh's and scp's configuration file (-F; default: the user's ~/.ssh/config)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	netProfiles, err := bench.ParseTopology(*topology, *nets)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
+		return 2
+	}
+	hosts, err := bench.ParseHosts(*hostsFlag)
+	switch {
+	case err != nil:
+	case hosts != nil && len(netProfiles) > 0:
+		err = errors.New("--hosts and --topology exclude each other")
+	case hosts == nil && *sshConfig != "":
+		err = errors.New("--ssh-config needs --hosts")
+	case *sshConfig != "":
+		hosts.SSH.Args = []string{"-F", *sshConfig}
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
 		return 2
@@ -83,13 +99,14 @@ func cmdRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
 		return 1
 	}
-	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work, ProfileDir: profiles, Net: netProfiles}
+	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work, ProfileDir: profiles, Net: netProfiles, Hosts: hosts}
 	if *engines != "" {
 		cfg.Engines = strings.Split(*engines, ",")
 	}
 	// A two-hosts run stays in the host's namespace (it makes its own);
 	// bin/dpdk has no place in that topology yet and is absent there.
-	if len(netProfiles) == 0 && bench.NeedsTopology(absBin, cfg.Engines) {
+	// A --hosts run places nothing here (bin/dpdk is absent there).
+	if len(netProfiles) == 0 && hosts == nil && bench.NeedsTopology(absBin, cfg.Engines) {
 		// bin/dpdk's stack is reachable only through its tap: the whole
 		// run goes into core/dpdknet's namespace, as the conformance
 		// suite does, so every target shares one network setup.

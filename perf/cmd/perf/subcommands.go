@@ -102,7 +102,8 @@ func cmdLoadgen(ctx context.Context, args []string) int {
 	addr := fs.String("addr", "", "server address host:port")
 	conns := fs.Int("conns", 1, "connections")
 	size := fs.Int("size", 64, "request size in bytes (pingpong)")
-	protocol := fs.String("protocol", "raw", "pingpong: raw | ka | ka-raw")
+	protocol := fs.String("protocol", "raw", "pingpong: raw | ka | ka2 (msgr2; --addr v2:IP:PORT/NONCE) | ka-raw")
+	peerType := fs.String("peer-type", "osd", "ka2: the server's entity type, osd or mon (mon: ask for a global_id)")
 	msgrProto := fs.Uint("msgr-proto", 24, "msgr1 sub-protocol version offered first (24 OSD, 15 MON)")
 	rate := fs.Float64("rate", 0, "open loop: total intended requests per second (0 = closed loop)")
 	window := fs.Int("window", 4096, "ka-pipeline: frames in flight")
@@ -122,6 +123,10 @@ func cmdLoadgen(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "loadgen: --addr is required")
 		return 2
 	}
+	if *peerType != "osd" && *peerType != "mon" {
+		fmt.Fprintf(os.Stderr, "loadgen: --peer-type %q: want osd or mon\n", *peerType)
+		return 2
+	}
 	var tlsCfg *tls.Config
 	if strings.HasPrefix(kind, "tls-") {
 		c, err := loadgen.ClientTLS(*tlsVersion)
@@ -135,7 +140,7 @@ func cmdLoadgen(ctx context.Context, args []string) int {
 	switch kind {
 	case "pingpong":
 		res = loadgen.RunPingPong(ctx, loadgen.PingPong{Addr: *addr, Conns: *conns, Size: *size, Protocol: *protocol,
-			MsgrProto: uint32(*msgrProto), Warmup: *warmup, Duration: *duration, Rate: *rate})
+			MsgrProto: uint32(*msgrProto), PeerType: strings.TrimPrefix(*peerType, "osd"), Warmup: *warmup, Duration: *duration, Rate: *rate})
 	case "ka-pipeline":
 		if *protocol == "raw" {
 			*protocol = "ka"

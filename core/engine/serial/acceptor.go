@@ -1,0 +1,206 @@
+package serial
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/netmodels/netmodels/core/clock"
+	"golang.org/x/sys/unix"
+)
+
+// AcceptClass says what an accept loop does after accept(2) failed.
+type AcceptClass int
+
+const (
+	// AcceptSkip: the connection being accepted failed on its way (the
+	// peer reset it, or Linux passed up a network error of the new socket:
+	// accept(2) says to treat those like EAGAIN and retry). The listener
+	// is fine; accept the next one at once.
+	AcceptSkip AcceptClass = iota
+	// AcceptBackOff: the process or the kernel is out of something
+	// (descriptors, buffers, memory), or the error is unknown. Accepting
+	// again at once would only spin; wait, then try again. The listener
+	// stays open whatever happens: a listener that dies leaves a process
+	// that is up and serves nothing.
+	AcceptBackOff
+	// AcceptStop: the listening socket was closed.
+	AcceptStop
+)
+
+// ClassifyAcceptError sorts an error of accept(2) (bare errno or wrapped,
+// as package net returns it) into what the accept loop does next.
+func ClassifyAcceptError(err error) AcceptClass {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, net.ErrClosed):
+		return AcceptStop
+	case !errors.As(err, &errno):
+		return AcceptBackOff
+	}
+	switch errno {
+	case syscall.EAGAIN, syscall.EINTR, syscall.ECONNABORTED, syscall.ECONNRESET,
+		syscall.EPROTO, syscall.EPERM, syscall.ENOPROTOOPT, syscall.EHOSTDOWN,
+		syscall.ENONET, syscall.EHOSTUNREACH, syscall.EOPNOTSUPP, syscall.ENETDOWN,
+		syscall.ENETUNREACH, syscall.ETIMEDOUT:
+		return AcceptSkip
+	case syscall.EBADF, syscall.EINVAL:
+		// EINVAL: the socket is no longer listening (shutdown(2) of a
+		// closing listener); EBADF: its descriptor is gone.
+		return AcceptStop
+	}
+	return AcceptBackOff
+}
+
+// IsResourceError reports whether err is a shortage that passes with time
+// (EMFILE, ENFILE, ENOBUFS, ENOMEM): an accepted socket whose hand-over
+// failed with one waits and is handed over again, instead of being reset.
+func IsResourceError(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+// Accept back-off bounds: the first wait after a failure, doubled on each
+// failure in a row up to the last (as net/http's Server does).
+const (
+	AcceptBackOffMin = 5 * time.Millisecond
+	AcceptBackOffMax = time.Second
+)
+
+// Acceptor runs an accept loop on the caller's goroutine, for engines that
+// accept with package net (goroutine, netpoll, gnet). A shortage of
+// descriptors or memory never stops it: accept errors back off
+// (AcceptBackOffMin doubling to AcceptBackOffMax, reset by a success) and
+// the loop goes on, so clients waiting in the backlog are served as soon
+// as descriptors free up. A socket accepted but not yet handed over (its
+// handler failed with IsResourceError) is held, not reset, and handed over
+// again after the same back-off. Only Stop, or the listener's close, ends
+// the loop. At most one accepted socket is ever held, so the loop needs
+// no queue.
+type Acceptor struct {
+	Clock clock.Clock // nil: clock.Real
+
+	once sync.Once
+	done chan struct{}
+}
+
+func (a *Acceptor) init() { a.once.Do(func() { a.done = make(chan struct{}) }) }
+
+// Stop ends the loop's waits; the caller closes the listener too, which
+// ends its accept.
+func (a *Acceptor) Stop() {
+	a.init()
+	select {
+	case <-a.done:
+	default:
+		close(a.done)
+	}
+}
+
+// Serve accepts from accept until it reports AcceptStop (or Stop), handing
+// every connection to handle. handle owns the connection when it returns
+// nil or an error other than IsResourceError's; on a resource error the
+// connection stays the loop's, which offers it again after a back-off and
+// closes it with closeConn if the loop ends first.
+func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, closeConn func(C)) {
+	a.init()
+	var backoff time.Duration
+	wait := func() bool {
+		backoff = min(max(2*backoff, AcceptBackOffMin), AcceptBackOffMax)
+		return a.sleep(backoff)
+	}
+	for {
+		select {
+		case <-a.done:
+			return
+		default:
+		}
+		c, err := accept()
+		if err != nil {
+			switch ClassifyAcceptError(err) {
+			case AcceptStop:
+				return
+			case AcceptBackOff:
+				if !wait() {
+					return
+				}
+			}
+			continue
+		}
+		for {
+			err = handle(c)
+			if err == nil || !IsResourceError(err) {
+				break
+			}
+			if !wait() {
+				closeConn(c)
+				return
+			}
+		}
+		if err == nil {
+			backoff = 0
+		}
+	}
+}
+
+// ServeTCP is Serve over a package net listener.
+func (a *Acceptor) ServeTCP(ln *net.TCPListener, handle func(*net.TCPConn) error) {
+	Serve(a, ln.AcceptTCP, handle, func(tc *net.TCPConn) { _ = tc.Close() })
+}
+
+// sleep waits d on the clock; false if Stop came first.
+func (a *Acceptor) sleep(d time.Duration) bool {
+	clk := a.Clock
+	if clk == nil {
+		clk = clock.Real
+	}
+	fired := make(chan struct{})
+	stop := clk.AfterFunc(d, func() { close(fired) })
+	select {
+	case <-fired:
+		return true
+	case <-a.done:
+		stop()
+		return false
+	}
+}
+
+// ListenTCP binds addr as Registry.Listen does (no keep-alive on accepted
+// sockets), for an engine that runs its own Acceptor.
+func ListenTCP(addr string) (*net.TCPListener, error) {
+	ln, err := noKeepAliveListen.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, err // already a *net.OpError naming "listen" and addr
+	}
+	return ln.(*net.TCPListener), nil
+}
+
+// CheckSpareFD fails with EMFILE (or ENFILE) when the process cannot open
+// one more descriptor right now, by making and closing a dup of tc. An
+// engine whose hand-over dups the socket and closes the original whatever
+// happens (gnet's Enroll) calls it first, so that a socket accepted at the
+// descriptor limit is held by its Acceptor and handed over once a
+// descriptor frees up, instead of being closed on the client.
+func CheckSpareFD(tc *net.TCPConn) error {
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var derr error
+	if err := raw.Control(func(fd uintptr) {
+		var nfd int
+		if nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); derr == nil {
+			_ = unix.Close(nfd)
+		}
+	}); err != nil {
+		return err
+	}
+	if derr != nil {
+		return os.NewSyscallError("dup", derr)
+	}
+	return nil
+}
