@@ -191,6 +191,17 @@ func (c *clientConn) stop() {
 	c.mu.Unlock()
 }
 
+// unanswered counts the ECHOs still awaiting their reply.
+func unanswered(cs []*clientConn) int64 {
+	var n int64
+	for _, c := range cs {
+		c.mu.Lock()
+		n += int64(len(c.inflight))
+		c.mu.Unlock()
+	}
+	return n
+}
+
 // finished: nothing in flight and nothing left to send.
 func finished(cs []*clientConn) bool {
 	for _, c := range cs {

@@ -184,8 +184,11 @@ func runMsgrClient(env *Env, args []string) int {
 		c.stop()
 	}
 	cleanup()
+	// The messengers are shut down: no reply comes in any more, so what
+	// is still in flight is final.
 	sum := msgrjson.Summary{Engine: env.Engine.Name, Conns: o.conns, Depth: o.depth, Size: o.size,
-		Sent: run.sent.Load(), Received: run.received.Load(), Errors: run.errors.Load(), Seconds: elapsed}
+		Sent: run.sent.Load(), Received: run.received.Load(), Errors: run.errors.Load(), Seconds: elapsed,
+		Unanswered: unanswered(cs)}
 	if elapsed > 0 {
 		sum.MsgsPerS = float64(sum.Received) / elapsed
 		sum.BytesPerS = sum.MsgsPerS * o.size.Mean()
@@ -193,7 +196,7 @@ func runMsgrClient(env *Env, args []string) int {
 	if !printSummary(env, run, sum) {
 		return 1
 	}
-	if outcome != 0 || sum.Errors != 0 || sum.Received != sum.Sent || (o.count > 0 && sum.Sent != o.count) {
+	if outcome != 0 || sum.Errors != 0 || sum.Received != sum.Sent || sum.Unanswered != 0 || (o.count > 0 && sum.Sent != o.count) {
 		return 1
 	}
 	return 0

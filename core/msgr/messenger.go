@@ -103,7 +103,9 @@ type Config struct {
 	// unaffected.
 	RecycleFastDispatch bool
 
-	// NoCRC turns header and data CRCs off (--crc none).
+	// NoCRC turns header and data CRCs off (--crc none). msgr1 only:
+	// with it, binding or dialling a v2 address fails with
+	// protocol.ErrV2NoCRC (msgr2 crc mode always checks).
 	NoCRC bool
 	// MaxMessageBytes bounds a received message (default 128 MiB).
 	MaxMessageBytes uint64

@@ -96,6 +96,7 @@ var defs = []metricDef{
 	counter("msgr_injected_failures_total", "Socket failures injected.", func(m *Messenger) float64 { return float64(m.ep.C.InjectedFailures.Load()) }),
 	counter("msgr_keepalives_received_total", "KEEPALIVE/KEEPALIVE2 frames received.", func(m *Messenger) float64 { return float64(m.ep.C.KeepalivesReceived.Load()) }),
 	counter("msgr_throttled_reads_total", "Times a reader paused for a throttle.", func(m *Messenger) float64 { return float64(m.ep.C.ThrottledReads.Load()) }),
+	counter("msgr_out_queue_full_total", "Sends refused because a session's out-queue (queued plus sent-and-unacked) was at its bound: a peer that neither reads nor acknowledges.", func(m *Messenger) float64 { return float64(m.ep.C.OutQueueFull.Load()) }),
 	counter("msgr_body_timeouts_total", "Sockets closed because a message body made no progress for the body-progress timeout (its throttle reservations returned).", func(m *Messenger) float64 { return float64(m.ep.C.BodyTimeouts.Load()) }),
 	gauge("msgr_dispatch_queue_len", "Messages and events waiting for the dispatcher.", func(m *Messenger) float64 { return float64(m.dq.len()) }),
 }

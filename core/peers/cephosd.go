@@ -14,15 +14,19 @@ import (
 	"github.com/netmodels/netmodels/core/supervise"
 )
 
-// CephOSD is one ceph-osd (memstore, msgr1, auth none) in a CephMon's
-// cluster, with one pool (shared/peers/ceph-osd.md). Addr and Nonce are
-// what the OSD map lists for it: where librados sends its MOSDOps.
+// CephOSD is one ceph-osd (memstore, auth none) in a CephMon's cluster,
+// with one pool (shared/peers/ceph-osd.md). It binds what the mon's
+// ceph.conf binds: msgr1, and msgr2 too when the mon has a V2Addr. Addr,
+// V2Addr and Nonce are what the OSD map lists for it: where librados sends
+// its MOSDOps (a client dials the first entry of [v2:…,v1:…] it can
+// speak, so the v2 one when there is one).
 type CephOSD struct {
 	*Process
-	ID    int
-	Addr  string // public v1 address, IP:PORT
-	Nonce uint32
-	Pool  string
+	ID     int
+	Addr   string // public v1 address, IP:PORT
+	V2Addr string // public v2 address, IP:PORT; empty unless the mon binds msgr2
+	Nonce  uint32
+	Pool   string
 
 	mon *CephMon
 }
@@ -147,7 +151,8 @@ func StartCephOSD(mon *CephMon, opts CephOSDOptions) (*CephOSD, error) {
 	return o, nil
 }
 
-// readAddr takes the OSD's public v1 address and nonce from the OSD map.
+// readAddr takes the OSD's public v1 address, v2 address if any, and
+// nonce from the OSD map.
 func (o *CephOSD) readAddr() error {
 	out, err := o.mon.Ceph("osd", "dump", "--format", "json")
 	if err != nil {
@@ -173,14 +178,22 @@ func (o *CephOSD) readAddr() error {
 		if d.OSD != o.ID {
 			continue
 		}
+		if d.Up != 1 {
+			break
+		}
 		for _, a := range d.PublicAddrs.AddrVec {
-			if a.Type == "v1" && d.Up == 1 {
+			switch a.Type {
+			case "v1":
 				o.Addr, o.Nonce = a.Addr, a.Nonce
-				return nil
+			case "v2":
+				o.V2Addr = a.Addr
 			}
 		}
+		if o.Addr != "" && (o.V2Addr != "") == (o.mon.V2Addr != "") {
+			return nil
+		}
 	}
-	return fmt.Errorf("peers: ceph-osd: osd.%d is not up with a v1 address in the OSD map: %s", o.ID, out)
+	return fmt.Errorf("peers: ceph-osd: osd.%d is not up with a v1 address (and a v2 one if the mon binds msgr2) in the OSD map: %s", o.ID, out)
 }
 
 // cephDescsRefused is what the ceph command prints when the mon refuses

@@ -35,7 +35,7 @@ var fakeClientHist = func() string {
 }()
 
 // fakeClientLine is the fake msgr-client's summary (msgrjson.Summary).
-var fakeClientLine = `{"engine":"fake","conns":1,"depth":1,"size":4096,"sent":100,"received":100,"errors":0,"seconds":0.05,"msgs_per_s":2000,"bytes_per_s":8192000,"rtt_us":{"p50":40,"p90":50,"p99":60,"p999":70,"max":80},"hist":"` + fakeClientHist + `"}`
+var fakeClientLine = `{"engine":"fake","conns":1,"depth":1,"size":4096,"sent":100,"received":100,"errors":0,"seconds":0.05,"msgs_per_s":2000,"bytes_per_s":8192000,"rtt_us":{"p50":40,"p90":50,"p99":60,"p999":70,"max":80},"hist":"` + fakeClientHist + `","unanswered":0}`
 
 // fakeEngine follows the CLI contract just far enough to exercise the
 // runner: its msgr-server prints READY and idles, its msgr-client prints

@@ -21,6 +21,7 @@ var unsupported = map[string]map[string]string{
 		"interop-haproxy-front":         gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
 		"interop-haproxy-behind":        gnetNoHalfClose + " (the 4 MiB echo ends with the client's shutw)",
 		"proxy-stick-silent-drop":       noAborter,
+		"proxy-softstop-hard-stop":      "spec/engine.md §17 (gnet): Listener.Close stops that listener's gnet engine, which also closes the connections it accepted (gnet cannot stop accepting otherwise), so a soft-stop cannot let sessions finish",
 	},
 	// bin/dpdk's userspace stack (gVisor netstack over one DPDK port) is
 	// IPv4 only and has no loopback interface.

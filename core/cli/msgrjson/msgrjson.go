@@ -31,6 +31,12 @@ type Summary struct {
 	// (NewHist) in the V2 compressed encoding, base64 (EncodeHist,
 	// DecodeHist). With nothing received it is an empty histogram.
 	Hist string `json:"hist"`
+	// Unanswered counts the ECHOs sent whose reply had not arrived when
+	// the run ended (a signal, --timeout, a lost session): every message
+	// sent is received, unanswered, or a reply that failed its check
+	// (counted in Errors), so none is lost silently. Last, so the keys
+	// CONTRACT.md lists keep their order.
+	Unanswered int64 `json:"unanswered"`
 }
 
 // RTT is the round-trip time distribution in microseconds, counted from
@@ -109,7 +115,7 @@ func (z *Size) UnmarshalJSON(b []byte) error {
 // Keys are the line's top-level keys and RTTKeys those of "rtt_us", in
 // order; every one is always present.
 var (
-	Keys    = []string{"engine", "conns", "depth", "size", "sent", "received", "errors", "seconds", "msgs_per_s", "bytes_per_s", "rtt_us", "hist"}
+	Keys    = []string{"engine", "conns", "depth", "size", "sent", "received", "errors", "seconds", "msgs_per_s", "bytes_per_s", "rtt_us", "hist", "unanswered"}
 	RTTKeys = []string{"p50", "p90", "p99", "p999", "max"}
 )
 

@@ -122,6 +122,10 @@ type ServerConfig struct {
 	// IDENT_MISSING_FEATURES.
 	FeaturesSupported uint64
 	FeaturesRequired  uint64
+	// RequiredFor, if set, adds the features a peer of a given entity
+	// type must have (Ceph's per-type policy.features_required): a client
+	// lacking one gets IDENT_MISSING_FEATURES, as for FeaturesRequired.
+	RequiredFor func(peer wire.EntityType) uint64
 	// Limits bound what the peer may claim in a frame's preamble.
 	Limits wire2.Limits
 }

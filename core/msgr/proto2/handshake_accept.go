@@ -131,7 +131,11 @@ func (c *Conn) handleClientIdent(p []byte) error {
 	if !containsAddr(c.server.Addrs, ci.TargetAddr) {
 		return fmt.Errorf("%w: client is trying to reach %s, we are %s", ErrTargetAddr, ci.TargetAddr.TypedString(), addrsString(c.server.Addrs))
 	}
-	if missing := c.required &^ ci.SupportedFeatures; missing != 0 {
+	need := c.required
+	if c.server.RequiredFor != nil {
+		need |= c.server.RequiredFor(c.peerType)
+	}
+	if missing := need &^ ci.SupportedFeatures; missing != 0 {
 		// Ceph tells the client and lets it fault; it has nothing to say
 		// after that, so we close once the frame is out.
 		c.sendControl(wire2.TagIdentMissingFeatures, wire2.AppendU64(c.scratch(), missing))

@@ -214,4 +214,8 @@ type Counters struct {
 	ThrottledReads atomic.Uint64
 	// BodyTimeouts counts sockets faulted by BodyProgressTimeout.
 	BodyTimeouts atomic.Uint64
+	// OutQueueFull counts SendMessage calls refused at the out-queue
+	// bound (queued plus sent-and-unacked: a peer that neither reads nor
+	// acknowledges), so the caller's drop is visible from outside.
+	OutQueueFull atomic.Uint64
 }

@@ -188,6 +188,9 @@ func (ep *Endpoint) canBindLocked(v2 bool) error {
 	if ep.stopped {
 		return errors.New("the endpoint is stopped")
 	}
+	if v2 && (!ep.cfg.CRC.Header || !ep.cfg.CRC.Data) {
+		return ErrV2NoCRC
+	}
 	for _, bl := range ep.listeners {
 		if bl.v2 == v2 {
 			name := "msgr1"
@@ -330,6 +333,9 @@ func (ep *Endpoint) bumpGlobalSeq(seen uint32) uint32 {
 func (ep *Endpoint) Connect(peerType wire.EntityType, peer wire.EntityAddr, nonceKnown bool) (*Session, error) {
 	pol := ep.Policy(peerType)
 	v2 := peer.Type == wire.AddrTypeMsgr2
+	if v2 && (!ep.cfg.CRC.Header || !ep.cfg.CRC.Data) {
+		return nil, fmt.Errorf("connect %s: %w", peer.TypedString(), ErrV2NoCRC)
+	}
 	ep.mu.Lock()
 	if ep.stopped {
 		ep.mu.Unlock()

@@ -22,6 +22,9 @@ var (
 	// ErrBodyTimeout: a message body made no progress for
 	// Config.BodyProgressTimeout (wrapped in a ProtocolError with the counts).
 	ErrBodyTimeout = errors.New("msgr: message body made no progress")
+	// ErrV2NoCRC: Config.CRC turns checks off, which msgr2.1 crc mode
+	// cannot (its preamble, segment and epilogue crcs are the mode).
+	ErrV2NoCRC = errors.New("msgr: msgr2 crc mode always checks crcs; CRC off is msgr1 only")
 )
 
 // ProtocolError is a fault caused by what the peer sent. The socket is

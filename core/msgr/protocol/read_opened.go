@@ -202,9 +202,11 @@ func (k *sock) takeThrottles() error {
 func (k *sock) startBody(n int, pooled bool) {
 	k.bodyLen = n
 	switch {
-	case n > maxPooledBody:
+	case n > maxPooledBody, !pooled:
 		// Memory follows the bytes received, not the length claimed:
-		// readBody grows the buffer as they arrive.
+		// readBody grows the buffer as they arrive. A control frame
+		// (msgr2, !pooled) may come before authentication, so even its
+		// 64 KiB bound is not allocated on a claim.
 		k.body = nil
 	case pooled && k.ep.rx != nil:
 		k.rx = k.ep.rx.get(n)
@@ -245,12 +247,17 @@ func (k *sock) readBody(in []byte) (int, error) {
 	return n, k.finishMessage()
 }
 
-// growBody makes room for need bytes of a body larger than maxPooledBody:
-// at least double the buffer and at least maxPooledBody, never beyond
-// bodyLen. A body's buffer is so at most twice the bytes received plus
-// 64 KiB, whatever length its header claims.
+// growBody makes room for need bytes of a body that startBody did not
+// allocate whole: at least double the buffer and at least maxPooledBody
+// (a message) or assembleAbove (an msgr2 control frame), never
+// beyond bodyLen. A body's buffer is so at most twice the bytes received
+// plus that floor, whatever length its header claims.
 func (k *sock) growBody(need int) {
-	c := min(max(2*len(k.body), need, maxPooledBody), k.bodyLen)
+	floor := maxPooledBody
+	if k.p2 != nil && !k.frameMsg {
+		floor = assembleAbove
+	}
+	c := min(max(2*len(k.body), need, floor), k.bodyLen)
 	nb := make([]byte, c)
 	copy(nb, k.body[:k.have])
 	k.body = nb

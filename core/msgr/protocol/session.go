@@ -167,6 +167,7 @@ func (s *Session) SendMessage(m *Message) error {
 		return ErrMessageTooLarge // the peer (same default limit) would refuse it, and a lossless session would resend it forever
 	}
 	if s.qMsgs >= cfg.MaxOutQueueMessages || (s.qMsgs > 0 && s.qBytes+n > cfg.MaxOutQueueBytes) {
+		s.ep.C.OutQueueFull.Add(1)
 		return ErrOutQueueFull
 	}
 	m.Src = cfg.Name

@@ -242,7 +242,8 @@ func TestThrottleOversizedAlone(t *testing.T) {
 	checkInOrder(t, rs.tids(), 2)
 }
 
-// Out-queue limit: SendMessage fails at the limit and queues nothing.
+// Out-queue limit: SendMessage fails at the limit, queues nothing and is
+// counted (msgr_out_queue_full_total).
 func TestOutQueueLimit(t *testing.T) {
 	w := newWorld(t, memengine.Options{})
 	cli, _ := w.endpoint("client.1", "lossless_client", 2, func(c *Config) { c.MaxOutQueueMessages = 3 })
@@ -254,6 +255,9 @@ func TestOutQueueLimit(t *testing.T) {
 	}
 	if err := s.SendMessage(msg(9, 1)); err != ErrOutQueueFull {
 		t.Fatal(err)
+	}
+	if n := cli.C.OutQueueFull.Load(); n != 1 {
+		t.Fatalf("OutQueueFull %d, want 1", n)
 	}
 }
 

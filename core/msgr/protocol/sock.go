@@ -256,7 +256,28 @@ func (k *sock) step(in []byte) (int, error) {
 }
 
 // OnReadEOF: the peer shut its side; msgr1 has no half-close, so it is a fault.
-func (k *sock) OnReadEOF(c engine.Conn) { k.fault(io.EOF) }
+func (k *sock) OnReadEOF(c engine.Conn) {
+	if k.closed {
+		_ = c.Close() // a lingering refusal: the peer has read it
+		return
+	}
+	k.fault(io.EOF)
+}
+
+// refusalLinger bounds how long a refused msgr2 socket stays open for its
+// last frame to reach the peer.
+const refusalLinger = time.Second
+
+// linger closes a refused msgr2 socket once its last frame has left: FIN
+// after what is queued (AUTH_BAD_METHOD, IDENT_MISSING_FEATURES, WAIT),
+// then Close at the peer's EOF or after refusalLinger, whichever comes
+// first, because an engine's Close discards unsent bytes and the peer
+// would see a bare close instead of the reason. Input meanwhile is
+// dropped (OnData on a closed sock).
+func linger(c engine.Conn) {
+	_ = c.CloseWrite()
+	c.AfterFunc(refusalLinger, func() { _ = c.Close() })
+}
 
 // OnDrained resumes a writer that hit the engine's out-queue limit.
 func (k *sock) OnDrained(c engine.Conn) {
@@ -315,7 +336,11 @@ func (k *sock) fault(err error) {
 	k.releaseHeld()
 	k.body, k.rx, k.pending, k.segs, k.bufAt, k.ctl = nil, nil, nil, nil, 0, nil
 	if k.lc != nil {
-		_ = k.lc.Close()
+		if isV2Refusal(err) {
+			linger(k.lc)
+		} else {
+			_ = k.lc.Close()
+		}
 	}
 	var pe *ProtocolError
 	var re *ReplyError

@@ -122,8 +122,9 @@ func (k *sock) open2(c engine.Conn) {
 			Lossy:   func(t wire.EntityType) bool { return ep.Policy(t).Lossy },
 			Session: k.session2, CallerAcks: true,
 			Cookie: k.cookie2,
-			// Per peer type, required features are checked once the
-			// peer's type and features are known (established2).
+			// Per peer type, as Ceph's policy.features_required: a
+			// client lacking one reads IDENT_MISSING_FEATURES.
+			RequiredFor:       func(t wire.EntityType) uint64 { return ep.Policy(t).FeaturesRequired },
 			FeaturesSupported: cfg.DefaultPolicy.FeaturesSupported,
 			Limits:            ep.v2Limits(),
 		})

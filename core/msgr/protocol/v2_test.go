@@ -3,8 +3,10 @@ package protocol
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,7 +126,9 @@ func TestV2LossyEcho(t *testing.T) {
 // A refusal after CLIENT_IDENT (here a feature the server's policy for
 // clients requires), for a lossy and a lossless policy: the client sees
 // its connect refused (a lossy session closes, a lossless one backs off
-// and retries), the server opens nothing. (That SERVER_IDENT is held
+// and retries), the server opens nothing, and the client has read why
+// (IDENT_MISSING_FEATURES: the refused socket lingers until the frame is
+// out, where a bare Close would drop it). (That SERVER_IDENT is held
 // until the decision is receive2's construction for lossy sessions and
 // session2's for lossless ones: on this engine a close discards unsent
 // bytes, so an early SERVER_IDENT would not show here.)
@@ -137,9 +141,16 @@ func TestV2AcceptorRequiresFeature(t *testing.T) {
 			c.Policies = map[wire.EntityType]Policy{wire.EntityClient: p}
 		})
 		addr := w.bindV2(srv)
-		cli, rc := w.endpoint("client.1", pols[1], 5, func(c *Config) { c.DefaultPolicy.FeaturesSupported = wire.FeaturesAll &^ bit })
+		var logs []string
+		cli, rc := w.endpoint("client.1", pols[1], 5, func(c *Config) {
+			c.DefaultPolicy.FeaturesSupported = wire.FeaturesAll &^ bit
+			c.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+		})
 		s := w.connect(cli, wire.EntityOSD, addr, true)
 		w.settle()
+		if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, proto2.ErrMissingFeatures.Error()) }) {
+			t.Fatalf("%s: the client did not read the refusal's reason; its log: %q", pols[1], logs)
+		}
 		if pols[1] == "lossy_client" {
 			if got := rc.eventList(); !slices.Equal(got, []string{"refused"}) || s.State() != "closed" {
 				t.Fatalf("%s: client events %v, state %s", pols[1], got, s.State())
@@ -560,6 +571,62 @@ func keepaliveFlood(t *testing.T, pad, n int) {
 	for i, sec := range acks {
 		if sec != uint32(i) {
 			t.Fatalf("ack %d echoes %d", i, sec)
+		}
+	}
+}
+
+// Peers that open msgr2, claim a control frame near the 64 KiB bound
+// before any authentication and then stall cost what they sent, not what
+// they claimed: the frame's buffer grows with the bytes received.
+func TestV2PreAuthClaimNotAllocated(t *testing.T) {
+	const peers, claim = 200, 60 << 10
+	w := newWorld(t, memengine.Options{})
+	srv, _ := w.endpoint("osd.0", "stateless_server", 1, nil)
+	addr := w.bindV2(srv)
+	hello := wire2.AppendBanner(nil, wire2.Banner{Supported: wire2.SupportedFeatures})
+	hello = wire2.AppendPreamble(hello, wire2.Preamble{Tag: wire2.TagHello, NumSegments: 1,
+		Segments: [4]wire2.SegmentDesc{{Len: claim, Align: wire2.AlignDefault}}})
+	hello = append(hello, make([]byte, 100)...)
+	w.settle()
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rs := make([]*raw, peers)
+	for i := range rs {
+		rs[i] = w.dialRaw(addr)
+		rs[i].write(t, hello)
+	}
+	w.settle()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	// Claimed: 200 × 60 KiB = 12 MiB. Allowed: the frames' first 4 KiB
+	// and each connection's own buffers, well under half of that.
+	if d := after.TotalAlloc - before.TotalAlloc; d > peers*claim/2 {
+		t.Fatalf("%d stalled peers allocated %d bytes (%d each): a claimed length was allocated", peers, d, d/peers)
+	}
+	for i, r := range rs {
+		if r.isClosed() {
+			t.Fatalf("peer %d closed while its frame was still arriving", i)
+		}
+	}
+}
+
+// CRCs off is an msgr1 mode: an endpoint configured so refuses to bind or
+// dial msgr2 (whose crc mode always checks) instead of ignoring it.
+func TestV2RefusesCRCOff(t *testing.T) {
+	for _, mode := range []wire.CRCMode{{}, {Header: true}, {Data: true}} {
+		w := newWorld(t, memengine.Options{})
+		ep, _ := w.endpoint("osd.0", "stateless_server", 1, func(c *Config) { c.CRC = mode })
+		if err := ep.Bind("v2:127.0.0.1:0"); !errors.Is(err, ErrV2NoCRC) {
+			t.Errorf("%+v: v2 bind: %v", mode, err)
+		}
+		if err := ep.Bind("127.0.0.1:0"); err != nil {
+			t.Errorf("%+v: v1 bind: %v", mode, err)
+		}
+		to := ep.Addr()
+		to.Type = wire.AddrTypeMsgr2
+		if _, err := ep.Connect(wire.EntityOSD, to, true); !errors.Is(err, ErrV2NoCRC) {
+			t.Errorf("%+v: v2 connect: %v", mode, err)
 		}
 	}
 }
