@@ -31,6 +31,13 @@ func newBackend(t *harness.T, handle func(c net.Conn)) *backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveBackend(t, ln, handle)
+}
+
+// serveBackend is newBackend on a listener the case made (the network
+// cases listen in a netsim namespace).
+func serveBackend(t *harness.T, ln net.Listener, handle func(c net.Conn)) *backend {
+	t.Helper()
 	b := &backend{ln: ln}
 	go func() {
 		for {

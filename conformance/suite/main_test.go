@@ -50,6 +50,7 @@ func allCases() []harness.Case {
 	cs = append(cs, proxyCheckCases...)
 	cs = append(cs, proxyProtoCheckCases...)
 	cs = append(cs, interopCases...)
+	cs = append(cs, netCases...)
 	// Then each messenger case's msgr2 variant "<id>@v2" (v2_test.go).
 	return withV2Plans(cs)
 }

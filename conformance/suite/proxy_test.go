@@ -848,7 +848,16 @@ func integrityRun(t *harness.T, e harness.Engine, beExtra string) {
 	be := newBackend(t, echo)
 	p := startProxy(t, e, simpleCfg("", "", beExtra, be.addr()))
 	c := dial(t, p.Addr(0), "")
-	const total = 256 << 20
+	echoIntegrity(t, c, 256<<20, true, 120*time.Second)
+}
+
+// echoIntegrity writes total pseudo-random bytes (a multiple of 1 MiB) on
+// c and reads the echo back within d, comparing SHA-256. shut: the client
+// shuts its write side after the last byte and reads until EOF (the proxy
+// must relay the half-close both ways); otherwise it reads exactly total
+// bytes and leaves closing to the caller.
+func echoIntegrity(t *harness.T, c *net.TCPConn, total int, shut bool, d time.Duration) {
+	t.Helper()
 	seed := rand.Uint64()
 	sent := sha256.New()
 	werr := make(chan error, 1)
@@ -868,18 +877,28 @@ func integrityRun(t *harness.T, e harness.Engine, beExtra string) {
 				return
 			}
 		}
-		werr <- c.CloseWrite()
+		if shut {
+			werr <- c.CloseWrite()
+			return
+		}
+		werr <- nil
 	}()
-	_ = c.SetReadDeadline(time.Now().Add(120 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(d))
 	got := sha256.New()
-	n, err := io.Copy(got, c)
+	var n int64
+	var err error
+	if shut {
+		n, err = io.Copy(got, c)
+	} else {
+		n, err = io.CopyN(got, c, int64(total))
+	}
 	if err != nil {
 		t.Fatalf("read back after %d bytes: %v", n, err)
 	}
 	if err := <-werr; err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	if n != total || string(got.Sum(nil)) != string(sent.Sum(nil)) {
+	if n != int64(total) || string(got.Sum(nil)) != string(sent.Sum(nil)) {
 		t.Fatalf("read back %d bytes, sha256 %x; sent %d, sha256 %x", n, got.Sum(nil), total, sent.Sum(nil))
 	}
 }

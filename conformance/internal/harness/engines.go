@@ -26,6 +26,12 @@ type Engine struct {
 	// Reference: not an engine but real haproxy, run on the proxy cases'
 	// configurations (reference.go) for the matrix's haproxy column.
 	Reference bool
+	// Place, when set, wraps the supervise.Spec of every process the
+	// harness starts for this engine (Start, StartClient, Run,
+	// StartHAProxy): the network cases set it to a netsim side's Spec so
+	// the process runs in that side's namespace (`ip netns exec`, whose
+	// exec keeps the PID the harness stops the program's own).
+	Place func(supervise.Spec) supervise.Spec
 }
 
 // RepoRoot walks up from the working directory to the folder holding go.work.

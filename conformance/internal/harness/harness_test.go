@@ -355,3 +355,33 @@ func TestVariantInheritsUnsupported(t *testing.T) {
 		t.Errorf("lossless variant: %+v", c)
 	}
 }
+
+// TestUnavailableIsUnsupported: a case that ends with Unavailable is an
+// unsupported cell with its reason; any other self-skip is a failure, and
+// Engine.Place wraps what the harness runs.
+func TestUnavailableIsUnsupported(t *testing.T) {
+	cs := []Case{
+		{ID: "needs-root", Kind: KindMsgr, Run: func(t *T, e Engine) { t.Unavailable("needs root") }},
+		{ID: "skips", Kind: KindMsgr, Run: func(t *T, e Engine) { t.SkipNow() }},
+	}
+	r := NewResults([]Engine{{Name: "fake-engine"}}, cs)
+	t.Run("cells", func(t *testing.T) {
+		for _, c := range cs {
+			r.RunCase(t, c, Engine{Name: "fake-engine"}, make(chan struct{}, 1))
+		}
+	})
+	if c := r.Cells["fake-engine"]["needs-root"]; c.Status != Unsupported || c.Reason != "needs root" {
+		t.Errorf("Unavailable: %+v", c)
+	}
+	if c := r.Cells["fake-engine"]["skips"]; c.Status != Fail {
+		t.Errorf("a plain skip: %+v, want fail", c)
+	}
+	e := Engine{Name: "x", Path: "/bin/x", Place: func(s supervise.Spec) supervise.Spec {
+		s.Args = append([]string{"wrapped", s.Path}, s.Args...)
+		s.Path = "/bin/wrapper"
+		return s
+	}}
+	if s := spec(e, []string{"a"}); s.Path != "/bin/wrapper" || strings.Join(s.Args, " ") != "wrapped /bin/x a" {
+		t.Errorf("Place not applied: %+v", s)
+	}
+}

@@ -119,8 +119,16 @@ func StartProc(e Engine, args ...string) (*Proc, error) {
 
 // spec is how the harness runs e with args.
 func spec(e Engine, args []string) supervise.Spec {
-	return supervise.Spec{Name: e.Name + " " + firstArg(args), Path: e.Path, Args: args,
-		Capture: capture, Grace: StopTimeout}
+	return e.place(supervise.Spec{Name: e.Name + " " + firstArg(args), Path: e.Path, Args: args,
+		Capture: capture, Grace: StopTimeout})
+}
+
+// place applies e.Place, if any.
+func (e Engine) place(s supervise.Spec) supervise.Spec {
+	if e.Place != nil {
+		return e.Place(s)
+	}
+	return s
 }
 
 func startProc(e Engine, args []string) (*Proc, error) {

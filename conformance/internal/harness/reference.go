@@ -106,8 +106,8 @@ func startHAProxy(e Engine, path string, addrs []string) (*Proc, error) {
 	// -dR: no SO_REUSEPORT. With it, two haproxy processes of parallel
 	// cases that picked the same free port would both bind it and share
 	// its connections; without it the second fails and retries.
-	sp, err := supervise.Start(supervise.Spec{Name: "haproxy", Path: e.Path, Args: []string{"-db", "-dR", "-f", path},
-		Dir: filepath.Dir(path), Capture: capture, Grace: StopTimeout, IgnoreStopStatus: true})
+	sp, err := supervise.Start(e.place(supervise.Spec{Name: "haproxy", Path: e.Path, Args: []string{"-db", "-dR", "-f", path},
+		Dir: filepath.Dir(path), Capture: capture, Grace: StopTimeout, IgnoreStopStatus: true}))
 	if err != nil {
 		return nil, err
 	}

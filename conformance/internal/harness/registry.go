@@ -72,6 +72,22 @@ type T struct {
 	// lossless: the variant's plan is V2Lossless (it keeps the case's
 	// lossless policies); otherwise a v2 variant runs lossy policies.
 	lossless bool
+	// unavailable is the reason this run cannot provide what the case
+	// needs (Unavailable); the cell is then unsupported, not failed.
+	unavailable string
+}
+
+// Unavailable ends the case as an unsupported cell with reason: for a
+// prerequisite this run lacks and the case cannot do without (the network
+// cases' namespaces need root), decided before anything is checked. It is
+// never for a case that started checking and failed; an engine's own
+// limits go in unsupported.go.
+func (t *T) Unavailable(reason string) {
+	t.T.Helper()
+	t.mu.Lock()
+	t.unavailable = reason
+	t.mu.Unlock()
+	t.T.Skipf("unavailable in this run: %s", reason)
 }
 
 // V2 reports whether the case runs as its msgr2 variant: its servers get
@@ -258,10 +274,17 @@ func (r *Results) record(engine, id string, w *T, start time.Time) {
 			cell.Reason = "failed (see test log)"
 		}
 	} else if w.Skipped() {
-		// A case may only skip through the unsupported table; any other
-		// skip is a failure to check, reported as such.
+		// A case may only skip through the unsupported table or
+		// Unavailable (with its reason); any other skip is a failure to
+		// check, reported as such.
+		w.mu.Lock()
+		why := w.unavailable
+		w.mu.Unlock()
 		cell.Status = Fail
 		cell.Reason = "case skipped itself instead of checking"
+		if why != "" {
+			cell.Status, cell.Reason = Unsupported, why
+		}
 	}
 	r.Set(engine, id, cell)
 }
