@@ -44,6 +44,7 @@ var v2Plans = map[string]harness.V2Plan{
 	"interop-ceph-mon-peer-mon-restart": {Mode: harness.V2Lossless},
 	"interop-ceph-mon-peer-soak":        {Mode: harness.V2Lossless},
 	"msgr-dual-bind":                    {Mode: harness.V2Both},
+	"msgr-client-sigterm-accounting":    {Mode: harness.V2Lossless},
 	"msgr-version":                      {Mode: harness.V2NoWire},
 	"cli-clean-exit-all":                {Mode: harness.V2NoWire},
 	// librados against the fake OSD at both of a dual-bound ceph-osd's
