@@ -24,11 +24,13 @@ func Listeners(pid int) (tcp, unix []string, err error) {
 		return nil, nil, err
 	}
 	for _, file := range []string{"tcp", "tcp6"} {
-		l, err := tcpListeners(pid, file, owned)
+		ls, err := listenSockets(pid, file, owned)
 		if err != nil {
 			return nil, nil, err
 		}
-		tcp = append(tcp, l...)
+		for _, l := range ls {
+			tcp = append(tcp, l.String())
+		}
 	}
 	unix, err = unixListeners(pid, owned)
 	return tcp, unix, err
@@ -54,7 +56,12 @@ func socketInodes(pid int) (map[string]bool, error) {
 	return owned, nil
 }
 
-func tcpListeners(pid int, file string, owned map[string]bool) ([]string, error) {
+// listenSockets lists the sockets in state LISTEN in the socket table
+// file ("tcp" or "tcp6") of pid's network namespace whose inodes are in
+// owned (nil: any owner). A missing tcp6 table (a kernel without IPv6)
+// lists nothing; a missing tcp table, as for a process gone, is an error
+// that wraps fs.ErrNotExist.
+func listenSockets(pid int, file string, owned map[string]bool) ([]netip.AddrPort, error) {
 	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "net", file))
 	if os.IsNotExist(err) && file == "tcp6" {
 		return nil, nil // a kernel without IPv6
@@ -63,24 +70,25 @@ func tcpListeners(pid int, file string, owned map[string]bool) ([]string, error)
 		return nil, fmt.Errorf("read socket table: %w", err)
 	}
 	defer f.Close()
-	var out []string
+	var out []netip.AddrPort
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
 		fs := strings.Fields(sc.Text())
-		if len(fs) < 10 || fs[3] != "0A" || !owned[fs[9]] { // 0A = TCP_LISTEN
+		if len(fs) < 10 || fs[3] != "0A" || (owned != nil && !owned[fs[9]]) { // 0A = TCP_LISTEN
 			continue
 		}
 		ap, err := parseProcAddr(fs[1])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		out = append(out, ap.String())
+		out = append(out, ap)
 	}
 	return out, sc.Err()
 }
 
-// parseProcAddr reverses procAddr.
+// parseProcAddr reads a /proc/net/tcp address: the kernel's native-endian
+// 32-bit words in hex, then the port in hex.
 func parseProcAddr(s string) (netip.AddrPort, error) {
 	h, p, ok := strings.Cut(s, ":")
 	raw, err := hex.DecodeString(h)
