@@ -13,30 +13,48 @@ import (
 // arrives once, in order, both ways.
 func TestConnectRace(t *testing.T) {
 	for _, nonces := range [][2]uint32{{1, 2}, {2, 1}, {0x100, 0x1}} {
-		w := newWorld(t, memengine.Options{})
-		fast := func(c *Config) { c.MaxBackoff = time.Second }
-		a, ra := w.endpoint("osd.1", "lossless_peer", nonces[0], fast)
-		b, rb := w.endpoint("osd.2", "lossless_peer", nonces[1], fast)
-		aa, ba := w.bind(a), w.bind(b)
-		sa := w.connect(a, wire.EntityOSD, ba, true)
-		sb := w.connect(b, wire.EntityOSD, aa, true)
-		for i := 1; i <= 10; i++ {
-			_ = sa.SendMessage(msg(uint64(i), 50))
-			_ = sb.SendMessage(msg(uint64(i), 50))
-		}
-		w.runUntil(5*time.Second, func() bool { return ra.count() >= 10 && rb.count() >= 10 })
-		checkInOrder(t, ra.tids(), 10)
-		checkInOrder(t, rb.tids(), 10)
-		if !sa.IsOpen() || !sb.IsOpen() {
-			t.Fatalf("states %s %s", sa.State(), sb.State())
-		}
-		if n, m := a.C.ConnectionsOpen.Load(), b.C.ConnectionsOpen.Load(); n != 1 || m != 1 {
-			t.Fatalf("open sockets %d and %d, want exactly one connection", n, m)
-		}
-		if len(a.Sessions()) != 1 || len(b.Sessions()) != 1 {
-			t.Fatal("more than one session per peer")
-		}
+		connectRace(t, nonces, (*world).bind)
 	}
+}
+
+// racePair is two lossless peers after a connect race (connectRace).
+type racePair struct {
+	w      *world
+	a, b   *Endpoint
+	ra, rb *recorder
+	sa, sb *Session
+}
+
+// connectRace has two lossless peers, bound by bind (msgr1 or msgr2), dial
+// each other at once with ten messages queued each way, and checks the
+// outcome: exactly one connection per pair, one session per peer, every
+// message once and in order both ways.
+func connectRace(t *testing.T, nonces [2]uint32, bind func(*world, *Endpoint) wire.EntityAddr) racePair {
+	t.Helper()
+	w := newWorld(t, memengine.Options{})
+	fast := func(c *Config) { c.MaxBackoff = time.Second }
+	a, ra := w.endpoint("osd.1", "lossless_peer", nonces[0], fast)
+	b, rb := w.endpoint("osd.2", "lossless_peer", nonces[1], fast)
+	aa, ba := bind(w, a), bind(w, b)
+	sa := w.connect(a, wire.EntityOSD, ba, true)
+	sb := w.connect(b, wire.EntityOSD, aa, true)
+	for i := 1; i <= 10; i++ {
+		_ = sa.SendMessage(msg(uint64(i), 50))
+		_ = sb.SendMessage(msg(uint64(i), 50))
+	}
+	w.runUntil(5*time.Second, func() bool { return ra.count() >= 10 && rb.count() >= 10 })
+	checkInOrder(t, ra.tids(), 10)
+	checkInOrder(t, rb.tids(), 10)
+	if !sa.IsOpen() || !sb.IsOpen() {
+		t.Fatalf("states %s %s", sa.State(), sb.State())
+	}
+	if n, m := a.C.ConnectionsOpen.Load(), b.C.ConnectionsOpen.Load(); n != 1 || m != 1 {
+		t.Fatalf("open sockets %d and %d, want exactly one connection", n, m)
+	}
+	if len(a.Sessions()) != 1 || len(b.Sessions()) != 1 {
+		t.Fatal("more than one session per peer")
+	}
+	return racePair{w: w, a: a, b: b, ra: ra, rb: rb, sa: sa, sb: sb}
 }
 
 // STANDBY → RETRY_SESSION → replace (peers doc §3 b1): a lossless_peer

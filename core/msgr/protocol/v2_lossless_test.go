@@ -315,29 +315,8 @@ func TestV2ReconnectAnswers(t *testing.T) {
 // the higher address).
 func TestV2ConnectRace(t *testing.T) {
 	for _, nonces := range [][2]uint32{{1, 2}, {2, 1}, {0x100, 0x1}} {
-		w := newWorld(t, memengine.Options{})
-		fast := func(c *Config) { c.MaxBackoff = time.Second }
-		a, ra := w.endpoint("osd.1", "lossless_peer", nonces[0], fast)
-		b, rb := w.endpoint("osd.2", "lossless_peer", nonces[1], fast)
-		aa, ba := w.bindV2(a), w.bindV2(b)
-		sa := w.connect(a, wire.EntityOSD, ba, true)
-		sb := w.connect(b, wire.EntityOSD, aa, true)
-		for i := 1; i <= 10; i++ {
-			_ = sa.SendMessage(msg(uint64(i), 50))
-			_ = sb.SendMessage(msg(uint64(i), 50))
-		}
-		w.runUntil(5*time.Second, func() bool { return ra.count() >= 10 && rb.count() >= 10 })
-		checkInOrder(t, ra.tids(), 10)
-		checkInOrder(t, rb.tids(), 10)
-		if !sa.IsOpen() || !sb.IsOpen() {
-			t.Fatalf("states %s %s", sa.State(), sb.State())
-		}
-		if n, m := a.C.ConnectionsOpen.Load(), b.C.ConnectionsOpen.Load(); n != 1 || m != 1 {
-			t.Fatalf("open sockets %d and %d, want exactly one connection", n, m)
-		}
-		if len(a.Sessions()) != 1 || len(b.Sessions()) != 1 {
-			t.Fatal("more than one session per peer")
-		}
+		p := connectRace(t, nonces, (*world).bindV2)
+		w, a, b, ra, rb, sa, sb := p.w, p.a, p.b, p.ra, p.rb, p.sa, p.sb
 
 		// Both ends fault and reconnect at once.
 		c := sockConn(t, sa)
