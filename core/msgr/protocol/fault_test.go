@@ -25,30 +25,40 @@ func (w *world) runUntil(budget time.Duration, done func() bool) {
 // duplicate drop, SEQ exchange, reconnect with connect_seq+1, replace).
 func TestInjectedFailuresLosslessEcho(t *testing.T) {
 	for _, seed := range []int{1, 2, 3} {
-		w := newWorld(t, memengine.Options{PipeBufferSize: 4096})
-		inj := func(c *Config) { c.InjectSocketFailures = 20 }
-		srv, rs := w.endpoint("osd.0", "stateful_server", 1, inj)
-		rs.echo = true
-		addr := w.bind(srv)
-		cli, rc := w.endpoint("client.1", "lossless_client", 2, inj)
-		s := w.connect(cli, wire.EntityOSD, addr, true)
-		const n = 300
-		rng := rand.New(rand.NewPCG(uint64(seed), 0))
-		for i := 1; i <= n; i++ {
-			if err := s.SendMessage(msg(uint64(i), rng.IntN(3000))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		w.runUntil(120*time.Second, func() bool { return rc.count() >= n })
-		checkInOrder(t, rs.tids(), n)
-		checkInOrder(t, rc.tids(), n)
+		srv, cli, _ := injectedEcho(t, seed, (*world).bind)
 		if srv.C.InjectedFailures.Load()+cli.C.InjectedFailures.Load() == 0 {
 			t.Fatal("no failure was injected")
 		}
-		t.Logf("seed %d: injected %d+%d, reconnects %d, dups dropped %d+%d, resent %d+%d", seed,
-			srv.C.InjectedFailures.Load(), cli.C.InjectedFailures.Load(), cli.C.Reconnects.Load(),
-			srv.C.DuplicatesDropped.Load(), cli.C.DuplicatesDropped.Load(), srv.C.Resent.Load(), cli.C.Resent.Load())
 	}
+}
+
+// injectedEcho runs a lossless echo of 300 messages (sizes from seed)
+// between a server and a client bound by bind (msgr1 or msgr2), both
+// injecting a socket failure every 20 operations, and checks that every
+// message and every reply arrived exactly once, in order.
+func injectedEcho(t *testing.T, seed int, bind func(*world, *Endpoint) wire.EntityAddr) (srv, cli *Endpoint, s *Session) {
+	t.Helper()
+	w := newWorld(t, memengine.Options{PipeBufferSize: 4096})
+	inj := func(c *Config) { c.InjectSocketFailures = 20 }
+	srv, rs := w.endpoint("osd.0", "stateful_server", 1, inj)
+	rs.echo = true
+	addr := bind(w, srv)
+	cli, rc := w.endpoint("client.1", "lossless_client", 2, inj)
+	s = w.connect(cli, wire.EntityOSD, addr, true)
+	const n = 300
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	for i := 1; i <= n; i++ {
+		if err := s.SendMessage(msg(uint64(i), rng.IntN(3000))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.runUntil(120*time.Second, func() bool { return rc.count() >= n })
+	checkInOrder(t, rs.tids(), n)
+	checkInOrder(t, rc.tids(), n)
+	t.Logf("seed %d: injected %d+%d, reconnects %d, dups dropped %d+%d, resent %d+%d", seed,
+		srv.C.InjectedFailures.Load(), cli.C.InjectedFailures.Load(), cli.C.Reconnects.Load(),
+		srv.C.DuplicatesDropped.Load(), cli.C.DuplicatesDropped.Load(), srv.C.Resent.Load(), cli.C.Resent.Load())
+	return srv, cli, s
 }
 
 // A reset in the middle of a message (engine fault after N bytes): the

@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -20,23 +19,7 @@ import (
 // (TestInjectedFailuresLosslessEcho over v2).
 func TestV2InjectedFailuresLosslessEcho(t *testing.T) {
 	for _, seed := range []int{1, 2, 3} {
-		w := newWorld(t, memengine.Options{PipeBufferSize: 4096})
-		inj := func(c *Config) { c.InjectSocketFailures = 20 }
-		srv, rs := w.endpoint("osd.0", "stateful_server", 1, inj)
-		rs.echo = true
-		addr := w.bindV2(srv)
-		cli, rc := w.endpoint("client.1", "lossless_client", 2, inj)
-		s := w.connect(cli, wire.EntityOSD, addr, true)
-		const n = 300
-		rng := rand.New(rand.NewPCG(uint64(seed), 0))
-		for i := 1; i <= n; i++ {
-			if err := s.SendMessage(msg(uint64(i), rng.IntN(3000))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		w.runUntil(120*time.Second, func() bool { return rc.count() >= n })
-		checkInOrder(t, rs.tids(), n)
-		checkInOrder(t, rc.tids(), n)
+		srv, cli, s := injectedEcho(t, seed, (*world).bindV2)
 		if srv.C.InjectedFailures.Load()+cli.C.InjectedFailures.Load() == 0 || cli.C.Reconnects.Load() == 0 {
 			t.Fatal("no failure was injected, or no reconnect")
 		}
@@ -46,9 +29,6 @@ func TestV2InjectedFailuresLosslessEcho(t *testing.T) {
 		if !s.Msgr2() || s.Lossy() || len(srv.Sessions()) != 1 {
 			t.Fatalf("v2 %v lossy %v, server sessions %d", s.Msgr2(), s.Lossy(), len(srv.Sessions()))
 		}
-		t.Logf("seed %d: injected %d+%d, reconnects %d, dups dropped %d+%d, resent %d+%d", seed,
-			srv.C.InjectedFailures.Load(), cli.C.InjectedFailures.Load(), cli.C.Reconnects.Load(),
-			srv.C.DuplicatesDropped.Load(), cli.C.DuplicatesDropped.Load(), srv.C.Resent.Load(), cli.C.Resent.Load())
 	}
 }
 
