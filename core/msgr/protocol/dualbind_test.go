@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/memengine"
@@ -196,30 +195,12 @@ func TestDualBindConnectorAnnouncesLegacy(t *testing.T) {
 // lower one).
 func TestDualBindConnectRace(t *testing.T) {
 	for _, nonces := range [][2]uint32{{1, 2}, {2, 1}, {0x100, 0x1}} {
-		w := newWorld(t, memengine.Options{})
-		fast := func(c *Config) { c.MaxBackoff = time.Second }
-		a, ra := w.endpoint("osd.1", "lossless_peer", nonces[0], fast)
-		b, rb := w.endpoint("osd.2", "lossless_peer", nonces[1], fast)
-		aa, _ := w.bindBoth(a)
-		ba, _ := w.bindBoth(b)
-		sa := w.connect(a, wire.EntityOSD, ba, true)
-		sb := w.connect(b, wire.EntityOSD, aa, true)
-		for i := 1; i <= 10; i++ {
-			_ = sa.SendMessage(msg(uint64(i), 50))
-			_ = sb.SendMessage(msg(uint64(i), 50))
-		}
-		w.runUntil(5*time.Second, func() bool { return ra.count() >= 10 && rb.count() >= 10 })
-		checkInOrder(t, ra.tids(), 10)
-		checkInOrder(t, rb.tids(), 10)
-		if !sa.IsOpen() || !sb.IsOpen() {
-			t.Fatalf("nonces %v: states %s %s", nonces, sa.State(), sb.State())
-		}
-		if n, m := a.C.ConnectionsOpen.Load(), b.C.ConnectionsOpen.Load(); n != 1 || m != 1 {
-			t.Fatalf("nonces %v: open sockets %d and %d, want exactly one connection", nonces, n, m)
-		}
-		if len(a.Sessions()) != 1 || len(b.Sessions()) != 1 {
-			t.Fatalf("nonces %v: more than one session per peer", nonces)
-		}
+		p := connectRace(t, nonces, func(w *world, ep *Endpoint) wire.EntityAddr {
+			v1, _ := w.bindBoth(ep)
+			return v1
+		})
+		sa, sb := p.sa, p.sb
+		aa, ba := p.a.Addrs()[1], p.b.Addrs()[1] // the v1 addresses, which settle the race
 		sa.mu.Lock()
 		accA := sa.sock.accept
 		sa.mu.Unlock()

@@ -46,13 +46,13 @@ func connectRace(t *testing.T, nonces [2]uint32, bind func(*world, *Endpoint) wi
 	checkInOrder(t, ra.tids(), 10)
 	checkInOrder(t, rb.tids(), 10)
 	if !sa.IsOpen() || !sb.IsOpen() {
-		t.Fatalf("states %s %s", sa.State(), sb.State())
+		t.Fatalf("nonces %v: states %s %s", nonces, sa.State(), sb.State())
 	}
 	if n, m := a.C.ConnectionsOpen.Load(), b.C.ConnectionsOpen.Load(); n != 1 || m != 1 {
-		t.Fatalf("open sockets %d and %d, want exactly one connection", n, m)
+		t.Fatalf("nonces %v: open sockets %d and %d, want exactly one connection", nonces, n, m)
 	}
 	if len(a.Sessions()) != 1 || len(b.Sessions()) != 1 {
-		t.Fatal("more than one session per peer")
+		t.Fatalf("nonces %v: more than one session per peer", nonces)
 	}
 	return racePair{w: w, a: a, b: b, ra: ra, rb: rb, sa: sa, sb: sb}
 }
