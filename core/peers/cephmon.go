@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/netmodels/netmodels/core/supervise"
 )
 
 // CephMonBinary finds ceph-mon, and checks that monmaptool (needed to
@@ -89,6 +91,10 @@ type CephMonOptions struct {
 	ReadyTimeout time.Duration
 	// CPUs pins the mon from its start, as taskset would; nil: not pinned.
 	CPUs []int
+	// Place, when set, wraps the mon's spec before it starts, as for
+	// HAProxyOptions.Place (a core/netsim side's namespace). monmaptool
+	// and --mkfs open no socket and run where the caller is.
+	Place func(supervise.Spec) supervise.Spec
 }
 
 // CephMon is a running monitor. It embeds its current Process; Restart
@@ -291,7 +297,7 @@ func (m *CephMon) spawn(dir string) error {
 	if b, err := os.ReadFile(logPath); err == nil {
 		before = strings.Count(string(b), quorum) // a restart appends
 	}
-	p, err := spawn("ceph-mon", m.bin, []string{"-f", "-c", m.ConfPath, "-i", m.ID}, dir, filepath.Join(dir, "log", "ceph-mon."+m.ID+".stdout.log"), logPath, m.opts.CPUs)
+	p, err := spawnPlaced("ceph-mon", m.bin, []string{"-f", "-c", m.ConfPath, "-i", m.ID}, dir, filepath.Join(dir, "log", "ceph-mon."+m.ID+".stdout.log"), logPath, m.opts.CPUs, m.opts.Place)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func StartCephMon(dir string, pinCPU int) (*peers.CephMon, error) {
 		return nil, err
 	}
 	return peers.StartCephMon(peers.CephMonOptions{Dir: dir, Addr: fmt.Sprintf("%s:%d", Host, port),
-		CephTimers: true, CPUs: CPUs(pinCPU), ReadyTimeout: 15 * time.Second})
+		CephTimers: true, CPUs: CPUs(pinCPU), ReadyTimeout: 15 * time.Second, Place: Place})
 }
 
 // StartCephMonV2 is StartCephMon with msgr2 bound too (ms_bind_msgr2 on a

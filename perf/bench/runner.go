@@ -92,29 +92,36 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		run.Extra["hosts"] = r.hosts.hostsText()
 		run.Extra["listen_host"] = cfg.Hosts.Server.Host + " (the server host; the calibration: 127.0.0.1)"
 	}
-	total := 0
-	for _, d := range defs {
-		total += len(d.targets) * (cfg.Suite.Reps + 1)
+	plan, err := r.netPlan()
+	if err != nil {
+		return nil, err
 	}
-	if len(cfg.Net) > 0 {
-		total *= len(cfg.Net)
-		names := make([]string, len(cfg.Net))
-		for i, p := range cfg.Net {
-			names[i] = p.Name
+	oneHost := len(cfg.Net) == 0
+	total := 0
+	if oneHost {
+		for _, d := range defs {
+			total += len(d.targets) * (cfg.Suite.Reps + 1)
 		}
-		run.Extra["topology"] = fmt.Sprintf("%s (core/netsim): load generators and msgr-client in the client namespace (%s), servers, proxies, backends and anchors in the server namespace (%s); profiles %s; the calibration ran on the host's loopback",
+	}
+	if len(plan) > 0 {
+		var names []string
+		for _, st := range plan {
+			names = append(names, st.profile.Name)
+			for _, d := range st.defs {
+				total += len(d.targets) * (cfg.Suite.Reps + 1)
+			}
+		}
+		topo := fmt.Sprintf("%s (core/netsim): load generators and msgr-client in the client namespace (%s), servers, proxies, backends and anchors in the server namespace (%s); profiles %s; the calibration ran on the host's loopback",
 			TopologyTwoHosts, netsim.ClientIP, netsim.ServerIP, strings.Join(names, ","))
-		run.Extra["listen_host"] = netsim.ServerIP.String() + " (the server namespace; the calibration: 127.0.0.1)"
+		if oneHost {
+			run.Extra["two_hosts"] = "after the one-host scenarios, " + topo
+		} else {
+			run.Extra["topology"] = topo
+			run.Extra["listen_host"] = netsim.ServerIP.String() + " (the server namespace; the calibration: 127.0.0.1)"
+		}
 	}
 	cfg.Progress.Total(total)
-	if len(cfg.Net) > 0 {
-		for _, p := range cfg.Net {
-			if ctx.Err() != nil {
-				break
-			}
-			r.runProfile(ctx, p, defs)
-		}
-	} else {
+	if oneHost {
 		for _, d := range defs {
 			if ctx.Err() != nil {
 				run.Notes = append(run.Notes, "interrupted: later scenarios were not run")
@@ -125,6 +132,12 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 			}
 			r.runScenario(ctx, d)
 		}
+	}
+	for _, st := range plan {
+		if ctx.Err() != nil {
+			break
+		}
+		r.runProfile(ctx, st.profile, st.defs)
 	}
 	r.closeHosts()
 	// Engines found unusable while running (unsupported here) are shown
@@ -208,8 +221,6 @@ func (r *runner) discover() {
 }
 
 func (r *runner) selected() []*scenarioDef {
-	all := r.definitions()
-	want := map[string]bool{}
 	ids := r.cfg.Suite.Scenarios
 	if len(r.cfg.Net) > 0 {
 		ids = TwoHostScenarios
@@ -217,11 +228,18 @@ func (r *runner) selected() []*scenarioDef {
 	if r.cfg.Hosts != nil {
 		ids = HostScenarios
 	}
+	return r.selectIDs(ids)
+}
+
+// selectIDs is the definitions whose IDs are in ids (all when ids is
+// empty), narrowed by Only, in definition order.
+func (r *runner) selectIDs(ids []string) []*scenarioDef {
+	want := map[string]bool{}
 	for _, id := range ids {
 		want[id] = true
 	}
 	var out []*scenarioDef
-	for _, d := range all {
+	for _, d := range r.definitions() {
 		if len(want) > 0 && !want[d.res.ID] {
 			continue
 		}

@@ -27,7 +27,8 @@ const TopologyTwoHosts = "two-hosts"
 // first slice of the one-host suite. The unpinned variants: the link
 // emulator runs in the harness's own process, unpinned, and pinning
 // client and server to one CPU would have them queue behind it.
-var TwoHostScenarios = []string{"msgr-pingpong-4KiB-unpinned", "proxy-pingpong-64B-unpinned", "proxy-stream-1"}
+// msgr-keepalive-pingpong-unpinned brings ceph-mon across the link.
+var TwoHostScenarios = []string{"msgr-pingpong-4KiB-unpinned", "msgr-keepalive-pingpong-unpinned", "proxy-pingpong-64B-unpinned", "proxy-stream-1"}
 
 // netSeed seeds every profile's emulator: the n-th frame each way meets
 // the same fate in every run (spec/topology.md).
@@ -66,6 +67,40 @@ func ParseTopology(topology, nets string) ([]netsim.Profile, error) {
 		seen[p.Name] = true
 	}
 	return ps, nil
+}
+
+// netStep is one profile of a run's two-hosts part and what crosses it.
+type netStep struct {
+	profile netsim.Profile
+	defs    []*scenarioDef
+}
+
+// netPlan is the run's two-hosts part: every --net profile with the
+// TwoHostScenarios, or else (one-host runs, not --hosts, not NoNet) the
+// suite's own Net profiles with theirs. Steps that select nothing (Only)
+// are left out.
+func (r *runner) netPlan() ([]netStep, error) {
+	var plan []netStep
+	if len(r.cfg.Net) > 0 {
+		defs := r.selected()
+		for _, p := range r.cfg.Net {
+			plan = append(plan, netStep{p, defs})
+		}
+		return plan, nil
+	}
+	if r.cfg.Hosts != nil || r.cfg.NoNet {
+		return nil, nil
+	}
+	for _, nr := range r.cfg.Suite.Net {
+		p, err := netsim.ParseProfile(nr.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("suite %s: %w", r.cfg.Suite.Name, err)
+		}
+		if defs := r.selectIDs(nr.Scenarios); len(defs) > 0 {
+			plan = append(plan, netStep{p, defs})
+		}
+	}
+	return plan, nil
 }
 
 // serverSpec places sp on the server side of the current two-hosts
@@ -108,6 +143,7 @@ func (r *runner) runProfile(ctx context.Context, p netsim.Profile, defs []*scena
 			r.run.Notes = append(r.run.Notes, fmt.Sprintf("two-hosts %s teardown: %v", p.Name, err))
 		}
 	}()
+	defer r.pathWindows(p)()
 	for _, d := range defs {
 		if ctx.Err() != nil {
 			r.run.Notes = append(r.run.Notes, "interrupted: later scenarios were not run")
@@ -115,6 +151,38 @@ func (r *runner) runProfile(ctx context.Context, p netsim.Profile, defs []*scena
 		}
 		r.runScenario(ctx, onNet(d, p.Name))
 	}
+}
+
+// Over a long path a repetition must span many round trips: a
+// ping-pong's percentiles need samples (0.7 s is 35 round trips of wan's
+// 20 ms) and a bulk stream must be past TCP's slow start and its first
+// loss recovery, or the repetition measures how its window opened. So
+// each repetition lasts at least pathRTTs round trips of p, and its
+// warm-up pathWarmRTTs (wan: 3 s and 0.5 s); short paths keep the
+// suite's windows.
+const pathRTTs, pathWarmRTTs = 150, 25
+
+// pathWindows lengthens the suite's windows for p (see pathRTTs) and
+// returns what puts them back.
+func (r *runner) pathWindows(p netsim.Profile) (restore func()) {
+	saved := r.cfg.Suite
+	rtt := 2 * p.Delay
+	longer := func(d *time.Duration, min time.Duration) {
+		if *d > 0 && *d < min {
+			*d = min
+		}
+	}
+	longer(&r.cfg.Suite.Duration, pathRTTs*rtt)
+	longer(&r.cfg.Suite.UserspaceDuration, pathRTTs*rtt)
+	longer(&r.cfg.Suite.UserspaceStreamDuration, pathRTTs*rtt)
+	if w := pathWarmRTTs * rtt; r.cfg.Suite.Warmup < w {
+		r.cfg.Suite.Warmup = w
+	}
+	if r.cfg.Suite.Duration != saved.Duration || r.cfg.Suite.Warmup != saved.Warmup {
+		r.run.Extra["net_"+p.Name+"_window"] = fmt.Sprintf("repetitions of %v after a %v warm-up (at least %d and %d round trips of %v)",
+			r.cfg.Suite.Duration, r.cfg.Suite.Warmup, pathRTTs, pathWarmRTTs, rtt)
+	}
+	return func() { r.cfg.Suite = saved }
 }
 
 // onNet is d run over profile name: its ID suffixed, its bin/dpdk targets

@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/netmodels/netmodels/core/netsim"
 
 	"github.com/netmodels/netmodels/perf/result"
 )
@@ -83,5 +86,40 @@ func TestAddNetCounters(t *testing.T) {
 	}
 	if _, ok := m["duplicates_dropped_total"]; ok {
 		t.Errorf("a counter missing before the repetition has no increase: %v", m)
+	}
+}
+
+// TestNetPlan: what a run crosses the two-hosts topology with. The
+// default suite: lan and lossy with the two-hosts scenarios, wan with the
+// bulk stream; --no-net and --hosts nothing; --net its profiles with the
+// two-hosts scenarios; --only narrows and drops empty steps.
+func TestNetPlan(t *testing.T) {
+	lossy, _ := netsim.ParseProfile("lossy")
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want string // profile:scenario count, space-joined
+	}{
+		{"default", Config{Suite: Suites["default"]}, fmt.Sprintf("lan:%d lossy:%d wan:1", len(TwoHostScenarios), len(TwoHostScenarios))},
+		{"no-net", Config{Suite: Suites["default"], NoNet: true}, ""},
+		{"hosts", Config{Suite: Suites["default"], Hosts: &Hosts{}}, ""},
+		{"quick", Config{Suite: Suites["quick"]}, ""},
+		{"--net lossy", Config{Suite: Suites["quick"], Net: []netsim.Profile{lossy}}, fmt.Sprintf("lossy:%d", len(TwoHostScenarios))},
+		{"--only stream", Config{Suite: Suites["default"], Only: []string{"stream"}}, "lan:1 lossy:1 wan:1"},
+		{"--only keepalive", Config{Suite: Suites["default"], Only: []string{"keepalive"}}, "lan:1 lossy:1"},
+	} {
+		c.cfg.ClientEngine, c.cfg.BinDir = "goroutine", "/nonexistent"
+		r := &runner{cfg: c.cfg, absent: map[string]string{}}
+		plan, err := r.netPlan()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var got []string
+		for _, st := range plan {
+			got = append(got, fmt.Sprintf("%s:%d", st.profile.Name, len(st.defs)))
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("%s: plan %q, want %q", c.name, g, c.want)
+		}
 	}
 }

@@ -39,6 +39,9 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 	if t := run.Extra["topology"]; t != "" {
 		head.tables[0].rows = append(head.tables[0].rows, []string{"topology", t})
 	}
+	if t := run.Extra["two_hosts"]; t != "" {
+		head.tables[0].rows = append(head.tables[0].rows, []string{"two hosts", t})
+	}
 	if h := run.Extra["hosts"]; h != "" {
 		head.tables[0].rows = append(head.tables[0].rows, []string{"hosts (kernel: uname -srm over SSH)", h})
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/netmodels/netmodels/perf/result"
+	"github.com/netmodels/netmodels/perf/stats"
 )
 
 // netCounterCols are the messenger server's loss counters a two-hosts
@@ -42,11 +43,15 @@ func netSection(run *result.Run) *section {
 	s := section{level: 2, title: "Network conditions (two hosts: core/netsim)"}
 	if t := run.Extra["topology"]; t != "" {
 		s.paras = append(s.paras, "Topology: "+t+".")
+	} else if t := run.Extra["two_hosts"]; t != "" {
+		s.paras = append(s.paras, "Topology: "+t+".")
 	}
 	s.paras = append(s.paras, "Each row is one target over one link profile: the first headline metric's median (confidence interval), "+
 		"the rate (throughput), p50 and p99 medians where the scenario has them, and for messenger servers the counters read from their /metrics "+
 		"around each repetition, summed over the repetitions (– : not exposed or not read). Every emulated profile (all but lan) "+
-		"also pays the userspace emulator's own cost: about 30-120 µs per round trip and at most about 0.9 Gbit/s (spec/topology.md).")
+		"also pays the userspace emulator's own cost: about 30-120 µs per round trip and at most about 0.9 Gbit/s (spec/topology.md). "+
+		"÷ direct, where the scenario has the direct anchor (the client straight to the backend over the same link), is the target's median over direct's (the interval from both confidence intervals): "+
+		"on a 1 Gbit/s, 10 ms path (wan) a proxy that is not the bottleneck is within 10 % of it (≥ 0.90).")
 	for _, base := range bases {
 		scs := byBase[base]
 		m0 := scs[0].Metrics[0]
@@ -63,6 +68,10 @@ func netSection(run *result.Run) *section {
 		if p99 {
 			head = append(head, "p99 [µs]")
 		}
+		direct := directOK(scs)
+		if direct {
+			head = append(head, "÷ direct")
+		}
 		counters := scs[0].Group == "messenger"
 		if counters {
 			for _, c := range netCounterCols {
@@ -71,6 +80,7 @@ func netSection(run *result.Run) *section {
 		}
 		t := table{head: head}
 		for _, sc := range scs {
+			base0 := directSummary(sc, m0.Name)
 			for _, c := range sc.Cells {
 				row := []string{base, sc.Net, c.Target}
 				if c.Status != result.StatusOK {
@@ -91,6 +101,9 @@ func netSection(run *result.Run) *section {
 				if p99 {
 					row = append(row, summaryText(c.Summary["p99_us"]))
 				}
+				if direct {
+					row = append(row, ratioText(c.Summary[m0.Name], base0))
+				}
 				if counters {
 					for _, col := range netCounterCols {
 						row = append(row, repSum(c, col.metric))
@@ -103,8 +116,14 @@ func netSection(run *result.Run) *section {
 	}
 	var links []string
 	for k, v := range run.Extra {
-		if strings.HasPrefix(k, "net_") {
-			links = append(links, fmt.Sprintf("%s: %s", strings.TrimPrefix(k, "net_"), v))
+		name, ok := strings.CutPrefix(k, "net_")
+		if !ok {
+			continue
+		}
+		if p, ok := strings.CutSuffix(name, "_window"); ok {
+			links = append(links, fmt.Sprintf("%s windows: %s", p, v))
+		} else {
+			links = append(links, fmt.Sprintf("%s: %s", name, v))
 		}
 	}
 	sort.Strings(links)
@@ -127,4 +146,31 @@ func repSum(c *result.Cell, metric string) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.0f", sum)
+}
+
+// directName is the anchor that runs a proxy scenario's load straight to
+// its backend (bench.Direct).
+const directName = "direct"
+
+// directOK says whether any of scs has a measured direct cell.
+func directOK(scs []*result.Scenario) bool {
+	for _, sc := range scs {
+		for _, c := range sc.Cells {
+			if c.Target == directName && c.Status == result.StatusOK {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// directSummary is metric's summary in sc's direct cell; the zero
+// Summary (ratioText: "–") when direct did not run, failed or lacks it.
+func directSummary(sc *result.Scenario, metric string) stats.Summary {
+	for _, c := range sc.Cells {
+		if c.Target == directName && c.Status == result.StatusOK {
+			return c.Summary[metric]
+		}
+	}
+	return stats.Summary{}
 }

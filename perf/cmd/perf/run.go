@@ -34,6 +34,7 @@ func cmdRun(ctx context.Context, args []string) int {
 	dpdkMTU := fs.Int("dpdk-mtu", 0, "bin/dpdk's port MTU (--mtu; e.g. 9000 for jumbo frames); 0 keeps its default, 1500")
 	topology := fs.String("topology", "", "two-hosts: run the two-hosts scenarios across core/netsim's client and server namespaces (root), once per --net profile")
 	nets := fs.String("net", "", "comma-separated link profiles for --topology (lan, dc, wan, lossy, bad; default lan)")
+	noNet := fs.Bool("no-net", false, "leave out the suite's own two-hosts profiles (the default suite runs lan, lossy and wan after its one-host scenarios)")
 	hostsFlag := fs.String("hosts", "", "client=ssh://USER@HOST[:PORT],server=ssh://USER@HOST[:PORT]: run the --hosts scenarios with the client and the servers on these hosts, through OpenSSH")
 	sshConfig := fs.String("ssh-config", "", "with --hosts: ssh's and scp's configuration file (-F; default: the user's ~/.ssh/config)")
 	if err := fs.Parse(args); err != nil {
@@ -99,7 +100,7 @@ func cmdRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
 		return 1
 	}
-	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work, ProfileDir: profiles, Net: netProfiles, Hosts: hosts}
+	cfg := bench.Config{Suite: suite, BinDir: absBin, ClientEngine: *client, Self: self, PinCPU: *pin, WorkDir: work, ProfileDir: profiles, Net: netProfiles, NoNet: *noNet, Hosts: hosts}
 	if *engines != "" {
 		cfg.Engines = strings.Split(*engines, ",")
 	}
