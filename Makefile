@@ -47,7 +47,7 @@ help:
 	@echo "make deps | build | clean"
 	@echo "make report [RUN=results/<id>]  re-render a run from its run.json (default results/latest)"
 	@echo "make fuzz    every FuzzX target, FUZZTIME (default 1m) each"
-	@echo "make soak    every engine for DURATION (default 10m) in all: messenger under injected failures, proxy across backend restarts; results/soak/; then the idle floods (conformance, CONFORMANCE_IDLE_FLOOD=1)"
+	@echo "make soak    every engine for DURATION (default 10m) each, one after another: messenger under injected failures, proxy across backend restarts; results/soak/; then the idle floods (conformance, CONFORMANCE_IDLE_FLOOD=1)"
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

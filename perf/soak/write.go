@@ -171,8 +171,8 @@ func WriteSummary(w io.Writer, res Result, command string) {
 		outcome = "FAIL"
 	}
 	fmt.Fprintf(w, "# Soak: %s\n\n", outcome)
-	fmt.Fprintf(w, "`%s`, started %s: %s in all, %s per engine (messenger and proxy at once), target %d messages per engine (1,000,000 per 10 minutes, scaled).\n\n",
-		command, res.Started.Format("2006-01-02 15:04 UTC"), res.Duration, res.Share, res.Target)
+	fmt.Fprintf(w, "`%s`, started %s: %s per engine, one engine after another (messenger and proxy at once), target %d messages per engine (1,000,000 per 10 minutes, scaled).\n\n",
+		command, res.Started.Format("2006-01-02 15:04 UTC"), res.Share, res.Target)
 	for _, f := range failed {
 		fmt.Fprintf(w, "- FAIL %s\n", f)
 	}

@@ -24,7 +24,7 @@ func cmdSoak(ctx context.Context, args []string) int {
 	repo := fs.String("repo", ".", "repository root")
 	bin := fs.String("bin", "", "engine binaries (default REPO/bin)")
 	engines := fs.String("engines", "", "comma-separated engines (default: every engine built in --bin; dpdk only as root)")
-	dur := fs.Duration("duration", 10*time.Minute, "the whole soak, split evenly across the engines")
+	dur := fs.Duration("duration", 10*time.Minute, "each engine's soak (the engines run one after another)")
 	out := fs.String("out", "", "results folder (default REPO/results/soak)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -95,8 +95,8 @@ func cmdSoak(ctx context.Context, args []string) int {
 		// msgr-server, msgr-client and proxy: three bin/dpdk at once.
 		cfg.Host, cfg.Slots = dpdknet.HostIP, dpdknet.NewPool(4)
 	}
-	fmt.Fprintf(os.Stderr, "perf soak: %s over %v (%v each; at most %v more for draining and stopping)\n",
-		strings.Join(cfg.Engines, ", "), cfg.Duration, cfg.Share(), soak.Grace*time.Duration(len(cfg.Engines)))
+	fmt.Fprintf(os.Stderr, "perf soak: %s, %v each (%v in all; at most %v more for draining and stopping)\n",
+		strings.Join(cfg.Engines, ", "), cfg.Share(), cfg.Share()*time.Duration(len(cfg.Engines)), soak.Grace*time.Duration(len(cfg.Engines)))
 	res, runErr := soak.Run(ctx, cfg)
 	command := "perf soak " + strings.Join(args, " ")
 	if err := soak.Write(res, *out, command); err != nil {
