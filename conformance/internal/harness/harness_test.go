@@ -2,11 +2,13 @@ package harness
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -383,5 +385,56 @@ func TestUnavailableIsUnsupported(t *testing.T) {
 	}}
 	if s := spec(e, []string{"a"}); s.Path != "/bin/wrapper" || strings.Join(s.Args, " ") != "wrapped /bin/x a" {
 		t.Errorf("Place not applied: %+v", s)
+	}
+}
+
+// TestExclusiveRunsAlone: an Exclusive case overlaps no other case (the
+// plain ones around it are parallel subtests that would otherwise run
+// beside it).
+func TestExclusiveRunsAlone(t *testing.T) {
+	var mu sync.Mutex
+	running := map[string]bool{}
+	enter := func(id string) (others int) {
+		mu.Lock()
+		defer mu.Unlock()
+		running[id] = true
+		return len(running) - 1
+	}
+	leave := func(id string) (others int) {
+		mu.Lock()
+		defer mu.Unlock()
+		delete(running, id)
+		return len(running)
+	}
+	var cs []Case
+	for i := range 6 {
+		id := fmt.Sprintf("plain-%d", i)
+		cs = append(cs, Case{ID: id, Kind: KindMsgr, Run: func(t *T, e Engine) {
+			enter(id)
+			time.Sleep(10 * time.Millisecond) // a window to overlap in, not synchronisation
+			leave(id)
+		}})
+		if i == 2 {
+			cs = append(cs, Case{ID: "exclusive", Kind: KindMsgr, Exclusive: true, Run: func(t *T, e Engine) {
+				if n := enter("exclusive"); n != 0 {
+					t.Errorf("the exclusive case started beside %d others", n)
+				}
+				time.Sleep(10 * time.Millisecond)
+				if n := leave("exclusive"); n != 0 {
+					t.Errorf("%d cases started beside the exclusive one", n)
+				}
+			}})
+		}
+	}
+	r := NewResults([]Engine{{Name: "fake-engine"}}, cs)
+	t.Run("cells", func(t *testing.T) {
+		for _, c := range cs {
+			r.RunCase(t, c, Engine{Name: "fake-engine"}, make(chan struct{}, 1))
+		}
+	})
+	for _, c := range cs {
+		if got := r.Cells["fake-engine"][c.ID]; got.Status != Pass {
+			t.Errorf("%s: %+v", c.ID, got)
+		}
 	}
 }

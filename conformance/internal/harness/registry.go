@@ -26,7 +26,12 @@ type Case struct {
 	Desc string // one line: what behaviour passes
 	// Heavy cases (many connections, large transfers) run one at a time.
 	Heavy bool
-	Run   func(t *T, e Engine)
+	// Exclusive cases run with no other case at all: their assertions
+	// compare latencies under their own load with latencies unloaded
+	// (the idle floods), which another case's load would make a judgment
+	// of the machine rather than of the engine.
+	Exclusive bool
+	Run       func(t *T, e Engine)
 	// V2 says whether and how the case runs over msgr2 (v2.go): the v2
 	// column group of the matrix. Set on a msgr or interop case; a
 	// variant (Protocol "v2") is derived from it by V2Variants.
@@ -149,7 +154,11 @@ func (t *T) Reason() string {
 
 // Results collects cells and interop cells from parallel cases.
 type Results struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// excl: every case holds it for reading, an Exclusive case for
+	// writing. A waiting writer holds back new readers (sync.RWMutex),
+	// so an exclusive case waits only for the cases already running.
+	excl    sync.RWMutex
 	Engines []string
 	// Reference names the reference column of the proxy cases (haproxy),
 	// or is empty; its cells are in Cells like an engine's.
@@ -223,6 +232,13 @@ func (r *Results) RunCase(t *testing.T, c Case, e Engine, heavy chan struct{}) {
 		if c.Heavy {
 			heavy <- struct{}{}
 			defer func() { <-heavy }()
+		}
+		if c.Exclusive {
+			r.excl.Lock()
+			defer r.excl.Unlock()
+		} else {
+			r.excl.RLock()
+			defer r.excl.RUnlock()
 		}
 		w := &T{T: tt, proto: c.Protocol, lossless: c.V2.Mode == V2Lossless}
 		d, differ := differs(e.Name, c.ID)
