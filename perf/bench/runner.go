@@ -155,6 +155,9 @@ func (r *runner) discover() {
 		if ti := &infos[i]; Userspace(ti.Name) && ti.Available && r.cfg.NoDPDK != "" {
 			ti.Available, ti.Reason = false, r.cfg.NoDPDK
 		}
+		if ti := &infos[i]; ti.Name == DPDK && len(r.cfg.Net) > 0 && ti.Tuning != nil {
+			ti.Tuning["path"] = dpdkNetPath
+		}
 	}
 	for _, ti := range infos {
 		if ti.Available {

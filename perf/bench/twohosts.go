@@ -139,6 +139,10 @@ func onNet(d *scenarioDef, name string) *scenarioDef {
 	return &c
 }
 
+// dpdkNetPath is the dpdk target's data path in a two-hosts run (the
+// targets table's "path").
+const dpdkNetPath = "client-side load generator → link (the profile) → server side's kernel, forwarding → tap → DPDK net_tap → gVisor netstack → engine"
+
 // Why dpdk-memif has no two-hosts cell.
 const memifNoLink = "dpdk-memif's server and client are the two ends of one memif port, rings in memory they share on one host: no network link can be put between them (the dpdk row, over tap, is bin/dpdk across the link)"
 
