@@ -6,7 +6,11 @@ package suite
 // `lossy` or `bad` profile, runs the engine's server or proxy in the
 // server namespace (198.51.100.10) and its client, or the suite's own
 // socket, in the client namespace (198.51.100.9). The topology is the
-// case's alone, so fixed ports are safe in it.
+// case's alone, so fixed ports are safe in it. bin/dpdk runs there too:
+// its tap appears in the namespace it is started in, with its slot's
+// 192.0.2.N/30, which netsim routes across the link (spec/topology.md,
+// "bin/dpdk on a side"); its listeners bind 127.0.0.1, its stack's own
+// address (netBind).
 //
 // Sizes are small by default so make test stays cheap; the environment
 // scales them up to the issue's full counts (conformance/README.md,
@@ -38,6 +42,32 @@ import (
 var netDefaults = map[string]struct{ msgs, mib int }{
 	"lossy": {msgs: 500, mib: 16},
 	"bad":   {msgs: 60, mib: 2},
+}
+
+// netDefaultsUserspace are the same for bin/dpdk, whose gVisor TCP moved
+// about a tenth of the kernel's across these links when measured (lossy:
+// 16 MiB each way through its proxy in 5-8 s against 0.5-0.7 s, 500 ECHOs
+// in 10-14 s against 2-5 s; bad: 2 MiB in 9-10 s against 0.8-1 s, 60
+// ECHOs dpdk to dpdk in 10-19 s against 2-3 s; a load average of 20 on
+// the 2 cores): at the kernel engines' sizes its cells alone would add
+// about a minute to make test. These keep each under about 10 s; the
+// environment variables set both.
+var netDefaultsUserspace = map[string]struct{ msgs, mib int }{
+	"lossy": {msgs: 200, mib: 4},
+	"bad":   {msgs: 20, mib: 1},
+}
+
+// netSize is the default count for e under profile (netDefaults, or
+// netDefaultsUserspace for bin/dpdk), msgs or MiB.
+func netSize(e harness.Engine, profile string, msgs bool) int {
+	d := netDefaults[profile]
+	if e.Userspace {
+		d = netDefaultsUserspace[profile]
+	}
+	if msgs {
+		return d.msgs
+	}
+	return d.mib
 }
 
 // netSeats bounds the busy topologies alive at once: every emulated link
@@ -105,6 +135,42 @@ func sideAddr(side *netsim.Side, port int) string {
 	return netip.AddrPortFrom(side.Addr, uint16(port)).String()
 }
 
+// netBind is the address e's listener binds on side: side's address with
+// port 0 for a kernel engine, 127.0.0.1:0 for bin/dpdk, which reads it as
+// its stack's own address (its tap slot's, not side's: the kernel owns
+// that one). The READY line names the real address either way.
+func netBind(e harness.Engine, side *netsim.Side) string {
+	if e.Userspace {
+		return harness.ListenHost(e) + ":0"
+	}
+	return sideAddr(side, 0)
+}
+
+// netProxyCfg is cfg (simpleCfg's, binding 127.0.0.1:0) with its frontend
+// bound where e's proxy must listen on side: side's address on a probed
+// port for a kernel engine and haproxy (which cannot bind port 0 and
+// report it), unchanged for bin/dpdk (its stack's address, netBind).
+func netProxyCfg(t *harness.T, e harness.Engine, side *netsim.Side, cfg string) string {
+	t.Helper()
+	if e.Userspace {
+		return cfg
+	}
+	return strings.Replace(cfg, "bind 127.0.0.1:0", "bind "+sideAddr(side, netPort(t, side)), 1)
+}
+
+// netBackend serves an echo backend on side's own address, which the
+// proxy reaches without crossing the link: a kernel proxy locally, bin/dpdk
+// through its tap's kernel side (its stack has no route to the kernel's
+// loopback; 127.0.0.1 would be its own address).
+func netBackend(t *harness.T, side *netsim.Side) *backend {
+	t.Helper()
+	ln, err := side.Listen("tcp", sideAddr(side, 0))
+	if err != nil {
+		t.Fatalf("backend: %v", err)
+	}
+	return serveBackend(t, ln, echo)
+}
+
 // netPort is a port that was free on the server side a moment ago: the
 // namespace is the case's own, so nothing else takes it meanwhile. haproxy
 // cannot bind port 0 and report it, and the harness's own port probe runs
@@ -140,14 +206,14 @@ func netClientEngines(e harness.Engine) []harness.Engine {
 // 0-64 KiB; the client's exit status and JSON say every reply came
 // exactly once, in order.
 func netMsgrCase(profile string) harness.Case {
-	def := netDefaults[profile]
+	def, small := netDefaults[profile], netDefaultsUserspace[profile]
 	return mc("msgr-lossless-"+profile, "spec/topology.md Profiles; CONTRACT.md echo service; "+specW+"§13 (lossless resend, duplicate drop)",
-		fmt.Sprintf("across the %s profile: msgr-server in the server namespace, msgr-client (lossless default policies, depth 4) in the client namespace: %d ECHOs (CONFORMANCE_NET_MSGS) of random size 0-64 KiB, each answered exactly once, in order (exit 0, received = sent)", profile, def.msgs),
+		fmt.Sprintf("across the %s profile: msgr-server in the server namespace, msgr-client (lossless default policies, depth 4) in the client namespace: %d ECHOs (CONFORMANCE_NET_MSGS; bin/dpdk %d) of random size 0-64 KiB, each answered exactly once, in order (exit 0, received = sent)", profile, def.msgs, small.msgs),
 		func(t *harness.T, e harness.Engine) {
-			n := envCount(t, "CONFORMANCE_NET_MSGS", def.msgs)
+			n := envCount(t, "CONFORMANCE_NET_MSGS", netSize(e, profile, true))
 			topo := netTopo(t, profile, true)
 			fast := []string{"--initial-backoff", "20ms", "--max-backoff", "1s"}
-			p := harness.Start(t, on(e, topo.Server), append([]string{"msgr-server", "--listen", sideAddr(topo.Server, 0)}, srvArgs(t, fast...)...)...)
+			p := harness.Start(t, on(e, topo.Server), append([]string{"msgr-server", "--listen", netBind(e, topo.Server)}, srvArgs(t, fast...)...)...)
 			// The client gives up after 30 s without a reply (exit 1 with
 			// its counts): that catches a stall. The ceiling only backs up
 			// a client that ignores its --timeout: 60 s plus 0.5 s a
@@ -171,23 +237,18 @@ func netMsgrCase(profile string) harness.Case {
 }
 
 // netIntegrityCase: proxy in the server namespace relaying to an echo
-// backend on the server side's loopback, a client in the client namespace
+// backend on the server side's address (netBackend), a client in the client namespace
 // writing N MiB and reading the echo back: SHA-256 equal.
 func netIntegrityCase(profile string) harness.Case {
-	def := netDefaults[profile]
+	def, small := netDefaults[profile], netDefaultsUserspace[profile]
 	return harness.Case{ID: "proxy-integrity-" + profile, Kind: harness.KindProxy,
 		Spec: "spec/topology.md Profiles; DESIGN.md proxy (channels, both directions independent)",
-		Desc: fmt.Sprintf("across the %s profile: proxy in the server namespace, echo backend on its loopback, client in the client namespace: %d MiB (CONFORMANCE_NET_MIB) each way arrive intact (SHA-256)", profile, def.mib),
+		Desc: fmt.Sprintf("across the %s profile: proxy in the server namespace, echo backend on the server side's address, client in the client namespace: %d MiB (CONFORMANCE_NET_MIB; bin/dpdk %d) each way arrive intact (SHA-256)", profile, def.mib, small.mib),
 		Run: func(t *harness.T, e harness.Engine) {
-			mib := envCount(t, "CONFORMANCE_NET_MIB", def.mib)
+			mib := envCount(t, "CONFORMANCE_NET_MIB", netSize(e, profile, false))
 			topo := netTopo(t, profile, true)
-			ln, err := topo.Server.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatalf("backend: %v", err)
-			}
-			be := serveBackend(t, ln, echo)
-			port := netPort(t, topo.Server)
-			cfg := strings.Replace(simpleCfg("", "", "", be.addr()), "bind 127.0.0.1:0", "bind "+sideAddr(topo.Server, port), 1)
+			be := netBackend(t, topo.Server)
+			cfg := netProxyCfg(t, e, topo.Server, simpleCfg("", "", "", be.addr()))
 			p := startProxy(t, on(e, topo.Server), cfg)
 			c := netDial(t, topo.Client, p.Addr(0))
 			// 60 s plus 10 s a MiB: bad moves a few hundred KB/s.
@@ -225,7 +286,7 @@ var netHandshakeTimeout = mc("msgr-handshake-timeout-bad", "spec/topology.md Pro
 	"across the bad profile: a connection to msgr-server --handshake-timeout 1s that sends nothing is closed by the server 1-8 s after it connected (its banner may come first)",
 	func(t *harness.T, e harness.Engine) {
 		topo := netTopo(t, "bad", false)
-		p := harness.Start(t, on(e, topo.Server), append([]string{"msgr-server", "--listen", sideAddr(topo.Server, 0)}, srvArgs(t, "--handshake-timeout", "1s")...)...)
+		p := harness.Start(t, on(e, topo.Server), append([]string{"msgr-server", "--listen", netBind(e, topo.Server)}, srvArgs(t, "--handshake-timeout", "1s")...)...)
 		addr := p.Addr(0)
 		if t.V2() {
 			// v2:IP:PORT/NONCE → IP:PORT: the case dials a plain socket.
@@ -255,16 +316,10 @@ var netProxyTimeout = pc("proxy-timeout-client-bad", "spec/topology.md Profiles;
 	"across the bad profile: timeout client 1s closes an idle session 1-8 s after the client's last write; the client sees the echo (if it came in time) then EOF",
 	func(t *harness.T, e harness.Engine) {
 		topo := netTopo(t, "bad", false)
-		ln, err := topo.Server.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("backend: %v", err)
-		}
-		be := serveBackend(t, ln, echo)
-		port := netPort(t, topo.Server)
-		cfg := strings.NewReplacer("bind 127.0.0.1:0", "bind "+sideAddr(topo.Server, port),
-			"timeout client 20s", "timeout client 1s",
+		be := netBackend(t, topo.Server)
+		cfg := netProxyCfg(t, e, topo.Server, strings.NewReplacer("timeout client 20s", "timeout client 1s",
 			// Only the timeout under test may fire.
-			"timeout connect 2s", "timeout connect 20s").Replace(simpleCfg("", "", "", be.addr()))
+			"timeout connect 2s", "timeout connect 20s").Replace(simpleCfg("", "", "", be.addr())))
 		p := startProxy(t, on(e, topo.Server), cfg)
 		c := netDial(t, topo.Client, p.Addr(0))
 		// The proxy's idle period begins when this byte reaches it, 20 ms

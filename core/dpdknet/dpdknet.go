@@ -38,8 +38,12 @@ const (
 	HostIP2 = "198.51.100.2"
 
 	// Slots is how many bin/dpdk processes can run at once (64 /30s of
-	// 192.0.2.0/24).
+	// SlotBlock).
 	Slots = 64
+	// SlotBlock holds every slot's /30 (slotAt). core/netsim routes it
+	// between its two namespaces, so a bin/dpdk process started on either
+	// side with a slot's flags is reached across the emulated link.
+	SlotBlock = "192.0.2.0/24"
 
 	envInNetns = "NETMODELS_IN_NETNS"
 )

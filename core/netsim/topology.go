@@ -23,7 +23,8 @@ import (
 // client .9, server .10. Every Topology has namespaces of its own, so
 // concurrent ones use the same addresses without meeting. The block
 // avoids core/dpdknet's (192.0.2.0/24 for its taps, 198.51.100.1 and .2
-// on lo), so a DPDK tap can later join the server side without a clash.
+// on lo): a bin/dpdk process joins either side with a dpdknet slot, and
+// each side routes dpdknet.SlotBlock to the other (routeSlots).
 var (
 	ClientIP = netip.MustParseAddr("198.51.100.9")
 	ServerIP = netip.MustParseAddr("198.51.100.10")
@@ -129,6 +130,36 @@ func (t *Topology) build() error {
 			return err
 		}
 		if err := run("ip", "-n", s.Netns, "addr", "add", pfx, "dev", Iface); err != nil {
+			return err
+		}
+	}
+	return t.routeSlots()
+}
+
+// routeSlots makes each side a router for bin/dpdk processes started in
+// it (spec/topology.md, "bin/dpdk on a side"). Such a process creates its
+// tap in the side's namespace and, with a core/dpdknet slot's flags, gives
+// the tap's kernel side the slot's gateway address: the /30 is then a
+// connected route of that side. Each side forwards IPv4 and routes the
+// rest of dpdknet.SlotBlock to the other side's address, so a DPDK stack
+// on one side and any process on the other reach each other across the
+// link, each frame crossing it (and so the emulator) once; a kernel
+// process on the same side reaches the stack through its tap alone.
+// Redirects are off because a stack's connection to itself goes out
+// through its tap and the kernel sends it back the same way (as in
+// dpdknet's own namespace); reverse-path filtering is off as there.
+func (t *Topology) routeSlots() error {
+	for _, s := range []*Side{t.Client, t.Server} {
+		peer := t.Server.Addr
+		if s == t.Server {
+			peer = t.Client.Addr
+		}
+		if err := run("ip", "netns", "exec", s.Netns, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+			"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.default.send_redirects=0",
+			"net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"); err != nil {
+			return err
+		}
+		if err := run("ip", "-n", s.Netns, "route", "add", dpdknet.SlotBlock, "via", peer.String(), "dev", Iface); err != nil {
 			return err
 		}
 	}

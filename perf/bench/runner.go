@@ -57,17 +57,19 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 	run.Extra = map[string]string{"listen_host": r.host()}
 	if cfg.DPDK != nil {
 		run.Extra["dpdk_topology"] = "the whole run re-executed itself in a private network namespace (core/dpdknet): every bin/dpdk process over tap gets its own tap and 192.0.2.N/30 (kernel side .1 is its gateway), kernel listeners are on " + r.host() + " (on the namespace's lo, routed to from every tap)"
+		if len(cfg.Net) > 0 {
+			run.Extra["dpdk_topology"] = "two hosts (core/netsim): every bin/dpdk process over tap runs in the server namespace with its own tap and 192.0.2.N/30 (kernel side .1 is its gateway); the server side routes it to and from the link (client 198.51.100.9), so the load crosses the link once to the server side's kernel, which forwards it into the tap; kernel listeners (backends, /metrics) are on 198.51.100.10"
+		}
 		mtu := 1500
 		if cfg.DPDK.MTU > 0 {
 			mtu = cfg.DPDK.MTU
 		}
 		run.Extra["dpdk_mtu"] = fmt.Sprint(mtu)
 	}
-	// bin/dpdk has no cell in a two-hosts run: its repetitions go unsaid.
-	if d := cfg.Suite.UserspaceDuration; d > 0 && d != cfg.Suite.Duration && len(cfg.Net) == 0 {
+	if d := cfg.Suite.UserspaceDuration; d > 0 && d != cfg.Suite.Duration {
 		run.Extra["dpdk_duration_s"] = fmt.Sprint(d.Seconds())
 	}
-	if d := cfg.Suite.UserspaceStreamDuration; d > 0 && d != cfg.Suite.Duration && len(cfg.Net) == 0 {
+	if d := cfg.Suite.UserspaceStreamDuration; d > 0 && d != cfg.Suite.Duration {
 		run.Extra["dpdk_stream_duration_s"] = fmt.Sprint(d.Seconds())
 	}
 	if cfg.NoDPDK != "" {
@@ -165,6 +167,9 @@ func (r *runner) discover() {
 	for i := range infos {
 		if ti := &infos[i]; Userspace(ti.Name) && ti.Available && r.cfg.NoDPDK != "" {
 			ti.Available, ti.Reason = false, r.cfg.NoDPDK
+		}
+		if ti := &infos[i]; ti.Name == DPDK && len(r.cfg.Net) > 0 && ti.Tuning != nil {
+			ti.Tuning["path"] = dpdkNetPath
 		}
 	}
 	for _, ti := range infos {

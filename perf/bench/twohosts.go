@@ -185,8 +185,12 @@ func (r *runner) pathWindows(p netsim.Profile) (restore func()) {
 	return func() { r.cfg.Suite = saved }
 }
 
-// onNet is d run over profile name: its ID suffixed, its bin/dpdk targets
-// absent (bin/dpdk's tap does not join the server side yet).
+// onNet is d run over profile name: its ID suffixed. bin/dpdk over tap
+// takes part: started on the server side like every server (serverSpec),
+// its tap appears in the server namespace, which routes the tap slot's
+// /30 to and from the link (spec/topology.md, "bin/dpdk on a side").
+// dpdk-memif does not: its two processes are one memif port's two ends,
+// sharing memory on one host, so no link can be put between them.
 func onNet(d *scenarioDef, name string) *scenarioDef {
 	c := *d
 	c.res.ID += "@" + name
@@ -195,13 +199,20 @@ func onNet(d *scenarioDef, name string) *scenarioDef {
 	c.res.Headline = false
 	c.targets = nil
 	for _, t := range d.targets {
-		if Userspace(t.name) && t.absent == "" {
-			t.absent = "bin/dpdk does not take part in the two-hosts topology yet (its tap would join the server side: #20)"
+		if t.name == DPDKMemif && t.absent == "" {
+			t.absent = memifNoLink
 		}
 		c.targets = append(c.targets, t)
 	}
 	return &c
 }
+
+// dpdkNetPath is the dpdk target's data path in a two-hosts run (the
+// targets table's "path").
+const dpdkNetPath = "client-side load generator → link (the profile) → server side's kernel, forwarding → tap → DPDK net_tap → gVisor netstack → engine"
+
+// Why dpdk-memif has no two-hosts cell.
+const memifNoLink = "dpdk-memif's server and client are the two ends of one memif port, rings in memory they share on one host: no network link can be put between them (the dpdk row, over tap, is bin/dpdk across the link)"
 
 // metricsFlags gives a messenger server a /metrics on the server side in
 // a two-hosts run (the loss counters); none otherwise or when extra has

@@ -48,32 +48,31 @@ func TestParseTopology(t *testing.T) {
 }
 
 // A scenario over a profile: its ID suffixed, Net set, the original
-// untouched, bin/dpdk targets absent with a reason and the others kept.
+// untouched, dpdk (over tap) kept, dpdk-memif absent with its own reason
+// or, where it had none, because memif cannot cross a link.
 func TestOnNet(t *testing.T) {
 	d := &scenarioDef{res: result.Scenario{ID: "proxy-stream-1", Title: "Proxy bulk", Headline: true},
-		targets: []target{{name: Direct}, {name: "goroutine"}, {name: DPDK}, {name: DPDKMemif, absent: memifNoProxy}}}
+		targets: []target{{name: Direct}, {name: "goroutine"}, {name: DPDK}, {name: DPDKSpin}, {name: DPDKMemif, absent: memifNoProxy}}}
 	c := onNet(d, "lossy")
 	if c.res.ID != "proxy-stream-1@lossy" || c.res.Net != "lossy" || c.res.Headline {
 		t.Errorf("onNet: id %q net %q headline %v", c.res.ID, c.res.Net, c.res.Headline)
 	}
-	if d.res.ID != "proxy-stream-1" || d.targets[2].absent != "" {
-		t.Errorf("onNet changed its argument: %q, dpdk absent %q", d.res.ID, d.targets[2].absent)
+	if d.res.ID != "proxy-stream-1" || !d.res.Headline {
+		t.Errorf("onNet changed its argument: %+v", d.res)
 	}
 	for _, tg := range c.targets {
-		switch tg.name {
-		case DPDK:
-			if !strings.Contains(tg.absent, "two-hosts") {
-				t.Errorf("dpdk over two hosts: absent %q", tg.absent)
-			}
-		case DPDKMemif:
+		switch {
+		case tg.name == DPDKMemif:
 			if tg.absent != memifNoProxy {
 				t.Errorf("dpdk-memif's own reason replaced: %q", tg.absent)
 			}
-		default:
-			if tg.absent != "" {
-				t.Errorf("%s absent: %q", tg.name, tg.absent)
-			}
+		case tg.absent != "":
+			t.Errorf("%s absent: %q", tg.name, tg.absent)
 		}
+	}
+	d.targets[4].absent = ""
+	if c := onNet(d, "lan"); c.targets[4].absent != memifNoLink || d.targets[4].absent != "" {
+		t.Errorf("dpdk-memif over two hosts: absent %q (original %q)", c.targets[4].absent, d.targets[4].absent)
 	}
 }
 

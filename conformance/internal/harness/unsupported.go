@@ -26,18 +26,12 @@ var unsupported = map[string]map[string]string{
 	// bin/dpdk's userspace stack (gVisor netstack over one DPDK port) is
 	// IPv4 only and has no loopback interface.
 	"dpdk": {
-		"msgr-accept-ipv6":           dpdkIPv4Only,
-		"proxy-ready-ipv6":           dpdkIPv4Only,
-		"proxy-stick-silent-drop":    noAborter,
-		"msgr-os-fd-exhaustion":      dpdkNoFDs,
-		"proxy-os-fd-exhaustion":     dpdkNoFDs,
-		"msgr-lossless-lossy":        dpdkNoNetsim,
-		"msgr-lossless-bad":          dpdkNoNetsim,
-		"msgr-handshake-timeout-bad": dpdkNoNetsim,
-		"proxy-integrity-lossy":      dpdkNoNetsim,
-		"proxy-integrity-bad":        dpdkNoNetsim,
-		"proxy-timeout-client-bad":   dpdkNoNetsim,
-		"interop-rados-bench":        "spec/messenger.md Fake OSD: librados finds the OSD through the OSD map, whose entry a real ceph-osd registers at a kernel address; bin/dpdk's address belongs to its userspace stack, where no ceph-osd can run",
+		"msgr-accept-ipv6":        dpdkIPv4Only,
+		"proxy-ready-ipv6":        dpdkIPv4Only,
+		"proxy-stick-silent-drop": noAborter,
+		"msgr-os-fd-exhaustion":   dpdkNoFDs,
+		"proxy-os-fd-exhaustion":  dpdkNoFDs,
+		"interop-rados-bench":     "spec/messenger.md Fake OSD: librados finds the OSD through the OSD map, whose entry a real ceph-osd registers at a kernel address; bin/dpdk's address belongs to its userspace stack, where no ceph-osd can run",
 	},
 	// The reference column (reference.go) runs a proxy case's configuration
 	// on real haproxy 2.6. What it cannot run is the engines' command-line
@@ -98,8 +92,6 @@ func differs(engine, caseID string) (Difference, bool) {
 }
 
 const dpdkIPv4Only = "spec/engine.md §18 (dpdk): the DPDK port's stack is IPv4 only (Ethernet + ARP + IPv4; no NDP), so it cannot listen on [::1]"
-
-const dpdkNoNetsim = "spec/topology.md Who uses it (dpdk): bin/dpdk's stack owns a tap in the dpdknet namespace (192.0.2.0/24) and has no interface in the netsim topology's server namespace, so it cannot be placed across the emulated link yet"
 
 const dpdkNoFDs = "spec/engine.md §18 (dpdk): connections are endpoints of the userspace stack, not kernel sockets, so RLIMIT_NOFILE does not bound them and accept never fails with EMFILE"
 

@@ -104,9 +104,14 @@ func cmdRun(ctx context.Context, args []string) int {
 	if *engines != "" {
 		cfg.Engines = strings.Split(*engines, ",")
 	}
-	// A two-hosts run stays in the host's namespace (it makes its own);
-	// bin/dpdk has no place in that topology yet and is absent there.
+	// A two-hosts run stays in the host's namespace: core/netsim makes
+	// its own, and bin/dpdk runs in the server one with a tap slot whose
+	// addresses exist only there (spec/topology.md, "bin/dpdk on a side").
+	// Without root netsim cannot be built and every cell is absent.
 	// A --hosts run places nothing here (bin/dpdk is absent there).
+	if len(netProfiles) > 0 && os.Geteuid() == 0 && bench.NeedsTopology(absBin, cfg.Engines) {
+		cfg.DPDK = &bench.DPDKConfig{Slots: dpdknet.NewPool(8), MTU: *dpdkMTU}
+	}
 	if len(netProfiles) == 0 && hosts == nil && bench.NeedsTopology(absBin, cfg.Engines) {
 		// bin/dpdk's stack is reachable only through its tap: the whole
 		// run goes into core/dpdknet's namespace, as the conformance
