@@ -81,6 +81,7 @@ var cases = []kase{
 	{"CloseWhileWriting", testCloseWhileWriting},
 	{"CloseOnceAndLast", testCloseOnceAndLast},
 	{"DialRefused", testDialRefused},
+	{"PauseAccept", testPauseAccept},
 	{"DialQueuesWrites", testDialQueuesWrites},
 	{"Shutdown", testShutdown},
 	{"NearAffinity", testNearAffinity},

@@ -81,11 +81,24 @@ const (
 // again after the same back-off. Only Stop, or the listener's close, ends
 // the loop. At most one accepted socket is ever held, so the loop needs
 // no queue.
+//
+// Pause and Resume are engine.Listener's: while paused the loop makes no
+// accept call and waits for Resume (or Stop), leaving clients in the
+// kernel's backlog. ServeTCP also ends an accept that is blocked when
+// Pause comes (a deadline in the past on the listener), so after Pause
+// returns at most the connection that accept had already taken is handed
+// over.
 type Acceptor struct {
 	Clock clock.Clock // nil: clock.Real
 
 	once sync.Once
 	done chan struct{}
+
+	mu        sync.Mutex
+	paused    bool
+	resumed   chan struct{} // closed by Resume: wakes a paused loop
+	interrupt func(bool)    // ServeTCP: true ends a blocked accept, false undoes it
+	cut       bool          // interrupt(true) ran and was not undone yet
 }
 
 func (a *Acceptor) init() { a.once.Do(func() { a.done = make(chan struct{}) }) }
@@ -98,6 +111,75 @@ func (a *Acceptor) Stop() {
 	case <-a.done:
 	default:
 		close(a.done)
+	}
+}
+
+// Pause stops the loop before its next accept (engine.Listener.Pause).
+func (a *Acceptor) Pause() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.paused {
+		return
+	}
+	a.paused = true
+	a.resumed = make(chan struct{})
+	if a.interrupt != nil && !a.cut {
+		a.interrupt(true)
+		a.cut = true
+	}
+}
+
+// Resume lets a paused loop accept again (engine.Listener.Resume).
+func (a *Acceptor) Resume() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.paused {
+		a.paused = false
+		close(a.resumed)
+	}
+}
+
+// Paused reports whether Pause holds the loop.
+func (a *Acceptor) Paused() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.paused
+}
+
+// awaitResume returns at once when the loop is not paused, else when
+// Resume comes; false if Stop came first. Before the loop accepts again
+// it undoes an interrupt that Pause made (under the lock, so a Pause
+// racing it cuts the next accept short again).
+func (a *Acceptor) awaitResume() bool {
+	for {
+		a.mu.Lock()
+		if !a.paused {
+			if a.cut {
+				a.interrupt(false)
+				a.cut = false
+			}
+			a.mu.Unlock()
+			return true
+		}
+		ch := a.resumed
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-a.done:
+			return false
+		}
+	}
+}
+
+// setInterrupt installs how Pause ends a blocked accept; a Pause that
+// came first is applied now.
+func (a *Acceptor) setInterrupt(f func(bool)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.interrupt = f
+	if a.paused && !a.cut {
+		f(true)
+		a.cut = true
 	}
 }
 
@@ -119,8 +201,14 @@ func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, c
 			return
 		default:
 		}
+		if !a.awaitResume() {
+			return
+		}
 		c, err := accept()
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // Pause cut the accept short: awaitResume waits
+			}
 			switch ClassifyAcceptError(err) {
 			case AcceptStop:
 				return
@@ -148,7 +236,16 @@ func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, c
 }
 
 // ServeTCP is Serve over a package net listener.
+// Pause ends a blocked AcceptTCP with a deadline in the past.
 func (a *Acceptor) ServeTCP(ln *net.TCPListener, handle func(*net.TCPConn) error) {
+	a.init()
+	a.setInterrupt(func(cut bool) {
+		var at time.Time // zero: no deadline
+		if cut {
+			at = time.Unix(1, 0)
+		}
+		_ = ln.SetDeadline(at) // fails only once ln is closed, which ends the loop anyway
+	})
 	Serve(a, ln.AcceptTCP, handle, func(tc *net.TCPConn) { _ = tc.Close() })
 }
 
