@@ -181,7 +181,7 @@ type listener struct {
 	newHandler         func(engine.Conn) engine.Handler
 	w                  *worker
 	pending, closed    atomic.Bool
-	loopkit.AcceptGate // Pause and Resume: Resume kicks accept
+	loopkit.AcceptGate // Pause, Resume, SetBudget: Wake kicks accept
 }
 
 func (l *listener) Addr() net.Addr { return l.addr }
@@ -194,7 +194,7 @@ func (l *listener) kick() {
 
 func (l *listener) accept() {
 	l.pending.Store(false)
-	for !l.closed.Load() && !l.Paused() { // paused: gVisor's backlog holds them
+	for ; !l.closed.Load() && !l.Paused(); l.Took() { // paused: gVisor's backlog holds them
 		nep, nwq, err := l.ep.Accept(nil)
 		if err != nil {
 			return // ErrWouldBlock: the next readable event kicks us

@@ -32,7 +32,7 @@ type listener struct {
 	newHandler         func(engine.Conn) engine.Handler
 	socks              []*lsock
 	closed             atomic.Bool
-	loopkit.AcceptGate // Pause and Resume; Wake re-arms the sockets
+	loopkit.AcceptGate // Pause, Resume, SetBudget; Wake re-arms the sockets
 }
 
 // lsock is one listening socket on one worker.
@@ -177,6 +177,7 @@ func (ls *lsock) onAccept() {
 		c := newConn(w, nfd, sockaddr.TCPAddr(peer))
 		c.accept = ls.l.newHandler
 		c.laddr = sockaddr.AcceptedLocal(ls.l.addr)
+		ls.l.Took()
 		switch {
 		case !s.reg.AddConn(c):
 			unix.Close(nfd)

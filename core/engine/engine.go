@@ -97,6 +97,12 @@ type Listener interface {
 	// clients retransmit them.
 	Pause()
 	Resume()
+	// SetBudget puts the listener under b (nil: none, the default) from
+	// its next accept on: the engine takes a unit for every connection it
+	// hands over and accepts nothing while b has none left (AcceptBudget).
+	// The owner sets it right after Listen; connections accepted before
+	// took nothing. Call it once per listener.
+	SetBudget(b *AcceptBudget)
 }
 
 // Handler receives the events of one connection. All methods run on the

@@ -114,3 +114,58 @@ func testPauseAccept(k *kit) {
 		t.Fatalf("the first client was closed by the listener's Pause, Resume or Close")
 	}
 }
+
+// Spec: "Pausing a listener" (AcceptBudget). A listener under a budget of
+// two accepts two clients and holds the next ones in the backlog; each
+// unit given back lets exactly one more in, oldest first.
+func testAcceptBudget(k *kit) {
+	t := k.t
+	e := k.engine(engine.Config{})
+	var accepted atomic.Int32
+	opened := make(chan struct{}, 8)
+	ln, addr := k.listen(e, func(engine.Conn) engine.Handler {
+		accepted.Add(1)
+		h := newHandler(t, "server", nil)
+		h.open = func(engine.Conn) { opened <- struct{}{} }
+		return h
+	})
+	b := engine.NewAcceptBudget(2)
+	ln.SetBudget(b)
+	const n = 4
+	for i := range n {
+		cl := newHandler(t, fmt.Sprintf("client %d", i), nil)
+		k.dial(e, addr, cl, engine.DialOptions{})
+		wait(t, cl.openedCh, fmt.Sprintf("client %d's connect", i))
+	}
+	accept := func(what string) {
+		t.Helper()
+		select {
+		case <-opened:
+		case <-time.After(waitTimeout):
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	accept("the first accept")
+	accept("the second accept")
+	// The budget is spent: nothing more comes (observed for pauseWindow).
+	select {
+	case <-opened:
+		t.Fatalf("a third connection accepted with a budget of 2")
+	case <-time.After(pauseWindow):
+	}
+	if left := b.Left(); left != 0 {
+		t.Fatalf("budget left %d after two accepts, want 0", left)
+	}
+	for i := 2; i < n; i++ {
+		b.Give(1)
+		accept(fmt.Sprintf("accept %d after a unit was given back", i+1))
+		select {
+		case <-opened:
+			t.Fatalf("two connections accepted for one unit given back")
+		case <-time.After(pauseWindow / 4):
+		}
+	}
+	if a := accepted.Load(); a != n {
+		t.Fatalf("%d accepted, want %d", a, n)
+	}
+}

@@ -82,6 +82,7 @@ var cases = []kase{
 	{"CloseOnceAndLast", testCloseOnceAndLast},
 	{"DialRefused", testDialRefused},
 	{"PauseAccept", testPauseAccept},
+	{"AcceptBudget", testAcceptBudget},
 	{"DialQueuesWrites", testDialQueuesWrites},
 	{"Shutdown", testShutdown},
 	{"NearAffinity", testNearAffinity},

@@ -396,6 +396,7 @@ type listener struct {
 	// ListenBacklog of them waiting is refused (a kernel drops the SYN).
 	paused  bool
 	backlog []*conn
+	budget  *engine.AcceptBudget
 }
 
 // ListenBacklog bounds the connections a paused listener holds, as the
@@ -416,6 +417,29 @@ func (l *listener) Resume() {
 	l.e.mu.Lock()
 	defer l.e.mu.Unlock()
 	l.paused = false
+	l.release()
+}
+
+// SetBudget implements engine.Listener: a connection takes a unit when
+// its newHandler is called, and waits in the backlog while none is left.
+func (l *listener) SetBudget(b *engine.AcceptBudget) {
+	l.e.mu.Lock()
+	l.budget = b
+	l.e.mu.Unlock()
+	if b != nil {
+		b.OnGive(func() {
+			l.e.mu.Lock()
+			defer l.e.mu.Unlock()
+			if !l.paused {
+				l.release()
+			}
+		})
+	}
+}
+
+// release schedules the held connections again, oldest first; those the
+// listener still cannot take come back to the backlog in that order.
+func (l *listener) release() {
 	for _, c := range l.backlog {
 		c.held = false
 		l.e.schedule(c)
@@ -426,7 +450,7 @@ func (l *listener) Resume() {
 // hold keeps c, accepted on l and not yet given its handler, while l is
 // paused; false when l is not.
 func (l *listener) hold(c *conn) bool {
-	if l == nil || !l.paused {
+	if l == nil || !l.paused && (l.budget == nil || l.budget.Left() > 0) {
 		return false
 	}
 	if !c.held {

@@ -29,6 +29,9 @@ func (e *Engine) service(c *conn) {
 			return // in a paused listener's backlog: Resume schedules it
 		}
 		if !c.closing {
+			if c.lis != nil && c.lis.budget != nil {
+				c.lis.budget.Take()
+			}
 			e.accept(c)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/clock"
+	"github.com/netmodels/netmodels/core/engine"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,7 +97,8 @@ type Acceptor struct {
 
 	mu        sync.Mutex
 	paused    bool
-	resumed   chan struct{} // closed by Resume: wakes a paused loop
+	budget    *engine.AcceptBudget
+	woken     chan struct{} // closed by wake: a waiting loop looks again
 	interrupt func(bool)    // ServeTCP: true ends a blocked accept, false undoes it
 	cut       bool          // interrupt(true) ran and was not undone yet
 }
@@ -122,7 +124,6 @@ func (a *Acceptor) Pause() {
 		return
 	}
 	a.paused = true
-	a.resumed = make(chan struct{})
 	if a.interrupt != nil && !a.cut {
 		a.interrupt(true)
 		a.cut = true
@@ -132,28 +133,51 @@ func (a *Acceptor) Pause() {
 // Resume lets a paused loop accept again (engine.Listener.Resume).
 func (a *Acceptor) Resume() {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.paused {
-		a.paused = false
-		close(a.resumed)
+	a.paused = false
+	a.mu.Unlock()
+	a.wake()
+}
+
+// SetBudget puts the loop under b (engine.Listener.SetBudget): it takes a
+// unit for every connection handed over and waits while none is left.
+func (a *Acceptor) SetBudget(b *engine.AcceptBudget) {
+	a.mu.Lock()
+	a.budget = b
+	a.mu.Unlock()
+	if b != nil {
+		b.OnGive(a.wake)
 	}
 }
 
-// Paused reports whether Pause holds the loop.
-func (a *Acceptor) Paused() bool {
+// wake makes a waiting loop check again whether it may accept.
+func (a *Acceptor) wake() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.paused
+	if a.woken != nil {
+		close(a.woken)
+		a.woken = nil
+	}
 }
 
-// awaitResume returns at once when the loop is not paused, else when
-// Resume comes; false if Stop came first. Before the loop accepts again
-// it undoes an interrupt that Pause made (under the lock, so a Pause
-// racing it cuts the next accept short again).
+// took records a connection handed over in the budget.
+func (a *Acceptor) took() {
+	a.mu.Lock()
+	b := a.budget
+	a.mu.Unlock()
+	if b != nil {
+		b.Take()
+	}
+}
+
+// awaitResume returns at once when the loop may accept (not paused, and a
+// unit left in its budget), else when Resume or the budget's Give comes;
+// false if Stop came first. Before the loop accepts again it undoes an
+// interrupt that Pause made (under the lock, so a Pause racing it cuts
+// the next accept short again).
 func (a *Acceptor) awaitResume() bool {
 	for {
 		a.mu.Lock()
-		if !a.paused {
+		if !a.paused && (a.budget == nil || a.budget.Left() > 0) {
 			if a.cut {
 				a.interrupt(false)
 				a.cut = false
@@ -161,7 +185,10 @@ func (a *Acceptor) awaitResume() bool {
 			a.mu.Unlock()
 			return true
 		}
-		ch := a.resumed
+		if a.woken == nil {
+			a.woken = make(chan struct{})
+		}
+		ch := a.woken
 		a.mu.Unlock()
 		select {
 		case <-ch:
@@ -231,6 +258,7 @@ func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, c
 		}
 		if err == nil {
 			backoff = 0
+			a.took()
 		}
 	}
 }

@@ -132,6 +132,9 @@ func (l *Listener) Pause() { l.acc.Pause() }
 // Resume implements engine.Listener.
 func (l *Listener) Resume() { l.acc.Resume() }
 
+// SetBudget implements engine.Listener.
+func (l *Listener) SetBudget(b *engine.AcceptBudget) { l.acc.SetBudget(b) }
+
 // acceptLoop is the listener's Acceptor: out of descriptors, it backs off
 // and goes on listening.
 func (l *Listener) acceptLoop() {
