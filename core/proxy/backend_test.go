@@ -469,8 +469,9 @@ listen m
 	}
 }
 
-// latePause is a listener whose Pause never takes effect, standing for
-// the clients an engine accepts before a Pause reaches its accept path.
+// latePause is a listener whose Pause never takes effect (and which has
+// no budget), standing for the clients an engine accepts before a Pause
+// reaches its accept path (those over a global maxconn).
 type latePause struct{ engine.Listener }
 
 func (latePause) Pause() {}
@@ -490,6 +491,7 @@ listen l
 	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
 	h.start()
 	for i, l := range h.p.frontends[0].listeners {
+		l.SetBudget(nil) // no count at accept either
 		h.p.frontends[0].listeners[i] = latePause{l}
 	}
 	c1 := h.dial("127.0.0.1:8000", &peer{}) // admitted

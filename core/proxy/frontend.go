@@ -33,6 +33,13 @@ type frontend struct {
 	// backlog); beyond it a client is closed at once.
 	waiters   []*session
 	waiterCap int
+	// budget is the frontend's maxconn as the engine counts it, at accept
+	// (nil without a frontend maxconn): every listener takes a unit per
+	// connection it hands over and stops accepting when none is left, and
+	// every session of the frontend gives its unit back when it ends. A
+	// pause alone would let the engine accept many clients between the
+	// one that fills the frontend and that session's admission.
+	budget *engine.AcceptBudget
 }
 
 func newFrontend(p *Proxy, cfg *config.Frontend) *frontend {
@@ -42,6 +49,9 @@ func newFrontend(p *Proxy, cfg *config.Frontend) *frontend {
 		if b := &cfg.Binds[i].SSL; b.Enabled {
 			fe.tlsCfg[i] = bindTLSConfig(b)
 		}
+	}
+	if fe.maxconn > 0 {
+		fe.budget = engine.NewAcceptBudget(fe.maxconn)
 	}
 	fe.waiterCap = fe.maxconn
 	if fe.waiterCap == 0 || fe.waiterCap > p.maxconn {
@@ -62,6 +72,9 @@ func (fe *frontend) listen() error {
 		})
 		if err != nil {
 			return fmt.Errorf("%s:%d: frontend %q: cannot bind %s: %w", b.Where.File, b.Where.Line, fe.cfg.Name, b.Addr, err)
+		}
+		if fe.budget != nil {
+			l.SetBudget(fe.budget)
 		}
 		fe.p.admMu.Lock()
 		fe.listeners = append(fe.listeners, l)
