@@ -88,7 +88,8 @@ const (
 // kernel's backlog. ServeTCP also ends an accept that is blocked when
 // Pause comes (a deadline in the past on the listener), so after Pause
 // returns at most the connection that accept had already taken is handed
-// over.
+// over. SetBudget's AcceptBudget is taken once per connection handed over;
+// with none left the loop waits as if paused, until Give wakes it.
 type Acceptor struct {
 	Clock clock.Clock // nil: clock.Real
 
@@ -263,8 +264,8 @@ func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, c
 	}
 }
 
-// ServeTCP is Serve over a package net listener.
-// Pause ends a blocked AcceptTCP with a deadline in the past.
+// ServeTCP is Serve over a package net listener. Pause ends a blocked
+// AcceptTCP with a deadline in the past.
 func (a *Acceptor) ServeTCP(ln *net.TCPListener, handle func(*net.TCPConn) error) {
 	a.init()
 	a.setInterrupt(func(cut bool) {
