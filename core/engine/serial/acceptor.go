@@ -86,9 +86,9 @@ const (
 // Pause and Resume are engine.Listener's: while paused the loop makes no
 // accept call and waits for Resume (or Stop), leaving clients in the
 // kernel's backlog. ServeTCP also ends an accept that is blocked when
-// Pause comes (a deadline in the past on the listener), so after Pause
-// returns at most the connection that accept had already taken is handed
-// over. SetBudget's AcceptBudget is taken once per connection handed over;
+// Pause comes (a deadline in the past on the listener); a connection that
+// accept still returned is held until Resume, so nothing is handed over
+// after Pause returns. SetBudget's AcceptBudget is taken once per connection handed over;
 // with none left the loop waits as if paused, until Give wakes it.
 type Acceptor struct {
 	Clock clock.Clock // nil: clock.Real
@@ -246,6 +246,14 @@ func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, c
 				}
 			}
 			continue
+		}
+		// An accept that Pause cut short can still return a connection:
+		// Go's poller reports a readiness that raced the deadline before
+		// the deadline itself. It is held, not handed over, until the loop
+		// may accept again (as is one accepted while the budget ran out).
+		if !a.awaitResume() {
+			closeConn(c)
+			return
 		}
 		for {
 			err = handle(c)
