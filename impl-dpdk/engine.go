@@ -110,7 +110,7 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	bound, _ := ep.GetLocalAddress()
 	bound.Addr = e.ns.Addr // fa.Addr, checked above; gVisor may report it unset
 	l := &listener{e: e, ep: ep, wq: &wq, addr: tcpAddr(bound), newHandler: newHandler, w: e.pick()}
-	l.we = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) { l.kick() })
+	l.we, l.Wake = waiter.NewFunctionEntry(waiter.ReadableEvents, func(waiter.EventMask) { l.kick() }), l.kick
 	wq.EventRegister(&l.we)
 	if !e.reg.AddListener(l) {
 		_ = l.Close()
@@ -173,15 +173,15 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 
 // listener accepts on one gVisor endpoint; accepting runs on its worker.
 type listener struct {
-	e          *Engine
-	ep         tcpip.Endpoint
-	wq         *waiter.Queue
-	we         waiter.Entry
-	addr       *net.TCPAddr
-	newHandler func(engine.Conn) engine.Handler
-	w          *worker
-	pending    atomic.Bool
-	closed     atomic.Bool
+	e                  *Engine
+	ep                 tcpip.Endpoint
+	wq                 *waiter.Queue
+	we                 waiter.Entry
+	addr               *net.TCPAddr
+	newHandler         func(engine.Conn) engine.Handler
+	w                  *worker
+	pending, closed    atomic.Bool
+	loopkit.AcceptGate // Pause, Resume, SetBudget: Wake kicks accept
 }
 
 func (l *listener) Addr() net.Addr { return l.addr }
@@ -194,7 +194,7 @@ func (l *listener) kick() {
 
 func (l *listener) accept() {
 	l.pending.Store(false)
-	for !l.closed.Load() {
+	for ; !l.closed.Load() && !l.Paused(); l.Took() { // paused: gVisor's backlog holds them
 		nep, nwq, err := l.ep.Accept(nil)
 		if err != nil {
 			return // ErrWouldBlock: the next readable event kicks us

@@ -124,17 +124,17 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	e.reg.Add()
 	go func() {
 		defer e.reg.Done()
-		ln.acc.ServeTCP(tl, ln.enroll)
+		ln.ServeTCP(tl, ln.enroll)
 	}()
 	return ln, nil
 }
 
 type listener struct {
-	e          *Engine
-	tl         *net.TCPListener
-	cli        *gnet.Client
-	acc        serial.Acceptor
-	newHandler func(engine.Conn) engine.Handler
+	e               *Engine
+	tl              *net.TCPListener
+	cli             *gnet.Client
+	serial.Acceptor // its Pause and Resume are engine.Listener's
+	newHandler      func(engine.Conn) engine.Handler
 }
 
 func (l *listener) Addr() net.Addr { return l.tl.Addr() }
@@ -142,7 +142,7 @@ func (l *listener) Addr() net.Addr { return l.tl.Addr() }
 // Close stops accepting; connections already accepted stay open.
 func (l *listener) Close() error {
 	l.e.reg.RemoveListener(l)
-	l.acc.Stop()
+	l.Stop()
 	return l.tl.Close()
 }
 

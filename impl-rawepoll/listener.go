@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 	"github.com/netmodels/netmodels/core/engine/serial"
 	"github.com/netmodels/netmodels/core/engine/sockaddr"
 	"golang.org/x/sys/unix"
@@ -26,11 +27,12 @@ const (
 
 // listener implements engine.Listener over one or more listening sockets.
 type listener struct {
-	s          *Engine
-	addr       net.Addr
-	newHandler func(engine.Conn) engine.Handler
-	socks      []*lsock
-	closed     atomic.Bool
+	s                  *Engine
+	addr               net.Addr
+	newHandler         func(engine.Conn) engine.Handler
+	socks              []*lsock
+	closed             atomic.Bool
+	loopkit.AcceptGate // Pause, Resume, SetBudget; Wake re-arms the sockets
 }
 
 // lsock is one listening socket on one worker.
@@ -51,6 +53,11 @@ func (s *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 		return nil, &net.OpError{Op: "listen", Net: "tcp", Err: err}
 	}
 	l := &listener{s: s, newHandler: newHandler}
+	l.Wake = func() {
+		for _, ls := range l.socks {
+			_ = ls.w.center.post(ls.resume) // refused: Close closed the socket
+		}
+	}
 	n := 1
 	if s.opts.reusePort {
 		n = len(s.workers)
@@ -139,6 +146,10 @@ func (ls *lsock) register() {
 func (ls *lsock) onAccept() {
 	s := ls.l.s
 	for i := 0; i < acceptBatch; i++ {
+		if ls.l.Paused() { // the backlog holds the clients until Resume
+			_ = ls.w.center.setInterest(ls.fe, 0)
+			return
+		}
 		nfd, peer, err := sockaddr.Accept4(ls.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			// A connection that failed on its way in (EPROTO, EPERM...)
@@ -166,6 +177,7 @@ func (ls *lsock) onAccept() {
 		c := newConn(w, nfd, sockaddr.TCPAddr(peer))
 		c.accept = ls.l.newHandler
 		c.laddr = sockaddr.AcceptedLocal(ls.l.addr)
+		ls.l.Took()
 		switch {
 		case !s.reg.AddConn(c):
 			unix.Close(nfd)

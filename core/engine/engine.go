@@ -85,6 +85,24 @@ type Listener interface {
 	Addr() net.Addr
 	// Close stops accepting. Connections already accepted stay open.
 	Close() error
+	// Pause stops accepting without closing: from its return on, the
+	// engine makes no accept call on the listener (one already under way
+	// may still hand over its connection), and clients that connect wait
+	// in the listening socket's backlog, as HAProxy leaves them when a
+	// frontend is full (listener_full). Resume accepts again, the clients
+	// waiting in the backlog first. Both are idempotent, cheap, callable
+	// from any goroutine and callback, and do nothing after Close. The
+	// backlog is what the engine passes to listen(2) (spec/engine.md,
+	// "Pausing a listener"); beyond it the kernel drops SYNs and the
+	// clients retransmit them.
+	Pause()
+	Resume()
+	// SetBudget puts the listener under b (nil: none, the default) from
+	// its next accept on: the engine takes a unit for every connection it
+	// hands over and accepts nothing while b has none left (AcceptBudget).
+	// The owner sets it right after Listen; connections accepted before
+	// took nothing. Call it once per listener.
+	SetBudget(b *AcceptBudget)
 }
 
 // Handler receives the events of one connection. All methods run on the

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/proxy/proxyproto"
 )
 
@@ -390,9 +391,96 @@ listen l
 	}
 }
 
+// admCounts are the global and per-frontend session counts of admission.
+func (h *harness) admCounts() (global int, fe []int) {
+	h.p.admMu.Lock()
+	defer h.p.admMu.Unlock()
+	for _, f := range h.p.frontends {
+		fe = append(fe, f.cur)
+	}
+	return h.p.cur, fe
+}
+
+// A full frontend pauses its listeners (HAProxy's listener_full): clients
+// over maxconn are never accepted and wait in the backlog, connected but
+// unseen by the proxy (no session), until a session ends; then the oldest
+// is accepted and served. A global maxconn pauses every frontend's.
+func TestFrontendMaxconnPausesListener(t *testing.T) {
+	h := newHarness(t, cfgWith(`
+global
+    maxconn 2
+listen l
+    bind 127.0.0.1:8000
+    maxconn 1
+    server a 127.0.0.1:9001
+listen m
+    bind 127.0.0.1:8001
+    server a 127.0.0.1:9001
+`), 0)
+	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
+	h.start()
+	c1 := h.dial("127.0.0.1:8000", &peer{})
+	h.settle()
+	var held []*peer
+	for i := range 4 {
+		c := h.dial("127.0.0.1:8000", &peer{})
+		_ = c.conn.Write([]byte(fmt.Sprintf("held %d", i)))
+		held = append(held, c)
+	}
+	h.settle()
+	if len(h.sessions) != 1 || h.p.cumConns.Load() != 1 {
+		t.Fatalf("%d sessions (%d accepted) with maxconn 1, want 1: the listener was not paused", len(h.sessions), h.p.cumConns.Load())
+	}
+	for i, c := range held {
+		if c.eof || c.closed {
+			t.Fatalf("client %d in the backlog was closed", i)
+		}
+	}
+	if g, fe := h.admCounts(); g != 1 || fe[0] != 1 || fe[1] != 0 {
+		t.Fatalf("counts global %d, frontends %v, want 1, [1 0]", g, fe)
+	}
+	// Frontend m fills the global maxconn: both frontends are paused.
+	m1 := h.dial("127.0.0.1:8001", &peer{})
+	h.settle()
+	m2 := h.dial("127.0.0.1:8001", &peer{})
+	h.settle()
+	if len(h.sessions) != 2 || !h.p.frontends[1].paused || m2.eof || m2.closed {
+		t.Fatalf("global maxconn 2: %d sessions, m paused %v, want 2 and true, the third client held", len(h.sessions), h.p.frontends[1].paused)
+	}
+	// m1 ends: the global slot goes to m's backlog (l is still full).
+	h.e.InjectReset(m1.conn)
+	h.settle()
+	if len(h.sessions) != 3 || h.p.cumConns.Load() != 3 {
+		t.Fatalf("after m1 ended: %d sessions, want 3 (m2 accepted)", len(h.sessions))
+	}
+	// c1 ends: the oldest held client of l is accepted and served, and
+	// nobody else.
+	h.e.InjectReset(c1.conn)
+	h.settle()
+	if len(h.sessions) != 4 {
+		t.Fatalf("after c1 ended: %d sessions, want 4", len(h.sessions))
+	}
+	srv := h.servers["127.0.0.1:9001"]
+	if got := srv[len(srv)-1].data.String(); got != "held 0" {
+		t.Fatalf("the last server connection got %q, want the oldest held client's \"held 0\"", got)
+	}
+	if g, fe := h.admCounts(); g != 2 || fe[0] != 1 || fe[1] != 1 {
+		t.Fatalf("counts global %d, frontends %v, want 2, [1 1]", g, fe)
+	}
+}
+
+// latePause is a listener whose Pause never takes effect (and which has
+// no budget), standing for the clients an engine accepts before a Pause
+// reaches its accept path (those over a global maxconn).
+type latePause struct{ engine.Listener }
+
+func (latePause) Pause() {}
+
 // Clients refused because the wait list is full never held a slot and
 // must not give one back: before, each refusal lowered the count, so a
-// flood raised the effective maxconn by one per refused client.
+// flood raised the effective maxconn by one per refused client. The
+// listener ignores Pause here, so the clients reach the wait list (the
+// race window of a real engine's pause).
 func TestFrontendMaxconnRefusedHoldNoSlot(t *testing.T) {
 	h := newHarness(t, cfgWith(`
 listen l
@@ -402,6 +490,10 @@ listen l
 `), 0)
 	h.server("127.0.0.1:9001", func() *peer { return &peer{} })
 	h.start()
+	for i, l := range h.p.frontends[0].listeners {
+		l.SetBudget(nil) // no count at accept either
+		h.p.frontends[0].listeners[i] = latePause{l}
+	}
 	c1 := h.dial("127.0.0.1:8000", &peer{}) // admitted
 	h.dial("127.0.0.1:8000", &peer{})       // waits (wait list of 1)
 	var refused []*peer

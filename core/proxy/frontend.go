@@ -18,16 +18,28 @@ type frontend struct {
 	// tlsCfg is each bind's TLS configuration (nil: plain), by bind index.
 	tlsCfg []*tls.Config
 
-	// Guarded by p.admMu.
+	// Guarded by p.admMu (and listeners too, once listen has returned).
 	cur int
-	// waiters are accepted clients waiting for a frontend or global
-	// maxconn slot, paused, oldest first. HAProxy leaves such clients in
-	// the kernel's accept backlog; the engine contract cannot pause a
-	// listener, so they wait here instead, bounded like a backlog (the
-	// frontend's maxconn, HAProxy's default backlog); beyond it a client is
-	// closed at once.
+	// paused: the listeners are paused (pauseFull), so new clients wait
+	// in the kernel's accept backlog, as HAProxy leaves them when a
+	// frontend is full (listener_full, limit_listener).
+	paused bool
+	// waiters are clients accepted while the pause was on its way (the
+	// engine had accepted them before Pause took effect, or before the
+	// session that filled the frontend was counted) and waiting for a
+	// frontend or global maxconn slot, paused, oldest first. They come
+	// before the backlog: the listeners stay paused while any waits.
+	// Bounded like a backlog (the frontend's maxconn, HAProxy's default
+	// backlog); beyond it a client is closed at once.
 	waiters   []*session
 	waiterCap int
+	// budget is the frontend's maxconn as the engine counts it, at accept
+	// (nil without a frontend maxconn): every listener takes a unit per
+	// connection it hands over and stops accepting when none is left, and
+	// every session of the frontend gives its unit back when it ends. A
+	// pause alone would let the engine accept many clients between the
+	// one that fills the frontend and that session's admission.
+	budget *engine.AcceptBudget
 }
 
 func newFrontend(p *Proxy, cfg *config.Frontend) *frontend {
@@ -37,6 +49,9 @@ func newFrontend(p *Proxy, cfg *config.Frontend) *frontend {
 		if b := &cfg.Binds[i].SSL; b.Enabled {
 			fe.tlsCfg[i] = bindTLSConfig(b)
 		}
+	}
+	if fe.maxconn > 0 {
+		fe.budget = engine.NewAcceptBudget(fe.maxconn)
 	}
 	fe.waiterCap = fe.maxconn
 	if fe.waiterCap == 0 || fe.waiterCap > p.maxconn {
@@ -58,7 +73,15 @@ func (fe *frontend) listen() error {
 		if err != nil {
 			return fmt.Errorf("%s:%d: frontend %q: cannot bind %s: %w", b.Where.File, b.Where.Line, fe.cfg.Name, b.Addr, err)
 		}
+		if fe.budget != nil {
+			l.SetBudget(fe.budget)
+		}
+		fe.p.admMu.Lock()
 		fe.listeners = append(fe.listeners, l)
+		if fe.paused {
+			l.Pause() // a client of an earlier bind filled it meanwhile
+		}
+		fe.p.admMu.Unlock()
 	}
 	return nil
 }
@@ -69,7 +92,8 @@ func (fe *frontend) admit(s *session) (ok, waiting bool) {
 	p := fe.p
 	p.admMu.Lock()
 	defer p.admMu.Unlock()
-	if (fe.maxconn == 0 || fe.cur < fe.maxconn) && p.cur < p.maxconn {
+	defer p.pauseFull()
+	if (fe.maxconn == 0 || fe.cur < fe.maxconn) && p.cur < p.maxconn && len(fe.waiters) == 0 {
 		fe.cur++
 		p.cur++
 		return true, false
@@ -81,6 +105,29 @@ func (fe *frontend) admit(s *session) (ok, waiting bool) {
 	return false, true
 }
 
+// pauseFull pauses the listeners of every frontend that cannot take a
+// client now (its maxconn or the global one reached, or clients already
+// waiting) and resumes the others' (HAProxy's listener_full,
+// limit_listener and resume_listener). It runs with p.admMu held after
+// every change of the counts; listeners are told only on a change.
+func (p *Proxy) pauseFull() {
+	global := p.cur >= p.maxconn
+	for _, fe := range p.frontends {
+		full := global || (fe.maxconn > 0 && fe.cur >= fe.maxconn) || len(fe.waiters) > 0
+		if full == fe.paused {
+			continue
+		}
+		fe.paused = full
+		for _, l := range fe.listeners {
+			if full {
+				l.Pause()
+			} else {
+				l.Resume()
+			}
+		}
+	}
+}
+
 // unwait removes s from the wait list; false if it was already admitted.
 func (fe *frontend) unwait(s *session) bool {
 	p := fe.p
@@ -89,6 +136,7 @@ func (fe *frontend) unwait(s *session) bool {
 	for i, w := range fe.waiters {
 		if w == s {
 			fe.waiters = append(fe.waiters[:i], fe.waiters[i+1:]...)
+			p.pauseFull()
 			return true
 		}
 	}
@@ -129,10 +177,12 @@ func (p *Proxy) admitWaiters(first *frontend) {
 				}
 			}
 		}
-		p.admMu.Unlock()
 		if s == nil {
+			p.pauseFull() // no one waits that fits: the backlog's turn
+			p.admMu.Unlock()
 			return
 		}
+		p.admMu.Unlock()
 		if err := s.cli.Execute(s.onAdmitted); err != nil {
 			// The session holds the slot now (it left the wait list), and
 			// its end gives it back: giving it back here too would count

@@ -244,6 +244,8 @@ func (p *Proxy) StatsAddrs() []net.Addr {
 }
 
 func (p *Proxy) closeListeners() {
+	p.admMu.Lock() // pauseFull reads the listeners
+	defer p.admMu.Unlock()
 	for _, fe := range p.frontends {
 		for _, l := range fe.listeners {
 			_ = l.Close()

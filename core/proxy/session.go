@@ -375,6 +375,9 @@ func (s *session) end(term string) {
 		s.fe.leave()
 	}
 	s.untrackAll()
+	if s.fe.budget != nil {
+		s.fe.budget.Give(1) // the unit the engine took when it accepted s
+	}
 	s.p.live.Add(-1)
 	s.p.maybeDone()
 }

@@ -81,6 +81,8 @@ var cases = []kase{
 	{"CloseWhileWriting", testCloseWhileWriting},
 	{"CloseOnceAndLast", testCloseOnceAndLast},
 	{"DialRefused", testDialRefused},
+	{"PauseAccept", testPauseAccept},
+	{"AcceptBudget", testAcceptBudget},
 	{"DialQueuesWrites", testDialQueuesWrites},
 	{"Shutdown", testShutdown},
 	{"NearAffinity", testNearAffinity},

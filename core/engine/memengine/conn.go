@@ -32,6 +32,8 @@ type conn struct {
 	id         uint64
 	h          engine.Handler
 	newHandler func(engine.Conn) engine.Handler
+	lis        *listener // the listener that accepted it (nil: dialled)
+	held       bool      // in lis's backlog, paused
 
 	localAddr, remoteAddr *net.TCPAddr
 	remoteAP              netip.AddrPort

@@ -390,6 +390,74 @@ type listener struct {
 	ap         netip.AddrPort
 	addr       *net.TCPAddr
 	newHandler func(engine.Conn) engine.Handler
+
+	// paused: Pause holds accepted connections in backlog, before their
+	// newHandler, as a kernel's accept queue holds them; a dial that finds
+	// ListenBacklog of them waiting is refused (a kernel drops the SYN).
+	paused  bool
+	backlog []*conn
+	budget  *engine.AcceptBudget
+}
+
+// ListenBacklog bounds the connections a paused listener holds, as the
+// backlog given to listen(2) does on a kernel.
+const ListenBacklog = 4096
+
+// Pause implements engine.Listener: connections dialled from now on wait
+// before their newHandler until Resume.
+func (l *listener) Pause() {
+	l.e.mu.Lock()
+	defer l.e.mu.Unlock()
+	l.paused = true
+}
+
+// Resume implements engine.Listener: the held connections go on, oldest
+// first.
+func (l *listener) Resume() {
+	l.e.mu.Lock()
+	defer l.e.mu.Unlock()
+	l.paused = false
+	l.release()
+}
+
+// SetBudget implements engine.Listener: a connection takes a unit when
+// its newHandler is called, and waits in the backlog while none is left.
+func (l *listener) SetBudget(b *engine.AcceptBudget) {
+	l.e.mu.Lock()
+	l.budget = b
+	l.e.mu.Unlock()
+	if b != nil {
+		b.OnGive(func() {
+			l.e.mu.Lock()
+			defer l.e.mu.Unlock()
+			if !l.paused {
+				l.release()
+			}
+		})
+	}
+}
+
+// release schedules the held connections again, oldest first; those the
+// listener still cannot take come back to the backlog in that order.
+func (l *listener) release() {
+	for _, c := range l.backlog {
+		c.held = false
+		l.e.schedule(c)
+	}
+	l.backlog = nil
+}
+
+// hold keeps c, accepted on l and not yet given its handler, while l is
+// paused; false when l is not.
+func (l *listener) hold(c *conn) bool {
+	if l == nil || !l.paused && (l.budget == nil || l.budget.Left() > 0) {
+		return false
+	}
+	if !c.held {
+		c.held = true
+		l.backlog = append(l.backlog, c)
+	}
+	return true
 }
 
 func (l *listener) Addr() net.Addr { return l.addr }
@@ -402,5 +470,15 @@ func (l *listener) Close() error {
 	if l.e.net.listeners[l.ap] == l {
 		delete(l.e.net.listeners, l.ap)
 	}
+	// The kernel resets what waits in a closed listener's backlog.
+	for _, c := range l.backlog {
+		p := c.peer
+		l.e.startClose(c, nil, false)
+		if p != nil && !p.closing && p.state != stateClosed {
+			p.resetErr = resetError("read", p)
+			l.e.schedule(p)
+		}
+	}
+	l.backlog, l.paused = nil, false
 	return nil
 }

@@ -25,7 +25,13 @@ func (e *Engine) service(c *conn) {
 			e.resolveDial(c)
 		}
 	case stateAccepted:
+		if !c.closing && c.lis.hold(c) {
+			return // in a paused listener's backlog: Resume schedules it
+		}
 		if !c.closing {
+			if c.lis != nil && c.lis.budget != nil {
+				c.lis.budget.Take()
+			}
 			e.accept(c)
 		}
 	}
@@ -69,12 +75,13 @@ func (e *Engine) resolveDial(c *conn) {
 		e.startClose(c, dialError(c.remoteAddr, syscall.ECONNREFUSED), false)
 		return
 	}
-	if l.e.closed {
+	if l.e.closed || len(l.backlog) >= ListenBacklog {
 		e.startClose(c, dialError(c.remoteAddr, syscall.ECONNREFUSED), false)
 		return
 	}
 	s := l.e.newConn(nil, l.newHandler)
 	s.state = stateAccepted
+	s.lis = l
 	// A wildcard listener answers from the address that was dialled.
 	s.localAddr = tcpAddr(netip.AddrPortFrom(c.remoteAP.Addr(), l.ap.Port()))
 	s.remoteAddr = c.localAddr

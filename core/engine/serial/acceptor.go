@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/clock"
+	"github.com/netmodels/netmodels/core/engine"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,11 +82,26 @@ const (
 // again after the same back-off. Only Stop, or the listener's close, ends
 // the loop. At most one accepted socket is ever held, so the loop needs
 // no queue.
+//
+// Pause and Resume are engine.Listener's: while paused the loop makes no
+// accept call and waits for Resume (or Stop), leaving clients in the
+// kernel's backlog. ServeTCP also ends an accept that is blocked when
+// Pause comes (a deadline in the past on the listener); a connection that
+// accept still returned is held until Resume, so nothing is handed over
+// after Pause returns. SetBudget's AcceptBudget is taken once per connection handed over;
+// with none left the loop waits as if paused, until Give wakes it.
 type Acceptor struct {
 	Clock clock.Clock // nil: clock.Real
 
 	once sync.Once
 	done chan struct{}
+
+	mu        sync.Mutex
+	paused    bool
+	budget    *engine.AcceptBudget
+	woken     chan struct{} // closed by wake: a waiting loop looks again
+	interrupt func(bool)    // ServeTCP: true ends a blocked accept, false undoes it
+	cut       bool          // interrupt(true) ran and was not undone yet
 }
 
 func (a *Acceptor) init() { a.once.Do(func() { a.done = make(chan struct{}) }) }
@@ -98,6 +114,100 @@ func (a *Acceptor) Stop() {
 	case <-a.done:
 	default:
 		close(a.done)
+	}
+}
+
+// Pause stops the loop before its next accept (engine.Listener.Pause).
+func (a *Acceptor) Pause() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.paused {
+		return
+	}
+	a.paused = true
+	if a.interrupt != nil && !a.cut {
+		a.interrupt(true)
+		a.cut = true
+	}
+}
+
+// Resume lets a paused loop accept again (engine.Listener.Resume).
+func (a *Acceptor) Resume() {
+	a.mu.Lock()
+	a.paused = false
+	a.mu.Unlock()
+	a.wake()
+}
+
+// SetBudget puts the loop under b (engine.Listener.SetBudget): it takes a
+// unit for every connection handed over and waits while none is left.
+func (a *Acceptor) SetBudget(b *engine.AcceptBudget) {
+	a.mu.Lock()
+	a.budget = b
+	a.mu.Unlock()
+	if b != nil {
+		b.OnGive(a.wake)
+	}
+}
+
+// wake makes a waiting loop check again whether it may accept.
+func (a *Acceptor) wake() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.woken != nil {
+		close(a.woken)
+		a.woken = nil
+	}
+}
+
+// took records a connection handed over in the budget.
+func (a *Acceptor) took() {
+	a.mu.Lock()
+	b := a.budget
+	a.mu.Unlock()
+	if b != nil {
+		b.Take()
+	}
+}
+
+// awaitResume returns at once when the loop may accept (not paused, and a
+// unit left in its budget), else when Resume or the budget's Give comes;
+// false if Stop came first. Before the loop accepts again it undoes an
+// interrupt that Pause made (under the lock, so a Pause racing it cuts
+// the next accept short again).
+func (a *Acceptor) awaitResume() bool {
+	for {
+		a.mu.Lock()
+		if !a.paused && (a.budget == nil || a.budget.Left() > 0) {
+			if a.cut {
+				a.interrupt(false)
+				a.cut = false
+			}
+			a.mu.Unlock()
+			return true
+		}
+		if a.woken == nil {
+			a.woken = make(chan struct{})
+		}
+		ch := a.woken
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-a.done:
+			return false
+		}
+	}
+}
+
+// setInterrupt installs how Pause ends a blocked accept; a Pause that
+// came first is applied now.
+func (a *Acceptor) setInterrupt(f func(bool)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.interrupt = f
+	if a.paused && !a.cut {
+		f(true)
+		a.cut = true
 	}
 }
 
@@ -119,8 +229,14 @@ func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, c
 			return
 		default:
 		}
+		if !a.awaitResume() {
+			return
+		}
 		c, err := accept()
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // Pause cut the accept short: awaitResume waits
+			}
 			switch ClassifyAcceptError(err) {
 			case AcceptStop:
 				return
@@ -130,6 +246,14 @@ func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, c
 				}
 			}
 			continue
+		}
+		// An accept that Pause cut short can still return a connection:
+		// Go's poller reports a readiness that raced the deadline before
+		// the deadline itself. It is held, not handed over, until the loop
+		// may accept again (as is one accepted while the budget ran out).
+		if !a.awaitResume() {
+			closeConn(c)
+			return
 		}
 		for {
 			err = handle(c)
@@ -143,12 +267,22 @@ func Serve[C any](a *Acceptor, accept func() (C, error), handle func(C) error, c
 		}
 		if err == nil {
 			backoff = 0
+			a.took()
 		}
 	}
 }
 
-// ServeTCP is Serve over a package net listener.
+// ServeTCP is Serve over a package net listener. Pause ends a blocked
+// AcceptTCP with a deadline in the past.
 func (a *Acceptor) ServeTCP(ln *net.TCPListener, handle func(*net.TCPConn) error) {
+	a.init()
+	a.setInterrupt(func(cut bool) {
+		var at time.Time // zero: no deadline
+		if cut {
+			at = time.Unix(1, 0)
+		}
+		_ = ln.SetDeadline(at) // fails only once ln is closed, which ends the loop anyway
+	})
 	Serve(a, ln.AcceptTCP, handle, func(tc *net.TCPConn) { _ = tc.Close() })
 }
 

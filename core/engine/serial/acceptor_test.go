@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netmodels/netmodels/core/engine"
 )
 
 // stepClock is a fake clock.Clock: it records every wait asked of it and
@@ -192,4 +194,53 @@ func TestAcceptorServeTCP(t *testing.T) {
 	(<-got).Close()
 	ln.Close()
 	<-done
+}
+
+// A paused loop, or one whose budget is spent, makes no accept call; a
+// Give or a Resume lets exactly the accepts allowed through, and Stop ends
+// a waiting loop.
+func TestAcceptorPauseAndBudget(t *testing.T) {
+	var a Acceptor
+	b := engine.NewAcceptBudget(1)
+	a.SetBudget(b)
+	calls := make(chan struct{}, 8)
+	accept := func() (int, error) {
+		calls <- struct{}{}
+		return 1, nil
+	}
+	handled := make(chan struct{}, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Serve(&a, accept, func(int) error { handled <- struct{}{}; return nil }, func(int) {})
+	}()
+	<-handled // the one unit
+	noCall := func(why string) {
+		t.Helper()
+		select {
+		case <-calls:
+		default:
+		}
+		select {
+		case <-calls:
+			t.Fatalf("accept called %s", why)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	noCall("with the budget spent")
+	a.Pause()
+	b.Give(1) // paused: the unit waits
+	noCall("while paused")
+	a.Resume()
+	<-handled
+	noCall("after the unit given back was used")
+	if left := b.Left(); left != 0 {
+		t.Fatalf("budget left %d, want 0", left)
+	}
+	a.Stop()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not end a loop waiting for its budget")
+	}
 }

@@ -125,6 +125,16 @@ func (l *Listener) Close() error {
 	return err
 }
 
+// Pause implements engine.Listener: the Acceptor stops before its next
+// accept and cuts a blocked one short.
+func (l *Listener) Pause() { l.acc.Pause() }
+
+// Resume implements engine.Listener.
+func (l *Listener) Resume() { l.acc.Resume() }
+
+// SetBudget implements engine.Listener.
+func (l *Listener) SetBudget(b *engine.AcceptBudget) { l.acc.SetBudget(b) }
+
 // acceptLoop is the listener's Acceptor: out of descriptors, it backs off
 // and goes on listening.
 func (l *Listener) acceptLoop() {
