@@ -47,7 +47,7 @@ help:
 	@echo "make deps | build | clean"
 	@echo "make report [RUN=results/<id>]  re-render a run from its run.json (default results/latest)"
 	@echo "make fuzz    every FuzzX target, FUZZTIME (default 1m) each"
-	@echo "make soak    every engine for DURATION (default 10m) in all: messenger under injected failures, proxy across backend restarts; results/soak/; then the idle floods (conformance, CONFORMANCE_IDLE_FLOOD=1)"
+	@echo "make soak    every engine for DURATION (default 10m) in all: messenger under injected failures, proxy across backend restarts; results/soak/; then the idle floods (conformance, CONFORMANCE_IDLE_FLOOD=1) and 100,000-cycle churn (CONFORMANCE_CHURN=100000)"
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -174,13 +174,16 @@ fuzz:
 # engine (draining and stopping). Then the conformance suite's idle floods
 # (msgr-idle-10k, proxy-idle-10k: about 10,000 silent connections per
 # engine, ~10 s per cell, too heavy and too load-sensitive for make test;
-# conformance/README.md); either part failing fails the target.
+# conformance/README.md) and the churn cases at the issue's full 100,000
+# connect/close cycles (msgr-churn-100k, its @v2, proxy-churn-100k: up to
+# a minute or so per cell; make test runs them at a smaller default);
+# either part failing fails the target.
 soak: build
 	@engines="$${ENGINES:-$$($(DEFAULT_ENGINES_SH))}"; echo "soak: $$engines, $(DURATION)"; \
 	$(GO) run ./perf/cmd/perf soak --repo . --engines "$$engines" --duration $(DURATION); st=$$?; \
-	echo "soak: idle floods"; \
-	(cd conformance && CONFORMANCE_IDLE_FLOOD=1 BIN_DIR=$(CURDIR)/$(BIN) ENGINES="$$engines" \
-	  $(GO) test -count=1 -timeout 10m -run 'TestConformance/.*/(msgr|proxy)-idle-10k$$' ./suite/) || st=1; \
+	echo "soak: idle floods, churn at 100,000 cycles"; \
+	(cd conformance && CONFORMANCE_IDLE_FLOOD=1 CONFORMANCE_CHURN=100000 BIN_DIR=$(CURDIR)/$(BIN) ENGINES="$$engines" \
+	  $(GO) test -count=1 -timeout 60m -run 'TestConformance/.*/(msgr|proxy)-(idle-10k|churn-100k(@v2)?)$$' ./suite/) || st=1; \
 	exit $$st
 
 clean:
