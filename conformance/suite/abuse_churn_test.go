@@ -40,13 +40,10 @@ const (
 	// freed spans the scavenger has not yet returned, up to one heap goal)
 	// stays resident however long the case waits; measured after 100,000
 	// cycles: +0.5 to +1.7 MiB over a ~18 MiB baseline with the heap goal
-	// still at its 4 MiB minimum, +2 MiB over 30 MiB for @v2's 1,000
-	// sessions at once. A leak grows with the cycles: at 100,000 the floor
-	// is 42 bytes a cycle.
+	// still at its 4 MiB minimum (+2 MiB over 30 MiB with 1,000 msgr2
+	// sessions at once). A leak grows with the cycles: at 100,000 the
+	// floor is 42 bytes a cycle.
 	churnRSSFloorKiB = 4096
-	// churnV2Batch: sessions per msgr-client process in the msgr2
-	// variant (one process start per batch).
-	churnV2Batch = 250
 )
 
 func churnCycles() int {
@@ -64,8 +61,7 @@ func init() {
 		Desc: fmt.Sprintf("%d cycles (%s) of connect → full msgr1 handshake (banner, connect, READY) → close by %d workers against "+
 			"msgr-server --policy stateless_server, after %d warm-up cycles: msgr-server's descriptors and go_goroutines (/metrics) "+
 			"return to their baseline (≤ +5 %%), RSS to within max(5 %%, 4 MiB) of it, within %v; no handshake fails, "+
-			"msgr_accepted_connections_total counts every cycle, a fresh session echoes (@v2: %d processes of this engine's msgr-client --count 0 "+
-			"--conns %d at a time, msgr2 handshake and a KEEPALIVE2 round trip on each session, exit 0)", n, churnEnv, churnWorkers, churnWarm(n), churnSettle, churnWorkers, churnV2Batch),
+			"msgr_accepted_connections_total counts every cycle and msgr_active_connections is 0, a fresh session echoes", n, churnEnv, churnWorkers, churnWarm(n), churnSettle),
 		Run: msgrChurn})
 	proxyCases = append(proxyCases, harness.Case{
 		ID: "proxy-churn-100k", Kind: harness.KindProxy, Heavy: true,
@@ -201,7 +197,7 @@ func churnRun(t *harness.T, probe *churnProbe, n, batch int, cycle func() error)
 		return time.Since(start), nil
 	}
 	// At least a batch per worker: the warm-up reaches the run's
-	// concurrency (@v2: 4 × 250 sessions at once).
+	// concurrency.
 	warm := max(batch*churnWorkers, churnWarm(n)/batch*batch)
 	if _, err := run(warm); err != nil {
 		t.Fatalf("warm-up: %v", err)
@@ -255,31 +251,18 @@ func churnRun(t *harness.T, probe *churnProbe, n, batch int, cycle func() error)
 func msgrChurn(t *harness.T, e harness.Engine) {
 	raiseFileLimit()
 	n := churnCycles()
-	p := startServer(t, e, srvArgs(t, "--policy", "stateless_server", "--metrics", "127.0.0.1:0")...)
+	p := startServer(t, e, "--policy", "stateless_server", "--metrics", "127.0.0.1:0")
 	if len(p.Addrs) < 2 {
 		t.Fatalf("READY %v has no metrics address", p.Addrs)
 	}
 	probe := newChurnProbe(t, p.PID(), p.Addr(len(p.Addrs)-1))
-	var total int
-	if t.V2() {
-		// msgr2: the suite has no raw v2 client; this engine's msgr-client
-		// with --count 0 opens churnV2Batch sessions at once (full v2
-		// handshake each), does one KEEPALIVE2 round trip on each, closes
-		// them and exits 0.
-		total = churnRun(t, probe, n, churnV2Batch, func() error {
-			r := harness.Run(e, 60*time.Second, clientArgs(t, p.Addr(0), "--count", "0", "--conns", strconv.Itoa(churnV2Batch))...)
-			_, err := clientRunErr(r, 0)
-			return err
-		})
-	} else {
-		total = churnRun(t, probe, n, 1, func() error {
-			s, err := msgr1.Open(p.Addr(0), msgr1.ClientOpts{})
-			if err != nil {
-				return fmt.Errorf("handshake: %w", err)
-			}
-			return s.Close()
-		})
-	}
+	total := churnRun(t, probe, n, 1, func() error {
+		s, err := msgr1.Open(p.Addr(0), msgr1.ClientOpts{})
+		if err != nil {
+			return fmt.Errorf("handshake: %w", err)
+		}
+		return s.Close()
+	})
 	m, err := scrape(p.Addr(len(p.Addrs) - 1))
 	if err != nil {
 		t.Fatal(err)
@@ -287,9 +270,9 @@ func msgrChurn(t *harness.T, e harness.Engine) {
 	if got, want := m["msgr_accepted_connections_total"], float64(total); got < want {
 		t.Errorf("msgr_accepted_connections_total %v, want at least %v (every cycle)", got, want)
 	}
-	if t.V2() {
-		checkClientRun(t, harness.Run(e, 30*time.Second, clientArgs(t, p.Addr(0), "--count", "1", "--depth", "1", "--size", "1")...), 1)
-		return
+	// Every session was closed by its client: the server holds none.
+	if a := m["msgr_active_connections"]; a != 0 {
+		t.Errorf("msgr_active_connections %v after the churn, want 0: the server still holds sessions its clients closed", a)
 	}
 	stillServes(t, p)
 }

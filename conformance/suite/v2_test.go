@@ -33,7 +33,6 @@ var v2Plans = map[string]harness.V2Plan{
 	"msgr-accept-ipv6":   {Mode: harness.V2Runs, Reason: "READY v2:[::1]:PORT/NONCE, and this engine's msgr-client echoes over it"},
 	"msgr-garbage":       {Mode: harness.V2Runs, Reason: "random bytes instead of the msgr2 banner, after it, or after a HELLO-sized prefix; this engine's msgr-client then echoes"},
 	"msgr-bad-flags":     {Mode: harness.V2Runs, Reason: "the msgr2 usage errors of spec/cli.md --protocol"},
-	"msgr-churn-100k":    {Mode: harness.V2Runs, Reason: "this engine's msgr-client --count 0 opens, probes and closes the sessions, 250 a process"},
 	// A real ceph-mon on its v2 port (ms_bind_msgr2).
 	"interop-client-ceph-mon": {Mode: harness.V2Runs, Reason: "dialled at the mon's v2 port, v2:IP:PORT/0; auth none, AUTH_MODE_MON: the mon assigns the global_id"},
 	// Lossless sessions: the default policies, and ceph-mon's mon↔mon
