@@ -47,7 +47,7 @@ help:
 	@echo "make deps | build | clean"
 	@echo "make report [RUN=results/<id>]  re-render a run from its run.json (default results/latest)"
 	@echo "make fuzz    every FuzzX target, FUZZTIME (default 1m) each"
-	@echo "make soak    every engine for DURATION (default 10m) each, one after another: messenger under injected failures, proxy across backend restarts; results/soak/"
+	@echo "make soak    every engine for DURATION (default 10m) each, one after another: messenger under injected failures, proxy across backend restarts; results/soak/; then the churn cases at 100,000 cycles (CONFORMANCE_CHURN=100000)"
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -171,11 +171,18 @@ fuzz:
 # (<engine>.csv and .svg, soak.json, summary.md). Exits 1 if a message is
 # lost, duplicated or reordered, a relayed byte differs, the proxy does not
 # recover, or a process grows steadily. Bounded by (DURATION + 30 s) per
-# engine (draining and stopping). The idle floods (msgr-idle-10k,
+# engine (draining and stopping). Then the churn cases at the issue's full
+# 100,000 connect/close cycles (msgr-churn-100k, proxy-churn-100k: up to a
+# minute or so per cell; make test runs them at 10,000); either part
+# failing fails the target. The idle floods (msgr-idle-10k,
 # proxy-idle-10k) are conformance cases of make test.
 soak: build
 	@engines="$${ENGINES:-$$($(DEFAULT_ENGINES_SH))}"; echo "soak: $$engines, $(DURATION) each"; \
-	$(GO) run ./perf/cmd/perf soak --repo . --engines "$$engines" --duration $(DURATION)
+	$(GO) run ./perf/cmd/perf soak --repo . --engines "$$engines" --duration $(DURATION); st=$$?; \
+	echo "soak: churn at 100,000 cycles"; \
+	(cd conformance && CONFORMANCE_CHURN=100000 BIN_DIR=$(CURDIR)/$(BIN) ENGINES="$$engines" \
+	  $(GO) test -count=1 -timeout 60m -run 'TestConformance/.*/(msgr|proxy)-churn-100k$$' ./suite/) || st=1; \
+	exit $$st
 
 clean:
 	rm -rf $(BIN)

@@ -1,7 +1,6 @@
 package dpdkengine
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -48,7 +47,6 @@ type conn struct {
 	rw           tcpip.SliceWriter // read's destination, a field so that passing it as an io.Writer allocates nothing
 	eof          bool              // peer's FIN read from the endpoint
 	eofReported  bool
-	wr           bytes.Reader // the Payloader of every endpoint Write
 	dialDeadline *loopkit.Timer
 	spl          *splice // the relay this conn is the source of
 
@@ -254,8 +252,8 @@ func (c *conn) flush() bool {
 			}
 			return progress
 		}
-		c.wr.Reset(iov[0])
-		n, err := c.ep.Write(&c.wr, tcpip.WriteOptions{})
+		c.w.wr.Reset(iov[0])
+		n, err := c.ep.Write(&c.w.wr, tcpip.WriteOptions{})
 		if n > 0 {
 			progress = true
 			c.mu.Lock()

@@ -74,8 +74,8 @@ func (c *conn) relay() bool {
 		if sp.limit >= 0 {
 			n = int(min(int64(n), sp.limit-sp.n))
 		}
-		c.wr.Reset(c.in[:n])
-		w, err := d.ep.Write(&c.wr, tcpip.WriteOptions{})
+		c.w.wr.Reset(c.in[:n])
+		w, err := d.ep.Write(&c.w.wr, tcpip.WriteOptions{})
 		if w > 0 {
 			c.in = c.in[w:]
 			sp.n += w

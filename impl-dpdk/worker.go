@@ -1,6 +1,7 @@
 package dpdkengine
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ type worker struct {
 	ready []*conn // connections with pending events, each once (conn.queued)
 
 	stopped bool // loop-only: set by stop's function, run after all before it
+	// The Payloader of every endpoint Write on this loop, not a conn's: gVisor keeps
+	// the last one (its limRdr) for the endpoint's life, TIME_WAIT's 60 s too.
+	wr bytes.Reader
 }
 
 // drainBatch bounds the queued functions one turn runs before it goes

@@ -3,6 +3,7 @@ package netpollengine
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/cloudwego/netpoll"
 )
@@ -19,6 +20,13 @@ import (
 // parked already, then it exits. netpoll's own task closure (one per
 // readable event, connection_onevent.go) is left: it is inside netpoll.
 const maxIdleWorkers = 64
+
+// idleRetire: a parked worker that gets no task for this long exits, so
+// a burst's workers do not stay parked for good (up to maxIdleWorkers
+// goroutines and their stacks, which conformance's churn cases see as
+// goroutines that never return to their baseline). Request/response
+// traffic parks a worker for far less between messages.
+const idleRetire = time.Second
 
 var (
 	idleTasks   = make(chan func())
@@ -39,13 +47,27 @@ func runTask(_ context.Context, f func()) {
 }
 
 func taskWorker(f func()) {
+	// One timer for the worker's life: Reset allocates nothing, so a
+	// reused worker still costs no allocation per task.
+	var retire *time.Timer
 	for {
 		f()
 		if idleWorkers.Add(1) > maxIdleWorkers {
 			idleWorkers.Add(-1)
 			return
 		}
-		f = <-idleTasks
-		idleWorkers.Add(-1)
+		if retire == nil {
+			retire = time.NewTimer(idleRetire)
+		} else {
+			retire.Reset(idleRetire) // Go 1.23+: no stale tick survives a Reset
+		}
+		select {
+		case f = <-idleTasks:
+			idleWorkers.Add(-1)
+		case <-retire.C:
+			// runTask's send cannot complete once this select is left.
+			idleWorkers.Add(-1)
+			return
+		}
 	}
 }

@@ -31,6 +31,7 @@ var unsupported = map[string]map[string]string{
 		"proxy-stick-silent-drop": noAborter,
 		"msgr-os-fd-exhaustion":   dpdkNoFDs,
 		"proxy-os-fd-exhaustion":  dpdkNoFDs,
+		"proxy-churn-100k":        "spec/engine.md §18 (dpdk), TIME_WAIT holds an endpoint: gVisor keeps each connection the proxy closes first (its server side) for 60 s, about 6.5 KiB each, and the memory returns only after TIME_WAIT and Go's next collection (up to 2 min later), not within the case's 20 s",
 		"interop-rados-bench":     "spec/messenger.md Fake OSD: librados finds the OSD through the OSD map, whose entry a real ceph-osd registers at a kernel address; bin/dpdk's address belongs to its userspace stack, where no ceph-osd can run",
 	},
 	// The reference column (reference.go) runs a proxy case's configuration
