@@ -112,14 +112,23 @@ func TestClosedConnsNotRetained(t *testing.T) {
 	if len(conns) != 2*n {
 		t.Fatalf("%d conns made, want %d", len(conns), 2*n)
 	}
+	// OnClose runs at our Close, before the FINs are through: the client
+	// endpoints reach TIME_WAIT on the server's FIN, a moment later. Poll
+	// their state (bounded) until all n are there.
 	timeWait := 0
-	for _, ep := range eps {
-		if tcp.EndpointState(ep.State()) == tcp.StateTimeWait {
-			timeWait++
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		timeWait = 0
+		for _, ep := range eps {
+			if tcp.EndpointState(ep.State()) == tcp.StateTimeWait {
+				timeWait++
+			}
+		}
+		if timeWait >= n || time.Now().After(deadline) {
+			break
 		}
 	}
 	if timeWait == 0 {
-		t.Fatal("no endpoint in TIME_WAIT: the test does not exercise what gVisor keeps")
+		t.Fatal("no endpoint in TIME_WAIT after 10 s: the test does not exercise what gVisor keeps")
 	}
 	runtime.GC()
 	live := 0
