@@ -41,6 +41,7 @@ type attachment struct {
 // start attaches an established socket: OnOpen on the loop, then netpoll.
 func (c *conn) start(tc *net.TCPConn) {
 	if !c.SetSocket(tc) || !c.Open() {
+		c.dropSpare()
 		return
 	}
 	c.attach()
@@ -52,15 +53,16 @@ func (c *conn) start(tc *net.TCPConn) {
 // one byte is read for it and TCP pushes back on the peer from the start.
 func (c *conn) attach() {
 	c.Mu.Lock()
-	if c.Closing {
+	if c.Closing || c.paused {
+		c.attachDeferred = c.paused && !c.Closing
 		c.Mu.Unlock()
+		// A deferred attach makes its own eventfd: a paused connection
+		// holds one descriptor.
+		c.dropSpare()
 		return
 	}
-	if c.paused {
-		c.attachDeferred = true
-		c.Mu.Unlock()
-		return
-	}
+	spare := c.spare
+	c.spare = -1
 	raw := c.Raw
 	if raw == nil && c.fs != nil {
 		// Again after a false hang-up: from the write side's fallback,
@@ -69,12 +71,16 @@ func (c *conn) attach() {
 	}
 	c.Mu.Unlock()
 	if raw == nil {
+		if spare >= 0 {
+			_ = unix.Close(spare)
+		}
 		c.CloseWith(fmt.Errorf("netpoll: attach %s: %w", c.RemoteAddr(), net.ErrClosed))
 		return
 	}
 	err := errClosedEarly
 	for try := 0; try < 3 && errors.Is(err, errClosedEarly); try++ {
-		err = c.attachOnce(raw)
+		err = c.attachOnce(raw, spare)
+		spare = -1 // a retry takes a fresh eventfd
 	}
 	if err != nil {
 		c.CloseWith(fmt.Errorf("netpoll: attach %s: %w", c.RemoteAddr(), err))
@@ -83,8 +89,9 @@ func (c *conn) attach() {
 
 // attachOnce makes an attachment: a quiet netpoll connection with the
 // engine's hooks and callbacks, then the socket in place, registered.
-func (c *conn) attachOnce(raw syscall.RawConn) error {
-	nc, op, err := quietConnection()
+// efd is the eventfd to use (quietConnection), or -1.
+func (c *conn) attachOnce(raw syscall.RawConn, efd int) error {
+	nc, op, err := quietConnection(efd)
 	if err != nil {
 		return err
 	}
