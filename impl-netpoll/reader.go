@@ -297,10 +297,17 @@ func (c *conn) onNetpollClose(a *attachment) {
 	current := c.att == a && !c.Closing
 	fs := c.fs
 	c.Mu.Unlock()
+	side := peerOpen
+	if live && current {
+		side = c.peerSide() // on netpoll's fd: still open until we return
+	}
 	if fs != nil {
 		// The write side stops using netpoll's fd before netpoll closes
-		// it; if the connection goes on, it keeps a dup of the socket.
-		fs.letGo(a, current && live)
+		// it; if the connection goes on and may still use the socket (a
+		// false alarm, or a peer's FIN before ours), it keeps a dup. After
+		// a reset, or the peer's FIN after ours, nothing more is written:
+		// no dup (a proxied connection's client side, every time).
+		fs.letGo(a, current && live && (side == peerOpen || side == peerClosed && !c.finSent()))
 	}
 	if !live {
 		return // the socket never got in (attachOnce takes another eventfd)
@@ -308,7 +315,6 @@ func (c *conn) onNetpollClose(a *attachment) {
 	if !current {
 		return
 	}
-	side := c.peerSide()
 	if side != peerOpen {
 		c.readEnded(side)
 		return
@@ -389,6 +395,13 @@ func (c *conn) runReadEOF() {
 	c.H.OnReadEOF(c)
 }
 
+// finSent reports whether our FIN went out.
+func (c *conn) finSent() bool {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
+	return c.ShutLocked()
+}
+
 // peerState is what the kernel says the peer did.
 type peerState int
 
@@ -415,9 +428,7 @@ const (
 // reset only before our own FIN: afterwards TIME_WAIT's full socket is
 // TCP_CLOSE too, so it counts as EOF. When the kernel cannot be asked, EOF.
 func (c *conn) peerSide() peerState {
-	c.Mu.Lock()
-	shut := c.ShutLocked()
-	c.Mu.Unlock()
+	shut := c.finSent()
 	state := -1
 	if !c.control(func(fd int) {
 		if ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
