@@ -60,10 +60,7 @@ func (c *conn) readOnce() bool {
 		c.closeNow(c.opError("read", err))
 		return false
 	case n == 0:
-		c.mu.Lock()
-		serr := c.sendErr
-		c.mu.Unlock()
-		if serr != nil {
+		if serr := c.sendError(); serr != nil {
 			// A reset that a direct send already collected: not an EOF.
 			c.closeNow(c.opError("write", serr))
 			return false
@@ -77,9 +74,21 @@ func (c *conn) readOnce() bool {
 		return false
 	}
 	c.rend += n
+	// The event had the peer's FIN in (no error) and the read left room: nothing is
+	// left before the EOF, so no read for it (proxy-connrate: 1 per session).
+	if n < room && c.w.center.bits&(unix.EPOLLRDHUP|unix.EPOLLERR) == unix.EPOLLRDHUP && c.sendError() == nil {
+		c.eof = true
+		c.updateInterest()
+	}
 	c.deliver()
 	return n == room && c.rbuf == nil && c.state == stateOpen && !c.paused && c.relay == nil &&
 		!c.spliceReq.Load() && !c.Closed()
+}
+
+func (c *conn) sendError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sendErr
 }
 
 // deliver hands buffered bytes to OnData while the handler makes progress
