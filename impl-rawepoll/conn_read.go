@@ -74,15 +74,15 @@ func (c *conn) readOnce() bool {
 		return false
 	}
 	c.rend += n
-	// The event had the peer's FIN in (no error) and the read left room: nothing is
-	// left before the EOF, so no read for it (proxy-connrate: 1 per session).
-	if n < room && c.w.center.bits&(unix.EPOLLRDHUP|unix.EPOLLERR) == unix.EPOLLRDHUP && c.sendError() == nil {
+	c.deliver()
+	plain := c.state == stateOpen && c.relay == nil && !c.spliceReq.Load() && !c.Closed()
+	// FIN in before epoll_wait (RDHUP, no ERR), room left: EOF without a read of 0.
+	if plain && n < room && c.w.center.bits&(unix.EPOLLRDHUP|unix.EPOLLERR) == unix.EPOLLRDHUP && c.sendError() == nil {
 		c.eof = true
 		c.updateInterest()
+		c.reportEOF()
 	}
-	c.deliver()
-	return n == room && c.rbuf == nil && c.state == stateOpen && !c.paused && c.relay == nil &&
-		!c.spliceReq.Load() && !c.Closed()
+	return plain && n == room && c.rbuf == nil && !c.paused
 }
 
 func (c *conn) sendError() error {
