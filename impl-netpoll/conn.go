@@ -3,6 +3,8 @@ package netpollengine
 import (
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/serial"
 )
@@ -39,12 +41,15 @@ type conn struct {
 	// attaches it (reader.go).
 	attachDeferred bool
 	eofHeld        bool // read EOF seen while paused; ResumeRead reports it
+	// spare: the eventfd made at accept for the first attachment
+	// (quietFD), or -1.
+	spare int
 }
 
 var _ engine.Conn = (*conn)(nil)
 
 func newConn(e *Engine, l *serial.Loop) *conn {
-	c := &conn{eng: e}
+	c := &conn{eng: e, spare: -1}
 	c.BaseConn.Init(serial.ConnConfig{
 		Self:        c,
 		Registry:    &e.reg,
@@ -95,6 +100,22 @@ func (c *conn) ResumeRead() {
 		// processing task was there to put it back (one parked by the
 		// pause does it too; resume is idempotent).
 		a.ri.resume()
+	}
+}
+
+// takeSpare hands over the eventfd made at accept, or -1.
+func (c *conn) takeSpare() int {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
+	fd := c.spare
+	c.spare = -1
+	return fd
+}
+
+// dropSpare closes the eventfd made at accept if nothing used it.
+func (c *conn) dropSpare() {
+	if fd := c.takeSpare(); fd >= 0 {
+		_ = unix.Close(fd)
 	}
 }
 

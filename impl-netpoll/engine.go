@@ -104,13 +104,17 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 		return nil, fmt.Errorf("netpoll: listen %s: %w", addr, engine.ErrEngineClosed)
 	}
 	l, err := e.reg.Listen(addr, func(tc *net.TCPConn) error {
-		// Attaching takes one more descriptor for a moment (an eventfd):
-		// at the limit the socket waits in the Acceptor until one frees
-		// up, rather than be opened and then closed when attach fails.
-		if err := serial.CheckSpareFD(tc); err != nil {
+		// Attaching takes one more descriptor (the quiet connection's
+		// eventfd, interest.go): made here, so at the limit the socket
+		// waits in the Acceptor until one frees up, rather than be opened
+		// and then closed when attach fails. The eventfd is the probe
+		// (serial.CheckSpareFD's dup and close cost two system calls per
+		// connection for nothing else).
+		efd, err := quietFD()
+		if err != nil {
 			return err
 		}
-		e.accept(tc, newHandler)
+		e.accept(tc, newHandler, efd)
 		return nil
 	})
 	if err != nil {
@@ -123,9 +127,12 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 // accept starts an accepted connection on a loop of its own. OnOpen and
 // netpoll's registration are quick and never block (handlers must not):
 // they run here, on the accept goroutine, rather than pay a goroutine.
-func (e *Engine) accept(tc *net.TCPConn, newHandler func(engine.Conn) engine.Handler) {
+// efd is the eventfd attach uses first (quietFD).
+func (e *Engine) accept(tc *net.TCPConn, newHandler func(engine.Conn) engine.Handler, efd int) {
 	c := newConn(e, e.reg.NewLoop())
+	c.spare = efd
 	if !c.Accepted(tc, newHandler) {
+		c.dropSpare()
 		return
 	}
 	c.start(tc)

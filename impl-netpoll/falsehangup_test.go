@@ -416,7 +416,7 @@ func blocker(t *testing.T, onRead func()) (*blockerConn, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, op, err := quietConnection()
+	nc, op, err := quietConnection(-1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,18 +25,25 @@ import (
 // write lock, so no write(2) ever reaches the number once it may belong to
 // another file; writes hold the read lock around the system call only.
 //
-// A write that must wait for writability, and everything after netpoll
-// let go of a socket the connection still uses (after the peer's FIN the
-// write side lives on), goes through the fallback: a dup of the socket as
-// an *os.File in Go's poller (serial.TCPSocket over its RawConn), made on
-// first need and kept until the connection closes, as impl-gnet does. A
-// connection that never fills its socket buffer never has one.
+// When netpoll lets go of a socket the connection still uses (after the
+// peer's FIN the write side lives on), the write side keeps a dup of it
+// (own): a bare descriptor, written directly like netpoll's, one fcntl and
+// one close. A write that must wait for writability goes through the
+// fallback: the socket as an *os.File in Go's poller (serial.TCPSocket
+// over its RawConn), made on first need (from the own dup if there is one,
+// else from a new dup) and kept until the connection closes, as impl-gnet
+// does. A connection that never fills its socket buffer never has one.
+// (Before, letGo made the fallback at once: fcntl, F_GETFL and an epoll_ctl
+// ADD into Go's poller, and an epoll_ctl DEL at the close, on both sockets
+// of every proxied connection, for a write side that mostly sends one
+// shutdown.)
 type fdSocket struct {
 	laddr, raddr net.Addr
 
 	mu  sync.RWMutex
-	fd  int         // netpoll's descriptor; -1 once netpoll lets go of it
-	att *attachment // whose descriptor fd is
+	fd  int         // the direct descriptor: netpoll's, or own; -1 once neither
+	att *attachment // whose descriptor fd is (nil: own)
+	own bool        // fd is the engine's dup, closed by closeFallback
 	fb  *os.File    // the fallback, or nil
 	fbs *serial.TCPSocket
 }
@@ -153,10 +160,18 @@ func (s *fdSocket) fallback() (*serial.TCPSocket, error) {
 	return s.fbs, nil
 }
 
+// makeFallbackLocked makes the fallback: the own dup becomes it (the
+// direct path ends: writes go through Go's poller from then on), or, while
+// netpoll holds the socket, a new dup does.
 func (s *fdSocket) makeFallbackLocked() error {
-	nfd, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("dup", err)
+	nfd := s.fd
+	if s.own {
+		s.fd, s.own = -1, false
+	} else {
+		var err error
+		if nfd, err = s.dupLocked(); err != nil {
+			return err
+		}
 	}
 	f := os.NewFile(uintptr(nfd), "tcp") // non-blocking: in Go's poller
 	raw, err := f.SyscallConn()
@@ -167,6 +182,14 @@ func (s *fdSocket) makeFallbackLocked() error {
 	s.fb = f
 	s.fbs = serial.NewRawSocket(raw, s.laddr, s.raddr, func() error { return shutWrite(raw) })
 	return nil
+}
+
+func (s *fdSocket) dupLocked() (int, error) {
+	nfd, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("dup", err)
+	}
+	return nfd, nil
 }
 
 func shutWrite(raw syscall.RawConn) error {
@@ -220,8 +243,11 @@ func (s *fdSocket) Linger0() error {
 // RawFallback returns a syscall.RawConn of the socket that outlives
 // netpoll's descriptor (to attach the socket again), or nil.
 func (s *fdSocket) RawFallback() syscall.RawConn {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fb == nil && s.own {
+		_ = s.makeFallbackLocked() // EMFILE: nil, the connection closes
+	}
 	if s.fb == nil {
 		return nil
 	}
@@ -234,25 +260,35 @@ func (s *fdSocket) RawFallback() syscall.RawConn {
 
 // letGo runs in a's close callback, before netpoll closes a's descriptor.
 // keep: the connection goes on (a hang-up: the write side outlives the
-// peer's FIN, or a false alarm attaches the socket again), so the fallback
-// is made first; otherwise the connection is closing.
+// peer's FIN, or a false alarm attaches the socket again), so the write
+// side takes its own dup first, unless it has the fallback already;
+// otherwise the connection is closing.
 func (s *fdSocket) letGo(a *attachment, keep bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.att != a || s.fd < 0 {
 		return
 	}
+	s.att = nil
 	if keep && s.fbs == nil {
-		_ = s.makeFallbackLocked() // EMFILE: writes fail and the connection closes
+		if nfd, err := s.dupLocked(); err == nil {
+			s.fd, s.own = nfd, true
+			return
+		} // EMFILE: writes fail and the connection closes
 	}
-	s.fd, s.att = -1, nil
+	s.fd = -1
 }
 
-// closeFallback closes the fallback, as the connection closes: before
-// netpoll closes its descriptor, so that netpoll's is the socket's last
-// (interest.go, release).
+// closeFallback closes the own dup or the fallback, as the connection
+// closes: before netpoll closes its descriptor, so that netpoll's is the
+// socket's last (interest.go, release). The own dup is closed under the
+// write lock: no write is in flight on its number.
 func (s *fdSocket) closeFallback() {
 	s.mu.Lock()
+	if s.own {
+		_ = unix.Close(s.fd)
+		s.fd, s.own = -1, false
+	}
 	fb := s.fb
 	s.mu.Unlock()
 	if fb != nil {

@@ -67,3 +67,51 @@ func TestOneDescriptorPerSocket(t *testing.T) {
 		t.Errorf("%d connections added %d descriptors, want %d (client and server socket each)", n, got, 2*n)
 	}
 }
+
+// afterFIN answers the peer's FIN with size bytes and its own FIN.
+type afterFIN struct {
+	engine.BaseHandler
+	size int
+}
+
+func (h *afterFIN) OnReadEOF(c engine.Conn) {
+	if err := c.Write(make([]byte, h.size)); err != nil {
+		_ = c.Close() // the peer reads fewer bytes than size: the test fails
+		return
+	}
+	_ = c.CloseWrite()
+}
+
+// After the peer's FIN netpoll closes its descriptor and the write side
+// goes on over its own bare dup (fdsocket.go, letGo); a write that fills
+// the socket turns that dup into the Go-poller fallback and waits there.
+// The peer gets every byte, then EOF.
+func TestWriteAfterPeerFIN(t *testing.T) {
+	e, err := New(engine.Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+	}()
+	for _, size := range []int{16, 3 << 20} { // within DefaultOutQueueLimit
+		ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return &afterFIN{size: size} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		_ = c.(*net.TCPConn).CloseWrite()
+		n, err := io.Copy(io.Discard, c)
+		if err != nil || n != int64(size) {
+			t.Fatalf("size %d: read %d bytes, %v", size, n, err)
+		}
+		_ = c.Close()
+		_ = ln.Close()
+	}
+}

@@ -44,11 +44,13 @@ import (
 // of an earlier fd with the same number (see onNetpollClose): install
 // holds the operator's busy flag against it, and a hang-up it brings
 // closes the quiet connection, which plug notices; either way attach
-// takes another eventfd.
-func quietConnection() (nc netpoll.Connection, op *netpoll.FDOperator, err error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return nil, nil, os.NewSyscallError("eventfd", err)
+// takes another eventfd. fd is an eventfd from quietFD made beforehand
+// (the accept path's descriptor probe), or -1: one is made here.
+func quietConnection(fd int) (nc netpoll.Connection, op *netpoll.FDOperator, err error) {
+	if fd < 0 {
+		if fd, err = quietFD(); err != nil {
+			return nil, nil, err
+		}
 	}
 	nc, err = netpoll.NewFDConnection(fd) // owns fd from here
 	if err != nil {
@@ -59,6 +61,15 @@ func quietConnection() (nc netpoll.Connection, op *netpoll.FDOperator, err error
 		return nil, nil, err
 	}
 	return nc, op, nil
+}
+
+// quietFD makes the eventfd of a quiet connection.
+func quietFD() (int, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return -1, os.NewSyscallError("eventfd", err)
+	}
+	return fd, nil
 }
 
 // errClosedEarly: netpoll closed the quiet connection before the socket

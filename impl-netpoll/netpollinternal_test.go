@@ -128,7 +128,7 @@ func socketAttachment(t *testing.T) (netpoll.Connection, *netpoll.FDOperator, in
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, op, err := quietConnection()
+	nc, op, err := quietConnection(-1)
 	if err != nil {
 		t.Fatal(err)
 	}

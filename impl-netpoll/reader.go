@@ -41,6 +41,7 @@ type attachment struct {
 // start attaches an established socket: OnOpen on the loop, then netpoll.
 func (c *conn) start(tc *net.TCPConn) {
 	if !c.SetSocket(tc) || !c.Open() {
+		c.dropSpare()
 		return
 	}
 	c.attach()
@@ -52,15 +53,16 @@ func (c *conn) start(tc *net.TCPConn) {
 // one byte is read for it and TCP pushes back on the peer from the start.
 func (c *conn) attach() {
 	c.Mu.Lock()
-	if c.Closing {
+	if c.Closing || c.paused {
+		c.attachDeferred = c.paused && !c.Closing
 		c.Mu.Unlock()
+		// A deferred attach makes its own eventfd: a paused connection
+		// holds one descriptor.
+		c.dropSpare()
 		return
 	}
-	if c.paused {
-		c.attachDeferred = true
-		c.Mu.Unlock()
-		return
-	}
+	spare := c.spare
+	c.spare = -1
 	raw := c.Raw
 	if raw == nil && c.fs != nil {
 		// Again after a false hang-up: from the write side's fallback,
@@ -69,12 +71,16 @@ func (c *conn) attach() {
 	}
 	c.Mu.Unlock()
 	if raw == nil {
+		if spare >= 0 {
+			_ = unix.Close(spare)
+		}
 		c.CloseWith(fmt.Errorf("netpoll: attach %s: %w", c.RemoteAddr(), net.ErrClosed))
 		return
 	}
 	err := errClosedEarly
 	for try := 0; try < 3 && errors.Is(err, errClosedEarly); try++ {
-		err = c.attachOnce(raw)
+		err = c.attachOnce(raw, spare)
+		spare = -1 // a retry takes a fresh eventfd
 	}
 	if err != nil {
 		c.CloseWith(fmt.Errorf("netpoll: attach %s: %w", c.RemoteAddr(), err))
@@ -83,8 +89,9 @@ func (c *conn) attach() {
 
 // attachOnce makes an attachment: a quiet netpoll connection with the
 // engine's hooks and callbacks, then the socket in place, registered.
-func (c *conn) attachOnce(raw syscall.RawConn) error {
-	nc, op, err := quietConnection()
+// efd is the eventfd to use (quietConnection), or -1.
+func (c *conn) attachOnce(raw syscall.RawConn, efd int) error {
+	nc, op, err := quietConnection(efd)
 	if err != nil {
 		return err
 	}
@@ -290,10 +297,17 @@ func (c *conn) onNetpollClose(a *attachment) {
 	current := c.att == a && !c.Closing
 	fs := c.fs
 	c.Mu.Unlock()
+	side := peerOpen
+	if live && current {
+		side = c.peerSide() // on netpoll's fd: still open until we return
+	}
 	if fs != nil {
 		// The write side stops using netpoll's fd before netpoll closes
-		// it; if the connection goes on, it keeps a dup of the socket.
-		fs.letGo(a, current && live)
+		// it; if the connection goes on and may still use the socket (a
+		// false alarm, or a peer's FIN before ours), it keeps a dup. After
+		// a reset, or the peer's FIN after ours, nothing more is written:
+		// no dup (a proxied connection's client side, every time).
+		fs.letGo(a, current && live && (side == peerOpen || side == peerClosed && !c.finSent()))
 	}
 	if !live {
 		return // the socket never got in (attachOnce takes another eventfd)
@@ -301,7 +315,6 @@ func (c *conn) onNetpollClose(a *attachment) {
 	if !current {
 		return
 	}
-	side := c.peerSide()
 	if side != peerOpen {
 		c.readEnded(side)
 		return
@@ -382,6 +395,13 @@ func (c *conn) runReadEOF() {
 	c.H.OnReadEOF(c)
 }
 
+// finSent reports whether our FIN went out.
+func (c *conn) finSent() bool {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
+	return c.ShutLocked()
+}
+
 // peerState is what the kernel says the peer did.
 type peerState int
 
@@ -408,9 +428,7 @@ const (
 // reset only before our own FIN: afterwards TIME_WAIT's full socket is
 // TCP_CLOSE too, so it counts as EOF. When the kernel cannot be asked, EOF.
 func (c *conn) peerSide() peerState {
-	c.Mu.Lock()
-	shut := c.ShutLocked()
-	c.Mu.Unlock()
+	shut := c.finSent()
 	state := -1
 	if !c.control(func(fd int) {
 		if ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {

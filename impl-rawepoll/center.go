@@ -232,14 +232,17 @@ func (c *center) processEvents() {
 			fe.write()
 		}
 	}
+	c.timers.RunDue(c.now(), nil)
+	c.q.Drain(drainBatch, nil)
+	// After the external events: a socket read to EOF is mostly closed by
+	// one (proxy-connrate: the backend's EOF, then the close posted on the
+	// client's), and then its close takes it out; 1 DEL per session less.
 	for _, fe := range c.offs {
 		if c.files[fe.fd] == fe && fe.mask == 0 && fe.kmask != 0 {
 			_ = c.apply(fe) // not closed meanwhile: DEL
 		}
 	}
 	c.offs = c.offs[:0]
-	c.timers.RunDue(c.now(), nil)
-	c.q.Drain(drainBatch, nil)
 }
 
 // post queues one of the engine's own events, after the current callback

@@ -60,10 +60,7 @@ func (c *conn) readOnce() bool {
 		c.closeNow(c.opError("read", err))
 		return false
 	case n == 0:
-		c.mu.Lock()
-		serr := c.sendErr
-		c.mu.Unlock()
-		if serr != nil {
+		if serr := c.sendError(); serr != nil {
 			// A reset that a direct send already collected: not an EOF.
 			c.closeNow(c.opError("write", serr))
 			return false
@@ -78,8 +75,20 @@ func (c *conn) readOnce() bool {
 	}
 	c.rend += n
 	c.deliver()
-	return n == room && c.rbuf == nil && c.state == stateOpen && !c.paused && c.relay == nil &&
-		!c.spliceReq.Load() && !c.Closed()
+	plain := c.state == stateOpen && c.relay == nil && !c.spliceReq.Load() && !c.Closed()
+	// FIN in before epoll_wait (RDHUP, no ERR), room left: EOF without a read of 0.
+	if plain && n < room && c.w.center.bits&(unix.EPOLLRDHUP|unix.EPOLLERR) == unix.EPOLLRDHUP && c.sendError() == nil {
+		c.eof = true
+		c.updateInterest()
+		c.reportEOF()
+	}
+	return plain && n == room && c.rbuf == nil && !c.paused
+}
+
+func (c *conn) sendError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sendErr
 }
 
 // deliver hands buffered bytes to OnData while the handler makes progress
