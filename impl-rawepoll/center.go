@@ -24,20 +24,12 @@ const maxWait = 30 * time.Second
 // of external events (loopkit.ExecQueue) posted from any thread and woken
 // through an eventfd. Everything else in it belongs to the loop's thread.
 //
-// The epoll set is level-triggered, unlike Ceph's EpollDriver (EPOLLET).
-// The engine contract makes the loop stop reading before the socket is
-// empty all the time: a handler may consume part of its buffer, pause
-// reading (throttles, proxy backpressure), or fill Config.ReadBufferSize.
-// Edge-triggered, each of those would have to remember "this fd still has
-// data" and re-schedule itself, or lose the edge forever; level-triggered,
-// the kernel remembers, and one read per ready fd per iteration keeps the
-// loop fair between connections. The price is an epoll_ctl whenever the
-// interest changes (pausing, or a write that hit EAGAIN), which is rare on
-// the request/response path: writes go out directly and EPOLLOUT is
-// registered only while a socket's send buffer is full. Interest is exact
-// (a paused or finished reader drops EPOLLIN and EPOLLRDHUP, a socket with
-// nothing to wait for is removed from the set), so no level stays asserted
-// for nothing and the loop never spins.
+// The epoll set is level-triggered, unlike Ceph's EpollDriver (EPOLLET):
+// the contract makes the loop stop reading before a socket is empty all
+// the time (partial consumption, pauses, a full buffer), and edge-triggered
+// each of those would have to remember the readiness or lose the edge.
+// Interest is exact, so no level stays asserted for nothing (spec/engine.md
+// §15).
 type center struct {
 	epfd   int
 	notify int // eventfd: the external-event doorbell
@@ -235,8 +227,7 @@ func (c *center) processEvents() {
 	c.timers.RunDue(c.now(), nil)
 	c.q.Drain(drainBatch, nil)
 	// After the external events: a socket read to EOF is mostly closed by
-	// one (proxy-connrate: the backend's EOF, then the close posted on the
-	// client's), and then its close takes it out; 1 DEL per session less.
+	// one, and its close takes it out (proxy-connrate: 1 DEL less).
 	for _, fe := range c.offs {
 		if c.files[fe.fd] == fe && fe.mask == 0 && fe.kmask != 0 {
 			_ = c.apply(fe) // not closed meanwhile: DEL

@@ -9,12 +9,9 @@ import (
 )
 
 // The write path. A write with nothing queued ahead goes to the socket at
-// once, from whichever thread calls Write (the loop's or another): no copy,
-// no hand-off, which is what request/response traffic wants. What the
-// kernel does not take goes into the out-queue (loopkit.OutQueue, under
-// c.mu) and one flush is posted; the loop then sends the queue with
-// sendmsg of up to loopkit.MaxIov slices, asking for EPOLLOUT only while
-// the kernel's send buffer is full (EAGAIN).
+// once, from whichever thread calls Write: no copy, no hand-off. What the
+// kernel does not take goes into the out-queue (under c.mu) and one flush
+// is posted; the loop sends it with sendmsg, EPOLLOUT only on EAGAIN.
 
 // Write implements engine.Conn: a copy of b, all or nothing.
 func (c *conn) Write(b []byte) error { return c.write(b, nil) }
