@@ -155,10 +155,8 @@ const directName = "direct"
 // directOK says whether any of scs has a measured direct cell.
 func directOK(scs []*result.Scenario) bool {
 	for _, sc := range scs {
-		for _, c := range sc.Cells {
-			if c.Target == directName && c.Status == result.StatusOK {
-				return true
-			}
+		if directCell(sc) != nil {
+			return true
 		}
 	}
 	return false
@@ -167,10 +165,16 @@ func directOK(scs []*result.Scenario) bool {
 // directSummary is metric's summary in sc's direct cell; the zero
 // Summary (ratioText: "–") when direct did not run, failed or lacks it.
 func directSummary(sc *result.Scenario, metric string) stats.Summary {
-	for _, c := range sc.Cells {
-		if c.Target == directName && c.Status == result.StatusOK {
-			return c.Summary[metric]
-		}
+	if c := directCell(sc); c != nil {
+		return c.Summary[metric]
 	}
 	return stats.Summary{}
+}
+
+// directCell is sc's direct cell when it was measured, else nil.
+func directCell(sc *result.Scenario) *result.Cell {
+	if c := sc.Cell(directName); c != nil && c.Status == result.StatusOK {
+		return c
+	}
+	return nil
 }
