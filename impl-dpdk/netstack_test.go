@@ -13,7 +13,7 @@ import (
 // address (the stack has no loopback); other IPv4 hosts are kept; IPv6 and
 // garbage are refused.
 func TestFullAddr(t *testing.T) {
-	pa, _ := link.NewPipe(4)
+	pa, _ := newPipe(4)
 	ns, err := NewNetstack(link.New(pa, 1500), netip.MustParsePrefix("192.0.2.2/24"), netip.MustParseAddr("192.0.2.1"))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func TestFullAddr(t *testing.T) {
 
 // TestNetstackIPv6Refused: only IPv4 stacks are built.
 func TestNetstackIPv6Refused(t *testing.T) {
-	pa, _ := link.NewPipe(4)
+	pa, _ := newPipe(4)
 	if _, err := NewNetstack(link.New(pa, 1500), netip.MustParsePrefix("2001:db8::2/64"), netip.Addr{}); err == nil {
 		t.Fatal("IPv6 address accepted")
 	}

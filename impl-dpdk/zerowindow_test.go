@@ -17,9 +17,9 @@ import (
 // an in-memory wire, each with its own poller, like two DPDK processes on
 // memif; a's endpoint loses lossPerMillion of the frames each way. No DPDK
 // is needed, so this runs in every build.
-func pipeStacks(t *testing.T, lossPerMillion uint32) (a, b *Netstack, pa, pb *link.PipePort, ea, eb *link.Endpoint) {
+func pipeStacks(t *testing.T, lossPerMillion uint32) (a, b *Netstack, pa, pb *pipePort, ea, eb *link.Endpoint) {
 	t.Helper()
-	pa, pb = link.NewPipe(1024)
+	pa, pb = newPipe(1024)
 	ea, eb = link.New(pa, 1500), link.New(pb, 1500)
 	ea.SetLoss(lossPerMillion)
 	var err error
