@@ -301,6 +301,14 @@ func (c *conn) read() bool {
 	if cap(c.in) < cap(c.inBuf) { // the unconsumed tail to the front, for the most room
 		c.in = c.inBuf[:copy(c.inBuf[:len(c.in)], c.in)]
 	}
+	// Receive-buffer auto-tuning sizes the window from the bytes the
+	// application took per round trip; gVisor leaves the reporting to
+	// whoever copies out (its sentry does it per read), so we do it per pass.
+	defer func(before int) {
+		if n := len(c.in) - before; n > 0 {
+			c.ep.ModerateRecvBuf(n)
+		}
+	}(len(c.in))
 	for len(c.in) < cap(c.in) {
 		c.rw = tcpip.SliceWriter(c.in[len(c.in):cap(c.in)])
 		res, err := c.ep.Read(&c.rw, tcpip.ReadOptions{})

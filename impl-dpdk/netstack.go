@@ -65,6 +65,14 @@ func NewNetstack(ep stack.LinkEndpoint, addr netip.Prefix, gateway netip.Addr) (
 	s.SetRouteTable(routes)
 	sack := tcpip.TCPSACKEnabled(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	// Receive-buffer auto-tuning, as the kernel's tcp_moderate_rcvbuf, up to
+	// the kernel's default tcp_rmem maximum (6 MiB). Without it the window
+	// stays at half gVisor's 1 MiB default: 0.165 Gbit/s over a 20 ms path
+	// where the kernel engines move 0.67 (spec/engine.md §18).
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &moderate)
+	rcvBuf := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 4 << 20, Max: 16 << 20}
+	s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcvBuf)
 	return &Netstack{Stack: s, Addr: local}, nil
 }
 
