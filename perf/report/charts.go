@@ -63,6 +63,9 @@ func cellCurve(c *result.Cell) plotter.XYs {
 // names per scenario.
 func writeCharts(run *result.Run, dir string) (map[string][]string, error) {
 	out := map[string][]string{}
+	if _, err := writeHeatmap(run, dir); err != nil {
+		return nil, err
+	}
 	for _, sc := range run.Scenarios {
 		if hasMetric(sc, "p50_us") {
 			name := "latency-" + sc.ID + ".svg"
