@@ -160,6 +160,7 @@ func TestHeatmapFitsItsLabels(t *testing.T) {
 	svg := heatmapOf(run).svg()
 	w, _ := strconv.ParseFloat(regexp.MustCompile(`width="([0-9.]+)"`).FindStringSubmatch(svg)[1], 64)
 	texts := regexp.MustCompile(`<text x="([0-9.]+)" y="[0-9.]+"( text-anchor="middle")?(?: font-size="([0-9.]+)")?[^>]*>([^<]*)</text>`).FindAllStringSubmatch(svg, -1)
+	firstCol, _ := strconv.ParseFloat(regexp.MustCompile(`<rect x="([0-9.]+)" y="[0-9.]+" width="[0-9.]+" height="[0-9.]+" fill="`).FindStringSubmatch(svg)[1], 64)
 	if len(texts) < 20 {
 		t.Fatalf("only %d texts found", len(texts))
 	}
@@ -176,6 +177,10 @@ func TestHeatmapFitsItsLabels(t *testing.T) {
 		}
 		if lo < 0 || hi > w {
 			t.Errorf("text %q spans %.0f–%.0f, outside 0–%.0f", m[4], lo, hi, w)
+		}
+		// Row labels (left-aligned at the margin) end before the grid.
+		if m[2] == "" && x < 10 && !strings.HasPrefix(m[4], "colour") && hi > firstCol {
+			t.Errorf("row label %q ends at %.0f, the grid starts at %.0f", m[4], hi, firstCol)
 		}
 	}
 }
