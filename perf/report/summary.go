@@ -557,6 +557,7 @@ func summarySections(run *result.Run) []section {
 	s := section{level: 2, title: "Summary", id: "summary"}
 	s.paras = append(s.paras, "Each square is the target's first headline metric divided by the best anchor of that scenario (the anchor named under the column; the arrow says whether lower or higher is better). "+
 		"Blue: better than that anchor, red: worse, whatever the metric's direction; anchors are the grey rows. "+
+		"A floor anchor (direct: no proxy at all; raw-tcp: a minimal server) is usually the best, so its columns show the cost over the bare floor; the guide gives the ratio to every anchor (HAProxy, ceph-mon too). "+
 		"Hatched: absent (not in this run) or unsupported (the target cannot take part in that scenario; reason under the scenario); FAILED: it ran and failed; –: not part of the scenario.")
 	s.images = []string{HeatmapFile}
 	g := section{level: 3, title: "Engine guide", id: "guide"}
