@@ -72,6 +72,9 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 	if w := calibrationWarning(run); w != nil {
 		d.sections = append(d.sections, *w)
 	}
+	// The summary opens the page (after the calibration flag, which
+	// qualifies every number in it).
+	d.sections = append(d.sections, summarySections(run)...)
 	d.sections = append(d.sections, head)
 	d.sections = append(d.sections, matrix(run), ratioMatrix(run))
 	if ds := dpdkSection(run); ds != nil {
@@ -206,7 +209,7 @@ func mainDriver(sc *result.Scenario) string {
 }
 
 func scenarioSection(sc *result.Scenario, charts []string, runAbsent map[string]string) section {
-	s := section{level: 3, title: sc.Title + " (`" + sc.ID + "`)"}
+	s := section{level: 3, title: sc.Title + " (`" + sc.ID + "`)", id: sectionID(sc.ID)}
 	if sc.Note != "" {
 		s.paras = append(s.paras, sc.Note)
 	}

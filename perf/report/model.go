@@ -22,6 +22,9 @@ type doc struct {
 type section struct {
 	level int
 	title string
+	// id is the section's link target (#id in both renderings); the
+	// engine guide links to the scenarios' sections.
+	id string
 	// warn: drawn as a warning box in HTML (the calibration flag).
 	warn   bool
 	paras  []string
