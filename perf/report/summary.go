@@ -145,22 +145,31 @@ func firstHeadline(sc *result.Scenario) (result.MetricDef, bool) {
 	return result.MetricDef{}, false
 }
 
-// bestAnchor is the anchor of sc with the best median of m, among those
-// that ran; "" when none did.
+// bestAnchor is the anchor each square is divided by: the best median of m
+// among the product anchors that ran (HAProxy, ceph-mon: what an engine
+// replaces in production, and what the goals are stated against), else the
+// best floor (direct, raw-tcp: no proxy or a minimal server, which nothing
+// with a protocol can beat); "" when no anchor ran.
 func bestAnchor(sc *result.Scenario, m result.MetricDef) string {
-	best := ""
+	best, floor := "", true
 	var bv float64
 	for _, a := range sc.Anchors {
 		c := sc.Cell(a)
 		if c == nil || c.Status != result.StatusOK || c.Summary[m.Name].N == 0 || c.Summary[m.Name].Median == 0 {
 			continue
 		}
-		if v := c.Summary[m.Name].Median; best == "" || better(m, v, bv) {
-			best, bv = a, v
+		v, isFloor := c.Summary[m.Name].Median, floorAnchors[a]
+		switch {
+		case best == "", floor && !isFloor, floor == isFloor && better(m, v, bv):
+			best, bv, floor = a, v, isFloor
 		}
 	}
 	return best
 }
+
+// floorAnchors are the anchors that measure the machine rather than a
+// product (perf/bench: RawTCP, Direct).
+var floorAnchors = map[string]bool{"raw-tcp": true, "direct": true}
 
 // heatColor maps an oriented ratio (above 1: better than the anchor) to
 // a diverging blue (better) – white (equal) – orange-red (worse) scale,
@@ -557,7 +566,7 @@ func summarySections(run *result.Run) []section {
 	s := section{level: 2, title: "Summary", id: "summary"}
 	s.paras = append(s.paras, "Each square is the target's first headline metric divided by the best anchor of that scenario (the anchor named under the column; the arrow says whether lower or higher is better). "+
 		"Blue: better than that anchor, red: worse, whatever the metric's direction; anchors are the grey rows. "+
-		"A floor anchor (direct: no proxy at all; raw-tcp: a minimal server) is usually the best, so its columns show the cost over the bare floor; the guide gives the ratio to every anchor (HAProxy, ceph-mon too). "+
+		"The anchor is the product an engine stands in for where the scenario has one (HAProxy, ceph-mon), else the floor (raw-tcp: a minimal server); the guide gives the ratio to every anchor, direct (no proxy at all) included. "+
 		"Hatched: absent (not in this run) or unsupported (the target cannot take part in that scenario; reason under the scenario); FAILED: it ran and failed; –: not part of the scenario.")
 	s.images = []string{HeatmapFile}
 	g := section{level: 3, title: "Engine guide", id: "guide"}

@@ -41,7 +41,7 @@ func synthRun() *result.Run {
 				Cells: []*result.Cell{
 					synthCell("direct", result.KindAnchor, "p50_us", 10, 0.1),
 					synthCell("haproxy", result.KindAnchor, "p50_us", 40, 0.5),
-					synthCell("fast", result.KindEngine, "p50_us", 20, 0.2), // 2× the best anchor (direct): worse
+					synthCell("fast", result.KindEngine, "p50_us", 20, 0.2), // half the product anchor (haproxy): better
 					synthCell("slow", result.KindEngine, "p50_us", 80, 1),
 					{Target: "memif", Kind: result.KindEngine, Status: result.StatusAbsent, Reason: "messenger-only"},
 					{Target: "gone", Kind: result.KindEngine, Status: result.StatusAbsent, Reason: "not built"},
@@ -73,8 +73,8 @@ func TestHeatmapColoursFollowTheMetricsDirection(t *testing.T) {
 	if len(h.cols) != 2 {
 		t.Fatalf("columns = %d, want the 2 headline scenarios", len(h.cols))
 	}
-	if h.cols[0].best != "direct" || h.cols[1].best != "haproxy" {
-		t.Fatalf("best anchors = %q, %q; want direct (lowest latency), haproxy", h.cols[0].best, h.cols[1].best)
+	if h.cols[0].best != "haproxy" || h.cols[1].best != "haproxy" {
+		t.Fatalf("best anchors = %q, %q; want haproxy (the product, not the faster direct floor), haproxy", h.cols[0].best, h.cols[1].best)
 	}
 	row := map[string]int{}
 	for i, r := range h.rows {
@@ -87,8 +87,8 @@ func TestHeatmapColoursFollowTheMetricsDirection(t *testing.T) {
 		wantRatio float64
 		better    bool
 	}{
-		{"latency 2× the anchor is worse", "fast", 0, 2, false},
-		{"latency 8× the anchor is worse", "slow", 0, 8, false},
+		{"latency half the anchor's is better", "fast", 0, 0.5, true},
+		{"latency 2× the anchor's is worse", "slow", 0, 2, false},
 		{"throughput 2× the anchor is better", "fast", 1, 2, true},
 		{"throughput 1.98× the anchor is better", "slow", 1, 1.98, true},
 	} {
@@ -111,6 +111,28 @@ func TestHeatmapColoursFollowTheMetricsDirection(t *testing.T) {
 	_, g8, _ := rgb(t, heatColor(0.125))
 	if g8 >= g2 {
 		t.Errorf("8× worse (%s) not deeper than 2× worse (%s)", heatColor(0.125), heatColor(0.5))
+	}
+}
+
+func TestBestAnchorFloorsOnlyWithoutAProduct(t *testing.T) {
+	p50 := result.MetricDef{Name: "p50_us", Unit: "µs", Lower: true, Headline: true}
+	for _, tc := range []struct {
+		name string
+		sc   *result.Scenario
+		want string
+	}{
+		{"floor only", &result.Scenario{Anchors: []string{"raw-tcp"}, Cells: []*result.Cell{synthCell("raw-tcp", result.KindAnchor, "p50_us", 10, 0.1)}}, "raw-tcp"},
+		{"the faster of two products", &result.Scenario{Anchors: []string{"raw-tcp", "ceph-mon", "haproxy"}, Cells: []*result.Cell{
+			synthCell("raw-tcp", result.KindAnchor, "p50_us", 10, 0.1), synthCell("ceph-mon", result.KindAnchor, "p50_us", 30, 0.1), synthCell("haproxy", result.KindAnchor, "p50_us", 20, 0.1)}}, "haproxy"},
+		{"a product that failed leaves the floor", &result.Scenario{Anchors: []string{"direct", "haproxy"}, Cells: []*result.Cell{
+			synthCell("direct", result.KindAnchor, "p50_us", 10, 0.1), {Target: "haproxy", Kind: result.KindAnchor, Status: result.StatusFailed}}}, "direct"},
+		{"none ran", &result.Scenario{Anchors: []string{"haproxy"}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bestAnchor(tc.sc, p50); got != tc.want {
+				t.Errorf("bestAnchor = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -140,7 +162,7 @@ func TestHeatmapStatuses(t *testing.T) {
 		}
 	}
 	svg := h.svg()
-	for _, want := range []string{">unsupported<", ">absent<", ">FAILED<", "url(#hatch)", ">haproxy (anchor)<", ">÷ direct<", ">[µs] ↓<", ">[Gbit/s] ↑<", ">2.00×<"} {
+	for _, want := range []string{">unsupported<", ">absent<", ">FAILED<", "url(#hatch)", ">haproxy (anchor)<", ">÷ haproxy<", ">[µs] ↓<", ">[Gbit/s] ↑<", ">2.00×<"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("heatmap SVG lacks %q", want)
 		}
