@@ -38,6 +38,9 @@ type Suite struct {
 	// Calib is the machine calibration at the start and the end of the
 	// run (calib.go); the zero value is DefaultCalib.
 	Calib CalibSpec
+	// CoresFull sweeps every worker count 1 … nproc in the core-sweep
+	// scenarios (cores.go); otherwise 1 and 2 only.
+	CoresFull bool
 	// Net is what the suite runs across the two-hosts topology after its
 	// one-host scenarios (twohosts.go), profile by profile; --topology
 	// replaces it, --no-net drops it.
@@ -67,8 +70,11 @@ var Suites = map[string]Suite{
 			"msgr-pipelined-16x16-4KiB", "msgr-throttle", "msgr-connscale", "msgr-idle-cpu",
 			"proxy-pingpong-64B-pinned", "proxy-pingpong-64B-unpinned",
 			"proxy-stream-1-pinned", "proxy-connrate", "proxy-idle",
-			"tls-handshake-ecdsa",
+			"tls-handshake-ecdsa", CoresConnrate, CoresMsgr,
 		}},
+	// scale: the core sweep at every worker count 1 … nproc (cores.go).
+	"scale": {Name: "scale", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond,
+		CoresFull: true, Scenarios: CoreScenarios},
 	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20, IdleWindow: 50 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-4KiB-pinned", "msgr-keepalive-pingpong-pinned", "proxy-pingpong-64B-pinned", "proxy-stream-1-pinned",

@@ -158,6 +158,11 @@ func (r *runner) rawRig(pin int) (*rig, error) {
 // msgrRig starts bin/<engine> msgr-server with extra flags (a dpdk
 // variant: bin/dpdk with its slot's or memif's engine flags).
 func (r *runner) msgrRig(engine string, pin int, extra ...string) (*rig, error) {
+	return r.msgrRigEnv(engine, pin, nil, extra...)
+}
+
+// msgrRigEnv is msgrRig with env added to the server's environment.
+func (r *runner) msgrRigEnv(engine string, pin int, env []string, extra ...string) (*rig, error) {
 	g := newRig()
 	eflags, eshown, err := r.serverFlags(g, engine)
 	if err != nil {
@@ -166,7 +171,7 @@ func (r *runner) msgrRig(engine string, pin int, extra ...string) (*rig, error) 
 	}
 	extra = append(extra, r.metricsFlags(extra)...)
 	argv := append([]string{r.engineBin(engineBase(engine)), "msgr-server", "--listen", r.listenHost(engine) + ":0"}, extra...)
-	p, err := r.startEngine(g, engine+" msgr-server", append(argv, eflags...), pin, nil)
+	p, err := r.startEngine(g, engine+" msgr-server", append(argv, eflags...), pin, env)
 	if err != nil {
 		g.stop()
 		return nil, err
@@ -291,9 +296,10 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 // startProxy writes the config text to its own file and starts the proxy
 // on it (an engine's `proxy -f`, with env added to its environment, or
 // haproxy), as g's measured process; its listeners are recorded under
-// roles (front: the config's bind addresses, in the same order). On error
-// g is stopped.
-func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, front, env []string) error {
+// roles (front: the config's bind addresses, in the same order). An
+// engine's proxy gets extra flags (--workers N in the core sweep). On
+// error g is stopped.
+func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, front, env []string, extra ...string) error {
 	f, err := os.CreateTemp(r.cfg.WorkDir, "proxy-"+proxy+"-*.cfg")
 	if err != nil {
 		g.stop()
@@ -319,7 +325,7 @@ func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, f
 			g.stop()
 			return ferr
 		}
-		argv := []string{r.engineBin(engineBase(proxy)), "proxy", "-f", cfg}
+		argv := append([]string{r.engineBin(engineBase(proxy)), "proxy", "-f", cfg}, extra...)
 		if r.hosts != nil {
 			// The config file goes to the server host beside the binaries.
 			if argv[3], err = r.copyToServer(cfg); err != nil {
@@ -330,7 +336,7 @@ func (r *runner) startProxy(g *rig, proxy string, pin int, text string, roles, f
 		if p, err = r.startEngine(g, proxy+" proxy", append(argv, eflags...), pin, env); err == nil {
 			g.add(p)
 		}
-		g.server = strings.Join(append([]string{engineBase(proxy), "proxy", "-f", "proxy.cfg"}, eshown...), " ")
+		g.server = strings.Join(append(append([]string{engineBase(proxy), "proxy", "-f", "proxy.cfg"}, extra...), eshown...), " ")
 	}
 	if err != nil {
 		g.stop()

@@ -245,7 +245,7 @@ func (r *runner) selectIDs(ids []string) []*scenarioDef {
 	}
 	var out []*scenarioDef
 	for _, d := range r.definitions() {
-		if len(want) > 0 && !want[d.res.ID] {
+		if (len(want) > 0 || d.listedOnly) && !want[d.res.ID] {
 			continue
 		}
 		if len(r.cfg.Only) > 0 && !containsAny(d.res.ID, r.cfg.Only) {

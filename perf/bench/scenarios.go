@@ -79,6 +79,9 @@ type scenarioDef struct {
 	// teardown, when set, ends what the targets shared (a Ceph cluster)
 	// once every cell has ended.
 	teardown func() []error
+	// listedOnly: run only by a suite that lists the scenario, not by
+	// one that runs every scenario (the default; cores.go).
+	listedOnly bool
 }
 
 var (
@@ -317,6 +320,7 @@ func (r *runner) definitions() []*scenarioDef {
 	defs = append(defs, r.idleCPUScenario(), r.radosScenario())
 	defs = append(defs, r.proxyScenarios()...)
 	defs = append(defs, r.tlsScenarios()...)
+	defs = append(defs, r.coresScenarios()...)
 	return defs
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 const usage = `usage:
-  perf run [--quick | --smoke | --suite NAME] [--bin DIR] [--engines a,b] [--client-engine NAME]
+  perf run [--quick | --smoke | --scale | --suite NAME] [--bin DIR] [--engines a,b] [--client-engine NAME]
            [--results DIR] [--pin CPU] [--only SUBSTR,...] [--reps N] [--duration D] [--no-publish]
            [--compare OLD_RUN] [--dpdk-mtu N]
            [--topology two-hosts [--net PROFILE,...]]

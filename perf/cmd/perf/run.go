@@ -17,9 +17,10 @@ import (
 
 func cmdRun(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	suiteName := fs.String("suite", "default", "suite: default, quick or smoke")
+	suiteName := fs.String("suite", "default", "suite: default, quick, smoke or scale")
 	quick := fs.Bool("quick", false, "the quick suite (under 3 minutes)")
 	smoke := fs.Bool("smoke", false, "the smoke suite (CI: proves the harness works)")
+	scale := fs.Bool("scale", false, "the scale suite: the core sweep at every worker count 1 … nproc")
 	repo := fs.String("repo", ".", "repository root")
 	bin := fs.String("bin", "", "engine binaries (default REPO/bin)")
 	engines := fs.String("engines", "", "comma-separated engines (default: every executable in --bin)")
@@ -64,6 +65,9 @@ func cmdRun(ctx context.Context, args []string) int {
 	}
 	if *smoke {
 		*suiteName = "smoke"
+	}
+	if *scale {
+		*suiteName = "scale"
 	}
 	suite, ok := bench.Suites[*suiteName]
 	if !ok {
