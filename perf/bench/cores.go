@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/netmodels/netmodels/perf/anchor"
@@ -86,23 +88,84 @@ func coreConnLoops(nproc int) int { return max(8, 4*nproc) }
 
 // coreMetrics is a sweep scenario's metric list: the rate, the rate per
 // worker (rate ÷ N, as the report's efficiency uses it), the CPU per unit,
-// the server's and the client's cores (to tell when the machine, not the
-// target, was the limit).
+// the server's and the client's cores and the whole machine's busy share
+// (to tell when the machine, not the target, was the limit).
 func coreMetrics(rate result.MetricDef, cpu result.MetricDef) []result.MetricDef {
 	perCore := result.MetricDef{Name: "rate_per_core", Unit: rate.Unit + " per core"}
-	return []result.MetricDef{rate, perCore, cpu, mCores, mP99, mPeakRSS, mClient}
+	busy := result.MetricDef{Name: "machine_busy_pct", Unit: "% of all CPUs"}
+	return []result.MetricDef{rate, perCore, cpu, mCores, mClient, busy, mP99, mPeakRSS}
 }
 
 // perCore wraps a load so that each repetition also records its rate
-// metric divided by the point's worker count.
+// metric divided by the point's worker count (and the machine's busy
+// share, withBusy).
 func perCore(metric string, n int, load func(context.Context, *rig, int, bool) (sample, error)) func(context.Context, *rig, int, bool) (sample, error) {
+	load = withBusy(load)
 	return func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
 		s, err := load(ctx, g, pin, warm)
-		if v, ok := s.metrics[metric]; ok && err == nil {
+		if v, ok := s.metrics[metric]; ok && err == nil && !warm {
 			s.metrics["rate_per_core"] = v / float64(n)
 		}
 		return s, err
 	}
+}
+
+// withBusy wraps a load so that each repetition records how busy the
+// whole machine was meanwhile (machine_busy_pct, from /proc/stat's
+// aggregate line: every process counts, the proxy's backend and other
+// users' too), which tells a point the machine bounded from one its
+// target did.
+func withBusy(load func(context.Context, *rig, int, bool) (sample, error)) func(context.Context, *rig, int, bool) (sample, error) {
+	return func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		before, berr := readIdle()
+		s, err := load(ctx, g, pin, warm)
+		if err != nil || warm {
+			return s, err
+		}
+		if after, aerr := readIdle(); berr == nil && aerr == nil && after.total > before.total {
+			s.metrics["machine_busy_pct"] = 100 * (1 - float64(after.idle-before.idle)/float64(after.total-before.total))
+		}
+		return s, err
+	}
+}
+
+// cpuIdle is /proc/stat's aggregate idle time (idle + iowait) and total,
+// in USER_HZ ticks.
+type cpuIdle struct{ idle, total uint64 }
+
+func readIdle() (cpuIdle, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuIdle{}, err
+	}
+	return parseIdle(string(b))
+}
+
+// parseIdle reads the aggregate "cpu" line: user nice system idle iowait
+// irq softirq steal (guest and guest_nice are inside user and nice).
+func parseIdle(text string) (cpuIdle, error) {
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "cpu" {
+			continue
+		}
+		if len(f) < 9 {
+			return cpuIdle{}, fmt.Errorf("/proc/stat: cpu line with %d fields, want 8 or more", len(f)-1)
+		}
+		var c cpuIdle
+		for i, x := range f[1:9] {
+			v, err := strconv.ParseUint(x, 10, 64)
+			if err != nil {
+				return cpuIdle{}, fmt.Errorf("/proc/stat: cpu field %d: %w", i+1, err)
+			}
+			c.total += v
+			if i == 3 || i == 4 {
+				c.idle += v
+			}
+		}
+		return c, nil
+	}
+	return cpuIdle{}, fmt.Errorf("/proc/stat: no aggregate cpu line")
 }
 
 // coresScenarios is the core sweep: each scenario's points are the
@@ -142,7 +205,7 @@ func (r *runner) coresScenarios() []*scenarioDef {
 		Note: "proxy-connrate's load (connect, 16 B each way, the backend closes first) with " + fmt.Sprint(loops) + " loops (4 per CPU, at least 8). " + knob +
 			" HAProxy: nbthread N in the global section of its copy of the config (haproxy/tN). direct: no proxy, the client's and backend's own ceiling.",
 	}}
-	conn.targets = append(conn.targets, target{name: Direct, kind: result.KindAnchor, driver: "perf loadgen", setup: r.rawRig, load: connLoad})
+	conn.targets = append(conn.targets, target{name: Direct, kind: result.KindAnchor, driver: "perf loadgen", setup: r.rawRig, load: withBusy(connLoad)})
 	for _, n := range plan {
 		n := n
 		t := target{name: result.CoreTarget(HAProxy, n, true), kind: result.KindAnchor, driver: "perf loadgen",

@@ -121,3 +121,17 @@ func TestCoresSuites(t *testing.T) {
 		t.Error("only the scale suite sweeps every worker count")
 	}
 }
+
+func TestParseIdle(t *testing.T) {
+	text := "cpu  100 5 50 800 20 1 2 3 7 0\ncpu0 50 2 25 400 10 0 1 1 0 0\nintr 1\n"
+	c, err := parseIdle(text)
+	if err != nil || c.idle != 820 || c.total != 981 {
+		t.Errorf("parseIdle = %+v, %v; want idle 820 (idle+iowait), total 981 (first 8 fields)", c, err)
+	}
+	if _, err := parseIdle("cpu 1 2 3\n"); err == nil {
+		t.Error("short cpu line accepted")
+	}
+	if _, err := parseIdle("intr 1\n"); err == nil {
+		t.Error("no cpu line accepted")
+	}
+}

@@ -83,6 +83,7 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 	if ns := netSection(run); ns != nil {
 		d.sections = append(d.sections, *ns)
 	}
+	d.sections = append(d.sections, coresSections(run, charts)...)
 	if slices.ContainsFunc(run.Scenarios, func(sc *result.Scenario) bool { return sc.Headline && sc.Unit != "" }) {
 		d.sections = append(d.sections, whereMethod())
 	}
@@ -150,10 +151,10 @@ func pinText(run *result.Run) string {
 // headline metric.
 func matrix(run *result.Run) section {
 	s := section{level: 2, title: "Overview: target × scenario (first headline metric, median)"}
-	targets := run.TargetsWhere(func(*result.Cell) bool { return true })
+	targets := run.TargetsWhere(func(c *result.Cell) bool { return !corePoint(c) })
 	t := table{head: append([]string{"scenario", "metric"}, targets...)}
 	for _, sc := range run.Scenarios {
-		if len(sc.Metrics) == 0 {
+		if len(sc.Metrics) == 0 || sc.Group == result.GroupCores { // in "Cores"
 			continue
 		}
 		m := sc.Metrics[0]
@@ -393,7 +394,7 @@ func throttleVerdicts(sc *result.Scenario) []string {
 // headline metric: the figures a reader quotes.
 func ratioMatrix(run *result.Run) section {
 	s := section{level: 2, title: "Headline ratios: engine ÷ anchor (median, with the bounds of both CIs)"}
-	engines := run.TargetsWhere(func(c *result.Cell) bool { return c.Kind == result.KindEngine })
+	engines := run.TargetsWhere(func(c *result.Cell) bool { return c.Kind == result.KindEngine && !corePoint(c) })
 	t := table{head: append([]string{"scenario", "metric", "÷ anchor"}, engines...)}
 	for _, sc := range run.Scenarios {
 		if !sc.Headline || len(sc.Metrics) == 0 {

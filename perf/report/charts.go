@@ -197,6 +197,9 @@ func writeCharts(run *result.Run, dir string) (map[string][]string, error) {
 		return nil, err
 	}
 	for _, sc := range run.Scenarios {
+		if sc.Group == result.GroupCores {
+			continue // coresCharts
+		}
 		if hasMetric(sc, "p50_us") {
 			name := "latency-" + sc.ID + ".svg"
 			ok, err := latencyChart(sc, filepath.Join(dir, name))
@@ -229,7 +232,7 @@ func writeCharts(run *result.Run, dir string) (map[string][]string, error) {
 			out[sc.ID] = append(out[sc.ID], name)
 		}
 	}
-	return out, nil
+	return out, coresCharts(run, dir, out)
 }
 
 func hasMetric(sc *result.Scenario, m string) bool {
