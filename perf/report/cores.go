@@ -133,12 +133,23 @@ func coresSections(run *result.Run, charts map[string][]string) []section {
 // one line per target, anchors dashed; a point-less anchor (direct) is a
 // grey dotted level across the chart.
 func coresCharts(run *result.Run, dir string, out map[string][]string) error {
+	// One colour per target across the sweep's charts.
+	colour := map[string]int{}
+	for _, sc := range run.Scenarios {
+		for _, c := range sc.Cells {
+			if base, _, ok := result.ParseCoreTarget(c.Target); ok && sc.Group == result.GroupCores {
+				if _, seen := colour[base]; !seen {
+					colour[base] = len(colour)
+				}
+			}
+		}
+	}
 	for _, sc := range run.Scenarios {
 		if sc.Group != result.GroupCores || len(sc.Metrics) == 0 {
 			continue
 		}
 		name := "sweep-" + sc.ID + ".svg"
-		ok, err := coresChart(sc, filepath.Join(dir, name))
+		ok, err := coresChart(sc, colour, filepath.Join(dir, name))
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", name, err)
 		}
@@ -163,7 +174,7 @@ type coreXYE struct {
 	plotter.YErrors
 }
 
-func coresChart(sc *result.Scenario, path string) (bool, error) {
+func coresChart(sc *result.Scenario, colour map[string]int, path string) (bool, error) {
 	m := coreRate(sc)
 	var lines []*coreLine
 	byBase := map[string]*coreLine{}
@@ -194,8 +205,8 @@ func coresChart(sc *result.Scenario, path string) (bool, error) {
 		return false, nil
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: %s against workers (median, whiskers = CI)", sc.ID, m.Name)
-	p.X.Label.Text = "workers (engines: --workers; HAProxy: nbthread)"
+	p.Title.Text = fmt.Sprintf("%s: %s against workers (median, whiskers: CI)", sc.ID, m.Name)
+	p.X.Label.Text = "workers N (engines: --workers N; HAProxy: nbthread N)"
 	p.Y.Label.Text = m.Name + " (" + m.Unit + ")"
 	p.X.Min, p.X.Max = 0.8, float64(maxN)+0.2
 	var ticks []plot.Tick
@@ -207,12 +218,12 @@ func coresChart(sc *result.Scenario, path string) (bool, error) {
 	p.Y.Min, p.Y.Max = 0, top*1.35
 	p.Legend.Top = true
 	p.Legend.Left = true
-	for i, l := range lines {
+	for _, l := range lines {
 		lp, pts, err := plotter.NewLinePoints(l.xys)
 		if err != nil {
 			return false, err
 		}
-		lp.Color, pts.Color = palette[i%len(palette)], palette[i%len(palette)]
+		lp.Color, pts.Color = Color(colour[l.base]), Color(colour[l.base])
 		lp.Width = vg.Points(1.5)
 		if l.anchor {
 			lp.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
@@ -236,5 +247,6 @@ func coresChart(sc *result.Scenario, path string) (bool, error) {
 		p.Add(ref)
 		p.Legend.Add(c.Target+" (no target: the load's ceiling)", ref)
 	}
-	return true, p.Save(vg.Length(4+0.5*float64(maxN))*vg.Inch, 4*vg.Inch, path)
+	// As wide as the latency charts (the title fits), wider for a long sweep.
+	return true, p.Save(vg.Length(max(8, 4+0.5*float64(maxN)))*vg.Inch, 4.5*vg.Inch, path)
 }
