@@ -2,7 +2,6 @@ package report
 
 import (
 	"fmt"
-	"image/color"
 	"path/filepath"
 	"strconv"
 
@@ -130,26 +129,15 @@ func coresSections(run *result.Run, charts map[string][]string) []section {
 
 // coresCharts draws one chart per core-sweep scenario into dir and adds
 // it to out: the rate (median, whiskers the CI) against the worker count,
-// one line per target, anchors dashed; a point-less anchor (direct) is a
-// grey dotted level across the chart.
+// one line per target in the run's colour for it, anchors dashed; a
+// point-less anchor (direct) is a level across the chart.
 func coresCharts(run *result.Run, dir string, out map[string][]string) error {
-	// One colour per target across the sweep's charts.
-	colour := map[string]int{}
-	for _, sc := range run.Scenarios {
-		for _, c := range sc.Cells {
-			if base, _, ok := result.ParseCoreTarget(c.Target); ok && sc.Group == result.GroupCores {
-				if _, seen := colour[base]; !seen {
-					colour[base] = len(colour)
-				}
-			}
-		}
-	}
 	for _, sc := range run.Scenarios {
 		if sc.Group != result.GroupCores || len(sc.Metrics) == 0 {
 			continue
 		}
 		name := "sweep-" + sc.ID + ".svg"
-		ok, err := coresChart(sc, colour, filepath.Join(dir, name))
+		ok, err := coresChart(sc, filepath.Join(dir, name))
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", name, err)
 		}
@@ -174,7 +162,7 @@ type coreXYE struct {
 	plotter.YErrors
 }
 
-func coresChart(sc *result.Scenario, colour map[string]int, path string) (bool, error) {
+func coresChart(sc *result.Scenario, path string) (bool, error) {
 	m := coreRate(sc)
 	var lines []*coreLine
 	byBase := map[string]*coreLine{}
@@ -204,29 +192,30 @@ func coresChart(sc *result.Scenario, colour map[string]int, path string) (bool, 
 	if len(lines) == 0 {
 		return false, nil
 	}
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: %s against workers (median, whiskers: CI)", sc.ID, m.Name)
+	p := newPlot(fmt.Sprintf("%s: %s against workers (median, whiskers: CI)", sc.ID, m.Name))
 	p.X.Label.Text = "workers N (engines: --workers N; HAProxy: nbthread N)"
-	p.Y.Label.Text = m.Name + " (" + m.Unit + ")"
+	p.Y.Label.Text = m.Name + " [" + m.Unit + "]"
 	p.X.Min, p.X.Max = 0.8, float64(maxN)+0.2
 	var ticks []plot.Tick
 	for n := 1; n <= maxN; n++ {
 		ticks = append(ticks, plot.Tick{Value: float64(n), Label: strconv.Itoa(n)})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	// Head room above the highest whisker for the legend.
-	p.Y.Min, p.Y.Max = 0, top*1.35
-	p.Legend.Top = true
-	p.Legend.Left = true
+	p.Y.Min, p.Y.Max = 0, top*1.1
+	leg := newLegend()
+	entries := 0
 	for _, l := range lines {
 		lp, pts, err := plotter.NewLinePoints(l.xys)
 		if err != nil {
 			return false, err
 		}
-		lp.Color, pts.Color = Color(colour[l.base]), Color(colour[l.base])
+		// The run's colour for the target, anchors dashed (charts.go).
+		lp.Color, pts.Color = TargetColor(l.base), TargetColor(l.base)
 		lp.Width = vg.Points(1.5)
+		name := l.base
 		if l.anchor {
-			lp.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			lp.Dashes = dashesFor(l.base)
+			name += " (anchor)"
 		}
 		eb, err := plotter.NewYErrorBars(coreXYE{l.xys, l.errs})
 		if err != nil {
@@ -234,7 +223,8 @@ func coresChart(sc *result.Scenario, colour map[string]int, path string) (bool, 
 		}
 		eb.Color = lp.Color
 		p.Add(lp, pts, eb)
-		p.Legend.Add(l.base, lp, pts)
+		leg.Add(name, lp, pts)
+		entries++
 	}
 	for _, c := range levels {
 		y := c.Summary[m.Name].Median
@@ -242,11 +232,11 @@ func coresChart(sc *result.Scenario, colour map[string]int, path string) (bool, 
 		if err != nil {
 			return false, err
 		}
-		ref.Color = color.Gray{Y: 0x80}
-		ref.Dashes = []vg.Length{vg.Points(1.5), vg.Points(2.5)}
+		ref.Color, ref.Dashes = TargetColor(c.Target), dashesFor(c.Target)
 		p.Add(ref)
-		p.Legend.Add(c.Target+" (no target: the load's ceiling)", ref)
+		leg.Add(c.Target+" (no proxy)", ref)
+		entries++
 	}
-	// As wide as the latency charts (the title fits), wider for a long sweep.
-	return true, p.Save(vg.Length(max(8, 4+0.5*float64(maxN)))*vg.Inch, 4.5*vg.Inch, path)
+	// As wide as the latency charts, wider for a long sweep.
+	return true, save(p, leg, entries, vg.Length(max(8, 4+0.5*float64(maxN)))*vg.Inch, 4.5*vg.Inch, path)
 }
