@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/result"
 )
@@ -92,7 +94,7 @@ func coreConnLoops(nproc int) int { return max(8, 4*nproc) }
 // (to tell when the machine, not the target, was the limit).
 func coreMetrics(rate result.MetricDef, cpu result.MetricDef) []result.MetricDef {
 	perCore := result.MetricDef{Name: "rate_per_core", Unit: rate.Unit + " per core"}
-	busy := result.MetricDef{Name: "machine_busy_pct", Unit: "% of all CPUs"}
+	busy := result.MetricDef{Name: "machine_busy_pct", Unit: "% of the run's CPUs"}
 	return []result.MetricDef{rate, perCore, cpu, mCores, mClient, busy, mP99, mPeakRSS}
 }
 
@@ -111,10 +113,11 @@ func perCore(metric string, n int, load func(context.Context, *rig, int, bool) (
 }
 
 // withBusy wraps a load so that each repetition records how busy the
-// whole machine was meanwhile (machine_busy_pct, from /proc/stat's
-// aggregate line: every process counts, the proxy's backend and other
-// users' too), which tells a point the machine bounded from one its
-// target did.
+// machine's CPUs were meanwhile (machine_busy_pct, from /proc/stat's
+// per-CPU lines for the CPUs of the harness's affinity mask, the ones
+// the sweep may use: every process counts, the proxy's backend and
+// other users' too), which tells a point the machine bounded from one
+// its target did.
 func withBusy(load func(context.Context, *rig, int, bool) (sample, error)) func(context.Context, *rig, int, bool) (sample, error) {
 	return func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
 		before, berr := readIdle()
@@ -129,43 +132,57 @@ func withBusy(load func(context.Context, *rig, int, bool) (sample, error)) func(
 	}
 }
 
-// cpuIdle is /proc/stat's aggregate idle time (idle + iowait) and total,
-// in USER_HZ ticks.
+// cpuIdle is idle time (idle + iowait) and total time summed over some
+// CPUs of /proc/stat, in USER_HZ ticks.
 type cpuIdle struct{ idle, total uint64 }
 
+// readIdle sums the CPUs this process may run on.
 func readIdle() (cpuIdle, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return cpuIdle{}, fmt.Errorf("affinity: %w", err)
+	}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return cpuIdle{}, err
 	}
-	return parseIdle(string(b))
+	return parseIdle(string(b), set.IsSet)
 }
 
-// parseIdle reads the aggregate "cpu" line: user nice system idle iowait
-// irq softirq steal (guest and guest_nice are inside user and nice).
-func parseIdle(text string) (cpuIdle, error) {
+// parseIdle sums the "cpuN" lines of a /proc/stat text whose N is in
+// (user nice system idle iowait irq softirq steal; guest and guest_nice
+// are inside user and nice).
+func parseIdle(text string, in func(cpu int) bool) (cpuIdle, error) {
+	var c cpuIdle
+	found := false
 	for _, line := range strings.Split(text, "\n") {
 		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "cpu" {
+		if len(f) == 0 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		cpu, err := strconv.Atoi(f[0][3:])
+		if err != nil || !in(cpu) {
 			continue
 		}
 		if len(f) < 9 {
-			return cpuIdle{}, fmt.Errorf("/proc/stat: cpu line with %d fields, want 8 or more", len(f)-1)
+			return cpuIdle{}, fmt.Errorf("/proc/stat: %s line with %d fields, want 8 or more", f[0], len(f)-1)
 		}
-		var c cpuIdle
 		for i, x := range f[1:9] {
 			v, err := strconv.ParseUint(x, 10, 64)
 			if err != nil {
-				return cpuIdle{}, fmt.Errorf("/proc/stat: cpu field %d: %w", i+1, err)
+				return cpuIdle{}, fmt.Errorf("/proc/stat: %s field %d: %w", f[0], i+1, err)
 			}
 			c.total += v
 			if i == 3 || i == 4 {
 				c.idle += v
 			}
 		}
-		return c, nil
+		found = true
 	}
-	return cpuIdle{}, fmt.Errorf("/proc/stat: no aggregate cpu line")
+	if !found {
+		return cpuIdle{}, fmt.Errorf("/proc/stat: no line for this process's CPUs")
+	}
+	return c, nil
 }
 
 // coresScenarios is the core sweep: each scenario's points are the

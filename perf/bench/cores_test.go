@@ -123,15 +123,20 @@ func TestCoresSuites(t *testing.T) {
 }
 
 func TestParseIdle(t *testing.T) {
-	text := "cpu  100 5 50 800 20 1 2 3 7 0\ncpu0 50 2 25 400 10 0 1 1 0 0\nintr 1\n"
-	c, err := parseIdle(text)
-	if err != nil || c.idle != 820 || c.total != 981 {
-		t.Errorf("parseIdle = %+v, %v; want idle 820 (idle+iowait), total 981 (first 8 fields)", c, err)
+	text := "cpu  150 7 75 1200 30 1 3 4 7 0\ncpu0 100 5 50 800 20 1 2 3 7 0\ncpu1 50 2 25 400 10 0 1 1 0 0\nintr 1\n"
+	all := func(int) bool { return true }
+	c, err := parseIdle(text, all)
+	if err != nil || c.idle != 1230 || c.total != 1470 {
+		t.Errorf("parseIdle(all) = %+v, %v; want idle 1230 (idle+iowait), total 1470 (first 8 fields of cpu0 and cpu1)", c, err)
 	}
-	if _, err := parseIdle("cpu 1 2 3\n"); err == nil {
+	c, err = parseIdle(text, func(cpu int) bool { return cpu == 1 })
+	if err != nil || c.idle != 410 || c.total != 489 {
+		t.Errorf("parseIdle(cpu1) = %+v, %v; want idle 410, total 489", c, err)
+	}
+	if _, err := parseIdle("cpu0 1 2 3\n", all); err == nil {
 		t.Error("short cpu line accepted")
 	}
-	if _, err := parseIdle("intr 1\n"); err == nil {
-		t.Error("no cpu line accepted")
+	if _, err := parseIdle(text, func(cpu int) bool { return cpu == 7 }); err == nil {
+		t.Error("no line for the CPUs accepted")
 	}
 }

@@ -27,9 +27,10 @@ func corePoint(c *result.Cell) bool {
 }
 
 // coreLimit says what bounded a point: the machine, when 90 % or more of
-// all its CPUs were busy during the repetitions (busy: machine_busy_pct,
-// every process counted: client, target, the proxy's backend, other
-// users), so a further worker could not get a core of its own; the
+// the run's CPUs (its affinity mask) were busy during the repetitions
+// (busy: machine_busy_pct, every process on them counted: client, target,
+// the proxy's backend, other users), so a further worker could not get a
+// core of its own; the
 // target, when it kept its n workers' cores busy; neither, when CPU was
 // left unused (the point waited on something else). busy < 0: not
 // measured.
@@ -37,11 +38,11 @@ func coreLimit(n int, busy, server, client float64) string {
 	cores := fmt.Sprintf("client %s, target %s cores", num(client), num(server))
 	switch {
 	case busy >= 90:
-		return fmt.Sprintf("machine (%s %% of all CPUs busy; %s)", num(busy), cores)
+		return fmt.Sprintf("machine (%s %% of the CPUs busy; %s)", num(busy), cores)
 	case server >= 0.9*float64(n):
 		return fmt.Sprintf("target (%s of its %d cores busy)", num(server), n)
 	case busy >= 0:
-		return fmt.Sprintf("neither (%s %% of all CPUs busy; %s)", num(busy), cores)
+		return fmt.Sprintf("neither (%s %% of the CPUs busy; %s)", num(busy), cores)
 	}
 	return "– (" + cores + ")"
 }
@@ -110,7 +111,7 @@ func coresSections(run *result.Run, charts map[string][]string) []section {
 				"Each point is a target at N workers (engines: --workers N with GOMAXPROCS=N; HAProxy: nbthread N), all points of a scenario up side by side " +
 				"and taking turns, every process unpinned. Rate per core = rate ÷ N; efficiency = rate at N ÷ (N × the same target's rate at 1), " +
 				"its bounds from both medians' intervals (conservative). Target and client cores: the measured process's and the load generator's CPU per second (medians). " +
-				"Limit: machine when 90 % or more of all CPUs were busy during the repetitions (/proc/stat; every process counts: the load generator, " +
+				"Limit: machine when 90 % or more of the run's CPUs (its affinity mask) were busy during the repetitions (/proc/stat; every process on them counts: the load generator, " +
 				"the proxy's backend, other users of a shared machine), so a further worker could not get a core of its own and the efficiency says more about the machine than the target; " +
 				"target when it kept 90 % of its N cores busy; neither when CPU was left unused (the point waited on something else)."}})
 		}

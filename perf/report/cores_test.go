@@ -51,8 +51,8 @@ func TestCoreRows(t *testing.T) {
 	}
 	limits := map[string]string{
 		"haproxy/1":  "target (0.950 of its 1 cores busy)",
-		"haproxy/2":  "machine (97.0 % of all CPUs busy; client 0.700, target 1.20 cores)",
-		"rawepoll/2": "neither (60.0 % of all CPUs busy; client 0.400, target 0.700 cores)",
+		"haproxy/2":  "machine (97.0 % of the CPUs busy; client 0.700, target 1.20 cores)",
+		"rawepoll/2": "neither (60.0 % of the CPUs busy; client 0.400, target 0.700 cores)",
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %v", len(rows), len(want), rows)
