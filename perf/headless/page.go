@@ -1,0 +1,222 @@
+package headless
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"image/png"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Report is what the browser found on a page.
+type Report struct {
+	// The layout viewport: window.innerWidth, the root element's
+	// clientWidth (innerWidth less a vertical scrollbar) and scrollWidth
+	// (wider than clientWidth when the page scrolls sideways).
+	InnerWidth  int `json:"innerWidth"`
+	ClientWidth int `json:"clientWidth"`
+	ScrollWidth int `json:"scrollWidth"`
+	// Every <img>, <object> and outer inline <svg> of the page.
+	Images []Image `json:"images"`
+	// The elements that make the page wider than the window, outermost
+	// first: the ones whose box (or content, for wide text) passes the
+	// window's right edge while their parent's does not.
+	Overflow []Overflow `json:"overflow"`
+	// Failed lists the requests the page made that the server could not
+	// answer ("GET /x.svg: 404").
+	Failed []string `json:"-"`
+}
+
+// Image is one image of the page.
+type Image struct {
+	Kind   string `json:"kind"` // img, object, svg
+	Src    string `json:"src"`
+	Loaded bool   `json:"loaded"`
+	Width  int    `json:"width"` // natural width (img), rendered width (object, svg)
+}
+
+// Overflow is one element that passes the window's right edge.
+type Overflow struct {
+	Element string `json:"element"` // tag#id.class "text…"
+	Right   int    `json:"right"`   // its right edge (CSS px from the page's left)
+	Width   int    `json:"width"`   // its box's width
+	Content bool   `json:"content"` // its content is wider than its box (long text, a wide image)
+}
+
+// Problems lists what is wrong with the page in words; empty when every
+// image loaded, every request was served and nothing passes the window's
+// width.
+func (r *Report) Problems() []string {
+	var p []string
+	for _, f := range r.Failed {
+		p = append(p, "request failed: "+f)
+	}
+	for _, im := range r.Images {
+		if !im.Loaded {
+			p = append(p, fmt.Sprintf("%s %q did not load", im.Kind, im.Src))
+		}
+	}
+	if r.ScrollWidth > r.ClientWidth || r.ScrollWidth > r.InnerWidth {
+		p = append(p, fmt.Sprintf("page is %d px wide in a %d px window (%d px without the scrollbar)", r.ScrollWidth, r.InnerWidth, r.ClientWidth))
+	}
+	for _, o := range r.Overflow {
+		what := "box"
+		if o.Content {
+			what = "content"
+		}
+		p = append(p, fmt.Sprintf("overflows: %s: %s %d px wide reaches x=%d", o.Element, what, o.Width, o.Right))
+	}
+	return p
+}
+
+//go:embed check.js
+var checkJS string
+
+// Check loads page (a file name in dir) from a loopback server of dir and
+// reports its images and overflow (see Report), after the load event.
+func (b *Browser) Check(dir, page string) (*Report, error) {
+	s, err := serve(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	if err := chromedp.Do(b.tab, chromedp.Navigate(s.url(page))); err != nil {
+		return nil, fmt.Errorf("load %s: %w", page, err)
+	}
+	r, err := chromedp.Run(b.tab, chromedp.Evaluate[Report](checkJS))
+	if err != nil {
+		return nil, fmt.Errorf("check %s: %w", page, err)
+	}
+	r.Failed = s.failures()
+	return &r, nil
+}
+
+// Screenshot loads page (a file name in dir) and returns a PNG of the
+// element matching the CSS selector sel when the page has one, else of the
+// window (the page's first screen).
+func (b *Browser) Screenshot(dir, page, sel string) ([]byte, error) {
+	s, err := serve(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	if err := chromedp.Do(b.tab, chromedp.Navigate(s.url(page))); err != nil {
+		return nil, fmt.Errorf("load %s: %w", page, err)
+	}
+	var shot chromedp.Action[[]byte] = chromedp.CaptureScreenshot()
+	if sel != "" {
+		has, err := chromedp.Run(b.tab, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", sel)))
+		if err != nil {
+			return nil, fmt.Errorf("look for %s in %s: %w", sel, page, err)
+		}
+		if has {
+			shot = chromedp.Screenshot(chromedp.CSS(sel))
+		}
+	}
+	img, err := chromedp.Run(b.tab, shot)
+	if err != nil {
+		return nil, fmt.Errorf("screenshot of %s: %w", page, err)
+	}
+	if err := CheckPNG(img); err != nil {
+		return nil, fmt.Errorf("screenshot of %s: %w", page, err)
+	}
+	return img, nil
+}
+
+// CheckPNG returns an error unless b is a PNG with something drawn on it:
+// at least two colours (a blank page is one).
+func CheckPNG(b []byte) error {
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("not a PNG: %w", err)
+	}
+	r := img.Bounds()
+	if r.Empty() {
+		return errors.New("empty PNG")
+	}
+	first := img.At(r.Min.X, r.Min.Y)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if img.At(x, y) != first {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("blank %dx%d PNG (one colour)", r.Dx(), r.Dy())
+}
+
+// server serves a folder on 127.0.0.1 (the browser's only network peer)
+// and records the requests it could not answer. The page loads over HTTP,
+// not file://, so that <object> documents are same-origin and checkable.
+type server struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+
+	mu     sync.Mutex
+	failed []string
+}
+
+func serve(dir string) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("serve %s: %w", dir, err)
+	}
+	s := &server{ln: ln, done: make(chan struct{})}
+	files := http.FileServer(http.Dir(dir))
+	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		files.ServeHTTP(rec, r)
+		// The browser asks for a favicon by itself; the page has none.
+		if rec.status >= 400 && r.URL.Path != "/favicon.ico" {
+			s.mu.Lock()
+			s.failed = append(s.failed, fmt.Sprintf("%s %s: %d", r.Method, r.URL.Path, rec.status))
+			s.mu.Unlock()
+		}
+	})}
+	go func() {
+		defer close(s.done)
+		s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+func (s *server) url(page string) string {
+	return "http://" + s.ln.Addr().String() + "/" + (&url.URL{Path: strings.TrimPrefix(page, "/")}).EscapedPath()
+}
+
+func (s *server) failures() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.failed...)
+}
+
+func (s *server) close() {
+	// A request the browser left open must not hold us: give the
+	// server a moment to finish, then drop what is left.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if s.srv.Shutdown(ctx) != nil {
+		s.srv.Close()
+	}
+	<-s.done
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
