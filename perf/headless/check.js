@@ -16,6 +16,18 @@
     const b = s.getBoundingClientRect();
     r.images.push({kind: 'svg', src: s.id ? '#' + s.id : 'inline svg', loaded: b.width > 0 && b.height > 0 && s.childElementCount > 0, width: Math.round(b.width)});
   }
+  // The heading an element sits under (the last one before it in document
+  // order), to say where on the page it is.
+  const heading = el => {
+    for (let n = el; n && n !== document.body; n = n.parentElement) {
+      for (let s = n.previousElementSibling; s; s = s.previousElementSibling) {
+        if (/^H[1-6]$/.test(s.tagName)) return s;
+        const inner = s.querySelectorAll('h1,h2,h3,h4,h5,h6');
+        if (inner.length) return inner[inner.length - 1];
+      }
+    }
+    return null;
+  };
   const describe = el => {
     let d = el.tagName.toLowerCase();
     if (el.id) d += '#' + el.id;
@@ -23,6 +35,8 @@
     const src = el.getAttribute('src');
     const t = src ? src : (el.textContent || '').replace(/\s+/g, ' ').trim();
     if (t) d += ' "' + (t.length > 60 ? t.slice(0, 60) + '…' : t) + '"';
+    const h = heading(el);
+    if (h) d += ' under ' + h.tagName.toLowerCase() + ' "' + h.textContent.replace(/\s+/g, ' ').trim().slice(0, 160) + '"';
     return d;
   };
   // An element inside a box that clips or scrolls sideways cannot widen

@@ -61,6 +61,7 @@ type Browser struct {
 	tab       context.Context // chromedp's context of our tab
 	cancelTab context.CancelFunc
 	stopConn  context.CancelFunc // ends the protocol connection
+	srv       *server            // the loaded page's folder (Load)
 	closeOnce sync.Once
 }
 
@@ -175,6 +176,7 @@ func (b *Browser) Close() error {
 			}
 		}
 		b.stopConn()
+		b.closeServer()
 		os.RemoveAll(b.dataDir)
 	})
 	return crashed

@@ -58,7 +58,10 @@ func TestCheckFindsProblems(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	r, err := b.Check(dir, "index.html")
+	if err := b.Load(dir, "index.html"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Check()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +92,7 @@ func TestCheckFindsProblems(t *testing.T) {
 	if len(r.Overflow) != 2 {
 		t.Errorf("%d overflowing elements, want 2 (div#wide, pre#long): %+v", len(r.Overflow), r.Overflow)
 	}
-	png, err := b.Screenshot(dir, "index.html", "#nosuch")
+	png, err := b.Screenshot("#nosuch")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,42 +81,45 @@ func (r *Report) Problems() []string {
 //go:embed check.js
 var checkJS string
 
-// Check loads page (a file name in dir) from a loopback server of dir and
-// reports its images and overflow (see Report), after the load event.
-func (b *Browser) Check(dir, page string) (*Report, error) {
+// Load serves dir on 127.0.0.1 and loads page (a file name in it) in the
+// tab, returning after the page's load event (every image fetched or
+// failed). The folder stays served until the next Load or Close.
+func (b *Browser) Load(dir, page string) error {
+	b.closeServer()
 	s, err := serve(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer s.close()
+	b.srv = s
 	if err := chromedp.Do(b.tab, chromedp.Navigate(s.url(page))); err != nil {
-		return nil, fmt.Errorf("load %s: %w", page, err)
+		return fmt.Errorf("load %s: %w%s", page, err, b.output())
+	}
+	return nil
+}
+
+// Check reports the loaded page's images, width and overflow, and the
+// requests it made that failed (see Report).
+func (b *Browser) Check() (*Report, error) {
+	if b.srv == nil {
+		return nil, errors.New("check: no page loaded")
 	}
 	r, err := chromedp.Run(b.tab, chromedp.Evaluate[Report](checkJS))
 	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", page, err)
+		return nil, fmt.Errorf("check: %w%s", err, b.output())
 	}
-	r.Failed = s.failures()
+	r.Failed = b.srv.failures()
 	return &r, nil
 }
 
-// Screenshot loads page (a file name in dir) and returns a PNG of the
-// element matching the CSS selector sel when the page has one, else of the
-// window (the page's first screen).
-func (b *Browser) Screenshot(dir, page, sel string) ([]byte, error) {
-	s, err := serve(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer s.close()
-	if err := chromedp.Do(b.tab, chromedp.Navigate(s.url(page))); err != nil {
-		return nil, fmt.Errorf("load %s: %w", page, err)
-	}
-	var shot chromedp.Action[[]byte] = chromedp.CaptureScreenshot()
+// Screenshot returns a PNG of the loaded page's element matching the CSS
+// selector sel when it has one, else of the window (the page's first
+// screen); an error when the PNG is blank (see CheckPNG).
+func (b *Browser) Screenshot(sel string) ([]byte, error) {
+	shot := chromedp.CaptureScreenshot()
 	if sel != "" {
 		has, err := chromedp.Run(b.tab, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", sel)))
 		if err != nil {
-			return nil, fmt.Errorf("look for %s in %s: %w", sel, page, err)
+			return nil, fmt.Errorf("screenshot: look for %s: %w", sel, err)
 		}
 		if has {
 			shot = chromedp.Screenshot(chromedp.CSS(sel))
@@ -124,12 +127,19 @@ func (b *Browser) Screenshot(dir, page, sel string) ([]byte, error) {
 	}
 	img, err := chromedp.Run(b.tab, shot)
 	if err != nil {
-		return nil, fmt.Errorf("screenshot of %s: %w", page, err)
+		return nil, fmt.Errorf("screenshot: %w%s", err, b.output())
 	}
 	if err := CheckPNG(img); err != nil {
-		return nil, fmt.Errorf("screenshot of %s: %w", page, err)
+		return nil, fmt.Errorf("screenshot: %w", err)
 	}
 	return img, nil
+}
+
+func (b *Browser) closeServer() {
+	if b.srv != nil {
+		b.srv.close()
+		b.srv = nil
+	}
 }
 
 // CheckPNG returns an error unless b is a PNG with something drawn on it:
