@@ -154,10 +154,10 @@ func Start(ctx context.Context, exe string, width, height int) (*Browser, error)
 // PID is the browser process's id.
 func (b *Browser) PID() int { return b.cmd.Process.Pid }
 
-// Close ends the browser: the tab's context, then its whole process group,
-// killed by the browser's PID (which leads the group), then waits for it
-// and removes its profile directory. It returns the browser's exit error
-// only when the browser died before Close (a crash).
+// Close ends the browser: its whole process group, killed by the
+// browser's PID (which leads the group), then the tab's context; it waits
+// for the browser and removes its profile directory. It returns the
+// browser's exit error only when the browser died before Close (a crash).
 func (b *Browser) Close() error {
 	var crashed error
 	b.closeOnce.Do(func() {
@@ -166,7 +166,9 @@ func (b *Browser) Close() error {
 			crashed = fmt.Errorf("chromium exited early: %v%s", b.cmd.ProcessState, b.output())
 		default:
 		}
-		b.cancelTab()
+		// Kill first: closing the tab politely would only wait for a
+		// browser about to die; with the pipe at EOF chromedp's own
+		// clean-up of the tab fails at once.
 		syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
 		select {
 		case <-b.done:
@@ -175,6 +177,7 @@ func (b *Browser) Close() error {
 				crashed = fmt.Errorf("chromium (pid %d) not reaped 10 s after SIGKILL", b.cmd.Process.Pid)
 			}
 		}
+		b.cancelTab()
 		b.stopConn()
 		b.closeServer()
 		os.RemoveAll(b.dataDir)
