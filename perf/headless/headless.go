@@ -62,12 +62,17 @@ type Browser struct {
 	cancelTab context.CancelFunc
 	stopConn  context.CancelFunc // ends the protocol connection
 	srv       *server            // the loaded page's folder (Load)
+	stopBound func() bool        // stops the kill at ctx's end (Start)
 	closeOnce sync.Once
+
+	mu     sync.Mutex
+	reaped bool // cmd.Wait returned: the PID may be reused, never signal it
 }
 
 // Start starts headless Chromium (exe from Find) with a window of
-// width×height CSS pixels and opens a blank tab. ctx bounds the start and
-// every later call; Close must be called in any case.
+// width×height CSS pixels and opens a blank tab. ctx bounds the start,
+// every later call and the browser's life (killed when ctx ends); Close
+// must be called in any case.
 func Start(ctx context.Context, exe string, width, height int) (*Browser, error) {
 	dataDir, err := os.MkdirTemp("", "headless-chromium-")
 	if err != nil {
@@ -125,6 +130,9 @@ func Start(ctx context.Context, exe string, width, height int) (*Browser, error)
 		}
 		started <- nil
 		cmd.Wait()
+		b.mu.Lock()
+		b.reaped = true
+		b.mu.Unlock()
 		close(b.done)
 	}()
 	err = <-started
@@ -136,6 +144,8 @@ func Start(ctx context.Context, exe string, width, height int) (*Browser, error)
 		os.RemoveAll(dataDir)
 		return nil, fmt.Errorf("start %s: %w", exe, err)
 	}
+	// The bound: at ctx's end the browser is killed, whatever it is doing.
+	b.stopBound = context.AfterFunc(ctx, b.kill)
 	connCtx, stopConn := context.WithCancel(context.Background())
 	b.stopConn = stopConn
 	alloc := &pipeAllocator{conn: chromedp.NewPipeConn(parentR, parentW), connCtx: connCtx}
@@ -169,7 +179,8 @@ func (b *Browser) Close() error {
 		// Kill first: closing the tab politely would only wait for a
 		// browser about to die; with the pipe at EOF chromedp's own
 		// clean-up of the tab fails at once.
-		syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+		b.stopBound()
+		b.kill()
 		select {
 		case <-b.done:
 		case <-time.After(10 * time.Second):
@@ -183,6 +194,16 @@ func (b *Browser) Close() error {
 		os.RemoveAll(b.dataDir)
 	})
 	return crashed
+}
+
+// kill sends SIGKILL to the browser's process group (its PID leads it),
+// unless the browser was reaped already.
+func (b *Browser) kill() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.reaped {
+		syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+	}
 }
 
 // output is the browser's output so far, for errors.

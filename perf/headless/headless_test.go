@@ -115,6 +115,35 @@ func TestCheckFindsProblems(t *testing.T) {
 	}
 }
 
+// TestContextEndKills: the browser does not outlive Start's context, even
+// before Close.
+func TestContextEndKills(t *testing.T) {
+	exe := chromium(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := Start(ctx, exe, 640, 480)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := b.PID()
+	cancel()
+	select {
+	case <-b.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("browser alive 10 s after its context ended")
+	}
+	if err := b.Close(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("Close after the context killed the browser: %v, want it to say killed", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for left := liveInGroup(pid); len(left) > 0; left = liveInGroup(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of group %d alive 5 s after the context ended: %v", pid, left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // liveInGroup lists the processes of process group pgid that are not
 // zombies ("pid state comm").
 func liveInGroup(pgid int) []string {
