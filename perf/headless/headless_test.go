@@ -1,8 +1,10 @@
 package headless
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,6 +36,7 @@ func TestCheckFindsProblems(t *testing.T) {
 	dir := t.TempDir()
 	svg := `<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#36c"/></svg>`
 	page := `<!doctype html><html><head><meta charset="utf-8"><style>body{margin:8px}</style></head><body>
+<h2 id="sec">A section</h2><div style="height:300px;background:#fc9">its body</div><h3>a subsection</h3><h2>The next section</h2>
 <p><img src="ok.svg" alt="ok"> <img src="missing.svg" alt="missing"></p>
 <object data="ok.svg" type="image/svg+xml"></object><object data="gone.svg" type="image/svg+xml"></object>
 <svg width="30" height="10"><rect width="30" height="10"/></svg>
@@ -92,12 +95,23 @@ func TestCheckFindsProblems(t *testing.T) {
 	if len(r.Overflow) != 2 {
 		t.Errorf("%d overflowing elements, want 2 (div#wide, pre#long): %+v", len(r.Overflow), r.Overflow)
 	}
-	png, err := b.Screenshot("#nosuch")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := CheckPNG(png); err != nil {
-		t.Error(err)
+	// A heading is shot with its section (down to the next h2, its
+	// subsections included), across the page; no match: the window.
+	for _, c := range []struct {
+		sel           string
+		w, hMin, hMax int
+	}{{"#sec", 1280, 300 + 40, 300 + 150}, {"#nosuch", 1280, 700, 800}} {
+		shot, err := b.Screenshot(c.sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, h := img.Bounds().Dx(), img.Bounds().Dy(); w != c.w || h < c.hMin || h > c.hMax {
+			t.Errorf("screenshot of %s: %dx%d, want %d wide, %d..%d high", c.sel, w, h, c.w, c.hMin, c.hMax)
+		}
 	}
 	pid := b.PID()
 	if err := b.Close(); err != nil {

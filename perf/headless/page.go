@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -111,21 +113,48 @@ func (b *Browser) Check() (*Report, error) {
 	return &r, nil
 }
 
-// Screenshot returns a PNG of the loaded page's element matching the CSS
-// selector sel when it has one, else of the window (the page's first
-// screen); an error when the PNG is blank (see CheckPNG).
+// sectionJS finds the region to shoot for a CSS selector: the element's
+// box, or for a heading its whole section (down to the next heading of
+// its rank or higher), across the page's width; null when nothing matches.
+const sectionJS = `((sel) => {
+  const el = document.querySelector(sel);
+  if (!el) return null;
+  const r = el.getBoundingClientRect();
+  const top = r.top + scrollY;
+  let bottom = r.bottom + scrollY;
+  const m = /^H([1-6])$/.exec(el.tagName);
+  if (m) {
+    const hs = [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')];
+    const next = hs.slice(hs.indexOf(el) + 1).find(h => +h.tagName[1] <= +m[1]);
+    bottom = next ? next.getBoundingClientRect().top + scrollY : document.documentElement.scrollHeight;
+  }
+  const y = Math.max(0, top - 8);
+  return {x: 0, y: y, width: document.documentElement.clientWidth, height: Math.min(bottom - y, 8000), scale: 1};
+})(%q)`
+
+// Screenshot returns a PNG of the loaded page's part that the CSS
+// selector sel picks (an element; for a heading, its section), else of
+// the window (the page's first screen); an error when the PNG is blank
+// (see CheckPNG).
 func (b *Browser) Screenshot(sel string) ([]byte, error) {
-	shot := chromedp.CaptureScreenshot()
+	var clip *page.Viewport
 	if sel != "" {
-		has, err := chromedp.Run(b.tab, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", sel)))
+		var err error
+		clip, err = chromedp.Run(b.tab, chromedp.Evaluate[*page.Viewport](fmt.Sprintf(sectionJS, sel)))
 		if err != nil {
 			return nil, fmt.Errorf("screenshot: look for %s: %w", sel, err)
 		}
-		if has {
-			shot = chromedp.Screenshot(chromedp.CSS(sel))
+		if clip != nil && (clip.Width < 1 || clip.Height < 1) {
+			return nil, fmt.Errorf("screenshot: %s is empty (%gx%g)", sel, clip.Width, clip.Height)
 		}
 	}
-	img, err := chromedp.Run(b.tab, shot)
+	img, err := chromedp.Run(b.tab, chromedp.Action[[]byte](func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
+		// A clip may reach below the window; without one, the window.
+		yes, beyond := true, clip != nil
+		r, err := cdp.Call(ctx, t, page.CaptureScreenshot, page.CaptureScreenshotParams{
+			Clip: clip, CaptureBeyondViewport: &beyond, FromSurface: &yes})
+		return r.Data, err
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("screenshot: %w%s", err, b.output())
 	}

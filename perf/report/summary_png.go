@@ -10,9 +10,10 @@ import (
 	"github.com/netmodels/netmodels/perf/headless"
 )
 
-// SummarySelector picks the page's one-screen summary, which is published
-// as summary.png; a page without one is shot at its first screen
-// (1280×2000 window).
+// SummarySelector picks the page's summary, published as summary.png:
+// its heading (h2#summary), which headless.Screenshot shoots with the
+// whole section (heatmap and engine guide, down to the next h2); a page
+// without one is shot at its first screen (1280×2000 window).
 const SummarySelector = "#summary"
 
 // WriteSummaryPNG loads dir/index.html in headless Chromium at a 1280 px
