@@ -25,8 +25,10 @@ DEFAULT_ENGINES_SH = if [ -d impl-dpdk ] && pkg-config --exists libdpdk 2>/dev/n
 # unshare (util-linux), network namespaces (iproute2), ps/free (procps),
 # ssh, scp and sshd for `perf run --hosts` and its test (openssh-client,
 # openssh-server: the test starts its own sshd in a network namespace; the
-# package's service is not used).
-DEB_PKGS    := haproxy ceph-mon ceph-osd ceph-common redis-server util-linux iproute2 procps openssl openssh-client openssh-server
+# package's service is not used), chromium for the report page's headless
+# check (perf/headless: a test in make test, required under CI) and the
+# summary.png that `perf run` publishes.
+DEB_PKGS    := haproxy ceph-mon ceph-osd ceph-common redis-server util-linux iproute2 procps openssl openssh-client openssh-server chromium
 # DPDK for impl-dpdk, only once that module exists.
 ifneq ($(wildcard impl-dpdk),)
 DEB_PKGS    += dpdk libdpdk-dev pkg-config
@@ -60,6 +62,9 @@ deps:
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	  else \
 	    echo "deps: missing Debian packages:$$missing (run 'make deps' as root)"; \
+	    case " $$missing " in *" chromium "*) \
+	      echo "deps: without chromium the report page test skips (it fails under CI=true) and perf run publishes no summary.png";; \
+	    esac; \
 	  fi; \
 	fi
 	@for m in $(MODULES); do (cd $$m && $(GO) mod download) || exit 1; done

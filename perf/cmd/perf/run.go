@@ -171,6 +171,7 @@ func cmdRun(ctx context.Context, args []string) int {
 			fmt.Fprintf(os.Stderr, "perf run: publish: %v\n", err)
 			return 1
 		}
+		publishSummaryPNG(ctx, "perf run", filepath.Join(*results, "latest"))
 	}
 	nOK, failed, absent := 0, 0, 0
 	for _, sc := range run.Scenarios {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netmodels/netmodels/perf/headless"
 	"github.com/netmodels/netmodels/perf/loadgen"
 	"github.com/netmodels/netmodels/perf/rawtcp"
 	"github.com/netmodels/netmodels/perf/report"
@@ -71,7 +73,29 @@ func cmdReport(args []string) int {
 		fmt.Fprintf(os.Stderr, "perf report: %v\n", err)
 		return 1
 	}
+	if filepath.Base(filepath.Clean(dir)) == "latest" {
+		publishSummaryPNG(context.Background(), "perf report", dir)
+	}
 	return 0
+}
+
+// publishSummaryPNG writes dir/summary.png (the published page's summary,
+// shot in headless Chromium) and prints what the page check found wrong.
+// Neither a missing Chromium nor a failed shot fails the run: its results
+// are written already; the log says why there is no summary.png.
+func publishSummaryPNG(ctx context.Context, who, dir string) {
+	problems, err := report.WriteSummaryPNG(ctx, dir)
+	for _, p := range problems {
+		fmt.Fprintf(os.Stderr, "%s: report page: %s\n", who, p)
+	}
+	switch {
+	case errors.Is(err, headless.ErrNotFound):
+		fmt.Fprintf(os.Stderr, "%s: no summary.png: %v\n", who, err)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%s: summary.png: %v\n", who, err)
+	default:
+		fmt.Fprintf(os.Stderr, "%s: wrote %s\n", who, filepath.Join(dir, "summary.png"))
+	}
 }
 
 func cmdRawServer(ctx context.Context, args []string) int {
