@@ -9,42 +9,261 @@ import (
 	"github.com/netmodels/netmodels/perf/stats"
 )
 
-// Change is one metric of one cell compared between two runs.
+// Change is one metric of one cell compared between two runs, or between
+// a target and its baseline in one run (OldTarget is then the baseline's
+// ENGINE@REV, Target the engine).
 type Change struct {
 	Scenario, Target, Metric, Unit string
+	OldTarget                      string
 	Lower                          bool
+	// Headline: one of the scenario's headline metrics (the ones
+	// --fail-on judges); p99 is compared too, but only shown.
+	Headline bool
 	stats.Comparison
 }
 
-// Compare pairs the cells of old and new by scenario, target and metric
-// and runs the Mann-Whitney U test on their repetitions. Headline metrics
-// and p99 are compared (the rest are in the reports).
-func Compare(old, new *result.Run) []Change {
-	var out []Change
+// cellPair is a cell of one scenario measured twice: in two runs, or
+// as a baseline target and the current one in a single run.
+type cellPair struct {
+	sc       *result.Scenario
+	old, new *result.Cell
+}
+
+// runPairs pairs the cells of old and new by scenario and target.
+func runPairs(old, new *result.Run) []cellPair {
+	var out []cellPair
 	for _, ns := range new.Scenarios {
 		os := old.Scenario(ns.ID)
 		if os == nil {
 			continue
 		}
 		for _, nc := range ns.Cells {
-			oc := os.Cell(nc.Target)
-			if oc == nil || oc.Status != result.StatusOK || nc.Status != result.StatusOK {
-				continue
-			}
-			for _, m := range ns.Metrics {
-				if !m.Headline && m.Name != "p99_us" {
-					continue
-				}
-				a, b := oc.Values(m.Name), nc.Values(m.Name)
-				if len(a) == 0 || len(b) == 0 {
-					continue
-				}
-				out = append(out, Change{Scenario: ns.ID, Target: nc.Target, Metric: m.Name, Unit: m.Unit, Lower: m.Lower,
-					Comparison: stats.Compare(a, b)})
+			if oc := os.Cell(nc.Target); oc != nil {
+				out = append(out, cellPair{ns, oc, nc})
 			}
 		}
 	}
 	return out
+}
+
+// baselinePairs pairs, in each scenario of run, every ENGINE@LABEL cell
+// (old) with its ENGINE cell (new).
+func baselinePairs(run *result.Run) []cellPair {
+	var out []cellPair
+	for _, sc := range run.Scenarios {
+		for _, oc := range sc.Cells {
+			e, label := result.SplitBaseline(oc.Target)
+			if label == "" {
+				continue
+			}
+			if nc := sc.Cell(e); nc != nil {
+				out = append(out, cellPair{sc, oc, nc})
+			}
+		}
+	}
+	return out
+}
+
+// BaselineTargets lists run's ENGINE@LABEL targets (perf run --baseline).
+func BaselineTargets(run *result.Run) []string {
+	return run.TargetsWhere(func(c *result.Cell) bool {
+		_, label := result.SplitBaseline(c.Target)
+		return label != ""
+	})
+}
+
+// Compare pairs the cells of old and new by scenario, target and metric
+// and runs the Mann-Whitney U test on their repetitions. Headline metrics
+// and p99 are compared (the rest are in the reports).
+func Compare(old, new *result.Run) []Change { return comparePairs(runPairs(old, new)) }
+
+// CompareBaseline compares, within one run, each baseline target
+// ENGINE@LABEL (old) with ENGINE (new), as Compare does two runs: the
+// two were measured in alternating turns on the same machine, so the
+// test judges the change and not the machine's mood.
+func CompareBaseline(run *result.Run) []Change { return comparePairs(baselinePairs(run)) }
+
+func comparePairs(ps []cellPair) []Change {
+	var out []Change
+	for _, p := range ps {
+		if p.old.Status != result.StatusOK || p.new.Status != result.StatusOK {
+			continue
+		}
+		for _, m := range p.sc.Metrics {
+			if !m.Headline && m.Name != "p99_us" {
+				continue
+			}
+			a, b := p.old.Values(m.Name), p.new.Values(m.Name)
+			if len(a) == 0 || len(b) == 0 {
+				continue
+			}
+			c := Change{Scenario: p.sc.ID, Target: p.new.Target, Metric: m.Name, Unit: m.Unit, Lower: m.Lower, Headline: m.Headline,
+				Comparison: stats.Compare(a, b)}
+			if p.old.Target != p.new.Target {
+				c.OldTarget = p.old.Target
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Unpaired is a pair of cells that could not be compared: one side did
+// not measure (absent or failed), with why.
+type Unpaired struct {
+	Scenario, OldTarget, Target string
+	OldStatus, NewStatus        string
+	Reason                      string
+	// Broke: the old side measured and the new one failed, a regression
+	// of its own (--fail-on fails on it).
+	Broke bool
+}
+
+func unpaired(ps []cellPair) []Unpaired {
+	var out []Unpaired
+	for _, p := range ps {
+		if p.old.Status == result.StatusOK && p.new.Status == result.StatusOK {
+			continue
+		}
+		u := Unpaired{Scenario: p.sc.ID, OldTarget: p.old.Target, Target: p.new.Target, OldStatus: p.old.Status, NewStatus: p.new.Status}
+		var why []string
+		if p.old.Status != result.StatusOK {
+			why = append(why, p.old.Target+" "+p.old.Status+": "+p.old.Reason)
+		}
+		if p.new.Status != result.StatusOK {
+			why = append(why, p.new.Target+" "+p.new.Status+": "+p.new.Reason)
+		}
+		u.Reason = strings.Join(why, "; ")
+		u.Broke = p.old.Status == result.StatusOK && p.new.Status == result.StatusFailed
+		out = append(out, u)
+	}
+	return out
+}
+
+// UnpairedRuns lists the cells of new whose counterpart in old, or
+// themselves, did not measure.
+func UnpairedRuns(old, new *result.Run) []Unpaired { return unpaired(runPairs(old, new)) }
+
+// UnpairedBaseline is UnpairedRuns for a run's baseline targets.
+func UnpairedBaseline(run *result.Run) []Unpaired { return unpaired(baselinePairs(run)) }
+
+// Regression is a headline metric significantly worse by more than the
+// threshold.
+type Regression struct {
+	Change
+	// Pct is how much worse, in percent of the old median (WorsePct).
+	Pct float64
+}
+
+// WorsePct is how much worse c's new median is than its old one, in
+// percent of the old (negative: better); 0 when the old median is 0.
+func (c Change) WorsePct() float64 {
+	if c.OldMedian == 0 {
+		return 0
+	}
+	d := 100 * (c.NewMedian/c.OldMedian - 1)
+	if c.Lower {
+		return d
+	}
+	return -d
+}
+
+// Regressions are the changes of headline metrics that the Mann-Whitney
+// test finds significant (α = stats.Alpha) and that are worse by more
+// than pct percent: a noisy difference, however large, and a significant
+// but small one are not.
+func Regressions(cs []Change, pct float64) []Regression {
+	var out []Regression
+	for _, c := range cs {
+		if !c.Headline || !c.Significant {
+			continue
+		}
+		if w := c.WorsePct(); w > pct {
+			out = append(out, Regression{c, w})
+		}
+	}
+	return out
+}
+
+// pairName is how a change's cell is shown: the target, or for a
+// baseline comparison "ENGINE@REV → ENGINE".
+func (c Change) pairName() string {
+	if c.OldTarget != "" {
+		return c.OldTarget + " → " + c.Target
+	}
+	return c.Target
+}
+
+// Cannot reports whether the test could not reach significance with so
+// few repetitions whatever the values (5 against 5 can; 3 against 3
+// cannot: the smallest two-sided p is then 0.1).
+func (c Change) Cannot() bool { return minMannWhitneyP(c.N1, c.N2) > stats.Alpha }
+
+// minMannWhitneyP is the smallest two-sided p of the exact test with n1
+// and n2 samples: both orderings with no overlap, 2 / C(n1+n2, n1).
+func minMannWhitneyP(n1, n2 int) float64 {
+	if n1 == 0 || n2 == 0 {
+		return 1
+	}
+	c := 1.0
+	for i := 1; i <= n1; i++ {
+		c = c * float64(n2+i) / float64(i)
+	}
+	return min(1, 2/c)
+}
+
+// WriteVerdict prints the --fail-on outcome: each regression and each
+// cell that measured before and failed now, and what could not be
+// judged. It returns whether the gate fails.
+func WriteVerdict(w io.Writer, cs []Change, un []Unpaired, pct float64) bool {
+	regs := Regressions(cs, pct)
+	var broke []Unpaired
+	for _, u := range un {
+		if u.Broke {
+			broke = append(broke, u)
+		}
+	}
+	headline, cannot := 0, 0
+	for _, c := range cs {
+		if c.Headline {
+			headline++
+			if c.Cannot() {
+				cannot++
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n--fail-on %g %%: ", pct)
+	if len(regs) == 0 && len(broke) == 0 {
+		fmt.Fprintf(w, "ok: no headline metric significantly worse by more than %g %% (%d headline metrics compared).\n", pct, headline)
+	} else {
+		fmt.Fprintf(w, "FAIL: %d headline metrics significantly worse by more than %g %%, %d cells that measured before failed now.\n", len(regs), pct, len(broke))
+		for _, r := range regs {
+			fmt.Fprintf(w, "  worse: %s / %s: %s %s → %s %s (%+.1f %% worse, p=%.3f, n=%d+%d)\n", r.Scenario, r.pairName(), r.Metric,
+				num(r.OldMedian), num(r.NewMedian), r.Unit, r.Pct, r.P, r.N1, r.N2)
+		}
+		for _, u := range broke {
+			fmt.Fprintf(w, "  failed: %s / %s: %s\n", u.Scenario, u.Target, u.Reason)
+		}
+	}
+	if cannot > 0 {
+		fmt.Fprintf(w, "Warning: %d of %d headline metrics had too few repetitions to ever be significant (at least 4 against 4 are needed).\n", cannot, headline)
+	}
+	return len(regs) > 0 || len(broke) > 0
+}
+
+// WriteUnpaired lists the pairs that could not be compared.
+func WriteUnpaired(w io.Writer, un []Unpaired) {
+	if len(un) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nNot compared (%d):\n", len(un))
+	for _, u := range un {
+		name := u.Target
+		if u.OldTarget != u.Target {
+			name = u.OldTarget + " → " + u.Target
+		}
+		fmt.Fprintf(w, "  %s / %s: %s\n", u.Scenario, name, u.Reason)
+	}
 }
 
 // WriteComparison prints the changes as a table like benchstat's: "~" when
@@ -64,7 +283,7 @@ func WriteComparison(w io.Writer, oldID, newID string, cs []Change) {
 				verdict, better = "better", better+1
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s [%s] | %s | %s | %s | %.3f (n=%d+%d) | %s |\n", c.Scenario, c.Target, c.Metric, c.Unit,
+		fmt.Fprintf(w, "| %s | %s | %s [%s] | %s | %s | %s | %.3f (n=%d+%d) | %s |\n", c.Scenario, c.pairName(), c.Metric, c.Unit,
 			num(c.OldMedian), num(c.NewMedian), c.Delta, c.P, c.N1, c.N2, verdict)
 	}
 	var warn []string

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/netmodels/netmodels/perf/stats"
@@ -53,6 +54,33 @@ type Run struct {
 	HarnessErrors []string          `json:"harness_errors,omitempty"`
 	ProxyConfig   string            `json:"proxy_config,omitempty"`
 	Extra         map[string]string `json:"extra,omitempty"`
+	// Baseline, when set, is the other commit whose engines ran beside
+	// this one's as ENGINE@LABEL targets (perf run --baseline).
+	Baseline *Baseline `json:"baseline,omitempty"`
+}
+
+// Baseline is a commit whose engines were built and measured in the same
+// run as the current ones, so that a change is judged against it on one
+// machine within one run.
+type Baseline struct {
+	// Rev is the revision as the user gave it (HEAD~1, origin/main).
+	Rev string `json:"rev"`
+	// Label is Rev made safe for target and file names: its targets are
+	// named ENGINE@Label.
+	Label string `json:"label"`
+	// Commit is the full hash Rev resolved to when the run started.
+	Commit string `json:"commit"`
+}
+
+// BaselineTarget names engine's target built at the baseline labelled
+// label.
+func BaselineTarget(engine, label string) string { return engine + "@" + label }
+
+// SplitBaseline splits a baseline target's name into its engine and its
+// baseline's label; label is "" for any other target.
+func SplitBaseline(target string) (engine, label string) {
+	engine, label, _ = strings.Cut(target, "@")
+	return engine, label
 }
 
 // Machine is where the run happened.

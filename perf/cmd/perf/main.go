@@ -16,10 +16,13 @@ import (
 const usage = `usage:
   perf run [--quick | --smoke | --scale | --suite NAME] [--bin DIR] [--engines a,b] [--client-engine NAME]
            [--results DIR] [--pin CPU] [--only SUBSTR,...] [--reps N] [--duration D] [--no-publish]
-           [--compare OLD_RUN] [--dpdk-mtu N]
+           [--compare OLD_RUN] [--baseline REV] [--dpdk-mtu N]
            [--topology two-hosts [--net PROFILE,...]]
            [--hosts client=ssh://USER@HOST[:PORT],server=ssh://USER@HOST[:PORT] [--ssh-config FILE]]
-  perf compare OLD NEW        (run folders or run.json files; warns when their calibrations differ > 10 %)
+  perf compare [--fail-on PCT] OLD NEW  (run folders or run.json files; warns when their calibrations differ > 10 %)
+  perf compare [--fail-on PCT] RUN      (a --baseline run: each ENGINE@REV, old, against ENGINE, new)
+              (--fail-on: exit 1 when a headline metric is significantly worse by more than PCT %;
+               exit 2 on a usage or read error)
   perf report [--html] RUN_DIR (regenerate report.md and charts from run.json; index.html for latest or with --html)
   perf soak [--duration D] [--engines a,b] [--bin DIR] [--out DIR]
               (messenger under injected failures and proxy across backend restarts, every engine; results/soak/)

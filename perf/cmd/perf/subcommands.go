@@ -28,25 +28,102 @@ func loadRun(arg string) (*result.Run, error) {
 	return result.Load(arg)
 }
 
+// cmdCompare: perf compare [--fail-on PCT] OLD NEW, or RUN alone for a
+// --baseline run. Exit 0, or 1 when --fail-on finds a regression, 2 on a
+// usage or read error. Without --fail-on noise never fails it.
 func cmdCompare(args []string) int {
-	if len(args) != 2 {
-		fmt.Fprint(os.Stderr, "usage: perf compare OLD NEW\n")
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	failOn := fs.Float64("fail-on", -1, "exit 1 when a headline metric is significantly worse (Mann-Whitney U, α = 0.05) by more than this many percent")
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, "usage: perf compare [--fail-on PCT] OLD NEW\n       perf compare [--fail-on PCT] RUN   (a perf run --baseline run: ENGINE@REV against ENGINE)\n")
+		fs.PrintDefaults()
+	}
+	// Flags may come after the runs too (perf compare OLD NEW --fail-on 10).
+	var runs []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		runs = append(runs, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	gate := false
+	fs.Visit(func(f *flag.Flag) { gate = gate || f.Name == "fail-on" })
+	if gate && (*failOn < 0 || *failOn != *failOn) {
+		fmt.Fprintf(os.Stderr, "perf compare: --fail-on %v: want a percentage >= 0\n", *failOn)
 		return 2
 	}
-	old, err := loadRun(args[0])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "perf compare: %v\n", err)
+	if len(runs) < 1 || len(runs) > 2 {
+		fs.Usage()
+		return 2
+	}
+	var loaded []*result.Run
+	for _, a := range runs {
+		r, err := loadRun(a)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "perf compare: %v\n", err)
+			return 2
+		}
+		loaded = append(loaded, r)
+	}
+	var cs []report.Change
+	var un []report.Unpaired
+	if len(loaded) == 1 {
+		run := loaded[0]
+		if run.Baseline == nil && len(report.BaselineTargets(run)) == 0 {
+			fmt.Fprintf(os.Stderr, "perf compare: %s has no ENGINE@REV targets (perf run --baseline REV makes them); give two runs to compare them\n", runs[0])
+			return 2
+		}
+		cs, un = writeBaselineComparison(os.Stdout, run)
+	} else {
+		old, nw := loaded[0], loaded[1]
+		report.WriteCalibrationWarning(os.Stdout, old, nw)
+		cs = report.Compare(old, nw)
+		report.WriteComparison(os.Stdout, old.ID, nw.ID, cs)
+		report.WriteRatioChanges(os.Stdout, report.CompareRatios(old, nw))
+		un = report.UnpairedRuns(old, nw)
+	}
+	if !gate {
+		return 0
+	}
+	if len(runs) == 2 {
+		// The two-run table has always left these out; the gate says them.
+		report.WriteUnpaired(os.Stdout, un)
+	}
+	if report.WriteVerdict(os.Stdout, cs, un, *failOn) {
 		return 1
 	}
-	nw, err := loadRun(args[1])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "perf compare: %v\n", err)
-		return 1
-	}
-	report.WriteCalibrationWarning(os.Stdout, old, nw)
-	report.WriteComparison(os.Stdout, old.ID, nw.ID, report.Compare(old, nw))
-	report.WriteRatioChanges(os.Stdout, report.CompareRatios(old, nw))
 	return 0
+}
+
+// writeBaselineComparison prints a --baseline run's own comparison: each
+// ENGINE@REV (old) against ENGINE (new), and the pairs that could not be
+// compared.
+func writeBaselineComparison(w io.Writer, run *result.Run) ([]report.Change, []report.Unpaired) {
+	oldName := "baseline"
+	if b := run.Baseline; b != nil {
+		oldName = fmt.Sprintf("%s@%s (%s)", run.ID, b.Rev, shortHash(b.Commit))
+	}
+	newName := fmt.Sprintf("%s (%s)", run.ID, shortHash(run.Machine.Commit))
+	if run.Machine.Dirty {
+		newName = fmt.Sprintf("%s (%s, working tree modified)", run.ID, shortHash(run.Machine.Commit))
+	}
+	cs := report.CompareBaseline(run)
+	un := report.UnpairedBaseline(run)
+	fmt.Fprintln(w)
+	report.WriteComparison(w, oldName, newName, cs)
+	report.WriteUnpaired(w, un)
+	return cs, un
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 func cmdReport(args []string) int {
