@@ -128,6 +128,9 @@ type Config struct {
 	// HostScenarios (narrowed by Only) with the client and the servers on
 	// two hosts reached through OpenSSH.
 	Hosts *Hosts
+	// Baseline, when set, adds every engine built at another commit as a
+	// target ENGINE@LABEL right after ENGINE (PrepareBaseline).
+	Baseline *Baseline
 }
 
 // Progress is told about the run's advance (the mpb bars in cmd/perf).

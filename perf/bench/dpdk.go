@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/dpdknet"
+	"github.com/netmodels/netmodels/perf/result"
 )
 
 // bin/dpdk runs the engine on DPDK + gVisor netstack: its stack owns a
@@ -38,15 +39,25 @@ const (
 	memifClientIP = "203.0.113.2/24"
 )
 
-// Userspace reports whether target name is bin/dpdk (any variant).
-func Userspace(name string) bool { return name == DPDK || strings.HasPrefix(name, DPDK+"-") }
+// Userspace reports whether target name is bin/dpdk (any variant, at
+// any baseline).
+func Userspace(name string) bool {
+	name = baseTarget(name)
+	return name == DPDK || strings.HasPrefix(name, DPDK+"-")
+}
 
-// engineBase is the binary a target runs: bin/dpdk for every dpdk variant.
+// engineBase is the binary a target runs: bin/dpdk for every dpdk
+// variant; a baseline target keeps its "@LABEL" (engineBin finds it in
+// the baseline's bin/).
 func engineBase(name string) string {
-	if Userspace(name) {
-		return DPDK
+	e, label := result.SplitBaseline(name)
+	if Userspace(e) {
+		e = DPDK
 	}
-	return name
+	if label != "" {
+		return result.BaselineTarget(e, label)
+	}
+	return e
 }
 
 // NeedsTopology reports whether a run over engines (nil: every engine
@@ -87,8 +98,9 @@ func (r *runner) mtuFlags() []string {
 // paths change every start). Kernel engines need none. A tap slot or a
 // memif socket directory is given back by g.stop.
 func (r *runner) serverFlags(g *rig, target string) (flags []string, shown []string, err error) {
+	v := baseTarget(target) // dpdk-memif for dpdk-memif@HEAD~1 too
 	switch {
-	case target == DPDK || target == DPDKSpin:
+	case v == DPDK || v == DPDKSpin:
 		if r.cfg.DPDK == nil {
 			return nil, nil, fmt.Errorf("%s: no DPDK topology (the harness must run as root to make its network namespace)", target)
 		}
@@ -102,12 +114,12 @@ func (r *runner) serverFlags(g *rig, target string) (flags []string, shown []str
 		g.release = append(g.release, slot.Release)
 		flags = append(slot.Flags(), r.mtuFlags()...)
 		shown = append([]string{"--tap=nmtapN", "--ip=192.0.2.N/30", "--gw=...", "--tap-peer=..."}, r.mtuFlags()...)
-		if target == DPDKSpin {
+		if v == DPDKSpin {
 			flags = append(flags, "--poll=spin")
 			shown = append(shown, "--poll=spin")
 		}
 		return flags, shown, nil
-	case target == DPDKMemif:
+	case v == DPDKMemif:
 		dir, err := os.MkdirTemp(r.cfg.WorkDir, "memif-")
 		if err != nil {
 			return nil, nil, fmt.Errorf("memif socket folder: %w", err)
@@ -118,7 +130,7 @@ func (r *runner) serverFlags(g *rig, target string) (flags []string, shown []str
 		shown = append([]string{"--memif=server,SOCKET", "--ip=" + memifServerIP}, r.mtuFlags()...)
 		// The client is the other end of this server's memif port.
 		g.client = &clientSpec{
-			bin:   r.engineBin(DPDK),
+			bin:   r.engineBin(engineBase(target)),
 			flags: append([]string{"--memif=client," + sock, "--ip=" + memifClientIP}, r.mtuFlags()...),
 		}
 		return flags, shown, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/netmodels/netmodels/core/peers"
 	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/anchor"
+	"github.com/netmodels/netmodels/perf/result"
 )
 
 // rig is what one cell's load runs against: the measured process (server,
@@ -110,8 +111,15 @@ func (r *runner) startEngine(g *rig, name string, argv []string, pin int, env []
 	return p, err
 }
 
-func (r *runner) engineBin(name string) string { return filepath.Join(r.cfg.BinDir, name) }
-func (r *runner) clientBin() string            { return r.engineBin(r.cfg.ClientEngine) }
+// engineBin is the path of a binary named as engineBase names it: a
+// baseline's (ENGINE@LABEL) is in that baseline's bin/.
+func (r *runner) engineBin(name string) string {
+	if e, label := result.SplitBaseline(name); label != "" && r.cfg.Baseline != nil && label == r.cfg.Baseline.Label {
+		return filepath.Join(r.cfg.Baseline.BinDir, e)
+	}
+	return filepath.Join(r.cfg.BinDir, name)
+}
+func (r *runner) clientBin() string { return r.engineBin(r.cfg.ClientEngine) }
 
 // rawRoles are the raw server's listeners and a proxy config's sections,
 // in READY order.

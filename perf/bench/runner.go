@@ -50,6 +50,10 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		Started: now, Machine: ReadMachine(repo), ClientEngine: cfg.ClientEngine,
 		Method: result.Method{Reps: cfg.Suite.Reps, WarmupS: cfg.Suite.Warmup.Seconds(), DurationS: cfg.Suite.Duration.Seconds(),
 			Confidence: 0.95, PinCPU: cfg.PinCPU}}
+	if cfg.Baseline != nil {
+		b := cfg.Baseline.Baseline
+		run.Baseline = &b
+	}
 	r := &runner{cfg: cfg, run: run, absent: map[string]string{}}
 	// Every listener the harness owns and every anchor binds one host for
 	// all targets, so kernel-only and DPDK runs are set up alike.
@@ -163,12 +167,12 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 }
 
 func (r *runner) discover() {
-	infos := DiscoverEngines(r.cfg.BinDir, r.cfg.Engines)
+	infos := r.withBaseline(DiscoverEngines(r.cfg.BinDir, r.cfg.Engines))
 	for i := range infos {
 		if ti := &infos[i]; Userspace(ti.Name) && ti.Available && r.cfg.NoDPDK != "" {
 			ti.Available, ti.Reason = false, r.cfg.NoDPDK
 		}
-		if ti := &infos[i]; ti.Name == DPDK && len(r.cfg.Net) > 0 && ti.Tuning != nil {
+		if ti := &infos[i]; baseTarget(ti.Name) == DPDK && len(r.cfg.Net) > 0 && ti.Tuning != nil {
 			ti.Tuning["path"] = dpdkNetPath
 		}
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/netmodels/netmodels/perf/result"
@@ -133,7 +134,7 @@ func (r *runner) engineTargets(driver string, setup func(engine string, pin int)
 	for _, e := range r.engines {
 		t := target{name: e.Name, kind: result.KindEngine, driver: driver,
 			setup: func(pin int) (*rig, error) { return setup(e.Name, pin) }, load: load}
-		if e.Name == DPDKMemif {
+		if baseTarget(e.Name) == DPDKMemif {
 			t.absent = why
 		}
 		out = append(out, t)
@@ -148,7 +149,7 @@ func (r *runner) msgrClientTargets(driver string, setup func(engine string, pin 
 	load func(ctx context.Context, g *rig, pin int, warm bool) (sample, error)) []target {
 	out := r.engineTargets(driver, setup, load)
 	for i := range out {
-		if out[i].name == DPDKMemif {
+		if baseTarget(out[i].name) == DPDKMemif {
 			out[i].absent = ""
 			out[i].driver = "bin/dpdk msgr-client over memif (a DPDK client, not the kernel client of the other rows)"
 		}
@@ -353,14 +354,17 @@ func (r *runner) idleCPUScenario() *scenarioDef {
 	for i := range ts {
 		ts[i].absent = "" // a memif server without its peer idles too
 	}
-	for i, t := range ts {
-		if t.name == DPDK {
-			spin := target{name: DPDKSpin, kind: result.KindEngine, driver: t.driver, load: idle,
-				setup: func(pin int) (*rig, error) { return r.msgrRig(DPDKSpin, pin) }}
-			ts = append(ts[:i+1], append([]target{spin}, ts[i+1:]...)...)
-			break
+	// dpdk-spin right after dpdk (and dpdk-spin@LABEL after dpdk@LABEL).
+	var withSpin []target
+	for _, t := range ts {
+		withSpin = append(withSpin, t)
+		if baseTarget(t.name) == DPDK {
+			name := DPDKSpin + strings.TrimPrefix(t.name, DPDK)
+			withSpin = append(withSpin, target{name: name, kind: result.KindEngine, driver: t.driver, load: idle,
+				setup: func(pin int) (*rig, error) { return r.msgrRig(name, pin) }})
 		}
 	}
+	ts = withSpin
 	return &scenarioDef{unit: perNone, targets: ts, res: result.Scenario{
 		ID:      "msgr-idle-cpu",
 		Group:   "messenger",

@@ -199,7 +199,7 @@ func onNet(d *scenarioDef, name string) *scenarioDef {
 	c.res.Headline = false
 	c.targets = nil
 	for _, t := range d.targets {
-		if t.name == DPDKMemif && t.absent == "" {
+		if baseTarget(t.name) == DPDKMemif && t.absent == "" {
 			t.absent = memifNoLink
 		}
 		c.targets = append(c.targets, t)

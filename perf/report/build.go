@@ -30,6 +30,10 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 		{"commit", commitText(m)},
 		{"load average (1 min) start → end", fmt.Sprintf("%.2f → %.2f", m.LoadStart, m.LoadEnd)},
 	}})
+	if b := run.Baseline; b != nil {
+		head.tables[0].rows = append(head.tables[0].rows, []string{"baseline",
+			fmt.Sprintf("`%s` = %s: its engines built from a git worktree of that commit and measured as ENGINE@%s, each right after ENGINE in every repetition's turn (anchors once); `perf compare RUN` compares them", b.Rev, b.Commit, b.Label)})
+	}
 	head.tables[0].rows = append(head.tables[0].rows, calibrationRows(run)...)
 	head.tables[0].rows = append(head.tables[0].rows, [][]string{
 		{"messenger client", fmt.Sprintf("bin/%s msgr-client drives every msgr-server (ECHO scenarios); the harness's own msgr1 client drives the KEEPALIVE2 scenarios for every server and ceph-mon", run.ClientEngine)},

@@ -38,6 +38,7 @@ func cmdRun(ctx context.Context, args []string) int {
 	noNet := fs.Bool("no-net", false, "leave out the suite's own two-hosts profiles (the default suite runs lan, lossy and wan after its one-host scenarios)")
 	hostsFlag := fs.String("hosts", "", "client=ssh://USER@HOST[:PORT],server=ssh://USER@HOST[:PORT]: run the --hosts scenarios with the client and the servers on these hosts, through OpenSSH")
 	sshConfig := fs.String("ssh-config", "", "with --hosts: ssh's and scp's configuration file (-F; default: the user's ~/.ssh/config)")
+	baseline := fs.String("baseline", "", "also build the engines at this commit (git worktree under REPO/.cache/) and measure them in the same run, as ENGINE@REV beside ENGINE; then `perf compare RUN` judges the change")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,6 +56,10 @@ func cmdRun(ctx context.Context, args []string) int {
 		err = errors.New("--ssh-config needs --hosts")
 	case *sshConfig != "":
 		hosts.SSH.Args = []string{"-F", *sshConfig}
+	}
+	if err == nil && hosts != nil && *baseline != "" {
+		// --hosts copies the engines to the hosts under their own names.
+		err = errors.New("--baseline and --hosts exclude each other")
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
@@ -147,6 +152,23 @@ func cmdRun(ctx context.Context, args []string) int {
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
+	if *baseline != "" {
+		b, err := bench.PrepareBaseline(ctx, *repo, *baseline, cfg.Engines, func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "perf run: "+format+"\n", args...)
+		})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "perf run: %v\n", err)
+			return 1
+		}
+		// Removed however the run ends (an interrupt too: ctx only
+		// cancels, cmdRun still returns through here).
+		defer func() {
+			if err := b.Remove(); err != nil {
+				fmt.Fprintf(os.Stderr, "perf run: baseline %s: remove its worktree: %v\n", b.Rev, err)
+			}
+		}()
+		cfg.Baseline = b
+	}
 	prog := newProgress(os.Stderr)
 	cfg.Progress = prog
 	t0 := time.Now()
@@ -189,6 +211,11 @@ func cmdRun(ctx context.Context, args []string) int {
 	fmt.Fprintf(os.Stderr, "perf run: %s suite in %v: %d scenarios, cells ok %d, failed %d, absent %d\n",
 		suite.Name, time.Since(t0).Round(time.Second), len(run.Scenarios), nOK, failed, absent)
 	fmt.Println(filepath.Join(dir, "report.md"))
+	if run.Baseline != nil {
+		// Judged within the run: each ENGINE@REV against ENGINE.
+		writeBaselineComparison(os.Stdout, run)
+		fmt.Printf("(perf compare --fail-on PCT %s gates on it.)\n", dir)
+	}
 	if *compareTo != "" {
 		if old, err := loadRun(*compareTo); err != nil {
 			fmt.Fprintf(os.Stderr, "perf run: compare: %v\n", err)
