@@ -242,7 +242,7 @@ func WriteVerdict(w io.Writer, cs []Change, un []Unpaired, pct float64) bool {
 				num(r.OldMedian), num(r.NewMedian), r.Unit, r.Pct, r.P, r.N1, r.N2)
 		}
 		for _, u := range broke {
-			fmt.Fprintf(w, "  failed: %s / %s: %s\n", u.Scenario, u.Target, u.Reason)
+			fmt.Fprintf(w, "  failed: %s / %s: %s\n", u.Scenario, u.pairName(), u.Reason)
 		}
 	}
 	if cannot > 0 {
@@ -258,12 +258,15 @@ func WriteUnpaired(w io.Writer, un []Unpaired) {
 	}
 	fmt.Fprintf(w, "\nNot compared (%d):\n", len(un))
 	for _, u := range un {
-		name := u.Target
-		if u.OldTarget != u.Target {
-			name = u.OldTarget + " → " + u.Target
-		}
-		fmt.Fprintf(w, "  %s / %s: %s\n", u.Scenario, name, u.Reason)
+		fmt.Fprintf(w, "  %s / %s: %s\n", u.Scenario, u.pairName(), u.Reason)
 	}
+}
+
+func (u Unpaired) pairName() string {
+	if u.OldTarget != u.Target {
+		return u.OldTarget + " → " + u.Target
+	}
+	return u.Target
 }
 
 // WriteComparison prints the changes as a table like benchstat's: "~" when
