@@ -86,6 +86,7 @@ func scaled(vs []float64, f float64) []float64 {
 func TestFailOn(t *testing.T) {
 	p50 := []float64{20.1, 20.3, 19.8, 20.0, 20.2}
 	rate := []float64{10000, 10100, 9900, 10050, 9950}
+	spread := []float64{19, 19.5, 20, 20.5, 21}
 	for _, tc := range []struct {
 		name     string
 		metric   string
@@ -103,7 +104,12 @@ func TestFailOn(t *testing.T) {
 		// confidence intervals hold both, Mann-Whitney p ≈ 0.4.
 		{name: "noise within CI not flagged", metric: "p50_us", old: []float64{18, 19, 22, 25, 30}, new: []float64{17, 21, 26, 27, 29}, pct: 10},
 		{name: "significant 5 % under a 10 % threshold", metric: "p50_us", old: p50, new: scaled(p50, 1.05), pct: 10},
-		{name: "significant 5 % over a 3 % threshold", metric: "p50_us", old: p50, new: scaled(p50, 1.05), pct: 3, fail: true, worsePct: 5},
+		{name: "significant 20 % over a 10 % threshold", metric: "p50_us", old: p50, new: scaled(p50, 1.2), pct: 10, fail: true, worsePct: 20},
+		// 12 % worse, significantly worse than old (no overlap), but
+		// not significantly worse than old made 10 % worse: not beyond
+		// 10 %; beyond 0 % it is.
+		{name: "12 % not shown beyond 10 %", metric: "p50_us", old: spread, new: scaled(spread, 1.12), pct: 10},
+		{name: "12 % beyond 0 %", metric: "p50_us", old: spread, new: scaled(spread, 1.12), pct: 0, fail: true, worsePct: 12},
 		{name: "30 % faster not flagged", metric: "p50_us", old: p50, new: scaled(p50, 0.7), pct: 10},
 		{name: "p99 is shown, not judged", metric: "p99_us", old: []float64{50, 51, 50, 51, 50}, new: []float64{500, 510, 500, 510, 500}, pct: 10},
 		{name: "3 repetitions cannot be significant", metric: "p50_us", old: p50[:3], new: scaled(p50[:3], 2), pct: 10, cannot: true},
