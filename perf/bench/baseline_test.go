@@ -184,14 +184,11 @@ func TestPrepareBaseline(t *testing.T) {
 // its repetitions take turns right after ENGINE's, the anchor runs once,
 // and an engine the baseline lacks is absent there with the reason.
 func TestRunnerWithBaseline(t *testing.T) {
-	// Answering -h at once: DiscoverEngines asks for the flags, and a
-	// server that idles instead costs its 10 s timeout.
-	fake := strings.Replace(fakeEngine, `msgr-server) `, `msgr-server) [ "$2" = -h ] && exit 0; `, 1)
-	dir, self, bin := harnessDir(t, map[string]string{"fake": fake})
+	dir, self, bin := harnessDir(t, map[string]string{"fake": fakeEngine})
 	oldBin := filepath.Join(dir, "old-bin")
 	marker := filepath.Join(dir, "old-server-started")
-	oldFake := strings.Replace(fake, `echo "fake 0.0.1"`, `echo "fake 0.0.0-old"`, 1)
-	oldFake = strings.Replace(oldFake, `exit 0; `, `exit 0; echo >> `+marker+`; `, 1)
+	oldFake := strings.Replace(fakeEngine, `echo "fake 0.0.1"`, `echo "fake 0.0.0-old"`, 1)
+	oldFake = strings.Replace(oldFake, `-h ] && exit 0; `, `-h ] && exit 0; echo >> `+marker+`; `, 1)
 	writeFiles(t, oldBin, map[string]string{"fake": oldFake})
 	if err := os.Chmod(filepath.Join(oldBin, "fake"), 0o755); err != nil {
 		t.Fatal(err)

@@ -40,10 +40,12 @@ var fakeClientLine = `{"engine":"fake","conns":1,"depth":1,"size":4096,"sent":10
 // fakeEngine follows the CLI contract just far enough to exercise the
 // runner: its msgr-server prints READY and idles, its msgr-client prints
 // a contract-shaped JSON line, its proxy refuses to start (exit 2).
+// `msgr-server -h` (DiscoverEngines reads the flags) exits at once: idling
+// there cost each fake engine DiscoverEngines's 10 s timeout per run.
 var fakeEngine = `#!/bin/sh
 case "$1" in
 version) echo "fake 0.0.1";;
-msgr-server) echo "READY 127.0.0.1:9"; exec sleep 60;;
+msgr-server) [ "$2" = -h ] && exit 0; echo "READY 127.0.0.1:9"; exec sleep 60;;
 msgr-client) echo '` + fakeClientLine + `';;
 proxy) echo "fake: proxy: not implemented" >&2; exit 2;;
 *) exit 2;;

@@ -74,6 +74,7 @@ var windowEngine = `#!/bin/sh
 case "$1" in
 version) echo "fake 0.0.1";;
 msgr-server)
+  [ "$2" = -h ] && exit 0
   echo "READY 127.0.0.1:9"
   [ "$NETMODELS_WINDOW" = stdin ] || exec sleep 60
   n=0; prof=""
