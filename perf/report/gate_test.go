@@ -101,7 +101,7 @@ func TestFailOn(t *testing.T) {
 		{name: "30 % lower rate flagged", metric: "rate", old: rate, new: scaled(rate, 0.7), pct: 10, fail: true, worsePct: 30},
 		{name: "no-op not flagged", metric: "p50_us", old: p50, new: []float64{20.2, 20.0, 20.3, 19.8, 20.1}, pct: 10},
 		// Medians 22 → 26 (+18 %), but the repetitions overlap: the
-		// confidence intervals hold both, Mann-Whitney p ≈ 0.4.
+		// confidence intervals hold both, Mann-Whitney p = 0.84.
 		{name: "noise within CI not flagged", metric: "p50_us", old: []float64{18, 19, 22, 25, 30}, new: []float64{17, 21, 26, 27, 29}, pct: 10},
 		{name: "significant 5 % under a 10 % threshold", metric: "p50_us", old: p50, new: scaled(p50, 1.05), pct: 10},
 		{name: "significant 20 % over a 10 % threshold", metric: "p50_us", old: p50, new: scaled(p50, 1.2), pct: 10, fail: true, worsePct: 20},
