@@ -236,7 +236,7 @@ func (r *runner) coresScenarios() []*scenarioDef {
 			t := target{name: result.CoreTarget(e, n, false), kind: result.KindEngine, driver: "perf loadgen",
 				setup: retryOnce(func(int) (*rig, error) { return r.coresProxyRig(e, n) }), load: perCore("conns_per_s", n, connLoad),
 				absent: r.absent[e]}
-			if e == DPDKMemif && t.absent == "" {
+			if baseTarget(e) == DPDKMemif && t.absent == "" {
 				t.absent = memifNoProxy
 			}
 			conn.targets = append(conn.targets, t)
@@ -267,7 +267,7 @@ func (r *runner) coresScenarios() []*scenarioDef {
 					s, _, err := r.msgrClient(ctx, pin, g, warm, 16, 16, 4096)
 					return s, err
 				})}
-			if e == DPDKMemif {
+			if baseTarget(e) == DPDKMemif {
 				t.driver = "bin/dpdk msgr-client over memif (a DPDK client, not the kernel client of the other rows)"
 			}
 			msgr.targets = append(msgr.targets, t)

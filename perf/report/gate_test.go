@@ -187,7 +187,13 @@ func TestCompareBaselineLists(t *testing.T) {
 	sc := run.Scenarios[0]
 	sc.Cells = append(sc.Cells, &result.Cell{Target: "other", Kind: result.KindEngine, Status: result.StatusOK},
 		&result.Cell{Target: "other@HEAD~1", Kind: result.KindEngine, Status: result.StatusAbsent, Reason: "no impl-other at HEAD~1"})
-	if got := BaselineTargets(run); strings.Join(got, ",") != "eng@HEAD~1,other@HEAD~1" {
+	// A core sweep's points pair too: eng@HEAD~1/w2 with eng/w2.
+	sweep := *sc.Cell("eng")
+	sweep.Target = "eng/w2"
+	oldSweep := *sc.Cell("eng@HEAD~1")
+	oldSweep.Target = "eng@HEAD~1/w2"
+	sc.Cells = append(sc.Cells, &sweep, &oldSweep)
+	if got := BaselineTargets(run); strings.Join(got, ",") != "eng@HEAD~1,other@HEAD~1,eng@HEAD~1/w2" {
 		t.Fatalf("baseline targets %q", got)
 	}
 	var b bytes.Buffer
@@ -199,6 +205,7 @@ func TestCompareBaselineLists(t *testing.T) {
 		"| msgr-pingpong-4KiB-pinned | eng@HEAD~1 → eng | rate [msg/s] |",
 		"| msgr-pingpong-4KiB-pinned | eng@HEAD~1 → eng | p99_us [µs] |",
 		"other@HEAD~1 → other: other@HEAD~1 absent: no impl-other at HEAD~1",
+		"| msgr-pingpong-4KiB-pinned | eng@HEAD~1/w2 → eng/w2 | p50_us [µs] |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("missing %q in:\n%s", want, out)

@@ -507,6 +507,11 @@ func guideLine(run *result.Run, g guideCat) string {
 	var ranked []entry
 	for _, c := range sc.Cells {
 		s, ok := c.Summary[m.Name]
+		// An engine at a --baseline commit is the change's reference,
+		// not a choice the guide offers.
+		if _, label := result.SplitBaseline(c.Target); label != "" {
+			continue
+		}
 		if c.Kind != result.KindEngine || c.Status != result.StatusOK || !ok || s.N == 0 {
 			continue
 		}

@@ -247,6 +247,14 @@ func TestGuide(t *testing.T) {
 			}
 		})
 	}
+	// An engine at a --baseline commit is no choice: a faster one there
+	// (the change made it slower) does not lead the guide.
+	sc := run.Scenarios[0]
+	sc.Cells = append(sc.Cells, synthCell("fast@HEAD~1", result.KindEngine, "p50_us", 15, 0.2))
+	if l := guideLine(run, guideCats[3]); strings.Contains(l, "HEAD~1") || !strings.Contains(l, "**fast**, 20.0 µs") {
+		t.Errorf("baseline target in the guide: %s", l)
+	}
+	sc.Cells = sc.Cells[:len(sc.Cells)-1]
 	// A scenario whose engines all failed is reported, not skipped.
 	for _, c := range run.Scenarios[1].Cells {
 		if c.Kind == result.KindEngine {

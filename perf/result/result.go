@@ -77,9 +77,19 @@ type Baseline struct {
 func BaselineTarget(engine, label string) string { return engine + "@" + label }
 
 // SplitBaseline splits a baseline target's name into its engine and its
-// baseline's label; label is "" for any other target.
+// baseline's label; label is "" for any other target. A core sweep point
+// of a baseline engine, "rawepoll@HEAD~1/w2" (CoreTarget of
+// "rawepoll@HEAD~1"), splits into "rawepoll/w2" and "HEAD~1": labels
+// hold no "/" (bench.BaselineLabel).
 func SplitBaseline(target string) (engine, label string) {
-	engine, label, _ = strings.Cut(target, "@")
+	engine, rest, ok := strings.Cut(target, "@")
+	if !ok {
+		return target, ""
+	}
+	label, point, ok := strings.Cut(rest, "/")
+	if ok {
+		engine += "/" + point
+	}
 	return engine, label
 }
 
