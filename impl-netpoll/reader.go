@@ -355,8 +355,14 @@ func (c *conn) deliverCarry() {
 	}
 }
 
-// readEnded queues OnReadEOF once, or closes with the reset. Every byte
+// readEnded delivers OnReadEOF once, or closes with the reset. Every byte
 // netpoll read was delivered before (the processing task has ended).
+// It runs on netpoll's goroutine for the hang-up (netpoll's close
+// callbacks: a goroutine netpoll starts per batch of hang-ups, or the
+// ending processing task), never holding the loop's token, so OnReadEOF
+// runs right there (Loop.Run, behind whatever is queued): a Post would
+// start a drainer goroutine and wake another thread for it, twice per
+// proxied session (client FIN, backend FIN).
 // netpoll may see the FIN while reads are paused (the poller still reads
 // an fd that no processing task has taken out of epoll yet): the report
 // is then held until ResumeRead, as the contract says.
@@ -375,7 +381,7 @@ func (c *conn) readEnded(side peerState) {
 		return
 	}
 	c.Mu.Unlock()
-	c.Loop.Post(c.runReadEOF)
+	c.Loop.Run(c.runReadEOF)
 }
 
 func (c *conn) runReadEOF() {

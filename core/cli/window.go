@@ -27,7 +27,7 @@ import (
 // and answers each on stderr with one line holding "WINDOW SEQ " (SEQ
 // counts the commands answered, from 1, so a harness finds its answer
 // whatever else the process logs): "WINDOW 1 open", "WINDOW 2 close
-// heap_alloc_bytes=B heap_alloc_objects=N gc_cycles=C" (the runtime/metrics
+// heap_alloc_bytes=B heap_alloc_objects=N gc_cycles=C goroutines_created=G" (the runtime/metrics
 // counters' growth over the window), or "WINDOW 3 error MESSAGE". Unset (the default) nothing reads stdin and
 // nothing is sampled: no cost. The perf harness uses it for its "where the
 // time goes" figures: the CPU profile of one measured repetition and the
@@ -53,6 +53,9 @@ var windowCounters = []struct{ metric, name string }{
 	{"/gc/heap/allocs:bytes", "heap_alloc_bytes"},
 	{"/gc/heap/allocs:objects", "heap_alloc_objects"},
 	{"/gc/cycles/total:gc-cycles", "gc_cycles"},
+	// Goroutines started: the hand-offs an engine's model costs per unit
+	// (a reader per connection, a task or drainer per event...).
+	{"/sched/goroutines-created:goroutines", "goroutines_created"},
 }
 
 // window is the state of the measured-window protocol.

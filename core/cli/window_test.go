@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -71,14 +72,20 @@ func TestWindowCounts(t *testing.T) {
 		sink = append(sink, make([]byte, 1000))
 	}
 	_ = sink
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go wg.Done()
+	}
+	wg.Wait()
 	var out bytes.Buffer
 	w.out = &out
 	w.command([]string{"close"})
 	f := strings.Fields(out.String())
-	if len(f) != 6 || f[1] != "2" || f[2] != "close" {
+	if len(f) != 7 || f[1] != "2" || f[2] != "close" {
 		t.Fatalf("answer %q", out.String())
 	}
-	var bytesN, objs int
+	var bytesN, objs, gs int
 	for _, kv := range f[3:] {
 		k, v, _ := strings.Cut(kv, "=")
 		n := 0
@@ -90,6 +97,8 @@ func TestWindowCounts(t *testing.T) {
 			bytesN = n
 		case "heap_alloc_objects":
 			objs = n
+		case "goroutines_created":
+			gs = n
 		}
 	}
 	// 1000 heap slices of 1000 bytes (they escape through sink's backing
@@ -98,6 +107,9 @@ func TestWindowCounts(t *testing.T) {
 	// off by at most one span per size class and P: 10 % here.
 	if bytesN < 900_000 || objs < 900 {
 		t.Fatalf("window counted %d bytes in %d objects, want >= 900000 in >= 900", bytesN, objs)
+	}
+	if gs < 10 {
+		t.Fatalf("window counted %d goroutines created, want >= 10", gs)
 	}
 }
 

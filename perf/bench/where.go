@@ -54,6 +54,10 @@ func profileRep(reps int) int { return reps / 2 }
 // windowCounters is a window's growth of the Go runtime's counters.
 type windowCounters struct {
 	allocBytes, allocObjects, gcCycles float64
+	// goroutines started; hasGoroutines is false for a binary whose
+	// answer lacks the counter (built before it).
+	goroutines    float64
+	hasGoroutines bool
 }
 
 // windowCmd sends one window command to the measured process and waits
@@ -136,6 +140,8 @@ func parseWindowClose(ans string) (windowCounters, error) {
 			c.allocObjects, seen = float64(n), seen|2
 		case "gc_cycles":
 			c.gcCycles, seen = float64(n), seen|4
+		case "goroutines_created":
+			c.goroutines, c.hasGoroutines = float64(n), true
 		}
 	}
 	if seen != 7 {
@@ -171,14 +177,21 @@ func unitCount(u perUnit, s sample) float64 {
 // addWhere adds a repetition's where-the-time-goes metrics to m: the
 // user/system split (t, when read) and the window's counters per unit.
 func addWhere(m map[string]float64, u perUnit, s sample, t *procstat.Times, w *windowCounters) {
+	n := unitCount(u, s)
 	if t != nil {
 		m[result.MetricUserS] = procstat.Seconds(t.User)
 		m[result.MetricSysS] = procstat.Seconds(t.System)
+		if n > 0 {
+			m[result.MetricVolSwitchesUnit] = float64(t.VolSwitches) / n
+		}
 	}
 	if w != nil {
-		if n := unitCount(u, s); n > 0 {
+		if n > 0 {
 			m[result.MetricHeapBytesUnit] = w.allocBytes / n
 			m[result.MetricAllocsUnit] = w.allocObjects / n
+			if w.hasGoroutines {
+				m[result.MetricGoroutinesUnit] = w.goroutines / n
+			}
 		}
 		m[result.MetricGCCycles] = w.gcCycles
 	}

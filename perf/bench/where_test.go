@@ -20,7 +20,8 @@ func TestParseWindowClose(t *testing.T) {
 		want windowCounters
 		err  string
 	}{
-		{"close heap_alloc_bytes=1000 heap_alloc_objects=10 gc_cycles=2", windowCounters{1000, 10, 2}, ""},
+		{"close heap_alloc_bytes=1000 heap_alloc_objects=10 gc_cycles=2", windowCounters{allocBytes: 1000, allocObjects: 10, gcCycles: 2}, ""},
+		{"close heap_alloc_bytes=1000 heap_alloc_objects=10 gc_cycles=2 goroutines_created=7", windowCounters{allocBytes: 1000, allocObjects: 10, gcCycles: 2, goroutines: 7, hasGoroutines: true}, ""},
 		{"close gc_cycles=0 heap_alloc_objects=0 heap_alloc_bytes=0 later=7", windowCounters{}, ""},
 		{"close heap_alloc_bytes=1", windowCounters{}, "lacks"},
 		{"open", windowCounters{}, "answer"},
@@ -43,12 +44,18 @@ func TestParseWindowClose(t *testing.T) {
 
 func TestAddWhere(t *testing.T) {
 	m := map[string]float64{}
-	addWhere(m, perGB, sample{bytes: 2e9}, &procstat.Times{User: 150, System: 50}, &windowCounters{allocBytes: 4000, allocObjects: 10, gcCycles: 1})
-	want := map[string]float64{result.MetricUserS: 1.5, result.MetricSysS: 0.5, result.MetricHeapBytesUnit: 2000, result.MetricAllocsUnit: 5, result.MetricGCCycles: 1}
+	addWhere(m, perGB, sample{bytes: 2e9}, &procstat.Times{User: 150, System: 50, VolSwitches: 30}, &windowCounters{allocBytes: 4000, allocObjects: 10, gcCycles: 1, goroutines: 8, hasGoroutines: true})
+	want := map[string]float64{result.MetricUserS: 1.5, result.MetricSysS: 0.5, result.MetricHeapBytesUnit: 2000, result.MetricAllocsUnit: 5, result.MetricGCCycles: 1,
+		result.MetricVolSwitchesUnit: 15, result.MetricGoroutinesUnit: 4}
 	for k, v := range want {
 		if m[k] != v {
 			t.Errorf("%s = %v, want %v", k, m[k], v)
 		}
+	}
+	m = map[string]float64{}
+	addWhere(m, perGB, sample{bytes: 1e9}, nil, &windowCounters{allocBytes: 1})
+	if _, ok := m[result.MetricGoroutinesUnit]; ok {
+		t.Errorf("goroutines per unit from an answer without the counter: %v", m)
 	}
 	m = map[string]float64{}
 	addWhere(m, perMsg, sample{units: 0}, nil, &windowCounters{allocBytes: 1})

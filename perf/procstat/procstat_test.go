@@ -16,8 +16,8 @@ func TestParse(t *testing.T) {
 		want     Times
 		err      string
 	}{
-		{"plain", line("gnet", "150", "42"), Times{150, 42}, ""},
-		{"spaces and parens in the name", line("a) (b c)", "7", "9"), Times{7, 9}, ""},
+		{"plain", line("gnet", "150", "42"), Times{User: 150, System: 42}, ""},
+		{"spaces and parens in the name", line("a) (b c)", "7", "9"), Times{User: 7, System: 9}, ""},
 		{"zero", line("x", "0", "0"), Times{}, ""},
 		{"no paren", "4242 gnet S 1", Times{}, "no ')'"},
 		{"short", "4242 (gnet) S 1 2 3", Times{}, "fields"},
@@ -58,6 +58,10 @@ func TestReadSelf(t *testing.T) {
 	if d := after.Sub(before); d.User < 0 || d.System < 0 {
 		t.Fatalf("times went down: %+v", d)
 	}
+	if before.VolSwitches <= 0 {
+		// A Go test process has blocked in a futex or a sleep long before.
+		t.Fatalf("no voluntary switches counted: %+v", before)
+	}
 	if Seconds(150) != 1.5 {
 		t.Fatal("Seconds")
 	}
@@ -78,4 +82,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("negative times %+v from %q", got, b)
 		}
 	})
+}
+
+func TestParseVolSwitches(t *testing.T) {
+	status := "Name:\tnetpoll\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t1234\nnonvoluntary_ctxt_switches:\t56\n"
+	if n, err := ParseVolSwitches([]byte(status)); err != nil || n != 1234 {
+		t.Fatalf("got %d, %v; want 1234", n, err)
+	}
+	for _, bad := range []string{"Name:\tx\n", "Name:\tx\nvoluntary_ctxt_switches:\tmany\n", "Name:\tx\nvoluntary_ctxt_switches:\t-1\n"} {
+		if _, err := ParseVolSwitches([]byte(bad)); err == nil {
+			t.Fatalf("%q: no error", bad)
+		}
+	}
 }

@@ -39,10 +39,10 @@ func whereMethod() section {
 	s.paras = append(s.paras,
 		"In every headline scenario the measured process of each target (server, proxy or anchor) has its user and system CPU time read from /proc/<pid>/stat "+
 			"(utime, stime; 10 ms ticks) around each repetition; the kernel share is the system time summed over the repetitions ÷ user + system summed likewise "+
-			"(more ticks than any one repetition). It is applied to the cell's median CPU per unit (the scenario table's schedstat figure): kernel = share × CPU per unit. "+
+			"(more ticks than any one repetition), and its threads' voluntary context switches from /proc/<pid>/task/*/status likewise (per unit, every target). It is applied to the cell's median CPU per unit (the scenario table's schedstat figure): kernel = share × CPU per unit. "+
 			"Every Go target (each engine binary; not raw-tcp/direct, HAProxy or ceph-mon, which get the kernel/user split only) runs with core/cli's opt-in measured window "+
-			"(NETMODELS_WINDOW, spec/cli.md): each repetition is a window whose runtime/metrics counters (/gc/heap/allocs:bytes, /gc/heap/allocs:objects, GC cycles) "+
-			"give heap bytes and allocations per unit (median over repetitions), and the middle repetition also records a CPU profile (runtime/pprof, 1 kHz asked; "+
+			"(NETMODELS_WINDOW, spec/cli.md): each repetition is a window whose runtime/metrics counters (/gc/heap/allocs:bytes, /gc/heap/allocs:objects, GC cycles, /sched/goroutines-created) "+
+			"give heap bytes, allocations and goroutines started per unit (median over repetitions), and the middle repetition also records a CPU profile (runtime/pprof, 1 kHz asked; "+
 			"Linux checks CPU timers at its tick, so fewer samples come, each still a sample of where the CPU went: the shares stand, the sample count is printed). "+
 			"In the idle scenarios the window, like the CPU per session, spans the setup only.",
 		"Classification (perf/cpuprof, self time): each sample goes to the code that was running, found by walking its stack from the leaf up, because an inclusive rule "+
@@ -77,7 +77,7 @@ func whereSection(sc *result.Scenario, flames map[string]string) *section {
 		t.head = append(t.head, classTitle[c])
 	}
 	per := sc.Unit
-	t.head = append(t.head, "user, not profiled", "heap B/"+per, "allocs/"+per, "GC cycles/rep", "profile samples", "flame graph")
+	t.head = append(t.head, "user, not profiled", "heap B/"+per, "allocs/"+per, "GC cycles/rep", "goroutines started/"+per, "voluntary ctx switches/"+per, "profile samples", "flame graph")
 	shown := false
 	for _, c := range sc.Cells {
 		row := []string{c.Target}
@@ -125,7 +125,7 @@ func whereSection(sc *result.Scenario, flames map[string]string) *section {
 		} else {
 			row = append(row, "")
 		}
-		for _, m := range []string{result.MetricHeapBytesUnit, result.MetricAllocsUnit, result.MetricGCCycles} {
+		for _, m := range []string{result.MetricHeapBytesUnit, result.MetricAllocsUnit, result.MetricGCCycles, result.MetricGoroutinesUnit, result.MetricVolSwitchesUnit} {
 			if sm, ok := c.Summary[m]; ok {
 				row = append(row, num(sm.Median))
 			} else {
@@ -148,8 +148,9 @@ func whereSection(sc *result.Scenario, flames map[string]string) *section {
 		s.paras = append(s.paras, "Not measured in this run (no user/system split recorded).")
 	} else {
 		s.paras = append(s.paras, fmt.Sprintf("CPU per %s of the measured process by where it went (method above). Anchors: kernel/user split only. "+
-			"Heap figures: the Go runtime's allocation counters over each repetition, per %s (median). "+
-			"Profile samples: ± is one standard error of a 50 %% share drawn from that many samples (100/(2√n) points), the most a share can be off from sampling alone.", per, per))
+			"Heap figures and goroutines started: the Go runtime's counters over each repetition, per %s (median). "+
+			"Voluntary ctx switches: the process's threads' voluntary_ctxt_switches (/proc/PID/task/*/status) over each repetition, per %s (median), every target: a thread that blocks and is woken again counts one, so this counts wake-ups and thread hand-offs. "+
+			"Profile samples: ± is one standard error of a 50 %% share drawn from that many samples (100/(2√n) points), the most a share can be off from sampling alone.", per, per, per))
 	}
 	s.tables = append(s.tables, t)
 	return &s

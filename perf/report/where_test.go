@@ -41,7 +41,8 @@ func whereRun() *result.Run {
 		}
 		return result.Rep{Metrics: m}
 	}
-	heap := map[string]float64{result.MetricHeapBytesUnit: 64, result.MetricAllocsUnit: 2, result.MetricGCCycles: 1}
+	heap := map[string]float64{result.MetricHeapBytesUnit: 64, result.MetricAllocsUnit: 2, result.MetricGCCycles: 1,
+		result.MetricGoroutinesUnit: 3, result.MetricVolSwitchesUnit: 5}
 	engine := &result.Cell{Target: "goroutine", Kind: result.KindEngine, Status: result.StatusOK,
 		Reps: []result.Rep{rep(0.3, 0.1, heap), rep(0.3, 0.1, heap)},
 		Profile: &result.Profile{Rep: 1, HZ: 1000, Samples: 100, CPUNS: 100e6,
@@ -50,7 +51,7 @@ func whereRun() *result.Run {
 	engine.Summarize(0.95)
 	engine.Summary["server_cpu_us_per_msg"] = one(20)
 	anchor := &result.Cell{Target: "haproxy", Kind: result.KindAnchor, Status: result.StatusOK,
-		Reps: []result.Rep{rep(0.1, 0.3, nil), rep(0.1, 0.3, nil)}}
+		Reps: []result.Rep{rep(0.1, 0.3, map[string]float64{result.MetricVolSwitchesUnit: 4}), rep(0.1, 0.3, map[string]float64{result.MetricVolSwitchesUnit: 4})}}
 	anchor.Summarize(0.95)
 	anchor.Summary["server_cpu_us_per_msg"] = one(10)
 	failed := &result.Cell{Target: "gnet", Kind: result.KindEngine, Status: result.StatusFailed, Reason: "boom"}
@@ -97,11 +98,12 @@ func TestWhereSection(t *testing.T) {
 	// goroutine: 20 µs/msg, kernel share 0.2/0.8 = 25 % = 5 µs; syscall
 	// samples 30 % − 25 % = 5 % = 1 µs; the rest (14 µs) over 40:10:20.
 	for _, want := range []string{
-		"| goroutine | 20.0 | 5.00 (25 %) | 4.00 (20 %) | 2.00 (10 %) | 1.000 (5 %) | 8.00 (40 %) | 0 (0 %) | 0 (0 %) | 0 (0 %) |  | 64.0 | 2.00 | 1.00 | 100 (±5 pts) | [SVG](flame-proxy-pingpong-64B-pinned-goroutine.svg) |",
+		"| goroutine | 20.0 | 5.00 (25 %) | 4.00 (20 %) | 2.00 (10 %) | 1.000 (5 %) | 8.00 (40 %) | 0 (0 %) | 0 (0 %) | 0 (0 %) |  | 64.0 | 2.00 | 1.00 | 3.00 | 5.00 | 100 (±5 pts) | [SVG](flame-proxy-pingpong-64B-pinned-goroutine.svg) |",
 		// haproxy: kernel 75 % of 10 µs, the rest user, not profiled.
-		"| haproxy (anchor) | 10.0 | 7.50 (75 %) |  |  |  |  |  |  |  | 2.50 (25 %) |",
+		"| haproxy (anchor) | 10.0 | 7.50 (75 %) |  |  |  |  |  |  |  | 2.50 (25 %) |  |  |  |  | 4.00 |  |  |",
 		"| gnet | **FAILED** |",
 		"heap B/msg",
+		"voluntary ctx switches/msg",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report.md lacks %q:\n%s", want, text)

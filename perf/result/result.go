@@ -208,6 +208,12 @@ const (
 	MetricHeapBytesUnit = "heap_bytes_per_unit"
 	MetricAllocsUnit    = "heap_allocs_per_unit"
 	MetricGCCycles      = "gc_cycles"
+	// Voluntary context switches of the measured process's threads per
+	// unit (procstat.Times.VolSwitches; every target), and goroutines
+	// started per unit (Go targets, from the window's counters): the
+	// wake-ups and hand-offs an I/O model costs.
+	MetricVolSwitchesUnit = "vol_switches_per_unit"
+	MetricGoroutinesUnit  = "goroutines_per_unit"
 )
 
 // Profile is what one repetition's CPU profile of a cell's measured

@@ -40,7 +40,10 @@
 //     empties the queue and exits. A function posted before an Acquire
 //     starts has run when that Acquire returns, so an event the engine
 //     posts (a splice's done, read EOF) is never overtaken by the
-//     poster's next callback.
+//     poster's next callback. An engine goroutine about to end that has
+//     one function to run (netpoll's hang-up callback) uses Run instead:
+//     Acquire, what is queued, the function, Release, on its own stack,
+//     with no drainer goroutine.
 //   - Timers of a closed owner never run, and a stopped timer leaves the
 //     heap at once (spec/engine.md §6); a closing connection's timers are
 //     dropped (loopkit.Timers.Drop), and when the last owner detaches the

@@ -103,6 +103,21 @@ func (l *Loop) Release() {
 	l.mu.Unlock()
 }
 
+// Run runs fn on the loop from an engine goroutine (one that may call
+// Acquire), on the caller's stack: it takes the token, first runs what is
+// already queued (so fn comes after every function queued before the call,
+// as with Post), then fn, and gives the token back through Release. Post
+// from a goroutine that is about to end costs a drainer goroutine when the
+// token is free: its creation, and the wake-up of another thread to run it
+// (the runtime wakes an idle P for every new goroutine). Run costs neither.
+func (l *Loop) Run(fn func()) {
+	l.Acquire()
+	for l.q.Drain(drainBatch, nil) || !l.q.Idle() {
+	}
+	fn()
+	l.Release()
+}
+
 // Execute queues fn, the contract's Execute: it fails with
 // engine.ErrExecuteQueueFull, queueing nothing, once the queue holds the
 // loop's limit (posted functions included). A refused fn never runs.

@@ -3,6 +3,7 @@ package serial
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -228,6 +229,54 @@ func TestPostRunsBeforeLaterAcquire(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	waitGroup(t, &g)
+}
+
+// Run runs its function on the caller's stack, after every function
+// queued before it (as Post would) and before those queued meanwhile, which
+// still run before the token is free; with the token free it starts no
+// drainer goroutine.
+func TestRunOrderAndNoDrainer(t *testing.T) {
+	var g loopkit.Group
+	l := New(&g, 1<<10)
+	var got []int // touched only on the loop
+	// Queue while the token is held, so nothing drains before Run.
+	l.Acquire()
+	for i := range 3 {
+		l.Post(func() { got = append(got, i) })
+	}
+	l.Release() // drains 0..2
+	var inner atomic.Bool
+	l.Acquire()
+	l.Post(func() { got = append(got, 3) }) // queued, token held: redrain
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		l.Run(func() {
+			got = append(got, 4)
+			l.Post(func() { got = append(got, 5); inner.Store(true) })
+		})
+	}()
+	l.Release() // drains 3; Run then takes the token
+	<-held
+	if !inner.Load() {
+		t.Fatal("a function posted from inside Run had not run when Run returned")
+	}
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("order %v", got)
+		}
+	}
+	if len(got) != 6 {
+		t.Fatalf("ran %v", got)
+	}
+	// Token free, queue empty: Run starts no drainer.
+	before := runtime.NumGoroutine()
+	ran := false
+	l.Run(func() { ran = true; _ = l.Execute(func() {}) })
+	if !ran || runtime.NumGoroutine() > before {
+		t.Fatalf("ran %v, goroutines %d -> %d", ran, before, runtime.NumGoroutine())
+	}
 	waitGroup(t, &g)
 }
 
