@@ -34,6 +34,11 @@ type clientOptions struct {
 	duration time.Duration
 	rate     float64
 	timeout  time.Duration
+	// handshakeFirst: one KEEPALIVE2 round trip on every session before
+	// the first ECHO, so that an open-loop schedule starts on open
+	// sessions instead of charging the handshake (and, near saturation,
+	// the backlog it leaves) to its first messages.
+	handshakeFirst bool
 }
 
 func parseClientFlags(env *Env, args []string) (o clientOptions, status int, ok bool) {
@@ -48,6 +53,7 @@ func parseClientFlags(env *Env, args []string) (o clientOptions, status int, ok 
 	fs.DurationVar(&o.duration, "duration", 0, "send for this long")
 	fs.Float64Var(&o.rate, "rate", 0, "open-loop rate in messages/s over all connections (0: closed loop)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long without progress")
+	fs.BoolVar(&o.handshakeFirst, "handshake-first", false, "one KEEPALIVE2 round trip on every session before the first ECHO (not counted)")
 	if st, ok := ParseFlags(env, fs, args); !ok {
 		return o, st, false
 	}
@@ -161,6 +167,14 @@ func runMsgrClient(env *Env, args []string) int {
 			return env.Usagef("--connect %s: %v", o.connect, err)
 		}
 		c.conn = conn
+	}
+	if o.handshakeFirst && !(o.countSet && o.count == 0) {
+		if handshakeProbe(env, cs, o.timeout) != 0 {
+			cleanup()
+			sum := msgrjson.Summary{Engine: env.Engine.Name, Conns: o.conns, Depth: o.depth, Size: o.size, Errors: run.errors.Load() + 1}
+			printSummary(env, run, sum)
+			return 1
+		}
 	}
 	start := time.Now()
 	if o.countSet && o.count == 0 {

@@ -312,3 +312,26 @@ func BenchmarkMsgrClientOpenLoop(b *testing.B) {
 	b.ReportMetric(p50, "p50-µs")
 	b.ReportMetric(p99, "p99-µs")
 }
+
+// --handshake-first: one KEEPALIVE2 round trip per session before the
+// schedule starts; the ECHOs then run as without it, every one answered,
+// and the keepalives are not counted among them.
+func TestMsgrClientHandshakeFirst(t *testing.T) {
+	eng := memCLI(t)
+	addr, _ := startServer(t, eng)
+	st, sum, errs := runClient(t, eng, "--connect", addr, "--handshake-first", "--conns", "2", "--rate", "1000", "--duration", "200ms", "--size", "64")
+	if st != 0 || sum.Errors != 0 || sum.Received != sum.Sent || sum.Sent == 0 {
+		t.Fatalf("exit %d %+v %s", st, sum, errs)
+	}
+}
+
+// --handshake-first against nothing listening fails (exit 1) with a
+// summary that says so, instead of starting a schedule on no session.
+func TestMsgrClientHandshakeFirstRefused(t *testing.T) {
+	eng := memCLI(t)
+	st, sum, errs := runClient(t, eng, "--connect", "127.0.0.1:9", "--handshake-first", "--policy", "lossy_client",
+		"--rate", "1000", "--duration", "200ms", "--timeout", "2s")
+	if st != 1 || sum.Errors == 0 {
+		t.Fatalf("exit %d %+v %s", st, sum, errs)
+	}
+}
