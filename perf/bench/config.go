@@ -33,6 +33,9 @@ type Suite struct {
 	// 0.33-0.66 Gbit/s (CV 17 %, and its median moved 25 % between two
 	// default runs), at 1.5 s 0.60-0.81 (CV 9 %).
 	UserspaceStreamDuration time.Duration
+	// Ramp sizes the latency-vs-load ramps' steps (ramp.go); zero:
+	// DefaultRamp.
+	Ramp RampSpec
 	// Scenarios lists scenario IDs to run; nil runs all.
 	Scenarios []string
 	// Calib is the machine calibration at the start and the end of the
@@ -72,8 +75,9 @@ var Suites = map[string]Suite{
 			"msgr-pipelined-16x16-4KiB", "msgr-throttle", "msgr-connscale", "msgr-idle-cpu",
 			"proxy-pingpong-64B-pinned", "proxy-pingpong-64B-unpinned",
 			"proxy-stream-1-pinned", "proxy-connrate", "proxy-idle",
-			"tls-handshake-ecdsa", CoresConnrate, CoresMsgr,
-		}},
+			"tls-handshake-ecdsa", CoresConnrate, CoresMsgr, "msgr-ramp-4KiB", "proxy-ramp-64B-pinned",
+		},
+		Ramp: QuickRamp},
 	// scale: the core sweep at every worker count 1 … nproc (cores.go).
 	"scale": {Name: "scale", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond,
 		CoresFull: true, Scenarios: CoreScenarios},

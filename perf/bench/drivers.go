@@ -38,6 +38,8 @@ type sample struct {
 	// split and window counters over that same part (where.go).
 	times  *procstat.Times
 	window *windowCounters
+	// ramp, when set, is a latency-vs-load repetition's steps (ramp.go).
+	ramp *rampRep
 }
 
 type seriesSample struct{ t, v, limit, peak float64 }

@@ -624,6 +624,7 @@ func (cr *cellRun) rep(ctx context.Context, rep int) {
 		}
 	}
 	cr.cell.Reps = append(cr.cell.Reps, result.Rep{Metrics: m})
+	cr.addRamp(s.ramp)
 	if s.hist != "" {
 		if h, err := stats.DecodeHist(s.hist); err == nil {
 			if cr.merged == nil {
@@ -657,6 +658,9 @@ func (cr *cellRun) end() {
 		cr.cell.Hist, _ = stats.EncodeHist(cr.merged)
 	}
 	cr.cell.Summarize(cr.r.run.Method.Confidence)
+	if cr.cell.Ramp != nil {
+		cr.cell.Ramp.Summarize(cr.r.run.Method.Confidence)
+	}
 	if profile != "" {
 		cr.addProfile(profile)
 	}

@@ -293,6 +293,7 @@ func (r *runner) definitions() []*scenarioDef {
 		return s, err
 	})})
 
+	defs = append(defs, r.rampScenarios(client)...)
 	defs = append(defs, r.throttleScenario(client, time.Millisecond, "msgr-throttle"),
 		r.throttleScenario(client, 250*time.Microsecond, "msgr-throttle-250us"))
 

@@ -195,6 +195,8 @@ type Cell struct {
 	// Profile is the CPU profile of one measured repetition of a Go
 	// target (headline scenarios: the report's "where the time goes").
 	Profile *Profile `json:"profile,omitempty"`
+	// Ramp is a latency-vs-load scenario's steps (ramp.go).
+	Ramp *Ramp `json:"ramp,omitempty"`
 }
 
 // Where-the-time-goes metrics of a repetition (headline scenarios). Every

@@ -1,0 +1,348 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/netmodels/netmodels/core/cli/msgrjson"
+	"github.com/netmodels/netmodels/perf/loadgen"
+	"github.com/netmodels/netmodels/perf/result"
+)
+
+// Latency against offered load (issue 19, item 1). Each repetition of a
+// ramp cell first measures the target's closed-loop rate over the same
+// single connection (the probe: what it saturates at), then offers it an
+// open-loop load at each of RampSpec.Fractions of that rate, one load
+// generator per step, latency counted from each request's intended send
+// time (coordinated omission corrected, as in the single-point open-loop
+// scenarios, whose pacers these are). The knee of a repetition is the
+// highest achieved rate of a step whose p99 is under the scenario's bound.
+
+// RampSpec sizes a suite's ramp steps.
+type RampSpec struct {
+	// Fractions of the probe's closed-loop rate offered, in order.
+	Fractions []float64
+	// Samples is the round trips a step aims to hold: its length is
+	// Samples / offered rate, within [MinStep, MaxStep]. The p99 of n
+	// samples is their n/100-th slowest, so this sets how many samples
+	// the p99 rests on (1000: the 10th slowest in a repetition, the 50th
+	// in the five repetitions' merged histogram).
+	Samples          int
+	MinStep, MaxStep time.Duration
+	// Probe is the closed-loop run that finds the saturation rate.
+	Probe time.Duration
+	// StepWarmup is each loadgen step's closed-loop warm-up on its own
+	// connection (--warmup; not recorded). msgr-client has no warm-up:
+	// it opens its session before the schedule starts (--handshake-first).
+	StepWarmup time.Duration
+}
+
+// rampTenths is 10 %, 20 %, ... 120 % of the probe rate: from light load
+// to past saturation.
+var rampTenths = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2}
+
+// DefaultRamp: each step holds 1000 round trips (a p99 on its 10 slowest
+// per repetition), between 50 ms (the top steps, where 1000 round trips
+// take 40-50 ms at loopback rates) and 500 ms (the 10 % step at 2000/s).
+// At 25,000/s saturation one repetition's steps take 1.3 s.
+var DefaultRamp = RampSpec{Fractions: rampTenths, Samples: 1000, MinStep: 50 * time.Millisecond, MaxStep: 500 * time.Millisecond,
+	Probe: 200 * time.Millisecond, StepWarmup: 20 * time.Millisecond}
+
+// QuickRamp: 300 round trips per step (the p99 on 3 per repetition):
+// proves the ramp works, too coarse to compare knees.
+var QuickRamp = RampSpec{Fractions: rampTenths, Samples: 300, MinStep: 20 * time.Millisecond, MaxStep: 150 * time.Millisecond,
+	Probe: 100 * time.Millisecond, StepWarmup: 10 * time.Millisecond}
+
+func (r *runner) rampSpec() RampSpec {
+	if len(r.cfg.Suite.Ramp.Fractions) == 0 {
+		return DefaultRamp
+	}
+	return r.cfg.Suite.Ramp
+}
+
+// rampStep is one planned step.
+type rampStep struct {
+	frac, offered float64 // fraction of the probe rate, msgs/s
+	dur           time.Duration
+}
+
+// planRamp turns the probe's closed-loop rate into the steps.
+func planRamp(sat float64, spec RampSpec) ([]rampStep, error) {
+	if !(sat > 0) || math.IsInf(sat, 0) {
+		return nil, fmt.Errorf("ramp: closed-loop probe rate %v: nothing to scale the steps by", sat)
+	}
+	if len(spec.Fractions) == 0 || spec.Samples < 1 || spec.MinStep <= 0 || spec.MaxStep < spec.MinStep {
+		return nil, fmt.Errorf("ramp: bad spec %+v", spec)
+	}
+	var out []rampStep
+	for i, f := range spec.Fractions {
+		if !(f > 0) || (i > 0 && f <= spec.Fractions[i-1]) {
+			return nil, fmt.Errorf("ramp: fractions must be positive and increasing: %v", spec.Fractions)
+		}
+		offered := f * sat
+		d := time.Duration(float64(spec.Samples) / offered * float64(time.Second))
+		d = min(max(d, spec.MinStep), spec.MaxStep).Round(time.Millisecond)
+		out = append(out, rampStep{frac: f, offered: offered, dur: d})
+	}
+	return out, nil
+}
+
+// rampPoint is one step's outcome in one repetition.
+type rampPoint struct{ achieved, p99 float64 }
+
+// kneeOf is the highest achieved rate among the steps whose p99 is at most
+// boundUS, with that step's p99; ok is false when no step is under it. It
+// is the highest such rate, not the last one before the first step over
+// the bound: a stall of the shared machine that lifts one low step's p99
+// would otherwise cut the knee to that step (the chart shows every step).
+func kneeOf(pts []rampPoint, boundUS float64) (rate, p99 float64, ok bool) {
+	for _, p := range pts {
+		if p.p99 <= boundUS && p.achieved > 0 && (!ok || p.achieved > rate) {
+			rate, p99, ok = p.achieved, p.p99, true
+		}
+	}
+	return rate, p99, ok
+}
+
+// rampRep is one repetition's steps, for the runner to add to the cell.
+type rampRep struct {
+	boundUS float64
+	steps   []rampStepSample
+}
+
+type rampStepSample struct {
+	frac    float64
+	metrics map[string]float64
+	hist    string
+}
+
+// stepOut is one load generator run of a ramp.
+type stepOut struct {
+	metrics map[string]float64 // rate (achieved) and the percentiles
+	hist    string
+	ops     float64
+	seconds float64
+	cpu     float64 // the load generator's CPU seconds
+}
+
+// stepFunc runs one load generator against g: closed loop for rate 0,
+// else open loop at rate msgs/s, for d after a warm-up of w.
+type stepFunc func(ctx context.Context, g *rig, pin int, rate float64, d, w time.Duration) (stepOut, error)
+
+var stepKeys = []string{"rate", "p50_us", "p90_us", "p99_us", "p999_us", "max_us"}
+
+func keepKeys(m map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for _, k := range stepKeys {
+		if v, ok := m[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// rampLoad is a ramp cell's load: probe, then every step (see the top of
+// this file). The warm-up is a closed-loop run of the suite's warm-up.
+func (r *runner) rampLoad(boundUS float64, step stepFunc) func(context.Context, *rig, int, bool) (sample, error) {
+	return func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
+		spec := r.rampSpec()
+		if warm {
+			_, err := step(ctx, g, pin, 0, r.cfg.Suite.Warmup, 0)
+			return sample{metrics: map[string]float64{}}, err
+		}
+		probe, err := step(ctx, g, pin, 0, spec.Probe, spec.StepWarmup)
+		if err != nil {
+			return sample{metrics: map[string]float64{}}, fmt.Errorf("closed-loop probe: %w", err)
+		}
+		sat := probe.metrics["rate"]
+		plan, err := planRamp(sat, spec)
+		if err != nil {
+			return sample{metrics: map[string]float64{}}, err
+		}
+		rr := &rampRep{boundUS: boundUS}
+		var pts []rampPoint
+		units, secs, cpu := probe.ops, probe.seconds, probe.cpu
+		for _, st := range plan {
+			o, err := step(ctx, g, pin, st.offered, st.dur, spec.StepWarmup)
+			if err != nil {
+				return sample{metrics: map[string]float64{}}, fmt.Errorf("step %.0f %% (%.0f/s for %v): %w", st.frac*100, st.offered, st.dur, err)
+			}
+			m := keepKeys(o.metrics)
+			m["offered_per_s"], m["seconds"] = st.offered, o.seconds
+			rr.steps = append(rr.steps, rampStepSample{frac: st.frac, metrics: m, hist: o.hist})
+			pts = append(pts, rampPoint{achieved: m["rate"], p99: m["p99_us"]})
+			units, secs, cpu = units+o.ops, secs+o.seconds, cpu+o.cpu
+		}
+		// No step under the bound is a knee of 0: the target never met
+		// it, which the median and its CI must count, not skip.
+		knee, kp99, ok := kneeOf(pts, boundUS)
+		m := map[string]float64{"probe_per_s": sat, "knee_per_s": knee, "knee_fraction": knee / sat}
+		if ok {
+			m["knee_p99_us"] = kp99
+		}
+		if secs > 0 {
+			m["client_cores"] = cpu / secs
+		}
+		return sample{metrics: m, units: units, seconds: secs, ramp: rr}, nil
+	}
+}
+
+// loadgenStep is a ramp step of `perf loadgen pingpong` with the flags
+// args(g) gives (address, size), one connection.
+func (r *runner) loadgenStep(args func(g *rig) []string) stepFunc {
+	return func(ctx context.Context, g *rig, pin int, rate float64, d, w time.Duration) (stepOut, error) {
+		flags := append(args(g), "--conns", "1", "--duration", d.String(), "--warmup", w.String())
+		if rate > 0 {
+			flags = append(flags, "--rate", fmt.Sprintf("%.1f", rate))
+		}
+		var res loadgen.Result
+		// Past saturation the backlog drains after d: at 120 % a fifth
+		// of d more. The rest is the backstop for a wedged process.
+		cpu, err := r.runJSON(ctx, pin, r.loadgenArgs("pingpong", flags...), 2*d+w+15*time.Second, &res)
+		if err == nil && res.Err != "" {
+			err = errors.New(res.Err)
+		}
+		if err == nil && (res.Ops == 0 || res.Latency == nil) {
+			err = fmt.Errorf("loadgen pingpong: nothing completed in %s", d)
+		}
+		if err != nil {
+			return stepOut{}, err
+		}
+		m := map[string]float64{"rate": res.OpsPerS, "p50_us": res.Latency.P50, "p90_us": res.Latency.P90,
+			"p99_us": res.Latency.P99, "p999_us": res.Latency.P999, "max_us": res.Latency.Max}
+		return stepOut{metrics: m, hist: res.Hist, ops: float64(res.Ops), seconds: res.Seconds, cpu: cpu}, nil
+	}
+}
+
+// msgrStep is a ramp step of the run's msgr-client (or the client g asks
+// for), one connection, depth 1, ECHOs of size bytes; its session is open
+// before the schedule starts (--handshake-first), so the step measures the
+// load and not the connect. w is unused: msgr-client has no warm-up.
+func (r *runner) msgrStep(size int) stepFunc {
+	return func(ctx context.Context, g *rig, pin int, rate float64, d, _ time.Duration) (stepOut, error) {
+		bin, eflags := r.clientBin(), []string(nil)
+		if g.client != nil {
+			bin, eflags = g.client.bin, g.client.flags
+		}
+		argv := []string{bin, "msgr-client", "--connect", g.addr["msgr"], "--conns", "1", "--depth", "1",
+			"--size", fmt.Sprint(size), "--duration", d.String(), "--handshake-first"}
+		if rate > 0 {
+			argv = append(argv, "--rate", fmt.Sprintf("%.1f", rate))
+		}
+		argv = append(argv, eflags...)
+		var out msgrjson.Summary
+		cpu, err := r.runJSON(ctx, pin, argv, 2*d+60*time.Second, &out)
+		if err != nil {
+			return stepOut{}, err
+		}
+		s, err := msgrSample(out, cpu)
+		if err != nil {
+			return stepOut{}, err
+		}
+		return stepOut{metrics: s.metrics, hist: s.hist, ops: s.units, seconds: s.seconds, cpu: cpu}, nil
+	}
+}
+
+// addRamp adds a repetition's steps to the cell, merging each step's
+// histogram into the cell's.
+func (cr *cellRun) addRamp(rr *rampRep) {
+	if rr == nil {
+		return
+	}
+	c := cr.cell
+	if c.Ramp == nil {
+		c.Ramp = &result.Ramp{BoundUS: rr.boundUS}
+		for _, s := range rr.steps {
+			c.Ramp.Steps = append(c.Ramp.Steps, result.RampStep{Fraction: s.frac})
+		}
+	}
+	for i, s := range rr.steps {
+		if i >= len(c.Ramp.Steps) {
+			break // the plan has as many steps every repetition
+		}
+		st := &c.Ramp.Steps[i]
+		st.Reps = append(st.Reps, result.Rep{Metrics: s.metrics})
+		if h, err := mergeHists([]string{st.Hist, s.hist}); err == nil {
+			st.Hist = h
+		} else {
+			cr.note("ramp step %d: histogram: %v", i+1, err)
+		}
+	}
+}
+
+// Ramp scenarios' metrics.
+var (
+	mKnee     = result.MetricDef{Name: "knee_per_s", Unit: "msg/s", Headline: true}
+	mKneeP99  = result.MetricDef{Name: "knee_p99_us", Unit: "µs", Lower: true}
+	mProbe    = result.MetricDef{Name: "probe_per_s", Unit: "msg/s"}
+	mKneeFrac = result.MetricDef{Name: "knee_fraction", Unit: "× probe"}
+)
+
+// rampBoundUS is the p99 bound of both ramps' knees: on loopback the
+// proxy's 64 B and the messenger's 4 KiB round trips take 20-60 µs at
+// p50, so 1 ms is some 20 round trips of queue, which a light load never
+// builds and an overloaded target builds within milliseconds.
+const rampBoundUS = 1000
+
+func rampNote(spec RampSpec, driver string) string {
+	var pct []string
+	for _, f := range spec.Fractions {
+		pct = append(pct, fmt.Sprintf("%.0f", f*100))
+	}
+	return fmt.Sprintf("Latency against offered load, one connection, one request in flight. Each repetition first runs %s closed loop for %v (the probe: the rate the target saturates at), "+
+		"then open loop at %s %% of that rate, one load generator per step, latency counted from each request's intended send time (coordinated omission corrected: a late reply delays the sends after it and is charged to them, as wrk2; past saturation the queue, and so the latency, grows through the step). "+
+		"Each step lasts long enough for %d round trips, so its p99 is the %dth slowest of a repetition's step, between %v and %v. "+
+		"Knee: per repetition, the highest achieved rate of a step whose p99 is under %.0f µs (0 when none is); its median and CI are over the repetitions. The chart shows p99 (solid) and p50 (dashed) against the achieved rate, the medians over the repetitions.",
+		driver, spec.Probe, strings.Join(pct, ", "), spec.Samples, max(spec.Samples/100, 1), spec.MinStep, spec.MaxStep, float64(rampBoundUS))
+}
+
+// rampScenarios: the messenger's 4 KiB ECHO (unpinned, as
+// msgr-openloop-4KiB) and the proxy's 64 B ping-pong (pinned, as
+// proxy-openloop-64B-pinned), which they measure at every load instead of
+// one.
+func (r *runner) rampScenarios(client string) []*scenarioDef {
+	params := func() map[string]string {
+		spec := r.rampSpec()
+		return map[string]string{"conns": "1", "depth": "1", "bound_us": fmt.Sprint(rampBoundUS), "steps": fmt.Sprint(len(spec.Fractions)),
+			"step_samples": fmt.Sprint(spec.Samples), "step_min": spec.MinStep.String(), "step_max": spec.MaxStep.String(), "probe": spec.Probe.String()}
+	}
+	metrics := []result.MetricDef{mKnee, mKneeP99, mProbe, mKneeFrac, mClient}
+	size := 4096
+	mp := params()
+	mp["size"] = fmt.Sprint(size)
+	msgr := &scenarioDef{unit: perMsg, res: result.Scenario{
+		ID:      "msgr-ramp-4KiB",
+		Group:   "messenger",
+		Title:   "Messenger ECHO 4KiB, latency against offered load (open loop, 10 % to 120 % of saturation), unpinned",
+		Params:  mp,
+		Metrics: metrics,
+		Anchors: []string{RawTCP},
+		Note: rampNote(r.rampSpec(), client+" (--handshake-first)") + fmt.Sprintf(" %s: perf loadgen pingpong of %d bytes (the message's size on the wire) against the raw echo server, with the same steps.",
+			RawTCP, size+msgrWireOverhead),
+	}}
+	msgr.targets = append(msgr.targets, target{name: RawTCP, kind: result.KindAnchor, driver: "perf loadgen pingpong --rate", setup: r.rawRig,
+		load: r.rampLoad(rampBoundUS, r.loadgenStep(func(g *rig) []string {
+			return []string{"--addr", g.addr["echo"], "--size", fmt.Sprint(size + msgrWireOverhead)}
+		}))})
+	msgr.targets = append(msgr.targets, r.msgrClientTargets(client+" --rate", r.msgrServer(), r.rampLoad(rampBoundUS, r.msgrStep(size)))...)
+
+	pp := params()
+	pp["size"] = "64"
+	proxy := &scenarioDef{unit: perMsg, res: result.Scenario{
+		ID:      "proxy-ramp-64B-pinned",
+		Group:   "proxy",
+		Title:   "Proxy ping-pong 64B, latency against offered load (open loop, 10 % to 120 % of saturation), pinned",
+		Pinned:  true,
+		Params:  pp,
+		Metrics: metrics,
+		Anchors: []string{Direct, HAProxy},
+		Note:    rampNote(r.rampSpec(), "perf loadgen pingpong") + " Pinned: client, proxy and backend share one CPU, so the saturation rate is the whole path's CPU per round trip.",
+	}, targets: r.proxyTargets(r.rampLoad(rampBoundUS, r.loadgenStep(func(g *rig) []string {
+		return []string{"--addr", g.addr["echo"], "--size", "64"}
+	})))}
+	return []*scenarioDef{msgr, proxy}
+}
