@@ -224,6 +224,9 @@ func writeCharts(run *result.Run, dir string) (map[string][]string, error) {
 			}
 			break // one bar chart per scenario: its first throughput-like metric
 		}
+		if err := addRampChart(run, sc, dir, out); err != nil {
+			return nil, err
+		}
 		if hasSeries(sc) {
 			name := "throttle-" + sc.ID + ".svg"
 			if err := seriesChart(sc, filepath.Join(dir, name)); err != nil {
