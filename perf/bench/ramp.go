@@ -108,6 +108,15 @@ func kneeOf(pts []rampPoint, boundUS float64) (rate, p99 float64, ok bool) {
 	return rate, p99, ok
 }
 
+// stepRan says whether a step's figures measure its load: both load
+// generators send every request their schedule makes due, late or not,
+// so a step completes about offered × length round trips, past
+// saturation too. Far fewer means the schedule never ran: the process got
+// no CPU until its window had passed (seen at load average 13 on 2 cores:
+// 1 round trip instead of 100, an "achieved rate" of 8/s). Such a step is
+// kept in run.json with its done_of_due but has no say in the knee.
+func stepRan(m map[string]float64) bool { return m["done_of_due"] >= 0.5 }
+
 // rampRep is one repetition's steps, for the runner to add to the cell.
 type rampRep struct {
 	boundUS float64
@@ -173,8 +182,11 @@ func (r *runner) rampLoad(boundUS float64, step stepFunc) func(context.Context, 
 			}
 			m := keepKeys(o.metrics)
 			m["offered_per_s"], m["seconds"] = st.offered, o.seconds
+			m["done_of_due"] = o.ops / (st.offered * st.dur.Seconds())
 			rr.steps = append(rr.steps, rampStepSample{frac: st.frac, metrics: m, hist: o.hist})
-			pts = append(pts, rampPoint{achieved: m["rate"], p99: m["p99_us"]})
+			if stepRan(m) {
+				pts = append(pts, rampPoint{achieved: m["rate"], p99: m["p99_us"]})
+			}
 			units, secs, cpu = units+o.ops, secs+o.seconds, cpu+o.cpu
 		}
 		// No step under the bound is a knee of 0: the target never met

@@ -203,7 +203,9 @@ func TestRunnerRamp(t *testing.T) {
 				if want := st.Fraction * c.Reps[rep].Metrics["probe_per_s"]; math.Abs(m["offered_per_s"]-want) > 1e-6*want {
 					t.Fatalf("%s rep %d: offered %v, want %v", target, rep, m["offered_per_s"], want)
 				}
-				pts = append(pts, rampPoint{m["rate"], m["p99_us"]})
+				if stepRan(m) {
+					pts = append(pts, rampPoint{m["rate"], m["p99_us"]})
+				}
 			}
 			knee, _, _ := kneeOf(pts, rampBoundUS)
 			if got := c.Reps[rep].Metrics["knee_per_s"]; got != knee {
@@ -216,5 +218,22 @@ func TestRunnerRamp(t *testing.T) {
 	}
 	if k := sc.Cell("fake").Summary["knee_per_s"].Median; k != 2000 {
 		t.Fatalf("fake knee %v, want 2000 (every step 2000/s at p99 60 µs)", k)
+	}
+}
+
+func TestStepRan(t *testing.T) {
+	for _, tc := range []struct {
+		m    map[string]float64
+		want bool
+	}{
+		{map[string]float64{"done_of_due": 1.0}, true},
+		{map[string]float64{"done_of_due": 0.98}, true}, // the pacer entered its window a little late
+		{map[string]float64{"done_of_due": 0.5}, true},
+		{map[string]float64{"done_of_due": 0.01}, false}, // one round trip of the 100 due
+		{map[string]float64{}, false},
+	} {
+		if got := stepRan(tc.m); got != tc.want {
+			t.Errorf("stepRan(%v) = %v, want %v", tc.m, got, tc.want)
+		}
 	}
 }
