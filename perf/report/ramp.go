@@ -3,12 +3,14 @@ package report
 import (
 	"fmt"
 	"image/color"
+	"os"
 	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/netmodels/netmodels/perf/result"
 )
@@ -75,13 +77,17 @@ func targetColor(run *result.Run, target string) color.Color {
 
 func rampChart(run *result.Run, sc *result.Scenario, path string) (bool, error) {
 	p := plot.New()
-	p.Title.Text = sc.ID + ": latency against achieved rate (p99 solid, p50 dashed; medians of the repetitions)"
+	// A y label longer than the data area is tall makes gonum/plot pad
+	// the axis: the medians are said in the title and the x label.
+	p.Title.Text = sc.ID + ": latency against load (per step, medians of the repetitions)"
 	p.X.Label.Text = "achieved rate (msg/s)"
 	p.Y.Label.Text = "latency (µs, log)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	// Low rates at high latency stay empty: the legend goes there.
-	p.Legend.Top, p.Legend.Left = true, true
+	// The legend is drawn beside the plot, not on it: a noisy run's
+	// curves reach every corner of the data area.
+	leg := plot.NewLegend()
+	leg.Top, leg.Left = true, true
 	dashes := []vg.Length{vg.Points(4), vg.Points(3)}
 	n, anchors := 0, 0
 	var bound, xmax float64
@@ -108,7 +114,7 @@ func rampChart(run *result.Run, sc *result.Scenario, path string) (bool, error) 
 		l.Color, l.Width = col, vg.Points(1.5)
 		pts.Color, pts.Shape, pts.Radius = col, shape, vg.Points(2.5)
 		p.Add(l, pts)
-		p.Legend.Add(label, l, pts)
+		leg.Add(label, l, pts)
 		if len(p50) > 1 {
 			l50, err := plotter.NewLine(p50)
 			if err != nil {
@@ -132,9 +138,43 @@ func rampChart(run *result.Run, sc *result.Scenario, path string) (bool, error) 
 		}
 		bl.Color, bl.Width, bl.Dashes = color.Black, vg.Points(0.8), []vg.Length{vg.Points(1), vg.Points(2)}
 		p.Add(bl)
-		p.Legend.Add(fmt.Sprintf("knee bound: p99 %g µs", bound), bl)
+		leg.Add(fmt.Sprintf("knee bound: p99 %g µs", bound), bl)
+	}
+	for _, k := range []struct {
+		name   string
+		dashes []vg.Length
+	}{{"p99 (solid)", nil}, {"p50 (dashed)", dashes}} {
+		l, err := plotter.NewLine(plotter.XYs{})
+		if err != nil {
+			return false, err
+		}
+		l.Color, l.Dashes = color.Black, k.dashes
+		leg.Add(k.name, l)
 	}
 	p.X.Min = 0
 	p.Add(plotter.NewGrid())
-	return true, p.Save(9*vg.Inch, 5*vg.Inch, path)
+	return true, saveWithLegend(p, &leg, 10*vg.Inch, 5*vg.Inch, path)
+}
+
+// saveWithLegend writes p as an SVG of w × h with leg in a column of its
+// own on the right.
+func saveWithLegend(p *plot.Plot, leg *plot.Legend, w, h vg.Length, path string) error {
+	c := vgsvg.New(w, h)
+	dc := draw.New(c)
+	r := leg.Rectangle(dc)
+	// The viewer's font may be wider than the one gonum/plot measures
+	// with: a fifth more, so that no label is cut.
+	lw := (r.Max.X-r.Min.X)*1.2 + vg.Points(12)
+	p.Draw(draw.Crop(dc, 0, -lw, 0, 0))
+	// Below the title line, level with the data area's top.
+	leg.Draw(draw.Crop(dc, w-lw+vg.Points(6), 0, 0, -vg.Points(24)))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
