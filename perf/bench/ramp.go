@@ -29,8 +29,7 @@ type RampSpec struct {
 	// Samples is the round trips a step aims to hold: its length is
 	// Samples / offered rate, within [MinStep, MaxStep]. The p99 of n
 	// samples is their n/100-th slowest, so this sets how many samples
-	// the p99 rests on (1000: the 10th slowest in a repetition, the 50th
-	// in the five repetitions' merged histogram).
+	// the p99 rests on (500: the 5th slowest in a repetition).
 	Samples          int
 	MinStep, MaxStep time.Duration
 	// Probe is the closed-loop run that finds the saturation rate.
@@ -45,17 +44,25 @@ type RampSpec struct {
 // to past saturation.
 var rampTenths = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2}
 
-// DefaultRamp: each step holds 1000 round trips (a p99 on its 10 slowest
-// per repetition), between 50 ms (the top steps, where 1000 round trips
-// take 40-50 ms at loopback rates) and 500 ms (the 10 % step at 2000/s).
-// At 25,000/s saturation one repetition's steps take 1.3 s.
-var DefaultRamp = RampSpec{Fractions: rampTenths, Samples: 1000, MinStep: 50 * time.Millisecond, MaxStep: 500 * time.Millisecond,
-	Probe: 200 * time.Millisecond, StepWarmup: 20 * time.Millisecond}
+// DefaultRamp: each step holds 500 round trips, so a repetition's p99 is
+// its 5th slowest (the 25th of the five repetitions' merged histogram the
+// chart's curve could be read from). That is enough for the knee: below
+// it the p99 sits far under the bound (100-300 µs against 1 ms on
+// loopback), and at it the p99 grows several-fold from one step to the
+// next, so a p99 off by a third moves the knee by a step at most. Steps
+// last 25 ms (the top steps at loopback rates: 500 round trips at
+// 20,000/s) to 250 ms (the low steps of a slow target: bin/dpdk's proxy
+// saturates near 2,000/s, where 500 round trips at 10 % would take
+// 2.5 s). At 25,000/s saturation a repetition's steps take 0.65 s; the
+// default suite's two ramps cost about 140 s with five engines and
+// dpdk-memif (perf/README.md, "Latency against offered load").
+var DefaultRamp = RampSpec{Fractions: rampTenths, Samples: 500, MinStep: 25 * time.Millisecond, MaxStep: 250 * time.Millisecond,
+	Probe: 100 * time.Millisecond, StepWarmup: 10 * time.Millisecond}
 
 // QuickRamp: 300 round trips per step (the p99 on 3 per repetition):
 // proves the ramp works, too coarse to compare knees.
 var QuickRamp = RampSpec{Fractions: rampTenths, Samples: 300, MinStep: 20 * time.Millisecond, MaxStep: 150 * time.Millisecond,
-	Probe: 100 * time.Millisecond, StepWarmup: 10 * time.Millisecond}
+	Probe: 100 * time.Millisecond, StepWarmup: 5 * time.Millisecond}
 
 func (r *runner) rampSpec() RampSpec {
 	if len(r.cfg.Suite.Ramp.Fractions) == 0 {
@@ -307,7 +314,7 @@ func rampNote(spec RampSpec, driver string) string {
 	}
 	return fmt.Sprintf("Latency against offered load, one connection, one request in flight. Each repetition first runs %s closed loop for %v (the probe: the rate the target saturates at), "+
 		"then open loop at %s %% of that rate, one load generator per step, latency counted from each request's intended send time (coordinated omission corrected: a late reply delays the sends after it and is charged to them, as wrk2; past saturation the queue, and so the latency, grows through the step). "+
-		"Each step lasts long enough for %d round trips, so its p99 is the %dth slowest of a repetition's step, between %v and %v. "+
+		"Each step lasts long enough for %d round trips, so a repetition's p99 of the step rests on its %d slowest, between %v and %v. "+
 		"Knee: per repetition, the highest achieved rate of a step whose p99 is under %.0f µs (0 when none is); its median and CI are over the repetitions. The chart shows p99 (solid) and p50 (dashed) against the achieved rate, the medians over the repetitions.",
 		driver, spec.Probe, strings.Join(pct, ", "), spec.Samples, max(spec.Samples/100, 1), spec.MinStep, spec.MaxStep, float64(rampBoundUS))
 }

@@ -58,8 +58,8 @@ func TestPlanRamp(t *testing.T) {
 					total += s.dur
 				}
 				// The budget the note and the suite's figures rest on.
-				if total < time.Second || total > 1500*ms {
-					t.Fatalf("default steps at 25,000/s take %v, want 1-1.5 s", total)
+				if total < 600*ms || total > 700*ms {
+					t.Fatalf("default steps at 25,000/s take %v, want 0.6-0.7 s", total)
 				}
 				return
 			}
