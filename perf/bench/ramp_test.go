@@ -170,10 +170,12 @@ func TestRunnerRamp(t *testing.T) {
 	suite := Suite{Name: "test", Reps: 2, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 10,
 		Scenarios: []string{"msgr-ramp-4KiB"}, Calib: SmokeCalib, Ramp: spec}
 	cfg := Config{Suite: suite, BinDir: bin, Engines: []string{"fake"}, ClientEngine: "fake", Self: self, PinCPU: -1, WorkDir: dir}
+	t0 := time.Now()
 	run, err := Run(context.Background(), cfg, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("run took %v (calibrations %.2f s + %.2f s)", time.Since(t0), run.Calibration.Start.Seconds, run.Calibration.End.Seconds)
 	path := filepath.Join(dir, "run.json")
 	if err := run.Save(path); err != nil {
 		t.Fatal(err)
@@ -212,6 +214,7 @@ func TestRunnerRamp(t *testing.T) {
 				t.Fatalf("%s rep %d: knee %v, its steps give %v", target, rep, got, knee)
 			}
 		}
+		t.Logf("%s: %.2f s", target, c.Seconds)
 		if _, ok := c.Summary["knee_per_s"]; !ok {
 			t.Fatalf("%s: no knee summary", target)
 		}
