@@ -169,7 +169,7 @@ func runMsgrClient(env *Env, args []string) int {
 		c.conn = conn
 	}
 	if o.handshakeFirst && !(o.countSet && o.count == 0) {
-		if handshakeProbe(env, cs, o.timeout) != 0 {
+		if handshakeFirst(env, run, cs, o.timeout) != 0 {
 			cleanup()
 			sum := msgrjson.Summary{Engine: env.Engine.Name, Conns: o.conns, Depth: o.depth, Size: o.size, Errors: run.errors.Load() + 1}
 			printSummary(env, run, sum)
@@ -247,6 +247,35 @@ func handshakeProbe(env *Env, cs []*clientConn, timeout time.Duration) int {
 		}
 	}
 	return outcome
+}
+
+// handshakeFirst is --handshake-first: one KEEPALIVE2 round trip on every
+// session before the run, as handshakeProbe, but a session lost meanwhile
+// (a refused connect) ends the wait at once instead of after timeout: the
+// run could not start on it anyway. It returns 1 on failure.
+func handshakeFirst(env *Env, run *clientRun, cs []*clientConn, timeout time.Duration) int {
+	for _, c := range cs {
+		c.conn.SendKeepalive()
+	}
+	deadline := time.Now().Add(timeout)
+	for _, c := range cs {
+		for c.conn.LastKeepaliveAck().IsZero() {
+			select {
+			case <-run.dead:
+				env.Logf("msgr-client: a session closed before its first KEEPALIVE2_ACK")
+				return 1
+			case <-env.Ctx.Done():
+				return 1
+			default:
+			}
+			if !time.Now().Before(deadline) {
+				env.Logf("msgr-client: no KEEPALIVE2_ACK within %v (state %s)", timeout, c.conn.State())
+				return 1
+			}
+			time.Sleep(time.Millisecond) // no callback exists for a keepalive ack
+		}
+	}
+	return 0
 }
 
 // drive sends (closed loop at --depth, or paced at --rate) until every
