@@ -115,14 +115,24 @@ func kneeOf(pts []rampPoint, boundUS float64) (rate, p99 float64, ok bool) {
 	return rate, p99, ok
 }
 
-// stepRan says whether a step's figures measure its load: both load
+// minStepRoundTrips is the fewest round trips whose p99 the knee trusts:
+// of fewer, the "p99" is about their maximum.
+const minStepRoundTrips = 100
+
+// stepRan says whether a step's figures measure its load. Both load
 // generators send every request their schedule makes due, late or not,
 // so a step completes about offered × length round trips, past
 // saturation too. Far fewer means the schedule never ran: the process got
 // no CPU until its window had passed (seen at load average 13 on 2 cores:
-// 1 round trip instead of 100, an "achieved rate" of 8/s). Such a step is
-// kept in run.json with its done_of_due but has no say in the knee.
-func stepRan(m map[string]float64) bool { return m["done_of_due"] >= 0.5 }
+// 1 round trip instead of 100, an "achieved rate" of 8/s). And a step of
+// fewer than minStepRoundTrips has no p99 to speak of: the probe itself
+// was starved (seen at load average 6: a 100 ms probe that completed one
+// round trip, 5/s, so every step offered under 6/s and ran one round
+// trip each). Such steps stay in run.json with round_trips and
+// done_of_due but have no say in the knee.
+func stepRan(m map[string]float64) bool {
+	return m["done_of_due"] >= 0.5 && m["round_trips"] >= minStepRoundTrips
+}
 
 // rampRep is one repetition's steps, for the runner to add to the cell.
 type rampRep struct {
@@ -190,6 +200,7 @@ func (r *runner) rampLoad(boundUS float64, step stepFunc) func(context.Context, 
 			m := keepKeys(o.metrics)
 			m["offered_per_s"], m["seconds"] = st.offered, o.seconds
 			m["done_of_due"] = o.ops / (st.offered * st.dur.Seconds())
+			m["round_trips"] = o.ops
 			rr.steps = append(rr.steps, rampStepSample{frac: st.frac, metrics: m, hist: o.hist})
 			if stepRan(m) {
 				pts = append(pts, rampPoint{achieved: m["rate"], p99: m["p99_us"]})
@@ -197,11 +208,15 @@ func (r *runner) rampLoad(boundUS float64, step stepFunc) func(context.Context, 
 			units, secs, cpu = units+o.ops, secs+o.seconds, cpu+o.cpu
 		}
 		// No step under the bound is a knee of 0: the target never met
-		// it, which the median and its CI must count, not skip.
-		knee, kp99, ok := kneeOf(pts, boundUS)
-		m := map[string]float64{"probe_per_s": sat, "knee_per_s": knee, "knee_fraction": knee / sat}
-		if ok {
-			m["knee_p99_us"] = kp99
+		// it, which the median and its CI must count, not skip. No step
+		// that ran is no knee at all: nothing was measured.
+		m := map[string]float64{"probe_per_s": sat}
+		if len(pts) > 0 {
+			knee, kp99, ok := kneeOf(pts, boundUS)
+			m["knee_per_s"], m["knee_fraction"] = knee, knee/sat
+			if ok {
+				m["knee_p99_us"] = kp99
+			}
 		}
 		if secs > 0 {
 			m["client_cores"] = cpu / secs
@@ -315,8 +330,8 @@ func rampNote(spec RampSpec, driver string) string {
 	return fmt.Sprintf("Latency against offered load, one connection, one request in flight. Each repetition first runs %s closed loop for %v (the probe: the rate the target saturates at), "+
 		"then open loop at %s %% of that rate, one load generator per step, latency counted from each request's intended send time (coordinated omission corrected: a late reply delays the sends after it and is charged to them, as wrk2; past saturation the queue, and so the latency, grows through the step). "+
 		"Each step lasts long enough for %d round trips, so a repetition's p99 of the step rests on its %d slowest, between %v and %v. "+
-		"Knee: per repetition, the highest achieved rate of a step whose p99 is at most %.0f µs (0 when none is; a step that completed under half the round trips its schedule made due never ran and has no say); its median and CI are over the repetitions. The chart shows p99 (solid) and p50 (dashed) against the achieved rate, the medians over the repetitions.",
-		driver, spec.Probe, strings.Join(pct, ", "), spec.Samples, max(spec.Samples/100, 1), spec.MinStep, spec.MaxStep, float64(rampBoundUS))
+		"Knee: per repetition, the highest achieved rate of a step whose p99 is at most %.0f µs (0 when none is; a step that completed under half the round trips its schedule made due, or under %d, did not measure its load and has no say; a repetition with no such step has no knee); its median and CI are over the repetitions. The chart shows p99 (solid) and p50 (dashed) against the achieved rate, the medians over the repetitions.",
+		driver, spec.Probe, strings.Join(pct, ", "), spec.Samples, max(spec.Samples/100, 1), spec.MinStep, spec.MaxStep, float64(rampBoundUS), minStepRoundTrips)
 }
 
 // rampScenarios: the messenger's 4 KiB ECHO (unpinned, as

@@ -209,17 +209,24 @@ func TestRunnerRamp(t *testing.T) {
 					pts = append(pts, rampPoint{m["rate"], m["p99_us"]})
 				}
 			}
-			knee, _, _ := kneeOf(pts, rampBoundUS)
-			if got := c.Reps[rep].Metrics["knee_per_s"]; got != knee {
-				t.Fatalf("%s rep %d: knee %v, its steps give %v", target, rep, got, knee)
+			// On a loaded machine the raw anchor's steps may fall short
+			// of 100 round trips: then that repetition has no knee.
+			got, has := c.Reps[rep].Metrics["knee_per_s"]
+			if len(pts) == 0 {
+				if has {
+					t.Fatalf("%s rep %d: knee %v with no step that ran", target, rep, got)
+				}
+				continue
+			}
+			if knee, _, _ := kneeOf(pts, rampBoundUS); !has || got != knee {
+				t.Fatalf("%s rep %d: knee %v (%v), its steps give %v", target, rep, got, has, knee)
 			}
 		}
 		t.Logf("%s: %.2f s", target, c.Seconds)
-		if _, ok := c.Summary["knee_per_s"]; !ok {
-			t.Fatalf("%s: no knee summary", target)
-		}
 	}
-	if k := sc.Cell("fake").Summary["knee_per_s"].Median; k != 2000 {
+	// The fake client completes 100 round trips every step, at
+	// 2000/s and p99 60 µs.
+	if k := sc.Cell("fake").Summary["knee_per_s"]; k.N != 2 || k.Median != 2000 {
 		t.Fatalf("fake knee %v, want 2000 (every step 2000/s at p99 60 µs)", k)
 	}
 }
@@ -229,10 +236,12 @@ func TestStepRan(t *testing.T) {
 		m    map[string]float64
 		want bool
 	}{
-		{map[string]float64{"done_of_due": 1.0}, true},
-		{map[string]float64{"done_of_due": 0.98}, true}, // the pacer entered its window a little late
-		{map[string]float64{"done_of_due": 0.5}, true},
-		{map[string]float64{"done_of_due": 0.01}, false}, // one round trip of the 100 due
+		{map[string]float64{"done_of_due": 1.0, "round_trips": 500}, true},
+		{map[string]float64{"done_of_due": 0.98, "round_trips": 490}, true}, // the pacer entered its window a little late
+		{map[string]float64{"done_of_due": 0.5, "round_trips": 100}, true},
+		{map[string]float64{"done_of_due": 0.01, "round_trips": 1}, false}, // one round trip of the 100 due
+		{map[string]float64{"done_of_due": 14, "round_trips": 1}, false},   // a starved probe: 1 due at 0.5/s, 1 done
+		{map[string]float64{"done_of_due": 1, "round_trips": 99}, false},
 		{map[string]float64{}, false},
 	} {
 		if got := stepRan(tc.m); got != tc.want {

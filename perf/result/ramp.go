@@ -19,7 +19,8 @@ type RampStep struct {
 	// Fraction of the repetition's closed-loop probe rate offered.
 	Fraction float64 `json:"fraction"`
 	// Reps hold offered_per_s, rate (achieved), p50_us, p90_us, p99_us,
-	// p999_us, max_us and seconds of each repetition's step.
+	// p999_us, max_us, seconds, round_trips and done_of_due (round trips
+	// over those the schedule made due) of each repetition's step.
 	Reps    []Rep                    `json:"reps"`
 	Summary map[string]stats.Summary `json:"summary,omitempty"`
 	// Hist is the step's latency histogram (ns) merged over the
