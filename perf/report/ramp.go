@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -81,6 +82,7 @@ func rampChart(run *result.Run, sc *result.Scenario, path string) (bool, error) 
 	// the axis: the medians are said in the title and the x label.
 	p.Title.Text = sc.ID + ": latency against load (per step, medians of the repetitions)"
 	p.X.Label.Text = "achieved rate (msg/s)"
+	p.X.Tick.Marker = plainTicks{}
 	p.Y.Label.Text = "latency (µs, log)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -177,4 +179,18 @@ func saveWithLegend(p *plot.Plot, leg *plot.Legend, w, h vg.Length, path string)
 		return err
 	}
 	return f.Close()
+}
+
+// plainTicks are gonum/plot's default ticks labelled as plain numbers
+// ("25000", not "25000.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }
