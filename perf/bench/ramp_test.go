@@ -190,7 +190,7 @@ func TestRunnerRamp(t *testing.T) {
 	}
 	for _, target := range []string{RawTCP, "fake"} {
 		c := sc.Cell(target)
-		if c == nil || c.Status != result.StatusOK || len(c.Reps) != 2 || c.Ramp == nil || len(c.Ramp.Steps) != 3 || c.Ramp.BoundUS != rampBoundUS {
+		if c == nil || c.Status != result.StatusOK || len(c.Reps) != 2 || c.Ramp == nil || len(c.Ramp.Steps) != 3 || c.Ramp.BoundUS != msgrRampBoundUS {
 			t.Fatalf("%s cell: %+v", target, c)
 		}
 		for i, st := range c.Ramp.Steps {
@@ -218,7 +218,7 @@ func TestRunnerRamp(t *testing.T) {
 				}
 				continue
 			}
-			if knee, _, _ := kneeOf(pts, rampBoundUS); !has || got != knee {
+			if knee, _, _ := kneeOf(pts, msgrRampBoundUS); !has || got != knee {
 				t.Fatalf("%s rep %d: knee %v (%v), its steps give %v", target, rep, got, has, knee)
 			}
 		}
