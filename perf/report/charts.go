@@ -224,7 +224,7 @@ func writeCharts(run *result.Run, dir string) (map[string][]string, error) {
 			}
 			break // one bar chart per scenario: its first throughput-like metric
 		}
-		if err := addRampChart(run, sc, dir, out); err != nil {
+		if err := addRampChart(sc, dir, out); err != nil {
 			return nil, err
 		}
 		if hasSeries(sc) {

@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"image/color"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -11,7 +10,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/netmodels/netmodels/perf/result"
 )
@@ -19,9 +17,9 @@ import (
 // addRampChart draws a latency-vs-load scenario's chart (perf/bench
 // ramp.go) into dir and lists it under the scenario in out; a scenario
 // without ramp cells draws nothing.
-func addRampChart(run *result.Run, sc *result.Scenario, dir string, out map[string][]string) error {
+func addRampChart(sc *result.Scenario, dir string, out map[string][]string) error {
 	name := "ramp-" + sc.ID + ".svg"
-	ok, err := rampChart(run, sc, filepath.Join(dir, name))
+	ok, err := rampChart(sc, filepath.Join(dir, name))
 	if err != nil {
 		return fmt.Errorf("ramp chart %s: %w", sc.ID, err)
 	}
@@ -53,45 +51,24 @@ func rampCurves(c *result.Cell) (p99, p50 plotter.XYs) {
 	return p99, p50
 }
 
-// anchorGreys and anchorShapes tell the anchors apart without taking an
-// engine's colour: grey lines, one marker shape each.
-var (
-	anchorGreys  = []color.Color{color.Gray{Y: 0x55}, color.Gray{Y: 0x99}, color.Gray{Y: 0x77}}
-	anchorShapes = []draw.GlyphDrawer{draw.BoxGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{}}
-)
-
-// targetColor is an engine's colour, the same in every ramp chart of the
-// run: its place among the run's engines, not among the scenario's cells.
-func targetColor(run *result.Run, target string) color.Color {
-	i := 0
-	for _, t := range run.Targets {
-		if t.Kind != result.KindEngine {
-			continue
-		}
-		if t.Name == target {
-			return Color(i)
-		}
-		i++
-	}
-	return Color(i)
+// anchorShapes tell the anchors' p99 markers apart (their lines are the
+// report's anchor greys and dashes); engines' markers are circles.
+var anchorShapes = map[string]draw.GlyphDrawer{
+	"raw-tcp": draw.BoxGlyph{}, "direct": draw.BoxGlyph{}, "haproxy": draw.TriangleGlyph{}, "ceph-mon": draw.CrossGlyph{},
 }
 
-func rampChart(run *result.Run, sc *result.Scenario, path string) (bool, error) {
-	p := plot.New()
-	// A y label longer than the data area is tall makes gonum/plot pad
-	// the axis: the medians are said in the title and the x label.
-	p.Title.Text = sc.ID + ": latency against load (per step, medians of the repetitions)"
-	p.X.Label.Text = "achieved rate (msg/s)"
+func rampChart(sc *result.Scenario, path string) (bool, error) {
+	p := newPlot(sc.ID + ": latency against load (per step, medians of the repetitions)")
+	p.X.Label.Text = "achieved rate [msg/s]"
 	p.X.Tick.Marker = plainTicks{}
-	p.Y.Label.Text = "latency (µs, log)"
+	p.Y.Label.Text = "latency [µs] (log scale)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	// The legend is drawn beside the plot, not on it: a noisy run's
-	// curves reach every corner of the data area.
-	leg := plot.NewLegend()
-	leg.Top, leg.Left = true, true
-	dashes := []vg.Length{vg.Points(4), vg.Points(3)}
-	n, anchors := 0, 0
+	leg := newLegend()
+	// p99 is the thick line with markers (an anchor's in its grey and
+	// dashes, as in every chart); p50 the thin dashed one beside it.
+	p50Dashes := []vg.Length{vg.Points(3), vg.Points(3)}
+	n, entries := 0, 0
 	var bound, xmax float64
 	for _, c := range sc.Cells {
 		if c.Status != result.StatusOK || c.Ramp == nil {
@@ -102,27 +79,28 @@ func rampChart(run *result.Run, sc *result.Scenario, path string) (bool, error) 
 			continue
 		}
 		bound = c.Ramp.BoundUS
-		col, shape := targetColor(run, c.Target), draw.GlyphDrawer(draw.CircleGlyph{})
-		label := c.Target
-		if c.Kind == result.KindAnchor {
-			col, shape = anchorGreys[anchors%len(anchorGreys)], anchorShapes[anchors%len(anchorShapes)]
-			label += " (anchor)"
-			anchors++
-		}
+		col, shape, label := TargetColor(c.Target), draw.GlyphDrawer(draw.CircleGlyph{}), c.Target
 		l, pts, err := plotter.NewLinePoints(p99)
 		if err != nil {
 			return false, err
 		}
-		l.Color, l.Width = col, vg.Points(1.5)
+		if c.Kind == result.KindAnchor {
+			l.Dashes, label = dashesFor(c.Target), label+" (anchor)"
+			if s, ok := anchorShapes[c.Target]; ok {
+				shape = s
+			}
+		}
+		l.Color, l.Width = col, vg.Points(1.8)
 		pts.Color, pts.Shape, pts.Radius = col, shape, vg.Points(2.5)
 		p.Add(l, pts)
 		leg.Add(label, l, pts)
+		entries++
 		if len(p50) > 1 {
 			l50, err := plotter.NewLine(p50)
 			if err != nil {
 				return false, err
 			}
-			l50.Color, l50.Width, l50.Dashes = col, vg.Points(1), dashes
+			l50.Color, l50.Width, l50.Dashes = col, vg.Points(0.8), p50Dashes
 			p.Add(l50)
 		}
 		for _, xy := range p99 {
@@ -141,44 +119,24 @@ func rampChart(run *result.Run, sc *result.Scenario, path string) (bool, error) 
 		bl.Color, bl.Width, bl.Dashes = color.Black, vg.Points(0.8), []vg.Length{vg.Points(1), vg.Points(2)}
 		p.Add(bl)
 		leg.Add(fmt.Sprintf("knee bound: p99 %g µs", bound), bl)
+		entries++
 	}
 	for _, k := range []struct {
 		name   string
+		width  vg.Length
 		dashes []vg.Length
-	}{{"p99 (solid)", nil}, {"p50 (dashed)", dashes}} {
+	}{{"p99: thick, markers", vg.Points(1.8), nil}, {"p50: thin, dashed", vg.Points(0.8), p50Dashes}} {
 		l, err := plotter.NewLine(plotter.XYs{})
 		if err != nil {
 			return false, err
 		}
-		l.Color, l.Dashes = color.Black, k.dashes
+		l.Color, l.Width, l.Dashes = color.Black, k.width, k.dashes
 		leg.Add(k.name, l)
+		entries++
 	}
 	p.X.Min = 0
 	p.Add(plotter.NewGrid())
-	return true, saveWithLegend(p, &leg, 10*vg.Inch, 5*vg.Inch, path)
-}
-
-// saveWithLegend writes p as an SVG of w × h with leg in a column of its
-// own on the right.
-func saveWithLegend(p *plot.Plot, leg *plot.Legend, w, h vg.Length, path string) error {
-	c := vgsvg.New(w, h)
-	dc := draw.New(c)
-	r := leg.Rectangle(dc)
-	// The viewer's font may be wider than the one gonum/plot measures
-	// with: a fifth more, so that no label is cut.
-	lw := (r.Max.X-r.Min.X)*1.2 + vg.Points(12)
-	p.Draw(draw.Crop(dc, 0, -lw, 0, 0))
-	// Below the title line, level with the data area's top.
-	leg.Draw(draw.Crop(dc, w-lw+vg.Points(6), 0, 0, -vg.Points(24)))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := c.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return true, save(p, leg, entries, 8*vg.Inch, 4.5*vg.Inch, path)
 }
 
 // plainTicks are gonum/plot's default ticks labelled as plain numbers

@@ -56,7 +56,7 @@ func TestRampChartAndTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"goroutine", "direct (anchor)", "haproxy (anchor)", "knee bound: p99 1000 µs", "achieved rate (msg/s", "p50 (dashed)"} {
+	for _, want := range []string{"goroutine", "direct (anchor)", "haproxy (anchor)", "knee bound: p99 1000 µs", "achieved rate [msg/s]", "p50: thin, dashed"} {
 		if !strings.Contains(string(svg), want) {
 			t.Errorf("chart lacks %q", want)
 		}
