@@ -58,8 +58,9 @@ type NetRun struct {
 
 // Suites: default (25 minutes on 2 cores with every engine built: 19 on
 // one host, 6 over the two-hosts profiles; results/2026-12-07T040741Z;
-// plus about 60 s for cores-proxy-connrate at 1 and 2 workers), quick
-// (under 3 minutes), smoke (seconds: proves the harness works) and scale
+// plus about 60 s for cores-proxy-connrate at 1 and 2 workers and about
+// 120 s for the two latency-vs-load ramps, ramp.go), quick (under 3
+// minutes before the ramps, which add about 85 s), smoke (seconds: proves the harness works) and scale
 // (the core sweep at every worker count: 1 min 49 s on 2 cores).
 var Suites = map[string]Suite{
 	"default": {Name: "default", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond, UserspaceStreamDuration: 1500 * time.Millisecond,
