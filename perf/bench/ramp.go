@@ -338,7 +338,7 @@ func rampNote(spec RampSpec, driver string, boundUS float64) string {
 	return fmt.Sprintf("Latency against offered load, one connection, one request in flight. Each repetition first runs %s closed loop for %v (the probe: the rate the target saturates at), "+
 		"then open loop at %s %% of that rate, one load generator per step, latency counted from each request's intended send time (coordinated omission corrected: a late reply delays the sends after it and is charged to them, as wrk2; past saturation the queue, and so the latency, grows through the step). "+
 		"Each step lasts long enough for %d round trips, so a repetition's p99 of the step rests on its %d slowest, between %v and %v. "+
-		"Knee: per repetition, the highest achieved rate of a step whose p99 is at most %.0f µs (0 when none is; a step that completed under half the round trips its schedule made due, or under %d, did not measure its load and has no say; a repetition with no such step has no knee); its median and CI are over the repetitions. The chart shows p99 (solid) and p50 (dashed) against the achieved rate, the medians over the repetitions.",
+		"Knee: per repetition, the highest achieved rate of a step whose p99 is at most %.0f µs (0 when none is; a step that completed under half the round trips its schedule made due, or under %d, did not measure its load and has no say; a repetition with no such step has no knee); its median and CI are over the repetitions. The chart shows p99 (thick, with markers) and p50 (thin, dashed) against the achieved rate, per step the medians over the repetitions.",
 		driver, spec.Probe, strings.Join(pct, ", "), spec.Samples, max(spec.Samples/100, 1), spec.MinStep, spec.MaxStep, boundUS, minStepRoundTrips)
 }
 
