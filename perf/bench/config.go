@@ -23,8 +23,8 @@ type Suite struct {
 	IdleWindow time.Duration
 	// UserspaceDuration, when set, is the repetition length of the
 	// bin/dpdk targets (dpdk, dpdk-memif), shorter than Duration so that
-	// the default suite's one-host part stays near 19 minutes with them on
-	// 2 cores.
+	// they do not double a suite's time on 2 cores (the full suite's
+	// one-host part took 19 minutes with them).
 	UserspaceDuration time.Duration
 	// UserspaceStreamDuration, when set, is the repetition length of the
 	// bin/dpdk targets in the bulk-stream scenarios instead. Each
@@ -54,21 +54,48 @@ type Suite struct {
 type NetRun struct {
 	Profile   string
 	Scenarios []string
+	// Reps, when set, replaces the suite's repetitions over this profile.
+	Reps int
 }
 
-// Suites: default (25 minutes on 2 cores with every engine built: 19 on
-// one host, 6 over the two-hosts profiles; results/2026-12-07T040741Z;
-// plus about 60 s for cores-proxy-connrate at 1 and 2 workers and about
-// 120 s for the two latency-vs-load ramps, ramp.go), quick (under 3
-// minutes before the ramps, which add about 85 s), smoke (seconds: proves the harness works) and scale
-// (the core sweep at every worker count: 1 min 49 s on 2 cores).
+// DefaultScenarios are the default suite's one-host scenarios: the
+// headline ones, those the open issues' goals name (msgr-pingpong-0B-
+// unpinned, msgr-pipelined-16x16-4KiB and msgr-idle-cpu for dpdk; the RSA
+// handshakes for TLS), one msgr2 scenario, throttling, the latency-vs-load
+// ramps and the 1-vs-2-worker points. The full suite runs every scenario;
+// the ramps subsume the single-rate open-loop points (proxy-openloop-64B-
+// pinned, msgr-openloop-4KiB, msgr-keepalive-openloop-pinned), which only
+// the full suite keeps, with the other message sizes and pipelines,
+// librados, the 16 KiB proxy ping-pongs and the unpinned variants.
+var DefaultScenarios = []string{
+	"msgr-pingpong-0B-unpinned", "msgr-pingpong-4KiB-pinned",
+	"msgr-keepalive-pingpong-pinned", "msgr-keepalive-pipelined",
+	"msgr-pipelined-16x16-4KiB", "msgr-throttle", "msgr-connscale", "msgr-idle-cpu",
+	"msgr2-pingpong-4KiB-pinned", "msgr-ramp-4KiB",
+	"proxy-pingpong-64B-pinned", "proxy-ramp-64B-pinned", "proxy-stream-1-pinned", "proxy-connrate", "proxy-idle",
+	"tls-handshake-ecdsa", "tls-handshake-rsa2048", "tls-stream-1-pinned", "tls-idle",
+	CoresConnrate,
+}
+
+// defaultNet is the default and full suites' two-hosts part: lan and lossy
+// for the two-hosts scenarios (#20), and wan for the bulk stream only:
+// there the question is whether a proxy is the bottleneck of a 1 Gbit/s,
+// 10 ms path (÷ direct in the report's network section). wan runs 3
+// repetitions: each lasts 3 s (150 round trips, twohosts.go).
+var defaultNet = []NetRun{{Profile: "lan", Scenarios: TwoHostScenarios}, {Profile: "lossy", Scenarios: TwoHostScenarios}, {Profile: "wan", Scenarios: []string{"proxy-stream-1"}, Reps: 3}}
+
+// Suites: default (about 16 minutes on 2 cores with every engine built, 6
+// of them over the two-hosts profiles: estimated from each cell's time in
+// results/2026-12-07T040741Z plus the ramps' and the core sweep's; the
+// README has the measured figure), full (every scenario: about 29 minutes),
+// quick (under 3 minutes before the ramps, which add about 85 s), smoke
+// (seconds: proves the harness works) and scale (the core sweep at every
+// worker count: 1 min 49 s on 2 cores).
 var Suites = map[string]Suite{
 	"default": {Name: "default", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond, UserspaceStreamDuration: 1500 * time.Millisecond,
-		// lan and lossy for the two-hosts scenarios (#20), and wan for
-		// the bulk stream only: there the question is whether a proxy is
-		// the bottleneck of a 1 Gbit/s, 10 ms path (÷ direct in the
-		// report's network section).
-		Net: []NetRun{{"lan", TwoHostScenarios}, {"lossy", TwoHostScenarios}, {"wan", []string{"proxy-stream-1"}}}},
+		Scenarios: DefaultScenarios, Net: defaultNet},
+	"full": {Name: "full", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond, UserspaceStreamDuration: 1500 * time.Millisecond,
+		Net: defaultNet},
 	"quick": {Name: "quick", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 200 * time.Millisecond, ScaleConns: 200, IdleWindow: 300 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-0B-pinned", "msgr-pingpong-4KiB-pinned", "msgr-pingpong-4KiB-unpinned",

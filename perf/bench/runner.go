@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		r.runProfile(ctx, st.profile, st.defs)
+		r.runProfile(ctx, st.profile, st.defs, st.reps)
 	}
 	r.closeHosts()
 	// Engines found unusable while running (unsupported here) are shown

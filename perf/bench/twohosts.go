@@ -73,6 +73,7 @@ func ParseTopology(topology, nets string) ([]netsim.Profile, error) {
 type netStep struct {
 	profile netsim.Profile
 	defs    []*scenarioDef
+	reps    int // 0: the suite's
 }
 
 // netPlan is the run's two-hosts part: every --net profile with the
@@ -84,7 +85,7 @@ func (r *runner) netPlan() ([]netStep, error) {
 	if len(r.cfg.Net) > 0 {
 		defs := r.selected()
 		for _, p := range r.cfg.Net {
-			plan = append(plan, netStep{p, defs})
+			plan = append(plan, netStep{profile: p, defs: defs})
 		}
 		return plan, nil
 	}
@@ -97,7 +98,7 @@ func (r *runner) netPlan() ([]netStep, error) {
 			return nil, fmt.Errorf("suite %s: %w", r.cfg.Suite.Name, err)
 		}
 		if defs := r.selectIDs(nr.Scenarios); len(defs) > 0 {
-			plan = append(plan, netStep{p, defs})
+			plan = append(plan, netStep{profile: p, defs: defs, reps: nr.Reps})
 		}
 	}
 	return plan, nil
@@ -123,7 +124,7 @@ func (r *runner) clientSpec(sp supervise.Spec) supervise.Spec {
 // runProfile brings the two-hosts topology up under p, runs defs across
 // it (IDs suffixed "@"+p.Name) and tears it down. When the topology
 // cannot be built (not root) every cell is absent with the reason.
-func (r *runner) runProfile(ctx context.Context, p netsim.Profile, defs []*scenarioDef) {
+func (r *runner) runProfile(ctx context.Context, p netsim.Profile, defs []*scenarioDef, reps int) {
 	topo, err := netsim.New(p, netSeed)
 	if err != nil {
 		r.netAbsent = fmt.Sprintf("two-hosts topology under %s: %v", p.Name, err)
@@ -143,7 +144,10 @@ func (r *runner) runProfile(ctx context.Context, p netsim.Profile, defs []*scena
 			r.run.Notes = append(r.run.Notes, fmt.Sprintf("two-hosts %s teardown: %v", p.Name, err))
 		}
 	}()
-	defer r.pathWindows(p)()
+	defer r.pathWindows(p)() // restores the whole Suite, Reps too
+	if reps > 0 {
+		r.cfg.Suite.Reps = reps
+	}
 	for _, d := range defs {
 		if ctx.Err() != nil {
 			r.run.Notes = append(r.run.Notes, "interrupted: later scenarios were not run")

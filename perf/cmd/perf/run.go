@@ -17,7 +17,7 @@ import (
 
 func cmdRun(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	suiteName := fs.String("suite", "default", "suite: default, quick, smoke or scale")
+	suiteName := fs.String("suite", "default", "suite: default, full (every scenario), quick, smoke or scale")
 	quick := fs.Bool("quick", false, "the quick suite (under 3 minutes)")
 	smoke := fs.Bool("smoke", false, "the smoke suite (CI: proves the harness works)")
 	scale := fs.Bool("scale", false, "the scale suite: the core sweep at every worker count 1 … nproc")
