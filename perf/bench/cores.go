@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/netmodels/netmodels/perf/anchor"
 	"github.com/netmodels/netmodels/perf/result"
 )
 
@@ -286,15 +285,10 @@ func (r *runner) coresProxyRig(proxy string, n int) (*rig, error) {
 		g.stop()
 		return nil, err
 	}
-	var front, back []string
-	for _, role := range rawRoles {
-		p, err := anchor.FreePort()
-		if err != nil {
-			g.stop()
-			return nil, err
-		}
-		front = append(front, fmt.Sprintf("%s:%d", r.listenHost(proxy), p))
-		back = append(back, g.addr[role])
+	front, back, err := r.proxyListens(g, proxy)
+	if err != nil {
+		g.stop()
+		return nil, err
 	}
 	text := proxyConfig(front, back, 4*r.cfg.Suite.ScaleConns+1000)
 	if proxy == HAProxy {

@@ -265,6 +265,24 @@ defaults
 	return b.String()
 }
 
+// proxyListens is a proxy's frontend address and backend for each of
+// rawRoles, the backends being g's raw server's. On a remote host the proxy
+// binds port 0 and its READY line names the ports (no probe reaches that
+// host beforehand).
+func (r *runner) proxyListens(g *rig, proxy string) (front, back []string, err error) {
+	for _, role := range rawRoles {
+		p := 0
+		if r.hosts == nil {
+			if p, err = anchor.FreePort(); err != nil {
+				return nil, nil, err
+			}
+		}
+		front = append(front, fmt.Sprintf("%s:%d", r.listenHost(proxy), p))
+		back = append(back, g.addr[role])
+	}
+	return front, back, nil
+}
+
 // proxyRig starts the raw backend, writes the proxy's config (its own file
 // and ports, see proxyConfig) and starts the proxy (an engine's `proxy -f`,
 // or haproxy). The proxy is measured.
@@ -274,20 +292,10 @@ func (r *runner) proxyRigOnce(proxy string, pin int) (*rig, error) {
 		g.stop()
 		return nil, err
 	}
-	var front, back []string
-	for _, role := range rawRoles {
-		p, err := 0, error(nil)
-		// On a remote host the proxy binds port 0 and its READY line
-		// names the ports (no probe reaches that host beforehand).
-		if r.hosts == nil {
-			p, err = anchor.FreePort()
-		}
-		if err != nil {
-			g.stop()
-			return nil, err
-		}
-		front = append(front, fmt.Sprintf("%s:%d", r.listenHost(proxy), p))
-		back = append(back, g.addr[role])
+	front, back, err := r.proxyListens(g, proxy)
+	if err != nil {
+		g.stop()
+		return nil, err
 	}
 	text := proxyConfig(front, back, 4*r.cfg.Suite.ScaleConns+1000)
 	if !Userspace(proxy) {
