@@ -429,6 +429,8 @@ var guideCats = []guideCat{
 	{what: "highest messenger message rate", how: "pipelined KEEPALIVE2", scenario: "msgr-keepalive-pipelined", metric: "rate"},
 	{what: "lowest proxy latency", how: "64 B request/response through the proxy, p50", scenario: "proxy-pingpong-64B-pinned", metric: "p50_us"},
 	{what: "bulk relay", how: "one stream through the proxy", scenario: "proxy-stream-1-pinned", metric: "gbps"},
+	{what: "most proxy load within 1 ms p99", how: "64 B request/response, the latency-vs-load ramp's knee", scenario: "proxy-ramp-64B-pinned", metric: "knee_per_s"},
+	{what: "most messenger load within 2 ms p99", how: "4 KiB ECHO, the latency-vs-load ramp's knee", scenario: "msgr-ramp-4KiB", metric: "knee_per_s"},
 	{what: "fastest connection setup", how: "new proxied connections per second", scenario: "proxy-connrate", metric: "conns_per_s"},
 	{what: "most connections per GB", how: "RSS per idle proxied connection", scenario: "proxy-idle", metric: "server_rss_kb_per_conn", extra: perGiB},
 	{what: "cheapest TLS handshakes", how: "server CPU per ECDSA handshake", scenario: "tls-handshake-ecdsa", metric: "server_cpu_us_per_conn"},
