@@ -146,15 +146,16 @@ func (ls *lsock) register() {
 func (ls *lsock) onAccept() {
 	s := ls.l.s
 	for i := 0; i < acceptBatch; i++ {
-		if ls.l.Paused() { // the backlog holds the clients until Resume
+		// Reserved before the accept: the loops' SO_REUSEPORT sockets share it.
+		if !ls.l.TryTake() { // the backlog holds the clients until woken
 			_ = ls.w.center.setInterest(ls.fe, 0)
 			return
 		}
 		nfd, peer, err := sockaddr.Accept4(ls.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
-			// A connection that failed on its way in (EPROTO, EPERM...)
-			// is skipped; an unknown error pauses like EMFILE: the listener
-			// never dies of it (serial.ClassifyAcceptError).
+			ls.l.Untake()
+			// One that failed on its way in (EPROTO...) is skipped; an unknown
+			// error pauses like EMFILE (serial.ClassifyAcceptError).
 			switch class := serial.ClassifyAcceptError(err); {
 			case err == unix.EAGAIN:
 			case class == serial.AcceptSkip:
@@ -177,7 +178,6 @@ func (ls *lsock) onAccept() {
 		c := newConn(w, nfd, sockaddr.TCPAddr(peer))
 		c.accept = ls.l.newHandler
 		c.laddr = sockaddr.AcceptedLocal(ls.l.addr)
-		ls.l.Took()
 		switch {
 		case !s.reg.AddConn(c):
 			unix.Close(nfd)

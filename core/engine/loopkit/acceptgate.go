@@ -55,6 +55,27 @@ func (g *AcceptGate) Paused() bool {
 	return b != nil && b.Left() <= 0
 }
 
+// TryTake is Paused and Took in one step for an accept path that does not
+// block (an event loop), exact when several paths share one budget (an
+// SO_REUSEPORT socket per loop): false means stop and drop interest, as
+// for Paused; true reserves a unit, which the path keeps for the
+// connection it accepts or gives back with Untake when it found none.
+func (g *AcceptGate) TryTake() bool {
+	if g.paused.Load() {
+		return false
+	}
+	b := g.budget.Load()
+	return b == nil || b.TryTake()
+}
+
+// Untake gives back the unit TryTake reserved when the accept found no
+// connection (EAGAIN, an error, a connection that failed on its way in).
+func (g *AcceptGate) Untake() {
+	if b := g.budget.Load(); b != nil {
+		b.Untake()
+	}
+}
+
 // Took records a connection handed over, in the budget.
 func (g *AcceptGate) Took() {
 	if b := g.budget.Load(); b != nil {
