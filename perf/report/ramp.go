@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"path/filepath"
 	"strconv"
 
@@ -139,15 +140,27 @@ func rampChart(sc *result.Scenario, path string) (bool, error) {
 	return true, save(p, leg, entries, 8*vg.Inch, 4.5*vg.Inch, path)
 }
 
-// plainTicks are gonum/plot's default ticks labelled as plain numbers
-// ("25000", not "25000.00").
+// plainTicks label the rate axis every 1, 2 or 5 × 10^k, five to ten
+// labels across the range, as plain numbers ("25000", not "25000.00");
+// gonum's default ticks left two labels on a 0-30000 axis.
 type plainTicks struct{}
 
 func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+	if !(hi > lo) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	step := math.Pow(10, math.Floor(math.Log10((hi-lo)/5)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if (hi-lo)/(m*step) <= 10 {
+			step *= m
+			break
+		}
+	}
+	var ts []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+		if minor := v + step/2; minor < hi {
+			ts = append(ts, plot.Tick{Value: minor})
 		}
 	}
 	return ts

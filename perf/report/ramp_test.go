@@ -75,3 +75,25 @@ func TestRampChartAndTable(t *testing.T) {
 		t.Fatalf("ramp charts %v", m)
 	}
 }
+
+func TestPlainTicks(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi         float64
+		first, stepped string
+		labels         int
+	}{
+		{0, 30000, "0", "5000", 7},
+		{0, 2500, "0", "500", 6},
+		{1200, 9800, "2000", "3000", 8},
+	} {
+		var labels []string
+		for _, tk := range (plainTicks{}).Ticks(tc.lo, tc.hi) {
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		if len(labels) != tc.labels || labels[0] != tc.first || labels[1] != tc.stepped {
+			t.Errorf("ticks over %v-%v: %v; want %d labels from %s, %s", tc.lo, tc.hi, labels, tc.labels, tc.first, tc.stepped)
+		}
+	}
+}
