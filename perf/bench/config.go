@@ -74,7 +74,7 @@ var DefaultScenarios = []string{
 	"msgr2-pingpong-4KiB-pinned", "msgr-ramp-4KiB",
 	"proxy-pingpong-64B-pinned", "proxy-ramp-64B-pinned", "proxy-stream-1-pinned", "proxy-connrate", "proxy-idle",
 	"tls-handshake-ecdsa", "tls-handshake-rsa2048", "tls-stream-1-pinned", "tls-idle",
-	CoresConnrate,
+	CoresConnrate, "proxy-conns-10k",
 }
 
 // defaultNet is the default and full suites' two-hosts part: lan and lossy
@@ -108,7 +108,7 @@ var Suites = map[string]Suite{
 		Ramp: QuickRamp},
 	// scale: the core sweep at every worker count 1 … nproc (cores.go).
 	"scale": {Name: "scale", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond,
-		CoresFull: true, Scenarios: CoreScenarios},
+		CoresFull: true, Scenarios: append(append([]string(nil), CoreScenarios...), "proxy-conns-1k", "proxy-conns-10k", "proxy-conns-50k", "proxy-conns-100k")},
 	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20, IdleWindow: 50 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-4KiB-pinned", "msgr-keepalive-pingpong-pinned", "proxy-pingpong-64B-pinned", "proxy-stream-1-pinned",
