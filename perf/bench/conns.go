@@ -493,38 +493,42 @@ var (
 // suite that runs all or lists it, the others only where listed (--scale).
 func (r *runner) connsScenarios() []*scenarioDef {
 	lo, hi := portRange()
-	per := PortsPerTuple(lo, hi)
 	var defs []*scenarioDef
 	for _, n := range ConnsPoints {
-		d := &scenarioDef{unit: perMsg, exclusive: true, listedOnly: n != connsDefaultN, res: result.Scenario{
-			ID:    ConnsID(n),
-			Group: GroupConns,
-			Title: fmt.Sprintf("Proxy connection sweep: %d connections held, %d B requests at %d/s in all, split", n, connsSize, connsRate),
-			Split: true,
-			Params: map[string]string{"conns": fmt.Sprint(n), "size": fmt.Sprint(connsSize), "rate": fmt.Sprint(connsRate),
-				"parallel_opens": fmt.Sprint(connsParallel), "per_tuple": fmt.Sprint(per)},
-			Metrics: []result.MetricDef{mRSSConnS, mCPUConnSec, mP99, mP50, mRateLat, mCPUMsg, mSetupRate, mSetupCPU, mPeakRSS},
-			Anchors: []string{Direct, HAProxy},
-			Note: fmt.Sprintf("The client (perf loadgen conns) opens %d connections, at most %d at a time, each proven through by one %d B echo (setup: the opening's rate and the server's CPU per connection over it, "+
-				"one opening per cell, so n = 1), then holds them while each repetition sends %d B requests at %d/s in all, open loop, round robin over the connections "+
-				"(latency from the intended send time). RSS per connection = (RSS at the repetition's end − the fresh server's RSS before the opening) / N; "+
-				"CPU per connection-second = the server's CPU during the repetition / (N × its seconds): the cost of holding a connection, the requests included. "+
-				"Targets run one after another, each whole (open, warm-up, repetitions, close), so no other target's connections are open meanwhile. "+
-				"Above %d connections per address pair the client binds several 127.0.0.x sources (bin/dpdk: several frontend ports) and the proxy has several backend listeners (round robin). direct: the raw server holding the connections itself.",
-				n, connsParallel, connsSize, connsSize, connsRate, per),
-		}}
-		for _, t := range r.proxyTargets(nil) {
-			st := &connsState{}
-			plan := PlanConns(n, per, !Userspace(t.name))
-			t.setup = retryOnce(func(pin int) (*rig, error) { return r.connsRig(t.name, plan, pin, st) })
-			t.load = r.connsLoad(st)
-			t.first = true
-			if t.absent == "" {
-				t.absent = connsAbsent(plan)
-			}
-			d.targets = append(d.targets, t)
-		}
-		defs = append(defs, d)
+		defs = append(defs, r.connsPoint(n, PortsPerTuple(lo, hi)))
 	}
 	return defs
+}
+
+// connsPoint is the point of n connections, per on one address pair.
+func (r *runner) connsPoint(n, per int) *scenarioDef {
+	d := &scenarioDef{unit: perMsg, exclusive: true, listedOnly: n != connsDefaultN, res: result.Scenario{
+		ID:    ConnsID(n),
+		Group: GroupConns,
+		Title: fmt.Sprintf("Proxy connection sweep: %d connections held, %d B requests at %d/s in all, split", n, connsSize, connsRate),
+		Split: true,
+		Params: map[string]string{"conns": fmt.Sprint(n), "size": fmt.Sprint(connsSize), "rate": fmt.Sprint(connsRate),
+			"parallel_opens": fmt.Sprint(connsParallel), "per_tuple": fmt.Sprint(per)},
+		Metrics: []result.MetricDef{mRSSConnS, mCPUConnSec, mP99, mP50, mRateLat, mCPUMsg, mSetupRate, mSetupCPU, mPeakRSS},
+		Anchors: []string{Direct, HAProxy},
+		Note: fmt.Sprintf("The client (perf loadgen conns) opens %d connections, at most %d at a time, each proven through by one %d B echo (setup: the opening's rate and the server's CPU per connection over it, "+
+			"one opening per cell, so n = 1), then holds them while each repetition sends %d B requests at %d/s in all, open loop, round robin over the connections "+
+			"(latency from the intended send time). RSS per connection = (RSS at the repetition's end − the fresh server's RSS before the opening) / N; "+
+			"CPU per connection-second = the server's CPU during the repetition / (N × its seconds): the cost of holding a connection, the requests included. "+
+			"Targets run one after another, each whole (open, warm-up, repetitions, close), so no other target's connections are open meanwhile. "+
+			"Above %d connections per address pair the client binds several 127.0.0.x sources (bin/dpdk: several frontend ports) and the proxy has several backend listeners (round robin). direct: the raw server holding the connections itself.",
+			n, connsParallel, connsSize, connsSize, connsRate, per),
+	}}
+	for _, t := range r.proxyTargets(nil) {
+		st := &connsState{}
+		plan := PlanConns(n, per, !Userspace(t.name))
+		t.setup = retryOnce(func(pin int) (*rig, error) { return r.connsRig(t.name, plan, pin, st) })
+		t.load = r.connsLoad(st)
+		t.first = true
+		if t.absent == "" {
+			t.absent = connsAbsent(plan)
+		}
+		d.targets = append(d.targets, t)
+	}
+	return d
 }

@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"context"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/netmodels/netmodels/core/supervise"
 	"github.com/netmodels/netmodels/perf/result"
 )
 
@@ -136,4 +140,47 @@ func TestConnsProxyConfig(t *testing.T) {
 			t.Errorf("config lacks %q:\n%s", want, text)
 		}
 	}
+}
+
+// TestConnsPointRuns runs a small point through the runner: direct and
+// HAProxy (when installed), 300 connections at 100 per address pair, so
+// the client binds three 127.0.0.x sources and HAProxy has three backends.
+func TestConnsPointRuns(t *testing.T) {
+	dir, self, bin := harnessDir(t, nil)
+	r := &runner{cfg: Config{Suite: Suite{Name: "test", Reps: 2, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond},
+		BinDir: bin, ClientEngine: "goroutine", Self: self, PinCPU: -1, WorkDir: dir, Progress: nopProgress{}},
+		run: &result.Run{Extra: map[string]string{}}, absent: map[string]string{}}
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		r.absent[HAProxy] = "haproxy not installed"
+	}
+	r.runScenario(context.Background(), r.connsPoint(300, 100))
+	sc := r.run.Scenarios[0]
+	for _, c := range sc.Cells {
+		if c.Target == HAProxy && r.absent[HAProxy] != "" {
+			continue
+		}
+		if c.Status != result.StatusOK {
+			t.Fatalf("%s: %s: %s", c.Target, c.Status, c.Reason)
+		}
+		t.Logf("%s: RSS %.2f KiB/conn, CPU %.2f µs/(conn·s), p99 %.0f µs, rate %.0f/s, setup %.0f conn/s, server %s", c.Target, c.Summary["server_rss_kb_per_conn"].Median,
+			c.Summary["server_cpu_us_per_conn_s"].Median, c.Summary["p99_us"].Median, c.Summary["rate"].Median, c.Summary["setup_conns_per_s"].Median, c.Server)
+		if len(c.Reps) != 2 || c.Hist == "" {
+			t.Errorf("%s: %d repetitions, histogram %v", c.Target, len(c.Reps), c.Hist != "")
+		}
+		// 50 ms at 2,000/s: 100 requests a repetition.
+		for _, m := range []string{"rate", "p99_us", "server_rss_kb_per_conn", "server_cpu_us_per_conn_s", "server_cpu_us_per_msg"} {
+			if s := c.Summary[m]; s.N != 2 {
+				t.Errorf("%s: %s in %d repetitions, want 2", c.Target, m, s.N)
+			}
+		}
+		for _, m := range []string{"setup_conns_per_s", "setup_cpu_us_per_conn"} {
+			if s := c.Summary[m]; s.N != 1 || s.Median <= 0 {
+				t.Errorf("%s: %s %+v, want one positive sample", c.Target, m, s)
+			}
+		}
+	}
+	if r.run.Extra["conns_limits"] == "" {
+		t.Error("no limits recorded")
+	}
+	supervise.NoLeaks(t)
 }

@@ -163,15 +163,23 @@ func (h *connsHeld) phase(ctx context.Context, d time.Duration) ConnsPhase {
 	hs := newHistSet()
 	var ops, errs atomic.Int64
 	var firstErr atomic.Value
-	start := time.Now().Add(time.Millisecond)
+	// The schedule starts once every sender's thread is set up (a locked
+	// thread with low timer slack each): a start fixed before that would
+	// charge their creation to the first requests.
+	var start time.Time
+	var ready sync.WaitGroup
+	begin := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < senders; w++ {
 		wg.Add(1)
+		ready.Add(1)
 		go func() {
 			defer wg.Done()
 			lowTimerSlack()
 			hist := stats.NewLatencyHist()
 			out, in := bytes.Repeat([]byte{0x5a}, h.s.Size), make([]byte, h.s.Size)
+			ready.Done()
+			<-begin
 			for k := int64(w); k < total && ctx.Err() == nil; k += int64(senders) {
 				due := start.Add(time.Duration(k) * gap)
 				RealClock{}.SleepUntil(due)
@@ -188,6 +196,9 @@ func (h *connsHeld) phase(ctx context.Context, d time.Duration) ConnsPhase {
 			hs.merge(hist)
 		}()
 	}
+	ready.Wait()
+	start = time.Now().Add(time.Millisecond)
+	close(begin)
 	wg.Wait()
 	h.next = first + total
 	var res Result
