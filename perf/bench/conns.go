@@ -116,8 +116,9 @@ type ConnsPlan struct {
 	Fronts int
 	// Sources are the client's local addresses (nil: the kernel's pick).
 	Sources []string
-	// NoFile is the RLIMIT_NOFILE every process needs: a proxy's 2N
-	// sockets and some to spare.
+	// NoFile is the RLIMIT_NOFILE every process needs: a proxy's two
+	// sockets per connection at its maxconn (N + 1,000: HAProxy sizes its
+	// own limit from it) and 1,024 to spare.
 	NoFile uint64
 }
 
@@ -132,7 +133,7 @@ func PortsPerTuple(lo, hi int) int { return max((hi-lo+1)*7/10, 1000) }
 // tap, reached from the kernel's one address).
 func PlanConns(n, perTuple int, loopback bool) ConnsPlan {
 	k := max((n+perTuple-1)/max(perTuple, 1), 1)
-	p := ConnsPlan{N: n, Backends: k, Fronts: 1, NoFile: uint64(2*n + 1024)}
+	p := ConnsPlan{N: n, Backends: k, Fronts: 1, NoFile: uint64(2*(n+1000) + 1024)}
 	switch {
 	case k == 1:
 	case loopback:
@@ -229,7 +230,7 @@ func ConnsLimits(ns []int) string {
 	for _, n := range ns {
 		top = max(top, n)
 	}
-	return fmt.Sprintf("RLIMIT_NOFILE of the harness at the sweep's start %d soft / %d hard (raised per point to 2N+1,024 for every process it starts, inherited through their spawn); "+
+	return fmt.Sprintf("RLIMIT_NOFILE of the harness at the sweep's start %d soft / %d hard (raised per point to 2(N+1,000)+1,024 for itself and every process it starts, inherited through their spawn); "+
 		"fs.nr_open %d; ephemeral ports %d-%d, %d connections per (source, destination) pair used; net.core.somaxconn %d (opens in flight: %d); "+
 		"net.ipv4.tcp_max_tw_buckets %d; MemAvailable %.1f GiB (a point needs about %d KiB per connection, checked before it runs: %d connections %.1f GiB)",
 		lim.Cur, lim.Max, readSysInt("/proc/sys/fs/nr_open", 0), lo, hi, PortsPerTuple(lo, hi), readSysInt("/proc/sys/net/core/somaxconn", 0), connsParallel,

@@ -72,7 +72,7 @@ func TestConnsTargets(t *testing.T) {
 
 // TestPlanConns: one address pair up to perTuple connections; above, as
 // many 127.0.0.x sources on loopback or frontends behind a tap, and as
-// many backends either way; 2N+1,024 descriptors.
+// many backends either way; 2(N+1,000)+1,024 descriptors.
 func TestPlanConns(t *testing.T) {
 	if got := PortsPerTuple(32768, 60999); got != 19762 {
 		t.Errorf("PortsPerTuple(32768, 60999) = %d, want 19762 (70 %% of 28,232)", got)
@@ -97,8 +97,8 @@ func TestPlanConns(t *testing.T) {
 		{100000, false, 5, 5, nil},
 	} {
 		p := PlanConns(c.n, 20000, c.loopback)
-		if p.N != c.n || p.Backends != c.back || p.Fronts != c.front || !slices.Equal(p.Sources, c.sources) || p.NoFile != uint64(2*c.n+1024) {
-			t.Errorf("PlanConns(%d, 20000, %v) = %+v, want backends %d fronts %d sources %v nofile %d", c.n, c.loopback, p, c.back, c.front, c.sources, 2*c.n+1024)
+		if p.N != c.n || p.Backends != c.back || p.Fronts != c.front || !slices.Equal(p.Sources, c.sources) || p.NoFile != uint64(2*c.n+3024) {
+			t.Errorf("PlanConns(%d, 20000, %v) = %+v, want backends %d fronts %d sources %v nofile %d", c.n, c.loopback, p, c.back, c.front, c.sources, 2*c.n+3024)
 		}
 	}
 }
