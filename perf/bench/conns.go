@@ -412,7 +412,10 @@ func (r *runner) connsPhase(st *connsState, d time.Duration) (loadgen.ConnsPhase
 	}
 	want := st.phases + 1
 	err := st.client.WaitFor("a phase's result", d+30*time.Second, func() (bool, error) {
-		return strings.Count(st.client.Stdout(), "PHASE ") >= want, nil
+		// The line may arrive in pieces (a histogram is a few KiB): it is
+		// whole once the output ends in its newline.
+		out := st.client.Stdout()
+		return strings.Count(out, "PHASE ") >= want && strings.HasSuffix(out, "\n"), nil
 	})
 	if err != nil {
 		return ph, err
