@@ -33,6 +33,7 @@ const connsChartKey = "conns-sweep"
 var connsMetrics = []struct{ name, label string }{
 	{"server_rss_kb_per_conn", "RSS per connection [KiB]"},
 	{"server_cpu_us_per_conn_s", "CPU per connection-second [CPU-µs]"},
+	{"server_cpu_us_per_msg", "CPU per request [CPU-µs]"},
 	{"p99_us", "request p99 [µs]"},
 	{"setup_conns_per_s", "opening [conn/s] (one opening per cell)"},
 }
@@ -138,7 +139,8 @@ func connsSections(run *result.Run, charts map[string][]string) []section {
 	s := section{level: 2, title: "Connections: cost against concurrent connections", id: "connections", images: charts[connsChartKey]}
 	s.paras = append(s.paras, "What do N concurrent connections cost a proxy? Each point holds N connections through the target "+
 		"and sends a fixed total of requests over them (the points' notes give the rate and size), so each connection sends rarely and what grows with N is the cost of holding one. "+
-		"RSS per connection: the server's RSS at the end of each repetition minus its RSS before the opening, over N. CPU per connection-second: its CPU during a repetition over N × the repetition's seconds. "+
+		"RSS per connection: the server's RSS at the end of each repetition minus its RSS before the opening, over N. CPU per connection-second: its CPU during a repetition over N × the repetition's seconds; "+
+		"at a fixed total rate it falls as 1/N when holding a connection costs nothing, so CPU per request, the same CPU over the requests, is the one to read for a cost that grows with N. "+
 		"p99: the requests' latency from their intended send time (open loop). Opening: N over the time the client took to open them all (connect and a first echo through, a bounded number in flight); "+
 		"the connections are opened once per cell and held through its repetitions, so this figure has one sample (no interval). direct (anchor): the raw echo server holding the connections itself, no proxy.")
 	if l := run.Extra["conns_limits"]; l != "" {
