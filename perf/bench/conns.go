@@ -117,8 +117,9 @@ type ConnsPlan struct {
 	// Sources are the client's local addresses (nil: the kernel's pick).
 	Sources []string
 	// NoFile is the RLIMIT_NOFILE every process needs: a proxy's two
-	// sockets per connection at its maxconn (N + 1,000: HAProxy sizes its
-	// own limit from it) and 1,024 to spare.
+	// sockets per connection and 1,024 to spare (listeners, epoll, pipes;
+	// HAProxy sizes its own from maxconn, N + 200 in the sweep's config:
+	// about 2N + 450).
 	NoFile uint64
 }
 
@@ -133,7 +134,7 @@ func PortsPerTuple(lo, hi int) int { return max((hi-lo+1)*7/10, 1000) }
 // tap, reached from the kernel's one address).
 func PlanConns(n, perTuple int, loopback bool) ConnsPlan {
 	k := max((n+perTuple-1)/max(perTuple, 1), 1)
-	p := ConnsPlan{N: n, Backends: k, Fronts: 1, NoFile: uint64(2*(n+1000) + 1024)}
+	p := ConnsPlan{N: n, Backends: k, Fronts: 1, NoFile: connsNoFile(n)}
 	switch {
 	case k == 1:
 	case loopback:
@@ -146,10 +147,54 @@ func PlanConns(n, perTuple int, loopback bool) ConnsPlan {
 	return p
 }
 
+func connsNoFile(n int) uint64 { return uint64(2*n + 1024) }
+
+// FitConns is the N a point asked for n connections runs at, under the
+// hard descriptor limit maxv that only CAP_SYS_RESOURCE (privileged) may
+// raise, up to nrOpen: n when it fits; else, when the largest multiple of
+// 100 that fits is at least 90 % of n, that (a 2-core VM here has a hard
+// limit of 20,000 and no CAP_SYS_RESOURCE, even as root: a proxy then holds
+// at most 9,400, as the conformance suite's idle flood sizes itself from
+// RLIMIT_NOFILE); else 0: the point cannot run here.
+func FitConns(n int, maxv, nrOpen uint64, privileged bool) int {
+	top := maxv
+	if privileged {
+		top = max(maxv, nrOpen)
+	}
+	if connsNoFile(n) <= top {
+		return n
+	}
+	if top <= connsNoFile(0) {
+		return 0
+	}
+	m := int((top-connsNoFile(0))/2) / 100 * 100
+	if 10*m < 9*n {
+		return 0
+	}
+	return m
+}
+
+// capSysResource says whether this process may raise a hard limit:
+// CAP_SYS_RESOURCE (bit 24) in /proc/self/status's CapEff. Root without it
+// (a container's bounding set) may not.
+func capSysResource() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return os.Geteuid() == 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "CapEff:" {
+			v, err := strconv.ParseUint(f[1], 16, 64)
+			return err == nil && v&(1<<24) != 0
+		}
+	}
+	return false
+}
+
 // NoFileRaise is the RLIMIT_NOFILE to set for need descriptors from (cur,
 // max): unchanged when cur suffices, else both raised to at least need.
 // need above nrOpen (fs.nr_open, the kernel's ceiling) cannot be had;
-// raising max needs CAP_SYS_RESOURCE (root), which privileged says.
+// raising max needs CAP_SYS_RESOURCE, which privileged says.
 func NoFileRaise(cur, maxv, need, nrOpen uint64, privileged bool) (newCur, newMax uint64, err error) {
 	switch {
 	case need <= cur:
@@ -157,7 +202,7 @@ func NoFileRaise(cur, maxv, need, nrOpen uint64, privileged bool) (newCur, newMa
 	case need > nrOpen:
 		return 0, 0, fmt.Errorf("needs %d descriptors per process, above fs.nr_open %d", need, nrOpen)
 	case need > maxv && !privileged:
-		return 0, 0, fmt.Errorf("needs %d descriptors per process; RLIMIT_NOFILE's hard limit is %d and raising it needs root (CAP_SYS_RESOURCE)", need, maxv)
+		return 0, 0, fmt.Errorf("needs %d descriptors per process; RLIMIT_NOFILE's hard limit is %d and raising it needs CAP_SYS_RESOURCE, which this process lacks", need, maxv)
 	}
 	return need, max(maxv, need), nil
 }
@@ -170,7 +215,7 @@ func raiseNoFile(need uint64) error {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return fmt.Errorf("RLIMIT_NOFILE: %w", err)
 	}
-	cur, maxv, err := NoFileRaise(lim.Cur, lim.Max, need, readSysInt("/proc/sys/fs/nr_open", 1<<20), os.Geteuid() == 0)
+	cur, maxv, err := NoFileRaise(lim.Cur, lim.Max, need, readSysInt("/proc/sys/fs/nr_open", 1<<20), capSysResource())
 	if err != nil || cur == lim.Cur && maxv == lim.Max {
 		return err
 	}
@@ -230,10 +275,10 @@ func ConnsLimits(ns []int) string {
 	for _, n := range ns {
 		top = max(top, n)
 	}
-	return fmt.Sprintf("RLIMIT_NOFILE of the harness at the sweep's start %d soft / %d hard (raised per point to 2(N+1,000)+1,024 for itself and every process it starts, inherited through their spawn); "+
+	return fmt.Sprintf("RLIMIT_NOFILE of the harness at the sweep's start %d soft / %d hard, CAP_SYS_RESOURCE %s (raised per point to 2N+1,024 for itself and every process it starts, inherited through their spawn; a hard limit only with CAP_SYS_RESOURCE); "+
 		"fs.nr_open %d; ephemeral ports %d-%d, %d connections per (source, destination) pair used; net.core.somaxconn %d (opens in flight: %d); "+
 		"net.ipv4.tcp_max_tw_buckets %d; MemAvailable %.1f GiB (a point needs about %d KiB per connection, checked before it runs: %d connections %.1f GiB)",
-		lim.Cur, lim.Max, readSysInt("/proc/sys/fs/nr_open", 0), lo, hi, PortsPerTuple(lo, hi), readSysInt("/proc/sys/net/core/somaxconn", 0), connsParallel,
+		lim.Cur, lim.Max, map[bool]string{true: "held", false: "not held (the hard limit cannot be raised)"}[capSysResource()], readSysInt("/proc/sys/fs/nr_open", 0), lo, hi, PortsPerTuple(lo, hi), readSysInt("/proc/sys/net/core/somaxconn", 0), connsParallel,
 		readSysInt("/proc/sys/net/ipv4/tcp_max_tw_buckets", 0), float64(memAvailable())/(1<<30), connsMemPerConn>>10, top, float64(top)*connsMemPerConn/(1<<30))
 }
 
@@ -243,7 +288,7 @@ func connsAbsent(p ConnsPlan) string {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return "RLIMIT_NOFILE unreadable: " + err.Error()
 	}
-	if _, _, err := NoFileRaise(lim.Cur, lim.Max, p.NoFile, readSysInt("/proc/sys/fs/nr_open", 1<<20), os.Geteuid() == 0); err != nil {
+	if _, _, err := NoFileRaise(lim.Cur, lim.Max, p.NoFile, readSysInt("/proc/sys/fs/nr_open", 1<<20), capSysResource()); err != nil {
 		return fmt.Sprintf("%d connections: %v", p.N, err)
 	}
 	if avail := memAvailable(); avail > 0 && uint64(p.N)*connsMemPerConn > avail*8/10 {
@@ -255,7 +300,7 @@ func connsAbsent(p ConnsPlan) string {
 
 // connsProxyConfig is the sweep's proxy config: one listen section with a
 // bind per frontend and a server per backend (round robin), maxconn
-// above N, and client and server timeouts long enough to hold a silent
+// N + 200, and client and server timeouts long enough to hold a silent
 // connection through the whole cell (opening 100,000 at bin/dpdk's pace
 // takes about a minute).
 func connsProxyConfig(front, back []string, n int) string {
@@ -272,7 +317,7 @@ defaults
     timeout server  10m
 
 listen echo
-`, n+1000, n+1000)
+`, n+200, n+200)
 	for _, f := range front {
 		fmt.Fprintf(&b, "    bind %s\n", f)
 	}
@@ -505,9 +550,17 @@ func (r *runner) connsScenarios() []*scenarioDef {
 }
 
 // connsPoint is the point of n connections, per on one address pair.
-func (r *runner) connsPoint(n, per int) *scenarioDef {
-	d := &scenarioDef{unit: perMsg, exclusive: true, listedOnly: n != connsDefaultN, res: result.Scenario{
-		ID:    ConnsID(n),
+func (r *runner) connsPoint(asked, per int) *scenarioDef {
+	var lim syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	n, sized := asked, ""
+	if fit := FitConns(asked, lim.Max, readSysInt("/proc/sys/fs/nr_open", 1<<20), capSysResource()); fit > 0 && fit < asked {
+		n = fit
+		sized = fmt.Sprintf(" Sized down from %d: a proxy holds 2 descriptors per connection, RLIMIT_NOFILE's hard limit is %d and this process cannot raise it (no CAP_SYS_RESOURCE), "+
+			"so %d (2N + 1,024 ≤ the limit, a multiple of 100) is the most every target can hold; a point is sized so only down to 90 %% of its N, and absent below that.", asked, lim.Max, n)
+	}
+	d := &scenarioDef{unit: perMsg, exclusive: true, listedOnly: asked != connsDefaultN, res: result.Scenario{
+		ID:    ConnsID(asked),
 		Group: GroupConns,
 		Title: fmt.Sprintf("Proxy connection sweep: %d connections held, %d B requests at %d/s in all, split", n, connsSize, connsRate),
 		Split: true,
@@ -521,8 +574,12 @@ func (r *runner) connsPoint(n, per int) *scenarioDef {
 			"CPU per connection-second = the server's CPU during the repetition / (N × its seconds): the cost of holding a connection, the requests included. "+
 			"Targets run one after another, each whole (open, warm-up, repetitions, close), so no other target's connections are open meanwhile. "+
 			"Above %d connections per address pair the client binds several 127.0.0.x sources (bin/dpdk: several frontend ports) and the proxy has several backend listeners (round robin). direct: the raw server holding the connections itself.",
-			n, connsParallel, connsSize, connsSize, connsRate, per),
+			n, connsParallel, connsSize, connsSize, connsRate, per) + sized,
 	}}
+	if n != asked {
+		d.res.Params["conns_asked"] = fmt.Sprint(asked)
+		d.res.Title = strings.Replace(d.res.Title, fmt.Sprintf("%d connections", n), fmt.Sprintf("%d connections (%d asked: RLIMIT_NOFILE)", n, asked), 1)
+	}
 	for _, t := range r.proxyTargets(nil) {
 		st := &connsState{}
 		plan := PlanConns(n, per, !Userspace(t.name))

@@ -71,10 +71,14 @@ func connsTargets(ns []int, byN map[int]*result.Scenario) (names []string, ancho
 	return names, anchor
 }
 
-// nText is 10k for 10000, as the scenario IDs name the points.
+// nText is 10k for 10000, as the scenario IDs name the points, 9.4k for
+// 9400 (a point sized down to the descriptor limit).
 func nText(n int) string {
-	if n%1000 == 0 {
+	switch {
+	case n%1000 == 0:
 		return strconv.Itoa(n/1000) + "k"
+	case n >= 1000 && n%100 == 0:
+		return strconv.FormatFloat(float64(n)/1000, 'f', -1, 64) + "k"
 	}
 	return strconv.Itoa(n)
 }
@@ -87,7 +91,11 @@ func connsRows(run *result.Run) (head []string, rows [][]string) {
 	targets, anchor := connsTargets(ns, byN)
 	head = []string{"target", "figure"}
 	for _, n := range ns {
-		head = append(head, "N = "+nText(n))
+		h := "N = " + nText(n)
+		if a, err := strconv.Atoi(byN[n].Params["conns_asked"]); err == nil && a != n {
+			h += " (" + nText(a) + " asked: RLIMIT_NOFILE)"
+		}
+		head = append(head, h)
 	}
 	for _, tg := range targets {
 		name := tg
