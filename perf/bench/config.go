@@ -66,7 +66,9 @@ type NetRun struct {
 // the ramps subsume the single-rate open-loop points (proxy-openloop-64B-
 // pinned, msgr-openloop-4KiB, msgr-keepalive-openloop-pinned), which only
 // the full suite keeps, with the other message sizes and pipelines,
-// librados, the 16 KiB proxy ping-pongs and the unpinned variants.
+// librados, the 16 KiB proxy ping-pongs and the unpinned variants. The
+// connection sweep's 10k point (proxy-conns-10k, conns.go) is the default
+// suite's; its other points are --scale's.
 var DefaultScenarios = []string{
 	"msgr-pingpong-0B-unpinned", "msgr-pingpong-4KiB-pinned",
 	"msgr-keepalive-pingpong-pinned", "msgr-keepalive-pipelined",
@@ -74,7 +76,7 @@ var DefaultScenarios = []string{
 	"msgr2-pingpong-4KiB-pinned", "msgr-ramp-4KiB",
 	"proxy-pingpong-64B-pinned", "proxy-ramp-64B-pinned", "proxy-stream-1-pinned", "proxy-connrate", "proxy-idle",
 	"tls-handshake-ecdsa", "tls-handshake-rsa2048", "tls-stream-1-pinned", "tls-idle",
-	CoresConnrate,
+	CoresConnrate, "proxy-conns-10k",
 }
 
 // defaultNet is the default and full suites' two-hosts part: lan and lossy
@@ -88,7 +90,8 @@ var defaultNet = []NetRun{{Profile: "lan", Scenarios: TwoHostScenarios}, {Profil
 // 5 of them over the two-hosts profiles: results/2026-12-07T064300Z), full (every scenario: about 29 minutes),
 // quick (under 3 minutes before the ramps, which add about 85 s), smoke
 // (seconds: proves the harness works) and scale (the core sweep at every
-// worker count: 1 min 49 s on 2 cores).
+// worker count, 1 min 49 s on 2 cores, and the connection sweep's four
+// points, 1k to 100k: perf/README.md has its duration).
 var Suites = map[string]Suite{
 	"default": {Name: "default", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond, UserspaceStreamDuration: 1500 * time.Millisecond,
 		Scenarios: DefaultScenarios, Net: defaultNet},
@@ -104,9 +107,10 @@ var Suites = map[string]Suite{
 			"tls-handshake-ecdsa", CoresConnrate, CoresMsgr, "msgr-ramp-4KiB", "proxy-ramp-64B-pinned",
 		},
 		Ramp: QuickRamp},
-	// scale: the core sweep at every worker count 1 … nproc (cores.go).
+	// scale: the core sweep at every worker count 1 … nproc (cores.go)
+	// and the connection sweep at every N (conns.go).
 	"scale": {Name: "scale", Reps: 5, Warmup: 100 * time.Millisecond, Duration: 700 * time.Millisecond, ScaleConns: 1000, IdleWindow: time.Second, UserspaceDuration: 400 * time.Millisecond,
-		CoresFull: true, Scenarios: CoreScenarios},
+		CoresFull: true, Scenarios: append(append([]string(nil), CoreScenarios...), "proxy-conns-1k", "proxy-conns-10k", "proxy-conns-50k", "proxy-conns-100k")},
 	"smoke": {Name: "smoke", Reps: 5, Warmup: 20 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 20, IdleWindow: 50 * time.Millisecond,
 		Scenarios: []string{
 			"msgr-pingpong-4KiB-pinned", "msgr-keepalive-pingpong-pinned", "proxy-pingpong-64B-pinned", "proxy-stream-1-pinned",

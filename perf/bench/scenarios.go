@@ -323,6 +323,7 @@ func (r *runner) definitions() []*scenarioDef {
 	defs = append(defs, r.proxyScenarios()...)
 	defs = append(defs, r.tlsScenarios()...)
 	defs = append(defs, r.coresScenarios()...)
+	defs = append(defs, r.connsScenarios()...)
 	return defs
 }
 

@@ -88,6 +88,7 @@ func build(run *result.Run, charts map[string][]string, flames map[string]map[st
 		d.sections = append(d.sections, *ns)
 	}
 	d.sections = append(d.sections, coresSections(run, charts)...)
+	d.sections = append(d.sections, connsSections(run, charts)...)
 	if slices.ContainsFunc(run.Scenarios, func(sc *result.Scenario) bool { return sc.Headline && sc.Unit != "" }) {
 		d.sections = append(d.sections, whereMethod())
 	}

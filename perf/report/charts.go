@@ -235,6 +235,9 @@ func writeCharts(run *result.Run, dir string) (map[string][]string, error) {
 			out[sc.ID] = append(out[sc.ID], name)
 		}
 	}
+	if err := connsCharts(run, dir, out); err != nil {
+		return nil, err
+	}
 	return out, coresCharts(run, dir, out)
 }
 

@@ -195,7 +195,7 @@ func cmdRawServer(ctx context.Context, args []string) int {
 
 func cmdLoadgen(ctx context.Context, args []string) int {
 	if len(args) < 1 {
-		fmt.Fprint(os.Stderr, "usage: perf loadgen pingpong|ka-pipeline|stream|connrate|idle|tls-handshake|tls-stream|tls-idle [flags]\n")
+		fmt.Fprint(os.Stderr, "usage: perf loadgen pingpong|ka-pipeline|stream|connrate|idle|conns|tls-handshake|tls-stream|tls-idle [flags]\n")
 		return 2
 	}
 	kind := args[0]
@@ -214,6 +214,8 @@ func cmdLoadgen(ctx context.Context, args []string) int {
 	loops := fs.Int("loops", 8, "connrate: parallel loops")
 	n := fs.Int("n", 100, "idle: connections to hold")
 	parallel := fs.Int("parallel", 1, "idle: connections opened at once")
+	sources := fs.String("sources", "", "conns: local IP addresses to bind, comma-separated (spread over the connections)")
+	senders := fs.Int("senders", 32, "conns: concurrent senders of a phase")
 	tlsVersion := fs.String("tls-version", loadgen.TLS13, "tls-*: TLS version, 1.3 or 1.2 (full handshakes, no resumption)")
 	warmup := fs.Duration("warmup", 0, "warm-up, not recorded")
 	duration := fs.Duration("duration", time.Second, "measured time")
@@ -256,6 +258,14 @@ func cmdLoadgen(ctx context.Context, args []string) int {
 		res = loadgen.RunTLSHandshake(ctx, loadgen.TLSHandshake{Addr: *addr, Conns: *conns, Version: *tlsVersion, Warmup: *warmup, Duration: *duration})
 	case "connrate":
 		res = loadgen.RunConnRate(ctx, loadgen.ConnRate{Addr: *addr, Loops: *loops, Warmup: *warmup, Duration: *duration})
+	case "conns":
+		// --addr may list several destinations (comma-separated).
+		var src []string
+		if *sources != "" {
+			src = strings.Split(*sources, ",")
+		}
+		res = loadgen.ServeConns(ctx, loadgen.Conns{Addrs: strings.Split(*addr, ","), Sources: src, N: *n, Parallel: *parallel,
+			Size: *size, Rate: *rate, Senders: *senders}, os.Stdin, os.Stdout)
 	case "idle", "tls-idle":
 		ic := loadgen.OpenIdle(loadgen.Idle{Addr: *addr, N: *n, TLS: tlsCfg, Parallel: *parallel})
 		if ic.Res.Err == "" {
