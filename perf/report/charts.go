@@ -148,11 +148,33 @@ func save(p *plot.Plot, leg *plot.Legend, entries int, w, h vg.Length, path stri
 		// Below the title, beside the plot's top.
 		leg.Draw(draw.Crop(dc, total-legW+vg.Points(8), 0, 0, -vg.Points(28)))
 	}
+	return writeSVG(c, path)
+}
+
+// writeSVG writes a drawn canvas to path, with the font fallbacks.
+func writeSVG(c *vgsvg.Canvas, path string) error {
 	var b bytes.Buffer
 	if _, err := c.WriteTo(&b); err != nil {
 		return fmt.Errorf("chart %s: %w", filepath.Base(path), err)
 	}
 	return os.WriteFile(path, svgFonts(b.Bytes()), 0o644)
+}
+
+// targetLine is a target's line with its points in the run's colour for
+// the target, 1.5 pt wide, dashed for an anchor, and its legend name.
+func targetLine(xys plotter.XYs, target string, anchor bool) (*plotter.Line, *plotter.Scatter, string, error) {
+	lp, pts, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	lp.Color, pts.Color = TargetColor(target), TargetColor(target)
+	lp.Width = vg.Points(1.5)
+	name := target
+	if anchor {
+		lp.Dashes = dashesFor(target)
+		name += " (anchor)"
+	}
+	return lp, pts, name, nil
 }
 
 // nines maps a percentile to the HdrHistogram plot's x axis: 90 → 1,

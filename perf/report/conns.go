@@ -1,11 +1,9 @@
 package report
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -241,16 +239,9 @@ func connsChart(run *result.Run, path string) (bool, error) {
 		lines []*connsLine
 	}{{left, ll}, {right, rl}} {
 		for _, l := range pl.lines {
-			lp, pts, err := plotter.NewLinePoints(l.xys)
+			lp, pts, name, err := targetLine(l.xys, l.target, l.anchor)
 			if err != nil {
 				return false, err
-			}
-			lp.Color, pts.Color = TargetColor(l.target), TargetColor(l.target)
-			lp.Width = vg.Points(1.5)
-			name := l.target
-			if l.anchor {
-				lp.Dashes = dashesFor(l.target)
-				name += " (anchor)"
 			}
 			pl.p.Add(lp, pts)
 			if !seen[l.target] {
@@ -284,11 +275,7 @@ func savePanels(left, right *plot.Plot, leg *plot.Legend, entries int, w, h vg.L
 	if entries > 0 {
 		leg.Draw(draw.Crop(dc, total-legW+vg.Points(8), 0, 0, -vg.Points(28)))
 	}
-	var b bytes.Buffer
-	if _, err := c.WriteTo(&b); err != nil {
-		return fmt.Errorf("chart %s: %w", filepath.Base(path), err)
-	}
-	return os.WriteFile(path, svgFonts(b.Bytes()), 0o644)
+	return writeSVG(c, path)
 }
 
 // connsCharts draws the sweep's chart into dir, when the run has one.

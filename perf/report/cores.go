@@ -206,17 +206,9 @@ func coresChart(sc *result.Scenario, path string) (bool, error) {
 	leg := newLegend()
 	entries := 0
 	for _, l := range lines {
-		lp, pts, err := plotter.NewLinePoints(l.xys)
+		lp, pts, name, err := targetLine(l.xys, l.base, l.anchor)
 		if err != nil {
 			return false, err
-		}
-		// The run's colour for the target, anchors dashed (charts.go).
-		lp.Color, pts.Color = TargetColor(l.base), TargetColor(l.base)
-		lp.Width = vg.Points(1.5)
-		name := l.base
-		if l.anchor {
-			lp.Dashes = dashesFor(l.base)
-			name += " (anchor)"
 		}
 		eb, err := plotter.NewYErrorBars(coreXYE{l.xys, l.errs})
 		if err != nil {

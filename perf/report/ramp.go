@@ -80,19 +80,17 @@ func rampChart(sc *result.Scenario, path string) (bool, error) {
 			continue
 		}
 		bound = c.Ramp.BoundUS
-		col, shape, label := TargetColor(c.Target), draw.GlyphDrawer(draw.CircleGlyph{}), c.Target
-		l, pts, err := plotter.NewLinePoints(p99)
+		anchor := c.Kind == result.KindAnchor
+		l, pts, label, err := targetLine(p99, c.Target, anchor)
 		if err != nil {
 			return false, err
 		}
-		if c.Kind == result.KindAnchor {
-			l.Dashes, label = dashesFor(c.Target), label+" (anchor)"
-			if s, ok := anchorShapes[c.Target]; ok {
-				shape = s
-			}
+		col, shape := l.Color, draw.GlyphDrawer(draw.CircleGlyph{})
+		if s, ok := anchorShapes[c.Target]; ok && anchor {
+			shape = s
 		}
-		l.Color, l.Width = col, vg.Points(1.8)
-		pts.Color, pts.Shape, pts.Radius = col, shape, vg.Points(2.5)
+		l.Width = vg.Points(1.8)
+		pts.Shape, pts.Radius = shape, vg.Points(2.5)
 		p.Add(l, pts)
 		leg.Add(label, l, pts)
 		entries++
