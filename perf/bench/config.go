@@ -86,8 +86,9 @@ var DefaultScenarios = []string{
 // repetitions: each lasts 3 s (150 round trips, twohosts.go).
 var defaultNet = []NetRun{{Profile: "lan", Scenarios: TwoHostScenarios}, {Profile: "lossy", Scenarios: TwoHostScenarios}, {Profile: "wan", Scenarios: []string{"proxy-stream-1"}, Reps: 3}}
 
-// Suites: default (16 min 32 s on 2 cores with every engine built, about
-// 5 of them over the two-hosts profiles: results/2026-12-07T064300Z), full (every scenario: about 29 minutes),
+// Suites: default (17 min 3-10 s on 2 cores with every engine built,
+// about 5 of them over the two-hosts profiles: results/2026-12-07T122835Z
+// and 2026-12-07T125118Z), full (every scenario: about 29 minutes),
 // quick (under 3 minutes before the ramps, which add about 85 s), smoke
 // (seconds: proves the harness works) and scale (the core sweep at every
 // worker count, 1 min 49 s on 2 cores, and the connection sweep's four
