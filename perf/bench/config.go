@@ -88,7 +88,7 @@ var defaultNet = []NetRun{{Profile: "lan", Scenarios: TwoHostScenarios}, {Profil
 
 // Suites: default (17 min 3-10 s on 2 cores with every engine built,
 // about 5 of them over the two-hosts profiles: results/2026-12-07T122835Z
-// and 2026-12-07T125118Z), full (every scenario: about 29 minutes),
+// and 2026-12-07T125118Z), full (every scenario: about 31 minutes),
 // quick (under 3 minutes before the ramps, which add about 85 s), smoke
 // (seconds: proves the harness works) and scale (the core sweep at every
 // worker count and the connection sweep's four points, 1k to 100k: 2 min

@@ -325,8 +325,13 @@ var (
 // either CPU: p50 176 µs against 68 closed loop) had p99 490-880 µs
 // already: with 1 ms the kernel engines' knees would sit at the first
 // steps whatever their capacity, so 2 ms.
+//
+// KEEPALIVE2 (pinned, the harness's own loadgen as the proxy ramp's): 1 ms,
+// as the proxy's; its light-load open-loop p99 is of the same order
+// (msgr-keepalive-openloop-pinned).
 const (
 	proxyRampBoundUS = 1000
+	kaRampBoundUS    = 1000
 	msgrRampBoundUS  = 2000
 )
 
@@ -386,5 +391,23 @@ func (r *runner) rampScenarios(client string) []*scenarioDef {
 	}, targets: r.proxyTargets(r.rampLoad(proxyRampBoundUS, r.loadgenStep(func(g *rig) []string {
 		return []string{"--addr", g.addr["echo"], "--size", "64"}
 	})))}
-	return []*scenarioDef{msgr, proxy}
+	kp := params(kaRampBoundUS)
+	ka := &scenarioDef{unit: perMsg, res: result.Scenario{
+		ID:      "msgr-keepalive-ramp-pinned",
+		Group:   "messenger",
+		Title:   "Messenger KEEPALIVE2, latency against offered load (open loop, 10 % to 120 % of saturation), pinned",
+		Pinned:  true,
+		Params:  kp,
+		Metrics: metrics,
+		Anchors: []string{RawTCP, CephMon},
+		Note: rampNote(r.rampSpec(), "perf loadgen pingpong (msgr1 keepalive client)", kaRampBoundUS) +
+			" The exchange ceph-mon serves alone, so the monitor is the product anchor; raw-tcp echoes the same 9-byte frames. Pinned: client and server share one CPU.",
+	}}
+	kaStep := func(kind string) stepFunc { return r.loadgenStep(func(g *rig) []string { return kaFlags(kind, g) }) }
+	ka.targets = []target{
+		{name: RawTCP, kind: result.KindAnchor, driver: "perf loadgen pingpong --rate (9-byte frames to raw echo)", setup: r.rawRig, load: r.rampLoad(kaRampBoundUS, kaStep("raw"))},
+		{name: CephMon, kind: result.KindAnchor, driver: "perf loadgen pingpong --rate (msgr1 keepalive client)", setup: r.cephMonRig, load: r.rampLoad(kaRampBoundUS, kaStep("mon"))},
+	}
+	ka.targets = append(ka.targets, r.engineTargets("perf loadgen pingpong --rate (msgr1 keepalive client)", r.msgrServer(), r.rampLoad(kaRampBoundUS, kaStep("engine")))...)
+	return []*scenarioDef{msgr, proxy, ka}
 }

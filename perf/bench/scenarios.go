@@ -162,6 +162,20 @@ func (r *runner) msgrServer(extra ...string) func(string, int) (*rig, error) {
 }
 
 // definitions returns every scenario; the suite picks among them.
+// kaFlags are perf loadgen's flags for a KEEPALIVE2 exchange with g's
+// server: 9-byte frames to the raw echo server ("raw"), a msgr1 client of
+// a monitor ("mon": protocol 15) or of an engine's msgr-server (24).
+func kaFlags(kind string, g *rig) []string {
+	switch kind {
+	case "raw":
+		return []string{"--addr", g.addr["echo"], "--protocol", "ka-raw"}
+	case "mon":
+		return []string{"--addr", g.addr["msgr"], "--protocol", "ka", "--msgr-proto", "15"}
+	default:
+		return []string{"--addr", g.addr["msgr"], "--protocol", "ka", "--msgr-proto", "24"}
+	}
+}
+
 func (r *runner) definitions() []*scenarioDef {
 	var defs []*scenarioDef
 	client := "bin/" + r.cfg.ClientEngine + " msgr-client"
@@ -200,15 +214,7 @@ func (r *runner) definitions() []*scenarioDef {
 	// KEEPALIVE2 ping-pong: the one messenger exchange ceph-mon does alone.
 	kaLoad := func(kind string, extra ...string) func(context.Context, *rig, int, bool) (sample, error) {
 		return func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
-			var flags []string
-			switch kind {
-			case "raw":
-				flags = []string{"--addr", g.addr["echo"], "--protocol", "ka-raw"}
-			case "mon":
-				flags = []string{"--addr", g.addr["msgr"], "--protocol", "ka", "--msgr-proto", "15"}
-			default:
-				flags = []string{"--addr", g.addr["msgr"], "--protocol", "ka", "--msgr-proto", "24"}
-			}
+			flags := kaFlags(kind, g)
 			mode, rest := "pingpong", extra
 			if len(rest) > 0 && rest[0] == "pipeline" {
 				mode, rest = "ka-pipeline", rest[1:]
