@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/msgr"
 	"github.com/netmodels/netmodels/core/msgr/wire"
+	"github.com/netmodels/netmodels/core/sleep"
 )
 
 func init() {
@@ -300,16 +300,9 @@ func drive(env *Env, run *clientRun, cs []*clientConn, o *clientOptions, start t
 			c.paced = true
 			c.mu.Unlock()
 		}
-		// The pacer's precise tail is a nanosleep that keeps its P
-		// (core/sleep), and between sends it sleeps nearly all the time.
-		// With one P (a client pinned to one CPU) the replies then wait
-		// for sysmon's network poll, every 10 ms when it is idle: p99 21
-		// ms at 2,000/s against 7 ms with two Ps, same run. A second P
-		// lets the engine's readers run while the pacer sleeps; the
-		// engine's own loops were sized before this and stay as they are.
-		if runtime.GOMAXPROCS(0) < 2 {
-			runtime.GOMAXPROCS(2)
-		}
+		// The engine's readers need a P while the pacer sleeps; its own
+		// loops were sized before this and stay as they are.
+		sleep.PacerP()
 		go openLoop(cs, o.rate, start, end, done)
 	} else {
 		for _, c := range cs {

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/netmodels/netmodels/core/sleep"
 	"github.com/netmodels/netmodels/perf/stats"
 )
 
@@ -157,15 +157,10 @@ func echoOnce(c net.Conn, out, in []byte, seq byte) error {
 // So at most Senders requests are in flight, and no two share a connection
 // while N ≥ Senders.
 //
-// The pacer's precise wait is a nanosleep(2) that keeps its P (a system
-// call the runtime expects to be short), and it sleeps nearly all the time
-// (one request every 0.5 ms). With one P, the client pinned to one CPU,
-// the senders' replies then wait for sysmon's network poll (every 10 ms)
-// and for the pacer to block: p50 15-19 ms, p99 26-40 ms against the raw
-// echo server at 1,000 and 9,000 connections, where the other kinds of
-// client measure 0.25 ms. So ServeConns gives the runtime a second P
-// (GOMAXPROCS 2, on one CPU still): the pacer sleeps on one, the senders
-// run on the other (p50 0.12-0.15 ms, p99 0.26-2.8 ms, same server).
+// The client runs with two Ps (sleep.PacerP, set in ServeConns): with one,
+// a pinned client's replies waited for the runtime's 10 ms network poll
+// while the pacer slept (p50 15-19 ms against the raw echo server at 1,000
+// and 9,000 connections; 0.12-0.15 ms with two).
 func (h *connsHeld) phase(ctx context.Context, d time.Duration) ConnsPhase {
 	senders := min(max(h.s.Senders, 1), len(h.conns))
 	first := h.next
@@ -255,9 +250,7 @@ func ServeConns(ctx context.Context, s Conns, in io.Reader, out io.Writer) Resul
 		res.Err = fmt.Sprintf("conns: want --n ≥ 1, --addr, --size ≥ 1 and --rate > 0 (n %d, %d addresses, size %d, rate %v)", s.N, len(s.Addrs), s.Size, s.Rate)
 		return res
 	}
-	if runtime.GOMAXPROCS(0) < 2 { // see phase: the pacer's P and the senders'
-		runtime.GOMAXPROCS(2)
-	}
+	sleep.PacerP() // the pacer sleeps on one P, the senders run on the other
 	h, took, err := openConns(ctx, s)
 	if err != nil {
 		res.Err = fmt.Sprintf("opening %d connections to %s: %v", s.N, res.Addr, err)
