@@ -161,7 +161,6 @@ func (r *runner) msgrServer(extra ...string) func(string, int) (*rig, error) {
 	return func(engine string, pin int) (*rig, error) { return r.msgrRig(engine, pin, extra...) }
 }
 
-// definitions returns every scenario; the suite picks among them.
 // kaFlags are perf loadgen's flags for a KEEPALIVE2 exchange with g's
 // server: 9-byte frames to the raw echo server ("raw"), a msgr1 client of
 // a monitor ("mon": protocol 15) or of an engine's msgr-server (24).
@@ -176,6 +175,7 @@ func kaFlags(kind string, g *rig) []string {
 	}
 }
 
+// definitions returns every scenario; the suite picks among them.
 func (r *runner) definitions() []*scenarioDef {
 	var defs []*scenarioDef
 	client := "bin/" + r.cfg.ClientEngine + " msgr-client"
