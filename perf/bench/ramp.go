@@ -13,14 +13,24 @@ import (
 	"github.com/netmodels/netmodels/perf/result"
 )
 
-// Latency against offered load (issue 19, item 1). Each repetition of a
-// ramp cell first measures the target's closed-loop rate over the same
-// single connection (the probe: what it saturates at), then offers it an
-// open-loop load at each of RampSpec.Fractions of that rate, one load
-// generator per step, latency counted from each request's intended send
-// time (coordinated omission corrected, as in the single-point open-loop
-// scenarios, whose pacers these are). The knee of a repetition is the
-// highest achieved rate of a step whose p99 is under the scenario's bound.
+// Latency against offered load (issue 19, item 1). A ramp cell first
+// measures the target's closed-loop rate over the same single connection
+// (the probe: what it saturates at), in its warm-up: RampSpec.Probes runs,
+// the highest kept. Then each repetition offers it an open-loop load at
+// each of RampSpec.Fractions of that one rate, one load generator per
+// step, latency counted from each request's intended send time
+// (coordinated omission corrected, as in the single-point open-loop
+// scenarios, whose pacers these are). The knee of a repetition is where
+// its p99 crosses the scenario's bound (kneeOf).
+//
+// Why one probe per cell and not one per repetition: a 100 ms closed-loop
+// probe varies by ±30 % between repetitions on this machine, so each
+// repetition offered other rates, its knee moved with its probe (the
+// knees of one cell spread 2×: rawepoll's proxy 6.6k-14.5k msg/s in
+// 2026-12-07T125118Z), and a step of the chart mixed different loads.
+// With one probe every repetition offers the same rates. The highest of
+// the probes, because what disturbs a closed loop on a shared machine (a
+// stall, a neighbour's burst) only ever slows it.
 
 // RampSpec sizes a suite's ramp steps.
 type RampSpec struct {
@@ -32,8 +42,11 @@ type RampSpec struct {
 	// the p99 rests on (500: the 5th slowest in a repetition).
 	Samples          int
 	MinStep, MaxStep time.Duration
-	// Probe is the closed-loop run that finds the saturation rate.
-	Probe time.Duration
+	// Probe is the closed-loop run that finds the saturation rate;
+	// Probes of them run in the cell's warm-up and the highest rate is
+	// the cell's (at least one).
+	Probe  time.Duration
+	Probes int
 	// StepWarmup is each loadgen step's closed-loop warm-up on its own
 	// connection (--warmup; not recorded). msgr-client has no warm-up:
 	// it opens its session before the schedule starts (--handshake-first).
@@ -57,12 +70,12 @@ var rampTenths = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1
 // default suite's two ramps cost about 115-125 s with five engines and
 // dpdk-memif (perf/README.md, "Latency against offered load").
 var DefaultRamp = RampSpec{Fractions: rampTenths, Samples: 500, MinStep: 25 * time.Millisecond, MaxStep: 250 * time.Millisecond,
-	Probe: 100 * time.Millisecond, StepWarmup: 10 * time.Millisecond}
+	Probe: 100 * time.Millisecond, Probes: 3, StepWarmup: 10 * time.Millisecond}
 
 // QuickRamp: 300 round trips per step (the p99 on 3 per repetition):
 // proves the ramp works, too coarse to compare knees.
 var QuickRamp = RampSpec{Fractions: rampTenths, Samples: 300, MinStep: 20 * time.Millisecond, MaxStep: 150 * time.Millisecond,
-	Probe: 100 * time.Millisecond, StepWarmup: 5 * time.Millisecond}
+	Probe: 100 * time.Millisecond, Probes: 2, StepWarmup: 5 * time.Millisecond}
 
 func (r *runner) rampSpec() RampSpec {
 	if len(r.cfg.Suite.Ramp.Fractions) == 0 {
@@ -101,18 +114,40 @@ func planRamp(sat float64, spec RampSpec) ([]rampStep, error) {
 // rampPoint is one step's outcome in one repetition.
 type rampPoint struct{ achieved, p99 float64 }
 
-// kneeOf is the highest achieved rate among the steps whose p99 is at most
-// boundUS, with that step's p99; ok is false when no step is under it. It
-// is the highest such rate, not the last one before the first step over
-// the bound: a stall of the shared machine that lifts one low step's p99
-// would otherwise cut the knee to that step (the chart shows every step).
+// kneeOf is where the p99 crosses boundUS, with the p99 of the step below
+// the crossing; ok is false when no step is under the bound. pts are the
+// steps in the order offered.
+//
+// The step below is the one of highest achieved rate among those whose
+// p99 is at most boundUS, not the last one before the first step over
+// it: a stall of the shared machine that lifts one low step's p99 would
+// otherwise cut the knee to that step (the chart shows every step). When
+// the next step is over the bound and achieved more, the knee lies
+// between the two, where the p99 interpolated log-linearly in the
+// achieved rate meets the bound: at the knee the p99 grows several-fold
+// from one step to the next, so the steps alone would quantize the knee
+// to 10 % of the probe, and a p99 just under or just over the bound at
+// one step would move it by that whole step.
 func kneeOf(pts []rampPoint, boundUS float64) (rate, p99 float64, ok bool) {
-	for _, p := range pts {
-		if p.p99 <= boundUS && p.achieved > 0 && (!ok || p.achieved > rate) {
-			rate, p99, ok = p.achieved, p.p99, true
+	best := -1
+	for i, p := range pts {
+		if p.p99 <= boundUS && p.achieved > 0 && (best < 0 || p.achieved > pts[best].achieved) {
+			best = i
 		}
 	}
-	return rate, p99, ok
+	if best < 0 {
+		return 0, 0, false
+	}
+	lo := pts[best]
+	rate, p99 = lo.achieved, lo.p99
+	if best+1 < len(pts) {
+		hi := pts[best+1]
+		if hi.p99 > boundUS && hi.achieved > lo.achieved && lo.p99 > 0 {
+			f := math.Log(boundUS/lo.p99) / math.Log(hi.p99/lo.p99)
+			rate += f * (hi.achieved - lo.achieved)
+		}
+	}
+	return rate, p99, true
 }
 
 // minStepRoundTrips is the fewest round trips whose p99 the knee trusts:
@@ -171,31 +206,49 @@ func keepKeys(m map[string]float64) map[string]float64 {
 	return out
 }
 
-// rampLoad is a ramp cell's load: probe, then every step (see the top of
-// this file). The warm-up is a closed-loop run of the suite's warm-up.
+// rampLoad is a ramp cell's load: the probes in the warm-up, then every
+// step in each repetition (see the top of this file). The warm-up is a
+// closed-loop run of the suite's warm-up before the probes.
 func (r *runner) rampLoad(boundUS float64, step stepFunc) func(context.Context, *rig, int, bool) (sample, error) {
 	return func(ctx context.Context, g *rig, pin int, warm bool) (sample, error) {
 		spec := r.rampSpec()
+		none := sample{metrics: map[string]float64{}}
 		if warm {
-			_, err := step(ctx, g, pin, 0, r.cfg.Suite.Warmup, 0)
-			return sample{metrics: map[string]float64{}}, err
+			if _, err := step(ctx, g, pin, 0, r.cfg.Suite.Warmup, 0); err != nil {
+				return none, err
+			}
+			g.rampSat, g.probes = 0, nil
 		}
-		probe, err := step(ctx, g, pin, 0, spec.Probe, spec.StepWarmup)
-		if err != nil {
-			return sample{metrics: map[string]float64{}}, fmt.Errorf("closed-loop probe: %w", err)
+		var units, secs, cpu float64
+		// A rig started without the warm-up (none is, today) probes
+		// once it is needed.
+		for i := 0; g.rampSat == 0 && i < max(spec.Probes, 1); i++ {
+			probe, err := step(ctx, g, pin, 0, spec.Probe, spec.StepWarmup)
+			if err != nil {
+				return none, fmt.Errorf("closed-loop probe: %w", err)
+			}
+			g.probes = append(g.probes, probe.metrics["rate"])
+			units, secs, cpu = units+probe.ops, secs+probe.seconds, cpu+probe.cpu
 		}
-		sat := probe.metrics["rate"]
+		if g.rampSat == 0 {
+			for _, p := range g.probes {
+				g.rampSat = max(g.rampSat, p)
+			}
+		}
+		if warm {
+			return none, nil
+		}
+		sat := g.rampSat
 		plan, err := planRamp(sat, spec)
 		if err != nil {
-			return sample{metrics: map[string]float64{}}, err
+			return none, err
 		}
 		rr := &rampRep{boundUS: boundUS}
 		var pts []rampPoint
-		units, secs, cpu := probe.ops, probe.seconds, probe.cpu
 		for _, st := range plan {
 			o, err := step(ctx, g, pin, st.offered, st.dur, spec.StepWarmup)
 			if err != nil {
-				return sample{metrics: map[string]float64{}}, fmt.Errorf("step %.0f %% (%.0f/s for %v): %w", st.frac*100, st.offered, st.dur, err)
+				return none, fmt.Errorf("step %.0f %% (%.0f/s for %v): %w", st.frac*100, st.offered, st.dur, err)
 			}
 			m := keepKeys(o.metrics)
 			m["offered_per_s"], m["seconds"] = st.offered, o.seconds
@@ -340,11 +393,11 @@ func rampNote(spec RampSpec, driver string, boundUS float64) string {
 	for _, f := range spec.Fractions {
 		pct = append(pct, fmt.Sprintf("%.0f", f*100))
 	}
-	return fmt.Sprintf("Latency against offered load, one connection, one request in flight. Each repetition first runs %s closed loop for %v (the probe: the rate the target saturates at), "+
-		"then open loop at %s %% of that rate, one load generator per step, latency counted from each request's intended send time (coordinated omission corrected: a late reply delays the sends after it and is charged to them, as wrk2; past saturation the queue, and so the latency, grows through the step). "+
+	return fmt.Sprintf("Latency against offered load, one connection, one request in flight. The cell's warm-up runs %s closed loop %d times for %v (the probe: the rate the target saturates at; the highest of them is kept, since what disturbs a closed loop on a shared machine only slows it), "+
+		"then every repetition offers the same open-loop steps, %s %% of that rate, one load generator per step, latency counted from each request's intended send time (coordinated omission corrected: a late reply delays the sends after it and is charged to them, as wrk2; past saturation the queue, and so the latency, grows through the step). "+
 		"Each step lasts long enough for %d round trips, so a repetition's p99 of the step rests on its %d slowest, between %v and %v. "+
-		"Knee: per repetition, the highest achieved rate of a step whose p99 is at most %.0f µs (0 when none is; a step that completed under half the round trips its schedule made due, or under %d, did not measure its load and has no say; a repetition with no such step has no knee); its median and CI are over the repetitions. The chart shows p99 (thick, with markers) and p50 (thin, dashed) against the achieved rate, per step the medians over the repetitions.",
-		driver, spec.Probe, strings.Join(pct, ", "), spec.Samples, max(spec.Samples/100, 1), spec.MinStep, spec.MaxStep, boundUS, minStepRoundTrips)
+		"Knee: per repetition, where the p99 crosses %.0f µs: the highest achieved rate of a step whose p99 is at most the bound, moved toward the next step when that one is over the bound, to where the p99 interpolated log-linearly in the achieved rate meets it (0 when no step is under the bound; a step that completed under half the round trips its schedule made due, or under %d, did not measure its load and has no say; a repetition with no such step has no knee); its median and CI are over the repetitions. The chart shows p99 (thick, with markers) and p50 (thin, dashed) against the achieved rate, per step the medians over the repetitions.",
+		driver, max(spec.Probes, 1), spec.Probe, strings.Join(pct, ", "), spec.Samples, max(spec.Samples/100, 1), spec.MinStep, spec.MaxStep, boundUS, minStepRoundTrips)
 }
 
 // rampScenarios: the messenger's 4 KiB ECHO (unpinned, as
@@ -355,7 +408,7 @@ func (r *runner) rampScenarios(client string) []*scenarioDef {
 	params := func(boundUS float64) map[string]string {
 		spec := r.rampSpec()
 		return map[string]string{"conns": "1", "depth": "1", "bound_us": fmt.Sprint(boundUS), "steps": fmt.Sprint(len(spec.Fractions)),
-			"step_samples": fmt.Sprint(spec.Samples), "step_min": spec.MinStep.String(), "step_max": spec.MaxStep.String(), "probe": spec.Probe.String()}
+			"step_samples": fmt.Sprint(spec.Samples), "step_min": spec.MinStep.String(), "step_max": spec.MaxStep.String(), "probe": spec.Probe.String(), "probes": fmt.Sprint(max(spec.Probes, 1))}
 	}
 	metrics := []result.MetricDef{mKnee, mKneeP99, mProbe, mKneeFrac, mClient}
 	size := 4096

@@ -86,16 +86,27 @@ func TestKneeOf(t *testing.T) {
 		rate, p99 float64
 		ok        bool
 	}{
+		// Between 4000/s (p99 300) and 4200/s (p99 5000): ln(1000/300) /
+		// ln(5000/300) = 0.4286 of the way.
 		{name: "rises past the bound", bound: 1000,
 			pts:  []rampPoint{{1000, 40}, {2000, 45}, {3000, 60}, {4000, 300}, {4200, 5000}, {4200, 20000}},
-			rate: 4000, p99: 300, ok: true},
+			rate: 4000 + 200*math.Log(1000.0/300)/math.Log(5000.0/300), p99: 300, ok: true},
+		// The last step under the bound: nothing above to interpolate to.
+		{name: "never crosses", bound: 1000,
+			pts:  []rampPoint{{1000, 40}, {2000, 45}},
+			rate: 2000, p99: 45, ok: true},
 		{name: "exactly at the bound counts", bound: 1000,
 			pts:  []rampPoint{{1000, 40}, {2000, 1000}, {2100, 1001}},
 			rate: 2000, p99: 1000, ok: true},
+		// Past saturation the next step achieved no more: no
+		// interpolation toward a lower rate.
+		{name: "next step achieved less", bound: 1000,
+			pts:  []rampPoint{{1000, 40}, {2000, 100}, {1900, 8000}},
+			rate: 2000, p99: 100, ok: true},
 		// A stall that lifts one low step does not cut the knee there.
 		{name: "isolated excursion below", bound: 1000,
 			pts:  []rampPoint{{1000, 40}, {2000, 3000}, {3000, 60}, {3500, 4000}},
-			rate: 3000, p99: 60, ok: true},
+			rate: 3000 + 500*math.Log(1000.0/60)/math.Log(4000.0/60), p99: 60, ok: true},
 		// Past saturation the achieved rate can fall below an earlier
 		// step's: the knee is the highest achieved rate, not the last step.
 		{name: "achieved falls past saturation", bound: 1000,
@@ -108,7 +119,7 @@ func TestKneeOf(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rate, p99, ok := kneeOf(tc.pts, tc.bound)
-			if ok != tc.ok || rate != tc.rate || p99 != tc.p99 {
+			if ok != tc.ok || math.Abs(rate-tc.rate) > 1e-9*tc.rate || p99 != tc.p99 {
 				t.Fatalf("kneeOf = %v, %v, %v; want %v, %v, %v", rate, p99, ok, tc.rate, tc.p99, tc.ok)
 			}
 		})
@@ -166,7 +177,7 @@ func TestAddRampMergesRepetitions(t *testing.T) {
 func TestRunnerRamp(t *testing.T) {
 	dir, self, bin := harnessDir(t, map[string]string{"fake": fakeEngine})
 	ms := time.Millisecond
-	spec := RampSpec{Fractions: []float64{0.5, 1.0, 1.5}, Samples: 50, MinStep: 10 * ms, MaxStep: 30 * ms, Probe: 30 * ms, StepWarmup: 5 * ms}
+	spec := RampSpec{Fractions: []float64{0.5, 1.0, 1.5}, Samples: 50, MinStep: 10 * ms, MaxStep: 30 * ms, Probe: 30 * ms, Probes: 2, StepWarmup: 5 * ms}
 	suite := Suite{Name: "test", Reps: 2, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 10,
 		Scenarios: []string{"msgr-ramp-4KiB"}, Calib: SmokeCalib, Ramp: spec}
 	cfg := Config{Suite: suite, BinDir: bin, Engines: []string{"fake"}, ClientEngine: "fake", Self: self, PinCPU: -1, WorkDir: dir}
@@ -197,6 +208,10 @@ func TestRunnerRamp(t *testing.T) {
 			if st.Fraction != spec.Fractions[i] || len(st.Reps) != 2 || st.Hist == "" || st.Summary["p99_us"].N != 2 {
 				t.Fatalf("%s step %d: %+v", target, i, st)
 			}
+		}
+		// One probe per cell: every repetition offers the same rates.
+		if p0, p1 := c.Reps[0].Metrics["probe_per_s"], c.Reps[1].Metrics["probe_per_s"]; !(p0 > 0) || p0 != p1 {
+			t.Fatalf("%s: probe rates %v and %v, want one positive rate for the cell", target, p0, p1)
 		}
 		for rep := range c.Reps {
 			var pts []rampPoint

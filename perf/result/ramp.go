@@ -3,12 +3,12 @@ package result
 import "github.com/netmodels/netmodels/perf/stats"
 
 // Ramp is a cell's latency against offered load (perf/bench ramp.go): an
-// open-loop step at each fraction of the repetition's own closed-loop
-// rate, from well below saturation to past it.
+// open-loop step at each fraction of the cell's closed-loop (probe) rate,
+// from well below saturation to past it, the same steps every repetition.
 type Ramp struct {
 	// BoundUS is the p99 bound of the knee: the cell's knee_per_s metric
-	// is, per repetition, the highest achieved rate of a step whose p99
-	// is at most BoundUS.
+	// is, per repetition, the achieved rate where the steps' p99 crosses
+	// BoundUS (perf/bench kneeOf).
 	BoundUS float64 `json:"bound_us"`
 	// Steps in increasing offered load; step i's Reps[j] is repetition j.
 	Steps []RampStep `json:"steps"`
@@ -16,7 +16,7 @@ type Ramp struct {
 
 // RampStep is one offered load, over the repetitions.
 type RampStep struct {
-	// Fraction of the repetition's closed-loop probe rate offered.
+	// Fraction of the cell's closed-loop probe rate offered.
 	Fraction float64 `json:"fraction"`
 	// Reps hold offered_per_s, rate (achieved), p50_us, p90_us, p99_us,
 	// p999_us, max_us, seconds, round_trips and done_of_due (round trips
