@@ -149,7 +149,7 @@ func (r *runner) fakeOSDRig(c *radosCluster, engine string, pin int) (*rig, erro
 
 // radosSeconds is a repetition's `rados bench` length: rados counts whole
 // seconds, so the suite's repetition rounded up (the default suite's
-// 0.7 s gives 1 s).
+// 0.5 s gives 1 s).
 func radosSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }

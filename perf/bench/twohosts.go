@@ -158,7 +158,7 @@ func (r *runner) runProfile(ctx context.Context, p netsim.Profile, defs []*scena
 }
 
 // Over a long path a repetition must span many round trips: a
-// ping-pong's percentiles need samples (0.7 s is 35 round trips of wan's
+// ping-pong's percentiles need samples (0.5 s is 25 round trips of wan's
 // 20 ms) and a bulk stream must be past TCP's slow start and its first
 // loss recovery, or the repetition measures how its window opened. So
 // each repetition lasts at least pathRTTs round trips of p, and its

@@ -31,8 +31,8 @@ import (
 // windowEnv is core/cli's WindowEnv (the harness imports no engine code).
 const windowEnv = "NETMODELS_WINDOW"
 
-// profileHZ is the profiled repetition's sampling rate asked for: a 0.7 s
-// repetition of a server at 0.3 cores would hold 210 samples at 1 kHz (21
+// profileHZ is the profiled repetition's sampling rate asked for: a 0.5 s
+// repetition of a server at 0.3 cores would hold 150 samples at 1 kHz (15
 // at runtime/pprof's 100 Hz). Linux checks a thread's CPU-time timer at
 // its scheduler tick, so a thread yields at most one sample per tick and
 // the samples come slower than asked (here about 1 in 6: 76 samples for
