@@ -31,7 +31,11 @@ type BaseConn struct {
 
 	Loop       *Loop
 	NewHandler func(engine.Conn) engine.Handler // accepted conns: called on the loop
-	CancelDial context.CancelFunc               // dialed conns; set before the dial goroutine starts
+	// CancelDial cancels a dialed conn's connect. Set before the dial
+	// goroutine starts; under Mu afterwards (the dial drops it once it
+	// is over, so an established connection does not keep the dial's
+	// context alive: a cancelCtx, its done channel and children map).
+	CancelDial context.CancelFunc
 
 	// loop
 	H           engine.Handler
@@ -192,7 +196,13 @@ func (c *BaseConn) Dialing(addr string, h engine.Handler) (context.Context, erro
 func (c *BaseConn) DialTCP(ctx context.Context, addr string, timeout time.Duration) *net.TCPConn {
 	d := net.Dialer{Timeout: timeout, KeepAlive: -1} // no keep-alive: see noKeepAliveListen
 	nc, err := d.DialContext(ctx, "tcp", addr)
-	c.CancelDial()
+	c.Mu.Lock()
+	cancel := c.CancelDial
+	c.CancelDial = nil
+	c.Mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 	if err != nil {
 		// A *net.OpError with Op "dial". If Close or Shutdown cancelled
 		// the dial, closing already holds the real reason.
@@ -273,10 +283,11 @@ func (c *BaseConn) CloseWith(err error) {
 	c.DiscardLocked()
 	after := c.closeLocked()
 	c.Cond.Broadcast()
+	cancel := c.CancelDial
 	c.Mu.Unlock()
 
-	if c.CancelDial != nil {
-		c.CancelDial()
+	if cancel != nil {
+		cancel()
 	}
 	after()
 	c.reg.RemoveConn(c)
