@@ -82,9 +82,9 @@ func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 // dial runs in its own goroutine: connect with the standard library, then
 // enroll the socket on a gnet loop, whose OnOpen finishes the job.
 func (c *conn) dial(addr string, timeout time.Duration, near *conn) {
-	nc, err := (&net.Dialer{Timeout: timeout, KeepAlive: -1}).Dial("tcp", addr) // no SO_KEEPALIVE, as HAProxy
+	nc, err := sockaddr.DialTCP(context.Background(), addr, timeout) // no SO_KEEPALIVE, as HAProxy
 	if err == nil {
-		_ = nc.(*net.TCPConn).SetNoDelay(!c.e.cfg.Nagle)
+		_ = nc.SetNoDelay(!c.e.cfg.Nagle)
 		if err = c.enroll(nc, near); err == nil {
 			return
 		}

@@ -2,7 +2,6 @@ package serial
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/sockaddr"
 )
 
 // BaseConn is the part of a connection that engines over package net
@@ -194,8 +194,7 @@ func (c *BaseConn) Dialing(addr string, h engine.Handler) (context.Context, erro
 // DialTCP connects a dialed connection, on its dial goroutine. It returns
 // nil when the connection failed, and closes it with the error.
 func (c *BaseConn) DialTCP(ctx context.Context, addr string, timeout time.Duration) *net.TCPConn {
-	d := net.Dialer{Timeout: timeout, KeepAlive: -1} // no keep-alive: see noKeepAliveListen
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	tc, err := sockaddr.DialTCP(ctx, addr, timeout) // no keep-alive: see noKeepAliveListen
 	c.Mu.Lock()
 	cancel := c.CancelDial
 	c.CancelDial = nil
@@ -207,12 +206,6 @@ func (c *BaseConn) DialTCP(ctx context.Context, addr string, timeout time.Durati
 		// A *net.OpError with Op "dial". If Close or Shutdown cancelled
 		// the dial, closing already holds the real reason.
 		c.CloseWith(err)
-		return nil
-	}
-	tc, ok := nc.(*net.TCPConn)
-	if !ok { // cannot happen with "tcp"
-		_ = nc.Close()
-		c.CloseWith(&net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("%s: not a TCP connection", c.reg.Name())})
 		return nil
 	}
 	return tc

@@ -8,11 +8,13 @@
 package sockaddr
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -123,6 +125,30 @@ func ResolveTCP(addr string) (*net.TCPAddr, error) {
 		return net.TCPAddrFromAddrPort(ap), nil
 	}
 	return net.ResolveTCPAddr("tcp", addr)
+}
+
+// DialTCP connects to addr with package net, as net.Dialer{Timeout:
+// timeout, KeepAlive: -1}.DialContext(ctx, "tcp", addr) does (no
+// SO_KEEPALIVE, as HAProxy), with the same fast path as ResolveTCP: a
+// literal IP address and numeric port skips the resolver
+// (Dialer.DialTCP), whose address lists were a third of the garbage of a
+// dial (1.8 KB -> 1.5 KB per dial, of which the timeout's context takes
+// 0.5 KB).
+func DialTCP(ctx context.Context, addr string, timeout time.Duration) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return d.DialTCP(ctx, "tcp", netip.AddrPort{}, ap)
+	}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok { // cannot happen with "tcp"
+		_ = nc.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("%s: not a TCP connection", addr)}
+	}
+	return tc, nil
 }
 
 // ToUnix converts a resolved address for bind(2) or connect(2), with its
