@@ -26,7 +26,6 @@ import (
 type BaseConn struct {
 	self        engine.Conn // the engine's connection, as handlers see it
 	reg         *Registry
-	nagle       bool
 	closeLocked func() (after func())
 
 	Loop       *Loop
@@ -38,10 +37,16 @@ type BaseConn struct {
 	CancelDial context.CancelFunc
 
 	// loop
-	H           engine.Handler
-	OnCloseDone bool
+	H engine.Handler
 
-	closed atomic.Bool // mirrors Closing, for lock-free checks
+	// The flags sit together so that they share one word: a proxy
+	// session holds two connections, and the goroutine and netpoll
+	// engines' conns just fit the runtime's 480-byte size class
+	// (TestBaseConnSize).
+	OnCloseDone bool        // loop
+	nagle       bool        // set once by Init
+	Closing     bool        // under Mu
+	closed      atomic.Bool // mirrors Closing, for lock-free checks
 
 	Mu   sync.Mutex
 	Cond sync.Cond // on Mu: wakes whatever the engine parks on this conn
@@ -50,8 +55,7 @@ type BaseConn struct {
 	// addresses are set once the socket exists
 	laddr, raddr net.Addr
 
-	Closing  bool
-	closeErr error
+	closeErr error // under Mu
 
 	// The write side (Write, Writev, OutQueued, CloseWrite) shares Mu.
 	OutQueue
