@@ -90,12 +90,12 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, err
 	}
 	c := newConn(e, lp)
-	ctx, err := c.Dialing(addr, h)
+	ctx, err := c.Dialing(addr, h, serial.DialTimeout(opts))
 	if err != nil {
 		return nil, err
 	}
 	e.reg.Add()
-	go c.dialAndRun(ctx, addr, serial.DialTimeout(opts))
+	go c.dialAndRun(ctx, addr)
 	return c, nil
 }
 

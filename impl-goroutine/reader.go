@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 )
@@ -20,9 +19,9 @@ import (
 // so a reader that had dialed held twice the stack of an accepted one for
 // as long as its connection lived. One goroutine start per dial buys that
 // back.
-func (c *conn) dialAndRun(ctx context.Context, addr string, timeout time.Duration) {
+func (c *conn) dialAndRun(ctx context.Context, addr string) {
 	defer c.eng.reg.Done()
-	tc := c.DialTCP(ctx, addr, timeout)
+	tc := c.DialTCP(ctx, addr)
 	if tc == nil || !c.SetSocket(tc) {
 		return
 	}

@@ -41,7 +41,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/serial"
@@ -147,19 +146,19 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, err
 	}
 	c := newConn(e, lp)
-	ctx, err := c.Dialing(addr, h)
+	ctx, err := c.Dialing(addr, h, serial.DialTimeout(opts))
 	if err != nil {
 		return nil, err
 	}
 	e.announce.Do(func() { announcePollers(e.pollers, e.cfg.Workers) })
 	e.reg.Add()
-	go c.dial(ctx, addr, serial.DialTimeout(opts))
+	go c.dial(ctx, addr)
 	return c, nil
 }
 
-func (c *conn) dial(ctx context.Context, addr string, timeout time.Duration) {
+func (c *conn) dial(ctx context.Context, addr string) {
 	defer c.eng.reg.Done()
-	if tc := c.DialTCP(ctx, addr, timeout); tc != nil {
+	if tc := c.DialTCP(ctx, addr); tc != nil {
 		c.start(tc)
 	}
 }
