@@ -43,21 +43,21 @@ type conn struct {
 	laddr  net.Addr
 	raddr  net.Addr
 
-	mu       sync.Mutex // guards the fields below; nests inside nothing
+	mu       sync.Mutex // guards the fields below; nests inside nothing; flags last (one word: conn is 320 B)
 	out      loopkit.OutQueue
-	flushing bool // a flush is posted
 	preOpen  []func()
-	opened   bool
 	sendErr  error       // a direct send's error, for the next flush to close with
 	closeErr error       // reason recorded by CloseWith before gnet reports
+	flushing bool        // a flush is posted
+	opened   bool        // OnOpen delivered
 	local    bool        // closed by Close/CloseWith, not by the peer
 	closing  atomic.Bool // Close called or OnClose under way: no more callbacks
 	onClosed atomic.Bool // OnClose delivered
 
 	// Loop-only state.
 	paused  bool
-	iov     [][]byte        // scratch for flush's writev
 	waiting bool            // waitWritable's goroutine is waiting
+	iov     [][]byte        // scratch for flush's writev
 	wfile   *os.File        // dup of the socket in Go's netpoller, for waitWritable
 	wrc     syscall.RawConn // wfile's; with drain and woke made once, so a wait allocates nothing of ours
 	drain   func()          // drainOnce, for the go statement
@@ -82,9 +82,9 @@ func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 // dial runs in its own goroutine: connect with the standard library, then
 // enroll the socket on a gnet loop, whose OnOpen finishes the job.
 func (c *conn) dial(addr string, timeout time.Duration, near *conn) {
-	nc, err := (&net.Dialer{Timeout: timeout, KeepAlive: -1}).Dial("tcp", addr) // no SO_KEEPALIVE, as HAProxy
+	nc, err := sockaddr.DialTCP(context.Background(), addr, timeout) // no SO_KEEPALIVE, as HAProxy
 	if err == nil {
-		_ = nc.(*net.TCPConn).SetNoDelay(!c.e.cfg.Nagle)
+		_ = nc.SetNoDelay(!c.e.cfg.Nagle)
 		if err = c.enroll(nc, near); err == nil {
 			return
 		}

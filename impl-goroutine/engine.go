@@ -1,6 +1,7 @@
 // Package goroutine is the goroutine-per-connection engine: the standard
 // library's net.TCPConn, one reader goroutine per connection that runs the
-// handler's callbacks on its own stack, writes tried directly from the
+// handler's callbacks on its own stack (OnOpen excepted: see
+// openAndRead), writes tried directly from the
 // caller without blocking and finished by a short-lived flusher goroutine,
 // and splice(2) relays through TCPConn.ReadFrom.
 //
@@ -68,16 +69,17 @@ func (e *Engine) Listen(addr string, newHandler func(engine.Conn) engine.Handler
 	return l, nil
 }
 
-// accept starts an accepted connection on a loop of its own: its reader
-// goroutine delivers OnOpen and then reads.
+// accept starts an accepted connection on a loop of its own: a
+// short-lived goroutine delivers OnOpen and then starts the reader
+// (openAndRead says why they are two).
 func (e *Engine) accept(tc *net.TCPConn, newHandler func(engine.Conn) engine.Handler) {
 	c := newConn(e, e.reg.NewLoop())
 	if !c.Accepted(tc, newHandler) {
 		return
 	}
-	c.SetSocket(tc) // closed meanwhile: the reader sees it and exits
+	c.SetSocket(tc) // closed meanwhile: Open sees it and nothing starts
 	e.reg.Add()
-	go c.readLoop()
+	go c.openLoop()
 }
 
 // Dial implements engine.Engine. The connect runs in the connection's own
@@ -88,12 +90,12 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, err
 	}
 	c := newConn(e, lp)
-	ctx, err := c.Dialing(addr, h)
+	ctx, err := c.Dialing(addr, h, serial.DialTimeout(opts))
 	if err != nil {
 		return nil, err
 	}
 	e.reg.Add()
-	go c.dialAndRun(ctx, addr, serial.DialTimeout(opts))
+	go c.dialAndRun(ctx, addr)
 	return c, nil
 }
 

@@ -8,25 +8,46 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 )
 
-// dialAndRun connects, then starts the connection's reader. The reader is
-// a goroutine of its own, not this one: net.Dialer's call chain grows a
-// stack to 8 KiB, and a goroutine keeps the stack it grew (the collector
-// halves it only while less than a quarter is in use), so a reader that
-// had dialed held twice the stack of an accepted one for as long as its
-// connection lived. One goroutine start per dial buys that back.
-func (c *conn) dialAndRun(ctx context.Context, addr string, timeout time.Duration) {
+// dialAndRun connects, delivers OnOpen, then starts the connection's
+// reader. The reader is a goroutine of its own, not this one: net.Dialer's
+// call chain grows a stack to 8 KiB, and a goroutine keeps the stack it
+// grew (the collector halves it only while less than a quarter is in use),
+// so a reader that had dialed held twice the stack of an accepted one for
+// as long as its connection lived. One goroutine start per dial buys that
+// back.
+func (c *conn) dialAndRun(ctx context.Context, addr string) {
 	defer c.eng.reg.Done()
-	tc := c.DialTCP(ctx, addr, timeout)
+	tc := c.DialTCP(ctx, addr)
 	if tc == nil || !c.SetSocket(tc) {
+		return
+	}
+	c.openAndRead()
+}
+
+// openAndRead delivers OnOpen on the calling goroutine and then starts the
+// reader in a fresh one, for the same reason as dialAndRun: a handler's
+// OnOpen can run deep (a proxy session connects its backend, arms its
+// timers and logs from there), and a parked reader whose stack grew to
+// 4 KiB never shrinks again (the collector halves a stack only while less
+// than a quarter of it is in use, and a reader waiting in the netpoller
+// uses more than that of 4 KiB). So OnOpen runs on a short-lived goroutine
+// (the dialer's, or one started per accepted connection) and the reader
+// that waits out the connection's idle time starts at the minimum stack.
+func (c *conn) openAndRead() {
+	if !c.Open() {
 		return
 	}
 	c.eng.reg.Add()
 	go c.readLoop()
+}
+
+func (c *conn) openLoop() {
+	defer c.eng.reg.Done()
+	c.openAndRead()
 }
 
 func (c *conn) readLoop() {
@@ -34,7 +55,7 @@ func (c *conn) readLoop() {
 	c.run()
 }
 
-// run delivers OnOpen and then reads until EOF, error or close. Callbacks
+// run reads, once OnOpen has been delivered, until EOF, error or close. Callbacks
 // run here, on the reader's own stack, while holding the loop's token.
 //
 // The read buffer is held only while it holds bytes: the reader waits for
@@ -45,9 +66,6 @@ func (c *conn) readLoop() {
 // doubles, up to ReadBufferSize, whenever a read fills the buffer: busy
 // connections read 64 KiB at once.
 func (c *conn) run() {
-	if !c.Open() {
-		return
-	}
 	r := &c.rd
 	r.size = min(initialReadBuffer, c.eng.bufs.Max())
 	defer r.release()

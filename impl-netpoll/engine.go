@@ -19,7 +19,8 @@
 //     neither), by hooking netpoll's per-read callbacks and taking the fd
 //     out of its epoll;
 //   - netpollinternal.go: the one file that reaches netpoll's private
-//     fields (three), with why, checked at New and by TestNetpollLayout;
+//     fields (four) and its barrier pool, with why, checked at New and by
+//     TestNetpollLayout;
 //   - writer.go, fdsocket.go: the bounded out-queue, written through
 //     netpoll's own descriptor of the socket (netpoll's Flush blocks, and
 //     undoes a pause), so the socket has one descriptor;
@@ -40,7 +41,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
 	"github.com/netmodels/netmodels/core/engine/serial"
@@ -146,19 +146,19 @@ func (e *Engine) Dial(addr string, h engine.Handler, opts engine.DialOptions) (e
 		return nil, err
 	}
 	c := newConn(e, lp)
-	ctx, err := c.Dialing(addr, h)
+	ctx, err := c.Dialing(addr, h, serial.DialTimeout(opts))
 	if err != nil {
 		return nil, err
 	}
 	e.announce.Do(func() { announcePollers(e.pollers, e.cfg.Workers) })
 	e.reg.Add()
-	go c.dial(ctx, addr, serial.DialTimeout(opts))
+	go c.dial(ctx, addr)
 	return c, nil
 }
 
-func (c *conn) dial(ctx context.Context, addr string, timeout time.Duration) {
+func (c *conn) dial(ctx context.Context, addr string) {
 	defer c.eng.reg.Done()
-	if tc := c.DialTCP(ctx, addr, timeout); tc != nil {
+	if tc := c.DialTCP(ctx, addr); tc != nil {
 		c.start(tc)
 	}
 }

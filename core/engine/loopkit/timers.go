@@ -81,10 +81,56 @@ type Timers struct {
 	seq    uint64
 	closed bool
 
-	// owned heads each owner's list of pending and due timers; an owner
-	// with none has no entry. ownedPeak lets a burst's map go once empty.
+	// few and owned head each owner's list of pending and due timers; an
+	// owner with none has no entry. The first owners go in few, the rest
+	// in the map: a loop of the goroutine and netpoll engines serves one
+	// proxy session, whose idle timeout is its only timer, and a map of
+	// one entry cost the session about 250 bytes for as long as it lived.
+	// ownedPeak lets a burst's map go once empty.
+	few       [2]ownerHead
 	owned     map[Owner]*Timer
 	ownedPeak int
+}
+
+// ownerHead is an owner's list as Timers.few holds it; owner nil: free.
+type ownerHead struct {
+	owner Owner
+	head  *Timer
+}
+
+// headOf returns the head of owner's list, or nil.
+func (ts *Timers) headOf(owner Owner) *Timer {
+	for i := range ts.few {
+		if ts.few[i].owner == owner {
+			return ts.few[i].head
+		}
+	}
+	return ts.owned[owner]
+}
+
+// setHead makes t the head of owner's list, adding an entry if needed.
+func (ts *Timers) setHead(owner Owner, t *Timer) {
+	free := -1
+	for i := range ts.few {
+		switch ts.few[i].owner {
+		case owner:
+			ts.few[i].head = t
+			return
+		case nil:
+			if free < 0 {
+				free = i
+			}
+		}
+	}
+	if _, ok := ts.owned[owner]; !ok && free >= 0 {
+		ts.few[free] = ownerHead{owner, t}
+		return
+	}
+	if ts.owned == nil {
+		ts.owned = make(map[Owner]*Timer)
+	}
+	ts.owned[owner] = t
+	ts.ownedPeak = max(ts.ownedPeak, len(ts.owned))
 }
 
 // Init sets arm, which Add and Schedule call when the earliest deadline
@@ -234,7 +280,7 @@ func (ts *Timers) Drop(owner Owner) {
 	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	t := ts.owned[owner]
+	t := ts.headOf(owner)
 	if t == nil {
 		return
 	}
@@ -268,7 +314,7 @@ func (ts *Timers) Close() {
 }
 
 func (ts *Timers) dropAllLocked() {
-	for _, head := range ts.owned {
+	unlinkAll := func(head *Timer) {
 		for t := head; t != nil; {
 			next := t.onext
 			t.linked, t.oprev, t.onext = false, nil, nil
@@ -276,6 +322,13 @@ func (ts *Timers) dropAllLocked() {
 			t = next
 		}
 	}
+	for _, oh := range ts.few {
+		unlinkAll(oh.head)
+	}
+	for _, head := range ts.owned {
+		unlinkAll(head)
+	}
+	ts.few = [len(ts.few)]ownerHead{}
 	ts.owned, ts.ownedPeak = nil, 0
 	for _, t := range ts.h {
 		t.state, t.idx, t.fn = timerStopped, -1, nil
@@ -288,16 +341,12 @@ func (ts *Timers) link(t *Timer) {
 	if t.owner == nil {
 		return
 	}
-	if ts.owned == nil {
-		ts.owned = make(map[Owner]*Timer)
-	}
-	if head := ts.owned[t.owner]; head != nil {
+	if head := ts.headOf(t.owner); head != nil {
 		t.onext = head
 		head.oprev = t
 	}
-	ts.owned[t.owner] = t
+	ts.setHead(t.owner, t)
 	t.linked = true
-	ts.ownedPeak = max(ts.ownedPeak, len(ts.owned))
 }
 
 // unlink takes t out of its owner's list as it stops being pending or due.
@@ -309,7 +358,7 @@ func (ts *Timers) unlink(t *Timer) {
 	case t.oprev != nil:
 		t.oprev.onext = t.onext
 	case t.onext != nil:
-		ts.owned[t.owner] = t.onext
+		ts.setHead(t.owner, t.onext)
 	default:
 		ts.forget(t.owner)
 	}
@@ -322,6 +371,12 @@ func (ts *Timers) unlink(t *Timer) {
 // forget deletes owner's entry, and gives a burst's map back once no
 // owner has a timer.
 func (ts *Timers) forget(owner Owner) {
+	for i := range ts.few {
+		if ts.few[i].owner == owner {
+			ts.few[i] = ownerHead{}
+			return
+		}
+	}
 	delete(ts.owned, owner)
 	if len(ts.owned) == 0 && ts.ownedPeak > 256 {
 		ts.owned, ts.ownedPeak = nil, 0

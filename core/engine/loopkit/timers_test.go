@@ -167,8 +167,8 @@ func TestTimersDropOwnerLists(t *testing.T) {
 			t.Errorf("a%d ran after Drop", i)
 		}
 	}
-	if len(ts.owned) != 0 {
-		t.Fatalf("%d owner lists left with no timer pending", len(ts.owned))
+	if ownerLists(&ts) != 0 {
+		t.Fatalf("%d owner lists left with no timer pending", ownerLists(&ts))
 	}
 	// DropAll with an owned timer due: it is stopped, and the owner's new
 	// timers are tracked afresh.
@@ -180,8 +180,8 @@ func TestTimersDropOwnerLists(t *testing.T) {
 	}
 	ts.Add(a, 2, func() {})
 	ts.Drop(a)
-	if ts.Len() != 0 || len(ts.owned) != 0 {
-		t.Fatalf("Len %d, %d lists after Drop", ts.Len(), len(ts.owned))
+	if ts.Len() != 0 || ownerLists(&ts) != 0 {
+		t.Fatalf("Len %d, %d lists after Drop", ts.Len(), ownerLists(&ts))
 	}
 }
 
@@ -409,5 +409,56 @@ func BenchmarkTimersScheduleStopOwned(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		ts.Schedule(&tm, o, int64(i%2000), fn)
 		tm.Stop()
+	}
+}
+
+// ownerLists counts the owner lists ts holds, inline and in its map.
+func ownerLists(ts *Timers) int {
+	n := len(ts.owned)
+	for _, oh := range ts.few {
+		if oh.owner != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Owners beyond the inline ones go to the map, and each owner's timers
+// stay on one list wherever it is: Drop of any owner takes exactly its own.
+func TestTimersFewAndMapOwners(t *testing.T) {
+	var ts Timers
+	ts.Init(nil)
+	owners := make([]*owner, 5)
+	for i := range owners {
+		owners[i] = &owner{}
+	}
+	for round := 0; round < 3; round++ {
+		for i, o := range owners {
+			ts.Add(o, int64(i), func() {})
+		}
+	}
+	if n := ownerLists(&ts); n != len(owners) {
+		t.Fatalf("%d owner lists, want %d", n, len(owners))
+	}
+	// Free an inline slot, then add a map owner again: it must stay on
+	// its map list, not start a second list inline.
+	ts.Drop(owners[0])
+	ts.Add(owners[4], 9, func() {})
+	if n := ownerLists(&ts); n != len(owners)-1 {
+		t.Fatalf("%d owner lists after Drop and re-Add, want %d", n, len(owners)-1)
+	}
+	for i, o := range owners[1:] {
+		before := ts.Len()
+		ts.Drop(o)
+		want := 3
+		if i == 3 {
+			want = 4
+		}
+		if got := before - ts.Len(); got != want {
+			t.Fatalf("Drop(owner %d) took %d timers, want %d", i+1, got, want)
+		}
+	}
+	if ts.Len() != 0 || ownerLists(&ts) != 0 {
+		t.Fatalf("Len %d, %d lists after dropping every owner", ts.Len(), ownerLists(&ts))
 	}
 }

@@ -3,10 +3,13 @@ package serial
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netmodels/netmodels/core/engine"
 )
@@ -130,7 +133,7 @@ func TestRegistryLifecycle(t *testing.T) {
 		t.Fatalf("Listen after Shutdown: %v", err)
 	}
 	d := newRegConn(&r, r.NewLoop())
-	if _, err := d.Dialing("127.0.0.1:1", h); !errors.Is(err, engine.ErrEngineClosed) {
+	if _, err := d.Dialing("127.0.0.1:1", h, time.Second); !errors.Is(err, engine.ErrEngineClosed) {
 		t.Fatalf("Dialing after Shutdown: %v", err)
 	}
 	if err := c.Execute(func() { t.Error("Execute ran after close") }); !errors.Is(err, engine.ErrClosed) {
@@ -138,6 +141,62 @@ func TestRegistryLifecycle(t *testing.T) {
 	}
 	if err := r.Shutdown(ctx); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
+	}
+}
+
+// A dial that gets no answer ends at the Dialing timeout (the one
+// context that carries both the deadline and Close's cancel) with a dial
+// error that is a timeout. The peer is a loopback listener whose accept
+// queue is full, so the kernel drops the SYN and the connect hangs.
+func TestBaseConnDialTimeout(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(sa.(*unix.SockaddrInet4).Port))
+	// Fill the accept queue (backlog 0 holds one) so that later SYNs drop.
+	for i := 0; i < 4; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break // the queue is full
+		}
+		defer c.Close()
+	}
+	var r Registry
+	r.Init("test", engine.Config{}.WithDefaults(1))
+	h := &regHandler{opened: make(chan engine.Conn, 1), closed: make(chan error, 1)}
+	lp, err := r.PrepareDial(addr, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newRegConn(&r, lp)
+	ctx, err := c.Dialing(addr, h, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := c.DialTCP(ctx, addr); tc != nil {
+		_ = tc.Close()
+		t.Fatal("dial to a full accept queue succeeded")
+	}
+	var op *net.OpError
+	if err := recvWithin(t, h.closed, "OnClose"); !errors.As(err, &op) || op.Op != "dial" || !op.Timeout() {
+		t.Fatalf("OnClose(%v), want a dial *net.OpError that is a timeout", err)
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Shutdown(wctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
 }
 
@@ -158,11 +217,11 @@ func TestBaseConnDialError(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newRegConn(&r, lp)
-	ctx, err := c.Dialing(addr, h)
+	ctx, err := c.Dialing(addr, h, DialTimeout(engine.DialOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tc := c.DialTCP(ctx, addr, DialTimeout(engine.DialOptions{})); tc != nil {
+	if tc := c.DialTCP(ctx, addr); tc != nil {
 		_ = tc.Close()
 		t.Fatal("dial to a closed port succeeded")
 	}

@@ -1,9 +1,13 @@
 package sockaddr
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -151,10 +155,15 @@ func TestLocalAddrAndClone(t *testing.T) {
 	if got := LocalAddr(fd, fallback).(*net.TCPAddr); got.Port != int(ap.Port()) || got.Port == 0 {
 		t.Fatalf("LocalAddr = %v, want the bound port %d", got, ap.Port())
 	}
-	// No kernel answer: a copy of the fallback, sharing no bytes.
-	got := LocalAddr(-1, fallback).(*net.TCPAddr)
-	if !same(got, fallback) || &got.IP[0] == &fallback.IP[0] {
-		t.Fatalf("LocalAddr(-1) = %v, want a copy of %v", got, fallback)
+	// No kernel answer: the fallback itself, or a copy sharing no bytes
+	// when it has a zone (the bytes gnet recycles).
+	if got := LocalAddr(-1, fallback); got != net.Addr(fallback) {
+		t.Fatalf("LocalAddr(-1) = %v, want the fallback %v itself", got, fallback)
+	}
+	zoned := &net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 0, Zone: "lo"}
+	got := LocalAddr(-1, zoned).(*net.TCPAddr)
+	if !same(got, zoned) || &got.IP[0] == &zoned.IP[0] || unsafe.StringData(got.Zone) == unsafe.StringData(zoned.Zone) {
+		t.Fatalf("LocalAddr(-1) = %v, want a copy of %v", got, zoned)
 	}
 	if LocalAddr(-1, nil) != nil {
 		t.Fatal("LocalAddr(-1, nil) is not nil")
@@ -211,5 +220,38 @@ func TestToUnix(t *testing.T) {
 				t.Errorf("%s: family %d, %v; want %d, %v", tc.in, family, got, tc.family, tc.want)
 			}
 		}
+	}
+}
+
+// DialTCP connects to a literal address and to a name, without
+// SO_KEEPALIVE either way, and reports a refused connect as a dial error.
+func TestDialTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, addr := range []string{ln.Addr().String(), net.JoinHostPort("localhost", itoa(uint16(port)))} {
+		tc, err := DialTCP(context.Background(), addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		rc, _ := tc.SyscallConn()
+		var ka int
+		var kerr error
+		_ = rc.Control(func(fd uintptr) { ka, kerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) })
+		if kerr != nil || ka != 0 {
+			t.Errorf("%s: SO_KEEPALIVE %d (%v), want 0", addr, ka, kerr)
+		}
+		if got := tc.RemoteAddr().(*net.TCPAddr).Port; got != port {
+			t.Errorf("%s: connected to port %d", addr, got)
+		}
+		_ = tc.Close()
+	}
+	ln.Close()
+	var oe *net.OpError
+	if _, err := DialTCP(context.Background(), ln.Addr().String(), time.Second); !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Errorf("dial to a closed port: %v, want a dial *net.OpError", err)
 	}
 }
