@@ -100,13 +100,14 @@ var defaultNet = []NetRun{{Profile: "lan", Scenarios: TwoHostScenarios}, {Profil
 // repetitions and their interleaving across targets do.
 const RepWindow = 500 * time.Millisecond
 
-// Suites: default (17 min 3-10 s on 2 cores with every engine built,
-// about 5 of them over the two-hosts profiles: results/2026-12-07T122835Z
-// and 2026-12-07T125118Z), full (every scenario: about 31 minutes),
+// Suites: default (14 min 30 s-14 min 57 s on 2 cores with every engine
+// built, about 5 of them over the two-hosts profiles: results/
+// 2026-12-07T151417Z and 2026-12-07T152912Z), full (every scenario: about
+// 31 minutes at 0.7 s repetitions),
 // quick (under 3 minutes before the ramps, which add about 85 s), smoke
 // (seconds: proves the harness works) and scale (the core sweep at every
 // worker count and the connection sweep's four points, 1k to 100k: 2 min
-// 50 s on 2 cores without CAP_SYS_RESOURCE, where 50k and 100k are
+// 18 s on 2 cores without CAP_SYS_RESOURCE, where 50k and 100k are
 // absent; perf/README.md has the parts).
 var Suites = map[string]Suite{
 	"default": {Name: "default", Reps: 5, Warmup: 100 * time.Millisecond, Duration: RepWindow, ScaleConns: 1000, IdleWindow: RepWindow, UserspaceDuration: 400 * time.Millisecond, UserspaceStreamDuration: 1500 * time.Millisecond,

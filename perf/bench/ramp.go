@@ -67,8 +67,9 @@ var rampTenths = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1
 // 20,000/s) to 250 ms (the low steps of a slow target: bin/dpdk's proxy
 // saturates near 2,000/s, where 500 round trips at 10 % would take
 // 2.5 s). At 25,000/s saturation a repetition's steps take 0.65 s; the
-// default suite's two ramps cost about 115-125 s with five engines and
-// dpdk-memif (perf/README.md, "Latency against offered load").
+// default suite's two ramps took 124-140 s of cell time with five engines
+// and dpdk-memif (2026-12-07T151417Z and 2026-12-07T152912Z; perf/README.md,
+// "Latency against offered load").
 var DefaultRamp = RampSpec{Fractions: rampTenths, Samples: 500, MinStep: 25 * time.Millisecond, MaxStep: 250 * time.Millisecond,
 	Probe: 100 * time.Millisecond, Probes: 3, StepWarmup: 10 * time.Millisecond}
 
