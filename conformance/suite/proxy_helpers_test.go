@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
+	"github.com/netmodels/netmodels/core/peers"
 )
 
 const specP = "proxy-protocol-notes "
@@ -228,15 +229,14 @@ func deadAddr(t *harness.T) string {
 }
 
 // freePort reserves and releases a loopback port for configs that must
-// name their port up front.
+// name their port up front, below the ephemeral range (peers.PickPort).
 func freePort(t *harness.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(harness.HostIP(), "0"))
+	p, err := peers.PickPort(net.Listen, harness.HostIP())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // waitFor polls cond every 10 ms for up to d: used only to observe an

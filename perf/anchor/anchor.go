@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netmodels/netmodels/core/peers"
 	"github.com/netmodels/netmodels/core/supervise"
 )
 
@@ -30,17 +31,12 @@ var Listen = net.Listen
 // core/netsim side's Spec: the anchor runs in that namespace).
 var Place func(supervise.Spec) supervise.Spec
 
-// FreePort returns a port on Host the kernel just handed out (bind :0,
-// close). Another process can take it before the caller binds it; callers
+// FreePort returns a port on Host that Listen could bind a moment ago,
+// below the kernel's ephemeral range (peers.PickPort: the load
+// generators' connections take their source ports from that range).
+// Another process can still take it before the caller binds it; callers
 // that can read a READY line should prefer :0.
-func FreePort() (int, error) {
-	l, err := Listen("tcp", net.JoinHostPort(Host, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return peers.PickPort(Listen, Host) }
 
 // CPUs is the pin set for a CPU number: nil (not pinned) when cpu < 0.
 func CPUs(cpu int) []int {

@@ -17,15 +17,15 @@ import (
 // and must see the client's own address.
 
 // freePort returns a loopback port that was free a moment ago (haproxy
-// cannot report the port it bound, so it gets a fixed one).
+// cannot report the port it bound, so it gets a fixed one), below the
+// ephemeral range (peers.PickPort).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(Host, "0"))
+	p, err := peers.PickPort(net.Listen, Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // startHAProxy runs haproxy with cfg (core/peers: stopped by PID at the
