@@ -218,23 +218,22 @@ func (r *runner) rampLoad(boundUS float64, step stepFunc) func(context.Context, 
 			if _, err := step(ctx, g, pin, 0, r.cfg.Suite.Warmup, 0); err != nil {
 				return none, err
 			}
-			g.rampSat, g.probes = 0, nil
+			g.rampSat = 0
 		}
 		var units, secs, cpu float64
 		// A rig started without the warm-up (none is, today) probes
 		// once it is needed.
-		for i := 0; g.rampSat == 0 && i < max(spec.Probes, 1); i++ {
-			probe, err := step(ctx, g, pin, 0, spec.Probe, spec.StepWarmup)
-			if err != nil {
-				return none, fmt.Errorf("closed-loop probe: %w", err)
-			}
-			g.probes = append(g.probes, probe.metrics["rate"])
-			units, secs, cpu = units+probe.ops, secs+probe.seconds, cpu+probe.cpu
-		}
 		if g.rampSat == 0 {
-			for _, p := range g.probes {
-				g.rampSat = max(g.rampSat, p)
+			var sat float64
+			for range max(spec.Probes, 1) {
+				probe, err := step(ctx, g, pin, 0, spec.Probe, spec.StepWarmup)
+				if err != nil {
+					return none, fmt.Errorf("closed-loop probe: %w", err)
+				}
+				sat = max(sat, probe.metrics["rate"])
+				units, secs, cpu = units+probe.ops, secs+probe.seconds, cpu+probe.cpu
 			}
+			g.rampSat = sat
 		}
 		if warm {
 			return none, nil

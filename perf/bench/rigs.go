@@ -43,10 +43,9 @@ type rig struct {
 	// radosCleanup: after each rados bench, remove the objects it wrote
 	// (the real ceph-osd stores them; msgr-rados, rados.go).
 	radosCleanup bool
-	// rampSat is a ramp cell's saturation rate, the highest of probes,
-	// its closed-loop probes' rates (ramp.go); 0 until probed.
+	// rampSat is a ramp cell's saturation rate, the highest of its
+	// closed-loop probes' rates (ramp.go); 0 until probed.
 	rampSat float64
-	probes  []float64
 }
 
 // clientSpec is a msgr-client binary and the engine flags it needs.
