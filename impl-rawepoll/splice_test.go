@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
-	"github.com/netmodels/netmodels/core/engine/sockaddr"
-	"golang.org/x/sys/unix"
+	"github.com/netmodels/netmodels/core/engine/enginetest"
 )
 
 // funcHandler is a handler built from functions, for focused tests.
@@ -226,34 +225,7 @@ func TestPipePoolBound(t *testing.T) {
 // queue is full, so the kernel drops the SYN) ends in OnClose with a
 // timeout *net.OpError after DialOptions.Timeout.
 func TestDialTimeout(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	bound, _ := sockaddr.SockName(fd)
-	addr := bound.String()
-	// Fill the accept queue (never accepted).
-	var fillers []net.Conn
-	defer func() {
-		for _, c := range fillers {
-			c.Close()
-		}
-	}()
-	for i := 0; i < 4; i++ {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			break
-		}
-		fillers = append(fillers, c)
-	}
-
+	addr := enginetest.StalledAddr(t)
 	e, err := New(engine.Config{Workers: 1})
 	if err != nil {
 		t.Fatal(err)

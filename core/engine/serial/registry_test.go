@@ -3,15 +3,13 @@ package serial
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/netmodels/netmodels/core/engine"
+	"github.com/netmodels/netmodels/core/engine/enginetest"
 )
 
 // regConn is the smallest engine connection over a BaseConn: no read side.
@@ -149,30 +147,7 @@ func TestRegistryLifecycle(t *testing.T) {
 // error that is a timeout. The peer is a loopback listener whose accept
 // queue is full, so the kernel drops the SYN and the connect hangs.
 func TestBaseConnDialTimeout(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(sa.(*unix.SockaddrInet4).Port))
-	// Fill the accept queue (backlog 0 holds one) so that later SYNs drop.
-	for i := 0; i < 4; i++ {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			break // the queue is full
-		}
-		defer c.Close()
-	}
+	addr := enginetest.StalledAddr(t)
 	var r Registry
 	r.Init("test", engine.Config{}.WithDefaults(1))
 	h := &regHandler{opened: make(chan engine.Conn, 1), closed: make(chan error, 1)}
