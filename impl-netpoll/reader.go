@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/cloudwego/netpoll"
@@ -24,8 +25,9 @@ import (
 //
 // netpoll's task calls onRequest again for as long as bytes are buffered,
 // so onRequest must not return with bytes it cannot deliver (the task would
-// spin): when the handler needs more bytes it waits in Peek(n+1) (netpoll's
-// blocking read), and while reads are paused it parks on c.Cond.
+// spin): when the handler has seen all n buffered bytes and needs more it
+// waits in Peek(n+1) (netpoll's blocking read), and while reads are paused
+// it parks on c.Cond.
 
 // attachment is one netpoll connection over the socket: normally one for
 // the connection's life, replaced after a false hang-up (onNetpollClose).
@@ -161,13 +163,21 @@ func (c *conn) onRequest(a *attachment) error {
 		case fedAll, fedHeld:
 			continue // all consumed, or paused or closed meanwhile
 		}
-		if r.Len() > len(in)-consumed {
+		seen := len(in) - consumed // buffered bytes the handler has seen
+		if r.Len() > seen {
 			continue // newer bytes already arrived
 		}
 		// The handler has seen every buffered byte and needs more: wait
-		// for one more in netpoll's blocking read, with the poller reading.
+		// for one more than it saw in netpoll's blocking read, with the
+		// poller reading. Not Peek(r.Len()+1): bytes the poller reads
+		// after the check above would count as seen, and the task would
+		// wait for a byte beyond them that a peer waiting for our answer
+		// never sends (a lost wake-up: msgr-churn's handshake timeouts).
 		a.ri.resume()
-		if _, err := r.Peek(r.Len() + 1); err != nil {
+		if hook := testHookWaitMore.Load(); hook != nil {
+			(*hook)(r, seen)
+		}
+		if _, err := r.Peek(seen + 1); err != nil {
 			// netpoll hung up (or we closed): onNetpollClose follows, once
 			// this task has ended. netpoll's task calls onRequest again
 			// while bytes are buffered, so take them out: after a false
@@ -182,6 +192,12 @@ func (c *conn) onRequest(a *attachment) error {
 		}
 	}
 }
+
+// testHookWaitMore, when a test sets it, runs in onRequest between the
+// check that the handler has seen every buffered byte and the wait for
+// more: where bytes the poller reads just then must not be lost. Atomic,
+// because tests set it while engines run.
+var testHookWaitMore atomic.Pointer[func(r netpoll.Reader, seen int)]
 
 // feedStop says why feeding bytes to the handler stopped.
 type feedStop int

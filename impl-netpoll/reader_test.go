@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudwego/netpoll"
+
 	"github.com/netmodels/netmodels/core/engine"
 )
 
@@ -176,5 +178,79 @@ func TestListenerCloseKeepsConns(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Errorf("a closed listener still accepts")
+	}
+}
+
+// wholeMessages consumes only whole 10-byte messages and answers each
+// with "ok".
+type wholeMessages struct{ engine.BaseHandler }
+
+func (wholeMessages) OnData(c engine.Conn, in []byte) int {
+	n := len(in) / 10 * 10
+	for i := 0; i < n; i += 10 {
+		_ = c.Write([]byte("ok"))
+	}
+	return n
+}
+
+// TestNoLostWakeUp: the handler has seen 5 bytes and needs more; the rest
+// of its message arrives just after onRequest checked that nothing newer
+// was buffered and before it waits for more. The wait must end on those
+// bytes (it waits for one byte more than the handler saw), not for a byte
+// beyond them that the peer, waiting for the answer, never sends. Before
+// the fix, onRequest waited in Peek(r.Len()+1) and hung here; the
+// msgr-churn conformance case timed out in a handshake about once in
+// 100,000 connections on a loaded machine.
+func TestNoLostWakeUp(t *testing.T) {
+	e, err := New(engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdownAtEnd(t, e)
+	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return wholeMessages{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var fired atomic.Bool
+	hookErr := make(chan error, 1)
+	hook := func(r netpoll.Reader, seen int) {
+		if seen != 5 || !fired.CompareAndSwap(false, true) {
+			return
+		}
+		if _, err := cl.Write([]byte("56789")); err != nil {
+			hookErr <- err
+			return
+		}
+		// Wait until the poller has read them into netpoll's buffer.
+		deadline := time.Now().Add(boundTimeout)
+		for r.Len() < seen+5 {
+			if time.Now().After(deadline) {
+				hookErr <- errors.New("the poller never read the second half")
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		hookErr <- nil
+	}
+	testHookWaitMore.Store(&hook)
+	t.Cleanup(func() { testHookWaitMore.Store(nil) })
+	if _, err := cl.Write([]byte("01234")); err != nil {
+		t.Fatal(err)
+	}
+	_ = cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(cl, buf); err != nil {
+		t.Fatalf("no answer to a message whose second half arrived while onRequest went to wait: %v", err)
+	}
+	if !fired.Load() {
+		t.Fatal("the hook never ran: the case did not happen")
+	}
+	if err := <-hookErr; err != nil {
+		t.Fatal(err)
 	}
 }
