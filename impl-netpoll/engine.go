@@ -19,7 +19,8 @@
 //     neither), by hooking netpoll's per-read callbacks and taking the fd
 //     out of its epoll;
 //   - netpollinternal.go: the one file that reaches netpoll's private
-//     fields (three), with why, checked at New and by TestNetpollLayout;
+//     fields (four) and its barrier pool, with why, checked at New and by
+//     TestNetpollLayout;
 //   - writer.go, fdsocket.go: the bounded out-queue, written through
 //     netpoll's own descriptor of the socket (netpoll's Flush blocks, and
 //     undoes a pause), so the socket has one descriptor;

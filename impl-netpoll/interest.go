@@ -52,6 +52,7 @@ func quietConnection(fd int) (nc netpoll.Connection, op *netpoll.FDOperator, err
 			return nil, nil, err
 		}
 	}
+	offerSmallBarrier()
 	nc, err = netpoll.NewFDConnection(fd) // owns fd from here
 	if err != nil {
 		return nil, nil, err
@@ -60,6 +61,7 @@ func quietConnection(fd int) (nc netpoll.Connection, op *netpoll.FDOperator, err
 		_ = nc.Close()
 		return nil, nil, err
 	}
+	shrinkOutputBarrier(nc)
 	return nc, op, nil
 }
 

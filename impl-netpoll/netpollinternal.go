@@ -25,6 +25,24 @@ package netpollengine
 //     outlived netpoll's fd would stay in epoll as long as the socket lives
 //     (the write side may hold a dup of it) and hand its events to
 //     whichever connection reuses the fd number;
+//   - connection.outputBarrier, the scratch (32 slices and 32 iovecs,
+//     1.3 KB) that netpoll's own writer gathers its output buffer into.
+//     netpoll takes one from its pool for every connection and keeps it
+//     for the connection's life, but the engine never writes through
+//     netpoll (writer.go), so an idle session held 2.7 KB of scratch no
+//     code ever reads. A connection now gets a one-slice barrier (96
+//     bytes): a smaller scratch is still a correct one (netpoll's flush
+//     gathers len(bs) slices at most, and the poller writes the rest
+//     through its own), so whichever connection netpoll's pool hands it
+//     to after a close, the engine's or not, still writes everything
+//     (TestSmallBarrier). One is offered to netpoll's pool (barrierPool,
+//     reached by linkname: a renamed pool fails the build, not the run)
+//     just before each NewFDConnection, whose Get takes it instead of
+//     making a 1.3 KB one (garbage that an idle proxy-idle session paid
+//     for in RSS until the next collection), and shrinkOutputBarrier
+//     swaps one in where the Get missed (an offer another goroutine
+//     took). An empty barrier would not do: flush would index its
+//     missing iovecs;
 //   - FDOperator.state, the busy flag the poller takes (a compare-and-swap
 //     from 1 to 2) before it touches an operator for an event and drops
 //     after. The hooks are plain func fields the poller reads without a
@@ -36,7 +54,8 @@ package netpollengine
 //
 // What it relies on, checked once by New (checkNetpoll) and by
 // TestNetpollLayout: the pinned module version; connection.operator is a
-// *FDOperator; FDOperator.detached is an int32 that Control(PollDetach)
+// *FDOperator; connection.outputBarrier points to a struct of exactly
+// bs [][]byte and ivs []syscall.Iovec; FDOperator.detached is an int32 that Control(PollDetach)
 // increments and that gates the deregistration; FDOperator.state is an
 // int32, 1 while the operator is registered and idle.
 
@@ -46,6 +65,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"github.com/cloudwego/netpoll"
@@ -61,6 +81,32 @@ var layout struct {
 	once                        sync.Once
 	err                         error
 	detachedOffset, stateOffset uintptr
+	barrierOffset               uintptr      // connection.outputBarrier
+	barrierType                 reflect.Type // netpoll's barrier
+}
+
+//go:linkname barrierPool github.com/cloudwego/netpoll.barrierPool
+var barrierPool sync.Pool
+
+// barrierLayout is netpoll's private barrier type, field for field
+// (checked by checkBarrier, which also records the type).
+type barrierLayout struct {
+	bs  [][]byte
+	ivs []syscall.Iovec
+}
+
+// smallBarrier is a barrier of one slice and one iovec, in one
+// allocation.
+type smallBarrier struct {
+	barrierLayout
+	b  [1][]byte
+	iv [1]syscall.Iovec
+}
+
+func newSmallBarrier() *barrierLayout {
+	sb := new(smallBarrier)
+	sb.bs, sb.ivs = sb.b[:], sb.iv[:]
+	return &sb.barrierLayout
 }
 
 // checkNetpoll fails when the netpoll linked in is not the one this file
@@ -107,6 +153,9 @@ func findLayout() error {
 	if err != nil {
 		return err
 	}
+	if err := checkBarrier(nc); err != nil {
+		return err
+	}
 	if op.FD != p[0] {
 		return fmt.Errorf("netpoll: connection.operator polls fd %d, want %d", op.FD, p[0])
 	}
@@ -128,6 +177,48 @@ func operatorOf(nc netpoll.Connection) (*netpoll.FDOperator, error) {
 		return nil, fmt.Errorf("netpoll: %v has no operator *FDOperator field (not %s?)", v.Elem().Type(), netpollVersion)
 	}
 	return (*netpoll.FDOperator)(f.UnsafePointer()), nil
+}
+
+// checkBarrier checks that nc's outputBarrier field is a pointer to a
+// struct laid out as barrierLayout.
+func checkBarrier(nc netpoll.Connection) error {
+	f, ok := reflect.TypeOf(nc).Elem().FieldByName("outputBarrier")
+	want := reflect.TypeFor[barrierLayout]()
+	if !ok || f.Type.Kind() != reflect.Pointer || f.Type.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("netpoll: connection has no outputBarrier pointer field (not %s?)", netpollVersion)
+	}
+	bt := f.Type.Elem()
+	if bt.Size() != want.Size() || bt.NumField() != want.NumField() {
+		return fmt.Errorf("netpoll: outputBarrier is a %v, not laid out as {bs, ivs} (not %s?)", bt, netpollVersion)
+	}
+	for i := range want.NumField() {
+		g, w := bt.Field(i), want.Field(i)
+		if g.Name != w.Name || g.Type != w.Type || g.Offset != w.Offset {
+			return fmt.Errorf("netpoll: outputBarrier field %d is %s %v, want %s %v (not %s?)", i, g.Name, g.Type, w.Name, w.Type, netpollVersion)
+		}
+	}
+	layout.barrierOffset, layout.barrierType = f.Offset, bt
+	return nil
+}
+
+// offerSmallBarrier puts a small barrier in netpoll's pool, as netpoll's
+// own *barrier type, for the NewFDConnection about to run (see the file
+// comment). Only after checkNetpoll succeeded.
+func offerSmallBarrier() {
+	barrierPool.Put(reflect.NewAt(layout.barrierType, unsafe.Pointer(newSmallBarrier())).Interface())
+}
+
+// outputBarrier is nc's outputBarrier field.
+func outputBarrier(nc netpoll.Connection) **barrierLayout {
+	return (**barrierLayout)(unsafe.Add(reflect.ValueOf(nc).UnsafePointer(), layout.barrierOffset))
+}
+
+// shrinkOutputBarrier gives nc a small barrier if its Get missed the
+// offer. Call it before nc is shared.
+func shrinkOutputBarrier(nc netpoll.Connection) {
+	if p := outputBarrier(nc); len((*p).bs) > 1 {
+		*p = newSmallBarrier()
+	}
 }
 
 func detachCounter(op *netpoll.FDOperator) *int32 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 )
 
 // TestNetpollLayout fails when a netpoll bump moves what netpollinternal.go
-// relies on: the pinned version and the three private fields
+// relies on: the pinned version and the four private fields
 // (checkNetpoll), and what the engine does with them: the operator
 // operatorOf finds is the one polling the connection's fd, the poller reads
 // nothing for an operator hold holds, detach takes the fd out of epoll
@@ -142,4 +144,76 @@ func socketAttachment(t *testing.T) (netpoll.Connection, *netpoll.FDOperator, in
 	}
 	ri.resume()
 	return nc, op, fds[1]
+}
+
+// Every connection the engine makes holds a one-slice output barrier
+// (netpollinternal.go), its own; netpoll's pool takes the offered one as
+// its own type; and a netpoll connection that gets a small barrier from
+// the pool, the engine's or not, still writes everything through
+// netpoll's writer (its flush sends one slice, the poller the rest).
+func TestSmallBarrier(t *testing.T) {
+	if err := checkNetpoll(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[*barrierLayout]bool{}
+	for i := 0; i < 3; i++ {
+		nc, _, err := quietConnection(-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := *outputBarrier(nc)
+		if len(b.bs) != 1 || len(b.ivs) != 1 || seen[b] {
+			t.Errorf("connection %d: barrier of %d slices, %d iovecs, shared %v; want its own of 1", i, len(b.bs), len(b.ivs), seen[b])
+		}
+		seen[b] = true
+		defer nc.Close()
+	}
+	offerSmallBarrier()
+	if got := reflect.TypeOf(barrierPool.Get()); got != reflect.PointerTo(layout.barrierType) {
+		t.Errorf("netpoll's pool gave a %v, want *%v", got, layout.barrierType)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	offerSmallBarrier()
+	nc, err := netpoll.NewFDConnection(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	shrinkOutputBarrier(nc) // whether or not the Get took the offer
+	// Three nodes' worth, so the flush has more slices than the barrier.
+	want := ""
+	for i := 0; i < 3; i++ {
+		chunk := strings.Repeat(string(rune('a'+i)), 5000)
+		want += chunk
+		if _, err := nc.Writer().WriteBinary([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- nc.Writer().Flush() }()
+	_ = unix.SetNonblock(fds[1], false)
+	got := make([]byte, 0, len(want))
+	buf := make([]byte, 4096)
+	for len(got) < len(want) {
+		n, err := unix.Read(fds[1], buf)
+		if err != nil || n == 0 {
+			t.Fatalf("peer read after %d bytes: %d, %v", len(got), n, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != want {
+		t.Fatal("the peer read other bytes than were written")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Flush did not return")
+	}
 }
