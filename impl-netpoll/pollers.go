@@ -74,8 +74,11 @@ func releasePollers() {
 // init()"), so they are set here, before any engine exists. A connection
 // now starts with idleLinkBuffer bytes: its reads double in size whenever
 // one fills the space booked (netpoll's own bookSize), so a busy
-// connection reaches 8 KiB reads after three full reads and stays there.
-const idleLinkBuffer = 1 << 10
+// connection reaches 8 KiB reads after five full reads and stays there.
+// 256 bytes holds a small request, a msgr banner or a proxied client's
+// first line in one read; at 1 KiB an idle proxy session (two
+// connections) held 1.5 KiB more (issue 17, proxy-idle).
+const idleLinkBuffer = 1 << 8
 
 func init() {
 	netpoll.LinkBufferCap = idleLinkBuffer
