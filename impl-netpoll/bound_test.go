@@ -32,6 +32,29 @@ func shutdownAtEnd(t *testing.T, e engine.Engine) {
 	})
 }
 
+// listenAndDial starts an engine with the default config that serves
+// every connection with h, and dials it with package net: the listener
+// and the client side, which closes in t.Cleanup (before the engine's
+// Shutdown).
+func listenAndDial(t *testing.T, h engine.Handler) (engine.Listener, net.Conn) {
+	t.Helper()
+	e, err := New(engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdownAtEnd(t, e)
+	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return h })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	return ln, cl
+}
+
 // heapInUse is the live heap after a collection.
 func heapInUse() uint64 {
 	runtime.GC()
@@ -332,22 +355,9 @@ func (h *gatedConsumer) OnData(_ engine.Conn, in []byte) int {
 // test waits for progress, not for a speed: a loaded machine only makes
 // it longer.
 func TestReadAheadBounded(t *testing.T) {
-	e, err := New(engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shutdownAtEnd(t, e)
 	gate := make(chan struct{})
 	srv := &gatedConsumer{conns: make(chan *conn, 1), gate: gate}
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return srv })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	_, cl := listenAndDial(t, srv)
 	sc := <-srv.conns
 	limit, oneRead := sc.eng.readAheadLimit, sc.eng.cfg.ReadBufferSize
 

@@ -44,20 +44,7 @@ func (h *flowServer) OnReadEOF(engine.Conn) { close(h.eof) }
 // serve starts an engine with h and returns the accepted conn and its peer.
 func serve(t *testing.T, h *flowServer) (*conn, *net.TCPConn) {
 	t.Helper()
-	e, err := New(engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shutdownAtEnd(t, e)
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return h })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
+	_, cl := listenAndDial(t, h)
 	return <-h.conns, cl.(*net.TCPConn)
 }
 

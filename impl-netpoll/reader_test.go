@@ -48,21 +48,8 @@ func (h *eofRecorder) OnClose(_ engine.Conn, err error) { h.closed <- err }
 // socket yet). After ResumeRead the bytes arrive, then OnReadEOF, and the
 // write side still works: the peer reads the answer and EOF.
 func TestEOFWhilePaused(t *testing.T) {
-	e, err := New(engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shutdownAtEnd(t, e)
 	h := &eofRecorder{resumeAfter: 100 * time.Millisecond, gotAtEOF: make(chan []byte, 1), closed: make(chan error, 1)}
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return h })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	_, cl := listenAndDial(t, h)
 	msg := bytes.Repeat([]byte("paused "), 10000)
 	if _, err := cl.Write(msg); err != nil {
 		t.Fatal(err)
@@ -102,20 +89,8 @@ func (h *resetWatcher) OnClose(_ engine.Conn, err error) { h.closed <- err }
 // the engine must still tell them apart: OnClose with ECONNRESET and no
 // OnReadEOF.
 func TestPeerResetIsAnError(t *testing.T) {
-	e, err := New(engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shutdownAtEnd(t, e)
 	h := &resetWatcher{closed: make(chan error, 1)}
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return h })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cl := listenAndDial(t, h)
 	if _, err := cl.Write([]byte("some bytes")); err != nil {
 		t.Fatal(err)
 	}
@@ -144,21 +119,8 @@ func (echoHandler) OnData(c engine.Conn, in []byte) int { _ = c.Write(in); retur
 // netpoll's EventLoop cannot do and is why the engine accepts with
 // package net.
 func TestListenerCloseKeepsConns(t *testing.T) {
-	e, err := New(engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shutdownAtEnd(t, e)
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return echoHandler{} })
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, cl := listenAndDial(t, echoHandler{})
 	addr := ln.Addr().String()
-	cl, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	echo := func(msg string) {
 		t.Helper()
 		_ = cl.SetDeadline(time.Now().Add(boundTimeout))
@@ -202,20 +164,7 @@ func (wholeMessages) OnData(c engine.Conn, in []byte) int {
 // msgr-churn conformance case timed out in a handshake about once in
 // 100,000 connections on a loaded machine.
 func TestNoLostWakeUp(t *testing.T) {
-	e, err := New(engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shutdownAtEnd(t, e)
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return wholeMessages{} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	_, cl := listenAndDial(t, wholeMessages{})
 	var fired atomic.Bool
 	hookErr := make(chan error, 1)
 	hook := func(r netpoll.Reader, seen int) {
