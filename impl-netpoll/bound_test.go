@@ -38,7 +38,15 @@ func shutdownAtEnd(t *testing.T, e engine.Engine) {
 // Shutdown).
 func listenAndDial(t *testing.T, h engine.Handler) (engine.Listener, net.Conn) {
 	t.Helper()
-	e, err := New(engine.Config{})
+	_, ln, cl := listenAndDialWith(t, engine.Config{}, h)
+	return ln, cl
+}
+
+// listenAndDialWith is listenAndDial on an engine with cfg, which it
+// returns too.
+func listenAndDialWith(t *testing.T, cfg engine.Config, h engine.Handler) (engine.Engine, engine.Listener, net.Conn) {
+	t.Helper()
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +60,7 @@ func listenAndDial(t *testing.T, h engine.Handler) (engine.Listener, net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cl.Close() })
-	return ln, cl
+	return e, ln, cl
 }
 
 // heapInUse is the live heap after a collection.

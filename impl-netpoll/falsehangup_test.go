@@ -121,20 +121,7 @@ func waitReattached(t *testing.T, c *conn, old *attachment) {
 
 func frameServe(t *testing.T, h *frameServer, cfg engine.Config) (*Engine, *conn, net.Conn) {
 	t.Helper()
-	eng, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shutdownAtEnd(t, eng)
-	ln, err := eng.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return h })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
+	eng, _, cl := listenAndDialWith(t, cfg, h)
 	sc := <-h.conns
 	if !h.pauseOnOpen {
 		// OnOpen runs before the socket is given to netpoll; a pause
