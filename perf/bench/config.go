@@ -100,10 +100,10 @@ var defaultNet = []NetRun{{Profile: "lan", Scenarios: TwoHostScenarios}, {Profil
 // repetitions and their interleaving across targets do.
 const RepWindow = 500 * time.Millisecond
 
-// Suites: default (14 min 30 s-15 min 16 s on 2 cores with every engine
-// built, about 5 of them over the two-hosts profiles: results/
-// 2026-12-07T151417Z, 2026-12-07T152912Z and 2026-12-07T160728Z), full (every scenario: about
-// 31 minutes at 0.7 s repetitions),
+// Suites: default (14 min 0-36 s on 2 cores with every engine built,
+// about 4.5 of them over the two-hosts profiles: results/
+// 2026-12-07T174601Z, 2026-12-07T184544Z and 2026-12-07T190632Z), full
+// (every scenario: about 31 minutes at 0.7 s repetitions),
 // quick (under 3 minutes before the ramps, which add about 85 s), smoke
 // (seconds: proves the harness works) and scale (the core sweep at every
 // worker count and the connection sweep's four points, 1k to 100k: 2 min
