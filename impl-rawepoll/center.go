@@ -52,6 +52,10 @@ type center struct {
 	// epoll_wait rings the eventfd once (the queue's handshake), so a
 	// burst of posts costs one write.
 	q loopkit.ExecQueue
+
+	procs int32 // GOMAXPROCS once the engine reserved its Ps (epollWait)
+	// Blocking waits by kind (epollWait), loop only: for tests.
+	rawWaits, runtimeWaits uint64
 }
 
 // fileEvent is one registered descriptor with Ceph's two callbacks. mask
@@ -188,7 +192,7 @@ func (c *center) processEvents() {
 			timeout = min(timeout, max(0, int((at-c.now()+int64(time.Millisecond)-1)/int64(time.Millisecond))))
 		}
 	}
-	n, err := unix.EpollWait(c.epfd, c.events, timeout)
+	n, err := c.epollWait(timeout)
 	if sleep {
 		c.q.Awake() // posts during this turn need no doorbell
 	}

@@ -60,8 +60,9 @@ func newEngine(cfg engine.Config, opts options) (*Engine, error) {
 		}
 		s.workers = append(s.workers, &worker{stack: s, center: c})
 	}
-	loopkit.ReserveProcs(cfg.Workers) // a P per locked worker, one for the rest (spec/engine.md)
+	procs := int32(loopkit.ReserveProcs(cfg.Workers)) // a P per locked worker, one for the rest (spec/engine.md)
 	for _, w := range s.workers {
+		w.center.procs = procs
 		s.threads.Add()
 		go w.run()
 	}
@@ -91,9 +92,9 @@ func (s *Engine) Shutdown(ctx context.Context) error {
 
 // worker is Ceph's Worker: one EventCenter run by one OS thread. The
 // goroutine that runs it is locked to its thread (runtime.LockOSThread), so
-// the loop never migrates and blocks in epoll_wait like a C worker would.
-// The runtime sees that wait as a system call: the worker's P goes to other
-// goroutines once sysmon retakes it (spec/engine.md, "GOMAXPROCS").
+// the loop never migrates and blocks in epoll_wait like a C worker would,
+// keeping its P while another stays free for the rest of the process
+// (wait.go; spec/engine.md §15, "GOMAXPROCS" and "Raw waits").
 type worker struct {
 	stack  *Engine
 	center *center
