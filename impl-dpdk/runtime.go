@@ -94,6 +94,16 @@ func LcoreSpec() string {
 	return "0@(" + cmp.Or(strings.Join(cpus, ","), "0") + ")"
 }
 
+// threadCPUs is the number of CPUs the calling thread may run on (EAL
+// pins the poll thread to the process's mask, LcoreSpec), at least 1.
+func threadCPUs() int {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) != nil {
+		return 1
+	}
+	return max(set.Count(), 1)
+}
+
 // OptionsFromEnv reads NETMODELS_DPDK_EAL (space-separated), _ADDR, _GW
 // and _POLL (Set's eal, ip, gw and poll) and _EAL_LOG, with the defaults
 // of the test topology.
@@ -251,6 +261,7 @@ func (r *dpdkRuntime) main(o Options, ready chan<- error) {
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
 	ready <- nil
 	r.ctl.SetMode(o.Poll)
+	r.ctl.SetSpin(link.SpinForCPUs(threadCPUs()))
 	r.ep.Poll(&r.ctl)
 	// Safe order: the poll loop has returned on this very thread, and no
 	// tx burst starts once StopTx returns (gVisor may still send).

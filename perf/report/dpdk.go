@@ -110,8 +110,9 @@ func dpdkSection(run *result.Run) *section {
 		"between mbufs and its buffers each way, so every segment costs far more CPU than in the kernel's stack; at MTU 1500 that per-segment cost, not DPDK's "+
 		"poll-mode I/O, bounds throughput. Jumbo frames would cut the segment count, but DPDK 22.11's net_tap refuses frames above 1522 bytes, so --dpdk-mtu 9000 applies to memif only (where it showed no clear gain, impl-dpdk/README.md). Over a tap the kernel is still on the path (the client's socket, "+
 		"then a tap write and read per frame), so dpdk over tap adds the userspace stack to the kernel's work rather than replacing it. "+
-		"In pinned scenarios the client, the kernel and the DPDK poller share one CPU: --poll=adaptive spins 100 µs after each frame, time the client "+
-		"and gVisor's goroutines then wait for. dpdk-memif puts two such pollers (client and server) on the path and no kernel; "+
+		"In pinned scenarios the client, the kernel, gVisor's goroutines and the DPDK poller share one CPU, and every step of a round trip is a "+
+		"thread switch on it; --poll=adaptive does not spin there (it does, 100 µs after the last frame, when the process may use more than one CPU). "+
+		"dpdk-memif puts two such pollers (client and server) on the path and no kernel; "+
 		"idle, adaptive polling blocks on the tap's rx interrupt, while memif (no interrupt) backs off with nanosleep and --poll=spin costs a whole core.")
 	s.tables = append(s.tables, table{head: []string{"scenario", "metric", "target", "dpdk median (CI)", "best kernel engine", "dpdk ÷ best", "verdict", "busy CPU: dpdk vs best"}, rows: rows})
 	return s

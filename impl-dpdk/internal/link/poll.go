@@ -11,18 +11,39 @@ import (
 type PollMode int
 
 const (
-	// Adaptive spins for SpinFor after the last frame, then blocks on the
-	// port's rx interrupt where it has one (net_tap), or else sleeps with
-	// nanosleep(2), doubling from 1 µs up to MaxSleep, until a frame comes.
+	// Adaptive spins for a while after the last frame (PollControl.SetSpin:
+	// SpinFor, or none on a CPU shared with everything else), then
+	// blocks on the port's rx interrupt where it has one (net_tap), or
+	// else sleeps with nanosleep(2), doubling from 1 µs up to MaxSleep,
+	// until a frame comes.
 	Adaptive PollMode = iota
 	// Spin never sleeps: lowest latency, one core busy for good.
 	Spin
 )
 
-// SpinFor is how long Adaptive keeps spinning after the last frame. It is
-// a duration, not a poll count: an empty tap poll is a readv syscall
-// (~0.6 µs), an empty memif poll ~60 ns (research/dpdk-gvisor.md).
+// SpinFor is how long Adaptive keeps spinning after the last frame when
+// the poller has CPUs to spare (SpinForCPUs). It is a duration, not a poll
+// count: an empty tap poll is a readv syscall (~0.6 µs), an empty memif
+// poll ~60 ns (research/dpdk-gvisor.md).
 const SpinFor = 100 * time.Microsecond
+
+// SpinForCPUs is Adaptive's spin for a poller allowed cpus CPUs. On one CPU the poller shares it
+// with every thread that makes its next frame (gVisor's goroutines, the
+// engine's workers, a local client): spinning there only delays them, so
+// Adaptive goes straight to its interrupt wait or back-off. Measured
+// (perf run --baseline, 5 + 5 repetitions, one run, processes pinned to
+// one CPU): dpdk over a tap p50 −53 % (msgr-pingpong-4KiB-pinned, 312 →
+// 147 µs), −67 % (msgr-keepalive-pingpong-pinned), −59 %
+// (proxy-pingpong-64B-pinned), server CPU per message −71 % to −76 %,
+// proxy-stream-1-pinned +52 %, proxy-connrate (proxy on one CPU) +30 %;
+// dpdk-memif p50 −19 %. With two CPUs the spin pays: without it
+// msgr-pingpong-0B-unpinned's p50 doubled (49.9 → 99.1 µs), so it stays.
+func SpinForCPUs(cpus int) time.Duration {
+	if cpus <= 1 {
+		return 0
+	}
+	return SpinFor
+}
 
 // MaxSleep caps the back-off: the latency an idle engine adds to the first
 // frame of a burst.
@@ -61,10 +82,15 @@ const WaitTimeout = 50 * time.Millisecond
 type PollControl struct {
 	Stop atomic.Bool
 	mode atomic.Int32
+	spin atomic.Int64 // Adaptive's spin after the last frame, ns
 }
 
 // SetMode changes the idle policy of a running poller.
 func (c *PollControl) SetMode(m PollMode) { c.mode.Store(int32(m)) }
+
+// SetSpin sets how long Adaptive spins after the last frame (zero, the
+// default: not at all); see SpinForCPUs.
+func (c *PollControl) SetSpin(d time.Duration) { c.spin.Store(int64(d)) }
 
 // Poll runs the rx loop on the calling goroutine until ctl.Stop is set. It uses
 // nanosleep directly, never time.Sleep: Go timers have a ~1 ms floor on this
@@ -87,7 +113,7 @@ func (e *Endpoint) Poll(ctl *PollControl) {
 			last = time.Now()
 			continue
 		}
-		if time.Since(last) < SpinFor {
+		if time.Since(last) < time.Duration(ctl.spin.Load()) {
 			continue
 		}
 		if waiter != nil && waiter.WaitRx(int(WaitTimeout/time.Millisecond)) {
