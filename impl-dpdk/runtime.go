@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netmodels/netmodels/core/engine/loopkit"
 	"github.com/netmodels/netmodels/impl-dpdk/internal/link"
 	"github.com/netmodels/netmodels/impl-dpdk/internal/rte"
 )
@@ -202,6 +203,12 @@ func startRuntime(o Options) (*dpdkRuntime, error) {
 		return nil, ErrNotBuilt
 	}
 	r := &dpdkRuntime{done: make(chan struct{})}
+	// The poller is a thread locked for good, in a cgo call (a burst, or
+	// the rx interrupt wait) nearly all the time: a P of its own and one
+	// for gVisor's goroutines and the workers (README, "Threads"). With
+	// one P (a process on one CPU) sysmon handed it to gVisor's goroutines
+	// during every wait, and each burst's return had to win it back.
+	loopkit.ReserveProcs(1)
 	ready := make(chan error, 1)
 	go r.main(o, ready)
 	if err := <-ready; err != nil {
