@@ -400,10 +400,10 @@ func rampNote(spec RampSpec, driver string, boundUS float64) string {
 		driver, max(spec.Probes, 1), spec.Probe, strings.Join(pct, ", "), spec.Samples, max(spec.Samples/100, 1), spec.MinStep, spec.MaxStep, boundUS, minStepRoundTrips)
 }
 
-// rampScenarios: the messenger's 4 KiB ECHO (unpinned, as
-// msgr-openloop-4KiB) and the proxy's 64 B ping-pong (pinned, as
-// proxy-openloop-64B-pinned), which they measure at every load instead of
-// one.
+// rampScenarios: the messenger's 4 KiB ECHO (split: the client on one CPU,
+// the server on the other, one fixed placement) and the proxy's 64 B
+// ping-pong (pinned, as proxy-openloop-64B-pinned), which they measure at
+// every load instead of one.
 func (r *runner) rampScenarios(client string) []*scenarioDef {
 	params := func(boundUS float64) map[string]string {
 		spec := r.rampSpec()
@@ -417,11 +417,12 @@ func (r *runner) rampScenarios(client string) []*scenarioDef {
 	msgr := &scenarioDef{unit: perMsg, res: result.Scenario{
 		ID:      "msgr-ramp-4KiB",
 		Group:   "messenger",
-		Title:   "Messenger ECHO 4KiB, latency against offered load (open loop, 10 % to 120 % of saturation), unpinned",
+		Title:   "Messenger ECHO 4KiB, latency against offered load (open loop, 10 % to 120 % of saturation), split",
+		Split:   true,
 		Params:  mp,
 		Metrics: metrics,
 		Anchors: []string{RawTCP},
-		Note: rampNote(r.rampSpec(), client+" (--handshake-first)", msgrRampBoundUS) + fmt.Sprintf(" The bound is 2 ms, not 1: unpinned, the open-loop msgr-client's own p99 at light load is 0.5-0.9 ms with the kernel engines (msgr-openloop-4KiB). %s: perf loadgen pingpong of %d bytes (the message's size on the wire) against the raw echo server, with the same steps.",
+		Note: rampNote(r.rampSpec(), client+" (--handshake-first)", msgrRampBoundUS) + fmt.Sprintf(" The bound is 2 ms, not 1: unpinned, the open-loop msgr-client's own p99 at light load was 0.5-0.9 ms with the kernel engines (msgr-openloop-4KiB). Split, not unpinned: left to the scheduler, the raw-tcp anchor's knee moved 2× between two quiet default runs (60,021 → 30,821 msg/s) as client and server landed on one CPU or two. %s: perf loadgen pingpong of %d bytes (the message's size on the wire) against the raw echo server, with the same steps.",
 			RawTCP, size+msgrWireOverhead),
 	}}
 	msgr.targets = append(msgr.targets, target{name: RawTCP, kind: result.KindAnchor, driver: "perf loadgen pingpong --rate", setup: r.rawRig,
