@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netmodels/netmodels/conformance/internal/harness"
@@ -861,6 +862,7 @@ func echoIntegrity(t *harness.T, c *net.TCPConn, total int, shut bool, d time.Du
 	seed := rand.Uint64()
 	sent := sha256.New()
 	werr := make(chan error, 1)
+	var written atomic.Int64 // bytes the kernel took, for the failure message
 	go func() {
 		r := rand.New(rand.NewPCG(seed, seed))
 		buf := make([]byte, 1<<20)
@@ -872,7 +874,9 @@ func echoIntegrity(t *harness.T, c *net.TCPConn, total int, shut bool, d time.Du
 				}
 			}
 			sent.Write(buf)
-			if _, err := c.Write(buf); err != nil {
+			w, err := c.Write(buf)
+			written.Add(int64(w))
+			if err != nil {
 				werr <- err
 				return
 			}
@@ -893,7 +897,20 @@ func echoIntegrity(t *harness.T, c *net.TCPConn, total int, shut bool, d time.Du
 		n, err = io.CopyN(got, c, int64(total))
 	}
 	if err != nil {
-		t.Fatalf("read back after %d bytes: %v", n, err)
+		// Where the writer was says whose abort it was: a reset while the
+		// client still writes, or after its FIN, with the echo's tail in
+		// flight (seen once in CI against haproxy: 264,683,482 of
+		// 268,435,456 bytes read back, then a reset).
+		writer := fmt.Sprintf("still writing, %d bytes written", written.Load())
+		select {
+		case werr := <-werr:
+			writer = fmt.Sprintf("done, %d bytes written and the write side shut", written.Load())
+			if werr != nil {
+				writer = fmt.Sprintf("stopped after %d bytes written: %v", written.Load(), werr)
+			}
+		default:
+		}
+		t.Fatalf("read back after %d bytes: %v (writer: %s)", n, err, writer)
 	}
 	if err := <-werr; err != nil {
 		t.Fatalf("write: %v", err)
