@@ -102,7 +102,8 @@ const RepWindow = 500 * time.Millisecond
 
 // Suites: default (14 min 0-36 s on 2 cores with every engine built,
 // about 4.5 of them over the two-hosts profiles: results/
-// 2026-12-07T174601Z, 2026-12-07T184544Z and 2026-12-07T190632Z), full
+// 2026-12-07T174601Z, 2026-12-07T184544Z and 2026-12-07T190632Z; 13 min
+// 6-20 s on a faster 2-core machine, 204944Z to 215618Z), full
 // (every scenario: about 31 minutes at 0.7 s repetitions),
 // quick (under 3 minutes before the ramps, which add about 85 s), smoke
 // (seconds: proves the harness works) and scale (the core sweep at every
