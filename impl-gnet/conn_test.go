@@ -1,7 +1,6 @@
 package gnetengine
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
@@ -30,8 +29,9 @@ func TestDialNagle(t *testing.T) {
 // CloseWrite is idempotent (spec/engine.md "CloseWrite"); after Close it
 // fails with ErrClosed.
 //
-// The peer is a plain socket that neither reads nor closes. openConn's
-// peer, the engine's own listener with BaseHandler, closes when our FIN
+// The peer is a kernel listener that never accepts: the connection waits
+// established in its backlog, never read, never closed. openConn's peer,
+// the engine's own listener with BaseHandler, closes when our FIN
 // arrives, and the EOF that follows closes this conn too, at times between
 // the two calls (CI; 450 of 4,500 runs in three parallel loops).
 func TestCloseWriteTwice(t *testing.T) {
@@ -40,32 +40,7 @@ func TestCloseWriteTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	held := make(chan net.Conn, 1)
-	go func() {
-		if p, err := ln.Accept(); err == nil {
-			held <- p
-		}
-	}()
-	t.Cleanup(func() {
-		select {
-		case p := <-held:
-			p.Close()
-		default:
-		}
-	})
-	e := newTestEngine(t, engine.Config{Workers: 1})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-	})
-	h := &openHandler{opened: make(chan struct{}), closed: make(chan struct{})}
-	ec, err := e.Dial(ln.Addr().String(), h, engine.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitOpen(t, ec, h.opened)
-	c := ec.(*conn)
+	c := openConnTo(t, engine.Config{Workers: 1}, func(engine.Engine) string { return ln.Addr().String() })
 	for i := 0; i < 2; i++ {
 		if err := c.CloseWrite(); err != nil {
 			t.Fatalf("CloseWrite %d: %v", i+1, err)

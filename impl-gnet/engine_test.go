@@ -41,8 +41,22 @@ func BenchmarkEngine(b *testing.B) {
 }
 
 // openConn returns a dialed connection, open, on an engine with cfg that
-// the test's cleanup shuts down.
+// the test's cleanup shuts down; its peer is the same engine's listener
+// with BaseHandler.
 func openConn(t *testing.T, cfg engine.Config) *conn {
+	t.Helper()
+	return openConnTo(t, cfg, func(e engine.Engine) string {
+		ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return engine.BaseHandler{} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln.Addr().String()
+	})
+}
+
+// openConnTo is openConn dialing the address peer returns (given the
+// engine, before the dial).
+func openConnTo(t *testing.T, cfg engine.Config, peer func(engine.Engine) string) *conn {
 	t.Helper()
 	e := newTestEngine(t, cfg)
 	t.Cleanup(func() {
@@ -50,12 +64,9 @@ func openConn(t *testing.T, cfg engine.Config) *conn {
 		defer cancel()
 		_ = e.Shutdown(ctx)
 	})
-	ln, err := e.Listen("127.0.0.1:0", func(engine.Conn) engine.Handler { return engine.BaseHandler{} })
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := peer(e)
 	h := &openHandler{opened: make(chan struct{}), closed: make(chan struct{})}
-	c, err := e.Dial(ln.Addr().String(), h, engine.DialOptions{})
+	c, err := e.Dial(addr, h, engine.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
