@@ -84,25 +84,26 @@ func TapVdev(iface string) string { return "net_tap0,iface=" + iface }
 // ("0@(0,1)"). EAL pins each lcore thread to its CPU set and rejects a set
 // outside the mask, so a fixed "-l 0" breaks under taskset.
 func LcoreSpec() string {
-	var set unix.CPUSet
-	_ = unix.SchedGetaffinity(0, &set) // on error it stays empty: "0@(0)"
 	var cpus []string
-	for i := range 1024 {
-		if set.IsSet(i) {
-			cpus = append(cpus, strconv.Itoa(i))
-		}
+	for _, c := range threadCPUs() {
+		cpus = append(cpus, strconv.Itoa(c))
 	}
 	return "0@(" + cmp.Or(strings.Join(cpus, ","), "0") + ")"
 }
 
-// threadCPUs is the number of CPUs the calling thread may run on (EAL
-// pins the poll thread to the process's mask, LcoreSpec), at least 1.
-func threadCPUs() int {
+// threadCPUs lists the CPUs the calling thread may run on (none if the
+// mask cannot be read). On the poll thread that is the set EAL pinned it
+// to (LcoreSpec).
+func threadCPUs() []int {
 	var set unix.CPUSet
-	if unix.SchedGetaffinity(0, &set) != nil {
-		return 1
+	_ = unix.SchedGetaffinity(0, &set) // on error it stays empty
+	var cpus []int
+	for i := range 1024 {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
 	}
-	return max(set.Count(), 1)
+	return cpus
 }
 
 // OptionsFromEnv reads NETMODELS_DPDK_EAL (space-separated), _ADDR, _GW
@@ -268,7 +269,7 @@ func (r *dpdkRuntime) main(o Options, ready chan<- error) {
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
 	ready <- nil
 	r.ctl.SetMode(o.Poll)
-	r.ctl.SetSpin(link.SpinForCPUs(threadCPUs()))
+	r.ctl.SetSpin(link.SpinForCPUs(len(threadCPUs()))) // none read: no spin
 	r.ep.Poll(&r.ctl)
 	// Safe order: the poll loop has returned on this very thread, and no
 	// tx burst starts once StopTx returns (gVisor may still send).
