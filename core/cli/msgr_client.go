@@ -300,8 +300,8 @@ func drive(env *Env, run *clientRun, cs []*clientConn, o *clientOptions, start t
 			c.paced = true
 			c.mu.Unlock()
 		}
-		// The engine's readers need a P while the pacer sleeps; its own
-		// loops were sized before this and stay as they are.
+		// The engine's readers need a P while the pacer sleeps: PacerP
+		// adds the pacer's own on top of the engine's loops.
 		sleep.PacerP()
 		go openLoop(cs, o.rate, start, end, done)
 	} else {

@@ -16,6 +16,7 @@ package sleep
 
 import (
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -66,18 +67,29 @@ func UntilOrDone(t time.Time, done <-chan struct{}) bool {
 	}
 }
 
-// PacerP gives the runtime a second P when it has one (GOMAXPROCS 1: a
-// process pinned to one CPU), for a pacer that waits with Until while
-// other goroutines of the process do its I/O. Until's precise tail is a
-// nanosleep(2) that keeps the caller's P, and a pacer at thousands of
-// sends per second sleeps nearly all the time: with one P the goroutines
-// reading replies then wait for the runtime's idle network poll, about
-// every 10 ms (measured, raw echo server: p50 15-19 ms against 0.12-0.15
-// ms with two Ps; msgr-client at 2,000/s: p99 21 against 7 ms). The second
-// P runs them on the same CPU while the pacer sleeps. A pacer that does
-// its own I/O on its goroutine needs none of this.
+// PacerP gives the pacer a P of its own, once per process: GOMAXPROCS
+// is raised by one (so to 2 in a process pinned to one CPU). Until's
+// precise tail is a nanosleep(2) that keeps the caller's P, and a pacer at
+// thousands of sends per second sleeps nearly all the time, so that P is
+// the pacer's. The goroutines that do the process's I/O need another:
+//   - With GOMAXPROCS 1 they would wait for the runtime's idle network
+//     poll, about every 10 ms (measured, raw echo server: p50 15-19 ms
+//     against 0.12-0.15 ms with two Ps; msgr-client at 2,000/s: p99 21
+//     against 7 ms).
+//   - An engine whose loop holds a P for good (bin/dpdk's poller, locked
+//     to its thread; loopkit.ReserveProcs sized GOMAXPROCS for it and one
+//     more) readies the goroutines it feeds into its own P's run queue.
+//     Only an idle P's thread takes them from there at once; with the
+//     pacer's P in a system call and the last P busy, they waited for
+//     sysmon's retake, up to 10 ms (measured by an execution trace of
+//     bin/dpdk msgr-client over memif at 1,000/s: scheduling delays of
+//     5.7-9.7 ms, round-trip p99 8.9 ms; with this P, p99 1.5-2.5 ms at
+//     1,500/s).
+//
+// Extra Ps cost nothing while idle. A pacer that does its own I/O on its
+// goroutine needs none of this.
 func PacerP() {
-	if runtime.GOMAXPROCS(0) < 2 {
-		runtime.GOMAXPROCS(2)
-	}
+	pacerP.Do(func() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1) })
 }
+
+var pacerP sync.Once

@@ -1,6 +1,7 @@
 package sleep
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -94,5 +95,19 @@ func TestUntilOrDoneClosedBeforeTail(t *testing.T) {
 	close(done)
 	if UntilOrDone(time.Now().Add(time.Millisecond), done) {
 		t.Fatal("slept through a closed done")
+	}
+}
+
+// TestPacerP: the pacer gets one P on top of what the process has, once.
+func TestPacerP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	n := runtime.GOMAXPROCS(0)
+	PacerP()
+	if got := runtime.GOMAXPROCS(0); got != n+1 {
+		t.Fatalf("GOMAXPROCS after PacerP = %d, want %d", got, n+1)
+	}
+	PacerP()
+	if got := runtime.GOMAXPROCS(0); got != n+1 {
+		t.Fatalf("GOMAXPROCS after a second PacerP = %d, want %d (once per process)", got, n+1)
 	}
 }

@@ -250,7 +250,7 @@ func ServeConns(ctx context.Context, s Conns, in io.Reader, out io.Writer) Resul
 		res.Err = fmt.Sprintf("conns: want --n ≥ 1, --addr, --size ≥ 1 and --rate > 0 (n %d, %d addresses, size %d, rate %v)", s.N, len(s.Addrs), s.Size, s.Rate)
 		return res
 	}
-	sleep.PacerP() // the pacer sleeps on one P, the senders run on the other
+	sleep.PacerP() // the pacer sleeps on a P of its own, the senders run on the rest
 	h, took, err := openConns(ctx, s)
 	if err != nil {
 		res.Err = fmt.Sprintf("opening %d connections to %s: %v", s.N, res.Addr, err)
