@@ -32,9 +32,8 @@ const SpinFor = 100 * time.Microsecond
 // frame (gVisor's goroutines, the engine's workers, a local client):
 // spinning there only delays them, so Adaptive goes straight to its
 // interrupt wait or back-off. The rule cannot tell a shared CPU from one
-// of its own (the bench's split placement), where spinning would pay:
-// there memif, with no rx interrupt, backs off in nanosleep, and
-// dpdk-memif's msgr-ramp-4KiB knee varies by a third between runs. Measured
+// of its own (the bench's split placement), where spinning could pay:
+// there memif, with no rx interrupt, backs off in nanosleep. Measured
 // (perf run --baseline, 5 + 5 repetitions, one run, processes pinned to
 // one CPU): dpdk over a tap p50 −53 % (msgr-pingpong-4KiB-pinned, 312 →
 // 147 µs), −67 % (msgr-keepalive-pingpong-pinned), −59 %
