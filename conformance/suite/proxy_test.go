@@ -847,7 +847,20 @@ func integrityCase(beExtra string) func(t *harness.T, e harness.Engine) {
 
 func integrityRun(t *harness.T, e harness.Engine, beExtra string) {
 	be := newBackend(t, echo)
-	p := startProxy(t, e, simpleCfg("", "", beExtra, be.addr()))
+	// The session's tcplog line goes to the proxy's stderr: on a failure
+	// its termination flags say which side closed or aborted first (a
+	// reset seen once in CI against haproxy itself, not reproduced since).
+	p := startProxy(t, e, simpleCfg("", "    log stderr local0\n    option tcplog\n", beExtra, be.addr()))
+	t.Cleanup(func() {
+		if t.Failed() {
+			// The line is written when the session ends, which can be
+			// just after the client saw its end.
+			_ = p.WaitFor("the session's tcplog line", 2*time.Second, func() (bool, error) {
+				return strings.Contains(p.Stderr(), " fe be/"), nil
+			})
+			t.Logf("proxy stderr (tcplog):\n%s", p.StderrTail())
+		}
+	})
 	c := dial(t, p.Addr(0), "")
 	echoIntegrity(t, c, 256<<20, true, 120*time.Second)
 }
