@@ -1,8 +1,11 @@
 package link
 
 import (
+	"runtime"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParsePollMode(t *testing.T) {
@@ -33,5 +36,38 @@ func TestSpinForCPUs(t *testing.T) {
 		if got := SpinForCPUs(tc.cpus); got != tc.want {
 			t.Errorf("SpinForCPUs(%d) = %v, want %v", tc.cpus, got, tc.want)
 		}
+	}
+}
+
+// TestFloorOf: the median of the samples, within [1 µs, MaxSleep].
+func TestFloorOf(t *testing.T) {
+	us := time.Microsecond
+	for _, tc := range []struct {
+		name    string
+		samples []time.Duration
+		want    time.Duration
+	}{
+		{"none", nil, us},
+		{"median", []time.Duration{30 * us, 21 * us, 25 * us}, 25 * us},
+		{"an outlier does not move it", []time.Duration{22 * us, 5 * time.Millisecond, 21 * us, 23 * us, 24 * us}, 23 * us},
+		{"cheap sleeps: at least 1 µs", []time.Duration{100, 200, 300}, us},
+		{"at most MaxSleep", []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}, MaxSleep},
+	} {
+		if got := floorOf(tc.samples); got != tc.want {
+			t.Errorf("%s: floorOf = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSleepFloor: the measured floor is a usable first sleep here, on a
+// thread with the poll thread's 1 µs timer slack (the thread stays locked,
+// so the runtime ends it with the test's goroutine).
+func TestSleepFloor(t *testing.T) {
+	runtime.LockOSThread()
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+	f := SleepFloor()
+	t.Logf("sleep floor %v", f)
+	if f < time.Microsecond || f > MaxSleep {
+		t.Fatalf("SleepFloor() = %v, want within [1µs, %v]", f, MaxSleep)
 	}
 }
