@@ -15,8 +15,9 @@ const (
 	// Adaptive spins for a while after the last frame (PollControl.SetSpin:
 	// SpinFor, or none on a CPU shared with everything else), then
 	// blocks on the port's rx interrupt where it has one (net_tap), or
-	// else sleeps with nanosleep(2), doubling from the thread's sleep
-	// floor (SleepFloor) up to MaxSleep, until a frame comes.
+	// else sleeps with nanosleep(2), doubling up to MaxSleep until a
+	// frame comes: from 1 µs when it spins, from the thread's sleep floor
+	// (SleepFloor) when it does not.
 	Adaptive PollMode = iota
 	// Spin never sleeps: lowest latency, one core busy for good.
 	Spin
@@ -49,19 +50,22 @@ func SpinForCPUs(cpus int) time.Duration {
 	return SpinFor
 }
 
-// SleepFloor is the back-off's first sleep on the calling thread: the
-// median wall time of a few nanosleep(2) calls of 1 µs, at least 1 µs and
-// at most MaxSleep. A sleep shorter than its own cost buys nothing: on
-// this project's VMs (Firecracker guests) nanosleep costs 18-21 µs of CPU
-// whatever it asks for, and one under about 20 µs never gives the CPU
-// away (its CPU time equals its wall time), so a back-off doubling from
-// 1 µs spent five such calls, about 100 µs of CPU, before its first real
-// sleep. Measured bare against a floor of 32 µs (bin/dpdk over memif,
-// server and client on one CPU each, 3 s runs): server CPU −45 % at
-// 1,500 and 3,000 msg/s, p50 −17 % at 1,500; both on one CPU, closed
-// loop: p50 −15 %, CPU −30 %. Where nanosleep is cheap the floor is a
-// few µs and the back-off is as before. Call it on the poll thread, after
-// its timer slack is set: the slack is part of what a sleep costs.
+// SleepFloor is the back-off's first sleep on the calling thread when
+// the poller does not spin (one CPU, shared with the threads that make its
+// next frame): the median wall time of a few nanosleep(2) calls of 1 µs,
+// at least 1 µs and at most MaxSleep. On this project's VMs (Firecracker
+// guests) nanosleep costs 18-21 µs of CPU whatever it asks for, and one
+// under about 20 µs never gives the CPU away (its CPU time equals its wall
+// time): a back-off doubling from 1 µs spent five such calls, about 100 µs
+// of a shared CPU, before its first real sleep. With CPUs to spare those
+// short sleeps are a cheap tail of the spin that keeps the CPU awake, and
+// starting at the floor there made msgr-pingpong-0B-unpinned's p50 +49 %
+// (dpdk-memif), so a spinning poller still starts at 1 µs. Measured with
+// perf run --baseline (one run, 5 + 5 repetitions), dpdk-memif:
+// msgr-pingpong-4KiB-pinned p50 −9 %, p99 −20 %, server CPU per message
+// −21 %; msgr-pingpong-0B-unpinned, the msgr-ramp-4KiB knee and idle CPU
+// unchanged. Call it on the poll thread after its timer slack is set: the
+// slack is part of what a sleep costs.
 func SleepFloor() time.Duration {
 	var d [floorSamples]time.Duration
 	ts := syscall.NsecToTimespec(int64(time.Microsecond))
@@ -141,12 +145,18 @@ func (c *PollControl) SetSpin(d time.Duration) { c.spin.Store(int64(d)) }
 func (e *Endpoint) Poll(ctl *PollControl) {
 	waiter, _ := e.port.(RxWaiter)
 	floor := SleepFloor()
+	first := func() time.Duration {
+		if ctl.spin.Load() > 0 {
+			return time.Microsecond
+		}
+		return floor
+	}
 	last := time.Now()
-	sleep := floor
+	sleep := first()
 	for !ctl.Stop.Load() {
 		if e.PollOnce() > 0 {
 			last = time.Time{}
-			sleep = floor
+			sleep = first()
 			continue
 		}
 		if PollMode(ctl.mode.Load()) == Spin {
