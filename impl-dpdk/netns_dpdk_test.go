@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role)) // a second DPDK process (memif_dpdk_test.go)
 	}
+	if role := os.Getenv(floorEnv); role != "" {
+		os.Exit(runFloor(role)) // memiffloor_dpdk_test.go
+	}
 	if !dpdknet.InNetns() {
 		code, err := dpdknet.Reexec()
 		if err != nil {
