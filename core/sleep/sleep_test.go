@@ -3,6 +3,7 @@ package sleep
 import (
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -101,6 +102,7 @@ func TestUntilOrDoneClosedBeforeTail(t *testing.T) {
 // TestPacerP: the pacer gets one P on top of what the process has, once.
 func TestPacerP(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	pacerP = sync.Once{} // as in a fresh process (go test -count=N runs this again)
 	n := runtime.GOMAXPROCS(0)
 	PacerP()
 	if got := runtime.GOMAXPROCS(0); got != n+1 {
