@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -94,36 +93,35 @@ func runFloor(role string) int {
 	return 0
 }
 
-// floorPoller polls port until fn has seen a frame it wants (fn returns
-// true), waiting between empty polls as bin/dpdk's poller does. done
-// reports whether a wanted frame came before deadline.
+// floorPoller polls port, waiting between empty polls as bin/dpdk's
+// poller does on one CPU (link.Backoff from the sleep floor) unless spin.
 type floorPoller struct {
 	port  *rte.Port
 	spin  bool
 	floor time.Duration
 }
 
+// until polls until fn has seen a frame it wants (fn returns true) and
+// reports whether one came before deadline.
 func (p *floorPoller) until(deadline time.Time, fn func(frame []byte) bool) bool {
 	got := false
 	handle := func(frame []byte) { got = fn(frame) || got }
-	sleep := p.floor
+	var sleep link.Backoff
+	sleep.Reset(p.floor)
 	for polls := 0; ; polls++ {
 		if p.port.Rx(handle) > 0 {
 			if got {
 				return true
 			}
-			sleep = p.floor
+			sleep.Reset(p.floor)
 			continue
 		}
 		if polls%1024 == 0 && time.Now().After(deadline) {
 			return false
 		}
-		if p.spin {
-			continue
+		if !p.spin {
+			sleep.Sleep()
 		}
-		ts := syscall.NsecToTimespec(int64(sleep))
-		_ = syscall.Nanosleep(&ts, nil)
-		sleep = min(sleep*2, link.MaxSleep)
 	}
 }
 

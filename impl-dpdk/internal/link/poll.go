@@ -152,11 +152,12 @@ func (e *Endpoint) Poll(ctl *PollControl) {
 		return floor
 	}
 	last := time.Now()
-	sleep := first()
+	var sleep Backoff
+	sleep.Reset(first())
 	for !ctl.Stop.Load() {
 		if e.PollOnce() > 0 {
 			last = time.Time{}
-			sleep = first()
+			sleep.Reset(first())
 			continue
 		}
 		if PollMode(ctl.mode.Load()) == Spin {
@@ -174,9 +175,24 @@ func (e *Endpoint) Poll(ctl *PollControl) {
 			last = time.Time{} // spin again after a wake-up
 			continue
 		}
-		ts := syscall.NsecToTimespec(int64(sleep))
-		_ = syscall.Nanosleep(&ts, nil)
+		sleep.Sleep()
 		e.idleSleeps.Add(1)
-		sleep = min(sleep*2, MaxSleep)
 	}
+}
+
+// Backoff is Adaptive's wait between empty polls: nanosleep(2), doubling
+// from where Reset put it up to MaxSleep. Poll uses it, and so does the
+// bare memif ping-pong that measures the engine's floor
+// (BenchmarkMemifFloor), so both wait alike. The zero value sleeps 0,
+// then MaxSleep: call Reset first.
+type Backoff struct{ next time.Duration }
+
+// Reset makes first the next sleep (after a frame came).
+func (b *Backoff) Reset(first time.Duration) { b.next = first }
+
+// Sleep sleeps the next step and doubles it, up to MaxSleep.
+func (b *Backoff) Sleep() {
+	ts := syscall.NsecToTimespec(int64(b.next))
+	_ = syscall.Nanosleep(&ts, nil)
+	b.next = min(b.next*2, MaxSleep)
 }
