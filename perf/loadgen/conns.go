@@ -157,7 +157,8 @@ func echoOnce(c net.Conn, out, in []byte, seq byte) error {
 // So at most Senders requests are in flight, and no two share a connection
 // while N ≥ Senders.
 //
-// The client runs with two Ps (sleep.PacerP, set in ServeConns): with one,
+// The client runs with a P for the pacer on top of its own (sleep.PacerP,
+// set in ServeConns; two when pinned to one CPU): with one,
 // a pinned client's replies waited for the runtime's 10 ms network poll
 // while the pacer slept (p50 15-19 ms against the raw echo server at 1,000
 // and 9,000 connections; 0.12-0.15 ms with two).
