@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -274,6 +275,9 @@ func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 	sc.Cells = nil
 	sc.Headline = headlineScenarios[sc.ID]
 	sc.Unit = unitName(d.unit)
+	if slices.Contains(sc.Anchors, Direct) {
+		sc.LoadOnly = []string{Direct}
+	}
 	r.where = sc.Headline
 	defer func() { r.where = false }()
 	r.run.Scenarios = append(r.run.Scenarios, &sc)

@@ -233,7 +233,7 @@ func scenarioSection(sc *result.Scenario, charts []string, runAbsent map[string]
 			continue
 		}
 		for _, m := range sc.Metrics {
-			if m.Headline {
+			if m.Headline && sc.Divides(a, m) {
 				ratios = append(ratios, ratioCol{m, a})
 				t.head = append(t.head, fmt.Sprintf("%s ÷ %s", m.Name, a))
 			}
@@ -408,7 +408,7 @@ func ratioMatrix(run *result.Run) section {
 		m := sc.Metrics[0]
 		for _, a := range sc.Anchors {
 			ac := sc.Cell(a)
-			if ac == nil || ac.Status != result.StatusOK {
+			if ac == nil || ac.Status != result.StatusOK || !sc.Divides(a, m) {
 				continue
 			}
 			row := []string{sc.ID, fmt.Sprintf("%s [%s]", m.Name, m.Unit), a}

@@ -378,7 +378,7 @@ func CompareRatios(old, new *result.Run) []RatioChange {
 					continue
 				}
 				for _, m := range ns.Metrics {
-					if !m.Headline {
+					if !m.Headline || !ns.Divides(anchor, m) {
 						continue
 					}
 					o, ok1 := ratio(os, c.Target, anchor, m.Name)

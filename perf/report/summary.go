@@ -155,7 +155,7 @@ func bestAnchor(sc *result.Scenario, m result.MetricDef) string {
 	var bv float64
 	for _, a := range sc.Anchors {
 		c := sc.Cell(a)
-		if c == nil || c.Status != result.StatusOK || c.Summary[m.Name].N == 0 || c.Summary[m.Name].Median == 0 {
+		if c == nil || c.Status != result.StatusOK || !sc.Divides(a, m) || c.Summary[m.Name].N == 0 || c.Summary[m.Name].Median == 0 {
 			continue
 		}
 		v, isFloor := c.Summary[m.Name].Median, floorAnchors[a]

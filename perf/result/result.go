@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,8 +162,13 @@ type Scenario struct {
 	Metrics  []MetricDef       `json:"metrics"`
 	// Anchors names the cells the report divides by (ratio columns).
 	Anchors []string `json:"anchors,omitempty"`
-	Cells   []*Cell  `json:"cells"`
-	Note    string   `json:"note,omitempty"`
+	// LoadOnly names the anchors that run the load without the role
+	// being measured (direct: the client straight to the backend, no
+	// proxy). Only the load's own figures are divided by them (rates,
+	// latencies), not the server-side ones (Divides says why).
+	LoadOnly []string `json:"load_only_anchors,omitempty"`
+	Cells    []*Cell  `json:"cells"`
+	Note     string   `json:"note,omitempty"`
 	// Unit is what the measured process's CPU is divided by ("msg",
 	// "conn", "GB"; empty: per second only), and the heap figures of
 	// "where the time goes" too.
@@ -272,6 +278,22 @@ func (c *Cell) Summarize(level float64) {
 		}
 	}
 }
+
+// Divides says whether the report divides the targets' metric m by
+// anchor a. A load-only anchor's server-side figures (CPU, RSS) are the
+// backend's, a different program from the proxy in every other row, so
+// their ratio compares unlike things. In proxy-stream-1-pinned, where
+// the client and the sink share one CPU, the sink's CPU per GB moved
+// 0.155 → 0.228 between two runs while the pair's total stayed at 1.07-1.09
+// cores: the split is the kernel's accounting, and every proxy's
+// "÷ direct" ratio moved 26-31 % with it.
+func (s *Scenario) Divides(a string, m MetricDef) bool {
+	return !m.ServerSide() || !slices.Contains(s.LoadOnly, a)
+}
+
+// ServerSide metrics are the measured process's own figures ("server_"
+// names: CPU, RSS, heap), not the load's.
+func (m MetricDef) ServerSide() bool { return strings.HasPrefix(m.Name, "server_") }
 
 // Cell returns the cell of target, or nil.
 func (s *Scenario) Cell(target string) *Cell {

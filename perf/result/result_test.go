@@ -40,3 +40,27 @@ func TestValuesSkipsNaNAndMissing(t *testing.T) {
 		t.Fatalf("values %v", v)
 	}
 }
+
+func TestDivides(t *testing.T) {
+	sc := &Scenario{Anchors: []string{"direct", "haproxy"}, LoadOnly: []string{"direct"}}
+	for _, tc := range []struct {
+		anchor, metric string
+		want           bool
+	}{
+		{"direct", "gbps", true},
+		{"direct", "p50_us", true},
+		{"direct", "server_cpu_s_per_gb", false},
+		{"direct", "server_rss_kb_per_conn", false},
+		{"haproxy", "server_cpu_s_per_gb", true},
+		{"haproxy", "gbps", true},
+	} {
+		if got := sc.Divides(tc.anchor, MetricDef{Name: tc.metric}); got != tc.want {
+			t.Errorf("Divides(%s, %s) = %v, want %v", tc.anchor, tc.metric, got, tc.want)
+		}
+	}
+	// Runs from before load_only_anchors: every headline ratio, as then.
+	old := &Scenario{Anchors: []string{"direct"}}
+	if !old.Divides("direct", MetricDef{Name: "server_cpu_s_per_gb"}) {
+		t.Error("a scenario without LoadOnly divides everything")
+	}
+}
