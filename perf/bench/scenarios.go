@@ -59,6 +59,11 @@ type target struct {
 	// first: in an exclusive scenario, this target runs whole (start,
 	// warm-up, every repetition, stop) before the others start.
 	first bool
+	// fresh: the server is started and warmed up again for every
+	// repetition, so that the median spans several instances. For a
+	// target whose figures settle per process rather than per repetition
+	// (dpdk-memif: cellRun.rep says why).
+	fresh bool
 }
 
 type scenarioDef struct {
@@ -150,7 +155,7 @@ func (r *runner) msgrClientTargets(driver string, setup func(engine string, pin 
 	out := r.engineTargets(driver, setup, load)
 	for i := range out {
 		if baseTarget(out[i].name) == DPDKMemif {
-			out[i].absent = ""
+			out[i].absent, out[i].fresh = "", true
 			out[i].driver = "bin/dpdk msgr-client over memif (a DPDK client, not the kernel client of the other rows)"
 		}
 	}
