@@ -11,7 +11,7 @@ import (
 
 // openRaw does a full raw handshake (cs, gs) as client nonce and returns
 // the raw peer after the SEQ exchange, having sent inSeq.
-func openRaw(t *testing.T, w *world, addr wire.EntityAddr, nonce uint32, gs, cs uint32, inSeq uint64) (*raw, wire.ConnectReply) {
+func openRaw(t testing.TB, w *world, addr wire.EntityAddr, nonce uint32, gs, cs uint32, inSeq uint64) (*raw, wire.ConnectReply) {
 	t.Helper()
 	r := w.dialRaw(addr)
 	rep := rawClientHello(t, w, r, clientAddr(nonce), clientConnect(gs, cs))

@@ -91,12 +91,12 @@ func (r *recorder) eventList() []string {
 
 // world is one in-memory network with a fake clock.
 type world struct {
-	t   *testing.T
+	t   testing.TB
 	clk *memengine.FakeClock
 	eng *memengine.Engine
 }
 
-func newWorld(t *testing.T, opts memengine.Options) *world {
+func newWorld(t testing.TB, opts memengine.Options) *world {
 	clk := memengine.NewFakeClock(time.Time{})
 	opts.Clock = clk
 	e := memengine.New(opts)
@@ -239,7 +239,7 @@ func (r *raw) isClosed() bool {
 	return r.closed
 }
 
-func (r *raw) write(t *testing.T, b []byte) {
+func (r *raw) write(t testing.TB, b []byte) {
 	t.Helper()
 	r.mu.Lock()
 	c := r.c
@@ -263,7 +263,7 @@ func (w *world) dialRaw(addr wire.EntityAddr) *raw {
 
 // rawClientHandshake does a client handshake by hand up to the reply and
 // returns the reply.
-func rawClientHello(t *testing.T, w *world, r *raw, my wire.EntityAddr, cm wire.Connect) wire.ConnectReply {
+func rawClientHello(t testing.TB, w *world, r *raw, my wire.EntityAddr, cm wire.Connect) wire.ConnectReply {
 	t.Helper()
 	b := wire.AppendBanner(nil)
 	b = wire.AppendAddr(b, my)
@@ -276,7 +276,7 @@ func rawClientHello(t *testing.T, w *world, r *raw, my wire.EntityAddr, cm wire.
 	return rawReply(t, r)
 }
 
-func rawReply(t *testing.T, r *raw) wire.ConnectReply {
+func rawReply(t testing.TB, r *raw) wire.ConnectReply {
 	t.Helper()
 	rb := r.take(wire.ConnectReplyLen)
 	if rb == nil {

@@ -67,7 +67,7 @@ func (k *sock) readFixed(in []byte) (int, error) {
 		}
 		k.ep.C.KeepalivesReceived.Add(1)
 		// Ceph answers every KEEPALIVE2, in order.
-		k.ctl = wire.AppendKeepalive2Ack(k.ctl, ts)
+		k.ctl = wire.AppendKeepalive2Ack(k.ctlBuf(), ts)
 		k.rs = rsTag
 		return n, k.ctlBackpressure()
 	default: // KEEPALIVE2_ACK
@@ -81,6 +81,15 @@ func (k *sock) readFixed(in []byte) (int, error) {
 		k.rs = rsTag
 		return n, nil
 	}
+}
+
+// ctlBuf is k.ctl to append a control frame to: a batch buffer from the
+// endpoint's pool when none is started (beginFill says why).
+func (k *sock) ctlBuf() []byte {
+	if k.ctl == nil {
+		k.ctl = k.ep.wbufs.get()
+	}
+	return k.ctl
 }
 
 // ctlBackpressure hands the control frames built on the loop (answers to

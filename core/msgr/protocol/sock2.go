@@ -169,7 +169,7 @@ func (k *sock) receive2(in []byte) (int, *proto2.Event, error) {
 	held := err == nil && !wasReady && k.accept && hasEstablished(evs)
 	if len(out) > 0 && !held {
 		if wasReady {
-			k.ctl = append(k.ctl, out...)
+			k.ctl = append(k.ctlBuf(), out...)
 		} else {
 			k.write(out) // a refusal's last frame (AUTH_BAD_METHOD) too, before the close
 		}
