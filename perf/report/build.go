@@ -427,6 +427,7 @@ func ratioMatrix(run *result.Run) section {
 		}
 	}
 	s.tables = append(s.tables, t)
-	s.paras = append(s.paras, "Below 1 is better for latency, CPU and memory figures; above 1 is better for rates and throughput (the arrows in the scenario tables).")
+	s.paras = append(s.paras, "Below 1 is better for latency, CPU and memory figures; above 1 is better for rates and throughput (the arrows in the scenario tables). "+
+		"direct has no proxy (its measured process is the backend), so it divides only the load's figures, rates and latencies, never a server's CPU or memory, here and in the scenario tables.")
 	return s
 }
