@@ -177,7 +177,8 @@ func TestAddRampMergesRepetitions(t *testing.T) {
 func TestRunnerRamp(t *testing.T) {
 	dir, self, bin := harnessDir(t, map[string]string{"fake": fakeEngine})
 	ms := time.Millisecond
-	spec := RampSpec{Fractions: []float64{0.5, 1.0, 1.5}, Samples: 50, MinStep: 10 * ms, MaxStep: 30 * ms, Probe: 30 * ms, Probes: 2, StepWarmup: 5 * ms}
+	// Three repetitions of the ramp in a suite of two (RampSpec.Reps).
+	spec := RampSpec{Fractions: []float64{0.5, 1.0, 1.5}, Samples: 50, MinStep: 10 * ms, MaxStep: 30 * ms, Probe: 30 * ms, Probes: 2, StepWarmup: 5 * ms, Reps: 3}
 	suite := Suite{Name: "test", Reps: 2, Warmup: 10 * time.Millisecond, Duration: 50 * time.Millisecond, ScaleConns: 10,
 		Scenarios: []string{"msgr-ramp-4KiB"}, Calib: SmokeCalib, Ramp: spec}
 	cfg := Config{Suite: suite, BinDir: bin, Engines: []string{"fake"}, ClientEngine: "fake", Self: self, PinCPU: -1, WorkDir: dir}
@@ -201,11 +202,11 @@ func TestRunnerRamp(t *testing.T) {
 	}
 	for _, target := range []string{RawTCP, "fake"} {
 		c := sc.Cell(target)
-		if c == nil || c.Status != result.StatusOK || len(c.Reps) != 2 || c.Ramp == nil || len(c.Ramp.Steps) != 3 || c.Ramp.BoundUS != msgrRampBoundUS {
+		if c == nil || c.Status != result.StatusOK || len(c.Reps) != spec.Reps || c.Ramp == nil || len(c.Ramp.Steps) != 3 || c.Ramp.BoundUS != msgrRampBoundUS {
 			t.Fatalf("%s cell: %+v", target, c)
 		}
 		for i, st := range c.Ramp.Steps {
-			if st.Fraction != spec.Fractions[i] || len(st.Reps) != 2 || st.Hist == "" || st.Summary["p99_us"].N != 2 {
+			if st.Fraction != spec.Fractions[i] || len(st.Reps) != spec.Reps || st.Hist == "" || st.Summary["p99_us"].N != spec.Reps {
 				t.Fatalf("%s step %d: %+v", target, i, st)
 			}
 		}
@@ -241,7 +242,7 @@ func TestRunnerRamp(t *testing.T) {
 	}
 	// The fake client completes 100 round trips every step, at
 	// 2000/s and p99 60 µs.
-	if k := sc.Cell("fake").Summary["knee_per_s"]; k.N != 2 || k.Median != 2000 {
+	if k := sc.Cell("fake").Summary["knee_per_s"]; k.N != spec.Reps || k.Median != 2000 {
 		t.Fatalf("fake knee %v, want 2000 (every step 2000/s at p99 60 µs)", k)
 	}
 }

@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 	total := 0
 	if oneHost {
 		for _, d := range defs {
-			total += len(d.targets) * (cfg.Suite.Reps + 1)
+			total += len(d.targets) * (repsOf(d, cfg.Suite) + 1)
 		}
 	}
 	if len(plan) > 0 {
@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config, repo string) (*result.Run, error) {
 		for _, st := range plan {
 			names = append(names, st.profile.Name)
 			for _, d := range st.defs {
-				total += len(d.targets) * (cfg.Suite.Reps + 1)
+				total += len(d.targets) * (repsOf(d, cfg.Suite) + 1)
 			}
 		}
 		topo := fmt.Sprintf("%s (core/netsim): load generators and msgr-client in the client namespace (%s), servers, proxies, backends and anchors in the server namespace (%s); profiles %s; the calibration ran on the host's loopback",
@@ -270,11 +270,24 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
+// repsOf is how many repetitions d runs in suite s.
+func repsOf(d *scenarioDef, s Suite) int {
+	if d.reps > 0 {
+		return d.reps
+	}
+	return s.Reps
+}
+
 func (r *runner) runScenario(ctx context.Context, d *scenarioDef) {
 	sc := d.res
 	sc.Cells = nil
 	sc.Headline = headlineScenarios[sc.ID]
 	sc.Unit = unitName(d.unit)
+	if d.reps > 0 {
+		saved := r.cfg.Suite.Reps
+		r.cfg.Suite.Reps = d.reps
+		defer func() { r.cfg.Suite.Reps = saved }()
+	}
 	if slices.Contains(sc.Anchors, Direct) {
 		sc.LoadOnly = []string{Direct}
 	}

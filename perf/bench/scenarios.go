@@ -70,6 +70,7 @@ type scenarioDef struct {
 	res       result.Scenario
 	unit      perUnit
 	freshRig  bool // restart the server every repetition (RSS per connection)
+	reps      int  // repetitions instead of the suite's, when more than zero (the ramps: RampSpec.Reps)
 	sampleRSS bool // sample the measured process's RSS during each repetition
 	// perCPU, when set, names a metric filled with units per CPU-second
 	// of the measured process: the rate it would sustain on one busy

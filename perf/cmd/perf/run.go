@@ -80,7 +80,10 @@ func cmdRun(ctx context.Context, args []string) int {
 		return 2
 	}
 	if *reps > 0 {
+		// Every scenario, the ramps too (RampSpec.Reps).
 		suite.Reps = *reps
+		suite.Ramp = suite.RampSpec()
+		suite.Ramp.Reps = 0
 	}
 	if *dur > 0 {
 		suite.Duration, suite.UserspaceDuration, suite.UserspaceStreamDuration = *dur, 0, 0
