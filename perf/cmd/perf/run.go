@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -106,6 +107,17 @@ func cmdRun(ctx context.Context, args []string) int {
 	}
 	defer os.RemoveAll(work)
 	absBin, _ := filepath.Abs(*bin)
+	if *baseline != "" && *bin == filepath.Join(*repo, "bin") {
+		// The new side of a comparison is the working tree: build it as
+		// make bench does, so that a fresh clone works and a stale bin/
+		// is never measured as "the change".
+		cmd := exec.CommandContext(ctx, "make", "-s", "build")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = *repo, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "perf run: --baseline: make build in %s: %v\n", *repo, err)
+			return 1
+		}
+	}
 	// The where-the-time-goes profiles are kept beside run.json.
 	profiles := filepath.Join(work, "profiles")
 	if err := os.MkdirAll(profiles, 0o755); err != nil {
