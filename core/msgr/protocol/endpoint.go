@@ -347,7 +347,7 @@ func (ep *Endpoint) Connect(peerType wire.EntityType, peer wire.EntityAddr, nonc
 	}
 	s := newSession(ep, peerType, peer, pol, true)
 	s.nonceKnown = nonceKnown || v2
-	s.v2 = v2
+	s.v2.Store(v2)
 	ep.conns[peer.Key()] = s
 	ep.all[s] = struct{}{}
 	ep.mu.Unlock()

@@ -3,6 +3,7 @@ package protocol
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/netmodels/netmodels/core/engine"
@@ -29,7 +30,7 @@ type Session struct {
 	ep        *Endpoint
 	peerType  wire.EntityType
 	connector bool         // we dial (and redial) this peer
-	v2        bool         // msgr2.1 crc mode (sock2.go); else msgr1
+	v2        atomic.Bool  // msgr2.1 crc mode (sock2.go); else msgr1. Atomic: session2 reads it under ep.mu only, reuse2Locked sets it under s.mu (a race the detector caught in PeerV2Injected)
 	regKey    wire.AddrKey // registry key
 
 	mu         sync.Mutex
@@ -102,7 +103,7 @@ func (s *Session) Features() uint64 {
 
 // Msgr2 reports whether the session speaks msgr2.1 (crc mode) rather
 // than msgr1.
-func (s *Session) Msgr2() bool { return s.v2 }
+func (s *Session) Msgr2() bool { return s.v2.Load() }
 
 // Lossy reports the session's current lossiness (a connector adopts the
 // server's LOSSY flag).
@@ -264,7 +265,7 @@ func (s *Session) connectLocked() {
 	s.stopTimerLocked()
 	s.state = stConnecting
 	s.globalSeq = ep.nextGlobalSeq()
-	if s.v2 && s.serverCookie != 0 {
+	if s.v2.Load() && s.serverCookie != 0 {
 		// Every attempt to resume an msgr2 session carries a connect_seq
 		// above the last one (Ceph bumps it on each fault of a session
 		// with a server_cookie), so the acceptor tells a retry from a
@@ -272,7 +273,7 @@ func (s *Session) connectLocked() {
 		s.connectSeq++
 	}
 	k := newSock(ep, nil, s)
-	if s.v2 {
+	if s.v2.Load() {
 		k.v2 = true
 		if err := k.initClient2Locked(s); err != nil {
 			ep.logf("msgr: connect %s: %v", s.peerAddr.TypedString(), err)
@@ -384,7 +385,7 @@ func (s *Session) resetSessionLocked() {
 	s.inSeq, s.ackedIn, s.connectSeq = 0, 0, 0
 	s.outSeq = 0
 	s.clientCookie, s.serverCookie = 0, 0
-	if !s.v2 && s.features&wire.FeatureMsgAuth != 0 {
+	if !s.v2.Load() && s.features&wire.FeatureMsgAuth != 0 {
 		s.outSeq = uint64(rand.Uint32() & 0x7fffffff)
 	}
 }
@@ -427,7 +428,7 @@ func (s *Session) faultLocked(ev *events) (closed bool) {
 		return false
 	}
 	if wasOpen {
-		if !s.v2 {
+		if !s.v2.Load() {
 			s.connectSeq++ // msgr2: connectLocked
 		}
 		s.backoff = 0

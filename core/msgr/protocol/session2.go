@@ -35,7 +35,7 @@ func (k *sock) session2(req proto2.SessionRequest) proto2.Decision {
 			return refuse2(ErrSessionClosed)
 		}
 		e := ep.conns[addr.Key()]
-		if e == nil || e.v2 {
+		if e == nil || e.v2.Load() {
 			break
 		}
 		// An msgr1 session with the peer's address: Ceph marks it down
@@ -70,7 +70,7 @@ func (k *sock) session2(req proto2.SessionRequest) proto2.Decision {
 		}
 		connector := !pol.Server && addr.Port != 0 && addr.Type == wire.AddrTypeMsgr2
 		s := newSession(ep, peer.Name.Type, addr, pol, connector)
-		s.v2 = true
+		s.v2.Store(true)
 		ep.conns[s.regKey] = s
 		ep.all[s] = struct{}{}
 		delete(ep.socks, k)
@@ -167,7 +167,7 @@ func (k *sock) decide2Locked(e *Session, req proto2.SessionRequest, addr wire.En
 func (k *sock) reuse2Locked(s *Session, req proto2.SessionRequest, ev *events) proto2.Decision {
 	peer := req.Peer
 	k.attachLocked(s)
-	s.v2 = true
+	s.v2.Store(true)
 	s.peerGlobalSeq = uint32(peer.GlobalSeq)
 	if req.Reconnect {
 		s.connectSeq = uint32(req.ConnectSeq)

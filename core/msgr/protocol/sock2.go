@@ -331,7 +331,7 @@ func (k *sock) accepted2(peer proto2.Peer) error {
 	pol := ep.Policy(peer.Name.Type)
 	addr := k.peerAddr2(peer.Addrs[0])
 	s := newSession(ep, peer.Name.Type, addr, pol, false)
-	s.v2 = true
+	s.v2.Store(true)
 	register := !(pol.Server && !pol.RegisterLossyClients)
 	var old *Session
 	ep.mu.Lock()
